@@ -1,0 +1,1 @@
+//! Data pipelines: sources, preprocessing, augmentation, split, shuffle and batching.

@@ -1,0 +1,6 @@
+//! Codes of the data phase (see the range table in `codes.rs`).
+
+use super::CodeInfo;
+
+/// This phase's registry entries.
+pub(super) const TABLE: &[CodeInfo] = &[];

@@ -1,0 +1,1 @@
+//! The IR: an arena graph of typed values and ops, built only from a checked model.

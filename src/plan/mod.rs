@@ -1,0 +1,1 @@
+//! The serialized execution plan (serde/RON, versioned, validated on load).

@@ -1,0 +1,1 @@
+//! The interpreter: kernels, autodiff and optimizers over an immutable plan.
