@@ -1,8 +1,104 @@
 //! The command line: the only module that touches files, terminals and exit codes.
+//!
+//! Exit codes: 0 clean, 1 problems in the user's spec/data/weights/plan, 2 usage or I/O,
+//! 101 an internal error (a bug: the panic hook asks for a report).
 
+mod args;
+mod check;
+mod explain;
+mod output;
+mod source;
+
+pub use args::Cli;
+
+use crate::diag::{codes, Diagnostic, Format, SourceMap};
+use clap::Parser;
+use output::Output;
 use std::process::ExitCode;
 
 /// Runs the `modelc` command line.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    install_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    ExitCode::from(dispatch(&cli))
+}
+
+fn dispatch(cli: &Cli) -> u8 {
+    match &cli.command {
+        args::Command::Check(a) => check::run(a, &Output::new(cli.color, a.format)),
+        args::Command::Explain(a) => explain::run(a),
+    }
+}
+
+/// A command line clap could not parse: clap's message (exit 2), or one JSON diagnostic when
+/// `--format json` was asked for, so CI parsers always get JSON.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                2
+            } else {
+                0
+            },
+        );
+    }
+    if wants_json() {
+        let message = e.kind().as_str().map_or_else(
+            || {
+                e.to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or("invalid command line")
+                    .trim_start_matches("error: ")
+                    .to_string()
+            },
+            str::to_string,
+        );
+        let d = Diagnostic::error(codes::IO_USAGE, message)
+            .help("run `modelc help` for the commands and their flags");
+        Output::new(args::ColorWhen::Never, Format::Json).diagnostics(&SourceMap::new(), &[d]);
+        return ExitCode::from(2);
+    }
+    let _ = e.print();
+    ExitCode::from(2)
+}
+
+/// Whether the raw arguments ask for JSON output.
+fn wants_json() -> bool {
+    let argv: Vec<String> = std::env::args().collect();
+    argv.iter().any(|a| a == "--format=json")
+        || argv
+            .windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "json")
+}
+
+/// A panic is a bug: say so, with the version, and exit 101.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!(
+            "internal error: modelc {} panicked{location}: {payload}\n\
+             This is a bug in modelc, not in your spec. Please report it, with the command and the files it read.",
+            env!("CARGO_PKG_VERSION")
+        );
+    }));
 }

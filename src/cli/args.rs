@@ -1,0 +1,78 @@
+//! The command-line grammar (clap derive).
+
+use crate::diag::Format;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// modelc: compile, check and run declarative neural-network specs.
+#[derive(Debug, Parser)]
+#[command(name = "modelc", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// When to use colour in human output.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
+    pub color: ColorWhen,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// When to colour output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// Colour on a terminal, unless NO_COLOR is set or TERM is dumb.
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check specs for syntax, name, type and shape errors without running anything.
+    Check(CheckArgs),
+    /// Print the explanation of a diagnostic code, with a failing example and its fix.
+    Explain(ExplainArgs),
+}
+
+/// Limits on what the front end reads; raise them for unusual specs.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct LimitArgs {
+    /// Largest spec file read, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_source_bytes: u64,
+    /// Deepest nesting of brackets and block comments.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_nesting: u32,
+    /// Most errors reported per file.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_errors: u32,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> crate::syntax::Limits {
+        crate::syntax::Limits {
+            max_source_bytes: self.max_source_bytes,
+            max_nesting: self.max_nesting as usize,
+            max_errors: self.max_errors as usize,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The `.model` files to check.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Output format for diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Treat warnings as errors (exit status 1 when there are any).
+    #[arg(long)]
+    pub deny_warnings: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A diagnostic code such as E0104; without one, lists every code.
+    pub code: Option<String>,
+}
