@@ -86,6 +86,18 @@ fn starts_expression(rule: Rule) -> bool {
     )
 }
 
+/// The order in which expected things are listed: the likeliest fix first.
+fn rank(word: &str) -> u8 {
+    match word {
+        "`,`" => 0,
+        "`)`" | "`]`" | "`}`" => 1,
+        "an expression" | "a name" => 2,
+        "the end of the line" => 4,
+        "`|>`" => 5,
+        _ => 3,
+    }
+}
+
 /// Joins phrases as "a, b or c".
 fn join_or(items: &[&str]) -> String {
     match items {
@@ -163,8 +175,11 @@ pub fn syntax_error(
                 // Every `)` and `]` in the grammar closes a comma-separated list.
                 let closes_list = words.iter().any(|w| *w == "`)`" || *w == "`]`");
                 if closes_list && !words.contains(&"`,`") {
-                    words.insert(0, "`,`");
+                    words.push("`,`");
                 }
+                // What was found is not what was expected.
+                words.retain(|w| *w != found);
+                words.sort_by_key(|w| rank(w));
                 if words.is_empty() {
                     "something else".to_string()
                 } else {

@@ -44,6 +44,9 @@ pub fn prescan(file: FileId, text: &str, max_nesting: usize, max_errors: usize) 
     let bytes = text.as_bytes();
     // Stack of open delimiters: (byte, offset).
     let mut stack: Vec<(u8, usize)> = Vec::new();
+    // After an unterminated string, delimiters cannot be matched reliably any more; strings
+    // and characters still can.
+    let mut delimiters_reliable = true;
     let mut i = 0;
     while i < bytes.len() && out.diagnostics.len() < max_errors {
         let b = bytes[i];
@@ -117,9 +120,11 @@ pub fn prescan(file: FileId, text: &str, max_nesting: usize, max_errors: usize) 
                             .help("close the string with `\"` on the same line"),
                     );
                     out.fatal = true;
+                    delimiters_reliable = false;
                     i = end;
                 }
             }
+            b'(' | b'[' | b'{' | b')' | b']' | b'}' if !delimiters_reliable => i += 1,
             b'(' | b'[' | b'{' => {
                 if stack.len() >= max_nesting {
                     // Nothing later can be matched reliably.
@@ -195,7 +200,7 @@ pub fn prescan(file: FileId, text: &str, max_nesting: usize, max_errors: usize) 
             _ => i += 1,
         }
     }
-    if out.diagnostics.is_empty() {
+    if out.diagnostics.is_empty() && delimiters_reliable {
         if let Some(&(open, at)) = stack.last() {
             let open_c = open as char;
             out.diagnostics.push(
