@@ -1,7 +1,12 @@
 //! The `modelc` binary end to end: exit codes, output formats, limits and manners.
 
 // Test code: a failed unwrap is a failed test; parsed numbers are compared exactly on purpose.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::float_cmp)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::float_cmp
+)]
 
 use std::io::Write;
 use std::path::Path;

@@ -1,7 +1,12 @@
 //! The parser on every construct of the language, and on random input.
 
 // Test code: a failed unwrap is a failed test; parsed numbers are compared exactly on purpose.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::float_cmp)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::float_cmp
+)]
 
 use modelc::diag::FileId;
 use modelc::syntax::ast::{Dim, ExprKind, Item, Stmt};

@@ -4,7 +4,12 @@
 //! --test ui`, then review the diff.
 
 // Test code: a failed unwrap is a failed test; parsed numbers are compared exactly on purpose.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::float_cmp)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::float_cmp
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
