@@ -1,1 +1,5 @@
 //! The interpreter: kernels, autodiff and optimizers over an immutable plan.
+
+pub mod clip;
+pub mod optim;
+pub mod schedule;
