@@ -1,5 +1,6 @@
 //! The interpreter: kernels, autodiff and optimizers over an immutable plan.
 
 pub mod clip;
+pub mod loss;
 pub mod optim;
 pub mod schedule;
