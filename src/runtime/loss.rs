@@ -36,6 +36,7 @@ use ndarray::{ArrayD, ArrayViewD};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub(crate) use categorical::class_labels;
 pub use categorical::{
     categorical_crossentropy, softmax_cross_entropy, sparse_categorical_crossentropy,
     SoftmaxCrossEntropy,

@@ -2,5 +2,6 @@
 
 pub mod clip;
 pub mod loss;
+pub mod metrics;
 pub mod optim;
 pub mod schedule;

@@ -62,8 +62,8 @@ fn class_rows(output: &ArrayViewD<f32>) -> Result<(Vec<f32>, usize, usize), Loss
 }
 
 /// Validates integer labels against the output: shape (leading axes, optionally with a
-/// trailing 1) and range.
-fn class_labels(
+/// trailing 1) and range. Returns one class index per row.
+pub(crate) fn class_labels(
     output: &ArrayViewD<f32>,
     labels: &SparseLabels,
     classes: usize,

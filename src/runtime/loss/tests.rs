@@ -159,7 +159,11 @@ fn clipping_at_eps() {
         cap + (1.0 + 1e-7_f64).ln(),
         1e-6
     ));
-    assert_eq!(out.grad[[0, 0]].to_bits(), 0, "clipped entry passes no gradient");
+    assert_eq!(
+        out.grad[[0, 0]].to_bits(),
+        0,
+        "clipped entry passes no gradient"
+    );
 }
 
 #[test]
