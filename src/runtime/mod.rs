@@ -1,1 +1,7 @@
 //! The interpreter: kernels, autodiff and optimizers over an immutable plan.
+
+pub mod clip;
+pub mod loss;
+pub mod metrics;
+pub mod optim;
+pub mod schedule;

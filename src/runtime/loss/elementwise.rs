@@ -1,0 +1,111 @@
+//! The element-wise losses: mse, mae and binary cross-entropy (probabilities or logits). Each
+//! element is one entry; the loss is the mean over all of them.
+
+use ndarray::{ArrayD, ArrayViewD, Zip};
+
+use super::{check_same_shape, LossError, LossOutput, EPSILON};
+
+/// Sums `per_element(y, t)` in f64 in logical order, and builds the gradient from
+/// `grad_element(y, t)` (already divided by the entry count by the caller's closure).
+fn reduce(
+    output: &ArrayViewD<f32>,
+    target: &ArrayViewD<f32>,
+    per_element: impl Fn(f64, f64) -> f64,
+    grad_element: impl Fn(f64, f64) -> f64,
+) -> Result<LossOutput, LossError> {
+    let n = check_same_shape(output, target)?;
+    let total: f64 = output
+        .iter()
+        .zip(target.iter())
+        .map(|(&y, &t)| per_element(f64::from(y), f64::from(t)))
+        .sum();
+    let mut grad = ArrayD::zeros(output.raw_dim());
+    let scale = 1.0 / n as f64;
+    Zip::from(&mut grad)
+        .and(output)
+        .and(target)
+        .for_each(|g, &y, &t| {
+            *g = (grad_element(f64::from(y), f64::from(t)) * scale) as f32;
+        });
+    Ok(LossOutput {
+        loss: (total / n as f64) as f32,
+        grad,
+    })
+}
+
+/// Mean squared error.
+pub fn mean_squared_error(
+    output: &ArrayViewD<f32>,
+    target: &ArrayViewD<f32>,
+) -> Result<LossOutput, LossError> {
+    reduce(
+        output,
+        target,
+        |y, t| (y - t) * (y - t),
+        |y, t| 2.0 * (y - t),
+    )
+}
+
+/// Mean absolute error; the gradient at `y == t` is 0.
+pub fn mean_absolute_error(
+    output: &ArrayViewD<f32>,
+    target: &ArrayViewD<f32>,
+) -> Result<LossOutput, LossError> {
+    let sign = |d: f64| {
+        if d > 0.0 {
+            1.0
+        } else if d < 0.0 {
+            -1.0
+        } else {
+            d * 0.0 // 0 for 0, NaN for NaN
+        }
+    };
+    reduce(
+        output,
+        target,
+        |y, t| (y - t).abs(),
+        move |y, t| sign(y - t),
+    )
+}
+
+/// Binary cross-entropy, from probabilities (clipped to `[eps, 1 - eps]`) or from logits.
+pub fn binary_crossentropy(
+    output: &ArrayViewD<f32>,
+    target: &ArrayViewD<f32>,
+    from_logits: bool,
+) -> Result<LossOutput, LossError> {
+    if from_logits {
+        return reduce(
+            output,
+            target,
+            |x, t| x.max(0.0) - x * t + (-x.abs()).exp().ln_1p(),
+            |x, t| sigmoid(x) - t,
+        );
+    }
+    let clip = |p: f64| p.clamp(EPSILON, 1.0 - EPSILON);
+    reduce(
+        output,
+        target,
+        move |p, t| {
+            let p = clip(p);
+            -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())
+        },
+        move |p, t| {
+            if (EPSILON..=1.0 - EPSILON).contains(&p) {
+                -t / p + (1.0 - t) / (1.0 - p)
+            } else {
+                p * 0.0 // the clip is active: no gradient (NaN stays NaN)
+            }
+        },
+    )
+}
+
+/// The logistic function, without overflow for large `|x|`.
+pub(super) fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
