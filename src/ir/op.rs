@@ -1,0 +1,162 @@
+//! The closed set of operations a graph (and a plan) can hold, with their attributes.
+//!
+//! Layouts follow Keras: activations are channels-last (`[N, H, W, C]`), conv kernels are
+//! `[kh, kw, in, out]`, dense kernels `[in, out]`, recurrent gates in Keras order.
+
+use super::ParamId;
+use serde::{Deserialize, Serialize};
+
+/// An elementwise activation.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Linear,
+    Relu,
+    LeakyRelu { alpha: f32 },
+    Sigmoid,
+    Tanh,
+    Gelu,
+    /// Softmax over the last axis.
+    Softmax,
+}
+
+impl Activation {
+    /// Whether the activation can be fused into a conv2d or dense step.
+    pub fn is_fusable(self) -> bool {
+        matches!(self, Activation::Relu | Activation::LeakyRelu { .. } | Activation::Sigmoid | Activation::Tanh)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Relu => "relu",
+            Activation::LeakyRelu { .. } => "leaky_relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Gelu => "gelu",
+            Activation::Softmax => "softmax",
+        }
+    }
+}
+
+/// How a window (conv or pool) is padded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    Valid,
+    /// TensorFlow's `same`: output size `ceil(in / stride)`, extra padding after.
+    Same,
+    /// Explicit `[top, bottom, left, right]`.
+    Explicit([usize; 4]),
+}
+
+/// A 2-D window: size, strides, dilation and padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub size: [usize; 2],
+    pub strides: [usize; 2],
+    pub dilation: [usize; 2],
+    pub padding: Padding,
+}
+
+/// Which recurrent cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RnnCell {
+    SimpleRnn,
+    /// Gates i, f, c, o.
+    Lstm,
+    /// Keras `reset_after=True`: gates z, r, h; bias `[2, 3*units]`.
+    Gru,
+}
+
+impl RnnCell {
+    /// Gates per unit.
+    pub fn gates(self) -> usize {
+        match self {
+            RnnCell::SimpleRnn => 1,
+            RnnCell::Lstm => 4,
+            RnnCell::Gru => 3,
+        }
+    }
+}
+
+/// An operation. Parameters are referenced by handle into the graph's parameter table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Conv2d { filters: usize, window: Window, kernel: ParamId, bias: Option<ParamId>, activation: Activation },
+    Dense { units: usize, kernel: ParamId, bias: Option<ParamId>, activation: Activation },
+    MaxPool2d { window: Window },
+    AvgPool2d { window: Window },
+    GlobalAvgPool2d,
+    GlobalMaxPool2d,
+    /// `[N, ...] → [N, prod(...)]`.
+    Flatten,
+    /// Per-sample target shape; at most one `-1`.
+    Reshape { shape: Vec<i64> },
+    BatchNorm { gamma: ParamId, beta: ParamId, mean: ParamId, variance: ParamId, epsilon: f32, momentum: f32 },
+    LayerNorm { gamma: ParamId, beta: ParamId, epsilon: f32 },
+    Dropout { rate: f32 },
+    Embedding { table: ParamId },
+    Rnn { cell: RnnCell, units: usize, return_sequences: bool, kernel: ParamId, recurrent: ParamId, bias: ParamId },
+    Activation(Activation),
+    Add,
+    Concat { axis: i64 },
+    Cast { to: super::DType },
+    /// `x * scale + shift` per channel (last axis): fitted preprocessing carried into the plan.
+    Affine { scale: Vec<f32>, shift: Vec<f32> },
+}
+
+impl Op {
+    /// The op's kind as a short name (`conv2d`, `dense`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Conv2d { .. } => "conv2d",
+            Op::Dense { .. } => "dense",
+            Op::MaxPool2d { .. } => "max_pool2d",
+            Op::AvgPool2d { .. } => "avg_pool2d",
+            Op::GlobalAvgPool2d => "global_avg_pool2d",
+            Op::GlobalMaxPool2d => "global_max_pool2d",
+            Op::Flatten => "flatten",
+            Op::Reshape { .. } => "reshape",
+            Op::BatchNorm { .. } => "batch_norm",
+            Op::LayerNorm { .. } => "layer_norm",
+            Op::Dropout { .. } => "dropout",
+            Op::Embedding { .. } => "embedding",
+            Op::Rnn { cell: RnnCell::SimpleRnn, .. } => "simple_rnn",
+            Op::Rnn { cell: RnnCell::Lstm, .. } => "lstm",
+            Op::Rnn { cell: RnnCell::Gru, .. } => "gru",
+            Op::Activation(a) => a.name(),
+            Op::Add => "add",
+            Op::Concat { .. } => "concat",
+            Op::Cast { .. } => "cast",
+            Op::Affine { .. } => "affine",
+        }
+    }
+
+    /// Every parameter the op reads.
+    pub fn params(&self) -> Vec<ParamId> {
+        match self {
+            Op::Conv2d { kernel, bias, .. } | Op::Dense { kernel, bias, .. } => {
+                std::iter::once(*kernel).chain(*bias).collect()
+            }
+            Op::BatchNorm { gamma, beta, mean, variance, .. } => vec![*gamma, *beta, *mean, *variance],
+            Op::LayerNorm { gamma, beta, .. } => vec![*gamma, *beta],
+            Op::Embedding { table } => vec![*table],
+            Op::Rnn { kernel, recurrent, bias, .. } => vec![*kernel, *recurrent, *bias],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the output may share the input's buffer (elementwise, same size).
+    pub fn can_run_in_place(&self) -> bool {
+        matches!(self, Op::Activation(_) | Op::Dropout { .. } | Op::Add | Op::Affine { .. })
+            || matches!(self, Op::BatchNorm { .. })
+    }
+
+    /// Whether the output is the input reinterpreted with another shape (no copy).
+    pub fn is_view(&self) -> bool {
+        matches!(self, Op::Flatten | Op::Reshape { .. })
+    }
+}

@@ -1,0 +1,78 @@
+//! `fuse-activation`: a conv2d or dense step whose output feeds only an activation (relu,
+//! leaky_relu, sigmoid, tanh) computes the activation itself, in one pass over its output.
+//! Valid for training too: the fused step keeps its output, from which these activations'
+//! derivatives are computed.
+
+use super::{bypass, Mode, Pass};
+use crate::ir::{Activation, Graph, Op};
+
+pub struct FuseActivation;
+
+impl Pass for FuseActivation {
+    fn name(&self) -> &'static str {
+        "fuse-activation"
+    }
+
+    fn applies_to(&self, _mode: Mode) -> bool {
+        true
+    }
+
+    fn run(&self, graph: &mut Graph, log: &mut Vec<String>) -> bool {
+        let mut changed = false;
+        let mut i = 0;
+        while i < graph.nodes.len() {
+            let uses = graph.use_counts();
+            let producers = graph.producers();
+            let node = &graph.nodes[i];
+            let fusable = match (&node.op, node.inputs.as_slice()) {
+                (Op::Activation(a), [x]) if a.is_fusable() && uses.get(x.index()) == Some(&1) => {
+                    producers.get(x.index()).copied().flatten().filter(|&p| {
+                        matches!(
+                            graph.nodes[p].op,
+                            Op::Conv2d { activation: Activation::Linear, .. } | Op::Dense { activation: Activation::Linear, .. }
+                        )
+                    })
+                }
+                _ => None,
+            };
+            let Some(p) = fusable else {
+                i += 1;
+                continue;
+            };
+            let Op::Activation(act) = graph.nodes[i].op else { continue };
+            log.push(format!("{} + {} fused", graph.nodes[p].name, graph.nodes[i].name));
+            if let Op::Conv2d { activation, .. } | Op::Dense { activation, .. } = &mut graph.nodes[p].op {
+                *activation = act;
+            }
+            let out = graph.nodes[p].output;
+            bypass(graph, i, out);
+            changed = true;
+        }
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::passes::testing::{chain, run_pass};
+
+    #[test]
+    fn fuses_conv_and_dense_with_their_activation() {
+        let mut g = chain(&["in:8,8,3", "conv:4", "relu", "flatten", "dense:3", "tanh", "softmax"]);
+        let log = run_pass(&FuseActivation, &mut g);
+        assert_eq!(log, ["conv + relu fused", "dense + tanh fused"]);
+        assert_eq!(g.nodes.iter().map(|n| n.op.kind()).collect::<Vec<_>>(), ["conv2d", "flatten", "dense", "softmax"]);
+        assert!(matches!(g.nodes[0].op, Op::Conv2d { activation: Activation::Relu, .. }));
+    }
+
+    #[test]
+    fn does_not_fuse_when_the_pre_activation_is_used_elsewhere_or_softmax() {
+        let mut g = chain(&["dense:4", "softmax"]);
+        assert!(run_pass(&FuseActivation, &mut g).is_empty());
+        let mut g = chain(&["dense:4", "relu"]);
+        let pre = g.nodes[0].output;
+        g.outputs.push(pre);
+        assert!(run_pass(&FuseActivation, &mut g).is_empty());
+    }
+}

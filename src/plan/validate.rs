@@ -1,0 +1,123 @@
+//! Validation of plans read from files: untrusted input, checked before anything runs.
+
+use super::{ExecutionPlan, FORMAT_VERSION};
+use crate::ir;
+use std::fmt;
+
+/// Why a plan was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    /// Not RON, truncated, or fields of the wrong type.
+    Syntax(String),
+    /// Written by a different plan format.
+    Version { found: u32, expected: u32 },
+    /// Indices out of range, shapes that do not agree, buffers that do not fit.
+    Inconsistent(String),
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::Syntax(m) => write!(f, "not a valid plan: {m}"),
+            PlanError::Version { found, expected } => {
+                write!(f, "plan format version {found} is not supported (this modelc reads version {expected})")
+            }
+            PlanError::Inconsistent(m) => write!(f, "the plan does not hold together: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+fn bad(m: impl Into<String>) -> PlanError {
+    PlanError::Inconsistent(m.into())
+}
+
+/// Checks everything the interpreter relies on.
+pub fn validate(plan: &ExecutionPlan) -> Result<(), PlanError> {
+    if plan.format_version != FORMAT_VERSION {
+        return Err(PlanError::Version { found: plan.format_version, expected: FORMAT_VERSION });
+    }
+    let n = plan.values.len();
+    let in_range = |v: u32| (v as usize) < n;
+    for (i, s) in plan.steps.iter().enumerate() {
+        if !in_range(s.output) || s.inputs.iter().any(|&v| !in_range(v)) {
+            return Err(bad(format!("step {i} ({}) refers to a value that does not exist", s.name)));
+        }
+    }
+    if plan.inputs.iter().chain(&plan.outputs).any(|&v| !in_range(v)) {
+        return Err(bad("an input or output refers to a value that does not exist"));
+    }
+    // Shapes, handles, definition order: the IR verifier.
+    ir::verify(&plan.to_graph()).map_err(|e| bad(e.to_string()))?;
+    // Buffers: in range, large enough, and never shared by two live values (except views and
+    // in-place steps, which share on purpose).
+    for v in &plan.values {
+        let b = plan.buffers.get(v.buffer as usize).ok_or_else(|| bad(format!("value {} has no buffer", v.name)))?;
+        let need = v.fact.bytes_per_sample().unwrap_or(0) as u64;
+        if b.bytes_per_sample < need {
+            return Err(bad(format!("buffer {} is smaller than value {} ({} < {need} bytes per sample)", v.buffer, v.name, b.bytes_per_sample)));
+        }
+    }
+    check_liveness(plan)?;
+    let total: u64 = plan.buffers.iter().map(|b| b.bytes_per_sample).sum();
+    if total != plan.memory.peak_bytes_per_sample {
+        return Err(bad("the memory report does not match the buffer table"));
+    }
+    Ok(())
+}
+
+/// Simulates the steps: a step may only write a buffer that holds no value still needed,
+/// unless it is a view of its input or an in-place step over an input that dies there.
+fn check_liveness(plan: &ExecutionPlan) -> Result<(), PlanError> {
+    let n = plan.values.len();
+    let end = plan.steps.len();
+    let mut last_use = vec![None::<usize>; n];
+    for (i, s) in plan.steps.iter().enumerate() {
+        for &v in &s.inputs {
+            last_use[v as usize] = Some(i);
+        }
+    }
+    for &v in &plan.outputs {
+        last_use[v as usize] = Some(end);
+    }
+    let mut live: Vec<u32> = plan.inputs.clone();
+    for (i, s) in plan.steps.iter().enumerate() {
+        let out_buf = plan.values[s.output as usize].buffer;
+        let first = s.inputs.first().copied();
+        let shares_ok = |v: u32| {
+            let via_view = s.op.is_view() && Some(v) == first;
+            let via_in_place = s.in_place && s.op.can_run_in_place() && Some(v) == first && last_use[v as usize] == Some(i);
+            via_view || via_in_place
+        };
+        for &v in &live {
+            let alive_after = last_use[v as usize].is_some_and(|u| u > i);
+            let used_here = s.inputs.contains(&v);
+            if plan.values[v as usize].buffer == out_buf && (alive_after || used_here) && !shares_ok(v) {
+                // A value sharing through a view chain is fine only if it is the view's source.
+                if !(s.op.is_view() && is_view_ancestor(plan, v, first)) {
+                    return Err(bad(format!(
+                        "step {} writes buffer {out_buf} while value {} in it is still needed",
+                        s.name, plan.values[v as usize].name
+                    )));
+                }
+            }
+        }
+        live.retain(|&v| last_use[v as usize].is_some_and(|u| u > i));
+        live.push(s.output);
+    }
+    Ok(())
+}
+
+/// Whether `v` reaches `of` through views (a flatten of a reshape of `v` shares `v`'s buffer).
+fn is_view_ancestor(plan: &ExecutionPlan, v: u32, of: Option<u32>) -> bool {
+    let mut cur = of;
+    for _ in 0..plan.steps.len() {
+        let Some(c) = cur else { return false };
+        if c == v {
+            return true;
+        }
+        cur = plan.steps.iter().find(|s| s.output == c && s.op.is_view()).and_then(|s| s.inputs.first().copied());
+    }
+    false
+}
