@@ -1,1 +1,4 @@
 //! The interpreter: kernels, autodiff and optimizers over an immutable plan.
+
+pub mod init;
+pub mod kernels;

@@ -1,0 +1,1 @@
+//! Weight initializers (Keras defaults) from a seed.
