@@ -22,5 +22,6 @@ pub mod layer_norm;
 mod linalg;
 pub mod merge;
 pub mod pool;
+pub mod rnn;
 
 pub use error::{KernelError, KernelResult};
