@@ -18,13 +18,17 @@ pub enum Activation {
     Linear,
     Relu,
     /// `x` for `x > 0`, else `alpha · x` (the Keras layer's default alpha is 0.3).
-    LeakyRelu { alpha: f32 },
+    LeakyRelu {
+        alpha: f32,
+    },
     Sigmoid,
     Tanh,
     /// Exact GELU: `x · Φ(x)`.
     Gelu,
     /// Softmax along `axis`.
-    Softmax { axis: usize },
+    Softmax {
+        axis: usize,
+    },
 }
 
 /// Error function, |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit, in f64).
@@ -37,7 +41,8 @@ pub fn erf(x: f64) -> f64 {
                 + t * (0.096_784_18
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
-                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let erfc = t * poly.exp();
     if x >= 0.0 {
         1.0 - erfc
@@ -73,31 +78,44 @@ pub(crate) fn sigmoid_scalar(x: f32) -> f32 {
 }
 
 /// `out = act(x)`.
-pub fn activation_forward(act: Activation, x: ArrayViewD<'_, f32>, mut out: ArrayViewMutD<'_, f32>) -> KernelResult<()> {
+pub fn activation_forward(
+    act: Activation,
+    x: ArrayViewD<'_, f32>,
+    mut out: ArrayViewMutD<'_, f32>,
+) -> KernelResult<()> {
     expect_shape(OP, "out", out.shape(), x.shape())?;
-    let map = |f: fn(f32) -> f32, out: &mut ArrayViewMutD<'_, f32>| Zip::from(out).and(&x).for_each(|o, &v| *o = f(v));
+    let map = |f: fn(f32) -> f32, out: &mut ArrayViewMutD<'_, f32>| {
+        Zip::from(out).and(&x).for_each(|o, &v| *o = f(v));
+    };
     match act {
         Activation::Linear => out.assign(&x),
         Activation::Relu => map(|v| v.max(0.0), &mut out),
         Activation::LeakyRelu { alpha } => {
-            Zip::from(&mut out).and(&x).for_each(|o, &v| *o = if v > 0.0 { v } else { alpha * v });
+            Zip::from(&mut out)
+                .and(&x)
+                .for_each(|o, &v| *o = if v > 0.0 { v } else { alpha * v });
         }
         Activation::Sigmoid => map(sigmoid, &mut out),
         Activation::Tanh => map(f32::tanh, &mut out),
         Activation::Gelu => map(gelu, &mut out),
         Activation::Softmax { axis } => {
             if axis >= x.ndim() {
-                return Err(param_err(OP, format!("softmax axis {axis} of rank {}", x.ndim())));
+                return Err(param_err(
+                    OP,
+                    format!("softmax axis {axis} of rank {}", x.ndim()),
+                ));
             }
-            Zip::from(x.lanes(Axis(axis))).and(out.lanes_mut(Axis(axis))).for_each(|xl, mut ol| {
-                let max = xl.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                let mut sum = 0.0f32;
-                Zip::from(&mut ol).and(&xl).for_each(|o, &v| {
-                    *o = (v - max).exp();
-                    sum += *o;
+            Zip::from(x.lanes(Axis(axis)))
+                .and(out.lanes_mut(Axis(axis)))
+                .for_each(|xl, mut ol| {
+                    let max = xl.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                    let mut sum = 0.0f32;
+                    Zip::from(&mut ol).and(&xl).for_each(|o, &v| {
+                        *o = (v - max).exp();
+                        sum += *o;
+                    });
+                    ol.mapv_inplace(|v| v / sum);
                 });
-                ol.mapv_inplace(|v| v / sum);
-            });
         }
     }
     Ok(())
@@ -118,20 +136,29 @@ pub fn activation_backward(
     match act {
         Activation::Linear => zip.for_each(|d, _, _, &g| *d = g),
         Activation::Relu => zip.for_each(|d, &v, _, &g| *d = if v > 0.0 { g } else { 0.0 }),
-        Activation::LeakyRelu { alpha } => zip.for_each(|d, &v, _, &g| *d = if v > 0.0 { g } else { alpha * g }),
+        Activation::LeakyRelu { alpha } => {
+            zip.for_each(|d, &v, _, &g| *d = if v > 0.0 { g } else { alpha * g });
+        }
         Activation::Sigmoid => zip.for_each(|d, _, &s, &g| *d = g * s * (1.0 - s)),
         Activation::Tanh => zip.for_each(|d, _, &t, &g| *d = g * (1.0 - t * t)),
         Activation::Gelu => zip.for_each(|d, &v, _, &g| *d = g * gelu_grad(v)),
         Activation::Softmax { axis } => {
             if axis >= x.ndim() {
-                return Err(param_err(OP, format!("softmax axis {axis} of rank {}", x.ndim())));
+                return Err(param_err(
+                    OP,
+                    format!("softmax axis {axis} of rank {}", x.ndim()),
+                ));
             }
-            Zip::from(dx.lanes_mut(Axis(axis))).and(y.lanes(Axis(axis))).and(dy.lanes(Axis(axis))).for_each(
-                |mut dl, yl, gl| {
+            Zip::from(dx.lanes_mut(Axis(axis)))
+                .and(y.lanes(Axis(axis)))
+                .and(dy.lanes(Axis(axis)))
+                .for_each(|mut dl, yl, gl| {
                     let dot: f32 = Zip::from(&yl).and(&gl).fold(0.0, |acc, &s, &g| acc + s * g);
-                    Zip::from(&mut dl).and(&yl).and(&gl).for_each(|d, &s, &g| *d = s * (g - dot));
-                },
-            );
+                    Zip::from(&mut dl)
+                        .and(&yl)
+                        .and(&gl)
+                        .for_each(|d, &s, &g| *d = s * (g - dot));
+                });
         }
     }
     Ok(())

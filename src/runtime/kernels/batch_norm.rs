@@ -40,16 +40,25 @@ pub struct BatchNormStats {
 }
 
 fn channels(x_shape: &[usize], p: &BatchNormParams<'_>) -> KernelResult<usize> {
-    let c = *x_shape.last().ok_or_else(|| shape_err(OP, "rank-0 input"))?;
+    let c = *x_shape
+        .last()
+        .ok_or_else(|| shape_err(OP, "rank-0 input"))?;
     expect_shape(OP, "gamma", p.gamma.shape(), &[c])?;
     expect_shape(OP, "beta", p.beta.shape(), &[c])?;
-    if !(p.epsilon > 0.0) {
+    if p.epsilon.is_nan() || p.epsilon <= 0.0 {
         return Err(param_err(OP, "epsilon must be positive"));
     }
     Ok(c)
 }
 
-fn normalize(xs: &[f32], c: usize, mean: &[f32], inv_std: &[f32], p: &BatchNormParams<'_>, out: &mut [f32]) {
+fn normalize(
+    xs: &[f32],
+    c: usize,
+    mean: &[f32],
+    inv_std: &[f32],
+    p: &BatchNormParams<'_>,
+    out: &mut [f32],
+) {
     for (xr, orow) in xs.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
         for (k, (o, &v)) in orow.iter_mut().zip(xr).enumerate() {
             *o = p.gamma[k] * (v - mean[k]) * inv_std[k] + p.beta[k];
@@ -70,9 +79,19 @@ pub fn batch_norm_inference(
     expect_shape(OP, "moving_var", moving_var.shape(), &[c])?;
     expect_shape(OP, "out", out.shape(), x.shape())?;
     let mean = moving_mean.to_vec();
-    let inv: Vec<f32> = moving_var.iter().map(|&v| 1.0 / (v + p.epsilon).sqrt()).collect();
+    let inv: Vec<f32> = moving_var
+        .iter()
+        .map(|&v| 1.0 / (v + p.epsilon).sqrt())
+        .collect();
     if c > 0 {
-        normalize(flat(OP, "x", &x)?, c, &mean, &inv, p, flat_mut(OP, "out", &mut out)?);
+        normalize(
+            flat(OP, "x", &x)?,
+            c,
+            &mean,
+            &inv,
+            p,
+            flat_mut(OP, "out", &mut out)?,
+        );
     }
     Ok(())
 }
@@ -88,22 +107,40 @@ pub fn batch_norm_train_forward(
     expect_shape(OP, "out", out.shape(), x.shape())?;
     let xs = flat(OP, "x", &x)?;
     if c == 0 || xs.is_empty() {
-        return Err(param_err(OP, "training batch norm needs at least one sample and channel"));
+        return Err(param_err(
+            OP,
+            "training batch norm needs at least one sample and channel",
+        ));
     }
     let m = (xs.len() / c) as f64;
     let mut sum = vec![0f64; c];
     for row in xs.chunks_exact(c) {
-        sum.iter_mut().zip(row).for_each(|(s, &v)| *s += f64::from(v));
+        sum.iter_mut()
+            .zip(row)
+            .for_each(|(s, &v)| *s += f64::from(v));
     }
     let mean: Vec<f64> = sum.iter().map(|s| s / m).collect();
     let mut sq = vec![0f64; c];
     for row in xs.chunks_exact(c) {
-        sq.iter_mut().zip(row).zip(&mean).for_each(|((s, &v), &mu)| *s += (f64::from(v) - mu).powi(2));
+        sq.iter_mut()
+            .zip(row)
+            .zip(&mean)
+            .for_each(|((s, &v), &mu)| *s += (f64::from(v) - mu).powi(2));
     }
     stats.mean = mean.iter().map(|&v| v as f32).collect();
     stats.var = sq.iter().map(|&s| (s / m) as f32).collect();
-    stats.inv_std = sq.iter().map(|&s| (1.0 / (s / m + f64::from(p.epsilon)).sqrt()) as f32).collect();
-    normalize(xs, c, &stats.mean, &stats.inv_std, p, flat_mut(OP, "out", &mut out)?);
+    stats.inv_std = sq
+        .iter()
+        .map(|&s| (1.0 / (s / m + f64::from(p.epsilon)).sqrt()) as f32)
+        .collect();
+    normalize(
+        xs,
+        c,
+        &stats.mean,
+        &stats.inv_std,
+        p,
+        flat_mut(OP, "out", &mut out)?,
+    );
     Ok(())
 }
 
@@ -127,7 +164,10 @@ pub fn batch_norm_backward(
     }
     let (xs, dys) = (flat(OP, "x", &x)?, flat(OP, "dy", &dy)?);
     if c == 0 || xs.is_empty() {
-        return Err(param_err(OP, "batch norm backward needs at least one sample and channel"));
+        return Err(param_err(
+            OP,
+            "batch norm backward needs at least one sample and channel",
+        ));
     }
     let m = (xs.len() / c) as f64;
     let (mut sum_dy, mut sum_dy_xhat) = (vec![0f64; c], vec![0f64; c]);
@@ -138,15 +178,24 @@ pub fn batch_norm_backward(
             sum_dy_xhat[k] += f64::from(gr[k]) * xhat;
         }
     }
-    for (xr, (gr, dr)) in xs.chunks_exact(c).zip(dys.chunks_exact(c).zip(flat_mut(OP, "dx", &mut dx)?.chunks_exact_mut(c))) {
+    for (xr, (gr, dr)) in xs.chunks_exact(c).zip(
+        dys.chunks_exact(c)
+            .zip(flat_mut(OP, "dx", &mut dx)?.chunks_exact_mut(c)),
+    ) {
         for k in 0..c {
             let xhat = f64::from((xr[k] - stats.mean[k]) * stats.inv_std[k]);
             let scale = f64::from(p.gamma[k] * stats.inv_std[k]) / m;
             dr[k] = (scale * (m * f64::from(gr[k]) - sum_dy[k] - xhat * sum_dy_xhat[k])) as f32;
         }
     }
-    dgamma.iter_mut().zip(&sum_dy_xhat).for_each(|(d, &s)| *d = s as f32);
-    dbeta.iter_mut().zip(&sum_dy).for_each(|(d, &s)| *d = s as f32);
+    dgamma
+        .iter_mut()
+        .zip(&sum_dy_xhat)
+        .for_each(|(d, &s)| *d = s as f32);
+    dbeta
+        .iter_mut()
+        .zip(&sum_dy)
+        .for_each(|(d, &s)| *d = s as f32);
     Ok(())
 }
 
@@ -166,7 +215,13 @@ pub fn batch_norm_update_moving(
     if !(0.0..=1.0).contains(&momentum) {
         return Err(param_err(OP, format!("momentum {momentum} outside [0, 1]")));
     }
-    moving_mean.iter_mut().zip(&stats.mean).for_each(|(mv, &b)| *mv = *mv * momentum + b * (1.0 - momentum));
-    moving_var.iter_mut().zip(&stats.var).for_each(|(mv, &b)| *mv = *mv * momentum + b * (1.0 - momentum));
+    moving_mean
+        .iter_mut()
+        .zip(&stats.mean)
+        .for_each(|(mv, &b)| *mv = *mv * momentum + b * (1.0 - momentum));
+    moving_var
+        .iter_mut()
+        .zip(&stats.var)
+        .for_each(|(mv, &b)| *mv = *mv * momentum + b * (1.0 - momentum));
     Ok(())
 }

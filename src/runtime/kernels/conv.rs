@@ -41,7 +41,11 @@ pub struct Conv2dGeometry {
 
 impl Default for Conv2dGeometry {
     fn default() -> Self {
-        Self { stride: (1, 1), dilation: (1, 1), padding: Padding2d::default() }
+        Self {
+            stride: (1, 1),
+            dilation: (1, 1),
+            padding: Padding2d::default(),
+        }
     }
 }
 
@@ -53,7 +57,10 @@ pub fn same_padding(
     dilation: usize,
 ) -> KernelResult<(usize, usize)> {
     if kernel == 0 || stride == 0 || dilation == 0 {
-        return Err(param_err("same_padding", "kernel, stride and dilation must be positive"));
+        return Err(param_err(
+            "same_padding",
+            "kernel, stride and dilation must be positive",
+        ));
     }
     let overflow = KernelError::Overflow { op: "same_padding" };
     let effective = (kernel - 1).checked_mul(dilation).ok_or(overflow.clone())? + 1;
@@ -76,13 +83,22 @@ pub fn conv_output_size(
     pad: (usize, usize),
 ) -> KernelResult<usize> {
     if kernel == 0 || stride == 0 || dilation == 0 {
-        return Err(param_err(OP, "kernel, stride and dilation must be positive"));
+        return Err(param_err(
+            OP,
+            "kernel, stride and dilation must be positive",
+        ));
     }
     let overflow = KernelError::Overflow { op: OP };
     let effective = (kernel - 1).checked_mul(dilation).ok_or(overflow.clone())? + 1;
-    let padded = input.checked_add(pad.0).and_then(|v| v.checked_add(pad.1)).ok_or(overflow)?;
+    let padded = input
+        .checked_add(pad.0)
+        .and_then(|v| v.checked_add(pad.1))
+        .ok_or(overflow)?;
     if padded < effective {
-        return Err(param_err(OP, format!("dilated kernel {effective} exceeds padded input {padded}")));
+        return Err(param_err(
+            OP,
+            format!("dilated kernel {effective} exceeds padded input {padded}"),
+        ));
     }
     Ok((padded - effective) / stride + 1)
 }
@@ -118,7 +134,17 @@ impl Conv2dShape {
         checked_product(OP, &[n, h, w, c])?;
         checked_product(OP, &[n, oh, ow, kh, kw, c])?;
         checked_product(OP, &[n, oh, ow, o])?;
-        Ok(Self { n, h, w, c, kh, kw, o, oh, ow })
+        Ok(Self {
+            n,
+            h,
+            w,
+            c,
+            kh,
+            kw,
+            o,
+            oh,
+            ow,
+        })
     }
 
     /// The output shape `[N, OH, OW, O]`.
@@ -154,7 +180,14 @@ impl ConvWorkspace {
 }
 
 /// Copies the receptive fields of samples `n0..n0+count` into `cols` (one row per output pixel).
-fn im2col(x: &[f32], s: &Conv2dShape, geom: &Conv2dGeometry, n0: usize, count: usize, cols: &mut [f32]) {
+fn im2col(
+    x: &[f32],
+    s: &Conv2dShape,
+    geom: &Conv2dGeometry,
+    n0: usize,
+    count: usize,
+    cols: &mut [f32],
+) {
     let patch = s.patch_len();
     let mut rows = cols.chunks_exact_mut(patch);
     for n in n0..n0 + count {
@@ -164,9 +197,11 @@ fn im2col(x: &[f32], s: &Conv2dShape, geom: &Conv2dGeometry, n0: usize, count: u
                 let Some(row) = rows.next() else { return };
                 let mut segments = row.chunks_exact_mut(s.c);
                 for ky in 0..s.kh {
-                    let iy = (oy * geom.stride.0 + ky * geom.dilation.0).checked_sub(geom.padding.top);
+                    let iy =
+                        (oy * geom.stride.0 + ky * geom.dilation.0).checked_sub(geom.padding.top);
                     for kx in 0..s.kw {
-                        let ix = (ox * geom.stride.1 + kx * geom.dilation.1).checked_sub(geom.padding.left);
+                        let ix = (ox * geom.stride.1 + kx * geom.dilation.1)
+                            .checked_sub(geom.padding.left);
                         let Some(seg) = segments.next() else { return };
                         match (iy, ix) {
                             (Some(iy), Some(ix)) if iy < s.h && ix < s.w => {
@@ -183,7 +218,14 @@ fn im2col(x: &[f32], s: &Conv2dShape, geom: &Conv2dGeometry, n0: usize, count: u
 }
 
 /// Scatter-adds patch-matrix gradients of samples `n0..n0+count` back into `dx`.
-fn col2im(dcols: &[f32], s: &Conv2dShape, geom: &Conv2dGeometry, n0: usize, count: usize, dx: &mut [f32]) {
+fn col2im(
+    dcols: &[f32],
+    s: &Conv2dShape,
+    geom: &Conv2dGeometry,
+    n0: usize,
+    count: usize,
+    dx: &mut [f32],
+) {
     let patch = s.patch_len();
     let mut rows = dcols.chunks_exact(patch);
     for n in n0..n0 + count {
@@ -193,9 +235,11 @@ fn col2im(dcols: &[f32], s: &Conv2dShape, geom: &Conv2dGeometry, n0: usize, coun
                 let Some(row) = rows.next() else { return };
                 let mut segments = row.chunks_exact(s.c);
                 for ky in 0..s.kh {
-                    let iy = (oy * geom.stride.0 + ky * geom.dilation.0).checked_sub(geom.padding.top);
+                    let iy =
+                        (oy * geom.stride.0 + ky * geom.dilation.0).checked_sub(geom.padding.top);
                     for kx in 0..s.kw {
-                        let ix = (ox * geom.stride.1 + kx * geom.dilation.1).checked_sub(geom.padding.left);
+                        let ix = (ox * geom.stride.1 + kx * geom.dilation.1)
+                            .checked_sub(geom.padding.left);
                         let Some(seg) = segments.next() else { return };
                         if let (Some(iy), Some(ix)) = (iy, ix) {
                             if iy < s.h && ix < s.w {
@@ -235,7 +279,8 @@ pub fn conv2d_forward(
     let out_flat = flat_mut(OP, "out", &mut out)?;
     let per_sample = s.pixels_per_sample();
     let chunk = s.samples_per_chunk();
-    let pointwise = s.kh == 1 && s.kw == 1 && geom.stride == (1, 1) && geom.padding == Padding2d::default();
+    let pointwise =
+        s.kh == 1 && s.kw == 1 && geom.stride == (1, 1) && geom.padding == Padding2d::default();
     if !pointwise {
         ensure_len(&mut ws.cols, chunk * per_sample * s.patch_len());
     }
@@ -254,7 +299,10 @@ pub fn conv2d_forward(
         n0 += count;
     }
     if let Some(b) = bias {
-        let b = b.as_slice().ok_or(KernelError::Layout { op: OP, tensor: "bias" })?;
+        let b = b.as_slice().ok_or(KernelError::Layout {
+            op: OP,
+            tensor: "bias",
+        })?;
         if s.o > 0 {
             for row in out_flat.chunks_exact_mut(s.o) {
                 for (o, &bv) in row.iter_mut().zip(b) {
@@ -282,7 +330,11 @@ pub fn conv2d_backward(
     ws: &mut ConvWorkspace,
     grads: Conv2dGrads<'_>,
 ) -> KernelResult<()> {
-    let Conv2dGrads { mut dx, mut dkernel, dbias } = grads;
+    let Conv2dGrads {
+        mut dx,
+        mut dkernel,
+        dbias,
+    } = grads;
     let s = Conv2dShape::new(dims4(x.dim()), dims4(kernel.dim()), geom)?;
     expect_shape(OP, "dy", dy.shape(), &s.output())?;
     expect_shape(OP, "dx", dx.shape(), x.shape())?;
@@ -291,7 +343,12 @@ pub fn conv2d_backward(
     let dys = flat(OP, "dy", &dy)?;
     let ks = mat(OP, flat(OP, "kernel", &kernel)?, s.patch_len(), s.o)?;
     let dxs = flat_mut(OP, "dx", &mut dx)?;
-    let mut dk = mat_mut(OP, flat_mut(OP, "dkernel", &mut dkernel)?, s.patch_len(), s.o)?;
+    let mut dk = mat_mut(
+        OP,
+        flat_mut(OP, "dkernel", &mut dkernel)?,
+        s.patch_len(),
+        s.o,
+    )?;
     if let Some(mut db) = dbias {
         expect_shape(OP, "dbias", db.shape(), &[s.o])?;
         column_sums(dys, s.o, flat_mut(OP, "dbias", &mut db)?);

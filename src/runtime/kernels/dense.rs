@@ -15,7 +15,10 @@ const OP: &str = "dense";
 fn leading_rows(shape: &[usize], inner: usize) -> KernelResult<usize> {
     match shape.split_last() {
         Some((&last, lead)) if last == inner => checked_product(OP, lead),
-        _ => Err(shape_err(OP, format!("input shape {shape:?} does not end in {inner}"))),
+        _ => Err(shape_err(
+            OP,
+            format!("input shape {shape:?} does not end in {inner}"),
+        )),
     }
 }
 
@@ -62,7 +65,11 @@ pub fn dense_backward(
     dy: ArrayViewD<'_, f32>,
     grads: DenseGrads<'_>,
 ) -> KernelResult<()> {
-    let DenseGrads { mut dx, mut dkernel, dbias } = grads;
+    let DenseGrads {
+        mut dx,
+        mut dkernel,
+        dbias,
+    } = grads;
     let (inp, units) = kernel.dim();
     let rows = leading_rows(x.shape(), inp)?;
     expect_shape(OP, "dy", dy.shape(), &output_shape(x.shape(), units))?;

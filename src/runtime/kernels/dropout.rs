@@ -33,7 +33,10 @@ pub fn dropout_forward(
         let u = f64::from(rng.next_u32() >> 8) / f64::from(1u32 << 24);
         *m = if u >= threshold { scale } else { 0.0 };
     }
-    Zip::from(&mut out).and(&x).and(&mask).for_each(|o, &v, &m| *o = v * m);
+    Zip::from(&mut out)
+        .and(&x)
+        .and(&mask)
+        .for_each(|o, &v, &m| *o = v * m);
     Ok(())
 }
 
@@ -45,6 +48,9 @@ pub fn dropout_backward(
 ) -> KernelResult<()> {
     expect_shape(OP, "mask", mask.shape(), dy.shape())?;
     expect_shape(OP, "dx", dx.shape(), dy.shape())?;
-    Zip::from(&mut dx).and(&dy).and(&mask).for_each(|d, &g, &m| *d = g * m);
+    Zip::from(&mut dx)
+        .and(&dy)
+        .and(&mask)
+        .for_each(|d, &g, &m| *d = g * m);
     Ok(())
 }

@@ -35,7 +35,11 @@ fn row_index<I: EmbeddingId>(id: I, position: usize, vocab: usize) -> KernelResu
     usize::try_from(id)
         .ok()
         .filter(|&r| r < vocab)
-        .ok_or(KernelError::IdOutOfRange { id, position, vocab })
+        .ok_or(KernelError::IdOutOfRange {
+            id,
+            position,
+            vocab,
+        })
 }
 
 fn output_shape(ids: &[usize], dim: usize) -> Vec<usize> {

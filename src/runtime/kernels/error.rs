@@ -17,10 +17,17 @@ pub enum KernelError {
     Param { op: &'static str, detail: String },
     /// A tensor is not in standard (C-contiguous) layout; kernels need flat slices.
     #[error("{op}: tensor `{tensor}` is not in standard (row-major contiguous) layout")]
-    Layout { op: &'static str, tensor: &'static str },
+    Layout {
+        op: &'static str,
+        tensor: &'static str,
+    },
     /// An embedding id falls outside the table.
     #[error("embedding: id {id} at flat position {position} is outside 0..{vocab}")]
-    IdOutOfRange { id: i64, position: usize, vocab: usize },
+    IdOutOfRange {
+        id: i64,
+        position: usize,
+        vocab: usize,
+    },
     /// A size computation overflowed `usize`.
     #[error("{op}: size overflow")]
     Overflow { op: &'static str },
@@ -31,12 +38,18 @@ pub type KernelResult<T> = Result<T, KernelError>;
 
 /// Builds a [`KernelError::Shape`].
 pub(crate) fn shape_err(op: &'static str, detail: impl Into<String>) -> KernelError {
-    KernelError::Shape { op, detail: detail.into() }
+    KernelError::Shape {
+        op,
+        detail: detail.into(),
+    }
 }
 
 /// Builds a [`KernelError::Param`].
 pub(crate) fn param_err(op: &'static str, detail: impl Into<String>) -> KernelError {
-    KernelError::Param { op, detail: detail.into() }
+    KernelError::Param {
+        op,
+        detail: detail.into(),
+    }
 }
 
 /// Fails with a shape error unless `found == expected`.
@@ -49,7 +62,10 @@ pub(crate) fn expect_shape(
     if found == expected {
         Ok(())
     } else {
-        Err(shape_err(op, format!("`{tensor}` has shape {found:?}, expected {expected:?}")))
+        Err(shape_err(
+            op,
+            format!("`{tensor}` has shape {found:?}, expected {expected:?}"),
+        ))
     }
 }
 

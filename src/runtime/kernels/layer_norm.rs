@@ -14,16 +14,33 @@ const OP: &str = "layer_norm";
 fn row_stats(row: &[f32], epsilon: f32) -> (f32, f32) {
     let d = row.len() as f64;
     let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / d;
-    let var = row.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / d;
-    (mean as f32, (1.0 / (var + f64::from(epsilon)).sqrt()) as f32)
+    let var = row
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / d;
+    (
+        mean as f32,
+        (1.0 / (var + f64::from(epsilon)).sqrt()) as f32,
+    )
 }
 
-fn width(x_shape: &[usize], gamma: &ArrayView1<'_, f32>, beta: &ArrayView1<'_, f32>, epsilon: f32) -> KernelResult<usize> {
-    let d = *x_shape.last().ok_or_else(|| shape_err(OP, "rank-0 input"))?;
+fn width(
+    x_shape: &[usize],
+    gamma: &ArrayView1<'_, f32>,
+    beta: &ArrayView1<'_, f32>,
+    epsilon: f32,
+) -> KernelResult<usize> {
+    let d = *x_shape
+        .last()
+        .ok_or_else(|| shape_err(OP, "rank-0 input"))?;
     expect_shape(OP, "gamma", gamma.shape(), &[d])?;
     expect_shape(OP, "beta", beta.shape(), &[d])?;
-    if d == 0 || !(epsilon > 0.0) {
-        return Err(param_err(OP, "needs a non-empty last axis and a positive epsilon"));
+    if d == 0 || epsilon.is_nan() || epsilon <= 0.0 {
+        return Err(param_err(
+            OP,
+            "needs a non-empty last axis and a positive epsilon",
+        ));
     }
     Ok(d)
 }
@@ -38,7 +55,10 @@ pub fn layer_norm_forward(
 ) -> KernelResult<()> {
     let d = width(x.shape(), &gamma, &beta, epsilon)?;
     expect_shape(OP, "out", out.shape(), x.shape())?;
-    for (xr, or) in flat(OP, "x", &x)?.chunks_exact(d).zip(flat_mut(OP, "out", &mut out)?.chunks_exact_mut(d)) {
+    for (xr, or) in flat(OP, "x", &x)?
+        .chunks_exact(d)
+        .zip(flat_mut(OP, "out", &mut out)?.chunks_exact_mut(d))
+    {
         let (mean, inv) = row_stats(xr, epsilon);
         for (k, (o, &v)) in or.iter_mut().zip(xr).enumerate() {
             *o = gamma[k] * (v - mean) * inv + beta[k];
@@ -63,7 +83,9 @@ pub fn layer_norm_backward(
     expect_shape(OP, "dgamma", dgamma.shape(), &[d])?;
     expect_shape(OP, "dbeta", dbeta.shape(), &[d])?;
     let (mut dg, mut db) = (vec![0f64; d], vec![0f64; d]);
-    let rows = flat(OP, "x", &x)?.chunks_exact(d).zip(flat(OP, "dy", &dy)?.chunks_exact(d));
+    let rows = flat(OP, "x", &x)?
+        .chunks_exact(d)
+        .zip(flat(OP, "dy", &dy)?.chunks_exact(d));
     for ((xr, gr), dr) in rows.zip(flat_mut(OP, "dx", &mut dx)?.chunks_exact_mut(d)) {
         let (mean, inv) = row_stats(xr, epsilon);
         let (mut sum_g, mut sum_gx) = (0f64, 0f64);

@@ -82,7 +82,10 @@ pub(crate) fn gemm(
 ) -> KernelResult<()> {
     let ((m, k), (k2, n), (m2, n2)) = (a.dim(), b.dim(), c.dim());
     if k != k2 || m != m2 || n != n2 {
-        return Err(shape_err(op, format!("gemm {m}x{k} · {k2}x{n} into {m2}x{n2}")));
+        return Err(shape_err(
+            op,
+            format!("gemm {m}x{k} · {k2}x{n} into {m2}x{n2}"),
+        ));
     }
     general_mat_mul(alpha, a, b, beta, c);
     Ok(())

@@ -11,6 +11,10 @@
 //! Threading: only GEMM is parallel, through matrixmultiply's own pool (`MATMUL_NUM_THREADS`);
 //! see [`linalg`](self) notes. For a fixed thread count every kernel is bit-deterministic.
 
+// Kernels take array views by value, like ndarray's own API: a view is a pointer plus its
+// shape, cheap to move, and taking `&ArrayView` would only add an indirection for callers.
+#![allow(clippy::needless_pass_by_value)]
+
 pub mod activation;
 pub mod batch_norm;
 pub mod conv;
@@ -25,3 +29,6 @@ pub mod pool;
 pub mod rnn;
 
 pub use error::{KernelError, KernelResult};
+
+#[cfg(test)]
+mod tests;

@@ -39,14 +39,25 @@ pub struct Pool2dParams {
 }
 
 /// Output length and leading pad of one axis.
-fn axis_geometry(input: usize, pool: usize, stride: usize, padding: PoolPadding) -> KernelResult<(usize, usize)> {
+fn axis_geometry(
+    input: usize,
+    pool: usize,
+    stride: usize,
+    padding: PoolPadding,
+) -> KernelResult<(usize, usize)> {
     if pool == 0 || stride == 0 {
         return Err(param_err(OP, "pool size and stride must be positive"));
     }
     match padding {
         PoolPadding::Valid if input >= pool => Ok(((input - pool) / stride + 1, 0)),
-        PoolPadding::Valid => Err(param_err(OP, format!("pool {pool} larger than input {input}"))),
-        PoolPadding::Same => Ok((input.div_ceil(stride), same_padding(input, pool, stride, 1)?.0)),
+        PoolPadding::Valid => Err(param_err(
+            OP,
+            format!("pool {pool} larger than input {input}"),
+        )),
+        PoolPadding::Same => Ok((
+            input.div_ceil(stride),
+            same_padding(input, pool, stride, 1)?.0,
+        )),
     }
 }
 
@@ -68,7 +79,16 @@ impl PoolShape {
         let (n, h, w, c) = x;
         let (oh, pad_top) = axis_geometry(h, p.pool.0, p.stride.0, p.padding)?;
         let (ow, pad_left) = axis_geometry(w, p.pool.1, p.stride.1, p.padding)?;
-        Ok(Self { n, h, w, c, oh, ow, pad_top, pad_left })
+        Ok(Self {
+            n,
+            h,
+            w,
+            c,
+            oh,
+            ow,
+            pad_top,
+            pad_left,
+        })
     }
 
     /// The clipped input rows (or columns) covered by output index `o` along one axis.
@@ -86,7 +106,11 @@ pub fn pool2d_output_shape(x_shape: [usize; 4], p: &Pool2dParams) -> KernelResul
 }
 
 /// Visits every output cell with its clipped window: `(n, oy, ox, y0..y1, x0..x1)`.
-fn for_each_window(s: &PoolShape, p: &Pool2dParams, mut f: impl FnMut(usize, usize, (usize, usize), (usize, usize))) {
+fn for_each_window(
+    s: &PoolShape,
+    p: &Pool2dParams,
+    mut f: impl FnMut(usize, usize, (usize, usize), (usize, usize)),
+) {
     for n in 0..s.n {
         for oy in 0..s.oh {
             let ys = PoolShape::window(oy, p.stride.0, p.pool.0, s.pad_top, s.h);
@@ -99,14 +123,22 @@ fn for_each_window(s: &PoolShape, p: &Pool2dParams, mut f: impl FnMut(usize, usi
 }
 
 /// Pooling forward into `out: [N, OH, OW, C]`.
-pub fn pool2d_forward(x: ArrayView4<'_, f32>, p: &Pool2dParams, mut out: ArrayViewMut4<'_, f32>) -> KernelResult<()> {
+pub fn pool2d_forward(
+    x: ArrayView4<'_, f32>,
+    p: &Pool2dParams,
+    mut out: ArrayViewMut4<'_, f32>,
+) -> KernelResult<()> {
     let s = PoolShape::new(x.dim(), p)?;
     expect_shape(OP, "out", out.shape(), &[s.n, s.oh, s.ow, s.c])?;
     let xs = flat(OP, "x", &x)?;
     let os = flat_mut(OP, "out", &mut out)?;
     for_each_window(&s, p, |n, cell, (y0, y1), (x0, x1)| {
         let dst = &mut os[cell * s.c..(cell + 1) * s.c];
-        let init = if p.kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 };
+        let init = if p.kind == PoolKind::Max {
+            f32::NEG_INFINITY
+        } else {
+            0.0
+        };
         dst.fill(init);
         for iy in y0..y1 {
             for ix in x0..x1 {
@@ -124,7 +156,9 @@ pub fn pool2d_forward(x: ArrayView4<'_, f32>, p: &Pool2dParams, mut out: ArrayVi
         }
         if p.kind == PoolKind::Avg {
             let count = ((y1 - y0) * (x1 - x0)).max(1) as f32;
-            dst.iter_mut().for_each(|d| *d /= count);
+            for d in dst.iter_mut() {
+                *d /= count;
+            }
         }
     });
     Ok(())
@@ -182,7 +216,11 @@ pub fn pool2d_backward(
 }
 
 /// Global pooling forward: `[N, H, W, C]` → `out: [N, C]`.
-pub fn global_pool_forward(x: ArrayView4<'_, f32>, kind: PoolKind, mut out: ArrayViewMut2<'_, f32>) -> KernelResult<()> {
+pub fn global_pool_forward(
+    x: ArrayView4<'_, f32>,
+    kind: PoolKind,
+    mut out: ArrayViewMut2<'_, f32>,
+) -> KernelResult<()> {
     let (n, h, w, c) = x.dim();
     expect_shape("global_pool", "out", out.shape(), &[n, c])?;
     if h * w == 0 {
@@ -204,7 +242,10 @@ pub fn global_pool_forward(x: ArrayView4<'_, f32>, kind: PoolKind, mut out: Arra
             }
         }
         if kind == PoolKind::Avg {
-            dst.iter_mut().for_each(|d| *d /= (h * w) as f32);
+            let area = (h * w) as f32;
+            for d in dst.iter_mut() {
+                *d /= area;
+            }
         }
     }
     Ok(())
@@ -219,7 +260,12 @@ pub fn global_pool_backward(
 ) -> KernelResult<()> {
     let (n, h, w, c) = x.dim();
     expect_shape("global_pool", "dy", dy.shape(), &[n, c])?;
-    let params = Pool2dParams { kind, pool: (h, w), stride: (h.max(1), w.max(1)), padding: PoolPadding::Valid };
+    let params = Pool2dParams {
+        kind,
+        pool: (h, w),
+        stride: (h.max(1), w.max(1)),
+        padding: PoolPadding::Valid,
+    };
     let dy4 = dy
         .into_shape_with_order((n, 1, 1, c))
         .map_err(|e| super::error::shape_err("global_pool", e.to_string()))?;

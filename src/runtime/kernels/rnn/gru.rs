@@ -35,7 +35,11 @@ pub(super) fn backward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
         let row = (n * d.t + t) * u;
         let grow = (n * d.t + t) * 3 * u;
         for k in 0..u {
-            let (z, r, hh) = (c.gates[grow + k], c.gates[grow + u + k], c.gates[grow + 2 * u + k]);
+            let (z, r, hh) = (
+                c.gates[grow + k],
+                c.gates[grow + u + k],
+                c.gates[grow + 2 * u + k],
+            );
             let rh = c.aux[row + k];
             let dh = c.dh[n * u + k];
             let dz = dh * (c.h_prev[row + k] - hh) * z * (1.0 - z);

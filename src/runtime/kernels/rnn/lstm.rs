@@ -13,7 +13,12 @@ pub(super) fn forward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
         let grow = (n * d.t + t) * 4 * u;
         for k in 0..u {
             let pre = |gate: usize| c.xw[grow + gate * u + k] + c.zrec[n * 4 * u + gate * u + k];
-            let (i, f, g, o) = (sigmoid(pre(0)), sigmoid(pre(1)), pre(2).tanh(), sigmoid(pre(3)));
+            let (i, f, g, o) = (
+                sigmoid(pre(0)),
+                sigmoid(pre(1)),
+                pre(2).tanh(),
+                sigmoid(pre(3)),
+            );
             let cell = f * c.c_prev[row + k] + i * g;
             let tc = cell.tanh();
             c.gates[grow + k] = i;
@@ -36,8 +41,12 @@ pub(super) fn backward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
         let row = (n * d.t + t) * u;
         let grow = (n * d.t + t) * 4 * u;
         for k in 0..u {
-            let (i, f, g, o) =
-                (c.gates[grow + k], c.gates[grow + u + k], c.gates[grow + 2 * u + k], c.gates[grow + 3 * u + k]);
+            let (i, f, g, o) = (
+                c.gates[grow + k],
+                c.gates[grow + u + k],
+                c.gates[grow + 2 * u + k],
+                c.gates[grow + 3 * u + k],
+            );
             let tc = c.aux[row + k];
             let dh = c.dh[n * u + k];
             let dcell = c.dc[n * u + k] + dh * o * (1.0 - tc * tc);

@@ -17,7 +17,9 @@ mod gru;
 mod lstm;
 mod simple;
 
-use ndarray::{ArrayView2, ArrayView3, ArrayViewD, ArrayViewMut2, ArrayViewMut3, ArrayViewMutD, ShapeBuilder};
+use ndarray::{
+    ArrayView2, ArrayView3, ArrayViewD, ArrayViewMut2, ArrayViewMut3, ArrayViewMutD, ShapeBuilder,
+};
 
 use super::error::{checked_product, expect_shape, param_err, shape_err, KernelResult};
 use super::linalg::{column_sums, ensure_len, flat, flat_mut, gemm, mat, mat_mut};
@@ -123,7 +125,12 @@ impl RnnCache {
         let rows = checked_product(OP, &[d.n, d.t])?;
         let wide = checked_product(OP, &[rows, d.gu(cell)])?;
         let narrow = checked_product(OP, &[rows, d.u])?;
-        for (buf, len) in [(&mut self.xw, wide), (&mut self.gates, wide), (&mut self.h_prev, narrow), (&mut self.aux, narrow)] {
+        for (buf, len) in [
+            (&mut self.xw, wide),
+            (&mut self.gates, wide),
+            (&mut self.h_prev, narrow),
+            (&mut self.aux, narrow),
+        ] {
             ensure_len(buf, len);
         }
         if cell == RnnCell::Lstm {
@@ -137,9 +144,17 @@ impl RnnCache {
 }
 
 /// Rows `(n, t)` for all `n` of a `[N·T, width]` buffer, as an `[N, width]` strided view.
-fn step_rows<'a>(buf: &'a [f32], d: &RnnDims, t: usize, width: usize) -> KernelResult<ArrayView2<'a, f32>> {
-    let rest = buf.get(t * width..).ok_or_else(|| shape_err(OP, "step outside buffer"))?;
-    ArrayView2::from_shape((d.n, width).strides((d.t * width, 1)), rest).map_err(|e| shape_err(OP, e.to_string()))
+fn step_rows<'a>(
+    buf: &'a [f32],
+    d: &RnnDims,
+    t: usize,
+    width: usize,
+) -> KernelResult<ArrayView2<'a, f32>> {
+    let rest = buf
+        .get(t * width..)
+        .ok_or_else(|| shape_err(OP, "step outside buffer"))?;
+    ArrayView2::from_shape((d.n, width).strides((d.t * width, 1)), rest)
+        .map_err(|e| shape_err(OP, e.to_string()))
 }
 
 fn validate(cell: RnnCell, x: &ArrayView3<'_, f32>, p: &RnnParams<'_>) -> KernelResult<RnnDims> {
@@ -147,7 +162,13 @@ fn validate(cell: RnnCell, x: &ArrayView3<'_, f32>, p: &RnnParams<'_>) -> Kernel
     let g = cell.gates();
     let (kf, kcols) = p.kernel.dim();
     if kf != f || kcols % g != 0 {
-        return Err(shape_err(OP, format!("kernel {:?} does not fit {f} features and {g} gates", p.kernel.shape())));
+        return Err(shape_err(
+            OP,
+            format!(
+                "kernel {:?} does not fit {f} features and {g} gates",
+                p.kernel.shape()
+            ),
+        ));
     }
     let u = kcols / g;
     expect_shape(OP, "recurrent_kernel", p.recurrent.shape(), &[u, g * u])?;
@@ -234,7 +255,12 @@ pub fn rnn_backward(
     dy: ArrayViewD<'_, f32>,
     grads: RnnGrads<'_>,
 ) -> KernelResult<()> {
-    let RnnGrads { mut dx, mut dkernel, mut drecurrent, mut dbias } = grads;
+    let RnnGrads {
+        mut dx,
+        mut dkernel,
+        mut drecurrent,
+        mut dbias,
+    } = grads;
     let d = validate(cell, &x, p)?;
     let Some((cached_cell, cached_dims, return_sequences)) = cache.config else {
         return Err(param_err(OP, "backward called before forward"));
@@ -268,7 +294,10 @@ pub fn rnn_backward(
                 None
             };
             if let Some(g) = g {
-                cache.dh[n * d.u..(n + 1) * d.u].iter_mut().zip(g).for_each(|(a, &b)| *a += b);
+                cache.dh[n * d.u..(n + 1) * d.u]
+                    .iter_mut()
+                    .zip(g)
+                    .for_each(|(a, &b)| *a += b);
             }
         }
         match cell {
@@ -276,13 +305,21 @@ pub fn rnn_backward(
             RnnCell::Lstm => lstm::backward_step(cache, &d, t),
             RnnCell::Gru => gru::backward_step(cache, &d, t),
         }
-        let dz_rec = if cell == RnnCell::Gru { &cache.dz_rec } else { &cache.dz_in };
+        let dz_rec = if cell == RnnCell::Gru {
+            &cache.dz_rec
+        } else {
+            &cache.dz_in
+        };
         let dzt = step_rows(dz_rec, &d, t, gu)?;
         let mut dh = mat_mut(OP, &mut cache.dh, d.n, d.u)?;
         gemm(OP, 1.0, &dzt, &p.recurrent.t(), 1.0, &mut dh)?;
     }
     let dz_in = mat(OP, &cache.dz_in, rows, gu)?;
-    let dz_rec = if cell == RnnCell::Gru { mat(OP, &cache.dz_rec, rows, gu)? } else { dz_in };
+    let dz_rec = if cell == RnnCell::Gru {
+        mat(OP, &cache.dz_rec, rows, gu)?
+    } else {
+        dz_in
+    };
     let xm = mat(OP, flat(OP, "x", &x)?, rows, d.f)?;
     let hp = mat(OP, &cache.h_prev, rows, d.u)?;
     let mut dxm = mat_mut(OP, flat_mut(OP, "dx", &mut dx)?, rows, d.f)?;
