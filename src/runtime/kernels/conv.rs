@@ -20,7 +20,7 @@ use super::linalg::{column_sums, ensure_len, flat, flat_mut, gemm, mat, mat_mut}
 const OP: &str = "conv2d";
 
 /// Rows of the patch matrix processed per GEMM: bounds the workspace and keeps it cache-warm.
-const ROWS_PER_CHUNK_TARGET: usize = 4096;
+const ROWS_PER_CHUNK_TARGET: usize = 1024;
 
 /// Explicit zero padding on each side of the spatial axes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -145,11 +145,7 @@ pub fn pool2d_forward(
                 let at = ((n * s.h + iy) * s.w + ix) * s.c;
                 let src = &xs[at..at + s.c];
                 match p.kind {
-                    PoolKind::Max => dst.iter_mut().zip(src).for_each(|(d, &v)| {
-                        if v > *d {
-                            *d = v;
-                        }
-                    }),
+                    PoolKind::Max => dst.iter_mut().zip(src).for_each(|(d, &v)| *d = d.max(v)),
                     PoolKind::Avg => dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v),
                 }
             }
