@@ -1,6 +1,8 @@
 //! The interpreter: kernels, autodiff and optimizers over an immutable plan.
 
 pub mod clip;
+pub mod init;
+pub mod kernels;
 pub mod loss;
 pub mod metrics;
 pub mod optim;

@@ -1,0 +1,376 @@
+//! 2-D convolution, channels-last (NHWC), Keras weight layout, forward and backward.
+//!
+//! Input `x: [N, H, W, C]`, kernel `[KH, KW, C, O]`, optional bias `[O]`, output
+//! `[N, OH, OW, O]`. Padding is explicit ([`Padding2d`]); callers turn Keras `same` into pads
+//! with [`same_padding`] and `valid` is all zeros.
+//!
+//! Forward is im2col + one GEMM per chunk of samples: the patch matrix has one row per output
+//! pixel and `KH·KW·C` columns in kernel order, so the kernel tensor (row-major) already is the
+//! `[KH·KW·C, O]` right-hand matrix and the GEMM result already is NHWC. The patch matrix lives
+//! in a [`ConvWorkspace`] that is reused between calls: the steady state allocates nothing.
+//!
+//! Backward: `dbias = Σ dy`, `dkernel = colsᵀ · dy`, `dcols = dy · kernelᵀ`, then col2im
+//! scatter-adds `dcols` into `dx`. All gradient outputs are overwritten, not accumulated.
+
+use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4};
+
+use super::error::{checked_product, expect_shape, param_err, KernelError, KernelResult};
+use super::linalg::{column_sums, ensure_len, flat, flat_mut, gemm, mat, mat_mut};
+
+const OP: &str = "conv2d";
+
+/// Rows of the patch matrix processed per GEMM: bounds the workspace and keeps it cache-warm.
+const ROWS_PER_CHUNK_TARGET: usize = 1024;
+
+/// Explicit zero padding on each side of the spatial axes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Padding2d {
+    pub top: usize,
+    pub bottom: usize,
+    pub left: usize,
+    pub right: usize,
+}
+
+/// Stride, dilation and padding of a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dGeometry {
+    pub stride: (usize, usize),
+    pub dilation: (usize, usize),
+    pub padding: Padding2d,
+}
+
+impl Default for Conv2dGeometry {
+    fn default() -> Self {
+        Self {
+            stride: (1, 1),
+            dilation: (1, 1),
+            padding: Padding2d::default(),
+        }
+    }
+}
+
+/// TensorFlow's `SAME` padding for one axis: `(before, after)`, the odd pixel going after.
+pub fn same_padding(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+) -> KernelResult<(usize, usize)> {
+    if kernel == 0 || stride == 0 || dilation == 0 {
+        return Err(param_err(
+            "same_padding",
+            "kernel, stride and dilation must be positive",
+        ));
+    }
+    let overflow = KernelError::Overflow { op: "same_padding" };
+    let effective = (kernel - 1).checked_mul(dilation).ok_or(overflow.clone())? + 1;
+    let out = input.div_ceil(stride);
+    let needed = out
+        .saturating_sub(1)
+        .checked_mul(stride)
+        .and_then(|v| v.checked_add(effective))
+        .ok_or(overflow)?;
+    let total = needed.saturating_sub(input);
+    Ok((total / 2, total - total / 2))
+}
+
+/// Output length of one axis: `floor((in + pads - dilated_kernel) / stride) + 1`.
+pub fn conv_output_size(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pad: (usize, usize),
+) -> KernelResult<usize> {
+    if kernel == 0 || stride == 0 || dilation == 0 {
+        return Err(param_err(
+            OP,
+            "kernel, stride and dilation must be positive",
+        ));
+    }
+    let overflow = KernelError::Overflow { op: OP };
+    let effective = (kernel - 1).checked_mul(dilation).ok_or(overflow.clone())? + 1;
+    let padded = input
+        .checked_add(pad.0)
+        .and_then(|v| v.checked_add(pad.1))
+        .ok_or(overflow)?;
+    if padded < effective {
+        return Err(param_err(
+            OP,
+            format!("dilated kernel {effective} exceeds padded input {padded}"),
+        ));
+    }
+    Ok((padded - effective) / stride + 1)
+}
+
+/// Every size of one convolution call, validated once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dShape {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub o: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Conv2dShape {
+    /// Derives output sizes from the input and kernel shapes.
+    pub fn new(x: [usize; 4], kernel: [usize; 4], geom: &Conv2dGeometry) -> KernelResult<Self> {
+        let [n, h, w, c] = x;
+        let [kh, kw, kc, o] = kernel;
+        if kc != c {
+            return Err(super::error::shape_err(
+                OP,
+                format!("kernel expects {kc} input channels, input has {c}"),
+            ));
+        }
+        let p = geom.padding;
+        let oh = conv_output_size(h, kh, geom.stride.0, geom.dilation.0, (p.top, p.bottom))?;
+        let ow = conv_output_size(w, kw, geom.stride.1, geom.dilation.1, (p.left, p.right))?;
+        checked_product(OP, &[n, h, w, c])?;
+        checked_product(OP, &[n, oh, ow, kh, kw, c])?;
+        checked_product(OP, &[n, oh, ow, o])?;
+        Ok(Self {
+            n,
+            h,
+            w,
+            c,
+            kh,
+            kw,
+            o,
+            oh,
+            ow,
+        })
+    }
+
+    /// The output shape `[N, OH, OW, O]`.
+    pub fn output(&self) -> [usize; 4] {
+        [self.n, self.oh, self.ow, self.o]
+    }
+
+    fn patch_len(&self) -> usize {
+        self.kh * self.kw * self.c
+    }
+
+    fn pixels_per_sample(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    fn samples_per_chunk(&self) -> usize {
+        (ROWS_PER_CHUNK_TARGET / self.pixels_per_sample().max(1)).clamp(1, self.n.max(1))
+    }
+}
+
+/// Reusable scratch memory of a convolution (patch matrix and its gradient).
+#[derive(Debug, Default, Clone)]
+pub struct ConvWorkspace {
+    cols: Vec<f32>,
+    dcols: Vec<f32>,
+}
+
+impl ConvWorkspace {
+    /// An empty workspace; it grows on first use and then stays.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Copies the receptive fields of samples `n0..n0+count` into `cols` (one row per output pixel).
+fn im2col(
+    x: &[f32],
+    s: &Conv2dShape,
+    geom: &Conv2dGeometry,
+    n0: usize,
+    count: usize,
+    cols: &mut [f32],
+) {
+    let patch = s.patch_len();
+    let mut rows = cols.chunks_exact_mut(patch);
+    for n in n0..n0 + count {
+        let sample = &x[n * s.h * s.w * s.c..(n + 1) * s.h * s.w * s.c];
+        for oy in 0..s.oh {
+            for ox in 0..s.ow {
+                let Some(row) = rows.next() else { return };
+                let mut segments = row.chunks_exact_mut(s.c);
+                for ky in 0..s.kh {
+                    let iy =
+                        (oy * geom.stride.0 + ky * geom.dilation.0).checked_sub(geom.padding.top);
+                    for kx in 0..s.kw {
+                        let ix = (ox * geom.stride.1 + kx * geom.dilation.1)
+                            .checked_sub(geom.padding.left);
+                        let Some(seg) = segments.next() else { return };
+                        match (iy, ix) {
+                            (Some(iy), Some(ix)) if iy < s.h && ix < s.w => {
+                                let at = (iy * s.w + ix) * s.c;
+                                seg.copy_from_slice(&sample[at..at + s.c]);
+                            }
+                            _ => seg.fill(0.0),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Scatter-adds patch-matrix gradients of samples `n0..n0+count` back into `dx`.
+fn col2im(
+    dcols: &[f32],
+    s: &Conv2dShape,
+    geom: &Conv2dGeometry,
+    n0: usize,
+    count: usize,
+    dx: &mut [f32],
+) {
+    let patch = s.patch_len();
+    let mut rows = dcols.chunks_exact(patch);
+    for n in n0..n0 + count {
+        let sample = &mut dx[n * s.h * s.w * s.c..(n + 1) * s.h * s.w * s.c];
+        for oy in 0..s.oh {
+            for ox in 0..s.ow {
+                let Some(row) = rows.next() else { return };
+                let mut segments = row.chunks_exact(s.c);
+                for ky in 0..s.kh {
+                    let iy =
+                        (oy * geom.stride.0 + ky * geom.dilation.0).checked_sub(geom.padding.top);
+                    for kx in 0..s.kw {
+                        let ix = (ox * geom.stride.1 + kx * geom.dilation.1)
+                            .checked_sub(geom.padding.left);
+                        let Some(seg) = segments.next() else { return };
+                        if let (Some(iy), Some(ix)) = (iy, ix) {
+                            if iy < s.h && ix < s.w {
+                                let at = (iy * s.w + ix) * s.c;
+                                for (d, &g) in sample[at..at + s.c].iter_mut().zip(seg) {
+                                    *d += g;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn dims4(d: (usize, usize, usize, usize)) -> [usize; 4] {
+    [d.0, d.1, d.2, d.3]
+}
+
+/// Forward convolution into `out: [N, OH, OW, O]`.
+pub fn conv2d_forward(
+    x: ArrayView4<'_, f32>,
+    kernel: ArrayView4<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    geom: &Conv2dGeometry,
+    ws: &mut ConvWorkspace,
+    mut out: ArrayViewMut4<'_, f32>,
+) -> KernelResult<()> {
+    let s = Conv2dShape::new(dims4(x.dim()), dims4(kernel.dim()), geom)?;
+    expect_shape(OP, "out", out.shape(), &s.output())?;
+    if let Some(b) = &bias {
+        expect_shape(OP, "bias", b.shape(), &[s.o])?;
+    }
+    let xs = flat(OP, "x", &x)?;
+    let ks = mat(OP, flat(OP, "kernel", &kernel)?, s.patch_len(), s.o)?;
+    let out_flat = flat_mut(OP, "out", &mut out)?;
+    let per_sample = s.pixels_per_sample();
+    let chunk = s.samples_per_chunk();
+    let pointwise =
+        s.kh == 1 && s.kw == 1 && geom.stride == (1, 1) && geom.padding == Padding2d::default();
+    if !pointwise {
+        ensure_len(&mut ws.cols, chunk * per_sample * s.patch_len());
+    }
+    let mut n0 = 0;
+    while n0 < s.n {
+        let count = chunk.min(s.n - n0);
+        let rows = count * per_sample;
+        let lhs = if pointwise {
+            mat(OP, &xs[n0 * per_sample * s.c..], rows, s.c)?
+        } else {
+            im2col(xs, &s, geom, n0, count, &mut ws.cols);
+            mat(OP, &ws.cols, rows, s.patch_len())?
+        };
+        let mut dst = mat_mut(OP, &mut out_flat[n0 * per_sample * s.o..], rows, s.o)?;
+        gemm(OP, 1.0, &lhs, &ks, 0.0, &mut dst)?;
+        n0 += count;
+    }
+    if let Some(b) = bias {
+        let b = b.as_slice().ok_or(KernelError::Layout {
+            op: OP,
+            tensor: "bias",
+        })?;
+        if s.o > 0 {
+            for row in out_flat.chunks_exact_mut(s.o) {
+                for (o, &bv) in row.iter_mut().zip(b) {
+                    *o += bv;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Gradient buffers written by [`conv2d_backward`] (each overwritten).
+pub struct Conv2dGrads<'a> {
+    pub dx: ArrayViewMut4<'a, f32>,
+    pub dkernel: ArrayViewMut4<'a, f32>,
+    pub dbias: Option<ArrayViewMut1<'a, f32>>,
+}
+
+/// Backward convolution: from `dy: [N, OH, OW, O]` to `dx`, `dkernel` and `dbias`.
+pub fn conv2d_backward(
+    x: ArrayView4<'_, f32>,
+    kernel: ArrayView4<'_, f32>,
+    dy: ArrayView4<'_, f32>,
+    geom: &Conv2dGeometry,
+    ws: &mut ConvWorkspace,
+    grads: Conv2dGrads<'_>,
+) -> KernelResult<()> {
+    let Conv2dGrads {
+        mut dx,
+        mut dkernel,
+        dbias,
+    } = grads;
+    let s = Conv2dShape::new(dims4(x.dim()), dims4(kernel.dim()), geom)?;
+    expect_shape(OP, "dy", dy.shape(), &s.output())?;
+    expect_shape(OP, "dx", dx.shape(), x.shape())?;
+    expect_shape(OP, "dkernel", dkernel.shape(), kernel.shape())?;
+    let xs = flat(OP, "x", &x)?;
+    let dys = flat(OP, "dy", &dy)?;
+    let ks = mat(OP, flat(OP, "kernel", &kernel)?, s.patch_len(), s.o)?;
+    let dxs = flat_mut(OP, "dx", &mut dx)?;
+    let mut dk = mat_mut(
+        OP,
+        flat_mut(OP, "dkernel", &mut dkernel)?,
+        s.patch_len(),
+        s.o,
+    )?;
+    if let Some(mut db) = dbias {
+        expect_shape(OP, "dbias", db.shape(), &[s.o])?;
+        column_sums(dys, s.o, flat_mut(OP, "dbias", &mut db)?);
+    }
+    dxs.fill(0.0);
+    dk.fill(0.0);
+    let per_sample = s.pixels_per_sample();
+    let chunk = s.samples_per_chunk();
+    ensure_len(&mut ws.cols, chunk * per_sample * s.patch_len());
+    ensure_len(&mut ws.dcols, chunk * per_sample * s.patch_len());
+    let mut n0 = 0;
+    while n0 < s.n {
+        let count = chunk.min(s.n - n0);
+        let rows = count * per_sample;
+        im2col(xs, &s, geom, n0, count, &mut ws.cols);
+        let cols = mat(OP, &ws.cols, rows, s.patch_len())?;
+        let dyc = mat(OP, &dys[n0 * per_sample * s.o..], rows, s.o)?;
+        gemm(OP, 1.0, &cols.t(), &dyc, 1.0, &mut dk)?;
+        let mut dcols = mat_mut(OP, &mut ws.dcols, rows, s.patch_len())?;
+        gemm(OP, 1.0, &dyc, &ks.t(), 0.0, &mut dcols)?;
+        col2im(&ws.dcols, &s, geom, n0, count, dxs);
+        n0 += count;
+    }
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! Numeric kernels of the interpreter: pure functions on `f32` ndarray tensors, forward and
+//! backward, channels-last (NHWC), Keras semantics and Keras weight layouts.
+//!
+//! Inputs are views; outputs are written into caller-provided `ArrayViewMut` buffers and
+//! scratch memory lives in reusable workspaces ([`conv::ConvWorkspace`], the recurrent caches),
+//! so the interpreter allocates nothing per step once buffers are sized. Every tensor must be
+//! in standard (row-major contiguous) layout; a strided view is refused with
+//! [`KernelError::Layout`] instead of being copied behind the caller's back. Backward kernels
+//! overwrite their gradient outputs (they never accumulate).
+//!
+//! Threading: only GEMM is parallel, through matrixmultiply's own pool (`MATMUL_NUM_THREADS`);
+//! see [`linalg`](self) notes. For a fixed thread count every kernel is bit-deterministic.
+
+// Kernels take array views by value, like ndarray's own API: a view is a pointer plus its
+// shape, cheap to move, and taking `&ArrayView` would only add an indirection for callers.
+#![allow(clippy::needless_pass_by_value)]
+
+pub mod activation;
+pub mod batch_norm;
+pub mod conv;
+pub mod dense;
+pub mod dropout;
+pub mod embedding;
+pub mod error;
+pub mod layer_norm;
+mod linalg;
+pub mod merge;
+pub mod pool;
+pub mod rnn;
+
+pub use error::{KernelError, KernelResult};
+
+#[cfg(test)]
+mod tests;

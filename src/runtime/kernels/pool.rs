@@ -1,0 +1,270 @@
+//! Max and average pooling over the spatial axes of NHWC tensors, and their global forms.
+//!
+//! `x: [N, H, W, C]` → `[N, OH, OW, C]`. Keras `valid` gives `OH = (H - PH) / SH + 1`; `same`
+//! gives `OH = ceil(H / SH)` with TensorFlow's padding split (extra after). Padded positions
+//! never win a max and are excluded from an average's count (Keras/TF behaviour).
+//! Backward: max routes each gradient to the first arg-max of its window (row-major order);
+//! average spreads it evenly over the window's real positions. Gradients are overwritten.
+//! Global pools reduce `[N, H, W, C]` to `[N, C]`.
+
+use ndarray::{ArrayView2, ArrayView4, ArrayViewMut2, ArrayViewMut4};
+
+use super::conv::same_padding;
+use super::error::{expect_shape, param_err, KernelResult};
+use super::linalg::{flat, flat_mut};
+
+const OP: &str = "pool2d";
+
+/// Which reduction a pool applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolKind {
+    Max,
+    Avg,
+}
+
+/// Keras padding mode of a pooling layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolPadding {
+    Valid,
+    Same,
+}
+
+/// Window, stride and padding of a 2-D pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool2dParams {
+    pub kind: PoolKind,
+    pub pool: (usize, usize),
+    pub stride: (usize, usize),
+    pub padding: PoolPadding,
+}
+
+/// Output length and leading pad of one axis.
+fn axis_geometry(
+    input: usize,
+    pool: usize,
+    stride: usize,
+    padding: PoolPadding,
+) -> KernelResult<(usize, usize)> {
+    if pool == 0 || stride == 0 {
+        return Err(param_err(OP, "pool size and stride must be positive"));
+    }
+    match padding {
+        PoolPadding::Valid if input >= pool => Ok(((input - pool) / stride + 1, 0)),
+        PoolPadding::Valid => Err(param_err(
+            OP,
+            format!("pool {pool} larger than input {input}"),
+        )),
+        PoolPadding::Same => Ok((
+            input.div_ceil(stride),
+            same_padding(input, pool, stride, 1)?.0,
+        )),
+    }
+}
+
+/// Resolved sizes of one pool call.
+#[derive(Debug, Clone, Copy)]
+struct PoolShape {
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    oh: usize,
+    ow: usize,
+    pad_top: usize,
+    pad_left: usize,
+}
+
+impl PoolShape {
+    fn new(x: (usize, usize, usize, usize), p: &Pool2dParams) -> KernelResult<Self> {
+        let (n, h, w, c) = x;
+        let (oh, pad_top) = axis_geometry(h, p.pool.0, p.stride.0, p.padding)?;
+        let (ow, pad_left) = axis_geometry(w, p.pool.1, p.stride.1, p.padding)?;
+        Ok(Self {
+            n,
+            h,
+            w,
+            c,
+            oh,
+            ow,
+            pad_top,
+            pad_left,
+        })
+    }
+
+    /// The clipped input rows (or columns) covered by output index `o` along one axis.
+    fn window(o: usize, stride: usize, pool: usize, pad: usize, len: usize) -> (usize, usize) {
+        let start = (o * stride).saturating_sub(pad);
+        let end = (o * stride + pool).saturating_sub(pad).min(len);
+        (start, end)
+    }
+}
+
+/// The output shape `[N, OH, OW, C]` of a pool over `x_shape`.
+pub fn pool2d_output_shape(x_shape: [usize; 4], p: &Pool2dParams) -> KernelResult<[usize; 4]> {
+    let s = PoolShape::new((x_shape[0], x_shape[1], x_shape[2], x_shape[3]), p)?;
+    Ok([s.n, s.oh, s.ow, s.c])
+}
+
+/// Visits every output cell with its clipped window: `(n, oy, ox, y0..y1, x0..x1)`.
+fn for_each_window(
+    s: &PoolShape,
+    p: &Pool2dParams,
+    mut f: impl FnMut(usize, usize, (usize, usize), (usize, usize)),
+) {
+    for n in 0..s.n {
+        for oy in 0..s.oh {
+            let ys = PoolShape::window(oy, p.stride.0, p.pool.0, s.pad_top, s.h);
+            for ox in 0..s.ow {
+                let xs = PoolShape::window(ox, p.stride.1, p.pool.1, s.pad_left, s.w);
+                f(n, (n * s.oh + oy) * s.ow + ox, ys, xs);
+            }
+        }
+    }
+}
+
+/// Pooling forward into `out: [N, OH, OW, C]`.
+pub fn pool2d_forward(
+    x: ArrayView4<'_, f32>,
+    p: &Pool2dParams,
+    mut out: ArrayViewMut4<'_, f32>,
+) -> KernelResult<()> {
+    let s = PoolShape::new(x.dim(), p)?;
+    expect_shape(OP, "out", out.shape(), &[s.n, s.oh, s.ow, s.c])?;
+    let xs = flat(OP, "x", &x)?;
+    let os = flat_mut(OP, "out", &mut out)?;
+    for_each_window(&s, p, |n, cell, (y0, y1), (x0, x1)| {
+        let dst = &mut os[cell * s.c..(cell + 1) * s.c];
+        let init = if p.kind == PoolKind::Max {
+            f32::NEG_INFINITY
+        } else {
+            0.0
+        };
+        dst.fill(init);
+        for iy in y0..y1 {
+            for ix in x0..x1 {
+                let at = ((n * s.h + iy) * s.w + ix) * s.c;
+                let src = &xs[at..at + s.c];
+                match p.kind {
+                    PoolKind::Max => dst.iter_mut().zip(src).for_each(|(d, &v)| *d = d.max(v)),
+                    PoolKind::Avg => dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v),
+                }
+            }
+        }
+        if p.kind == PoolKind::Avg {
+            let count = ((y1 - y0) * (x1 - x0)).max(1) as f32;
+            for d in dst.iter_mut() {
+                *d /= count;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Pooling backward: `dy: [N, OH, OW, C]` → `dx: [N, H, W, C]` (overwritten).
+pub fn pool2d_backward(
+    x: ArrayView4<'_, f32>,
+    dy: ArrayView4<'_, f32>,
+    p: &Pool2dParams,
+    mut dx: ArrayViewMut4<'_, f32>,
+) -> KernelResult<()> {
+    let s = PoolShape::new(x.dim(), p)?;
+    expect_shape(OP, "dy", dy.shape(), &[s.n, s.oh, s.ow, s.c])?;
+    expect_shape(OP, "dx", dx.shape(), x.shape())?;
+    let xs = flat(OP, "x", &x)?;
+    let dys = flat(OP, "dy", &dy)?;
+    let dxs = flat_mut(OP, "dx", &mut dx)?;
+    dxs.fill(0.0);
+    for_each_window(&s, p, |n, cell, (y0, y1), (x0, x1)| {
+        let g = &dys[cell * s.c..(cell + 1) * s.c];
+        let at = |iy: usize, ix: usize| ((n * s.h + iy) * s.w + ix) * s.c;
+        match p.kind {
+            PoolKind::Avg => {
+                let count = ((y1 - y0) * (x1 - x0)).max(1) as f32;
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let base = at(iy, ix);
+                        for (d, &gv) in dxs[base..base + s.c].iter_mut().zip(g) {
+                            *d += gv / count;
+                        }
+                    }
+                }
+            }
+            PoolKind::Max => {
+                for (ch, &gv) in g.iter().enumerate() {
+                    let mut best: Option<(usize, f32)> = None;
+                    for iy in y0..y1 {
+                        for ix in x0..x1 {
+                            let idx = at(iy, ix) + ch;
+                            let v = xs[idx];
+                            if best.map_or(true, |(_, b)| v > b) {
+                                best = Some((idx, v));
+                            }
+                        }
+                    }
+                    if let Some((idx, _)) = best {
+                        dxs[idx] += gv;
+                    }
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Global pooling forward: `[N, H, W, C]` → `out: [N, C]`.
+pub fn global_pool_forward(
+    x: ArrayView4<'_, f32>,
+    kind: PoolKind,
+    mut out: ArrayViewMut2<'_, f32>,
+) -> KernelResult<()> {
+    let (n, h, w, c) = x.dim();
+    expect_shape("global_pool", "out", out.shape(), &[n, c])?;
+    if h * w == 0 {
+        return Err(param_err("global_pool", "empty spatial extent"));
+    }
+    let xs = flat("global_pool", "x", &x)?;
+    let os = flat_mut("global_pool", "out", &mut out)?;
+    for i in 0..n {
+        let dst = &mut os[i * c..(i + 1) * c];
+        let sample = &xs[i * h * w * c..(i + 1) * h * w * c];
+        dst.copy_from_slice(&sample[..c]);
+        for px in sample.chunks_exact(c.max(1)).skip(1) {
+            for (d, &v) in dst.iter_mut().zip(px) {
+                match kind {
+                    PoolKind::Max if v > *d => *d = v,
+                    PoolKind::Max => {}
+                    PoolKind::Avg => *d += v,
+                }
+            }
+        }
+        if kind == PoolKind::Avg {
+            let area = (h * w) as f32;
+            for d in dst.iter_mut() {
+                *d /= area;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Global pooling backward: `dy: [N, C]` → `dx: [N, H, W, C]` (overwritten).
+pub fn global_pool_backward(
+    x: ArrayView4<'_, f32>,
+    dy: ArrayView2<'_, f32>,
+    kind: PoolKind,
+    mut dx: ArrayViewMut4<'_, f32>,
+) -> KernelResult<()> {
+    let (n, h, w, c) = x.dim();
+    expect_shape("global_pool", "dy", dy.shape(), &[n, c])?;
+    let params = Pool2dParams {
+        kind,
+        pool: (h, w),
+        stride: (h.max(1), w.max(1)),
+        padding: PoolPadding::Valid,
+    };
+    let dy4 = dy
+        .into_shape_with_order((n, 1, 1, c))
+        .map_err(|e| super::error::shape_err("global_pool", e.to_string()))?;
+    expect_shape("global_pool", "dx", dx.shape(), x.shape())?;
+    pool2d_backward(x, dy4, &params, dx.view_mut())
+}
