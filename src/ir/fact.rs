@@ -80,7 +80,10 @@ impl Fact {
     /// Elements per sample: the product of all dims but the first (the batch), when all are known.
     /// `None` when a non-batch dim is symbolic or the product overflows.
     pub fn elements_per_sample(&self) -> Option<usize> {
-        self.dims.iter().skip(1).try_fold(1usize, |acc, d| acc.checked_mul(d.known()?))
+        self.dims
+            .iter()
+            .skip(1)
+            .try_fold(1usize, |acc, d| acc.checked_mul(d.known()?))
     }
 
     /// Bytes per sample (see [`Fact::elements_per_sample`]).
@@ -90,7 +93,11 @@ impl Fact {
 
     /// The known size of axis `i` (negative counts from the end).
     pub fn dim(&self, i: isize) -> Option<usize> {
-        let idx = if i < 0 { self.dims.len().checked_sub(i.unsigned_abs())? } else { i as usize };
+        let idx = if i < 0 {
+            self.dims.len().checked_sub(i.unsigned_abs())?
+        } else {
+            i as usize
+        };
         self.dims.get(idx)?.known()
     }
 }

@@ -70,7 +70,9 @@ pub enum Init {
     Ones,
     Orthogonal,
     /// Uniform in `[-limit, limit]` (Keras's embedding default is 0.05).
-    Uniform { limit: f32 },
+    Uniform {
+        limit: f32,
+    },
     /// LSTM bias: zeros with the forget gate's slice set to one.
     UnitForgetBias,
 }
@@ -90,14 +92,31 @@ pub enum ParamSource {
 #[serde(rename_all = "snake_case")]
 pub enum Recipe {
     /// `kernel * gamma / sqrt(variance + epsilon)` along the output (last) axis.
-    BatchNormKernel { kernel: ParamId, gamma: ParamId, variance: ParamId, epsilon: f32 },
+    BatchNormKernel {
+        kernel: ParamId,
+        gamma: ParamId,
+        variance: ParamId,
+        epsilon: f32,
+    },
     /// `(bias - mean) * gamma / sqrt(variance + epsilon) + beta`; `bias` absent means zero.
-    BatchNormBias { bias: Option<ParamId>, gamma: ParamId, beta: ParamId, mean: ParamId, variance: ParamId, epsilon: f32 },
+    BatchNormBias {
+        bias: Option<ParamId>,
+        gamma: ParamId,
+        beta: ParamId,
+        mean: ParamId,
+        variance: ParamId,
+        epsilon: f32,
+    },
     /// A dense kernel `[in, out]` or conv kernel `[kh, kw, in, out]` with input channel `c`
     /// scaled by `scale[c]`.
     AffineKernel { kernel: ParamId, scale: Vec<f32> },
     /// `bias + sum over inputs of shift[c] * kernel[.., c, o]`; `bias` absent means zero.
-    AffineBias { bias: Option<ParamId>, kernel: ParamId, shift: Vec<f32>, units: usize },
+    AffineBias {
+        bias: Option<ParamId>,
+        kernel: ParamId,
+        shift: Vec<f32>,
+        units: usize,
+    },
 }
 
 /// A parameter tensor of the model.
@@ -141,7 +160,10 @@ impl Graph {
 
     /// Adds a value and returns its handle.
     pub fn add_value(&mut self, name: impl Into<String>, fact: Fact) -> ValueId {
-        self.values.push(Value { name: name.into(), fact });
+        self.values.push(Value {
+            name: name.into(),
+            fact,
+        });
         ValueId((self.values.len() - 1) as u32)
     }
 
@@ -160,15 +182,29 @@ impl Graph {
 
     /// Appends a node computing `op` over `inputs`; its output fact comes from the op's shape
     /// rule. On a shape error nothing is added.
-    pub fn add_node(&mut self, name: impl Into<String>, op: Op, inputs: Vec<ValueId>) -> Result<ValueId, String> {
+    pub fn add_node(
+        &mut self,
+        name: impl Into<String>,
+        op: Op,
+        inputs: Vec<ValueId>,
+    ) -> Result<ValueId, String> {
         let facts: Vec<&Fact> = inputs
             .iter()
-            .map(|&v| self.value(v).map(|v| &v.fact).ok_or_else(|| format!("value {} does not exist", v.0)))
+            .map(|&v| {
+                self.value(v)
+                    .map(|v| &v.fact)
+                    .ok_or_else(|| format!("value {} does not exist", v.0))
+            })
             .collect::<Result<_, _>>()?;
         let fact = infer(&op, &facts, &self.params)?;
         let name = name.into();
         let output = self.add_value(name.clone(), fact);
-        self.nodes.push(Node { name, op, inputs, output });
+        self.nodes.push(Node {
+            name,
+            op,
+            inputs,
+            output,
+        });
         Ok(output)
     }
 

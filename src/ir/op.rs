@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 pub enum Activation {
     Linear,
     Relu,
-    LeakyRelu { alpha: f32 },
+    LeakyRelu {
+        alpha: f32,
+    },
     Sigmoid,
     Tanh,
     Gelu,
@@ -23,7 +25,13 @@ pub enum Activation {
 impl Activation {
     /// Whether the activation can be fused into a conv2d or dense step.
     pub fn is_fusable(self) -> bool {
-        matches!(self, Activation::Relu | Activation::LeakyRelu { .. } | Activation::Sigmoid | Activation::Tanh)
+        matches!(
+            self,
+            Activation::Relu
+                | Activation::LeakyRelu { .. }
+                | Activation::Sigmoid
+                | Activation::Tanh
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -85,27 +93,73 @@ impl RnnCell {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
-    Conv2d { filters: usize, window: Window, kernel: ParamId, bias: Option<ParamId>, activation: Activation },
-    Dense { units: usize, kernel: ParamId, bias: Option<ParamId>, activation: Activation },
-    MaxPool2d { window: Window },
-    AvgPool2d { window: Window },
+    Conv2d {
+        filters: usize,
+        window: Window,
+        kernel: ParamId,
+        bias: Option<ParamId>,
+        activation: Activation,
+    },
+    Dense {
+        units: usize,
+        kernel: ParamId,
+        bias: Option<ParamId>,
+        activation: Activation,
+    },
+    MaxPool2d {
+        window: Window,
+    },
+    AvgPool2d {
+        window: Window,
+    },
     GlobalAvgPool2d,
     GlobalMaxPool2d,
     /// `[N, ...] → [N, prod(...)]`.
     Flatten,
     /// Per-sample target shape; at most one `-1`.
-    Reshape { shape: Vec<i64> },
-    BatchNorm { gamma: ParamId, beta: ParamId, mean: ParamId, variance: ParamId, epsilon: f32, momentum: f32 },
-    LayerNorm { gamma: ParamId, beta: ParamId, epsilon: f32 },
-    Dropout { rate: f32 },
-    Embedding { table: ParamId },
-    Rnn { cell: RnnCell, units: usize, return_sequences: bool, kernel: ParamId, recurrent: ParamId, bias: ParamId },
+    Reshape {
+        shape: Vec<i64>,
+    },
+    BatchNorm {
+        gamma: ParamId,
+        beta: ParamId,
+        mean: ParamId,
+        variance: ParamId,
+        epsilon: f32,
+        momentum: f32,
+    },
+    LayerNorm {
+        gamma: ParamId,
+        beta: ParamId,
+        epsilon: f32,
+    },
+    Dropout {
+        rate: f32,
+    },
+    Embedding {
+        table: ParamId,
+    },
+    Rnn {
+        cell: RnnCell,
+        units: usize,
+        return_sequences: bool,
+        kernel: ParamId,
+        recurrent: ParamId,
+        bias: ParamId,
+    },
     Activation(Activation),
     Add,
-    Concat { axis: i64 },
-    Cast { to: super::DType },
+    Concat {
+        axis: i64,
+    },
+    Cast {
+        to: super::DType,
+    },
     /// `x * scale + shift` per channel (last axis): fitted preprocessing carried into the plan.
-    Affine { scale: Vec<f32>, shift: Vec<f32> },
+    Affine {
+        scale: Vec<f32>,
+        shift: Vec<f32>,
+    },
 }
 
 impl Op {
@@ -124,9 +178,17 @@ impl Op {
             Op::LayerNorm { .. } => "layer_norm",
             Op::Dropout { .. } => "dropout",
             Op::Embedding { .. } => "embedding",
-            Op::Rnn { cell: RnnCell::SimpleRnn, .. } => "simple_rnn",
-            Op::Rnn { cell: RnnCell::Lstm, .. } => "lstm",
-            Op::Rnn { cell: RnnCell::Gru, .. } => "gru",
+            Op::Rnn {
+                cell: RnnCell::SimpleRnn,
+                ..
+            } => "simple_rnn",
+            Op::Rnn {
+                cell: RnnCell::Lstm,
+                ..
+            } => "lstm",
+            Op::Rnn {
+                cell: RnnCell::Gru, ..
+            } => "gru",
             Op::Activation(a) => a.name(),
             Op::Add => "add",
             Op::Concat { .. } => "concat",
@@ -141,18 +203,31 @@ impl Op {
             Op::Conv2d { kernel, bias, .. } | Op::Dense { kernel, bias, .. } => {
                 std::iter::once(*kernel).chain(*bias).collect()
             }
-            Op::BatchNorm { gamma, beta, mean, variance, .. } => vec![*gamma, *beta, *mean, *variance],
+            Op::BatchNorm {
+                gamma,
+                beta,
+                mean,
+                variance,
+                ..
+            } => vec![*gamma, *beta, *mean, *variance],
             Op::LayerNorm { gamma, beta, .. } => vec![*gamma, *beta],
             Op::Embedding { table } => vec![*table],
-            Op::Rnn { kernel, recurrent, bias, .. } => vec![*kernel, *recurrent, *bias],
+            Op::Rnn {
+                kernel,
+                recurrent,
+                bias,
+                ..
+            } => vec![*kernel, *recurrent, *bias],
             _ => Vec::new(),
         }
     }
 
     /// Whether the output may share the input's buffer (elementwise, same size).
     pub fn can_run_in_place(&self) -> bool {
-        matches!(self, Op::Activation(_) | Op::Dropout { .. } | Op::Add | Op::Affine { .. })
-            || matches!(self, Op::BatchNorm { .. })
+        matches!(
+            self,
+            Op::Activation(_) | Op::Dropout { .. } | Op::Add | Op::Affine { .. }
+        ) || matches!(self, Op::BatchNorm { .. })
     }
 
     /// Whether the output is the input reinterpreted with another shape (no copy).

@@ -6,7 +6,11 @@ use std::fmt::Write;
 /// Renders the graph one line per input, node and parameter.
 pub fn print(graph: &Graph) -> String {
     let mut out = String::new();
-    let name = |v: super::ValueId| graph.value(v).map_or_else(|| format!("%{}", v.0), |x| format!("%{}", x.name));
+    let name = |v: super::ValueId| {
+        graph
+            .value(v)
+            .map_or_else(|| format!("%{}", v.0), |x| format!("%{}", x.name))
+    };
     let _ = writeln!(out, "graph {} {{", graph.name);
     for &v in &graph.inputs {
         if let Some(val) = graph.value(v) {
@@ -15,8 +19,18 @@ pub fn print(graph: &Graph) -> String {
     }
     for n in &graph.nodes {
         let args: Vec<String> = n.inputs.iter().map(|&v| name(v)).collect();
-        let fact = graph.value(n.output).map(|v| v.fact.to_string()).unwrap_or_default();
-        let _ = writeln!(out, "  {} = {}({}){} : {fact}", name(n.output), n.op.kind(), args.join(", "), attrs(graph, &n.op));
+        let fact = graph
+            .value(n.output)
+            .map(|v| v.fact.to_string())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {} = {}({}){} : {fact}",
+            name(n.output),
+            n.op.kind(),
+            args.join(", "),
+            attrs(graph, &n.op)
+        );
     }
     let outs: Vec<String> = graph.outputs.iter().map(|&v| name(v)).collect();
     let _ = writeln!(out, "  output {}", outs.join(", "));
@@ -42,7 +56,11 @@ fn recipe_name(r: &super::Recipe) -> &'static str {
 }
 
 fn attrs(graph: &Graph, op: &Op) -> String {
-    let pname = |p: super::ParamId| graph.param(p).map_or_else(|| "?".to_string(), |x| x.name.clone());
+    let pname = |p: super::ParamId| {
+        graph
+            .param(p)
+            .map_or_else(|| "?".to_string(), |x| x.name.clone())
+    };
     match op {
         Op::Conv2d { filters, window, kernel, bias, activation } => format!(
             " {{filters: {filters}, kernel: {:?}, strides: {:?}, dilation: {:?}, padding: {:?}, activation: {}, w: {}, b: {}}}",

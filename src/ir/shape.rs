@@ -8,17 +8,32 @@ use super::{DType, Dim, Fact, Op, Padding, Param, ParamId, RnnCell, Window};
 type Rule = Result<Fact, String>;
 
 /// TensorFlow's `same` padding for one spatial axis: `(before, after)`, the extra after.
-pub fn same_padding(input: usize, kernel: usize, stride: usize, dilation: usize) -> Option<(usize, usize)> {
-    let effective = dilation.checked_mul(kernel.checked_sub(1)?)?.checked_add(1)?;
+pub fn same_padding(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+) -> Option<(usize, usize)> {
+    let effective = dilation
+        .checked_mul(kernel.checked_sub(1)?)?
+        .checked_add(1)?;
     let out = input.div_ceil(stride.max(1));
-    let needed = (out.checked_sub(1)?).checked_mul(stride)?.checked_add(effective)?;
+    let needed = (out.checked_sub(1)?)
+        .checked_mul(stride)?
+        .checked_add(effective)?;
     let total = needed.saturating_sub(input);
     Some((total / 2, total - total / 2))
 }
 
 /// Output size of a window over one axis with explicit padding `before + after`.
 /// `None` when the window does not fit or the arithmetic overflows.
-pub fn window_output_size(input: usize, kernel: usize, stride: usize, dilation: usize, pad: usize) -> Option<usize> {
+pub fn window_output_size(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pad: usize,
+) -> Option<usize> {
     if stride == 0 || kernel == 0 || dilation == 0 {
         return None;
     }
@@ -32,7 +47,12 @@ pub fn window_output_size(input: usize, kernel: usize, stride: usize, dilation: 
 fn axis_padding(window: &Window, axis: usize, input: usize) -> Option<(usize, usize)> {
     match window.padding {
         Padding::Valid => Some((0, 0)),
-        Padding::Same => same_padding(input, window.size[axis], window.strides[axis], window.dilation[axis]),
+        Padding::Same => same_padding(
+            input,
+            window.size[axis],
+            window.strides[axis],
+            window.dilation[axis],
+        ),
         Padding::Explicit(p) => Some((p[axis * 2], p[axis * 2 + 1])),
     }
 }
@@ -43,11 +63,19 @@ pub fn pool_output_size(window: &Window, axis: usize, input: usize) -> Option<us
         return Some(input.div_ceil(window.strides[axis].max(1)));
     }
     let (b, a) = axis_padding(window, axis, input)?;
-    window_output_size(input, window.size[axis], window.strides[axis], window.dilation[axis], b.checked_add(a)?)
+    window_output_size(
+        input,
+        window.size[axis],
+        window.strides[axis],
+        window.dilation[axis],
+        b.checked_add(a)?,
+    )
 }
 
-fn param<'p>(params: &'p [Param], id: ParamId) -> Result<&'p Param, String> {
-    params.get(id.index()).ok_or_else(|| format!("parameter {} does not exist", id.0))
+fn param(params: &[Param], id: ParamId) -> Result<&Param, String> {
+    params
+        .get(id.index())
+        .ok_or_else(|| format!("parameter {} does not exist", id.0))
 }
 
 fn expect_param(params: &[Param], id: ParamId, shape: &[usize]) -> Result<(), String> {
@@ -55,7 +83,10 @@ fn expect_param(params: &[Param], id: ParamId, shape: &[usize]) -> Result<(), St
     if p.shape == shape {
         Ok(())
     } else {
-        Err(format!("parameter {} has shape {:?}, expected {:?}", p.name, p.shape, shape))
+        Err(format!(
+            "parameter {} has shape {:?}, expected {:?}",
+            p.name, p.shape, shape
+        ))
     }
 }
 
@@ -85,30 +116,61 @@ fn spatial(x: &Fact) -> Result<(usize, usize, usize), String> {
 }
 
 fn window_out(window: &Window, h: usize, w: usize) -> Result<(usize, usize), String> {
-    match (pool_output_size(window, 0, h), pool_output_size(window, 1, w)) {
+    match (
+        pool_output_size(window, 0, h),
+        pool_output_size(window, 1, w),
+    ) {
         (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok((oh, ow)),
-        _ => Err(format!("a {}x{} window does not fit a {h}x{w} input", window.size[0], window.size[1])),
+        _ => Err(format!(
+            "a {}x{} window does not fit a {h}x{w} input",
+            window.size[0], window.size[1]
+        )),
     }
 }
 
 /// The output fact of `op` applied to `inputs`.
 pub fn infer(op: &Op, inputs: &[&Fact], params: &[Param]) -> Rule {
     match op {
-        Op::Conv2d { filters, window, kernel, bias, .. } => {
+        Op::Conv2d {
+            filters,
+            window,
+            kernel,
+            bias,
+            ..
+        } => {
             let x = one(inputs)?;
             float(x)?;
             let (h, w, c) = spatial(x)?;
-            expect_param(params, *kernel, &[window.size[0], window.size[1], c, *filters])?;
+            expect_param(
+                params,
+                *kernel,
+                &[window.size[0], window.size[1], c, *filters],
+            )?;
             if let Some(b) = bias {
                 expect_param(params, *b, &[*filters])?;
             }
             let (oh, ow) = window_out(window, h, w)?;
-            Ok(Fact::new(DType::F32, vec![x.dims[0].clone(), Dim::Known(oh), Dim::Known(ow), Dim::Known(*filters)]))
+            Ok(Fact::new(
+                DType::F32,
+                vec![
+                    x.dims[0].clone(),
+                    Dim::Known(oh),
+                    Dim::Known(ow),
+                    Dim::Known(*filters),
+                ],
+            ))
         }
-        Op::Dense { units, kernel, bias, .. } => {
+        Op::Dense {
+            units,
+            kernel,
+            bias,
+            ..
+        } => {
             let x = one(inputs)?;
             float(x)?;
-            let last = x.dim(-1).ok_or_else(|| format!("the last axis of {x} must be known"))?;
+            let last = x
+                .dim(-1)
+                .ok_or_else(|| format!("the last axis of {x} must be known"))?;
             expect_param(params, *kernel, &[last, *units])?;
             if let Some(b) = bias {
                 expect_param(params, *b, &[*units])?;
@@ -124,28 +186,53 @@ pub fn infer(op: &Op, inputs: &[&Fact], params: &[Param]) -> Rule {
             float(x)?;
             let (h, w, c) = spatial(x)?;
             let (oh, ow) = window_out(window, h, w)?;
-            Ok(Fact::new(DType::F32, vec![x.dims[0].clone(), Dim::Known(oh), Dim::Known(ow), Dim::Known(c)]))
+            Ok(Fact::new(
+                DType::F32,
+                vec![
+                    x.dims[0].clone(),
+                    Dim::Known(oh),
+                    Dim::Known(ow),
+                    Dim::Known(c),
+                ],
+            ))
         }
         Op::GlobalAvgPool2d | Op::GlobalMaxPool2d => {
             let x = one(inputs)?;
             float(x)?;
             let (_, _, c) = spatial(x)?;
-            Ok(Fact::new(DType::F32, vec![x.dims[0].clone(), Dim::Known(c)]))
+            Ok(Fact::new(
+                DType::F32,
+                vec![x.dims[0].clone(), Dim::Known(c)],
+            ))
         }
         Op::Flatten => {
             let x = one(inputs)?;
-            let n = x.elements_per_sample().ok_or_else(|| format!("cannot flatten {x}: sizes must be known"))?;
-            Ok(Fact::new(x.dtype, vec![x.dims.first().cloned().unwrap_or(Dim::Known(1)), Dim::Known(n)]))
+            let n = x
+                .elements_per_sample()
+                .ok_or_else(|| format!("cannot flatten {x}: sizes must be known"))?;
+            Ok(Fact::new(
+                x.dtype,
+                vec![
+                    x.dims.first().cloned().unwrap_or(Dim::Known(1)),
+                    Dim::Known(n),
+                ],
+            ))
         }
         Op::Reshape { shape } => {
             let x = one(inputs)?;
-            let total = x.elements_per_sample().ok_or_else(|| format!("cannot reshape {x}: sizes must be known"))?;
+            let total = x
+                .elements_per_sample()
+                .ok_or_else(|| format!("cannot reshape {x}: sizes must be known"))?;
             let mut known = 1usize;
             let mut free = None;
             for (i, &d) in shape.iter().enumerate() {
                 match d {
                     -1 if free.is_none() => free = Some(i),
-                    d if d > 0 => known = known.checked_mul(d as usize).ok_or("reshape size overflows")?,
+                    d if d > 0 => {
+                        known = known
+                            .checked_mul(d as usize)
+                            .ok_or("reshape size overflows")?;
+                    }
                     _ => return Err(format!("invalid reshape target {shape:?}")),
                 }
             }
@@ -165,10 +252,18 @@ pub fn infer(op: &Op, inputs: &[&Fact], params: &[Param]) -> Rule {
             }
             Ok(Fact::new(x.dtype, dims))
         }
-        Op::BatchNorm { gamma, beta, mean, variance, .. } => {
+        Op::BatchNorm {
+            gamma,
+            beta,
+            mean,
+            variance,
+            ..
+        } => {
             let x = one(inputs)?;
             float(x)?;
-            let c = x.dim(-1).ok_or_else(|| format!("the channel axis of {x} must be known"))?;
+            let c = x
+                .dim(-1)
+                .ok_or_else(|| format!("the channel axis of {x} must be known"))?;
             for p in [gamma, beta, mean, variance] {
                 expect_param(params, *p, &[c])?;
             }
@@ -177,7 +272,9 @@ pub fn infer(op: &Op, inputs: &[&Fact], params: &[Param]) -> Rule {
         Op::LayerNorm { gamma, beta, .. } => {
             let x = one(inputs)?;
             float(x)?;
-            let c = x.dim(-1).ok_or_else(|| format!("the last axis of {x} must be known"))?;
+            let c = x
+                .dim(-1)
+                .ok_or_else(|| format!("the last axis of {x} must be known"))?;
             expect_param(params, *gamma, &[c])?;
             expect_param(params, *beta, &[c])?;
             Ok(x.clone())
@@ -196,18 +293,29 @@ pub fn infer(op: &Op, inputs: &[&Fact], params: &[Param]) -> Rule {
                 return Err(format!("embedding needs integer ids, got {}", x.dtype));
             }
             let t = param(params, *table)?;
-            let [_, dim] = t.shape[..] else { return Err(format!("embedding table {} is not 2-D", t.name)) };
+            let [_, dim] = t.shape[..] else {
+                return Err(format!("embedding table {} is not 2-D", t.name));
+            };
             let mut dims = x.dims.clone();
             dims.push(Dim::Known(dim));
             Ok(Fact::new(DType::F32, dims))
         }
-        Op::Rnn { cell, units, return_sequences, kernel, recurrent, bias } => {
+        Op::Rnn {
+            cell,
+            units,
+            return_sequences,
+            kernel,
+            recurrent,
+            bias,
+        } => {
             let x = one(inputs)?;
             float(x)?;
             if x.rank() != 3 {
                 return Err(format!("recurrent layers need [N, T, F] input, got {x}"));
             }
-            let f = x.dim(2).ok_or_else(|| format!("the feature axis of {x} must be known"))?;
+            let f = x
+                .dim(2)
+                .ok_or_else(|| format!("the feature axis of {x} must be known"))?;
             let g = cell.gates().checked_mul(*units).ok_or("units overflow")?;
             expect_param(params, *kernel, &[f, g])?;
             expect_param(params, *recurrent, &[*units, g])?;
@@ -228,7 +336,11 @@ pub fn infer(op: &Op, inputs: &[&Fact], params: &[Param]) -> Rule {
             if let Op::Affine { scale, shift } = op {
                 let c = x.dim(-1).ok_or("affine needs a known last axis")?;
                 if scale.len() != c || shift.len() != c {
-                    return Err(format!("affine has {} scales and {} shifts for {c} channels", scale.len(), shift.len()));
+                    return Err(format!(
+                        "affine has {} scales and {} shifts for {c} channels",
+                        scale.len(),
+                        shift.len()
+                    ));
                 }
             }
             Ok(x.clone())
@@ -245,7 +357,9 @@ pub fn infer(op: &Op, inputs: &[&Fact], params: &[Param]) -> Rule {
             let rank = first.rank() as i64;
             let ax = if *axis < 0 { rank + axis } else { *axis };
             if ax <= 0 || ax >= rank {
-                return Err(format!("concat axis {axis} is not a non-batch axis of rank {rank}"));
+                return Err(format!(
+                    "concat axis {axis} is not a non-batch axis of rank {rank}"
+                ));
             }
             let ax = ax as usize;
             let mut total = 0usize;
@@ -258,7 +372,9 @@ pub fn infer(op: &Op, inputs: &[&Fact], params: &[Param]) -> Rule {
                         return Err(format!("concat inputs differ on axis {i}"));
                     }
                 }
-                total = total.checked_add(f.dims[ax].known().ok_or("concat axis must be known")?).ok_or("overflow")?;
+                total = total
+                    .checked_add(f.dims[ax].known().ok_or("concat axis must be known")?)
+                    .ok_or("overflow")?;
             }
             let mut dims = first.dims.clone();
             dims[ax] = Dim::Known(total);
@@ -296,9 +412,17 @@ mod tests {
         assert_eq!(window_output_size(2, 3, 1, 1, 0), None);
         assert_eq!(window_output_size(5, 3, 0, 1, 0), None);
         assert_eq!(window_output_size(usize::MAX, 3, 1, 1, 5), None);
-        let w = Window { size: [3, 3], strides: [2, 2], dilation: [1, 1], padding: Padding::Same };
+        let w = Window {
+            size: [3, 3],
+            strides: [2, 2],
+            dilation: [1, 1],
+            padding: Padding::Same,
+        };
         assert_eq!(pool_output_size(&w, 0, 7), Some(4));
-        let w = Window { padding: Padding::Explicit([1, 1, 0, 0]), ..w };
+        let w = Window {
+            padding: Padding::Explicit([1, 1, 0, 0]),
+            ..w
+        };
         assert_eq!(pool_output_size(&w, 0, 7), Some(4));
         assert_eq!(pool_output_size(&w, 1, 7), Some(3));
     }

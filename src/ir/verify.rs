@@ -22,14 +22,19 @@ impl fmt::Display for VerifyError {
 impl std::error::Error for VerifyError {}
 
 fn err(at: impl Into<String>, message: impl Into<String>) -> VerifyError {
-    VerifyError { at: at.into(), message: message.into() }
+    VerifyError {
+        at: at.into(),
+        message: message.into(),
+    }
 }
 
 /// Checks every invariant of the IR (see the module doc of `ir`).
 pub fn verify(graph: &Graph) -> Result<(), VerifyError> {
     let mut defined = vec![false; graph.values.len()];
     for &v in &graph.inputs {
-        let slot = defined.get_mut(v.index()).ok_or_else(|| err("inputs", format!("value {} out of range", v.0)))?;
+        let slot = defined
+            .get_mut(v.index())
+            .ok_or_else(|| err("inputs", format!("value {} out of range", v.0)))?;
         if *slot {
             return Err(err("inputs", format!("value {} is an input twice", v.0)));
         }
@@ -40,7 +45,12 @@ pub fn verify(graph: &Graph) -> Result<(), VerifyError> {
         for &v in &node.inputs {
             match defined.get(v.index()) {
                 None => return Err(err(&node.name, format!("input value {} out of range", v.0))),
-                Some(false) => return Err(err(&node.name, format!("uses value {} before it is defined", v.0))),
+                Some(false) => {
+                    return Err(err(
+                        &node.name,
+                        format!("uses value {} before it is defined", v.0),
+                    ))
+                }
                 Some(true) => facts.push(&graph.values[v.index()].fact),
             }
         }
@@ -50,19 +60,33 @@ pub fn verify(graph: &Graph) -> Result<(), VerifyError> {
             }
         }
         let expected = infer(&node.op, &facts, &graph.params).map_err(|m| err(&node.name, m))?;
-        let slot = defined.get_mut(node.output.index()).ok_or_else(|| err(&node.name, "output value out of range"))?;
+        let slot = defined
+            .get_mut(node.output.index())
+            .ok_or_else(|| err(&node.name, "output value out of range"))?;
         if *slot {
-            return Err(err(&node.name, format!("value {} is defined twice", node.output.0)));
+            return Err(err(
+                &node.name,
+                format!("value {} is defined twice", node.output.0),
+            ));
         }
         *slot = true;
         let actual = &graph.values[node.output.index()].fact;
         if *actual != expected {
-            return Err(err(&node.name, format!("output is recorded as {actual} but {} computes {expected}", node.op.kind())));
+            return Err(err(
+                &node.name,
+                format!(
+                    "output is recorded as {actual} but {} computes {expected}",
+                    node.op.kind()
+                ),
+            ));
         }
     }
     for &v in &graph.outputs {
         if !defined.get(v.index()).copied().unwrap_or(false) {
-            return Err(err("outputs", format!("output value {} is never defined", v.0)));
+            return Err(err(
+                "outputs",
+                format!("output value {} is never defined", v.0),
+            ));
         }
     }
     Ok(())

@@ -50,10 +50,24 @@ impl Pass for EliminateDeadNodes {
 
 fn recipe_params(r: &Recipe) -> Vec<ParamId> {
     match r {
-        Recipe::BatchNormKernel { kernel, gamma, variance, .. } => vec![*kernel, *gamma, *variance],
-        Recipe::BatchNormBias { bias, gamma, beta, mean, variance, .. } => {
-            bias.iter().copied().chain([*gamma, *beta, *mean, *variance]).collect()
-        }
+        Recipe::BatchNormKernel {
+            kernel,
+            gamma,
+            variance,
+            ..
+        } => vec![*kernel, *gamma, *variance],
+        Recipe::BatchNormBias {
+            bias,
+            gamma,
+            beta,
+            mean,
+            variance,
+            ..
+        } => bias
+            .iter()
+            .copied()
+            .chain([*gamma, *beta, *mean, *variance])
+            .collect(),
         Recipe::AffineKernel { kernel, .. } => vec![*kernel],
         Recipe::AffineBias { bias, kernel, .. } => bias.iter().copied().chain([*kernel]).collect(),
     }
@@ -66,12 +80,24 @@ fn remap_recipe(r: &mut Recipe, map: &[Option<u32>]) {
         }
     };
     match r {
-        Recipe::BatchNormKernel { kernel, gamma, variance, .. } => {
+        Recipe::BatchNormKernel {
+            kernel,
+            gamma,
+            variance,
+            ..
+        } => {
             for p in [kernel, gamma, variance] {
                 f(p);
             }
         }
-        Recipe::BatchNormBias { bias, gamma, beta, mean, variance, .. } => {
+        Recipe::BatchNormBias {
+            bias,
+            gamma,
+            beta,
+            mean,
+            variance,
+            ..
+        } => {
             if let Some(b) = bias {
                 f(b);
             }
@@ -102,7 +128,13 @@ fn remap_op(op: &mut Op, map: &[Option<u32>]) {
                 f(b);
             }
         }
-        Op::BatchNorm { gamma, beta, mean, variance, .. } => {
+        Op::BatchNorm {
+            gamma,
+            beta,
+            mean,
+            variance,
+            ..
+        } => {
             for p in [gamma, beta, mean, variance] {
                 f(p);
             }
@@ -112,7 +144,12 @@ fn remap_op(op: &mut Op, map: &[Option<u32>]) {
             f(beta);
         }
         Op::Embedding { table } => f(table),
-        Op::Rnn { kernel, recurrent, bias, .. } => {
+        Op::Rnn {
+            kernel,
+            recurrent,
+            bias,
+            ..
+        } => {
             for p in [kernel, recurrent, bias] {
                 f(p);
             }
@@ -126,7 +163,9 @@ fn compact_params(graph: &mut Graph) -> bool {
     let mut used = vec![false; graph.params.len()];
     let mut stack: Vec<ParamId> = graph.nodes.iter().flat_map(|n| n.op.params()).collect();
     while let Some(p) = stack.pop() {
-        let Some(slot) = used.get_mut(p.index()) else { continue };
+        let Some(slot) = used.get_mut(p.index()) else {
+            continue;
+        };
         if *slot {
             continue;
         }
@@ -175,7 +214,10 @@ mod tests {
         g.outputs = vec![g.nodes[1].output];
         let log = run_pass(&EliminateDeadNodes, &mut g);
         assert_eq!(log, ["dense_1 removed (unused)"]);
-        assert_eq!(g.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["dense.kernel", "dense.bias"]);
+        assert_eq!(
+            g.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["dense.kernel", "dense.bias"]
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ impl Pass for EliminateIdentities {
             let identity = match (&node.op, node.inputs.as_slice()) {
                 (Op::Activation(Activation::Linear), [x]) => Some(*x),
                 (Op::Cast { .. } | Op::Reshape { .. } | Op::Flatten, [x]) => {
-                    let same = graph.value(*x).zip(graph.value(node.output)).is_some_and(|(a, b)| a.fact == b.fact);
+                    let same = graph
+                        .value(*x)
+                        .zip(graph.value(node.output))
+                        .is_some_and(|(a, b)| a.fact == b.fact);
                     same.then_some(*x)
                 }
                 _ => None,
@@ -49,7 +52,13 @@ mod tests {
     fn removes_linear_and_same_shape_reshape_but_not_real_ones() {
         let mut g = chain(&["dense:4", "linear", "reshape:4", "reshape:2,2", "relu"]);
         let log = run_pass(&EliminateIdentities, &mut g);
-        assert_eq!(log, ["linear removed (identity)", "reshape removed (identity)"]);
-        assert_eq!(g.nodes.iter().map(|n| n.op.kind()).collect::<Vec<_>>(), ["dense", "reshape", "relu"]);
+        assert_eq!(
+            log,
+            ["linear removed (identity)", "reshape removed (identity)"]
+        );
+        assert_eq!(
+            g.nodes.iter().map(|n| n.op.kind()).collect::<Vec<_>>(),
+            ["dense", "reshape", "relu"]
+        );
     }
 }

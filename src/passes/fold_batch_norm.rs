@@ -27,16 +27,37 @@ impl Pass for FoldBatchNorm {
             let node = &graph.nodes[i];
             let target = match (&node.op, node.inputs.as_slice()) {
                 (Op::BatchNorm { .. }, [x]) if uses.get(x.index()) == Some(&1) => {
-                    producers.get(x.index()).copied().flatten().and_then(|p| match &graph.nodes[p].op {
-                        Op::Conv2d { activation: Activation::Linear, kernel, bias, .. }
-                        | Op::Dense { activation: Activation::Linear, kernel, bias, .. } => Some((p, *kernel, *bias)),
-                        _ => None,
+                    producers.get(x.index()).copied().flatten().and_then(|p| {
+                        match &graph.nodes[p].op {
+                            Op::Conv2d {
+                                activation: Activation::Linear,
+                                kernel,
+                                bias,
+                                ..
+                            }
+                            | Op::Dense {
+                                activation: Activation::Linear,
+                                kernel,
+                                bias,
+                                ..
+                            } => Some((p, *kernel, *bias)),
+                            _ => None,
+                        }
                     })
                 }
                 _ => None,
             };
-            let (Some((p, kernel, bias)), Op::BatchNorm { gamma, beta, mean, variance, epsilon, .. }) =
-                (target, graph.nodes[i].op.clone())
+            let (
+                Some((p, kernel, bias)),
+                Op::BatchNorm {
+                    gamma,
+                    beta,
+                    mean,
+                    variance,
+                    epsilon,
+                    ..
+                },
+            ) = (target, graph.nodes[i].op.clone())
             else {
                 i += 1;
                 continue;
@@ -53,16 +74,30 @@ impl Pass for FoldBatchNorm {
                 shape: kernel_shape,
                 trainable: false,
                 init: Init::Zeros,
-                source: ParamSource::Derived(Recipe::BatchNormKernel { kernel, gamma, variance, epsilon }),
+                source: ParamSource::Derived(Recipe::BatchNormKernel {
+                    kernel,
+                    gamma,
+                    variance,
+                    epsilon,
+                }),
             });
             let new_bias = graph.add_param(Param {
                 name: format!("{layer}.bias+{bn}"),
                 shape: out_shape,
                 trainable: false,
                 init: Init::Zeros,
-                source: ParamSource::Derived(Recipe::BatchNormBias { bias, gamma, beta, mean, variance, epsilon }),
+                source: ParamSource::Derived(Recipe::BatchNormBias {
+                    bias,
+                    gamma,
+                    beta,
+                    mean,
+                    variance,
+                    epsilon,
+                }),
             });
-            if let Op::Conv2d { kernel, bias, .. } | Op::Dense { kernel, bias, .. } = &mut graph.nodes[p].op {
+            if let Op::Conv2d { kernel, bias, .. } | Op::Dense { kernel, bias, .. } =
+                &mut graph.nodes[p].op
+            {
                 *kernel = new_kernel;
                 *bias = Some(new_bias);
             }
@@ -82,16 +117,43 @@ mod tests {
 
     #[test]
     fn folds_into_conv_and_dense_with_or_without_bias() {
-        let mut g = chain(&["in:8,8,3", "conv_nobias:4", "bn", "relu", "flatten", "dense:2", "bn"]);
+        let mut g = chain(&[
+            "in:8,8,3",
+            "conv_nobias:4",
+            "bn",
+            "relu",
+            "flatten",
+            "dense:2",
+            "bn",
+        ]);
         let log = run_pass(&FoldBatchNorm, &mut g);
-        assert_eq!(log, ["bn folded into conv_nobias", "bn_1 folded into dense"]);
-        assert_eq!(g.nodes.iter().map(|n| n.op.kind()).collect::<Vec<_>>(), ["conv2d", "relu", "flatten", "dense"]);
-        let Op::Conv2d { kernel, bias: Some(bias), .. } = g.nodes[0].op else { panic!() };
+        assert_eq!(
+            log,
+            ["bn folded into conv_nobias", "bn_1 folded into dense"]
+        );
+        assert_eq!(
+            g.nodes.iter().map(|n| n.op.kind()).collect::<Vec<_>>(),
+            ["conv2d", "relu", "flatten", "dense"]
+        );
+        let Op::Conv2d {
+            kernel,
+            bias: Some(bias),
+            ..
+        } = g.nodes[0].op
+        else {
+            panic!()
+        };
         let k = g.param(kernel).unwrap();
         assert_eq!(k.name, "conv_nobias.kernel+bn");
-        assert!(matches!(k.source, ParamSource::Derived(Recipe::BatchNormKernel { .. })));
+        assert!(matches!(
+            k.source,
+            ParamSource::Derived(Recipe::BatchNormKernel { .. })
+        ));
         let b = g.param(bias).unwrap();
-        assert!(matches!(b.source, ParamSource::Derived(Recipe::BatchNormBias { bias: None, .. })));
+        assert!(matches!(
+            b.source,
+            ParamSource::Derived(Recipe::BatchNormBias { bias: None, .. })
+        ));
     }
 
     #[test]

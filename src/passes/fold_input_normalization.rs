@@ -33,7 +33,10 @@ impl Pass for FoldInputNormalization {
                 && consumer.is_some_and(|c| match &graph.nodes[c].op {
                     Op::Dense { .. } => true,
                     Op::Conv2d { window, .. } => {
-                        matches!(window.padding, Padding::Valid | Padding::Explicit([0, 0, 0, 0]))
+                        matches!(
+                            window.padding,
+                            Padding::Valid | Padding::Explicit([0, 0, 0, 0])
+                        )
                     }
                     _ => false,
                 });
@@ -45,8 +48,18 @@ impl Pass for FoldInputNormalization {
             let affine_input = node.inputs.first().copied();
             let affine_name = node.name.clone();
             let (kernel, bias, units) = match &graph.nodes[c].op {
-                Op::Conv2d { kernel, bias, filters, .. } => (*kernel, *bias, *filters),
-                Op::Dense { kernel, bias, units, .. } => (*kernel, *bias, *units),
+                Op::Conv2d {
+                    kernel,
+                    bias,
+                    filters,
+                    ..
+                } => (*kernel, *bias, *filters),
+                Op::Dense {
+                    kernel,
+                    bias,
+                    units,
+                    ..
+                } => (*kernel, *bias, *units),
                 _ => {
                     i += 1;
                     continue;
@@ -70,9 +83,16 @@ impl Pass for FoldInputNormalization {
                 shape: vec![units],
                 trainable: false,
                 init: Init::Zeros,
-                source: ParamSource::Derived(Recipe::AffineBias { bias, kernel, shift, units }),
+                source: ParamSource::Derived(Recipe::AffineBias {
+                    bias,
+                    kernel,
+                    shift,
+                    units,
+                }),
             });
-            if let Op::Conv2d { kernel, bias, .. } | Op::Dense { kernel, bias, .. } = &mut graph.nodes[c].op {
+            if let Op::Conv2d { kernel, bias, .. } | Op::Dense { kernel, bias, .. } =
+                &mut graph.nodes[c].op
+            {
                 *kernel = new_kernel;
                 *bias = Some(new_bias);
             }
@@ -92,11 +112,17 @@ mod tests {
     #[test]
     fn folds_into_dense_and_valid_conv() {
         let mut g = chain(&["affine", "dense:3"]);
-        assert_eq!(run_pass(&FoldInputNormalization, &mut g), ["affine folded into dense"]);
+        assert_eq!(
+            run_pass(&FoldInputNormalization, &mut g),
+            ["affine folded into dense"]
+        );
         assert_eq!(g.nodes.len(), 1);
         assert_eq!(g.nodes[0].inputs[0], g.inputs[0]);
         let mut g = chain(&["in:8,8,3", "affine", "conv:4"]);
-        assert_eq!(run_pass(&FoldInputNormalization, &mut g), ["affine folded into conv"]);
+        assert_eq!(
+            run_pass(&FoldInputNormalization, &mut g),
+            ["affine folded into conv"]
+        );
     }
 
     #[test]

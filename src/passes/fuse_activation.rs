@@ -29,7 +29,13 @@ impl Pass for FuseActivation {
                     producers.get(x.index()).copied().flatten().filter(|&p| {
                         matches!(
                             graph.nodes[p].op,
-                            Op::Conv2d { activation: Activation::Linear, .. } | Op::Dense { activation: Activation::Linear, .. }
+                            Op::Conv2d {
+                                activation: Activation::Linear,
+                                ..
+                            } | Op::Dense {
+                                activation: Activation::Linear,
+                                ..
+                            }
                         )
                     })
                 }
@@ -39,9 +45,16 @@ impl Pass for FuseActivation {
                 i += 1;
                 continue;
             };
-            let Op::Activation(act) = graph.nodes[i].op else { continue };
-            log.push(format!("{} + {} fused", graph.nodes[p].name, graph.nodes[i].name));
-            if let Op::Conv2d { activation, .. } | Op::Dense { activation, .. } = &mut graph.nodes[p].op {
+            let Op::Activation(act) = graph.nodes[i].op else {
+                continue;
+            };
+            log.push(format!(
+                "{} + {} fused",
+                graph.nodes[p].name, graph.nodes[i].name
+            ));
+            if let Op::Conv2d { activation, .. } | Op::Dense { activation, .. } =
+                &mut graph.nodes[p].op
+            {
                 *activation = act;
             }
             let out = graph.nodes[p].output;
@@ -59,11 +72,22 @@ mod tests {
 
     #[test]
     fn fuses_conv_and_dense_with_their_activation() {
-        let mut g = chain(&["in:8,8,3", "conv:4", "relu", "flatten", "dense:3", "tanh", "softmax"]);
+        let mut g = chain(&[
+            "in:8,8,3", "conv:4", "relu", "flatten", "dense:3", "tanh", "softmax",
+        ]);
         let log = run_pass(&FuseActivation, &mut g);
         assert_eq!(log, ["conv + relu fused", "dense + tanh fused"]);
-        assert_eq!(g.nodes.iter().map(|n| n.op.kind()).collect::<Vec<_>>(), ["conv2d", "flatten", "dense", "softmax"]);
-        assert!(matches!(g.nodes[0].op, Op::Conv2d { activation: Activation::Relu, .. }));
+        assert_eq!(
+            g.nodes.iter().map(|n| n.op.kind()).collect::<Vec<_>>(),
+            ["conv2d", "flatten", "dense", "softmax"]
+        );
+        assert!(matches!(
+            g.nodes[0].op,
+            Op::Conv2d {
+                activation: Activation::Relu,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -45,7 +45,11 @@ pub struct PassError {
 
 impl fmt::Display for PassError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "internal error: pass `{}` produced an invalid graph: {}", self.pass, self.error)
+        write!(
+            f,
+            "internal error: pass `{}` produced an invalid graph: {}",
+            self.pass, self.error
+        )
     }
 }
 
@@ -110,7 +114,10 @@ pub fn run(graph: &mut Graph, mode: Mode, options: &PassOptions) -> Result<Vec<S
                 continue;
             }
             changed |= pass.run(graph, &mut log);
-            ir::verify(graph).map_err(|error| PassError { pass: pass.name(), error })?;
+            ir::verify(graph).map_err(|error| PassError {
+                pass: pass.name(),
+                error,
+            })?;
             if options.stop_after.as_deref() == Some(pass.name()) {
                 return Ok(log);
             }

@@ -40,7 +40,10 @@ pub struct MemoryPlan {
 }
 
 fn bytes(graph: &Graph, v: crate::ir::ValueId) -> u64 {
-    graph.value(v).and_then(|x| x.fact.bytes_per_sample()).unwrap_or(0) as u64
+    graph
+        .value(v)
+        .and_then(|x| x.fact.bytes_per_sample())
+        .unwrap_or(0) as u64
 }
 
 /// Assigns buffers. `reuse` is `plan-memory`; `views` is the `views` pass.
@@ -66,8 +69,10 @@ pub fn plan(graph: &Graph, mode: Mode, reuse: bool, views: bool) -> MemoryPlan {
     let mut in_place = vec![false; graph.nodes.len()];
     let mut report = MemoryReport::default();
 
-    let mut new_buffer = |size: u64, buffers: &mut Vec<BufferSpec>, residents: &mut Vec<usize>| {
-        buffers.push(BufferSpec { bytes_per_sample: size });
+    let new_buffer = |size: u64, buffers: &mut Vec<BufferSpec>, residents: &mut Vec<usize>| {
+        buffers.push(BufferSpec {
+            bytes_per_sample: size,
+        });
         residents.push(0);
         (buffers.len() - 1) as u32
     };
@@ -83,14 +88,17 @@ pub fn plan(graph: &Graph, mode: Mode, reuse: bool, views: bool) -> MemoryPlan {
         let need = bytes(graph, out);
         report.one_buffer_per_value_bytes_per_sample += need;
         let first_input = node.inputs.first().copied();
-        let dies_here = |v: crate::ir::ValueId| last_use[v.index()] == Some(i) && !graph.outputs.contains(&v);
+        let dies_here =
+            |v: crate::ir::ValueId| last_use[v.index()] == Some(i) && !graph.outputs.contains(&v);
         let chosen = if let (true, true, Some(x)) = (views, node.op.is_view(), first_input) {
             report.views += 1;
             Some(value_buffer[x.index()])
         } else if let (true, true, Some(x)) = (reuse, node.op.can_run_in_place(), first_input) {
             let b = value_buffer[x.index()];
             let sole = residents.get(b as usize) == Some(&1);
-            let fits = buffers.get(b as usize).is_some_and(|s| s.bytes_per_sample >= need);
+            let fits = buffers
+                .get(b as usize)
+                .is_some_and(|s| s.bytes_per_sample >= need);
             let not_input = !graph.inputs.contains(&x);
             (dies_here(x) && sole && fits && not_input).then(|| {
                 in_place[i] = true;
@@ -108,7 +116,11 @@ pub fn plan(graph: &Graph, mode: Mode, reuse: bool, views: bool) -> MemoryPlan {
                     .enumerate()
                     .filter(|(_, &b)| buffers[b as usize].bytes_per_sample >= need)
                     .min_by_key(|(_, &b)| buffers[b as usize].bytes_per_sample)
-                    .or_else(|| free.iter().enumerate().max_by_key(|(_, &b)| buffers[b as usize].bytes_per_sample))
+                    .or_else(|| {
+                        free.iter()
+                            .enumerate()
+                            .max_by_key(|(_, &b)| buffers[b as usize].bytes_per_sample)
+                    })
                     .map(|(k, _)| k);
                 match best {
                     Some(k) => {
@@ -146,5 +158,10 @@ pub fn plan(graph: &Graph, mode: Mode, reuse: bool, views: bool) -> MemoryPlan {
         }
     }
     report.peak_bytes_per_sample = buffers.iter().map(|b| b.bytes_per_sample).sum();
-    MemoryPlan { value_buffer, in_place, buffers, report }
+    MemoryPlan {
+        value_buffer,
+        in_place,
+        buffers,
+        report,
+    }
 }

@@ -73,20 +73,40 @@ pub fn spec_hash(bytes: &[u8]) -> String {
 }
 
 /// Runs the passes on `graph` and builds the plan.
-pub fn compile(mut graph: Graph, mode: Mode, options: &PassOptions, spec_hash: String) -> Result<ExecutionPlan, passes::PassError> {
+pub fn compile(
+    mut graph: Graph,
+    mode: Mode,
+    options: &PassOptions,
+    spec_hash: String,
+) -> Result<ExecutionPlan, passes::PassError> {
     let mut pass_log = passes::run(&mut graph, mode, options)?;
-    let stopped = options.stop_after.as_deref().is_some_and(|s| s != passes::PLAN_VIEWS && s != passes::PLAN_MEMORY);
+    let stopped = options
+        .stop_after
+        .as_deref()
+        .is_some_and(|s| s != passes::PLAN_VIEWS && s != passes::PLAN_MEMORY);
     let views = !stopped && options.enabled(passes::PLAN_VIEWS);
-    let reuse = !stopped && options.enabled(passes::PLAN_MEMORY) && options.stop_after.as_deref() != Some(passes::PLAN_VIEWS);
+    let reuse = !stopped
+        && options.enabled(passes::PLAN_MEMORY)
+        && options.stop_after.as_deref() != Some(passes::PLAN_VIEWS);
     let plan = build(&graph, mode, reuse, views, spec_hash, &mut pass_log);
     Ok(plan)
 }
 
 /// Builds a plan from a graph as it is (no graph passes).
-fn build(graph: &Graph, mode: Mode, reuse: bool, views: bool, spec_hash: String, log: &mut Vec<String>) -> ExecutionPlan {
+fn build(
+    graph: &Graph,
+    mode: Mode,
+    reuse: bool,
+    views: bool,
+    spec_hash: String,
+    log: &mut Vec<String>,
+) -> ExecutionPlan {
     let mem = memory::plan(graph, mode, reuse, views);
     if mem.report.views > 0 {
-        log.push(format!("{} flatten/reshape step(s) made views of their input", mem.report.views));
+        log.push(format!(
+            "{} flatten/reshape step(s) made views of their input",
+            mem.report.views
+        ));
     }
     if reuse {
         log.push(format!(
@@ -104,7 +124,11 @@ fn build(graph: &Graph, mode: Mode, reuse: bool, views: bool, spec_hash: String,
         if let (Some(slot), Some(val)) = (index.get_mut(v.index()), graph.value(v)) {
             if slot.is_none() {
                 *slot = Some(values.len() as u32);
-                values.push(PlanValue { name: val.name.clone(), fact: val.fact.clone(), buffer: mem.value_buffer[v.index()] });
+                values.push(PlanValue {
+                    name: val.name.clone(),
+                    fact: val.fact.clone(),
+                    buffer: mem.value_buffer[v.index()],
+                });
             }
         }
     };
@@ -147,21 +171,35 @@ fn build(graph: &Graph, mode: Mode, reuse: bool, views: bool, spec_hash: String,
 impl ExecutionPlan {
     /// The plan as RON text (deterministic).
     pub fn to_ron(&self) -> Result<String, ron::Error> {
-        let config = ron::ser::PrettyConfig::new().depth_limit(8).indentor("  ".to_string());
+        let config = ron::ser::PrettyConfig::new()
+            .depth_limit(8)
+            .indentor("  ".to_string());
         ron::ser::to_string_pretty(self, config)
     }
 
     /// Reads and validates a plan from RON text.
     pub fn from_ron(text: &str) -> Result<Self, PlanError> {
-        let plan: ExecutionPlan = ron::from_str(text).map_err(|e| PlanError::Syntax(e.to_string()))?;
+        let plan: ExecutionPlan =
+            ron::from_str(text).map_err(|e| PlanError::Syntax(e.to_string()))?;
         validate(&plan)?;
         Ok(plan)
     }
 
     /// The plan's graph (for verification and the interpreter).
     pub fn to_graph(&self) -> Graph {
-        let mut g = Graph { name: self.model.clone(), params: self.params.clone(), ..Graph::default() };
-        g.values = self.values.iter().map(|v| ir::Value { name: v.name.clone(), fact: v.fact.clone() }).collect();
+        let mut g = Graph {
+            name: self.model.clone(),
+            params: self.params.clone(),
+            ..Graph::default()
+        };
+        g.values = self
+            .values
+            .iter()
+            .map(|v| ir::Value {
+                name: v.name.clone(),
+                fact: v.fact.clone(),
+            })
+            .collect();
         g.inputs = self.inputs.iter().map(|&v| ValueId(v)).collect();
         g.outputs = self.outputs.iter().map(|&v| ValueId(v)).collect();
         g.nodes = self

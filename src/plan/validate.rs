@@ -36,27 +36,46 @@ fn bad(m: impl Into<String>) -> PlanError {
 /// Checks everything the interpreter relies on.
 pub fn validate(plan: &ExecutionPlan) -> Result<(), PlanError> {
     if plan.format_version != FORMAT_VERSION {
-        return Err(PlanError::Version { found: plan.format_version, expected: FORMAT_VERSION });
+        return Err(PlanError::Version {
+            found: plan.format_version,
+            expected: FORMAT_VERSION,
+        });
     }
     let n = plan.values.len();
     let in_range = |v: u32| (v as usize) < n;
     for (i, s) in plan.steps.iter().enumerate() {
         if !in_range(s.output) || s.inputs.iter().any(|&v| !in_range(v)) {
-            return Err(bad(format!("step {i} ({}) refers to a value that does not exist", s.name)));
+            return Err(bad(format!(
+                "step {i} ({}) refers to a value that does not exist",
+                s.name
+            )));
         }
     }
-    if plan.inputs.iter().chain(&plan.outputs).any(|&v| !in_range(v)) {
-        return Err(bad("an input or output refers to a value that does not exist"));
+    if plan
+        .inputs
+        .iter()
+        .chain(&plan.outputs)
+        .any(|&v| !in_range(v))
+    {
+        return Err(bad(
+            "an input or output refers to a value that does not exist",
+        ));
     }
     // Shapes, handles, definition order: the IR verifier.
     ir::verify(&plan.to_graph()).map_err(|e| bad(e.to_string()))?;
     // Buffers: in range, large enough, and never shared by two live values (except views and
     // in-place steps, which share on purpose).
     for v in &plan.values {
-        let b = plan.buffers.get(v.buffer as usize).ok_or_else(|| bad(format!("value {} has no buffer", v.name)))?;
+        let b = plan
+            .buffers
+            .get(v.buffer as usize)
+            .ok_or_else(|| bad(format!("value {} has no buffer", v.name)))?;
         let need = v.fact.bytes_per_sample().unwrap_or(0) as u64;
         if b.bytes_per_sample < need {
-            return Err(bad(format!("buffer {} is smaller than value {} ({} < {need} bytes per sample)", v.buffer, v.name, b.bytes_per_sample)));
+            return Err(bad(format!(
+                "buffer {} is smaller than value {} ({} < {need} bytes per sample)",
+                v.buffer, v.name, b.bytes_per_sample
+            )));
         }
     }
     check_liveness(plan)?;
@@ -87,13 +106,19 @@ fn check_liveness(plan: &ExecutionPlan) -> Result<(), PlanError> {
         let first = s.inputs.first().copied();
         let shares_ok = |v: u32| {
             let via_view = s.op.is_view() && Some(v) == first;
-            let via_in_place = s.in_place && s.op.can_run_in_place() && Some(v) == first && last_use[v as usize] == Some(i);
+            let via_in_place = s.in_place
+                && s.op.can_run_in_place()
+                && Some(v) == first
+                && last_use[v as usize] == Some(i);
             via_view || via_in_place
         };
         for &v in &live {
             let alive_after = last_use[v as usize].is_some_and(|u| u > i);
             let used_here = s.inputs.contains(&v);
-            if plan.values[v as usize].buffer == out_buf && (alive_after || used_here) && !shares_ok(v) {
+            if plan.values[v as usize].buffer == out_buf
+                && (alive_after || used_here)
+                && !shares_ok(v)
+            {
                 // A value sharing through a view chain is fine only if it is the view's source.
                 if !(s.op.is_view() && is_view_ancestor(plan, v, first)) {
                     return Err(bad(format!(
@@ -117,7 +142,11 @@ fn is_view_ancestor(plan: &ExecutionPlan, v: u32, of: Option<u32>) -> bool {
         if c == v {
             return true;
         }
-        cur = plan.steps.iter().find(|s| s.output == c && s.op.is_view()).and_then(|s| s.inputs.first().copied());
+        cur = plan
+            .steps
+            .iter()
+            .find(|s| s.output == c && s.op.is_view())
+            .and_then(|s| s.inputs.first().copied());
     }
     false
 }

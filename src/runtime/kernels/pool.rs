@@ -196,7 +196,7 @@ pub fn pool2d_backward(
                         for ix in x0..x1 {
                             let idx = at(iy, ix) + ch;
                             let v = xs[idx];
-                            if best.map_or(true, |(_, b)| v > b) {
+                            if best.is_none_or(|(_, b)| v > b) {
                                 best = Some((idx, v));
                             }
                         }
