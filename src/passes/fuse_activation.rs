@@ -48,10 +48,7 @@ impl Pass for FuseActivation {
             let Op::Activation(act) = graph.nodes[i].op else {
                 continue;
             };
-            log.push(format!(
-                "{} + {} fused",
-                graph.nodes[p].name, graph.nodes[i].name
-            ));
+            log.push(format!("{} + {} fused", graph.nodes[p].name, act.name()));
             if let Op::Conv2d { activation, .. } | Op::Dense { activation, .. } =
                 &mut graph.nodes[p].op
             {

@@ -34,7 +34,7 @@ fn optimized_cnn_plan_fuses_and_shares_buffers() {
         p.pass_log
     );
     assert!(
-        p.pass_log.contains(&"dense + relu_3 fused".to_string()),
+        p.pass_log.contains(&"dense + relu fused".to_string()),
         "{:?}",
         p.pass_log
     );
