@@ -4,7 +4,7 @@
 //! Input: a layer name and its bound arguments. Output: a `LayerOp`. Invariant: every name in
 //! [`LAYERS`] builds an op (no layer is registered without a rule).
 
-use super::signature::{float, int_min, kw, pos, BoundArgs, Default, Kind, Limit, Param, Signature};
+use super::signature::{float, kw, pos, BoundArgs, Default, Kind, Limit, Param, Signature};
 use super::types::{Activation, DType, LayerOp, Padding, PoolKind, RnnCell};
 
 /// How a layer receives its input values.
@@ -26,7 +26,10 @@ pub struct LayerSpec {
     pub inputs: Inputs,
 }
 
-const SIZE: Kind = int_min(1);
+const SIZE: Kind = Kind::Int {
+    min: 1,
+    max: super::signature::MAX_SIZE,
+};
 const ACTIVATION: Param = kw(
     "activation",
     Kind::Choice(Activation::NAMES),

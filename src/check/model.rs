@@ -364,9 +364,12 @@ impl Walker<'_> {
 
     fn apply(&mut self, mut op: LayerOp, inputs: &[Option<usize>], call: &Call, bound: &BoundArgs, hint: Option<&str>) -> Option<usize> {
         let mut facts = Vec::with_capacity(inputs.len());
+        // Multi-input layers unify the dims as written, so a conflict can name the symbol.
+        let raw = matches!(op, LayerOp::Add | LayerOp::Concat { .. });
         for &i in inputs {
             let f = self.fact(i)?;
-            facts.push(TensorFact { dtype: f.dtype, dims: self.symbols.resolve_all(&f.dims) });
+            let dims = if raw { f.dims.clone() } else { self.symbols.resolve_all(&f.dims) };
+            facts.push(TensorFact { dtype: f.dtype, dims });
         }
         if let LayerOp::Concat { axis } = &mut op {
             let rank = facts.first().map_or(0, TensorFact::rank);

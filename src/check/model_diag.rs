@@ -119,8 +119,10 @@ fn window(file: FileId, call: &Call, bound: &BoundArgs, history: &History, axis:
     }
     let padded = if input == 0 { String::new() } else { format!(" ({input} with padding)") };
     let axis_name = if axis == 1 { "height" } else { "width" };
-    d.note(format!("{axis_name}: {}{}", sizes.join(" → "), if bound.span("padding").is_some() { padded } else { String::new() }))
-        .help("use `padding: same` or remove a pooling layer")
+    if sizes.len() > 1 {
+        d = d.note(format!("{axis_name}: {}{}", sizes.join(" → "), if bound.span("padding").is_some() { padded } else { String::new() }));
+    }
+    d.help("use `padding: same` or remove a pooling layer")
 }
 
 /// `reshape`'s positional sizes: integers ≥ 1, and at most one `-1`.

@@ -189,7 +189,7 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
                 weight("bias", bias, true),
             ];
             let steps = x.dims[1].known().unwrap_or(1);
-            let per_step = mul(mul(2, mul(f.checked_add(*units).unwrap_or(usize::MAX), g)?)?, 1)?;
+            let per_step = mul(2, mul(f.checked_add(*units).unwrap_or(usize::MAX), g)?)?;
             let mut dims = vec![x.dims[0].clone()];
             if *return_sequences {
                 dims.push(x.dims[1].clone());
@@ -228,7 +228,7 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
             if inputs.len() < 2 {
                 return Err(RuleError::InputCount { found: inputs.len() });
             }
-            let mut total = known(&x.dims, *axis)?;
+            let mut total = known(&symbols.resolve_all(&x.dims), *axis)?;
             for (i, y) in inputs.iter().enumerate().skip(1) {
                 same_dtype(x, y, i)?;
                 if y.rank() != x.rank() {
@@ -237,7 +237,7 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
                 for a in 0..x.rank() {
                     if a == *axis {
                         total = total
-                            .checked_add(known(&y.dims, a)?)
+                            .checked_add(known(&symbols.resolve_all(&y.dims), a)?)
                             .ok_or_else(|| RuleError::Size("the concatenated size overflows".into()))?;
                     } else {
                         unify(symbols, &x.dims[a], &y.dims[a], a, i, at)?;

@@ -83,6 +83,9 @@ pub const fn kw(name: &'static str, kind: Kind, default: Default) -> Param {
     }
 }
 
+/// The largest size a layer argument may have (kernel, units, filters): 2^31 - 1.
+pub const MAX_SIZE: i64 = i32::MAX as i64;
+
 /// An integer `>= min`.
 pub const fn int_min(min: i64) -> Kind {
     Kind::Int { min, max: i64::MAX }
@@ -324,34 +327,37 @@ fn describe(expr: &Expr) -> String {
     }
 }
 
+/// "argument `lr` of optimizer `adam`", or just "`epochs`" for a one-value setting.
+fn subject(what: &str, param: &Param) -> String {
+    if what.trim_matches('`') == param.name {
+        what.to_string()
+    } else {
+        format!("argument `{}` of {what}", param.name)
+    }
+}
+
 fn type_error(file: FileId, what: &str, param: &Param, expr: &Expr, expected: &str) -> Diagnostic {
-    Diagnostic::error(
-        codes::CHECK_ARGUMENT_TYPE,
-        format!("argument `{}` of {what} must be {expected}", param.name),
-    )
+    Diagnostic::error(codes::CHECK_ARGUMENT_TYPE, format!("{} must be {expected}", subject(what, param)))
     .primary(file, expr.span, format!("found {}", describe(expr)))
     .note(format!("expected {expected}"))
 }
 
 fn range_error(file: FileId, what: &str, param: &Param, span: Span, found: &str, expected: &str) -> Diagnostic {
-    Diagnostic::error(
-        codes::CHECK_ARGUMENT_RANGE,
-        format!("argument `{}` of {what} is out of range", param.name),
-    )
-    .primary(file, span, format!("{found} is not {expected}"))
+    Diagnostic::error(codes::CHECK_ARGUMENT_RANGE, format!("{} is out of range", subject(what, param)))
+    .primary(file, span, format!("{found} is out of range"))
     .note(format!("expected {expected}, found {found}"))
 }
 
 fn limits_text(lo: Limit, hi: Limit) -> String {
     let lo_text = match lo {
         Limit::None => None,
-        Limit::Incl(v) => Some(format!("at least {v}")),
-        Limit::Excl(v) => Some(format!("greater than {v}")),
+        Limit::Incl(v) => Some(format!(">= {v}")),
+        Limit::Excl(v) => Some(format!("> {v}")),
     };
     let hi_text = match hi {
         Limit::None => None,
-        Limit::Incl(v) => Some(format!("at most {v}")),
-        Limit::Excl(v) => Some(format!("less than {v}")),
+        Limit::Incl(v) => Some(format!("<= {v}")),
+        Limit::Excl(v) => Some(format!("< {v}")),
     };
     match (lo_text, hi_text) {
         (Some(a), Some(b)) => format!("a number {a} and {b}"),
@@ -455,7 +461,7 @@ pub fn choice(file: FileId, what: &str, param: &Param, expr: &Expr, choices: &[&
 }
 
 fn pair(file: FileId, what: &str, param: &Param, expr: &Expr) -> Result<Value, Diagnostic> {
-    let size = |e: &Expr| expect_int(file, what, param, e, 1, i64::from(u32::MAX)).map(|i| i as usize);
+    let size = |e: &Expr| expect_int(file, what, param, e, 1, MAX_SIZE).map(|i| i as usize);
     match &expr.kind {
         ExprKind::List(items) => match items.as_slice() {
             [a, b] => Ok(Value::Pair(size(a)?, size(b)?)),

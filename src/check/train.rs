@@ -135,9 +135,10 @@ pub fn check_train(file: FileId, def: &ast::TrainDef, cx: &Context<'_>, diags: &
     let checkpoint = seen.get("checkpoint").map(|s| bind_setting(file, s, CHECKPOINT, diags).map(|b| b.int("every") as u64));
 
     if let (Some(Some(m)), Some(l), Some(ls)) = (model, loss, loss_setting) {
-        train_fit::check_loss_output(file, &l, ls.span, m, diags);
+        let loss_span = ls.args.iter().fold(ls.key.span, |acc, a| acc.to(a.value.span));
+        train_fit::check_loss_output(file, &l, loss_span, m, diags);
         if let Some(facts) = data_def.and_then(|d| data_facts(file, d)) {
-            train_fit::check_data(file, &facts, m, &l, ls.span, diags);
+            train_fit::check_data(file, &facts, m, &l, loss_span, diags);
         }
     }
     if diags.iter().filter(|d| d.is_error()).count() != before {
