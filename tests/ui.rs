@@ -3,11 +3,16 @@
 //! the one in `NAME.status` when present (else 1). Regenerate with `MODELC_BLESS=1 cargo test
 //! --test ui`, then review the diff.
 
+#![allow(clippy::unwrap_used)] // `cases` is a test helper outside #[test]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn cases(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -23,7 +28,11 @@ fn ui() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut all = Vec::new();
     cases(&root.join("tests/ui"), &mut all);
-    assert!(all.len() >= 20, "expected at least 20 ui cases, found {}", all.len());
+    assert!(
+        all.len() >= 20,
+        "expected at least 20 ui cases, found {}",
+        all.len()
+    );
     let bless = std::env::var_os("MODELC_BLESS").is_some();
     let mut failures = Vec::new();
     for case in &all {
@@ -39,7 +48,8 @@ fn ui() {
         let status = output.status.code().unwrap_or(-1);
         let expected_path = case.with_extension("stderr");
         let status_path = case.with_extension("status");
-        let want_status: i32 = std::fs::read_to_string(&status_path).map_or(1, |s| s.trim().parse().unwrap());
+        let want_status: i32 =
+            std::fs::read_to_string(&status_path).map_or(1, |s| s.trim().parse().unwrap());
         if bless {
             std::fs::write(&expected_path, stderr.as_bytes()).unwrap();
             if status != 1 {
@@ -57,7 +67,12 @@ fn ui() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} ui case(s) differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} ui case(s) differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Every registered code has at least one ui case whose expected output shows it, except codes
@@ -94,7 +109,13 @@ fn tested_elsewhere() -> Vec<(&'static str, &'static str)> {
         ("E0901", "tests/cli.rs: unwritable_output"),
         ("E0902", "tests/cli.rs: bad_flag_with_json_format"),
         ("E0903", "tests/cli.rs: output_equal_to_input"),
-        ("E0503", "src/check/train_fit.rs unit tests (needs data facts; wired when crate::data lands)"),
-        ("E0504", "src/check/train_fit.rs unit tests (needs data facts; wired when crate::data lands)"),
+        (
+            "E0503",
+            "src/check/train_fit.rs unit tests (needs data facts; wired when crate::data lands)",
+        ),
+        (
+            "E0504",
+            "src/check/train_fit.rs unit tests (needs data facts; wired when crate::data lands)",
+        ),
     ]
 }

@@ -29,8 +29,13 @@ pub fn dtype(file: FileId, ident: &ast::Ident, diags: &mut Vec<Diagnostic>) -> O
     )
     .primary(file, ident.span, "not a dtype")
     .note("the dtypes are f32, i32 and i64");
-    let alias = ALIASES.iter().find(|(a, _)| *a == ident.name).map(|(_, d)| *d);
-    if let Some(a) = alias.or_else(|| suggest::closest(&ident.name, DType::ALL.iter().map(|(n, _)| *n))) {
+    let alias = ALIASES
+        .iter()
+        .find(|(a, _)| *a == ident.name)
+        .map(|(_, d)| *d);
+    if let Some(a) =
+        alias.or_else(|| suggest::closest(&ident.name, DType::ALL.iter().map(|(n, _)| *n)))
+    {
         d = d.help(format!("did you mean `{a}`?"));
     }
     diags.push(d);
@@ -38,7 +43,11 @@ pub fn dtype(file: FileId, ident: &ast::Ident, diags: &mut Vec<Diagnostic>) -> O
 }
 
 /// Converts a written tensor type, reporting every problem in it.
-pub fn tensor_type(file: FileId, ty: &ast::TensorType, diags: &mut Vec<Diagnostic>) -> Option<TensorFact> {
+pub fn tensor_type(
+    file: FileId,
+    ty: &ast::TensorType,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<TensorFact> {
     let dtype = dtype(file, &ty.dtype, diags);
     let mut ok = true;
     let mut dims = Vec::with_capacity(ty.dims.len());
@@ -67,18 +76,28 @@ pub fn tensor_type(file: FileId, ty: &ast::TensorType, diags: &mut Vec<Diagnosti
     if ok && elements.is_none() {
         ok = false;
         diags.push(
-            Diagnostic::error(codes::CHECK_SIZE_INVALID, "one sample of this type has too many elements")
-                .primary(file, ty.span, "the element count overflows 64 bits")
-                .help("use smaller sizes"),
+            Diagnostic::error(
+                codes::CHECK_SIZE_INVALID,
+                "one sample of this type has too many elements",
+            )
+            .primary(file, ty.span, "the element count overflows 64 bits")
+            .help("use smaller sizes"),
         );
     }
     if ty.dims.is_empty() {
         ok = false;
         diags.push(
-            Diagnostic::error(codes::CHECK_RANK, "a tensor type needs at least a batch axis")
-                .primary(file, ty.span, "no dims")
-                .help("write e.g. `f32[N, 16]`"),
+            Diagnostic::error(
+                codes::CHECK_RANK,
+                "a tensor type needs at least a batch axis",
+            )
+            .primary(file, ty.span, "no dims")
+            .help("write e.g. `f32[N, 16]`"),
         );
     }
-    Some(TensorFact { dtype: dtype?, dims }).filter(|_| ok)
+    Some(TensorFact {
+        dtype: dtype?,
+        dims,
+    })
+    .filter(|_| ok)
 }

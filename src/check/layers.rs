@@ -154,10 +154,7 @@ pub const LAYERS: &[LayerSpec] = &[
         signature: Signature {
             params: &[kw(
                 "axis",
-                Kind::Int {
-                    min: -64,
-                    max: 64,
-                },
+                Kind::Int { min: -64, max: 64 },
                 Default::Int(-1),
             )],
         },

@@ -25,6 +25,9 @@ pub mod train_fit;
 pub mod train_types;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 pub use train_fit::{DataFacts, LabelFacts};
 pub use train_types::*;
 pub use types::*;

@@ -59,7 +59,11 @@ struct Walker<'a> {
 }
 
 /// Checks one model; `Some` only when it has no errors.
-pub fn check_model(file: FileId, def: &ast::ModelDef, diags: &mut Vec<Diagnostic>) -> Option<CheckedModel> {
+pub fn check_model(
+    file: FileId,
+    def: &ast::ModelDef,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<CheckedModel> {
     let mut w = Walker {
         file,
         errors_before: diags.iter().filter(|d| d.is_error()).count(),
@@ -77,9 +81,12 @@ pub fn check_model(file: FileId, def: &ast::ModelDef, diags: &mut Vec<Diagnostic
     w.signature(def);
     if def.body.is_empty() {
         w.diags.push(
-            Diagnostic::error(codes::CHECK_EMPTY_MODEL, format!("model `{}` has no body", def.name.name))
-                .primary(file, def.name.span, "this model computes nothing")
-                .help("add layers, e.g. `dense(10)`, between the braces"),
+            Diagnostic::error(
+                codes::CHECK_EMPTY_MODEL,
+                format!("model `{}` has no body", def.name.name),
+            )
+            .primary(file, def.name.span, "this model computes nothing")
+            .help("add layers, e.g. `dense(10)`, between the braces"),
         );
         return None;
     }
@@ -88,13 +95,20 @@ pub fn check_model(file: FileId, def: &ast::ModelDef, diags: &mut Vec<Diagnostic
             w.all_lets.entry(name.name.clone()).or_insert(name.span);
         }
     }
-    let mut current = if def.inputs.len() == 1 { Current::Value(Some(0)) } else { Current::Missing };
+    let mut current = if def.inputs.len() == 1 {
+        Current::Value(Some(0))
+    } else {
+        Current::Missing
+    };
     let mut last_span = def.name.span;
     for stmt in &def.body {
         match stmt {
             Stmt::Let { name, value, .. } => {
                 let v = w.eval(value, current, Some(&name.name));
-                w.lets.push(LetBinding { name: name.clone(), value: v });
+                w.lets.push(LetBinding {
+                    name: name.clone(),
+                    value: v,
+                });
                 w.scope.insert(name.name.clone(), v);
                 current = Current::Value(v);
             }
@@ -142,18 +156,30 @@ impl Walker<'_> {
         for p in &def.inputs {
             if let Some(first) = seen.get(p.name.name.as_str()) {
                 self.diags.push(
-                    Diagnostic::error(codes::CHECK_DUPLICATE_INPUT, format!("input `{}` is declared twice", p.name.name))
-                        .primary(self.file, p.name.span, "declared again here")
-                        .secondary(self.file, *first, "first declared here")
-                        .help("give each input its own name"),
+                    Diagnostic::error(
+                        codes::CHECK_DUPLICATE_INPUT,
+                        format!("input `{}` is declared twice", p.name.name),
+                    )
+                    .primary(self.file, p.name.span, "declared again here")
+                    .secondary(self.file, *first, "first declared here")
+                    .help("give each input its own name"),
                 );
             }
             seen.insert(&p.name.name, p.name.span);
             let fact = inputs::tensor_type(self.file, &p.ty, self.diags);
             if let Some(f) = &fact {
-                self.inputs.push(CheckedInput { name: p.name.name.clone(), fact: f.clone(), span: p.span });
+                self.inputs.push(CheckedInput {
+                    name: p.name.name.clone(),
+                    fact: f.clone(),
+                    span: p.span,
+                });
             }
-            self.values.push(Value { fact, layer: None, span: p.span, used: false });
+            self.values.push(Value {
+                fact,
+                layer: None,
+                span: p.span,
+                used: false,
+            });
             let id = self.values.len() - 1;
             self.scope.entry(p.name.name.clone()).or_insert(Some(id));
         }
@@ -165,16 +191,25 @@ impl Walker<'_> {
             return;
         }
         let is_let = self.lets.iter().any(|l| l.value == Some(prev));
-        let Some(v) = self.values.get(prev) else { return };
+        let Some(v) = self.values.get(prev) else {
+            return;
+        };
         if v.used || is_let || v.layer.is_none() {
             return;
         }
         let span = v.span;
         self.diags.push(
-            Diagnostic::warning(codes::CHECK_UNUSED_VALUE, "the value of this line is never used")
-                .primary(self.file, span, "computed here")
-                .secondary(self.file, next.span, "the next line starts from another value")
-                .help("bind it with `let` and use it, or remove the line"),
+            Diagnostic::warning(
+                codes::CHECK_UNUSED_VALUE,
+                "the value of this line is never used",
+            )
+            .primary(self.file, span, "computed here")
+            .secondary(
+                self.file,
+                next.span,
+                "the next line starts from another value",
+            )
+            .help("bind it with `let` and use it, or remove the line"),
         );
     }
 
@@ -185,9 +220,15 @@ impl Walker<'_> {
             let used = self.values.get(v).is_some_and(|x| x.used);
             if !used && Some(v) != output && !l.name.name.starts_with('_') {
                 warnings.push(
-                    Diagnostic::warning(codes::CHECK_UNUSED_VALUE, format!("binding `{}` is never used", l.name.name))
-                        .primary(self.file, l.name.span, "bound here")
-                        .help(format!("use it, or name it `_{}` to silence this warning", l.name.name)),
+                    Diagnostic::warning(
+                        codes::CHECK_UNUSED_VALUE,
+                        format!("binding `{}` is never used", l.name.name),
+                    )
+                    .primary(self.file, l.name.span, "bound here")
+                    .help(format!(
+                        "use it, or name it `_{}` to silence this warning",
+                        l.name.name
+                    )),
                 );
             }
         }
@@ -195,7 +236,8 @@ impl Walker<'_> {
     }
 
     fn fact(&self, v: Option<usize>) -> Option<&TensorFact> {
-        v.and_then(|i| self.values.get(i)).and_then(|x| x.fact.as_ref())
+        v.and_then(|i| self.values.get(i))
+            .and_then(|x| x.fact.as_ref())
     }
 
     fn use_value(&mut self, v: Option<usize>) {
@@ -208,13 +250,13 @@ impl Walker<'_> {
     fn eval(&mut self, expr: &Expr, current: Current, hint: Option<&str>) -> Option<usize> {
         match &expr.kind {
             ExprKind::Name(ident) => self.lookup(ident),
-            ExprKind::Call(call) => self.call(call, current, None, hint),
+            ExprKind::Call(call) => self.call(call, current, &[], hint),
             ExprKind::Pipe { head, stages } => {
                 let mut v = self.eval(head, current, None);
                 let last = stages.len().saturating_sub(1);
                 for (i, stage) in stages.iter().enumerate() {
                     let h = if i == last { hint } else { None };
-                    v = self.call(stage, Current::Value(v), Some(v), h);
+                    v = self.call(stage, Current::Value(v), &[v], h);
                 }
                 v
             }
@@ -235,16 +277,22 @@ impl Walker<'_> {
         }
         if let Some(at) = self.all_lets.get(&ident.name) {
             self.diags.push(
-                Diagnostic::error(codes::CHECK_USE_BEFORE_LET, format!("`{}` is used before it is bound", ident.name))
-                    .primary(self.file, ident.span, "used here")
-                    .secondary(self.file, *at, "bound later here")
-                    .help("move the `let` above its first use"),
+                Diagnostic::error(
+                    codes::CHECK_USE_BEFORE_LET,
+                    format!("`{}` is used before it is bound", ident.name),
+                )
+                .primary(self.file, ident.span, "used here")
+                .secondary(self.file, *at, "bound later here")
+                .help("move the `let` above its first use"),
             );
             return None;
         }
         let names: Vec<&str> = self.scope.keys().map(String::as_str).collect();
-        let mut d = Diagnostic::error(codes::CHECK_UNKNOWN_NAME, format!("unknown name `{}`", ident.name))
-            .primary(self.file, ident.span, "not an input or a `let` binding");
+        let mut d = Diagnostic::error(
+            codes::CHECK_UNKNOWN_NAME,
+            format!("unknown name `{}`", ident.name),
+        )
+        .primary(self.file, ident.span, "not an input or a `let` binding");
         if let Some(c) = suggest::closest(&ident.name, names.iter().copied()) {
             d = d.help(format!("did you mean `{c}`?"));
         } else if layers::lookup(&ident.name).is_some() {
@@ -255,11 +303,21 @@ impl Walker<'_> {
     }
 
     /// Applies a layer call. `piped` is the value piped into it (`a |> f()`), if any.
-    fn call(&mut self, call: &Call, current: Current, piped: Option<Option<usize>>, hint: Option<&str>) -> Option<usize> {
+    fn call(
+        &mut self,
+        call: &Call,
+        current: Current,
+        piped: &[Option<usize>],
+        hint: Option<&str>,
+    ) -> Option<usize> {
         let Some(spec) = layers::lookup(&call.callee.name) else {
-            let mut d = Diagnostic::error(codes::CHECK_UNKNOWN_LAYER, format!("unknown layer `{}`", call.callee.name))
-                .primary(self.file, call.callee.span, "not a layer");
-            if let Some(h) = suggest::help_for(&call.callee.name, layers::names(), "the layers are") {
+            let mut d = Diagnostic::error(
+                codes::CHECK_UNKNOWN_LAYER,
+                format!("unknown layer `{}`", call.callee.name),
+            )
+            .primary(self.file, call.callee.span, "not a layer");
+            if let Some(h) = suggest::help_for(&call.callee.name, layers::names(), "the layers are")
+            {
                 d = d.help(h);
             }
             self.diags.push(d);
@@ -283,11 +341,18 @@ impl Walker<'_> {
                         None
                     }
                 };
-                let bound = signature::bind(self.file, &spec.signature, &what, &call.args, call.span, self.diags);
+                let bound = signature::bind(
+                    self.file,
+                    &spec.signature,
+                    &what,
+                    &call.args,
+                    call.span,
+                    self.diags,
+                );
                 (vec![input], bound)
             }
             Inputs::Many => {
-                let mut ins: Vec<Option<usize>> = piped.into_iter().collect();
+                let mut ins: Vec<Option<usize>> = piped.to_vec();
                 let mut keywords = Vec::new();
                 for arg in &call.args {
                     if arg.name.is_some() {
@@ -296,12 +361,22 @@ impl Walker<'_> {
                         ins.push(self.eval(&arg.value, Current::Missing, None));
                     }
                 }
-                let bound = signature::bind(self.file, &spec.signature, &what, &keywords, call.span, self.diags);
+                let bound = signature::bind(
+                    self.file,
+                    &spec.signature,
+                    &what,
+                    &keywords,
+                    call.span,
+                    self.diags,
+                );
                 if ins.len() < 2 {
                     self.diags.push(
-                        Diagnostic::error(codes::CHECK_INPUT_COUNT, format!("`{}` needs at least two inputs", spec.name))
-                            .primary(self.file, call.span, format!("{} input given", ins.len()))
-                            .help(format!("name the values to combine: `{}(a, b)`", spec.name)),
+                        Diagnostic::error(
+                            codes::CHECK_INPUT_COUNT,
+                            format!("`{}` needs at least two inputs", spec.name),
+                        )
+                        .primary(self.file, call.span, format!("{} input given", ins.len()))
+                        .help(format!("name the values to combine: `{}(a, b)`", spec.name)),
                     );
                     return None;
                 }
@@ -324,7 +399,13 @@ impl Walker<'_> {
         self.apply(op, &inputs, call, &bound, hint)
     }
 
-    fn reshape(&mut self, call: &Call, input: Option<usize>, target: Option<Vec<i64>>, hint: Option<&str>) -> Option<usize> {
+    fn reshape(
+        &mut self,
+        call: &Call,
+        input: Option<usize>,
+        target: Option<Vec<i64>>,
+        hint: Option<&str>,
+    ) -> Option<usize> {
         self.use_value(input);
         let target = target?;
         let fact = self.fact(input)?.clone();
@@ -354,7 +435,11 @@ impl Walker<'_> {
         }
         loop {
             let count = self.kind_counts.entry(kind).or_insert(0);
-            let name = if *count == 0 { kind.to_string() } else { format!("{kind}_{count}") };
+            let name = if *count == 0 {
+                kind.to_string()
+            } else {
+                format!("{kind}_{count}")
+            };
             *count += 1;
             if self.taken_names.insert(name.clone()) {
                 return name;
@@ -362,14 +447,28 @@ impl Walker<'_> {
         }
     }
 
-    fn apply(&mut self, mut op: LayerOp, inputs: &[Option<usize>], call: &Call, bound: &BoundArgs, hint: Option<&str>) -> Option<usize> {
+    fn apply(
+        &mut self,
+        mut op: LayerOp,
+        inputs: &[Option<usize>],
+        call: &Call,
+        bound: &BoundArgs,
+        hint: Option<&str>,
+    ) -> Option<usize> {
         let mut facts = Vec::with_capacity(inputs.len());
         // Multi-input layers unify the dims as written, so a conflict can name the symbol.
         let raw = matches!(op, LayerOp::Add | LayerOp::Concat { .. });
         for &i in inputs {
             let f = self.fact(i)?;
-            let dims = if raw { f.dims.clone() } else { self.symbols.resolve_all(&f.dims) };
-            facts.push(TensorFact { dtype: f.dtype, dims });
+            let dims = if raw {
+                f.dims.clone()
+            } else {
+                self.symbols.resolve_all(&f.dims)
+            };
+            facts.push(TensorFact {
+                dtype: f.dtype,
+                dims,
+            });
         }
         if let LayerOp::Concat { axis } = &mut op {
             let rank = facts.first().map_or(0, TensorFact::rank);
@@ -407,11 +506,22 @@ impl Walker<'_> {
         }
     }
 
-    fn rule_failed(&mut self, e: &RuleError, call: &Call, inputs: &[Option<usize>], bound: &BoundArgs) -> Option<usize> {
-        let history = History { values: self.history(inputs.first().copied().flatten()) };
+    fn rule_failed(
+        &mut self,
+        e: &RuleError,
+        call: &Call,
+        inputs: &[Option<usize>],
+        bound: &BoundArgs,
+    ) -> Option<usize> {
+        let history = History {
+            values: self.history(inputs.first().copied().flatten()),
+        };
         let input_spans: Vec<Span> = inputs
             .iter()
-            .map(|i| i.and_then(|i| self.values.get(i)).map_or(call.span, |v| v.span))
+            .map(|i| {
+                i.and_then(|i| self.values.get(i))
+                    .map_or(call.span, |v| v.span)
+            })
             .collect();
         let d = model_diag::rule_error(self.file, e, call, &input_spans, bound, &history);
         self.diags.push(d);
@@ -441,12 +551,27 @@ impl Walker<'_> {
     }
 
     /// Checks the body's value against the declared output type, or infers it.
-    fn output_type(&mut self, def: &ast::ModelDef, output: Option<usize>, last_span: Span) -> Option<TensorFact> {
-        let declared = def.output.as_ref().map(|t| (t, inputs::tensor_type(self.file, t, self.diags)));
+    fn output_type(
+        &mut self,
+        def: &ast::ModelDef,
+        output: Option<usize>,
+        last_span: Span,
+    ) -> Option<TensorFact> {
+        let declared = def
+            .output
+            .as_ref()
+            .map(|t| (t, inputs::tensor_type(self.file, t, self.diags)));
         let found = self.fact(output)?.clone();
-        let found = TensorFact { dtype: found.dtype, dims: self.symbols.resolve_all(&found.dims) };
-        let produced_at = output.and_then(|o| self.values.get(o)).map_or(last_span, |v| v.span);
-        let Some((ty, declared)) = declared else { return Some(found) };
+        let found = TensorFact {
+            dtype: found.dtype,
+            dims: self.symbols.resolve_all(&found.dims),
+        };
+        let produced_at = output
+            .and_then(|o| self.values.get(o))
+            .map_or(last_span, |v| v.span);
+        let Some((ty, declared)) = declared else {
+            return Some(found);
+        };
         let declared = declared?;
         let mut ok = declared.dtype == found.dtype && declared.rank() == found.rank();
         if ok {
@@ -459,23 +584,45 @@ impl Walker<'_> {
                     Ok(true) if same_symbol => {}
                     Ok(_) => ok = false,
                     Err(c) => {
-                        self.diags.push(model_diag::conflict(self.file, &c, ty.span));
+                        self.diags
+                            .push(model_diag::conflict(self.file, &c, ty.span));
                         return None;
                     }
                 }
             }
         }
         if !ok {
-            let found_text = format!("{}{}", found.dtype, TensorFact { dtype: found.dtype, dims: found.dims.clone() }.shape_string());
+            let found_text = format!(
+                "{}{}",
+                found.dtype,
+                TensorFact {
+                    dtype: found.dtype,
+                    dims: found.dims.clone()
+                }
+                .shape_string()
+            );
             self.diags.push(
-                Diagnostic::error(codes::CHECK_OUTPUT_MISMATCH, format!("model `{}` does not compute its declared output type", def.name.name))
-                    .primary(self.file, ty.span, format!("declared as {declared}"))
-                    .secondary(self.file, produced_at, format!("the body's value is {found_text}, computed here"))
-                    .note(format!("expected {declared}, found {found_text}"))
-                    .help("change the declared type, or the last layers of the body"),
+                Diagnostic::error(
+                    codes::CHECK_OUTPUT_MISMATCH,
+                    format!(
+                        "model `{}` does not compute its declared output type",
+                        def.name.name
+                    ),
+                )
+                .primary(self.file, ty.span, format!("declared as {declared}"))
+                .secondary(
+                    self.file,
+                    produced_at,
+                    format!("the body's value is {found_text}, computed here"),
+                )
+                .note(format!("expected {declared}, found {found_text}"))
+                .help("change the declared type, or the last layers of the body"),
             );
             return None;
         }
-        Some(TensorFact { dtype: declared.dtype, dims: self.symbols.resolve_all(&found.dims) })
+        Some(TensorFact {
+            dtype: declared.dtype,
+            dims: self.symbols.resolve_all(&found.dims),
+        })
     }
 }

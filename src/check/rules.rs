@@ -23,20 +23,48 @@ pub struct Inferred {
 #[derive(Clone, Debug, PartialEq)]
 pub enum RuleError {
     /// `expected` describes the rank wanted, e.g. "4 ([batch, height, width, channels])".
-    Rank { expected: &'static str, found: usize },
-    NeedsFloat { found: DType },
-    NeedsInteger { found: DType },
-    DTypeMismatch { first: DType, other: DType, input: usize },
-    ShapeMismatch { axis: usize, first: Dim, other: Dim, input: usize },
+    Rank {
+        expected: &'static str,
+        found: usize,
+    },
+    NeedsFloat {
+        found: DType,
+    },
+    NeedsInteger {
+        found: DType,
+    },
+    DTypeMismatch {
+        first: DType,
+        other: DType,
+        input: usize,
+    },
+    ShapeMismatch {
+        axis: usize,
+        first: Dim,
+        other: Dim,
+        input: usize,
+    },
     Conflict(Conflict),
     /// The window (`needed` wide) does not fit `input` along `axis` (1 = height, 2 = width).
-    Window { axis: usize, input: usize, needed: usize },
+    Window {
+        axis: usize,
+        input: usize,
+        needed: usize,
+    },
     /// A size that must be known is a symbol.
-    Unknown { axis: usize, symbol: String },
+    Unknown {
+        axis: usize,
+        symbol: String,
+    },
     /// A size overflowed or is zero.
     Size(String),
-    InputCount { found: usize },
-    Axis { axis: i64, rank: usize },
+    InputCount {
+        found: usize,
+    },
+    Axis {
+        axis: i64,
+        rank: usize,
+    },
     Reshape(String),
 }
 
@@ -105,7 +133,9 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
         return Err(RuleError::InputCount { found: 0 });
     };
     match op {
-        LayerOp::Dense { units, use_bias, .. } => dense(x, *units, *use_bias),
+        LayerOp::Dense {
+            units, use_bias, ..
+        } => dense(x, *units, *use_bias),
         LayerOp::Conv2d { .. } | LayerOp::Pool2d { .. } => window(op, x),
         LayerOp::GlobalPool2d { .. } => {
             need_float(x)?;
@@ -113,21 +143,30 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
             let c = known(&x.dims, 3)?;
             let out = vec![x.dims[0].clone(), Dim::Known(c)];
             Ok(Inferred {
-                output: TensorFact { dtype: x.dtype, dims: out },
+                output: TensorFact {
+                    dtype: x.dtype,
+                    dims: out,
+                },
                 params: vec![],
                 flops: flops(per_sample(&x.dims)?),
             })
         }
         LayerOp::Flatten => {
             if x.rank() < 2 {
-                return Err(RuleError::Rank { expected: "at least 2 ([batch, ...])", found: x.rank() });
+                return Err(RuleError::Rank {
+                    expected: "at least 2 ([batch, ...])",
+                    found: x.rank(),
+                });
             }
             let mut n = 1usize;
             for axis in 1..x.rank() {
                 n = mul(n, known(&x.dims, axis)?)?;
             }
             Ok(Inferred {
-                output: TensorFact { dtype: x.dtype, dims: vec![x.dims[0].clone(), Dim::Known(n)] },
+                output: TensorFact {
+                    dtype: x.dtype,
+                    dims: vec![x.dims[0].clone(), Dim::Known(n)],
+                },
                 params: vec![],
                 flops: 0,
             })
@@ -135,15 +174,28 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
         LayerOp::Reshape { shape } => {
             let mut dims = vec![x.dims.first().cloned().unwrap_or(Dim::Known(1))];
             dims.extend(shape.iter().map(|&d| Dim::Known(d)));
-            Ok(Inferred { output: TensorFact { dtype: x.dtype, dims }, params: vec![], flops: 0 })
+            Ok(Inferred {
+                output: TensorFact {
+                    dtype: x.dtype,
+                    dims,
+                },
+                params: vec![],
+                flops: 0,
+            })
         }
         LayerOp::BatchNorm { .. } | LayerOp::LayerNorm { .. } => {
             need_float(x)?;
             if x.rank() < 2 {
-                return Err(RuleError::Rank { expected: "at least 2 ([batch, ..., features])", found: x.rank() });
+                return Err(RuleError::Rank {
+                    expected: "at least 2 ([batch, ..., features])",
+                    found: x.rank(),
+                });
             }
             let c = known(&x.dims, x.rank() - 1)?;
-            let mut params = vec![weight("gamma", vec![c], true), weight("beta", vec![c], true)];
+            let mut params = vec![
+                weight("gamma", vec![c], true),
+                weight("beta", vec![c], true),
+            ];
             let per_element = if matches!(op, LayerOp::BatchNorm { .. }) {
                 params.push(weight("moving_mean", vec![c], false));
                 params.push(weight("moving_variance", vec![c], false));
@@ -159,44 +211,68 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
         }
         LayerOp::Dropout { .. } => {
             need_float(x)?;
-            Ok(Inferred { output: x.clone(), params: vec![], flops: 0 })
+            Ok(Inferred {
+                output: x.clone(),
+                params: vec![],
+                flops: 0,
+            })
         }
-        LayerOp::Embedding { input_dim, output_dim } => {
+        LayerOp::Embedding {
+            input_dim,
+            output_dim,
+        } => {
             if !x.dtype.is_integer() {
                 return Err(RuleError::NeedsInteger { found: x.dtype });
             }
             if x.rank() < 1 {
-                return Err(RuleError::Rank { expected: "at least 1 ([batch, ...])", found: 0 });
+                return Err(RuleError::Rank {
+                    expected: "at least 1 ([batch, ...])",
+                    found: 0,
+                });
             }
             let mut dims = x.dims.clone();
             dims.push(Dim::Known(*output_dim));
             let _ = mul(*input_dim, *output_dim)?;
             Ok(Inferred {
-                output: TensorFact { dtype: DType::F32, dims },
+                output: TensorFact {
+                    dtype: DType::F32,
+                    dims,
+                },
                 params: vec![weight("embeddings", vec![*input_dim, *output_dim], true)],
                 flops: 0,
             })
         }
-        LayerOp::Rnn { cell, units, return_sequences } => {
+        LayerOp::Rnn {
+            cell,
+            units,
+            return_sequences,
+        } => {
             need_float(x)?;
             need_rank(x, 3, RANK3)?;
             let f = known(&x.dims, 2)?;
             let g = mul(cell.gates(), *units)?;
-            let bias = if matches!(cell, super::types::RnnCell::Gru) { vec![2, g] } else { vec![g] };
+            let bias = if matches!(cell, super::types::RnnCell::Gru) {
+                vec![2, g]
+            } else {
+                vec![g]
+            };
             let params = vec![
                 weight("kernel", vec![f, g], true),
                 weight("recurrent_kernel", vec![*units, g], true),
                 weight("bias", bias, true),
             ];
             let steps = x.dims[1].known().unwrap_or(1);
-            let per_step = mul(2, mul(f.checked_add(*units).unwrap_or(usize::MAX), g)?)?;
+            let per_step = mul(2, mul(f.saturating_add(*units), g)?)?;
             let mut dims = vec![x.dims[0].clone()];
             if *return_sequences {
                 dims.push(x.dims[1].clone());
             }
             dims.push(Dim::Known(*units));
             Ok(Inferred {
-                output: TensorFact { dtype: x.dtype, dims },
+                output: TensorFact {
+                    dtype: x.dtype,
+                    dims,
+                },
                 params,
                 flops: flops(mul(steps, per_step)?),
             })
@@ -204,13 +280,20 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
         LayerOp::Add => {
             need_float(x)?;
             if inputs.len() < 2 {
-                return Err(RuleError::InputCount { found: inputs.len() });
+                return Err(RuleError::InputCount {
+                    found: inputs.len(),
+                });
             }
             let mut dims = x.dims.clone();
             for (i, y) in inputs.iter().enumerate().skip(1) {
                 same_dtype(x, y, i)?;
                 if y.rank() != x.rank() {
-                    return Err(RuleError::ShapeMismatch { axis: usize::MAX, first: Dim::Known(x.rank()), other: Dim::Known(y.rank()), input: i });
+                    return Err(RuleError::ShapeMismatch {
+                        axis: usize::MAX,
+                        first: Dim::Known(x.rank()),
+                        other: Dim::Known(y.rank()),
+                        input: i,
+                    });
                 }
                 for axis in 0..x.rank() {
                     unify(symbols, &x.dims[axis], &y.dims[axis], axis, i, at)?;
@@ -219,26 +302,38 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
             dims = symbols.resolve_all(&dims);
             let n = per_sample(&dims)?;
             Ok(Inferred {
-                output: TensorFact { dtype: x.dtype, dims },
+                output: TensorFact {
+                    dtype: x.dtype,
+                    dims,
+                },
                 params: vec![],
                 flops: flops(mul(n, inputs.len() - 1)?),
             })
         }
         LayerOp::Concat { axis } => {
             if inputs.len() < 2 {
-                return Err(RuleError::InputCount { found: inputs.len() });
+                return Err(RuleError::InputCount {
+                    found: inputs.len(),
+                });
             }
             let mut total = known(&symbols.resolve_all(&x.dims), *axis)?;
             for (i, y) in inputs.iter().enumerate().skip(1) {
                 same_dtype(x, y, i)?;
                 if y.rank() != x.rank() {
-                    return Err(RuleError::ShapeMismatch { axis: usize::MAX, first: Dim::Known(x.rank()), other: Dim::Known(y.rank()), input: i });
+                    return Err(RuleError::ShapeMismatch {
+                        axis: usize::MAX,
+                        first: Dim::Known(x.rank()),
+                        other: Dim::Known(y.rank()),
+                        input: i,
+                    });
                 }
                 for a in 0..x.rank() {
                     if a == *axis {
                         total = total
                             .checked_add(known(&symbols.resolve_all(&y.dims), a)?)
-                            .ok_or_else(|| RuleError::Size("the concatenated size overflows".into()))?;
+                            .ok_or_else(|| {
+                                RuleError::Size("the concatenated size overflows".into())
+                            })?;
                     } else {
                         unify(symbols, &x.dims[a], &y.dims[a], a, i, at)?;
                     }
@@ -248,19 +343,41 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
             if let Some(d) = dims.get_mut(*axis) {
                 *d = Dim::Known(total);
             }
-            Ok(Inferred { output: TensorFact { dtype: x.dtype, dims }, params: vec![], flops: 0 })
+            Ok(Inferred {
+                output: TensorFact {
+                    dtype: x.dtype,
+                    dims,
+                },
+                params: vec![],
+                flops: 0,
+            })
         }
         LayerOp::Activation(a) => {
             need_float(x)?;
             if let Activation::Softmax { axis } = a {
                 normalize_axis(*axis, x.rank())?;
             }
-            let per = if matches!(a, Activation::Softmax { .. }) { 3 } else { 1 };
-            let cost = if matches!(a, Activation::Linear) { 0 } else { mul(per_sample(&x.dims)?, per)? };
-            Ok(Inferred { output: x.clone(), params: vec![], flops: flops(cost) })
+            let per = if matches!(a, Activation::Softmax { .. }) {
+                3
+            } else {
+                1
+            };
+            let cost = if matches!(a, Activation::Linear) {
+                0
+            } else {
+                mul(per_sample(&x.dims)?, per)?
+            };
+            Ok(Inferred {
+                output: x.clone(),
+                params: vec![],
+                flops: flops(cost),
+            })
         }
         LayerOp::Cast { to } => Ok(Inferred {
-            output: TensorFact { dtype: *to, dims: x.dims.clone() },
+            output: TensorFact {
+                dtype: *to,
+                dims: x.dims.clone(),
+            },
             params: vec![],
             flops: 0,
         }),
@@ -281,14 +398,30 @@ fn same_dtype(x: &TensorFact, y: &TensorFact, input: usize) -> Result<(), RuleEr
     if x.dtype == y.dtype {
         Ok(())
     } else {
-        Err(RuleError::DTypeMismatch { first: x.dtype, other: y.dtype, input })
+        Err(RuleError::DTypeMismatch {
+            first: x.dtype,
+            other: y.dtype,
+            input,
+        })
     }
 }
 
-fn unify(symbols: &mut Symbols, a: &Dim, b: &Dim, axis: usize, input: usize, at: Span) -> Result<(), RuleError> {
+fn unify(
+    symbols: &mut Symbols,
+    a: &Dim,
+    b: &Dim,
+    axis: usize,
+    input: usize,
+    at: Span,
+) -> Result<(), RuleError> {
     match symbols.unify(a, b, at) {
         Ok(true) => Ok(()),
-        Ok(false) => Err(RuleError::ShapeMismatch { axis, first: a.clone(), other: b.clone(), input }),
+        Ok(false) => Err(RuleError::ShapeMismatch {
+            axis,
+            first: a.clone(),
+            other: b.clone(),
+            input,
+        }),
         Err(c) => Err(RuleError::Conflict(c)),
     }
 }
@@ -296,7 +429,10 @@ fn unify(symbols: &mut Symbols, a: &Dim, b: &Dim, axis: usize, input: usize, at:
 fn dense(x: &TensorFact, units: usize, use_bias: bool) -> Rule {
     need_float(x)?;
     if x.rank() < 2 {
-        return Err(RuleError::Rank { expected: "at least 2 ([batch, ..., features])", found: x.rank() });
+        return Err(RuleError::Rank {
+            expected: "at least 2 ([batch, ..., features])",
+            found: x.rank(),
+        });
     }
     let last = x.rank() - 1;
     let inputs = known(&x.dims, last)?;
@@ -311,7 +447,10 @@ fn dense(x: &TensorFact, units: usize, use_bias: bool) -> Rule {
     let mut dims = x.dims.clone();
     dims[last] = Dim::Known(units);
     Ok(Inferred {
-        output: TensorFact { dtype: x.dtype, dims },
+        output: TensorFact {
+            dtype: x.dtype,
+            dims,
+        },
         params,
         flops: flops(mul(positions, per_position)?),
     })
@@ -322,13 +461,28 @@ fn window(op: &LayerOp, x: &TensorFact) -> Rule {
     need_rank(x, 4, RANK4)?;
     let (h, w, c) = (known(&x.dims, 1)?, known(&x.dims, 2)?, known(&x.dims, 3)?);
     let (kernel, strides, dilation, padding) = match op {
-        LayerOp::Conv2d { kernel, strides, dilation, padding, .. } => (*kernel, *strides, *dilation, padding),
-        LayerOp::Pool2d { pool, strides, padding, .. } => (*pool, *strides, (1, 1), padding),
+        LayerOp::Conv2d {
+            kernel,
+            strides,
+            dilation,
+            padding,
+            ..
+        } => (*kernel, *strides, *dilation, padding),
+        LayerOp::Pool2d {
+            pool,
+            strides,
+            padding,
+            ..
+        } => (*pool, *strides, (1, 1), padding),
         _ => return Err(RuleError::Size("not a window op".into())),
     };
     let out = |axis: usize, input: usize, k: usize, s: usize, d: usize| {
         shape::window_output(input, k, s, d, padding, axis - 1).map_err(|e| match e {
-            WindowError::TooLarge(t) => RuleError::Window { axis, input: t.input, needed: t.needed },
+            WindowError::TooLarge(t) => RuleError::Window {
+                axis,
+                input: t.input,
+                needed: t.needed,
+            },
             WindowError::Overflow => RuleError::Size("the window size overflows".into()),
         })
     };
@@ -336,9 +490,15 @@ fn window(op: &LayerOp, x: &TensorFact) -> Rule {
     let ow = out(2, w, kernel.1, strides.1, dilation.1)?;
     let positions = mul(oh, ow)?;
     let (channels, params, per_position) = match op {
-        LayerOp::Conv2d { filters, use_bias, .. } => {
+        LayerOp::Conv2d {
+            filters, use_bias, ..
+        } => {
             let k = mul(mul(kernel.0, kernel.1)?, c)?;
-            let mut params = vec![weight("kernel", vec![kernel.0, kernel.1, c, *filters], true)];
+            let mut params = vec![weight(
+                "kernel",
+                vec![kernel.0, kernel.1, c, *filters],
+                true,
+            )];
             if *use_bias {
                 params.push(weight("bias", vec![*filters], true));
             }
@@ -353,10 +513,18 @@ fn window(op: &LayerOp, x: &TensorFact) -> Rule {
         }
         _ => return Err(RuleError::Size("not a window op".into())),
     };
-    let dims = vec![x.dims[0].clone(), Dim::Known(oh), Dim::Known(ow), Dim::Known(channels)];
+    let dims = vec![
+        x.dims[0].clone(),
+        Dim::Known(oh),
+        Dim::Known(ow),
+        Dim::Known(channels),
+    ];
     let _ = per_sample(&dims)?;
     Ok(Inferred {
-        output: TensorFact { dtype: x.dtype, dims },
+        output: TensorFact {
+            dtype: x.dtype,
+            dims,
+        },
         params,
         flops: flops(mul(positions, per_position)?),
     })

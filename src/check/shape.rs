@@ -210,11 +210,17 @@ mod tests {
     fn window_too_large_and_overflow() {
         assert_eq!(
             valid(1, 3, 1, 1),
-            Err(WindowError::TooLarge(WindowTooLarge { input: 1, needed: 3 }))
+            Err(WindowError::TooLarge(WindowTooLarge {
+                input: 1,
+                needed: 3
+            }))
         );
         assert_eq!(
             valid(4, 3, 1, 2),
-            Err(WindowError::TooLarge(WindowTooLarge { input: 4, needed: 5 }))
+            Err(WindowError::TooLarge(WindowTooLarge {
+                input: 4,
+                needed: 5
+            }))
         );
         assert_eq!(valid(4, usize::MAX, 1, 2), Err(WindowError::Overflow));
     }
@@ -227,8 +233,14 @@ mod tests {
         assert_eq!(s.resolve(&d), Dim::Known(16));
         assert_eq!(s.unify(&Dim::Known(16), &d, Span::new(3, 4)), Ok(true));
         let err = s.unify(&d, &Dim::Known(32), Span::new(5, 6)).unwrap_err();
-        assert_eq!((err.first, err.second, err.first_span), (16, 32, Span::new(1, 2)));
-        assert_eq!(s.unify(&Dim::Known(3), &Dim::Known(4), Span::default()), Ok(false));
+        assert_eq!(
+            (err.first, err.second, err.first_span),
+            (16, 32, Span::new(1, 2))
+        );
+        assert_eq!(
+            s.unify(&Dim::Known(3), &Dim::Known(4), Span::default()),
+            Ok(false)
+        );
         // Aliases: M = N, then N = 8 makes M 8 too.
         let (m, n) = (Dim::Symbol("M".into()), Dim::Symbol("N".into()));
         assert_eq!(s.unify(&n, &m, Span::default()), Ok(true));

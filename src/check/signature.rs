@@ -22,9 +22,15 @@ pub enum Limit {
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
     /// An integer in `[min, max]`.
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// A number within the limits.
-    Float { lo: Limit, hi: Limit },
+    Float {
+        lo: Limit,
+        hi: Limit,
+    },
     Bool,
     /// A bare name from the set.
     Choice(&'static [&'static str]),
@@ -264,6 +270,7 @@ pub fn bind(
     }
     let mut values = Vec::with_capacity(sig.params.len());
     for (param, slot) in sig.params.iter().zip(&given) {
+        #[allow(clippy::single_match_else)] // both arms are substantial
         let value = match slot {
             Some((expr, span)) => {
                 let v = convert(file, param, what, expr, diags);
@@ -337,13 +344,26 @@ fn subject(what: &str, param: &Param) -> String {
 }
 
 fn type_error(file: FileId, what: &str, param: &Param, expr: &Expr, expected: &str) -> Diagnostic {
-    Diagnostic::error(codes::CHECK_ARGUMENT_TYPE, format!("{} must be {expected}", subject(what, param)))
+    Diagnostic::error(
+        codes::CHECK_ARGUMENT_TYPE,
+        format!("{} must be {expected}", subject(what, param)),
+    )
     .primary(file, expr.span, format!("found {}", describe(expr)))
     .note(format!("expected {expected}"))
 }
 
-fn range_error(file: FileId, what: &str, param: &Param, span: Span, found: &str, expected: &str) -> Diagnostic {
-    Diagnostic::error(codes::CHECK_ARGUMENT_RANGE, format!("{} is out of range", subject(what, param)))
+fn range_error(
+    file: FileId,
+    what: &str,
+    param: &Param,
+    span: Span,
+    found: &str,
+    expected: &str,
+) -> Diagnostic {
+    Diagnostic::error(
+        codes::CHECK_ARGUMENT_RANGE,
+        format!("{} is out of range", subject(what, param)),
+    )
     .primary(file, span, format!("{found} is out of range"))
     .note(format!("expected {expected}, found {found}"))
 }
@@ -390,7 +410,14 @@ fn int_text(min: i64, max: i64) -> String {
 }
 
 /// An integer literal's value, or a type error.
-fn expect_int(file: FileId, what: &str, param: &Param, expr: &Expr, min: i64, max: i64) -> Result<i64, Diagnostic> {
+fn expect_int(
+    file: FileId,
+    what: &str,
+    param: &Param,
+    expr: &Expr,
+    min: i64,
+    max: i64,
+) -> Result<i64, Diagnostic> {
     let ExprKind::Number(n) = &expr.kind else {
         return Err(type_error(file, what, param, expr, &int_text(min, max)));
     };
@@ -398,12 +425,25 @@ fn expect_int(file: FileId, what: &str, param: &Param, expr: &Expr, min: i64, ma
         return Err(type_error(file, what, param, expr, &int_text(min, max)));
     };
     if i < min || i > max {
-        return Err(range_error(file, what, param, expr.span, &i.to_string(), &int_text(min, max)));
+        return Err(range_error(
+            file,
+            what,
+            param,
+            expr.span,
+            &i.to_string(),
+            &int_text(min, max),
+        ));
     }
     Ok(i)
 }
 
-fn convert(file: FileId, param: &Param, what: &str, expr: &Expr, diags: &mut Vec<Diagnostic>) -> Option<Value> {
+fn convert(
+    file: FileId,
+    param: &Param,
+    what: &str,
+    expr: &Expr,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Value> {
     let result = match param.kind {
         Kind::Int { min, max } => expect_int(file, what, param, expr, min, max).map(Value::Int),
         Kind::Float { lo, hi } => match &expr.kind {
@@ -440,7 +480,13 @@ fn convert(file: FileId, param: &Param, what: &str, expr: &Expr, diags: &mut Vec
 }
 
 /// A bare name from `choices`, or an error with a suggestion.
-pub fn choice(file: FileId, what: &str, param: &Param, expr: &Expr, choices: &[&'static str]) -> Result<String, Diagnostic> {
+pub fn choice(
+    file: FileId,
+    what: &str,
+    param: &Param,
+    expr: &Expr,
+    choices: &[&'static str],
+) -> Result<String, Diagnostic> {
     let one_of = format!("one of {}", choices.join(", "));
     let ExprKind::Name(n) = &expr.kind else {
         return Err(type_error(file, what, param, expr, &one_of));
@@ -450,7 +496,10 @@ pub fn choice(file: FileId, what: &str, param: &Param, expr: &Expr, choices: &[&
     }
     let mut d = Diagnostic::error(
         codes::CHECK_UNKNOWN_CHOICE,
-        format!("unknown value `{}` for argument `{}` of {what}", n.name, param.name),
+        format!(
+            "unknown value `{}` for argument `{}` of {what}",
+            n.name, param.name
+        ),
     )
     .primary(file, n.span, "not a known value")
     .note(format!("expected {one_of}"));
@@ -462,10 +511,17 @@ pub fn choice(file: FileId, what: &str, param: &Param, expr: &Expr, choices: &[&
 
 fn pair(file: FileId, what: &str, param: &Param, expr: &Expr) -> Result<Value, Diagnostic> {
     let size = |e: &Expr| expect_int(file, what, param, e, 1, MAX_SIZE).map(|i| i as usize);
+    #[allow(clippy::single_match_else)] // a list, or one size for both axes
     match &expr.kind {
         ExprKind::List(items) => match items.as_slice() {
             [a, b] => Ok(Value::Pair(size(a)?, size(b)?)),
-            _ => Err(type_error(file, what, param, expr, "a positive integer or a list of two")),
+            _ => Err(type_error(
+                file,
+                what,
+                param,
+                expr,
+                "a positive integer or a list of two",
+            )),
         },
         _ => {
             let n = size(expr)?;
@@ -476,11 +532,16 @@ fn pair(file: FileId, what: &str, param: &Param, expr: &Expr) -> Result<Value, D
 
 fn padding(file: FileId, what: &str, param: &Param, expr: &Expr) -> Result<Value, Diagnostic> {
     use crate::check::types::Padding;
-    let amount = |e: &Expr| expect_int(file, what, param, e, 0, i64::from(u16::MAX)).map(|i| i as usize);
+    let amount =
+        |e: &Expr| expect_int(file, what, param, e, 0, i64::from(u16::MAX)).map(|i| i as usize);
     match &expr.kind {
         ExprKind::Name(_) => {
             let name = choice(file, what, param, expr, &["valid", "same"])?;
-            Ok(Value::Padding(if name == "same" { Padding::Same } else { Padding::Valid }))
+            Ok(Value::Padding(if name == "same" {
+                Padding::Same
+            } else {
+                Padding::Valid
+            }))
         }
         ExprKind::List(items) => match items.as_slice() {
             [h, w] => {
@@ -493,9 +554,21 @@ fn padding(file: FileId, what: &str, param: &Param, expr: &Expr) -> Result<Value
                 amount(l)?,
                 amount(r)?,
             ]))),
-            _ => Err(type_error(file, what, param, expr, "`valid`, `same`, `[h, w]` or `[top, bottom, left, right]`")),
+            _ => Err(type_error(
+                file,
+                what,
+                param,
+                expr,
+                "`valid`, `same`, `[h, w]` or `[top, bottom, left, right]`",
+            )),
         },
-        _ => Err(type_error(file, what, param, expr, "`valid`, `same`, `[h, w]` or `[top, bottom, left, right]`")),
+        _ => Err(type_error(
+            file,
+            what,
+            param,
+            expr,
+            "`valid`, `same`, `[h, w]` or `[top, bottom, left, right]`",
+        )),
     }
 }
 

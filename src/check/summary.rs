@@ -42,7 +42,11 @@ pub fn summarize(model: &CheckedModel) -> Summary {
     let mut layers = Vec::with_capacity(model.layers.len());
     let (mut total, mut trainable) = (0u64, 0u64);
     for l in &model.layers {
-        let params: u64 = l.params.iter().map(|p| p.count().unwrap_or(u64::MAX)).fold(0, u64::saturating_add);
+        let params: u64 = l
+            .params
+            .iter()
+            .map(|p| p.count().unwrap_or(u64::MAX))
+            .fold(0, u64::saturating_add);
         let train: u64 = l
             .params
             .iter()
@@ -150,7 +154,11 @@ pub fn render_human(s: &Summary) -> String {
     let _ = writeln!(out, "{}", "━".repeat(total_width));
     let _ = writeln!(out, "Total params: {}", thousands(s.total_params));
     let _ = writeln!(out, "Trainable params: {}", thousands(s.trainable_params));
-    let _ = writeln!(out, "Non-trainable params: {}", thousands(s.non_trainable_params));
+    let _ = writeln!(
+        out,
+        "Non-trainable params: {}",
+        thousands(s.non_trainable_params)
+    );
     out
 }
 

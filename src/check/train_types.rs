@@ -24,8 +24,14 @@ impl LossKind {
         ("mse", LossKind::Mse),
         ("mae", LossKind::Mae),
         ("binary_crossentropy", LossKind::BinaryCrossentropy),
-        ("categorical_crossentropy", LossKind::CategoricalCrossentropy),
-        ("sparse_categorical_crossentropy", LossKind::SparseCategoricalCrossentropy),
+        (
+            "categorical_crossentropy",
+            LossKind::CategoricalCrossentropy,
+        ),
+        (
+            "sparse_categorical_crossentropy",
+            LossKind::SparseCategoricalCrossentropy,
+        ),
     ];
 
     pub fn from_name(name: &str) -> Option<LossKind> {
@@ -33,7 +39,10 @@ impl LossKind {
     }
 
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, l)| *l == self).map_or("", |(n, _)| n)
+        Self::ALL
+            .iter()
+            .find(|(_, l)| *l == self)
+            .map_or("", |(n, _)| n)
     }
 
     /// Whether it takes `from_logits`.
@@ -69,10 +78,26 @@ pub struct OptimizerCommon {
 pub enum OptimizerKind {
     /// Full-batch gradient descent.
     Gd,
-    Sgd { momentum: f64, nesterov: bool },
-    Adam { beta1: f64, beta2: f64, epsilon: f64 },
-    AdamW { beta1: f64, beta2: f64, epsilon: f64 },
-    RmsProp { rho: f64, momentum: f64, centered: bool, epsilon: f64 },
+    Sgd {
+        momentum: f64,
+        nesterov: bool,
+    },
+    Adam {
+        beta1: f64,
+        beta2: f64,
+        epsilon: f64,
+    },
+    AdamW {
+        beta1: f64,
+        beta2: f64,
+        epsilon: f64,
+    },
+    RmsProp {
+        rho: f64,
+        momentum: f64,
+        centered: bool,
+        epsilon: f64,
+    },
 }
 
 /// The optimizer of a train block.

@@ -21,8 +21,11 @@ pub enum DType {
 
 impl DType {
     /// Every dtype with its spelling in specs.
-    pub const ALL: [(&'static str, DType); 3] =
-        [("f32", DType::F32), ("i32", DType::I32), ("i64", DType::I64)];
+    pub const ALL: [(&'static str, DType); 3] = [
+        ("f32", DType::F32),
+        ("i32", DType::I32),
+        ("i64", DType::I64),
+    ];
 
     /// Parses a dtype as written in a spec.
     pub fn from_name(name: &str) -> Option<DType> {
@@ -367,9 +370,7 @@ impl CheckedModel {
         if id.0 < self.inputs.len() {
             self.inputs.get(id.0).map(|i| &i.fact)
         } else {
-            self.layers
-                .get(id.0 - self.inputs.len())
-                .map(|l| &l.output)
+            self.layers.get(id.0 - self.inputs.len()).map(|l| &l.output)
         }
     }
 }

@@ -51,7 +51,9 @@ pub fn run(args: &SummaryArgs, color: ColorWhen) -> u8 {
         );
         let mut d = Diagnostic::error(codes::CHECK_UNKNOWN_MODEL, what);
         if let Some(n) = &args.model {
-            if let Some(h) = crate::check::suggest::help_for(n, names.iter().copied(), "the models are") {
+            if let Some(h) =
+                crate::check::suggest::help_for(n, names.iter().copied(), "the models are")
+            {
                 d = d.help(h);
             }
         }
