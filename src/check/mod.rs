@@ -1,17 +1,133 @@
 //! The checker: names, arguments, dtypes and shapes across model, data and train blocks.
 //!
-//! Input: an AST. Output: every problem found (and, later, a typed, checked program).
+//! Input: a parsed file (`ast::File`). Output: [`Checked`]: every problem found (sorted by the
+//! caller) and the typed program later phases build on: one [`CheckedModel`] per model without
+//! errors and one [`CheckedTrain`] per train block without errors. Invariants: never panics on
+//! any AST; all size arithmetic is checked; a problem is reported once (later rules see an
+//! "unknown" value instead of cascading).
+//!
+//! Files: `suggest` (did you mean), `signature` (argument signatures and binding), `layers`
+//! (the layer registry), `rules` (each op's shape/param/FLOP rule), `shape` (symbolic dims and
+//! window arithmetic), `inputs` (signature types), `model` + `model_diag` (model bodies),
+//! `train` + `train_types` + `train_fit` (train blocks and cross-block checks), `summary`.
 
-use crate::diag::{Diagnostic, FileId};
+pub mod inputs;
+pub mod layers;
+pub mod model;
+mod model_diag;
+pub mod rules;
+pub mod shape;
+pub mod signature;
+pub mod suggest;
+pub mod summary;
+pub mod train;
+pub mod train_fit;
+pub mod train_types;
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use train_fit::{DataFacts, LabelFacts};
+pub use train_types::*;
+pub use types::*;
+
+use crate::diag::{codes, Diagnostic, FileId, Span};
 use crate::syntax::ast;
+use serde::Serialize;
+use std::collections::HashMap;
 
 /// What checking a file found.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize)]
 pub struct Checked {
+    #[serde(skip)]
     pub diagnostics: Vec<Diagnostic>,
+    /// Models without errors, in source order.
+    pub models: Vec<CheckedModel>,
+    /// Train blocks without errors, in source order.
+    pub trains: Vec<CheckedTrain>,
+}
+
+impl Checked {
+    /// Whether any error was found.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
 }
 
 /// Checks a parsed file.
-pub fn check_file(_file: FileId, _ast: &ast::File) -> Checked {
-    Checked::default()
+pub fn check_file(file: FileId, ast: &ast::File) -> Checked {
+    let mut diags = Vec::new();
+    duplicate_blocks(file, ast, &mut diags);
+    let mut models: HashMap<String, Option<CheckedModel>> = HashMap::new();
+    let mut order = Vec::new();
+    let mut data: HashMap<String, &ast::DataDef> = HashMap::new();
+    for item in &ast.items {
+        match item {
+            ast::Item::Model(m) => {
+                let checked = model::check_model(file, m, &mut diags);
+                if !models.contains_key(&m.name.name) {
+                    order.push(m.name.name.clone());
+                    models.insert(m.name.name.clone(), checked);
+                }
+            }
+            ast::Item::Data(d) => {
+                data.entry(d.name.name.clone()).or_insert(d);
+            }
+            ast::Item::Train(_) => {}
+        }
+    }
+    let mut trains = Vec::new();
+    {
+        let cx = train::Context {
+            models: &models,
+            model_names: order.iter().map(String::as_str).collect(),
+            data: &data,
+        };
+        for item in &ast.items {
+            if let ast::Item::Train(t) = item {
+                if let Some(ct) = train::check_train(file, t, &cx, &mut diags) {
+                    trains.push(ct);
+                }
+            }
+        }
+    }
+    let models = order
+        .iter()
+        .filter_map(|n| models.remove(n).flatten())
+        .collect();
+    Checked {
+        diagnostics: diags,
+        models,
+        trains,
+    }
+}
+
+/// Two blocks of the same kind with the same name.
+fn duplicate_blocks(file: FileId, ast: &ast::File, diags: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<(&str, &str), Span> = HashMap::new();
+    for item in &ast.items {
+        let kind = match item {
+            ast::Item::Model(_) => "model",
+            ast::Item::Data(_) => "data",
+            ast::Item::Train(_) => "train",
+        };
+        let name = item.name();
+        if let Some(first) = seen.get(&(kind, name.name.as_str())) {
+            let mut d = Diagnostic::error(
+                codes::CHECK_DUPLICATE_BLOCK,
+                format!("{kind} `{}` is defined twice", name.name),
+            )
+            .primary(file, name.span, "defined again here")
+            .secondary(file, *first, "first defined here");
+            d = if kind == "train" {
+                d.help("name each train block with `as`: `train M on D as Name { ... }`")
+            } else {
+                d.help("rename one of them")
+            };
+            diags.push(d);
+        } else {
+            seen.insert((kind, name.name.as_str()), name.span);
+        }
+    }
 }

@@ -30,6 +30,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the explanation of a diagnostic code, with a failing example and its fix.
     Explain(ExplainArgs),
+    /// Print a model's layers, output shapes, parameter counts and FLOPs (like Keras's summary).
+    Summary(SummaryArgs),
 }
 
 /// Limits on what the front end reads; raise them for unusual specs.
@@ -75,4 +77,28 @@ pub struct CheckArgs {
 pub struct ExplainArgs {
     /// A diagnostic code such as E0104; without one, lists every code.
     pub code: Option<String>,
+}
+
+/// Output formats of `summary`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    /// A table for people.
+    Human,
+    /// One JSON object.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// The `.model` file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The model to summarize (default: the first in the file).
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Human)]
+    pub format: SummaryFormat,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }

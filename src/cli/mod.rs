@@ -8,6 +8,7 @@ mod check;
 mod explain;
 mod output;
 mod source;
+mod summary;
 
 pub use args::Cli;
 
@@ -30,6 +31,7 @@ fn dispatch(cli: &Cli) -> u8 {
     match &cli.command {
         args::Command::Check(a) => check::run(a, &Output::new(cli.color, a.format)),
         args::Command::Explain(a) => explain::run(a),
+        args::Command::Summary(a) => summary::run(a, cli.color),
     }
 }
 

@@ -106,6 +106,8 @@ macro_rules! code_info {
 pub(crate) use code_info;
 
 /// Every registered code, in code order per phase.
+// rustc's unused_qualifications misreads `check::TABLE` as resolvable through the glob re-exports.
+#[allow(unused_qualifications)]
 pub fn all_codes() -> impl Iterator<Item = &'static CodeInfo> {
     [
         syntax::TABLE,

@@ -1,6 +1,126 @@
-//! Codes of the check phase (see the range table in `codes.rs`).
+//! Codes of the check phase (see the range table in `codes.rs`): E02xx names, E03xx arguments
+//! and dtypes, E04xx shapes, E05xx training.
 
-use super::CodeInfo;
+use super::{code_info, Code, CodeInfo};
+
+// E02xx: names.
+pub const CHECK_UNKNOWN_LAYER: Code = Code::new("E0200");
+pub const CHECK_UNKNOWN_ARGUMENT: Code = Code::new("E0201");
+pub const CHECK_UNKNOWN_NAME: Code = Code::new("E0202");
+pub const CHECK_UNKNOWN_MODEL: Code = Code::new("E0203");
+pub const CHECK_UNKNOWN_DATA: Code = Code::new("E0204");
+pub const CHECK_DUPLICATE_BLOCK: Code = Code::new("E0205");
+pub const CHECK_DUPLICATE_ARGUMENT: Code = Code::new("E0206");
+pub const CHECK_USE_BEFORE_LET: Code = Code::new("E0207");
+pub const CHECK_UNUSED_VALUE: Code = Code::new("E0208");
+pub const CHECK_EMPTY_MODEL: Code = Code::new("E0209");
+pub const CHECK_DUPLICATE_INPUT: Code = Code::new("E0210");
+pub const CHECK_UNKNOWN_SETTING: Code = Code::new("E0211");
+pub const CHECK_UNKNOWN_CHOICE: Code = Code::new("E0212");
+pub const CHECK_NOT_A_LAYER: Code = Code::new("E0213");
+pub const CHECK_NO_IMPLICIT_INPUT: Code = Code::new("E0214");
+// E03xx: arguments and dtypes.
+pub const CHECK_MISSING_ARGUMENT: Code = Code::new("E0300");
+pub const CHECK_TOO_MANY_ARGUMENTS: Code = Code::new("E0301");
+pub const CHECK_ARGUMENT_TYPE: Code = Code::new("E0302");
+pub const CHECK_ARGUMENT_RANGE: Code = Code::new("E0303");
+pub const CHECK_UNKNOWN_DTYPE: Code = Code::new("E0304");
+pub const CHECK_NEEDS_FLOAT: Code = Code::new("E0305");
+pub const CHECK_NEEDS_INTEGER: Code = Code::new("E0306");
+pub const CHECK_DTYPE_MISMATCH: Code = Code::new("E0307");
+pub const CHECK_INPUT_COUNT: Code = Code::new("E0308");
+// E04xx: shapes.
+pub const CHECK_RANK: Code = Code::new("E0400");
+pub const CHECK_SHAPE_MISMATCH: Code = Code::new("E0401");
+pub const CHECK_WINDOW_TOO_LARGE: Code = Code::new("E0402");
+pub const CHECK_RESHAPE: Code = Code::new("E0403");
+pub const CHECK_SYMBOL_CONFLICT: Code = Code::new("E0404");
+pub const CHECK_OUTPUT_MISMATCH: Code = Code::new("E0405");
+pub const CHECK_SIZE_INVALID: Code = Code::new("E0406");
+pub const CHECK_SIZE_UNKNOWN: Code = Code::new("E0407");
+// E05xx: training.
+pub const CHECK_MISSING_SETTING: Code = Code::new("E0500");
+pub const CHECK_DUPLICATE_SETTING: Code = Code::new("E0501");
+pub const CHECK_LOSS_OUTPUT: Code = Code::new("E0502");
+pub const CHECK_LABELS_LOSS: Code = Code::new("E0503");
+pub const CHECK_DATA_INPUT: Code = Code::new("E0504");
 
 /// This phase's registry entries.
-pub(super) const TABLE: &[CodeInfo] = &[];
+pub(super) const TABLE: &[CodeInfo] = &[
+    code_info!(E0200, "unknown layer"),
+    code_info!(E0201, "unknown argument"),
+    code_info!(E0202, "unknown name in a model body"),
+    code_info!(E0203, "unknown model"),
+    code_info!(E0204, "unknown data pipeline"),
+    code_info!(E0205, "duplicate block name"),
+    code_info!(E0206, "duplicate argument"),
+    code_info!(E0207, "binding used before it is bound"),
+    code_info!(E0208, "value computed but never used"),
+    code_info!(E0209, "model has no body"),
+    code_info!(E0210, "duplicate model input"),
+    code_info!(E0211, "unknown train setting"),
+    code_info!(E0212, "unknown option value"),
+    code_info!(E0213, "not a layer or a value"),
+    code_info!(E0214, "no previous value for a layer to apply to"),
+    code_info!(E0300, "missing required argument"),
+    code_info!(E0301, "too many positional arguments"),
+    code_info!(E0302, "argument of the wrong type"),
+    code_info!(E0303, "argument out of range"),
+    code_info!(E0304, "unknown dtype"),
+    code_info!(E0305, "layer needs a float tensor"),
+    code_info!(E0306, "layer needs an integer tensor"),
+    code_info!(E0307, "inputs of different dtypes"),
+    code_info!(E0308, "wrong number of layer inputs"),
+    code_info!(E0400, "tensor of the wrong rank"),
+    code_info!(E0401, "incompatible shapes"),
+    code_info!(E0402, "window larger than its input"),
+    code_info!(E0403, "invalid reshape"),
+    code_info!(E0404, "symbol bound to two sizes"),
+    code_info!(E0405, "body does not compute the declared output type"),
+    code_info!(E0406, "size is zero or too large"),
+    code_info!(E0407, "size must be known"),
+    code_info!(E0500, "missing train setting"),
+    code_info!(E0501, "duplicate train setting"),
+    code_info!(E0502, "loss does not fit the model output"),
+    code_info!(E0503, "labels do not fit the loss"),
+    code_info!(E0504, "data does not fit the model input"),
+];
+
+// The `code_info!` macro refers to codes by their literal names.
+const E0200: Code = CHECK_UNKNOWN_LAYER;
+const E0201: Code = CHECK_UNKNOWN_ARGUMENT;
+const E0202: Code = CHECK_UNKNOWN_NAME;
+const E0203: Code = CHECK_UNKNOWN_MODEL;
+const E0204: Code = CHECK_UNKNOWN_DATA;
+const E0205: Code = CHECK_DUPLICATE_BLOCK;
+const E0206: Code = CHECK_DUPLICATE_ARGUMENT;
+const E0207: Code = CHECK_USE_BEFORE_LET;
+const E0208: Code = CHECK_UNUSED_VALUE;
+const E0209: Code = CHECK_EMPTY_MODEL;
+const E0210: Code = CHECK_DUPLICATE_INPUT;
+const E0211: Code = CHECK_UNKNOWN_SETTING;
+const E0212: Code = CHECK_UNKNOWN_CHOICE;
+const E0213: Code = CHECK_NOT_A_LAYER;
+const E0214: Code = CHECK_NO_IMPLICIT_INPUT;
+const E0300: Code = CHECK_MISSING_ARGUMENT;
+const E0301: Code = CHECK_TOO_MANY_ARGUMENTS;
+const E0302: Code = CHECK_ARGUMENT_TYPE;
+const E0303: Code = CHECK_ARGUMENT_RANGE;
+const E0304: Code = CHECK_UNKNOWN_DTYPE;
+const E0305: Code = CHECK_NEEDS_FLOAT;
+const E0306: Code = CHECK_NEEDS_INTEGER;
+const E0307: Code = CHECK_DTYPE_MISMATCH;
+const E0308: Code = CHECK_INPUT_COUNT;
+const E0400: Code = CHECK_RANK;
+const E0401: Code = CHECK_SHAPE_MISMATCH;
+const E0402: Code = CHECK_WINDOW_TOO_LARGE;
+const E0403: Code = CHECK_RESHAPE;
+const E0404: Code = CHECK_SYMBOL_CONFLICT;
+const E0405: Code = CHECK_OUTPUT_MISMATCH;
+const E0406: Code = CHECK_SIZE_INVALID;
+const E0407: Code = CHECK_SIZE_UNKNOWN;
+const E0500: Code = CHECK_MISSING_SETTING;
+const E0501: Code = CHECK_DUPLICATE_SETTING;
+const E0502: Code = CHECK_LOSS_OUTPUT;
+const E0503: Code = CHECK_LABELS_LOSS;
+const E0504: Code = CHECK_DATA_INPUT;

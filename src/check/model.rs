@@ -1,0 +1,628 @@
+//! Walking a model body: names, layer application, naming, and the declared output type.
+//!
+//! Input: an `ast::ModelDef`. Output: a [`CheckedModel`] when the model has no errors, and
+//! diagnostics either way. Semantics: a line starting with a layer applies it to the previous
+//! line's value (the first line: the model's single input); `let name = expr` binds and makes the
+//! value current; `a |> f()` pipes; a bare name makes that binding current; the model's value is
+//! the last line's. After an error the value is "unknown" and later rules skip it, so one
+//! mistake gives one diagnostic. Invariant: layers are pushed in evaluation order, so every
+//! layer's inputs are defined before it.
+
+use super::layers::{self, Inputs};
+use super::model_diag::{self, History};
+use super::rules::{self, RuleError};
+use super::shape::Symbols;
+use super::signature::{self, BoundArgs};
+use super::types::{CheckedInput, CheckedLayer, CheckedModel, Dim, LayerOp, TensorFact, ValueId};
+use super::{inputs, suggest};
+use crate::diag::{codes, Diagnostic, FileId, Span};
+use crate::syntax::ast::{self, Call, Expr, ExprKind, Stmt};
+use std::collections::{HashMap, HashSet};
+
+/// One value of the body: an input or a layer's output; `fact` is `None` when unknown.
+struct Value {
+    fact: Option<TensorFact>,
+    /// The layer that produced it, as an index into `layers`.
+    layer: Option<usize>,
+    span: Span,
+    used: bool,
+}
+
+/// A `let` binding, for unused-binding warnings.
+struct LetBinding {
+    name: ast::Ident,
+    value: Option<usize>,
+}
+
+/// The previous line's value: a value (possibly unknown), or none yet.
+#[derive(Clone, Copy)]
+enum Current {
+    Value(Option<usize>),
+    /// The model has several inputs (or none) and no line has made one current.
+    Missing,
+}
+
+struct Walker<'a> {
+    file: FileId,
+    diags: &'a mut Vec<Diagnostic>,
+    errors_before: usize,
+    symbols: Symbols,
+    values: Vec<Value>,
+    layers: Vec<CheckedLayer>,
+    inputs: Vec<CheckedInput>,
+    scope: HashMap<String, Option<usize>>,
+    lets: Vec<LetBinding>,
+    /// Every `let` name in the body with its first binding, for use-before-let.
+    all_lets: HashMap<String, Span>,
+    taken_names: HashSet<String>,
+    kind_counts: HashMap<&'static str, usize>,
+}
+
+/// Checks one model; `Some` only when it has no errors.
+pub fn check_model(
+    file: FileId,
+    def: &ast::ModelDef,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<CheckedModel> {
+    let mut w = Walker {
+        file,
+        errors_before: diags.iter().filter(|d| d.is_error()).count(),
+        diags,
+        symbols: Symbols::default(),
+        values: Vec::new(),
+        layers: Vec::new(),
+        inputs: Vec::new(),
+        scope: HashMap::new(),
+        lets: Vec::new(),
+        all_lets: HashMap::new(),
+        taken_names: HashSet::new(),
+        kind_counts: HashMap::new(),
+    };
+    w.signature(def);
+    if def.body.is_empty() {
+        w.diags.push(
+            Diagnostic::error(
+                codes::CHECK_EMPTY_MODEL,
+                format!("model `{}` has no body", def.name.name),
+            )
+            .primary(file, def.name.span, "this model computes nothing")
+            .help("add layers, e.g. `dense(10)`, between the braces"),
+        );
+        return None;
+    }
+    for stmt in &def.body {
+        if let Stmt::Let { name, .. } = stmt {
+            w.all_lets.entry(name.name.clone()).or_insert(name.span);
+        }
+    }
+    let mut current = if def.inputs.len() == 1 {
+        Current::Value(Some(0))
+    } else {
+        Current::Missing
+    };
+    let mut last_span = def.name.span;
+    for stmt in &def.body {
+        match stmt {
+            Stmt::Let { name, value, .. } => {
+                let v = w.eval(value, current, Some(&name.name));
+                w.lets.push(LetBinding {
+                    name: name.clone(),
+                    value: v,
+                });
+                w.scope.insert(name.name.clone(), v);
+                current = Current::Value(v);
+            }
+            Stmt::Expr(e) => {
+                if let Current::Value(Some(prev)) = current {
+                    w.warn_if_dropped(prev, e);
+                }
+                current = Current::Value(w.eval(e, current, None));
+            }
+        }
+        last_span = stmt.span();
+    }
+    let output = match current {
+        Current::Value(v) => v,
+        Current::Missing => None,
+    };
+    if let Some(o) = output.and_then(|o| w.values.get_mut(o)) {
+        o.used = true;
+    }
+    w.unused_lets(output);
+    let output_fact = w.output_type(def, output, last_span);
+    let errors_now = w.diags.iter().filter(|d| d.is_error()).count();
+    if errors_now != w.errors_before {
+        return None;
+    }
+    let output = output?;
+    let output_fact = output_fact?;
+    let mut layers = std::mem::take(&mut w.layers);
+    for l in &mut layers {
+        l.output.dims = w.symbols.resolve_all(&l.output.dims);
+    }
+    Some(CheckedModel {
+        name: def.name.name.clone(),
+        inputs: std::mem::take(&mut w.inputs),
+        layers,
+        output: ValueId(output),
+        output_fact,
+        span: def.span,
+    })
+}
+
+impl Walker<'_> {
+    fn signature(&mut self, def: &ast::ModelDef) {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for p in &def.inputs {
+            if let Some(first) = seen.get(p.name.name.as_str()) {
+                self.diags.push(
+                    Diagnostic::error(
+                        codes::CHECK_DUPLICATE_INPUT,
+                        format!("input `{}` is declared twice", p.name.name),
+                    )
+                    .primary(self.file, p.name.span, "declared again here")
+                    .secondary(self.file, *first, "first declared here")
+                    .help("give each input its own name"),
+                );
+            }
+            seen.insert(&p.name.name, p.name.span);
+            let fact = inputs::tensor_type(self.file, &p.ty, self.diags);
+            if let Some(f) = &fact {
+                self.inputs.push(CheckedInput {
+                    name: p.name.name.clone(),
+                    fact: f.clone(),
+                    span: p.span,
+                });
+            }
+            self.values.push(Value {
+                fact,
+                layer: None,
+                span: p.span,
+                used: false,
+            });
+            let id = self.values.len() - 1;
+            self.scope.entry(p.name.name.clone()).or_insert(Some(id));
+        }
+    }
+
+    /// A bare-name line discards the previous line's value when nothing else uses it.
+    fn warn_if_dropped(&mut self, prev: usize, next: &Expr) {
+        if !matches!(next.kind, ExprKind::Name(_)) {
+            return;
+        }
+        let is_let = self.lets.iter().any(|l| l.value == Some(prev));
+        let Some(v) = self.values.get(prev) else {
+            return;
+        };
+        if v.used || is_let || v.layer.is_none() {
+            return;
+        }
+        let span = v.span;
+        self.diags.push(
+            Diagnostic::warning(
+                codes::CHECK_UNUSED_VALUE,
+                "the value of this line is never used",
+            )
+            .primary(self.file, span, "computed here")
+            .secondary(
+                self.file,
+                next.span,
+                "the next line starts from another value",
+            )
+            .help("bind it with `let` and use it, or remove the line"),
+        );
+    }
+
+    fn unused_lets(&mut self, output: Option<usize>) {
+        let mut warnings = Vec::new();
+        for l in &self.lets {
+            let Some(v) = l.value else { continue };
+            let used = self.values.get(v).is_some_and(|x| x.used);
+            if !used && Some(v) != output && !l.name.name.starts_with('_') {
+                warnings.push(
+                    Diagnostic::warning(
+                        codes::CHECK_UNUSED_VALUE,
+                        format!("binding `{}` is never used", l.name.name),
+                    )
+                    .primary(self.file, l.name.span, "bound here")
+                    .help(format!(
+                        "use it, or name it `_{}` to silence this warning",
+                        l.name.name
+                    )),
+                );
+            }
+        }
+        self.diags.extend(warnings);
+    }
+
+    fn fact(&self, v: Option<usize>) -> Option<&TensorFact> {
+        v.and_then(|i| self.values.get(i))
+            .and_then(|x| x.fact.as_ref())
+    }
+
+    fn use_value(&mut self, v: Option<usize>) {
+        if let Some(x) = v.and_then(|i| self.values.get_mut(i)) {
+            x.used = true;
+        }
+    }
+
+    /// Evaluates an expression. `hint` names the layer that produces its value (from `let`).
+    fn eval(&mut self, expr: &Expr, current: Current, hint: Option<&str>) -> Option<usize> {
+        match &expr.kind {
+            ExprKind::Name(ident) => self.lookup(ident),
+            ExprKind::Call(call) => self.call(call, current, &[], hint),
+            ExprKind::Pipe { head, stages } => {
+                let mut v = self.eval(head, current, None);
+                let last = stages.len().saturating_sub(1);
+                for (i, stage) in stages.iter().enumerate() {
+                    let h = if i == last { hint } else { None };
+                    v = self.call(stage, Current::Value(v), &[v], h);
+                }
+                v
+            }
+            _ => {
+                self.diags.push(
+                    Diagnostic::error(codes::CHECK_NOT_A_LAYER, "expected a layer call or a name")
+                        .primary(self.file, expr.span, "this is not a layer or a value")
+                        .help("a model line applies a layer, e.g. `dense(10)`, or names a value"),
+                );
+                None
+            }
+        }
+    }
+
+    fn lookup(&mut self, ident: &ast::Ident) -> Option<usize> {
+        if let Some(v) = self.scope.get(&ident.name) {
+            return *v;
+        }
+        if let Some(at) = self.all_lets.get(&ident.name) {
+            self.diags.push(
+                Diagnostic::error(
+                    codes::CHECK_USE_BEFORE_LET,
+                    format!("`{}` is used before it is bound", ident.name),
+                )
+                .primary(self.file, ident.span, "used here")
+                .secondary(self.file, *at, "bound later here")
+                .help("move the `let` above its first use"),
+            );
+            return None;
+        }
+        let names: Vec<&str> = self.scope.keys().map(String::as_str).collect();
+        let mut d = Diagnostic::error(
+            codes::CHECK_UNKNOWN_NAME,
+            format!("unknown name `{}`", ident.name),
+        )
+        .primary(self.file, ident.span, "not an input or a `let` binding");
+        if let Some(c) = suggest::closest(&ident.name, names.iter().copied()) {
+            d = d.help(format!("did you mean `{c}`?"));
+        } else if layers::lookup(&ident.name).is_some() {
+            d = d.help(format!("to apply the layer, call it: `{}()`", ident.name));
+        }
+        self.diags.push(d);
+        None
+    }
+
+    /// Applies a layer call. `piped` is the value piped into it (`a |> f()`), if any.
+    fn call(
+        &mut self,
+        call: &Call,
+        current: Current,
+        piped: &[Option<usize>],
+        hint: Option<&str>,
+    ) -> Option<usize> {
+        let Some(spec) = layers::lookup(&call.callee.name) else {
+            let mut d = Diagnostic::error(
+                codes::CHECK_UNKNOWN_LAYER,
+                format!("unknown layer `{}`", call.callee.name),
+            )
+            .primary(self.file, call.callee.span, "not a layer");
+            if let Some(h) = suggest::help_for(&call.callee.name, layers::names(), "the layers are")
+            {
+                d = d.help(h);
+            }
+            self.diags.push(d);
+            return None;
+        };
+        let what = format!("`{}`", spec.name);
+        let (inputs, bound) = match spec.inputs {
+            Inputs::One => {
+                let input = match current {
+                    Current::Value(v) => v,
+                    Current::Missing => {
+                        self.diags.push(
+                            Diagnostic::error(
+                                codes::CHECK_NO_IMPLICIT_INPUT,
+                                format!("`{}` has no previous value to apply to", spec.name),
+                            )
+                            .primary(self.file, call.callee.span, "applied to nothing")
+                            .note("the first line of a model with several inputs must say which input it uses")
+                            .help(format!("pipe an input into it: `x |> {}(...)`", spec.name)),
+                        );
+                        None
+                    }
+                };
+                let bound = signature::bind(
+                    self.file,
+                    &spec.signature,
+                    &what,
+                    &call.args,
+                    call.span,
+                    self.diags,
+                );
+                (vec![input], bound)
+            }
+            Inputs::Many => {
+                let mut ins: Vec<Option<usize>> = piped.to_vec();
+                let mut keywords = Vec::new();
+                for arg in &call.args {
+                    if arg.name.is_some() {
+                        keywords.push(arg.clone());
+                    } else {
+                        ins.push(self.eval(&arg.value, Current::Missing, None));
+                    }
+                }
+                let bound = signature::bind(
+                    self.file,
+                    &spec.signature,
+                    &what,
+                    &keywords,
+                    call.span,
+                    self.diags,
+                );
+                if ins.len() < 2 {
+                    self.diags.push(
+                        Diagnostic::error(
+                            codes::CHECK_INPUT_COUNT,
+                            format!("`{}` needs at least two inputs", spec.name),
+                        )
+                        .primary(self.file, call.span, format!("{} input given", ins.len()))
+                        .help(format!("name the values to combine: `{}(a, b)`", spec.name)),
+                    );
+                    return None;
+                }
+                (ins, bound)
+            }
+            Inputs::Reshape => {
+                let input = match current {
+                    Current::Value(v) => v,
+                    Current::Missing => None,
+                };
+                let bound = model_diag::reshape_args(self.file, call, self.diags);
+                return self.reshape(call, input, bound, hint);
+            }
+        };
+        let bound = bound?;
+        for &i in &inputs {
+            self.use_value(i);
+        }
+        let op = layers::build(spec.name, &bound)?;
+        self.apply(op, &inputs, call, &bound, hint)
+    }
+
+    fn reshape(
+        &mut self,
+        call: &Call,
+        input: Option<usize>,
+        target: Option<Vec<i64>>,
+        hint: Option<&str>,
+    ) -> Option<usize> {
+        self.use_value(input);
+        let target = target?;
+        let fact = self.fact(input)?.clone();
+        let dims = self.symbols.resolve_all(&fact.dims);
+        match model_diag::resolve_reshape(self.file, call, &dims, &target) {
+            Ok(shape) => {
+                let bound = BoundArgs::empty();
+                self.apply(LayerOp::Reshape { shape }, &[input], call, &bound, hint)
+            }
+            Err(d) => {
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    fn next_name(&mut self, kind: &'static str, hint: Option<&str>) -> String {
+        if let Some(h) = hint {
+            let mut name = h.to_string();
+            let mut k = 0usize;
+            while self.taken_names.contains(&name) {
+                k += 1;
+                name = format!("{h}_{k}");
+            }
+            self.taken_names.insert(name.clone());
+            return name;
+        }
+        loop {
+            let count = self.kind_counts.entry(kind).or_insert(0);
+            let name = if *count == 0 {
+                kind.to_string()
+            } else {
+                format!("{kind}_{count}")
+            };
+            *count += 1;
+            if self.taken_names.insert(name.clone()) {
+                return name;
+            }
+        }
+    }
+
+    fn apply(
+        &mut self,
+        mut op: LayerOp,
+        inputs: &[Option<usize>],
+        call: &Call,
+        bound: &BoundArgs,
+        hint: Option<&str>,
+    ) -> Option<usize> {
+        let mut facts = Vec::with_capacity(inputs.len());
+        // Multi-input layers unify the dims as written, so a conflict can name the symbol.
+        let raw = matches!(op, LayerOp::Add | LayerOp::Concat { .. });
+        for &i in inputs {
+            let f = self.fact(i)?;
+            let dims = if raw {
+                f.dims.clone()
+            } else {
+                self.symbols.resolve_all(&f.dims)
+            };
+            facts.push(TensorFact {
+                dtype: f.dtype,
+                dims,
+            });
+        }
+        if let LayerOp::Concat { axis } = &mut op {
+            let rank = facts.first().map_or(0, TensorFact::rank);
+            match rules::normalize_axis(layers::concat_axis(bound), rank) {
+                Ok(a) => *axis = a,
+                Err(e) => return self.rule_failed(&e, call, inputs, bound),
+            }
+        }
+        match rules::infer(&op, &facts, &mut self.symbols, call.span) {
+            Ok(inferred) => {
+                if let Some(d) = model_diag::check_size(self.file, call, &inferred.output) {
+                    self.diags.push(d);
+                    return None;
+                }
+                let name = self.next_name(op.kind_name(), hint);
+                let ids: Vec<ValueId> = inputs.iter().flatten().map(|&i| ValueId(i)).collect();
+                self.layers.push(CheckedLayer {
+                    name,
+                    op,
+                    inputs: ids,
+                    output: inferred.output.clone(),
+                    params: inferred.params,
+                    flops_per_sample: inferred.flops,
+                    span: call.span,
+                });
+                self.values.push(Value {
+                    fact: Some(inferred.output),
+                    layer: Some(self.layers.len() - 1),
+                    span: call.span,
+                    used: false,
+                });
+                Some(self.values.len() - 1)
+            }
+            Err(e) => self.rule_failed(&e, call, inputs, bound),
+        }
+    }
+
+    fn rule_failed(
+        &mut self,
+        e: &RuleError,
+        call: &Call,
+        inputs: &[Option<usize>],
+        bound: &BoundArgs,
+    ) -> Option<usize> {
+        let history = History {
+            values: self.history(inputs.first().copied().flatten()),
+        };
+        let input_spans: Vec<Span> = inputs
+            .iter()
+            .map(|i| {
+                i.and_then(|i| self.values.get(i))
+                    .map_or(call.span, |v| v.span)
+            })
+            .collect();
+        let d = model_diag::rule_error(self.file, e, call, &input_spans, bound, &history);
+        self.diags.push(d);
+        None
+    }
+
+    /// The chain of rank-4 values leading to `v` through first inputs: (size, layer, span).
+    fn history(&self, mut v: Option<usize>) -> Vec<(Dim, Dim, Option<String>, Span)> {
+        let mut out = Vec::new();
+        while let Some(i) = v {
+            let Some(val) = self.values.get(i) else { break };
+            let Some(fact) = &val.fact else { break };
+            if fact.rank() != 4 || out.len() > 10_000 {
+                break;
+            }
+            let layer = val.layer.and_then(|l| self.layers.get(l));
+            out.push((
+                self.symbols.resolve(&fact.dims[1]),
+                self.symbols.resolve(&fact.dims[2]),
+                layer.map(|l| l.name.clone()),
+                val.span,
+            ));
+            v = layer.and_then(|l| l.inputs.first()).map(|id| id.0);
+        }
+        out.reverse();
+        out
+    }
+
+    /// Checks the body's value against the declared output type, or infers it.
+    fn output_type(
+        &mut self,
+        def: &ast::ModelDef,
+        output: Option<usize>,
+        last_span: Span,
+    ) -> Option<TensorFact> {
+        let declared = def
+            .output
+            .as_ref()
+            .map(|t| (t, inputs::tensor_type(self.file, t, self.diags)));
+        let found = self.fact(output)?.clone();
+        let found = TensorFact {
+            dtype: found.dtype,
+            dims: self.symbols.resolve_all(&found.dims),
+        };
+        let produced_at = output
+            .and_then(|o| self.values.get(o))
+            .map_or(last_span, |v| v.span);
+        let Some((ty, declared)) = declared else {
+            return Some(found);
+        };
+        let declared = declared?;
+        let mut ok = declared.dtype == found.dtype && declared.rank() == found.rank();
+        if ok {
+            for (d, f) in declared.dims.iter().zip(&found.dims) {
+                let same_symbol = match (self.symbols.resolve(d), f) {
+                    (Dim::Symbol(a), Dim::Symbol(b)) => a == *b,
+                    _ => true,
+                };
+                match self.symbols.unify(d, f, ty.span) {
+                    Ok(true) if same_symbol => {}
+                    Ok(_) => ok = false,
+                    Err(c) => {
+                        self.diags
+                            .push(model_diag::conflict(self.file, &c, ty.span));
+                        return None;
+                    }
+                }
+            }
+        }
+        if !ok {
+            let found_text = format!(
+                "{}{}",
+                found.dtype,
+                TensorFact {
+                    dtype: found.dtype,
+                    dims: found.dims.clone()
+                }
+                .shape_string()
+            );
+            self.diags.push(
+                Diagnostic::error(
+                    codes::CHECK_OUTPUT_MISMATCH,
+                    format!(
+                        "model `{}` does not compute its declared output type",
+                        def.name.name
+                    ),
+                )
+                .primary(self.file, ty.span, format!("declared as {declared}"))
+                .secondary(
+                    self.file,
+                    produced_at,
+                    format!("the body's value is {found_text}, computed here"),
+                )
+                .note(format!("expected {declared}, found {found_text}"))
+                .help("change the declared type, or the last layers of the body"),
+            );
+            return None;
+        }
+        Some(TensorFact {
+            dtype: declared.dtype,
+            dims: self.symbols.resolve_all(&found.dims),
+        })
+    }
+}

@@ -1,0 +1,93 @@
+//! "Did you mean ...?": the closest known name to a misspelled one.
+//!
+//! Input: a name and the candidates in scope. Output: the best candidate within an edit
+//! distance that scales with the name's length, or nothing. Deterministic: ties go to the
+//! first candidate.
+
+/// Levenshtein distance (insertions, deletions, substitutions) over chars, with a transposition
+/// of two neighbours counted as one edit.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Three rows of the dynamic-programming table: two back, one back, current.
+    let mut prev2: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            let mut best = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            if i > 0 && j > 0 && a.get(i - 1) == Some(cb) && b.get(j - 1) == Some(ca) {
+                best = best.min(prev2[j - 1] + 1);
+            }
+            cur[j + 1] = best;
+        }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The closest candidate to `name`, if one is close enough to be a likely typo.
+pub fn closest<'a, I>(name: &str, candidates: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let limit = (name.chars().count() / 3).max(1);
+    let lower = name.to_ascii_lowercase();
+    let mut best: Option<(usize, &'a str)> = None;
+    for c in candidates {
+        if c == name {
+            continue;
+        }
+        let d = edit_distance(&lower, &c.to_ascii_lowercase());
+        let fits = d <= limit || (c.len() > 3 && (c.starts_with(&lower) || lower.starts_with(c)));
+        if fits && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// `did you mean `x`?` for a help line, or a list of valid names when nothing is close.
+pub fn help_for<'a, I>(name: &str, candidates: I, what: &str) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str> + Clone,
+{
+    if let Some(c) = closest(name, candidates.clone()) {
+        return Some(format!("did you mean `{c}`?"));
+    }
+    let all: Vec<&str> = candidates.into_iter().collect();
+    if all.is_empty() || all.len() > 12 {
+        None
+    } else {
+        Some(format!("{what}: {}", all.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances_by_hand() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("dense", "dense"), 0);
+        assert_eq!(edit_distance("dense", "dence"), 1);
+        assert_eq!(edit_distance("conv2d", "conv3d"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("relu", "rleu"), 1); // transposition
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn closest_picks_likely_typos_only() {
+        let layers = ["dense", "conv2d", "max_pool2d", "dropout"];
+        assert_eq!(closest("dnse", layers), Some("dense"));
+        assert_eq!(closest("maxpool2d", layers), Some("max_pool2d"));
+        assert_eq!(closest("Dense", layers), Some("dense"));
+        assert_eq!(closest("transformer", layers), None);
+        assert_eq!(closest("dense", layers), None);
+    }
+}

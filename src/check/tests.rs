@@ -1,0 +1,223 @@
+//! Data-driven tests of the checker on small specs: output shapes and parameter counts against
+//! values computed by hand from Keras's formulas, and the shipped specs' totals.
+
+use super::summary::summarize;
+use super::types::{Dim, TensorFact};
+use super::{check_file, Checked};
+use crate::diag::FileId;
+use crate::syntax::{parse, Limits};
+
+fn check(text: &str) -> Checked {
+    let parsed = parse(FileId::from_index(0), text, &Limits::default());
+    assert!(!parsed.has_errors(), "{:?}", parsed.diagnostics);
+    check_file(FileId::from_index(0), &parsed.file)
+}
+
+/// (layer name, output dims as text, params) of the only model in `text`.
+fn layers(text: &str) -> Vec<(String, String, u64)> {
+    let c = check(text);
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    let s = summarize(&c.models[0]);
+    c.models[0]
+        .layers
+        .iter()
+        .zip(&s.layers)
+        .map(|(l, r)| (l.name.clone(), l.output.shape_string(), r.params))
+        .collect()
+}
+
+fn codes(text: &str) -> Vec<&'static str> {
+    check(text)
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect()
+}
+
+fn spec(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/specs/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[test]
+fn seed_cnn_matches_keras_summary() {
+    let got = layers(&spec("seed_cnn.model"));
+    let want = [
+        ("conv2d", "[N, 26, 26, 32]", 320),
+        ("max_pool2d", "[N, 13, 13, 32]", 0),
+        ("conv2d_1", "[N, 11, 11, 64]", 18_496),
+        ("max_pool2d_1", "[N, 5, 5, 64]", 0),
+        ("conv2d_2", "[N, 3, 3, 128]", 73_856),
+        ("max_pool2d_2", "[N, 1, 1, 128]", 0),
+        ("flatten", "[N, 128]", 0),
+        ("dense", "[N, 128]", 16_512),
+        ("dense_1", "[N, 10]", 1_290),
+    ];
+    let want: Vec<(String, String, u64)> = want
+        .iter()
+        .map(|(a, b, c)| ((*a).into(), (*b).into(), *c))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(got.iter().map(|r| r.2).sum::<u64>(), 110_474);
+}
+
+#[test]
+fn seed_rnn_matches_keras_summary() {
+    let got = layers(&spec("seed_rnn.model"));
+    let params: Vec<u64> = got.iter().map(|r| r.2).collect();
+    // Embedding(1000, 64); LSTM(64) on 64 features: 4*(64*64 + 64*64 + 64); Dense(10) on 64.
+    assert_eq!(params, vec![64_000, 33_024, 33_024, 650]);
+    assert_eq!(params.iter().sum::<u64>(), 130_698);
+    assert_eq!(got[1].1, "[N, 100, 64]");
+    assert_eq!(got[2].1, "[N, 64]");
+}
+
+#[test]
+fn every_shipped_spec_checks_clean() {
+    for name in [
+        "seed_cnn.model",
+        "seed_rnn.model",
+        "linear_regression.model",
+    ] {
+        let c = check(&spec(name));
+        assert!(c.diagnostics.is_empty(), "{name}: {:?}", c.diagnostics);
+        assert_eq!(c.trains.len(), 1, "{name}");
+    }
+}
+
+#[test]
+fn conv_strides_padding_and_dilation_by_hand() {
+    let got = layers(
+        "model M(x: f32[N, 7, 9, 3]) {
+            conv2d(4, kernel: 3, strides: 2, padding: same)
+            conv2d(5, kernel: [2, 3], strides: [1, 2])
+            conv2d(2, kernel: 2, dilation: [2, 1], use_bias: false)
+        }",
+    );
+    // same, stride 2 on odd sizes: ceil(7/2)=4, ceil(9/2)=5; params 3*3*3*4+4 = 112.
+    assert_eq!(got[0].1, "[N, 4, 5, 4]");
+    assert_eq!(got[0].2, 112);
+    // valid: (4-2)/1+1 = 3, (5-3)/2+1 = 2; params 2*3*4*5+5 = 125.
+    assert_eq!(got[1].1, "[N, 3, 2, 5]");
+    assert_eq!(got[1].2, 125);
+    // dilation [2, 1]: height 3 - (2*1+1) + 1 = 1, width 2 - 2 + 1 = 1; no bias: 2*2*5*2 = 40.
+    assert_eq!(got[2].1, "[N, 1, 1, 2]");
+    assert_eq!(got[2].2, 40);
+    // dilation 2, kernel 2 spans 3: 3-3+1 = 1 and 2 < 3 → too small on the width.
+    let c = codes(
+        "model M(x: f32[N, 3, 2, 5]) {
+            conv2d(2, kernel: 2, dilation: 2)
+        }",
+    );
+    assert_eq!(c, vec!["E0402"]);
+}
+
+#[test]
+fn pools_norms_and_recurrent_layers_by_hand() {
+    let got = layers(
+        "model M(x: f32[N, 11, 11, 6]) {
+            avg_pool2d(3, strides: 2)
+            batch_norm()
+            max_pool2d(2, padding: same)
+            global_max_pool2d()
+            layer_norm()
+            reshape(3, 2)
+            gru(4, return_sequences: true)
+            simple_rnn(5)
+        }",
+    );
+    assert_eq!(got[0].1, "[N, 5, 5, 6]"); // floor((11-3)/2)+1
+    assert_eq!(got[1].2, 24); // 4 * 6, half of it non-trainable
+    assert_eq!(got[2].1, "[N, 3, 3, 6]"); // ceil(5/2)
+    assert_eq!(got[3].1, "[N, 6]");
+    assert_eq!(got[4].2, 12);
+    assert_eq!(got[5].1, "[N, 3, 2]");
+    // Keras GRU (reset_after): 3*(2*4 + 4*4 + 2*4) = 96.
+    assert_eq!(got[6], ("gru".into(), "[N, 3, 4]".into(), 96));
+    // SimpleRNN: 4*5 + 5*5 + 5 = 50.
+    assert_eq!(got[7], ("simple_rnn".into(), "[N, 5]".into(), 50));
+}
+
+#[test]
+fn batch_norm_statistics_are_non_trainable() {
+    let c = check("model M(x: f32[N, 8]) {\n batch_norm()\n dense(2)\n}");
+    let s = summarize(&c.models[0]);
+    assert_eq!(
+        (s.total_params, s.trainable_params, s.non_trainable_params),
+        (50, 34, 16)
+    );
+}
+
+#[test]
+fn dense_applies_to_the_last_axis_of_any_rank() {
+    let got = layers("model M(x: f32[N, T, 5, 7]) {\n dense(3)\n}");
+    assert_eq!(got[0], ("dense".into(), "[N, T, 5, 3]".into(), 24));
+}
+
+#[test]
+fn let_names_layers_and_residual_adds_check() {
+    let c = check(
+        "model ResBlock(x: f32[N, 16, 16, 8]) -> f32[N, 3] {
+            let h = x |> conv2d(8, kernel: 3, padding: same) |> batch_norm() |> relu()
+            let h = h |> conv2d(8, kernel: 3, padding: same) |> batch_norm()
+            add(h, x) |> relu() |> global_avg_pool2d() |> dense(3, activation: softmax)
+        }",
+    );
+    assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+    let m = &c.models[0];
+    let names: Vec<&str> = m.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "conv2d",
+            "batch_norm",
+            "h",
+            "conv2d_1",
+            "h_1",
+            "add",
+            "relu",
+            "global_avg_pool2d",
+            "dense"
+        ]
+    );
+    // Definitions before uses: every input id is smaller than the layer's own value id.
+    for (i, l) in m.layers.iter().enumerate() {
+        assert!(l.inputs.iter().all(|v| v.0 < m.inputs.len() + i));
+    }
+    assert_eq!(m.layers[5].inputs.len(), 2);
+    assert_eq!(
+        m.output_fact,
+        TensorFact {
+            dtype: super::DType::F32,
+            dims: vec![Dim::Symbol("N".into()), Dim::Known(3)]
+        }
+    );
+}
+
+#[test]
+fn inferred_output_keeps_symbols_and_concat_adds_sizes() {
+    let c = check("model M(a: f32[N, T, 3], b: f32[N, T, 5]) {\n concat(a, b)\n}");
+    assert_eq!(c.models[0].output_fact.shape_string(), "[N, T, 8]");
+}
+
+#[test]
+fn errors_do_not_cascade() {
+    // One unknown layer early: later layers see an unknown value and stay quiet.
+    assert_eq!(
+        codes("model M(x: f32[N, 4]) {\n dnse(3)\n dense(2)\n lstm(4)\n}"),
+        vec!["E0200"]
+    );
+}
+
+#[test]
+fn huge_sizes_are_diagnostics_not_panics() {
+    assert_eq!(
+        codes("model M(x: f32[N, 2147483647]) {\n dense(2147483647)\n dense(2147483647)\n}"),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        codes(
+            "model M(x: f32[N, 65536, 65536, 1]) {\n conv2d(2147483647, kernel: 1)\n flatten()\n}"
+        ),
+        vec!["E0406"]
+    );
+}

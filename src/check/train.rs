@@ -1,0 +1,522 @@
+//! `train` blocks: model and data names, every setting against its signature, and how the
+//! loss fits the model's output (see `train_fit.rs` for the data ↔ model checks).
+//!
+//! Input: an `ast::TrainDef`, the names of the file's blocks and the checked models. Output: a
+//! [`CheckedTrain`] when the block has no errors, diagnostics either way.
+
+use super::signature::{
+    self as sig, float, int_min, kw, pos, BoundArgs, Default, Kind, Limit, Param, Signature,
+};
+use super::suggest;
+use super::train_fit::{self, DataFacts};
+use super::train_types::{
+    CheckedTrain, EarlyStopping, Loss, LossKind, Metric, Optimizer, OptimizerCommon, OptimizerKind,
+    Schedule,
+};
+use super::types::CheckedModel;
+use crate::diag::{codes, Diagnostic, FileId, Span};
+use crate::syntax::ast::{self, Arg, ExprKind, Setting};
+use std::collections::HashMap;
+
+/// The settings a train block accepts.
+pub const SETTINGS: &[&str] = &[
+    "loss",
+    "optimizer",
+    "schedule",
+    "epochs",
+    "metrics",
+    "seed",
+    "early_stopping",
+    "checkpoint",
+];
+
+const POSITIVE: Kind = float(Limit::Excl(0.0), Limit::None);
+const UNIT_OPEN: Kind = float(Limit::Excl(0.0), Limit::Excl(1.0));
+const MOMENTUM: Kind = float(Limit::Incl(0.0), Limit::Excl(1.0));
+const NO_ARGS: &[Param] = &[];
+const FROM_LOGITS: &[Param] = &[kw("from_logits", Kind::Bool, Default::Bool(false))];
+
+/// Options of every optimizer, with `lr`'s default set per optimizer (Keras's).
+macro_rules! optimizer_params {
+    ($lr:expr $(, $extra:expr)*) => {
+        &[
+            Param { aliases: &["learning_rate"], ..kw("lr", POSITIVE, Default::Float($lr)) },
+            kw("weight_decay", float(Limit::Incl(0.0), Limit::None), Default::Float(0.0)),
+            kw("clipnorm", POSITIVE, Default::Absent),
+            kw("clipvalue", POSITIVE, Default::Absent),
+            $($extra,)*
+        ]
+    };
+}
+
+const GD: &[Param] = optimizer_params!(0.01);
+const SGD: &[Param] = optimizer_params!(
+    0.01,
+    kw("momentum", MOMENTUM, Default::Float(0.0)),
+    kw("nesterov", Kind::Bool, Default::Bool(false))
+);
+const ADAM: &[Param] = optimizer_params!(
+    0.001,
+    kw("beta1", UNIT_OPEN, Default::Float(0.9)),
+    kw("beta2", UNIT_OPEN, Default::Float(0.999)),
+    kw("epsilon", POSITIVE, Default::Float(1e-7))
+);
+const RMSPROP: &[Param] = optimizer_params!(
+    0.001,
+    kw("rho", UNIT_OPEN, Default::Float(0.9)),
+    kw("momentum", MOMENTUM, Default::Float(0.0)),
+    kw("centered", Kind::Bool, Default::Bool(false)),
+    kw("epsilon", POSITIVE, Default::Float(1e-7))
+);
+const OPTIMIZERS: &[(&str, &[Param])] = &[
+    ("gd", GD),
+    ("sgd", SGD),
+    ("adam", ADAM),
+    ("adamw", ADAM),
+    ("rmsprop", RMSPROP),
+];
+const SCHEDULES: &[(&str, &[Param])] = &[
+    (
+        "step",
+        &[
+            kw("every", int_min(1), Default::Required),
+            kw(
+                "factor",
+                float(Limit::Excl(0.0), Limit::Incl(1.0)),
+                Default::Float(0.5),
+            ),
+        ],
+    ),
+    (
+        "exponential",
+        &[
+            kw(
+                "rate",
+                float(Limit::Excl(0.0), Limit::Incl(1.0)),
+                Default::Required,
+            ),
+            kw("every", int_min(1), Default::Int(1)),
+        ],
+    ),
+    (
+        "cosine",
+        &[
+            kw("epochs", int_min(1), Default::Absent),
+            kw(
+                "min_lr",
+                float(Limit::Incl(0.0), Limit::None),
+                Default::Float(0.0),
+            ),
+        ],
+    ),
+    ("warmup", &[kw("epochs", int_min(1), Default::Required)]),
+];
+const EPOCHS: &[Param] = &[pos("epochs", int_min(1), Default::Required)];
+const SEED: &[Param] = &[pos("seed", int_min(0), Default::Required)];
+const EARLY_STOPPING: &[Param] = &[
+    kw("patience", int_min(1), Default::Int(5)),
+    kw(
+        "monitor",
+        Kind::Choice(&["val_loss", "loss", "val_accuracy", "accuracy"]),
+        Default::Name("val_loss"),
+    ),
+    kw(
+        "min_delta",
+        float(Limit::Incl(0.0), Limit::None),
+        Default::Float(0.0),
+    ),
+];
+const CHECKPOINT: &[Param] = &[kw("every", int_min(1), Default::Required)];
+
+/// What the train checker knows about the rest of the file.
+pub struct Context<'a> {
+    pub models: &'a HashMap<String, Option<CheckedModel>>,
+    pub model_names: Vec<&'a str>,
+    pub data: &'a HashMap<String, &'a ast::DataDef>,
+}
+
+/// Checks one train block.
+pub fn check_train(
+    file: FileId,
+    def: &ast::TrainDef,
+    cx: &Context<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<CheckedTrain> {
+    let before = diags.iter().filter(|d| d.is_error()).count();
+    let model = resolve_model(file, def, cx, diags);
+    let data_def = resolve_data(file, def, cx, diags);
+    let mut seen: HashMap<&str, &Setting> = HashMap::new();
+    for s in &def.settings {
+        if !SETTINGS.contains(&s.key.name.as_str()) {
+            let mut d = Diagnostic::error(
+                codes::CHECK_UNKNOWN_SETTING,
+                format!("unknown train setting `{}`", s.key.name),
+            )
+            .primary(file, s.key.span, "not a train setting");
+            if let Some(h) =
+                suggest::help_for(&s.key.name, SETTINGS.iter().copied(), "the settings are")
+            {
+                d = d.help(h);
+            }
+            diags.push(d);
+        } else if let Some(first) = seen.get(s.key.name.as_str()) {
+            diags.push(
+                Diagnostic::error(
+                    codes::CHECK_DUPLICATE_SETTING,
+                    format!("`{}` is set twice", s.key.name),
+                )
+                .primary(file, s.key.span, "set again here")
+                .secondary(file, first.key.span, "first set here")
+                .help("keep one of them"),
+            );
+        } else {
+            seen.insert(&s.key.name, s);
+        }
+    }
+    let header = def
+        .alias
+        .as_ref()
+        .map_or(def.model.span, |a| a.span)
+        .to(def.model.span);
+    let require = |key: &str, diags: &mut Vec<Diagnostic>| {
+        let s = seen.get(key).copied();
+        if s.is_none() {
+            diags.push(
+                Diagnostic::error(
+                    codes::CHECK_MISSING_SETTING,
+                    format!("train block `{}` has no `{key}`", def.model.name),
+                )
+                .primary(file, header, format!("`{key}` is missing"))
+                .help(match key {
+                    "loss" => "add e.g. `loss sparse_categorical_crossentropy`",
+                    "optimizer" => "add e.g. `optimizer adam(lr: 1e-3)`",
+                    _ => "add e.g. `epochs 10`",
+                }),
+            );
+        }
+        s
+    };
+    let loss_setting = require("loss", diags);
+    let opt_setting = require("optimizer", diags);
+    let epochs_setting = require("epochs", diags);
+    let loss = loss_setting.and_then(|s| loss(file, s, diags));
+    let optimizer = opt_setting.and_then(|s| optimizer(file, s, diags));
+    let epochs = epochs_setting
+        .and_then(|s| bind_setting(file, s, EPOCHS, diags))
+        .map(|b| b.int("epochs") as u64);
+    let schedule = seen.get("schedule").and_then(|s| schedule(file, s, diags));
+    let metrics = seen
+        .get("metrics")
+        .map_or(Some(Vec::new()), |s| metrics(file, s, diags));
+    let seed = seen.get("seed").map_or(Some(0), |s| {
+        bind_setting(file, s, SEED, diags).map(|b| b.int("seed") as u64)
+    });
+    let early_stopping = seen.get("early_stopping").map(|s| {
+        bind_setting(file, s, EARLY_STOPPING, diags).map(|b| EarlyStopping {
+            patience: b.int("patience") as u64,
+            monitor: b.name("monitor").to_string(),
+            min_delta: b.float("min_delta"),
+        })
+    });
+    let checkpoint = seen
+        .get("checkpoint")
+        .map(|s| bind_setting(file, s, CHECKPOINT, diags).map(|b| b.int("every") as u64));
+
+    if let (Some(Some(m)), Some(l), Some(ls)) = (model, loss, loss_setting) {
+        let loss_span = ls
+            .args
+            .iter()
+            .fold(ls.key.span, |acc, a| acc.to(a.value.span));
+        train_fit::check_loss_output(file, &l, loss_span, m, diags);
+        if let Some(facts) = data_def.and_then(|d| data_facts(file, d)) {
+            train_fit::check_data(file, &facts, m, &l, loss_span, diags);
+        }
+    }
+    if diags.iter().filter(|d| d.is_error()).count() != before {
+        return None;
+    }
+    Some(CheckedTrain {
+        name: def.alias.as_ref().unwrap_or(&def.model).name.clone(),
+        model: def.model.name.clone(),
+        data: def.data.name.clone(),
+        loss: loss?,
+        optimizer: optimizer?,
+        schedule,
+        epochs: epochs?,
+        metrics: metrics?,
+        seed: seed?,
+        early_stopping: early_stopping.flatten(),
+        checkpoint_every: checkpoint.flatten(),
+        span: def.span,
+    })
+}
+
+/// **Integration point** with `crate::data`: turns a `data` block into the facts the
+/// cross-block check needs. Until the data module lands this returns `None` ("unknown: skip the
+/// check"). Wiring: `let (spec, d) = crate::data::lower_data_def(file, def);` report `d` once
+/// (the data checker owns them), then map `crate::data::element_type(&spec)` into
+/// [`DataFacts`] (features dtype/shape/span, labels dtype/shape/classes/span).
+pub fn data_facts(_file: FileId, _def: &ast::DataDef) -> Option<DataFacts> {
+    None
+}
+
+/// `None`: the name is unknown (reported); `Some(None)`: the model exists but has errors.
+#[allow(clippy::option_option)]
+fn resolve_model<'a>(
+    file: FileId,
+    def: &ast::TrainDef,
+    cx: &'a Context<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Option<&'a CheckedModel>> {
+    if let Some(m) = cx.models.get(&def.model.name) {
+        return Some(m.as_ref());
+    }
+    let mut d = Diagnostic::error(
+        codes::CHECK_UNKNOWN_MODEL,
+        format!("unknown model `{}`", def.model.name),
+    )
+    .primary(file, def.model.span, "no model of this name in the file");
+    if let Some(h) = suggest::help_for(
+        &def.model.name,
+        cx.model_names.iter().copied(),
+        "the models are",
+    ) {
+        d = d.help(h);
+    }
+    diags.push(d);
+    None
+}
+
+fn resolve_data<'a>(
+    file: FileId,
+    def: &ast::TrainDef,
+    cx: &Context<'a>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<&'a ast::DataDef> {
+    if let Some(d) = cx.data.get(&def.data.name) {
+        return Some(*d);
+    }
+    let mut d = Diagnostic::error(
+        codes::CHECK_UNKNOWN_DATA,
+        format!("unknown data pipeline `{}`", def.data.name),
+    )
+    .primary(
+        file,
+        def.data.span,
+        "no data block of this name in the file",
+    );
+    if let Some(h) = suggest::help_for(
+        &def.data.name,
+        cx.data.keys().map(String::as_str),
+        "the data blocks are",
+    ) {
+        d = d.help(h);
+    }
+    diags.push(d);
+    None
+}
+
+fn bind_setting(
+    file: FileId,
+    s: &Setting,
+    params: &'static [Param],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<BoundArgs> {
+    sig::bind(
+        file,
+        &Signature { params },
+        &format!("`{}`", s.key.name),
+        &s.args,
+        s.span,
+        diags,
+    )
+}
+
+/// `key name` or `key name(args)`: the chosen name, its span and arguments.
+fn choice_of<'s>(
+    file: FileId,
+    s: &'s Setting,
+    choices: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(&'s str, &'s [Arg], Span)> {
+    let expected = format!("one of {}", choices.join(", "));
+    let (ident, args) = match s.args.as_slice() {
+        [a] if a.name.is_none() => match &a.value.kind {
+            ExprKind::Name(n) => (n, &[][..]),
+            ExprKind::Call(c) => (&c.callee, c.args.as_slice()),
+            _ => return return_type_error(file, s, &expected, diags),
+        },
+        _ => return return_type_error(file, s, &expected, diags),
+    };
+    if choices.contains(&ident.name.as_str()) {
+        return Some((ident.name.as_str(), args, ident.span));
+    }
+    let mut d = Diagnostic::error(
+        codes::CHECK_UNKNOWN_CHOICE,
+        format!("unknown {} `{}`", s.key.name, ident.name),
+    )
+    .primary(file, ident.span, format!("not a known {}", s.key.name))
+    .note(format!("expected {expected}"));
+    if let Some(c) = suggest::closest(&ident.name, choices.iter().copied()) {
+        d = d.help(format!("did you mean `{c}`?"));
+    }
+    diags.push(d);
+    None
+}
+
+fn return_type_error<T>(
+    file: FileId,
+    s: &Setting,
+    expected: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    diags.push(
+        Diagnostic::error(
+            codes::CHECK_ARGUMENT_TYPE,
+            format!("`{}` takes one name", s.key.name),
+        )
+        .primary(file, s.span, "not a name or a call")
+        .note(format!("expected {expected}")),
+    );
+    None
+}
+
+fn loss(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Loss> {
+    let names: Vec<&str> = LossKind::ALL.iter().map(|(n, _)| *n).collect();
+    let (name, args, span) = choice_of(file, s, &names, diags)?;
+    let kind = LossKind::from_name(name)?;
+    let params = if kind.is_crossentropy() {
+        FROM_LOGITS
+    } else {
+        NO_ARGS
+    };
+    let b = sig::bind(
+        file,
+        &Signature { params },
+        &format!("loss `{name}`"),
+        args,
+        span,
+        diags,
+    )?;
+    Some(Loss {
+        kind,
+        from_logits: b.bool("from_logits"),
+    })
+}
+
+fn optimizer(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Optimizer> {
+    let names: Vec<&str> = OPTIMIZERS.iter().map(|(n, _)| *n).collect();
+    let (name, args, span) = choice_of(file, s, &names, diags)?;
+    let params = OPTIMIZERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, p)| *p)?;
+    let b = sig::bind(
+        file,
+        &Signature { params },
+        &format!("optimizer `{name}`"),
+        args,
+        span,
+        diags,
+    )?;
+    let common = OptimizerCommon {
+        lr: b.float("lr"),
+        weight_decay: b.float("weight_decay"),
+        clipnorm: b.opt_float("clipnorm"),
+        clipvalue: b.opt_float("clipvalue"),
+    };
+    let adam = || (b.float("beta1"), b.float("beta2"), b.float("epsilon"));
+    let kind = match name {
+        "gd" => OptimizerKind::Gd,
+        "sgd" => OptimizerKind::Sgd {
+            momentum: b.float("momentum"),
+            nesterov: b.bool("nesterov"),
+        },
+        "adam" => {
+            let (beta1, beta2, epsilon) = adam();
+            OptimizerKind::Adam {
+                beta1,
+                beta2,
+                epsilon,
+            }
+        }
+        "adamw" => {
+            let (beta1, beta2, epsilon) = adam();
+            OptimizerKind::AdamW {
+                beta1,
+                beta2,
+                epsilon,
+            }
+        }
+        _ => OptimizerKind::RmsProp {
+            rho: b.float("rho"),
+            momentum: b.float("momentum"),
+            centered: b.bool("centered"),
+            epsilon: b.float("epsilon"),
+        },
+    };
+    Some(Optimizer { kind, common })
+}
+
+fn schedule(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Schedule> {
+    let names: Vec<&str> = SCHEDULES.iter().map(|(n, _)| *n).collect();
+    let (name, args, span) = choice_of(file, s, &names, diags)?;
+    let params = SCHEDULES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, p)| *p)?;
+    let b = sig::bind(
+        file,
+        &Signature { params },
+        &format!("schedule `{name}`"),
+        args,
+        span,
+        diags,
+    )?;
+    let int = |k: &str| b.int(k) as u64;
+    Some(match name {
+        "step" => Schedule::Step {
+            every: int("every"),
+            factor: b.float("factor"),
+        },
+        "exponential" => Schedule::Exponential {
+            rate: b.float("rate"),
+            every: int("every"),
+        },
+        "cosine" => Schedule::Cosine {
+            epochs: b.span("epochs").map(|_| int("epochs")),
+            min_lr: b.float("min_lr"),
+        },
+        _ => Schedule::Warmup {
+            epochs: int("epochs"),
+        },
+    })
+}
+
+fn metrics(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Vec<Metric>> {
+    let items: Vec<&ast::Expr> = match s.args.as_slice() {
+        [a] => match &a.value.kind {
+            ExprKind::List(items) => items.iter().collect(),
+            _ => vec![&a.value],
+        },
+        _ => s.args.iter().map(|a| &a.value).collect(),
+    };
+    let names: Vec<&str> = Metric::ALL.iter().map(|(n, _)| *n).collect();
+    let param = kw(
+        "metric",
+        Kind::Choice(&["accuracy", "mae", "mse"]),
+        Default::Required,
+    );
+    let mut out = Vec::new();
+    let mut ok = true;
+    for e in items {
+        match sig::choice(file, "`metrics`", &param, e, &names) {
+            Ok(n) => out.extend(Metric::ALL.iter().filter(|(m, _)| *m == n).map(|(_, m)| *m)),
+            Err(d) => {
+                ok = false;
+                diags.push(d);
+            }
+        }
+    }
+    ok.then_some(out)
+}

@@ -1,0 +1,486 @@
+//! Whether a train block's parts fit together: the loss against the model's output, and the
+//! data pipeline's element type against the model's input and the loss.
+//!
+//! Input: a checked model, the resolved loss, and [`DataFacts`] (a plain description of what a
+//! pipeline yields, filled from `crate::data` at the integration point in `train.rs`). Output:
+//! diagnostics that point at both sides (pipeline step and model input, loss and output layer).
+
+use super::shape::Symbols;
+use super::train_types::{Loss, LossKind};
+use super::types::{CheckedModel, DType, Dim};
+use crate::diag::{codes, Diagnostic, FileId, Span};
+
+/// What a data pipeline yields per sample, and where each part was fixed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataFacts {
+    pub features_dtype: DType,
+    /// Per-sample feature shape (no batch axis).
+    pub features_shape: Vec<usize>,
+    /// The pipeline step that fixed the feature shape (e.g. `resize(28, 28)`).
+    pub feature_span: Span,
+    pub labels: LabelFacts,
+}
+
+/// What a pipeline's labels are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelFacts {
+    pub dtype: DType,
+    /// Per-sample label shape: `[]` for a class id or a scalar target, `[k]` for one-hot.
+    pub shape: Vec<usize>,
+    /// The number of classes, when the labels are class ids.
+    pub num_classes: Option<usize>,
+    /// The pipeline step that fixed the labels (e.g. `source csv(.., label: "target")`).
+    pub span: Span,
+}
+
+/// The span of the layer (or input) that computes the model's output.
+fn output_span(model: &CheckedModel) -> Span {
+    let i = model.output.0;
+    if i < model.inputs.len() {
+        model.inputs.get(i).map_or(model.span, |x| x.span)
+    } else {
+        model
+            .layers
+            .get(i - model.inputs.len())
+            .map_or(model.span, |l| l.span)
+    }
+}
+
+/// The size of the output's class axis (the last), if known.
+fn classes(model: &CheckedModel) -> Option<usize> {
+    model.output_fact.dims.last().and_then(Dim::known)
+}
+
+/// Checks that `loss` can be computed on the model's output.
+pub fn check_loss_output(
+    file: FileId,
+    loss: &Loss,
+    loss_span: Span,
+    model: &CheckedModel,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let out = &model.output_fact;
+    let base = |msg: String, label: String| {
+        Diagnostic::error(codes::CHECK_LOSS_OUTPUT, msg)
+            .primary(file, loss_span, label)
+            .secondary(
+                file,
+                output_span(model),
+                format!("the model's output {out} is computed here"),
+            )
+    };
+    if out.dtype.is_integer() {
+        diags.push(base(
+            format!(
+                "`{}` needs a float output, the model outputs {}",
+                loss.kind.name(),
+                out.dtype
+            ),
+            "needs a float output".into(),
+        ));
+        return;
+    }
+    let c = classes(model);
+    match loss.kind {
+        LossKind::SparseCategoricalCrossentropy | LossKind::CategoricalCrossentropy => {
+            if out.rank() < 2 || c.is_some_and(|c| c < 2) {
+                let units = c.map_or_else(
+                    || "no class axis".to_string(),
+                    |c| format!("{c} unit{}", if c == 1 { "" } else { "s" }),
+                );
+                diags.push(
+                    base(format!("`{}` needs an output with a class axis of at least 2, the model outputs {units}", loss.kind.name()), format!("needs at least 2 classes, found {units}"))
+                        .note(format!("expected an output [N, classes] with classes >= 2, found {}", out.shape_string()))
+                        .help("for a single sigmoid unit use `binary_crossentropy`; otherwise end the model with `dense(classes, activation: softmax)`"),
+                );
+            }
+        }
+        LossKind::BinaryCrossentropy => {
+            if c != Some(1) {
+                diags.push(
+                    base("`binary_crossentropy` needs an output of 1 unit".into(), format!("needs 1 unit, found {}", out.shape_string()))
+                        .note(format!("expected [N, 1], found {}", out.shape_string()))
+                        .help("end the model with `dense(1, activation: sigmoid)`, or use `sparse_categorical_crossentropy` for several classes"),
+                );
+            }
+        }
+        LossKind::Mse | LossKind::Mae => {}
+    }
+}
+
+/// Checks a pipeline's element type against the model's input and the loss.
+pub fn check_data(
+    file: FileId,
+    data: &DataFacts,
+    model: &CheckedModel,
+    loss: &Loss,
+    loss_span: Span,
+    diags: &mut Vec<Diagnostic>,
+) {
+    check_features(file, data, model, diags);
+    check_labels(file, &data.labels, model, *loss, loss_span, diags);
+}
+
+fn shape_text(dims: &[usize]) -> String {
+    let v: Vec<String> = dims.iter().map(ToString::to_string).collect();
+    format!("[{}]", v.join(", "))
+}
+
+fn check_features(
+    file: FileId,
+    data: &DataFacts,
+    model: &CheckedModel,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let [input] = model.inputs.as_slice() else {
+        diags.push(
+            Diagnostic::error(
+                codes::CHECK_DATA_INPUT,
+                format!(
+                    "model `{}` has {} inputs; a data pipeline feeds one",
+                    model.name,
+                    model.inputs.len()
+                ),
+            )
+            .primary(
+                file,
+                data.feature_span,
+                "the pipeline yields one feature tensor",
+            )
+            .secondary(file, model.span, "the model is declared here"),
+        );
+        return;
+    };
+    let per_sample: Vec<Dim> = input.fact.dims.iter().skip(1).cloned().collect();
+    let declared = format!(
+        "{}[{}]",
+        input.fact.dtype,
+        per_sample
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let found = format!(
+        "{}{}",
+        data.features_dtype,
+        shape_text(&data.features_shape)
+    );
+    let mut fits =
+        input.fact.dtype == data.features_dtype && per_sample.len() == data.features_shape.len();
+    let mut symbols = Symbols::default();
+    if fits {
+        for (d, &n) in per_sample.iter().zip(&data.features_shape) {
+            if symbols.unify(d, &Dim::Known(n), data.feature_span) != Ok(true) {
+                fits = false;
+            }
+        }
+    }
+    if !fits {
+        diags.push(
+            Diagnostic::error(codes::CHECK_DATA_INPUT, format!("the data does not fit the input of model `{}`", model.name))
+                .primary(file, data.feature_span, format!("the pipeline yields {found} per sample"))
+                .secondary(file, input.span, format!("the model expects {declared} per sample"))
+                .note(format!("expected {declared}, found {found}"))
+                .help("change the pipeline's `map` steps (e.g. `reshape`, `resize`) or the model's input type"),
+        );
+    }
+}
+
+fn check_labels(
+    file: FileId,
+    labels: &LabelFacts,
+    model: &CheckedModel,
+    loss: Loss,
+    loss_span: Span,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let scalar = labels.shape.is_empty() || labels.shape == [1];
+    let classes = classes(model);
+    let found = format!("{}{}", labels.dtype, shape_text(&labels.shape));
+    let err = |msg: String, label: String, help: &str| {
+        Diagnostic::error(codes::CHECK_LABELS_LOSS, msg)
+            .primary(file, labels.span, label)
+            .secondary(
+                file,
+                loss_span,
+                format!("`{}` is chosen here", loss.kind.name()),
+            )
+            .help(help.to_string())
+    };
+    match loss.kind {
+        LossKind::SparseCategoricalCrossentropy => {
+            if !labels.dtype.is_integer() || !scalar {
+                diags.push(err(
+                    "`sparse_categorical_crossentropy` needs integer class labels".into(),
+                    format!("the labels are {found}"),
+                    "use `categorical_crossentropy` for one-hot labels",
+                ));
+            } else if let (Some(k), Some(c)) = (labels.num_classes, classes) {
+                if k > c {
+                    diags.push(
+                        err(
+                            format!("the labels have {k} classes but the model outputs {c}"),
+                            format!("{k} classes here"),
+                            "make the last layer's units equal to the number of classes",
+                        )
+                        .secondary(
+                            file,
+                            output_span(model),
+                            format!("{c} classes here"),
+                        ),
+                    );
+                }
+            }
+        }
+        LossKind::CategoricalCrossentropy => {
+            if labels.dtype.is_integer()
+                || labels.shape.len() != 1
+                || classes.is_some_and(|c| labels.shape != [c])
+            {
+                diags.push(err(
+                    "`categorical_crossentropy` needs one-hot labels of the output's size".into(),
+                    format!("the labels are {found}"),
+                    "use `sparse_categorical_crossentropy` for integer class ids, or `one_hot` them in the pipeline",
+                ));
+            }
+        }
+        LossKind::BinaryCrossentropy => {
+            if !scalar || labels.num_classes.is_some_and(|k| k > 2) {
+                diags.push(err(
+                    "`binary_crossentropy` needs one 0/1 label per sample".into(),
+                    format!("the labels are {found}"),
+                    "use `sparse_categorical_crossentropy` for more than two classes",
+                ));
+            }
+        }
+        LossKind::Mse | LossKind::Mae => {
+            let out: Vec<Option<usize>> = model
+                .output_fact
+                .dims
+                .iter()
+                .skip(1)
+                .map(Dim::known)
+                .collect();
+            let want: Vec<Option<usize>> = labels.shape.iter().map(|&n| Some(n)).collect();
+            let same = out == want || (scalar && (out.is_empty() || out == [Some(1)]));
+            if !same {
+                diags.push(err(
+                    format!("`{}` needs targets of the output's shape", loss.kind.name()),
+                    format!("the labels are {found}"),
+                    "make the model output one value per target",
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{check_file, CheckedModel};
+    use crate::syntax::{parse, Limits};
+
+    fn model(text: &str) -> CheckedModel {
+        let f = FileId::from_index(0);
+        let parsed = parse(f, text, &Limits::default());
+        check_file(f, &parsed.file).models.remove(0)
+    }
+
+    fn facts(dtype: DType, shape: &[usize], labels: LabelFacts) -> DataFacts {
+        DataFacts {
+            features_dtype: dtype,
+            features_shape: shape.to_vec(),
+            feature_span: Span::new(1, 2),
+            labels,
+        }
+    }
+
+    fn class_labels(k: usize) -> LabelFacts {
+        LabelFacts {
+            dtype: DType::I64,
+            shape: vec![],
+            num_classes: Some(k),
+            span: Span::new(3, 4),
+        }
+    }
+
+    fn run(data: &DataFacts, m: &CheckedModel, kind: LossKind) -> Vec<&'static str> {
+        let mut d = Vec::new();
+        check_data(
+            FileId::from_index(0),
+            data,
+            m,
+            &Loss {
+                kind,
+                from_logits: false,
+            },
+            Span::new(5, 6),
+            &mut d,
+        );
+        d.iter().map(|x| x.code.as_str()).collect()
+    }
+
+    const CNN: &str = "model M(image: f32[N, 28, 28, 1]) -> f32[N, 10] {\n flatten()\n dense(10, activation: softmax)\n}";
+
+    #[test]
+    fn fitting_data_passes() {
+        let m = model(CNN);
+        assert!(run(
+            &facts(DType::F32, &[28, 28, 1], class_labels(10)),
+            &m,
+            LossKind::SparseCategoricalCrossentropy
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn wrong_feature_shape_or_dtype_points_at_both_sides() {
+        let m = model(CNN);
+        let mut d = Vec::new();
+        let data = facts(DType::F32, &[8, 8, 1], class_labels(10));
+        check_data(
+            FileId::from_index(0),
+            &data,
+            &m,
+            &Loss {
+                kind: LossKind::SparseCategoricalCrossentropy,
+                from_logits: false,
+            },
+            Span::new(5, 6),
+            &mut d,
+        );
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].code.as_str(), "E0504");
+        assert_eq!(d[0].labels[0].span, Span::new(1, 2)); // the pipeline step
+        assert_eq!(d[0].labels[1].span, m.inputs[0].span); // the model input
+        assert_eq!(
+            run(
+                &facts(DType::I32, &[28, 28, 1], class_labels(10)),
+                &m,
+                LossKind::SparseCategoricalCrossentropy
+            ),
+            ["E0504"]
+        );
+    }
+
+    #[test]
+    fn symbols_in_the_input_unify_with_data_sizes() {
+        let m = model("model M(x: f32[N, S, S, 2]) {\n global_avg_pool2d()\n}");
+        let target = LabelFacts {
+            dtype: DType::F32,
+            shape: vec![2],
+            num_classes: None,
+            span: Span::new(3, 4),
+        };
+        assert!(run(
+            &facts(DType::F32, &[28, 28, 2], target.clone()),
+            &m,
+            LossKind::Mse
+        )
+        .is_empty());
+        // `S` cannot be 28 and 32.
+        assert_eq!(
+            run(&facts(DType::F32, &[28, 32, 2], target), &m, LossKind::Mse),
+            ["E0504"]
+        );
+        let rnn = model("model M(x: i32[N, T]) {\n embedding(10, 4)\n lstm(3)\n dense(2, activation: softmax)\n}");
+        assert!(run(
+            &facts(DType::I32, &[7], class_labels(2)),
+            &rnn,
+            LossKind::SparseCategoricalCrossentropy
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn labels_must_fit_the_loss() {
+        let m = model(CNN);
+        let f = |labels| facts(DType::F32, &[28, 28, 1], labels);
+        let float_onehot = LabelFacts {
+            dtype: DType::F32,
+            shape: vec![10],
+            num_classes: None,
+            span: Span::new(3, 4),
+        };
+        assert_eq!(
+            run(
+                &f(float_onehot.clone()),
+                &m,
+                LossKind::SparseCategoricalCrossentropy
+            ),
+            ["E0503"]
+        );
+        assert!(run(&f(float_onehot), &m, LossKind::CategoricalCrossentropy).is_empty());
+        assert_eq!(
+            run(&f(class_labels(10)), &m, LossKind::CategoricalCrossentropy),
+            ["E0503"]
+        );
+        assert_eq!(
+            run(
+                &f(class_labels(12)),
+                &m,
+                LossKind::SparseCategoricalCrossentropy
+            ),
+            ["E0503"]
+        );
+        assert_eq!(run(&f(class_labels(10)), &m, LossKind::Mse), ["E0503"]);
+        let reg = model("model R(x: f32[N, 3]) -> f32[N, 1] {\n dense(1)\n}");
+        let target = LabelFacts {
+            dtype: DType::F32,
+            shape: vec![],
+            num_classes: None,
+            span: Span::new(3, 4),
+        };
+        assert!(run(
+            &facts(DType::F32, &[3], target.clone()),
+            &reg,
+            LossKind::Mse
+        )
+        .is_empty());
+        assert!(run(
+            &facts(DType::F32, &[3], class_labels(2)),
+            &reg,
+            LossKind::BinaryCrossentropy
+        )
+        .is_empty());
+        assert_eq!(
+            run(
+                &facts(DType::F32, &[3], class_labels(3)),
+                &reg,
+                LossKind::BinaryCrossentropy
+            ),
+            ["E0503"]
+        );
+    }
+
+    #[test]
+    fn loss_must_fit_the_output() {
+        let mut d = Vec::new();
+        let one = model("model R(x: f32[N, 3]) -> f32[N, 1] {\n dense(1)\n}");
+        let f = FileId::from_index(0);
+        let loss = |kind| Loss {
+            kind,
+            from_logits: false,
+        };
+        check_loss_output(
+            f,
+            &loss(LossKind::SparseCategoricalCrossentropy),
+            Span::new(0, 1),
+            &one,
+            &mut d,
+        );
+        check_loss_output(
+            f,
+            &loss(LossKind::BinaryCrossentropy),
+            Span::new(0, 1),
+            &one,
+            &mut d,
+        );
+        check_loss_output(f, &loss(LossKind::Mse), Span::new(0, 1), &one, &mut d);
+        assert_eq!(
+            d.iter().map(|x| x.code.as_str()).collect::<Vec<_>>(),
+            ["E0502"]
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! The resolved settings of a `train` block, as the runtime consumes them.
+//!
+//! Input: nothing (plain data, built by `train.rs`). Output: serde-serializable enums with every
+//! default filled in (Keras defaults where Keras has one). Invariants: `lr > 0`, `epochs >= 1`,
+//! momenta and betas in range, as `train.rs` checked.
+
+use crate::diag::Span;
+use serde::Serialize;
+
+/// A loss function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    Mse,
+    Mae,
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+}
+
+impl LossKind {
+    /// Every loss with its spelling in specs.
+    pub const ALL: [(&'static str, LossKind); 5] = [
+        ("mse", LossKind::Mse),
+        ("mae", LossKind::Mae),
+        ("binary_crossentropy", LossKind::BinaryCrossentropy),
+        (
+            "categorical_crossentropy",
+            LossKind::CategoricalCrossentropy,
+        ),
+        (
+            "sparse_categorical_crossentropy",
+            LossKind::SparseCategoricalCrossentropy,
+        ),
+    ];
+
+    pub fn from_name(name: &str) -> Option<LossKind> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, l)| *l == self)
+            .map_or("", |(n, _)| n)
+    }
+
+    /// Whether it takes `from_logits`.
+    pub fn is_crossentropy(self) -> bool {
+        !matches!(self, LossKind::Mse | LossKind::Mae)
+    }
+}
+
+/// The loss with its options.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Loss {
+    pub kind: LossKind,
+    /// Cross-entropy on raw scores rather than probabilities (Keras `from_logits`).
+    pub from_logits: bool,
+}
+
+/// Options every optimizer takes.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct OptimizerCommon {
+    /// Learning rate, > 0.
+    pub lr: f64,
+    /// Decoupled weight decay (L2 for gd/sgd), >= 0.
+    pub weight_decay: f64,
+    /// Clip each gradient's norm to this, if set.
+    pub clipnorm: Option<f64>,
+    /// Clip each gradient element to ±this, if set.
+    pub clipvalue: Option<f64>,
+}
+
+/// An optimizer and its own options.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Full-batch gradient descent.
+    Gd,
+    Sgd {
+        momentum: f64,
+        nesterov: bool,
+    },
+    Adam {
+        beta1: f64,
+        beta2: f64,
+        epsilon: f64,
+    },
+    AdamW {
+        beta1: f64,
+        beta2: f64,
+        epsilon: f64,
+    },
+    RmsProp {
+        rho: f64,
+        momentum: f64,
+        centered: bool,
+        epsilon: f64,
+    },
+}
+
+/// The optimizer of a train block.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Optimizer {
+    pub kind: OptimizerKind,
+    pub common: OptimizerCommon,
+}
+
+/// A learning-rate schedule; steps are counted in epochs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// Multiply the rate by `factor` every `every` epochs.
+    Step { every: u64, factor: f64 },
+    /// `lr * rate^(epoch / every)`.
+    Exponential { rate: f64, every: u64 },
+    /// Cosine decay to `min_lr` over `epochs` (the whole run when `None`).
+    Cosine { epochs: Option<u64>, min_lr: f64 },
+    /// Linear warm-up from 0 over `epochs`.
+    Warmup { epochs: u64 },
+}
+
+/// A metric reported each epoch (on the validation split too, when there is one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Accuracy,
+    Mae,
+    Mse,
+}
+
+impl Metric {
+    pub const ALL: [(&'static str, Metric); 3] = [
+        ("accuracy", Metric::Accuracy),
+        ("mae", Metric::Mae),
+        ("mse", Metric::Mse),
+    ];
+}
+
+/// Stop when the monitored quantity has not improved for `patience` epochs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EarlyStopping {
+    pub patience: u64,
+    pub monitor: String,
+    pub min_delta: f64,
+}
+
+/// A checked `train` block.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckedTrain {
+    /// The block's name (`as` name, else the model's).
+    pub name: String,
+    pub model: String,
+    pub data: String,
+    pub loss: Loss,
+    pub optimizer: Optimizer,
+    pub schedule: Option<Schedule>,
+    pub epochs: u64,
+    pub metrics: Vec<Metric>,
+    /// The seed of weight initialisation and dropout (0 when not written).
+    pub seed: u64,
+    pub early_stopping: Option<EarlyStopping>,
+    /// Save a checkpoint every this many epochs.
+    pub checkpoint_every: Option<u64>,
+    pub span: Span,
+}
