@@ -7,11 +7,11 @@
 //! it, so `layers` is a valid execution order; every `Dim::Known` is at least 1.
 
 use crate::diag::Span;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An element type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DType {
     F32,
@@ -41,6 +41,14 @@ impl DType {
         }
     }
 
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 | DType::I32 => 4,
+            DType::I64 => 8,
+        }
+    }
+
     /// Whether this is an integer type (token ids, class labels).
     pub fn is_integer(self) -> bool {
         matches!(self, DType::I32 | DType::I64)
@@ -54,7 +62,7 @@ impl fmt::Display for DType {
 }
 
 /// One entry of a shape: a size, or a symbol such as the batch symbol `N`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Dim {
     Known(usize),
     Symbol(String),

@@ -32,6 +32,62 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print a model's layers, output shapes, parameter counts and FLOPs (like Keras's summary).
     Summary(SummaryArgs),
+    /// Compile a model to an optimized execution plan (RON).
+    Compile(CompileArgs),
+}
+
+/// A stage `compile` can print instead of the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Emit {
+    /// The syntax tree, as parsed.
+    Ast,
+    /// The IR after the passes (or after `--stop-after`).
+    Ir,
+    /// The execution plan (RON).
+    Plan,
+}
+
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// The `.model` file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The model to compile, when the file defines several.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Which plan: inference (every rewrite) or training (keeps batch norm and dropout).
+    #[arg(long, value_enum, default_value_t = crate::passes::Mode::Infer)]
+    pub mode: crate::passes::Mode,
+    /// Run no optimization pass.
+    #[arg(short = 'O', value_name = "LEVEL", value_parser = clap::builder::PossibleValuesParser::new(["0", "1"]))]
+    pub opt_level: Option<String>,
+    /// Switch a pass off by name (repeatable); see `--list-passes`.
+    #[arg(long, value_name = "PASS")]
+    pub disable_pass: Vec<String>,
+    /// Stop after this pass.
+    #[arg(long, value_name = "PASS")]
+    pub stop_after: Option<String>,
+    /// Print a stage instead of writing the plan.
+    #[arg(long, value_enum, conflicts_with = "output")]
+    pub emit: Option<Emit>,
+    /// Where to write the plan (atomically); without it the plan goes to stdout.
+    #[arg(short, long, value_name = "PLAN.ron")]
+    pub output: Option<PathBuf>,
+    /// List the passes, in order, and exit.
+    #[arg(long)]
+    pub list_passes: bool,
+    /// Output format for diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+impl CompileArgs {
+    /// `-O0`.
+    pub fn no_optimize(&self) -> bool {
+        self.opt_level.as_deref() == Some("0")
+    }
 }
 
 /// Limits on what the front end reads; raise them for unusual specs.

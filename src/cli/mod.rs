@@ -5,6 +5,7 @@
 
 mod args;
 mod check;
+mod compile;
 mod explain;
 mod output;
 mod source;
@@ -32,6 +33,7 @@ fn dispatch(cli: &Cli) -> u8 {
         args::Command::Check(a) => check::run(a, &Output::new(cli.color, a.format)),
         args::Command::Explain(a) => explain::run(a),
         args::Command::Summary(a) => summary::run(a, cli.color),
+        args::Command::Compile(a) => compile::run(a, &Output::new(cli.color, a.format)),
     }
 }
 

@@ -10,8 +10,10 @@
 //! | E07xx  | plans, weights, checkpoints            | `plan.rs`     |
 //! | E08xx  | running and training                   | `runtime.rs`  |
 //! | E09xx  | usage, files and I/O (exit status 2)   | `io.rs`       |
+//! | E10xx  | lowering a checked model to a plan     | `compile.rs`  |
 
 mod check;
+mod compile;
 mod data;
 mod io;
 mod plan;
@@ -20,6 +22,7 @@ mod syntax;
 
 #[allow(unused_imports)] // tables fill up as phases add codes
 pub use check::*;
+pub use compile::*;
 #[allow(unused_imports)]
 pub use data::*;
 pub use io::*;
@@ -112,6 +115,7 @@ pub fn all_codes() -> impl Iterator<Item = &'static CodeInfo> {
     [
         syntax::TABLE,
         check::TABLE,
+        compile::TABLE,
         data::TABLE,
         plan::TABLE,
         runtime::TABLE,

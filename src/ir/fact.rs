@@ -1,65 +1,10 @@
 //! Facts about values: dtype and shape, with symbolic dimensions (the batch `N`, a sequence `T`).
+//! The dtype and dimension types are the checker's, so lowering carries them over as they are.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Element types a plan can hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DType {
-    F32,
-    I32,
-    I64,
-}
-
-impl DType {
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            DType::F32 | DType::I32 => 4,
-            DType::I64 => 8,
-        }
-    }
-
-    pub fn is_integer(self) -> bool {
-        matches!(self, DType::I32 | DType::I64)
-    }
-}
-
-impl fmt::Display for DType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DType::F32 => "f32",
-            DType::I32 => "i32",
-            DType::I64 => "i64",
-        })
-    }
-}
-
-/// One dimension: a known size or a symbol bound at run time.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Dim {
-    Known(usize),
-    Symbol(String),
-}
-
-impl Dim {
-    pub fn known(&self) -> Option<usize> {
-        match self {
-            Dim::Known(n) => Some(*n),
-            Dim::Symbol(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for Dim {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Dim::Known(n) => write!(f, "{n}"),
-            Dim::Symbol(s) => f.write_str(s),
-        }
-    }
-}
+pub use crate::check::types::{DType, Dim};
 
 /// The type of a value: dtype and shape.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

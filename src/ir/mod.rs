@@ -8,12 +8,14 @@
 //! spans: passes never report user diagnostics.
 
 mod fact;
+mod lower;
 mod op;
 mod print;
 mod shape;
 mod verify;
 
 pub use fact::{DType, Dim, Fact};
+pub use lower::{lower, LowerError};
 pub use op::{Activation, Op, Padding, RnnCell, Window};
 pub use print::print;
 pub use shape::{infer, pool_output_size, same_padding, window_output_size};

@@ -3,15 +3,19 @@
 use super::{code_info, Code, CodeInfo};
 
 pub const IO_READ: Code = Code::new("E0900");
+pub const IO_WRITE: Code = Code::new("E0901");
 pub const IO_USAGE: Code = Code::new("E0902");
-// E0901 (cannot write a file) and E0903 (output path is an input path) are reserved for the
-// commands that write files; their explanation pages are in explain/.
+pub const IO_SAME_PATH: Code = Code::new("E0903");
 
 /// This phase's registry entries.
 pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0900, "cannot read a file", io),
+    code_info!(E0901, "cannot write a file", io),
     code_info!(E0902, "invalid command-line usage", io),
+    code_info!(E0903, "output path is an input path", io),
 ];
 
 const E0900: Code = IO_READ;
+const E0901: Code = IO_WRITE;
 const E0902: Code = IO_USAGE;
+const E0903: Code = IO_SAME_PATH;
