@@ -112,7 +112,10 @@ fn tested_elsewhere() -> Vec<(&'static str, &'static str)> {
         ("E0107", "tests/cli.rs: nul_byte"),
         ("E0108", "tests/cli.rs: bidi_control"),
         ("E0900", "tests/cli.rs: missing_file_is_io_error"),
+        ("E0901", "tests/compile.rs: unwritable_output"),
         ("E0902", "tests/cli.rs: bad_flag_with_json_format"),
+        ("E0903", "tests/compile.rs: output_equal_to_input"),
+        ("E1000", "tests/compile.rs: unsupported_construct"),
         (
             "E0503",
             "src/check/train_fit.rs unit tests (needs data facts; wired when crate::data lands)",

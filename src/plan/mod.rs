@@ -172,7 +172,7 @@ impl ExecutionPlan {
     /// The plan as RON text (deterministic).
     pub fn to_ron(&self) -> Result<String, ron::Error> {
         let config = ron::ser::PrettyConfig::new()
-            .depth_limit(8)
+            .depth_limit(4)
             .indentor("  ".to_string());
         ron::ser::to_string_pretty(self, config)
     }

@@ -1,0 +1,238 @@
+//! `modelc compile`: plans from every shipped spec, the passes' effect as golden IR, memory
+//! figures, and the refusals (output over the input, unwritable output, tampered plans).
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use modelc::diag::FileId;
+use modelc::passes::{Mode, PassOptions};
+use modelc::plan::{self, ExecutionPlan};
+use modelc::syntax::{parse, Limits};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn modelc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modelc"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn compile_file(path: &Path, mode: Mode, options: &PassOptions) -> ExecutionPlan {
+    let text = std::fs::read_to_string(path).unwrap();
+    let parsed = parse(FileId::default(), &text, &Limits::default());
+    assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+    let checked = modelc::check::check_file(FileId::default(), &parsed.file);
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    let graph = modelc::ir::lower(&checked.models[0]).unwrap();
+    plan::compile(graph, mode, options, plan::spec_hash(text.as_bytes())).unwrap()
+}
+
+#[test]
+fn every_shipped_spec_compiles_in_both_modes_and_round_trips() {
+    for entry in std::fs::read_dir(root().join("specs")).unwrap() {
+        let path = entry.unwrap().path();
+        for mode in [Mode::Infer, Mode::Train] {
+            for options in [
+                PassOptions::default(),
+                PassOptions {
+                    no_optimize: true,
+                    ..PassOptions::default()
+                },
+            ] {
+                let p = compile_file(&path, mode, &options);
+                let text = p.to_ron().unwrap();
+                let back = ExecutionPlan::from_ron(&text).unwrap();
+                assert_eq!(back, p, "{}", path.display());
+                assert_eq!(back.to_ron().unwrap(), text);
+            }
+        }
+    }
+}
+
+#[test]
+fn seed_cnn_plan_logs_fusions_and_reuses_buffers() {
+    let out = tempfile::tempdir().unwrap();
+    let plan_path = out.path().join("cnn.plan.ron");
+    let o = modelc(&[
+        "compile",
+        "specs/seed_cnn.model",
+        "-o",
+        plan_path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let p = ExecutionPlan::from_ron(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+    for fused in [
+        "conv2d + relu fused",
+        "conv2d_1 + relu fused",
+        "conv2d_2 + relu fused",
+        "dense + relu fused",
+    ] {
+        assert!(
+            p.pass_log.iter().any(|l| l == fused),
+            "{fused} missing from {:?}",
+            p.pass_log
+        );
+    }
+    // One buffer per value: 784+21632+5408+7744+1600+1152+128+128+128+10+10 floats per sample.
+    assert_eq!(p.memory.one_buffer_per_value_bytes_per_sample, 4 * 38_724);
+    // Liveness reuse: two buffers, the largest pair alive at once (conv2d and its pool).
+    assert_eq!(p.memory.peak_bytes_per_sample, 4 * (21_632 + 5_408));
+}
+
+#[test]
+fn conv_batch_norm_relu_folds_into_fewer_steps_than_o0() {
+    let path = root().join("tests/passes/fold_batch_norm.model");
+    let o0 = compile_file(
+        &path,
+        Mode::Infer,
+        &PassOptions {
+            no_optimize: true,
+            ..PassOptions::default()
+        },
+    );
+    let opt = compile_file(&path, Mode::Infer, &PassOptions::default());
+    assert!(
+        opt.steps.len() < o0.steps.len(),
+        "{} vs {}",
+        opt.steps.len(),
+        o0.steps.len()
+    );
+    assert!(
+        opt.pass_log
+            .iter()
+            .any(|l| l == "batch_norm folded into conv2d"),
+        "{:?}",
+        opt.pass_log
+    );
+    // The training plan keeps the batch norm.
+    let train = compile_file(&path, Mode::Train, &PassOptions::default());
+    assert!(train.steps.iter().any(|s| s.op.kind() == "batch_norm"));
+}
+
+/// Golden IR before and after the passes for each `tests/passes/*.model`
+/// (`MODELC_BLESS=1` rewrites them).
+#[test]
+fn pass_goldens() {
+    let bless = std::env::var_os("MODELC_BLESS").is_some();
+    let mut failures = Vec::new();
+    let mut cases: Vec<_> = std::fs::read_dir(root().join("tests/passes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    let mut count = 0;
+    for case in cases
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "model"))
+    {
+        count += 1;
+        for (suffix, mode, options) in [
+            (
+                "before.ir",
+                Mode::Infer,
+                PassOptions {
+                    no_optimize: true,
+                    ..PassOptions::default()
+                },
+            ),
+            ("infer.ir", Mode::Infer, PassOptions::default()),
+            ("train.ir", Mode::Train, PassOptions::default()),
+        ] {
+            let p = compile_file(case, mode, &options);
+            let mut text = modelc::ir::print(&p.to_graph());
+            for line in &p.pass_log {
+                text.push_str("// ");
+                text.push_str(line);
+                text.push('\n');
+            }
+            let golden = case.with_extension(suffix);
+            if bless {
+                std::fs::write(&golden, &text).unwrap();
+            } else if std::fs::read_to_string(&golden).unwrap_or_default() != text {
+                failures.push(format!("{}:\n{text}", golden.display()));
+            }
+        }
+    }
+    assert!(count >= 4);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn output_equal_to_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("m.model");
+    std::fs::copy(root().join("specs/seed_cnn.model"), &spec).unwrap();
+    let before = std::fs::read(&spec).unwrap();
+    let o = modelc(&[
+        "compile",
+        spec.to_str().unwrap(),
+        "-o",
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("error[E0903]"));
+    assert_eq!(
+        std::fs::read(&spec).unwrap(),
+        before,
+        "the spec was changed"
+    );
+}
+
+#[test]
+fn unwritable_output() {
+    let o = modelc(&[
+        "compile",
+        "specs/seed_cnn.model",
+        "-o",
+        "/nonexistent-folder/cnn.plan.ron",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("error[E0901]"));
+}
+
+#[test]
+fn unsupported_construct() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("m.model");
+    std::fs::write(
+        &spec,
+        "model M(x: f32[N, 4, 5]) {\n    softmax(axis: 1)\n}\n",
+    )
+    .unwrap();
+    let o = modelc(&["compile", spec.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("error[E1000]"));
+}
+
+#[test]
+fn unknown_pass_and_model_names_are_usage_errors() {
+    let o = modelc(&[
+        "compile",
+        "specs/seed_cnn.model",
+        "--disable-pass",
+        "fold-batchnorm",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean `fold-batch-norm`?"));
+    let o = modelc(&["compile", "specs/seed_cnn.model", "--model", "SeedCn"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean `SeedCnn`?"));
+    let o = modelc(&["compile", "--list-passes", "specs/seed_cnn.model"]);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("remove-dropout\n"));
+}
