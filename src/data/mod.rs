@@ -15,3 +15,7 @@ pub mod typing;
 pub use lower::lower_data_def;
 pub use spec::PipelineSpec;
 pub use typing::{element_type, ElementType, StepError};
+pub mod npy;
+pub mod rng;
+pub mod samples;
+pub mod source;
