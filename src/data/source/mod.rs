@@ -108,3 +108,6 @@ pub(crate) fn declared_or(
         .at_external(path.to_string(), 0, 0)),
     }
 }
+
+#[cfg(test)]
+mod tests;
