@@ -15,6 +15,7 @@ pub mod typing;
 pub use lower::lower_data_def;
 pub use spec::PipelineSpec;
 pub use typing::{element_type, ElementType, StepError};
+pub mod augment;
 pub mod image;
 pub mod npy;
 pub mod rng;
