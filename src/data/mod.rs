@@ -17,6 +17,7 @@ pub use spec::PipelineSpec;
 pub use typing::{element_type, ElementType, StepError};
 pub mod augment;
 pub mod image;
+pub mod loader;
 pub mod npy;
 pub mod rng;
 pub mod samples;

@@ -143,6 +143,27 @@ pub fn apply_all(
     Ok(samples)
 }
 
+/// Applies already-fitted steps (from a compiled plan) to new data, as at inference.
+/// Fails if a `standardize`/`normalize` step was never fitted.
+pub fn apply_fitted_steps(
+    steps: &[Step<Transform>],
+    samples: Samples,
+) -> Result<Samples, Diagnostic> {
+    let mut steps = steps.to_vec();
+    for step in &steps {
+        if let Transform::Standardize { fitted: None } | Transform::Normalize { fitted: None } =
+            step.op
+        {
+            return Err(
+                mismatch("an unfitted standardize/normalize step", "inference data").help(
+                    "load the training data set first; its fitted statistics go into the plan",
+                ),
+            );
+        }
+    }
+    apply_all(&mut steps, samples, &|_| Vec::new())
+}
+
 fn apply(
     op: &mut Transform,
     mut s: Samples,
