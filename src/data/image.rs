@@ -60,15 +60,38 @@ pub fn resize_bilinear(src: &[f32], from: Dims, to: Dims, dst: &mut [f32]) {
     }
 }
 
-/// Bilinear sample at `(y, x)` of channel `k`; pixels outside the image are 0.
+/// Bilinear sample at `(y, x)` of every channel into `out`; pixels outside the image are 0.
 #[inline]
-fn sample(src: &[f32], d: Dims, y: f32, x: f32, k: usize, out: &mut [f32]) {
+fn sample(src: &[f32], d: Dims, y: f32, x: f32, out: &mut [f32]) {
     let y0f = y.floor();
     let x0f = x.floor();
     let fy = y - y0f;
     let fx = x - x0f;
     let (y0, x0) = (y0f as isize, x0f as isize);
     let (h, w) = (d.h as isize, d.w as isize);
+    let weights = [
+        (1.0 - fy) * (1.0 - fx),
+        (1.0 - fy) * fx,
+        fy * (1.0 - fx),
+        fy * fx,
+    ];
+    if y0 >= 0 && x0 >= 0 && y0 + 1 < h && x0 + 1 < w {
+        // interior: all four neighbours exist
+        let row = d.w * d.c;
+        let base = (y0 as usize * d.w + x0 as usize) * d.c;
+        if let (Some(top), Some(bottom)) = (
+            src.get(base..base + 2 * d.c),
+            src.get(base + row..base + row + 2 * d.c),
+        ) {
+            for (k, o) in out.iter_mut().enumerate() {
+                *o = top[k] * weights[0]
+                    + top[k + d.c] * weights[1]
+                    + bottom[k] * weights[2]
+                    + bottom[k + d.c] * weights[3];
+            }
+            return;
+        }
+    }
     let at = |yy: isize, xx: isize, kk: usize| -> f32 {
         if yy >= 0 && yy < h && xx >= 0 && xx < w {
             src.get((yy as usize * d.w + xx as usize) * d.c + kk)
@@ -78,12 +101,11 @@ fn sample(src: &[f32], d: Dims, y: f32, x: f32, k: usize, out: &mut [f32]) {
             0.0
         }
     };
-    for kk in k..k + out.len() {
-        let top = at(y0, x0, kk) * (1.0 - fx) + at(y0, x0 + 1, kk) * fx;
-        let bottom = at(y0 + 1, x0, kk) * (1.0 - fx) + at(y0 + 1, x0 + 1, kk) * fx;
-        if let Some(o) = out.get_mut(kk - k) {
-            *o = top * (1.0 - fy) + bottom * fy;
-        }
+    for (k, o) in out.iter_mut().enumerate() {
+        *o = at(y0, x0, k) * weights[0]
+            + at(y0, x0 + 1, k) * weights[1]
+            + at(y0 + 1, x0, k) * weights[2]
+            + at(y0 + 1, x0 + 1, k) * weights[3];
     }
 }
 
@@ -92,16 +114,13 @@ fn sample(src: &[f32], d: Dims, y: f32, x: f32, k: usize, out: &mut [f32]) {
 fn affine(src: &[f32], dims: Dims, a: [f32; 4], dst: &mut [f32]) {
     let cy = (dims.h as f32 - 1.0) / 2.0;
     let cx = (dims.w as f32 - 1.0) / 2.0;
-    for y in 0..dims.h {
+    for (y, row) in dst.chunks_exact_mut(dims.w * dims.c).enumerate() {
         let dy = y as f32 - cy;
-        for x in 0..dims.w {
+        for (x, out) in row.chunks_exact_mut(dims.c).enumerate() {
             let dx = x as f32 - cx;
             let sy = cy + a[0] * dy + a[1] * dx;
             let sx = cx + a[2] * dy + a[3] * dx;
-            let base = (y * dims.w + x) * dims.c;
-            if let Some(out) = dst.get_mut(base..base + dims.c) {
-                sample(src, dims, sy, sx, 0, out);
-            }
+            sample(src, dims, sy, sx, out);
         }
     }
 }

@@ -372,6 +372,19 @@ fn lower_source(ctx: &mut Ctx, setting: &Setting) -> Option<SourceSpec> {
                 .require(ctx, "classes")
                 .and_then(|e| ctx.count32(e, "classes", 2));
             let seed = opt(b.get("seed"), |e| ctx.seed(e))?.unwrap_or(0);
+            if let (Some(v), Some(c)) = (vocab, classes) {
+                if v <= c {
+                    ctx.error(
+                        Diagnostic::error(
+                            DATA_ARGUMENT_RANGE,
+                            format!("tokens needs a vocabulary larger than its {c} classes, found vocab {v}"),
+                        )
+                        .primary(ctx.file, span, "vocab too small")
+                        .help("each class owns a band of the vocabulary (id 0 is padding)"),
+                    );
+                    return None;
+                }
+            }
             SourceKind::Tokens(TokenSource {
                 n: n?,
                 length: length?,

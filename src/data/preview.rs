@@ -242,7 +242,7 @@ mod tests {
                 "column {x} is empty"
             );
         }
-        let ink = px.iter().filter(|&&p| p == 0).count();
+        let ink: usize = px.iter().map(|&p| usize::from(p == 0)).sum();
         assert!(ink < 600 * 200 / 4, "{ink}");
     }
 

@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn uniform_and_normal_have_the_right_moments() {
         let mut s = Stream::new(1, Purpose::Generate, 0, 0);
-        let n = 200_000;
+        let n = 200_000_usize;
         let u: Vec<f64> = (0..n).map(|_| s.uniform()).collect();
         let mean = u.iter().sum::<f64>() / n as f64;
         let var = u.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;

@@ -59,7 +59,7 @@ impl Features {
 
 impl Labels {
     /// The number of samples labelled (`None` for unlabeled data).
-    pub fn len(&self) -> Option<usize> {
+    pub fn count(&self) -> Option<usize> {
         match self {
             Labels::None => None,
             Labels::Class(c) => Some(c.len()),

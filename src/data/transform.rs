@@ -261,7 +261,7 @@ fn apply(
             let (size, horizon) = (*size, *horizon);
             let a = floats(&mut s.features, "window")?;
             let f = a.len() / n.max(1);
-            let span = size.checked_add(horizon).unwrap_or(usize::MAX);
+            let span = size.saturating_add(horizon);
             let Some(m) = (n + 1).checked_sub(span).filter(|&m| m > 0) else {
                 return Err(Diagnostic::error(
                     DATA_TOO_SMALL,

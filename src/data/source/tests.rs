@@ -317,8 +317,9 @@ fn solve4(x: &[f32], y: &[f32]) -> Vec<f64> {
         for r in 0..4 {
             if r != c {
                 let f = m[r][c] / m[c][c];
-                for k in c..5 {
-                    m[r][k] -= f * m[c][k];
+                let pivot = m[c].clone();
+                for (x, p) in m[r].iter_mut().zip(&pivot).skip(c) {
+                    *x -= f * p;
                 }
             }
         }
