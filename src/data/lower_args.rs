@@ -13,6 +13,15 @@ use crate::diag::codes::{
 use crate::diag::{Diagnostic, FileId, Span};
 use crate::syntax::ast::{Arg, Expr, ExprKind};
 
+/// `Some(None)` when absent, `Some(Some(v))` when valid, `None` when given but invalid.
+#[allow(clippy::option_option)] // the three cases are exactly what `?` needs here
+pub fn opt<T>(e: Option<&Expr>, read: impl FnOnce(&Expr) -> Option<T>) -> Option<Option<T>> {
+    match e {
+        None => Some(None),
+        Some(e) => read(e).map(Some),
+    }
+}
+
 /// The diagnostics sink of one lowering.
 pub struct Ctx {
     pub file: FileId,

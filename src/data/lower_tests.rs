@@ -5,7 +5,10 @@
 use super::*;
 use crate::data::spec::Fitted;
 use crate::data::typing::{element_type, DType, LabelKind};
-use crate::diag::codes::{DATA_SHAPE_UNKNOWN, DATA_STEP_MISMATCH, DATA_UNKNOWN_ARGUMENT};
+use crate::diag::codes::{
+    DATA_ARGUMENT_RANGE, DATA_SHAPE_UNKNOWN, DATA_STEP_MISMATCH, DATA_UNKNOWN_ARGUMENT,
+    DATA_UNKNOWN_SOURCE,
+};
 use crate::syntax::ast::{Arg, DataDef, Ident, Number};
 use std::cell::Cell;
 
@@ -439,4 +442,27 @@ fn series_window_and_tokens_type_statically() {
     let label = ty.label.unwrap();
     assert_eq!(label.kind, LabelKind::OneHot { classes: 3 });
     assert_eq!(label.shape, vec![3]);
+}
+
+#[test]
+fn token_vocabulary_must_exceed_the_class_count() {
+    let tokens = call(
+        "tokens",
+        vec![
+            kw("n", int(10)),
+            kw("length", int(4)),
+            kw("vocab", int(3)),
+            kw("classes", int(3)),
+        ],
+    );
+    let tokens_span = tokens.span;
+    let def = block(vec![
+        setting("source", vec![pos(e(ExprKind::Call(tokens)))]),
+        setting("batch", vec![pos(int(2))]),
+    ]);
+    let (spec, diags) = lower(&def);
+    assert!(spec.is_none());
+    let d = only(&diags);
+    assert_eq!(d.code, DATA_ARGUMENT_RANGE);
+    assert_eq!(d.primary_label().unwrap().span, tokens_span);
 }

@@ -11,6 +11,7 @@
 
 pub mod lower;
 mod lower_args;
+mod lower_source;
 pub mod spec;
 pub mod suggest;
 pub mod typing;
