@@ -174,24 +174,21 @@ pub fn crop_padded(
     dst: &mut [f32],
 ) {
     let c = dims.c;
-    for y in 0..size {
-        let sy = (y + top) as isize - padding as isize;
-        for x in 0..size {
-            let sx = (x + left) as isize - padding as isize;
-            let base = (y * size + x) * c;
-            let inside = sy >= 0 && (sy as usize) < dims.h && sx >= 0 && (sx as usize) < dims.w;
-            for k in 0..c {
-                let v = if inside {
-                    src.get((sy as usize * dims.w + sx as usize) * c + k)
-                        .copied()
-                        .unwrap_or(0.0)
-                } else {
-                    0.0
-                };
-                if let Some(d) = dst.get_mut(base + k) {
-                    *d = v;
-                }
-            }
+    // destination columns [x_lo, x_hi) read source columns x + left - padding, which exist
+    let x_lo = padding.saturating_sub(left).min(size);
+    let x_hi = (dims.w + padding).saturating_sub(left).clamp(x_lo, size);
+    for (y, row) in dst.chunks_exact_mut(size * c).enumerate() {
+        row.fill(0.0);
+        let Some(sy) = (y + top).checked_sub(padding).filter(|&sy| sy < dims.h) else {
+            continue;
+        };
+        let sx = x_lo + left - padding;
+        let from = (sy * dims.w + sx) * c;
+        if let (Some(d), Some(s)) = (
+            row.get_mut(x_lo * c..x_hi * c),
+            src.get(from..from + (x_hi - x_lo) * c),
+        ) {
+            d.copy_from_slice(s);
         }
     }
 }
