@@ -1,0 +1,228 @@
+//! Loading a whole pipeline and iterating it in batches.
+//!
+//! Input: a [`PipelineSpec`] and the spec file's folder. Output: a [`Dataset`] holding the
+//! preprocessed training and validation samples and the fitted spec (to carry into a plan),
+//! and [`Loader`]s whose `epoch(e)` yields [`Batch`]es made on a background thread, at most
+//! two ahead. Invariant: batch contents depend only on the spec, the data and the epoch.
+
+use super::augment::augment_batch;
+use super::rng::{Purpose, Stream};
+use super::samples::{Features, Labels, Samples};
+use super::source;
+use super::spec::{Augment, PipelineSpec, Step};
+use super::transform::{apply_all, split_rows};
+use crate::diag::codes::DATA_TOO_SMALL;
+use crate::diag::Diagnostic;
+use ndarray::{ArrayD, Axis};
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+
+/// How many batches the background thread may run ahead of the consumer.
+const PREFETCH: usize = 2;
+
+/// A loaded, preprocessed data set.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// The spec with every `standardize`/`normalize` fitted: put this in compiled plans.
+    pub spec: PipelineSpec,
+    pub train: Arc<Samples>,
+    /// Empty when the pipeline has no `split`.
+    pub validation: Arc<Samples>,
+}
+
+/// One batch: features `[b, ...]`, labels, and each sample's index in its split.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    pub features: Features,
+    pub labels: Labels,
+    pub indices: Vec<usize>,
+}
+
+/// Selects `rows` of a data set.
+pub fn take_rows(s: &Samples, rows: &[usize]) -> Samples {
+    let pick_f32 = |a: &ArrayD<f32>| a.select(Axis(0), rows);
+    Samples {
+        features: match &s.features {
+            Features::F32(a) => Features::F32(pick_f32(a)),
+            Features::I64(a) => Features::I64(a.select(Axis(0), rows)),
+        },
+        labels: match &s.labels {
+            Labels::None => Labels::None,
+            Labels::Class(c) => {
+                Labels::Class(rows.iter().filter_map(|&r| c.get(r).copied()).collect())
+            }
+            Labels::Values(v) => Labels::Values(pick_f32(v)),
+        },
+    }
+}
+
+/// Loads the source, applies the `map` steps (fitting on the training rows) and splits.
+pub fn load_dataset(spec: &PipelineSpec, base_dir: &Path) -> Result<Dataset, Diagnostic> {
+    let raw = source::load(&spec.source, base_dir)?;
+    let mut fitted = spec.clone();
+    let ordered = spec.is_series();
+    let split = spec.split.clone();
+    let train_rows = move |n: usize| split_rows(n, split.as_ref(), ordered).0;
+    let all = apply_all(&mut fitted.preprocess, raw, &train_rows)?;
+    let n = all.features.len();
+    let (train_idx, val_idx) = split_rows(n, spec.split.as_ref(), ordered);
+    if train_idx.is_empty() || (spec.split.is_some() && val_idx.is_empty()) {
+        return Err(Diagnostic::error(
+            DATA_TOO_SMALL,
+            format!(
+                "the split of {n} samples leaves {} for training and {} for validation; each needs at least one",
+                train_idx.len(),
+                val_idx.len()
+            ),
+        ));
+    }
+    if spec.batch.size > train_idx.len() {
+        return Err(Diagnostic::error(
+            DATA_TOO_SMALL,
+            format!(
+                "batch size {} is larger than the {} training samples",
+                spec.batch.size,
+                train_idx.len()
+            ),
+        ));
+    }
+    Ok(Dataset {
+        train: Arc::new(take_rows(&all, &train_idx)),
+        validation: Arc::new(take_rows(&all, &val_idx)),
+        spec: fitted,
+    })
+}
+
+/// Iterates one split in batches.
+#[derive(Clone, Debug)]
+pub struct Loader {
+    samples: Arc<Samples>,
+    batch_size: usize,
+    drop_remainder: bool,
+    shuffle_seed: Option<u64>,
+    augment: Vec<Step<Augment>>,
+    seed: u64,
+}
+
+impl Dataset {
+    /// The training loader: shuffled per epoch when the spec says so, augmented.
+    pub fn train_loader(&self) -> Loader {
+        Loader {
+            samples: Arc::clone(&self.train),
+            batch_size: self.spec.batch.size,
+            drop_remainder: self.spec.batch.drop_remainder,
+            shuffle_seed: self.spec.shuffle.as_ref().map(|s| s.seed),
+            augment: self.spec.augment.clone(),
+            seed: self.spec.seed,
+        }
+    }
+
+    /// The validation loader: in order, never augmented, keeps the last partial batch.
+    pub fn validation_loader(&self) -> Loader {
+        Loader {
+            samples: Arc::clone(&self.validation),
+            batch_size: self.spec.batch.size,
+            drop_remainder: false,
+            shuffle_seed: None,
+            augment: Vec::new(),
+            seed: self.spec.seed,
+        }
+    }
+}
+
+impl Loader {
+    /// The number of samples this loader iterates.
+    pub fn len(&self) -> usize {
+        self.samples.features.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The number of batches per epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        let n = self.len();
+        let size = self.batch_size.max(1);
+        if self.drop_remainder {
+            n / size
+        } else {
+            n.div_ceil(size)
+        }
+    }
+
+    /// The sample order of `epoch`.
+    pub fn order(&self, epoch: u64) -> Vec<usize> {
+        match self.shuffle_seed {
+            Some(seed) => Stream::new(seed, Purpose::Shuffle, epoch, 0).permutation(self.len()),
+            None => (0..self.len()).collect(),
+        }
+    }
+
+    /// Builds batch `b` of an epoch whose order is `order`.
+    fn make_batch(&self, order: &[usize], b: usize, epoch: u64) -> Result<Batch, Diagnostic> {
+        let size = self.batch_size.max(1);
+        let start = b * size;
+        let end = (start + size).min(order.len());
+        let rows = order.get(start..end).unwrap_or(&[]);
+        let picked = take_rows(&self.samples, rows);
+        let features = match picked.features {
+            Features::F32(a) if !self.augment.is_empty() => {
+                Features::F32(augment_batch(&self.augment, &a, rows, self.seed, epoch)?)
+            }
+            other => other,
+        };
+        Ok(Batch {
+            features,
+            labels: picked.labels,
+            indices: rows.to_vec(),
+        })
+    }
+
+    /// The batches of `epoch`, produced on a background thread at most two ahead.
+    pub fn epoch(&self, epoch: u64) -> EpochBatches {
+        let (tx, rx) = sync_channel(PREFETCH);
+        let me = self.clone();
+        let worker = std::thread::spawn(move || {
+            let order = me.order(epoch);
+            for b in 0..me.batches_per_epoch() {
+                let batch = me.make_batch(&order, b, epoch);
+                let failed = batch.is_err();
+                if tx.send(batch).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        EpochBatches {
+            rx,
+            worker: Some(worker),
+        }
+    }
+}
+
+/// The batches of one epoch, in order.
+pub struct EpochBatches {
+    rx: Receiver<Result<Batch, Diagnostic>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Iterator for EpochBatches {
+    type Item = Result<Batch, Diagnostic>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let next = self.rx.recv().ok();
+        if next.is_none() {
+            if let Some(w) = self.worker.take() {
+                // The worker has finished (its sender is gone); a panic there was a bug that
+                // already printed its message, and the epoch simply ends.
+                let _ = w.join();
+            }
+        }
+        next
+    }
+}
+
+#[cfg(test)]
+#[path = "loader_tests.rs"]
+mod tests;

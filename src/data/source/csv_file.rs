@@ -1,0 +1,216 @@
+//! CSV source: feature and label columns by header name or 0-based index.
+//!
+//! Input: a CSV file (header row or not). Output: `f32[n, features]` and class or value labels.
+//! Every cell must parse as a finite number; problems name the file, row (1-based line) and
+//! column (1-based cell), with the text found.
+
+use super::check_budget;
+use crate::data::samples::{with_count, Features, Labels, Samples};
+use crate::data::spec::{ColumnRef, CsvSource, FeatureColumns, LabelRead};
+use crate::data::suggest::help_text;
+use crate::diag::codes::{
+    DATA_COLUMN_NOT_FOUND, DATA_CSV_RAGGED, DATA_EMPTY, DATA_LABEL_RANGE, DATA_NON_FINITE,
+    DATA_NOT_A_NUMBER, DATA_SHAPE_MISMATCH,
+};
+use crate::diag::Diagnostic;
+use ndarray::{Array2, ArrayD};
+use std::path::Path;
+
+pub(super) fn load(spec: &CsvSource, path: &Path) -> Result<Samples, Diagnostic> {
+    let bytes = super::read_bytes(path)?;
+    let shown = path.display().to_string();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes.as_slice());
+    let mut records = reader.records();
+    let bad = |code, line: u64, col: usize, msg: String| {
+        Diagnostic::error(code, msg).at_external(shown.clone(), line as usize, col)
+    };
+    let csv_err = |e: csv::Error| {
+        let line = e.position().map_or(0, csv::Position::line);
+        bad(
+            DATA_NOT_A_NUMBER,
+            line,
+            0,
+            format!("{shown} is not valid csv: {e}"),
+        )
+    };
+    let Some(first) = records.next().transpose().map_err(csv_err)? else {
+        return Err(bad(DATA_EMPTY, 0, 0, format!("{shown} is empty")));
+    };
+    let width = first.len();
+    let header: Option<Vec<String>> = spec
+        .header
+        .then(|| first.iter().map(str::to_string).collect());
+    let resolve = |c: &ColumnRef, what: &str| -> Result<usize, Diagnostic> {
+        match (c, &header) {
+            (ColumnRef::Index(i), _) if *i < width => Ok(*i),
+            (ColumnRef::Index(i), _) => Err(bad(
+                DATA_COLUMN_NOT_FOUND,
+                1,
+                0,
+                format!("{what} column {i} is past the last column of {shown} ({width} columns)"),
+            )),
+            (ColumnRef::Name(n), Some(h)) => h.iter().position(|x| x == n).ok_or_else(|| {
+                let names: Vec<&str> = h.iter().map(String::as_str).collect();
+                bad(
+                    DATA_COLUMN_NOT_FOUND,
+                    1,
+                    0,
+                    format!("{what} column `{n}` is not in the header of {shown}"),
+                )
+                .help(help_text(n, &names))
+            }),
+            (ColumnRef::Name(n), None) => Err(bad(
+                DATA_COLUMN_NOT_FOUND,
+                0,
+                0,
+                format!("{what} column `{n}` is named, but {shown} is read without a header"),
+            )
+            .help("name columns by 0-based index, or set `header: true`")),
+        }
+    };
+    let label_col = spec
+        .label
+        .as_ref()
+        .map(|c| resolve(c, "label"))
+        .transpose()?;
+    let feature_cols: Vec<usize> = match &spec.features {
+        FeatureColumns::Listed(cols) => cols
+            .iter()
+            .map(|c| resolve(c, "feature"))
+            .collect::<Result<_, _>>()?,
+        FeatureColumns::AllButLabel { count } => {
+            let cols: Vec<usize> = (0..width).filter(|&i| Some(i) != label_col).collect();
+            if let Some(n) = count.filter(|&n| n != cols.len()) {
+                return Err(bad(
+                    DATA_SHAPE_MISMATCH,
+                    1,
+                    0,
+                    format!(
+                        "{shown} has {} feature columns, but the source declares `features: {n}`",
+                        cols.len()
+                    ),
+                ));
+            }
+            cols
+        }
+    };
+    let mut values: Vec<f32> = Vec::new();
+    let mut labels: Vec<f64> = Vec::new();
+    let mut rows = 0usize;
+    let first_data = if header.is_none() {
+        Some(Ok(first.clone()))
+    } else {
+        None
+    };
+    for record in first_data.into_iter().chain(records) {
+        let record = record.map_err(csv_err)?;
+        let line = record.position().map_or(0, csv::Position::line);
+        if record.len() != width {
+            return Err(bad(
+                DATA_CSV_RAGGED,
+                line,
+                0,
+                format!(
+                    "row {line} of {shown} has {} cells, but the {} has {width}",
+                    record.len(),
+                    if header.is_some() {
+                        "header"
+                    } else {
+                        "first row"
+                    }
+                ),
+            ));
+        }
+        let cell = |i: usize| -> Result<f64, Diagnostic> {
+            let text = record.get(i).unwrap_or("");
+            let v: f64 = text.parse().map_err(|_| {
+                bad(
+                    DATA_NOT_A_NUMBER,
+                    line,
+                    i + 1,
+                    format!(
+                        "cell at row {line}, column {} of {shown} is not a number: `{text}`",
+                        i + 1
+                    ),
+                )
+            })?;
+            if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(bad(
+                    DATA_NON_FINITE,
+                    line,
+                    i + 1,
+                    format!(
+                        "cell at row {line}, column {} of {shown} is `{text}`",
+                        i + 1
+                    ),
+                ))
+            }
+        };
+        for &c in &feature_cols {
+            values.push(cell(c)? as f32);
+        }
+        if let Some(c) = label_col {
+            let v = cell(c)?;
+            if let LabelRead::Class { classes } = spec.label_read {
+                check_class(v, classes, line).map_err(|m| {
+                    bad(
+                        DATA_LABEL_RANGE,
+                        line,
+                        c + 1,
+                        format!("{m} (row {line} of {shown})"),
+                    )
+                })?;
+            }
+            labels.push(v);
+        }
+        rows += 1;
+        check_budget(Some(values.len()), &shown)?;
+    }
+    if rows == 0 {
+        return Err(bad(
+            DATA_EMPTY,
+            1,
+            0,
+            format!("{shown} has a header row but no data rows"),
+        ));
+    }
+    let features = ArrayD::from_shape_vec(with_count(rows, &[feature_cols.len()]), values)
+        .map_err(|e| bad(DATA_SHAPE_MISMATCH, 0, 0, e.to_string()))?;
+    let labels = match (label_col, spec.label_read) {
+        (None, _) => Labels::None,
+        (Some(_), LabelRead::Class { .. }) => {
+            Labels::Class(labels.iter().map(|&v| v as i64).collect())
+        }
+        (Some(_), LabelRead::Value) => Labels::Values(
+            Array2::from_shape_vec((rows, 1), labels.iter().map(|&v| v as f32).collect())
+                .map_err(|e| bad(DATA_SHAPE_MISMATCH, 0, 0, e.to_string()))?
+                .into_dyn(),
+        ),
+    };
+    Ok(Samples {
+        features: Features::F32(features),
+        labels,
+    })
+}
+
+/// Checks that `v` is a class id: a whole number in `0..classes`.
+pub(crate) fn check_class(v: f64, classes: Option<u32>, row: u64) -> Result<(), String> {
+    if v.fract() != 0.0 || v < 0.0 {
+        return Err(format!(
+            "label {v} at row {row} is not a class id (a whole number from 0)"
+        ));
+    }
+    match classes {
+        Some(c) if v >= f64::from(c) => Err(format!(
+            "label {v} at row {row} is outside the {c} classes 0..{}",
+            c - 1
+        )),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,113 @@
+//! Sources: reading data files (CSV, IDX, NPY) and running the synthetic generators.
+//!
+//! Input: a [`SourceSpec`] and the folder of the spec file (relative paths resolve against
+//! it). Output: [`Samples`] whose per-sample shape is the declared one, or the first problem
+//! found as a [`Diagnostic`]: E06xx with the file, row and column for problems in data,
+//! E0900 (exit status 2) when a file cannot be read at all.
+
+mod csv_file;
+mod idx;
+mod npy_file;
+mod synthetic;
+
+use super::samples::{Samples, MEMORY_BUDGET_BYTES};
+use super::spec::{SourceKind, SourceSpec};
+use crate::diag::codes::{DATA_SHAPE_MISMATCH, DATA_TOO_LARGE, IO_READ};
+use crate::diag::Diagnostic;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Loads every sample of a source.
+pub fn load(spec: &SourceSpec, base_dir: &Path) -> Result<Samples, Diagnostic> {
+    match &spec.kind {
+        SourceKind::Csv(c) => csv_file::load(c, &resolve(base_dir, &c.path)),
+        SourceKind::Idx(i) => idx::load(i, base_dir),
+        SourceKind::Npy(n) => npy_file::load(n, base_dir),
+        SourceKind::Regression(r) => synthetic::regression(r),
+        SourceKind::Tokens(t) => synthetic::tokens(t),
+        SourceKind::Sine(s) => synthetic::sine(s),
+    }
+}
+
+/// `path` relative to the spec's folder (absolute paths are kept).
+pub fn resolve(base_dir: &Path, path: &str) -> PathBuf {
+    base_dir.join(path)
+}
+
+/// The whole file, gunzipped when it starts with the gzip magic; refuses folders and files
+/// (or decompressed streams) larger than the memory budget.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Diagnostic> {
+    let shown = path.display().to_string();
+    let io = |e: std::io::Error| {
+        Diagnostic::error(IO_READ, format!("cannot read {shown}: {e}")).at_external(
+            shown.clone(),
+            0,
+            0,
+        )
+    };
+    if path.is_dir() {
+        return Err(Diagnostic::error(
+            IO_READ,
+            format!("cannot read {shown}: it is a folder, not a file"),
+        )
+        .at_external(shown.clone(), 0, 0));
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let limit = MEMORY_BUDGET_BYTES as u64 + 1;
+    let mut raw = Vec::new();
+    file.take(limit).read_to_end(&mut raw).map_err(io)?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(raw.as_slice())
+            .take(limit)
+            .read_to_end(&mut out)
+            .map_err(io)?;
+        raw = out;
+    }
+    if raw.len() as u64 >= limit {
+        return Err(too_large(&shown));
+    }
+    Ok(raw)
+}
+
+pub(crate) fn too_large(path: &str) -> Diagnostic {
+    Diagnostic::error(
+        DATA_TOO_LARGE,
+        format!(
+            "{path} needs more than the {} GiB data budget",
+            MEMORY_BUDGET_BYTES >> 30
+        ),
+    )
+    .at_external(path.to_string(), 0, 0)
+}
+
+/// Checks that `values` elements of f32 fit the memory budget.
+pub(crate) fn check_budget(values: Option<usize>, what: &str) -> Result<usize, Diagnostic> {
+    values
+        .filter(|v| v.checked_mul(4).is_some_and(|b| b <= MEMORY_BUDGET_BYTES))
+        .ok_or_else(|| too_large(what))
+}
+
+/// The per-sample shape to use: the declared one (same element count as the file's) or the
+/// file's own.
+pub(crate) fn declared_or(
+    declared: Option<&Vec<usize>>,
+    found: &[usize],
+    path: &str,
+) -> Result<Vec<usize>, Diagnostic> {
+    let count = |s: &[usize]| s.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    match declared {
+        None => Ok(found.to_vec()),
+        Some(d) if count(d) == count(found) => Ok(d.clone()),
+        Some(d) => Err(Diagnostic::error(
+            DATA_SHAPE_MISMATCH,
+            format!(
+                "the samples in {path} have shape {found:?}, which does not fit the declared shape {d:?}"
+            ),
+        )
+        .at_external(path.to_string(), 0, 0)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+//! NPY source: a features file `[n, ...]` and optionally a labels file `[n]` (class ids) or
+//! `[n]`/`[n, k]` (regression targets).
+
+use super::{check_budget, declared_or, read_bytes, resolve};
+use crate::data::npy::{read_npy, NpyArray};
+use crate::data::samples::{with_count, Features, Labels, Samples};
+use crate::data::source::csv_file::check_class;
+use crate::data::spec::{LabelRead, NpySource};
+use crate::diag::codes::{
+    DATA_COUNT_MISMATCH, DATA_EMPTY, DATA_LABEL_RANGE, DATA_NON_FINITE, DATA_NPY_MALFORMED,
+};
+use crate::diag::Diagnostic;
+use ndarray::ArrayD;
+use std::path::Path;
+
+fn read(path: &Path) -> Result<NpyArray, Diagnostic> {
+    let bytes = read_bytes(path)?;
+    let shown = path.display().to_string();
+    read_npy(&bytes).map_err(|e| {
+        Diagnostic::error(DATA_NPY_MALFORMED, format!("{shown}: {e}")).at_external(
+            shown.clone(),
+            0,
+            0,
+        )
+    })
+}
+
+/// The first non-finite value's flat index, if any.
+fn non_finite(values: &[f32]) -> Option<usize> {
+    values.iter().position(|v| !v.is_finite())
+}
+
+pub(super) fn load(spec: &NpySource, base_dir: &Path) -> Result<Samples, Diagnostic> {
+    let path = resolve(base_dir, &spec.features);
+    let shown = path.display().to_string();
+    let array = read(&path)?;
+    let n = array.shape.first().copied().unwrap_or(0);
+    if n == 0 {
+        return Err(
+            Diagnostic::error(DATA_EMPTY, format!("{shown} holds no samples")).at_external(
+                shown.clone(),
+                0,
+                0,
+            ),
+        );
+    }
+    let values = array.to_f32();
+    check_budget(Some(values.len()), &shown)?;
+    let found: Vec<usize> = if array.shape.len() == 1 {
+        vec![1]
+    } else {
+        array.shape[1..].to_vec()
+    };
+    let sample = declared_or(spec.shape.as_ref(), &found, &shown)?;
+    if let Some(i) = non_finite(&values) {
+        let per = values.len() / n;
+        return Err(Diagnostic::error(
+            DATA_NON_FINITE,
+            format!("sample {} of {shown} holds {}", i / per.max(1), values[i]),
+        )
+        .at_external(shown, i / per.max(1) + 1, i % per.max(1) + 1));
+    }
+    let features = ArrayD::from_shape_vec(with_count(n, &sample), values).map_err(|e| {
+        Diagnostic::error(DATA_NPY_MALFORMED, format!("{shown}: {e}")).at_external(
+            shown.clone(),
+            0,
+            0,
+        )
+    })?;
+    let labels = match &spec.labels {
+        None => Labels::None,
+        Some(p) => {
+            let lpath = resolve(base_dir, p);
+            let lshown = lpath.display().to_string();
+            let labels = read(&lpath)?;
+            let ln = labels.shape.first().copied().unwrap_or(0);
+            if ln != n {
+                return Err(Diagnostic::error(
+                    DATA_COUNT_MISMATCH,
+                    format!("{lshown} has {ln} labels but {shown} has {n} samples"),
+                )
+                .at_external(lshown, 0, 0));
+            }
+            let values = labels.to_f64();
+            match spec.label_read {
+                LabelRead::Class { classes } => {
+                    if labels.shape.len() != 1 {
+                        return Err(Diagnostic::error(
+                            DATA_NPY_MALFORMED,
+                            format!(
+                                "{lshown}: class labels have shape [n], found {:?}",
+                                labels.shape
+                            ),
+                        )
+                        .at_external(lshown, 0, 0));
+                    }
+                    for (i, &v) in values.iter().enumerate() {
+                        check_class(v, classes, i as u64 + 1).map_err(|m| {
+                            Diagnostic::error(DATA_LABEL_RANGE, format!("{m} of {lshown}"))
+                                .at_external(lshown.clone(), i + 1, 0)
+                        })?;
+                    }
+                    Labels::Class(values.iter().map(|&v| v as i64).collect())
+                }
+                LabelRead::Value => {
+                    let per = values.len() / n;
+                    let f: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+                    if let Some(i) = non_finite(&f) {
+                        return Err(Diagnostic::error(
+                            DATA_NON_FINITE,
+                            format!("label of sample {} in {lshown} is {}", i / per.max(1), f[i]),
+                        )
+                        .at_external(lshown, i / per.max(1) + 1, 0));
+                    }
+                    Labels::Values(ArrayD::from_shape_vec(with_count(n, &[per]), f).map_err(
+                        |e| {
+                            Diagnostic::error(DATA_NPY_MALFORMED, format!("{lshown}: {e}"))
+                                .at_external(lshown.clone(), 0, 0)
+                        },
+                    )?)
+                }
+            }
+        }
+    };
+    Ok(Samples {
+        features: Features::F32(features),
+        labels,
+    })
+}

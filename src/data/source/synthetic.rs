@@ -1,0 +1,133 @@
+//! Synthetic generators for tests and demos, reproducible from their seed:
+//! regression `y = Xw + b + noise`, token sequences whose class follows a counting rule, and a
+//! noisy sine series.
+
+use super::check_budget;
+use crate::data::rng::{Purpose, Stream};
+use crate::data::samples::{with_count, Features, Labels, Samples};
+use crate::data::spec::{RegressionSource, SineSource, TokenSource};
+use crate::diag::codes::DATA_ARGUMENT_RANGE;
+use crate::diag::Diagnostic;
+use ndarray::ArrayD;
+
+fn shape_error(e: &ndarray::ShapeError) -> Diagnostic {
+    Diagnostic::error(DATA_ARGUMENT_RANGE, format!("generator shape: {e}"))
+}
+
+/// `X ~ N(0, 1)` of shape `[n, features]`, `w, b ~ N(0, 1)` drawn first from the same seed,
+/// `y = Xw + b + noise · N(0, 1)` of shape `[n, 1]`.
+pub(super) fn regression(spec: &RegressionSource) -> Result<Samples, Diagnostic> {
+    let total = check_budget(spec.n.checked_mul(spec.features), "regression(...)")?;
+    let mut params = Stream::new(spec.seed, Purpose::Generate, 0, 0);
+    let w: Vec<f64> = (0..spec.features).map(|_| params.normal()).collect();
+    let b = params.normal();
+    let mut x = Vec::with_capacity(total);
+    let mut y = Vec::with_capacity(spec.n);
+    for i in 0..spec.n {
+        let mut s = Stream::new(spec.seed, Purpose::Generate, 1, i as u64);
+        let mut acc = b;
+        for wj in &w {
+            let xj = s.normal();
+            acc += xj * wj;
+            x.push(xj as f32);
+        }
+        y.push((acc + spec.noise * s.normal()) as f32);
+    }
+    Ok(Samples {
+        features: Features::F32(
+            ArrayD::from_shape_vec(with_count(spec.n, &[spec.features]), x)
+                .map_err(|e| shape_error(&e))?,
+        ),
+        labels: Labels::Values(
+            ArrayD::from_shape_vec(with_count(spec.n, &[1]), y).map_err(|e| shape_error(&e))?,
+        ),
+    })
+}
+
+/// The class a token sequence belongs to: the vocabulary (ids `1..vocab`, 0 is padding) is
+/// cut into `classes` equal bands; the class is the band holding most tokens, ties to the
+/// lower band.
+pub fn token_class(tokens: &[i64], vocab: u32, classes: u32) -> i64 {
+    let mut counts = vec![0usize; classes as usize];
+    for &t in tokens {
+        let band = band_of(t, vocab, classes);
+        if let Some(c) = counts.get_mut(band) {
+            *c += 1;
+        }
+    }
+    let mut best = 0;
+    for (i, &c) in counts.iter().enumerate() {
+        if c > counts[best] {
+            best = i;
+        }
+    }
+    best as i64
+}
+
+fn band_of(token: i64, vocab: u32, classes: u32) -> usize {
+    let usable = i64::from(vocab.saturating_sub(1)).max(1);
+    ((token - 1).max(0) * i64::from(classes) / usable) as usize
+}
+
+/// Sequences of `length` token ids in `1..vocab`: a class is drawn, then each token comes from
+/// that class's band with probability 0.6 or from the whole vocabulary otherwise; the label is
+/// [`token_class`] of the sequence (so it is a function of the content).
+pub(super) fn tokens(spec: &TokenSource) -> Result<Samples, Diagnostic> {
+    if spec.vocab <= spec.classes {
+        return Err(Diagnostic::error(
+            DATA_ARGUMENT_RANGE,
+            format!(
+                "tokens(...) needs a vocabulary larger than its {} classes, found vocab {}",
+                spec.classes, spec.vocab
+            ),
+        ));
+    }
+    let total = check_budget(spec.n.checked_mul(spec.length), "tokens(...)")?;
+    let usable = u64::from(spec.vocab - 1);
+    let classes = u64::from(spec.classes);
+    let mut ids = Vec::with_capacity(total);
+    let mut labels = Vec::with_capacity(spec.n);
+    for i in 0..spec.n {
+        let mut s = Stream::new(spec.seed, Purpose::Generate, 2, i as u64);
+        let class = s.below(classes);
+        // the band of class c is ids 1 + [c·usable/classes, (c+1)·usable/classes)
+        let lo = class * usable / classes;
+        let hi = ((class + 1) * usable / classes).max(lo + 1);
+        let start = ids.len();
+        for _ in 0..spec.length {
+            let t = if s.uniform() < 0.6 {
+                lo + s.below(hi - lo)
+            } else {
+                s.below(usable)
+            };
+            ids.push(1 + t as i64);
+        }
+        labels.push(token_class(&ids[start..], spec.vocab, spec.classes));
+    }
+    Ok(Samples {
+        features: Features::I64(
+            ArrayD::from_shape_vec(with_count(spec.n, &[spec.length]), ids)
+                .map_err(|e| shape_error(&e))?,
+        ),
+        labels: Labels::Class(labels),
+    })
+}
+
+/// `x_t = sin(2π t / period) + noise · N(0, 1)` for `t = 0..n`, one value per sample.
+pub(super) fn sine(spec: &SineSource) -> Result<Samples, Diagnostic> {
+    check_budget(Some(spec.n), "sine(...)")?;
+    let mut s = Stream::new(spec.seed, Purpose::Generate, 3, 0);
+    let values: Vec<f32> = (0..spec.n)
+        .map(|t| {
+            let clean = (std::f64::consts::TAU * t as f64 / spec.period).sin();
+            (clean + spec.noise * s.normal()) as f32
+        })
+        .collect();
+    Ok(Samples {
+        features: Features::F32(
+            ArrayD::from_shape_vec(with_count(spec.n, &[1]), values)
+                .map_err(|e| shape_error(&e))?,
+        ),
+        labels: Labels::None,
+    })
+}
