@@ -46,6 +46,9 @@ pub struct Checked {
     pub models: Vec<CheckedModel>,
     /// Train blocks without errors, in source order.
     pub trains: Vec<CheckedTrain>,
+    /// Data pipelines without errors, in source order, typed but not yet loaded.
+    #[serde(skip)]
+    pub pipelines: Vec<crate::data::PipelineSpec>,
 }
 
 impl Checked {
@@ -62,6 +65,8 @@ pub fn check_file(file: FileId, ast: &ast::File) -> Checked {
     let mut models: HashMap<String, Option<CheckedModel>> = HashMap::new();
     let mut order = Vec::new();
     let mut data: HashMap<String, &ast::DataDef> = HashMap::new();
+    let mut facts = HashMap::new();
+    let mut pipelines = Vec::new();
     for item in &ast.items {
         match item {
             ast::Item::Model(m) => {
@@ -72,6 +77,18 @@ pub fn check_file(file: FileId, ast: &ast::File) -> Checked {
                 }
             }
             ast::Item::Data(d) => {
+                let (spec, problems) = crate::data::lower_data_def(file, d);
+                diags.extend(problems);
+                if let Some(spec) = spec {
+                    if let Err(errors) = crate::data::element_type(&spec) {
+                        diags.extend(errors.iter().map(|e| e.to_diagnostic(file)));
+                    } else if !data.contains_key(&d.name.name) {
+                        if let Some(f) = train::data_facts(&spec) {
+                            facts.insert(d.name.name.clone(), f);
+                        }
+                        pipelines.push(spec);
+                    }
+                }
                 data.entry(d.name.name.clone()).or_insert(d);
             }
             ast::Item::Train(_) => {}
@@ -83,6 +100,7 @@ pub fn check_file(file: FileId, ast: &ast::File) -> Checked {
             models: &models,
             model_names: order.iter().map(String::as_str).collect(),
             data: &data,
+            facts: &facts,
         };
         for item in &ast.items {
             if let ast::Item::Train(t) = item {
@@ -100,6 +118,7 @@ pub fn check_file(file: FileId, ast: &ast::File) -> Checked {
         diagnostics: diags,
         models,
         trains,
+        pipelines,
     }
 }
 

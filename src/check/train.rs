@@ -133,6 +133,8 @@ pub struct Context<'a> {
     pub models: &'a HashMap<String, Option<CheckedModel>>,
     pub model_names: Vec<&'a str>,
     pub data: &'a HashMap<String, &'a ast::DataDef>,
+    /// What each data block that checks yields (see [`data_facts`]).
+    pub facts: &'a HashMap<String, DataFacts>,
 }
 
 /// Checks one train block.
@@ -228,8 +230,8 @@ pub fn check_train(
             .iter()
             .fold(ls.key.span, |acc, a| acc.to(a.value.span));
         train_fit::check_loss_output(file, &l, loss_span, m, diags);
-        if let Some(facts) = data_def.and_then(|d| data_facts(file, d)) {
-            train_fit::check_data(file, &facts, m, &l, loss_span, diags);
+        if let Some(facts) = data_def.and_then(|d| cx.facts.get(&d.name.name)) {
+            train_fit::check_data(file, facts, m, &l, loss_span, diags);
         }
     }
     if diags.iter().filter(|d| d.is_error()).count() != before {
@@ -251,13 +253,49 @@ pub fn check_train(
     })
 }
 
-/// **Integration point** with `crate::data`: turns a `data` block into the facts the
-/// cross-block check needs. Until the data module lands this returns `None` ("unknown: skip the
-/// check"). Wiring: `let (spec, d) = crate::data::lower_data_def(file, def);` report `d` once
-/// (the data checker owns them), then map `crate::data::element_type(&spec)` into
-/// [`DataFacts`] (features dtype/shape/span, labels dtype/shape/classes/span).
-pub fn data_facts(_file: FileId, _def: &ast::DataDef) -> Option<DataFacts> {
-    None
+/// The facts the cross-block check needs from a data pipeline: its element type (after
+/// preprocessing) and the steps that fixed it. `None` when the pipeline is unlabeled or its
+/// features' shape is not known statically (both reported by the data checker).
+pub fn data_facts(spec: &crate::data::PipelineSpec) -> Option<DataFacts> {
+    use super::train_fit::LabelFacts;
+    use super::types::DType;
+    use crate::data::typing::{self, LabelKind};
+    let dtype = |d: typing::DType| match d {
+        typing::DType::F32 => DType::F32,
+        typing::DType::I64 => DType::I64,
+    };
+    let element = crate::data::element_type(spec).ok()?;
+    let label = element.label.as_ref()?;
+    let steps = typing::step_types(spec).ok()?;
+    // The last step that changed the feature shape or dtype fixed it (else the source did).
+    let mut feature_span = steps.first().map_or(spec.span, |s| s.span);
+    for pair in steps.windows(2) {
+        if pair[0].shape != pair[1].shape || pair[0].dtype != pair[1].dtype {
+            feature_span = pair[1].span;
+        }
+    }
+    let mut label_span = steps.first().map_or(spec.span, |s| s.span);
+    for pair in steps.windows(2) {
+        if pair[0].label != pair[1].label {
+            label_span = pair[1].span;
+        }
+    }
+    let num_classes = match label.kind {
+        LabelKind::Class { classes } => classes.map(|c| c as usize),
+        LabelKind::OneHot { classes } => Some(classes as usize),
+        LabelKind::Value => None,
+    };
+    Some(DataFacts {
+        features_dtype: dtype(element.dtype),
+        features_shape: element.shape.clone(),
+        feature_span,
+        labels: LabelFacts {
+            dtype: dtype(label.dtype),
+            shape: label.shape.clone(),
+            num_classes,
+            span: label_span,
+        },
+    })
 }
 
 /// `None`: the name is unknown (reported); `Some(None)`: the model exists but has errors.

@@ -166,8 +166,10 @@ fn check_features(
         data.features_dtype,
         shape_text(&data.features_shape)
     );
-    let mut fits =
-        input.fact.dtype == data.features_dtype && per_sample.len() == data.features_shape.len();
+    // Integer ids fit any integer input: the runtime converts i64 ids to i32 with a range check.
+    let dtype_fits = input.fact.dtype == data.features_dtype
+        || (input.fact.dtype.is_integer() && data.features_dtype.is_integer());
+    let mut fits = dtype_fits && per_sample.len() == data.features_shape.len();
     let mut symbols = Symbols::default();
     if fits {
         for (d, &n) in per_sample.iter().zip(&data.features_shape) {

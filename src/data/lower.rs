@@ -388,7 +388,15 @@ fn lower_batch(ctx: &mut Ctx, setting: &Setting) -> Option<Batch> {
         &["size", "drop_remainder"],
         1,
     );
-    let size = b.require(ctx, "size").and_then(|e| ctx.size(e, "size", 1));
+    // `batch all`: the whole (training) set in one batch, for full-batch gradient descent.
+    let all = b
+        .get("size")
+        .is_some_and(|e| matches!(&e.kind, ExprKind::Name(n) if n.name == "all"));
+    let size = if all {
+        Some(Batch::ALL)
+    } else {
+        b.require(ctx, "size").and_then(|e| ctx.size(e, "size", 1))
+    };
     let drop_remainder = opt(b.get("drop_remainder"), |e| {
         ctx.boolean(e, "drop_remainder")
     })?;

@@ -235,6 +235,16 @@ pub struct Batch {
     pub span: Span,
 }
 
+impl Batch {
+    /// The size written as `batch all`: every sample in one batch.
+    pub const ALL: usize = usize::MAX;
+
+    /// Whether every sample goes in one batch.
+    pub fn is_all(&self) -> bool {
+        self.size == Self::ALL
+    }
+}
+
 impl PipelineSpec {
     /// Whether any step orders samples in time, so the split keeps time order.
     pub fn is_series(&self) -> bool {

@@ -20,9 +20,25 @@ pub struct Malformed(pub Span);
 type Result<T> = std::result::Result<T, Malformed>;
 
 impl Builder<'_> {
+    /// The pair's span, ending at its last token: pest's span of a rule can include the blanks
+    /// and comments it skipped after that token, which would make labels run onto the next line.
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(s.start(), s.end()).shifted(self.base)
+        if matches!(
+            pair.as_rule(),
+            Rule::string | Rule::number | Rule::ident | Rule::boolean | Rule::integer
+        ) {
+            return Span::new(s.start(), s.end()).shifted(self.base);
+        }
+        let end = pair
+            .clone()
+            .into_inner()
+            .flatten()
+            .filter(|p| p.clone().into_inner().next().is_none() || p.as_rule() == Rule::string)
+            .map(|p| p.as_span().end())
+            .max()
+            .unwrap_or(s.end());
+        Span::new(s.start(), end).shifted(self.base)
     }
 
     /// The next child that is not a punctuation token.

@@ -326,3 +326,18 @@ fn solve4(x: &[f32], y: &[f32]) -> Vec<f64> {
     }
     (0..4).map(|i| m[i][4] / m[i][i]).collect()
 }
+
+#[test]
+fn sources_past_the_memory_budget_are_refused_before_allocating() {
+    let huge = RegressionSource {
+        n: 1 << 31,
+        features: 1 << 20,
+        noise: 0.0,
+        seed: 0,
+    };
+    let d = fails(
+        load(&src(SourceKind::Regression(huge)), Path::new(".")),
+        crate::diag::codes::DATA_TOO_LARGE,
+    );
+    assert!(d.message.contains("data budget"), "{}", d.message);
+}
