@@ -337,7 +337,7 @@ fn sources_past_the_memory_budget_are_refused_before_allocating() {
     };
     let d = fails(
         load(&src(SourceKind::Regression(huge)), Path::new(".")),
-        crate::diag::codes::DATA_TOO_LARGE,
+        DATA_TOO_LARGE,
     );
     assert!(d.message.contains("data budget"), "{}", d.message);
 }
