@@ -2,9 +2,11 @@
 //! solution (normal equations solved here in f64), a small CNN and a small LSTM on separable
 //! synthetic tasks, bit-identical determinism, and the NaN guard on a diverging run.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use modelc::ir::{
-    Activation, DType, Dim, Fact, Graph, Init, Op, Padding, Param, ParamId, ParamSource,
-    RnnCell, ValueId, Window,
+    Activation, DType, Dim, Fact, Graph, Init, Op, Padding, Param, ParamId, ParamSource, RnnCell,
+    ValueId, Window,
 };
 use modelc::passes::{Mode, PassOptions};
 use modelc::plan::{compile, ExecutionPlan};
@@ -64,7 +66,11 @@ impl Builder {
 
     fn dense(&mut self, name: &str, x: ValueId, units: usize, act: Activation) -> ValueId {
         let last = self.last(x);
-        let kernel = self.param(format!("{name}.kernel"), vec![last, units], Init::GlorotUniform);
+        let kernel = self.param(
+            format!("{name}.kernel"),
+            vec![last, units],
+            Init::GlorotUniform,
+        );
         let bias = self.param(format!("{name}.bias"), vec![units], Init::Zeros);
         let y = self
             .g
@@ -88,7 +94,11 @@ impl Builder {
 
     fn conv(&mut self, name: &str, x: ValueId, filters: usize) -> ValueId {
         let last = self.last(x);
-        let kernel = self.param(format!("{name}.kernel"), vec![3, 3, last, filters], Init::GlorotUniform);
+        let kernel = self.param(
+            format!("{name}.kernel"),
+            vec![3, 3, last, filters],
+            Init::GlorotUniform,
+        );
         let bias = self.param(format!("{name}.bias"), vec![filters], Init::Zeros);
         let y = self.op(
             name,
@@ -113,7 +123,6 @@ impl Builder {
         compile(self.g, Mode::Train, &PassOptions::default(), "e2e".into()).unwrap()
     }
 }
-
 
 fn window(k: usize, stride: usize) -> Window {
     Window {
@@ -167,7 +176,9 @@ fn least_squares(x: &ArrayD<f32>, y: &ArrayD<f32>) -> Vec<f64> {
         }
     }
     for c in 0..n {
-        let p = (c..n).max_by(|&a, &b| m[[a, c]].abs().total_cmp(&m[[b, c]].abs())).unwrap();
+        let p = (c..n)
+            .max_by(|&a, &b| m[[a, c]].abs().total_cmp(&m[[b, c]].abs()))
+            .unwrap();
         for j in 0..=n {
             m.swap([c, j], [p, j]);
         }
@@ -195,7 +206,14 @@ fn fit_regression(optimizer: &mut Optimizer, lr: f32, steps: usize) -> (Trainer,
     let mut curve = Vec::new();
     for _ in 0..steps {
         let r = t
-            .train_step(&[Input::F32(x.view())], &Targets::Dense(y.view()), Loss::MeanSquaredError, optimizer, lr, None)
+            .train_step(
+                &[Input::F32(x.view())],
+                &Targets::Dense(y.view()),
+                Loss::MeanSquaredError,
+                optimizer,
+                lr,
+                None,
+            )
             .unwrap();
         curve.push(r.loss);
     }
@@ -209,7 +227,10 @@ fn assert_least_squares(t: &Trainer, tolerance: f64) {
     let b = t.params().get("linear.bias").unwrap();
     let got: Vec<f64> = w.iter().chain(b.iter()).map(|&v| f64::from(v)).collect();
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert!((g - w).abs() < tolerance, "coefficient {i}: {g} vs least squares {w}");
+        assert!(
+            (g - w).abs() < tolerance,
+            "coefficient {i}: {g} vs least squares {w}"
+        );
     }
 }
 
@@ -238,7 +259,14 @@ fn a_huge_learning_rate_diverges_and_the_error_names_the_step() {
     let mut opt = Optimizer::Gd(Gd::new(GdConfig::default()).unwrap());
     let mut failure = None;
     for _ in 0..200 {
-        match t.train_step(&[Input::F32(x.view())], &Targets::Dense(y.view()), Loss::MeanSquaredError, &mut opt, 50.0, None) {
+        match t.train_step(
+            &[Input::F32(x.view())],
+            &Targets::Dense(y.view()),
+            Loss::MeanSquaredError,
+            &mut opt,
+            50.0,
+            None,
+        ) {
             Ok(r) => assert!(r.loss.is_finite()),
             Err(e) => {
                 failure = Some(e);
@@ -257,9 +285,19 @@ fn a_huge_learning_rate_diverges_and_the_error_names_the_step() {
         other => panic!("unexpected error {other}"),
     };
     assert!(step > 1);
-    assert!(err.to_string().contains(&format!("training step {step}")), "{err}");
-    if matches!(err, TrainError::NonFiniteLoss { .. } | TrainError::NonFiniteGradient { .. }) {
-        assert!(t.params().tensors().iter().all(|p| p.iter().all(|v| v.is_finite())));
+    assert!(
+        err.to_string().contains(&format!("training step {step}")),
+        "{err}"
+    );
+    if matches!(
+        err,
+        TrainError::NonFiniteLoss { .. } | TrainError::NonFiniteGradient { .. }
+    ) {
+        assert!(t
+            .params()
+            .tensors()
+            .iter()
+            .all(|p| p.iter().all(|v| v.is_finite())));
     }
 }
 
@@ -274,7 +312,7 @@ fn blob_images(n: usize, seed: u64) -> (ArrayD<f32>, ArrayD<i32>) {
     for i in 0..n {
         let class = (s.next() * 2.0) as usize;
         labels[[i]] = class as i32;
-        for v in x.index_axis_mut(Axis(0), i).iter_mut() {
+        for v in &mut x.index_axis_mut(Axis(0), i) {
             *v = (s.next() * 0.5) as f32;
         }
         let (oy, ox) = (1 + (s.next() * 2.0) as usize, 1 + (s.next() * 2.0) as usize);
@@ -292,7 +330,13 @@ fn blob_images(n: usize, seed: u64) -> (ArrayD<f32>, ArrayD<i32>) {
 fn cnn_plan(dropout: bool) -> ExecutionPlan {
     let (mut b, x) = Builder::new(DType::F32, &[8, 8, 1]);
     let a = b.conv("conv", x, 4);
-    let a = b.op("pool", Op::MaxPool2d { window: window(2, 2) }, a);
+    let a = b.op(
+        "pool",
+        Op::MaxPool2d {
+            window: window(2, 2),
+        },
+        a,
+    );
     let mut a = b.op("flat", Op::Flatten, a);
     if dropout {
         a = b.op("drop", Op::Dropout { rate: 0.25 }, a);
@@ -306,7 +350,12 @@ fn accuracy(probs: &ndarray::ArrayViewD<'_, f32>, labels: &ArrayD<i32>) -> f64 {
         .axis_iter(Axis(0))
         .zip(labels.iter())
         .filter(|(p, &l)| {
-            let best = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+            let best = p
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap()
+                .0;
             best as i32 == l
         })
         .count();
@@ -323,9 +372,18 @@ fn train_cnn(seed: u64, dropout: bool, epochs: usize) -> (Trainer, Vec<f32>) {
     for _ in 0..epochs {
         for start in (0..512).step_by(32) {
             let xb = x.slice_axis(Axis(0), (start..start + 32).into()).to_owned();
-            let lb = labels.slice_axis(Axis(0), (start..start + 32).into()).to_owned();
+            let lb = labels
+                .slice_axis(Axis(0), (start..start + 32).into())
+                .to_owned();
             let r = t
-                .train_step(&[Input::F32(xb.view())], &Targets::Sparse(SparseLabels::I32(lb.view())), loss, &mut opt, 0.01, None)
+                .train_step(
+                    &[Input::F32(xb.view())],
+                    &Targets::Sparse(SparseLabels::I32(lb.view())),
+                    loss,
+                    &mut opt,
+                    0.01,
+                    None,
+                )
                 .unwrap();
             curve.push(r.loss);
         }
@@ -379,10 +437,18 @@ fn sequences(n: usize, seed: u64) -> (ArrayD<i32>, ArrayD<i32>) {
 #[test]
 fn a_small_lstm_learns_whether_a_token_occurs() {
     let (mut b, ids) = Builder::new(DType::I32, &[10]);
-    let table = b.param("emb.embeddings".into(), vec![8, 8], Init::Uniform { limit: 0.05 });
+    let table = b.param(
+        "emb.embeddings".into(),
+        vec![8, 8],
+        Init::Uniform { limit: 0.05 },
+    );
     let e = b.op("emb", Op::Embedding { table }, ids);
     let kernel = b.param("lstm.kernel".into(), vec![8, 64], Init::GlorotUniform);
-    let recurrent = b.param("lstm.recurrent_kernel".into(), vec![16, 64], Init::Orthogonal);
+    let recurrent = b.param(
+        "lstm.recurrent_kernel".into(),
+        vec![16, 64],
+        Init::Orthogonal,
+    );
     let bias = b.param("lstm.bias".into(), vec![64], Init::UnitForgetBias);
     let h = b.op(
         "lstm",
@@ -404,10 +470,21 @@ fn a_small_lstm_learns_whether_a_token_occurs() {
     let mut curve = Vec::new();
     for _ in 0..6 {
         for start in (0..1024).step_by(64) {
-            let xb = xs.slice_axis(Axis(0), (start..start + 64).into()).to_owned();
-            let lb = labels.slice_axis(Axis(0), (start..start + 64).into()).to_owned();
+            let xb = xs
+                .slice_axis(Axis(0), (start..start + 64).into())
+                .to_owned();
+            let lb = labels
+                .slice_axis(Axis(0), (start..start + 64).into())
+                .to_owned();
             let r = t
-                .train_step(&[Input::I32(xb.view())], &Targets::Sparse(SparseLabels::I32(lb.view())), loss, &mut opt, 0.01, None)
+                .train_step(
+                    &[Input::I32(xb.view())],
+                    &Targets::Sparse(SparseLabels::I32(lb.view())),
+                    loss,
+                    &mut opt,
+                    0.01,
+                    None,
+                )
                 .unwrap();
             curve.push(r.loss);
         }

@@ -114,8 +114,12 @@ fn dense_weight_grads(
     let mut dk = ctx.rank_mut::<f32, Ix2>(dkernel)?;
     let (inp, units) = dk.dim();
     let rows = x.len() / inp.max(1);
-    let xs = x.as_slice().ok_or_else(|| ctx.internal("x not contiguous"))?;
-    let ds = dy.as_slice().ok_or_else(|| ctx.internal("dy not contiguous"))?;
+    let xs = x
+        .as_slice()
+        .ok_or_else(|| ctx.internal("x not contiguous"))?;
+    let ds = dy
+        .as_slice()
+        .ok_or_else(|| ctx.internal("dy not contiguous"))?;
     let xm = ndarray::ArrayView2::from_shape((rows, inp), xs).map_err(|e| ctx.internal(e))?;
     let dm = ndarray::ArrayView2::from_shape((rows, units), ds).map_err(|e| ctx.internal(e))?;
     general_mat_mul(1.0, &xm.t(), &dm, 0.0, &mut dk);
@@ -247,7 +251,10 @@ pub(crate) fn backward_step(
             })?;
         }
         Op::Flatten | Op::Reshape { .. } | Op::Cast { .. } => {
-            if matches!(env.input(ctx.arg(step, 0)?), Some(Input::I32(_) | Input::I64(_))) {
+            if matches!(
+                env.input(ctx.arg(step, 0)?),
+                Some(Input::I32(_) | Input::I64(_))
+            ) {
                 return Ok(());
             }
             unary(ctx, step, grads, |mut dx| {

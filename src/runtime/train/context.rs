@@ -27,7 +27,10 @@ pub(crate) enum StepState {
     Rnn(RnnCache),
     BatchNorm(BatchNormStats),
     /// The dropout mask of the last training forward (`active` false: identity).
-    Dropout { mask: ArrayD<f32>, active: bool },
+    Dropout {
+        mask: ArrayD<f32>,
+        active: bool,
+    },
 }
 
 /// The values a step can read.

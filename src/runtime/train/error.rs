@@ -17,7 +17,9 @@ use crate::runtime::optim::OptimError;
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum TrainError {
     /// The plan was not compiled with `Mode::Train` (it may lack batch norm or dropout).
-    #[error("the plan was compiled for inference; training needs a plan compiled with Mode::Train")]
+    #[error(
+        "the plan was compiled for inference; training needs a plan compiled with Mode::Train"
+    )]
     NotATrainingPlan,
     /// Training needs exactly one model output to take the loss of.
     #[error("training needs exactly one model output, the plan has {0}")]

@@ -96,8 +96,15 @@ pub(crate) fn forward_step(
             let StepState::Conv(ws) = state else {
                 return Err(ctx.internal("missing conv workspace"));
             };
-            conv2d_forward(xv, kv, bv, &geom, ws, ctx.rank_mut::<f32, Ix4>(out.view_mut())?)
-                .map_err(k)?;
+            conv2d_forward(
+                xv,
+                kv,
+                bv,
+                &geom,
+                ws,
+                ctx.rank_mut::<f32, Ix4>(out.view_mut())?,
+            )
+            .map_err(k)?;
             fused::apply(*activation, out);
         }
         Op::Dense {

@@ -23,7 +23,9 @@ pub(crate) fn supported(act: Activation) -> bool {
 
 fn map_in_place(out: &mut ArrayViewMutD<'_, f32>, f: impl Fn(f32) -> f32) {
     if let Some(s) = out.as_slice_mut() {
-        s.iter_mut().for_each(|v| *v = f(*v));
+        for v in s.iter_mut() {
+            *v = f(*v);
+        }
     } else {
         out.mapv_inplace(f);
     }
@@ -43,10 +45,16 @@ pub(crate) fn apply(act: Activation, out: &mut ArrayViewMutD<'_, f32>) {
 }
 
 /// `dy ← dy ⊙ act'(pre)`, with the derivative computed from the output `y = act(pre)`.
-pub(crate) fn differentiate(act: Activation, y: &ArrayViewD<'_, f32>, dy: &mut ArrayViewMutD<'_, f32>) {
+pub(crate) fn differentiate(
+    act: Activation,
+    y: &ArrayViewD<'_, f32>,
+    dy: &mut ArrayViewMutD<'_, f32>,
+) {
     let each = |dy: &mut ArrayViewMutD<'_, f32>, f: fn(f32, f32, f32) -> f32, alpha: f32| {
         if let (Some(ys), Some(ds)) = (y.as_slice(), dy.as_slice_mut()) {
-            ds.iter_mut().zip(ys).for_each(|(d, &v)| *d = f(*d, v, alpha));
+            ds.iter_mut()
+                .zip(ys)
+                .for_each(|(d, &v)| *d = f(*d, v, alpha));
         } else {
             Zip::from(dy).and(y).for_each(|d, &v| *d = f(*d, v, alpha));
         }

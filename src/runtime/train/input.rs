@@ -67,7 +67,9 @@ pub(crate) fn bind(facts: &[(&str, &Fact)], inputs: &[Input<'_>]) -> Result<Bind
         }
         let shape = input.shape();
         if shape.len() != fact.rank() {
-            return Err(err(format!("has shape {shape:?}, the model expects {fact}")));
+            return Err(err(format!(
+                "has shape {shape:?}, the model expects {fact}"
+            )));
         }
         for (dim, &size) in fact.dims.iter().zip(shape) {
             if size == 0 {
@@ -75,7 +77,9 @@ pub(crate) fn bind(facts: &[(&str, &Fact)], inputs: &[Input<'_>]) -> Result<Bind
             }
             match dim {
                 Dim::Known(k) if *k != size => {
-                    return Err(err(format!("has shape {shape:?}, the model expects {fact}")));
+                    return Err(err(format!(
+                        "has shape {shape:?}, the model expects {fact}"
+                    )));
                 }
                 Dim::Known(_) => {}
                 Dim::Symbol(s) => match bound.iter().find(|(b, _)| b == s) {
@@ -94,7 +98,11 @@ pub(crate) fn bind(facts: &[(&str, &Fact)], inputs: &[Input<'_>]) -> Result<Bind
 }
 
 /// The concrete shape of a value with `fact` under `bindings`.
-pub(crate) fn concrete(name: &str, fact: &Fact, bindings: &Bindings) -> Result<Vec<usize>, TrainError> {
+pub(crate) fn concrete(
+    name: &str,
+    fact: &Fact,
+    bindings: &Bindings,
+) -> Result<Vec<usize>, TrainError> {
     let err = |detail: String| TrainError::ValueShape {
         name: name.to_string(),
         detail,

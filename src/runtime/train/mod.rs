@@ -148,14 +148,14 @@ impl Trainer {
                 return Err(ctx.unsupported("steps producing integer values"));
             }
             if step.inputs.iter().any(|&v| v as usize >= n_values) {
-                return Err(internal(format!("step `{}` reads a missing value", step.name)));
+                return Err(internal(format!(
+                    "step `{}` reads a missing value",
+                    step.name
+                )));
             }
             if let Op::Conv2d { activation, .. } | Op::Dense { activation, .. } = step.op {
                 if !fused::supported(activation) {
-                    return Err(ctx.unsupported(format!(
-                        "fused {} activation",
-                        activation.name()
-                    )));
+                    return Err(ctx.unsupported(format!("fused {} activation", activation.name())));
                 }
             }
             state.push(match step.op {
@@ -169,7 +169,11 @@ impl Trainer {
                 _ => StepState::Stateless,
             });
         }
-        let param_grads = plan.params.iter().map(|p| GradSlot::zeros(&p.shape)).collect();
+        let param_grads = plan
+            .params
+            .iter()
+            .map(|p| GradSlot::zeros(&p.shape))
+            .collect();
         Ok(Self {
             values: vec![None; n_values],
             value_grads: vec![GradSlot::default(); n_values],
@@ -257,7 +261,7 @@ impl Trainer {
             if let StepState::Dropout { mask, .. } = st {
                 let shape = self.values[step.output as usize]
                     .as_ref()
-                    .map(|a| a.raw_dim())
+                    .map(ArrayD::raw_dim)
                     .ok_or_else(|| internal("dropout output has no buffer"))?;
                 *mask = ArrayD::zeros(shape);
             }
@@ -479,20 +483,17 @@ impl Trainer {
         )
         .then(|| self.final_softmax())
         .flatten();
-        let (value, seed, grad, stop) = match fused {
-            Some((index, logits)) => {
-                let env = Env {
-                    values: &self.values,
-                    inputs,
-                    input_pos: &self.input_pos,
-                };
-                let r = softmax_cross_entropy(&env.f32(logits)?, targets)?;
-                (r.loss, logits, r.grad, index)
-            }
-            None => {
-                let r = loss.evaluate(&self.output_view()?, targets)?;
-                (r.loss, self.output, r.grad, self.plan.steps.len())
-            }
+        let (value, seed, grad, stop) = if let Some((index, logits)) = fused {
+            let env = Env {
+                values: &self.values,
+                inputs,
+                input_pos: &self.input_pos,
+            };
+            let r = softmax_cross_entropy(&env.f32(logits)?, targets)?;
+            (r.loss, logits, r.grad, index)
+        } else {
+            let r = loss.evaluate(&self.output_view()?, targets)?;
+            (r.loss, self.output, r.grad, self.plan.steps.len())
         };
         if !value.is_finite() {
             return Err(TrainError::NonFiniteLoss { step, loss: value });
@@ -640,7 +641,10 @@ fn gradient_needs(
         .map(|v| {
             inputs
                 && input_pos.get(v).copied().flatten().is_some()
-                && plan.values.get(v).is_some_and(|x| x.fact.dtype == DType::F32)
+                && plan
+                    .values
+                    .get(v)
+                    .is_some_and(|x| x.fact.dtype == DType::F32)
         })
         .collect();
     for step in &plan.steps {
@@ -665,16 +669,21 @@ fn two_mut(
     s: &mut [ArrayD<f32>],
     i: usize,
     j: usize,
-) -> Option<(ndarray::ArrayViewMut1<'_, f32>, ndarray::ArrayViewMut1<'_, f32>)> {
-    let (a, b) = if i < j {
-        let (lo, hi) = s.split_at_mut(j);
-        (lo.get_mut(i)?, hi.first_mut()?)
-    } else if j < i {
-        let (lo, hi) = s.split_at_mut(i);
-        let (b, a) = (lo.get_mut(j)?, hi.first_mut()?);
-        (a, b)
-    } else {
-        return None;
+) -> Option<(
+    ndarray::ArrayViewMut1<'_, f32>,
+    ndarray::ArrayViewMut1<'_, f32>,
+)> {
+    let (a, b) = match i.cmp(&j) {
+        std::cmp::Ordering::Less => {
+            let (lo, hi) = s.split_at_mut(j);
+            (lo.get_mut(i)?, hi.first_mut()?)
+        }
+        std::cmp::Ordering::Greater => {
+            let (lo, hi) = s.split_at_mut(i);
+            let (b, a) = (lo.get_mut(j)?, hi.first_mut()?);
+            (a, b)
+        }
+        std::cmp::Ordering::Equal => return None,
     };
     let a = a.view_mut().into_dimensionality().ok()?;
     let b = b.view_mut().into_dimensionality().ok()?;

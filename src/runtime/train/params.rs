@@ -78,7 +78,10 @@ impl ParamStore {
     }
 
     /// Parameters given as tensors (e.g. loaded weights), checked against the plan's shapes.
-    pub fn from_tensors(plan: &ExecutionPlan, tensors: Vec<ArrayD<f32>>) -> Result<Self, TrainError> {
+    pub fn from_tensors(
+        plan: &ExecutionPlan,
+        tensors: Vec<ArrayD<f32>>,
+    ) -> Result<Self, TrainError> {
         if tensors.len() != plan.params.len() {
             return Err(TrainError::Param {
                 name: plan.model.clone(),

@@ -46,7 +46,10 @@ impl GradSlot {
         if !self.written {
             return Ok(buf.view_mut());
         }
-        let fits = self.scratch.as_ref().is_some_and(|s| s.shape() == buf.shape());
+        let fits = self
+            .scratch
+            .as_ref()
+            .is_some_and(|s| s.shape() == buf.shape());
         if !fits {
             self.scratch = Some(ArrayD::zeros(buf.raw_dim()));
         }

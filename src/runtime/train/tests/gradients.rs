@@ -27,7 +27,7 @@ fn loss_at(t: &mut Trainer, inputs: &[Input<'_>], w: &ArrayD<f32>) -> f64 {
     weighted(&y, w)
 }
 
-fn views<'a>(inputs: &'a [ArrayD<f32>], ids: &'a Option<ArrayD<i32>>) -> Vec<Input<'a>> {
+fn views<'a>(inputs: &'a [ArrayD<f32>], ids: Option<&'a ArrayD<i32>>) -> Vec<Input<'a>> {
     ids.iter()
         .map(|a| Input::I32(a.view()))
         .chain(inputs.iter().map(f32_input))
@@ -52,11 +52,17 @@ fn close(what: &str, analytic: f64, numeric: f64) {
 }
 
 /// Checks every trainable parameter and every f32 input of `plan` at `inputs`.
+#[allow(clippy::needless_pass_by_value)] // call sites read better passing owned test data
 fn check(plan: ExecutionPlan, mut inputs: Vec<ArrayD<f32>>, ids: Option<ArrayD<i32>>, h: f32) {
     let mut t = trainer(plan, 5).with_input_gradients();
-    let out_shape = t.forward(&views(&inputs, &ids), true).unwrap().shape().to_vec();
+    let out_shape = t
+        .forward(&views(&inputs, ids.as_ref()), true)
+        .unwrap()
+        .shape()
+        .to_vec();
     let w = noise(&out_shape, 17, 1.0);
-    t.backward(&views(&inputs, &ids), &w.view()).unwrap();
+    t.backward(&views(&inputs, ids.as_ref()), &w.view())
+        .unwrap();
     let analytic: Vec<Option<ArrayD<f32>>> = (0..t.plan().params.len())
         .map(|i| t.param_grad(i).map(|g| g.to_owned()))
         .collect();
@@ -75,9 +81,9 @@ fn check(plan: ExecutionPlan, mut inputs: Vec<ArrayD<f32>>, ids: Option<ArrayD<i
         for e in sample(g.len(), 12) {
             let orig = t.params.tensors_mut()[i].as_slice().unwrap()[e];
             t.params.tensors_mut()[i].as_slice_mut().unwrap()[e] = orig + h;
-            let up = loss_at(&mut t, &views(&inputs, &ids), &w);
+            let up = loss_at(&mut t, &views(&inputs, ids.as_ref()), &w);
             t.params.tensors_mut()[i].as_slice_mut().unwrap()[e] = orig - h;
-            let down = loss_at(&mut t, &views(&inputs, &ids), &w);
+            let down = loss_at(&mut t, &views(&inputs, ids.as_ref()), &w);
             t.params.tensors_mut()[i].as_slice_mut().unwrap()[e] = orig;
             close(
                 &format!("{name}[{e}]"),
@@ -91,9 +97,9 @@ fn check(plan: ExecutionPlan, mut inputs: Vec<ArrayD<f32>>, ids: Option<ArrayD<i
         for e in sample(inputs[k].len(), 12) {
             let orig = inputs[k].as_slice().unwrap()[e];
             inputs[k].as_slice_mut().unwrap()[e] = orig + h;
-            let up = loss_at(&mut t, &views(&inputs, &ids), &w);
+            let up = loss_at(&mut t, &views(&inputs, ids.as_ref()), &w);
             inputs[k].as_slice_mut().unwrap()[e] = orig - h;
-            let down = loss_at(&mut t, &views(&inputs, &ids), &w);
+            let down = loss_at(&mut t, &views(&inputs, ids.as_ref()), &w);
             inputs[k].as_slice_mut().unwrap()[e] = orig;
             close(
                 &format!("input {k}[{e}]"),
@@ -196,7 +202,12 @@ fn reshape_dropout_and_affine() {
 fn embedding_and_recurrent_layers_both_ways() {
     let mut b = Builder::new();
     let ids = b.input("ids", DType::I32, &[5]);
-    let table = b.param("emb.embeddings", &[7, 3], Init::Uniform { limit: 0.8 }, true);
+    let table = b.param(
+        "emb.embeddings",
+        &[7, 3],
+        Init::Uniform { limit: 0.8 },
+        true,
+    );
     let e = b.node("emb", Op::Embedding { table }, &[ids]);
     let r = b.rnn("rnn", e, RnnCell::SimpleRnn, 4, true);
     let r = b.rnn("lstm", r, RnnCell::Lstm, 3, true);

@@ -57,8 +57,18 @@ impl Builder {
     /// Dense followed by a separate activation step (the fuse pass merges them).
     pub fn dense(&mut self, name: &str, x: ValueId, units: usize, act: Activation) -> ValueId {
         let last = self.last(x);
-        let kernel = self.param(&format!("{name}.kernel"), &[last, units], Init::GlorotUniform, true);
-        let bias = self.param(&format!("{name}.bias"), &[units], Init::Uniform { limit: 0.3 }, true);
+        let kernel = self.param(
+            &format!("{name}.kernel"),
+            &[last, units],
+            Init::GlorotUniform,
+            true,
+        );
+        let bias = self.param(
+            &format!("{name}.bias"),
+            &[units],
+            Init::Uniform { limit: 0.3 },
+            true,
+        );
         let y = self.node(
             name,
             Op::Dense {
@@ -76,10 +86,28 @@ impl Builder {
         }
     }
 
-    pub fn conv(&mut self, name: &str, x: ValueId, filters: usize, k: usize, stride: usize, padding: Padding) -> ValueId {
+    pub fn conv(
+        &mut self,
+        name: &str,
+        x: ValueId,
+        filters: usize,
+        k: usize,
+        stride: usize,
+        padding: Padding,
+    ) -> ValueId {
         let last = self.last(x);
-        let kernel = self.param(&format!("{name}.kernel"), &[k, k, last, filters], Init::GlorotUniform, true);
-        let bias = self.param(&format!("{name}.bias"), &[filters], Init::Uniform { limit: 0.3 }, true);
+        let kernel = self.param(
+            &format!("{name}.kernel"),
+            &[k, k, last, filters],
+            Init::GlorotUniform,
+            true,
+        );
+        let bias = self.param(
+            &format!("{name}.bias"),
+            &[filters],
+            Init::Uniform { limit: 0.3 },
+            true,
+        );
         self.node(
             name,
             Op::Conv2d {
@@ -95,8 +123,18 @@ impl Builder {
 
     pub fn batch_norm(&mut self, name: &str, x: ValueId) -> ValueId {
         let c = self.last(x);
-        let gamma = self.param(&format!("{name}.gamma"), &[c], Init::Uniform { limit: 1.5 }, true);
-        let beta = self.param(&format!("{name}.beta"), &[c], Init::Uniform { limit: 0.5 }, true);
+        let gamma = self.param(
+            &format!("{name}.gamma"),
+            &[c],
+            Init::Uniform { limit: 1.5 },
+            true,
+        );
+        let beta = self.param(
+            &format!("{name}.beta"),
+            &[c],
+            Init::Uniform { limit: 0.5 },
+            true,
+        );
         let mean = self.param(&format!("{name}.moving_mean"), &[c], Init::Zeros, false);
         let variance = self.param(&format!("{name}.moving_variance"), &[c], Init::Ones, false);
         self.node(
@@ -115,8 +153,18 @@ impl Builder {
 
     pub fn layer_norm(&mut self, name: &str, x: ValueId) -> ValueId {
         let c = self.last(x);
-        let gamma = self.param(&format!("{name}.gamma"), &[c], Init::Uniform { limit: 1.5 }, true);
-        let beta = self.param(&format!("{name}.beta"), &[c], Init::Uniform { limit: 0.5 }, true);
+        let gamma = self.param(
+            &format!("{name}.gamma"),
+            &[c],
+            Init::Uniform { limit: 1.5 },
+            true,
+        );
+        let beta = self.param(
+            &format!("{name}.beta"),
+            &[c],
+            Init::Uniform { limit: 0.5 },
+            true,
+        );
         self.node(
             name,
             Op::LayerNorm {
@@ -128,13 +176,39 @@ impl Builder {
         )
     }
 
-    pub fn rnn(&mut self, name: &str, x: ValueId, cell: RnnCell, units: usize, seq: bool) -> ValueId {
+    pub fn rnn(
+        &mut self,
+        name: &str,
+        x: ValueId,
+        cell: RnnCell,
+        units: usize,
+        seq: bool,
+    ) -> ValueId {
         let f = self.last(x);
         let g = cell.gates() * units;
-        let kernel = self.param(&format!("{name}.kernel"), &[f, g], Init::GlorotUniform, true);
-        let recurrent = self.param(&format!("{name}.recurrent_kernel"), &[units, g], Init::Orthogonal, true);
-        let bias_shape = if cell == RnnCell::Gru { vec![2, g] } else { vec![g] };
-        let bias = self.param(&format!("{name}.bias"), &bias_shape, Init::Uniform { limit: 0.3 }, true);
+        let kernel = self.param(
+            &format!("{name}.kernel"),
+            &[f, g],
+            Init::GlorotUniform,
+            true,
+        );
+        let recurrent = self.param(
+            &format!("{name}.recurrent_kernel"),
+            &[units, g],
+            Init::Orthogonal,
+            true,
+        );
+        let bias_shape = if cell == RnnCell::Gru {
+            vec![2, g]
+        } else {
+            vec![g]
+        };
+        let bias = self.param(
+            &format!("{name}.bias"),
+            &bias_shape,
+            Init::Uniform { limit: 0.3 },
+            true,
+        );
         self.node(
             name,
             Op::Rnn {

@@ -117,21 +117,45 @@ fn non_finite_loss_stops_the_step_naming_it_and_leaves_parameters() {
     let ys = ArrayD::<f32>::zeros(vec![4, 2]);
     let targets = Targets::Dense(ys.view());
     let mut opt = gd();
-    t.train_step(&[f32_input(&good)], &targets, Loss::MeanSquaredError, &mut opt, 0.1, None)
-        .unwrap();
+    t.train_step(
+        &[f32_input(&good)],
+        &targets,
+        Loss::MeanSquaredError,
+        &mut opt,
+        0.1,
+        None,
+    )
+    .unwrap();
     let before = t.params().clone();
     let mut bad = good.clone();
     bad[[2, 1]] = f32::NAN;
     let err = t
-        .train_step(&[f32_input(&bad)], &targets, Loss::MeanSquaredError, &mut opt, 0.1, None)
+        .train_step(
+            &[f32_input(&bad)],
+            &targets,
+            Loss::MeanSquaredError,
+            &mut opt,
+            0.1,
+            None,
+        )
         .unwrap_err();
-    assert!(matches!(err, TrainError::NonFiniteLoss { step: 2, .. }), "{err}");
+    assert!(
+        matches!(err, TrainError::NonFiniteLoss { step: 2, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("training step 2"));
     assert_eq!(t.params(), &before);
     assert_eq!(t.steps_done(), 1);
     // Training resumes on good data.
-    t.train_step(&[f32_input(&good)], &targets, Loss::MeanSquaredError, &mut opt, 0.1, None)
-        .unwrap();
+    t.train_step(
+        &[f32_input(&good)],
+        &targets,
+        Loss::MeanSquaredError,
+        &mut opt,
+        0.1,
+        None,
+    )
+    .unwrap();
     assert_eq!(t.steps_done(), 2);
 }
 
@@ -145,8 +169,16 @@ fn inputs_that_do_not_fit_the_plan_are_errors() {
     let err = t.forward(&[f32_input(&wrong)], true).unwrap_err();
     assert!(matches!(err, TrainError::Input { .. }), "{err}");
     let ids = ndarray::arr2(&[[1i32, 2, 3]]).into_dyn();
-    let err = t.forward(&[crate::runtime::train::Input::I32(ids.view())], true).unwrap_err();
+    let err = t
+        .forward(&[crate::runtime::train::Input::I32(ids.view())], true)
+        .unwrap_err();
     assert!(err.to_string().contains("dtype"), "{err}");
     let err = t.forward(&[], true).unwrap_err();
-    assert!(matches!(err, TrainError::InputCount { expected: 1, found: 0 }));
+    assert!(matches!(
+        err,
+        TrainError::InputCount {
+            expected: 1,
+            found: 0
+        }
+    ));
 }
