@@ -7,3 +7,4 @@ pub mod loss;
 pub mod metrics;
 pub mod optim;
 pub mod schedule;
+pub mod train;

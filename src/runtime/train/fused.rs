@@ -1,0 +1,71 @@
+//! Activations fused into conv2d and dense steps, applied in place on the step's output, and
+//! their derivative taken from that output.
+//!
+//! Only the fusable activations (relu, leaky relu, sigmoid, tanh, and linear) occur here; each
+//! derivative is a function of the activated output `y` alone: `relu'` is `y > 0` (0 at 0, as
+//! TensorFlow), `leaky_relu'` is 1 for `y > 0` else `alpha` (needs `alpha > 0` so that the sign
+//! of `y` is the sign of the pre-activation), `sigmoid' = y(1 − y)`, `tanh' = 1 − y²`. So the
+//! pre-activation need not be kept.
+
+use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+
+use crate::ir::Activation;
+use crate::runtime::kernels::activation::sigmoid_scalar;
+
+/// Whether `act` can be applied in place and differentiated from its output.
+pub(crate) fn supported(act: Activation) -> bool {
+    match act {
+        Activation::Linear | Activation::Relu | Activation::Sigmoid | Activation::Tanh => true,
+        Activation::LeakyRelu { alpha } => alpha > 0.0,
+        Activation::Gelu | Activation::Softmax => false,
+    }
+}
+
+fn map_in_place(out: &mut ArrayViewMutD<'_, f32>, f: impl Fn(f32) -> f32) {
+    if let Some(s) = out.as_slice_mut() {
+        for v in s.iter_mut() {
+            *v = f(*v);
+        }
+    } else {
+        out.mapv_inplace(f);
+    }
+}
+
+/// `out = act(out)`.
+pub(crate) fn apply(act: Activation, out: &mut ArrayViewMutD<'_, f32>) {
+    match act {
+        Activation::Relu => map_in_place(out, |v| v.max(0.0)),
+        Activation::LeakyRelu { alpha } => {
+            map_in_place(out, |v| if v > 0.0 { v } else { alpha * v });
+        }
+        Activation::Sigmoid => map_in_place(out, sigmoid_scalar),
+        Activation::Tanh => map_in_place(out, f32::tanh),
+        Activation::Linear | Activation::Gelu | Activation::Softmax => {}
+    }
+}
+
+/// `dy ← dy ⊙ act'(pre)`, with the derivative computed from the output `y = act(pre)`.
+pub(crate) fn differentiate(
+    act: Activation,
+    y: &ArrayViewD<'_, f32>,
+    dy: &mut ArrayViewMutD<'_, f32>,
+) {
+    let each = |dy: &mut ArrayViewMutD<'_, f32>, f: fn(f32, f32, f32) -> f32, alpha: f32| {
+        if let (Some(ys), Some(ds)) = (y.as_slice(), dy.as_slice_mut()) {
+            ds.iter_mut()
+                .zip(ys)
+                .for_each(|(d, &v)| *d = f(*d, v, alpha));
+        } else {
+            Zip::from(dy).and(y).for_each(|d, &v| *d = f(*d, v, alpha));
+        }
+    };
+    match act {
+        Activation::Relu => each(dy, |d, y, _| if y > 0.0 { d } else { 0.0 }, 0.0),
+        Activation::LeakyRelu { alpha } => {
+            each(dy, |d, y, a| if y > 0.0 { d } else { a * d }, alpha);
+        }
+        Activation::Sigmoid => each(dy, |d, y, _| d * y * (1.0 - y), 0.0),
+        Activation::Tanh => each(dy, |d, y, _| d * (1.0 - y * y), 0.0),
+        Activation::Linear | Activation::Gelu | Activation::Softmax => {}
+    }
+}

@@ -1,0 +1,117 @@
+//! A gradient buffer that several consumers may write: the first writer overwrites it, later
+//! writers go through a scratch buffer that is added in.
+//!
+//! Kernels overwrite their gradient outputs. A value read by two steps (a skip connection, a
+//! weight shared by two layers) receives two gradients, so [`GradSlot::target`] hands out the
+//! buffer itself the first time in a backward pass and the scratch buffer afterwards, and
+//! [`GradSlot::commit`] adds the scratch in. Both buffers are allocated once and reused.
+
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
+
+use super::error::{internal, TrainError};
+
+/// One gradient buffer with its accumulation state.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct GradSlot {
+    buf: Option<ArrayD<f32>>,
+    scratch: Option<ArrayD<f32>>,
+    written: bool,
+}
+
+impl GradSlot {
+    /// A zeroed slot of `shape`.
+    pub(crate) fn zeros(shape: &[usize]) -> Self {
+        Self {
+            buf: Some(ArrayD::zeros(IxDyn(shape))),
+            scratch: None,
+            written: false,
+        }
+    }
+
+    /// Starts a new backward pass: nothing written yet.
+    pub(crate) fn reset(&mut self) {
+        self.written = false;
+    }
+
+    /// Whether some step has delivered a gradient in this pass.
+    pub(crate) fn is_written(&self) -> bool {
+        self.written
+    }
+
+    /// The buffer to write the next gradient contribution into; call [`Self::commit`] after.
+    pub(crate) fn target(&mut self) -> Result<ArrayViewMutD<'_, f32>, TrainError> {
+        let Some(buf) = self.buf.as_mut() else {
+            return Err(internal("gradient buffer missing"));
+        };
+        if !self.written {
+            return Ok(buf.view_mut());
+        }
+        let fits = self
+            .scratch
+            .as_ref()
+            .is_some_and(|s| s.shape() == buf.shape());
+        if !fits {
+            self.scratch = Some(ArrayD::zeros(buf.raw_dim()));
+        }
+        self.scratch
+            .as_mut()
+            .map(|a| a.view_mut())
+            .ok_or_else(|| internal("scratch buffer missing"))
+    }
+
+    /// The buffer itself, to be overwritten without counting as a contribution (a gradient no
+    /// one reads, which a kernel computes anyway).
+    pub(crate) fn discard_target(&mut self) -> Result<ArrayViewMutD<'_, f32>, TrainError> {
+        if self.written {
+            return self.target();
+        }
+        self.buf
+            .as_mut()
+            .map(|a| a.view_mut())
+            .ok_or_else(|| internal("gradient buffer missing"))
+    }
+
+    /// Records the contribution written into the last [`Self::target`].
+    pub(crate) fn commit(&mut self) {
+        if self.written {
+            if let (Some(buf), Some(s)) = (self.buf.as_mut(), self.scratch.as_ref()) {
+                *buf += s;
+            }
+        } else {
+            self.written = true;
+        }
+    }
+
+    /// Zeroes the buffer and marks it written (a parameter no gradient reached).
+    pub(crate) fn fill_zero(&mut self) {
+        if let Some(b) = self.buf.as_mut() {
+            b.fill(0.0);
+        }
+        self.written = true;
+    }
+
+    /// The gradient, once written.
+    pub(crate) fn view(&self) -> Option<ArrayViewD<'_, f32>> {
+        self.buf.as_ref().filter(|_| self.written).map(|a| a.view())
+    }
+
+    /// Mutable access to the written gradient (clipping, fused activations).
+    pub(crate) fn view_mut(&mut self) -> Option<ArrayViewMutD<'_, f32>> {
+        if self.written {
+            self.buf.as_mut().map(|a| a.view_mut())
+        } else {
+            None
+        }
+    }
+
+    /// Takes the buffer out (to read it while writing other slots); put it back with
+    /// [`Self::put`].
+    pub(crate) fn take(&mut self) -> Option<ArrayD<f32>> {
+        self.buf.take()
+    }
+
+    /// Puts a buffer taken with [`Self::take`] back.
+    pub(crate) fn put(&mut self, buf: ArrayD<f32>) {
+        self.buf = Some(buf);
+    }
+}
