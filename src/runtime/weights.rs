@@ -183,18 +183,14 @@ impl Weights {
         let mut entries = Vec::with_capacity(plan.params.len());
         for (i, (p, slot)) in plan.params.iter().zip(slots).enumerate() {
             let stored = p.source == ParamSource::Stored;
-            let value = match slot {
-                Some(v) => v,
-                None => {
-                    if stored && !present.get(i).copied().unwrap_or(false) {
-                        errors.push(WeightsError::Missing {
-                            name: p.name.clone(),
-                            shape: p.shape.clone(),
-                        });
-                    }
-                    ArrayD::zeros(IxDyn(&[0]))
-                }
-            };
+            let absent = stored && !present.get(i).copied().unwrap_or(false);
+            if slot.is_none() && absent {
+                errors.push(WeightsError::Missing {
+                    name: p.name.clone(),
+                    shape: p.shape.clone(),
+                });
+            }
+            let value = slot.unwrap_or_else(|| ArrayD::zeros(IxDyn(&[0])));
             entries.push(WeightEntry {
                 name: p.name.clone(),
                 stored,
@@ -409,11 +405,7 @@ pub fn save_weights(path: &Path, weights: &Weights) -> Result<(), WeightsError> 
     crate::util::write_atomic(path, &bytes).map_err(WeightsError::Write)
 }
 
-fn source<'a>(
-    entries: &'a [WeightEntry],
-    id: ParamId,
-    before: usize,
-) -> Result<&'a ArrayD<f32>, String> {
+fn source(entries: &[WeightEntry], id: ParamId, before: usize) -> Result<&ArrayD<f32>, String> {
     if id.index() >= before {
         return Err(format!(
             "recipe refers to parameter {} defined after it",
@@ -426,12 +418,12 @@ fn source<'a>(
         .ok_or_else(|| format!("recipe refers to missing parameter {}", id.0))
 }
 
-fn vector<'a>(
-    entries: &'a [WeightEntry],
+fn vector(
+    entries: &[WeightEntry],
     id: ParamId,
     before: usize,
     len: usize,
-) -> Result<&'a [f32], String> {
+) -> Result<&[f32], String> {
     let v = source(entries, id, before)?;
     match v.as_slice() {
         Some(s) if s.len() == len => Ok(s),

@@ -37,7 +37,9 @@ pub fn activation_in_place(act: Activation, data: &mut [f32], channels: usize) {
                     *v = (*v - max).exp();
                     sum += *v;
                 }
-                row.iter_mut().for_each(|v| *v /= sum);
+                for v in row.iter_mut() {
+                    *v /= sum;
+                }
             }
         }
     }

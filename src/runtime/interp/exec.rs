@@ -524,7 +524,9 @@ fn run_f32_step(
             let again = step.inputs.iter().skip(1).filter(|&&v| v == first).count();
             if in_out && again > 0 {
                 let times = (again + 1) as f32;
-                dst.iter_mut().for_each(|d| *d *= times);
+                for d in dst.iter_mut() {
+                    *d *= times;
+                }
             }
             for &v in step.inputs.iter().skip(1) {
                 if !(in_out && v == first) {
