@@ -13,10 +13,25 @@ use crate::runtime::kernels::{KernelError, KernelResult};
 
 use super::elementwise::bias_activation;
 
-/// A conv step's reusable scratch.
+/// A conv step's reusable scratch: one workspace per batch slice (one slice per thread).
 #[derive(Debug, Default)]
 pub struct ConvStep {
-    ws: ConvWorkspace,
+    slices: Vec<ConvWorkspace>,
+}
+
+/// Splits `n` samples into at most `parts` contiguous ranges of nearly equal size.
+pub fn batch_ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
+    let parts = parts.clamp(1, n.max(1));
+    let (base, extra) = (n / parts, n % parts);
+    let mut at = 0;
+    (0..parts)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            let r = (at, at + len);
+            at += len;
+            r
+        })
+        .collect()
 }
 
 /// The kernel geometry of `window` over an `h × w` input.
@@ -72,14 +87,43 @@ impl ConvStep {
     ) -> KernelResult<()> {
         let geom = geometry(window, x_dims[1], x_dims[2])?;
         let s = crate::runtime::kernels::conv::Conv2dShape::new(x_dims, k_dims, &geom)?;
-        let xv =
-            ndarray::ArrayView4::from_shape(x_dims, x).map_err(|e| shape_err(e.to_string()))?;
         let kv = ndarray::ArrayView4::from_shape(k_dims, kernel)
             .map_err(|e| shape_err(e.to_string()))?;
-        let ov = ndarray::ArrayViewMut4::from_shape(s.output(), &mut *out)
-            .map_err(|e| shape_err(e.to_string()))?;
-        conv2d_forward(xv, kv, None, &geom, &mut self.ws, ov)?;
-        bias_activation(out, bias, activation, s.o);
+        // Samples are independent: each thread convolves its own slice of the batch with its
+        // own workspace. A sample's output does not depend on the slicing (GEMM rows are
+        // computed independently), so results are identical for every thread count.
+        let ranges = batch_ranges(s.n, rayon::current_num_threads());
+        self.slices
+            .resize_with(ranges.len(), ConvWorkspace::default);
+        let in_sample = x_dims[1] * x_dims[2] * x_dims[3];
+        let out_sample = s.oh * s.ow * s.o;
+        let mut jobs = Vec::with_capacity(ranges.len());
+        let mut rest_out = out
+            .get_mut(..s.n * out_sample)
+            .ok_or_else(|| shape_err("output shorter than its shape".into()))?;
+        for (&(a, b), ws) in ranges.iter().zip(self.slices.iter_mut()) {
+            let (mine, later) = rest_out.split_at_mut((b - a) * out_sample);
+            rest_out = later;
+            let xs = x
+                .get(a * in_sample..b * in_sample)
+                .ok_or_else(|| shape_err("input shorter than its shape".into()))?;
+            jobs.push((b - a, xs, mine, ws));
+        }
+        let run = |(count, xs, out, ws): (usize, &[f32], &mut [f32], &mut ConvWorkspace)| {
+            let xv = ndarray::ArrayView4::from_shape([count, x_dims[1], x_dims[2], x_dims[3]], xs)
+                .map_err(|e| shape_err(e.to_string()))?;
+            let ov = ndarray::ArrayViewMut4::from_shape([count, s.oh, s.ow, s.o], &mut *out)
+                .map_err(|e| shape_err(e.to_string()))?;
+            conv2d_forward(xv, kv, None, &geom, ws, ov)?;
+            bias_activation(out, bias, activation, s.o);
+            Ok(())
+        };
+        if jobs.len() == 1 {
+            jobs.into_iter().try_for_each(run)?;
+        } else {
+            use rayon::prelude::*;
+            jobs.into_par_iter().try_for_each(run)?;
+        }
         Ok(())
     }
 }

@@ -105,14 +105,15 @@ pub enum StepState {
     #[default]
     None,
     Conv(Box<ConvStep>),
-    Rnn(Box<rnn::RnnCache>),
+    /// One cache per batch slice (one slice per thread).
+    Rnn(Vec<rnn::RnnCache>),
 }
 
 impl StepState {
     pub fn for_op(op: &Op) -> Self {
         match op {
             Op::Conv2d { .. } => StepState::Conv(Box::default()),
-            Op::Rnn { .. } => StepState::Rnn(Box::default()),
+            Op::Rnn { .. } => StepState::Rnn(Vec::new()),
             _ => StepState::None,
         }
     }
@@ -489,10 +490,9 @@ fn run_f32_step(
             ..
         } => {
             let x = ctx.input(0)?;
-            let xv: ArrayView3<'_, f32> = view(ctx.read(&memory.buffers, x)?, ctx.shape(x)?, ctx)?
-                .into_dimensionality()
-                .map_err(|e| plan_err(step, &e.to_string()))?;
-            let StepState::Rnn(cache) = state else {
+            let xs = ctx.read(&memory.buffers, x)?;
+            let x_shape = ctx.shape(x)?;
+            let StepState::Rnn(caches) = state else {
                 return Err(plan_err(step, "recurrent step without cache"));
             };
             let params = rnn::RnnParams {
@@ -505,15 +505,17 @@ fn run_f32_step(
                 RnnCell::Lstm => rnn::RnnCell::Lstm,
                 RnnCell::Gru => rnn::RnnCell::Gru,
             };
-            let ov = view_mut(dst, out_shape, ctx)?;
-            ctx.kernel(rnn::rnn_forward(
+            rnn_sliced(
+                ctx,
                 cell,
-                xv,
+                xs,
+                x_shape,
                 &params,
                 *return_sequences,
-                cache,
-                ov,
-            ))
+                caches,
+                dst,
+                out_shape,
+            )
         }
         Op::Add => {
             let first = ctx.input(0)?;
@@ -598,4 +600,59 @@ fn run_int_step(ctx: &Ctx<'_>, memory: &mut Memory) -> Result<(), RunError> {
         *slot = dst;
     }
     result
+}
+
+/// A recurrent layer over slices of the batch in parallel (one cache per slice). Samples are
+/// independent and each GEMM row is computed alone, so the slicing does not change results.
+#[allow(clippy::too_many_arguments)]
+fn rnn_sliced(
+    ctx: &Ctx<'_>,
+    cell: rnn::RnnCell,
+    xs: &[f32],
+    x_shape: &[usize],
+    params: &rnn::RnnParams<'_>,
+    return_sequences: bool,
+    caches: &mut Vec<rnn::RnnCache>,
+    dst: &mut [f32],
+    out_shape: &[usize],
+) -> Result<(), RunError> {
+    let &[n, t, f] = x_shape else {
+        return Err(plan_err(ctx.step, "recurrent input is not [N, T, F]"));
+    };
+    let out_sample: usize = out_shape.iter().skip(1).product();
+    let ranges = super::conv::batch_ranges(n, rayon::current_num_threads());
+    caches.resize_with(ranges.len(), rnn::RnnCache::default);
+    let mut jobs = Vec::with_capacity(ranges.len());
+    let mut rest = dst;
+    for (&(a, b), cache) in ranges.iter().zip(caches.iter_mut()) {
+        let (mine, later) = std::mem::take(&mut rest).split_at_mut((b - a) * out_sample);
+        rest = later;
+        let x = xs
+            .get(a * t * f..b * t * f)
+            .ok_or_else(|| plan_err(ctx.step, "recurrent input too short"))?;
+        jobs.push((b - a, x, mine, cache));
+    }
+    let run = |(count, x, out, cache): (usize, &[f32], &mut [f32], &mut rnn::RnnCache)| {
+        let xv = ArrayView3::from_shape((count, t, f), x)
+            .map_err(|e| plan_err(ctx.step, &e.to_string()))?;
+        let mut shape = out_shape.to_vec();
+        if let Some(first) = shape.first_mut() {
+            *first = count;
+        }
+        let ov = view_mut(out, &shape, ctx)?;
+        ctx.kernel(rnn::rnn_forward(
+            cell,
+            xv,
+            params,
+            return_sequences,
+            cache,
+            ov,
+        ))
+    };
+    if jobs.len() == 1 {
+        jobs.into_iter().try_for_each(run)
+    } else {
+        use rayon::prelude::*;
+        jobs.into_par_iter().try_for_each(run)
+    }
 }

@@ -18,10 +18,11 @@
 //! [`Interpreter::forward`] every value can be read with [`Interpreter::value`]; the backward
 //! pass (next step of the runtime) reads them there.
 //!
-//! Threading and determinism: the convolution runs samples in parallel (rayon) with GEMMs
-//! that are single-threaded per sample group; each output element is computed by exactly one
-//! thread in a fixed order, so results are bit-identical for a fixed thread count (and, for the
-//! conv path, for any thread count).
+//! Threading and determinism: conv and recurrent steps split the batch into one contiguous
+//! slice per rayon thread, each with its own scratch; run them with `MATMUL_NUM_THREADS=1` so
+//! matrixmultiply's pool does not compete with rayon's. A sample's result does not depend on
+//! the slicing (GEMM rows are independent and every element is summed in a fixed order), so
+//! outputs are bit-identical for any thread count (tested).
 
 pub mod bench;
 mod conv;

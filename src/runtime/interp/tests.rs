@@ -558,3 +558,49 @@ fn kernel_failures_are_e0806() {
     );
     assert_eq!(k.to_diagnostic().code.as_str(), "E0806");
 }
+
+#[test]
+fn results_are_bit_identical_across_thread_counts() {
+    let g = chain(&[
+        "in:7,7,3",
+        "conv:5",
+        "relu",
+        "maxpool:2",
+        "flatten",
+        "dense:3",
+    ]);
+    let plan = compile_with(g, true);
+    let x = random_input(&[5, 7, 7, 3], 4);
+    let text = compile_with(
+        zoo::lstm_classifier(zoo::TextSizes {
+            vocab: 9,
+            embed: 3,
+            units: &[4],
+            seq: 5,
+            classes: 2,
+        })
+        .unwrap(),
+        true,
+    );
+    let ids = Array::from_shape_fn((5, 5), |(n, t)| ((n + 2 * t) % 9) as i64).into_dyn();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let a = Interpreter::new(&plan, random_weights(&plan, 3))
+                .unwrap()
+                .run(&[TensorRef::F32(x.view())])
+                .unwrap();
+            let b = Interpreter::new(&text, random_weights(&text, 3))
+                .unwrap()
+                .run(&[TensorRef::I64(ids.view())])
+                .unwrap();
+            (a, b)
+        })
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(3));
+}
