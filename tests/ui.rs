@@ -136,5 +136,72 @@ fn tested_elsewhere() -> Vec<(&'static str, &'static str)> {
             "E0504",
             "src/check/train_fit.rs unit tests (needs data facts; wired when crate::data lands)",
         ),
+        // Plans, weights and running: no `.model` file produces these; unit tests in
+        // src/runtime/interp/tests.rs and tests/interp.rs assert each code.
+        (
+            "E0700",
+            "runtime::interp::tests::plan_errors_map_to_e07_codes",
+        ),
+        (
+            "E0701",
+            "runtime::interp::tests::plan_errors_map_to_e07_codes",
+        ),
+        (
+            "E0702",
+            "runtime::interp::tests::plan_errors_map_to_e07_codes",
+        ),
+        (
+            "E0710",
+            "runtime::interp::tests::malformed_weight_files_are_errors_not_panics",
+        ),
+        (
+            "E0711",
+            "runtime::interp::tests::every_weights_problem_is_reported_by_name",
+        ),
+        (
+            "E0712",
+            "runtime::interp::tests::every_weights_problem_is_reported_by_name",
+        ),
+        (
+            "E0713",
+            "runtime::interp::tests::every_weights_problem_is_reported_by_name",
+        ),
+        (
+            "E0714",
+            "runtime::interp::tests::every_weights_problem_is_reported_by_name",
+        ),
+        (
+            "E0715",
+            "runtime::interp::tests::every_weights_problem_is_reported_by_name",
+        ),
+        (
+            "E0716",
+            "runtime::interp::tests::derived_recipe_mismatch_is_e0716",
+        ),
+        (
+            "E0800",
+            "runtime::interp::tests::inputs_are_checked_against_the_signature",
+        ),
+        (
+            "E0801",
+            "runtime::interp::tests::inputs_are_checked_against_the_signature",
+        ),
+        (
+            "E0802",
+            "runtime::interp::tests::inputs_are_checked_against_the_signature",
+        ),
+        (
+            "E0803",
+            "runtime::interp::tests::inputs_are_checked_against_the_signature",
+        ),
+        (
+            "E0804",
+            "runtime::interp::tests::memory_budget_is_checked_before_allocating",
+        ),
+        (
+            "E0805",
+            "runtime::interp::tests::lstm_classifier_runs_and_refuses_out_of_range_tokens",
+        ),
+        ("E0806", "runtime::interp::tests::kernel_failures_are_e0806"),
     ]
 }

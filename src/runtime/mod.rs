@@ -2,9 +2,11 @@
 
 pub mod clip;
 pub mod init;
+pub mod interp;
 pub mod kernels;
 pub mod loss;
 pub mod metrics;
 pub mod optim;
 pub mod schedule;
 pub mod train;
+pub mod weights;

@@ -1,6 +1,31 @@
-//! Codes of the runtime phase (see the range table in `codes.rs`).
+//! Codes of running a model (E08xx): inputs that do not fit the plan, budgets, kernel failures.
 
-use super::CodeInfo;
+use super::{code_info, Code, CodeInfo};
+
+pub const RUN_INPUT_COUNT: Code = Code::new("E0800");
+pub const RUN_INPUT_DTYPE: Code = Code::new("E0801");
+pub const RUN_INPUT_SHAPE: Code = Code::new("E0802");
+pub const RUN_NON_FINITE_INPUT: Code = Code::new("E0803");
+pub const RUN_MEMORY_BUDGET: Code = Code::new("E0804");
+pub const RUN_TOKEN_OUT_OF_RANGE: Code = Code::new("E0805");
+pub const RUN_KERNEL: Code = Code::new("E0806");
 
 /// This phase's registry entries.
-pub(super) const TABLE: &[CodeInfo] = &[];
+pub(super) const TABLE: &[CodeInfo] = &[
+    code_info!(E0800, "wrong number of inputs"),
+    code_info!(E0801, "input has the wrong dtype"),
+    code_info!(E0802, "input has the wrong shape"),
+    code_info!(E0803, "input holds nan or infinity"),
+    code_info!(E0804, "memory budget exceeded"),
+    code_info!(E0805, "token id outside the embedding table"),
+    code_info!(E0806, "a kernel refused its arguments"),
+];
+
+// The `code_info!` macro refers to codes by their literal names.
+const E0800: Code = RUN_INPUT_COUNT;
+const E0801: Code = RUN_INPUT_DTYPE;
+const E0802: Code = RUN_INPUT_SHAPE;
+const E0803: Code = RUN_NON_FINITE_INPUT;
+const E0804: Code = RUN_MEMORY_BUDGET;
+const E0805: Code = RUN_TOKEN_OUT_OF_RANGE;
+const E0806: Code = RUN_KERNEL;

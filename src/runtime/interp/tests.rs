@@ -1,0 +1,606 @@
+use super::*;
+use crate::ir::{Graph, ParamSource};
+use crate::passes::testing::chain;
+use crate::passes::{Mode, PassOptions};
+use crate::plan::compile;
+use crate::runtime::weights::{
+    init_weights, save_weights, weights_from_bytes, weights_to_bytes, WeightsError,
+};
+use ndarray::{arr2, Array, ArrayD, IxDyn};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use std::fmt::Write;
+
+fn compile_with(g: Graph, optimize: bool) -> ExecutionPlan {
+    let options = PassOptions {
+        no_optimize: !optimize,
+        ..PassOptions::default()
+    };
+    compile(g, Mode::Infer, &options, "test".into()).unwrap()
+}
+
+fn uniform(rng: &mut ChaCha8Rng, lo: f32, hi: f32) -> f32 {
+    lo + (hi - lo) * ((rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32)
+}
+
+/// Random stored weights (variances in [0.5, 1.5], everything else in [-0.5, 0.5]).
+fn random_weights(plan: &ExecutionPlan, seed: u64) -> Weights {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let tensors = plan
+        .params
+        .iter()
+        .filter(|p| p.source == ParamSource::Stored)
+        .map(|p| {
+            let (lo, hi) = if p.name.ends_with("variance") {
+                (0.5, 1.5)
+            } else {
+                (-0.5, 0.5)
+            };
+            let data = (0..p.elements())
+                .map(|_| uniform(&mut rng, lo, hi))
+                .collect();
+            (
+                p.name.clone(),
+                ArrayD::from_shape_vec(IxDyn(&p.shape), data).unwrap(),
+            )
+        })
+        .collect();
+    Weights::from_named(plan, tensors).unwrap()
+}
+
+fn random_input(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = shape.iter().product();
+    ArrayD::from_shape_vec(
+        IxDyn(shape),
+        (0..n).map(|_| uniform(&mut rng, -1.0, 1.0)).collect(),
+    )
+    .unwrap()
+}
+
+/// Runs `g` compiled with and without optimizations on the same random weights and input and
+/// returns the max relative error `|a - b| / max(|b|, 1e-3)` of the optimized output.
+fn optimized_vs_unoptimized(g: &Graph, input_shape: &[usize]) -> (f32, ExecutionPlan) {
+    let opt = compile_with(g.clone(), true);
+    let raw = compile_with(g.clone(), false);
+    let w_raw = random_weights(&raw, 7);
+    // The optimized plan reads the same stored tensors; its derived ones come from recipes.
+    let stored: Vec<(String, ArrayD<f32>)> = w_raw
+        .entries()
+        .iter()
+        .filter(|e| e.stored)
+        .map(|e| (e.name.clone(), e.value.clone()))
+        .collect();
+    let w_opt = Weights::from_named(&opt, stored).unwrap();
+    let x = random_input(input_shape, 3);
+    let a = Interpreter::new(&opt, w_opt)
+        .unwrap()
+        .run(&[TensorRef::F32(x.view())])
+        .unwrap();
+    let b = Interpreter::new(&raw, w_raw)
+        .unwrap()
+        .run(&[TensorRef::F32(x.view())])
+        .unwrap();
+    assert_eq!(a[0].shape(), b[0].shape());
+    let err = a[0]
+        .iter()
+        .zip(b[0].iter())
+        .map(|(p, q)| (p - q).abs() / q.abs().max(1e-3))
+        .fold(0.0f32, f32::max);
+    (err, opt)
+}
+
+#[test]
+fn dense_relu_matches_hand_computation() {
+    let g = chain(&["in:2", "dense:2", "relu"]);
+    let plan = compile_with(g, true);
+    let w = Weights::from_named(
+        &plan,
+        vec![
+            (
+                "dense.kernel".into(),
+                arr2(&[[1.0f32, -1.0], [2.0, 0.5]]).into_dyn(),
+            ),
+            (
+                "dense.bias".into(),
+                ndarray::arr1(&[0.5f32, -4.0]).into_dyn(),
+            ),
+        ],
+    )
+    .unwrap();
+    let mut it = Interpreter::new(&plan, w).unwrap();
+    let x = arr2(&[[1.0f32, 2.0], [-1.0, 0.0]]).into_dyn();
+    let y = it.run(&[TensorRef::F32(x.view())]).unwrap();
+    // Row 0: [1+4+0.5, -1+1-4] = [5.5, -4] → relu [5.5, 0]; row 1: [-1+0.5, 1-4] → [0, 0].
+    assert_eq!(y[0], arr2(&[[5.5f32, 0.0], [0.0, 0.0]]).into_dyn());
+}
+
+#[test]
+fn conv_pool_softmax_matches_hand_computation() {
+    // 3x3x1 input, one 3x3 filter of ones, bias 1 → a single pixel holding sum + 1.
+    let g = chain(&["in:4,4,1", "conv:1", "maxpool:2", "flatten", "softmax"]);
+    let plan = compile_with(g, true);
+    let w = Weights::from_named(
+        &plan,
+        vec![
+            (
+                "conv.kernel".into(),
+                ArrayD::from_elem(IxDyn(&[3, 3, 1, 1]), 1.0),
+            ),
+            ("conv.bias".into(), ArrayD::from_elem(IxDyn(&[1]), 1.0)),
+        ],
+    )
+    .unwrap();
+    let x = Array::from_shape_fn((1, 4, 4, 1), |(_, i, j, _)| (i * 4 + j) as f32).into_dyn();
+    let y = Interpreter::new(&plan, w)
+        .unwrap()
+        .run(&[TensorRef::F32(x.view())])
+        .unwrap();
+    // Windows at (0,0),(0,1),(1,0),(1,1): sums 45, 54, 81, 90 (+1); the pool keeps 91; softmax
+    // of a single value is 1.
+    assert_eq!(y[0].shape(), &[1, 1]);
+    assert!((y[0][[0, 0]] - 1.0).abs() < 1e-7);
+    let g = chain(&["in:4,4,1", "conv:1", "maxpool:2", "flatten"]);
+    let plan = compile_with(g, true);
+    let w = Weights::from_named(
+        &plan,
+        vec![
+            (
+                "conv.kernel".into(),
+                ArrayD::from_elem(IxDyn(&[3, 3, 1, 1]), 1.0),
+            ),
+            ("conv.bias".into(), ArrayD::from_elem(IxDyn(&[1]), 1.0)),
+        ],
+    )
+    .unwrap();
+    let y = Interpreter::new(&plan, w)
+        .unwrap()
+        .run(&[TensorRef::F32(x.view())])
+        .unwrap();
+    assert!((y[0][[0, 0]] - 91.0).abs() < 1e-5);
+}
+
+#[test]
+fn optimized_plans_agree_with_unoptimized_plans() {
+    // Batch-norm folding: the folded kernel is computed once in f32, so a few ulps differ.
+    let (err, plan) = optimized_vs_unoptimized(
+        &chain(&[
+            "in:8,8,3", "conv:4", "bn", "relu", "flatten", "dense:5", "bn", "softmax",
+        ]),
+        &[3, 8, 8, 3],
+    );
+    assert!(
+        plan.pass_log.iter().any(|l| l.contains("folded")),
+        "{:?}",
+        plan.pass_log
+    );
+    eprintln!("batch-norm folding: max relative error {err:e}");
+    assert!(err < 1e-5, "batch-norm folding error {err}");
+    // Fusion, dropout removal, views and in-place steps only: the same arithmetic.
+    let (err, plan) = optimized_vs_unoptimized(
+        &chain(&[
+            "in:10,10,2",
+            "conv:4",
+            "relu",
+            "dropout",
+            "maxpool:2",
+            "conv_same:3",
+            "tanh",
+            "flatten",
+            "dense:6",
+            "sigmoid",
+            "dense:4",
+            "softmax",
+        ]),
+        &[2, 10, 10, 2],
+    );
+    assert!(plan.memory.in_place > 0 && plan.memory.views > 0);
+    eprintln!("fusion/in-place/views: max relative error {err:e}");
+    assert!(err < 1e-6, "fusion error {err}");
+    // An input normalization folded into a dense layer.
+    let (err, plan) =
+        optimized_vs_unoptimized(&chain(&["in:6", "affine", "dense:3", "relu"]), &[4, 6]);
+    assert!(
+        plan.pass_log.iter().any(|l| l.contains("affine folded")),
+        "{:?}",
+        plan.pass_log
+    );
+    eprintln!("affine folding: max relative error {err:e}");
+    assert!(err < 1e-5, "affine folding error {err}");
+}
+
+#[test]
+fn unoptimized_batch_norm_and_affine_steps_match_formulas() {
+    let g = chain(&["in:2", "affine", "bn"]);
+    let plan = compile_with(g, false);
+    let v = |a: &[f32]| ndarray::arr1(a).into_dyn();
+    let w = Weights::from_named(
+        &plan,
+        vec![
+            ("bn.gamma".into(), v(&[2.0, 1.0])),
+            ("bn.beta".into(), v(&[0.5, 0.0])),
+            ("bn.moving_mean".into(), v(&[1.0, -1.0])),
+            ("bn.moving_variance".into(), v(&[3.999, 0.999])),
+        ],
+    )
+    .unwrap();
+    let x = arr2(&[[1.0f32, 3.0]]).into_dyn();
+    let y = Interpreter::new(&plan, w)
+        .unwrap()
+        .run(&[TensorRef::F32(x.view())])
+        .unwrap();
+    // affine (chain's): scale [0.5, 1.5], shift [0, -1] → [0.5, 3.5];
+    // bn: 2·(0.5 − 1)/√4 + 0.5 = 0, 1·(3.5 + 1)/√1 = 4.5 (epsilon 1e-3 completes the variance).
+    assert!(
+        (y[0][[0, 0]] - 0.0).abs() < 1e-6 && (y[0][[0, 1]] - 4.5).abs() < 1e-6,
+        "{y:?}"
+    );
+}
+
+#[test]
+fn batch_sizes_change_and_buffers_are_reused() {
+    let g = chain(&[
+        "in:6,6,2", "conv:3", "relu", "flatten", "dense:4", "softmax",
+    ]);
+    let plan = compile_with(g, true);
+    let mut it = Interpreter::new(&plan, random_weights(&plan, 1)).unwrap();
+    let x = random_input(&[5, 6, 6, 2], 9);
+    let all = it.run(&[TensorRef::F32(x.view())]).unwrap();
+    let ptr = it
+        .memory
+        .buffers
+        .iter()
+        .map(Vec::as_ptr)
+        .collect::<Vec<_>>();
+    let again = it.run(&[TensorRef::F32(x.view())]).unwrap();
+    assert_eq!(all, again, "same input, same bits");
+    assert_eq!(
+        ptr,
+        it.memory
+            .buffers
+            .iter()
+            .map(Vec::as_ptr)
+            .collect::<Vec<_>>()
+    );
+    for n in 0..5 {
+        let one = x
+            .slice_axis(ndarray::Axis(0), ndarray::Slice::from(n..=n))
+            .to_owned();
+        let y = it.run(&[TensorRef::F32(one.view())]).unwrap();
+        let expected = all[0]
+            .slice_axis(ndarray::Axis(0), ndarray::Slice::from(n..=n))
+            .to_owned();
+        let diff = (&y[0] - &expected)
+            .mapv(f32::abs)
+            .fold(0.0f32, |a, &b| a.max(b));
+        assert!(diff < 1e-6, "sample {n}: {diff}");
+    }
+}
+
+#[test]
+fn inputs_are_checked_against_the_signature() {
+    let g = chain(&["in:4", "dense:2"]);
+    let plan = compile_with(g, true);
+    let mut it = Interpreter::new(&plan, random_weights(&plan, 1)).unwrap();
+    let x = ArrayD::<f32>::zeros(IxDyn(&[2, 5]));
+    let e = it.run(&[TensorRef::F32(x.view())]).unwrap_err();
+    assert!(matches!(e, RunError::InputShape { .. }), "{e}");
+    assert_eq!(e.to_diagnostic().code.as_str(), "E0802");
+    let ids = ArrayD::<i32>::zeros(IxDyn(&[2, 4]));
+    let e = it.run(&[TensorRef::I32(ids.view())]).unwrap_err();
+    assert_eq!(e.to_diagnostic().code.as_str(), "E0801", "{e}");
+    let e = it.run(&[]).unwrap_err();
+    assert_eq!(e.to_diagnostic().code.as_str(), "E0800", "{e}");
+    let mut x = ArrayD::<f32>::zeros(IxDyn(&[2, 4]));
+    x[[1, 2]] = f32::NAN;
+    let e = it.run(&[TensorRef::F32(x.view())]).unwrap_err();
+    assert_eq!(
+        e,
+        RunError::NonFiniteInput {
+            input: "x".into(),
+            count: 1,
+            first: 6
+        }
+    );
+    assert_eq!(e.to_diagnostic().code.as_str(), "E0803");
+}
+
+#[test]
+fn memory_budget_is_checked_before_allocating() {
+    let g = chain(&["in:1000", "dense:1000", "relu", "dense:10"]);
+    let plan = compile_with(g, true);
+    let mut it = Interpreter::new(&plan, random_weights(&plan, 1)).unwrap();
+    it.set_memory_budget(1 << 20);
+    // 1000 samples need at least (1000 + 1000) floats each = 8 MB > 1 MiB.
+    let x = ArrayD::<f32>::zeros(IxDyn(&[1000, 1000]));
+    let e = it.run(&[TensorRef::F32(x.view())]).unwrap_err();
+    let RunError::MemoryBudget { batch, needed, .. } = e.clone() else {
+        panic!("{e}")
+    };
+    assert_eq!(batch, 1000);
+    assert!(needed >= 8_000_000, "{needed}");
+    assert_eq!(e.to_diagnostic().code.as_str(), "E0804");
+    assert!(it.memory.buffers.is_empty(), "nothing allocated");
+    let x = ArrayD::<f32>::zeros(IxDyn(&[10, 1000]));
+    assert!(it.run(&[TensorRef::F32(x.view())]).is_ok());
+}
+
+#[test]
+fn lstm_classifier_runs_and_refuses_out_of_range_tokens() {
+    let sizes = zoo::TextSizes {
+        vocab: 20,
+        embed: 4,
+        units: &[3, 5],
+        seq: 6,
+        classes: 3,
+    };
+    let plan = compile_with(zoo::lstm_classifier(sizes).unwrap(), true);
+    let mut it = Interpreter::new(&plan, init_weights(&plan, 11).unwrap()).unwrap();
+    let ids = Array::from_shape_fn((2, 6), |(n, t)| (n * 7 + t * 3) as i64 % 20).into_dyn();
+    let y = it.run(&[TensorRef::I64(ids.view())]).unwrap();
+    assert_eq!(y[0].shape(), &[2, 3]);
+    for row in y[0].rows() {
+        assert!((row.sum() - 1.0).abs() < 1e-6);
+    }
+    let bad = ArrayD::from_elem(IxDyn(&[1, 6]), 20i32);
+    let e = it.run(&[TensorRef::I32(bad.view())]).unwrap_err();
+    assert_eq!(e.to_diagnostic().code.as_str(), "E0805", "{e}");
+}
+
+#[test]
+fn fresh_weights_are_deterministic_per_parameter_name() {
+    let plan = compile_with(zoo::seed_cnn().unwrap(), true);
+    let a = init_weights(&plan, 42).unwrap();
+    let b = init_weights(&plan, 42).unwrap();
+    let c = init_weights(&plan, 43).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a.by_name("conv2d.kernel"), c.by_name("conv2d.kernel"));
+    // Glorot limit for [3,3,1,32]: sqrt(6 / (9 + 288)).
+    let limit = (6.0f32 / 297.0).sqrt();
+    let k = a.by_name("conv2d.kernel").unwrap();
+    assert!(k.iter().all(|v| v.abs() <= limit) && k.iter().any(|v| v.abs() > limit / 2.0));
+    assert!(a.by_name("conv2d.bias").unwrap().iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn weights_round_trip_through_safetensors() {
+    let g = chain(&["in:8,8,3", "conv:4", "bn", "relu", "flatten", "dense:5"]);
+    let plan = compile_with(g, true);
+    let w = random_weights(&plan, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.safetensors");
+    save_weights(&path, &w).unwrap();
+    let back = crate::runtime::weights::load_weights(&path, &plan).unwrap();
+    assert_eq!(back, w);
+    // Derived (folded) tensors are not written.
+    let bytes = std::fs::read(&path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = file.names();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "bn.beta",
+            "bn.gamma",
+            "bn.moving_mean",
+            "bn.moving_variance",
+            "conv.bias",
+            "conv.kernel",
+            "dense.bias",
+            "dense.kernel"
+        ]
+    );
+}
+
+/// Writes a safetensors file by hand: `(name, dtype, shape, data bytes)`.
+fn handmade(tensors: &[(&str, &str, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
+    let mut header = String::from("{");
+    let mut offset = 0;
+    let mut data = Vec::new();
+    for (i, (name, dtype, shape, bytes)) in tensors.iter().enumerate() {
+        if i > 0 {
+            header.push(',');
+        }
+        let _ = write!(
+            header,
+            "\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":{shape:?},\"data_offsets\":[{offset},{}]}}",
+            offset + bytes.len()
+        );
+        offset += bytes.len();
+        data.extend_from_slice(bytes);
+    }
+    header.push('}');
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&data);
+    out
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+#[test]
+fn every_weights_problem_is_reported_by_name() {
+    let g = chain(&["in:2", "dense:2", "dense:3"]);
+    let plan = compile_with(g, true);
+    let bytes = handmade(&[
+        ("dense.kernel", "F64", vec![2, 2], vec![0; 32]),
+        ("dense.bias", "F32", vec![3], f32_bytes(&[0.0; 3])),
+        (
+            "dense_1.kernel",
+            "F32",
+            vec![2, 3],
+            f32_bytes(&[0.0, 1.0, f32::NAN, 2.0, f32::INFINITY, 0.0]),
+        ),
+        ("extra.kernel", "F32", vec![1], f32_bytes(&[0.0])),
+    ]);
+    let errors = weights_from_bytes(&bytes, &plan).unwrap_err();
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            "tensor `dense.bias` has shape [3], expected [2]",
+            "tensor `dense.kernel` has dtype F64, expected F32",
+            "tensor `dense_1.kernel` holds 2 NaN or infinite value(s), the first at flat index 2",
+            "tensor `extra.kernel` is not a parameter of this model",
+            "tensor `dense_1.bias` is missing (expected f32[3])",
+        ]
+    );
+    let codes: Vec<&str> = errors
+        .iter()
+        .map(|e| e.to_diagnostic("w.safetensors").code.as_str())
+        .collect();
+    assert_eq!(codes, ["E0714", "E0713", "E0715", "E0712", "E0711"]);
+    let d = errors[0].to_diagnostic("w.safetensors");
+    assert_eq!(d.external.unwrap().path, "w.safetensors");
+}
+
+#[test]
+fn malformed_weight_files_are_errors_not_panics() {
+    let plan = compile_with(chain(&["in:2", "dense:2"]), true);
+    let good = weights_to_bytes(&random_weights(&plan, 1)).unwrap();
+    let lying = handmade(&[("dense.kernel", "F32", vec![2, 2], f32_bytes(&[0.0; 2]))]);
+    let huge_header = {
+        let mut b = u64::MAX.to_le_bytes().to_vec();
+        b.extend_from_slice(b"{}");
+        b
+    };
+    let cases: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        vec![1, 2, 3],
+        huge_header,
+        good[..good.len() - 3].to_vec(),
+        lying,
+        b"\x05\0\0\0\0\0\0\0{nope".to_vec(),
+    ];
+    for bytes in cases {
+        let errors = weights_from_bytes(&bytes, &plan).unwrap_err();
+        assert!(
+            errors.iter().all(|e| matches!(e, WeightsError::Format(_))),
+            "{errors:?}"
+        );
+        assert_eq!(errors[0].to_diagnostic("w").code.as_str(), "E0710");
+    }
+    // Every prefix of a good file fails cleanly.
+    for cut in 0..good.len() {
+        assert!(weights_from_bytes(&good[..cut], &plan).is_err());
+    }
+}
+
+#[test]
+fn plan_errors_map_to_e07_codes() {
+    let d = plan_error_diagnostic(&crate::plan::PlanError::Syntax("x".into()), "p.plan");
+    assert_eq!(d.code.as_str(), "E0700");
+    let d = plan_error_diagnostic(
+        &crate::plan::PlanError::Version {
+            found: 0,
+            expected: 1,
+        },
+        "p.plan",
+    );
+    assert_eq!(d.code.as_str(), "E0701");
+    let d = plan_error_diagnostic(&crate::plan::PlanError::Inconsistent("x".into()), "p.plan");
+    assert_eq!(d.code.as_str(), "E0702");
+    assert_eq!(d.external.unwrap().path, "p.plan");
+}
+
+#[test]
+fn derived_recipe_mismatch_is_e0716() {
+    let g = chain(&["in:4,4,2", "conv:3", "bn"]);
+    let mut plan = compile_with(g, true);
+    let stored: Vec<(String, ArrayD<f32>)> = random_weights(&plan, 2)
+        .entries()
+        .iter()
+        .filter(|e| e.stored)
+        .map(|e| (e.name.clone(), e.value.clone()))
+        .collect();
+    // A hand-edited plan: the folded bias claims 4 channels, its recipe computes 3.
+    let folded = plan
+        .params
+        .iter_mut()
+        .find(|p| p.name == "conv.bias+bn")
+        .unwrap();
+    folded.shape = vec![4];
+    let errors = Weights::from_named(&plan, stored).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        errors[0].to_diagnostic("w").code.as_str(),
+        "E0716",
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn kernel_failures_are_e0806() {
+    // An explicitly padded pool passes the IR's shape rule but has no kernel: refused cleanly.
+    let mut g = chain(&["in:4,4,1"]);
+    let x = g.outputs.pop().unwrap();
+    let window = crate::ir::Window {
+        size: [2, 2],
+        strides: [2, 2],
+        dilation: [1, 1],
+        padding: crate::ir::Padding::Explicit([1, 1, 1, 1]),
+    };
+    let y = g
+        .add_node("pool", crate::ir::Op::MaxPool2d { window }, vec![x])
+        .unwrap();
+    g.outputs.push(y);
+    let plan = compile_with(g, true);
+    let mut it = Interpreter::new(&plan, random_weights(&plan, 1)).unwrap();
+    let x = ArrayD::<f32>::zeros(IxDyn(&[1, 4, 4, 1]));
+    let e = it.run(&[TensorRef::F32(x.view())]).unwrap_err();
+    assert_eq!(e.to_diagnostic().code.as_str(), "E0806", "{e}");
+    let k = RunError::kernel(
+        "conv2d",
+        crate::runtime::kernels::KernelError::Overflow { op: "conv2d" },
+    );
+    assert_eq!(k.to_diagnostic().code.as_str(), "E0806");
+}
+
+#[test]
+fn results_are_bit_identical_across_thread_counts() {
+    let g = chain(&[
+        "in:7,7,3",
+        "conv:5",
+        "relu",
+        "maxpool:2",
+        "flatten",
+        "dense:3",
+    ]);
+    let plan = compile_with(g, true);
+    let x = random_input(&[5, 7, 7, 3], 4);
+    let text = compile_with(
+        zoo::lstm_classifier(zoo::TextSizes {
+            vocab: 9,
+            embed: 3,
+            units: &[4],
+            seq: 5,
+            classes: 2,
+        })
+        .unwrap(),
+        true,
+    );
+    let ids = Array::from_shape_fn((5, 5), |(n, t)| ((n + 2 * t) % 9) as i64).into_dyn();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let a = Interpreter::new(&plan, random_weights(&plan, 3))
+                .unwrap()
+                .run(&[TensorRef::F32(x.view())])
+                .unwrap();
+            let b = Interpreter::new(&text, random_weights(&text, 3))
+                .unwrap()
+                .run(&[TensorRef::I64(ids.view())])
+                .unwrap();
+            (a, b)
+        })
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(3));
+}

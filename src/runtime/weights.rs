@@ -1,0 +1,530 @@
+//! Model weights: safetensors files in and out, fresh initialization, derived parameters.
+//!
+//! Input: an [`ExecutionPlan`] (its parameter table) and a `.safetensors` file, or a seed.
+//! Output: [`Weights`], one `f32` tensor per parameter of the plan, indexed like the plan's
+//! parameter table (so `ParamId(i)` is entry `i`).
+//!
+//! File layout: a standard safetensors file (8-byte little-endian header length, a JSON header,
+//! raw data) holding exactly one tensor per *stored* parameter, named `LAYER.PARAM`
+//! (`conv2d_1.kernel`, `lstm.recurrent_kernel`, `batch_normalization.moving_mean`), dtype `F32`
+//! (little-endian), in Keras layouts: conv kernels `[kh, kw, in, out]`, dense kernels
+//! `[in, out]`, recurrent kernels `[in, G·units]` with Keras gate order, biases `[out]` (GRU
+//! `[2, 3·units]`), embedding tables `[vocab, dim]`. A Keras model's `get_weights()` arrays can be
+//! written under these names as they are. Derived parameters (an inference rewrite such as a
+//! batch norm folded into a conv) are never in the file: they are computed from the stored ones
+//! by their [`Recipe`] after loading (formulas in `crate::ir`).
+//!
+//! Invariants: a loaded file is untrusted. Every tensor is checked (name, dtype, shape, finite
+//! values) and *every* problem is reported by tensor name; a malformed file (header lies,
+//! offsets past the end) is the safetensors crate's error, mapped to a diagnostic, never a
+//! panic. Saving is atomic ([`crate::util::write_atomic`]) and writes tensors sorted by name.
+//! Fresh weights draw parameter `name` from seed `param_seed(seed, name)`, so adding a layer
+//! leaves the other layers' initial weights unchanged.
+
+use std::path::Path;
+
+use ndarray::{ArrayD, Axis, IxDyn};
+use safetensors::{Dtype, SafeTensors};
+use thiserror::Error;
+
+use crate::diag::codes::{
+    WEIGHTS_DTYPE, WEIGHTS_FORMAT, WEIGHTS_MISSING, WEIGHTS_NON_FINITE, WEIGHTS_PLAN_MISMATCH,
+    WEIGHTS_SHAPE, WEIGHTS_UNEXPECTED,
+};
+use crate::diag::{codes::IO_READ, Diagnostic};
+use crate::ir::{Init, Param, ParamId, ParamSource, Recipe};
+use crate::plan::ExecutionPlan;
+use crate::runtime::init::{initialize, Initializer};
+
+/// One parameter tensor with its name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeightEntry {
+    pub name: String,
+    /// Read from / written to weight files (false for derived parameters).
+    pub stored: bool,
+    pub value: ArrayD<f32>,
+}
+
+/// Every parameter of a plan, in the plan's parameter order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Weights {
+    entries: Vec<WeightEntry>,
+}
+
+/// A problem with weights, named by tensor where there is one.
+#[derive(Debug, Error)]
+pub enum WeightsError {
+    #[error("cannot read the weights file: {0}")]
+    Read(std::io::Error),
+    #[error("cannot write the weights file: {0}")]
+    Write(std::io::Error),
+    /// Not a safetensors file, or its header lies (offsets past the end, overlaps, bad JSON).
+    #[error("not a valid safetensors file: {0}")]
+    Format(String),
+    #[error("tensor `{name}` is missing (expected f32{shape:?})")]
+    Missing { name: String, shape: Vec<usize> },
+    #[error("tensor `{name}` is not a parameter of this model")]
+    Unexpected { name: String },
+    #[error("tensor `{name}` has dtype {found}, expected F32")]
+    DType { name: String, found: String },
+    #[error("tensor `{name}` has shape {found:?}, expected {expected:?}")]
+    Shape {
+        name: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    #[error(
+        "tensor `{name}` holds {count} NaN or infinite value(s), the first at flat index {first}"
+    )]
+    NonFinite {
+        name: String,
+        count: usize,
+        first: usize,
+    },
+    /// The weights do not fit the plan's parameter table (a derived recipe that does not agree
+    /// with its sources, weights made for another plan).
+    #[error("weights do not fit the plan: {0}")]
+    PlanMismatch(String),
+}
+
+impl WeightsError {
+    /// The diagnostic for this problem, located in the weights file at `path`.
+    pub fn to_diagnostic(&self, path: &str) -> Diagnostic {
+        let code = match self {
+            WeightsError::Read(_) | WeightsError::Write(_) => IO_READ,
+            WeightsError::Format(_) => WEIGHTS_FORMAT,
+            WeightsError::Missing { .. } => WEIGHTS_MISSING,
+            WeightsError::Unexpected { .. } => WEIGHTS_UNEXPECTED,
+            WeightsError::DType { .. } => WEIGHTS_DTYPE,
+            WeightsError::Shape { .. } => WEIGHTS_SHAPE,
+            WeightsError::NonFinite { .. } => WEIGHTS_NON_FINITE,
+            WeightsError::PlanMismatch(_) => WEIGHTS_PLAN_MISMATCH,
+        };
+        let d = Diagnostic::error(code, self.to_string()).at_external(path, 0, 0);
+        match self {
+            WeightsError::Missing { .. } => {
+                d.help("save the weights of the model this plan was compiled from")
+            }
+            WeightsError::Unexpected { .. } => {
+                d.note("weight files hold one tensor per stored parameter, named LAYER.PARAM")
+            }
+            WeightsError::DType { .. } => d.help("convert the tensor to float32"),
+            WeightsError::Shape { .. } => d.note("tensors use Keras layouts"),
+            WeightsError::NonFinite { .. } => {
+                d.help("the weights were saved after training diverged; use an earlier checkpoint")
+            }
+            _ => d,
+        }
+    }
+}
+
+/// Converts problems into diagnostics located in `path`.
+pub fn to_diagnostics(errors: &[WeightsError], path: &Path) -> Vec<Diagnostic> {
+    let p = path.display().to_string();
+    errors.iter().map(|e| e.to_diagnostic(&p)).collect()
+}
+
+impl Weights {
+    /// The tensor of parameter `id`.
+    pub fn get(&self, id: ParamId) -> Option<&ArrayD<f32>> {
+        self.entries.get(id.index()).map(|e| &e.value)
+    }
+
+    /// The tensor of the parameter called `name`.
+    pub fn by_name(&self, name: &str) -> Option<&ArrayD<f32>> {
+        self.entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| &e.value)
+    }
+
+    /// Every entry, in the plan's parameter order.
+    pub fn entries(&self) -> &[WeightEntry] {
+        &self.entries
+    }
+
+    /// Mutable access to stored tensors (for training); call [`Weights::derive`] afterwards.
+    pub fn entries_mut(&mut self) -> &mut [WeightEntry] {
+        &mut self.entries
+    }
+
+    /// Builds weights for `plan` from named stored tensors (a checkpoint, a test), checking each
+    /// like a file would be, then computes the derived parameters.
+    pub fn from_named(
+        plan: &ExecutionPlan,
+        tensors: Vec<(String, ArrayD<f32>)>,
+    ) -> Result<Self, Vec<WeightsError>> {
+        let mut slots: Vec<Option<ArrayD<f32>>> = vec![None; plan.params.len()];
+        let mut present = vec![false; plan.params.len()];
+        let mut errors = Vec::new();
+        for (name, value) in tensors {
+            match stored_index(&plan.params, &name) {
+                None => errors.push(WeightsError::Unexpected { name }),
+                Some(i) => {
+                    present[i] = true;
+                    if let Err(e) = check_tensor(&plan.params[i], value.shape(), &value) {
+                        errors.push(e);
+                    } else if let Some(slot) = slots.get_mut(i) {
+                        *slot = Some(value);
+                    }
+                }
+            }
+        }
+        Self::assemble(plan, slots, &present, errors)
+    }
+
+    /// Fills stored slots, reports absent ones (not `present` at all), and derives the rest.
+    fn assemble(
+        plan: &ExecutionPlan,
+        slots: Vec<Option<ArrayD<f32>>>,
+        present: &[bool],
+        mut errors: Vec<WeightsError>,
+    ) -> Result<Self, Vec<WeightsError>> {
+        let mut entries = Vec::with_capacity(plan.params.len());
+        for (i, (p, slot)) in plan.params.iter().zip(slots).enumerate() {
+            let stored = p.source == ParamSource::Stored;
+            let absent = stored && !present.get(i).copied().unwrap_or(false);
+            if slot.is_none() && absent {
+                errors.push(WeightsError::Missing {
+                    name: p.name.clone(),
+                    shape: p.shape.clone(),
+                });
+            }
+            let value = slot.unwrap_or_else(|| ArrayD::zeros(IxDyn(&[0])));
+            entries.push(WeightEntry {
+                name: p.name.clone(),
+                stored,
+                value,
+            });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut w = Weights { entries };
+        w.derive(plan).map_err(|e| vec![e])?;
+        Ok(w)
+    }
+
+    /// Recomputes every derived parameter from the stored ones (in parameter order, so a recipe
+    /// may use an earlier derived parameter).
+    pub fn derive(&mut self, plan: &ExecutionPlan) -> Result<(), WeightsError> {
+        if plan.params.len() != self.entries.len() {
+            return Err(WeightsError::PlanMismatch(format!(
+                "{} tensors for {} parameters",
+                self.entries.len(),
+                plan.params.len()
+            )));
+        }
+        for (i, p) in plan.params.iter().enumerate() {
+            if let ParamSource::Derived(recipe) = &p.source {
+                let value = materialize(recipe, i, &self.entries)
+                    .map_err(|m| WeightsError::PlanMismatch(format!("{}: {m}", p.name)))?;
+                if value.shape() != p.shape.as_slice() {
+                    return Err(WeightsError::PlanMismatch(format!(
+                        "{} is computed with shape {:?}, the plan says {:?}",
+                        p.name,
+                        value.shape(),
+                        p.shape
+                    )));
+                }
+                self.entries[i].value = value;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn stored_index(params: &[Param], name: &str) -> Option<usize> {
+    params
+        .iter()
+        .position(|p| p.name == name && p.source == ParamSource::Stored)
+}
+
+fn check_tensor(p: &Param, shape: &[usize], value: &ArrayD<f32>) -> Result<(), WeightsError> {
+    if shape != p.shape.as_slice() {
+        return Err(WeightsError::Shape {
+            name: p.name.clone(),
+            found: shape.to_vec(),
+            expected: p.shape.clone(),
+        });
+    }
+    let mut count = 0;
+    let mut first = None;
+    for (i, v) in value.iter().enumerate() {
+        if !v.is_finite() {
+            count += 1;
+            first.get_or_insert(i);
+        }
+    }
+    match first {
+        Some(first) => Err(WeightsError::NonFinite {
+            name: p.name.clone(),
+            count,
+            first,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Reads and checks a weights file for `plan`. Every problem becomes one diagnostic located in
+/// the file.
+pub fn load_weights(path: &Path, plan: &ExecutionPlan) -> Result<Weights, Vec<Diagnostic>> {
+    let bytes = std::fs::read(path).map_err(|e| to_diagnostics(&[WeightsError::Read(e)], path))?;
+    weights_from_bytes(&bytes, plan).map_err(|errors| to_diagnostics(&errors, path))
+}
+
+/// Parses safetensors bytes for `plan` (see [`load_weights`]).
+pub fn weights_from_bytes(
+    bytes: &[u8],
+    plan: &ExecutionPlan,
+) -> Result<Weights, Vec<WeightsError>> {
+    let file =
+        SafeTensors::deserialize(bytes).map_err(|e| vec![WeightsError::Format(e.to_string())])?;
+    let mut tensors: Vec<_> = file.iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(b.0));
+    let mut slots: Vec<Option<ArrayD<f32>>> = vec![None; plan.params.len()];
+    let mut present = vec![false; plan.params.len()];
+    let mut errors = Vec::new();
+    for (name, view) in tensors {
+        let Some(i) = stored_index(&plan.params, name) else {
+            errors.push(WeightsError::Unexpected {
+                name: name.to_string(),
+            });
+            continue;
+        };
+        present[i] = true;
+        let p = &plan.params[i];
+        if view.dtype() != Dtype::F32 {
+            errors.push(WeightsError::DType {
+                name: name.to_string(),
+                found: format!("{:?}", view.dtype()),
+            });
+            continue;
+        }
+        if view.shape() != p.shape.as_slice() {
+            errors.push(WeightsError::Shape {
+                name: name.to_string(),
+                found: view.shape().to_vec(),
+                expected: p.shape.clone(),
+            });
+            continue;
+        }
+        let data: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let value = match ArrayD::from_shape_vec(IxDyn(&p.shape), data) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(WeightsError::Format(format!("tensor `{name}`: {e}")));
+                continue;
+            }
+        };
+        match check_tensor(p, &p.shape, &value) {
+            Ok(()) => slots[i] = Some(value),
+            Err(e) => errors.push(e),
+        }
+    }
+    Weights::assemble(plan, slots, &present, errors)
+}
+
+/// The seed of parameter `name` under the global `seed`: FNV-1a of the name mixed with the
+/// seed by SplitMix64's finalizer.
+pub fn param_seed(seed: u64, name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut z = seed ^ h;
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn initializer(init: Init) -> Initializer {
+    match init {
+        Init::GlorotUniform => Initializer::GlorotUniform,
+        Init::Zeros => Initializer::Zeros,
+        Init::Ones => Initializer::Ones,
+        Init::Orthogonal => Initializer::Orthogonal { gain: 1.0 },
+        Init::Uniform { limit } => Initializer::Uniform {
+            low: -limit,
+            high: limit,
+        },
+        Init::UnitForgetBias => Initializer::UnitForgetBias,
+    }
+}
+
+/// Fresh weights for `plan`: every stored parameter from its initializer, then the derived ones.
+pub fn init_weights(plan: &ExecutionPlan, seed: u64) -> Result<Weights, WeightsError> {
+    let mut slots = Vec::with_capacity(plan.params.len());
+    for p in &plan.params {
+        slots.push(if p.source == ParamSource::Stored {
+            let v = initialize(initializer(p.init), &p.shape, param_seed(seed, &p.name))
+                .map_err(|e| WeightsError::PlanMismatch(format!("{}: {e}", p.name)))?;
+            Some(v)
+        } else {
+            None
+        });
+    }
+    Weights::assemble(plan, slots, &[], Vec::new()).map_err(|mut e| {
+        e.pop()
+            .unwrap_or_else(|| WeightsError::PlanMismatch("no weights".into()))
+    })
+}
+
+/// The stored tensors as safetensors bytes (sorted by name).
+pub fn weights_to_bytes(weights: &Weights) -> Result<Vec<u8>, WeightsError> {
+    let mut stored: Vec<(&str, Vec<u8>, Vec<usize>)> = weights
+        .entries
+        .iter()
+        .filter(|e| e.stored)
+        .map(|e| {
+            let bytes = e.value.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (e.name.as_str(), bytes, e.value.shape().to_vec())
+        })
+        .collect();
+    stored.sort_by(|a, b| a.0.cmp(b.0));
+    let views = stored
+        .iter()
+        .map(|(name, bytes, shape)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|v| (*name, v))
+                .map_err(|e| WeightsError::Format(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::serialize(views, None).map_err(|e| WeightsError::Format(e.to_string()))
+}
+
+/// Writes the stored tensors to `path` atomically.
+pub fn save_weights(path: &Path, weights: &Weights) -> Result<(), WeightsError> {
+    let bytes = weights_to_bytes(weights)?;
+    crate::util::write_atomic(path, &bytes).map_err(WeightsError::Write)
+}
+
+fn source(entries: &[WeightEntry], id: ParamId, before: usize) -> Result<&ArrayD<f32>, String> {
+    if id.index() >= before {
+        return Err(format!(
+            "recipe refers to parameter {} defined after it",
+            id.0
+        ));
+    }
+    entries
+        .get(id.index())
+        .map(|e| &e.value)
+        .ok_or_else(|| format!("recipe refers to missing parameter {}", id.0))
+}
+
+fn vector(
+    entries: &[WeightEntry],
+    id: ParamId,
+    before: usize,
+    len: usize,
+) -> Result<&[f32], String> {
+    let v = source(entries, id, before)?;
+    match v.as_slice() {
+        Some(s) if s.len() == len => Ok(s),
+        _ => Err(format!("parameter {} is not a vector of {len}", id.0)),
+    }
+}
+
+/// `gamma / sqrt(variance + epsilon)` per channel (the batch norm scale).
+fn bn_scale(gamma: &[f32], variance: &[f32], epsilon: f32) -> Vec<f32> {
+    gamma
+        .iter()
+        .zip(variance)
+        .map(|(&g, &v)| g * (1.0 / (v + epsilon).sqrt()))
+        .collect()
+}
+
+/// Computes one derived parameter (index `at`) from earlier entries.
+fn materialize(recipe: &Recipe, at: usize, entries: &[WeightEntry]) -> Result<ArrayD<f32>, String> {
+    match recipe {
+        Recipe::BatchNormKernel {
+            kernel,
+            gamma,
+            variance,
+            epsilon,
+        } => {
+            let k = source(entries, *kernel, at)?;
+            let out = *k.shape().last().ok_or("rank-0 kernel")?;
+            let scale = bn_scale(
+                vector(entries, *gamma, at, out)?,
+                vector(entries, *variance, at, out)?,
+                *epsilon,
+            );
+            let mut k = k.clone();
+            let last = Axis(k.ndim() - 1);
+            for row in k.lanes_mut(last) {
+                for (v, s) in row.into_iter().zip(&scale) {
+                    *v *= s;
+                }
+            }
+            Ok(k)
+        }
+        Recipe::BatchNormBias {
+            bias,
+            gamma,
+            beta,
+            mean,
+            variance,
+            epsilon,
+        } => {
+            let out = source(entries, *gamma, at)?.len();
+            let scale = bn_scale(
+                vector(entries, *gamma, at, out)?,
+                vector(entries, *variance, at, out)?,
+                *epsilon,
+            );
+            let beta = vector(entries, *beta, at, out)?;
+            let mean = vector(entries, *mean, at, out)?;
+            let bias = match bias {
+                Some(b) => Some(vector(entries, *b, at, out)?),
+                None => None,
+            };
+            let v: Vec<f32> = (0..out)
+                .map(|o| (bias.map_or(0.0, |b| b[o]) - mean[o]) * scale[o] + beta[o])
+                .collect();
+            Ok(ArrayD::from_shape_vec(IxDyn(&[out]), v).map_err(|e| e.to_string())?)
+        }
+        Recipe::AffineKernel { kernel, scale } => {
+            let k = source(entries, *kernel, at)?;
+            let axis = k.ndim().checked_sub(2).ok_or("kernel of rank < 2")?;
+            if k.shape()[axis] != scale.len() {
+                return Err("scale does not match the kernel's input channels".into());
+            }
+            let mut k = k.clone();
+            for (c, mut sub) in k.axis_iter_mut(Axis(axis)).enumerate() {
+                sub.mapv_inplace(|v| v * scale[c]);
+            }
+            Ok(k)
+        }
+        Recipe::AffineBias {
+            bias,
+            kernel,
+            shift,
+            units,
+        } => {
+            let k = source(entries, *kernel, at)?;
+            let axis = k.ndim().checked_sub(2).ok_or("kernel of rank < 2")?;
+            if k.shape()[axis] != shift.len() || k.shape().last() != Some(units) {
+                return Err("shift does not match the kernel".into());
+            }
+            let mut v = match bias {
+                Some(b) => vector(entries, *b, at, *units)?.to_vec(),
+                None => vec![0.0; *units],
+            };
+            for (c, sub) in k.axis_iter(Axis(axis)).enumerate() {
+                for row in sub.lanes(Axis(sub.ndim() - 1)) {
+                    for (o, &kv) in v.iter_mut().zip(row) {
+                        *o += shift[c] * kv;
+                    }
+                }
+            }
+            Ok(ArrayD::from_shape_vec(IxDyn(&[*units]), v).map_err(|e| e.to_string())?)
+        }
+    }
+}
