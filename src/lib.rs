@@ -14,6 +14,7 @@ pub mod check;
 pub mod cli;
 pub mod data;
 pub mod diag;
+pub mod fit;
 pub mod ir;
 pub mod passes;
 pub mod plan;

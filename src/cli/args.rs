@@ -34,6 +34,10 @@ pub enum Command {
     Summary(SummaryArgs),
     /// Compile a model to an optimized execution plan (RON).
     Compile(CompileArgs),
+    /// Train a spec's `train` block on its data; write weights, plan, metrics and curves.
+    Train(super::train::TrainArgs),
+    /// Measure trained weights on a spec's validation (or training) data.
+    Eval(super::train::EvalArgs),
 }
 
 /// A stage `compile` can print instead of the plan.

@@ -10,6 +10,7 @@ mod explain;
 mod output;
 mod source;
 mod summary;
+mod train;
 
 pub use args::Cli;
 
@@ -34,6 +35,8 @@ fn dispatch(cli: &Cli) -> u8 {
         args::Command::Explain(a) => explain::run(a),
         args::Command::Summary(a) => summary::run(a, cli.color),
         args::Command::Compile(a) => compile::run(a, &Output::new(cli.color, a.format)),
+        args::Command::Train(a) => train::run_train(a, &Output::new(cli.color, a.format)),
+        args::Command::Eval(a) => train::run_eval(a, &Output::new(cli.color, a.format)),
     }
 }
 

@@ -39,13 +39,35 @@ pub struct Batch {
     pub indices: Vec<usize>,
 }
 
+/// Rows `rows` of `a` (along the first axis), copied row by row when `a` is contiguous (a
+/// batch is a gather of whole rows; ndarray's `select` goes element by element on dynamic
+/// dimensions, which cost more than the training step for small models).
+fn gather<T: Copy + Default>(a: &ArrayD<T>, rows: &[usize]) -> ArrayD<T> {
+    let Some(flat) = a.as_slice() else {
+        return a.select(Axis(0), rows);
+    };
+    let row = a.shape().iter().skip(1).product::<usize>();
+    let mut out = Vec::with_capacity(rows.len().saturating_mul(row));
+    for &r in rows {
+        match flat.get(r.saturating_mul(row)..r.saturating_mul(row).saturating_add(row)) {
+            Some(src) => out.extend_from_slice(src),
+            None => return a.select(Axis(0), rows),
+        }
+    }
+    let mut shape = a.shape().to_vec();
+    if let Some(first) = shape.first_mut() {
+        *first = rows.len();
+    }
+    ArrayD::from_shape_vec(shape, out).unwrap_or_else(|_| a.select(Axis(0), rows))
+}
+
 /// Selects `rows` of a data set.
 pub fn take_rows(s: &Samples, rows: &[usize]) -> Samples {
-    let pick_f32 = |a: &ArrayD<f32>| a.select(Axis(0), rows);
+    let pick_f32 = |a: &ArrayD<f32>| gather(a, rows);
     Samples {
         features: match &s.features {
             Features::F32(a) => Features::F32(pick_f32(a)),
-            Features::I64(a) => Features::I64(a.select(Axis(0), rows)),
+            Features::I64(a) => Features::I64(gather(a, rows)),
         },
         labels: match &s.labels {
             Labels::None => Labels::None,
@@ -77,7 +99,7 @@ pub fn load_dataset(spec: &PipelineSpec, base_dir: &Path) -> Result<Dataset, Dia
             ),
         ));
     }
-    if spec.batch.size > train_idx.len() {
+    if !spec.batch.is_all() && spec.batch.size > train_idx.len() {
         return Err(Diagnostic::error(
             DATA_TOO_SMALL,
             format!(
@@ -163,8 +185,8 @@ impl Loader {
     /// Builds batch `b` of an epoch whose order is `order`.
     fn make_batch(&self, order: &[usize], b: usize, epoch: u64) -> Result<Batch, Diagnostic> {
         let size = self.batch_size.max(1);
-        let start = b * size;
-        let end = (start + size).min(order.len());
+        let start = b.saturating_mul(size);
+        let end = start.saturating_add(size).min(order.len());
         let rows = order.get(start..end).unwrap_or(&[]);
         let picked = take_rows(&self.samples, rows);
         let features = match picked.features {

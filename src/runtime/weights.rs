@@ -31,7 +31,10 @@ use crate::diag::codes::{
     WEIGHTS_DTYPE, WEIGHTS_FORMAT, WEIGHTS_MISSING, WEIGHTS_NON_FINITE, WEIGHTS_PLAN_MISMATCH,
     WEIGHTS_SHAPE, WEIGHTS_UNEXPECTED,
 };
-use crate::diag::{codes::IO_READ, Diagnostic};
+use crate::diag::{
+    codes::{IO_READ, IO_WRITE},
+    Diagnostic,
+};
 use crate::ir::{Init, Param, ParamId, ParamSource, Recipe};
 use crate::plan::ExecutionPlan;
 use crate::runtime::init::{initialize, Initializer};
@@ -91,7 +94,8 @@ impl WeightsError {
     /// The diagnostic for this problem, located in the weights file at `path`.
     pub fn to_diagnostic(&self, path: &str) -> Diagnostic {
         let code = match self {
-            WeightsError::Read(_) | WeightsError::Write(_) => IO_READ,
+            WeightsError::Read(_) => IO_READ,
+            WeightsError::Write(_) => IO_WRITE,
             WeightsError::Format(_) => WEIGHTS_FORMAT,
             WeightsError::Missing { .. } => WEIGHTS_MISSING,
             WeightsError::Unexpected { .. } => WEIGHTS_UNEXPECTED,

@@ -9,6 +9,9 @@ pub const RUN_NON_FINITE_INPUT: Code = Code::new("E0803");
 pub const RUN_MEMORY_BUDGET: Code = Code::new("E0804");
 pub const RUN_TOKEN_OUT_OF_RANGE: Code = Code::new("E0805");
 pub const RUN_KERNEL: Code = Code::new("E0806");
+pub const TRAIN_DIVERGED: Code = Code::new("E0807");
+pub const TRAIN_CHECKPOINT: Code = Code::new("E0808");
+pub const TRAIN_FAILED: Code = Code::new("E0809");
 
 /// This phase's registry entries.
 pub(super) const TABLE: &[CodeInfo] = &[
@@ -19,6 +22,9 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0804, "memory budget exceeded"),
     code_info!(E0805, "token id outside the embedding table"),
     code_info!(E0806, "a kernel refused its arguments"),
+    code_info!(E0807, "training diverged"),
+    code_info!(E0808, "checkpoint does not fit this spec"),
+    code_info!(E0809, "training cannot run this model"),
 ];
 
 // The `code_info!` macro refers to codes by their literal names.
@@ -29,3 +35,6 @@ const E0803: Code = RUN_NON_FINITE_INPUT;
 const E0804: Code = RUN_MEMORY_BUDGET;
 const E0805: Code = RUN_TOKEN_OUT_OF_RANGE;
 const E0806: Code = RUN_KERNEL;
+const E0807: Code = TRAIN_DIVERGED;
+const E0808: Code = TRAIN_CHECKPOINT;
+const E0809: Code = TRAIN_FAILED;

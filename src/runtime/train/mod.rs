@@ -37,6 +37,7 @@ mod forward;
 mod fused;
 mod input;
 mod params;
+mod resume;
 mod slot;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,533 @@
+//! `modelc train FILE` and `modelc eval FILE --weights W`: run a spec's `train` block over its
+//! data pipeline, and measure trained weights on the validation data.
+//!
+//! `train` writes into its output folder (default `runs/NAME`), every file atomically:
+//! `weights.safetensors` (the inference plan's parameters, Keras layouts), `plan.ron` (the
+//! optimized inference plan), `metrics.csv`, `curves.svg` and `checkpoint.safetensors`
+//! (parameters, optimizer state and progress, for `--resume`). Ctrl-C or SIGTERM finishes the
+//! current step, writes the checkpoint and exits with status 130.
+
+use super::output::Output;
+use super::source;
+use crate::check::{self, train_types::CheckedTrain, types::CheckedModel, Checked};
+use crate::data::loader::{load_dataset, Dataset};
+use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
+use crate::fit::{self, EpochRecord, FitEnd, FitOptions, Progress};
+use crate::passes::{Mode, PassOptions};
+use crate::plan::{self, ExecutionPlan};
+use crate::runtime::train::{ParamStore, Trainer};
+use crate::runtime::weights::{self, Weights};
+use crate::{ir, util};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The `.model` file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The train block to run, when the file has several.
+    #[arg(long = "train", value_name = "NAME")]
+    pub train_block: Option<String>,
+    /// Train for this many epochs instead of the block's `epochs`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub epochs: Option<u64>,
+    /// The output folder (default `runs/NAME`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue from the checkpoint in the output folder.
+    #[arg(long)]
+    pub resume: bool,
+    /// `human`: progress and a line per epoch on stderr; `json`: one JSON object per epoch on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    #[command(flatten)]
+    pub limits: super::args::LimitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The `.model` file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Trained weights (safetensors), e.g. `runs/NAME/weights.safetensors`.
+    #[arg(long, value_name = "W.safetensors")]
+    pub weights: PathBuf,
+    /// The train block whose model, data and metrics to use.
+    #[arg(long = "train", value_name = "NAME")]
+    pub train_block: Option<String>,
+    /// Which split to measure.
+    #[arg(long, value_enum, default_value_t = Split::Validation)]
+    pub split: Split,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    #[command(flatten)]
+    pub limits: super::args::LimitArgs,
+}
+
+/// A data split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    Train,
+    Validation,
+}
+
+/// Everything both commands prepare from the spec.
+struct Prepared {
+    spec_hash: String,
+    train: CheckedTrain,
+    model: CheckedModel,
+    dataset: Dataset,
+}
+
+fn report(out: &Output, map: &SourceMap, mut diags: Vec<Diagnostic>) -> u8 {
+    diag::sort(&mut diags);
+    out.diagnostics(map, &diags);
+    diag::exit_status(&diags).max(u8::from(diags.iter().any(Diagnostic::is_error)))
+}
+
+fn prepare(
+    file: &Path,
+    limits: &super::args::LimitArgs,
+    name: Option<&str>,
+    map: &mut SourceMap,
+) -> Result<Prepared, Vec<Diagnostic>> {
+    let spec = source::load(map, file, &limits.limits()).map_err(|d| vec![d])?;
+    if spec.diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(spec.diagnostics);
+    }
+    let Checked {
+        diagnostics,
+        models,
+        trains,
+        pipelines,
+    } = check::check_file(spec.file, &spec.ast);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(diagnostics);
+    }
+    let names: Vec<&str> = trains.iter().map(|t| t.name.as_str()).collect();
+    let train = match name {
+        Some(n) => trains
+            .iter()
+            .find(|t| t.name == n)
+            .cloned()
+            .ok_or_else(|| {
+                let d = Diagnostic::error(
+                    codes::IO_USAGE,
+                    format!("the spec has no train block named `{n}`"),
+                );
+                vec![match check::suggest::help_for(
+                    n,
+                    names.iter().copied(),
+                    "the train blocks are",
+                ) {
+                    Some(h) => d.help(h),
+                    None => d,
+                }]
+            })?,
+        None => match trains.as_slice() {
+            [one] => one.clone(),
+            [] => {
+                return Err(vec![Diagnostic::error(
+                    codes::IO_USAGE,
+                    "the spec has no train block",
+                )
+                .help(
+                    "add one: `train Model on Data { loss ..., optimizer ..., epochs ... }`",
+                )])
+            }
+            _ => {
+                return Err(vec![Diagnostic::error(
+                    codes::IO_USAGE,
+                    format!("the spec has {} train blocks", trains.len()),
+                )
+                .help(format!(
+                    "choose one with `--train NAME`: {}",
+                    names.join(", ")
+                ))])
+            }
+        },
+    };
+    let model = models
+        .into_iter()
+        .find(|m| m.name == train.model)
+        .ok_or_else(|| vec![internal("the train block's model did not check")])?;
+    let pipeline = pipelines
+        .into_iter()
+        .find(|p| p.name == train.data)
+        .ok_or_else(|| vec![internal("the train block's data did not check")])?;
+    let base = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dataset = load_dataset(&pipeline, base).map_err(|d| vec![d])?;
+    let spec_hash = plan::spec_hash(map.text(spec.file).as_bytes());
+    Ok(Prepared {
+        spec_hash,
+        train,
+        model,
+        dataset,
+    })
+}
+
+fn internal(what: &str) -> Diagnostic {
+    Diagnostic::error(codes::TRAIN_FAILED, format!("internal error: {what}"))
+        .note("this is a bug in modelc; please report it with the spec")
+}
+
+fn compile(model: &CheckedModel, mode: Mode, hash: &str) -> Result<ExecutionPlan, Diagnostic> {
+    let graph = ir::lower(model).map_err(|e| {
+        Diagnostic::error(
+            codes::LOWER_UNSUPPORTED,
+            format!("cannot compile `{}`: {}", e.layer, e.message),
+        )
+    })?;
+    plan::compile(graph, mode, &PassOptions::default(), hash.to_string())
+        .map_err(|e| internal(&e.to_string()))
+}
+
+/// Progress for people: a bar per epoch on a terminal, a plain line per epoch elsewhere; or one
+/// JSON object per epoch on stdout.
+struct Reporter {
+    format: Format,
+    bar: Option<ProgressBar>,
+    terminal: bool,
+    epochs: u64,
+}
+
+impl Reporter {
+    /// Long runs (the 1000-epoch regression) print about twenty epoch lines, and the last.
+    fn shows(&self, epoch: u64) -> bool {
+        let every = self.epochs.div_ceil(20).max(1);
+        self.epochs <= 30 || epoch % every == 0 || epoch == self.epochs || epoch == 1
+    }
+}
+
+impl Progress for Reporter {
+    fn epoch_start(&mut self, epoch: u64, epochs: u64, batches: u64) {
+        self.epochs = epochs;
+        if self.format == Format::Human && self.terminal && self.shows(epoch) {
+            let bar = ProgressBar::new(batches);
+            if let Ok(style) =
+                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_prefix(format!("{epoch}/{epochs}"));
+            self.bar = Some(bar);
+        }
+    }
+
+    fn batch(&mut self, done: u64, running_loss: f64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+            bar.set_message(format!("loss {running_loss:.4}"));
+        }
+    }
+
+    fn epoch_end(&mut self, r: &EpochRecord) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        match self.format {
+            Format::Json => {
+                let mut obj = serde_json::Map::new();
+                obj.insert("epoch".into(), r.epoch.into());
+                obj.insert("loss".into(), r.loss.into());
+                for (k, v) in &r.metrics {
+                    obj.insert(k.clone(), (*v).into());
+                }
+                obj.insert(
+                    "val_loss".into(),
+                    r.val_loss.map_or(serde_json::Value::Null, Into::into),
+                );
+                for (k, v) in &r.val_metrics {
+                    obj.insert(format!("val_{k}"), (*v).into());
+                }
+                obj.insert("lr".into(), r.lr.into());
+                obj.insert("samples_per_sec".into(), r.samples_per_sec.into());
+                Output::stdout(&format!("{}\n", serde_json::Value::Object(obj)));
+            }
+            _ if self.shows(r.epoch) => eprintln!("{}", epoch_line(r)),
+            _ => {}
+        }
+    }
+}
+
+/// `epoch 3: loss 0.1234 - accuracy 0.9612 - val_loss 0.1500 - val_accuracy 0.9500 (4,210 samples/s)`
+fn epoch_line(r: &EpochRecord) -> String {
+    let mut s = format!("epoch {}: loss {:.4}", r.epoch, r.loss);
+    for (k, v) in &r.metrics {
+        s.push_str(&format!(" - {k} {v:.4}"));
+    }
+    if let Some(v) = r.val_loss {
+        s.push_str(&format!(" - val_loss {v:.4}"));
+    }
+    for (k, v) in &r.val_metrics {
+        s.push_str(&format!(" - val_{k} {v:.4}"));
+    }
+    s.push_str(&format!(" ({:.0} samples/s)", r.samples_per_sec));
+    s
+}
+
+/// Runs `train`; returns the exit status.
+pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
+    let mut map = SourceMap::new();
+    let p = match prepare(
+        &args.file,
+        &args.limits,
+        args.train_block.as_deref(),
+        &mut map,
+    ) {
+        Ok(p) => p,
+        Err(d) => return report(out, &map, d),
+    };
+    let (train_plan, infer_plan) = match (
+        compile(&p.model, Mode::Train, &p.spec_hash),
+        compile(&p.model, Mode::Infer, &p.spec_hash),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        (Err(d), _) | (_, Err(d)) => return report(out, &map, vec![d]),
+    };
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&p.train.name));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        let d = Diagnostic::error(
+            codes::IO_WRITE,
+            format!("cannot create {}: {e}", dir.display()),
+        );
+        return report(out, &map, vec![d]);
+    }
+    let checkpoint = dir.join("checkpoint.safetensors");
+    if args.resume && !checkpoint.exists() {
+        let d = Diagnostic::error(
+            codes::IO_READ,
+            format!("there is no checkpoint to resume from in {}", dir.display()),
+        )
+        .help("run without `--resume` first, or point `--out` at the folder of an earlier run");
+        return report(out, &map, vec![d]);
+    }
+    let params = match ParamStore::init(&train_plan, p.train.seed) {
+        Ok(x) => x,
+        Err(e) => return report(out, &map, vec![fit::train_error(&e)]),
+    };
+    let interrupt = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupt);
+        // A second handler (in tests that call this twice) is refused; the first one stays.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+    let options = FitOptions {
+        epochs: args.epochs,
+        checkpoint: Some(checkpoint.clone()),
+        resume: args.resume,
+        spec_hash: p.spec_hash.clone(),
+        interrupt: Some(Arc::clone(&interrupt)),
+    };
+    let n_train = p.dataset.train.features.len();
+    let n_val = p.dataset.validation.features.len();
+    out.status(
+        "Training",
+        &format!(
+            "{} on {} ({n_train} training, {n_val} validation samples) → {}",
+            p.train.model,
+            p.train.data,
+            dir.display()
+        ),
+    );
+    let terminal = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::env::var("TERM").map_or(true, |t| t != "dumb");
+    let mut reporter = Reporter {
+        format: args.format,
+        bar: None,
+        terminal,
+        epochs: 0,
+    };
+    let fitted = match fit::fit(
+        train_plan,
+        params,
+        &p.train,
+        &p.dataset,
+        &options,
+        &mut reporter,
+    ) {
+        Ok(f) => f,
+        Err(d) => {
+            return report(
+                out,
+                &map,
+                vec![d.note(format!(
+                    "the last checkpoint, if any, is in {}",
+                    checkpoint.display()
+                ))],
+            )
+        }
+    };
+    if let Err(d) = write_outputs(
+        &dir,
+        &infer_plan,
+        fitted.params,
+        &fitted.history,
+        &p.train.name,
+    ) {
+        return report(out, &map, vec![d]);
+    }
+    match fitted.end {
+        FitEnd::Interrupted { epoch } => {
+            out.status(
+                "Interrupted",
+                &format!("during epoch {epoch}; checkpoint written; continue with `--resume`"),
+            );
+            130
+        }
+        FitEnd::EarlyStopped { epoch } => {
+            out.status(
+                "Stopped",
+                &format!("early after epoch {epoch}; results in {}", dir.display()),
+            );
+            0
+        }
+        FitEnd::Completed => {
+            if let Some(last) = fitted.history.last() {
+                out.status(
+                    "Finished",
+                    &format!("{}; results in {}", epoch_line(last), dir.display()),
+                );
+            }
+            0
+        }
+    }
+}
+
+/// The run's files, each written atomically.
+fn write_outputs(
+    dir: &Path,
+    infer_plan: &ExecutionPlan,
+    params: ParamStore,
+    history: &[EpochRecord],
+    title: &str,
+) -> Result<(), Diagnostic> {
+    let names = params.names().to_vec();
+    let named: Vec<(String, ndarray::ArrayD<f32>)> = names
+        .into_iter()
+        .zip(params.into_tensors())
+        .filter(|(n, _)| {
+            infer_plan
+                .params
+                .iter()
+                .any(|q| &q.name == n && q.source == ir::ParamSource::Stored)
+        })
+        .collect();
+    let weights = Weights::from_named(infer_plan, named)
+        .map_err(|e| internal(&format!("trained weights do not fit the plan: {e:?}")))?;
+    let wpath = dir.join("weights.safetensors");
+    weights::save_weights(&wpath, &weights)
+        .map_err(|e| e.to_diagnostic(&wpath.display().to_string()))?;
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        util::write_atomic(&path, bytes).map_err(|e| {
+            Diagnostic::error(
+                codes::IO_WRITE,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })
+    };
+    let ron = infer_plan.to_ron().map_err(|e| internal(&e.to_string()))?;
+    write("plan.ron", ron.as_bytes())?;
+    write("metrics.csv", fit::report::metrics_csv(history).as_bytes())?;
+    write(
+        "curves.svg",
+        fit::report::curves_svg(title, history).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Runs `eval`; returns the exit status.
+pub fn run_eval(args: &EvalArgs, out: &Output) -> u8 {
+    let mut map = SourceMap::new();
+    let p = match prepare(
+        &args.file,
+        &args.limits,
+        args.train_block.as_deref(),
+        &mut map,
+    ) {
+        Ok(p) => p,
+        Err(d) => return report(out, &map, d),
+    };
+    let train_plan = match compile(&p.model, Mode::Train, &p.spec_hash) {
+        Ok(t) => t,
+        Err(d) => return report(out, &map, vec![d]),
+    };
+    // The weights file holds the inference plan's stored parameters, which are every parameter
+    // of the training plan that inference reads; the rest start from their initializers.
+    let init = match ParamStore::init(&train_plan, p.train.seed) {
+        Ok(x) => x,
+        Err(e) => return report(out, &map, vec![fit::train_error(&e)]),
+    };
+    let infer_plan = match compile(&p.model, Mode::Infer, &p.spec_hash) {
+        Ok(i) => i,
+        Err(d) => return report(out, &map, vec![d]),
+    };
+    let loaded = match weights::load_weights(&args.weights, &infer_plan) {
+        Ok(w) => w,
+        Err(d) => return report(out, &map, d),
+    };
+    let names: Vec<String> = init.names().to_vec();
+    let tensors: Vec<ndarray::ArrayD<f32>> = names
+        .iter()
+        .zip(init.into_tensors())
+        .map(|(n, t)| loaded.by_name(n).cloned().unwrap_or(t))
+        .collect();
+    let params = match ParamStore::from_tensors(&train_plan, tensors) {
+        Ok(x) => x,
+        Err(e) => return report(out, &map, vec![fit::train_error(&e)]),
+    };
+    let input_dtype = train_plan
+        .inputs
+        .first()
+        .and_then(|&v| train_plan.values.get(v as usize))
+        .map(|v| v.fact.dtype);
+    let mut trainer = match Trainer::new(train_plan, params, p.train.seed) {
+        Ok(t) => t,
+        Err(e) => return report(out, &map, vec![fit::train_error(&e)]),
+    };
+    let loader = match args.split {
+        Split::Train => p.dataset.train_loader(),
+        Split::Validation => p.dataset.validation_loader(),
+    };
+    if loader.is_empty() {
+        let d = Diagnostic::error(codes::IO_USAGE, "that split has no samples")
+            .help("the data block needs `split validation: 0.2` for a validation split; or use `--split train`");
+        return report(out, &map, vec![d]);
+    }
+    let loss = fit::setup::loss(p.train.loss);
+    let metrics = fit::setup::metrics(&p.train);
+    match fit::evaluate(&mut trainer, loader.epoch(0), loss, &metrics, input_dtype) {
+        Ok((l, m)) => {
+            if args.format == Format::Json {
+                let mut obj = serde_json::Map::new();
+                obj.insert("samples".into(), loader.len().into());
+                obj.insert("loss".into(), l.into());
+                for (k, v) in &m {
+                    obj.insert(k.clone(), (*v).into());
+                }
+                Output::stdout(&format!("{}\n", serde_json::Value::Object(obj)));
+            } else {
+                let mut line = format!("{} samples: loss {l:.4}", loader.len());
+                for (k, v) in &m {
+                    line.push_str(&format!(" - {k} {v:.4}"));
+                }
+                Output::stdout(&format!("{line}\n"));
+            }
+            0
+        }
+        Err(d) => report(out, &map, vec![d]),
+    }
+}

@@ -1,0 +1,431 @@
+//! The training loop: a checked `train` block, a loaded data set and a training plan become
+//! trained parameters and a history, epoch by epoch, like Keras's `fit`.
+//!
+//! Input: an [`ExecutionPlan`] compiled with `Mode::Train`, a [`CheckedTrain`], a [`Dataset`].
+//! Output: [`Fitted`] (parameters, history, how it ended). Invariants: the same plan, data, seed
+//! and thread count give the same numbers bit for bit, and so does a run resumed from a
+//! checkpoint (batches are a pure function of the seed and the epoch; dropout masks of the seed
+//! and the step); a non-finite loss or gradient stops training with a diagnostic naming the step
+//! and the layer, before any parameter takes a bad value.
+
+pub mod checkpoint;
+pub mod report;
+pub mod setup;
+
+use crate::check::train_types::CheckedTrain;
+use crate::data::loader::{Batch, Dataset};
+use crate::data::samples::{Features, Labels};
+use crate::diag::{codes, Diagnostic};
+use crate::plan::ExecutionPlan;
+use crate::runtime::loss::{Loss, SparseLabels, Targets};
+use crate::runtime::metrics::MetricAccumulator;
+use crate::runtime::train::{Input, ParamStore, TrainError, Trainer};
+use checkpoint::TrainState;
+use ndarray::ArrayD;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One epoch's figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based.
+    pub epoch: u64,
+    pub loss: f64,
+    /// `(name, value)` for each metric, on the training batches (before each update).
+    pub metrics: Vec<(String, f64)>,
+    pub val_loss: Option<f64>,
+    pub val_metrics: Vec<(String, f64)>,
+    /// The learning rate at the epoch's last step.
+    pub lr: f64,
+    pub samples_per_sec: f64,
+}
+
+/// How training ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FitEnd {
+    Completed,
+    /// Early stopping: the monitored value did not improve for `patience` epochs.
+    EarlyStopped {
+        epoch: u64,
+    },
+    /// Interrupted (Ctrl-C, SIGTERM); a checkpoint was written.
+    Interrupted {
+        epoch: u64,
+    },
+}
+
+/// What training produced.
+pub struct Fitted {
+    pub params: ParamStore,
+    pub history: Vec<EpochRecord>,
+    pub end: FitEnd,
+}
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct FitOptions {
+    /// Overrides the train block's `epochs`.
+    pub epochs: Option<u64>,
+    /// Where the checkpoint file lives (`None`: no checkpoints).
+    pub checkpoint: Option<PathBuf>,
+    /// Continue from the checkpoint.
+    pub resume: bool,
+    /// The spec's hash, recorded in checkpoints and checked on resume.
+    pub spec_hash: String,
+    /// Set by a signal handler: finish the current step, checkpoint, stop.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+/// What the loop reports as it goes.
+pub trait Progress {
+    /// An epoch starts; `batches` batches follow.
+    fn epoch_start(&mut self, _epoch: u64, _epochs: u64, _batches: u64) {}
+    /// A batch finished with this running mean loss.
+    fn batch(&mut self, _done: u64, _running_loss: f64) {}
+    /// An epoch finished.
+    fn epoch_end(&mut self, _record: &EpochRecord) {}
+}
+
+/// Trains. `params` are the starting parameters (ignored when resuming).
+pub fn fit(
+    plan: ExecutionPlan,
+    params: ParamStore,
+    train: &CheckedTrain,
+    dataset: &Dataset,
+    options: &FitOptions,
+    progress: &mut dyn Progress,
+) -> Result<Fitted, Diagnostic> {
+    let loss = setup::loss(train.loss);
+    let metric_kinds = setup::metrics(train);
+    let clip = setup::clip(train);
+    let train_loader = dataset.train_loader();
+    let val_loader = (!dataset.validation.features.is_empty()).then(|| dataset.validation_loader());
+    let batches = train_loader.batches_per_epoch() as u64;
+    let schedule = setup::schedule(train, batches).map_err(|e| failed(&e.to_string()))?;
+    let epochs = options.epochs.unwrap_or(train.epochs);
+    let input_dtype = plan
+        .inputs
+        .first()
+        .and_then(|&v| plan.values.get(v as usize))
+        .map(|v| v.fact.dtype);
+
+    let mut state = TrainState {
+        spec_hash: options.spec_hash.clone(),
+        train: train.name.clone(),
+        epoch: 0,
+        next_batch: 0,
+        steps_done: 0,
+        partial_loss_sum: 0.0,
+        partial_samples: 0,
+        optimizer: setup::optimizer(train).map_err(|e| failed(&e.to_string()))?,
+        history: Vec::new(),
+        best: None,
+        since_best: 0,
+    };
+    let mut params = params;
+    if options.resume {
+        let path = options
+            .checkpoint
+            .as_ref()
+            .ok_or_else(|| failed("--resume needs a checkpoint path"))?;
+        let (saved, tensors) = checkpoint::load(path).map_err(|e| {
+            Diagnostic::error(
+                codes::TRAIN_CHECKPOINT,
+                format!("cannot resume from {}: {e}", path.display()),
+            )
+            .at_external(path.display().to_string(), 0, 0)
+        })?;
+        if saved.spec_hash != options.spec_hash || saved.train != train.name {
+            return Err(Diagnostic::error(
+                codes::TRAIN_CHECKPOINT,
+                format!("the checkpoint in {} was made by another spec or train block", path.display()),
+            )
+            .at_external(path.display().to_string(), 0, 0)
+            .help("start a fresh run without `--resume`, or restore the spec the checkpoint was made with"));
+        }
+        let by_name: std::collections::HashMap<String, ArrayD<f32>> = tensors.into_iter().collect();
+        let ordered: Option<Vec<ArrayD<f32>>> = params
+            .names()
+            .iter()
+            .map(|n| by_name.get(n).cloned())
+            .collect();
+        let ordered = ordered.ok_or_else(|| {
+            Diagnostic::error(
+                codes::TRAIN_CHECKPOINT,
+                format!(
+                    "the checkpoint in {} lacks parameters of this model",
+                    path.display()
+                ),
+            )
+        })?;
+        params = ParamStore::from_tensors(&plan, ordered).map_err(|e| {
+            Diagnostic::error(
+                codes::TRAIN_CHECKPOINT,
+                format!("the checkpoint does not fit the model: {e}"),
+            )
+        })?;
+        state = saved;
+    }
+    let mut trainer = Trainer::new(plan, params, train.seed).map_err(|e| train_error(&e))?;
+    trainer.resume_at(state.steps_done);
+    let monitor = train.early_stopping.as_ref().map(|e| e.monitor.clone());
+    let mut end = FitEnd::Completed;
+
+    while state.epoch < epochs {
+        let epoch = state.epoch;
+        progress.epoch_start(epoch + 1, epochs, batches);
+        let mut accs: Vec<MetricAccumulator> = metric_kinds
+            .iter()
+            .map(|&m| MetricAccumulator::new(m))
+            .collect();
+        let started = Instant::now();
+        let mut samples_this_run = 0u64;
+        let mut lr = schedule.lr_at(state.steps_done);
+        let mut interrupted = false;
+        for (b, batch) in train_loader.epoch(epoch).enumerate() {
+            let b = b as u64;
+            if b < state.next_batch {
+                continue;
+            }
+            let batch = batch?;
+            let n = batch.indices.len() as u64;
+            lr = schedule.lr_at(state.steps_done);
+            let report = with_batch(&batch, input_dtype, |inputs, targets| {
+                let r = trainer.train_step(inputs, targets, loss, &mut state.optimizer, lr, clip);
+                if r.is_ok() {
+                    if let Some(out) = trainer.last_output() {
+                        for a in &mut accs {
+                            let _ = a.update(&out, targets);
+                        }
+                    }
+                }
+                r.map_err(|e| train_error(&e))
+            })?;
+            state.steps_done = trainer.steps_done();
+            state.partial_loss_sum += f64::from(report.loss) * n as f64;
+            state.partial_samples += n;
+            samples_this_run += n;
+            state.next_batch = b + 1;
+            progress.batch(
+                b + 1,
+                state.partial_loss_sum / state.partial_samples.max(1) as f64,
+            );
+            if options
+                .interrupt
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::SeqCst))
+            {
+                interrupted = true;
+                break;
+            }
+        }
+        if interrupted {
+            save_checkpoint(options, &trainer, &state)?;
+            end = FitEnd::Interrupted { epoch: epoch + 1 };
+            break;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let (val_loss, val_metrics) = match &val_loader {
+            Some(vl) => {
+                let (l, m) = evaluate(&mut trainer, vl.epoch(0), loss, &metric_kinds, input_dtype)?;
+                (Some(l), m)
+            }
+            None => (None, Vec::new()),
+        };
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            loss: state.partial_loss_sum / state.partial_samples.max(1) as f64,
+            metrics: accs
+                .iter()
+                .filter_map(|a| {
+                    a.result()
+                        .map(|r| (a.metric().name().to_string(), f64::from(r)))
+                })
+                .collect(),
+            val_loss,
+            val_metrics,
+            lr: f64::from(lr),
+            samples_per_sec: if elapsed > 0.0 {
+                samples_this_run as f64 / elapsed
+            } else {
+                0.0
+            },
+        };
+        progress.epoch_end(&record);
+        state.history.push(record);
+        state.epoch += 1;
+        state.next_batch = 0;
+        state.partial_loss_sum = 0.0;
+        state.partial_samples = 0;
+        if train
+            .checkpoint_every
+            .is_some_and(|k| k > 0 && state.epoch % k == 0)
+            || state.epoch == epochs
+        {
+            save_checkpoint(options, &trainer, &state)?;
+        }
+        if let (Some(es), Some(monitor)) = (&train.early_stopping, &monitor) {
+            if let Some(value) = state.history.last().and_then(|r| monitored(r, monitor)) {
+                let maximize = monitor.contains("accuracy");
+                let improved = state.best.is_none_or(|best| {
+                    if maximize {
+                        value > best + es.min_delta
+                    } else {
+                        value < best - es.min_delta
+                    }
+                });
+                if improved {
+                    state.best = Some(value);
+                    state.since_best = 0;
+                } else {
+                    state.since_best += 1;
+                    if state.since_best >= es.patience {
+                        end = FitEnd::EarlyStopped { epoch: state.epoch };
+                        save_checkpoint(options, &trainer, &state)?;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(Fitted {
+        params: trainer.into_params(),
+        history: state.history,
+        end,
+    })
+}
+
+/// The value early stopping watches in a record (`loss`, `val_loss`, `accuracy`, `val_accuracy`...).
+fn monitored(r: &EpochRecord, monitor: &str) -> Option<f64> {
+    match monitor {
+        "loss" => Some(r.loss),
+        "val_loss" => r.val_loss,
+        m => {
+            let (list, name) = match m.strip_prefix("val_") {
+                Some(n) => (&r.val_metrics, n),
+                None => (&r.metrics, m),
+            };
+            list.iter()
+                .find(|(k, _)| k == name || k.ends_with(name))
+                .map(|(_, v)| *v)
+        }
+    }
+}
+
+fn save_checkpoint(
+    options: &FitOptions,
+    trainer: &Trainer,
+    state: &TrainState,
+) -> Result<(), Diagnostic> {
+    let Some(path) = &options.checkpoint else {
+        return Ok(());
+    };
+    let params = trainer.params();
+    checkpoint::save(path, params.names(), params.tensors(), state).map_err(|e| {
+        Diagnostic::error(
+            codes::IO_WRITE,
+            format!("cannot write the checkpoint {}: {e}", path.display()),
+        )
+        .at_external(path.display().to_string(), 0, 0)
+        .note("the previous checkpoint, if any, is intact")
+    })
+}
+
+/// Loss and metrics over a loader, in inference semantics.
+pub fn evaluate(
+    trainer: &mut Trainer,
+    batches: impl Iterator<Item = Result<Batch, Diagnostic>>,
+    loss: Loss,
+    metric_kinds: &[crate::runtime::metrics::Metric],
+    input_dtype: Option<crate::ir::DType>,
+) -> Result<(f64, Vec<(String, f64)>), Diagnostic> {
+    let mut accs: Vec<MetricAccumulator> = metric_kinds
+        .iter()
+        .map(|&m| MetricAccumulator::new(m))
+        .collect();
+    let mut sum = 0.0f64;
+    let mut count = 0u64;
+    for batch in batches {
+        let batch = batch?;
+        let n = batch.indices.len() as u64;
+        let value = with_batch(&batch, input_dtype, |inputs, targets| {
+            let out = trainer.evaluate(inputs).map_err(|e| train_error(&e))?;
+            for a in &mut accs {
+                let _ = a.update(&out, targets);
+            }
+            loss.evaluate(&out, targets)
+                .map(|r| r.loss)
+                .map_err(|e| failed(&e.to_string()))
+        })?;
+        sum += f64::from(value) * n as f64;
+        count += n;
+    }
+    let metrics = accs
+        .iter()
+        .filter_map(|a| {
+            a.result()
+                .map(|r| (a.metric().name().to_string(), f64::from(r)))
+        })
+        .collect();
+    Ok((sum / count.max(1) as f64, metrics))
+}
+
+/// Runs `f` with a batch's features as trainer inputs and its labels as loss targets. Token ids
+/// (i64 in pipelines) become i32 when the model takes i32, with a range check.
+fn with_batch<T>(
+    batch: &Batch,
+    input_dtype: Option<crate::ir::DType>,
+    f: impl FnOnce(&[Input<'_>], &Targets<'_>) -> Result<T, Diagnostic>,
+) -> Result<T, Diagnostic> {
+    let converted: Option<ArrayD<i32>> = match (&batch.features, input_dtype) {
+        (Features::I64(a), Some(crate::ir::DType::I32)) => {
+            let mut out = ArrayD::<i32>::zeros(a.raw_dim());
+            for (o, &v) in out.iter_mut().zip(a.iter()) {
+                *o = i32::try_from(v).map_err(|_| {
+                    failed(&format!("token id {v} does not fit the model's i32 input"))
+                })?;
+            }
+            Some(out)
+        }
+        _ => None,
+    };
+    let input = match (&batch.features, &converted) {
+        (_, Some(c)) => Input::I32(c.view()),
+        (Features::F32(a), None) => Input::F32(a.view()),
+        (Features::I64(a), None) => Input::I64(a.view()),
+    };
+    let class_view;
+    let targets = match &batch.labels {
+        Labels::Class(ids) => {
+            class_view = ndarray::ArrayView1::from(ids.as_slice()).into_dyn();
+            Targets::Sparse(SparseLabels::I64(class_view))
+        }
+        Labels::Values(v) => Targets::Dense(v.view()),
+        Labels::None => return Err(failed("the data has no labels to train on")),
+    };
+    f(&[input], &targets)
+}
+
+fn failed(message: &str) -> Diagnostic {
+    Diagnostic::error(codes::TRAIN_FAILED, message.to_string())
+}
+
+/// A trainer error as a diagnostic: divergence names the step and layer.
+pub fn train_error(e: &TrainError) -> Diagnostic {
+    let text = e.to_string();
+    match e {
+        TrainError::NonFiniteLoss { .. }
+        | TrainError::NonFiniteGradient { .. }
+        | TrainError::NonFiniteParam { .. } => Diagnostic::error(
+            codes::TRAIN_DIVERGED,
+            format!("training diverged: {text}"),
+        )
+        .help(
+            "lower the learning rate, clip gradients (`clipnorm: 1.0`), or standardize the inputs",
+        ),
+        _ => Diagnostic::error(codes::TRAIN_FAILED, text),
+    }
+}

@@ -1,0 +1,343 @@
+//! `modelc train` and `modelc eval` end to end: convergence, outputs, JSON lines, determinism,
+//! bit-for-bit resume, refusals and divergence.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::float_cmp
+)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn modelc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modelc"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+const TINY: &str = "tests/fixtures/train/tiny_digits.model";
+
+/// Reads the f32 tensors of a safetensors file.
+fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| {
+            let vals = v
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            (n, v.shape().to_vec(), vals)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn linear_regression_converges_to_the_least_squares_solution() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = modelc(&[
+        "train",
+        "specs/linear_regression.model",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    ok(&o);
+    // The same data, loaded by the library, solved independently in f64 (normal equations).
+    let text = std::fs::read_to_string(root().join("specs/linear_regression.model")).unwrap();
+    let parsed = modelc::syntax::parse(
+        modelc::diag::FileId::default(),
+        &text,
+        &modelc::syntax::Limits::default(),
+    );
+    let checked = modelc::check::check_file(modelc::diag::FileId::default(), &parsed.file);
+    let ds =
+        modelc::data::loader::load_dataset(&checked.pipelines[0], &root().join("specs")).unwrap();
+    let modelc::data::samples::Features::F32(x) = &ds.train.features else {
+        panic!()
+    };
+    let modelc::data::samples::Labels::Values(y) = &ds.train.labels else {
+        panic!()
+    };
+    let (n, f) = (x.shape()[0], x.shape()[1]);
+    let k = f + 1;
+    let mut a = vec![vec![0f64; k + 1]; k];
+    for i in 0..n {
+        let row: Vec<f64> = (0..f).map(|j| f64::from(x[[i, j]])).chain([1.0]).collect();
+        let t = f64::from(y.as_slice().unwrap()[i]);
+        for r in 0..k {
+            for c in 0..k {
+                a[r][c] += row[r] * row[c];
+            }
+            a[r][k] += row[r] * t;
+        }
+    }
+    for p in 0..k {
+        let piv = (p..k)
+            .max_by(|&i, &j| a[i][p].abs().total_cmp(&a[j][p].abs()))
+            .unwrap();
+        a.swap(p, piv);
+        for r in 0..k {
+            if r != p {
+                let m = a[r][p] / a[p][p];
+                for c in p..=k {
+                    a[r][c] -= m * a[p][c];
+                }
+            }
+        }
+    }
+    let solution: Vec<f64> = (0..k).map(|r| a[r][k] / a[r][r]).collect();
+    let w = tensors(&dir.path().join("weights.safetensors"));
+    let bias = &w.iter().find(|t| t.0 == "dense.bias").unwrap().2;
+    let kernel = &w.iter().find(|t| t.0 == "dense.kernel").unwrap().2;
+    for j in 0..f {
+        assert!(
+            (f64::from(kernel[j]) - solution[j]).abs() < 1e-3,
+            "w[{j}] {} vs {}",
+            kernel[j],
+            solution[j]
+        );
+    }
+    assert!(
+        (f64::from(bias[0]) - solution[f]).abs() < 1e-3,
+        "b {} vs {}",
+        bias[0],
+        solution[f]
+    );
+}
+
+#[test]
+fn train_writes_every_output_and_eval_agrees_with_the_last_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = modelc(&[
+        "train", TINY, "--train", "Tiny", "--out", out, "--format", "json",
+    ]);
+    ok(&o);
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for key in [
+        "epoch",
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "samples_per_sec",
+    ] {
+        assert!(lines[2].get(key).is_some(), "{key} missing in {}", lines[2]);
+    }
+    assert!(
+        lines[2]["loss"].as_f64().unwrap() < lines[0]["loss"].as_f64().unwrap(),
+        "the loss went down"
+    );
+    assert!(
+        lines[2]["val_accuracy"].as_f64().unwrap() > 0.6,
+        "{}",
+        lines[2]
+    );
+    for f in [
+        "weights.safetensors",
+        "plan.ron",
+        "metrics.csv",
+        "curves.svg",
+        "checkpoint.safetensors",
+    ] {
+        assert!(dir.path().join(f).exists(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4);
+    assert!(csv.starts_with("epoch,loss,accuracy,val_loss,val_accuracy,lr,samples_per_sec\n"));
+    modelc::plan::ExecutionPlan::from_ron(
+        &std::fs::read_to_string(dir.path().join("plan.ron")).unwrap(),
+    )
+    .unwrap();
+    // eval on the validation split gives the last epoch's validation figures.
+    let weights = dir.path().join("weights.safetensors");
+    let o = modelc(&[
+        "eval",
+        TINY,
+        "--train",
+        "Tiny",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    ok(&o);
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(e["samples"], 359);
+    assert!(
+        (e["loss"].as_f64().unwrap() - lines[2]["val_loss"].as_f64().unwrap()).abs() < 1e-9,
+        "{e} vs {}",
+        lines[2]
+    );
+    assert!(
+        (e["accuracy"].as_f64().unwrap() - lines[2]["val_accuracy"].as_f64().unwrap()).abs() < 1e-9
+    );
+}
+
+#[test]
+fn same_seed_same_weights_and_resume_is_bit_for_bit() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    ok(&modelc(&[
+        "train",
+        TINY,
+        "--train",
+        "Tiny",
+        "--epochs",
+        "2",
+        "--out",
+        a.path().to_str().unwrap(),
+    ]));
+    // One epoch, then resume for the second.
+    ok(&modelc(&[
+        "train",
+        TINY,
+        "--train",
+        "Tiny",
+        "--epochs",
+        "1",
+        "--out",
+        b.path().to_str().unwrap(),
+    ]));
+    ok(&modelc(&[
+        "train",
+        TINY,
+        "--train",
+        "Tiny",
+        "--epochs",
+        "2",
+        "--resume",
+        "--out",
+        b.path().to_str().unwrap(),
+    ]));
+    let wa = tensors(&a.path().join("weights.safetensors"));
+    let wb = tensors(&b.path().join("weights.safetensors"));
+    assert_eq!(
+        wa, wb,
+        "resumed training differs from uninterrupted training"
+    );
+    let ma = std::fs::read_to_string(a.path().join("metrics.csv")).unwrap();
+    let mb = std::fs::read_to_string(b.path().join("metrics.csv")).unwrap();
+    let strip = |s: &str| {
+        s.lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        strip(&ma),
+        strip(&mb),
+        "the loss curve differs (samples/s aside)"
+    );
+    // A second identical run gives identical weights.
+    let c = tempfile::tempdir().unwrap();
+    ok(&modelc(&[
+        "train",
+        TINY,
+        "--train",
+        "Tiny",
+        "--epochs",
+        "2",
+        "--out",
+        c.path().to_str().unwrap(),
+    ]));
+    assert_eq!(tensors(&c.path().join("weights.safetensors")), wa);
+}
+
+#[test]
+fn a_checkpoint_from_another_spec_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    ok(&modelc(&[
+        "train", TINY, "--train", "Tiny", "--epochs", "1", "--out", out,
+    ]));
+    let other = dir.path().join("other.model");
+    let text = std::fs::read_to_string(root().join(TINY))
+        .unwrap()
+        .replace("conv2d(8,", "conv2d(6,");
+    std::fs::write(
+        &other,
+        text.replace(
+            "../../../data/digits.csv",
+            &root().join("data/digits.csv").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let before = std::fs::read(dir.path().join("checkpoint.safetensors")).unwrap();
+    let o = modelc(&[
+        "train",
+        other.to_str().unwrap(),
+        "--train",
+        "Tiny",
+        "--resume",
+        "--out",
+        out,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("error[E0808]"));
+    assert_eq!(
+        std::fs::read(dir.path().join("checkpoint.safetensors")).unwrap(),
+        before,
+        "checkpoint changed"
+    );
+}
+
+#[test]
+fn divergence_stops_with_the_step_and_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = modelc(&[
+        "train",
+        TINY,
+        "--train",
+        "Diverging",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("error[E0807]: training diverged"), "{e}");
+    assert!(e.contains("step"), "{e}");
+}
+
+#[test]
+fn several_train_blocks_need_a_choice() {
+    let o = modelc(&["train", TINY]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("choose one with `--train NAME`: Tiny, Diverging"));
+    let o = modelc(&["train", TINY, "--train", "Tinny"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean `Tiny`?"));
+}
