@@ -34,6 +34,14 @@ pub enum Command {
     Summary(SummaryArgs),
     /// Compile a model to an optimized execution plan (RON).
     Compile(CompileArgs),
+    /// Run a model (plan or spec) on `.npy` inputs with a weights file.
+    Run(super::run::RunArgs),
+    /// Measure inference or training throughput of a model on synthetic data.
+    Bench(super::bench::BenchArgs),
+    /// Print a plan: signature, steps, parameters, buffers, memory and the pass log.
+    Inspect(super::inspect::InspectArgs),
+    /// Look at a data pipeline: statistics, or a picture of augmented samples.
+    Data(super::data::DataArgs),
 }
 
 /// A stage `compile` can print instead of the plan.
