@@ -38,6 +38,14 @@ pub enum Command {
     Train(super::train::TrainArgs),
     /// Measure trained weights on a spec's validation (or training) data.
     Eval(super::train::EvalArgs),
+    /// Run a model (plan or spec) on `.npy` inputs with a weights file.
+    Run(super::run::RunArgs),
+    /// Measure inference or training throughput of a model on synthetic data.
+    Bench(super::bench::BenchArgs),
+    /// Print a plan: signature, steps, parameters, buffers, memory and the pass log.
+    Inspect(super::inspect::InspectArgs),
+    /// Look at a data pipeline: statistics, or a picture of augmented samples.
+    Data(super::data::DataArgs),
 }
 
 /// A stage `compile` can print instead of the plan.

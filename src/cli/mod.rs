@@ -4,10 +4,14 @@
 //! 101 an internal error (a bug: the panic hook asks for a report).
 
 mod args;
+mod bench;
 mod check;
 mod compile;
+mod data;
 mod explain;
+mod inspect;
 mod output;
+mod run;
 mod source;
 mod summary;
 mod train;
@@ -37,6 +41,10 @@ fn dispatch(cli: &Cli) -> u8 {
         args::Command::Compile(a) => compile::run(a, &Output::new(cli.color, a.format)),
         args::Command::Train(a) => train::run_train(a, &Output::new(cli.color, a.format)),
         args::Command::Eval(a) => train::run_eval(a, &Output::new(cli.color, a.format)),
+        args::Command::Run(a) => run::run(a, cli.color),
+        args::Command::Bench(a) => bench::run(a, cli.color),
+        args::Command::Inspect(a) => inspect::run(a, cli.color),
+        args::Command::Data(a) => data::run(a, cli.color),
     }
 }
 

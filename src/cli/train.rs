@@ -20,6 +20,7 @@ use crate::runtime::weights::{self, Weights};
 use crate::{ir, util};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -262,15 +263,15 @@ impl Progress for Reporter {
 fn epoch_line(r: &EpochRecord) -> String {
     let mut s = format!("epoch {}: loss {:.4}", r.epoch, r.loss);
     for (k, v) in &r.metrics {
-        s.push_str(&format!(" - {k} {v:.4}"));
+        let _ = write!(s, " - {k} {v:.4}");
     }
     if let Some(v) = r.val_loss {
-        s.push_str(&format!(" - val_loss {v:.4}"));
+        let _ = write!(s, " - val_loss {v:.4}");
     }
     for (k, v) in &r.val_metrics {
-        s.push_str(&format!(" - val_{k} {v:.4}"));
+        let _ = write!(s, " - val_{k} {v:.4}");
     }
-    s.push_str(&format!(" ({:.0} samples/s)", r.samples_per_sec));
+    let _ = write!(s, " ({:.0} samples/s)", r.samples_per_sec);
     s
 }
 
@@ -522,7 +523,7 @@ pub fn run_eval(args: &EvalArgs, out: &Output) -> u8 {
             } else {
                 let mut line = format!("{} samples: loss {l:.4}", loader.len());
                 for (k, v) in &m {
-                    line.push_str(&format!(" - {k} {v:.4}"));
+                    let _ = write!(line, " - {k} {v:.4}");
                 }
                 Output::stdout(&format!("{line}\n"));
             }

@@ -34,6 +34,9 @@ pub struct TrainState {
     pub since_best: u64,
 }
 
+/// Tensors with their names, in file order.
+pub type NamedTensors = Vec<(String, ArrayD<f32>)>;
+
 const STATE_KEY: &str = "modelc_train_state";
 
 /// Why a checkpoint could not be written or read.
@@ -79,7 +82,7 @@ pub fn save(
 }
 
 /// Reads a checkpoint: the state and the tensors by name. Every byte is untrusted.
-pub fn load(path: &Path) -> Result<(TrainState, Vec<(String, ArrayD<f32>)>), CheckpointError> {
+pub fn load(path: &Path) -> Result<(TrainState, NamedTensors), CheckpointError> {
     let bytes = std::fs::read(path)?;
     let (_, meta) =
         SafeTensors::read_metadata(&bytes).map_err(|e| CheckpointError::Format(e.to_string()))?;

@@ -96,7 +96,7 @@ fn panel(svg: &mut String, x0: f64, label: &str, series: &[(String, Vec<f64>)]) 
     let _ = writeln!(
         svg,
         "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">epoch</text>",
-        (left + right) / 2.0,
+        f64::midpoint(left, right),
         H - 12.0
     );
     let _ = writeln!(svg, "<text x=\"{left}\" y=\"{}\">{label}</text>", top - 8.0);
@@ -211,10 +211,8 @@ mod tests {
         let svg = curves_svg("run", &[record(1, 0.5, 0.8), record(2, 0.25, 0.9)]);
         assert_eq!(svg.matches("<polyline").count(), 4);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        // The first loss point is at the panel's left edge, the lowest value at its bottom.
-        assert!(
-            svg.contains(&format!("{:.1},{:.1}", PAD, PAD))
-                || svg.contains(&format!("{:.1},", PAD))
-        );
+        // Losses span 0.25..0.6 over a 224-pixel-high panel from y 48 to 272, x 48 to 696: the
+        // training loss goes from 0.5 (y = 272 - 224 * 0.25 / 0.35 = 112) to 0.25 (the bottom).
+        assert!(svg.contains("points=\"48.0,112.0 696.0,272.0\""), "{svg}");
     }
 }
