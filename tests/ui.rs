@@ -131,14 +131,6 @@ fn tested_elsewhere() -> Vec<(&'static str, &'static str)> {
         ("E0902", "tests/cli.rs: bad_flag_with_json_format"),
         ("E0903", "tests/compile.rs: output_equal_to_input"),
         ("E1000", "tests/compile.rs: unsupported_construct"),
-        (
-            "E0503",
-            "src/check/train_fit.rs unit tests (needs data facts; wired when crate::data lands)",
-        ),
-        (
-            "E0504",
-            "src/check/train_fit.rs unit tests (needs data facts; wired when crate::data lands)",
-        ),
         // Plans, weights and running: no `.model` file produces these; unit tests in
         // src/runtime/interp/tests.rs and tests/interp.rs assert each code.
         (
