@@ -251,6 +251,7 @@ impl Progress for Reporter {
                 }
                 obj.insert("lr".into(), r.lr.into());
                 obj.insert("samples_per_sec".into(), r.samples_per_sec.into());
+                obj.insert("data_wait_fraction".into(), r.data_wait_fraction.into());
                 Output::stdout(&format!("{}\n", serde_json::Value::Object(obj)));
             }
             _ if self.shows(r.epoch) => eprintln!("{}", epoch_line(r)),

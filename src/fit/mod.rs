@@ -41,6 +41,10 @@ pub struct EpochRecord {
     /// The learning rate at the epoch's last step.
     pub lr: f64,
     pub samples_per_sec: f64,
+    /// The share of the epoch's training time spent waiting for the data pipeline's next batch
+    /// (batches are prepared on a background thread; near 0 means the model never waits).
+    #[serde(default)]
+    pub data_wait_fraction: f64,
 }
 
 /// How training ended.
@@ -185,7 +189,14 @@ pub fn fit(
         let mut samples_this_run = 0u64;
         let mut lr = schedule.lr_at(state.steps_done);
         let mut interrupted = false;
-        for (b, batch) in train_loader.epoch(epoch).enumerate() {
+        let mut waited = std::time::Duration::ZERO;
+        let mut batches_iter = train_loader.epoch(epoch).enumerate();
+        loop {
+            let asked = Instant::now();
+            let Some((b, batch)) = batches_iter.next() else {
+                break;
+            };
+            waited += asked.elapsed();
             let b = b as u64;
             if b < state.next_batch {
                 continue;
@@ -250,6 +261,11 @@ pub fn fit(
             lr: f64::from(lr),
             samples_per_sec: if elapsed > 0.0 {
                 samples_this_run as f64 / elapsed
+            } else {
+                0.0
+            },
+            data_wait_fraction: if elapsed > 0.0 {
+                waited.as_secs_f64() / elapsed
             } else {
                 0.0
             },

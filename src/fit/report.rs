@@ -189,6 +189,7 @@ mod tests {
             val_metrics: vec![("accuracy".into(), acc - 0.1)],
             lr: 1e-3,
             samples_per_sec: 1234.5,
+            data_wait_fraction: 0.01,
         }
     }
 
