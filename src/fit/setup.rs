@@ -55,24 +55,24 @@ pub fn optimizer(t: &CheckedTrain) -> Result<Optimizer, InvalidHyperparameter> {
             beta1,
             beta2,
             epsilon,
-        } => Optimizer::Adam(Adam::new(AdamConfig {
-            beta1: beta1 as f32,
-            beta2: beta2 as f32,
-            epsilon: epsilon as f32,
-            weight_decay: wd,
-            ..AdamConfig::default()
-        })?),
+        } => Optimizer::Adam(Adam::new(adam(
+            AdamConfig::default(),
+            beta1,
+            beta2,
+            epsilon,
+            wd,
+        ))?),
         ck::OptimizerKind::AdamW {
             beta1,
             beta2,
             epsilon,
-        } => Optimizer::Adam(Adam::new(AdamConfig {
-            beta1: beta1 as f32,
-            beta2: beta2 as f32,
-            epsilon: epsilon as f32,
-            weight_decay: wd,
-            ..AdamConfig::adamw()
-        })?),
+        } => Optimizer::Adam(Adam::new(adam(
+            AdamConfig::adamw(),
+            beta1,
+            beta2,
+            epsilon,
+            wd,
+        ))?),
         ck::OptimizerKind::RmsProp {
             rho,
             momentum,
@@ -86,6 +86,17 @@ pub fn optimizer(t: &CheckedTrain) -> Result<Optimizer, InvalidHyperparameter> {
             weight_decay: wd,
         })?),
     })
+}
+
+/// Adam's configuration: `base` (Adam or AdamW) with the spec's betas, epsilon and decay.
+fn adam(base: AdamConfig, beta1: f64, beta2: f64, epsilon: f64, weight_decay: f32) -> AdamConfig {
+    AdamConfig {
+        beta1: beta1 as f32,
+        beta2: beta2 as f32,
+        epsilon: epsilon as f32,
+        weight_decay,
+        ..base
+    }
 }
 
 /// Gradient clipping from the optimizer's `clipnorm` / `clipvalue` (norm wins when both).
