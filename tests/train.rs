@@ -342,3 +342,62 @@ fn several_train_blocks_need_a_choice() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean `Tiny`?"));
 }
+
+#[test]
+fn run_applies_the_plans_fitted_preprocessing_to_raw_input() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(&modelc(&[
+        "train",
+        TINY,
+        "--train",
+        "Tiny",
+        "--epochs",
+        "1",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]));
+    let plan = modelc::plan::ExecutionPlan::from_ron(
+        &std::fs::read_to_string(dir.path().join("plan.ron")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        plan.preprocessing.as_ref().map(Vec::len),
+        Some(2),
+        "reshape and scale are in the plan"
+    );
+    // Three raw digits rows (64 pixel values 0..16), and the same preprocessed by hand.
+    let csv = std::fs::read_to_string(root().join("data/digits.csv")).unwrap();
+    let rows: Vec<Vec<f32>> = csv
+        .lines()
+        .skip(1)
+        .take(3)
+        .map(|l| l.split(',').take(64).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let raw: Vec<f32> = rows.concat();
+    let by_hand: Vec<f32> = raw.iter().map(|v| v / 16.0).collect();
+    let raw_path = dir.path().join("raw.npy");
+    let ready_path = dir.path().join("ready.npy");
+    modelc::data::npy::write_npy(&raw_path, &[3, 64], &raw).unwrap();
+    modelc::data::npy::write_npy(&ready_path, &[3, 8, 8, 1], &by_hand).unwrap();
+    let plan_path = dir.path().join("plan.ron");
+    let weights = dir.path().join("weights.safetensors");
+    let run = |input: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            plan_path.to_str().unwrap(),
+            "--weights",
+            weights.to_str().unwrap(),
+        ];
+        args.extend(["--input", input.to_str().unwrap(), "--format", "json"]);
+        args.extend(extra);
+        let o = modelc(&args);
+        ok(&o);
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let a = run(&raw_path, &[]);
+    let b = run(&ready_path, &["--no-preprocess"]);
+    assert_eq!(
+        a, b,
+        "raw input through the plan's preprocessing differs from preprocessing by hand"
+    );
+}

@@ -53,6 +53,9 @@ pub struct RunArgs {
     /// The model to compile, when a `.model` file defines several.
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
+    /// Feed the inputs to the model as they are, without the plan's fitted preprocessing.
+    #[arg(long)]
+    pub no_preprocess: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Human)]
     pub format: SummaryFormat,
@@ -115,7 +118,17 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
                 .note("this is a bug in modelc; please report it with the plan file")]
         })?,
     };
-    let arrays = read_inputs(&plan, &args.input)?;
+    let mut arrays = read_inputs(&plan, &args.input)?;
+    if let (Some(steps), false, [single]) = (
+        &plan.preprocessing,
+        args.no_preprocess,
+        arrays.as_mut_slice(),
+    ) {
+        *single = preprocess(
+            steps,
+            std::mem::replace(single, InputArray::F32(ArrayD::zeros(IxDyn(&[0])))),
+        )?;
+    }
     let tensors = arrays.iter().map(InputArray::as_tensor).collect::<Vec<_>>();
     let mut interp = Interpreter::new(&plan, weights).map_err(|e| vec![e.to_diagnostic()])?;
     let outputs = interp.run(&tensors).map_err(|e| {
@@ -305,6 +318,31 @@ impl InputArray {
             InputArray::I64(a) => TensorRef::I64(a.view()),
         }
     }
+}
+
+/// Applies the plan's fitted preprocessing (the training pipeline's `map` steps) to raw input,
+/// as the training data went through it.
+fn preprocess(
+    steps: &[crate::data::spec::Step<crate::data::spec::Transform>],
+    input: InputArray,
+) -> Result<InputArray, Vec<Diagnostic>> {
+    use crate::data::samples::{Features, Labels, Samples};
+    let features = match input {
+        InputArray::F32(a) => Features::F32(a),
+        InputArray::I32(a) => Features::I64(a.mapv(i64::from)),
+        InputArray::I64(a) => Features::I64(a),
+    };
+    let samples = Samples {
+        features,
+        labels: Labels::None,
+    };
+    let out = crate::data::transform::apply_fitted_steps(steps, samples).map_err(|d| {
+        vec![d.help("the input must be raw data as the training pipeline's source yields it; `--no-preprocess` feeds it to the model as it is")]
+    })?;
+    Ok(match out.features {
+        Features::F32(a) => InputArray::F32(a),
+        Features::I64(a) => InputArray::I64(a),
+    })
 }
 
 /// Reads one `.npy` per plan input; the interpreter checks shapes and dtypes against the plan.

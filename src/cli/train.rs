@@ -372,6 +372,10 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
             )
         }
     };
+    let mut infer_plan = infer_plan;
+    if !p.dataset.spec.preprocess.is_empty() {
+        infer_plan.preprocessing = Some(p.dataset.spec.preprocess.clone());
+    }
     if let Err(d) = write_outputs(
         &dir,
         &infer_plan,

@@ -59,6 +59,11 @@ pub struct ExecutionPlan {
     pub memory: MemoryReport,
     /// What each pass did, in order.
     pub pass_log: Vec<String>,
+    /// The data pipeline's `map` steps with their fitted statistics (standardize/normalize
+    /// fitted on the training split), which `modelc run` applies to raw inputs. Written by
+    /// `modelc train`; absent from plans compiled without data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preprocessing: Option<Vec<crate::data::spec::Step<crate::data::spec::Transform>>>,
 }
 
 /// Hex SHA-256 of the spec's bytes.
@@ -165,6 +170,7 @@ fn build(
         buffers: mem.buffers,
         memory: mem.report,
         pass_log: log.clone(),
+        preprocessing: None,
     }
 }
 
