@@ -22,6 +22,7 @@ pub mod dense;
 pub mod dropout;
 pub mod embedding;
 pub mod error;
+pub mod fastmath;
 pub mod layer_norm;
 mod linalg;
 pub mod merge;
