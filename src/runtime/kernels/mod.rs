@@ -24,7 +24,7 @@ pub mod embedding;
 pub mod error;
 pub mod fastmath;
 pub mod layer_norm;
-mod linalg;
+pub(crate) mod linalg;
 pub mod merge;
 pub mod pool;
 pub mod rnn;
