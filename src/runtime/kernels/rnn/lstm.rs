@@ -13,31 +13,42 @@ pub(super) fn forward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
     for n in 0..d.n {
         let row = (n * d.t + t) * u;
         let grow = (n * d.t + t) * 4 * u;
-        let gates = &mut c.gates[grow..grow + 4 * u];
-        let xw = &c.xw[grow..grow + 4 * u];
-        let zrec = &c.zrec[n * 4 * u..(n + 1) * 4 * u];
-        for ((g, &a), &b) in gates.iter_mut().zip(xw).zip(zrec) {
-            *g = a + b;
-        }
-        let (ifg, o) = gates.split_at_mut(3 * u);
-        let (i_f, g) = ifg.split_at_mut(2 * u);
-        fastmath::sigmoid_in_place(i_f);
-        fastmath::tanh_in_place(g);
-        fastmath::sigmoid_in_place(o);
-        let (i, f) = i_f.split_at(u);
-        let aux = &mut c.aux[row..row + u];
-        let c_prev = &c.c_prev[row..row + u];
-        for k in 0..u {
-            aux[k] = f[k] * c_prev[k] + i[k] * g[k];
-        }
+        let (c_prev, c_next) = c.c_prev[row..].split_at_mut(u);
+        cell_forward(
+            &c.xw[grow..grow + 4 * u],
+            &c.zrec[n * 4 * u..(n + 1) * 4 * u],
+            c_prev,
+            &mut c.gates[grow..grow + 4 * u],
+            &mut c.aux[row..row + u],
+        );
+        // `aux` holds c_t until it is carried to the next step, then keeps tanh(c_t).
         if t + 1 < d.t {
-            c.c_prev[row + u..row + 2 * u].copy_from_slice(aux);
+            c_next[..u].copy_from_slice(&c.aux[row..row + u]);
         }
-        fastmath::tanh_in_place(aux);
-        let h_new = &mut c.h_new[n * u..(n + 1) * u];
-        for ((h, &ok), &tc) in h_new.iter_mut().zip(o.iter()).zip(aux.iter()) {
-            *h = ok * tc;
+        fastmath::tanh_in_place(&mut c.aux[row..row + u]);
+        let (o, tc) = (&c.gates[grow + 3 * u..grow + 4 * u], &c.aux[row..row + u]);
+        for ((h, &ok), &t) in c.h_new[n * u..(n + 1) * u].iter_mut().zip(o).zip(tc) {
+            *h = ok * t;
         }
+    }
+}
+
+/// One sample's gates and new cell state: `gates = act(xw + zrec)`, `cell = f⊙c_prev + i⊙g`
+/// (left in `cell`). Slices as parameters do not alias, so the loops vectorize.
+fn cell_forward(xw: &[f32], zrec: &[f32], c_prev: &[f32], gates: &mut [f32], cell: &mut [f32]) {
+    let u = cell.len();
+    for ((g, &a), &b) in gates.iter_mut().zip(xw).zip(zrec) {
+        *g = a + b;
+    }
+    let (ifg, o) = gates.split_at_mut(3 * u);
+    let (i_f, g) = ifg.split_at_mut(2 * u);
+    fastmath::sigmoid_in_place(i_f);
+    fastmath::tanh_in_place(g);
+    fastmath::sigmoid_in_place(o);
+    let (i, f) = i_f.split_at(u);
+    let (i, f, g, c_prev) = (&i[..u], &f[..u], &g[..u], &c_prev[..u]);
+    for k in 0..u {
+        cell[k] = f[k] * c_prev[k] + i[k] * g[k];
     }
 }
 
@@ -47,26 +58,44 @@ pub(super) fn backward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
     for n in 0..d.n {
         let row = (n * d.t + t) * u;
         let grow = (n * d.t + t) * 4 * u;
-        let gates = &c.gates[grow..grow + 4 * u];
-        let (i, rest) = gates.split_at(u);
-        let (f, rest) = rest.split_at(u);
-        let (g, o) = rest.split_at(u);
-        let tc = &c.aux[row..row + u];
-        let c_prev = &c.c_prev[row..row + u];
-        let dz = &mut c.dz_in[grow..grow + 4 * u];
-        let (dzi, rest) = dz.split_at_mut(u);
-        let (dzf, rest) = rest.split_at_mut(u);
-        let (dzg, dzo) = rest.split_at_mut(u);
-        let dh = &mut c.dh[n * u..(n + 1) * u];
-        let dc = &mut c.dc[n * u..(n + 1) * u];
-        for k in 0..u {
-            let dcell = dc[k] + dh[k] * o[k] * (1.0 - tc[k] * tc[k]);
-            dzi[k] = dcell * g[k] * i[k] * (1.0 - i[k]);
-            dzf[k] = dcell * c_prev[k] * f[k] * (1.0 - f[k]);
-            dzg[k] = dcell * i[k] * (1.0 - g[k] * g[k]);
-            dzo[k] = dh[k] * tc[k] * o[k] * (1.0 - o[k]);
-            dc[k] = dcell * f[k];
-            dh[k] = 0.0;
-        }
+        cell_backward(
+            &c.gates[grow..grow + 4 * u],
+            &c.aux[row..row + u],
+            &c.c_prev[row..row + u],
+            &mut c.dz_in[grow..grow + 4 * u],
+            &mut c.dh[n * u..(n + 1) * u],
+            &mut c.dc[n * u..(n + 1) * u],
+        );
+    }
+}
+
+/// One sample's cell backward. Separate slices as parameters tell the compiler they do not
+/// overlap (slices taken from the cache's fields inside one function would not), so the loop
+/// vectorizes without runtime alias checks.
+fn cell_backward(
+    gates: &[f32],
+    tc: &[f32],
+    c_prev: &[f32],
+    dz: &mut [f32],
+    dh: &mut [f32],
+    dc: &mut [f32],
+) {
+    let u = tc.len();
+    let (i, rest) = gates.split_at(u);
+    let (f, rest) = rest.split_at(u);
+    let (g, o) = rest.split_at(u);
+    let (dzi, rest) = dz.split_at_mut(u);
+    let (dzf, rest) = rest.split_at_mut(u);
+    let (dzg, dzo) = rest.split_at_mut(u);
+    let (i, f, g, o, c_prev) = (&i[..u], &f[..u], &g[..u], &o[..u], &c_prev[..u]);
+    let (dzo, dh, dc) = (&mut dzo[..u], &mut dh[..u], &mut dc[..u]);
+    for k in 0..u {
+        let dcell = dc[k] + dh[k] * o[k] * (1.0 - tc[k] * tc[k]);
+        dzi[k] = dcell * g[k] * i[k] * (1.0 - i[k]);
+        dzf[k] = dcell * c_prev[k] * f[k] * (1.0 - f[k]);
+        dzg[k] = dcell * i[k] * (1.0 - g[k] * g[k]);
+        dzo[k] = dh[k] * tc[k] * o[k] * (1.0 - o[k]);
+        dc[k] = dcell * f[k];
+        dh[k] = 0.0;
     }
 }
