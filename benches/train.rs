@@ -2,7 +2,8 @@
 //! cross-entropy), and 1000 full-batch gd iterations of linear regression on 10,000 × 16 (ms).
 //! GEMM runs on 2 threads (`MATMUL_NUM_THREADS=2`, set here unless already set).
 //!
-//! Run with `cargo bench --bench train`.
+//! Run with `cargo bench --bench train`; `cargo bench --bench train -- regression` (or `cnn`,
+//! `rnn`) runs only the named benchmarks.
 
 // A benchmark binary: a failed setup should stop it loudly.
 #![allow(clippy::expect_used)]
@@ -217,12 +218,33 @@ fn main() {
     if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
         std::env::set_var("MATMUL_NUM_THREADS", "2");
     }
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let runs = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    if runs("cnn") {
+        cnn();
+    }
+    if runs("rnn") {
+        rnn();
+    }
+    if runs("regression") {
+        regression();
+    }
+}
+
+fn sparse_setup() -> (usize, Loss, ArrayD<i32>) {
     let batch = 64;
     let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
     let labels =
         ArrayD::from_shape_vec(IxDyn(&[batch]), (0..batch as i32).map(|i| i % 10).collect())
             .expect("labels");
+    (batch, loss, labels)
+}
 
+fn cnn() {
+    let (batch, loss, labels) = sparse_setup();
     let images = ArrayD::from_shape_vec(IxDyn(&[batch, 28, 28, 1]), uniform(batch * 784, 3))
         .expect("images");
     let mut t = trainer(seed_cnn());
@@ -248,7 +270,10 @@ fn main() {
         (steps * batch) as f64 / secs,
         1e3 * secs / steps as f64
     );
+}
 
+fn rnn() {
+    let (batch, loss, labels) = sparse_setup();
     let ids = ArrayD::from_shape_vec(
         IxDyn(&[batch, 100]),
         uniform(batch * 100, 5)
@@ -280,7 +305,9 @@ fn main() {
         (steps * batch) as f64 / secs,
         1e3 * secs / steps as f64
     );
+}
 
+fn regression() {
     let (rows, feats) = (10_000, 16);
     let x = ArrayD::from_shape_vec(IxDyn(&[rows, feats]), uniform(rows * feats, 7)).expect("x");
     let y = ArrayD::from_shape_vec(IxDyn(&[rows, 1]), uniform(rows, 9)).expect("y");

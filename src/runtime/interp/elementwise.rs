@@ -8,7 +8,8 @@
 //! bits as a separate activation step.
 
 use crate::ir::Activation;
-use crate::runtime::kernels::activation::{erf, sigmoid_scalar};
+use crate::runtime::kernels::activation::erf;
+use crate::runtime::kernels::fastmath;
 
 /// Applies `act` to `data`, whose last axis has `channels` elements (softmax works per row).
 pub fn activation_in_place(act: Activation, data: &mut [f32], channels: usize) {
@@ -20,8 +21,8 @@ pub fn activation_in_place(act: Activation, data: &mut [f32], channels: usize) {
                 *v *= alpha;
             }
         }),
-        Activation::Sigmoid => data.iter_mut().for_each(|v| *v = sigmoid_scalar(*v)),
-        Activation::Tanh => data.iter_mut().for_each(|v| *v = v.tanh()),
+        Activation::Sigmoid => fastmath::sigmoid_in_place(data),
+        Activation::Tanh => fastmath::tanh_in_place(data),
         Activation::Gelu => data.iter_mut().for_each(|v| {
             let x = f64::from(*v);
             *v = (0.5 * x * (1.0 + erf(x * std::f64::consts::FRAC_1_SQRT_2))) as f32;
@@ -34,7 +35,7 @@ pub fn activation_in_place(act: Activation, data: &mut [f32], channels: usize) {
                 let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
                 let mut sum = 0.0f32;
                 for v in row.iter_mut() {
-                    *v = (*v - max).exp();
+                    *v = fastmath::exp(*v - max);
                     sum += *v;
                 }
                 for v in row.iter_mut() {

@@ -46,7 +46,14 @@ pub fn dense_forward(
     gemm(OP, 1.0, &xm, &kernel, 0.0, &mut om)?;
     if let Some(b) = bias {
         expect_shape(OP, "bias", b.shape(), &[units])?;
-        om += &b;
+        match (b.as_slice(), om.as_slice_mut()) {
+            (Some(bs), Some(os)) if units > 0 => {
+                for row in os.chunks_exact_mut(units) {
+                    row.iter_mut().zip(bs).for_each(|(o, &v)| *o += v);
+                }
+            }
+            _ => om += &b,
+        }
     }
     Ok(())
 }

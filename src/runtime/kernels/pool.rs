@@ -174,6 +174,11 @@ pub fn pool2d_backward(
     let dys = flat(OP, "dy", &dy)?;
     let dxs = flat_mut(OP, "dx", &mut dx)?;
     dxs.fill(0.0);
+    let (mut best, mut left) = if p.kind == PoolKind::Max {
+        (vec![0.0f32; s.c], vec![0.0f32; s.c])
+    } else {
+        (Vec::new(), Vec::new())
+    };
     for_each_window(&s, p, |n, cell, (y0, y1), (x0, x1)| {
         let g = &dys[cell * s.c..(cell + 1) * s.c];
         let at = |iy: usize, ix: usize| ((n * s.h + iy) * s.w + ix) * s.c;
@@ -190,19 +195,42 @@ pub fn pool2d_backward(
                 }
             }
             PoolKind::Max => {
-                for (ch, &gv) in g.iter().enumerate() {
-                    let mut best: Option<(usize, f32)> = None;
-                    for iy in y0..y1 {
-                        for ix in x0..x1 {
-                            let idx = at(iy, ix) + ch;
-                            let v = xs[idx];
-                            if best.is_none_or(|(_, b)| v > b) {
-                                best = Some((idx, v));
-                            }
+                if y0 >= y1 || x0 >= x1 {
+                    return;
+                }
+                // All channels of the window at once, in two vectorizable passes: the max
+                // (first position, then strictly greater wins, as the forward), then a walk in
+                // the same row-major order handing each channel's gradient to the first
+                // position equal to its max (NaN: the first position, which the max kept).
+                // Adding the zeroed remainder elsewhere leaves `dx` unchanged (it is never −0).
+                let first = at(y0, x0);
+                best.copy_from_slice(&xs[first..first + s.c]);
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let base = at(iy, ix);
+                        for (b, &v) in best.iter_mut().zip(&xs[base..base + s.c]) {
+                            *b = if v > *b { v } else { *b };
                         }
                     }
-                    if let Some((idx, _)) = best {
-                        dxs[idx] += gv;
+                }
+                left.copy_from_slice(g);
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let base = at(iy, ix);
+                        let d = &mut dxs[base..base + s.c];
+                        let v = &xs[base..base + s.c];
+                        let (r, b) = (&mut left[..s.c], &best[..s.c]);
+                        for k in 0..s.c {
+                            // Branch-free select: the mask is all ones where this position
+                            // takes the channel's gradient.
+                            // Exact equality is the point: `b` is one of the window's values.
+                            #[allow(clippy::float_cmp)]
+                            let hit = (v[k] == b[k]) | b[k].is_nan();
+                            let mask = u32::from(hit).wrapping_neg();
+                            let take = f32::from_bits(r[k].to_bits() & mask);
+                            d[k] += take;
+                            r[k] = f32::from_bits(r[k].to_bits() & !mask);
+                        }
                     }
                 }
             }

@@ -14,13 +14,28 @@ fn reduce(
     grad_element: impl Fn(f64, f64) -> f64,
 ) -> Result<LossOutput, LossError> {
     let n = check_same_shape(output, target)?;
+    let mut grad = ArrayD::zeros(output.raw_dim());
+    let scale = 1.0 / n as f64;
+    // Contiguous tensors (the trainer's case) take flat-slice loops: same order, same bits.
+    if let (Some(ys), Some(ts), Some(gs)) =
+        (output.as_slice(), target.as_slice(), grad.as_slice_mut())
+    {
+        let mut total = 0.0f64;
+        for ((g, &y), &t) in gs.iter_mut().zip(ys).zip(ts) {
+            let (y, t) = (f64::from(y), f64::from(t));
+            total += per_element(y, t);
+            *g = (grad_element(y, t) * scale) as f32;
+        }
+        return Ok(LossOutput {
+            loss: (total / n as f64) as f32,
+            grad,
+        });
+    }
     let total: f64 = output
         .iter()
         .zip(target.iter())
         .map(|(&y, &t)| per_element(f64::from(y), f64::from(t)))
         .sum();
-    let mut grad = ArrayD::zeros(output.raw_dim());
-    let scale = 1.0 / n as f64;
     Zip::from(&mut grad)
         .and(output)
         .and(target)

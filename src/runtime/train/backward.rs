@@ -10,7 +10,6 @@
 //! write it into the slot without marking it written. Batch norm differentiates through the
 //! batch statistics (training mode); fused activations are differentiated from `y` first.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayViewD, ArrayViewMutD, Axis, Ix1, Ix2, Ix3, Ix4, Slice};
 
 use super::context::{self, Ctx, Env, StepState};
@@ -29,6 +28,7 @@ use crate::runtime::kernels::dense::{dense_backward, DenseGrads};
 use crate::runtime::kernels::dropout::dropout_backward;
 use crate::runtime::kernels::embedding::embedding_backward;
 use crate::runtime::kernels::layer_norm::layer_norm_backward;
+use crate::runtime::kernels::linalg::{column_sums, gemm};
 use crate::runtime::kernels::pool::{global_pool_backward, pool2d_backward, PoolKind};
 use crate::runtime::kernels::rnn::{rnn_backward, RnnGrads, RnnParams};
 
@@ -122,16 +122,13 @@ fn dense_weight_grads(
         .ok_or_else(|| ctx.internal("dy not contiguous"))?;
     let xm = ndarray::ArrayView2::from_shape((rows, inp), xs).map_err(|e| ctx.internal(e))?;
     let dm = ndarray::ArrayView2::from_shape((rows, units), ds).map_err(|e| ctx.internal(e))?;
-    general_mat_mul(1.0, &xm.t(), &dm, 0.0, &mut dk);
+    gemm("dense", 1.0, &xm.t(), &dm, 0.0, &mut dk).map_err(|e| ctx.internal(e))?;
     if let Some(db) = dbias {
         let mut db = ctx.rank_mut::<f32, Ix1>(db)?;
         let b = db
             .as_slice_mut()
             .ok_or_else(|| ctx.internal("dbias not contiguous"))?;
-        b.fill(0.0);
-        for row in ds.chunks_exact(units.max(1)) {
-            b.iter_mut().zip(row).for_each(|(o, &g)| *o += g);
-        }
+        column_sums(ds, units, b);
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
 
 use crate::ir::Activation;
-use crate::runtime::kernels::activation::sigmoid_scalar;
+use crate::runtime::kernels::fastmath;
 
 /// Whether `act` can be applied in place and differentiated from its output.
 pub(crate) fn supported(act: Activation) -> bool {
@@ -38,8 +38,8 @@ pub(crate) fn apply(act: Activation, out: &mut ArrayViewMutD<'_, f32>) {
         Activation::LeakyRelu { alpha } => {
             map_in_place(out, |v| if v > 0.0 { v } else { alpha * v });
         }
-        Activation::Sigmoid => map_in_place(out, sigmoid_scalar),
-        Activation::Tanh => map_in_place(out, f32::tanh),
+        Activation::Sigmoid => map_in_place(out, fastmath::sigmoid),
+        Activation::Tanh => map_in_place(out, fastmath::tanh),
         Activation::Linear | Activation::Gelu | Activation::Softmax => {}
     }
 }

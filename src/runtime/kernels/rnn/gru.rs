@@ -4,7 +4,7 @@
 //! keeps `r_h` (needed for the reset gate's gradient).
 
 use super::{RnnCache, RnnDims};
-use crate::runtime::kernels::activation::sigmoid_scalar as sigmoid;
+use crate::runtime::kernels::fastmath;
 
 /// Element-wise forward of step `t` (the driver has put `h_{t−1}·U` in `zrec`).
 pub(super) fn forward_step(c: &mut RnnCache, d: &RnnDims, t: usize, rec_bias: &[f32]) {
@@ -12,17 +12,28 @@ pub(super) fn forward_step(c: &mut RnnCache, d: &RnnDims, t: usize, rec_bias: &[
     for n in 0..d.n {
         let row = (n * d.t + t) * u;
         let grow = (n * d.t + t) * 3 * u;
+        let zrec = &c.zrec[n * 3 * u..(n + 1) * 3 * u];
+        let xw = &c.xw[grow..grow + 3 * u];
+        let gates = &mut c.gates[grow..grow + 3 * u];
+        let rh = &mut c.aux[row..row + u];
+        // z and r: σ(x + rec + b_rec); the h part of the recurrent side is kept in `aux`.
+        for j in 0..2 * u {
+            gates[j] = xw[j] + (zrec[j] + rec_bias[j]);
+        }
         for k in 0..u {
-            let rec = |gate: usize| c.zrec[n * 3 * u + gate * u + k] + rec_bias[gate * u + k];
-            let rh = rec(2);
-            let z = sigmoid(c.xw[grow + k] + rec(0));
-            let r = sigmoid(c.xw[grow + u + k] + rec(1));
-            let hh = (c.xw[grow + 2 * u + k] + r * rh).tanh();
-            c.gates[grow + k] = z;
-            c.gates[grow + u + k] = r;
-            c.gates[grow + 2 * u + k] = hh;
-            c.aux[row + k] = rh;
-            c.h_new[n * u + k] = z * c.h_prev[row + k] + (1.0 - z) * hh;
+            rh[k] = zrec[2 * u + k] + rec_bias[2 * u + k];
+        }
+        let (zr, hh) = gates.split_at_mut(2 * u);
+        fastmath::sigmoid_in_place(zr);
+        let (z, r) = zr.split_at(u);
+        for k in 0..u {
+            hh[k] = xw[2 * u + k] + r[k] * rh[k];
+        }
+        fastmath::tanh_in_place(hh);
+        let h_prev = &c.h_prev[row..row + u];
+        let h_new = &mut c.h_new[n * u..(n + 1) * u];
+        for k in 0..u {
+            h_new[k] = z[k] * h_prev[k] + (1.0 - z[k]) * hh[k];
         }
     }
 }

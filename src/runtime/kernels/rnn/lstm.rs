@@ -1,9 +1,11 @@
 //! LSTM cell (Keras gate order i, f, c, o; sigmoid gates, tanh cell):
 //! `c_t = f⊙c_{t−1} + i⊙g`, `h_t = o⊙tanh(c_t)`. `gates` keeps the activated i, f, g, o;
 //! `aux` keeps `tanh(c_t)`; `c_prev` keeps `c_{t−1}`.
+//!
+//! Each loop runs over contiguous slices with [`fastmath`] activations, so it vectorizes.
 
 use super::{RnnCache, RnnDims};
-use crate::runtime::kernels::activation::sigmoid_scalar as sigmoid;
+use crate::runtime::kernels::fastmath;
 
 /// Element-wise forward of step `t` (the driver has put `h_{t−1}·U` in `zrec`).
 pub(super) fn forward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
@@ -11,26 +13,42 @@ pub(super) fn forward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
     for n in 0..d.n {
         let row = (n * d.t + t) * u;
         let grow = (n * d.t + t) * 4 * u;
-        for k in 0..u {
-            let pre = |gate: usize| c.xw[grow + gate * u + k] + c.zrec[n * 4 * u + gate * u + k];
-            let (i, f, g, o) = (
-                sigmoid(pre(0)),
-                sigmoid(pre(1)),
-                pre(2).tanh(),
-                sigmoid(pre(3)),
-            );
-            let cell = f * c.c_prev[row + k] + i * g;
-            let tc = cell.tanh();
-            c.gates[grow + k] = i;
-            c.gates[grow + u + k] = f;
-            c.gates[grow + 2 * u + k] = g;
-            c.gates[grow + 3 * u + k] = o;
-            c.aux[row + k] = tc;
-            c.h_new[n * u + k] = o * tc;
-            if t + 1 < d.t {
-                c.c_prev[row + u + k] = cell;
-            }
+        let (c_prev, c_next) = c.c_prev[row..].split_at_mut(u);
+        cell_forward(
+            &c.xw[grow..grow + 4 * u],
+            &c.zrec[n * 4 * u..(n + 1) * 4 * u],
+            c_prev,
+            &mut c.gates[grow..grow + 4 * u],
+            &mut c.aux[row..row + u],
+        );
+        // `aux` holds c_t until it is carried to the next step, then keeps tanh(c_t).
+        if t + 1 < d.t {
+            c_next[..u].copy_from_slice(&c.aux[row..row + u]);
         }
+        fastmath::tanh_in_place(&mut c.aux[row..row + u]);
+        let (o, tc) = (&c.gates[grow + 3 * u..grow + 4 * u], &c.aux[row..row + u]);
+        for ((h, &ok), &t) in c.h_new[n * u..(n + 1) * u].iter_mut().zip(o).zip(tc) {
+            *h = ok * t;
+        }
+    }
+}
+
+/// One sample's gates and new cell state: `gates = act(xw + zrec)`, `cell = f⊙c_prev + i⊙g`
+/// (left in `cell`). Slices as parameters do not alias, so the loops vectorize.
+fn cell_forward(xw: &[f32], zrec: &[f32], c_prev: &[f32], gates: &mut [f32], cell: &mut [f32]) {
+    let u = cell.len();
+    for ((g, &a), &b) in gates.iter_mut().zip(xw).zip(zrec) {
+        *g = a + b;
+    }
+    let (ifg, o) = gates.split_at_mut(3 * u);
+    let (i_f, g) = ifg.split_at_mut(2 * u);
+    fastmath::sigmoid_in_place(i_f);
+    fastmath::tanh_in_place(g);
+    fastmath::sigmoid_in_place(o);
+    let (i, f) = i_f.split_at(u);
+    let (i, f, g, c_prev) = (&i[..u], &f[..u], &g[..u], &c_prev[..u]);
+    for k in 0..u {
+        cell[k] = f[k] * c_prev[k] + i[k] * g[k];
     }
 }
 
@@ -40,22 +58,44 @@ pub(super) fn backward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
     for n in 0..d.n {
         let row = (n * d.t + t) * u;
         let grow = (n * d.t + t) * 4 * u;
-        for k in 0..u {
-            let (i, f, g, o) = (
-                c.gates[grow + k],
-                c.gates[grow + u + k],
-                c.gates[grow + 2 * u + k],
-                c.gates[grow + 3 * u + k],
-            );
-            let tc = c.aux[row + k];
-            let dh = c.dh[n * u + k];
-            let dcell = c.dc[n * u + k] + dh * o * (1.0 - tc * tc);
-            c.dz_in[grow + k] = dcell * g * i * (1.0 - i);
-            c.dz_in[grow + u + k] = dcell * c.c_prev[row + k] * f * (1.0 - f);
-            c.dz_in[grow + 2 * u + k] = dcell * i * (1.0 - g * g);
-            c.dz_in[grow + 3 * u + k] = dh * tc * o * (1.0 - o);
-            c.dc[n * u + k] = dcell * f;
-            c.dh[n * u + k] = 0.0;
-        }
+        cell_backward(
+            &c.gates[grow..grow + 4 * u],
+            &c.aux[row..row + u],
+            &c.c_prev[row..row + u],
+            &mut c.dz_in[grow..grow + 4 * u],
+            &mut c.dh[n * u..(n + 1) * u],
+            &mut c.dc[n * u..(n + 1) * u],
+        );
+    }
+}
+
+/// One sample's cell backward. Separate slices as parameters tell the compiler they do not
+/// overlap (slices taken from the cache's fields inside one function would not), so the loop
+/// vectorizes without runtime alias checks.
+fn cell_backward(
+    gates: &[f32],
+    tc: &[f32],
+    c_prev: &[f32],
+    dz: &mut [f32],
+    dh: &mut [f32],
+    dc: &mut [f32],
+) {
+    let u = tc.len();
+    let (i, rest) = gates.split_at(u);
+    let (f, rest) = rest.split_at(u);
+    let (g, o) = rest.split_at(u);
+    let (dzi, rest) = dz.split_at_mut(u);
+    let (dzf, rest) = rest.split_at_mut(u);
+    let (dzg, dzo) = rest.split_at_mut(u);
+    let (i, f, g, o, c_prev) = (&i[..u], &f[..u], &g[..u], &o[..u], &c_prev[..u]);
+    let (dzo, dh, dc) = (&mut dzo[..u], &mut dh[..u], &mut dc[..u]);
+    for k in 0..u {
+        let dcell = dc[k] + dh[k] * o[k] * (1.0 - tc[k] * tc[k]);
+        dzi[k] = dcell * g[k] * i[k] * (1.0 - i[k]);
+        dzf[k] = dcell * c_prev[k] * f[k] * (1.0 - f[k]);
+        dzg[k] = dcell * i[k] * (1.0 - g[k] * g[k]);
+        dzo[k] = dh[k] * tc[k] * o[k] * (1.0 - o[k]);
+        dc[k] = dcell * f[k];
+        dh[k] = 0.0;
     }
 }

@@ -242,6 +242,47 @@ fn max_pool_ties_route_to_the_first_maximum() {
     assert_eq!(dx.as_slice().unwrap(), &[5.0, 0.0, 0.0, 0.0]);
 }
 
+/// Per channel, with overlapping windows (2x2, stride 1 over 3x3): ties at later positions,
+/// a NaN first (it wins its window), a NaN later (it never wins) and −0 before +0.
+#[test]
+fn max_pool_backward_routes_per_channel_first_maximum_with_nan_and_signed_zero() {
+    let nan = f32::NAN;
+    // Channel 0: a plateau of 2s; channel 1: NaN first, then values; channel 2: ±0 and NaN.
+    #[rustfmt::skip]
+    let x = [
+        1.0, nan, -0.0,   2.0, 1.0, 0.0,   2.0, 3.0, -1.0,
+        2.0, 4.0, nan,    2.0, 5.0, -0.0,  0.0, 6.0, 0.0,
+        0.0, 7.0, -2.0,   2.0, 8.0, 0.0,   2.0, 9.0, -0.0,
+    ];
+    let x = ArrayView4::from_shape((1, 3, 3, 3), &x).unwrap();
+    let p = Pool2dParams {
+        kind: PoolKind::Max,
+        pool: (2, 2),
+        stride: (1, 1),
+        padding: PoolPadding::Valid,
+    };
+    #[rustfmt::skip]
+    let dy = [
+        1.0, 10.0, 100.0,   2.0, 20.0, 200.0,
+        3.0, 30.0, 300.0,   4.0, 40.0, 400.0,
+    ];
+    let dy = ArrayView4::from_shape((1, 2, 2, 3), &dy).unwrap();
+    let mut dx = Array4::<f32>::zeros((1, 3, 3, 3));
+    pool2d_backward(x, dy, &p, dx.view_mut()).unwrap();
+    // Windows (top-left corner): (0,0) → positions (0,0),(0,1),(1,0),(1,1), and so on.
+    // ch0: (0,0): first 2 at (0,1); (0,1): (0,1); (1,0): (1,0); (1,1): (1,1).
+    // ch1: (0,0): NaN first wins → (0,0); (0,1): 6 at (1,2); (1,0): 8 at (2,1); (1,1): 9 at (2,2).
+    // ch2: (0,0): −0 first, +0 not greater → (0,0); (0,1): 0 at (0,1) (NaN never wins);
+    //      (1,0): NaN first in its window → (1,0); (1,1): −0 at (1,1).
+    #[rustfmt::skip]
+    let want = [
+        0.0, 10.0, 100.0,   3.0, 0.0, 200.0,   0.0, 0.0, 0.0,
+        3.0, 0.0, 300.0,    4.0, 0.0, 400.0,   0.0, 20.0, 0.0,
+        0.0, 0.0, 0.0,      0.0, 30.0, 0.0,    0.0, 40.0, 0.0,
+    ];
+    assert_eq!(dx.as_slice().unwrap(), &want);
+}
+
 #[test]
 fn activation_backward_matches_finite_differences() {
     // Keep inputs away from the kinks of relu and leaky relu.
