@@ -165,7 +165,18 @@ fn prepare(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let dataset = load_dataset(&pipeline, base).map_err(|d| vec![d])?;
+    let dataset = load_dataset(&pipeline, base).map_err(|d| {
+        // Say which pipeline of which spec was loading, with its place, as rustc's "note: in
+        // this expansion" does.
+        let at = map.line_col(spec.file, pipeline.source.span.start);
+        vec![d.note(format!(
+            "while loading the source of data `{}` ({}:{}:{})",
+            pipeline.name,
+            map.name(spec.file),
+            at.line,
+            at.column
+        ))]
+    })?;
     let spec_hash = plan::spec_hash(map.text(spec.file).as_bytes());
     Ok(Prepared {
         spec_hash,

@@ -38,12 +38,24 @@ pub fn render(
         Format::Human => {
             let config = term::Config::default();
             for d in diags {
-                let cs = to_codespan(d);
-                term::emit_to_write_style(out, &config, map, &cs).map_err(files_error_to_io)?;
-                if let Some(ext) = &d.external {
-                    if d.labels.is_empty() {
+                match (&d.external, d.labels.is_empty()) {
+                    // A place outside any spec (a data or weights file): the header, then the
+                    // place in rustc's `-->` form, then the notes and help.
+                    (Some(ext), true) => {
+                        header(out, d)?;
                         writeln!(out, "  --> {}", external_place(ext))?;
+                        for n in &d.notes {
+                            writeln!(out, "   = {n}")?;
+                        }
+                        if let Some(h) = &d.help {
+                            writeln!(out, "   = help: {h}")?;
+                        }
                         writeln!(out)?;
+                    }
+                    _ => {
+                        let cs = to_codespan(d);
+                        term::emit_to_write_style(out, &config, map, &cs)
+                            .map_err(files_error_to_io)?;
                     }
                 }
             }
@@ -63,6 +75,21 @@ pub fn render(
             Ok(())
         }
     }
+}
+
+/// `error[E0900]: message`, coloured as codespan colours its headers.
+fn header(out: &mut dyn WriteColor, d: &Diagnostic) -> io::Result<()> {
+    use codespan_reporting::term::termcolor::{Color, ColorSpec};
+    let (word, colour) = match d.severity {
+        Severity::Error => ("error", Color::Red),
+        Severity::Warning => ("warning", Color::Yellow),
+        Severity::Note => ("note", Color::Green),
+    };
+    out.set_color(ColorSpec::new().set_fg(Some(colour)).set_bold(true))?;
+    write!(out, "{word}[{}]", d.code)?;
+    out.set_color(ColorSpec::new().set_bold(true))?;
+    writeln!(out, ": {}", d.message)?;
+    out.reset()
 }
 
 fn external_place(ext: &super::ExternalLocation) -> String {
