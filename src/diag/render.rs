@@ -38,25 +38,21 @@ pub fn render(
         Format::Human => {
             let config = term::Config::default();
             for d in diags {
-                match (&d.external, d.labels.is_empty()) {
-                    // A place outside any spec (a data or weights file): the header, then the
-                    // place in rustc's `-->` form, then the notes and help.
-                    (Some(ext), true) => {
-                        header(out, d)?;
-                        writeln!(out, "  --> {}", external_place(ext))?;
-                        for n in &d.notes {
-                            writeln!(out, "   = {n}")?;
-                        }
-                        if let Some(h) = &d.help {
-                            writeln!(out, "   = help: {h}")?;
-                        }
-                        writeln!(out)?;
+                // A place outside any spec (a data or weights file): the header, then the
+                // place in rustc's `-->` form, then the notes and help.
+                if let (Some(ext), true) = (&d.external, d.labels.is_empty()) {
+                    header(out, d)?;
+                    writeln!(out, "  --> {}", external_place(ext))?;
+                    for n in &d.notes {
+                        writeln!(out, "   = {n}")?;
                     }
-                    _ => {
-                        let cs = to_codespan(d);
-                        term::emit_to_write_style(out, &config, map, &cs)
-                            .map_err(files_error_to_io)?;
+                    if let Some(h) = &d.help {
+                        writeln!(out, "   = help: {h}")?;
                     }
+                    writeln!(out)?;
+                } else {
+                    let cs = to_codespan(d);
+                    term::emit_to_write_style(out, &config, map, &cs).map_err(files_error_to_io)?;
                 }
             }
             Ok(())
