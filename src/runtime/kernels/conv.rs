@@ -179,8 +179,75 @@ impl ConvWorkspace {
     }
 }
 
+/// The span of one kernel row that lands inside the input: kernel columns `kx_lo..kx_hi`
+/// read input columns `ix_lo..ix_lo + (kx_hi - kx_lo)`. Only valid for column dilation 1, where
+/// in-bounds kernel columns read consecutive input pixels (one contiguous run in NHWC).
+#[derive(Clone, Copy)]
+struct RowSpan {
+    kx_lo: usize,
+    kx_hi: usize,
+    ix_lo: usize,
+}
+
+fn row_span(s: &Conv2dShape, geom: &Conv2dGeometry, ox: usize) -> RowSpan {
+    let start = ox * geom.stride.1;
+    let pad = geom.padding.left;
+    let kx_lo = pad.saturating_sub(start).min(s.kw);
+    let kx_hi = (s.w + pad).saturating_sub(start).min(s.kw).max(kx_lo);
+    RowSpan {
+        kx_lo,
+        kx_hi,
+        ix_lo: (start + kx_lo).saturating_sub(pad),
+    }
+}
+
+/// The input row read by kernel row `ky` at output row `oy`, if inside the input.
+fn input_row(s: &Conv2dShape, geom: &Conv2dGeometry, oy: usize, ky: usize) -> Option<usize> {
+    (oy * geom.stride.0 + ky * geom.dilation.0)
+        .checked_sub(geom.padding.top)
+        .filter(|&iy| iy < s.h)
+}
+
 /// Copies the receptive fields of samples `n0..n0+count` into `cols` (one row per output pixel).
 fn im2col(
+    x: &[f32],
+    s: &Conv2dShape,
+    geom: &Conv2dGeometry,
+    n0: usize,
+    count: usize,
+    cols: &mut [f32],
+) {
+    if geom.dilation.1 != 1 {
+        im2col_dilated(x, s, geom, n0, count, cols);
+        return;
+    }
+    let patch = s.patch_len();
+    let kernel_row = s.kw * s.c;
+    let mut rows = cols.chunks_exact_mut(patch);
+    for n in n0..n0 + count {
+        let sample = &x[n * s.h * s.w * s.c..(n + 1) * s.h * s.w * s.c];
+        for oy in 0..s.oh {
+            for ox in 0..s.ow {
+                let Some(row) = rows.next() else { return };
+                let span = row_span(s, geom, ox);
+                for (ky, seg) in row.chunks_exact_mut(kernel_row).enumerate() {
+                    let Some(iy) = input_row(s, geom, oy, ky) else {
+                        seg.fill(0.0);
+                        continue;
+                    };
+                    let (lo, hi) = (span.kx_lo * s.c, span.kx_hi * s.c);
+                    let at = (iy * s.w + span.ix_lo) * s.c;
+                    seg[..lo].fill(0.0);
+                    seg[lo..hi].copy_from_slice(&sample[at..at + hi - lo]);
+                    seg[hi..].fill(0.0);
+                }
+            }
+        }
+    }
+}
+
+/// [`im2col`] for column dilation above 1: one channel vector per kernel tap.
+fn im2col_dilated(
     x: &[f32],
     s: &Conv2dShape,
     geom: &Conv2dGeometry,
@@ -197,14 +264,13 @@ fn im2col(
                 let Some(row) = rows.next() else { return };
                 let mut segments = row.chunks_exact_mut(s.c);
                 for ky in 0..s.kh {
-                    let iy =
-                        (oy * geom.stride.0 + ky * geom.dilation.0).checked_sub(geom.padding.top);
+                    let iy = input_row(s, geom, oy, ky);
                     for kx in 0..s.kw {
                         let ix = (ox * geom.stride.1 + kx * geom.dilation.1)
                             .checked_sub(geom.padding.left);
                         let Some(seg) = segments.next() else { return };
                         match (iy, ix) {
-                            (Some(iy), Some(ix)) if iy < s.h && ix < s.w => {
+                            (Some(iy), Some(ix)) if ix < s.w => {
                                 let at = (iy * s.w + ix) * s.c;
                                 seg.copy_from_slice(&sample[at..at + s.c]);
                             }
@@ -226,6 +292,43 @@ fn col2im(
     count: usize,
     dx: &mut [f32],
 ) {
+    if geom.dilation.1 != 1 {
+        col2im_dilated(dcols, s, geom, n0, count, dx);
+        return;
+    }
+    let patch = s.patch_len();
+    let kernel_row = s.kw * s.c;
+    let mut rows = dcols.chunks_exact(patch);
+    for n in n0..n0 + count {
+        let sample = &mut dx[n * s.h * s.w * s.c..(n + 1) * s.h * s.w * s.c];
+        for oy in 0..s.oh {
+            for ox in 0..s.ow {
+                let Some(row) = rows.next() else { return };
+                let span = row_span(s, geom, ox);
+                for (ky, seg) in row.chunks_exact(kernel_row).enumerate() {
+                    let Some(iy) = input_row(s, geom, oy, ky) else {
+                        continue;
+                    };
+                    let (lo, hi) = (span.kx_lo * s.c, span.kx_hi * s.c);
+                    let at = (iy * s.w + span.ix_lo) * s.c;
+                    for (d, &g) in sample[at..at + hi - lo].iter_mut().zip(&seg[lo..hi]) {
+                        *d += g;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`col2im`] for column dilation above 1: one channel vector per kernel tap.
+fn col2im_dilated(
+    dcols: &[f32],
+    s: &Conv2dShape,
+    geom: &Conv2dGeometry,
+    n0: usize,
+    count: usize,
+    dx: &mut [f32],
+) {
     let patch = s.patch_len();
     let mut rows = dcols.chunks_exact(patch);
     for n in n0..n0 + count {
@@ -235,14 +338,13 @@ fn col2im(
                 let Some(row) = rows.next() else { return };
                 let mut segments = row.chunks_exact(s.c);
                 for ky in 0..s.kh {
-                    let iy =
-                        (oy * geom.stride.0 + ky * geom.dilation.0).checked_sub(geom.padding.top);
+                    let iy = input_row(s, geom, oy, ky);
                     for kx in 0..s.kw {
                         let ix = (ox * geom.stride.1 + kx * geom.dilation.1)
                             .checked_sub(geom.padding.left);
                         let Some(seg) = segments.next() else { return };
                         if let (Some(iy), Some(ix)) = (iy, ix) {
-                            if iy < s.h && ix < s.w {
+                            if ix < s.w {
                                 let at = (iy * s.w + ix) * s.c;
                                 for (d, &g) in sample[at..at + s.c].iter_mut().zip(seg) {
                                     *d += g;
@@ -314,9 +416,10 @@ pub fn conv2d_forward(
     Ok(())
 }
 
-/// Gradient buffers written by [`conv2d_backward`] (each overwritten).
+/// Gradient buffers written by [`conv2d_backward`] (each overwritten). `dx: None` skips the
+/// input gradient (and its GEMM and col2im), e.g. for a first layer fed by data.
 pub struct Conv2dGrads<'a> {
-    pub dx: ArrayViewMut4<'a, f32>,
+    pub dx: Option<ArrayViewMut4<'a, f32>>,
     pub dkernel: ArrayViewMut4<'a, f32>,
     pub dbias: Option<ArrayViewMut1<'a, f32>>,
 }
@@ -331,18 +434,24 @@ pub fn conv2d_backward(
     grads: Conv2dGrads<'_>,
 ) -> KernelResult<()> {
     let Conv2dGrads {
-        mut dx,
+        dx,
         mut dkernel,
         dbias,
     } = grads;
     let s = Conv2dShape::new(dims4(x.dim()), dims4(kernel.dim()), geom)?;
     expect_shape(OP, "dy", dy.shape(), &s.output())?;
-    expect_shape(OP, "dx", dx.shape(), x.shape())?;
+    if let Some(dx) = &dx {
+        expect_shape(OP, "dx", dx.shape(), x.shape())?;
+    }
     expect_shape(OP, "dkernel", dkernel.shape(), kernel.shape())?;
     let xs = flat(OP, "x", &x)?;
     let dys = flat(OP, "dy", &dy)?;
     let ks = mat(OP, flat(OP, "kernel", &kernel)?, s.patch_len(), s.o)?;
-    let dxs = flat_mut(OP, "dx", &mut dx)?;
+    let mut dx = dx;
+    let mut dxs = match dx.as_mut() {
+        Some(d) => Some(flat_mut(OP, "dx", d)?),
+        None => None,
+    };
     let mut dk = mat_mut(
         OP,
         flat_mut(OP, "dkernel", &mut dkernel)?,
@@ -353,12 +462,16 @@ pub fn conv2d_backward(
         expect_shape(OP, "dbias", db.shape(), &[s.o])?;
         column_sums(dys, s.o, flat_mut(OP, "dbias", &mut db)?);
     }
-    dxs.fill(0.0);
+    if let Some(d) = dxs.as_deref_mut() {
+        d.fill(0.0);
+    }
     dk.fill(0.0);
     let per_sample = s.pixels_per_sample();
     let chunk = s.samples_per_chunk();
     ensure_len(&mut ws.cols, chunk * per_sample * s.patch_len());
-    ensure_len(&mut ws.dcols, chunk * per_sample * s.patch_len());
+    if dxs.is_some() {
+        ensure_len(&mut ws.dcols, chunk * per_sample * s.patch_len());
+    }
     let mut n0 = 0;
     while n0 < s.n {
         let count = chunk.min(s.n - n0);
@@ -367,9 +480,11 @@ pub fn conv2d_backward(
         let cols = mat(OP, &ws.cols, rows, s.patch_len())?;
         let dyc = mat(OP, &dys[n0 * per_sample * s.o..], rows, s.o)?;
         gemm(OP, 1.0, &cols.t(), &dyc, 1.0, &mut dk)?;
-        let mut dcols = mat_mut(OP, &mut ws.dcols, rows, s.patch_len())?;
-        gemm(OP, 1.0, &dyc, &ks.t(), 0.0, &mut dcols)?;
-        col2im(&ws.dcols, &s, geom, n0, count, dxs);
+        if let Some(d) = dxs.as_deref_mut() {
+            let mut dcols = mat_mut(OP, &mut ws.dcols, rows, s.patch_len())?;
+            gemm(OP, 1.0, &dyc, &ks.t(), 0.0, &mut dcols)?;
+            col2im(&ws.dcols, &s, geom, n0, count, d);
+        }
         n0 += count;
     }
     Ok(())

@@ -173,7 +173,11 @@ pub(crate) fn backward_step(
                 None => None,
             };
             let g = Conv2dGrads {
-                dx: ctx.rank_mut::<f32, Ix4>(input_target(&mut dx, needed)?)?,
+                dx: if needed {
+                    Some(ctx.rank_mut::<f32, Ix4>(dx.target()?)?)
+                } else {
+                    None
+                },
                 dkernel: ctx.rank_mut::<f32, Ix4>(dk.target()?)?,
                 dbias,
             };

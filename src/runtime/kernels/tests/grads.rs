@@ -54,6 +54,16 @@ fn conv2d_backward_matches_finite_differences() {
                 right: 1,
             },
         },
+        Conv2dGeometry {
+            stride: (1, 1),
+            dilation: (1, 2),
+            padding: Padding2d {
+                top: 1,
+                bottom: 0,
+                left: 2,
+                right: 1,
+            },
+        },
     ];
     for (gi, geom) in geoms.iter().enumerate() {
         let (xs, ks) = ([2, 5, 6, 3], [3, 2, 3, 2]);
@@ -85,7 +95,7 @@ fn conv2d_backward_matches_finite_differences() {
             Array1::<f32>::zeros(2),
         );
         let grads = Conv2dGrads {
-            dx: dx.view_mut(),
+            dx: Some(dx.view_mut()),
             dkernel: dk.view_mut(),
             dbias: Some(db.view_mut()),
         };
@@ -99,6 +109,23 @@ fn conv2d_backward_matches_finite_differences() {
             grads,
         )
         .unwrap();
+        // Skipping the input gradient leaves the parameter gradients bit-identical.
+        let (mut dk_only, mut db_only) = (Array4::<f32>::zeros(ks), Array1::<f32>::zeros(2));
+        conv2d_backward(
+            a4(xs, &inputs[0]).view(),
+            a4(ks, &inputs[1]).view(),
+            dy.view(),
+            geom,
+            &mut ConvWorkspace::new(),
+            Conv2dGrads {
+                dx: None,
+                dkernel: dk_only.view_mut(),
+                dbias: Some(db_only.view_mut()),
+            },
+        )
+        .unwrap();
+        assert_eq!(dk_only, dk, "conv {gi}: dkernel without dx");
+        assert_eq!(db_only, db, "conv {gi}: dbias without dx");
         let analytic = [dx, dk].map(|a| a.into_raw_vec_and_offset().0);
         let analytic = vec![analytic[0].clone(), analytic[1].clone(), db.to_vec()];
         check_gradients(&format!("conv {gi}"), &inputs, &w, &analytic, forward);
