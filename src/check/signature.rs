@@ -190,7 +190,7 @@ impl BoundArgs {
 
     pub fn padding(&self, name: &str) -> crate::check::types::Padding {
         match self.get(name) {
-            Value::Padding(p) => p.clone(),
+            Value::Padding(p) => *p,
             _ => crate::check::types::Padding::Valid,
         }
     }

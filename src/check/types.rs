@@ -159,7 +159,7 @@ impl Activation {
 }
 
 /// Padding of a convolution or pooling window.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Padding {
     /// No padding: only windows that fit entirely.
@@ -171,7 +171,7 @@ pub enum Padding {
 }
 
 /// A recurrent cell kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RnnCell {
     SimpleRnn,

@@ -5,10 +5,7 @@
 //! `fuse-activation` (and the pass log) shows the fusion; parameters are named `LAYER.PARAM` with
 //! Keras's names and initializers.
 
-use super::{
-    verify, Activation, Fact, Graph, Init, Op, Padding, Param, ParamSource, RnnCell, ValueId,
-    Window,
-};
+use super::{verify, Activation, Fact, Graph, Init, Op, Param, ParamSource, ValueId, Window};
 use crate::check::types as ck;
 
 /// Why a checked model could not be lowered: a construct the interpreter does not run yet, or
@@ -24,14 +21,6 @@ pub struct LowerError {
 
 fn fact(f: &ck::TensorFact) -> Fact {
     Fact::new(f.dtype, f.dims.clone())
-}
-
-fn padding(p: &ck::Padding) -> Padding {
-    match p {
-        ck::Padding::Valid => Padding::Valid,
-        ck::Padding::Same => Padding::Same,
-        ck::Padding::Explicit(e) => Padding::Explicit(*e),
-    }
 }
 
 /// The IR activation for a checked one; `None` for a softmax over an axis other than the last.
@@ -156,7 +145,7 @@ pub fn lower(model: &ck::CheckedModel) -> Result<Graph, LowerError> {
                     size: [kernel.0, kernel.1],
                     strides: [strides.0, strides.1],
                     dilation: [dilation.0, dilation.1],
-                    padding: padding(p),
+                    padding: *p,
                 };
                 let a = activation(*a, rank).ok_or_else(unsupported_softmax)?;
                 (
@@ -180,7 +169,7 @@ pub fn lower(model: &ck::CheckedModel) -> Result<Graph, LowerError> {
                     size: [pool.0, pool.1],
                     strides: [strides.0, strides.1],
                     dilation: [1, 1],
-                    padding: padding(p),
+                    padding: *p,
                 };
                 let op = match kind {
                     ck::PoolKind::Max => Op::MaxPool2d { window },
@@ -231,11 +220,7 @@ pub fn lower(model: &ck::CheckedModel) -> Result<Graph, LowerError> {
                 units,
                 return_sequences,
             } => {
-                let cell = match cell {
-                    ck::RnnCell::SimpleRnn => RnnCell::SimpleRnn,
-                    ck::RnnCell::Lstm => RnnCell::Lstm,
-                    ck::RnnCell::Gru => RnnCell::Gru,
-                };
+                let cell = *cell;
                 let op = Op::Rnn {
                     cell,
                     units: *units,

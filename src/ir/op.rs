@@ -47,16 +47,7 @@ impl Activation {
     }
 }
 
-/// How a window (conv or pool) is padded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Padding {
-    Valid,
-    /// TensorFlow's `same`: output size `ceil(in / stride)`, extra padding after.
-    Same,
-    /// Explicit `[top, bottom, left, right]`.
-    Explicit([usize; 4]),
-}
+pub use crate::check::types::Padding;
 
 /// A 2-D window: size, strides, dilation and padding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,27 +58,7 @@ pub struct Window {
     pub padding: Padding,
 }
 
-/// Which recurrent cell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RnnCell {
-    SimpleRnn,
-    /// Gates i, f, c, o.
-    Lstm,
-    /// Keras `reset_after=True`: gates z, r, h; bias `[2, 3*units]`.
-    Gru,
-}
-
-impl RnnCell {
-    /// Gates per unit.
-    pub fn gates(self) -> usize {
-        match self {
-            RnnCell::SimpleRnn => 1,
-            RnnCell::Lstm => 4,
-            RnnCell::Gru => 3,
-        }
-    }
-}
+pub use crate::check::types::RnnCell;
 
 /// An operation. Parameters are referenced by handle into the graph's parameter table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
