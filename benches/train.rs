@@ -1,4 +1,4 @@
-//! Training throughput: the seed CNN and the seed RNN at batch 64 (samples/s, adam, sparse
+//! Training throughput of the shipped specs' models: the seed CNN and the seed RNN at batch 64 (samples/s, adam, sparse
 //! cross-entropy), and 1000 full-batch gd iterations of linear regression on 10,000 × 16 (ms).
 //! GEMM runs on 2 threads (`MATMUL_NUM_THREADS=2`, set here unless already set).
 //!
@@ -10,142 +10,34 @@
 
 use std::time::Instant;
 
-use modelc::ir::{
-    Activation, DType, Dim, Fact, Graph, Init, Op, Padding, Param, ParamId, ParamSource, RnnCell,
-    ValueId, Window,
-};
+use modelc::diag::FileId;
 use modelc::passes::{Mode, PassOptions};
-use modelc::plan::{compile, ExecutionPlan};
+use modelc::plan::{self, compile, ExecutionPlan};
 use modelc::runtime::loss::{Loss, SparseLabels, Targets};
 use modelc::runtime::optim::{Adam, AdamConfig, Gd, GdConfig, Optimizer};
 use modelc::runtime::train::{Input, ParamStore, Trainer};
+use modelc::syntax::{parse, Limits};
 use ndarray::{ArrayD, IxDyn};
 
-struct Builder {
-    g: Graph,
-}
-
-impl Builder {
-    fn new(dtype: DType, dims: &[usize]) -> (Self, ValueId) {
-        let mut g = Graph {
-            name: "bench".into(),
-            ..Graph::default()
-        };
-        let mut d = vec![Dim::Symbol("N".into())];
-        d.extend(dims.iter().map(|&k| Dim::Known(k)));
-        let x = g.add_input("x", Fact::new(dtype, d));
-        (Self { g }, x)
-    }
-
-    fn param(&mut self, name: String, shape: Vec<usize>, init: Init) -> ParamId {
-        self.g.add_param(Param {
-            name,
-            shape,
-            trainable: true,
-            init,
-            source: ParamSource::Stored,
-        })
-    }
-
-    fn last(&self, x: ValueId) -> usize {
-        self.g.value(x).and_then(|v| v.fact.dim(-1)).unwrap_or(0)
-    }
-
-    fn op(&mut self, name: &str, op: Op, x: ValueId) -> ValueId {
-        self.g.add_node(name, op, vec![x]).expect("bench graph")
-    }
-
-    fn dense(&mut self, name: &str, x: ValueId, units: usize, act: Activation) -> ValueId {
-        let last = self.last(x);
-        let kernel = self.param(
-            format!("{name}.kernel"),
-            vec![last, units],
-            Init::GlorotUniform,
-        );
-        let bias = self.param(format!("{name}.bias"), vec![units], Init::Zeros);
-        let y = self.op(
-            name,
-            Op::Dense {
-                units,
-                kernel,
-                bias: Some(bias),
-                activation: Activation::Linear,
-            },
-            x,
-        );
-        if act == Activation::Linear {
-            y
-        } else {
-            self.op(&format!("{name}_act"), Op::Activation(act), y)
-        }
-    }
-
-    fn conv_relu(&mut self, name: &str, x: ValueId, filters: usize) -> ValueId {
-        let last = self.last(x);
-        let kernel = self.param(
-            format!("{name}.kernel"),
-            vec![3, 3, last, filters],
-            Init::GlorotUniform,
-        );
-        let bias = self.param(format!("{name}.bias"), vec![filters], Init::Zeros);
-        let y = self.op(
-            name,
-            Op::Conv2d {
-                filters,
-                window: window(3, 1),
-                kernel,
-                bias: Some(bias),
-                activation: Activation::Linear,
-            },
-            x,
-        );
-        self.op(&format!("{name}_relu"), Op::Activation(Activation::Relu), y)
-    }
-
-    fn lstm(&mut self, name: &str, x: ValueId, units: usize, seq: bool) -> ValueId {
-        let f = self.last(x);
-        let kernel = self.param(
-            format!("{name}.kernel"),
-            vec![f, 4 * units],
-            Init::GlorotUniform,
-        );
-        let recurrent = self.param(
-            format!("{name}.recurrent_kernel"),
-            vec![units, 4 * units],
-            Init::Orthogonal,
-        );
-        let bias = self.param(
-            format!("{name}.bias"),
-            vec![4 * units],
-            Init::UnitForgetBias,
-        );
-        self.op(
-            name,
-            Op::Rnn {
-                cell: RnnCell::Lstm,
-                units,
-                return_sequences: seq,
-                kernel,
-                recurrent,
-                bias,
-            },
-            x,
-        )
-    }
-
-    fn plan(mut self, y: ValueId) -> ExecutionPlan {
-        self.g.outputs.push(y);
-        compile(self.g, Mode::Train, &PassOptions::default(), "bench".into()).expect("plan")
-    }
-}
-
-fn window(k: usize, stride: usize) -> Window {
-    Window {
-        size: [k, k],
-        strides: [stride, stride],
-        dilation: [1, 1],
-        padding: Padding::Valid,
-    }
+/// The training plan of a shipped spec's (first) model: the benchmarks measure exactly what
+/// `modelc train` runs.
+fn spec_plan(spec: &str) -> ExecutionPlan {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(spec);
+    let text = std::fs::read_to_string(&path).expect("read spec");
+    let parsed = parse(FileId::default(), &text, &Limits::default());
+    let checked = modelc::check::check_file(FileId::default(), &parsed.file);
+    assert!(
+        !parsed.has_errors() && !checked.has_errors(),
+        "{spec} does not check"
+    );
+    let graph = modelc::ir::lower(&checked.models[0]).expect("lower");
+    compile(
+        graph,
+        Mode::Train,
+        &PassOptions::default(),
+        plan::spec_hash(text.as_bytes()),
+    )
+    .expect("compile")
 }
 
 fn trainer(plan: ExecutionPlan) -> Trainer {
@@ -171,36 +63,11 @@ fn uniform(n: usize, seed: u64) -> Vec<f32> {
 }
 
 fn seed_cnn() -> ExecutionPlan {
-    let (mut b, x) = Builder::new(DType::F32, &[28, 28, 1]);
-    let mut a = x;
-    for (i, f) in [32, 64, 128].into_iter().enumerate() {
-        a = b.conv_relu(&format!("conv2d_{i}"), a, f);
-        a = b.op(
-            &format!("pool_{i}"),
-            Op::MaxPool2d {
-                window: window(2, 2),
-            },
-            a,
-        );
-    }
-    let a = b.op("flatten", Op::Flatten, a);
-    let a = b.dense("dense_0", a, 128, Activation::Relu);
-    let y = b.dense("dense_1", a, 10, Activation::Softmax);
-    b.plan(y)
+    spec_plan("specs/seed_cnn.model")
 }
 
 fn seed_rnn() -> ExecutionPlan {
-    let (mut b, ids) = Builder::new(DType::I32, &[100]);
-    let table = b.param(
-        "embedding.embeddings".into(),
-        vec![1000, 64],
-        Init::Uniform { limit: 0.05 },
-    );
-    let e = b.op("embedding", Op::Embedding { table }, ids);
-    let h = b.lstm("lstm_0", e, 64, true);
-    let h = b.lstm("lstm_1", h, 64, false);
-    let y = b.dense("dense", h, 10, Activation::Softmax);
-    b.plan(y)
+    spec_plan("specs/seed_rnn.model")
 }
 
 fn time_steps(mut step: impl FnMut(), warmup: usize, steps: usize) -> f64 {
@@ -311,10 +178,7 @@ fn regression() {
     let (rows, feats) = (10_000, 16);
     let x = ArrayD::from_shape_vec(IxDyn(&[rows, feats]), uniform(rows * feats, 7)).expect("x");
     let y = ArrayD::from_shape_vec(IxDyn(&[rows, 1]), uniform(rows, 9)).expect("y");
-    let (b, xin) = Builder::new(DType::F32, &[feats]);
-    let mut b = b;
-    let out = b.dense("linear", xin, 1, Activation::Linear);
-    let mut t = trainer(b.plan(out));
+    let mut t = trainer(spec_plan("specs/linear_regression.model"));
     let mut opt = Optimizer::Gd(Gd::new(GdConfig::default()).expect("gd"));
     let mut run = || {
         for _ in 0..1000 {
