@@ -36,6 +36,23 @@ fn ok(o: &Output) {
 
 const TINY: &str = "tests/fixtures/train/tiny_digits.model";
 
+/// Trains the tiny spec's `Tiny` block for `epochs` into `out`, with `extra` flags.
+fn train_tiny(epochs: u32, out: &Path, extra: &[&str]) {
+    let epochs = epochs.to_string();
+    let mut args = vec![
+        "train",
+        TINY,
+        "--train",
+        "Tiny",
+        "--epochs",
+        &epochs,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ok(&modelc(&args));
+}
+
 /// Reads the f32 tensors of a safetensors file.
 fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let bytes = std::fs::read(path).unwrap();
@@ -207,38 +224,10 @@ fn train_writes_every_output_and_eval_agrees_with_the_last_epoch() {
 fn same_seed_same_weights_and_resume_is_bit_for_bit() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    ok(&modelc(&[
-        "train",
-        TINY,
-        "--train",
-        "Tiny",
-        "--epochs",
-        "2",
-        "--out",
-        a.path().to_str().unwrap(),
-    ]));
+    train_tiny(2, a.path(), &[]);
     // One epoch, then resume for the second.
-    ok(&modelc(&[
-        "train",
-        TINY,
-        "--train",
-        "Tiny",
-        "--epochs",
-        "1",
-        "--out",
-        b.path().to_str().unwrap(),
-    ]));
-    ok(&modelc(&[
-        "train",
-        TINY,
-        "--train",
-        "Tiny",
-        "--epochs",
-        "2",
-        "--resume",
-        "--out",
-        b.path().to_str().unwrap(),
-    ]));
+    train_tiny(1, b.path(), &[]);
+    train_tiny(2, b.path(), &["--resume"]);
     let wa = tensors(&a.path().join("weights.safetensors"));
     let wb = tensors(&b.path().join("weights.safetensors"));
     assert_eq!(
@@ -259,16 +248,7 @@ fn same_seed_same_weights_and_resume_is_bit_for_bit() {
     );
     // A second identical run gives identical weights.
     let c = tempfile::tempdir().unwrap();
-    ok(&modelc(&[
-        "train",
-        TINY,
-        "--train",
-        "Tiny",
-        "--epochs",
-        "2",
-        "--out",
-        c.path().to_str().unwrap(),
-    ]));
+    train_tiny(2, c.path(), &[]);
     assert_eq!(tensors(&c.path().join("weights.safetensors")), wa);
 }
 

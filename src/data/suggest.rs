@@ -3,35 +3,7 @@
 //! Input: a name as written and the names that would have been valid. Output: the closest
 //! valid name, if it is close enough to be a plausible typo.
 
-/// The edit distance between two strings by characters, counting insertions, deletions,
-/// substitutions and swaps of two neighbours (optimal string alignment), so `bacth` is one
-/// edit from `batch`.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    // d[i * width + j]: distance between a[..i] and b[..j]
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for (i, row) in d.chunks_mut(width).enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d.iter_mut().take(width).enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[(i - 1) * width + j] + 1)
-                .min(d[i * width + j - 1] + 1)
-                .min(d[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
-            }
-            d[i * width + j] = best;
-        }
-    }
-    d[a.len() * width + b.len()]
-}
+pub use crate::check::suggest::edit_distance;
 
 /// The candidate closest to `name`, if within a third of its length (at least 1, at most 3
 /// edits); ties go to the earlier candidate. Case differences alone always match.

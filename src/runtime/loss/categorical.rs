@@ -217,22 +217,36 @@ pub fn categorical_crossentropy(
     check_same_shape(output, target)?;
     let (values, rows, classes) = class_rows(output)?;
     let targets = RowTargets::Dense(target.iter().copied().collect());
+    let (loss, grad) = crossentropy_rows(output, &values, rows, classes, &targets, from_logits);
+    Ok(LossOutput { loss, grad })
+}
+
+/// Cross-entropy over class rows, from logits or from probabilities, against one-hot rows or
+/// integer labels: the one driver both public losses share.
+fn crossentropy_rows(
+    output: &ArrayViewD<f32>,
+    values: &[f32],
+    rows: usize,
+    classes: usize,
+    targets: &RowTargets,
+    from_logits: bool,
+) -> (f32, ArrayD<f32>) {
     let (loss, grad, _) = if from_logits {
-        over_rows(output, &values, rows, classes, &targets, logits_row)
+        over_rows(output, values, rows, classes, targets, logits_row)
     } else {
         over_rows(
             output,
-            &values,
+            values,
             rows,
             classes,
-            &targets,
+            targets,
             |x, t, g, _, s| match t {
                 RowTarget::Dense(t) => probabilities_row(x, t, g, s),
-                RowTarget::Class(_) => f64::NAN, // not built for dense targets
+                RowTarget::Class(y) => sparse_probabilities_row(x, y, g, s),
             },
         )
     };
-    Ok(LossOutput { loss, grad })
+    (loss, grad)
 }
 
 /// Sparse categorical cross-entropy against integer labels.
@@ -243,21 +257,7 @@ pub fn sparse_categorical_crossentropy(
 ) -> Result<LossOutput, LossError> {
     let (values, rows, classes) = class_rows(output)?;
     let targets = RowTargets::Classes(class_labels(output, labels, classes)?);
-    let (loss, grad, _) = if from_logits {
-        over_rows(output, &values, rows, classes, &targets, logits_row)
-    } else {
-        over_rows(
-            output,
-            &values,
-            rows,
-            classes,
-            &targets,
-            |x, t, g, _, s| match t {
-                RowTarget::Class(y) => sparse_probabilities_row(x, y, g, s),
-                RowTarget::Dense(_) => f64::NAN, // not built for class targets
-            },
-        )
-    };
+    let (loss, grad) = crossentropy_rows(output, &values, rows, classes, &targets, from_logits);
     Ok(LossOutput { loss, grad })
 }
 
