@@ -13,6 +13,7 @@
 
 pub mod inputs;
 pub mod layers;
+pub mod limits;
 pub mod model;
 mod model_diag;
 pub mod rules;

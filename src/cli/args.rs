@@ -46,6 +46,9 @@ pub enum Command {
     Inspect(super::inspect::InspectArgs),
     /// Look at a data pipeline: statistics, or a picture of augmented samples.
     Data(super::data::DataArgs),
+    /// Panics on purpose (tests of the panic hook).
+    #[command(name = "__internal-panic", hide = true)]
+    InternalPanic,
 }
 
 /// A stage `compile` can print instead of the plan.
@@ -114,6 +117,12 @@ pub struct LimitArgs {
     /// Most errors reported per file.
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_errors: u32,
+    /// Most layers in one model.
+    #[arg(long, value_name = "N", default_value_t = crate::check::limits::DEFAULT_MAX_LAYERS)]
+    pub max_layers: u64,
+    /// Most bytes of parameters in one model (f32: 4 bytes each).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::check::limits::DEFAULT_MAX_PARAM_BYTES)]
+    pub max_param_bytes: u64,
 }
 
 impl LimitArgs {
@@ -122,6 +131,13 @@ impl LimitArgs {
             max_source_bytes: self.max_source_bytes,
             max_nesting: self.max_nesting as usize,
             max_errors: self.max_errors as usize,
+        }
+    }
+
+    pub fn model_limits(&self) -> crate::check::limits::ModelLimits {
+        crate::check::limits::ModelLimits {
+            max_layers: self.max_layers,
+            max_param_bytes: self.max_param_bytes,
         }
     }
 }

@@ -56,6 +56,8 @@ pub struct BenchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Human)]
     pub format: SummaryFormat,
+    #[command(flatten)]
+    pub activations: super::limits::ActivationLimitArgs,
 }
 
 /// What one benchmark measured.
@@ -106,6 +108,18 @@ pub fn run(args: &BenchArgs, color: ColorWhen) -> u8 {
     let batch = args.batch as usize;
     let iterations = args.iterations as usize;
     let plan = loaded.plan;
+    let what = match args.mode {
+        Mode::Infer => super::limits::Use::Running,
+        Mode::Train => super::limits::Use::Training,
+    };
+    if let Err(d) = super::limits::check_activations(
+        &plan,
+        u64::from(args.batch),
+        what,
+        args.activations.max_activation_bytes,
+    ) {
+        return report(&out, &map, vec![d]);
+    }
     let measured = pool.install(|| match args.mode {
         Mode::Infer => bench_infer(&plan, batch, iterations),
         Mode::Train => bench_train(&plan, batch, iterations),

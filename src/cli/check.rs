@@ -16,7 +16,14 @@ pub fn run(args: &CheckArgs, out: &Output) -> u8 {
             Ok(spec) => {
                 let mut diags = spec.diagnostics;
                 if !diags.iter().any(Diagnostic::is_error) {
-                    diags.extend(crate::check::check_file(spec.file, &spec.ast).diagnostics);
+                    diags.extend(
+                        super::limits::check_with_limits(
+                            spec.file,
+                            &spec.ast,
+                            &args.limits.model_limits(),
+                        )
+                        .diagnostics,
+                    );
                 }
                 diags
             }

@@ -54,7 +54,8 @@ pub fn run(args: &CompileArgs, out: &Output) -> u8 {
             ),
         };
     }
-    let checked = check::check_file(spec.file, &spec.ast);
+    let checked =
+        super::limits::check_with_limits(spec.file, &spec.ast, &args.limits.model_limits());
     if checked.has_errors() {
         return report(out, &map, checked.diagnostics);
     }

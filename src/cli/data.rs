@@ -85,7 +85,7 @@ fn load(map: &mut SourceMap, args: &PipelineArgs) -> Result<Dataset, Vec<Diagnos
     if spec.diagnostics.iter().any(Diagnostic::is_error) {
         return Err(spec.diagnostics);
     }
-    let checked = crate::check::check_file(spec.file, &spec.ast);
+    let checked = super::limits::check_with_limits(spec.file, &spec.ast, &Default::default());
     if checked.has_errors() {
         return Err(checked.diagnostics);
     }

@@ -9,7 +9,9 @@ mod check;
 mod compile;
 mod data;
 mod explain;
+mod hook;
 mod inspect;
+mod limits;
 mod output;
 mod run;
 mod source;
@@ -25,7 +27,7 @@ use std::process::ExitCode;
 
 /// Runs the `modelc` command line.
 pub fn main() -> ExitCode {
-    install_panic_hook();
+    hook::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
@@ -45,6 +47,7 @@ fn dispatch(cli: &Cli) -> u8 {
         args::Command::Bench(a) => bench::run(a, cli.color),
         args::Command::Inspect(a) => inspect::run(a, cli.color),
         args::Command::Data(a) => data::run(a, cli.color),
+        args::Command::InternalPanic => hook::deliberate_panic(),
     }
 }
 
@@ -95,25 +98,4 @@ fn wants_json() -> bool {
         || argv
             .windows(2)
             .any(|w| w[0] == "--format" && w[1] == "json")
-}
-
-/// A panic is a bug: say so, with the version, and exit 101.
-fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let location = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        let payload = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        eprintln!(
-            "internal error: modelc {} panicked{location}: {payload}\n\
-             This is a bug in modelc, not in your spec. Please report it, with the command and the files it read.",
-            env!("CARGO_PKG_VERSION")
-        );
-    }));
 }

@@ -59,6 +59,8 @@ pub struct RunArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Human)]
     pub format: SummaryFormat,
+    #[command(flatten)]
+    pub activations: super::limits::ActivationLimitArgs,
 }
 
 /// Runs `run`; returns the exit status.
@@ -130,7 +132,12 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
         )?;
     }
     let tensors = arrays.iter().map(InputArray::as_tensor).collect::<Vec<_>>();
+    let batch = arrays.first().map_or(1, InputArray::batch) as u64;
+    let limit = args.activations.max_activation_bytes;
+    super::limits::check_activations(&plan, batch, super::limits::Use::Running, limit)
+        .map_err(|d| vec![d])?;
     let mut interp = Interpreter::new(&plan, weights).map_err(|e| vec![e.to_diagnostic()])?;
+    interp.set_memory_budget(limit);
     let outputs = interp.run(&tensors).map_err(|e| {
         let d = e.to_diagnostic();
         let files: Vec<String> = args.input.iter().map(|p| p.display().to_string()).collect();
@@ -273,7 +280,7 @@ fn compile_spec(
     if spec.diagnostics.iter().any(Diagnostic::is_error) {
         return Err(spec.diagnostics);
     }
-    let checked = crate::check::check_file(spec.file, &spec.ast);
+    let checked = super::limits::check_with_limits(spec.file, &spec.ast, &Default::default());
     if checked.has_errors() {
         return Err(checked.diagnostics);
     }
@@ -311,6 +318,16 @@ enum InputArray {
 }
 
 impl InputArray {
+    /// The leading (batch) dimension; 1 for a scalar.
+    fn batch(&self) -> usize {
+        let shape = match self {
+            InputArray::F32(a) => a.shape(),
+            InputArray::I32(a) => a.shape(),
+            InputArray::I64(a) => a.shape(),
+        };
+        shape.first().copied().unwrap_or(1)
+    }
+
     fn as_tensor(&self) -> TensorRef<'_> {
         match self {
             InputArray::F32(a) => TensorRef::F32(a.view()),

@@ -28,7 +28,7 @@ pub fn run(args: &SummaryArgs, color: ColorWhen) -> u8 {
     let checked = if diags.iter().any(Diagnostic::is_error) {
         None
     } else {
-        let c = crate::check::check_file(spec.file, &spec.ast);
+        let c = super::limits::check_with_limits(spec.file, &spec.ast, &args.limits.model_limits());
         diags.extend(c.diagnostics.iter().cloned());
         Some(c)
     };

@@ -7,6 +7,7 @@
 //! (parameters, optimizer state and progress, for `--resume`). Ctrl-C or SIGTERM finishes the
 //! current step, writes the checkpoint and exits with status 130.
 
+use super::limits::{check_activations, Use};
 use super::output::Output;
 use super::source;
 use crate::check::{self, train_types::CheckedTrain, types::CheckedModel, Checked};
@@ -48,6 +49,8 @@ pub struct TrainArgs {
     pub format: Format,
     #[command(flatten)]
     pub limits: super::args::LimitArgs,
+    #[command(flatten)]
+    pub activations: super::limits::ActivationLimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +71,8 @@ pub struct EvalArgs {
     pub format: Format,
     #[command(flatten)]
     pub limits: super::args::LimitArgs,
+    #[command(flatten)]
+    pub activations: super::limits::ActivationLimitArgs,
 }
 
 /// A data split.
@@ -106,7 +111,7 @@ fn prepare(
         models,
         trains,
         pipelines,
-    } = check::check_file(spec.file, &spec.ast);
+    } = super::limits::check_with_limits(spec.file, &spec.ast, &limits.model_limits());
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);
     }
@@ -184,6 +189,16 @@ fn prepare(
         model,
         dataset,
     })
+}
+
+/// The most samples one batch of the pipeline holds (`batch all`: the larger split).
+fn largest_batch(dataset: &Dataset) -> u64 {
+    let samples = dataset
+        .train
+        .features
+        .len()
+        .max(dataset.validation.features.len());
+    dataset.spec.batch.size.min(samples) as u64
 }
 
 fn internal(what: &str) -> Diagnostic {
@@ -324,6 +339,11 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
             format!("there is no checkpoint to resume from in {}", dir.display()),
         )
         .help("run without `--resume` first, or point `--out` at the folder of an earlier run");
+        return report(out, &map, vec![d]);
+    }
+    let batch = largest_batch(&p.dataset);
+    let limit = args.activations.max_activation_bytes;
+    if let Err(d) = check_activations(&train_plan, batch, Use::Training, limit) {
         return report(out, &map, vec![d]);
     }
     let params = match ParamStore::init(&train_plan, p.train.seed) {
@@ -482,6 +502,11 @@ pub fn run_eval(args: &EvalArgs, out: &Output) -> u8 {
         Ok(t) => t,
         Err(d) => return report(out, &map, vec![d]),
     };
+    let limit = args.activations.max_activation_bytes;
+    let batch = largest_batch(&p.dataset);
+    if let Err(d) = check_activations(&train_plan, batch, Use::Running, limit) {
+        return report(out, &map, vec![d]);
+    }
     // The weights file holds the inference plan's stored parameters, which are every parameter
     // of the training plan that inference reads; the rest start from their initializers.
     let init = match ParamStore::init(&train_plan, p.train.seed) {

@@ -38,6 +38,8 @@ pub const CHECK_SYMBOL_CONFLICT: Code = Code::new("E0404");
 pub const CHECK_OUTPUT_MISMATCH: Code = Code::new("E0405");
 pub const CHECK_SIZE_INVALID: Code = Code::new("E0406");
 pub const CHECK_SIZE_UNKNOWN: Code = Code::new("E0407");
+pub const CHECK_TOO_MANY_LAYERS: Code = Code::new("E0408");
+pub const CHECK_TOO_MANY_PARAMS: Code = Code::new("E0409");
 // E05xx: training.
 pub const CHECK_MISSING_SETTING: Code = Code::new("E0500");
 pub const CHECK_DUPLICATE_SETTING: Code = Code::new("E0501");
@@ -79,6 +81,8 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0405, "body does not compute the declared output type"),
     code_info!(E0406, "size is zero or too large"),
     code_info!(E0407, "size must be known"),
+    code_info!(E0408, "model has more layers than the limit"),
+    code_info!(E0409, "parameters need more bytes than the limit"),
     code_info!(E0500, "missing train setting"),
     code_info!(E0501, "duplicate train setting"),
     code_info!(E0502, "loss does not fit the model output"),
@@ -119,6 +123,8 @@ const E0404: Code = CHECK_SYMBOL_CONFLICT;
 const E0405: Code = CHECK_OUTPUT_MISMATCH;
 const E0406: Code = CHECK_SIZE_INVALID;
 const E0407: Code = CHECK_SIZE_UNKNOWN;
+const E0408: Code = CHECK_TOO_MANY_LAYERS;
+const E0409: Code = CHECK_TOO_MANY_PARAMS;
 const E0500: Code = CHECK_MISSING_SETTING;
 const E0501: Code = CHECK_DUPLICATE_SETTING;
 const E0502: Code = CHECK_LOSS_OUTPUT;

@@ -1,0 +1,101 @@
+//! Run-time limits the command line enforces before allocating: the activation memory a run or
+//! a training would need (`--max-activation-bytes`), and the model limits after checking.
+//!
+//! Input: a plan's memory figures (bytes per sample), a batch size, the limit. Output: `Ok`, or
+//! an E0810 diagnostic naming the figure, the limit and the flag that raises it. Invariant:
+//! every product is checked; an overflow is over any limit.
+
+use crate::check::limits::{check_limits, human_bytes, ModelLimits};
+use crate::check::{check_file, Checked};
+use crate::diag::{codes, Diagnostic};
+use crate::plan::ExecutionPlan;
+use clap::Args;
+
+/// 8 GiB of activations: with the default 4 GiB parameter limit (and the optimizer's copies)
+/// this keeps a run on a 24 GiB machine clear of the out-of-memory killer; the shipped specs
+/// need a few MiB.
+pub const DEFAULT_MAX_ACTIVATION_BYTES: u64 = 8 << 30;
+
+/// `--max-activation-bytes`, on the commands that run a plan.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct ActivationLimitArgs {
+    /// Most bytes of activation memory a run may need (the plan's bytes per sample × batch;
+    /// ×2 when training).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_ACTIVATION_BYTES)]
+    pub max_activation_bytes: u64,
+}
+
+/// What a plan is being used for; training keeps a gradient beside every value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Use {
+    Running,
+    Training,
+}
+
+/// The activation bytes `plan` needs for batches of `batch` samples (`None` on overflow).
+pub fn activation_bytes(plan: &ExecutionPlan, batch: u64, what: Use) -> Option<u64> {
+    let copies = match what {
+        Use::Running => 1,
+        Use::Training => 2,
+    };
+    plan.memory
+        .peak_bytes_per_sample
+        .checked_mul(batch)?
+        .checked_mul(copies)
+}
+
+/// Refuses a batch whose activations would exceed `limit`, before anything is allocated.
+pub fn check_activations(
+    plan: &ExecutionPlan,
+    batch: u64,
+    what: Use,
+    limit: u64,
+) -> Result<(), Diagnostic> {
+    let needed = activation_bytes(plan, batch, what);
+    if needed.is_some_and(|n| n <= limit) {
+        return Ok(());
+    }
+    let verb = match what {
+        Use::Running => "running",
+        Use::Training => "training",
+    };
+    let figure = needed.map_or_else(
+        || "more than 2^64 bytes".to_string(),
+        |n| format!("{n} bytes ({})", human_bytes(n)),
+    );
+    let d = Diagnostic::error(
+        codes::RUN_ACTIVATION_LIMIT,
+        format!(
+            "{verb} `{}` on batches of {batch} needs {figure} of activation memory; the limit is {limit} bytes ({})",
+            plan.model,
+            human_bytes(limit)
+        ),
+    )
+    .note(format!(
+        "the plan needs {} bytes per sample{}",
+        plan.memory.peak_bytes_per_sample,
+        if what == Use::Training {
+            ", twice over in training (a gradient beside every value)"
+        } else {
+            ""
+        }
+    ));
+    Err(match needed {
+        Some(n) => d.help(format!(
+            "use a smaller batch, or raise the limit with `--max-activation-bytes {n}`"
+        )),
+        None => d.help("use a smaller batch"),
+    })
+}
+
+/// Checks a parsed spec and then the model limits of every model that checked.
+pub fn check_with_limits(
+    file: crate::diag::FileId,
+    ast: &crate::syntax::ast::File,
+    limits: &ModelLimits,
+) -> Checked {
+    let mut checked = check_file(file, ast);
+    let over = check_limits(file, &checked.models, limits);
+    checked.diagnostics.extend(over);
+    checked
+}
