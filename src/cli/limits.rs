@@ -11,10 +11,10 @@ use crate::diag::{codes, Diagnostic};
 use crate::plan::ExecutionPlan;
 use clap::Args;
 
-/// 8 GiB of activations: with the default 4 GiB parameter limit (and the optimizer's copies)
-/// this keeps a run on a 24 GiB machine clear of the out-of-memory killer; the shipped specs
-/// need a few MiB.
-pub const DEFAULT_MAX_ACTIVATION_BYTES: u64 = 8 << 30;
+/// 4 GiB of activations, the interpreter's own default budget: with the default 4 GiB parameter
+/// limit (training holds about four copies of the parameters) this keeps a run on a 24 GiB
+/// machine clear of the out-of-memory killer; the shipped specs need a few MiB.
+pub const DEFAULT_MAX_ACTIVATION_BYTES: u64 = crate::runtime::interp::DEFAULT_MEMORY_BUDGET;
 
 /// `--max-activation-bytes`, on the commands that run a plan.
 #[derive(Clone, Copy, Debug, Args)]
