@@ -126,7 +126,7 @@ mod tests {
 
     fn checked(text: &str) -> Vec<CheckedModel> {
         let mut map = SourceMap::new();
-        let file = map.add("t.model".into(), text.to_string());
+        let file = map.add("t.model", text);
         let parsed = crate::syntax::parse(file, text, &crate::syntax::Limits::default());
         assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
         let c = super::super::check_file(file, &parsed.file);

@@ -85,7 +85,11 @@ fn load(map: &mut SourceMap, args: &PipelineArgs) -> Result<Dataset, Vec<Diagnos
     if spec.diagnostics.iter().any(Diagnostic::is_error) {
         return Err(spec.diagnostics);
     }
-    let checked = super::limits::check_with_limits(spec.file, &spec.ast, &Default::default());
+    let checked = super::limits::check_with_limits(
+        spec.file,
+        &spec.ast,
+        &crate::check::limits::ModelLimits::default(),
+    );
     if checked.has_errors() {
         return Err(checked.diagnostics);
     }
