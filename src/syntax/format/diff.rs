@@ -5,6 +5,8 @@
 //! --check`. Invariant: bounded work on any input: the common head and tail are trimmed first,
 //! and a middle too large for a line-by-line alignment is shown as one replaced range.
 
+use std::fmt::Write as _;
+
 /// Lines of context around each change.
 const CONTEXT: usize = 3;
 /// Largest alignment table (old lines × new lines) built for the changed middle.
@@ -48,7 +50,7 @@ pub fn render_diff(name: &str, old: &str, new: &str) -> String {
             .iter()
             .filter(|l| !matches!(l, Line::New(_)))
             .count();
-        out.push_str(&format!("Diff in {name} at line {old_line}:\n"));
+        let _ = writeln!(out, "Diff in {name} at line {old_line}:");
         for line in script.get(from..to).unwrap_or_default() {
             let (mark, text) = match line {
                 Line::Same(t) => (' ', t),
@@ -152,7 +154,10 @@ mod tests {
 
     #[test]
     fn distant_changes_get_separate_hunks_and_crlf_is_not_shown() {
-        let old: String = (1..=20).map(|i| format!("{i}\r\n")).collect();
+        let old = (1..=20).fold(String::new(), |mut s, i| {
+            let _ = write!(s, "{i}\r\n");
+            s
+        });
         let new = old
             .replace("\n2\r\n", "\ntwo\r\n")
             .replace("\n19\r\n", "\n");

@@ -33,10 +33,30 @@ pub(super) struct Emitter<'s> {
     pad: usize,
     /// Indentation of a line started inside the current context.
     pub(super) break_indent: usize,
-    /// Whether a blank line of the source may be kept before the next own-line element.
-    pub(super) blank_ok: bool,
-    /// Whether the next own-line element must be preceded by a blank line (after a block).
-    pub(super) blank_forced: bool,
+    /// What happens to a blank line before the next own-line element.
+    pub(super) blanks: Blanks,
+}
+
+/// What happens to a blank line before the next element on a line of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Blanks {
+    /// Dropped (at the start of a block, inside a statement).
+    Drop,
+    /// Kept when the source has one (runs collapse to one).
+    Keep,
+    /// One is put there whatever the source has (after a block); then `Keep`.
+    Force,
+}
+
+impl Blanks {
+    /// Whether to put a blank line, given the line breaks before the element in the source.
+    fn wanted(self, newlines: usize) -> bool {
+        match self {
+            Blanks::Drop => false,
+            Blanks::Keep => newlines >= 2,
+            Blanks::Force => true,
+        }
+    }
 }
 
 impl<'s> Emitter<'s> {
@@ -52,8 +72,7 @@ impl<'s> Emitter<'s> {
             space_owed: false,
             pad: 0,
             break_indent: 0,
-            blank_ok: true,
-            blank_forced: false,
+            blanks: Blanks::Keep,
         }
     }
 
@@ -129,9 +148,11 @@ impl<'s> Emitter<'s> {
     /// the comments before it; a blank line of the source before it is kept if allowed.
     pub(super) fn start_element(&mut self, start: usize, indent: usize) {
         self.flush_comments(start);
-        let blank = self.blank_forced || (self.blank_ok && self.newlines_before(start) >= 2);
+        let blank = self.blanks.wanted(self.newlines_before(start));
         self.open_line(indent, blank);
-        self.blank_forced = false;
+        if self.blanks == Blanks::Force {
+            self.blanks = Blanks::Keep;
+        }
     }
 
     /// Emits every comment that starts before `pos`.
@@ -156,8 +177,10 @@ impl<'s> Emitter<'s> {
                 self.space_owed = true;
                 self.closed = comment.kind == CommentKind::Line;
             } else {
-                let blank = self.blank_forced || (self.blank_ok && newlines >= 2);
-                self.blank_forced = false;
+                let blank = self.blanks.wanted(newlines);
+                if self.blanks == Blanks::Force {
+                    self.blanks = Blanks::Keep;
+                }
                 self.open_line(self.break_indent, blank);
                 self.current().push_str(&text);
                 self.closed = true;

@@ -7,7 +7,7 @@
 //! one statement (where the grammar allows any blanks), and parentheses are printed where the
 //! tree needs them (a pipe whose head is itself a pipe).
 
-use super::emitter::Emitter;
+use super::emitter::{Blanks, Emitter};
 use crate::diag::Span;
 use crate::syntax::ast::{
     Arg, Call, DataDef, Dim, Expr, ExprKind, File, Item, ModelDef, Number, Param, Setting, Stmt,
@@ -30,8 +30,7 @@ pub(super) fn file(e: &mut Emitter<'_>, file: &File) {
             Item::Train(t) => train(e, t),
         }
         e.break_indent = 0;
-        e.blank_ok = true;
-        e.blank_forced = true;
+        e.blanks = Blanks::Force;
     }
     e.break_indent = 0;
 }
@@ -95,7 +94,7 @@ fn tensor_type(e: &mut Emitter<'_>, t: &TensorType, space: bool) {
 /// The lines of a block after its `{`, then its `}` on a line of its own.
 fn body(e: &mut Emitter<'_>, span: Span, lines: impl FnOnce(&mut Emitter<'_>)) {
     e.break_indent = INDENT;
-    e.blank_ok = false;
+    e.blanks = Blanks::Drop;
     lines(e);
     e.break_indent = INDENT;
     let close = span.end.saturating_sub(1);
@@ -113,7 +112,7 @@ fn stmt(e: &mut Emitter<'_>, s: &Stmt) {
     e.break_indent = 2 * INDENT;
     stmt_tokens(e, s, break_pipe);
     e.break_indent = INDENT;
-    e.blank_ok = true;
+    e.blanks = Blanks::Keep;
 }
 
 fn stmt_tokens(e: &mut Emitter<'_>, s: &Stmt, break_pipe: bool) {
@@ -175,7 +174,7 @@ fn settings(e: &mut Emitter<'_>, span: Span, settings: &[Setting]) {
             e.break_indent = 2 * INDENT;
             setting_tokens(e, s, pad, break_pipe);
             e.break_indent = INDENT;
-            e.blank_ok = true;
+            e.blanks = Blanks::Keep;
         }
     });
 }
