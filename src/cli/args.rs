@@ -46,6 +46,8 @@ pub enum Command {
     Inspect(super::inspect::InspectArgs),
     /// Look at a data pipeline: statistics, or a picture of augmented samples.
     Data(super::data::DataArgs),
+    /// Rewrite specs in the canonical style, keeping every comment (`--check`: only show).
+    Fmt(super::fmt::FmtArgs),
     /// Panics on purpose (tests of the panic hook).
     #[command(name = "__internal-panic", hide = true)]
     InternalPanic,

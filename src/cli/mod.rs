@@ -9,6 +9,7 @@ mod check;
 mod compile;
 mod data;
 mod explain;
+mod fmt;
 mod hook;
 mod inspect;
 mod limits;
@@ -47,6 +48,7 @@ fn dispatch(cli: &Cli) -> u8 {
         args::Command::Bench(a) => bench::run(a, cli.color),
         args::Command::Inspect(a) => inspect::run(a, cli.color),
         args::Command::Data(a) => data::run(a, cli.color),
+        args::Command::Fmt(a) => fmt::run(a, &Output::new(cli.color, a.format)),
         args::Command::InternalPanic => hook::deliberate_panic(),
     }
 }

@@ -1,0 +1,165 @@
+//! `modelc fmt [FILE]...`: rewrite specs in the canonical style, or check that they are.
+//!
+//! Input: spec files (rewritten in place, atomically, only when formatting changes them), or
+//! stdin when no file or `-` is given (formatted text to stdout, for editors). `--check` writes
+//! nothing and prints, per file, the lines that would change. Exit status: 0 all formatted (or
+//! now formatted), 1 a file has syntax errors (it is left untouched) or `--check` found a file
+//! to change, 2 usage or I/O problems.
+
+use super::args::LimitArgs;
+use super::output::Output;
+use super::source;
+use crate::diag::{self, codes, Diagnostic, FileId, Format, SourceMap};
+use crate::syntax::format::{format_source, render_diff};
+use crate::syntax::Limits;
+use clap::Args;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// The `.model` files to format in place; none, or `-`, formats stdin to stdout.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Write nothing; exit 1 and show the changes when some file is not formatted.
+    #[arg(long)]
+    pub check: bool,
+    /// Output format for diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Runs `fmt`; returns the exit status.
+pub fn run(args: &FmtArgs, out: &Output) -> u8 {
+    let limits = args.limits.limits();
+    let stdin_only = args.files.is_empty() || args.files.iter().all(|f| f == Path::new("-"));
+    if stdin_only {
+        if args.files.len() > 1 {
+            return usage(out, "`-` (stdin) can be given only once");
+        }
+        return run_stdin(args, &limits, out);
+    }
+    if args.files.iter().any(|f| f == Path::new("-")) {
+        return usage(out, "`-` (stdin) cannot be mixed with file names");
+    }
+    let mut map = SourceMap::new();
+    let mut all: Vec<Diagnostic> = Vec::new();
+    let mut status = 0u8;
+    let mut diffs = String::new();
+    for path in &args.files {
+        let (file_status, mut diags) = one_file(args, path, &limits, &mut map, &mut diffs);
+        diag::sort(&mut diags);
+        status = status.max(file_status).max(diag::exit_status(&diags));
+        all.extend(diags);
+    }
+    out.diagnostics(&map, &all);
+    if !diffs.is_empty() {
+        Output::stdout(&diffs);
+    }
+    status
+}
+
+/// Formats (or checks) one file; returns its status and diagnostics.
+fn one_file(
+    args: &FmtArgs,
+    path: &Path,
+    limits: &Limits,
+    map: &mut SourceMap,
+    diffs: &mut String,
+) -> (u8, Vec<Diagnostic>) {
+    let spec = match source::load(map, path, limits) {
+        Ok(spec) => spec,
+        Err(d) => return (2, vec![d]),
+    };
+    if spec.diagnostics.iter().any(Diagnostic::is_error) {
+        return (0, spec.diagnostics);
+    }
+    let text = map.text(spec.file).to_string();
+    let formatted = match format_source(spec.file, &text, limits) {
+        Ok(f) => f,
+        Err(diags) => return (0, diags),
+    };
+    if formatted == text {
+        return (0, Vec::new());
+    }
+    if args.check {
+        diffs.push_str(&render_diff(&path.display().to_string(), &text, &formatted));
+        return (1, Vec::new());
+    }
+    match crate::util::write_atomic(path, formatted.as_bytes()) {
+        Ok(()) => (0, Vec::new()),
+        Err(e) => {
+            let shown = path.display().to_string();
+            let d = Diagnostic::error(codes::IO_WRITE, format!("cannot write {shown}: {e}"))
+                .at_external(shown, 0, 0);
+            (2, vec![d])
+        }
+    }
+}
+
+/// Formats stdin to stdout (with `--check`: prints the changes instead).
+fn run_stdin(args: &FmtArgs, limits: &Limits, out: &Output) -> u8 {
+    let mut map = SourceMap::new();
+    let mut bytes = Vec::new();
+    let read = std::io::stdin()
+        .lock()
+        .take(limits.max_source_bytes.saturating_add(1))
+        .read_to_end(&mut bytes);
+    if let Err(e) = read {
+        let d = Diagnostic::error(codes::IO_READ, format!("cannot read stdin: {e}"));
+        out.diagnostics(&map, &[d]);
+        return 2;
+    }
+    let file = map.add("<stdin>", String::from_utf8_lossy(&bytes).into_owned());
+    if bytes.len() as u64 > limits.max_source_bytes {
+        let d = Diagnostic::error(
+            codes::SYNTAX_FILE_TOO_LARGE,
+            format!("stdin is larger than {} bytes", limits.max_source_bytes),
+        )
+        .help("raise the limit with `--max-source-bytes`");
+        out.diagnostics(&map, &[d]);
+        return 1;
+    }
+    let text = match crate::syntax::decode(file, &bytes) {
+        Ok(t) => t,
+        Err(d) => {
+            out.diagnostics(&map, &[d]);
+            return 1;
+        }
+    };
+    match format_stdin(file, text, limits, args.check) {
+        Ok((shown, status)) => {
+            Output::stdout(&shown);
+            status
+        }
+        Err(mut diags) => {
+            diag::sort(&mut diags);
+            out.diagnostics(&map, &diags);
+            diag::exit_status(&diags).max(1)
+        }
+    }
+}
+
+/// What stdin formatting prints, and its status.
+fn format_stdin(
+    file: FileId,
+    text: &str,
+    limits: &Limits,
+    check: bool,
+) -> Result<(String, u8), Vec<Diagnostic>> {
+    let formatted = format_source(file, text, limits)?;
+    if !check {
+        return Ok((formatted, 0));
+    }
+    let status = u8::from(formatted != text);
+    Ok((render_diff("<stdin>", text, &formatted), status))
+}
+
+fn usage(out: &Output, message: &str) -> u8 {
+    let d = Diagnostic::error(codes::IO_USAGE, message.to_string())
+        .help("run `modelc fmt FILE...` or `modelc fmt -`");
+    out.diagnostics(&SourceMap::new(), &[d]);
+    2
+}
