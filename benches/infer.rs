@@ -7,6 +7,8 @@
 //! GEMMs then run single-threaded (`MATMUL_NUM_THREADS=1`) so the two pools do not fight for
 //! the cores. rayon sizes its pool once per process, so the parent re-runs this binary once per
 //! thread count (`INFER_BENCH_THREADS`, `RAYON_NUM_THREADS`) and each child measures.
+//! `INFER_BENCH_ONLY=cnn` (or `lstm`) measures one model only (for profiling and A/B runs);
+//! `INFER_BENCH_DISABLE=pass,pass` compiles the plans without those passes (A/B of a pass).
 
 // A benchmark binary, not library code: a failed setup should abort loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -42,7 +44,17 @@ fn main() {
 }
 
 fn plan(graph: modelc::ir::Graph) -> ExecutionPlan {
-    compile(graph, Mode::Infer, &PassOptions::default(), "bench".into()).unwrap()
+    let disabled = std::env::var("INFER_BENCH_DISABLE")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let options = PassOptions {
+        disabled,
+        ..PassOptions::default()
+    };
+    compile(graph, Mode::Infer, &options, "bench".into()).unwrap()
 }
 
 /// Iterations so that one measurement lasts about two seconds.
@@ -53,13 +65,19 @@ fn iterations(plan: &ExecutionPlan, batch: usize) -> usize {
 
 fn run(threads: &str) {
     println!("== {threads} thread(s) ==");
-    for (name, plan) in [
-        ("seed cnn", plan(seed_cnn().unwrap())),
+    let only = std::env::var("INFER_BENCH_ONLY").unwrap_or_default();
+    let models = [
+        ("seed cnn", "cnn", plan(seed_cnn().unwrap())),
         (
             "embedding+2xlstm",
+            "lstm",
             plan(lstm_classifier(BENCH_TEXT).unwrap()),
         ),
-    ] {
+    ];
+    for (name, _, plan) in models
+        .into_iter()
+        .filter(|(_, key, _)| only.is_empty() || only == *key)
+    {
         for batch in [64, 1] {
             let iters = iterations(&plan, batch);
             let r = run_bench(&plan, init_weights(&plan, 1).unwrap(), batch, iters).unwrap();

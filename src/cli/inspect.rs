@@ -67,14 +67,18 @@ fn buffer_of(plan: &ExecutionPlan, v: u32) -> Option<u32> {
     plan.values.get(v as usize).map(|p| p.buffer)
 }
 
-/// `in-place`, `view` (shares its input's buffer without computing), or nothing.
+/// `in-place`, `view` (shares its input's buffer without computing), `fused` (a conv run with
+/// the pool after it), or nothing.
 fn marker(plan: &ExecutionPlan, step: &crate::plan::Step) -> &'static str {
     if step.in_place {
         "in-place"
-    } else if step
-        .inputs
-        .first()
-        .is_some_and(|&i| buffer_of(plan, i) == buffer_of(plan, step.output))
+    } else if step.fused_with_next {
+        "fused"
+    } else if step.op.is_view()
+        && step
+            .inputs
+            .first()
+            .is_some_and(|&i| buffer_of(plan, i) == buffer_of(plan, step.output))
     {
         "view"
     } else {
@@ -141,7 +145,11 @@ fn render_human(plan: &ExecutionPlan, batch: u64) -> String {
     let width = plan.steps.iter().map(|s| s.name.len()).max().unwrap_or(4);
     for (i, s) in plan.steps.iter().enumerate() {
         let inputs: Vec<String> = s.inputs.iter().map(|&v| value_name(plan, v)).collect();
-        let buffer = buffer_of(plan, s.output).map_or_else(|| "?".into(), |b| format!("b{b}"));
+        let buffer = if plan.is_unstored(s.output) {
+            "tile".to_string()
+        } else {
+            buffer_of(plan, s.output).map_or_else(|| "?".into(), |b| format!("b{b}"))
+        };
         let line = format!(
             "  {i:>3} {:<width$} {:<18} {} → {}  [{buffer}] {}",
             s.name,
@@ -170,8 +178,9 @@ fn render_human(plan: &ExecutionPlan, batch: u64) -> String {
         let users: Vec<&str> = plan
             .values
             .iter()
-            .filter(|v| v.buffer as usize == b)
-            .map(|v| v.name.as_str())
+            .enumerate()
+            .filter(|(k, v)| v.buffer as usize == b && !plan.is_unstored(*k as u32))
+            .map(|(_, v)| v.name.as_str())
             .collect();
         let _ = writeln!(
             t,
@@ -197,6 +206,14 @@ fn render_human(plan: &ExecutionPlan, batch: u64) -> String {
                 .saturating_mul(batch)
         )
     );
+    if m.scratch_bytes_per_thread > 0 {
+        let _ = writeln!(
+            t,
+            "  scratch (fused steps): {} per thread; buffers and scratch on 2 threads: {} for batch {batch}",
+            exact_bytes(m.scratch_bytes_per_thread),
+            exact_bytes(m.total_bytes(batch, 2))
+        );
+    }
     let _ = writeln!(t, "  {} in-place step(s), {} view(s)", m.in_place, m.views);
     let _ = writeln!(t, "\npass log:");
     if plan.pass_log.is_empty() {
@@ -257,6 +274,7 @@ fn render_json(plan: &ExecutionPlan, batch: u64) -> serde_json::Value {
             "peak_bytes_batch": m.peak_bytes_per_sample.saturating_mul(batch),
             "one_buffer_per_value_bytes_per_sample": m.one_buffer_per_value_bytes_per_sample,
             "one_buffer_per_value_bytes_batch": m.one_buffer_per_value_bytes_per_sample.saturating_mul(batch),
+            "scratch_bytes_per_thread": m.scratch_bytes_per_thread,
             "in_place": m.in_place,
             "views": m.views,
         },

@@ -55,8 +55,8 @@ impl fmt::Display for PassError {
 
 impl std::error::Error for PassError {}
 
-/// The graph passes, in the order they run. `views` and `plan-memory` run when the plan is built
-/// (see `plan`), after these.
+/// The graph passes, in the order they run. `fuse-conv-pool`, `views` and `plan-memory` run when
+/// the plan is built (see `plan`), after these.
 pub fn pipeline() -> Vec<Box<dyn Pass>> {
     vec![
         Box::new(remove_dropout::RemoveDropout),
@@ -71,9 +71,14 @@ pub fn pipeline() -> Vec<Box<dyn Pass>> {
 /// Names of every pass, graph passes first, then the plan-stage ones.
 pub fn all_pass_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = pipeline().iter().map(|p| p.name()).collect();
-    names.extend([PLAN_VIEWS, PLAN_MEMORY]);
+    names.extend(PLAN_STAGES);
     names
 }
+
+/// The plan-stage passes, in the order they run when the plan is built.
+pub const PLAN_STAGES: [&str; 3] = [PLAN_FUSE_CONV_POOL, PLAN_VIEWS, PLAN_MEMORY];
+/// The plan-stage pass that runs a conv2d and the pool after it as one step (inference only).
+pub const PLAN_FUSE_CONV_POOL: &str = "fuse-conv-pool";
 
 /// The plan-stage pass that makes flatten and reshape views of their input.
 pub const PLAN_VIEWS: &str = "views";

@@ -6,6 +6,11 @@
 //! a buffer is freed when the last value living in it has had its last use. Training plans keep
 //! every value (backward reads them), so only views share there. Sizes are per sample: a buffer
 //! holds `bytes_per_sample * batch` bytes at run time.
+//!
+//! A fused conv output (`fuse-conv-pool`, see [`super::fuse`]) gets no buffer: it exists only
+//! as a per-thread tile, counted in [`MemoryReport::scratch_bytes_per_thread`]. The conv's
+//! inputs are read until the pool step that ends the fused pair, so they stay alive until then.
+//! The one-buffer-per-value baseline still counts every value of the model, fused ones too.
 
 use crate::ir::Graph;
 use crate::passes::Mode;
@@ -29,6 +34,37 @@ pub struct MemoryReport {
     pub views: usize,
     /// Steps that write their output over their input.
     pub in_place: usize,
+    /// Scratch memory each thread holds for fused conv steps (one tile per fused step); it
+    /// does not grow with the batch.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub scratch_bytes_per_thread: u64,
+}
+
+// serde's `skip_serializing_if` passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl MemoryReport {
+    /// Activation bytes for a batch run by `threads` threads: the buffers plus every thread's
+    /// scratch (saturating).
+    pub fn total_bytes(&self, batch: u64, threads: u64) -> u64 {
+        self.peak_bytes_per_sample
+            .saturating_mul(batch)
+            .saturating_add(self.scratch_bytes_per_thread.saturating_mul(threads))
+    }
+}
+
+/// Which plan-stage passes run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stages {
+    /// `fuse-conv-pool`.
+    pub fuse: bool,
+    /// `views`.
+    pub views: bool,
+    /// `plan-memory`.
+    pub reuse: bool,
 }
 
 /// The assignment: a buffer per value, whether each step runs in place, and the buffers.
@@ -46,15 +82,39 @@ fn bytes(graph: &Graph, v: crate::ir::ValueId) -> u64 {
         .unwrap_or(0) as u64
 }
 
-/// Assigns buffers. `reuse` is `plan-memory`; `views` is the `views` pass.
-pub fn plan(graph: &Graph, mode: Mode, reuse: bool, views: bool) -> MemoryPlan {
+/// The values step `i` reads, in order. A fused conv's inputs are read by the pool step that
+/// ends the pair (`fused[i - 1]`), not by the conv step itself.
+fn reads<'g>(
+    graph: &'g Graph,
+    fused: &'g [bool],
+    i: usize,
+) -> impl Iterator<Item = crate::ir::ValueId> + 'g {
+    let is_fused = |k: usize| fused.get(k).copied().unwrap_or(false);
+    let own = graph
+        .nodes
+        .get(i)
+        .filter(|_| !is_fused(i))
+        .map(|n| n.inputs.as_slice())
+        .unwrap_or_default();
+    let carried = i
+        .checked_sub(1)
+        .filter(|&p| is_fused(p))
+        .and_then(|p| graph.nodes.get(p))
+        .map(|n| n.inputs.as_slice())
+        .unwrap_or_default();
+    own.iter().chain(carried).copied()
+}
+
+/// Assigns buffers. `fused` flags the conv steps fused with the pool after them.
+pub fn plan(graph: &Graph, mode: Mode, stages: Stages, fused: &[bool]) -> MemoryPlan {
     let n_values = graph.values.len();
-    let reuse = reuse && mode == Mode::Infer;
+    let (views, reuse) = (stages.views, stages.reuse && mode == Mode::Infer);
+    let is_fused = |i: usize| fused.get(i).copied().unwrap_or(false);
     // Last step index reading each value; graph outputs live to the end.
     let end = graph.nodes.len();
     let mut last_use = vec![None::<usize>; n_values];
-    for (i, n) in graph.nodes.iter().enumerate() {
-        for v in &n.inputs {
+    for i in 0..graph.nodes.len() {
+        for v in reads(graph, fused, i) {
             last_use[v.index()] = Some(i);
         }
     }
@@ -87,6 +147,12 @@ pub fn plan(graph: &Graph, mode: Mode, reuse: bool, views: bool) -> MemoryPlan {
         let out = node.output;
         let need = bytes(graph, out);
         report.one_buffer_per_value_bytes_per_sample += need;
+        if is_fused(i) {
+            // No buffer: the tile lives in scratch. The pool after it takes its inputs over.
+            let tile = super::fuse::node_scratch_bytes(graph, i).unwrap_or(0);
+            report.scratch_bytes_per_thread = report.scratch_bytes_per_thread.saturating_add(tile);
+            continue;
+        }
         let first_input = node.inputs.first().copied();
         let dies_here =
             |v: crate::ir::ValueId| last_use[v.index()] == Some(i) && !graph.outputs.contains(&v);
@@ -136,10 +202,10 @@ pub fn plan(graph: &Graph, mode: Mode, reuse: bool, views: bool) -> MemoryPlan {
         };
         value_buffer[out.index()] = b;
         residents[b as usize] += 1;
-        // Release inputs whose last use is this step.
+        // Release inputs whose last use is this step (a fused conv output has no buffer).
         let mut seen = Vec::new();
-        for &x in &node.inputs {
-            if seen.contains(&x) || !dies_here(x) {
+        for x in reads(graph, fused, i) {
+            if seen.contains(&x) || !dies_here(x) || value_buffer[x.index()] == u32::MAX {
                 continue;
             }
             seen.push(x);
@@ -155,6 +221,13 @@ pub fn plan(graph: &Graph, mode: Mode, reuse: bool, views: bool) -> MemoryPlan {
             if residents[b as usize] == 0 && reuse {
                 free.push(b);
             }
+        }
+    }
+    // A fused conv output names its pool's buffer (so every index stays valid) but is never
+    // written there; the validator and the interpreter skip it.
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if let (true, Some(pool)) = (is_fused(i), graph.nodes.get(i + 1)) {
+            value_buffer[node.output.index()] = value_buffer[pool.output.index()];
         }
     }
     report.peak_bytes_per_sample = buffers.iter().map(|b| b.bytes_per_sample).sum();

@@ -6,6 +6,7 @@
 //! validated ([`validate`]) before anything uses it: format version, every index, every op's shape
 //! rule (via the IR verifier), and the buffer assignment's liveness.
 
+pub mod fuse;
 mod memory;
 mod validate;
 
@@ -37,6 +38,11 @@ pub struct Step {
     /// The output overwrites the first input (which dies here).
     #[serde(default)]
     pub in_place: bool,
+    /// This conv2d step and the pool step right after it run as one (`fuse-conv-pool`): the
+    /// conv output is computed a tile of samples at a time in per-thread scratch memory and
+    /// pooled at once, so it has no buffer of its own (see [`fuse`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fused_with_next: bool,
 }
 
 /// A compiled model.
@@ -85,15 +91,19 @@ pub fn compile(
     spec_hash: String,
 ) -> Result<ExecutionPlan, passes::PassError> {
     let mut pass_log = passes::run(&mut graph, mode, options)?;
-    let stopped = options
-        .stop_after
-        .as_deref()
-        .is_some_and(|s| s != passes::PLAN_VIEWS && s != passes::PLAN_MEMORY);
-    let views = !stopped && options.enabled(passes::PLAN_VIEWS);
-    let reuse = !stopped
-        && options.enabled(passes::PLAN_MEMORY)
-        && options.stop_after.as_deref() != Some(passes::PLAN_VIEWS);
-    let plan = build(&graph, mode, reuse, views, spec_hash, &mut pass_log);
+    let stop = options.stop_after.as_deref();
+    let stopped = stop.is_some_and(|s| !passes::PLAN_STAGES.contains(&s));
+    // The plan stages run in `PLAN_STAGES` order; stopping after one skips the later ones.
+    let runs = |name: &str| {
+        let position = |n: &str| passes::PLAN_STAGES.iter().position(|&s| s == n);
+        !stopped && options.enabled(name) && stop.is_none_or(|s| position(s) >= position(name))
+    };
+    let stages = memory::Stages {
+        fuse: runs(passes::PLAN_FUSE_CONV_POOL),
+        views: runs(passes::PLAN_VIEWS),
+        reuse: runs(passes::PLAN_MEMORY),
+    };
+    let plan = build(&graph, mode, stages, spec_hash, &mut pass_log);
     Ok(plan)
 }
 
@@ -101,12 +111,25 @@ pub fn compile(
 fn build(
     graph: &Graph,
     mode: Mode,
-    reuse: bool,
-    views: bool,
+    stages: memory::Stages,
     spec_hash: String,
     log: &mut Vec<String>,
 ) -> ExecutionPlan {
-    let mem = memory::plan(graph, mode, reuse, views);
+    let fused = if stages.fuse {
+        fuse::conv_pool_pairs(graph, mode)
+    } else {
+        vec![false; graph.nodes.len()]
+    };
+    for (i, _) in fused.iter().enumerate().filter(|(_, &f)| f) {
+        if let (Some(conv), Some(pool)) = (graph.nodes.get(i), graph.nodes.get(i + 1)) {
+            log.push(format!(
+                "{} + {} fused (the conv output is computed a tile at a time, never stored whole)",
+                conv.name, pool.name
+            ));
+        }
+    }
+    let reuse = stages.reuse;
+    let mem = memory::plan(graph, mode, stages, &fused);
     if mem.report.views > 0 {
         log.push(format!(
             "{} flatten/reshape step(s) made views of their input",
@@ -154,6 +177,7 @@ fn build(
             inputs: n.inputs.iter().map(|&v| id(v)).collect(),
             output: id(n.output),
             in_place: mem.in_place[i],
+            fused_with_next: fused.get(i).copied().unwrap_or(false),
         })
         .collect();
     ExecutionPlan {
@@ -221,9 +245,16 @@ impl ExecutionPlan {
         g
     }
 
-    /// Peak activation bytes for a batch.
+    /// Peak activation bytes for a batch, without per-thread scratch.
     pub fn peak_bytes(&self, batch: u64) -> u64 {
         self.memory.peak_bytes_per_sample.saturating_mul(batch)
+    }
+
+    /// Whether value `v` is a fused conv output, which has no buffer (see [`fuse`]).
+    pub fn is_unstored(&self, v: u32) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.fused_with_next && s.output == v)
     }
 }
 

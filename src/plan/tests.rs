@@ -152,15 +152,124 @@ fn tampered_plans_are_refused() {
     let mut q = p.clone();
     q.values[2].buffer = 99;
     assert!(matches!(validate(&q), Err(PlanError::Inconsistent(m)) if m.contains("no buffer")));
-    // Two live values in one buffer.
+    // Two live values in one buffer: the first pool writes over the image, which the fused
+    // conv before it still reads.
     let mut q = p.clone();
     let b = q.values[0].buffer;
-    q.values[1].buffer = b;
-    assert!(validate(&q).is_err());
+    let pooled = q.steps[1].output as usize;
+    q.values[pooled].buffer = b;
+    q.buffers[b as usize].bytes_per_sample = 1 << 20;
+    assert!(matches!(validate(&q), Err(PlanError::Inconsistent(m)) if m.contains("still needed")));
     // A step reading a value that does not exist.
     let mut q = p;
     q.steps[0].inputs[0] = 1000;
     assert!(
         matches!(validate(&q), Err(PlanError::Inconsistent(m)) if m.contains("does not exist"))
     );
+}
+
+#[test]
+fn cnn_convs_fuse_with_their_pools_and_peak_is_far_below_one_buffer_per_value() {
+    let p = plan(cnn(), Mode::Infer, &PassOptions::default());
+    let fused: Vec<&str> = p
+        .steps
+        .iter()
+        .filter(|s| s.fused_with_next)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(fused, ["conv", "conv_1", "conv_2"]);
+    // Stored per sample: the pool outputs alternate between two buffers, the largest pair
+    // alive at once being maxpool (13·13·32) and maxpool_1 (5·5·64) floats.
+    assert_eq!(p.memory.peak_bytes_per_sample, 4 * (5408 + 1600));
+    assert_eq!(p.memory.one_buffer_per_value_bytes_per_sample, 4 * 38724);
+    // Scratch per thread, per fused conv: a tile of output pixels (256 / pixels samples) times
+    // (filters + 3·3·C) floats.
+    let tiles = 676 * (32 + 9) + 121 * 2 * (64 + 288) + 9 * 28 * (128 + 576);
+    assert_eq!(p.memory.scratch_bytes_per_thread, 4 * tiles as u64);
+    // Issue 4: at batch 64 on 2 threads, buffers and scratch are under 60% of one buffer per
+    // value.
+    let total = p.memory.total_bytes(64, 2);
+    let naive = p.memory.one_buffer_per_value_bytes_per_sample * 64;
+    assert_eq!(total, 64 * 4 * 7008 + 2 * 4 * tiles as u64);
+    assert!(total * 10 <= naive * 6, "{total} vs {naive}");
+    // The fused conv outputs are never stored, and the plan says so.
+    for s in p.steps.iter().filter(|s| s.fused_with_next) {
+        assert!(p.is_unstored(s.output));
+    }
+    assert!(p
+        .pass_log
+        .iter()
+        .any(|l| l.starts_with("conv + maxpool fused")));
+}
+
+#[test]
+fn fusion_is_a_plan_stage_that_can_be_disabled_or_stopped_after() {
+    let off = PassOptions {
+        disabled: vec![passes::PLAN_FUSE_CONV_POOL.into()],
+        ..PassOptions::default()
+    };
+    let p = plan(cnn(), Mode::Infer, &off);
+    assert!(p.steps.iter().all(|s| !s.fused_with_next));
+    assert_eq!(p.memory.scratch_bytes_per_thread, 0);
+    assert_eq!(p.memory.peak_bytes_per_sample, 4 * (21632 + 5408));
+    let stop = PassOptions {
+        stop_after: Some(passes::PLAN_FUSE_CONV_POOL.into()),
+        ..PassOptions::default()
+    };
+    let p = plan(cnn(), Mode::Infer, &stop);
+    assert_eq!(p.steps.iter().filter(|s| s.fused_with_next).count(), 3);
+    assert_eq!(p.memory.views, 0);
+    validate(&p).unwrap();
+    // Training plans never fuse.
+    let t = plan(cnn(), Mode::Train, &PassOptions::default());
+    assert!(t.steps.iter().all(|s| !s.fused_with_next));
+}
+
+#[test]
+fn tampered_fused_steps_are_refused() {
+    let p = plan(cnn(), Mode::Infer, &PassOptions::default());
+    let refused = |q: &ExecutionPlan, what: &str| {
+        assert!(
+            matches!(validate(q), Err(PlanError::Inconsistent(ref m)) if m.contains(what)),
+            "{what}: {:?}",
+            validate(q)
+        );
+    };
+    let first = p.steps.iter().position(|s| s.fused_with_next).unwrap();
+    // A pool marked fused.
+    let mut q = p.clone();
+    q.steps[first + 1].fused_with_next = true;
+    refused(&q, "not a conv2d");
+    // The last step.
+    let mut q = p.clone();
+    q.steps.last_mut().unwrap().fused_with_next = true;
+    refused(&q, "fused with the next");
+    // A conv whose next step is not a pool of it.
+    let mut q = plan(
+        chain(&["in:8,8,3", "conv:4", "relu", "maxpool:2"]),
+        Mode::Infer,
+        &PassOptions {
+            disabled: vec!["fuse-activation".into()],
+            ..PassOptions::default()
+        },
+    );
+    assert!(q.steps.iter().all(|s| !s.fused_with_next));
+    q.steps[0].fused_with_next = true;
+    refused(&q, "not a pool of its output");
+    // A conv output read elsewhere too (a second output of the model).
+    let mut q = p.clone();
+    q.outputs.push(q.steps[first].output);
+    refused(&q, "read elsewhere");
+    // A training plan.
+    let mut q = p.clone();
+    q.mode = Mode::Train;
+    refused(&q, "only inference plans");
+    // Scratch figure that does not match.
+    let mut q = p.clone();
+    q.memory.scratch_bytes_per_thread += 4;
+    refused(&q, "scratch figure");
+    // Unfusing a pair leaves the conv output in a buffer too small for it.
+    let mut q = p;
+    q.steps[first].fused_with_next = false;
+    assert!(validate(&q).is_err());
 }

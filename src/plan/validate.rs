@@ -63,9 +63,13 @@ pub fn validate(plan: &ExecutionPlan) -> Result<(), PlanError> {
     }
     // Shapes, handles, definition order: the IR verifier.
     ir::verify(&plan.to_graph()).map_err(|e| bad(e.to_string()))?;
+    check_fused_pairs(plan)?;
     // Buffers: in range, large enough, and never shared by two live values (except views and
     // in-place steps, which share on purpose).
-    for v in &plan.values {
+    for (k, v) in plan.values.iter().enumerate() {
+        if plan.is_unstored(k as u32) {
+            continue;
+        }
         let b = plan
             .buffers
             .get(v.buffer as usize)
@@ -86,14 +90,80 @@ pub fn validate(plan: &ExecutionPlan) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// Every `fused_with_next` step is the conv2d of a pair the interpreter can run as one (the
+/// rules of [`super::fuse`]), and the scratch figure is the one those pairs need.
+fn check_fused_pairs(plan: &ExecutionPlan) -> Result<(), PlanError> {
+    let mut scratch = 0u64;
+    let graph = plan.to_graph();
+    for (i, s) in plan.steps.iter().enumerate() {
+        if !s.fused_with_next {
+            continue;
+        }
+        let refuse = |why: &str| {
+            bad(format!(
+                "step {i} ({}) is fused with the next: {why}",
+                s.name
+            ))
+        };
+        if plan.mode != crate::passes::Mode::Infer {
+            return Err(refuse("only inference plans fuse steps"));
+        }
+        if !matches!(s.op, ir::Op::Conv2d { .. }) {
+            return Err(refuse("it is not a conv2d"));
+        }
+        let next = plan
+            .steps
+            .get(i + 1)
+            .ok_or_else(|| refuse("it is the last step"))?;
+        if !super::fuse::is_fusable_pool(&next.op) || next.inputs.as_slice() != [s.output] {
+            return Err(refuse("the next step is not a pool of its output"));
+        }
+        let readers = plan
+            .steps
+            .iter()
+            .filter(|t| t.inputs.contains(&s.output))
+            .count();
+        if readers != 1 || plan.outputs.contains(&s.output) {
+            return Err(refuse("its output is read elsewhere"));
+        }
+        let tile = super::fuse::node_scratch_bytes(&graph, i)
+            .ok_or_else(|| refuse("its output size is not known per sample"))?;
+        scratch = scratch.saturating_add(tile);
+    }
+    if scratch != plan.memory.scratch_bytes_per_thread {
+        return Err(bad(
+            "the memory report's scratch figure does not match the fused steps",
+        ));
+    }
+    Ok(())
+}
+
+/// The values step `i` reads: a fused conv's inputs are read by the pool step after it.
+fn reads(plan: &ExecutionPlan, i: usize) -> Vec<u32> {
+    let own = plan
+        .steps
+        .get(i)
+        .filter(|s| !s.fused_with_next)
+        .map(|s| s.inputs.clone())
+        .unwrap_or_default();
+    let carried = i
+        .checked_sub(1)
+        .and_then(|p| plan.steps.get(p))
+        .filter(|s| s.fused_with_next)
+        .map(|s| s.inputs.clone())
+        .unwrap_or_default();
+    own.into_iter().chain(carried).collect()
+}
+
 /// Simulates the steps: a step may only write a buffer that holds no value still needed,
-/// unless it is a view of its input or an in-place step over an input that dies there.
+/// unless it is a view of its input or an in-place step over an input that dies there. A fused
+/// conv step writes no buffer; the pool after it reads the conv's inputs.
 fn check_liveness(plan: &ExecutionPlan) -> Result<(), PlanError> {
     let n = plan.values.len();
     let end = plan.steps.len();
     let mut last_use = vec![None::<usize>; n];
-    for (i, s) in plan.steps.iter().enumerate() {
-        for &v in &s.inputs {
+    for i in 0..plan.steps.len() {
+        for v in reads(plan, i) {
             last_use[v as usize] = Some(i);
         }
     }
@@ -102,6 +172,10 @@ fn check_liveness(plan: &ExecutionPlan) -> Result<(), PlanError> {
     }
     let mut live: Vec<u32> = plan.inputs.clone();
     for (i, s) in plan.steps.iter().enumerate() {
+        if s.fused_with_next {
+            continue;
+        }
+        let read_here = reads(plan, i);
         let out_buf = plan.values[s.output as usize].buffer;
         let first = s.inputs.first().copied();
         let shares_ok = |v: u32| {
@@ -114,7 +188,7 @@ fn check_liveness(plan: &ExecutionPlan) -> Result<(), PlanError> {
         };
         for &v in &live {
             let alive_after = last_use[v as usize].is_some_and(|u| u > i);
-            let used_here = s.inputs.contains(&v);
+            let used_here = read_here.contains(&v);
             if plan.values[v as usize].buffer == out_buf
                 && (alive_after || used_here)
                 && !shares_ok(v)

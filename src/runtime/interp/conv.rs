@@ -4,19 +4,37 @@
 //! Input: NHWC input data, a Keras `[kh, kw, in, out]` kernel, optional bias, the window.
 //! Output: `[N, OH, OW, out]` written into the step's buffer. Scratch memory stays in the
 //! step's [`ConvStep`] between calls.
+//!
+//! Fused with the pool after it ([`ConvStep::run_pooled`]), each thread computes its slice of
+//! the batch one tile of [`crate::plan::fuse::tile_samples`] samples at a time: the conv (same
+//! GEMM per row), bias and activation into the tile, then the pool from the tile into the output.
+//! Every number is computed as in the unfused steps, so the results are bit-identical.
 
 use crate::ir::{Activation, Padding, Window};
 use crate::runtime::kernels::conv::{
     conv2d_forward, same_padding, Conv2dGeometry, ConvWorkspace, Padding2d,
 };
+use crate::runtime::kernels::pool::{pool2d_forward, Pool2dParams};
 use crate::runtime::kernels::{KernelError, KernelResult};
 
 use super::elementwise::bias_activation;
 
-/// A conv step's reusable scratch: one workspace per batch slice (one slice per thread).
+/// A conv step's reusable scratch: one workspace per batch slice (one slice per thread), and
+/// for a fused conv + pool, one conv-output tile per slice.
 #[derive(Debug, Default)]
 pub struct ConvStep {
     slices: Vec<ConvWorkspace>,
+    tiles: Vec<Vec<f32>>,
+}
+
+/// The shapes of a fused conv + pool: input, kernel, conv output (never stored whole), pool
+/// output.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvPoolShapes {
+    pub x: [usize; 4],
+    pub kernel: [usize; 4],
+    pub conv_out: [usize; 4],
+    pub pool_out: [usize; 4],
 }
 
 /// Splits `n` samples into at most `parts` contiguous ranges of nearly equal size.
@@ -125,5 +143,100 @@ impl ConvStep {
             jobs.into_par_iter().try_for_each(run)?;
         }
         Ok(())
+    }
+
+    /// Runs the convolution of `x` (bias, activation) and then `pool` over it into `out` (the
+    /// pool's output), a tile of samples at a time so the conv output never exists whole.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_pooled(
+        &mut self,
+        x: &[f32],
+        shapes: &ConvPoolShapes,
+        kernel: &[f32],
+        bias: Option<&[f32]>,
+        activation: Activation,
+        window: &Window,
+        pool: &Pool2dParams,
+        out: &mut [f32],
+    ) -> KernelResult<()> {
+        let geom = geometry(window, shapes.x[1], shapes.x[2])?;
+        let s = crate::runtime::kernels::conv::Conv2dShape::new(shapes.x, shapes.kernel, &geom)?;
+        if s.output() != shapes.conv_out {
+            return Err(shape_err(format!(
+                "conv output {:?} is not the plan's {:?}",
+                s.output(),
+                shapes.conv_out
+            )));
+        }
+        let kv = ndarray::ArrayView4::from_shape(shapes.kernel, kernel)
+            .map_err(|e| shape_err(e.to_string()))?;
+        let [_, h, w, c] = shapes.x;
+        let [_, ph, pw, pc] = shapes.pool_out;
+        let in_sample = h * w * c;
+        let conv_sample = s.oh * s.ow * s.o;
+        let out_sample = ph * pw * pc;
+        let tile = crate::plan::fuse::tile_samples(s.oh * s.ow);
+        let ranges = batch_ranges(s.n, rayon::current_num_threads());
+        self.slices
+            .resize_with(ranges.len(), ConvWorkspace::default);
+        self.tiles.resize_with(ranges.len(), Vec::new);
+        let mut jobs = Vec::with_capacity(ranges.len());
+        let mut rest_out = out
+            .get_mut(..s.n * out_sample)
+            .ok_or_else(|| shape_err("output shorter than its shape".into()))?;
+        for ((&(a, b), ws), scratch) in ranges
+            .iter()
+            .zip(self.slices.iter_mut())
+            .zip(self.tiles.iter_mut())
+        {
+            let (mine, later) = rest_out.split_at_mut((b - a) * out_sample);
+            rest_out = later;
+            let xs = x
+                .get(a * in_sample..b * in_sample)
+                .ok_or_else(|| shape_err("input shorter than its shape".into()))?;
+            jobs.push((b - a, xs, mine, ws, scratch));
+        }
+        let run = |(count, xs, out, ws, scratch): (
+            usize,
+            &[f32],
+            &mut [f32],
+            &mut ConvWorkspace,
+            &mut Vec<f32>,
+        )| {
+            scratch.resize(tile.min(count) * conv_sample, 0.0);
+            let mut done = 0;
+            while done < count {
+                let n = tile.min(count - done);
+                let xv = ndarray::ArrayView4::from_shape(
+                    [n, h, w, c],
+                    xs.get(done * in_sample..(done + n) * in_sample)
+                        .ok_or_else(|| shape_err("input tile out of range".into()))?,
+                )
+                .map_err(|e| shape_err(e.to_string()))?;
+                let conv_tile = scratch
+                    .get_mut(..n * conv_sample)
+                    .ok_or_else(|| shape_err("tile larger than its scratch".into()))?;
+                let cv = ndarray::ArrayViewMut4::from_shape([n, s.oh, s.ow, s.o], &mut *conv_tile)
+                    .map_err(|e| shape_err(e.to_string()))?;
+                conv2d_forward(xv, kv, None, &geom, ws, cv)?;
+                bias_activation(conv_tile, bias, activation, s.o);
+                let pooled = out
+                    .get_mut(done * out_sample..(done + n) * out_sample)
+                    .ok_or_else(|| shape_err("output tile out of range".into()))?;
+                let cv = ndarray::ArrayView4::from_shape([n, s.oh, s.ow, s.o], &*conv_tile)
+                    .map_err(|e| shape_err(e.to_string()))?;
+                let pv = ndarray::ArrayViewMut4::from_shape([n, ph, pw, pc], pooled)
+                    .map_err(|e| shape_err(e.to_string()))?;
+                pool2d_forward(cv, pool, pv)?;
+                done += n;
+            }
+            Ok(())
+        };
+        if jobs.len() == 1 {
+            jobs.into_iter().try_for_each(run)
+        } else {
+            use rayon::prelude::*;
+            jobs.into_par_iter().try_for_each(run)
+        }
     }
 }

@@ -258,6 +258,85 @@ pub fn run_step(
     result
 }
 
+/// Runs a fused conv2d step and the pool step after it (`fuse-conv-pool`): the conv output
+/// exists only as per-thread tiles; the pool's output buffer receives the result.
+pub fn run_conv_pool(
+    conv: &Step,
+    pool: &Step,
+    plan: &ExecutionPlan,
+    weights: &Weights,
+    layout: &Layout,
+    memory: &mut Memory,
+    state: &mut StepState,
+) -> Result<(), RunError> {
+    let ctx = Ctx {
+        step: conv,
+        plan,
+        layout,
+        weights,
+    };
+    let Op::Conv2d {
+        window,
+        kernel,
+        bias,
+        activation,
+        ..
+    } = &conv.op
+    else {
+        return Err(plan_err(conv, "a fused step that is not a conv2d"));
+    };
+    let kind = match pool.op {
+        Op::MaxPool2d { .. } => pool::PoolKind::Max,
+        Op::AvgPool2d { .. } => pool::PoolKind::Avg,
+        _ => return Err(plan_err(pool, "a fused step that is not a pool")),
+    };
+    let (Op::MaxPool2d {
+        window: pool_window,
+    }
+    | Op::AvgPool2d {
+        window: pool_window,
+    }) = &pool.op
+    else {
+        return Err(plan_err(pool, "a fused step that is not a pool"));
+    };
+    let pool_ctx = Ctx { step: pool, ..ctx };
+    let params = pool_params(kind, pool_window, &pool_ctx)?;
+    let StepState::Conv(conv_state) = state else {
+        return Err(plan_err(conv, "conv step without workspace"));
+    };
+    let x = ctx.input(0)?;
+    let k = ctx.param(*kernel)?;
+    let b = bias.map(|b| ctx.vector(b)).transpose()?;
+    let shapes = super::conv::ConvPoolShapes {
+        x: dims4(ctx.shape(x)?, &ctx)?,
+        kernel: dims4(k.shape(), &ctx)?,
+        conv_out: dims4(ctx.shape(conv.output)?, &ctx)?,
+        pool_out: dims4(ctx.shape(pool.output)?, &ctx)?,
+    };
+    let ks = k
+        .as_slice()
+        .ok_or_else(|| plan_err(conv, "kernel not contiguous"))?;
+    let out_b = pool_ctx.buffer(pool.output)?;
+    let out_len = pool_ctx.len(pool.output)?;
+    let mut out_buf = std::mem::take(
+        memory
+            .buffers
+            .get_mut(out_b)
+            .ok_or_else(|| plan_err(pool, "output buffer missing"))?,
+    );
+    let result = match (out_buf.get_mut(..out_len), ctx.read(&memory.buffers, x)) {
+        (Some(dst), Ok(xs)) => conv_state
+            .run_pooled(xs, &shapes, ks, b, *activation, window, &params, dst)
+            .map_err(|e| RunError::kernel(&conv.name, e)),
+        (None, _) => Err(plan_err(pool, "output buffer too small")),
+        (_, Err(e)) => Err(e),
+    };
+    if let Some(slot) = memory.buffers.get_mut(out_b) {
+        *slot = out_buf;
+    }
+    result
+}
+
 /// Whether input 0 already sits in the output buffer (a view or an in-place step).
 fn shares_output(ctx: &Ctx<'_>, out_b: usize) -> Result<bool, RunError> {
     Ok(ctx.buffer(ctx.input(0)?)? == out_b)

@@ -154,11 +154,24 @@ impl Interpreter {
                 .map_or("", |p| p.name.as_str());
             self.memory.write_input(&self.plan, v, name, x)?;
         }
-        for (i, step) in self.plan.steps.iter().enumerate() {
-            let state = self
-                .states
-                .get_mut(i)
-                .ok_or_else(|| RunError::Plan("missing step state".into()))?;
+        let mut steps = self.plan.steps.iter().zip(self.states.iter_mut());
+        while let Some((step, state)) = steps.next() {
+            if step.fused_with_next {
+                // The validator checked that a pool step follows; it runs inside this one.
+                let (pool, _) = steps
+                    .next()
+                    .ok_or_else(|| RunError::Plan("a fused step without its pool".into()))?;
+                exec::run_conv_pool(
+                    step,
+                    pool,
+                    &self.plan,
+                    &self.weights,
+                    layout,
+                    &mut self.memory,
+                    state,
+                )?;
+                continue;
+            }
             exec::run_step(
                 step,
                 &self.plan,
@@ -172,9 +185,12 @@ impl Interpreter {
     }
 
     /// Value `v` as computed by the last [`Interpreter::forward`] (integer values as f32). In an
-    /// inference plan a value whose buffer was reused later holds the later value's data; a
-    /// `Train` plan keeps every value.
+    /// inference plan a value whose buffer was reused later holds the later value's data, and a
+    /// fused conv output (never stored whole) is `None`; a `Train` plan keeps every value.
     pub fn value(&self, v: u32) -> Option<ArrayViewD<'_, f32>> {
+        if self.plan.is_unstored(v) {
+            return None;
+        }
         let layout = self.layout.as_ref()?;
         let shape = layout.shapes.get(v as usize)?;
         let len = *layout.lens.get(v as usize)?;
@@ -211,7 +227,14 @@ impl Interpreter {
             .first()
             .and_then(|&v| self.plan.values.get(v as usize))
             .map_or(1, |v| bindings.batch(&v.fact));
-        for v in &self.plan.values {
+        let unstored: Vec<u32> = self
+            .plan
+            .steps
+            .iter()
+            .filter(|s| s.fused_with_next)
+            .map(|s| s.output)
+            .collect();
+        for (k, v) in self.plan.values.iter().enumerate() {
             let shape = bindings.shape(&v.fact).ok_or_else(|| {
                 RunError::Plan(format!("value {} has an unbound symbolic size", v.name))
             })?;
@@ -219,7 +242,9 @@ impl Interpreter {
                 .iter()
                 .try_fold(1usize, |a, &d| a.checked_mul(d))
                 .ok_or_else(|| overflow(batch))?;
-            if v.fact.dtype == DType::F32 {
+            if unstored.contains(&(k as u32)) {
+                // A fused conv output: only per-thread tiles, counted below.
+            } else if v.fact.dtype == DType::F32 {
                 let slot = buffer_lens
                     .get_mut(v.buffer as usize)
                     .ok_or_else(|| RunError::Plan(format!("value {} has no buffer", v.name)))?;
@@ -238,8 +263,18 @@ impl Interpreter {
             .checked_mul(4)
             .and_then(|a| a.checked_add((int_elems as u64).checked_mul(8)?))
             .ok_or_else(|| overflow(batch))?;
-        // The plan's own estimate counts too (it is what `modelc inspect` shows).
-        let needed = needed.max(self.plan.peak_bytes(batch as u64));
+        // The plan's own estimate counts too (it is what `modelc inspect` shows), and so does
+        // the fused steps' scratch, one tile per thread.
+        let threads = rayon::current_num_threads() as u64;
+        let needed = needed
+            .checked_add(
+                self.plan
+                    .memory
+                    .scratch_bytes_per_thread
+                    .saturating_mul(threads),
+            )
+            .ok_or_else(|| overflow(batch))?
+            .max(self.plan.memory.total_bytes(batch as u64, threads));
         Ok((
             Layout {
                 bindings,

@@ -604,3 +604,74 @@ fn results_are_bit_identical_across_thread_counts() {
     assert_eq!(one, run(2));
     assert_eq!(one, run(3));
 }
+
+#[test]
+fn fused_conv_pool_gives_the_unfused_bits_for_every_batch_and_thread_count() {
+    // Max and average pools, valid and same padding, tiles of one and of several samples.
+    let avg = |g: &mut Graph| {
+        for n in &mut g.nodes {
+            if let crate::ir::Op::MaxPool2d { window } = n.op {
+                n.op = crate::ir::Op::AvgPool2d { window };
+            }
+        }
+    };
+    let mut pooled_avg = chain(&["in:9,9,2", "conv_same:3", "tanh", "maxpool:2", "flatten"]);
+    avg(&mut pooled_avg);
+    let graphs = [
+        zoo::seed_cnn().unwrap(),
+        pooled_avg,
+        chain(&["in:5,5,3", "conv:4", "maxpool:3", "flatten", "dense:2"]),
+    ];
+    for g in graphs {
+        let fused = compile_with(g.clone(), true);
+        assert!(fused.steps.iter().any(|s| s.fused_with_next));
+        let unfused = compile(
+            g,
+            Mode::Infer,
+            &PassOptions {
+                disabled: vec![crate::passes::PLAN_FUSE_CONV_POOL.into()],
+                ..PassOptions::default()
+            },
+            "test".into(),
+        )
+        .unwrap();
+        assert!(unfused.steps.iter().all(|s| !s.fused_with_next));
+        let input = fused.values[fused.inputs[0] as usize].fact.dims.clone();
+        for (batch, threads) in [(1, 1), (3, 2), (31, 2), (40, 3)] {
+            let mut shape = vec![batch];
+            shape.extend(input.iter().skip(1).map(|d| match d {
+                crate::ir::Dim::Known(k) => *k,
+                crate::ir::Dim::Symbol(_) => 1,
+            }));
+            let x = random_input(&shape, batch as u64);
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let (a, b) = pool.install(|| {
+                let run = |p: &ExecutionPlan| {
+                    Interpreter::new(p, random_weights(p, 8))
+                        .unwrap()
+                        .run(&[TensorRef::F32(x.view())])
+                        .unwrap()
+                };
+                (run(&fused), run(&unfused))
+            });
+            assert_eq!(a, b, "batch {batch}, {threads} thread(s)");
+            assert!(a[0].iter().any(|&v| v != 0.0));
+        }
+    }
+}
+
+#[test]
+fn a_fused_conv_output_is_not_readable() {
+    let plan = compile_with(chain(&["in:6,6,1", "conv:2", "maxpool:2"]), true);
+    let conv_out = plan.steps[0].output;
+    assert!(plan.steps[0].fused_with_next);
+    let mut it = Interpreter::new(&plan, random_weights(&plan, 1)).unwrap();
+    let x = random_input(&[2, 6, 6, 1], 1);
+    let out = it.run(&[TensorRef::F32(x.view())]).unwrap();
+    assert_eq!(out[0].shape(), [2, 2, 2, 2]);
+    assert!(it.value(conv_out).is_none());
+    assert!(it.value(plan.steps[1].output).is_some());
+}
