@@ -23,7 +23,9 @@
 //! - [`softmax_cross_entropy`]: the fused softmax + cross-entropy for a model ending in softmax:
 //!   takes logits, returns the softmax probabilities as well.
 //!
-//! Invariants: sums are accumulated in f64 in logical element order (deterministic); results
+//! Invariants: sums are accumulated in f64 in a fixed order (logical element order, or for
+//! contiguous element-wise losses eight interleaved partial sums combined by a fixed tree),
+//! so they are deterministic; results
 //! are f32; a label outside `[0, classes)` is an error naming its row, never a panic. A NaN in
 //! the output gives a NaN loss (find it with `clip::first_non_finite`), never an error.
 

@@ -47,6 +47,7 @@ pub fn dense_forward(
     if let Some(b) = bias {
         expect_shape(OP, "bias", b.shape(), &[units])?;
         match (b.as_slice(), om.as_slice_mut()) {
+            (Some(&[b0]), Some(os)) => os.iter_mut().for_each(|o| *o += b0),
             (Some(bs), Some(os)) if units > 0 => {
                 for row in os.chunks_exact_mut(units) {
                     row.iter_mut().zip(bs).for_each(|(o, &v)| *o += v);

@@ -106,13 +106,30 @@ pub(crate) fn gemm(
     Ok(())
 }
 
+/// [`gemv_body`], compiled for the widest SIMD the CPU has (see [`super::simd_train`]).
+fn gemv(
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    x: &ArrayView1<'_, f32>,
+    beta: f32,
+    y: ArrayViewMut1<'_, f32>,
+) -> bool {
+    super::simd_train::vectorized(
+        #[inline(always)]
+        || gemv_body(alpha, a, x, beta, y),
+    )
+}
+
 /// `y ← alpha · a · x + beta · y` on the calling thread, for a matrix with contiguous rows or
 /// contiguous columns and contiguous `x`, `y`; returns false (touching nothing) otherwise.
 ///
 /// Matrix-vector products (a dense layer at batch 1, a one-unit output, its gradient) are
 /// memory-bound: sgemm would copy ("pack") the whole matrix and hand blocks to its threads for a
 /// single pass of multiply-adds. `beta == 0` ignores the old `y` (NaN-safe, as BLAS).
-fn gemv(
+// `alpha == 1.0` is an exact test on purpose: only an exact 1 may skip the scaling.
+#[allow(clippy::inline_always, clippy::float_cmp)]
+#[inline(always)]
+fn gemv_body(
     alpha: f32,
     a: &ArrayView2<'_, f32>,
     x: &ArrayView1<'_, f32>,
@@ -134,6 +151,9 @@ fn gemv(
             *yi = if beta == 0.0 { s } else { s + beta * *yi };
         };
         if let Some(all) = a.as_slice() {
+            if beta == 0.0 && alpha == 1.0 && super::simd_train::row_dots(all, cols, xs, ys) {
+                return true;
+            }
             for (yi, row) in ys.iter_mut().zip(all.chunks_exact(cols)) {
                 finish(yi, dot(row, xs));
             }
@@ -177,6 +197,8 @@ fn gemv(
 /// `y += Σ_k (alpha·x_k) · cols[k]` where `cols` holds the columns back to back (each `y.len()`
 /// long). `y` is walked in blocks of [`BLOCK`] kept in registers across all k, so each column
 /// element is loaded once and `y` is stored once per block.
+#[allow(clippy::inline_always)]
+#[inline(always)]
 fn axpy_columns(alpha: f32, cols: &[f32], xs: &[f32], ys: &mut [f32]) {
     const BLOCK: usize = 16;
     let len = ys.len();

@@ -4,8 +4,65 @@
 use ndarray::{ArrayD, ArrayViewD, Zip};
 
 use super::{check_same_shape, LossError, LossOutput, EPSILON};
+use crate::runtime::kernels::simd_train::vectorized;
 
-/// Sums `per_element(y, t)` in f64 in logical order, and builds the gradient from
+/// Interleaved partial sums of [`flat_reduce`]: enough independent f64 additions in flight
+/// to hide their latency, and SIMD-friendly.
+const LANES: usize = 8;
+
+/// The contiguous case of [`reduce`]: writes `gs` and returns the sum of `per_element` over
+/// all elements, element `i` going to partial sum `i mod LANES` (in order), the partial sums
+/// combined by a fixed pairwise tree and the tail added last, in order. Deterministic.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn flat_reduce(
+    ys: &[f32],
+    ts: &[f32],
+    gs: &mut [f32],
+    scale: f64,
+    per_element: &impl Fn(f64, f64) -> f64,
+    grad_element: &impl Fn(f64, f64) -> f64,
+) -> f64 {
+    let mut partial = [0.0f64; LANES];
+    let mut g_chunks = gs.chunks_exact_mut(LANES);
+    let mut y_chunks = ys.chunks_exact(LANES);
+    let mut t_chunks = ts.chunks_exact(LANES);
+    for ((g, y), t) in (&mut g_chunks).zip(&mut y_chunks).zip(&mut t_chunks) {
+        let (Ok(g), Ok(y), Ok(t)) = (
+            <&mut [f32; LANES]>::try_from(g),
+            <&[f32; LANES]>::try_from(y),
+            <&[f32; LANES]>::try_from(t),
+        ) else {
+            continue;
+        };
+        for l in 0..LANES {
+            let (y, t) = (f64::from(y[l]), f64::from(t[l]));
+            partial[l] += per_element(y, t);
+            g[l] = (grad_element(y, t) * scale) as f32;
+        }
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            partial[l] += partial[l + width];
+        }
+    }
+    let mut total = partial[0];
+    let tail = g_chunks.into_remainder();
+    for ((g, &y), &t) in tail
+        .iter_mut()
+        .zip(y_chunks.remainder())
+        .zip(t_chunks.remainder())
+    {
+        let (y, t) = (f64::from(y), f64::from(t));
+        total += per_element(y, t);
+        *g = (grad_element(y, t) * scale) as f32;
+    }
+    total
+}
+
+/// Sums `per_element(y, t)` in f64 in a fixed order, and builds the gradient from
 /// `grad_element(y, t)` (already divided by the entry count by the caller's closure).
 fn reduce(
     output: &ArrayViewD<f32>,
@@ -20,12 +77,10 @@ fn reduce(
     if let (Some(ys), Some(ts), Some(gs)) =
         (output.as_slice(), target.as_slice(), grad.as_slice_mut())
     {
-        let mut total = 0.0f64;
-        for ((g, &y), &t) in gs.iter_mut().zip(ys).zip(ts) {
-            let (y, t) = (f64::from(y), f64::from(t));
-            total += per_element(y, t);
-            *g = (grad_element(y, t) * scale) as f32;
-        }
+        let total = vectorized(
+            #[inline(always)]
+            || flat_reduce(ys, ts, gs, scale, &per_element, &grad_element),
+        );
         return Ok(LossOutput {
             loss: (total / n as f64) as f32,
             grad,

@@ -9,6 +9,7 @@ use super::{
     check_non_negative, check_positive, check_step_inputs, check_unit_open, InvalidHyperparameter,
     OptimError,
 };
+use crate::runtime::kernels::simd_train::vectorized;
 
 /// Hyperparameters of [`Adam`]. `Default` is Keras `Adam`; [`AdamConfig::adamw`] is AdamW.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -138,6 +139,33 @@ impl Adam {
             .zip(ms.iter_mut().zip(vs.iter_mut()))
             .enumerate()
         {
+            let plain = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
+                let g = g + coupled_wd * *p;
+                *p -= decay_factor * *p;
+                moments(g, m, v);
+                *p -= alpha * *m / (v.sqrt() + eps);
+            };
+            if !c.amsgrad {
+                // Contiguous tensors (always, in the trainer): a flat loop, vectorized.
+                if let (Some(ps), Some(gs), Some(msl), Some(vsl)) = (
+                    p.as_slice_mut(),
+                    g.as_slice(),
+                    m.as_slice_mut(),
+                    v.as_slice_mut(),
+                ) {
+                    if ps.len() == gs.len() && ps.len() == msl.len() && ps.len() == vsl.len() {
+                        vectorized(
+                            #[inline(always)]
+                            || {
+                                for (((p, &g), m), v) in ps.iter_mut().zip(gs).zip(msl).zip(vsl) {
+                                    plain(p, g, m, v);
+                                }
+                            },
+                        );
+                        continue;
+                    }
+                }
+            }
             let zip = Zip::from(p).and(g).and(m).and(v);
             match v_maxes.get_mut(index).filter(|_| c.amsgrad) {
                 Some(v_max) => zip.and(v_max).for_each(|p, &g, m, v, v_max| {
@@ -147,12 +175,7 @@ impl Adam {
                     *v_max = v_max.max(*v);
                     *p -= alpha * *m / (v_max.sqrt() + eps);
                 }),
-                None => zip.for_each(|p, &g, m, v| {
-                    let g = g + coupled_wd * *p;
-                    *p -= decay_factor * *p;
-                    moments(g, m, v);
-                    *p -= alpha * *m / (v.sqrt() + eps);
-                }),
+                None => zip.for_each(|p, &g, m, v| plain(p, g, m, v)),
             }
         }
         Ok(())

@@ -11,6 +11,7 @@ use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
 
 use crate::ir::Activation;
 use crate::runtime::kernels::fastmath;
+use crate::runtime::kernels::simd_train::vectorized;
 
 /// Whether `act` can be applied in place and differentiated from its output.
 pub(crate) fn supported(act: Activation) -> bool {
@@ -21,6 +22,9 @@ pub(crate) fn supported(act: Activation) -> bool {
     }
 }
 
+/// `out[i] ← f(out[i])`; inlined so that the loop is compiled for the caller's SIMD width.
+#[allow(clippy::inline_always)]
+#[inline(always)]
 fn map_in_place(out: &mut ArrayViewMutD<'_, f32>, f: impl Fn(f32) -> f32) {
     if let Some(s) = out.as_slice_mut() {
         for v in s.iter_mut() {
@@ -31,16 +35,32 @@ fn map_in_place(out: &mut ArrayViewMutD<'_, f32>, f: impl Fn(f32) -> f32) {
     }
 }
 
-/// `out = act(out)`.
+/// `out = act(out)`, vectorized (see [`vectorized`]).
 pub(crate) fn apply(act: Activation, out: &mut ArrayViewMutD<'_, f32>) {
-    match act {
-        Activation::Relu => map_in_place(out, |v| v.max(0.0)),
-        Activation::LeakyRelu { alpha } => {
-            map_in_place(out, |v| if v > 0.0 { v } else { alpha * v });
+    vectorized(
+        #[inline(always)]
+        || match act {
+            Activation::Relu => map_in_place(out, |v| v.max(0.0)),
+            Activation::LeakyRelu { alpha } => {
+                map_in_place(out, |v| if v > 0.0 { v } else { alpha * v });
+            }
+            Activation::Sigmoid => map_in_place(out, fastmath::sigmoid),
+            Activation::Tanh => map_in_place(out, fastmath::tanh),
+            Activation::Linear | Activation::Gelu | Activation::Softmax => {}
+        },
+    );
+}
+
+/// `dy[i] ← f(dy[i], y[i])`; inlined like [`map_in_place`].
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn scale_by(y: &ArrayViewD<'_, f32>, dy: &mut ArrayViewMutD<'_, f32>, f: impl Fn(f32, f32) -> f32) {
+    if let (Some(ys), Some(ds)) = (y.as_slice(), dy.as_slice_mut()) {
+        for (d, &v) in ds.iter_mut().zip(ys) {
+            *d = f(*d, v);
         }
-        Activation::Sigmoid => map_in_place(out, fastmath::sigmoid),
-        Activation::Tanh => map_in_place(out, fastmath::tanh),
-        Activation::Linear | Activation::Gelu | Activation::Softmax => {}
+    } else {
+        Zip::from(dy).and(y).for_each(|d, &v| *d = f(*d, v));
     }
 }
 
@@ -50,22 +70,16 @@ pub(crate) fn differentiate(
     y: &ArrayViewD<'_, f32>,
     dy: &mut ArrayViewMutD<'_, f32>,
 ) {
-    let each = |dy: &mut ArrayViewMutD<'_, f32>, f: fn(f32, f32, f32) -> f32, alpha: f32| {
-        if let (Some(ys), Some(ds)) = (y.as_slice(), dy.as_slice_mut()) {
-            ds.iter_mut()
-                .zip(ys)
-                .for_each(|(d, &v)| *d = f(*d, v, alpha));
-        } else {
-            Zip::from(dy).and(y).for_each(|d, &v| *d = f(*d, v, alpha));
-        }
-    };
-    match act {
-        Activation::Relu => each(dy, |d, y, _| if y > 0.0 { d } else { 0.0 }, 0.0),
-        Activation::LeakyRelu { alpha } => {
-            each(dy, |d, y, a| if y > 0.0 { d } else { a * d }, alpha);
-        }
-        Activation::Sigmoid => each(dy, |d, y, _| d * y * (1.0 - y), 0.0),
-        Activation::Tanh => each(dy, |d, y, _| d * (1.0 - y * y), 0.0),
-        Activation::Linear | Activation::Gelu | Activation::Softmax => {}
-    }
+    vectorized(
+        #[inline(always)]
+        || match act {
+            Activation::Relu => scale_by(y, dy, |d, y| if y > 0.0 { d } else { 0.0 }),
+            Activation::LeakyRelu { alpha } => {
+                scale_by(y, dy, |d, y| if y > 0.0 { d } else { alpha * d });
+            }
+            Activation::Sigmoid => scale_by(y, dy, |d, y| d * y * (1.0 - y)),
+            Activation::Tanh => scale_by(y, dy, |d, y| d * (1.0 - y * y)),
+            Activation::Linear | Activation::Gelu | Activation::Softmax => {}
+        },
+    );
 }

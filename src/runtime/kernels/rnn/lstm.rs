@@ -2,13 +2,41 @@
 //! `c_t = f⊙c_{t−1} + i⊙g`, `h_t = o⊙tanh(c_t)`. `gates` keeps the activated i, f, g, o;
 //! `aux` keeps `tanh(c_t)`; `c_prev` keeps `c_{t−1}`.
 //!
-//! Each loop runs over contiguous slices with [`fastmath`] activations, so it vectorizes.
+//! Each loop runs over contiguous slices with [`fastmath`] activations, so it vectorizes; the
+//! step functions run under [`vectorized`] (AVX2 when the CPU has it, same bits either way).
+
+#![allow(clippy::inline_always)]
 
 use super::{RnnCache, RnnDims};
 use crate::runtime::kernels::fastmath;
+use crate::runtime::kernels::simd_train::vectorized;
+
+/// `xs[i] ← σ(xs[i])`, inlined so that it is compiled for the caller's SIMD width.
+#[inline(always)]
+fn sigmoid_in_place(xs: &mut [f32]) {
+    for v in xs {
+        *v = fastmath::sigmoid(*v);
+    }
+}
+
+/// `xs[i] ← tanh(xs[i])`, inlined like [`sigmoid_in_place`].
+#[inline(always)]
+fn tanh_in_place(xs: &mut [f32]) {
+    for v in xs {
+        *v = fastmath::tanh(*v);
+    }
+}
 
 /// Element-wise forward of step `t` (the driver has put `h_{t−1}·U` in `zrec`).
 pub(super) fn forward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
+    vectorized(
+        #[inline(always)]
+        || forward_step_body(c, d, t),
+    );
+}
+
+#[inline(always)]
+fn forward_step_body(c: &mut RnnCache, d: &RnnDims, t: usize) {
     let u = d.u;
     for n in 0..d.n {
         let row = (n * d.t + t) * u;
@@ -25,7 +53,7 @@ pub(super) fn forward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
         if t + 1 < d.t {
             c_next[..u].copy_from_slice(&c.aux[row..row + u]);
         }
-        fastmath::tanh_in_place(&mut c.aux[row..row + u]);
+        tanh_in_place(&mut c.aux[row..row + u]);
         let (o, tc) = (&c.gates[grow + 3 * u..grow + 4 * u], &c.aux[row..row + u]);
         for ((h, &ok), &t) in c.h_new[n * u..(n + 1) * u].iter_mut().zip(o).zip(tc) {
             *h = ok * t;
@@ -35,6 +63,7 @@ pub(super) fn forward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
 
 /// One sample's gates and new cell state: `gates = act(xw + zrec)`, `cell = f⊙c_prev + i⊙g`
 /// (left in `cell`). Slices as parameters do not alias, so the loops vectorize.
+#[inline(always)]
 fn cell_forward(xw: &[f32], zrec: &[f32], c_prev: &[f32], gates: &mut [f32], cell: &mut [f32]) {
     let u = cell.len();
     for ((g, &a), &b) in gates.iter_mut().zip(xw).zip(zrec) {
@@ -42,9 +71,9 @@ fn cell_forward(xw: &[f32], zrec: &[f32], c_prev: &[f32], gates: &mut [f32], cel
     }
     let (ifg, o) = gates.split_at_mut(3 * u);
     let (i_f, g) = ifg.split_at_mut(2 * u);
-    fastmath::sigmoid_in_place(i_f);
-    fastmath::tanh_in_place(g);
-    fastmath::sigmoid_in_place(o);
+    sigmoid_in_place(i_f);
+    tanh_in_place(g);
+    sigmoid_in_place(o);
     let (i, f) = i_f.split_at(u);
     let (i, f, g, c_prev) = (&i[..u], &f[..u], &g[..u], &c_prev[..u]);
     for k in 0..u {
@@ -54,6 +83,14 @@ fn cell_forward(xw: &[f32], zrec: &[f32], c_prev: &[f32], gates: &mut [f32], cel
 
 /// Backward of step `t`: pre-activation gradients into `dz_in`, `dc` carried, direct `dh` zero.
 pub(super) fn backward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
+    vectorized(
+        #[inline(always)]
+        || backward_step_body(c, d, t),
+    );
+}
+
+#[inline(always)]
+fn backward_step_body(c: &mut RnnCache, d: &RnnDims, t: usize) {
     let u = d.u;
     for n in 0..d.n {
         let row = (n * d.t + t) * u;
@@ -72,6 +109,7 @@ pub(super) fn backward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
 /// One sample's cell backward. Separate slices as parameters tell the compiler they do not
 /// overlap (slices taken from the cache's fields inside one function would not), so the loop
 /// vectorizes without runtime alias checks.
+#[inline(always)]
 fn cell_backward(
     gates: &[f32],
     tc: &[f32],
