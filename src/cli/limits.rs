@@ -32,16 +32,20 @@ pub enum Use {
     Training,
 }
 
-/// The activation bytes `plan` needs for batches of `batch` samples (`None` on overflow).
+/// The activation bytes `plan` needs for batches of `batch` samples, with the fused steps'
+/// per-thread scratch (`None` on overflow).
 pub fn activation_bytes(plan: &ExecutionPlan, batch: u64, what: Use) -> Option<u64> {
     let copies = match what {
         Use::Running => 1,
         Use::Training => 2,
     };
+    // Fused steps' scratch: one tile per thread, whatever the batch.
+    let threads = rayon::current_num_threads() as u64;
     plan.memory
         .peak_bytes_per_sample
         .checked_mul(batch)?
-        .checked_mul(copies)
+        .checked_mul(copies)?
+        .checked_add(plan.memory.scratch_bytes_per_thread.checked_mul(threads)?)
 }
 
 /// Refuses a batch whose activations would exceed `limit`, before anything is allocated.
@@ -72,12 +76,16 @@ pub fn check_activations(
         ),
     )
     .note(format!(
-        "the plan needs {} bytes per sample{}",
+        "the plan needs {} bytes per sample{}{}",
         plan.memory.peak_bytes_per_sample,
         if what == Use::Training {
             ", twice over in training (a gradient beside every value)"
         } else {
             ""
+        },
+        match plan.memory.scratch_bytes_per_thread {
+            0 => String::new(),
+            s => format!(", and {s} bytes of scratch per thread for its fused steps"),
         }
     ));
     Err(match needed {
@@ -98,4 +106,27 @@ pub fn check_with_limits(
     let over = check_limits(file, &checked.models, limits);
     checked.diagnostics.extend(over);
     checked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::passes::{Mode, PassOptions};
+
+    #[test]
+    fn activation_bytes_count_buffers_per_sample_and_scratch_per_thread() {
+        let graph = crate::runtime::interp::zoo::seed_cnn().unwrap_or_default();
+        let plan = crate::plan::compile(graph, Mode::Infer, &PassOptions::default(), "t".into());
+        let Ok(plan) = plan else {
+            panic!("the seed CNN compiles");
+        };
+        let m = &plan.memory;
+        assert!(m.scratch_bytes_per_thread > 0, "the seed CNN's convs fuse");
+        let threads = rayon::current_num_threads() as u64;
+        let expected = 64 * m.peak_bytes_per_sample + threads * m.scratch_bytes_per_thread;
+        assert_eq!(activation_bytes(&plan, 64, Use::Running), Some(expected));
+        assert!(check_activations(&plan, 64, Use::Running, expected).is_ok());
+        assert!(check_activations(&plan, 64, Use::Running, expected - 1).is_err());
+        assert_eq!(activation_bytes(&plan, u64::MAX, Use::Running), None);
+    }
 }
