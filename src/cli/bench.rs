@@ -21,7 +21,7 @@ use crate::diag::{codes, Diagnostic, SourceMap};
 use crate::ir::{Activation, DType, Dim, Op};
 use crate::passes::Mode;
 use crate::plan::ExecutionPlan;
-use crate::runtime::interp::bench::{random_inputs, run_bench, OwnedInput};
+use crate::runtime::interp::bench::{random_inputs, run_bench_with_budget, OwnedInput};
 use crate::runtime::loss::{Loss, SparseLabels, Targets};
 use crate::runtime::optim::{Adam, AdamConfig, Optimizer};
 use crate::runtime::train::{Input, ParamStore, Trainer};
@@ -121,7 +121,12 @@ pub fn run(args: &BenchArgs, color: ColorWhen) -> u8 {
         return report(&out, &map, vec![d]);
     }
     let measured = pool.install(|| match args.mode {
-        Mode::Infer => bench_infer(&plan, batch, iterations),
+        Mode::Infer => bench_infer(
+            &plan,
+            batch,
+            iterations,
+            args.activations.max_activation_bytes,
+        ),
         Mode::Train => bench_train(&plan, batch, iterations),
     });
     let m = match measured {
@@ -169,9 +174,11 @@ fn bench_infer(
     plan: &ExecutionPlan,
     batch: usize,
     iterations: usize,
+    max_activation_bytes: u64,
 ) -> Result<Measured, Diagnostic> {
     let weights = init_weights(plan, 1).map_err(|e| internal(&e.to_string()))?;
-    let r = run_bench(plan, weights, batch, iterations).map_err(|e| e.to_diagnostic())?;
+    let r = run_bench_with_budget(plan, weights, batch, iterations, max_activation_bytes)
+        .map_err(|e| e.to_diagnostic())?;
     Ok(Measured {
         ms_per_batch: r.ms_per_batch,
         samples_per_sec: r.samples_per_sec,

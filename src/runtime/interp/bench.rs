@@ -88,14 +88,34 @@ pub fn random_inputs(plan: &ExecutionPlan, batch: usize, seed: u64) -> Vec<Owned
         .collect()
 }
 
-/// Times `iterations` runs of `plan` at `batch` (after a warm-up run).
+/// Times `iterations` runs of `plan` at `batch` (after a warm-up run), within the interpreter's
+/// default activation budget.
 pub fn run_bench(
     plan: &ExecutionPlan,
     weights: Weights,
     batch: usize,
     iterations: usize,
 ) -> Result<BenchReport, RunError> {
+    run_bench_with_budget(
+        plan,
+        weights,
+        batch,
+        iterations,
+        super::DEFAULT_MEMORY_BUDGET,
+    )
+}
+
+/// [`run_bench`] with an activation budget of `budget` bytes (`modelc bench
+/// --max-activation-bytes`).
+pub fn run_bench_with_budget(
+    plan: &ExecutionPlan,
+    weights: Weights,
+    batch: usize,
+    iterations: usize,
+    budget: u64,
+) -> Result<BenchReport, RunError> {
     let mut interp = Interpreter::new(plan, weights)?;
+    interp.set_memory_budget(budget);
     let owned = random_inputs(plan, batch.max(1), 0x5eed);
     let inputs: Vec<TensorRef<'_>> = owned.iter().map(OwnedInput::as_ref).collect();
     interp.forward(&inputs)?;
@@ -117,4 +137,36 @@ pub fn run_bench(
             0.0
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::passes::{Mode, PassOptions};
+    use crate::runtime::weights::init_weights;
+
+    #[test]
+    fn the_budget_given_is_the_one_enforced() {
+        let graph = crate::runtime::interp::zoo::seed_cnn().unwrap_or_default();
+        let Ok(plan) =
+            crate::plan::compile(graph, Mode::Infer, &PassOptions::default(), "t".into())
+        else {
+            panic!("the seed CNN compiles");
+        };
+        let Ok(weights) = init_weights(&plan, 1) else {
+            panic!("fresh weights");
+        };
+        let weights = || weights.clone();
+        // Batch 4 needs about 4 × 27 KiB of buffers plus the fused steps' scratch.
+        let small = run_bench_with_budget(&plan, weights(), 4, 1, 1 << 10);
+        assert!(matches!(
+            small,
+            Err(RunError::MemoryBudget { batch: 4, .. })
+        ));
+        let Ok(report) = run_bench_with_budget(&plan, weights(), 4, 2, 1 << 30) else {
+            panic!("1 GiB is enough for batch 4");
+        };
+        assert_eq!((report.batch, report.iterations), (4, 2));
+        assert!(report.samples_per_sec > 0.0);
+    }
 }
