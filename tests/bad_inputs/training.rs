@@ -289,9 +289,15 @@ pub fn divergence_case() {
         .as_str()
         .unwrap()
         .to_string();
-    // The loss overflows before any gradient does, so the step is known but not a layer.
+    // The outputs grow huge but stay finite; their squared error overflows. The message names
+    // the step and says that no layer produced the overflow (a layer that did would be named).
     assert!(
         message.contains("training step 2: the loss is not finite"),
+        "{message}"
+    );
+    assert!(
+        message
+            .contains("every value of the forward pass was finite, so the loss itself overflowed"),
         "{message}"
     );
     // The last good checkpoint is untouched (checked above) and still resumes.

@@ -71,8 +71,12 @@ pub enum TrainError {
     #[error("clipping: {0}")]
     Clip(#[from] ClipError),
     /// The loss of a training step is NaN or infinite; parameters are untouched.
-    #[error("training step {step}: the loss is not finite ({loss}); the parameters were left as they were before this step")]
-    NonFiniteLoss { step: u64, loss: f32 },
+    #[error("training step {step}: the loss is not finite ({loss}); {}; the parameters were left as they were before this step", origin_text(.origin.as_ref()))]
+    NonFiniteLoss {
+        step: u64,
+        loss: f32,
+        origin: Option<NonFiniteOrigin>,
+    },
     /// A gradient holds a NaN or infinity; parameters are untouched.
     #[error("training step {step}: the gradient of `{param}` (layer `{layer}`) is not finite at element {element}; the parameters were left as they were before this step")]
     NonFiniteGradient {
@@ -89,6 +93,27 @@ pub enum TrainError {
         layer: String,
         param: String,
     },
+}
+
+/// Where a non-finite loss came from in the forward pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NonFiniteOrigin {
+    /// The batch itself holds a NaN or infinity in this input.
+    Input(String),
+    /// The first step whose output holds a NaN or infinity.
+    Step(String),
+}
+
+fn origin_text(origin: Option<&NonFiniteOrigin>) -> String {
+    match origin {
+        Some(NonFiniteOrigin::Input(name)) => {
+            format!("the input `{name}` of this batch holds a NaN or infinity")
+        }
+        Some(NonFiniteOrigin::Step(name)) => {
+            format!("the first non-finite value of the forward pass is in the output of `{name}`")
+        }
+        None => "every value of the forward pass was finite, so the loss itself overflowed (a log of 0, or a huge error)".into(),
+    }
 }
 
 /// The layer part of a `LAYER.PARAM` parameter name.

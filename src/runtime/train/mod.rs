@@ -42,7 +42,7 @@ mod slot;
 #[cfg(test)]
 mod tests;
 
-pub use error::TrainError;
+pub use error::{NonFiniteOrigin, TrainError};
 pub use input::Input;
 pub use params::ParamStore;
 
@@ -497,7 +497,11 @@ impl Trainer {
             (r.loss, self.output, r.grad, self.plan.steps.len())
         };
         if !value.is_finite() {
-            return Err(TrainError::NonFiniteLoss { step, loss: value });
+            return Err(TrainError::NonFiniteLoss {
+                step,
+                loss: value,
+                origin: self.non_finite_origin(inputs),
+            });
         }
         self.run_backward(inputs, seed, &grad.view(), stop)?;
         let grad_norm = self.check_gradients(step)?;
@@ -509,6 +513,28 @@ impl Trainer {
         Ok(StepReport {
             loss: value,
             grad_norm,
+        })
+    }
+
+    /// Where the forward pass first went non-finite: an input, or the first step (in plan
+    /// order) whose output holds a NaN or infinity. `None` when every value was finite, so the
+    /// loss itself overflowed (a log of 0, say).
+    fn non_finite_origin(&self, inputs: &[Input<'_>]) -> Option<NonFiniteOrigin> {
+        let finite = |a: &ArrayViewD<'_, f32>| a.iter().all(|x| x.is_finite());
+        let input_names = self.plan.inputs.iter().map(|&v| {
+            self.plan
+                .values
+                .get(v as usize)
+                .map_or_else(String::new, |p| p.name.clone())
+        });
+        for (input, name) in inputs.iter().zip(input_names) {
+            if matches!(input, Input::F32(a) if !finite(a)) {
+                return Some(NonFiniteOrigin::Input(name));
+            }
+        }
+        self.plan.steps.iter().find_map(|s| {
+            let out = self.values.get(s.output as usize)?.as_ref()?;
+            (!finite(&out.view())).then(|| NonFiniteOrigin::Step(s.name.clone()))
         })
     }
 

@@ -7,7 +7,7 @@ use super::{f32_input, noise, trainer, Builder};
 use crate::ir::{Activation, DType};
 use crate::runtime::loss::{Loss, SparseLabels, Targets};
 use crate::runtime::optim::{Gd, GdConfig, Optimizer};
-use crate::runtime::train::TrainError;
+use crate::runtime::train::{NonFiniteOrigin, TrainError};
 
 fn gd() -> Optimizer {
     Optimizer::Gd(Gd::new(GdConfig::default()).unwrap())
@@ -144,6 +144,14 @@ fn non_finite_loss_stops_the_step_naming_it_and_leaves_parameters() {
         "{err}"
     );
     assert!(err.to_string().contains("training step 2"));
+    let TrainError::NonFiniteLoss { origin, .. } = &err else {
+        unreachable!()
+    };
+    assert_eq!(origin, &Some(NonFiniteOrigin::Input("x".into())), "{err}");
+    assert!(
+        err.to_string().contains("the input `x` of this batch"),
+        "{err}"
+    );
     assert_eq!(t.params(), &before);
     assert_eq!(t.steps_done(), 1);
     // Training resumes on good data.
@@ -157,6 +165,76 @@ fn non_finite_loss_stops_the_step_naming_it_and_leaves_parameters() {
     )
     .unwrap();
     assert_eq!(t.steps_done(), 2);
+}
+
+#[test]
+fn a_loss_that_overflows_on_finite_values_says_so() {
+    let mut b = Builder::new();
+    let x = b.input("x", DType::F32, &[3]);
+    let a = b.dense("d", x, 2, Activation::Linear);
+    let mut t = trainer(b.plan(a), 2);
+    // Outputs near 1e25 are finite; their squares (the mse) are not.
+    let huge = noise(&[4, 3], 1, 1.0).mapv(|v| v * 1e25);
+    let ys = ArrayD::<f32>::zeros(vec![4, 2]);
+    let err = t
+        .train_step(
+            &[f32_input(&huge)],
+            &Targets::Dense(ys.view()),
+            Loss::MeanSquaredError,
+            &mut gd(),
+            0.1,
+            None,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrainError::NonFiniteLoss {
+                step: 1,
+                origin: None,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("the loss itself overflowed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_non_finite_loss_names_the_first_layer_that_overflowed() {
+    let mut b = Builder::new();
+    let x = b.input("x", DType::F32, &[3]);
+    let d = b.dense("d", x, 2, Activation::Linear);
+    let e = b.dense("e", d, 2, Activation::Linear);
+    let mut t = trainer(b.plan(e), 2);
+    let k = t
+        .params()
+        .names()
+        .iter()
+        .position(|n| n == "d.kernel")
+        .unwrap();
+    // Three inputs of 1 times weights of 2e38 sum to 6e38: infinite in `d` already.
+    t.params.tensors_mut()[k].fill(2e38);
+    let ones = ArrayD::<f32>::ones(vec![4, 3]);
+    let ys = ArrayD::<f32>::zeros(vec![4, 2]);
+    let err = t
+        .train_step(
+            &[f32_input(&ones)],
+            &Targets::Dense(ys.view()),
+            Loss::MeanSquaredError,
+            &mut gd(),
+            0.1,
+            None,
+        )
+        .unwrap_err();
+    let TrainError::NonFiniteLoss { origin, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(origin, &Some(NonFiniteOrigin::Step("d".into())), "{err}");
+    assert!(err.to_string().contains("in the output of `d`"), "{err}");
 }
 
 #[test]
