@@ -221,3 +221,36 @@ fn huge_sizes_are_diagnostics_not_panics() {
         vec!["E0406"]
     );
 }
+
+#[test]
+fn optimizer_defaults_follow_the_frameworks() {
+    // lr: Keras's per optimizer; weight_decay: 0, except adamw's decoupled 0.01 (PyTorch's).
+    let spec = |optimizer: &str| {
+        format!(
+            "model M(x: f32[N, 4]) -> f32[N, 1] {{\n dense(1)\n}}\n\
+             data D {{\n source regression(n: 50, features: 4)\n batch 8\n}}\n\
+             train M on D {{\n loss mse\n optimizer {optimizer}\n epochs 1\n}}\n"
+        )
+    };
+    for (optimizer, lr, weight_decay) in [
+        ("gd()", 0.01, 0.0),
+        ("sgd()", 0.01, 0.0),
+        ("adam()", 0.001, 0.0),
+        ("adamw()", 0.001, 0.01),
+        ("adamw(weight_decay: 0)", 0.001, 0.0),
+        ("rmsprop()", 0.001, 0.0),
+    ] {
+        let checked = check(&spec(optimizer));
+        assert!(
+            !checked.has_errors(),
+            "{optimizer}: {:?}",
+            checked.diagnostics
+        );
+        let common = &checked.trains[0].optimizer.common;
+        assert_eq!(
+            (common.lr, common.weight_decay),
+            (lr, weight_decay),
+            "{optimizer}"
+        );
+    }
+}

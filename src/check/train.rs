@@ -36,12 +36,13 @@ const MOMENTUM: Kind = float(Limit::Incl(0.0), Limit::Excl(1.0));
 const NO_ARGS: &[Param] = &[];
 const FROM_LOGITS: &[Param] = &[kw("from_logits", Kind::Bool, Default::Bool(false))];
 
-/// Options of every optimizer, with `lr`'s default set per optimizer (Keras's).
+/// Options of every optimizer, with the defaults of `lr` and `weight_decay` set per optimizer
+/// (Keras's learning rates; weight decay 0 except adamw's decoupled 0.01, PyTorch's).
 macro_rules! optimizer_params {
-    ($lr:expr $(, $extra:expr)*) => {
+    ($lr:expr, $wd:expr $(, $extra:expr)*) => {
         &[
             Param { aliases: &["learning_rate"], ..kw("lr", POSITIVE, Default::Float($lr)) },
-            kw("weight_decay", float(Limit::Incl(0.0), Limit::None), Default::Float(0.0)),
+            kw("weight_decay", float(Limit::Incl(0.0), Limit::None), Default::Float($wd)),
             kw("clipnorm", POSITIVE, Default::Absent),
             kw("clipvalue", POSITIVE, Default::Absent),
             $($extra,)*
@@ -49,20 +50,30 @@ macro_rules! optimizer_params {
     };
 }
 
-const GD: &[Param] = optimizer_params!(0.01);
+const GD: &[Param] = optimizer_params!(0.01, 0.0);
 const SGD: &[Param] = optimizer_params!(
     0.01,
+    0.0,
     kw("momentum", MOMENTUM, Default::Float(0.0)),
     kw("nesterov", Kind::Bool, Default::Bool(false))
 );
 const ADAM: &[Param] = optimizer_params!(
     0.001,
+    0.0,
+    kw("beta1", UNIT_OPEN, Default::Float(0.9)),
+    kw("beta2", UNIT_OPEN, Default::Float(0.999)),
+    kw("epsilon", POSITIVE, Default::Float(1e-7))
+);
+const ADAMW: &[Param] = optimizer_params!(
+    0.001,
+    0.01,
     kw("beta1", UNIT_OPEN, Default::Float(0.9)),
     kw("beta2", UNIT_OPEN, Default::Float(0.999)),
     kw("epsilon", POSITIVE, Default::Float(1e-7))
 );
 const RMSPROP: &[Param] = optimizer_params!(
     0.001,
+    0.0,
     kw("rho", UNIT_OPEN, Default::Float(0.9)),
     kw("momentum", MOMENTUM, Default::Float(0.0)),
     kw("centered", Kind::Bool, Default::Bool(false)),
@@ -72,7 +83,7 @@ const OPTIMIZERS: &[(&str, &[Param])] = &[
     ("gd", GD),
     ("sgd", SGD),
     ("adam", ADAM),
-    ("adamw", ADAM),
+    ("adamw", ADAMW),
     ("rmsprop", RMSPROP),
 ];
 const SCHEDULES: &[(&str, &[Param])] = &[
