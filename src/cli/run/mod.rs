@@ -12,24 +12,27 @@
 //! already look like the model's declared inputs. Fitted normalization folded into the plan
 //! (`Affine` steps) runs as an ordinary step.
 
+mod inputs;
+mod print;
+
+use inputs::{preprocess, read_inputs, InputArray};
+use print::print_outputs;
+
 use super::args::{ColorWhen, SummaryFormat};
 use super::output::Output;
 use super::source;
-use crate::data::npy::{read_npy, write_npy, NpyArray, NpyData};
+use crate::data::npy::write_npy;
 use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
 use crate::passes::{Mode, PassOptions};
 use crate::plan::{ExecutionPlan, PlanError};
-use crate::runtime::interp::{plan_error_diagnostic, Interpreter, TensorRef};
+use crate::runtime::interp::{plan_error_diagnostic, Interpreter};
 use crate::runtime::weights::{init_weights, load_weights};
 use crate::{ir, plan};
 use clap::Args;
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
-use std::fmt::Write as _;
+use ndarray::{ArrayD, IxDyn};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-/// Outputs with at most this many values are printed in full.
-const PRINT_LIMIT: usize = 200;
 /// Largest plan or `.npy` file read, in bytes (the memory budget bounds what runs anyway).
 const MAX_FILE_BYTES: u64 = 4 << 30;
 
@@ -314,152 +317,6 @@ fn compile_spec(
     })
 }
 
-/// One input array as read, in a dtype the interpreter takes.
-enum InputArray {
-    F32(ArrayD<f32>),
-    I32(ArrayD<i32>),
-    I64(ArrayD<i64>),
-}
-
-impl InputArray {
-    /// The leading (batch) dimension; 1 for a scalar.
-    fn batch(&self) -> usize {
-        let shape = match self {
-            InputArray::F32(a) => a.shape(),
-            InputArray::I32(a) => a.shape(),
-            InputArray::I64(a) => a.shape(),
-        };
-        shape.first().copied().unwrap_or(1)
-    }
-
-    fn as_tensor(&self) -> TensorRef<'_> {
-        match self {
-            InputArray::F32(a) => TensorRef::F32(a.view()),
-            InputArray::I32(a) => TensorRef::I32(a.view()),
-            InputArray::I64(a) => TensorRef::I64(a.view()),
-        }
-    }
-}
-
-/// Applies the plan's fitted preprocessing (the training pipeline's `map` steps) to raw input,
-/// as the training data went through it.
-fn preprocess(
-    steps: &[crate::data::spec::Step<crate::data::spec::Transform>],
-    input: InputArray,
-) -> Result<InputArray, Vec<Diagnostic>> {
-    use crate::data::samples::{Features, Labels, Samples};
-    let features = match input {
-        InputArray::F32(a) => Features::F32(a),
-        InputArray::I32(a) => Features::I64(a.mapv(i64::from)),
-        InputArray::I64(a) => Features::I64(a),
-    };
-    let samples = Samples {
-        features,
-        labels: Labels::None,
-    };
-    let out = crate::data::transform::apply_fitted_steps(steps, samples).map_err(|d| {
-        vec![d.help("the input must be raw data as the training pipeline's source yields it; `--no-preprocess` feeds it to the model as it is")]
-    })?;
-    Ok(match out.features {
-        Features::F32(a) => InputArray::F32(a),
-        Features::I64(a) => InputArray::I64(a),
-    })
-}
-
-/// Reads one `.npy` per plan input; the interpreter checks shapes and dtypes against the plan.
-fn read_inputs(
-    plan: &ExecutionPlan,
-    paths: &[PathBuf],
-) -> Result<Vec<InputArray>, Vec<Diagnostic>> {
-    let facts: Vec<(&str, &ir::Fact)> = plan
-        .inputs
-        .iter()
-        .filter_map(|&v| plan.values.get(v as usize))
-        .map(|v| (v.name.as_str(), &v.fact))
-        .collect();
-    if facts.len() != paths.len() {
-        let names: Vec<String> = facts.iter().map(|(n, f)| format!("{n}: {f}")).collect();
-        return Err(vec![Diagnostic::error(
-            codes::RUN_INPUT_COUNT,
-            format!(
-                "the model takes {} input(s), {} `--input` file(s) given",
-                facts.len(),
-                paths.len()
-            ),
-        )
-        .note(format!("the inputs are, in order: {}", names.join(", ")))]);
-    }
-    let mut arrays = Vec::with_capacity(paths.len());
-    let mut diags = Vec::new();
-    for (path, (name, fact)) in paths.iter().zip(&facts) {
-        match read_input(path, name, fact) {
-            Ok(a) => arrays.push(a),
-            Err(d) => diags.push(d),
-        }
-    }
-    if diags.is_empty() {
-        Ok(arrays)
-    } else {
-        Err(diags)
-    }
-}
-
-fn read_input(path: &Path, name: &str, fact: &ir::Fact) -> Result<InputArray, Diagnostic> {
-    let shown = path.display().to_string();
-    let bytes = read_bytes(path)?;
-    let NpyArray { shape, data } = read_npy(&bytes).map_err(|e| {
-        Diagnostic::error(codes::DATA_NPY_MALFORMED, format!("{shown}: {e}")).at_external(
-            shown.clone(),
-            0,
-            0,
-        )
-    })?;
-    let wrong_dtype = |found: &str, help: &str| {
-        Diagnostic::error(
-            codes::RUN_INPUT_DTYPE,
-            format!("input `{name}` in {shown} has dtype {found}, the model declares {fact}"),
-        )
-        .at_external(shown.clone(), 0, 0)
-        .help(help.to_string())
-    };
-    let shape = IxDyn(&shape);
-    let bad_shape = |e: ndarray::ShapeError| {
-        Diagnostic::error(codes::DATA_NPY_MALFORMED, format!("{shown}: {e}")).at_external(
-            shown.clone(),
-            0,
-            0,
-        )
-    };
-    let declared_int = fact.dtype != ir::DType::F32;
-    match data {
-        NpyData::F32(v) => ArrayD::from_shape_vec(shape, v)
-            .map(InputArray::F32)
-            .map_err(bad_shape),
-        NpyData::I32(v) => ArrayD::from_shape_vec(shape, v)
-            .map(InputArray::I32)
-            .map_err(bad_shape),
-        NpyData::I64(v) => ArrayD::from_shape_vec(shape, v)
-            .map(InputArray::I64)
-            .map_err(bad_shape),
-        NpyData::F64(_) if declared_int => Err(wrong_dtype(
-            "float64",
-            "save token ids as integers: `np.save(path, x.astype(np.int64))`",
-        )),
-        NpyData::F64(_) => Err(wrong_dtype(
-            "float64",
-            "convert it: `np.save(path, x.astype(np.float32))`",
-        )),
-        NpyData::U8(_) => Err(wrong_dtype(
-            "uint8",
-            if declared_int {
-                "save token ids as int32 or int64"
-            } else {
-                "convert and scale it: `np.save(path, (x / 255).astype(np.float32))`"
-            },
-        )),
-    }
-}
-
 /// Whether two paths name the same file (canonical paths when both exist).
 pub(super) fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
@@ -468,130 +325,9 @@ pub(super) fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn print_outputs(format: SummaryFormat, model: &str, names: &[String], outputs: &[ArrayD<f32>]) {
-    match format {
-        SummaryFormat::Json => {
-            let list: Vec<serde_json::Value> = names
-                .iter()
-                .zip(outputs)
-                .map(|(name, y)| {
-                    serde_json::json!({
-                        "name": name,
-                        "shape": y.shape(),
-                        "values": nested_json(&y.view()),
-                    })
-                })
-                .collect();
-            let json = serde_json::json!({ "model": model, "outputs": list });
-            Output::stdout(&format!("{json}\n"));
-        }
-        SummaryFormat::Human => {
-            let mut text = String::new();
-            for (name, y) in names.iter().zip(outputs) {
-                let _ = writeln!(text, "{name}: f32{:?}", y.shape());
-                text.push_str(&array_repr(&y.view()));
-                text.push('\n');
-                if y.len() > PRINT_LIMIT {
-                    let _ = writeln!(
-                        text,
-                        "({} values, shortened; write them all with `-o out.npy`)",
-                        y.len()
-                    );
-                }
-            }
-            Output::stdout(&text);
-        }
-    }
-}
-
-/// The array as nested JSON lists (NaN and infinities become `null`).
-fn nested_json(a: &ArrayViewD<'_, f32>) -> serde_json::Value {
-    if a.ndim() == 0 {
-        return a.iter().next().map_or(serde_json::Value::Null, |&v| {
-            serde_json::Number::from_f64(f64::from(v)).map_or(serde_json::Value::Null, Into::into)
-        });
-    }
-    serde_json::Value::Array(a.outer_iter().map(|row| nested_json(&row)).collect())
-}
-
-/// A numpy-like rendering: nested brackets, one aligned number format for the whole array;
-/// past [`PRINT_LIMIT`] values every long axis shows its first and last 3 entries around `...`.
-pub(super) fn array_repr(a: &ArrayViewD<'_, f32>) -> String {
-    let summarize = a.len() > PRINT_LIMIT;
-    let finite: Vec<f32> = a.iter().copied().filter(|v| v.is_finite()).collect();
-    let max = finite.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let min_nonzero = finite
-        .iter()
-        .filter(|v| **v != 0.0)
-        .fold(f32::INFINITY, |m, v| m.min(v.abs()));
-    let scientific = max >= 1e6 || (min_nonzero < 1e-4 && min_nonzero.is_finite());
-    let fmt = |v: f32| -> String {
-        if !v.is_finite() {
-            format!("{v}")
-        } else if scientific {
-            format!("{v:.6e}")
-        } else {
-            format!("{v:.6}")
-        }
-    };
-    let width = a.iter().map(|&v| fmt(v).len()).max().unwrap_or(1);
-    let mut text = String::new();
-    repr_rec(a, &fmt, width, summarize, 0, &mut text);
-    text
-}
-
-fn repr_rec(
-    a: &ArrayViewD<'_, f32>,
-    fmt: &dyn Fn(f32) -> String,
-    width: usize,
-    summarize: bool,
-    depth: usize,
-    out: &mut String,
-) {
-    if a.ndim() == 0 {
-        if let Some(&v) = a.iter().next() {
-            let _ = write!(out, "{:>width$}", fmt(v));
-        }
-        return;
-    }
-    let n = a.shape().first().copied().unwrap_or(0);
-    let shown: Vec<Option<usize>> = if summarize && n > 6 {
-        (0..3)
-            .map(Some)
-            .chain([None])
-            .chain((n - 3..n).map(Some))
-            .collect()
-    } else {
-        (0..n).map(Some).collect()
-    };
-    let separator = if a.ndim() == 1 {
-        ", ".to_string()
-    } else {
-        format!(",{}\n{}", "\n".repeat(a.ndim() - 2), " ".repeat(depth + 1))
-    };
-    out.push('[');
-    for (k, index) in shown.iter().enumerate() {
-        if k > 0 {
-            out.push_str(&separator);
-        }
-        match index {
-            Some(i) => repr_rec(
-                &a.index_axis(ndarray::Axis(0), *i),
-                fmt,
-                width,
-                summarize,
-                depth + 1,
-                out,
-            ),
-            None => out.push_str("..."),
-        }
-    }
-    out.push(']');
-}
-
 #[cfg(test)]
 mod tests {
-    use super::array_repr;
+    use super::print::array_repr;
     use ndarray::ArrayD;
 
     #[test]
