@@ -353,7 +353,14 @@ fn inspect_shows_steps_memory_figures_and_the_pass_log() {
             m.one_buffer_per_value_bytes_per_sample
         ),
         format!("{} bytes", m.one_buffer_per_value_bytes_per_sample * 8),
-        "max_pool2d_2 → f32[N, 128]  [b0] view".to_string(),
+        "flatten            max_pool2d_2 → f32[N, 128]  [b1] view".to_string(),
+        "conv2d_1        conv2d             max_pool2d → f32[N, 11, 11, 64]  [tile] fused"
+            .to_string(),
+        format!(
+            "scratch (fused steps): {} bytes",
+            m.scratch_bytes_per_thread
+        ),
+        "  - conv2d_1 + max_pool2d_1 fused".to_string(),
         "conv2d.kernel".to_string(),
     ] {
         assert!(shown.contains(&needle), "missing {needle:?} in\n{shown}");
@@ -364,6 +371,11 @@ fn inspect_shows_steps_memory_figures_and_the_pass_log() {
         json["memory"]["peak_bytes_batch"],
         m.peak_bytes_per_sample * 64
     );
+    assert_eq!(
+        json["memory"]["scratch_bytes_per_thread"],
+        m.scratch_bytes_per_thread
+    );
+    assert!(m.scratch_bytes_per_thread > 0);
     assert_eq!(json["param_count"], 110_474);
     assert_eq!(json["steps"].as_array().unwrap().len(), plan.steps.len());
 }
