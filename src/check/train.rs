@@ -57,20 +57,20 @@ const SGD: &[Param] = optimizer_params!(
     kw("momentum", MOMENTUM, Default::Float(0.0)),
     kw("nesterov", Kind::Bool, Default::Bool(false))
 );
-const ADAM: &[Param] = optimizer_params!(
-    0.001,
-    0.0,
-    kw("beta1", UNIT_OPEN, Default::Float(0.9)),
-    kw("beta2", UNIT_OPEN, Default::Float(0.999)),
-    kw("epsilon", POSITIVE, Default::Float(1e-7))
-);
-const ADAMW: &[Param] = optimizer_params!(
-    0.001,
-    0.01,
-    kw("beta1", UNIT_OPEN, Default::Float(0.9)),
-    kw("beta2", UNIT_OPEN, Default::Float(0.999)),
-    kw("epsilon", POSITIVE, Default::Float(1e-7))
-);
+/// Adam's options (Keras's defaults), with `weight_decay` defaulting to `$wd`.
+macro_rules! adam_params {
+    ($wd:expr) => {
+        optimizer_params!(
+            0.001,
+            $wd,
+            kw("beta1", UNIT_OPEN, Default::Float(0.9)),
+            kw("beta2", UNIT_OPEN, Default::Float(0.999)),
+            kw("epsilon", POSITIVE, Default::Float(1e-7))
+        )
+    };
+}
+const ADAM: &[Param] = adam_params!(0.0);
+const ADAMW: &[Param] = adam_params!(0.01);
 const RMSPROP: &[Param] = optimizer_params!(
     0.001,
     0.0,

@@ -167,6 +167,22 @@ fn non_finite_loss_stops_the_step_naming_it_and_leaves_parameters() {
     assert_eq!(t.steps_done(), 2);
 }
 
+/// One gd step (lr 0.1) of an mse loss towards zero targets of `t`'s two outputs.
+fn mse_step_to_zero(
+    t: &mut crate::runtime::train::Trainer,
+    x: &ArrayD<f32>,
+) -> Result<crate::runtime::train::StepReport, TrainError> {
+    let ys = ArrayD::<f32>::zeros(vec![x.shape()[0], 2]);
+    t.train_step(
+        &[f32_input(x)],
+        &Targets::Dense(ys.view()),
+        Loss::MeanSquaredError,
+        &mut gd(),
+        0.1,
+        None,
+    )
+}
+
 #[test]
 fn a_loss_that_overflows_on_finite_values_says_so() {
     let mut b = Builder::new();
@@ -175,17 +191,7 @@ fn a_loss_that_overflows_on_finite_values_says_so() {
     let mut t = trainer(b.plan(a), 2);
     // Outputs near 1e25 are finite; their squares (the mse) are not.
     let huge = noise(&[4, 3], 1, 1.0).mapv(|v| v * 1e25);
-    let ys = ArrayD::<f32>::zeros(vec![4, 2]);
-    let err = t
-        .train_step(
-            &[f32_input(&huge)],
-            &Targets::Dense(ys.view()),
-            Loss::MeanSquaredError,
-            &mut gd(),
-            0.1,
-            None,
-        )
-        .unwrap_err();
+    let err = mse_step_to_zero(&mut t, &huge).unwrap_err();
     assert!(
         matches!(
             err,
@@ -219,17 +225,7 @@ fn a_non_finite_loss_names_the_first_layer_that_overflowed() {
     // Three inputs of 1 times weights of 2e38 sum to 6e38: infinite in `d` already.
     t.params.tensors_mut()[k].fill(2e38);
     let ones = ArrayD::<f32>::ones(vec![4, 3]);
-    let ys = ArrayD::<f32>::zeros(vec![4, 2]);
-    let err = t
-        .train_step(
-            &[f32_input(&ones)],
-            &Targets::Dense(ys.view()),
-            Loss::MeanSquaredError,
-            &mut gd(),
-            0.1,
-            None,
-        )
-        .unwrap_err();
+    let err = mse_step_to_zero(&mut t, &ones).unwrap_err();
     let TrainError::NonFiniteLoss { origin, .. } = &err else {
         panic!("{err}")
     };
