@@ -362,7 +362,9 @@ pub fn interrupt_case(signal: &str) {
     );
 }
 
-pub fn full_disk_case() {
+/// A folder holding `a.model` (the tiny spec) and `run/`, the output of one epoch of training
+/// with its checkpoint, snapshotted.
+fn trained_one_epoch() -> Case {
     let mut case = Case::new(&[("a.model", TINY.as_bytes())]);
     case.expect_writing(
         &[
@@ -373,6 +375,11 @@ pub fn full_disk_case() {
         &RUN_FILES,
     );
     case.resnapshot();
+    case
+}
+
+pub fn full_disk_case() {
+    let case = trained_one_epoch();
     // `ulimit -f 0`: every write past 0 bytes fails with EFBIG (SIGXFSZ ignored, and inherited).
     let script = format!(
         "trap '' XFSZ; ulimit -f 0; exec '{}' train --format json a.model --out run --resume --epochs 2",
@@ -396,16 +403,7 @@ pub fn full_disk_case() {
 }
 
 pub fn read_only_case() {
-    let mut case = Case::new(&[("a.model", TINY.as_bytes())]);
-    case.expect_writing(
-        &[
-            "train", "--format", "json", "a.model", "--out", "run", "--epochs", "1",
-        ],
-        0,
-        &[],
-        &RUN_FILES,
-    );
-    case.resnapshot();
+    let case = trained_one_epoch();
     chmod(&case.path("run"), 0o555);
     let o = run_unprivileged(
         &case,
