@@ -35,10 +35,17 @@ fn flat_reduce(
         ) else {
             continue;
         };
+        // One operation at a time over the eight lanes (rather than one lane at a time), so
+        // that LLVM turns each into vector instructions; per element, the same operations.
+        let (mut yd, mut td) = ([0.0f64; LANES], [0.0f64; LANES]);
         for l in 0..LANES {
-            let (y, t) = (f64::from(y[l]), f64::from(t[l]));
-            partial[l] += per_element(y, t);
-            g[l] = (grad_element(y, t) * scale) as f32;
+            (yd[l], td[l]) = (f64::from(y[l]), f64::from(t[l]));
+        }
+        for l in 0..LANES {
+            partial[l] += per_element(yd[l], td[l]);
+        }
+        for l in 0..LANES {
+            g[l] = (grad_element(yd[l], td[l]) * scale) as f32;
         }
     }
     let mut width = LANES;

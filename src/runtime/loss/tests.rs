@@ -467,3 +467,73 @@ fn nan_output_gives_nan_loss() {
         assert!(out.loss.is_nan());
     }
 }
+
+/// The contiguous path's fixed order, written one lane at a time as the reference: element `i`
+/// to partial sum `i mod 8`, partials combined pairwise, the tail added last; the gradient
+/// element by element. The kernel must give exactly these bits (mse, mae and binary
+/// cross-entropy, odd lengths with and without a tail).
+#[test]
+fn elementwise_losses_keep_the_reference_order_bit_for_bit() {
+    type Pair = (fn(f64, f64) -> f64, fn(f64, f64) -> f64);
+    let mse: Pair = (|y, t| (y - t) * (y - t), |y, t| 2.0 * (y - t));
+    let mae: Pair = (
+        |y, t| (y - t).abs(),
+        |y, t| {
+            let d = y - t;
+            if d > 0.0 {
+                1.0
+            } else if d < 0.0 {
+                -1.0
+            } else {
+                d * 0.0
+            }
+        },
+    );
+    let reference = |ys: &[f32], ts: &[f32], (per, grad): Pair| {
+        let scale = 1.0 / ys.len() as f64;
+        let mut partial = [0.0f64; 8];
+        let full = ys.len() / 8 * 8;
+        for i in 0..full {
+            partial[i % 8] += per(f64::from(ys[i]), f64::from(ts[i]));
+        }
+        let mut width = 8;
+        while width > 1 {
+            width /= 2;
+            for l in 0..width {
+                partial[l] += partial[l + width];
+            }
+        }
+        let mut total = partial[0];
+        for i in full..ys.len() {
+            total += per(f64::from(ys[i]), f64::from(ts[i]));
+        }
+        let g: Vec<u32> = ys
+            .iter()
+            .zip(ts)
+            .map(|(&y, &t)| ((grad(f64::from(y), f64::from(t)) * scale) as f32).to_bits())
+            .collect();
+        (((total / ys.len() as f64) as f32).to_bits(), g)
+    };
+    for n in [1, 7, 8, 9, 64, 1003] {
+        let y = f32_array(&[n], &values(n, 1.0, -2.0, 2.0));
+        let t = f32_array(&[n], &values(n, 2.0, -2.0, 2.0));
+        let (ys, ts) = (y.as_slice().unwrap(), t.as_slice().unwrap());
+        for (name, got, pair) in [
+            (
+                "mse",
+                mean_squared_error(&y.view(), &t.view()).unwrap(),
+                mse,
+            ),
+            (
+                "mae",
+                mean_absolute_error(&y.view(), &t.view()).unwrap(),
+                mae,
+            ),
+        ] {
+            let (loss, grad) = reference(ys, ts, pair);
+            assert_eq!(got.loss.to_bits(), loss, "{name} loss, n = {n}");
+            let bits: Vec<u32> = got.grad.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(bits, grad, "{name} gradient, n = {n}");
+        }
+    }
+}
