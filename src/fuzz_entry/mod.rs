@@ -12,6 +12,7 @@ mod source;
 pub use plan::{load_plan, load_weights, weight_plan_count};
 pub use source::load_source;
 
+use crate::check::limits::{check_limits, ModelLimits};
 use crate::diag::{self, codes, Diagnostic, FileId, Format, RenderOptions, SourceMap};
 use crate::passes::{Mode, PassOptions};
 use crate::syntax::{self, Limits};
@@ -76,14 +77,16 @@ pub fn parse(bytes: &[u8]) -> Outcome {
     Outcome::of(&diags)
 }
 
-/// `modelc check` and then `modelc compile` of every model the checker accepts (inference and
-/// training plans, optimized, and the plan's RON round trip).
+/// `modelc check` (with the default model limits) and then `modelc compile` of every model the
+/// checker accepts (inference and training plans, optimized, and the plan's RON round trip).
 pub fn check(bytes: &[u8]) -> Outcome {
     let mut map = SourceMap::new();
     let (file, ast, mut diags) = parse_into(&mut map, bytes);
     let mut internal_errors = Vec::new();
     if !diags.iter().any(Diagnostic::is_error) {
-        let checked = crate::check::check_file(file, &ast);
+        let mut checked = crate::check::check_file(file, &ast);
+        let over = check_limits(file, &checked.models, &ModelLimits::default());
+        checked.diagnostics.extend(over);
         diags.extend(checked.diagnostics.iter().cloned());
         if !checked.has_errors() {
             let hash = crate::plan::spec_hash(bytes);
