@@ -6,7 +6,7 @@ use crate::ir::{DType, Dim, Graph};
 use crate::passes::{Mode, PassOptions};
 use crate::plan::ExecutionPlan;
 use crate::runtime::interp::{plan_error_diagnostic, zoo, Interpreter, TensorRef};
-use crate::runtime::weights::{init_weights, to_diagnostics, weights_from_bytes};
+use crate::runtime::weights::{init_weights_within, to_diagnostics, weights_from_bytes};
 use ndarray::{ArrayD, IxDyn};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -14,6 +14,9 @@ use std::sync::OnceLock;
 /// The activation budget the plan target runs with (the CLI's default is larger; a fuzzer's
 /// process limit is not).
 const RUN_BUDGET_BYTES: u64 = 256 << 20;
+
+/// The most parameter bytes the plan target initializes (the CLI allows the checker's 4 GiB).
+const PARAM_BUDGET_BYTES: u64 = 256 << 20;
 
 /// The most input elements the plan target builds for one run.
 const MAX_INPUT_ELEMENTS: usize = 1 << 16;
@@ -33,7 +36,7 @@ pub fn load_plan(bytes: &[u8]) -> Outcome {
         Ok(p) => p,
         Err(e) => return Outcome::of(&[plan_error_diagnostic(&e, shown)]),
     };
-    let weights = match init_weights(&plan, 0) {
+    let weights = match init_weights_within(&plan, 0, PARAM_BUDGET_BYTES) {
         Ok(w) => w,
         Err(e) => return Outcome::of(&to_diagnostics(&[e], Path::new(shown))),
     };
