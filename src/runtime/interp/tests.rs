@@ -325,6 +325,29 @@ fn memory_budget_is_checked_before_allocating() {
     assert!(it.run(&[TensorRef::F32(x.view())]).is_ok());
 }
 
+/// The conv steps' scratch (im2col patch matrices) counts against the budget, before anything
+/// is allocated: a 3×3 conv over 64×64×32 keeps 4096 × 288 floats of patches for one sample
+/// (4.7 MB), nine times its activations (0.5 MB).
+#[test]
+fn conv_scratch_counts_against_the_memory_budget() {
+    let g = chain(&["in:64,64,32", "conv_same:1"]);
+    let plan = compile_with(g, true);
+    let mut it = Interpreter::new(&plan, random_weights(&plan, 1)).unwrap();
+    it.set_memory_budget(2 << 20);
+    let x = ArrayD::<f32>::zeros(IxDyn(&[1, 64, 64, 32]));
+    let e = it.run(&[TensorRef::F32(x.view())]).unwrap_err();
+    let RunError::MemoryBudget { batch, needed, .. } = e.clone() else {
+        panic!("{e}")
+    };
+    assert_eq!(batch, 1);
+    let patches = 4096 * 288 * 4;
+    let activations = (64 * 64 * 32 + 64 * 64) * 4;
+    assert_eq!(needed, patches + activations);
+    assert!(it.memory.buffers.is_empty(), "nothing allocated");
+    it.set_memory_budget(8 << 20);
+    assert!(it.run(&[TensorRef::F32(x.view())]).is_ok());
+}
+
 /// Fresh weights are sized by the plan's parameter table alone: a hand-edited plan that declares
 /// terabytes (or more than 2^64 bytes) of parameters is refused before anything is allocated.
 #[test]
