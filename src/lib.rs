@@ -15,6 +15,8 @@ pub mod cli;
 pub mod data;
 pub mod diag;
 pub mod fit;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod ir;
 pub mod passes;
 pub mod plan;

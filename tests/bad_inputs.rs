@@ -372,6 +372,41 @@ fn bad_input_13_overflowing_and_terabyte_shapes() {
         1,
         &["E0810"],
     );
+    // A spec that checks clean, with 100 KB of parameters and 1 MB of activations per sample,
+    // whose conv keeps 65536 × 25600 floats of patches (6.7 GB) as scratch: refused before
+    // allocating, naming the patch matrices (once an abort: "memory allocation failed").
+    let spec = b"model M(x: f32[N, 256, 256, 4]) {\n conv2d(1, kernel: 80, padding: same)\n}\n";
+    let x = training::npy_f32(&[1, 256, 256, 4], &vec![0.0; 256 * 256 * 4]);
+    let case = Case::new(&[("a.model", spec), ("x.npy", &x)]);
+    let run = [
+        "run",
+        "--format",
+        "json",
+        "a.model",
+        "--random-weights",
+        "0",
+        "--input",
+        "x.npy",
+    ];
+    let lines = case.expect(&run, 1, &["E0810"]);
+    let note = find(&lines, "E0810")["notes"].to_string();
+    assert!(
+        note.contains("6710886400 bytes of scratch (patch matrices"),
+        "{note}"
+    );
+    // Training keeps the patches of a whole batch and their gradient.
+    let spec = b"model M(x: f32[N, 65536]) -> f32[N, 1] {\n reshape(128, 128, 4)\n \
+                 conv2d(1, kernel: 100, padding: same)\n flatten()\n dense(1)\n}\n\
+                 data D {\n source regression(n: 8, features: 65536)\n batch 2\n}\n\
+                 train M on D {\n loss mse\n optimizer sgd(lr: 0.1)\n epochs 1\n}\n";
+    let case = Case::new(&[("a.model", spec)]);
+    let lines = case.expect(
+        &["train", "--format", "json", "a.model", "--out", "run"],
+        1,
+        &["E0810"],
+    );
+    let note = find(&lines, "E0810")["notes"].to_string();
+    assert!(note.contains("bytes of scratch (patch matrices"), "{note}");
 }
 
 #[test]

@@ -176,6 +176,10 @@ fn tested_elsewhere() -> Vec<(&'static str, &'static str)> {
             "runtime::interp::tests::derived_recipe_mismatch_is_e0716",
         ),
         (
+            "E0717",
+            "runtime::interp::tests::fresh_weights_over_the_parameter_limit_are_e0717",
+        ),
+        (
             "E0800",
             "runtime::interp::tests::inputs_are_checked_against_the_signature",
         ),

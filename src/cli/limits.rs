@@ -1,14 +1,16 @@
 //! Run-time limits the command line enforces before allocating: the activation memory a run or
 //! a training would need (`--max-activation-bytes`), and the model limits after checking.
 //!
-//! Input: a plan's memory figures (bytes per sample), a batch size, the limit. Output: `Ok`, or
-//! an E0810 diagnostic naming the figure, the limit and the flag that raises it. Invariant:
-//! every product is checked; an overflow is over any limit.
+//! Input: a plan's memory figures (bytes per sample, and the conv steps' patch matrices), a batch
+//! size, the limit. Output: `Ok`, or an E0810 diagnostic naming the figure, the limit and the
+//! flag that raises it. Invariant: every product is checked; an overflow is over any limit.
 
 use crate::check::limits::{check_limits, human_bytes, ModelLimits};
 use crate::check::{check_file, Checked};
 use crate::diag::{codes, Diagnostic};
+use crate::ir::Dim;
 use crate::plan::ExecutionPlan;
+use crate::runtime::interp::{conv_scratch_len, ScratchUse};
 use clap::Args;
 
 /// 4 GiB of activations, the interpreter's own default budget: with the default 4 GiB parameter
@@ -32,20 +34,51 @@ pub enum Use {
     Training,
 }
 
-/// The activation bytes `plan` needs for batches of `batch` samples, with the fused steps'
-/// per-thread scratch (`None` on overflow).
+/// The activation bytes `plan` needs for batches of `batch` samples, the conv steps' scratch
+/// included (`None` on overflow).
 pub fn activation_bytes(plan: &ExecutionPlan, batch: u64, what: Use) -> Option<u64> {
     let copies = match what {
         Use::Running => 1,
         Use::Training => 2,
     };
-    // Fused steps' scratch: one tile per thread, whatever the batch.
-    let threads = rayon::current_num_threads() as u64;
     plan.memory
         .peak_bytes_per_sample
         .checked_mul(batch)?
         .checked_mul(copies)?
-        .checked_add(plan.memory.scratch_bytes_per_thread.checked_mul(threads)?)
+        .checked_add(scratch_bytes(plan, batch, what)?)
+}
+
+/// The bytes of scratch the conv steps keep for batches of `batch`: patch matrices of the
+/// unfused ones, and one tile per thread of the fused conv + pool steps (`None` on overflow).
+fn scratch_bytes(plan: &ExecutionPlan, batch: u64, what: Use) -> Option<u64> {
+    let threads = rayon::current_num_threads();
+    let how = match what {
+        Use::Running => ScratchUse::Inference { threads },
+        Use::Training => ScratchUse::Training,
+    };
+    let tiles = plan
+        .memory
+        .scratch_bytes_per_thread
+        .checked_mul(threads as u64)?;
+    let batch = usize::try_from(batch).ok()?;
+    conv_scratch_len(plan, |v| batch_shape(plan, v, batch), how)?
+        .checked_mul(4)?
+        .checked_add(tiles)
+}
+
+/// The shape of value `v` with its leading batch symbol bound to `batch`; `None` when another
+/// symbol is in it (its size is known only when inputs arrive).
+fn batch_shape(plan: &ExecutionPlan, v: u32, batch: usize) -> Option<Vec<usize>> {
+    let fact = &plan.values.get(v as usize)?.fact;
+    fact.dims
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
+            Dim::Known(n) => Some(*n),
+            Dim::Symbol(_) if i == 0 => Some(batch),
+            Dim::Symbol(_) => None,
+        })
+        .collect()
 }
 
 /// Refuses a batch whose activations would exceed `limit`, before anything is allocated.
@@ -83,9 +116,10 @@ pub fn check_activations(
         } else {
             ""
         },
-        match plan.memory.scratch_bytes_per_thread {
-            0 => String::new(),
-            s => format!(", and {s} bytes of scratch per thread for its fused steps"),
+        match scratch_bytes(plan, batch, what) {
+            Some(0) => String::new(),
+            Some(n) => format!(", and its conv layers {n} bytes of scratch (patch matrices, fused tiles)"),
+            None => ", and its conv layers more than 2^64 bytes of scratch".into(),
         }
     ));
     Err(match needed {

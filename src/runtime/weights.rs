@@ -27,9 +27,10 @@ use ndarray::{ArrayD, Axis, IxDyn};
 use safetensors::{Dtype, SafeTensors};
 use thiserror::Error;
 
+use crate::check::limits::DEFAULT_MAX_PARAM_BYTES;
 use crate::diag::codes::{
     WEIGHTS_DTYPE, WEIGHTS_FORMAT, WEIGHTS_MISSING, WEIGHTS_NON_FINITE, WEIGHTS_PLAN_MISMATCH,
-    WEIGHTS_SHAPE, WEIGHTS_UNEXPECTED,
+    WEIGHTS_SHAPE, WEIGHTS_TOO_LARGE, WEIGHTS_UNEXPECTED,
 };
 use crate::diag::{
     codes::{IO_READ, IO_WRITE},
@@ -88,6 +89,10 @@ pub enum WeightsError {
     /// with its sources, weights made for another plan).
     #[error("weights do not fit the plan: {0}")]
     PlanMismatch(String),
+    /// Fresh weights for a plan whose parameters need more bytes than the limit (`None`: more
+    /// than 2^64), refused before allocating.
+    #[error("the plan's parameters need {} bytes; the limit for fresh weights is {limit} bytes", .bytes.map_or_else(|| "more than 2^64".to_string(), |b| b.to_string()))]
+    TooLarge { bytes: Option<u64>, limit: u64 },
 }
 
 impl WeightsError {
@@ -103,6 +108,7 @@ impl WeightsError {
             WeightsError::Shape { .. } => WEIGHTS_SHAPE,
             WeightsError::NonFinite { .. } => WEIGHTS_NON_FINITE,
             WeightsError::PlanMismatch(_) => WEIGHTS_PLAN_MISMATCH,
+            WeightsError::TooLarge { .. } => WEIGHTS_TOO_LARGE,
         };
         let d = Diagnostic::error(code, self.to_string()).at_external(path, 0, 0);
         match self {
@@ -117,6 +123,9 @@ impl WeightsError {
             WeightsError::NonFinite { .. } => {
                 d.help("the weights were saved after training diverged; use an earlier checkpoint")
             }
+            WeightsError::TooLarge { .. } => d
+                .note("the plan file declares every parameter's shape; nothing else bounds them")
+                .help("run the plan with trained weights (`--weights W.safetensors`)"),
             _ => d,
         }
     }
@@ -363,7 +372,33 @@ fn initializer(init: Init) -> Initializer {
 }
 
 /// Fresh weights for `plan`: every stored parameter from its initializer, then the derived ones.
+/// Refuses a plan whose parameters need more than the checker's default parameter limit (see
+/// [`init_weights_within`]).
 pub fn init_weights(plan: &ExecutionPlan, seed: u64) -> Result<Weights, WeightsError> {
+    init_weights_within(plan, seed, DEFAULT_MAX_PARAM_BYTES)
+}
+
+/// [`init_weights`] with a limit on the parameters' bytes, checked (overflow included) before
+/// anything is allocated. A loaded plan is untrusted and its parameter table alone sizes fresh
+/// weights; a weights file is bounded by its own size instead.
+pub fn init_weights_within(
+    plan: &ExecutionPlan,
+    seed: u64,
+    max_param_bytes: u64,
+) -> Result<Weights, WeightsError> {
+    let bytes = plan.params.iter().try_fold(0u64, |total, p| {
+        let count = p
+            .shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d as u64))?;
+        total.checked_add(count.checked_mul(4)?)
+    });
+    if bytes.is_none_or(|b| b > max_param_bytes) {
+        return Err(WeightsError::TooLarge {
+            bytes,
+            limit: max_param_bytes,
+        });
+    }
     let mut slots = Vec::with_capacity(plan.params.len());
     for p in &plan.params {
         slots.push(if p.source == ParamSource::Stored {

@@ -26,7 +26,7 @@ use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
 use crate::passes::{Mode, PassOptions};
 use crate::plan::{ExecutionPlan, PlanError};
 use crate::runtime::interp::{plan_error_diagnostic, Interpreter};
-use crate::runtime::weights::{init_weights, load_weights};
+use crate::runtime::weights::{init_weights, load_weights, WeightsError};
 use crate::{ir, plan};
 use clap::Args;
 use ndarray::{ArrayD, IxDyn};
@@ -118,9 +118,13 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
     let plan = loaded.plan;
     let weights = match (&args.weights, args.random_weights) {
         (Some(path), _) => load_weights(path, &plan)?,
-        (None, seed) => init_weights(&plan, seed.unwrap_or(0)).map_err(|e| {
-            vec![Diagnostic::error(codes::RUN_KERNEL, e.to_string())
-                .note("this is a bug in modelc; please report it with the plan file")]
+        (None, seed) => init_weights(&plan, seed.unwrap_or(0)).map_err(|e| match e {
+            // The plan's own sizes: a problem in the user's plan file.
+            WeightsError::TooLarge { .. } => {
+                vec![e.to_diagnostic(&args.file.display().to_string())]
+            }
+            _ => vec![Diagnostic::error(codes::RUN_KERNEL, e.to_string())
+                .note("this is a bug in modelc; please report it with the plan file")],
         })?,
     };
     let mut arrays = read_inputs(&plan, &args.input)?;

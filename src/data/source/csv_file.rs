@@ -18,12 +18,21 @@ use std::path::Path;
 
 pub(super) fn load(spec: &CsvSource, path: &Path) -> Result<Samples, Diagnostic> {
     let bytes = super::read_bytes(path)?;
-    let shown = path.display().to_string();
+    from_bytes(spec, &bytes, &path.display().to_string())
+}
+
+/// Reads the (already gunzipped) bytes of a CSV file; `shown` names it in diagnostics.
+pub(super) fn from_bytes(
+    spec: &CsvSource,
+    bytes: &[u8],
+    shown: &str,
+) -> Result<Samples, Diagnostic> {
+    let shown = shown.to_string();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(bytes.as_slice());
+        .from_reader(bytes);
     let mut records = reader.records();
     let bad = |code, line: u64, col: usize, msg: String| {
         Diagnostic::error(code, msg).at_external(shown.clone(), line as usize, col)

@@ -91,18 +91,53 @@ pub(crate) fn parse_idx(bytes: &[u8]) -> Result<Idx, (String, usize)> {
 
 fn read_idx(path: &Path) -> Result<Idx, Diagnostic> {
     let bytes = read_bytes(path)?;
-    let shown = path.display().to_string();
-    parse_idx(&bytes).map_err(|(msg, offset)| {
+    parse_idx_file(&bytes, &path.display().to_string())
+}
+
+fn parse_idx_file(bytes: &[u8], shown: &str) -> Result<Idx, Diagnostic> {
+    parse_idx(bytes).map_err(|(msg, offset)| {
         Diagnostic::error(DATA_IDX_MALFORMED, format!("{shown}: {msg}"))
-            .at_external(shown.clone(), 0, 0)
+            .at_external(shown.to_string(), 0, 0)
             .note(format!("at byte offset {offset}"))
     })
 }
 
 pub(super) fn load(spec: &IdxSource, base_dir: &Path) -> Result<Samples, Diagnostic> {
     let images_path = resolve(base_dir, &spec.images);
-    let shown = images_path.display().to_string();
     let images = read_idx(&images_path)?;
+    let labels = match &spec.labels {
+        None => None,
+        Some(p) => {
+            let labels_path = resolve(base_dir, p);
+            Some((read_idx(&labels_path)?, labels_path.display().to_string()))
+        }
+    };
+    assemble(spec, &images, &images_path.display().to_string(), labels)
+}
+
+/// Reads the (already gunzipped) bytes of an images file and, when the spec names one, a
+/// labels file; the names in diagnostics are the spec's paths.
+pub(super) fn from_bytes(
+    spec: &IdxSource,
+    images: &[u8],
+    labels: Option<&[u8]>,
+) -> Result<Samples, Diagnostic> {
+    let images = parse_idx_file(images, &spec.images)?;
+    let labels = match (&spec.labels, labels) {
+        (Some(p), Some(bytes)) => Some((parse_idx_file(bytes, p)?, p.clone())),
+        _ => None,
+    };
+    assemble(spec, &images, &spec.images, labels)
+}
+
+/// Samples from a parsed images file and its labels file (with its name for diagnostics).
+fn assemble(
+    spec: &IdxSource,
+    images: &Idx,
+    shown: &str,
+    labels: Option<(Idx, String)>,
+) -> Result<Samples, Diagnostic> {
+    let shown = shown.to_string();
     let n = images.dims[0];
     if n == 0 {
         return Err(
@@ -128,12 +163,9 @@ pub(super) fn load(spec: &IdxSource, base_dir: &Path) -> Result<Samples, Diagnos
             0,
         )
     })?;
-    let labels = match &spec.labels {
+    let labels = match labels {
         None => Labels::None,
-        Some(p) => {
-            let labels_path = resolve(base_dir, p);
-            let lshown = labels_path.display().to_string();
-            let labels = read_idx(&labels_path)?;
+        Some((labels, lshown)) => {
             if labels.dims.len() != 1 {
                 return Err(Diagnostic::error(
                     DATA_IDX_MALFORMED,

@@ -29,6 +29,38 @@ pub fn load(spec: &SourceSpec, base_dir: &Path) -> Result<Samples, Diagnostic> {
     }
 }
 
+/// Loads a file source from bytes instead of files: `features` is the CSV, images or features
+/// file as stored (gzip'd or not), `labels` the labels file when the spec names one. The CLI
+/// reads files and runs the same readers; this entry point lets fuzzers and tests skip the disk.
+/// Diagnostics name the spec's paths. A synthetic source ignores the bytes.
+pub fn load_bytes(
+    spec: &SourceSpec,
+    features: &[u8],
+    labels: Option<&[u8]>,
+) -> Result<Samples, Diagnostic> {
+    let unzip = |bytes: &[u8], shown: &str| gunzip_if_gzip(bytes.to_vec(), shown);
+    match &spec.kind {
+        SourceKind::Csv(c) => csv_file::from_bytes(c, &unzip(features, &c.path)?, &c.path),
+        SourceKind::Idx(i) => {
+            let labels = match (&i.labels, labels) {
+                (Some(p), Some(b)) => Some(unzip(b, p)?),
+                _ => None,
+            };
+            idx::from_bytes(i, &unzip(features, &i.images)?, labels.as_deref())
+        }
+        SourceKind::Npy(n) => {
+            let labels = match (&n.labels, labels) {
+                (Some(p), Some(b)) => Some(unzip(b, p)?),
+                _ => None,
+            };
+            npy_file::from_bytes(n, &unzip(features, &n.features)?, labels.as_deref())
+        }
+        SourceKind::Regression(_) | SourceKind::Tokens(_) | SourceKind::Sine(_) => {
+            load(spec, Path::new("."))
+        }
+    }
+}
+
 /// `path` relative to the spec's folder (absolute paths are kept).
 pub fn resolve(base_dir: &Path, path: &str) -> PathBuf {
     base_dir.join(path)
@@ -56,16 +88,30 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Diagnostic> {
     let limit = MEMORY_BUDGET_BYTES as u64 + 1;
     let mut raw = Vec::new();
     file.take(limit).read_to_end(&mut raw).map_err(io)?;
+    gunzip_if_gzip(raw, &shown)
+}
+
+/// `raw` itself, or its gunzipped contents when it starts with the gzip magic; refuses data
+/// (or decompressed streams) larger than the memory budget.
+pub(crate) fn gunzip_if_gzip(raw: Vec<u8>, shown: &str) -> Result<Vec<u8>, Diagnostic> {
+    let limit = MEMORY_BUDGET_BYTES as u64 + 1;
+    let mut raw = raw;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(raw.as_slice())
             .take(limit)
             .read_to_end(&mut out)
-            .map_err(io)?;
+            .map_err(|e| {
+                Diagnostic::error(IO_READ, format!("cannot read {shown}: {e}")).at_external(
+                    shown.to_string(),
+                    0,
+                    0,
+                )
+            })?;
         raw = out;
     }
     if raw.len() as u64 >= limit {
-        return Err(too_large(&shown));
+        return Err(too_large(shown));
     }
     Ok(raw)
 }

@@ -15,10 +15,13 @@ use std::path::Path;
 
 fn read(path: &Path) -> Result<NpyArray, Diagnostic> {
     let bytes = read_bytes(path)?;
-    let shown = path.display().to_string();
-    read_npy(&bytes).map_err(|e| {
+    parse(&bytes, &path.display().to_string())
+}
+
+fn parse(bytes: &[u8], shown: &str) -> Result<NpyArray, Diagnostic> {
+    read_npy(bytes).map_err(|e| {
         Diagnostic::error(DATA_NPY_MALFORMED, format!("{shown}: {e}")).at_external(
-            shown.clone(),
+            shown.to_string(),
             0,
             0,
         )
@@ -32,8 +35,40 @@ fn non_finite(values: &[f32]) -> Option<usize> {
 
 pub(super) fn load(spec: &NpySource, base_dir: &Path) -> Result<Samples, Diagnostic> {
     let path = resolve(base_dir, &spec.features);
-    let shown = path.display().to_string();
     let array = read(&path)?;
+    let labels = match &spec.labels {
+        None => None,
+        Some(p) => {
+            let lpath = resolve(base_dir, p);
+            Some((read(&lpath)?, lpath.display().to_string()))
+        }
+    };
+    assemble(spec, &array, &path.display().to_string(), labels)
+}
+
+/// Reads the (already gunzipped) bytes of a features file and, when the spec names one, a
+/// labels file; the names in diagnostics are the spec's paths.
+pub(super) fn from_bytes(
+    spec: &NpySource,
+    features: &[u8],
+    labels: Option<&[u8]>,
+) -> Result<Samples, Diagnostic> {
+    let array = parse(features, &spec.features)?;
+    let labels = match (&spec.labels, labels) {
+        (Some(p), Some(bytes)) => Some((parse(bytes, p)?, p.clone())),
+        _ => None,
+    };
+    assemble(spec, &array, &spec.features, labels)
+}
+
+/// Samples from a parsed features array and its labels array (with its name for diagnostics).
+fn assemble(
+    spec: &NpySource,
+    array: &NpyArray,
+    shown: &str,
+    labels: Option<(NpyArray, String)>,
+) -> Result<Samples, Diagnostic> {
+    let shown = shown.to_string();
     let n = array.shape.first().copied().unwrap_or(0);
     if n == 0 {
         return Err(
@@ -67,12 +102,9 @@ pub(super) fn load(spec: &NpySource, base_dir: &Path) -> Result<Samples, Diagnos
             0,
         )
     })?;
-    let labels = match &spec.labels {
+    let labels = match labels {
         None => Labels::None,
-        Some(p) => {
-            let lpath = resolve(base_dir, p);
-            let lshown = lpath.display().to_string();
-            let labels = read(&lpath)?;
+        Some((labels, lshown)) => {
             let ln = labels.shape.first().copied().unwrap_or(0);
             if ln != n {
                 return Err(Diagnostic::error(

@@ -341,3 +341,49 @@ fn sources_past_the_memory_budget_are_refused_before_allocating() {
     );
     assert!(d.message.contains("data budget"), "{}", d.message);
 }
+
+/// `load_bytes` (fuzzers, tests) and `load` (the CLI) run the same readers: the same samples
+/// from the same files, gzip'd or not, and the same diagnostic codes for broken ones.
+#[test]
+fn bytes_and_files_load_the_same_samples() {
+    let read = |name: &str| std::fs::read(fixtures().join(name)).unwrap();
+    let idx = |images: &str, labels: Option<&str>| IdxSource {
+        images: images.into(),
+        labels: labels.map(Into::into),
+        shape: None,
+        classes: Some(10),
+    };
+    let npy = |features: &str, labels: Option<&str>| NpySource {
+        features: features.into(),
+        labels: labels.map(Into::into),
+        shape: None,
+        label_read: LabelRead::Class { classes: Some(10) },
+    };
+    let cases = [
+        src(SourceKind::Csv(csv("points.csv"))),
+        src(SourceKind::Csv(csv("ragged.csv"))),
+        src(SourceKind::Idx(idx("images.idx", Some("labels.idx")))),
+        src(SourceKind::Idx(idx("images.idx.gz", Some("labels.idx")))),
+        src(SourceKind::Idx(idx("truncated.idx", None))),
+        src(SourceKind::Npy(npy("x_f4.npy", Some("y_3.npy")))),
+        src(SourceKind::Npy(npy("x_fortran.npy", None))),
+    ];
+    for spec in &cases {
+        let (features, labels) = match &spec.kind {
+            SourceKind::Csv(c) => (read(&c.path), None),
+            SourceKind::Idx(i) => (read(&i.images), i.labels.as_deref().map(read)),
+            SourceKind::Npy(n) => (read(&n.features), n.labels.as_deref().map(read)),
+            _ => unreachable!(),
+        };
+        let from_files = load(spec, &fixtures());
+        let from_bytes = load_bytes(spec, &features, labels.as_deref());
+        match (from_files, from_bytes) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{spec:?}"),
+            (Err(a), Err(b)) => assert_eq!(a.code, b.code, "{spec:?}"),
+            (a, b) => panic!("{spec:?}: files {a:?}, bytes {b:?}"),
+        }
+    }
+    // The good cases really are good (the comparison above is not between two errors).
+    assert!(load_bytes(&cases[0], &read("points.csv"), None).is_ok());
+    assert!(load_bytes(&cases[3], &read("images.idx.gz"), Some(&read("labels.idx"))).is_ok());
+}

@@ -12,6 +12,7 @@ pub const WEIGHTS_DTYPE: Code = Code::new("E0713");
 pub const WEIGHTS_SHAPE: Code = Code::new("E0714");
 pub const WEIGHTS_NON_FINITE: Code = Code::new("E0715");
 pub const WEIGHTS_PLAN_MISMATCH: Code = Code::new("E0716");
+pub const WEIGHTS_TOO_LARGE: Code = Code::new("E0717");
 
 /// This phase's registry entries.
 pub(super) const TABLE: &[CodeInfo] = &[
@@ -25,6 +26,7 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0714, "weight tensor has the wrong shape"),
     code_info!(E0715, "weight tensor holds nan or infinity"),
     code_info!(E0716, "weights do not fit the plan"),
+    code_info!(E0717, "plan's parameters too large for fresh weights"),
 ];
 
 // The `code_info!` macro refers to codes by their literal names.
@@ -38,3 +40,4 @@ const E0713: Code = WEIGHTS_DTYPE;
 const E0714: Code = WEIGHTS_SHAPE;
 const E0715: Code = WEIGHTS_NON_FINITE;
 const E0716: Code = WEIGHTS_PLAN_MISMATCH;
+const E0717: Code = WEIGHTS_TOO_LARGE;

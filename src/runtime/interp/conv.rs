@@ -10,9 +10,10 @@
 //! GEMM per row), bias and activation into the tile, then the pool from the tile into the output.
 //! Every number is computed as in the unfused steps, so the results are bit-identical.
 
-use crate::ir::{Activation, Padding, Window};
+use crate::ir::{Activation, Op, Padding, Window};
+use crate::plan::ExecutionPlan;
 use crate::runtime::kernels::conv::{
-    conv2d_forward, same_padding, Conv2dGeometry, ConvWorkspace, Padding2d,
+    conv2d_forward, same_padding, Conv2dGeometry, Conv2dShape, ConvWorkspace, Padding2d,
 };
 use crate::runtime::kernels::pool::{pool2d_forward, Pool2dParams};
 use crate::runtime::kernels::{KernelError, KernelResult};
@@ -50,6 +51,67 @@ pub fn batch_ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
             r
         })
         .collect()
+}
+
+/// How a conv step's batch maps onto scratch workspaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScratchUse {
+    /// The interpreter: one slice of the batch per thread, each with its own patch matrix.
+    Inference { threads: usize },
+    /// The trainer: one workspace for the whole batch, holding the patches and their gradient.
+    Training,
+}
+
+/// The f32 elements of scratch the conv steps of `plan` keep once they have run, with value
+/// shapes from `shape_of` (`None` for a value whose size is not known yet: it counts nothing).
+/// `None` when the total overflows. A step whose sizes do not make a convolution counts nothing
+/// either: its kernel refuses it before allocating. Callers add this to their memory budget.
+pub fn conv_scratch_len(
+    plan: &ExecutionPlan,
+    shape_of: impl Fn(u32) -> Option<Vec<usize>>,
+    how: ScratchUse,
+) -> Option<u64> {
+    plan.steps.iter().try_fold(0u64, |total, step| {
+        // A fused conv's tile and patches are the plan's `scratch_bytes_per_thread`.
+        let (Op::Conv2d { window, kernel, .. }, false) = (&step.op, step.fused_with_next) else {
+            return Some(total);
+        };
+        let x = step.inputs.first().and_then(|&v| shape_of(v));
+        let x = x.and_then(|x| <[usize; 4]>::try_from(x.as_slice()).ok());
+        let k = plan.params.get(kernel.index());
+        let k = k.and_then(|p| <[usize; 4]>::try_from(p.shape.as_slice()).ok());
+        let (Some(x), Some(k)) = (x, k) else {
+            return Some(total);
+        };
+        let len = match how {
+            ScratchUse::Inference { threads } => step_scratch(window, x, k, threads, 1),
+            ScratchUse::Training => step_scratch(window, x, k, 1, 2),
+        };
+        match len {
+            Ok(Some(len)) => total.checked_add(len),
+            Ok(None) => None,
+            Err(_) => Some(total),
+        }
+    })
+}
+
+/// One conv step's scratch: `copies` patch matrices per slice of the batch, `slices` slices at
+/// most (split as [`ConvStep::run`] splits it); `Ok(None)` on overflow.
+fn step_scratch(
+    window: &Window,
+    x_dims: [usize; 4],
+    k_dims: [usize; 4],
+    slices: usize,
+    copies: u64,
+) -> KernelResult<Option<u64>> {
+    let [n, h, w, c] = x_dims;
+    let geom = geometry(window, h, w)?;
+    let mut total = Some(0u64);
+    for (a, b) in batch_ranges(n, slices) {
+        let s = Conv2dShape::new([b - a, h, w, c], k_dims, &geom)?;
+        total = total.and_then(|t| t.checked_add((s.workspace_len() as u64).checked_mul(copies)?));
+    }
+    Ok(total)
 }
 
 /// The kernel geometry of `window` over an `h × w` input.
@@ -104,7 +166,7 @@ impl ConvStep {
         out: &mut [f32],
     ) -> KernelResult<()> {
         let geom = geometry(window, x_dims[1], x_dims[2])?;
-        let s = crate::runtime::kernels::conv::Conv2dShape::new(x_dims, k_dims, &geom)?;
+        let s = Conv2dShape::new(x_dims, k_dims, &geom)?;
         let kv = ndarray::ArrayView4::from_shape(k_dims, kernel)
             .map_err(|e| shape_err(e.to_string()))?;
         // Samples are independent: each thread convolves its own slice of the batch with its
@@ -160,7 +222,7 @@ impl ConvStep {
         out: &mut [f32],
     ) -> KernelResult<()> {
         let geom = geometry(window, shapes.x[1], shapes.x[2])?;
-        let s = crate::runtime::kernels::conv::Conv2dShape::new(shapes.x, shapes.kernel, &geom)?;
+        let s = Conv2dShape::new(shapes.x, shapes.kernel, &geom)?;
         if s.output() != shapes.conv_out {
             return Err(shape_err(format!(
                 "conv output {:?} is not the plan's {:?}",

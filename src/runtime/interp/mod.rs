@@ -32,6 +32,7 @@ mod exec;
 mod signature;
 pub mod zoo;
 
+pub use conv::{conv_scratch_len, ScratchUse};
 pub use error::{plan_error_diagnostic, RunError};
 pub use signature::{Bindings, TensorRef};
 
@@ -210,7 +211,7 @@ impl Interpreter {
         ArrayD::from_shape_vec(IxDyn(shape), data.clone()).ok()
     }
 
-    /// The bytes of activation memory a run with these bindings needs.
+    /// The bytes of memory a run with these bindings needs: activations and conv scratch.
     fn layout_for(&self, bindings: Bindings) -> Result<(Layout, Vec<usize>, u64), RunError> {
         let mut shapes = Vec::with_capacity(self.plan.values.len());
         let mut lens = Vec::with_capacity(self.plan.values.len());
@@ -264,17 +265,27 @@ impl Interpreter {
             .and_then(|a| a.checked_add((int_elems as u64).checked_mul(8)?))
             .ok_or_else(|| overflow(batch))?;
         // The plan's own estimate counts too (it is what `modelc inspect` shows), and so does
-        // the fused steps' scratch, one tile per thread.
-        let threads = rayon::current_num_threads() as u64;
+        // the scratch the unfused conv steps keep beside the buffers (patch matrices), and the
+        // fused conv + pool steps' tiles, one per thread.
+        let threads = rayon::current_num_threads();
+        let scratch = conv_scratch_len(
+            &self.plan,
+            |v| shapes.get(v as usize).cloned(),
+            ScratchUse::Inference { threads },
+        )
+        .and_then(|elems| elems.checked_mul(4))
+        .ok_or_else(|| overflow(batch))?;
+        let tiles = self
+            .plan
+            .memory
+            .scratch_bytes_per_thread
+            .checked_mul(threads as u64)
+            .ok_or_else(|| overflow(batch))?;
         let needed = needed
-            .checked_add(
-                self.plan
-                    .memory
-                    .scratch_bytes_per_thread
-                    .saturating_mul(threads),
-            )
-            .ok_or_else(|| overflow(batch))?
-            .max(self.plan.memory.total_bytes(batch as u64, threads));
+            .max(self.plan.peak_bytes(batch as u64))
+            .checked_add(scratch)
+            .and_then(|n| n.checked_add(tiles))
+            .ok_or_else(|| overflow(batch))?;
         Ok((
             Layout {
                 bindings,

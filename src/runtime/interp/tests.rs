@@ -325,6 +325,66 @@ fn memory_budget_is_checked_before_allocating() {
     assert!(it.run(&[TensorRef::F32(x.view())]).is_ok());
 }
 
+/// The conv steps' scratch (im2col patch matrices) counts against the budget, before anything
+/// is allocated: a 3×3 conv over 64×64×32 keeps 4096 × 288 floats of patches for one sample
+/// (4.7 MB), nine times its activations (0.5 MB).
+#[test]
+fn conv_scratch_counts_against_the_memory_budget() {
+    let g = chain(&["in:64,64,32", "conv_same:1"]);
+    let plan = compile_with(g, true);
+    let mut it = Interpreter::new(&plan, random_weights(&plan, 1)).unwrap();
+    it.set_memory_budget(2 << 20);
+    let x = ArrayD::<f32>::zeros(IxDyn(&[1, 64, 64, 32]));
+    let e = it.run(&[TensorRef::F32(x.view())]).unwrap_err();
+    let RunError::MemoryBudget { batch, needed, .. } = e.clone() else {
+        panic!("{e}")
+    };
+    assert_eq!(batch, 1);
+    let patches = 4096 * 288 * 4;
+    let activations = (64 * 64 * 32 + 64 * 64) * 4;
+    assert_eq!(needed, patches + activations);
+    assert!(it.memory.buffers.is_empty(), "nothing allocated");
+    it.set_memory_budget(8 << 20);
+    assert!(it.run(&[TensorRef::F32(x.view())]).is_ok());
+}
+
+/// Fresh weights are sized by the plan's parameter table alone: a hand-edited plan that declares
+/// terabytes (or more than 2^64 bytes) of parameters is refused before anything is allocated.
+#[test]
+fn fresh_weights_over_the_parameter_limit_are_e0717() {
+    let plan = compile_with(chain(&["in:4", "dense:3"]), true);
+    // dense.kernel [4, 3] and dense.bias [3]: 60 bytes.
+    assert!(crate::runtime::weights::init_weights_within(&plan, 0, 60).is_ok());
+    let e = crate::runtime::weights::init_weights_within(&plan, 0, 59).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            WeightsError::TooLarge {
+                bytes: Some(60),
+                limit: 59
+            }
+        ),
+        "{e}"
+    );
+    let mut edited = plan.clone();
+    for (shape, bytes) in [
+        (vec![1 << 20, 1 << 20], Some((4 << 40) + 12)),
+        (vec![1 << 40, 1 << 40], None),
+    ] {
+        edited.params[0].shape = shape;
+        let e = init_weights(&edited, 0).unwrap_err();
+        let WeightsError::TooLarge {
+            bytes: found,
+            limit,
+        } = &e
+        else {
+            panic!("{e}")
+        };
+        assert_eq!((*found, *limit), (bytes, 4 << 30));
+        assert_eq!(e.to_diagnostic("p.plan").code.as_str(), "E0717");
+    }
+}
+
 #[test]
 fn lstm_classifier_runs_and_refuses_out_of_range_tokens() {
     let sizes = zoo::TextSizes {

@@ -152,6 +152,14 @@ impl Conv2dShape {
         [self.n, self.oh, self.ow, self.o]
     }
 
+    /// The f32 elements of the patch matrix a call keeps in its [`ConvWorkspace`]: one chunk of
+    /// samples' patches (the backward pass keeps as many again for their gradient). Cannot
+    /// overflow: [`Conv2dShape::new`] checked `n × oh × ow × kh × kw × c`, and a chunk holds at
+    /// most `n` samples. Callers add it to their memory budget before the first call.
+    pub fn workspace_len(&self) -> usize {
+        self.samples_per_chunk() * self.pixels_per_sample() * self.patch_len()
+    }
+
     fn patch_len(&self) -> usize {
         self.kh * self.kw * self.c
     }
@@ -384,7 +392,7 @@ pub fn conv2d_forward(
     let pointwise =
         s.kh == 1 && s.kw == 1 && geom.stride == (1, 1) && geom.padding == Padding2d::default();
     if !pointwise {
-        ensure_len(&mut ws.cols, chunk * per_sample * s.patch_len());
+        ensure_len(&mut ws.cols, s.workspace_len());
     }
     let mut n0 = 0;
     while n0 < s.n {
@@ -468,9 +476,9 @@ pub fn conv2d_backward(
     dk.fill(0.0);
     let per_sample = s.pixels_per_sample();
     let chunk = s.samples_per_chunk();
-    ensure_len(&mut ws.cols, chunk * per_sample * s.patch_len());
+    ensure_len(&mut ws.cols, s.workspace_len());
     if dxs.is_some() {
-        ensure_len(&mut ws.dcols, chunk * per_sample * s.patch_len());
+        ensure_len(&mut ws.dcols, s.workspace_len());
     }
     let mut n0 = 0;
     while n0 < s.n {
