@@ -3,7 +3,9 @@
 //! GEMM runs on 2 threads (`MATMUL_NUM_THREADS=2`, set here unless already set).
 //!
 //! Run with `cargo bench --bench train`; `cargo bench --bench train -- regression` (or `cnn`,
-//! `rnn`) runs only the named benchmarks.
+//! `rnn`) runs only the named benchmarks. Peers, to run in the same minute: Keras with
+//! `../shared/peers/quick_peers.py keras-train`, NumPy's regression loop with
+//! `benches/peers/regression_numpy.py`.
 
 // A benchmark binary: a failed setup should stop it loudly.
 #![allow(clippy::expect_used)]
