@@ -242,6 +242,21 @@ pub fn run_step(
     }
     let out_b = ctx.buffer(out)?;
     let out_len = ctx.len(out)?;
+    with_output_buffer(memory, step, out_b, out_len, |memory, dst| {
+        run_f32_step(&ctx, memory, out_b, dst, state)
+    })
+}
+
+/// Lends buffer `out_b`'s first `out_len` values to `write` as the output of `step`, while
+/// `write` still reads the other buffers through `memory`; the buffer goes back afterwards,
+/// whatever `write` returned.
+fn with_output_buffer(
+    memory: &mut Memory,
+    step: &Step,
+    out_b: usize,
+    out_len: usize,
+    write: impl FnOnce(&mut Memory, &mut [f32]) -> Result<(), RunError>,
+) -> Result<(), RunError> {
     let mut out_buf = std::mem::take(
         memory
             .buffers
@@ -249,7 +264,7 @@ pub fn run_step(
             .ok_or_else(|| plan_err(step, "output buffer missing"))?,
     );
     let result = match out_buf.get_mut(..out_len) {
-        Some(dst) => run_f32_step(&ctx, memory, out_b, dst, state),
+        Some(dst) => write(memory, dst),
         None => Err(plan_err(step, "output buffer too small")),
     };
     if let Some(slot) = memory.buffers.get_mut(out_b) {
@@ -285,19 +300,10 @@ pub fn run_conv_pool(
     else {
         return Err(plan_err(conv, "a fused step that is not a conv2d"));
     };
-    let kind = match pool.op {
-        Op::MaxPool2d { .. } => pool::PoolKind::Max,
-        Op::AvgPool2d { .. } => pool::PoolKind::Avg,
+    let (kind, pool_window) = match &pool.op {
+        Op::MaxPool2d { window } => (pool::PoolKind::Max, window),
+        Op::AvgPool2d { window } => (pool::PoolKind::Avg, window),
         _ => return Err(plan_err(pool, "a fused step that is not a pool")),
-    };
-    let (Op::MaxPool2d {
-        window: pool_window,
-    }
-    | Op::AvgPool2d {
-        window: pool_window,
-    }) = &pool.op
-    else {
-        return Err(plan_err(pool, "a fused step that is not a pool"));
     };
     let pool_ctx = Ctx { step: pool, ..ctx };
     let params = pool_params(kind, pool_window, &pool_ctx)?;
@@ -318,23 +324,12 @@ pub fn run_conv_pool(
         .ok_or_else(|| plan_err(conv, "kernel not contiguous"))?;
     let out_b = pool_ctx.buffer(pool.output)?;
     let out_len = pool_ctx.len(pool.output)?;
-    let mut out_buf = std::mem::take(
-        memory
-            .buffers
-            .get_mut(out_b)
-            .ok_or_else(|| plan_err(pool, "output buffer missing"))?,
-    );
-    let result = match (out_buf.get_mut(..out_len), ctx.read(&memory.buffers, x)) {
-        (Some(dst), Ok(xs)) => conv_state
+    with_output_buffer(memory, pool, out_b, out_len, |memory, dst| {
+        let xs = ctx.read(&memory.buffers, x)?;
+        conv_state
             .run_pooled(xs, &shapes, ks, b, *activation, window, &params, dst)
-            .map_err(|e| RunError::kernel(&conv.name, e)),
-        (None, _) => Err(plan_err(pool, "output buffer too small")),
-        (_, Err(e)) => Err(e),
-    };
-    if let Some(slot) = memory.buffers.get_mut(out_b) {
-        *slot = out_buf;
-    }
-    result
+            .map_err(|e| RunError::kernel(&conv.name, e))
+    })
 }
 
 /// Whether input 0 already sits in the output buffer (a view or an in-place step).
