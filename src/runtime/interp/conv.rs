@@ -13,7 +13,8 @@
 use crate::ir::{Activation, Op, Padding, Window};
 use crate::plan::ExecutionPlan;
 use crate::runtime::kernels::conv::{
-    conv2d_forward, same_padding, Conv2dGeometry, Conv2dShape, ConvWorkspace, Padding2d,
+    conv2d_forward_with, same_padding, Conv2dGeometry, Conv2dShape, ConvForward, ConvWorkspace,
+    Padding2d,
 };
 use crate::runtime::kernels::pool::{pool2d_forward, Pool2dParams};
 use crate::runtime::kernels::{KernelError, KernelResult};
@@ -144,6 +145,37 @@ pub fn geometry(window: &Window, h: usize, w: usize) -> KernelResult<Conv2dGeome
     })
 }
 
+/// The convolution, its bias and its activation, into `out`: bias and relu inside the
+/// convolution's kernel, other activations in a pass after it. One slice of the batch per
+/// thread, so the convolution itself is not split.
+#[allow(clippy::needless_pass_by_value)] // views are passed by value, like ndarray's own API
+fn conv_bias_activation(
+    x: ndarray::ArrayView4<'_, f32>,
+    kernel: ndarray::ArrayView4<'_, f32>,
+    bias: Option<&[f32]>,
+    activation: Activation,
+    geom: &Conv2dGeometry,
+    ws: &mut ConvWorkspace,
+    mut out: ndarray::ArrayViewMut4<'_, f32>,
+) -> KernelResult<()> {
+    let relu = activation == Activation::Relu;
+    let opts = ConvForward {
+        relu,
+        parallel: false,
+    };
+    let bias = bias.map(ndarray::ArrayView1::from);
+    conv2d_forward_with(x, kernel, bias, geom, ws, out.view_mut(), opts)?;
+    if !relu && activation != Activation::Linear {
+        let channels = out.dim().3;
+        let data = out.as_slice_mut().ok_or(KernelError::Layout {
+            op: "conv2d",
+            tensor: "out",
+        })?;
+        bias_activation(data, None, activation, channels);
+    }
+    Ok(())
+}
+
 fn shape_err(detail: String) -> KernelError {
     KernelError::Shape {
         op: "conv2d",
@@ -194,9 +226,7 @@ impl ConvStep {
                 .map_err(|e| shape_err(e.to_string()))?;
             let ov = ndarray::ArrayViewMut4::from_shape([count, s.oh, s.ow, s.o], &mut *out)
                 .map_err(|e| shape_err(e.to_string()))?;
-            conv2d_forward(xv, kv, None, &geom, ws, ov)?;
-            bias_activation(out, bias, activation, s.o);
-            Ok(())
+            conv_bias_activation(xv, kv, bias, activation, &geom, ws, ov)
         };
         if jobs.len() == 1 {
             jobs.into_iter().try_for_each(run)?;
@@ -280,8 +310,7 @@ impl ConvStep {
                     .ok_or_else(|| shape_err("tile larger than its scratch".into()))?;
                 let cv = ndarray::ArrayViewMut4::from_shape([n, s.oh, s.ow, s.o], &mut *conv_tile)
                     .map_err(|e| shape_err(e.to_string()))?;
-                conv2d_forward(xv, kv, None, &geom, ws, cv)?;
-                bias_activation(conv_tile, bias, activation, s.o);
+                conv_bias_activation(xv, kv, bias, activation, &geom, ws, cv)?;
                 let pooled = out
                     .get_mut(done * out_sample..(done + n) * out_sample)
                     .ok_or_else(|| shape_err("output tile out of range".into()))?;

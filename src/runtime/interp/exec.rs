@@ -714,14 +714,8 @@ fn rnn_sliced(
             *first = count;
         }
         let ov = view_mut(out, &shape, ctx)?;
-        ctx.kernel(rnn::rnn_forward(
-            cell,
-            xv,
-            params,
-            return_sequences,
-            cache,
-            ov,
-        ))
+        let forward = || rnn::rnn_forward(cell, xv, params, return_sequences, cache, ov);
+        ctx.kernel(crate::runtime::kernels::linalg::serial(forward))
     };
     if jobs.len() == 1 {
         jobs.into_iter().try_for_each(run)

@@ -144,9 +144,6 @@ impl Interpreter {
             .collect();
         let bindings = signature::bind(&facts, inputs)?;
         self.prepare(bindings)?;
-        let Some(layout) = &self.layout else {
-            return Err(RunError::Plan("no layout".into()));
-        };
         for (&v, x) in self.plan.inputs.iter().zip(inputs) {
             let name = self
                 .plan
@@ -155,6 +152,15 @@ impl Interpreter {
                 .map_or("", |p| p.name.as_str());
             self.memory.write_input(&self.plan, v, name, x)?;
         }
+        // Steps that split the batch run one slice per thread; their GEMMs stay serial.
+        crate::runtime::kernels::linalg::serial(|| self.run_steps())
+    }
+
+    /// Runs every step in order, a fused conv with the pool it carries.
+    fn run_steps(&mut self) -> Result<(), RunError> {
+        let Some(layout) = &self.layout else {
+            return Err(RunError::Plan("no layout".into()));
+        };
         let mut steps = self.plan.steps.iter().zip(self.states.iter_mut());
         while let Some((step, state)) = steps.next() {
             if step.fused_with_next {

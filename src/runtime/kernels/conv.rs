@@ -4,10 +4,13 @@
 //! `[N, OH, OW, O]`. Padding is explicit ([`Padding2d`]); callers turn Keras `same` into pads
 //! with [`same_padding`] and `valid` is all zeros.
 //!
-//! Forward is im2col + one GEMM per chunk of samples: the patch matrix has one row per output
-//! pixel and `KH·KW·C` columns in kernel order, so the kernel tensor (row-major) already is the
-//! `[KH·KW·C, O]` right-hand matrix and the GEMM result already is NHWC. The patch matrix lives
-//! in a [`ConvWorkspace`] that is reused between calls: the steady state allocates nothing.
+//! Forward on CPUs with AVX2 + FMA is one [`simd_gemm`] product that reads each output pixel's
+//! receptive field straight from the input (through a table of per-tap offsets; a padded
+//! convolution reads a zero-padded copy of a chunk of samples), so no patch matrix is built.
+//! Elsewhere it is im2col + one GEMM per chunk of samples: the patch matrix has one row per
+//! output pixel and `KH·KW·C` columns in kernel order, so the kernel tensor (row-major) already
+//! is the `[KH·KW·C, O]` right-hand matrix and the GEMM result already is NHWC. Scratch memory
+//! lives in a [`ConvWorkspace`] that is reused between calls: the steady state allocates nothing.
 //!
 //! Backward: `dbias = Σ dy`, `dkernel = colsᵀ · dy`, `dcols = dy · kernelᵀ`, then col2im
 //! scatter-adds `dcols` into `dx`. All gradient outputs are overwritten, not accumulated.
@@ -16,6 +19,7 @@ use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4};
 
 use super::error::{checked_product, expect_shape, param_err, KernelError, KernelResult};
 use super::linalg::{column_sums, ensure_len, flat, flat_mut, gemm, mat, mat_mut};
+use super::simd_gemm;
 
 const OP: &str = "conv2d";
 
@@ -173,11 +177,24 @@ impl Conv2dShape {
     }
 }
 
-/// Reusable scratch memory of a convolution (patch matrix and its gradient).
+/// Reusable scratch memory of a convolution (patch matrix and its gradient; for the direct
+/// kernel, a zero-padded copy of the input and the per-tap offsets).
 #[derive(Debug, Default, Clone)]
 pub struct ConvWorkspace {
     cols: Vec<f32>,
     dcols: Vec<f32>,
+    padded: Vec<f32>,
+    k_offsets: Vec<usize>,
+}
+
+/// How [`conv2d_forward_with`] finishes and splits its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConvForward {
+    /// Apply relu after the bias, inside the kernel (one pass less over the output).
+    pub relu: bool,
+    /// Split the work between the current rayon pool's threads (false when the caller already
+    /// runs one slice of the batch per thread).
+    pub parallel: bool,
 }
 
 impl ConvWorkspace {
@@ -370,14 +387,34 @@ fn dims4(d: (usize, usize, usize, usize)) -> [usize; 4] {
     [d.0, d.1, d.2, d.3]
 }
 
-/// Forward convolution into `out: [N, OH, OW, O]`.
+/// Forward convolution into `out: [N, OH, OW, O]`, split between the pool's threads.
 pub fn conv2d_forward(
     x: ArrayView4<'_, f32>,
     kernel: ArrayView4<'_, f32>,
     bias: Option<ArrayView1<'_, f32>>,
     geom: &Conv2dGeometry,
     ws: &mut ConvWorkspace,
+    out: ArrayViewMut4<'_, f32>,
+) -> KernelResult<()> {
+    let opts = ConvForward {
+        relu: false,
+        parallel: true,
+    };
+    conv2d_forward_with(x, kernel, bias, geom, ws, out, opts)
+}
+
+/// Forward convolution into `out: [N, OH, OW, O]`, then bias and (if `opts.relu`) relu.
+///
+/// On CPUs with AVX2 and FMA the product runs in [`simd_gemm`] straight from the input (a
+/// zero-padded copy when there is padding), with no patch matrix; elsewhere im2col + GEMM.
+pub fn conv2d_forward_with(
+    x: ArrayView4<'_, f32>,
+    kernel: ArrayView4<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    geom: &Conv2dGeometry,
+    ws: &mut ConvWorkspace,
     mut out: ArrayViewMut4<'_, f32>,
+    opts: ConvForward,
 ) -> KernelResult<()> {
     let s = Conv2dShape::new(dims4(x.dim()), dims4(kernel.dim()), geom)?;
     expect_shape(OP, "out", out.shape(), &s.output())?;
@@ -385,8 +422,19 @@ pub fn conv2d_forward(
         expect_shape(OP, "bias", b.shape(), &[s.o])?;
     }
     let xs = flat(OP, "x", &x)?;
-    let ks = mat(OP, flat(OP, "kernel", &kernel)?, s.patch_len(), s.o)?;
+    let kflat = flat(OP, "kernel", &kernel)?;
+    let ks = mat(OP, kflat, s.patch_len(), s.o)?;
     let out_flat = flat_mut(OP, "out", &mut out)?;
+    let bias_flat = match &bias {
+        Some(b) => Some(b.as_slice().ok_or(KernelError::Layout {
+            op: OP,
+            tensor: "bias",
+        })?),
+        None => None,
+    };
+    if simd_gemm::available() && direct(xs, &s, geom, kflat, bias_flat, ws, out_flat, opts) {
+        return Ok(());
+    }
     let per_sample = s.pixels_per_sample();
     let chunk = s.samples_per_chunk();
     let pointwise =
@@ -408,20 +456,122 @@ pub fn conv2d_forward(
         gemm(OP, 1.0, &lhs, &ks, 0.0, &mut dst)?;
         n0 += count;
     }
-    if let Some(b) = bias {
-        let b = b.as_slice().ok_or(KernelError::Layout {
-            op: OP,
-            tensor: "bias",
-        })?;
-        if s.o > 0 {
-            for row in out_flat.chunks_exact_mut(s.o) {
+    if s.o > 0 {
+        for row in out_flat.chunks_exact_mut(s.o) {
+            if let Some(b) = bias_flat {
                 for (o, &bv) in row.iter_mut().zip(b) {
                     *o += bv;
+                }
+            }
+            if opts.relu {
+                for v in row.iter_mut() {
+                    *v = v.max(0.0);
                 }
             }
         }
     }
     Ok(())
+}
+
+/// The convolution as one [`simd_gemm`] product per chunk of samples, reading the receptive
+/// fields from the input (or from its zero-padded copy, made a chunk at a time in the
+/// workspace so that the copy never exceeds the patch matrix it replaces). `false` (nothing
+/// written) when the kernel declines.
+#[allow(clippy::too_many_arguments)]
+fn direct(
+    xs: &[f32],
+    s: &Conv2dShape,
+    geom: &Conv2dGeometry,
+    kernel: &[f32],
+    bias: Option<&[f32]>,
+    ws: &mut ConvWorkspace,
+    out: &mut [f32],
+    opts: ConvForward,
+) -> bool {
+    let p = geom.padding;
+    let padded = p != Padding2d::default();
+    let (Some(hp), Some(wp)) = (
+        s.h.checked_add(p.top).and_then(|v| v.checked_add(p.bottom)),
+        s.w.checked_add(p.left).and_then(|v| v.checked_add(p.right)),
+    ) else {
+        return false;
+    };
+    let Some(sample_len) = hp.checked_mul(wp).and_then(|v| v.checked_mul(s.c)) else {
+        return false;
+    };
+    let chunk = if padded {
+        let budget = s.workspace_len();
+        if sample_len == 0 || sample_len > budget {
+            return false;
+        }
+        (budget / sample_len).clamp(1, s.n.max(1))
+    } else {
+        s.n.max(1)
+    };
+    ws.k_offsets.clear();
+    for ky in 0..s.kh {
+        for kx in 0..s.kw {
+            let tap = (ky * geom.dilation.0 * wp + kx * geom.dilation.1) * s.c;
+            ws.k_offsets.extend((0..s.c).map(|ci| tap + ci));
+        }
+    }
+    let geometry = simd_gemm::ConvRows {
+        pixels: s.pixels_per_sample(),
+        ow: s.ow,
+        sample_len,
+        row_step: geom.stride.0 * wp * s.c,
+        col_step: geom.stride.1 * s.c,
+    };
+    let epilogue = simd_gemm::Epilogue {
+        bias,
+        relu: opts.relu,
+    };
+    let in_sample = s.h * s.w * s.c;
+    let out_sample = s.pixels_per_sample() * s.o;
+    let mut n0 = 0;
+    while n0 < s.n {
+        let count = chunk.min(s.n - n0);
+        let data: &[f32] = if padded {
+            ensure_len(&mut ws.padded, count * sample_len);
+            let dst = &mut ws.padded[..count * sample_len];
+            dst.fill(0.0);
+            for (i, sample) in dst.chunks_exact_mut(sample_len).enumerate() {
+                let src = &xs[(n0 + i) * in_sample..(n0 + i + 1) * in_sample];
+                for (y, row) in src.chunks_exact(s.w * s.c).enumerate() {
+                    let at = ((y + p.top) * wp + p.left) * s.c;
+                    sample[at..at + row.len()].copy_from_slice(row);
+                }
+            }
+            &ws.padded[..count * sample_len]
+        } else {
+            &xs[n0 * in_sample..]
+        };
+        let lhs = simd_gemm::Lhs::Conv {
+            data,
+            geometry,
+            k_offsets: &ws.k_offsets,
+        };
+        let dst = &mut out[n0 * out_sample..(n0 + count) * out_sample];
+        let rows = count * s.pixels_per_sample();
+        let k = s.patch_len();
+        if !simd_gemm::gemm(
+            lhs,
+            rows,
+            k,
+            kernel,
+            s.o,
+            s.o,
+            dst,
+            s.o,
+            false,
+            epilogue,
+            opts.parallel,
+        ) {
+            return false;
+        }
+        n0 += count;
+    }
+    true
 }
 
 /// Gradient buffers written by [`conv2d_backward`] (each overwritten). `dx: None` skips the

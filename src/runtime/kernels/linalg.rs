@@ -1,24 +1,29 @@
 //! Flat-slice views and the GEMM entry point shared by conv, dense and the recurrent kernels.
 //!
 //! Every kernel works on standard-layout (row-major contiguous) tensors and reinterprets them as
-//! 2-D matrices. [`gemm`] validates shapes and then calls ndarray's `general_mat_mul`, which for
-//! `f32` always lands in matrixmultiply's `sgemm` (AVX-512 kernel chosen at run time, threaded
-//! by `MATMUL_NUM_THREADS`, default: physical cores, at most 4).
+//! 2-D matrices. [`gemm`] validates shapes, then runs matrix-vector products in the
+//! hand-written loops below, plain products (`alpha = 1`, `beta` 0 or 1) of matrices in
+//! contiguous memory in our own kernel ([`simd_gemm`], on CPUs with AVX2 + FMA), and anything
+//! else in ndarray's `general_mat_mul` (matrixmultiply's `sgemm`, threaded by
+//! `MATMUL_NUM_THREADS`).
 //!
-//! Threading policy of the kernels: GEMM is the only multi-threaded part (matrixmultiply splits
-//! the output into blocks; each output element is summed by one thread in a fixed order, so a
-//! fixed thread count gives bit-identical results). Everything else (im2col, pools,
-//! activations, norms) runs on the calling thread, and so do matrix-vector products (one
-//! output row or column), which skip sgemm for a hand-written dot/axpy loop; these are
-//! memory-bound and cheap next to the GEMMs, and a second pool (rayon) would fight
-//! matrixmultiply's threads for the 2 cores.
+//! Threading policy: only GEMM is multi-threaded. Our kernel splits rows between the current
+//! rayon pool's threads, except inside [`serial`], which the interpreter uses because it
+//! already runs one slice of the batch per thread; matrixmultiply splits the output into
+//! blocks. Either way each output element is summed by one thread in a fixed order, so a fixed
+//! thread count gives bit-identical results. Everything else (im2col, pools, activations,
+//! norms) runs on the calling thread, and so do matrix-vector products (one output row or
+//! column), which skip GEMM for a hand-written dot/axpy loop: they are memory-bound and cheap
+//! next to the GEMMs.
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{
     ArrayBase, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Data, DataMut, Dimension,
+    ShapeBuilder,
 };
 
 use super::error::{shape_err, KernelError, KernelResult};
+use super::simd_gemm;
 
 /// The flat data of a standard-layout tensor, or a layout error naming it.
 pub(crate) fn flat<'a, S, D>(
@@ -102,8 +107,154 @@ pub(crate) fn gemm(
             return Ok(());
         }
     }
+    if let Some(accumulate) = plain_update(alpha, beta) {
+        if own_gemm(a, b, accumulate, c) {
+            return Ok(());
+        }
+    }
     general_mat_mul(alpha, a, b, beta, c);
     Ok(())
+}
+
+/// `Some(accumulate)` when `c ← alpha·a·b + beta·c` is our kernel's plain overwrite
+/// (`alpha = 1, beta = 0`) or add (`alpha = 1, beta = 1`).
+// Exact tests on purpose: only exactly 1 and 0 are the kernel's "add" and "overwrite".
+#[allow(clippy::float_cmp)]
+fn plain_update(alpha: f32, beta: f32) -> Option<bool> {
+    (alpha == 1.0 && (beta == 0.0 || beta == 1.0)).then_some(beta == 1.0)
+}
+
+thread_local! {
+    /// Set while the calling thread runs one slice of a batch split by the caller (the
+    /// interpreter): its GEMMs then stay on this thread.
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The transposed right-hand matrix of the last [`own_gemm`] that needed one, kept so the
+    /// steady state allocates nothing.
+    static PACKED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's GEMMs kept on this thread (see the module doc).
+pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SERIAL.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SERIAL.with(|s| s.replace(true)));
+    f()
+}
+
+/// `c ← a·b` (or `c += a·b`) in [`simd_gemm`] when the CPU has it and the views lie in
+/// contiguous memory (row-major or transposed). `false`: not done.
+fn own_gemm(
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    accumulate: bool,
+    c: &mut ArrayViewMut2<'_, f32>,
+) -> bool {
+    let (Some([row_stride, col_stride]), Some(data)) =
+        (strides(a.strides()), a.as_slice_memory_order())
+    else {
+        return false;
+    };
+    let lhs = simd_gemm::Lhs::Strided {
+        data,
+        row_stride,
+        col_stride,
+    };
+    own_gemm_lhs(lhs, a.dim(), b, accumulate, c)
+}
+
+/// Non-negative strides as `usize`.
+fn strides(s: &[isize]) -> Option<[usize; 2]> {
+    Some([usize::try_from(s[0]).ok()?, usize::try_from(s[1]).ok()?])
+}
+
+/// [`own_gemm`] for an `A` (`m × k`) already described as a [`simd_gemm::Lhs`]. A transposed
+/// `b` is first copied row-major (it is a weight or gradient matrix, small next to the product).
+fn own_gemm_lhs(
+    lhs: simd_gemm::Lhs<'_>,
+    (m, k): (usize, usize),
+    b: &ArrayView2<'_, f32>,
+    accumulate: bool,
+    c: &mut ArrayViewMut2<'_, f32>,
+) -> bool {
+    if !simd_gemm::available() {
+        return false;
+    }
+    let (k2, n) = b.dim();
+    let (Some([brs, bcs]), Some([crs, ccs])) = (strides(b.strides()), strides(c.strides())) else {
+        return false;
+    };
+    if k2 != k || c.dim() != (m, n) || (ccs != 1 && n > 1) || (crs < n && m > 1) {
+        return false;
+    }
+    let Some(bdata) = b.as_slice_memory_order() else {
+        return false;
+    };
+    let parallel = !SERIAL.with(std::cell::Cell::get);
+    if parallel
+        && rayon::current_num_threads() > 1
+        && m.saturating_mul(n).saturating_mul(k) < simd_gemm::PARALLEL_MIN_WORK
+    {
+        // Too small to split in a rayon scope (the wake-ups cost more than the product);
+        // matrixmultiply's spinning workers split it for less.
+        return false;
+    }
+    let Some(cdata) = c.as_slice_memory_order_mut() else {
+        return false;
+    };
+    let ldc = if m > 1 { crs } else { n };
+    let epilogue = simd_gemm::Epilogue::NONE;
+    if bcs == 1 || n == 1 {
+        let ldb = if k > 1 { brs } else { n };
+        return simd_gemm::gemm(
+            lhs, m, k, bdata, ldb, n, cdata, ldc, accumulate, epilogue, parallel,
+        );
+    }
+    if brs != 1 {
+        return false;
+    }
+    // `b` is the transpose of a row-major matrix: copy it row-major once.
+    let mut packed = PACKED.with(std::cell::Cell::take);
+    packed.clear();
+    packed.extend(
+        b.rows()
+            .into_iter()
+            .flat_map(|row| row.into_iter().copied()),
+    );
+    let done = simd_gemm::gemm(
+        lhs, m, k, &packed, n, n, cdata, ldc, accumulate, epilogue, parallel,
+    );
+    PACKED.with(|p| p.set(packed));
+    done
+}
+
+/// `c ← a·b + beta·c` for `A` = `rows` rows of `cols` elements, `row_stride` apart, starting at
+/// `data[0]` (e.g. one timestep of every sequence in a `[N, T, F]` buffer). One row is a
+/// matrix-vector product: [`gemm`]'s own loop.
+pub(crate) fn gemm_rows(
+    op: &'static str,
+    data: &[f32],
+    (rows, cols, row_stride): (usize, usize, usize),
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+) -> KernelResult<()> {
+    let lhs = simd_gemm::Lhs::Strided {
+        data,
+        row_stride,
+        col_stride: 1,
+    };
+    if let (Some(accumulate), true) = (plain_update(1.0, beta), rows > 1) {
+        if own_gemm_lhs(lhs, (rows, cols), b, accumulate, c) {
+            return Ok(());
+        }
+    }
+    let a = ArrayView2::from_shape((rows, cols).strides((row_stride, 1)), data)
+        .map_err(|e| shape_err(op, e.to_string()))?;
+    gemm(op, 1.0, &a, b, beta, c)
 }
 
 /// [`gemv_body`], compiled for the widest SIMD the CPU has (see [`super::simd_train`]).

@@ -28,6 +28,7 @@ pub(crate) mod linalg;
 pub mod merge;
 pub mod pool;
 pub mod rnn;
+pub mod simd_gemm;
 pub mod simd_train;
 
 pub use error::{KernelError, KernelResult};

@@ -17,12 +17,10 @@ mod gru;
 mod lstm;
 mod simple;
 
-use ndarray::{
-    ArrayView2, ArrayView3, ArrayViewD, ArrayViewMut2, ArrayViewMut3, ArrayViewMutD, ShapeBuilder,
-};
+use ndarray::{ArrayView2, ArrayView3, ArrayViewD, ArrayViewMut2, ArrayViewMut3, ArrayViewMutD};
 
 use super::error::{checked_product, expect_shape, param_err, shape_err, KernelResult};
-use super::linalg::{column_sums, ensure_len, flat, flat_mut, gemm, mat, mat_mut};
+use super::linalg::{column_sums, ensure_len, flat, flat_mut, gemm, gemm_rows, mat, mat_mut};
 
 const OP: &str = "rnn";
 
@@ -144,17 +142,11 @@ impl RnnCache {
 }
 
 /// Rows `(n, t)` for all `n` of a `[N·T, width]` buffer, as an `[N, width]` strided view.
-fn step_rows<'a>(
-    buf: &'a [f32],
-    d: &RnnDims,
-    t: usize,
-    width: usize,
-) -> KernelResult<ArrayView2<'a, f32>> {
-    let rest = buf
-        .get(t * width..)
-        .ok_or_else(|| shape_err(OP, "step outside buffer"))?;
-    ArrayView2::from_shape((d.n, width).strides((d.t * width, 1)), rest)
-        .map_err(|e| shape_err(OP, e.to_string()))
+/// `buf` from timestep `t`'s row of the first sequence: with row stride `T·width`, the rows
+/// of timestep `t` of every sequence.
+fn step_slice(buf: &[f32], t: usize, width: usize) -> KernelResult<&[f32]> {
+    buf.get(t * width..)
+        .ok_or_else(|| shape_err(OP, "step outside buffer"))
 }
 
 fn validate(cell: RnnCell, x: &ArrayView3<'_, f32>, p: &RnnParams<'_>) -> KernelResult<RnnDims> {
@@ -220,9 +212,9 @@ pub fn rnn_forward(
     }
     for t in 0..d.t {
         {
-            let hp = step_rows(&cache.h_prev, &d, t, d.u)?;
+            let hp = step_slice(&cache.h_prev, t, d.u)?;
             let mut zrec = mat_mut(OP, &mut cache.zrec, d.n, gu)?;
-            gemm(OP, 1.0, &hp, &recurrent, 0.0, &mut zrec)?;
+            gemm_rows(OP, hp, (d.n, d.u, d.t * d.u), &recurrent, 0.0, &mut zrec)?;
         }
         match cell {
             RnnCell::SimpleRnn => simple::forward_step(cache, &d, t),
@@ -310,9 +302,9 @@ pub fn rnn_backward(
         } else {
             &cache.dz_in
         };
-        let dzt = step_rows(dz_rec, &d, t, gu)?;
+        let dzt = step_slice(dz_rec, t, gu)?;
         let mut dh = mat_mut(OP, &mut cache.dh, d.n, d.u)?;
-        gemm(OP, 1.0, &dzt, &p.recurrent.t(), 1.0, &mut dh)?;
+        gemm_rows(OP, dzt, (d.n, gu, d.t * gu), &p.recurrent.t(), 1.0, &mut dh)?;
     }
     let dz_in = mat(OP, &cache.dz_in, rows, gu)?;
     let dz_rec = if cell == RnnCell::Gru {

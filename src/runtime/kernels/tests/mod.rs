@@ -7,6 +7,7 @@
 mod fixtures;
 mod grads;
 mod hand;
+mod direct;
 mod matvec;
 
 use ndarray::{ArrayD, IxDyn};
