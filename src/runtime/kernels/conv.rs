@@ -13,7 +13,11 @@
 //! lives in a [`ConvWorkspace`] that is reused between calls: the steady state allocates nothing.
 //!
 //! Backward: `dbias = Σ dy`, `dkernel = colsᵀ · dy`, `dcols = dy · kernelᵀ`, then col2im
-//! scatter-adds `dcols` into `dx`. All gradient outputs are overwritten, not accumulated.
+//! scatter-adds `dcols` into `dx`. All gradient outputs are overwritten, not accumulated. With
+//! AVX2 + FMA, `dkernel` reads the receptive fields from the input as the forward pass does
+//! (one product row per kernel tap), and a stride-1 convolution whose output is nearly as
+//! large as its input gets `dx` as a direct convolution of the zero-padded `dy` with the
+//! flipped kernel, with no `dcols` and no col2im.
 
 use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4};
 
@@ -185,6 +189,8 @@ pub struct ConvWorkspace {
     dcols: Vec<f32>,
     padded: Vec<f32>,
     k_offsets: Vec<usize>,
+    origins: Vec<usize>,
+    flipped: Vec<f32>,
 }
 
 /// How [`conv2d_forward_with`] finishes and splits its work.
@@ -261,6 +267,11 @@ fn im2col(
                         continue;
                     };
                     let (lo, hi) = (span.kx_lo * s.c, span.kx_hi * s.c);
+                    if lo == hi {
+                        // The whole kernel row lies in the padding (wider than its reach).
+                        seg.fill(0.0);
+                        continue;
+                    }
                     let at = (iy * s.w + span.ix_lo) * s.c;
                     seg[..lo].fill(0.0);
                     seg[lo..hi].copy_from_slice(&sample[at..at + hi - lo]);
@@ -335,6 +346,9 @@ fn col2im(
                         continue;
                     };
                     let (lo, hi) = (span.kx_lo * s.c, span.kx_hi * s.c);
+                    if lo == hi {
+                        continue;
+                    }
                     let at = (iy * s.w + span.ix_lo) * s.c;
                     for (d, &g) in sample[at..at + hi - lo].iter_mut().zip(&seg[lo..hi]) {
                         *d += g;
@@ -508,13 +522,7 @@ fn direct(
     } else {
         s.n.max(1)
     };
-    ws.k_offsets.clear();
-    for ky in 0..s.kh {
-        for kx in 0..s.kw {
-            let tap = (ky * geom.dilation.0 * wp + kx * geom.dilation.1) * s.c;
-            ws.k_offsets.extend((0..s.c).map(|ci| tap + ci));
-        }
-    }
+    tap_offsets((s.kh, s.kw, s.c), geom.dilation, wp, &mut ws.k_offsets);
     let geometry = simd_gemm::ConvRows {
         pixels: s.pixels_per_sample(),
         ow: s.ow,
@@ -532,16 +540,8 @@ fn direct(
     while n0 < s.n {
         let count = chunk.min(s.n - n0);
         let data: &[f32] = if padded {
-            ensure_len(&mut ws.padded, count * sample_len);
-            let dst = &mut ws.padded[..count * sample_len];
-            dst.fill(0.0);
-            for (i, sample) in dst.chunks_exact_mut(sample_len).enumerate() {
-                let src = &xs[(n0 + i) * in_sample..(n0 + i + 1) * in_sample];
-                for (y, row) in src.chunks_exact(s.w * s.c).enumerate() {
-                    let at = ((y + p.top) * wp + p.left) * s.c;
-                    sample[at..at + row.len()].copy_from_slice(row);
-                }
-            }
+            let dims = [s.h, s.w, s.c];
+            pad_chunk(xs, dims, p, wp, sample_len, n0, count, &mut ws.padded);
             &ws.padded[..count * sample_len]
         } else {
             &xs[n0 * in_sample..]
@@ -620,13 +620,37 @@ pub fn conv2d_backward(
         expect_shape(OP, "dbias", db.shape(), &[s.o])?;
         column_sums(dys, s.o, flat_mut(OP, "dbias", &mut db)?);
     }
+    let kflat = flat(OP, "kernel", &kernel)?;
+    let own = simd_gemm::available();
+    let dk_done = own && {
+        let dk_flat = dk.as_slice_mut().ok_or(KernelError::Layout {
+            op: OP,
+            tensor: "dkernel",
+        })?;
+        weight_grad_direct(xs, dys, &s, geom, ws, dk_flat)
+    };
+    let dx_done = match dxs.as_deref_mut() {
+        Some(d) if own => input_grad_direct(dys, &s, geom, kflat, ws, d)?,
+        Some(_) => false,
+        None => true,
+    };
+    if dk_done && dx_done {
+        return Ok(());
+    }
+    let dxs = if dx_done { None } else { dxs };
+    let mut dk = if dk_done { None } else { Some(dk) };
+    if let Some(d) = &mut dk {
+        d.fill(0.0);
+    }
+    let mut dxs = dxs;
     if let Some(d) = dxs.as_deref_mut() {
         d.fill(0.0);
     }
-    dk.fill(0.0);
     let per_sample = s.pixels_per_sample();
     let chunk = s.samples_per_chunk();
-    ensure_len(&mut ws.cols, s.workspace_len());
+    if dk.is_some() {
+        ensure_len(&mut ws.cols, s.workspace_len());
+    }
     if dxs.is_some() {
         ensure_len(&mut ws.dcols, s.workspace_len());
     }
@@ -634,10 +658,12 @@ pub fn conv2d_backward(
     while n0 < s.n {
         let count = chunk.min(s.n - n0);
         let rows = count * per_sample;
-        im2col(xs, &s, geom, n0, count, &mut ws.cols);
-        let cols = mat(OP, &ws.cols, rows, s.patch_len())?;
         let dyc = mat(OP, &dys[n0 * per_sample * s.o..], rows, s.o)?;
-        gemm(OP, 1.0, &cols.t(), &dyc, 1.0, &mut dk)?;
+        if let Some(dk) = &mut dk {
+            im2col(xs, &s, geom, n0, count, &mut ws.cols);
+            let cols = mat(OP, &ws.cols, rows, s.patch_len())?;
+            gemm(OP, 1.0, &cols.t(), &dyc, 1.0, dk)?;
+        }
         if let Some(d) = dxs.as_deref_mut() {
             let mut dcols = mat_mut(OP, &mut ws.dcols, rows, s.patch_len())?;
             gemm(OP, 1.0, &dyc, &ks.t(), 0.0, &mut dcols)?;
@@ -646,4 +672,183 @@ pub fn conv2d_backward(
         n0 += count;
     }
     Ok(())
+}
+
+/// The zero-padded copy of samples `n0..n0 + count` of the NHWC `xs` (`h × w × c` each) into
+/// `dst`, `pad` around each sample (`hp × wp` pixels padded).
+#[allow(clippy::too_many_arguments)]
+fn pad_chunk(
+    xs: &[f32],
+    [h, w, c]: [usize; 3],
+    p: Padding2d,
+    wp: usize,
+    sample_len: usize,
+    n0: usize,
+    count: usize,
+    dst: &mut Vec<f32>,
+) {
+    let in_sample = h * w * c;
+    ensure_len(dst, count * sample_len);
+    let dst = &mut dst[..count * sample_len];
+    dst.fill(0.0);
+    for (i, sample) in dst.chunks_exact_mut(sample_len).enumerate() {
+        let src = &xs[(n0 + i) * in_sample..(n0 + i + 1) * in_sample];
+        for (y, row) in src.chunks_exact(w * c).enumerate() {
+            let at = ((y + p.top) * wp + p.left) * c;
+            sample[at..at + row.len()].copy_from_slice(row);
+        }
+    }
+}
+
+/// The offset of every kernel tap (`ky, kx, ci` in kernel order) from a receptive field's
+/// origin, in an input `wp` pixels wide with `c` channels.
+fn tap_offsets(
+    (kh, kw, c): (usize, usize, usize),
+    dilation: (usize, usize),
+    wp: usize,
+    out: &mut Vec<usize>,
+) {
+    out.clear();
+    for ky in 0..kh {
+        for kx in 0..kw {
+            let tap = (ky * dilation.0 * wp + kx * dilation.1) * c;
+            out.extend((0..c).map(|ci| tap + ci));
+        }
+    }
+}
+
+/// `dkernel = Σ receptive fieldsᵀ · dy` in [`simd_gemm`], reading the receptive fields from
+/// the input (its zero-padded copy, a chunk of samples at a time) instead of a patch matrix:
+/// one row of the product per kernel tap, one term of its sum per output pixel. `false`
+/// (nothing meaningful written) when the kernel declines.
+fn weight_grad_direct(
+    xs: &[f32],
+    dys: &[f32],
+    s: &Conv2dShape,
+    geom: &Conv2dGeometry,
+    ws: &mut ConvWorkspace,
+    dk: &mut [f32],
+) -> bool {
+    let p = geom.padding;
+    let padded = p != Padding2d::default();
+    let (hp, wp) = (s.h + p.top + p.bottom, s.w + p.left + p.right);
+    let Some(sample_len) = hp.checked_mul(wp).and_then(|v| v.checked_mul(s.c)) else {
+        return false;
+    };
+    let in_sample = s.h * s.w * s.c;
+    let pixels = s.pixels_per_sample();
+    let chunk = s.samples_per_chunk();
+    if padded && chunk.saturating_mul(sample_len) > s.workspace_len().max(sample_len) {
+        return false;
+    }
+    tap_offsets((s.kh, s.kw, s.c), geom.dilation, wp, &mut ws.k_offsets);
+    let (row_step, col_step) = (geom.stride.0 * wp * s.c, geom.stride.1 * s.c);
+    let mut n0 = 0;
+    while n0 < s.n {
+        let count = chunk.min(s.n - n0);
+        ws.origins.clear();
+        for i in 0..count {
+            for oy in 0..s.oh {
+                for ox in 0..s.ow {
+                    ws.origins
+                        .push(i * sample_len + oy * row_step + ox * col_step);
+                }
+            }
+        }
+        let data: &[f32] = if padded {
+            let dims = [s.h, s.w, s.c];
+            pad_chunk(xs, dims, p, wp, sample_len, n0, count, &mut ws.padded);
+            &ws.padded[..count * sample_len]
+        } else {
+            &xs[n0 * in_sample..(n0 + count) * in_sample]
+        };
+        let lhs = simd_gemm::Lhs::Gather {
+            data,
+            row_offsets: &ws.k_offsets,
+            k_offsets: &ws.origins,
+        };
+        let rows = count * pixels;
+        let dy = &dys[n0 * pixels * s.o..(n0 + count) * pixels * s.o];
+        let epilogue = simd_gemm::Epilogue::NONE;
+        let taps = s.patch_len();
+        if !simd_gemm::gemm(
+            lhs,
+            taps,
+            rows,
+            dy,
+            s.o,
+            s.o,
+            dk,
+            s.o,
+            n0 > 0,
+            epilogue,
+            true,
+        ) {
+            return false;
+        }
+        n0 += count;
+    }
+    true
+}
+
+/// `dx` for a stride-1 convolution as a direct convolution of `dy`, zero-padded by the dilated
+/// kernel's reach less the forward padding, with the kernel flipped in space and its channel
+/// axes swapped: no patch gradient matrix and no col2im scatter. `Ok(false)` (nothing
+/// meaningful written) for strides above 1 or padding wider than the kernel's reach.
+fn input_grad_direct(
+    dys: &[f32],
+    s: &Conv2dShape,
+    geom: &Conv2dGeometry,
+    kernel: &[f32],
+    ws: &mut ConvWorkspace,
+    dx: &mut [f32],
+) -> KernelResult<bool> {
+    let p = geom.padding;
+    let reach_h = (s.kh - 1) * geom.dilation.0;
+    let reach_w = (s.kw - 1) * geom.dilation.1;
+    // The direct form also multiplies the zeros around `dy`: worth it only when that border
+    // is small next to the image (a `same` convolution, or a large one); otherwise the patch
+    // gradient matrix and col2im do fewer multiply-adds.
+    let worth_it = (s.h * s.w).saturating_mul(4) <= (s.oh * s.ow).saturating_mul(5);
+    let fits = worth_it
+        && geom.stride == (1, 1)
+        && p.top <= reach_h
+        && p.bottom <= reach_h
+        && p.left <= reach_w
+        && p.right <= reach_w;
+    if !fits {
+        return Ok(false);
+    }
+    let back = Conv2dGeometry {
+        stride: (1, 1),
+        dilation: geom.dilation,
+        padding: Padding2d {
+            top: reach_h - p.top,
+            bottom: reach_h - p.bottom,
+            left: reach_w - p.left,
+            right: reach_w - p.right,
+        },
+    };
+    let bs = Conv2dShape::new([s.n, s.oh, s.ow, s.o], [s.kh, s.kw, s.o, s.c], &back)?;
+    if bs.output() != [s.n, s.h, s.w, s.c] {
+        return Ok(false);
+    }
+    // flipped[ky][kx][o][ci] = kernel[kh-1-ky][kw-1-kx][ci][o]
+    let mut flipped = std::mem::take(&mut ws.flipped);
+    flipped.clear();
+    for ky in 0..s.kh {
+        for kx in 0..s.kw {
+            let tap = ((s.kh - 1 - ky) * s.kw + (s.kw - 1 - kx)) * s.c * s.o;
+            for o in 0..s.o {
+                flipped.extend((0..s.c).map(|ci| kernel[tap + ci * s.o + o]));
+            }
+        }
+    }
+    let opts = ConvForward {
+        relu: false,
+        parallel: true,
+    };
+    let done = direct(dys, &bs, &back, &flipped, None, ws, dx, opts);
+    ws.flipped = flipped;
+    Ok(done)
 }

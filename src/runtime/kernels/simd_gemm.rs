@@ -55,6 +55,14 @@ pub enum Lhs<'a> {
         geometry: ConvRows,
         k_offsets: &'a [usize],
     },
+    /// `A[i][k] = data[row_offsets[i] + k_offsets[k]]`: e.g. the transposed receptive fields
+    /// of a convolution (a row per kernel tap, a column per output pixel) for its weight
+    /// gradient.
+    Gather {
+        data: &'a [f32],
+        row_offsets: &'a [usize],
+        k_offsets: &'a [usize],
+    },
 }
 
 /// How output pixels map to input positions for [`Lhs::Conv`].
@@ -271,6 +279,17 @@ fn fits(
                 .and_then(|o| o.checked_add(*k_offsets.iter().max()?));
             k_offsets.len() == k && far.is_some_and(|l| l < data.len())
         }
+        Lhs::Gather {
+            data,
+            row_offsets,
+            k_offsets,
+        } => {
+            let far = row_offsets
+                .iter()
+                .max()
+                .and_then(|r| r.checked_add(*k_offsets.iter().max()?));
+            row_offsets.len() == m && k_offsets.len() == k && far.is_some_and(|l| l < data.len())
+        }
     };
     rhs_ok && lhs_ok
 }
@@ -314,6 +333,22 @@ mod kernel {
                     data.as_ptr(),
                     |i| i * row_stride,
                     Strided(col_stride),
+                    (row0, m, k, n),
+                    rhs.as_ptr(),
+                    ldb,
+                    out.as_mut_ptr(),
+                    ldc,
+                    accumulate,
+                    epilogue,
+                ),
+                Lhs::Gather {
+                    data,
+                    row_offsets,
+                    k_offsets,
+                } => drive(
+                    data.as_ptr(),
+                    |i| row_offsets[i],
+                    Table(k_offsets.as_ptr()),
                     (row0, m, k, n),
                     rhs.as_ptr(),
                     ldb,

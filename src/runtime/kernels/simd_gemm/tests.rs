@@ -382,6 +382,31 @@ fn short_buffers_and_missing_features_are_declined_untouched() {
         Epilogue::NONE,
         false
     ));
+    // Gathered rows whose furthest offset passes the end, and tables of the wrong length.
+    let gather = |row_offsets, k_offsets| Lhs::Gather {
+        data: &a,
+        row_offsets,
+        k_offsets,
+    };
+    let far = [0, 1, 2, a.len() - 4];
+    for (rows, ks) in [
+        (&far[..], &[0usize, 1, 2, 3, 4][..]),
+        (&far[..3], &[0; 5][..]),
+    ] {
+        assert!(!gemm(
+            gather(rows, ks),
+            m,
+            k,
+            &b,
+            n,
+            n,
+            &mut c,
+            n,
+            false,
+            Epilogue::NONE,
+            false
+        ));
+    }
     super::baseline(|| {
         assert!(!gemm(
             lhs(&a),

@@ -8,7 +8,8 @@ use ndarray::{Array2, ArrayView1, ArrayView4, ArrayViewMut4};
 
 use super::data;
 use crate::runtime::kernels::conv::{
-    conv2d_forward_with, Conv2dGeometry, Conv2dShape, ConvForward, ConvWorkspace, Padding2d,
+    conv2d_backward, conv2d_forward_with, Conv2dGeometry, Conv2dGrads, Conv2dShape, ConvForward,
+    ConvWorkspace, Padding2d,
 };
 use crate::runtime::kernels::linalg::gemm;
 use crate::runtime::kernels::simd_gemm;
@@ -56,11 +57,39 @@ fn conv(
     out
 }
 
-#[test]
-fn direct_convolution_agrees_with_im2col_for_every_geometry() {
-    if !simd_gemm::available() {
-        return;
+/// `dx` and `dkernel` of one convolution (twice with one workspace, as training does).
+fn conv_grads(
+    x: &[f32],
+    xd: [usize; 4],
+    k: &[f32],
+    kd: [usize; 4],
+    dy: &[f32],
+    geom: &Conv2dGeometry,
+) -> (Vec<f32>, Vec<f32>) {
+    let s = Conv2dShape::new(xd, kd, geom).unwrap();
+    let mut dx = vec![f32::NAN; x.len()];
+    let mut dk = vec![f32::NAN; k.len()];
+    let mut ws = ConvWorkspace::new();
+    for _ in 0..2 {
+        conv2d_backward(
+            ArrayView4::from_shape(xd, x).unwrap(),
+            ArrayView4::from_shape(kd, k).unwrap(),
+            ArrayView4::from_shape(s.output(), dy).unwrap(),
+            geom,
+            &mut ws,
+            Conv2dGrads {
+                dx: Some(ArrayViewMut4::from_shape(xd, &mut dx).unwrap()),
+                dkernel: ArrayViewMut4::from_shape(kd, &mut dk).unwrap(),
+                dbias: None,
+            },
+        )
+        .unwrap();
     }
+    (dx, dk)
+}
+
+/// Every padding, stride and dilation mix the tests sweep, with input and kernel shapes.
+fn geometries() -> Vec<(Conv2dGeometry, [usize; 4], [usize; 4])> {
     let pads = [
         Padding2d::default(),
         Padding2d {
@@ -75,8 +104,15 @@ fn direct_convolution_agrees_with_im2col_for_every_geometry() {
             left: 1,
             right: 0,
         },
+        // Wider than a 3-tap kernel's reach: dx takes the im2col path.
+        Padding2d {
+            top: 3,
+            bottom: 0,
+            left: 0,
+            right: 3,
+        },
     ];
-    let mut seed = 1;
+    let mut all = Vec::new();
     for padding in pads {
         for stride in [(1, 1), (2, 1), (2, 3)] {
             for dilation in [(1, 1), (2, 1), (1, 2)] {
@@ -84,31 +120,60 @@ fn direct_convolution_agrees_with_im2col_for_every_geometry() {
                     ([3, 9, 8, 3], [3, 2, 3, 5]),
                     ([2, 7, 7, 1], [3, 3, 1, 17]),
                     ([1, 6, 5, 4], [1, 1, 4, 8]),
+                    ([9, 5, 5, 2], [2, 2, 2, 3]),
                 ] {
                     let geom = Conv2dGeometry {
                         stride,
                         dilation,
                         padding,
                     };
-                    if Conv2dShape::new(xd, kd, &geom).is_err() {
-                        continue;
-                    }
-                    seed += 1;
-                    let x = data(xd.iter().product(), seed, 1.0);
-                    let k = data(kd.iter().product(), seed + 100, 0.5);
-                    let bias = data(kd[3], seed + 200, 0.5);
-                    for relu in [false, true] {
-                        let direct = conv(&x, xd, &k, kd, &bias, &geom, relu);
-                        let fallback =
-                            simd_gemm::baseline(|| conv(&x, xd, &k, kd, &bias, &geom, relu));
-                        let what = format!("{xd:?} * {kd:?}, {geom:?}, relu {relu}");
-                        assert!(direct.iter().all(|v| v.is_finite()), "{what}");
-                        assert_near(&direct, &fallback, &what);
-                        if relu {
-                            assert!(direct.iter().all(|&v| v >= 0.0), "{what}");
-                        }
+                    if Conv2dShape::new(xd, kd, &geom).is_ok() {
+                        all.push((geom, xd, kd));
                     }
                 }
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn direct_gradients_agree_with_im2col_for_every_geometry() {
+    if !simd_gemm::available() {
+        return;
+    }
+    for (seed, (geom, xd, kd)) in geometries().into_iter().enumerate() {
+        let seed = seed as u64 + 1;
+        let s = Conv2dShape::new(xd, kd, &geom).unwrap();
+        let x = data(xd.iter().product(), seed, 1.0);
+        let k = data(kd.iter().product(), seed + 100, 0.5);
+        let dy = data(s.output().iter().product(), seed + 200, 1.0);
+        let (dx, dk) = conv_grads(&x, xd, &k, kd, &dy, &geom);
+        let (dx_ref, dk_ref) = simd_gemm::baseline(|| conv_grads(&x, xd, &k, kd, &dy, &geom));
+        let what = format!("{xd:?} * {kd:?}, {geom:?}");
+        assert_near(&dx, &dx_ref, &format!("dx of {what}"));
+        assert_near(&dk, &dk_ref, &format!("dkernel of {what}"));
+    }
+}
+
+#[test]
+fn direct_convolution_agrees_with_im2col_for_every_geometry() {
+    if !simd_gemm::available() {
+        return;
+    }
+    for (seed, (geom, xd, kd)) in geometries().into_iter().enumerate() {
+        let seed = seed as u64 + 1;
+        let x = data(xd.iter().product(), seed, 1.0);
+        let k = data(kd.iter().product(), seed + 100, 0.5);
+        let bias = data(kd[3], seed + 200, 0.5);
+        for relu in [false, true] {
+            let direct = conv(&x, xd, &k, kd, &bias, &geom, relu);
+            let fallback = simd_gemm::baseline(|| conv(&x, xd, &k, kd, &bias, &geom, relu));
+            let what = format!("{xd:?} * {kd:?}, {geom:?}, relu {relu}");
+            assert!(direct.iter().all(|v| v.is_finite()), "{what}");
+            assert_near(&direct, &fallback, &what);
+            if relu {
+                assert!(direct.iter().all(|&v| v >= 0.0), "{what}");
             }
         }
     }
