@@ -30,7 +30,7 @@ use crate::runtime::kernels::embedding::embedding_backward;
 use crate::runtime::kernels::layer_norm::layer_norm_backward;
 use crate::runtime::kernels::linalg::{column_sums, gemm};
 use crate::runtime::kernels::pool::{global_pool_backward, pool2d_backward, PoolKind};
-use crate::runtime::kernels::rnn::{rnn_backward, RnnGrads, RnnParams};
+use crate::runtime::kernels::rnn::{rnn_backward_sliced, RnnGrads, RnnParams};
 
 /// The gradient buffers a step writes into.
 pub(crate) struct Grads<'g> {
@@ -379,7 +379,8 @@ pub(crate) fn backward_step(
                 drecurrent: ctx.rank_mut::<f32, Ix2>(dr.target()?)?,
                 dbias: db.target()?,
             };
-            rnn_backward(context::rnn_cell(*cell), xv, &rp, cache, dy.view(), g).map_err(k)?;
+            rnn_backward_sliced(context::rnn_cell(*cell), xv, &rp, cache, dy.view(), g)
+                .map_err(k)?;
             grads.put_value(v, dx, needed);
             grads.put_param(*kernel, dk);
             grads.put_param(*recurrent, dr);

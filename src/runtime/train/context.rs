@@ -15,7 +15,7 @@ use crate::plan::Step;
 use crate::runtime::kernels::batch_norm::BatchNormStats;
 use crate::runtime::kernels::conv::{same_padding, Conv2dGeometry, ConvWorkspace, Padding2d};
 use crate::runtime::kernels::pool::{Pool2dParams, PoolKind, PoolPadding};
-use crate::runtime::kernels::rnn::RnnCache;
+use crate::runtime::kernels::rnn::SlicedRnn;
 use crate::runtime::kernels::KernelError;
 
 /// What a step keeps between its forward and its backward (and reuses across steps).
@@ -24,7 +24,7 @@ pub(crate) enum StepState {
     #[default]
     Stateless,
     Conv(ConvWorkspace),
-    Rnn(RnnCache),
+    Rnn(SlicedRnn),
     BatchNorm(BatchNormStats),
     /// The dropout mask of the last training forward (`active` false: identity).
     Dropout {

@@ -29,7 +29,7 @@ use crate::runtime::kernels::dropout::dropout_forward;
 use crate::runtime::kernels::embedding::embedding_forward;
 use crate::runtime::kernels::layer_norm::layer_norm_forward;
 use crate::runtime::kernels::pool::{global_pool_forward, pool2d_forward, PoolKind};
-use crate::runtime::kernels::rnn::{rnn_forward, RnnParams};
+use crate::runtime::kernels::rnn::{rnn_forward_sliced, RnnParams};
 
 /// Training (with the step's dropout stream) or inference.
 pub(crate) enum Semantics<'r> {
@@ -231,7 +231,7 @@ pub(crate) fn forward_step(
                 return Err(ctx.internal("missing recurrent cache"));
             };
             let xv = ctx.rank::<f32, Ix3>(x()?)?;
-            rnn_forward(
+            rnn_forward_sliced(
                 context::rnn_cell(*cell),
                 xv,
                 &p,

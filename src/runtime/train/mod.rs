@@ -56,7 +56,7 @@ use crate::plan::ExecutionPlan;
 use crate::runtime::clip::{clip_by_global_norm, clip_by_value, first_non_finite, global_norm};
 use crate::runtime::kernels::batch_norm::{batch_norm_update_moving, BatchNormStats};
 use crate::runtime::kernels::conv::ConvWorkspace;
-use crate::runtime::kernels::rnn::RnnCache;
+use crate::runtime::kernels::rnn::SlicedRnn;
 use crate::runtime::loss::{softmax_cross_entropy, Loss, Targets};
 use crate::runtime::optim::Optimizer;
 
@@ -161,7 +161,7 @@ impl Trainer {
             }
             state.push(match step.op {
                 Op::Conv2d { .. } => StepState::Conv(ConvWorkspace::new()),
-                Op::Rnn { .. } => StepState::Rnn(RnnCache::new()),
+                Op::Rnn { .. } => StepState::Rnn(SlicedRnn::new()),
                 Op::BatchNorm { .. } => StepState::BatchNorm(BatchNormStats::default()),
                 Op::Dropout { .. } => StepState::Dropout {
                     mask: ArrayD::zeros(IxDyn(&[0])),

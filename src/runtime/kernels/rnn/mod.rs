@@ -16,6 +16,9 @@
 mod gru;
 mod lstm;
 mod simple;
+mod sliced;
+
+pub use sliced::{rnn_backward_sliced, rnn_forward_sliced, SlicedRnn};
 
 use ndarray::{ArrayView2, ArrayView3, ArrayViewD, ArrayViewMut2, ArrayViewMut3, ArrayViewMutD};
 

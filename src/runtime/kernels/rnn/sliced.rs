@@ -1,0 +1,172 @@
+//! A recurrent layer over a batch split between threads: each rayon thread runs the whole
+//! recurrence ([`rnn_forward`], [`rnn_backward`]) for its own contiguous slice of samples,
+//! with its own [`RnnCache`] and its GEMMs kept on that thread ([`linalg::serial`]).
+//!
+//! Samples are independent in a recurrent layer, so the forward outputs and the input
+//! gradients are exactly those of one call over the whole batch with the same slice GEMM
+//! sizes. The weight gradients are sums over samples: each slice computes its own, and they
+//! are added in slice order into the first slice's, so a given thread count always gives
+//! the same bits (a different count sums in a different order).
+//!
+//! This is how training runs a recurrent layer: the per-timestep work (a small GEMM and the
+//! gate arithmetic) is too short to split between threads step by step, but the recurrences
+//! of different samples run side by side without any synchronisation until the end.
+
+use ndarray::{ArrayView3, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Axis, IxDyn};
+
+use super::{rnn_backward, rnn_forward, RnnCache, RnnCell, RnnGrads, RnnParams};
+use crate::runtime::kernels::error::{shape_err, KernelResult};
+use crate::runtime::kernels::linalg::{self, ensure_len};
+
+const OP: &str = "rnn";
+
+/// Per-slice caches and the weight-gradient buffers of every slice after the first.
+#[derive(Debug, Clone, Default)]
+pub struct SlicedRnn {
+    caches: Vec<RnnCache>,
+    /// The slices of the last forward: `(first sample, samples)`.
+    slices: Vec<(usize, usize)>,
+    /// `[dkernel, drecurrent, dbias]` of slices `1..`.
+    partial_grads: Vec<[Vec<f32>; 3]>,
+}
+
+impl SlicedRnn {
+    /// Empty; grows on first use and then stays.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// `n` samples in at most `parts` contiguous, nearly equal slices.
+fn slices(n: usize, parts: usize) -> Vec<(usize, usize)> {
+    let parts = parts.clamp(1, n.max(1));
+    let (base, extra) = (n / parts, n % parts);
+    let mut at = 0;
+    (0..parts)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            let slice = (at, len);
+            at += len;
+            slice
+        })
+        .collect()
+}
+
+/// Runs `jobs` on the pool (the first on this thread), each with its GEMMs kept serial.
+fn run_all<J: Send>(jobs: Vec<J>, f: impl Fn(J) -> KernelResult<()> + Sync) -> KernelResult<()> {
+    use rayon::prelude::*;
+    let f = |j| linalg::serial(|| f(j));
+    if jobs.len() == 1 {
+        jobs.into_iter().try_for_each(f)
+    } else {
+        jobs.into_par_iter().try_for_each(f)
+    }
+}
+
+/// [`rnn_forward`] with the batch split between the pool's threads.
+pub fn rnn_forward_sliced(
+    cell: RnnCell,
+    x: ArrayView3<'_, f32>,
+    p: &RnnParams<'_>,
+    return_sequences: bool,
+    state: &mut SlicedRnn,
+    out: ArrayViewMutD<'_, f32>,
+) -> KernelResult<()> {
+    let n = x.dim().0;
+    if out.shape().first() != Some(&n) {
+        return Err(shape_err(OP, "output batch differs from the input's"));
+    }
+    state.slices = slices(n, rayon::current_num_threads());
+    state
+        .caches
+        .resize_with(state.slices.len(), RnnCache::default);
+    let mut jobs = Vec::with_capacity(state.slices.len());
+    let (mut x_rest, mut out_rest) = (x, out);
+    for (&(_, len), cache) in state.slices.iter().zip(state.caches.iter_mut()) {
+        let (xs, x_later) = x_rest.split_at(Axis(0), len);
+        let (os, o_later) = out_rest.split_at(Axis(0), len);
+        (x_rest, out_rest) = (x_later, o_later);
+        jobs.push((xs, os, cache));
+    }
+    run_all(jobs, |(xs, os, cache)| {
+        rnn_forward(cell, xs, p, return_sequences, cache, os)
+    })
+}
+
+/// [`rnn_backward`] of the last [`rnn_forward_sliced`] on the same `x`, slice by slice; the
+/// weight gradients of the slices are summed in slice order.
+pub fn rnn_backward_sliced(
+    cell: RnnCell,
+    x: ArrayView3<'_, f32>,
+    p: &RnnParams<'_>,
+    state: &mut SlicedRnn,
+    dy: ArrayViewD<'_, f32>,
+    grads: RnnGrads<'_>,
+) -> KernelResult<()> {
+    let RnnGrads {
+        dx,
+        dkernel,
+        drecurrent,
+        dbias,
+    } = grads;
+    let total: usize = state.slices.iter().map(|&(_, len)| len).sum();
+    if total != x.dim().0 || state.caches.len() < state.slices.len() {
+        return Err(shape_err(
+            OP,
+            "backward of a batch the forward did not split",
+        ));
+    }
+    let extra = state.slices.len().saturating_sub(1);
+    state.partial_grads.resize_with(extra, Default::default);
+    let sizes = [dkernel.len(), drecurrent.len(), dbias.len()];
+    for bufs in &mut state.partial_grads {
+        for (buf, &len) in bufs.iter_mut().zip(&sizes) {
+            ensure_len(buf, len);
+        }
+    }
+    let (k_dim, r_dim) = (dkernel.raw_dim(), drecurrent.raw_dim());
+    let b_dim = IxDyn(dbias.shape());
+    let (mut dkernel, mut drecurrent, mut dbias) = (dkernel, drecurrent, dbias);
+    {
+        let mut jobs = Vec::with_capacity(state.slices.len());
+        let (mut x_rest, mut dy_rest, mut dx_rest) = (x, dy, dx);
+        // The first slice writes the caller's buffers; the others their own, added below.
+        let mut first = Some((dkernel.view_mut(), drecurrent.view_mut(), dbias.view_mut()));
+        let mut partials = state.partial_grads.iter_mut();
+        for (&(_, len), cache) in state.slices.iter().zip(state.caches.iter_mut()) {
+            let (xs, x_later) = x_rest.split_at(Axis(0), len);
+            let (dys, dy_later) = dy_rest.split_at(Axis(0), len);
+            let (dxs, dx_later) = dx_rest.split_at(Axis(0), len);
+            (x_rest, dy_rest, dx_rest) = (x_later, dy_later, dx_later);
+            let (dk, dr, db) = if let Some(g) = first.take() {
+                g
+            } else {
+                let [k, r, b] = partials
+                    .next()
+                    .ok_or_else(|| shape_err(OP, "missing partial gradients"))?;
+                let err = |e: ndarray::ShapeError| shape_err(OP, e.to_string());
+                (
+                    ArrayViewMut2::from_shape(k_dim, &mut k[..sizes[0]]).map_err(err)?,
+                    ArrayViewMut2::from_shape(r_dim, &mut r[..sizes[1]]).map_err(err)?,
+                    ArrayViewMutD::from_shape(b_dim.clone(), &mut b[..sizes[2]]).map_err(err)?,
+                )
+            };
+            let g = RnnGrads {
+                dx: dxs,
+                dkernel: dk,
+                drecurrent: dr,
+                dbias: db,
+            };
+            jobs.push((xs, dys, g, cache));
+        }
+        run_all(jobs, |(xs, dys, g, cache)| {
+            rnn_backward(cell, xs, p, cache, dys, g)
+        })?;
+    }
+    for [k, r, b] in &state.partial_grads {
+        dkernel.iter_mut().zip(k).for_each(|(d, &v)| *d += v);
+        drecurrent.iter_mut().zip(r).for_each(|(d, &v)| *d += v);
+        dbias.iter_mut().zip(b).for_each(|(d, &v)| *d += v);
+    }
+    Ok(())
+}
