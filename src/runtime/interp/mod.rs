@@ -19,8 +19,10 @@
 //! pass (next step of the runtime) reads them there.
 //!
 //! Threading and determinism: conv and recurrent steps split the batch into one contiguous
-//! slice per rayon thread, each with its own scratch; run them with `MATMUL_NUM_THREADS=1` so
-//! matrixmultiply's pool does not compete with rayon's. A sample's result does not depend on
+//! slice per rayon thread, each with its own scratch, and every step runs inside
+//! `linalg::serial`, so GEMMs stay on the thread that calls them; run with
+//! `MATMUL_NUM_THREADS=1` so matrixmultiply's pool (a CPU without AVX2 + FMA) does not
+//! compete with rayon's. A sample's result does not depend on
 //! the slicing (GEMM rows are independent and every element is summed in a fixed order), so
 //! outputs are bit-identical for any thread count (tested).
 

@@ -8,8 +8,10 @@
 //! [`KernelError::Layout`] instead of being copied behind the caller's back. Backward kernels
 //! overwrite their gradient outputs (they never accumulate).
 //!
-//! Threading: only GEMM is parallel, through matrixmultiply's own pool (`MATMUL_NUM_THREADS`);
-//! see [`linalg`](self) notes. For a fixed thread count every kernel is bit-deterministic.
+//! Threading: GEMM is parallel (our [`simd_gemm`] over the rayon pool, or matrixmultiply's own
+//! pool, `MATMUL_NUM_THREADS`; see the `linalg` notes), and [`rnn::rnn_forward_sliced`] runs a
+//! recurrent layer's batch slices side by side. For a fixed thread count every kernel is
+//! bit-deterministic.
 
 // Kernels take array views by value, like ndarray's own API: a view is a pointer plus its
 // shape, cheap to move, and taking `&ArrayView` would only add an indirection for callers.
