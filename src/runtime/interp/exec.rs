@@ -714,7 +714,7 @@ fn rnn_sliced(
             *first = count;
         }
         let ov = view_mut(out, &shape, ctx)?;
-        let forward = || rnn::rnn_forward(cell, xv, params, return_sequences, cache, ov);
+        let forward = || rnn::rnn_infer(cell, xv, params, return_sequences, cache, ov);
         ctx.kernel(crate::runtime::kernels::linalg::serial(forward))
     };
     if jobs.len() == 1 {

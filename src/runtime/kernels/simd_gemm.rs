@@ -461,8 +461,12 @@ mod kernel {
         epilogue: Epilogue<'_>,
     ) {
         let bias = epilogue.bias.map_or(std::ptr::null(), <[f32]>::as_ptr);
-        let row_tile = |i: usize| {
-            let rows = MR.min(m - i);
+        // Row tiles of nearly equal height (5 or 6 rows for `m ≥ 5`): a short last tile would
+        // have too few accumulators to hide the multiply-add latency.
+        let tiles = m.div_ceil(MR);
+        let (base, extra) = (m / tiles.max(1), m % tiles.max(1));
+        let tile_rows = |t: usize| base + usize::from(t < extra);
+        let row_tile = |i: usize, rows: usize| {
             let mut origins = [0usize; MR];
             for (r, o) in origins.iter_mut().enumerate() {
                 // Rows past the end repeat the last row: computed, never stored.
@@ -491,24 +495,25 @@ mod kernel {
             let mut j = 0;
             while j < n {
                 let mut i = 0;
-                while i < m {
-                    let (rows, origins) = row_tile(i);
+                for t in 0..tiles {
+                    let rows = tile_rows(t);
+                    let (rows, origins) = row_tile(i, rows);
                     dispatch(&tile_at(i, rows, &origins, j), koff);
-                    i += MR;
+                    i += rows;
                 }
                 j += NR;
             }
         } else {
             // Rows outside: a row tile's `A` stays in L1 across every panel of `B` (in L2).
             let mut i = 0;
-            while i < m {
-                let (rows, origins) = row_tile(i);
+            for t in 0..tiles {
+                let (rows, origins) = row_tile(i, tile_rows(t));
                 let mut j = 0;
                 while j < n {
                     dispatch(&tile_at(i, rows, &origins, j), koff);
                     j += NR;
                 }
-                i += MR;
+                i += rows;
             }
         }
     }

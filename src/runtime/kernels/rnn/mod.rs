@@ -14,6 +14,7 @@
 //! `dX = dZ·Wᵀ`. The cache is reused between calls, so a steady state allocates nothing.
 
 mod gru;
+mod infer;
 mod lstm;
 mod simple;
 mod sliced;
@@ -239,6 +240,26 @@ pub fn rnn_forward(
         }
     }
     Ok(())
+}
+
+/// Forward pass for inference only: like [`rnn_forward`], but an LSTM over a batch keeps
+/// nothing for a backward pass (see `infer.rs`), so `cache` cannot serve [`rnn_backward`]
+/// afterwards.
+pub fn rnn_infer(
+    cell: RnnCell,
+    x: ArrayView3<'_, f32>,
+    p: &RnnParams<'_>,
+    return_sequences: bool,
+    cache: &mut RnnCache,
+    out: ArrayViewMutD<'_, f32>,
+) -> KernelResult<()> {
+    // A few sequences: one matrix-vector product per step either way, and projecting every
+    // timestep's input at once (`rnn_forward`) is the better GEMM.
+    const FEW: usize = 4;
+    match cell {
+        RnnCell::Lstm if x.dim().0 >= FEW => infer::lstm_infer(x, p, return_sequences, cache, out),
+        _ => rnn_forward(cell, x, p, return_sequences, cache, out),
+    }
 }
 
 /// Backpropagation through time for the call that last filled `cache`.

@@ -9,6 +9,7 @@ mod fixtures;
 mod grads;
 mod hand;
 mod matvec;
+mod rnn_infer;
 mod sliced;
 
 use ndarray::{ArrayD, IxDyn};
