@@ -45,7 +45,7 @@ pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
 /// `j` in order (starting from 0), the lanes combine as `((p0+p1)+(p2+p3))+((p4+p5)+(p6+p7))`,
 /// then the `cols mod 8` tail columns are added one by one. With AVX the rows go eight at a
 /// time and the lane sums are combined by horizontal adds in exactly that tree; otherwise
-/// (and for the last `rows mod 8` rows) [`row_dot`] runs.
+/// (and for the last `rows mod 8` rows) the one-row reference loop `row_dot` runs.
 pub fn row_dots(a: &[f32], cols: usize, x: &[f32], out: &mut [f32]) -> bool {
     let rows = out.len();
     if cols == 0 || x.len() != cols || rows.checked_mul(cols) != Some(a.len()) {

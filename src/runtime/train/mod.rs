@@ -10,7 +10,7 @@
 //! value (one buffer per plan value, allocated when the batch's shape first appears and reused
 //! while it stays; conv workspaces, recurrent caches, batch statistics and dropout masks live
 //! per step and are reused too); the loss and its gradient; backward in reverse plan order,
-//! accumulating into per-value and per-parameter gradient buffers (see [`slot`]); then the
+//! accumulating into per-value and per-parameter gradient buffers (see `slot.rs`); then the
 //! guard, clipping, the optimizer, and the batch norm moving-average update (Keras:
 //! `moving = moving·momentum + batch·(1 − momentum)`, momentum from the op).
 //!
