@@ -4,10 +4,10 @@
 // Exact float comparisons are intended where the expected value is exactly representable.
 #![allow(clippy::float_cmp)]
 
+mod direct;
 mod fixtures;
 mod grads;
 mod hand;
-mod direct;
 mod matvec;
 
 use ndarray::{ArrayD, IxDyn};
