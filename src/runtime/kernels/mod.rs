@@ -21,6 +21,7 @@ pub mod activation;
 pub mod batch_norm;
 pub mod conv;
 pub mod dense;
+pub mod dense_mse;
 pub mod dropout;
 pub mod embedding;
 pub mod error;

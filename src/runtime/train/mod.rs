@@ -21,6 +21,16 @@
 //! `ln(softmax)` would underflow; Keras computes the same value up to its `1e-7` clipping of
 //! the probabilities (the two agree to that clip whenever no probability falls below it).
 //!
+//! Fused dense + mse: when the plan is one linear dense step from an f32 model input to the
+//! output, the loss is mse and input gradients are not asked for (the linear regression of
+//! `specs/linear_regression.model`), `kernels::dense_mse` computes the predictions (into the
+//! output's buffer), the loss and the kernel and bias gradients in one pass over the input,
+//! instead of a forward that reads it, the loss, and a backward that reads it again. The
+//! numbers are the unfused ones up to f32 summation order (fixed, so still deterministic).
+//! The gradients land in the parameters' slots only once the loss is known to be finite, as
+//! with backward. A batch the kernel cannot take (a strided input, targets of another shape or
+//! kind, an empty batch) runs unfused, which reports the problem as usual.
+//!
 //! Guard: a non-finite loss or gradient stops the step with an error naming the step (1-based)
 //! and the layer, before the optimizer or the moving statistics are touched. An update that
 //! overflows with finite gradients (a huge learning rate) is reported after it is applied.
@@ -50,12 +60,13 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
-use crate::ir::{Activation, DType, Op};
+use crate::ir::{Activation, DType, Op, ParamId};
 use crate::passes::Mode;
 use crate::plan::ExecutionPlan;
 use crate::runtime::clip::{clip_by_global_norm, clip_by_value, first_non_finite, global_norm};
 use crate::runtime::kernels::batch_norm::{batch_norm_update_moving, BatchNormStats};
 use crate::runtime::kernels::conv::ConvWorkspace;
+use crate::runtime::kernels::dense_mse::{dense_mse_step, DenseMse, DenseMseOut};
 use crate::runtime::kernels::rnn::SlicedRnn;
 use crate::runtime::loss::{softmax_cross_entropy, Loss, Targets};
 use crate::runtime::optim::Optimizer;
@@ -107,6 +118,18 @@ pub struct Trainer {
     bound: Option<Bindings>,
     /// Whether the last forward ran in training semantics (backward needs that).
     trained_forward: bool,
+    /// Whether [`Self::train_step`] may use the fused dense + mse step (tests turn it off).
+    fuse_dense_mse: bool,
+    /// The fused dense + mse step's kernel gradient then bias gradient, held until the loss
+    /// is known to be finite.
+    dense_mse_grads: Vec<f32>,
+}
+
+/// The parameters of a fused dense + mse step, and its loss.
+struct DenseMseStep {
+    loss: f32,
+    kernel: ParamId,
+    bias: Option<ParamId>,
 }
 
 impl Trainer {
@@ -190,6 +213,8 @@ impl Trainer {
             param_grads,
             bound: None,
             trained_forward: false,
+            fuse_dense_mse: true,
+            dense_mse_grads: Vec::new(),
         })
     }
 
@@ -224,6 +249,13 @@ impl Trainer {
     #[must_use]
     pub fn with_input_gradients(mut self) -> Self {
         self.needs = gradient_needs(&self.plan, &self.trainable, &self.input_pos, true);
+        self
+    }
+
+    /// Always runs the unfused forward, loss and backward (to compare the fused step with).
+    #[cfg(test)]
+    pub(crate) fn without_dense_mse_fusion(mut self) -> Self {
+        self.fuse_dense_mse = false;
         self
     }
 
@@ -378,11 +410,139 @@ impl Trainer {
             value_grads[o].put(dy);
             r?;
         }
-        for (slot, &t) in param_grads.iter_mut().zip(trainable.iter()) {
-            if t && !slot.is_written() {
-                slot.fill_zero();
-            }
+        zero_unreached(param_grads, trainable);
+        Ok(())
+    }
+
+    /// The fused dense + mse forward (see the module doc) when the plan, loss and batch fit
+    /// it: predictions into the output's buffer, gradients into `dense_mse_grads`. `None`
+    /// (nothing computed) when they do not.
+    fn dense_mse_forward(
+        &mut self,
+        inputs: &[Input<'_>],
+        targets: &Targets<'_>,
+        loss: Loss,
+    ) -> Result<Option<DenseMseStep>, TrainError> {
+        let (Targets::Dense(t), Loss::MeanSquaredError, true) =
+            (targets, loss, self.fuse_dense_mse)
+        else {
+            return Ok(None);
+        };
+        let [step] = self.plan.steps.as_slice() else {
+            return Ok(None);
+        };
+        let (
+            Op::Dense {
+                kernel,
+                bias,
+                activation: Activation::Linear,
+                ..
+            },
+            &[v],
+        ) = (&step.op, step.inputs.as_slice())
+        else {
+            return Ok(None);
+        };
+        let (kernel, bias, v, o) = (*kernel, *bias, v as usize, step.output as usize);
+        let plain_input = self.input_pos.get(v).copied().flatten().is_some()
+            && !self.needs.get(v).copied().unwrap_or(true);
+        if step.output != self.output || !plain_input {
+            return Ok(None);
         }
+        self.prepare(inputs)?;
+        self.trained_forward = false;
+        let Self {
+            plan,
+            params,
+            values,
+            input_pos,
+            dense_mse_grads,
+            ..
+        } = self;
+        let x = input_pos
+            .get(v)
+            .copied()
+            .flatten()
+            .and_then(|k| inputs.get(k));
+        let Some(Input::F32(x)) = x else {
+            return Ok(None);
+        };
+        let step = plan
+            .steps
+            .first()
+            .ok_or_else(|| internal("the dense step is gone"))?;
+        let ctx = context::Ctx::of(step);
+        let kv = ctx.rank::<f32, ndarray::Ix2>(forward::param(&ctx, params, kernel)?)?;
+        let bv = match bias {
+            Some(b) => Some(ctx.rank::<f32, ndarray::Ix1>(forward::param(&ctx, params, b)?)?),
+            None => None,
+        };
+        let (features, units) = kv.dim();
+        let Some(out) = values.get_mut(o).and_then(Option::as_mut) else {
+            return Err(internal("the output has no buffer"));
+        };
+        // Row-major rows of `features` and targets shaped like the output; anything else runs
+        // unfused (which reports what is wrong with it).
+        let rows = out.len() / units.max(1);
+        let fits = x.shape().last() == Some(&features)
+            && x.len() == rows * features
+            && out.shape().last() == Some(&units)
+            && t.shape() == out.shape()
+            && !out.is_empty()
+            && x.is_standard_layout()
+            && t.is_standard_layout();
+        let (Some(xs), Some(ts), Some(ps), true) =
+            (x.as_slice(), t.as_slice(), out.as_slice_mut(), fits)
+        else {
+            return Ok(None);
+        };
+        let mat = |data| ndarray::ArrayView2::from_shape((rows, features), data);
+        let shaped = |e: ndarray::ShapeError| ctx.internal(e);
+        dense_mse_grads.clear();
+        dense_mse_grads.resize(features * units + units, 0.0);
+        let (dk, db) = dense_mse_grads.split_at_mut(features * units);
+        let input = DenseMse {
+            x: mat(xs).map_err(shaped)?,
+            kernel: kv,
+            bias: bv,
+            targets: ndarray::ArrayView2::from_shape((rows, units), ts).map_err(shaped)?,
+        };
+        let grads = DenseMseOut {
+            pred: ndarray::ArrayViewMut2::from_shape((rows, units), ps).map_err(shaped)?,
+            dkernel: ndarray::ArrayViewMut2::from_shape((features, units), dk).map_err(shaped)?,
+            dbias: bias.map(|_| ndarray::ArrayViewMut1::from(db)),
+        };
+        let loss = dense_mse_step(&input, grads).map_err(|e| ctx.kernel(e))?;
+        self.trained_forward = true;
+        Ok(Some(DenseMseStep { loss, kernel, bias }))
+    }
+
+    /// Puts the fused dense + mse gradients into the parameters' slots, where backward would.
+    fn commit_dense_mse(&mut self, fused: &DenseMseStep) -> Result<(), TrainError> {
+        self.value_grads.iter_mut().for_each(GradSlot::reset);
+        self.param_grads.iter_mut().for_each(GradSlot::reset);
+        let len = self
+            .plan
+            .params
+            .get(fused.kernel.index())
+            .map_or(0, |p| p.shape.iter().product());
+        let (dk, db) = self
+            .dense_mse_grads
+            .split_at_checked(len)
+            .ok_or_else(|| internal("fused dense + mse gradients missing"))?;
+        let parts = [Some((fused.kernel, dk)), fused.bias.map(|b| (b, db))];
+        for (p, g) in parts.into_iter().flatten() {
+            let slot = self
+                .param_grads
+                .get_mut(p.index())
+                .ok_or_else(|| internal("no gradient slot for a dense parameter"))?;
+            match slot.target()?.as_slice_mut() {
+                Some(d) if d.len() == g.len() => d.copy_from_slice(g),
+                _ => return Err(internal("fused dense + mse gradient of another size")),
+            }
+            slot.commit();
+        }
+        zero_unreached(&mut self.param_grads, &self.trainable);
         Ok(())
     }
 
@@ -476,6 +636,17 @@ impl Trainer {
         clip: Option<Clip>,
     ) -> Result<StepReport, TrainError> {
         let step = self.steps_done + 1;
+        if let Some(fused) = self.dense_mse_forward(inputs, targets, loss)? {
+            if !fused.loss.is_finite() {
+                return Err(TrainError::NonFiniteLoss {
+                    step,
+                    loss: fused.loss,
+                    origin: self.non_finite_origin(inputs),
+                });
+            }
+            self.commit_dense_mse(&fused)?;
+            return self.finish_step(step, fused.loss, optimizer, lr, clip);
+        }
         self.run_forward(inputs, true)?;
         let fused = matches!(
             loss,
@@ -504,6 +675,18 @@ impl Trainer {
             });
         }
         self.run_backward(inputs, seed, &grad.view(), stop)?;
+        self.finish_step(step, value, optimizer, lr, clip)
+    }
+
+    /// Everything after backward: guard, clipping, the optimizer, moving statistics.
+    fn finish_step(
+        &mut self,
+        step: u64,
+        value: f32,
+        optimizer: &mut Optimizer,
+        lr: f32,
+        clip: Option<Clip>,
+    ) -> Result<StepReport, TrainError> {
         let grad_norm = self.check_gradients(step)?;
         self.clip_gradients(clip)?;
         self.apply_update(optimizer, lr)?;
@@ -689,6 +872,15 @@ fn gradient_needs(
         }
     }
     needs
+}
+
+/// Zero gradients for the trainable parameters no step reached.
+fn zero_unreached(param_grads: &mut [GradSlot], trainable: &[bool]) {
+    for (slot, &t) in param_grads.iter_mut().zip(trainable) {
+        if t && !slot.is_written() {
+            slot.fill_zero();
+        }
+    }
 }
 
 /// Two distinct elements of a slice, mutably, as 1-D views.

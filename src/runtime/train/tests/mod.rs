@@ -1,6 +1,8 @@
 //! Tests of the training engine: whole-plan gradients against central finite differences
-//! (`gradients.rs`, on small graphs built here) and the step's bookkeeping (`step.rs`).
+//! (`gradients.rs`, on small graphs built here), the step's bookkeeping (`step.rs`) and the
+//! fused dense + mse step against the unfused one (`dense_mse.rs`).
 
+mod dense_mse;
 mod gradients;
 mod step;
 
