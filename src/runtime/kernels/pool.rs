@@ -7,7 +7,7 @@
 //! average spreads it evenly over the window's real positions. Gradients are overwritten.
 //! Global pools reduce `[N, H, W, C]` to `[N, C]`.
 
-use ndarray::{ArrayView2, ArrayView4, ArrayViewMut2, ArrayViewMut4};
+use ndarray::{ArrayView2, ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis};
 
 use super::conv::same_padding;
 use super::error::{expect_shape, param_err, KernelResult};
@@ -295,4 +295,62 @@ pub fn global_pool_backward(
         .map_err(|e| super::error::shape_err("global_pool", e.to_string()))?;
     expect_shape("global_pool", "dx", dx.shape(), x.shape())?;
     pool2d_backward(x, dy4, &params, dx.view_mut())
+}
+
+/// Contiguous slices of `n` samples, one per thread of the current rayon pool (at most `n`).
+fn sample_slices(n: usize) -> Vec<usize> {
+    let parts = rayon::current_num_threads().clamp(1, n.max(1));
+    (0..parts)
+        .map(|i| n / parts + usize::from(i < n % parts))
+        .collect()
+}
+
+/// [`pool2d_forward`] with the batch split between the pool's threads. Samples are pooled
+/// independently, so the result is the same for any split.
+pub fn pool2d_forward_par(
+    x: ArrayView4<'_, f32>,
+    p: &Pool2dParams,
+    out: ArrayViewMut4<'_, f32>,
+) -> KernelResult<()> {
+    use rayon::prelude::*;
+    let n = x.dim().0;
+    if out.dim().0 != n {
+        return pool2d_forward(x, p, out);
+    }
+    let mut jobs = Vec::new();
+    let (mut x_rest, mut out_rest) = (x, out);
+    for len in sample_slices(n) {
+        let (xs, x_later) = x_rest.split_at(Axis(0), len);
+        let (os, o_later) = out_rest.split_at(Axis(0), len);
+        (x_rest, out_rest) = (x_later, o_later);
+        jobs.push((xs, os));
+    }
+    jobs.into_par_iter()
+        .try_for_each(|(xs, os)| pool2d_forward(xs, p, os))
+}
+
+/// [`pool2d_backward`] with the batch split between the pool's threads (each sample's
+/// gradient depends on that sample alone, so the result is the same for any split).
+pub fn pool2d_backward_par(
+    x: ArrayView4<'_, f32>,
+    dy: ArrayView4<'_, f32>,
+    p: &Pool2dParams,
+    dx: ArrayViewMut4<'_, f32>,
+) -> KernelResult<()> {
+    use rayon::prelude::*;
+    let n = x.dim().0;
+    if dy.dim().0 != n || dx.dim().0 != n {
+        return pool2d_backward(x, dy, p, dx);
+    }
+    let mut jobs = Vec::new();
+    let (mut x_rest, mut dy_rest, mut dx_rest) = (x, dy, dx);
+    for len in sample_slices(n) {
+        let (xs, x_later) = x_rest.split_at(Axis(0), len);
+        let (dys, dy_later) = dy_rest.split_at(Axis(0), len);
+        let (dxs, dx_later) = dx_rest.split_at(Axis(0), len);
+        (x_rest, dy_rest, dx_rest) = (x_later, dy_later, dx_later);
+        jobs.push((xs, dys, dxs));
+    }
+    jobs.into_par_iter()
+        .try_for_each(|(xs, dys, dxs)| pool2d_backward(xs, dys, p, dxs))
 }

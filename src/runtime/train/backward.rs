@@ -29,7 +29,7 @@ use crate::runtime::kernels::dropout::dropout_backward;
 use crate::runtime::kernels::embedding::embedding_backward;
 use crate::runtime::kernels::layer_norm::layer_norm_backward;
 use crate::runtime::kernels::linalg::{column_sums, gemm};
-use crate::runtime::kernels::pool::{global_pool_backward, pool2d_backward, PoolKind};
+use crate::runtime::kernels::pool::{global_pool_backward, pool2d_backward_par, PoolKind};
 use crate::runtime::kernels::rnn::{rnn_backward_sliced, RnnGrads, RnnParams};
 
 /// The gradient buffers a step writes into.
@@ -236,7 +236,7 @@ pub(crate) fn backward_step(
             let xv = ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?;
             let dy4 = ctx.rank::<f32, Ix4>(dy.view())?;
             unary(ctx, step, grads, |dx| {
-                pool2d_backward(xv, dy4, &pp, ctx.rank_mut::<f32, Ix4>(dx)?).map_err(k)
+                pool2d_backward_par(xv, dy4, &pp, ctx.rank_mut::<f32, Ix4>(dx)?).map_err(k)
             })?;
         }
         Op::GlobalAvgPool2d | Op::GlobalMaxPool2d => {

@@ -17,18 +17,18 @@ use super::error::TrainError;
 use super::fused;
 use super::input::Input;
 use super::params::ParamStore;
-use crate::ir::{DType, Op};
+use crate::ir::{Activation, DType, Op};
 use crate::plan::Step;
 use crate::runtime::kernels::activation::activation_forward;
 use crate::runtime::kernels::batch_norm::{
     batch_norm_inference, batch_norm_train_forward, BatchNormParams,
 };
-use crate::runtime::kernels::conv::conv2d_forward;
+use crate::runtime::kernels::conv::{conv2d_forward_with, ConvForward};
 use crate::runtime::kernels::dense::dense_forward;
 use crate::runtime::kernels::dropout::dropout_forward;
 use crate::runtime::kernels::embedding::embedding_forward;
 use crate::runtime::kernels::layer_norm::layer_norm_forward;
-use crate::runtime::kernels::pool::{global_pool_forward, pool2d_forward, PoolKind};
+use crate::runtime::kernels::pool::{global_pool_forward, pool2d_forward_par, PoolKind};
 use crate::runtime::kernels::rnn::{rnn_forward_sliced, RnnParams};
 
 /// Training (with the step's dropout stream) or inference.
@@ -96,16 +96,17 @@ pub(crate) fn forward_step(
             let StepState::Conv(ws) = state else {
                 return Err(ctx.internal("missing conv workspace"));
             };
-            conv2d_forward(
-                xv,
-                kv,
-                bv,
-                &geom,
-                ws,
-                ctx.rank_mut::<f32, Ix4>(out.view_mut())?,
-            )
-            .map_err(k)?;
-            fused::apply(*activation, out);
+            // Relu runs in the convolution's store, as `fused::apply` would after it.
+            let relu = matches!(activation, Activation::Relu);
+            let opts = ConvForward {
+                relu,
+                parallel: true,
+            };
+            let ov = ctx.rank_mut::<f32, Ix4>(out.view_mut())?;
+            conv2d_forward_with(xv, kv, bv, &geom, ws, ov, opts).map_err(k)?;
+            if !relu {
+                fused::apply(*activation, out);
+            }
         }
         Op::Dense {
             kernel,
@@ -128,7 +129,7 @@ pub(crate) fn forward_step(
                 PoolKind::Avg
             };
             let p = context::pool_params(ctx, kind, window)?;
-            pool2d_forward(
+            pool2d_forward_par(
                 ctx.rank::<f32, Ix4>(x()?)?,
                 &p,
                 ctx.rank_mut::<f32, Ix4>(out.view_mut())?,

@@ -1,6 +1,7 @@
-//! The batch-sliced recurrent layer against one call over the whole batch: forward outputs and
-//! input gradients bit for bit, weight gradients to f32 rounding (they are sums over samples
-//! taken in another order), and the same bits on every run with a given thread count.
+//! Batch-sliced kernels against one call over the whole batch. The recurrent layer: forward
+//! outputs and input gradients bit for bit, weight gradients to f32 rounding (they are sums
+//! over samples taken in another order), and the same bits on every run with a given thread
+//! count. Pools: the same bits.
 
 use ndarray::{Array2, Array3, ArrayD, ArrayView3, IxDyn};
 
@@ -123,6 +124,45 @@ fn slices_give_the_whole_batch_results() {
                 let (a, b) = (sliced.dk.as_slice().unwrap(), whole.dk.as_slice().unwrap());
                 assert_eq!(bits(a), bits(b), "one slice is the whole batch");
             }
+        }
+    }
+}
+
+#[test]
+fn batch_split_pools_give_the_serial_bits() {
+    use crate::runtime::kernels::pool::{
+        pool2d_backward, pool2d_backward_par, pool2d_forward, pool2d_forward_par, Pool2dParams,
+        PoolKind, PoolPadding,
+    };
+    use ndarray::Array4;
+    let (n, h, w, c) = (7usize, 9usize, 8usize, 3usize);
+    let x = Array4::from_shape_vec((n, h, w, c), data(n * h * w * c, 5, 1.0)).unwrap();
+    for kind in [PoolKind::Max, PoolKind::Avg] {
+        let p = Pool2dParams {
+            kind,
+            pool: (3, 2),
+            stride: (2, 2),
+            padding: PoolPadding::Same,
+        };
+        let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
+        let dy = Array4::from_shape_vec((n, oh, ow, c), data(n * oh * ow * c, 6, 1.0)).unwrap();
+        let mut y = Array4::zeros((n, oh, ow, c));
+        let mut dx = Array4::zeros((n, h, w, c));
+        pool2d_forward(x.view(), &p, y.view_mut()).unwrap();
+        pool2d_backward(x.view(), dy.view(), &p, dx.view_mut()).unwrap();
+        for threads in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut y2 = Array4::from_elem((n, oh, ow, c), f32::NAN);
+            let mut dx2 = Array4::from_elem((n, h, w, c), f32::NAN);
+            pool.install(|| {
+                pool2d_forward_par(x.view(), &p, y2.view_mut()).unwrap();
+                pool2d_backward_par(x.view(), dy.view(), &p, dx2.view_mut()).unwrap();
+            });
+            assert_eq!(bits(y2.as_slice().unwrap()), bits(y.as_slice().unwrap()));
+            assert_eq!(bits(dx2.as_slice().unwrap()), bits(dx.as_slice().unwrap()));
         }
     }
 }
