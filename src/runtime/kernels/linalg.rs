@@ -216,14 +216,16 @@ fn own_gemm_lhs(
     if brs != 1 {
         return false;
     }
-    // `b` is the transpose of a row-major matrix: copy it row-major once.
+    // `b` is the transpose of a row-major `n × k` matrix (`bdata`, rows `bcs` apart): copy it
+    // row-major, one contiguous source row at a time.
     let mut packed = PACKED.with(std::cell::Cell::take);
     packed.clear();
-    packed.extend(
-        b.rows()
-            .into_iter()
-            .flat_map(|row| row.into_iter().copied()),
-    );
+    packed.resize(k * n, 0.0);
+    for (j, src) in bdata.chunks(bcs.max(1)).take(n).enumerate() {
+        for (kk, &v) in src.iter().take(k).enumerate() {
+            packed[kk * n + j] = v;
+        }
+    }
     let done = simd_gemm::gemm(
         lhs, m, k, &packed, n, n, cdata, ldc, accumulate, epilogue, parallel,
     );
