@@ -64,12 +64,29 @@ fn scale_by(y: &ArrayViewD<'_, f32>, dy: &mut ArrayViewMutD<'_, f32>, f: impl Fn
     }
 }
 
+/// Elements from which [`differentiate`] splits its work between the pool's threads.
+const PARALLEL_MIN_LEN: usize = 1 << 16;
+
 /// `dy ← dy ⊙ act'(pre)`, with the derivative computed from the output `y = act(pre)`.
+/// Large contiguous buffers are cut into one piece per thread (element-wise, so the same bits).
 pub(crate) fn differentiate(
     act: Activation,
     y: &ArrayViewD<'_, f32>,
     dy: &mut ArrayViewMutD<'_, f32>,
 ) {
+    let threads = rayon::current_num_threads();
+    if let (Some(ys), Some(ds)) = (y.as_slice(), dy.as_slice_mut()) {
+        if ds.len() >= PARALLEL_MIN_LEN && threads > 1 && ys.len() == ds.len() {
+            use rayon::prelude::*;
+            let piece = ds.len().div_ceil(threads);
+            ds.par_chunks_mut(piece)
+                .zip(ys.par_chunks(piece))
+                .for_each(|(d, y)| differentiate_slices(act, y, d));
+        } else {
+            differentiate_slices(act, ys, ds);
+        }
+        return;
+    }
     vectorized(
         #[inline(always)]
         || match act {
@@ -82,4 +99,70 @@ pub(crate) fn differentiate(
             Activation::Linear | Activation::Gelu | Activation::Softmax => {}
         },
     );
+}
+
+/// [`differentiate`] on flat slices (`ds[i] ← f(ds[i], ys[i])`).
+fn differentiate_slices(act: Activation, ys: &[f32], ds: &mut [f32]) {
+    vectorized(
+        #[inline(always)]
+        || match act {
+            Activation::Relu => zip_in_place(ds, ys, |d, y| if y > 0.0 { d } else { 0.0 }),
+            Activation::LeakyRelu { alpha } => {
+                zip_in_place(ds, ys, |d, y| if y > 0.0 { d } else { alpha * d });
+            }
+            Activation::Sigmoid => zip_in_place(ds, ys, |d, y| d * y * (1.0 - y)),
+            Activation::Tanh => zip_in_place(ds, ys, |d, y| d * (1.0 - y * y)),
+            Activation::Linear | Activation::Gelu | Activation::Softmax => {}
+        },
+    );
+}
+
+/// `ds[i] ← f(ds[i], ys[i])`; inlined like [`map_in_place`].
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn zip_in_place(ds: &mut [f32], ys: &[f32], f: impl Fn(f32, f32) -> f32) {
+    for (d, &v) in ds.iter_mut().zip(ys) {
+        *d = f(*d, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::ArrayD;
+
+    use super::{differentiate, Activation, PARALLEL_MIN_LEN};
+
+    #[test]
+    fn split_derivatives_are_the_serial_ones() {
+        let len = PARALLEL_MIN_LEN + 777;
+        let y = ArrayD::from_shape_fn(vec![len], |i| ((i[0] * 37 % 101) as f32 - 50.0) / 50.0);
+        let dy = ArrayD::from_shape_fn(vec![len], |i| ((i[0] * 13 % 97) as f32 - 48.0) / 7.0);
+        for act in [
+            Activation::Relu,
+            Activation::LeakyRelu { alpha: 0.2 },
+            Activation::Tanh,
+        ] {
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap_or_else(|e| panic!("pool: {e}"));
+                let mut d = dy.clone();
+                pool.install(|| differentiate(act, &y.view(), &mut d.view_mut()));
+                d.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            let serial = run(1);
+            assert_eq!(run(2), serial, "{act:?}");
+            assert_eq!(run(3), serial, "{act:?}");
+            // Relu passes the gradient where the output is positive and zero elsewhere.
+            if act == Activation::Relu {
+                let expect: Vec<u32> = dy
+                    .iter()
+                    .zip(&y)
+                    .map(|(&d, &v)| if v > 0.0 { d } else { 0.0 }.to_bits())
+                    .collect();
+                assert_eq!(serial, expect);
+            }
+        }
+    }
 }
