@@ -12,6 +12,7 @@
 
 use crate::ir::{Activation, Op, Padding, Window};
 use crate::plan::ExecutionPlan;
+use crate::runtime::kernels::batch_ranges;
 use crate::runtime::kernels::conv::{
     conv2d_forward_with, same_padding, Conv2dGeometry, Conv2dShape, ConvForward, ConvWorkspace,
     Padding2d,
@@ -37,21 +38,6 @@ pub struct ConvPoolShapes {
     pub kernel: [usize; 4],
     pub conv_out: [usize; 4],
     pub pool_out: [usize; 4],
-}
-
-/// Splits `n` samples into at most `parts` contiguous ranges of nearly equal size.
-pub fn batch_ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
-    let parts = parts.clamp(1, n.max(1));
-    let (base, extra) = (n / parts, n % parts);
-    let mut at = 0;
-    (0..parts)
-        .map(|i| {
-            let len = base + usize::from(i < extra);
-            let r = (at, at + len);
-            at += len;
-            r
-        })
-        .collect()
 }
 
 /// How a conv step's batch maps onto scratch workspaces.

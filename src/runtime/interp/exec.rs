@@ -694,7 +694,7 @@ fn rnn_sliced(
         return Err(plan_err(ctx.step, "recurrent input is not [N, T, F]"));
     };
     let out_sample: usize = out_shape.iter().skip(1).product();
-    let ranges = super::conv::batch_ranges(n, rayon::current_num_threads());
+    let ranges = crate::runtime::kernels::batch_ranges(n, rayon::current_num_threads());
     caches.resize_with(ranges.len(), rnn::RnnCache::default);
     let mut jobs = Vec::with_capacity(ranges.len());
     let mut rest = dst;

@@ -36,5 +36,22 @@ pub mod simd_train;
 
 pub use error::{KernelError, KernelResult};
 
+/// Splits `n` samples into at most `parts` contiguous ranges `(start, end)` of nearly equal
+/// size (at least one range, empty when `n` is 0): how the batch-sliced kernels and the
+/// interpreter give each thread its slice.
+pub fn batch_ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
+    let parts = parts.clamp(1, n.max(1));
+    let (base, extra) = (n / parts, n % parts);
+    let mut at = 0;
+    (0..parts)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            let r = (at, at + len);
+            at += len;
+            r
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

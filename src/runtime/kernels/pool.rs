@@ -297,14 +297,6 @@ pub fn global_pool_backward(
     pool2d_backward(x, dy4, &params, dx.view_mut())
 }
 
-/// Contiguous slices of `n` samples, one per thread of the current rayon pool (at most `n`).
-fn sample_slices(n: usize) -> Vec<usize> {
-    let parts = rayon::current_num_threads().clamp(1, n.max(1));
-    (0..parts)
-        .map(|i| n / parts + usize::from(i < n % parts))
-        .collect()
-}
-
 /// [`pool2d_forward`] with the batch split between the pool's threads. Samples are pooled
 /// independently, so the result is the same for any split.
 pub fn pool2d_forward_par(
@@ -319,7 +311,8 @@ pub fn pool2d_forward_par(
     }
     let mut jobs = Vec::new();
     let (mut x_rest, mut out_rest) = (x, out);
-    for len in sample_slices(n) {
+    for (start, end) in super::batch_ranges(n, rayon::current_num_threads()) {
+        let len = end - start;
         let (xs, x_later) = x_rest.split_at(Axis(0), len);
         let (os, o_later) = out_rest.split_at(Axis(0), len);
         (x_rest, out_rest) = (x_later, o_later);
@@ -344,7 +337,8 @@ pub fn pool2d_backward_par(
     }
     let mut jobs = Vec::new();
     let (mut x_rest, mut dy_rest, mut dx_rest) = (x, dy, dx);
-    for len in sample_slices(n) {
+    for (start, end) in super::batch_ranges(n, rayon::current_num_threads()) {
+        let len = end - start;
         let (xs, x_later) = x_rest.split_at(Axis(0), len);
         let (dys, dy_later) = dy_rest.split_at(Axis(0), len);
         let (dxs, dx_later) = dx_rest.split_at(Axis(0), len);

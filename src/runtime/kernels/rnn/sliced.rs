@@ -24,7 +24,7 @@ const OP: &str = "rnn";
 #[derive(Debug, Clone, Default)]
 pub struct SlicedRnn {
     caches: Vec<RnnCache>,
-    /// The slices of the last forward: `(first sample, samples)`.
+    /// The slices of the last forward: samples `start..end`.
     slices: Vec<(usize, usize)>,
     /// `[dkernel, drecurrent, dbias]` of slices `1..`.
     partial_grads: Vec<[Vec<f32>; 3]>,
@@ -35,21 +35,6 @@ impl SlicedRnn {
     pub fn new() -> Self {
         Self::default()
     }
-}
-
-/// `n` samples in at most `parts` contiguous, nearly equal slices.
-fn slices(n: usize, parts: usize) -> Vec<(usize, usize)> {
-    let parts = parts.clamp(1, n.max(1));
-    let (base, extra) = (n / parts, n % parts);
-    let mut at = 0;
-    (0..parts)
-        .map(|i| {
-            let len = base + usize::from(i < extra);
-            let slice = (at, len);
-            at += len;
-            slice
-        })
-        .collect()
 }
 
 /// Runs `jobs` on the pool (the first on this thread), each with its GEMMs kept serial.
@@ -76,13 +61,14 @@ pub fn rnn_forward_sliced(
     if out.shape().first() != Some(&n) {
         return Err(shape_err(OP, "output batch differs from the input's"));
     }
-    state.slices = slices(n, rayon::current_num_threads());
+    state.slices = crate::runtime::kernels::batch_ranges(n, rayon::current_num_threads());
     state
         .caches
         .resize_with(state.slices.len(), RnnCache::default);
     let mut jobs = Vec::with_capacity(state.slices.len());
     let (mut x_rest, mut out_rest) = (x, out);
-    for (&(_, len), cache) in state.slices.iter().zip(state.caches.iter_mut()) {
+    for (&(start, end), cache) in state.slices.iter().zip(state.caches.iter_mut()) {
+        let len = end - start;
         let (xs, x_later) = x_rest.split_at(Axis(0), len);
         let (os, o_later) = out_rest.split_at(Axis(0), len);
         (x_rest, out_rest) = (x_later, o_later);
@@ -109,7 +95,7 @@ pub fn rnn_backward_sliced(
         drecurrent,
         dbias,
     } = grads;
-    let total: usize = state.slices.iter().map(|&(_, len)| len).sum();
+    let total: usize = state.slices.iter().map(|&(start, end)| end - start).sum();
     if total != x.dim().0 || state.caches.len() < state.slices.len() {
         return Err(shape_err(
             OP,
@@ -133,7 +119,8 @@ pub fn rnn_backward_sliced(
         // The first slice writes the caller's buffers; the others their own, added below.
         let mut first = Some((dkernel.view_mut(), drecurrent.view_mut(), dbias.view_mut()));
         let mut partials = state.partial_grads.iter_mut();
-        for (&(_, len), cache) in state.slices.iter().zip(state.caches.iter_mut()) {
+        for (&(start, end), cache) in state.slices.iter().zip(state.caches.iter_mut()) {
+            let len = end - start;
             let (xs, x_later) = x_rest.split_at(Axis(0), len);
             let (dys, dy_later) = dy_rest.split_at(Axis(0), len);
             let (dxs, dx_later) = dx_rest.split_at(Axis(0), len);
