@@ -347,7 +347,8 @@ mod kernel {
                     k_offsets,
                 } => drive(
                     data.as_ptr(),
-                    |i| row_offsets[i],
+                    // `fits` checked the table's length when anything is loaded (k > 0).
+                    |i| row_offsets.get(i).copied().unwrap_or(0),
                     Table(k_offsets.as_ptr()),
                     (row0, m, k, n),
                     rhs.as_ptr(),
