@@ -637,12 +637,12 @@ pub fn conv2d_backward(
     if dk_done && dx_done {
         return Ok(());
     }
-    let dxs = if dx_done { None } else { dxs };
+    // What is left for the patch matrix: im2col + GEMM for dkernel, dcols + col2im for dx.
+    let mut dxs = if dx_done { None } else { dxs };
     let mut dk = if dk_done { None } else { Some(dk) };
     if let Some(d) = &mut dk {
         d.fill(0.0);
     }
-    let mut dxs = dxs;
     if let Some(d) = dxs.as_deref_mut() {
         d.fill(0.0);
     }

@@ -10,7 +10,7 @@
 //! Why: a regression step is memory-bound. The unfused step reads `x` twice from memory (the
 //! forward row dots, then `xᵀ·g` for the kernel gradient), plus passes over the predictions
 //! for the loss and the bias gradient. Here `x` is read from memory once, a chunk of
-//! [`CHUNK`] rows at a time: the chunk's row dots ([`row_dots`]), then its loss and gradients,
+//! `CHUNK` rows at a time: the chunk's row dots ([`row_dots`]), then its loss and gradients,
 //! and its contribution to `dkernel`/`dbias` while the rows are still in L1/L2. (Chunks, not
 //! single blocks of rows: long sequential runs keep the hardware prefetcher streaming.) With
 //! one unit and 8, 16, 24 or 32 features the kernel gradient stays in registers.
@@ -19,7 +19,7 @@
 //! unfused kernels' order, not from one SIMD path to the other): a one-unit prediction is
 //! [`row_dots`]'s, then `+ bias`; with several units each prediction sums over `F` in order,
 //! then `+ bias`. The loss goes into eight f64 lane sums (element `i` to lane `i mod 8`),
-//! combined by a pairwise tree, plus the elements after the last full block of [`BLOCK`] rows
+//! combined by a pairwise tree, plus the elements after the last full block of `BLOCK` rows
 //! in order. Each full block adds its rows' contributions to `dkernel` and `dbias` as one
 //! pairwise tree per element; the rows after the last full block are added one by one.
 

@@ -12,6 +12,11 @@
 //! producing pre-activation gradients and one GEMM `dh_{t−1} += dz_t·Uᵀ`; the weight gradients
 //! then come from three GEMMs over all timesteps: `dW = Xᵀ·dZ`, `dU = H_prevᵀ·dZ_rec`,
 //! `dX = dZ·Wᵀ`. The cache is reused between calls, so a steady state allocates nothing.
+//!
+//! Two other entry points: [`rnn_infer`] (the interpreter) runs an LSTM over a batch without
+//! keeping anything for backward (`infer.rs`); [`rnn_forward_sliced`] and
+//! [`rnn_backward_sliced`] (the trainer) run the driver above on one batch slice per thread
+//! (`sliced.rs`).
 
 mod gru;
 mod infer;
