@@ -22,13 +22,16 @@
 use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4};
 
 use super::error::{checked_product, expect_shape, param_err, KernelError, KernelResult};
-use super::linalg::{column_sums, ensure_len, flat, flat_mut, gemm, mat, mat_mut};
+use super::linalg::{self, column_sums, ensure_len, flat, flat_mut, gemm, mat, mat_mut};
 use super::simd_gemm;
 
 const OP: &str = "conv2d";
 
 /// Rows of the patch matrix processed per GEMM: bounds the workspace and keeps it cache-warm.
 const ROWS_PER_CHUNK_TARGET: usize = 1024;
+/// Rows of the patch gradient matrix per chunk when only `dx` goes through it (see
+/// `samples_per_dx_chunk`).
+const DX_ROWS_PER_CHUNK_TARGET: usize = 256;
 
 /// Explicit zero padding on each side of the spatial axes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -174,6 +177,12 @@ impl Conv2dShape {
 
     fn pixels_per_sample(&self) -> usize {
         self.oh * self.ow
+    }
+
+    /// Samples per chunk of `dx` through `dcols` + col2im: a `dcols` chunk small enough to be
+    /// read back from a core's L2 by the scatter right after the product wrote it.
+    fn samples_per_dx_chunk(&self) -> usize {
+        (DX_ROWS_PER_CHUNK_TARGET / self.pixels_per_sample().max(1)).clamp(1, self.n.max(1))
     }
 
     fn samples_per_chunk(&self) -> usize {
@@ -647,7 +656,11 @@ pub fn conv2d_backward(
         d.fill(0.0);
     }
     let per_sample = s.pixels_per_sample();
-    let chunk = s.samples_per_chunk();
+    let chunk = if dk.is_none() {
+        s.samples_per_dx_chunk()
+    } else {
+        s.samples_per_chunk()
+    };
     if dk.is_some() {
         ensure_len(&mut ws.cols, s.workspace_len());
     }
@@ -782,7 +795,7 @@ fn weight_grad_direct(
             s.o,
             n0 > 0,
             epilogue,
-            true,
+            linalg::may_split(),
         ) {
             return false;
         }
@@ -846,7 +859,7 @@ fn input_grad_direct(
     }
     let opts = ConvForward {
         relu: false,
-        parallel: true,
+        parallel: linalg::may_split(),
     };
     let done = direct(dys, &bs, &back, &flipped, None, ws, dx, opts);
     ws.flipped = flipped;

@@ -145,6 +145,12 @@ pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Whether a kernel on this thread may split its work between the pool's threads (false
+/// inside [`serial`]).
+pub(crate) fn may_split() -> bool {
+    !SERIAL.with(std::cell::Cell::get)
+}
+
 /// `c ← a·b` (or `c += a·b`) in [`simd_gemm`] when the CPU has it and the views lie in
 /// contiguous memory (row-major or transposed). `false`: not done.
 fn own_gemm(
@@ -193,7 +199,7 @@ fn own_gemm_lhs(
     let Some(bdata) = b.as_slice_memory_order() else {
         return false;
     };
-    let parallel = !SERIAL.with(std::cell::Cell::get);
+    let parallel = may_split();
     if parallel
         && rayon::current_num_threads() > 1
         && m.saturating_mul(n).saturating_mul(k) < simd_gemm::PARALLEL_MIN_WORK

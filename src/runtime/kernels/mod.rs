@@ -20,6 +20,7 @@
 pub mod activation;
 pub mod batch_norm;
 pub mod conv;
+pub mod conv_sliced;
 pub mod dense;
 pub mod dense_mse;
 pub mod dropout;

@@ -160,12 +160,32 @@ pub fn pool2d_forward(
     Ok(())
 }
 
+/// Options of [`pool2d_backward_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolBackward {
+    /// `x` is a relu's output and `dx` should already include that relu's derivative (the
+    /// trainer then skips it): a position whose input is not positive receives nothing. The
+    /// bits are those of the plain backward followed by the relu derivative `y > 0 ? d : 0`.
+    pub relu_input: bool,
+}
+
 /// Pooling backward: `dy: [N, OH, OW, C]` → `dx: [N, H, W, C]` (overwritten).
 pub fn pool2d_backward(
     x: ArrayView4<'_, f32>,
     dy: ArrayView4<'_, f32>,
     p: &Pool2dParams,
+    dx: ArrayViewMut4<'_, f32>,
+) -> KernelResult<()> {
+    pool2d_backward_with(x, dy, p, dx, PoolBackward::default())
+}
+
+/// [`pool2d_backward`] with options.
+pub fn pool2d_backward_with(
+    x: ArrayView4<'_, f32>,
+    dy: ArrayView4<'_, f32>,
+    p: &Pool2dParams,
     mut dx: ArrayViewMut4<'_, f32>,
+    opts: PoolBackward,
 ) -> KernelResult<()> {
     let s = PoolShape::new(x.dim(), p)?;
     expect_shape(OP, "dy", dy.shape(), &[s.n, s.oh, s.ow, s.c])?;
@@ -188,8 +208,16 @@ pub fn pool2d_backward(
                 for iy in y0..y1 {
                     for ix in x0..x1 {
                         let base = at(iy, ix);
-                        for (d, &gv) in dxs[base..base + s.c].iter_mut().zip(g) {
-                            *d += gv / count;
+                        let d = &mut dxs[base..base + s.c];
+                        if opts.relu_input {
+                            let v = &xs[base..base + s.c];
+                            for ((d, &gv), &v) in d.iter_mut().zip(g).zip(v) {
+                                *d += if v > 0.0 { gv / count } else { 0.0 };
+                            }
+                        } else {
+                            for (d, &gv) in d.iter_mut().zip(g) {
+                                *d += gv / count;
+                            }
                         }
                     }
                 }
@@ -226,10 +254,14 @@ pub fn pool2d_backward(
                             // Exact equality is the point: `b` is one of the window's values.
                             #[allow(clippy::float_cmp)]
                             let hit = (v[k] == b[k]) | b[k].is_nan();
-                            let mask = u32::from(hit).wrapping_neg();
+                            // Through the relu: nothing where its output (the max) is not
+                            // positive; the position still takes (and drops) the gradient.
+                            let open = !opts.relu_input || b[k] > 0.0;
+                            let mask = (u32::from(hit) & u32::from(open)).wrapping_neg();
                             let take = f32::from_bits(r[k].to_bits() & mask);
                             d[k] += take;
-                            r[k] = f32::from_bits(r[k].to_bits() & !mask);
+                            let taken = u32::from(hit).wrapping_neg();
+                            r[k] = f32::from_bits(r[k].to_bits() & !taken);
                         }
                     }
                 }
@@ -329,11 +361,12 @@ pub fn pool2d_backward_par(
     dy: ArrayView4<'_, f32>,
     p: &Pool2dParams,
     dx: ArrayViewMut4<'_, f32>,
+    opts: PoolBackward,
 ) -> KernelResult<()> {
     use rayon::prelude::*;
     let n = x.dim().0;
     if dy.dim().0 != n || dx.dim().0 != n {
-        return pool2d_backward(x, dy, p, dx);
+        return pool2d_backward_with(x, dy, p, dx, opts);
     }
     let mut jobs = Vec::new();
     let (mut x_rest, mut dy_rest, mut dx_rest) = (x, dy, dx);
@@ -346,5 +379,5 @@ pub fn pool2d_backward_par(
         jobs.push((xs, dys, dxs));
     }
     jobs.into_par_iter()
-        .try_for_each(|(xs, dys, dxs)| pool2d_backward(xs, dys, p, dxs))
+        .try_for_each(|(xs, dys, dxs)| pool2d_backward_with(xs, dys, p, dxs, opts))
 }

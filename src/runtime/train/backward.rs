@@ -23,13 +23,16 @@ use crate::ir::{Op, ParamId};
 use crate::plan::Step;
 use crate::runtime::kernels::activation::activation_backward;
 use crate::runtime::kernels::batch_norm::{batch_norm_backward, BatchNormParams};
-use crate::runtime::kernels::conv::{conv2d_backward, Conv2dGrads};
+use crate::runtime::kernels::conv::Conv2dGrads;
+use crate::runtime::kernels::conv_sliced::conv2d_backward_sliced;
 use crate::runtime::kernels::dense::{dense_backward, DenseGrads};
 use crate::runtime::kernels::dropout::dropout_backward;
 use crate::runtime::kernels::embedding::embedding_backward;
 use crate::runtime::kernels::layer_norm::layer_norm_backward;
 use crate::runtime::kernels::linalg::{column_sums, gemm};
-use crate::runtime::kernels::pool::{global_pool_backward, pool2d_backward_par, PoolKind};
+use crate::runtime::kernels::pool::{
+    global_pool_backward, pool2d_backward_par, PoolBackward, PoolKind,
+};
 use crate::runtime::kernels::rnn::{rnn_backward_sliced, RnnGrads, RnnParams};
 
 /// The gradient buffers a step writes into.
@@ -156,14 +159,20 @@ pub(crate) fn backward_step(
             activation,
             ..
         } => {
-            fused::differentiate(*activation, y, dy);
+            let StepState::Conv {
+                workspace: ws,
+                relu_in_pool,
+            } = state
+            else {
+                return Err(ctx.internal("missing conv workspace"));
+            };
+            if !*relu_in_pool {
+                fused::differentiate(*activation, y, dy);
+            }
             let v = ctx.arg(step, 0)?;
             let xv = ctx.rank::<f32, Ix4>(env.f32(v)?)?;
             let geom = context::conv_geometry(ctx, window, xv.dim().1, xv.dim().2)?;
             let kv = ctx.rank::<f32, Ix4>(p(*kernel)?)?;
-            let StepState::Conv(ws) = state else {
-                return Err(ctx.internal("missing conv workspace"));
-            };
             let needed = grads.needs(v);
             let mut dx = grads.take_value(v)?;
             let mut dk = grads.take_param(*kernel)?;
@@ -182,7 +191,7 @@ pub(crate) fn backward_step(
                 dbias,
             };
             let dy4 = ctx.rank::<f32, Ix4>(dy.view())?;
-            conv2d_backward(xv, kv, dy4, &geom, ws, g).map_err(k)?;
+            conv2d_backward_sliced(xv, kv, dy4, &geom, ws, g).map_err(k)?;
             grads.put_value(v, dx, needed);
             grads.put_param(*kernel, dk);
             if let (Some(b), Some(s)) = (bias, db) {
@@ -235,8 +244,12 @@ pub(crate) fn backward_step(
             let pp = context::pool_params(ctx, kind, window)?;
             let xv = ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?;
             let dy4 = ctx.rank::<f32, Ix4>(dy.view())?;
+            let opts = PoolBackward {
+                relu_input: matches!(state, StepState::Pool { relu_input: true }),
+            };
             unary(ctx, step, grads, |dx| {
-                pool2d_backward_par(xv, dy4, &pp, ctx.rank_mut::<f32, Ix4>(dx)?).map_err(k)
+                let dx = ctx.rank_mut::<f32, Ix4>(dx)?;
+                pool2d_backward_par(xv, dy4, &pp, dx, opts).map_err(k)
             })?;
         }
         Op::GlobalAvgPool2d | Op::GlobalMaxPool2d => {

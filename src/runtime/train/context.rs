@@ -13,7 +13,8 @@ use super::input::Input;
 use crate::ir::{Padding, Window};
 use crate::plan::Step;
 use crate::runtime::kernels::batch_norm::BatchNormStats;
-use crate::runtime::kernels::conv::{same_padding, Conv2dGeometry, ConvWorkspace, Padding2d};
+use crate::runtime::kernels::conv::{same_padding, Conv2dGeometry, Padding2d};
+use crate::runtime::kernels::conv_sliced::SlicedConv;
 use crate::runtime::kernels::pool::{Pool2dParams, PoolKind, PoolPadding};
 use crate::runtime::kernels::rnn::SlicedRnn;
 use crate::runtime::kernels::KernelError;
@@ -23,7 +24,17 @@ use crate::runtime::kernels::KernelError;
 pub(crate) enum StepState {
     #[default]
     Stateless,
-    Conv(ConvWorkspace),
+    Conv {
+        workspace: SlicedConv,
+        /// The relu's derivative is applied by the max pool that alone reads this step's
+        /// output (see `Trainer::new`), so backward skips it.
+        relu_in_pool: bool,
+    },
+    /// A 2-D pool; `relu_input`: its input is a relu's output whose derivative this
+    /// step's backward applies.
+    Pool {
+        relu_input: bool,
+    },
     Rnn(SlicedRnn),
     BatchNorm(BatchNormStats),
     /// The dropout mask of the last training forward (`active` false: identity).

@@ -23,7 +23,8 @@ use crate::runtime::kernels::activation::activation_forward;
 use crate::runtime::kernels::batch_norm::{
     batch_norm_inference, batch_norm_train_forward, BatchNormParams,
 };
-use crate::runtime::kernels::conv::{conv2d_forward_with, ConvForward};
+use crate::runtime::kernels::conv::ConvForward;
+use crate::runtime::kernels::conv_sliced::conv2d_forward_sliced;
 use crate::runtime::kernels::dense::dense_forward;
 use crate::runtime::kernels::dropout::dropout_forward;
 use crate::runtime::kernels::embedding::embedding_forward;
@@ -93,7 +94,7 @@ pub(crate) fn forward_step(
                 Some(b) => Some(ctx.rank::<f32, Ix1>(param(ctx, params, *b)?)?),
                 None => None,
             };
-            let StepState::Conv(ws) = state else {
+            let StepState::Conv { workspace: ws, .. } = state else {
                 return Err(ctx.internal("missing conv workspace"));
             };
             // Relu runs in the convolution's store, as `fused::apply` would after it.
@@ -103,7 +104,7 @@ pub(crate) fn forward_step(
                 parallel: true,
             };
             let ov = ctx.rank_mut::<f32, Ix4>(out.view_mut())?;
-            conv2d_forward_with(xv, kv, bv, &geom, ws, ov, opts).map_err(k)?;
+            conv2d_forward_sliced(xv, kv, bv, &geom, ws, ov, opts).map_err(k)?;
             if !relu {
                 fused::apply(*activation, out);
             }

@@ -65,7 +65,7 @@ use crate::passes::Mode;
 use crate::plan::ExecutionPlan;
 use crate::runtime::clip::{clip_by_global_norm, clip_by_value, first_non_finite, global_norm};
 use crate::runtime::kernels::batch_norm::{batch_norm_update_moving, BatchNormStats};
-use crate::runtime::kernels::conv::ConvWorkspace;
+use crate::runtime::kernels::conv_sliced::SlicedConv;
 use crate::runtime::kernels::dense_mse::{dense_mse_step, DenseMse, DenseMseOut};
 use crate::runtime::kernels::rnn::SlicedRnn;
 use crate::runtime::loss::{softmax_cross_entropy, Loss, Targets};
@@ -161,8 +161,9 @@ impl Trainer {
         }
         let trainable: Vec<bool> = plan.params.iter().map(|p| p.trainable).collect();
         let needs = gradient_needs(&plan, &trainable, &input_pos, false);
+        let relu_in_pool = relu_through_pool(&plan);
         let mut state = Vec::with_capacity(plan.steps.len());
-        for step in &plan.steps {
+        for (i, step) in plan.steps.iter().enumerate() {
             let ctx = context::Ctx::of(step);
             let out = plan
                 .values
@@ -182,8 +183,15 @@ impl Trainer {
                     return Err(ctx.unsupported(format!("fused {} activation", activation.name())));
                 }
             }
+            let relu_in_pool = relu_in_pool.get(i).copied().unwrap_or(false);
             state.push(match step.op {
-                Op::Conv2d { .. } => StepState::Conv(ConvWorkspace::new()),
+                Op::Conv2d { .. } => StepState::Conv {
+                    workspace: SlicedConv::new(),
+                    relu_in_pool,
+                },
+                Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => StepState::Pool {
+                    relu_input: relu_in_pool,
+                },
                 Op::Rnn { .. } => StepState::Rnn(SlicedRnn::new()),
                 Op::BatchNorm { .. } => StepState::BatchNorm(BatchNormStats::default()),
                 Op::Dropout { .. } => StepState::Dropout {
@@ -837,6 +845,41 @@ impl Trainer {
         }
         Ok(())
     }
+}
+
+/// Per step: whether it is one of a pair (a conv2d with a fused relu, and the max pool that is
+/// the only reader of its output) whose relu derivative the pool's backward applies while it
+/// routes the gradient (`PoolBackward::relu_input`): one pass less over the conv's output and
+/// its gradient, the largest tensors of a CNN. The bits are those of the separate derivative.
+pub(crate) fn relu_through_pool(plan: &ExecutionPlan) -> Vec<bool> {
+    let mut flags = vec![false; plan.steps.len()];
+    let mut readers = vec![0usize; plan.values.len()];
+    for step in &plan.steps {
+        for &v in &step.inputs {
+            if let Some(r) = readers.get_mut(v as usize) {
+                *r += 1;
+            }
+        }
+    }
+    let producer = |v: u32| plan.steps.iter().position(|s| s.output == v);
+    for (i, step) in plan.steps.iter().enumerate() {
+        let (Op::MaxPool2d { .. }, [v]) = (&step.op, step.inputs.as_slice()) else {
+            continue;
+        };
+        let only_reader = readers.get(*v as usize) == Some(&1) && !plan.outputs.contains(v);
+        let Some(j) = producer(*v).filter(|_| only_reader) else {
+            continue;
+        };
+        if let Op::Conv2d {
+            activation: Activation::Relu,
+            ..
+        } = plan.steps[j].op
+        {
+            flags[i] = true;
+            flags[j] = true;
+        }
+    }
+    flags
 }
 
 /// Per plan value: whether a gradient must flow into it (a trainable parameter, or a model

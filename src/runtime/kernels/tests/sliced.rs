@@ -132,7 +132,7 @@ fn slices_give_the_whole_batch_results() {
 fn batch_split_pools_give_the_serial_bits() {
     use crate::runtime::kernels::pool::{
         pool2d_backward, pool2d_backward_par, pool2d_forward, pool2d_forward_par, Pool2dParams,
-        PoolKind, PoolPadding,
+        PoolBackward, PoolKind, PoolPadding,
     };
     use ndarray::Array4;
     let (n, h, w, c) = (7usize, 9usize, 8usize, 3usize);
@@ -159,7 +159,8 @@ fn batch_split_pools_give_the_serial_bits() {
             let mut dx2 = Array4::from_elem((n, h, w, c), f32::NAN);
             pool.install(|| {
                 pool2d_forward_par(x.view(), &p, y2.view_mut()).unwrap();
-                pool2d_backward_par(x.view(), dy.view(), &p, dx2.view_mut()).unwrap();
+                let opts = PoolBackward::default();
+                pool2d_backward_par(x.view(), dy.view(), &p, dx2.view_mut(), opts).unwrap();
             });
             assert_eq!(bits(y2.as_slice().unwrap()), bits(y.as_slice().unwrap()));
             assert_eq!(bits(dx2.as_slice().unwrap()), bits(dx.as_slice().unwrap()));

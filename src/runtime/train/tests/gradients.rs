@@ -229,3 +229,61 @@ fn recurrent_layers_on_float_inputs_with_input_gradients() {
         }
     }
 }
+
+#[test]
+fn conv_relu_then_max_pool_takes_the_relu_derivative_in_the_pool() {
+    let mut b = Builder::new();
+    let x = b.input("x", DType::F32, &[8, 8, 2]);
+    let a = b.conv("c1", x, 4, 3, 1, Padding::Same);
+    let a = b.node("c1_act", Op::Activation(Activation::Relu), &[a]);
+    let a = b.node(
+        "mp",
+        Op::MaxPool2d {
+            window: window(2, 2, Padding::Valid),
+        },
+        &[a],
+    );
+    let a = b.node("flat", Op::Flatten, &[a]);
+    let a = b.dense("d", a, 3, Activation::Linear);
+    let plan = b.plan(a);
+    // The relu was fused into the convolution, and the pool alone reads it: both flagged.
+    let flags = crate::runtime::train::relu_through_pool(&plan);
+    let kinds: Vec<(&str, bool)> = plan
+        .steps
+        .iter()
+        .zip(&flags)
+        .map(|(s, &f)| (s.op.kind(), f))
+        .collect();
+    assert_eq!(
+        kinds[..2],
+        [("conv2d", true), ("max_pool2d", true)],
+        "{kinds:?}"
+    );
+    assert!(flags[2..].iter().all(|&f| !f));
+    check(plan, vec![distinct(&[2, 8, 8, 2], 4)], None, 1e-3);
+}
+
+#[test]
+fn a_relu_read_by_more_than_the_pool_keeps_its_own_derivative() {
+    let mut b = Builder::new();
+    let x = b.input("x", DType::F32, &[6, 6, 2]);
+    let c = b.conv("c1", x, 3, 3, 1, Padding::Same);
+    let c = b.node("c1_act", Op::Activation(Activation::Relu), &[c]);
+    let m = b.node(
+        "mp",
+        Op::MaxPool2d {
+            window: window(2, 2, Padding::Valid),
+        },
+        &[c],
+    );
+    let g1 = b.node("gap", Op::GlobalAvgPool2d, &[m]);
+    let g2 = b.node("gap_c", Op::GlobalAvgPool2d, &[c]);
+    let s = b.node("cat", Op::Concat { axis: -1 }, &[g1, g2]);
+    let plan = b.plan(s);
+    assert!(crate::runtime::train::relu_through_pool(&plan)
+        .iter()
+        .all(|&f| !f));
+    // Every unit reaches the loss through the average, so a step of 1e-3 would move some
+    // pre-activation across the relu's kink; 1e-4 does not.
+    check(plan, vec![distinct(&[2, 6, 6, 2], 5)], None, 1e-4);
+}
