@@ -103,6 +103,14 @@ mod avx {
     /// The CPU must support AVX; `a.len() == out.len()·cols`, `x.len() == cols >= 8`.
     #[target_feature(enable = "avx")]
     pub(super) unsafe fn row_dots(a: &[f32], cols: usize, x: &[f32], out: &mut [f32]) -> usize {
+        // SAFETY (all four): the caller's guarantees, and `cols` is `8·C`.
+        match cols {
+            8 => return unsafe { row_dots_fixed::<1>(a, x, out) },
+            16 => return unsafe { row_dots_fixed::<2>(a, x, out) },
+            24 => return unsafe { row_dots_fixed::<3>(a, x, out) },
+            32 => return unsafe { row_dots_fixed::<4>(a, x, out) },
+            _ => {}
+        }
         let blocks = out.len() / 8;
         let full = cols / 8 * 8;
         for b in 0..blocks {
@@ -131,6 +139,41 @@ mod avx {
                     *o += r * xv;
                 }
             }
+        }
+        blocks * 8
+    }
+
+    /// [`row_dots`] for `cols = 8·C`: `x` stays in registers and the row loop is unrolled;
+    /// the same operations in the same order (each lane's sum starts from zero), so the same
+    /// bits.
+    ///
+    /// # Safety
+    /// The CPU must support AVX; `a.len() == out.len()·8·C`, `x.len() == 8·C`.
+    #[target_feature(enable = "avx")]
+    unsafe fn row_dots_fixed<const C: usize>(a: &[f32], x: &[f32], out: &mut [f32]) -> usize {
+        let cols = 8 * C;
+        let blocks = out.len() / 8;
+        let mut xv = [_mm256_setzero_ps(); C];
+        for (c, xc) in xv.iter_mut().enumerate() {
+            // SAFETY: `x` holds `8·C` floats, so each chunk holds exactly 8.
+            *xc = unsafe { _mm256_loadu_ps(x[c * 8..c * 8 + 8].as_ptr()) };
+        }
+        for (b, dst) in out.chunks_exact_mut(8).enumerate() {
+            let block = &a[b * 8 * cols..(b + 1) * 8 * cols];
+            let mut v = [_mm256_setzero_ps(); 8];
+            for (vi, row) in v.iter_mut().zip(block.chunks_exact(cols)) {
+                let mut acc = _mm256_setzero_ps();
+                for (c, xc) in xv.iter().enumerate() {
+                    // SAFETY: the row holds `8·C` floats, so the chunk holds exactly 8.
+                    let r = unsafe { _mm256_loadu_ps(row[c * 8..c * 8 + 8].as_ptr()) };
+                    acc = _mm256_add_ps(acc, _mm256_mul_ps(r, *xc));
+                }
+                *vi = acc;
+            }
+            // SAFETY: AVX is enabled here, so the caller's CPU has it.
+            let sums = unsafe { combine(&v) };
+            // SAFETY: `dst` holds exactly 8 floats.
+            unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), sums) };
         }
         blocks * 8
     }
@@ -230,7 +273,18 @@ mod tests {
 
     #[test]
     fn row_dots_follow_the_reference_order_on_every_path() {
-        for (rows, cols) in [(21, 19), (16, 16), (9, 8), (3, 5), (40, 64)] {
+        // Every fixed width (8, 16, 24, 32 columns), with and without tail rows, and others.
+        let shapes = [
+            (21, 19),
+            (16, 16),
+            (9, 8),
+            (3, 5),
+            (40, 64),
+            (21, 24),
+            (17, 32),
+            (11, 16),
+        ];
+        for (rows, cols) in shapes {
             let a = values(rows * cols, 10 + cols as u64);
             let x = values(cols, 11);
             let mut fast = vec![0.0; rows];
