@@ -9,9 +9,9 @@
 //! overwrite their gradient outputs (they never accumulate).
 //!
 //! Threading: GEMM is parallel (our [`simd_gemm`] over the rayon pool, or matrixmultiply's own
-//! pool, `MATMUL_NUM_THREADS`; see the `linalg` notes), and [`rnn::rnn_forward_sliced`] runs a
-//! recurrent layer's batch slices side by side. For a fixed thread count every kernel is
-//! bit-deterministic.
+//! pool, `MATMUL_NUM_THREADS`; see the `linalg` notes), and [`rnn::rnn_forward_sliced`] and
+//! [`conv_sliced`] run a recurrent layer's or a convolution's batch slices side by side. For a
+//! fixed thread count every kernel is bit-deterministic.
 
 // Kernels take array views by value, like ndarray's own API: a view is a pointer plus its
 // shape, cheap to move, and taking `&ArrayView` would only add an indirection for callers.
