@@ -91,6 +91,17 @@ impl PoolShape {
         })
     }
 
+    /// A max pool of 2 × 2 windows at stride 2 that all lie inside the input (the usual pool
+    /// of a CNN), which has a path of its own.
+    fn is_max_2x2(&self, p: &Pool2dParams) -> bool {
+        p.kind == PoolKind::Max
+            && p.pool == (2, 2)
+            && p.stride == (2, 2)
+            && (self.pad_top, self.pad_left) == (0, 0)
+            && 2 * self.oh <= self.h
+            && 2 * self.ow <= self.w
+    }
+
     /// The clipped input rows (or columns) covered by output index `o` along one axis.
     fn window(o: usize, stride: usize, pool: usize, pad: usize, len: usize) -> (usize, usize) {
         let start = (o * stride).saturating_sub(pad);
@@ -132,6 +143,10 @@ pub fn pool2d_forward(
     expect_shape(OP, "out", out.shape(), &[s.n, s.oh, s.ow, s.c])?;
     let xs = flat(OP, "x", &x)?;
     let os = flat_mut(OP, "out", &mut out)?;
+    if s.is_max_2x2(p) {
+        max_pool_2x2(xs, &s, os);
+        return Ok(());
+    }
     for_each_window(&s, p, |n, cell, (y0, y1), (x0, x1)| {
         let dst = &mut os[cell * s.c..(cell + 1) * s.c];
         let init = if p.kind == PoolKind::Max {
@@ -169,6 +184,79 @@ pub struct PoolBackward {
     pub relu_input: bool,
 }
 
+/// The max pool of 2 × 2 windows at stride 2 that all lie inside the input (CNNs' usual pool),
+/// without the general window walk: the same maxima in the same order (`−∞`, then the four
+/// positions row by row, with `f32::max`), so the same bits.
+fn max_pool_2x2(xs: &[f32], s: &PoolShape, os: &mut [f32]) {
+    let (c, row) = (s.c, s.w * s.c);
+    if c == 0 || row == 0 {
+        return;
+    }
+    let out_row = s.ow * c;
+    for (n, out_sample) in os.chunks_exact_mut(s.oh * out_row).enumerate() {
+        for (oy, dst_row) in out_sample.chunks_exact_mut(out_row).enumerate() {
+            let top = (n * s.h + 2 * oy) * row;
+            let (upper, lower) = (&xs[top..top + row], &xs[top + row..top + 2 * row]);
+            for (ox, dst) in dst_row.chunks_exact_mut(c).enumerate() {
+                let at = 2 * ox * c;
+                let (a, b) = (&upper[at..at + c], &upper[at + c..at + 2 * c]);
+                let (d, e) = (&lower[at..at + c], &lower[at + c..at + 2 * c]);
+                for ((((o, &a), &b), &d), &e) in dst.iter_mut().zip(a).zip(b).zip(d).zip(e) {
+                    *o = f32::NEG_INFINITY.max(a).max(b).max(d).max(e);
+                }
+            }
+        }
+    }
+}
+
+/// [`pool2d_backward_with`] for [`max_pool_2x2`]'s windows into a zeroed `dx`: the same
+/// choice of position (the maximum by `>` from the first position on, the gradient to the
+/// first position equal to it, or to the first position when the maximum is NaN) and the same
+/// `0 + gradient` sums, so the same bits.
+fn max_pool_2x2_backward(
+    xs: &[f32],
+    dys: &[f32],
+    s: &PoolShape,
+    opts: PoolBackward,
+    dx: &mut [f32],
+) {
+    let (c, row) = (s.c, s.w * s.c);
+    if c == 0 || row == 0 {
+        return;
+    }
+    let out_row = s.ow * c;
+    for (n, dy_sample) in dys.chunks_exact(s.oh * out_row).enumerate() {
+        for (oy, dy_row) in dy_sample.chunks_exact(out_row).enumerate() {
+            let top = (n * s.h + 2 * oy) * row;
+            let (upper, lower) = (&xs[top..top + row], &xs[top + row..top + 2 * row]);
+            let (dx_upper, dx_lower) = dx[top..top + 2 * row].split_at_mut(row);
+            for (ox, g) in dy_row.chunks_exact(c).enumerate() {
+                let at = 2 * ox * c;
+                let (a, b) = (&upper[at..at + c], &upper[at + c..at + 2 * c]);
+                let (d, e) = (&lower[at..at + c], &lower[at + c..at + 2 * c]);
+                let (da, db) = dx_upper[at..at + 2 * c].split_at_mut(c);
+                let (dd, de) = dx_lower[at..at + 2 * c].split_at_mut(c);
+                for k in 0..c {
+                    let (va, vb, vd, ve) = (a[k], b[k], d[k], e[k]);
+                    let mut m = va;
+                    for v in [vb, vd, ve] {
+                        m = if v > m { v } else { m };
+                    }
+                    // Exact equality is the point: `m` is one of the window's values.
+                    #[allow(clippy::float_cmp)]
+                    let (ha, hb, hd) = (va == m || m.is_nan(), vb == m, vd == m);
+                    let open = !opts.relu_input || m > 0.0;
+                    let give = |hit: bool| if hit && open { 0.0 + g[k] } else { 0.0 };
+                    da[k] = give(ha);
+                    db[k] = give(!ha && hb);
+                    dd[k] = give(!ha && !hb && hd);
+                    de[k] = give(!ha && !hb && !hd);
+                }
+            }
+        }
+    }
+}
+
 /// Pooling backward: `dy: [N, OH, OW, C]` → `dx: [N, H, W, C]` (overwritten).
 pub fn pool2d_backward(
     x: ArrayView4<'_, f32>,
@@ -194,6 +282,10 @@ pub fn pool2d_backward_with(
     let dys = flat(OP, "dy", &dy)?;
     let dxs = flat_mut(OP, "dx", &mut dx)?;
     dxs.fill(0.0);
+    if s.is_max_2x2(p) {
+        max_pool_2x2_backward(xs, dys, &s, opts, dxs);
+        return Ok(());
+    }
     let (mut best, mut left) = if p.kind == PoolKind::Max {
         (vec![0.0f32; s.c], vec![0.0f32; s.c])
     } else {

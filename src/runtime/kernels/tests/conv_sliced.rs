@@ -1,7 +1,5 @@
-//! The batch-sliced convolution against one serial call over the whole batch (forward and `dx`
-//! bit for bit, weight and bias gradients to f32 rounding and the same bits on every run), and
-//! the pool backward that applies its input relu's derivative against the plain backward
-//! followed by that derivative (bit for bit).
+//! The batch-sliced convolution against one serial call over the whole batch: forward and `dx`
+//! bit for bit, weight and bias gradients to f32 rounding and the same bits on every run.
 
 use ndarray::{Array1, Array4};
 
@@ -14,9 +12,6 @@ use crate::runtime::kernels::conv_sliced::{
     conv2d_backward_sliced, conv2d_forward_sliced, SlicedConv,
 };
 use crate::runtime::kernels::linalg;
-use crate::runtime::kernels::pool::{
-    pool2d_backward, pool2d_backward_with, Pool2dParams, PoolBackward, PoolKind, PoolPadding,
-};
 
 fn bits(a: &[f32]) -> Vec<u32> {
     a.iter().map(|v| v.to_bits()).collect()
@@ -163,52 +158,6 @@ fn slices_give_the_whole_batch_results() {
                     );
                 }
             }
-        }
-    }
-}
-
-#[test]
-fn pool_backward_through_a_relu_is_the_relu_derivative_after_the_pool() {
-    let (n, h, w, c) = (3usize, 7usize, 6usize, 5usize);
-    // A relu's output: about half the values are zero, and some windows are all zero.
-    let mut x = Array4::from_shape_vec((n, h, w, c), data(n * h * w * c, 9, 1.0))
-        .unwrap()
-        .mapv(|v| v.max(0.0));
-    x.slice_mut(ndarray::s![0, 0..2, 0..2, ..]).fill(0.0);
-    for kind in [PoolKind::Max, PoolKind::Avg] {
-        for (pool, stride, padding) in [
-            ((2, 2), (2, 2), PoolPadding::Valid),
-            ((3, 2), (2, 1), PoolPadding::Same),
-        ] {
-            let p = Pool2dParams {
-                kind,
-                pool,
-                stride,
-                padding,
-            };
-            let (oh, ow) = match padding {
-                PoolPadding::Valid => ((h - pool.0) / stride.0 + 1, (w - pool.1) / stride.1 + 1),
-                PoolPadding::Same => (h.div_ceil(stride.0), w.div_ceil(stride.1)),
-            };
-            let dy = Array4::from_shape_vec((n, oh, ow, c), data(n * oh * ow * c, 4, 1.0)).unwrap();
-            let mut want = Array4::from_elem((n, h, w, c), f32::NAN);
-            pool2d_backward(x.view(), dy.view(), &p, want.view_mut()).unwrap();
-            // The trainer's relu derivative: `y > 0 ? d : 0`.
-            ndarray::Zip::from(&mut want)
-                .and(&x)
-                .for_each(|d, &y| *d = if y > 0.0 { *d } else { 0.0 });
-            let mut got = Array4::from_elem((n, h, w, c), f32::NAN);
-            let opts = PoolBackward { relu_input: true };
-            pool2d_backward_with(x.view(), dy.view(), &p, got.view_mut(), opts).unwrap();
-            assert_eq!(
-                bits(got.as_slice().unwrap()),
-                bits(want.as_slice().unwrap()),
-                "{kind:?} {pool:?} {stride:?}"
-            );
-            assert!(
-                got.iter().any(|&v| v != 0.0),
-                "the gradient is not all zero"
-            );
         }
     }
 }

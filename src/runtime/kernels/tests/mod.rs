@@ -10,6 +10,7 @@ mod fixtures;
 mod grads;
 mod hand;
 mod matvec;
+mod pool_paths;
 mod rnn_infer;
 mod sliced;
 
