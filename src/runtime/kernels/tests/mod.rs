@@ -10,6 +10,7 @@ mod grads;
 mod hand;
 mod matvec;
 mod rnn_infer;
+mod rnn_tokens;
 mod sliced;
 
 use ndarray::{ArrayD, IxDyn};
