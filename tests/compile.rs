@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use modelc::diag::FileId;
+use modelc::ir::{Op, ParamSource, Recipe, RnnCell};
 use modelc::passes::{Mode, PassOptions};
 use modelc::plan::{self, ExecutionPlan};
 use modelc::syntax::{parse, Limits};
@@ -130,6 +131,140 @@ fn conv_batch_norm_relu_folds_into_fewer_steps_than_o0() {
     // The training plan keeps the batch norm.
     let train = compile_file(&path, Mode::Train, &PassOptions::default());
     assert!(train.steps.iter().any(|s| s.op.kind() == "batch_norm"));
+}
+
+fn compile_text(text: &str, mode: Mode, options: &PassOptions) -> ExecutionPlan {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.model");
+    std::fs::write(&path, text).unwrap();
+    compile_file(&path, mode, options)
+}
+
+fn kinds(p: &ExecutionPlan) -> Vec<&'static str> {
+    p.steps.iter().map(|s| s.op.kind()).collect()
+}
+
+#[test]
+fn seed_rnn_folds_its_embedding_into_the_first_lstm() {
+    let path = root().join("specs/seed_rnn.model");
+    let p = compile_file(&path, Mode::Infer, &PassOptions::default());
+    assert_eq!(kinds(&p), ["embedded_lstm", "lstm", "dense", "softmax"]);
+    let Op::EmbeddedRnn {
+        cell: RnnCell::Lstm,
+        units: 64,
+        return_sequences: true,
+        projection,
+        ..
+    } = p.steps[0].op
+    else {
+        panic!("{:?}", p.steps[0].op)
+    };
+    assert_eq!(p.steps[0].inputs, p.inputs, "the step reads the token ids");
+    let table = &p.params[projection.index()];
+    assert_eq!(table.name, "embedding.embeddings+lstm");
+    assert_eq!(table.shape, [1000, 256]);
+    let ParamSource::Derived(Recipe::EmbeddingProjection {
+        table: e,
+        kernel,
+        bias,
+    }) = &table.source
+    else {
+        panic!("{:?}", table.source)
+    };
+    let names = [e, kernel, bias].map(|id| p.params[id.index()].name.as_str());
+    assert_eq!(names, ["embedding.embeddings", "lstm.kernel", "lstm.bias"]);
+    assert!(
+        p.pass_log
+            .iter()
+            .any(|l| l == "embedding folded into lstm's input projection"),
+        "{:?}",
+        p.pass_log
+    );
+    // The weights file is the model's: every stored tensor is still read, none is added.
+    let stored = p
+        .params
+        .iter()
+        .filter(|q| q.source == ParamSource::Stored)
+        .count();
+    assert_eq!(stored, 9);
+
+    // Training keeps the embedding, and so does switching the pass off.
+    let train = compile_file(&path, Mode::Train, &PassOptions::default());
+    assert_eq!(
+        kinds(&train),
+        ["embedding", "lstm", "lstm", "dense", "softmax"]
+    );
+    let off = PassOptions {
+        disabled: vec!["fold-embedding-projection".into()],
+        ..PassOptions::default()
+    };
+    let plain = compile_file(&path, Mode::Infer, &off);
+    assert_eq!(
+        kinds(&plain),
+        ["embedding", "lstm", "lstm", "dense", "softmax"]
+    );
+    assert!(plain.params.iter().all(|q| q.source == ParamSource::Stored));
+
+    // The same from the command line.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rnn.plan.ron");
+    let o = modelc(&[
+        "compile",
+        "specs/seed_rnn.model",
+        "--disable-pass",
+        "fold-embedding-projection",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let from_cli = ExecutionPlan::from_ron(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(kinds(&from_cli), kinds(&plain));
+    let o = modelc(&["compile", "--list-passes", "specs/seed_rnn.model"]);
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .contains("fuse-activation\nfold-embedding-projection\neliminate-dead-nodes\n"));
+}
+
+#[test]
+fn a_shared_or_oversized_embedding_keeps_the_plain_path() {
+    let shared = "model Two(tokens: i32[N, 5]) -> f32[N, 6] {
+    let e = tokens |> embedding(20, 4)
+    let a = e |> lstm(3)
+    let b = e |> gru(3)
+    concat(a, b)
+}
+";
+    let p = compile_text(shared, Mode::Infer, &PassOptions::default());
+    assert_eq!(
+        kinds(&p).iter().filter(|k| **k == "embedding").count(),
+        1,
+        "{:?}",
+        kinds(&p)
+    );
+    assert!(!kinds(&p).iter().any(|k| k.starts_with("embedded")));
+    // An LSTM of 256 units: a projection row is 1 KiB, so a vocabulary of 64 Ki tokens is the
+    // largest table folded, and a 50k-word vocabulary at 512 units is not.
+    assert_eq!(modelc::passes::MAX_PROJECTION_BYTES, 64 << 20);
+    for (vocab, units, folded) in [
+        (16_384, 256, true),
+        (16_385, 256, false),
+        (50_000, 512, false),
+    ] {
+        let text = format!(
+            "model Big(tokens: i32[N, 5]) -> f32[N, {units}] {{\n    embedding({vocab}, 64)\n    lstm({units})\n}}\n"
+        );
+        let p = compile_text(&text, Mode::Infer, &PassOptions::default());
+        let want: &[&str] = if folded {
+            &["embedded_lstm"]
+        } else {
+            &["embedding", "lstm"]
+        };
+        assert_eq!(kinds(&p), want, "vocab {vocab}, units {units}");
+    }
 }
 
 /// Golden IR before and after the passes for each `tests/passes/*.model`

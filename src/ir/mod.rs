@@ -119,6 +119,15 @@ pub enum Recipe {
         shift: Vec<f32>,
         units: usize,
     },
+    /// `table · kernel + b_in`, `[vocab, G·U]`: a recurrent layer's input projection of every
+    /// row of the embedding table before it (`fold-embedding-projection`). `b_in` is the first
+    /// `G·U` values of `bias`: all of a simple RNN's or LSTM's `[G·U]` bias, row 0 of a GRU's
+    /// `[2, G·U]` one.
+    EmbeddingProjection {
+        table: ParamId,
+        kernel: ParamId,
+        bias: ParamId,
+    },
 }
 
 /// A parameter tensor of the model.

@@ -118,6 +118,21 @@ pub enum Op {
         recurrent: ParamId,
         bias: ParamId,
     },
+    /// A recurrent layer that reads integer token ids `[N, T]` instead of features: an
+    /// embedding whose only reader was this layer, folded into the layer's input projection
+    /// (`fold-embedding-projection`, inference only). `projection` is `[vocab, G·U]`, row `id`
+    /// being `table[id]·kernel + b_in` (`b_in` the whole bias of a simple RNN or LSTM, row 0
+    /// of a GRU's `[2, 3U]` bias), so a step adds a row of it where the plain layer multiplies
+    /// `x_t` by its kernel. `bias` is the layer's own bias: only a GRU still reads it (its
+    /// recurrent row 1). Output as [`Op::Rnn`]'s: `[N, T, U]` or `[N, U]`.
+    EmbeddedRnn {
+        cell: RnnCell,
+        units: usize,
+        return_sequences: bool,
+        projection: ParamId,
+        recurrent: ParamId,
+        bias: ParamId,
+    },
     Activation(Activation),
     Add,
     Concat {
@@ -160,6 +175,17 @@ impl Op {
             Op::Rnn {
                 cell: RnnCell::Gru, ..
             } => "gru",
+            Op::EmbeddedRnn {
+                cell: RnnCell::SimpleRnn,
+                ..
+            } => "embedded_simple_rnn",
+            Op::EmbeddedRnn {
+                cell: RnnCell::Lstm,
+                ..
+            } => "embedded_lstm",
+            Op::EmbeddedRnn {
+                cell: RnnCell::Gru, ..
+            } => "embedded_gru",
             Op::Activation(a) => a.name(),
             Op::Add => "add",
             Op::Concat { .. } => "concat",
@@ -189,6 +215,12 @@ impl Op {
                 bias,
                 ..
             } => vec![*kernel, *recurrent, *bias],
+            Op::EmbeddedRnn {
+                projection,
+                recurrent,
+                bias,
+                ..
+            } => vec![*projection, *recurrent, *bias],
             _ => Vec::new(),
         }
     }

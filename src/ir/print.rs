@@ -52,6 +52,7 @@ fn recipe_name(r: &super::Recipe) -> &'static str {
         super::Recipe::BatchNormBias { .. } => "batch_norm_bias",
         super::Recipe::AffineKernel { .. } => "affine_kernel",
         super::Recipe::AffineBias { .. } => "affine_bias",
+        super::Recipe::EmbeddingProjection { .. } => "embedding_projection",
     }
 }
 
@@ -85,6 +86,10 @@ fn attrs(graph: &Graph, op: &Op) -> String {
         Op::BatchNorm { epsilon, .. } | Op::LayerNorm { epsilon, .. } => format!(" {{epsilon: {epsilon}}}"),
         Op::Dropout { rate } => format!(" {{rate: {rate}}}"),
         Op::Rnn { units, return_sequences, .. } => format!(" {{units: {units}, return_sequences: {return_sequences}}}"),
+        Op::EmbeddedRnn { units, return_sequences, projection, .. } => format!(
+            " {{units: {units}, return_sequences: {return_sequences}, projection: {}}}",
+            pname(*projection)
+        ),
         Op::Concat { axis } => format!(" {{axis: {axis}}}"),
         Op::Cast { to } => format!(" {{to: {to}}}"),
         Op::Activation(super::Activation::LeakyRelu { alpha }) => format!(" {{alpha: {alpha}}}"),

@@ -128,6 +128,35 @@ fn window_out(window: &Window, h: usize, w: usize) -> Result<(usize, usize), Str
     }
 }
 
+/// Checks a recurrent layer's recurrent kernel `[U, G·U]` and bias (`[G·U]`, a GRU's
+/// `[2, G·U]`); returns `G·U`.
+fn recurrent_params(
+    params: &[Param],
+    cell: RnnCell,
+    units: usize,
+    recurrent: ParamId,
+    bias: ParamId,
+) -> Result<usize, String> {
+    let g = cell.gates().checked_mul(units).ok_or("units overflow")?;
+    expect_param(params, recurrent, &[units, g])?;
+    match cell {
+        RnnCell::Gru => expect_param(params, bias, &[2, g])?,
+        _ => expect_param(params, bias, &[g])?,
+    }
+    Ok(g)
+}
+
+/// A recurrent layer's output over `x` (`[N, T, ...]`): `[N, T, U]` with `return_sequences`,
+/// else `[N, U]`.
+fn recurrent_output(x: &Fact, units: usize, return_sequences: bool) -> Fact {
+    let mut dims = vec![x.dims[0].clone()];
+    if return_sequences {
+        dims.push(x.dims[1].clone());
+    }
+    dims.push(Dim::Known(units));
+    Fact::new(DType::F32, dims)
+}
+
 /// The output fact of `op` applied to `inputs`.
 pub fn infer(op: &Op, inputs: &[&Fact], params: &[Param]) -> Rule {
     match op {
@@ -316,19 +345,42 @@ pub fn infer(op: &Op, inputs: &[&Fact], params: &[Param]) -> Rule {
             let f = x
                 .dim(2)
                 .ok_or_else(|| format!("the feature axis of {x} must be known"))?;
-            let g = cell.gates().checked_mul(*units).ok_or("units overflow")?;
+            let g = recurrent_params(params, *cell, *units, *recurrent, *bias)?;
             expect_param(params, *kernel, &[f, g])?;
-            expect_param(params, *recurrent, &[*units, g])?;
-            match cell {
-                RnnCell::Gru => expect_param(params, *bias, &[2, g])?,
-                _ => expect_param(params, *bias, &[g])?,
+            Ok(recurrent_output(x, *units, *return_sequences))
+        }
+        Op::EmbeddedRnn {
+            cell,
+            units,
+            return_sequences,
+            projection,
+            recurrent,
+            bias,
+        } => {
+            let ids = one(inputs)?;
+            if !ids.dtype.is_integer() {
+                return Err(format!(
+                    "a recurrent layer over token ids needs integer ids, got {}",
+                    ids.dtype
+                ));
             }
-            let mut dims = vec![x.dims[0].clone()];
-            if *return_sequences {
-                dims.push(x.dims[1].clone());
+            if ids.rank() != 2 {
+                return Err(format!(
+                    "a recurrent layer over token ids needs [N, T] ids, got {ids}"
+                ));
             }
-            dims.push(Dim::Known(*units));
-            Ok(Fact::new(DType::F32, dims))
+            let g = recurrent_params(params, *cell, *units, *recurrent, *bias)?;
+            let p = param(params, *projection)?;
+            match p.shape[..] {
+                [vocab, cols] if vocab > 0 && cols == g => {}
+                _ => {
+                    return Err(format!(
+                        "projection {} has shape {:?}, expected [vocab, {g}]",
+                        p.name, p.shape
+                    ))
+                }
+            }
+            Ok(recurrent_output(ids, *units, *return_sequences))
         }
         Op::Activation(_) | Op::Affine { .. } => {
             let x = one(inputs)?;

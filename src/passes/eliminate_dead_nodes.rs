@@ -70,6 +70,11 @@ fn recipe_params(r: &Recipe) -> Vec<ParamId> {
             .collect(),
         Recipe::AffineKernel { kernel, .. } => vec![*kernel],
         Recipe::AffineBias { bias, kernel, .. } => bias.iter().copied().chain([*kernel]).collect(),
+        Recipe::EmbeddingProjection {
+            table,
+            kernel,
+            bias,
+        } => vec![*table, *kernel, *bias],
     }
 }
 
@@ -112,6 +117,15 @@ fn remap_recipe(r: &mut Recipe, map: &[Option<u32>]) {
             }
             f(kernel);
         }
+        Recipe::EmbeddingProjection {
+            table,
+            kernel,
+            bias,
+        } => {
+            for p in [table, kernel, bias] {
+                f(p);
+            }
+        }
     }
 }
 
@@ -151,6 +165,16 @@ fn remap_op(op: &mut Op, map: &[Option<u32>]) {
             ..
         } => {
             for p in [kernel, recurrent, bias] {
+                f(p);
+            }
+        }
+        Op::EmbeddedRnn {
+            projection,
+            recurrent,
+            bias,
+            ..
+        } => {
+            for p in [projection, recurrent, bias] {
                 f(p);
             }
         }

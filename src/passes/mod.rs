@@ -8,9 +8,12 @@
 mod eliminate_dead_nodes;
 mod eliminate_identities;
 mod fold_batch_norm;
+mod fold_embedding_projection;
 mod fold_input_normalization;
 mod fuse_activation;
 mod remove_dropout;
+
+pub use fold_embedding_projection::MAX_PROJECTION_BYTES;
 
 use crate::ir::{self, Graph};
 use serde::{Deserialize, Serialize};
@@ -64,6 +67,7 @@ pub fn pipeline() -> Vec<Box<dyn Pass>> {
         Box::new(fold_batch_norm::FoldBatchNorm),
         Box::new(fold_input_normalization::FoldInputNormalization),
         Box::new(fuse_activation::FuseActivation),
+        Box::new(fold_embedding_projection::FoldEmbeddingProjection),
         Box::new(eliminate_dead_nodes::EliminateDeadNodes),
     ]
 }

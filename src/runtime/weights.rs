@@ -37,8 +37,10 @@ use crate::diag::{
     Diagnostic,
 };
 use crate::ir::{Init, Param, ParamId, ParamSource, Recipe};
+use crate::passes::MAX_PROJECTION_BYTES;
 use crate::plan::ExecutionPlan;
 use crate::runtime::init::{initialize, Initializer};
+use crate::runtime::kernels::rnn;
 
 /// One parameter tensor with its name.
 #[derive(Clone, Debug, PartialEq)]
@@ -564,6 +566,46 @@ fn materialize(recipe: &Recipe, at: usize, entries: &[WeightEntry]) -> Result<Ar
                 }
             }
             Ok(ArrayD::from_shape_vec(IxDyn(&[*units]), v).map_err(|e| e.to_string())?)
+        }
+        Recipe::EmbeddingProjection {
+            table,
+            kernel,
+            bias,
+        } => {
+            let matrix = |id: ParamId| {
+                source(entries, id, at)?
+                    .view()
+                    .into_dimensionality::<ndarray::Ix2>()
+                    .map_err(|_| format!("parameter {} is not a matrix", id.0))
+            };
+            let (t, k) = (matrix(*table)?, matrix(*kernel)?);
+            let b = source(entries, *bias, at)?;
+            let gu = k.ncols();
+            // The input bias: a simple RNN's or LSTM's `[G·U]`, row 0 of a GRU's `[2, G·U]`.
+            let in_bias = match (b.shape(), b.as_slice()) {
+                ([n], Some(s)) if *n == gu => s,
+                ([2, n], Some(s)) if *n == gu => &s[..gu],
+                _ => {
+                    return Err(format!(
+                        "bias of shape {:?} does not fit a kernel of {gu} columns",
+                        b.shape()
+                    ))
+                }
+            };
+            // The table can be far larger than the tensors it is computed from; the pass never
+            // asks for more than its limit, so a (tampered) plan that does is refused before
+            // anything is allocated.
+            let bytes = (t.nrows() as u64)
+                .checked_mul(gu as u64)
+                .and_then(|n| n.checked_mul(4));
+            if bytes.is_none_or(|b| b > MAX_PROJECTION_BYTES) {
+                return Err(format!(
+                    "a [{}, {gu}] projection table is larger than {MAX_PROJECTION_BYTES} bytes",
+                    t.nrows()
+                ));
+            }
+            let p = rnn::embedding_projection(t, k, in_bias).map_err(|e| e.to_string())?;
+            Ok(p.into_dyn())
         }
     }
 }

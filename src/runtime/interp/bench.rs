@@ -3,7 +3,8 @@
 //! Input: a plan and weights, a batch size, a number of timed iterations. Output: a
 //! [`BenchReport`] (median over iterations, after one warm-up run that sizes the buffers).
 //! Inputs are drawn from a fixed seed: f32 inputs uniform in `[0, 1)`, integer inputs uniform
-//! over `0..ids` where `ids` is the first embedding table's vocabulary (or 2).
+//! over `0..ids` where `ids` is the first embedding table's vocabulary (or 2; a folded
+//! embedding's projection table has a row per token too).
 
 use std::time::Instant;
 
@@ -48,9 +49,12 @@ pub fn random_inputs(plan: &ExecutionPlan, batch: usize, seed: u64) -> Vec<Owned
         .steps
         .iter()
         .find_map(|s| match s.op {
-            Op::Embedding { table } => plan
+            Op::Embedding { table: rows }
+            | Op::EmbeddedRnn {
+                projection: rows, ..
+            } => plan
                 .params
-                .get(table.index())
+                .get(rows.index())
                 .and_then(|p| p.shape.first().copied()),
             _ => None,
         })

@@ -20,7 +20,7 @@ use super::signature::{non_finite, TensorRef};
 use super::Layout;
 use crate::ir::{DType, Op, Padding, ParamId, RnnCell, Window};
 use crate::plan::{ExecutionPlan, Step};
-use crate::runtime::kernels::{dense, embedding, layer_norm, merge, pool, rnn};
+use crate::runtime::kernels::{dense, embedding, layer_norm, merge, pool, rnn, KernelError};
 use crate::runtime::weights::Weights;
 
 /// The activation buffers: one `f32` vector per plan buffer, one `i64` vector per value (empty
@@ -113,7 +113,7 @@ impl StepState {
     pub fn for_op(op: &Op) -> Self {
         match op {
             Op::Conv2d { .. } => StepState::Conv(Box::default()),
-            Op::Rnn { .. } => StepState::Rnn(Vec::new()),
+            Op::Rnn { .. } | Op::EmbeddedRnn { .. } => StepState::Rnn(Vec::new()),
             _ => StepState::None,
         }
     }
@@ -200,7 +200,7 @@ impl<'a> Ctx<'a> {
             .map_err(|_| plan_err(self.step, "parameter is not a matrix"))
     }
 
-    fn kernel<T>(&self, r: Result<T, crate::runtime::kernels::KernelError>) -> Result<T, RunError> {
+    fn kernel<T>(&self, r: Result<T, KernelError>) -> Result<T, RunError> {
         r.map_err(|e| RunError::kernel(&self.step.name, e))
     }
 }
@@ -564,32 +564,55 @@ fn run_f32_step(
             ..
         } => {
             let x = ctx.input(0)?;
-            let xs = ctx.read(&memory.buffers, x)?;
-            let x_shape = ctx.shape(x)?;
             let StepState::Rnn(caches) = state else {
                 return Err(plan_err(step, "recurrent step without cache"));
             };
-            let params = rnn::RnnParams {
-                kernel: ctx.matrix(*kernel)?,
-                recurrent: ctx.matrix(*recurrent)?,
-                bias: ctx.param(*bias)?.view(),
+            let input = RnnInput::Features {
+                xs: ctx.read(&memory.buffers, x)?,
+                params: rnn::RnnParams {
+                    kernel: ctx.matrix(*kernel)?,
+                    recurrent: ctx.matrix(*recurrent)?,
+                    bias: ctx.param(*bias)?.view(),
+                },
             };
-            let cell = match cell {
-                RnnCell::SimpleRnn => rnn::RnnCell::SimpleRnn,
-                RnnCell::Lstm => rnn::RnnCell::Lstm,
-                RnnCell::Gru => rnn::RnnCell::Gru,
-            };
-            rnn_sliced(
-                ctx,
-                cell,
-                xs,
-                x_shape,
-                &params,
-                *return_sequences,
-                caches,
-                dst,
+            let layer = RnnLayer {
+                cell: kernel_cell(*cell),
+                return_sequences: *return_sequences,
+                in_shape: ctx.shape(x)?,
                 out_shape,
-            )
+            };
+            rnn_sliced(ctx, &layer, &input, caches, dst)
+        }
+        Op::EmbeddedRnn {
+            cell,
+            return_sequences,
+            projection,
+            recurrent,
+            bias,
+            ..
+        } => {
+            let x = ctx.input(0)?;
+            let StepState::Rnn(caches) = state else {
+                return Err(plan_err(step, "recurrent step without cache"));
+            };
+            let input = RnnInput::Tokens {
+                ids: memory
+                    .ints
+                    .get(x as usize)
+                    .ok_or_else(|| plan_err(step, "ids missing"))?,
+                params: rnn::RnnTokenParams {
+                    projection: ctx.matrix(*projection)?,
+                    recurrent: ctx.matrix(*recurrent)?,
+                    bias: ctx.param(*bias)?.view(),
+                },
+            };
+            let layer = RnnLayer {
+                cell: kernel_cell(*cell),
+                return_sequences: *return_sequences,
+                in_shape: ctx.shape(x)?,
+                out_shape,
+            };
+            rnn_sliced(ctx, &layer, &input, caches, dst)
         }
         Op::Add => {
             let first = ctx.input(0)?;
@@ -676,24 +699,56 @@ fn run_int_step(ctx: &Ctx<'_>, memory: &mut Memory) -> Result<(), RunError> {
     result
 }
 
+fn kernel_cell(cell: RnnCell) -> rnn::RnnCell {
+    match cell {
+        RnnCell::SimpleRnn => rnn::RnnCell::SimpleRnn,
+        RnnCell::Lstm => rnn::RnnCell::Lstm,
+        RnnCell::Gru => rnn::RnnCell::Gru,
+    }
+}
+
+/// A recurrent step's attributes and concrete shapes.
+struct RnnLayer<'a> {
+    cell: rnn::RnnCell,
+    return_sequences: bool,
+    /// `[N, T, F]` features or `[N, T]` token ids.
+    in_shape: &'a [usize],
+    out_shape: &'a [usize],
+}
+
+/// What a recurrent step reads: features (`Op::Rnn`) or token ids (`Op::EmbeddedRnn`), with
+/// the weights of that form.
+enum RnnInput<'a> {
+    Features {
+        xs: &'a [f32],
+        params: rnn::RnnParams<'a>,
+    },
+    Tokens {
+        ids: &'a [i64],
+        params: rnn::RnnTokenParams<'a>,
+    },
+}
+
 /// A recurrent layer over slices of the batch in parallel (one cache per slice). Samples are
 /// independent and each GEMM row is computed alone, so the slicing does not change results.
-#[allow(clippy::too_many_arguments)]
 fn rnn_sliced(
     ctx: &Ctx<'_>,
-    cell: rnn::RnnCell,
-    xs: &[f32],
-    x_shape: &[usize],
-    params: &rnn::RnnParams<'_>,
-    return_sequences: bool,
+    layer: &RnnLayer<'_>,
+    input: &RnnInput<'_>,
     caches: &mut Vec<rnn::RnnCache>,
     dst: &mut [f32],
-    out_shape: &[usize],
 ) -> Result<(), RunError> {
-    let &[n, t, f] = x_shape else {
-        return Err(plan_err(ctx.step, "recurrent input is not [N, T, F]"));
+    let (n, t, f) = match (input, layer.in_shape) {
+        (RnnInput::Features { .. }, &[n, t, f]) => (n, t, f),
+        (RnnInput::Tokens { .. }, &[n, t]) => (n, t, 1),
+        _ => {
+            return Err(plan_err(
+                ctx.step,
+                "recurrent input is not [N, T, F] or [N, T]",
+            ))
+        }
     };
-    let out_sample: usize = out_shape.iter().skip(1).product();
+    let out_sample: usize = layer.out_shape.iter().skip(1).product();
     let ranges = crate::runtime::kernels::batch_ranges(n, rayon::current_num_threads());
     caches.resize_with(ranges.len(), rnn::RnnCache::default);
     let mut jobs = Vec::with_capacity(ranges.len());
@@ -701,21 +756,47 @@ fn rnn_sliced(
     for (&(a, b), cache) in ranges.iter().zip(caches.iter_mut()) {
         let (mine, later) = std::mem::take(&mut rest).split_at_mut((b - a) * out_sample);
         rest = later;
-        let x = xs
-            .get(a * t * f..b * t * f)
-            .ok_or_else(|| plan_err(ctx.step, "recurrent input too short"))?;
-        jobs.push((b - a, x, mine, cache));
+        jobs.push((a, b, mine, cache));
     }
-    let run = |(count, x, out, cache): (usize, &[f32], &mut [f32], &mut rnn::RnnCache)| {
-        let xv = ArrayView3::from_shape((count, t, f), x)
-            .map_err(|e| plan_err(ctx.step, &e.to_string()))?;
-        let mut shape = out_shape.to_vec();
+    let short = || plan_err(ctx.step, "recurrent input too short");
+    let run = |(a, b, out, cache): (usize, usize, &mut [f32], &mut rnn::RnnCache)| {
+        let count = b - a;
+        let mut shape = layer.out_shape.to_vec();
         if let Some(first) = shape.first_mut() {
             *first = count;
         }
         let ov = view_mut(out, &shape, ctx)?;
-        let forward = || rnn::rnn_infer(cell, xv, params, return_sequences, cache, ov);
-        ctx.kernel(crate::runtime::kernels::linalg::serial(forward))
+        let (cell, sequences) = (layer.cell, layer.return_sequences);
+        match input {
+            RnnInput::Features { xs, params } => {
+                let x = xs.get(a * t * f..b * t * f).ok_or_else(short)?;
+                let xv = ArrayView3::from_shape((count, t, f), x)
+                    .map_err(|e| plan_err(ctx.step, &e.to_string()))?;
+                let forward = || rnn::rnn_infer(cell, xv, params, sequences, cache, ov);
+                ctx.kernel(crate::runtime::kernels::linalg::serial(forward))
+            }
+            RnnInput::Tokens { ids, params } => {
+                let x = ids.get(a * t..b * t).ok_or_else(short)?;
+                let xv = ArrayView2::from_shape((count, t), x)
+                    .map_err(|e| plan_err(ctx.step, &e.to_string()))?;
+                let forward = || rnn::rnn_infer_tokens(cell, xv, params, sequences, cache, ov);
+                // An id's position counts from the start of the batch, as the embedding's does.
+                let result =
+                    crate::runtime::kernels::linalg::serial(forward).map_err(|e| match e {
+                        KernelError::IdOutOfRange {
+                            id,
+                            position,
+                            vocab,
+                        } => KernelError::IdOutOfRange {
+                            id,
+                            position: position + a * t,
+                            vocab,
+                        },
+                        e => e,
+                    });
+                ctx.kernel(result)
+            }
+        }
     };
     if jobs.len() == 1 {
         jobs.into_iter().try_for_each(run)

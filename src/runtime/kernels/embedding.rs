@@ -30,7 +30,12 @@ impl EmbeddingId for i64 {
     }
 }
 
-fn row_index<I: EmbeddingId>(id: I, position: usize, vocab: usize) -> KernelResult<usize> {
+/// The table row of `id` (at flat `position`), or [`KernelError::IdOutOfRange`].
+pub(super) fn row_index<I: EmbeddingId>(
+    id: I,
+    position: usize,
+    vocab: usize,
+) -> KernelResult<usize> {
     let id = id.to_i64();
     usize::try_from(id)
         .ok()

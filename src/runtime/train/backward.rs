@@ -399,6 +399,7 @@ pub(crate) fn backward_step(
             grads.put_param(*recurrent, dr);
             grads.put_param(*bias, db);
         }
+        Op::EmbeddedRnn { .. } => return Err(ctx.internal(super::INFERENCE_ONLY)),
         Op::Activation(a) => {
             let xv = env.f32(ctx.arg(step, 0)?)?;
             let act = context::activation(*a, xv.ndim());

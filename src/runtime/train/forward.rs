@@ -243,6 +243,7 @@ pub(crate) fn forward_step(
             )
             .map_err(k)?;
         }
+        Op::EmbeddedRnn { .. } => return Err(ctx.internal(super::INFERENCE_ONLY)),
         Op::Activation(a) => {
             let xv = x()?;
             let act = context::activation(*a, xv.ndim());

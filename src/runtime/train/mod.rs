@@ -79,6 +79,11 @@ use input::Bindings;
 use params::derive_seed;
 use slot::GradSlot;
 
+/// Why the trainer refuses an [`Op::EmbeddedRnn`]: `fold-embedding-projection` runs on
+/// inference plans only, so a training plan holding one is not modelc's.
+const INFERENCE_ONLY: &str =
+    "a recurrent layer over token ids is an inference-only rewrite, not in training plans";
+
 /// Gradient clipping applied between backward and the optimizer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Clip {
@@ -169,6 +174,9 @@ impl Trainer {
                 .values
                 .get(step.output as usize)
                 .ok_or_else(|| internal("step output out of range"))?;
+            if matches!(step.op, Op::EmbeddedRnn { .. }) {
+                return Err(ctx.internal(INFERENCE_ONLY));
+            }
             if out.fact.dtype != DType::F32 || input_pos[step.output as usize].is_some() {
                 return Err(ctx.unsupported("steps producing integer values"));
             }

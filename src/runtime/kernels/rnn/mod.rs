@@ -13,10 +13,12 @@
 //! then come from three GEMMs over all timesteps: `dW = Xᵀ·dZ`, `dU = H_prevᵀ·dZ_rec`,
 //! `dX = dZ·Wᵀ`. The cache is reused between calls, so a steady state allocates nothing.
 //!
-//! Two other entry points: [`rnn_infer`] (the interpreter) runs an LSTM over a batch without
-//! keeping anything for backward (`infer.rs`); [`rnn_forward_sliced`] and
-//! [`rnn_backward_sliced`] (the trainer) run the driver above on one batch slice per thread
-//! (`sliced.rs`).
+//! Other entry points: [`rnn_infer`] (the interpreter) runs an LSTM over a batch without
+//! keeping anything for backward (`infer.rs`); [`rnn_infer_tokens`] (the interpreter's
+//! `embedded_*` steps) reads token ids, taking each step's `x_t·W + b` as a row of a table
+//! computed once per weights by [`embedding_projection`] (a gather instead of the projection
+//! GEMM, through the same recurrence); [`rnn_forward_sliced`] and [`rnn_backward_sliced`] (the
+//! trainer) run the driver above on one batch slice per thread (`sliced.rs`).
 
 mod gru;
 mod infer;
@@ -28,6 +30,7 @@ pub use sliced::{rnn_backward_sliced, rnn_forward_sliced, SlicedRnn};
 
 use ndarray::{ArrayView2, ArrayView3, ArrayViewD, ArrayViewMut2, ArrayViewMut3, ArrayViewMutD};
 
+use super::embedding::{row_index, EmbeddingId};
 use super::error::{checked_product, expect_shape, param_err, shape_err, KernelResult};
 use super::linalg::{column_sums, ensure_len, flat, flat_mut, gemm, gemm_rows, mat, mat_mut};
 
@@ -111,6 +114,8 @@ pub struct RnnCache {
     gates: Vec<f32>,
     /// Per-cell extra: LSTM `tanh(c_t)`, GRU recurrent h-part, simple `h_t`; `[N·T, U]`.
     aux: Vec<f32>,
+    /// The table row of every token of a token layer's input, `[N·T]`.
+    token_rows: Vec<usize>,
     /// Per-step scratch: `h_{t−1}·U` `[N, G·U]`, new state `[N, U]`.
     zrec: Vec<f32>,
     h_new: Vec<f32>,
@@ -188,6 +193,44 @@ fn output_shape(d: &RnnDims, return_sequences: bool) -> Vec<usize> {
     }
 }
 
+/// The bias split into its input part (added to `x·W`) and a GRU's recurrent part (row 1,
+/// added to `h·U` before the reset gate; empty for the other cells).
+fn split_bias(cell: RnnCell, bias: &[f32], gu: usize) -> KernelResult<(&[f32], &[f32])> {
+    let at = if cell == RnnCell::Gru { gu } else { bias.len() };
+    if at != gu || bias.len() < gu {
+        return Err(shape_err(
+            OP,
+            format!("a bias of {} for {gu} gate units", bias.len()),
+        ));
+    }
+    Ok(bias.split_at(at))
+}
+
+/// `xw ← x·W + b_in` for the `rows` rows of `f` features in `x`: the input projection of every
+/// timestep at once, and of every token by [`embedding_projection`] (the same arithmetic).
+fn project(
+    x: &[f32],
+    (rows, f): (usize, usize),
+    kernel: &ArrayView2<'_, f32>,
+    in_bias: &[f32],
+    xw: &mut [f32],
+) -> KernelResult<()> {
+    let gu = in_bias.len();
+    {
+        let xm = mat(OP, x, rows, f)?;
+        let mut out = mat_mut(OP, xw, rows, gu)?;
+        gemm(OP, 1.0, &xm, kernel, 0.0, &mut out)?;
+    }
+    let len = checked_product(OP, &[rows, gu])?;
+    let xw = xw
+        .get_mut(..len)
+        .ok_or_else(|| shape_err(OP, "projection buffer too small"))?;
+    for row in xw.chunks_exact_mut(gu.max(1)) {
+        row.iter_mut().zip(in_bias).for_each(|(v, &b)| *v += b);
+    }
+    Ok(())
+}
+
 /// Forward pass of a recurrent layer; fills `cache` for [`rnn_backward`].
 pub fn rnn_forward(
     cell: RnnCell,
@@ -195,23 +238,40 @@ pub fn rnn_forward(
     p: &RnnParams<'_>,
     return_sequences: bool,
     cache: &mut RnnCache,
-    mut out: ArrayViewMutD<'_, f32>,
+    out: ArrayViewMutD<'_, f32>,
 ) -> KernelResult<()> {
     let d = validate(cell, &x, p)?;
     expect_shape(OP, "out", out.shape(), &output_shape(&d, return_sequences))?;
     cache.prepare(cell, d, return_sequences)?;
     let gu = d.gu(cell);
-    let bias = flat(OP, "bias", &p.bias)?;
-    let (in_bias, rec_bias) = bias.split_at(if cell == RnnCell::Gru { gu } else { bias.len() });
-    let recurrent = p.recurrent;
-    {
-        let xm = mat(OP, flat(OP, "x", &x)?, d.n * d.t, d.f)?;
-        let mut xw = mat_mut(OP, &mut cache.xw, d.n * d.t, gu)?;
-        gemm(OP, 1.0, &xm, &p.kernel, 0.0, &mut xw)?;
-    }
-    for row in cache.xw[..d.n * d.t * gu].chunks_exact_mut(gu) {
-        row.iter_mut().zip(in_bias).for_each(|(v, &b)| *v += b);
-    }
+    let (in_bias, rec_bias) = split_bias(cell, flat(OP, "bias", &p.bias)?, gu)?;
+    let x = flat(OP, "x", &x)?;
+    project(x, (d.n * d.t, d.f), &p.kernel, in_bias, &mut cache.xw)?;
+    recur(
+        cell,
+        &d,
+        &p.recurrent,
+        rec_bias,
+        return_sequences,
+        cache,
+        out,
+    )
+}
+
+/// The recurrence of [`rnn_forward`] and [`rnn_infer_tokens`] over the input projection
+/// already in `cache.xw` (`[N·T, G·U]`, input bias included): per step one GEMM `h_{t−1}·U`,
+/// the cell's element-wise update, and the new state into the next step and `out`.
+fn recur(
+    cell: RnnCell,
+    d: &RnnDims,
+    recurrent: &ArrayView2<'_, f32>,
+    rec_bias: &[f32],
+    return_sequences: bool,
+    cache: &mut RnnCache,
+    mut out: ArrayViewMutD<'_, f32>,
+) -> KernelResult<()> {
+    let d = *d;
+    let gu = d.gu(cell);
     let outs = flat_mut(OP, "out", &mut out)?;
     for n in 0..d.n {
         cache.h_prev[n * d.t * d.u..n * d.t * d.u + d.u].fill(0.0);
@@ -223,7 +283,7 @@ pub fn rnn_forward(
         {
             let hp = step_slice(&cache.h_prev, t, d.u)?;
             let mut zrec = mat_mut(OP, &mut cache.zrec, d.n, gu)?;
-            gemm_rows(OP, hp, (d.n, d.u, d.t * d.u), &recurrent, 0.0, &mut zrec)?;
+            gemm_rows(OP, hp, (d.n, d.u, d.t * d.u), recurrent, 0.0, &mut zrec)?;
         }
         match cell {
             RnnCell::SimpleRnn => simple::forward_step(cache, &d, t),
@@ -247,6 +307,11 @@ pub fn rnn_forward(
     Ok(())
 }
 
+/// Below this many sequences an LSTM's inference runs [`rnn_forward`]'s recurrence: one
+/// matrix-vector product per step either way, and projecting every timestep's input at once
+/// is the better GEMM.
+const FEW: usize = 4;
+
 /// Forward pass for inference only: like [`rnn_forward`], but an LSTM over a batch keeps
 /// nothing for a backward pass (see `infer.rs`), so `cache` cannot serve [`rnn_backward`]
 /// afterwards.
@@ -258,13 +323,143 @@ pub fn rnn_infer(
     cache: &mut RnnCache,
     out: ArrayViewMutD<'_, f32>,
 ) -> KernelResult<()> {
-    // A few sequences: one matrix-vector product per step either way, and projecting every
-    // timestep's input at once (`rnn_forward`) is the better GEMM.
-    const FEW: usize = 4;
     match cell {
         RnnCell::Lstm if x.dim().0 >= FEW => infer::lstm_infer(x, p, return_sequences, cache, out),
         _ => rnn_forward(cell, x, p, return_sequences, cache, out),
     }
+}
+
+/// Weights of a recurrent layer over token ids ([`rnn_infer_tokens`]): the projection table
+/// `[V, G·U]` of [`embedding_projection`] in place of the kernel, Keras layouts otherwise.
+#[derive(Debug, Clone)]
+pub struct RnnTokenParams<'a> {
+    pub projection: ArrayView2<'a, f32>,
+    pub recurrent: ArrayView2<'a, f32>,
+    /// The layer's own bias; only a GRU reads it (its recurrent row 1), the input bias being
+    /// inside `projection`.
+    pub bias: ArrayViewD<'a, f32>,
+}
+
+/// `table·kernel + in_bias` (`[V, G·U]`): the input projection of every row of an embedding
+/// table `[V, F]` for a recurrent layer with `kernel` `[F, G·U]` and input bias `in_bias`
+/// (`[G·U]`: a simple RNN's or LSTM's whole bias, a GRU's row 0). Computed like
+/// [`rnn_forward`]'s projection of its inputs (the same GEMM, then the bias), so row `id` is what
+/// that step gives for `table[id]`.
+pub fn embedding_projection(
+    table: ArrayView2<'_, f32>,
+    kernel: ArrayView2<'_, f32>,
+    in_bias: &[f32],
+) -> KernelResult<ndarray::Array2<f32>> {
+    let (vocab, f) = table.dim();
+    let (kf, gu) = kernel.dim();
+    if kf != f || gu == 0 || in_bias.len() != gu {
+        return Err(shape_err(
+            OP,
+            format!(
+                "kernel {:?} and a bias of {} do not fit an embedding table {:?}",
+                kernel.shape(),
+                in_bias.len(),
+                table.shape()
+            ),
+        ));
+    }
+    let mut out = vec![0.0; checked_product(OP, &[vocab, gu])?];
+    project(
+        flat(OP, "table", &table)?,
+        (vocab, f),
+        &kernel,
+        in_bias,
+        &mut out,
+    )?;
+    ndarray::Array2::from_shape_vec((vocab, gu), out).map_err(|e| shape_err(OP, e.to_string()))
+}
+
+/// Checks a token layer's sizes: ids `[N, T]`, projection `[V, G·U]`, recurrent `[U, G·U]`,
+/// the cell's bias. `f` of the result is 0: there are no features.
+fn validate_tokens(
+    cell: RnnCell,
+    (n, t): (usize, usize),
+    p: &RnnTokenParams<'_>,
+) -> KernelResult<RnnDims> {
+    let g = cell.gates();
+    let (u, gu) = p.recurrent.dim();
+    if gu != g * u || p.projection.dim().1 != gu || p.projection.dim().0 == 0 {
+        return Err(shape_err(
+            OP,
+            format!(
+                "projection {:?} and recurrent kernel {:?} do not fit {g} gates",
+                p.projection.shape(),
+                p.recurrent.shape()
+            ),
+        ));
+    }
+    expect_shape(OP, "bias", p.bias.shape(), &cell.bias_shape(u))?;
+    if n == 0 || t == 0 || u == 0 {
+        return Err(param_err(OP, "batch, timesteps and units must be positive"));
+    }
+    Ok(RnnDims { n, t, f: 0, u })
+}
+
+/// Each id's row in a table of `vocab` rows, into `rows` (positions in `ids`' logical order);
+/// an id outside `0..vocab` is [`KernelError::IdOutOfRange`](super::KernelError::IdOutOfRange).
+fn token_rows<I: EmbeddingId>(
+    ids: &ArrayView2<'_, I>,
+    vocab: usize,
+    rows: &mut Vec<usize>,
+) -> KernelResult<()> {
+    rows.clear();
+    for (position, &id) in ids.iter().enumerate() {
+        rows.push(row_index(id, position, vocab)?);
+    }
+    Ok(())
+}
+
+/// Inference of a recurrent layer over token ids `[N, T]` (i32 or i64) whose embedding was
+/// folded into its input projection: like [`rnn_infer`] on `embedding(ids)`, with the step's
+/// `x_t·W + b_in` read as row `ids[n, t]` of `p.projection` instead of computed. An LSTM over a
+/// batch runs `infer.rs`'s loop, each step's GEMM `h·U` only; other cells and a few sequences
+/// run [`rnn_forward`]'s recurrence over the gathered rows. An id outside the table is
+/// [`KernelError::IdOutOfRange`](super::KernelError::IdOutOfRange), as in the embedding kernel.
+/// Keeps nothing for a backward pass.
+pub fn rnn_infer_tokens<I: EmbeddingId>(
+    cell: RnnCell,
+    ids: ArrayView2<'_, I>,
+    p: &RnnTokenParams<'_>,
+    return_sequences: bool,
+    cache: &mut RnnCache,
+    out: ArrayViewMutD<'_, f32>,
+) -> KernelResult<()> {
+    let d = validate_tokens(cell, ids.dim(), p)?;
+    expect_shape(OP, "out", out.shape(), &output_shape(&d, return_sequences))?;
+    token_rows(&ids, p.projection.dim().0, &mut cache.token_rows)?;
+    if cell == RnnCell::Lstm && d.n >= FEW {
+        return infer::lstm_infer_tokens(&d, p, return_sequences, cache, out);
+    }
+    cache.prepare(cell, d, return_sequences)?;
+    // Only the inference entry points fill `xw` from tokens: backward cannot use this cache.
+    cache.config = None;
+    let gu = d.gu(cell);
+    let (_, rec_bias) = split_bias(cell, flat(OP, "bias", &p.bias)?, gu)?;
+    let projection = flat(OP, "projection", &p.projection)?;
+    let xw = cache
+        .xw
+        .get_mut(..checked_product(OP, &[d.n, d.t, gu])?)
+        .ok_or_else(|| shape_err(OP, "projection buffer too small"))?;
+    for (dst, &r) in xw.chunks_exact_mut(gu).zip(&cache.token_rows) {
+        let row = projection
+            .get(r * gu..(r + 1) * gu)
+            .ok_or_else(|| shape_err(OP, "token row outside the projection"))?;
+        dst.copy_from_slice(row);
+    }
+    recur(
+        cell,
+        &d,
+        &p.recurrent,
+        rec_bias,
+        return_sequences,
+        cache,
+        out,
+    )
 }
 
 /// Backpropagation through time for the call that last filled `cache`.

@@ -12,6 +12,7 @@ mod hand;
 mod matvec;
 mod pool_paths;
 mod rnn_infer;
+mod rnn_tokens;
 mod sliced;
 
 use ndarray::{ArrayD, IxDyn};

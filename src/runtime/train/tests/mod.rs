@@ -277,3 +277,29 @@ pub(super) fn trainer(plan: ExecutionPlan, seed: u64) -> Trainer {
 pub(super) fn f32_input(a: &ArrayD<f32>) -> Input<'_> {
     Input::F32(a.view())
 }
+
+#[test]
+fn a_training_plan_holding_a_folded_embedding_is_an_internal_error() {
+    let sizes = crate::runtime::interp::zoo::TextSizes {
+        vocab: 12,
+        embed: 3,
+        units: &[4],
+        seq: 5,
+        classes: 2,
+    };
+    let graph = crate::runtime::interp::zoo::lstm_classifier(sizes).unwrap();
+    let mut plan = compile(graph, Mode::Infer, &PassOptions::default(), "t".into()).unwrap();
+    assert_eq!(plan.steps[0].op.kind(), "embedded_lstm");
+    // Only a tampered plan can get here: the pass never runs on training plans, and the
+    // parameter store refuses derived parameters (so the table is made a stored one).
+    plan.mode = Mode::Train;
+    assert!(ParamStore::init(&plan, 1).is_err());
+    for p in &mut plan.params {
+        p.source = ParamSource::Stored;
+    }
+    let params = ParamStore::init(&plan, 1).unwrap();
+    let Err(super::TrainError::Internal(message)) = Trainer::new(plan, params, 1) else {
+        panic!("the trainer accepted an inference-only step");
+    };
+    assert!(message.contains("inference-only"), "{message}");
+}

@@ -1,0 +1,256 @@
+//! `fold-embedding-projection` (inference): an embedding whose output only a recurrent layer
+//! reads is folded into that layer's input projection. A step of the layer computes
+//! `x_t·W + h·U + b` with `x_t = E[id]`, and `E[id]·W + b_in = (E·W + b_in)[id]`; so the table
+//! `P = E·W + b_in` (`[vocab, G·U]`, a derived parameter computed when the weights are loaded)
+//! replaces both the embedding lookup and the layer's `x·W` product by a row gather, and the two
+//! nodes become one [`Op::EmbeddedRnn`] that reads the token ids directly.
+//!
+//! The table grows from `D` to `G·U` floats per token, so it is built only while it stays at
+//! most [`MAX_PROJECTION_BYTES`]; a larger vocabulary or a wider layer keeps the plain path.
+//! The result differs from the unfolded plan by f32 rounding only (the sums are associated
+//! differently).
+
+use super::{Mode, Pass};
+use crate::ir::{Graph, Init, Op, Param, ParamSource, Recipe};
+
+/// The largest projection table built, in bytes (64 MiB: a 16k-token vocabulary under an LSTM
+/// of 256 units). The table is `vocab × G·U` floats, `G·U / D` times the embedding's size, and
+/// lives in memory beside the stored weights (which a plan still reads, so the weights file
+/// does not change); past this size the memory and the one-off cost of computing it at load
+/// time outweigh a quarter of the layer's multiply-adds.
+pub const MAX_PROJECTION_BYTES: u64 = 64 << 20;
+
+pub struct FoldEmbeddingProjection;
+
+/// What the pass found: the embedding node, the recurrent node reading it, and the new table.
+struct Site {
+    embedding: usize,
+    rnn: usize,
+    projection: Param,
+}
+
+/// Whether node `i` is an embedding whose output only a recurrent layer reads, and if so the
+/// derived table that folds it into that layer (when it is small enough).
+fn site(graph: &Graph, uses: &[usize], i: usize) -> Option<Site> {
+    let node = graph.nodes.get(i)?;
+    let Op::Embedding { table } = node.op else {
+        return None;
+    };
+    let out = node.output;
+    if uses.get(out.index()) != Some(&1) {
+        return None;
+    }
+    let rnn = graph.nodes.iter().position(|n| n.inputs.contains(&out))?;
+    let reader = graph.nodes.get(rnn)?;
+    let Op::Rnn {
+        cell, kernel, bias, ..
+    } = reader.op
+    else {
+        return None;
+    };
+    if reader.inputs.as_slice() != [out] {
+        return None;
+    }
+    let t = graph.param(table)?;
+    let k = graph.param(kernel)?;
+    let (&[vocab, dim], &[rows, cols]) = (t.shape.as_slice(), k.shape.as_slice()) else {
+        return None;
+    };
+    if rows != dim || cols == 0 || cols % cell.gates() != 0 {
+        return None;
+    }
+    let bytes = (vocab as u64).checked_mul(cols as u64)?.checked_mul(4)?;
+    if bytes > MAX_PROJECTION_BYTES {
+        return None;
+    }
+    Some(Site {
+        embedding: i,
+        rnn,
+        projection: Param {
+            name: format!("{}+{}", t.name, reader.name),
+            shape: vec![vocab, cols],
+            trainable: false,
+            init: Init::Zeros,
+            source: ParamSource::Derived(Recipe::EmbeddingProjection {
+                table,
+                kernel,
+                bias,
+            }),
+        },
+    })
+}
+
+impl Pass for FoldEmbeddingProjection {
+    fn name(&self) -> &'static str {
+        "fold-embedding-projection"
+    }
+
+    fn applies_to(&self, mode: Mode) -> bool {
+        mode == Mode::Infer
+    }
+
+    fn run(&self, graph: &mut Graph, log: &mut Vec<String>) -> bool {
+        let mut changed = false;
+        let mut i = 0;
+        while i < graph.nodes.len() {
+            let uses = graph.use_counts();
+            let Some(found) = site(graph, &uses, i) else {
+                i += 1;
+                continue;
+            };
+            let ids = graph.nodes[found.embedding].inputs.clone();
+            let projection = graph.add_param(found.projection);
+            let rnn = &mut graph.nodes[found.rnn];
+            let Op::Rnn {
+                cell,
+                units,
+                return_sequences,
+                recurrent,
+                bias,
+                ..
+            } = rnn.op
+            else {
+                i += 1;
+                continue;
+            };
+            rnn.op = Op::EmbeddedRnn {
+                cell,
+                units,
+                return_sequences,
+                projection,
+                recurrent,
+                bias,
+            };
+            rnn.inputs = ids;
+            log.push(format!(
+                "{} folded into {}'s input projection",
+                graph.nodes[found.embedding].name, graph.nodes[found.rnn].name
+            ));
+            // Nothing reads the embedding's output any more; the ids it read are defined
+            // before it, so the recurrent node after it still comes after its input.
+            graph.nodes.remove(found.embedding);
+            changed = true;
+        }
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{DType, Dim, Fact, ParamId, RnnCell};
+    use crate::passes::testing::run_pass;
+
+    fn stored(g: &mut Graph, name: &str, shape: Vec<usize>) -> ParamId {
+        g.add_param(Param {
+            name: name.into(),
+            shape,
+            trainable: true,
+            init: Init::Zeros,
+            source: ParamSource::Stored,
+        })
+    }
+
+    /// `ids [N, 5] → embedding(vocab, 3) → cell(units)`; with `second_reader`, the embedding's
+    /// output is a graph output as well.
+    fn text(cell: RnnCell, vocab: usize, units: usize, second_reader: bool) -> Graph {
+        let mut g = Graph {
+            name: "T".into(),
+            ..Graph::default()
+        };
+        let ids = g.add_input(
+            "ids",
+            Fact::new(DType::I64, vec![Dim::Symbol("N".into()), Dim::Known(5)]),
+        );
+        let table = stored(&mut g, "embedding.embeddings", vec![vocab, 3]);
+        let x = g
+            .add_node("embedding", Op::Embedding { table }, vec![ids])
+            .unwrap();
+        let gu = cell.gates() * units;
+        let kernel = stored(&mut g, "rnn.kernel", vec![3, gu]);
+        let recurrent = stored(&mut g, "rnn.recurrent_kernel", vec![units, gu]);
+        let bias_shape = if cell == RnnCell::Gru {
+            vec![2, gu]
+        } else {
+            vec![gu]
+        };
+        let bias = stored(&mut g, "rnn.bias", bias_shape);
+        let op = Op::Rnn {
+            cell,
+            units,
+            return_sequences: true,
+            kernel,
+            recurrent,
+            bias,
+        };
+        let y = g.add_node("rnn", op, vec![x]).unwrap();
+        g.outputs.push(y);
+        if second_reader {
+            g.outputs.push(x);
+        }
+        crate::ir::verify(&g).unwrap();
+        g
+    }
+
+    #[test]
+    fn folds_an_embedding_into_every_cell_kind() {
+        for cell in [RnnCell::SimpleRnn, RnnCell::Lstm, RnnCell::Gru] {
+            let mut g = text(cell, 11, 4, false);
+            let log = run_pass(&FoldEmbeddingProjection, &mut g);
+            assert_eq!(log, ["embedding folded into rnn's input projection"]);
+            assert_eq!(g.nodes.len(), 1);
+            let node = &g.nodes[0];
+            assert_eq!(node.inputs, g.inputs);
+            let Op::EmbeddedRnn {
+                cell: folded,
+                units: 4,
+                return_sequences: true,
+                projection,
+                recurrent,
+                bias,
+            } = node.op
+            else {
+                panic!("{:?}", node.op)
+            };
+            assert_eq!(folded, cell);
+            let p = g.param(projection).unwrap();
+            assert_eq!(p.name, "embedding.embeddings+rnn");
+            assert_eq!(p.shape, [11, cell.gates() * 4]);
+            assert!(!p.trainable);
+            assert_eq!(
+                p.source,
+                ParamSource::Derived(Recipe::EmbeddingProjection {
+                    table: ParamId(0),
+                    kernel: ParamId(1),
+                    bias,
+                })
+            );
+            assert_eq!((recurrent, bias), (ParamId(2), ParamId(3)));
+            assert_eq!(
+                g.value(node.output).unwrap().fact.to_string(),
+                "f32[N, 5, 4]"
+            );
+        }
+    }
+
+    #[test]
+    fn leaves_a_shared_embedding_and_the_training_plan_alone() {
+        let mut g = text(RnnCell::Lstm, 11, 4, true);
+        assert!(run_pass(&FoldEmbeddingProjection, &mut g).is_empty());
+        assert_eq!(g.nodes[0].op.kind(), "embedding");
+        assert!(!FoldEmbeddingProjection.applies_to(Mode::Train));
+        assert!(FoldEmbeddingProjection.applies_to(Mode::Infer));
+    }
+
+    #[test]
+    fn keeps_the_plain_path_above_the_size_limit() {
+        // An LSTM of 64 units: 256 floats (1 KiB) per token, so 65,536 tokens fill the limit
+        // exactly and one more token passes it.
+        let at_limit = (MAX_PROJECTION_BYTES / 1024) as usize;
+        let mut g = text(RnnCell::Lstm, at_limit, 64, false);
+        assert_eq!(run_pass(&FoldEmbeddingProjection, &mut g).len(), 1);
+        let mut g = text(RnnCell::Lstm, at_limit + 1, 64, false);
+        assert!(run_pass(&FoldEmbeddingProjection, &mut g).is_empty());
+        assert_eq!(g.nodes.len(), 2);
+    }
+}
