@@ -236,21 +236,31 @@ fn max_pool_2x2_backward(
                 let (d, e) = (&lower[at..at + c], &lower[at + c..at + 2 * c]);
                 let (da, db) = dx_upper[at..at + 2 * c].split_at_mut(c);
                 let (dd, de) = dx_lower[at..at + 2 * c].split_at_mut(c);
+                let (a, b, d, e, g) = (&a[..c], &b[..c], &d[..c], &e[..c], &g[..c]);
+                let (da, db, dd, de) = (&mut da[..c], &mut db[..c], &mut dd[..c], &mut de[..c]);
+                // Branch-free, so that the loop runs a vector of channels at a time: each
+                // position's share is `0 + g` under an all-ones mask, or +0.
+                let gate = u32::from(!opts.relu_input);
                 for k in 0..c {
                     let (va, vb, vd, ve) = (a[k], b[k], d[k], e[k]);
                     let mut m = va;
-                    for v in [vb, vd, ve] {
-                        m = if v > m { v } else { m };
-                    }
+                    m = if vb > m { vb } else { m };
+                    m = if vd > m { vd } else { m };
+                    m = if ve > m { ve } else { m };
                     // Exact equality is the point: `m` is one of the window's values.
                     #[allow(clippy::float_cmp)]
-                    let (ha, hb, hd) = (va == m || m.is_nan(), vb == m, vd == m);
-                    let open = !opts.relu_input || m > 0.0;
-                    let give = |hit: bool| if hit && open { 0.0 + g[k] } else { 0.0 };
+                    let (ea, eb, ed) = (u32::from(va == m), u32::from(vb == m), u32::from(vd == m));
+                    let ha = ea | u32::from(m.is_nan());
+                    let hb = eb & !ha & 1;
+                    let hd = ed & !ha & !hb & 1;
+                    let he = !(ha | hb | hd) & 1;
+                    let open = gate | u32::from(m > 0.0);
+                    let share = (0.0 + g[k]).to_bits();
+                    let give = |hit: u32| f32::from_bits(share & (hit & open).wrapping_neg());
                     da[k] = give(ha);
-                    db[k] = give(!ha && hb);
-                    dd[k] = give(!ha && !hb && hd);
-                    de[k] = give(!ha && !hb && !hd);
+                    db[k] = give(hb);
+                    dd[k] = give(hd);
+                    de[k] = give(he);
                 }
             }
         }
