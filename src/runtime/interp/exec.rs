@@ -71,8 +71,9 @@ impl Memory {
                     .get_mut(pv.buffer as usize)
                     .and_then(|b| b.get_mut(..a.len()))
                     .ok_or_else(|| RunError::Plan(format!("input {name} has no room")))?;
-                for (d, &s) in dst.iter_mut().zip(a.iter()) {
-                    *d = s;
+                match a.as_slice() {
+                    Some(src) => dst.copy_from_slice(src),
+                    None => dst.iter_mut().zip(a.iter()).for_each(|(d, &s)| *d = s),
                 }
             }
             TensorRef::I32(a) => self.write_ints(v, name, a.iter().map(|&i| i64::from(i)))?,

@@ -123,6 +123,15 @@ pub fn bind(facts: &[(&str, &Fact)], inputs: &[TensorRef<'_>]) -> Result<Binding
 
 /// Counts NaN/Inf values and the first position, for a finite-input check.
 pub fn non_finite(x: &ArrayViewD<'_, f32>) -> Option<(usize, usize)> {
+    if let Some(flat) = x.as_slice() {
+        // Contiguous (the usual case): a count the compiler vectorizes, then the first only
+        // when there is one.
+        let count = flat.iter().filter(|v| !v.is_finite()).count();
+        return (count > 0)
+            .then(|| flat.iter().position(|v| !v.is_finite()))
+            .flatten()
+            .map(|first| (count, first));
+    }
     let mut count = 0;
     let mut first = None;
     for (i, v) in x.iter().enumerate() {

@@ -306,6 +306,23 @@ fn inputs_are_checked_against_the_signature() {
 }
 
 #[test]
+fn non_finite_counts_the_same_on_contiguous_and_strided_views() {
+    let mut x = ArrayD::<f32>::zeros(IxDyn(&[3, 4]));
+    x[[0, 3]] = f32::INFINITY;
+    x[[1, 1]] = f32::NAN;
+    x[[2, 1]] = f32::NEG_INFINITY;
+    assert_eq!(signature::non_finite(&x.view()), Some((3, 3)));
+    // The transpose is not contiguous: the element order is the view's, not memory's.
+    let t = x.view().reversed_axes();
+    assert!(t.as_slice().is_none());
+    assert_eq!(signature::non_finite(&t), Some((3, 4)));
+    assert_eq!(
+        signature::non_finite(&ArrayD::<f32>::ones(IxDyn(&[5])).view()),
+        None
+    );
+}
+
+#[test]
 fn memory_budget_is_checked_before_allocating() {
     let g = chain(&["in:1000", "dense:1000", "relu", "dense:10"]);
     let plan = compile_with(g, true);
