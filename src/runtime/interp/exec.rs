@@ -18,7 +18,7 @@ use super::elementwise::{
 use super::error::RunError;
 use super::signature::{non_finite, TensorRef};
 use super::Layout;
-use crate::ir::{DType, Op, Padding, ParamId, RnnCell, Window};
+use crate::ir::{DType, Op, Padding, ParamId, ParamSource, Recipe, RnnCell, Window};
 use crate::plan::{ExecutionPlan, Step};
 use crate::runtime::kernels::{dense, embedding, layer_norm, merge, pool, rnn, KernelError};
 use crate::runtime::weights::Weights;
@@ -613,7 +613,23 @@ fn run_f32_step(
                 in_shape: ctx.shape(x)?,
                 out_shape,
             };
-            rnn_sliced(ctx, &layer, &input, caches, dst)
+            rnn_sliced(ctx, &layer, &input, caches, dst).map_err(|e| match e {
+                // A bad token is the folded embedding's error: name that layer, as the
+                // unfolded plan does (parameters are named `LAYER.PARAM`).
+                RunError::TokenOutOfRange {
+                    id,
+                    position,
+                    vocab,
+                    ..
+                } => RunError::TokenOutOfRange {
+                    step: folded_embedding(ctx.plan, *projection)
+                        .unwrap_or_else(|| step.name.clone()),
+                    id,
+                    position,
+                    vocab,
+                },
+                e => e,
+            })
         }
         Op::Add => {
             let first = ctx.input(0)?;
@@ -715,6 +731,22 @@ struct RnnLayer<'a> {
     /// `[N, T, F]` features or `[N, T]` token ids.
     in_shape: &'a [usize],
     out_shape: &'a [usize],
+}
+
+/// The layer of the embedding table a projection was derived from
+/// (`fold-embedding-projection`).
+fn folded_embedding(plan: &ExecutionPlan, projection: ParamId) -> Option<String> {
+    let ParamSource::Derived(Recipe::EmbeddingProjection { table, .. }) =
+        &plan.params.get(projection.index())?.source
+    else {
+        return None;
+    };
+    let name = &plan.params.get(table.index())?.name;
+    Some(
+        name.rsplit_once('.')
+            .map_or(name.as_str(), |(layer, _)| layer)
+            .to_string(),
+    )
 }
 
 /// What a recurrent step reads: features (`Op::Rnn`) or token ids (`Op::EmbeddedRnn`), with
