@@ -1,6 +1,6 @@
 //! A convolution over a batch split between threads, for training: each rayon thread runs
 //! [`conv2d_forward_with`] and [`conv2d_backward`] on its own contiguous slice of samples, with
-//! its own [`ConvWorkspace`] and its products kept on that thread ([`linalg::serial`]).
+//! its own [`ConvWorkspace`] and its products kept on that thread (`kernels::run_slices`).
 //!
 //! Why: splitting each product's rows between threads makes every thread read all of the
 //! batch's input and output gradient, and leaves the scatter of `dx` (col2im) and the bias sums
@@ -20,7 +20,7 @@ use super::conv::{
     conv2d_backward, conv2d_forward_with, Conv2dGeometry, Conv2dGrads, ConvForward, ConvWorkspace,
 };
 use super::error::{shape_err, KernelResult};
-use super::linalg::{self, ensure_len};
+use super::linalg::ensure_len;
 
 const OP: &str = "conv2d";
 
@@ -65,17 +65,6 @@ fn macs(x: &ArrayView4<'_, f32>, kernel: &ArrayView4<'_, f32>) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// Runs `jobs` on the pool (the first on this thread), each with its products kept serial.
-fn run_all<J: Send>(jobs: Vec<J>, f: impl Fn(J) -> KernelResult<()> + Sync) -> KernelResult<()> {
-    use rayon::prelude::*;
-    let f = |j| linalg::serial(|| f(j));
-    if jobs.len() == 1 {
-        jobs.into_iter().try_for_each(f)
-    } else {
-        jobs.into_par_iter().try_for_each(f)
-    }
-}
-
 /// [`conv2d_forward_with`] with the batch split between the pool's threads (`opts.parallel`
 /// is ignored: each slice runs on one thread).
 pub fn conv2d_forward_sliced(
@@ -104,7 +93,7 @@ pub fn conv2d_forward_sliced(
         (x_rest, out_rest) = (x_later, o_later);
         jobs.push((xs, os, ws));
     }
-    run_all(jobs, |(xs, os, ws)| {
+    super::run_slices(jobs, |(xs, os, ws)| {
         conv2d_forward_with(xs, kernel, bias, geom, ws, os, opts)
     })
 }
@@ -182,7 +171,7 @@ pub fn conv2d_backward_sliced(
             };
             jobs.push((xs, dys, g, ws));
         }
-        run_all(jobs, |(xs, dys, g, ws)| {
+        super::run_slices(jobs, |(xs, dys, g, ws)| {
             conv2d_backward(xs, kernel, dys, geom, ws, g)
         })?;
     }

@@ -54,5 +54,20 @@ pub fn batch_ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Runs one job per batch slice on the current rayon pool (a single job on this thread), each
+/// with its GEMMs kept on its thread ([`linalg::serial`]): how the batch-sliced kernels run.
+pub(crate) fn run_slices<J: Send>(
+    jobs: Vec<J>,
+    f: impl Fn(J) -> KernelResult<()> + Sync,
+) -> KernelResult<()> {
+    use rayon::prelude::*;
+    let f = |j| linalg::serial(|| f(j));
+    if jobs.len() == 1 {
+        jobs.into_iter().try_for_each(f)
+    } else {
+        jobs.into_par_iter().try_for_each(f)
+    }
+}
+
 #[cfg(test)]
 mod tests;

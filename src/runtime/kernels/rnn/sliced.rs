@@ -1,6 +1,6 @@
 //! A recurrent layer over a batch split between threads: each rayon thread runs the whole
 //! recurrence ([`rnn_forward`], [`rnn_backward`]) for its own contiguous slice of samples,
-//! with its own [`RnnCache`] and its GEMMs kept on that thread ([`linalg::serial`]).
+//! with its own [`RnnCache`] and its GEMMs kept on that thread (`kernels::run_slices`).
 //!
 //! Samples are independent in a recurrent layer, so the forward outputs and the input
 //! gradients are exactly those of one call over the whole batch with the same slice GEMM
@@ -16,7 +16,7 @@ use ndarray::{ArrayView3, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Axis, IxDyn}
 
 use super::{rnn_backward, rnn_forward, RnnCache, RnnCell, RnnGrads, RnnParams};
 use crate::runtime::kernels::error::{shape_err, KernelResult};
-use crate::runtime::kernels::linalg::{self, ensure_len};
+use crate::runtime::kernels::linalg::ensure_len;
 
 const OP: &str = "rnn";
 
@@ -34,17 +34,6 @@ impl SlicedRnn {
     /// Empty; grows on first use and then stays.
     pub fn new() -> Self {
         Self::default()
-    }
-}
-
-/// Runs `jobs` on the pool (the first on this thread), each with its GEMMs kept serial.
-fn run_all<J: Send>(jobs: Vec<J>, f: impl Fn(J) -> KernelResult<()> + Sync) -> KernelResult<()> {
-    use rayon::prelude::*;
-    let f = |j| linalg::serial(|| f(j));
-    if jobs.len() == 1 {
-        jobs.into_iter().try_for_each(f)
-    } else {
-        jobs.into_par_iter().try_for_each(f)
     }
 }
 
@@ -74,7 +63,7 @@ pub fn rnn_forward_sliced(
         (x_rest, out_rest) = (x_later, o_later);
         jobs.push((xs, os, cache));
     }
-    run_all(jobs, |(xs, os, cache)| {
+    crate::runtime::kernels::run_slices(jobs, |(xs, os, cache)| {
         rnn_forward(cell, xs, p, return_sequences, cache, os)
     })
 }
@@ -146,7 +135,7 @@ pub fn rnn_backward_sliced(
             };
             jobs.push((xs, dys, g, cache));
         }
-        run_all(jobs, |(xs, dys, g, cache)| {
+        crate::runtime::kernels::run_slices(jobs, |(xs, dys, g, cache)| {
             rnn_backward(cell, xs, p, cache, dys, g)
         })?;
     }
