@@ -554,6 +554,8 @@ fn bad_input_17_idx_problems() {
         ("overflow.idx", "labels.idx", "E0615"),
         ("images.idx", "labels4.idx", "E0616"),
         ("images.idx", "labels_range.idx", "E0617"),
+        // A gzip stream cut short: the file was read, its data is broken (exit 1, not 2).
+        ("truncated.idx.gz", "labels.idx", "E0622"),
     ] {
         let case = Case::with_fixtures(
             &[images, labels],

@@ -124,6 +124,7 @@ fn tested_elsewhere() -> Vec<(&'static str, &'static str)> {
         ("E0619", "src/data/source/tests.rs"),
         ("E0620", "src/data/loader_tests.rs"),
         ("E0621", "src/data/source/tests.rs: sources_past_the_memory_budget_are_refused_before_allocating"),
+        ("E0622", "src/data/source/tests.rs: a_corrupt_gzip_stream_is_a_data_error"),
         ("E0408", "tests/bad_inputs.rs: bad_input_06_deep_nesting_and_long_pipes (100,000 layers)"),
         ("E0807", "tests/train.rs: divergence_stops_with_the_step_and_layer"),
         ("E0808", "tests/train.rs: a_checkpoint_from_another_spec_is_refused"),

@@ -2,8 +2,9 @@
 //!
 //! Input: a [`SourceSpec`] and the folder of the spec file (relative paths resolve against
 //! it). Output: [`Samples`] whose per-sample shape is the declared one, or the first problem
-//! found as a [`Diagnostic`]: E06xx with the file, row and column for problems in data,
-//! E0900 (exit status 2) when a file cannot be read at all.
+//! found as a [`Diagnostic`]: E06xx with the file, row and column for problems in data
+//! (E0622 for a gzip'd file whose stream is corrupt), E0900 (exit status 2) when a file cannot
+//! be read at all.
 
 mod csv_file;
 mod idx;
@@ -12,7 +13,7 @@ mod synthetic;
 
 use super::samples::{Samples, MEMORY_BUDGET_BYTES};
 use super::spec::{SourceKind, SourceSpec};
-use crate::diag::codes::{DATA_SHAPE_MISMATCH, DATA_TOO_LARGE, IO_READ};
+use crate::diag::codes::{DATA_GZIP_CORRUPT, DATA_SHAPE_MISMATCH, DATA_TOO_LARGE, IO_READ};
 use crate::diag::Diagnostic;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -102,11 +103,14 @@ pub(crate) fn gunzip_if_gzip(raw: Vec<u8>, shown: &str) -> Result<Vec<u8>, Diagn
             .take(limit)
             .read_to_end(&mut out)
             .map_err(|e| {
-                Diagnostic::error(IO_READ, format!("cannot read {shown}: {e}")).at_external(
-                    shown.to_string(),
-                    0,
-                    0,
+                // The file itself was read: what failed is its content, so this is a problem
+                // in the user's data (exit status 1), not an I/O error.
+                Diagnostic::error(
+                    DATA_GZIP_CORRUPT,
+                    format!("{shown} starts like a gzip file but its stream is corrupt: {e}"),
                 )
+                .at_external(shown.to_string(), 0, 0)
+                .help("compress the file again (`gzip -k FILE`), or give the uncompressed file")
             })?;
         raw = out;
     }

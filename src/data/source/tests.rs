@@ -140,6 +140,17 @@ fn idx_reads_plain_and_gzip() {
 }
 
 #[test]
+fn a_corrupt_gzip_stream_is_a_data_error() {
+    let d = fails(idx("truncated.idx.gz", None), DATA_GZIP_CORRUPT);
+    assert!(d.message.contains("truncated.idx.gz"), "{}", d.message);
+    assert!(d.message.contains("corrupt"), "{}", d.message);
+    // The same bytes given directly (the fuzzers' entry) give the same code.
+    let bytes = std::fs::read(fixtures().join("truncated.idx.gz")).unwrap();
+    let e = gunzip_if_gzip(bytes, "truncated.idx.gz").unwrap_err();
+    assert_eq!(e.code, DATA_GZIP_CORRUPT);
+}
+
+#[test]
 fn idx_problems_are_reported() {
     let d = fails(idx("bad_magic.idx", None), DATA_IDX_MALFORMED);
     assert!(d.message.contains("magic"), "{}", d.message);

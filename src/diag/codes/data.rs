@@ -27,6 +27,7 @@ pub const DATA_NPY_MALFORMED: Code = Code::new("E0618");
 pub const DATA_SHAPE_MISMATCH: Code = Code::new("E0619");
 pub const DATA_TOO_SMALL: Code = Code::new("E0620");
 pub const DATA_TOO_LARGE: Code = Code::new("E0621");
+pub const DATA_GZIP_CORRUPT: Code = Code::new("E0622");
 
 /// This phase's registry entries.
 pub(super) const TABLE: &[CodeInfo] = &[
@@ -52,6 +53,7 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0619, "data shape differs from the declared shape"),
     code_info!(E0620, "data set too small for the pipeline"),
     code_info!(E0621, "data set exceeds the memory budget"),
+    code_info!(E0622, "corrupt gzip stream in a data file"),
 ];
 
 // The `code_info!` macro refers to codes by their literal names.
@@ -77,3 +79,4 @@ const E0618: Code = DATA_NPY_MALFORMED;
 const E0619: Code = DATA_SHAPE_MISMATCH;
 const E0620: Code = DATA_TOO_SMALL;
 const E0621: Code = DATA_TOO_LARGE;
+const E0622: Code = DATA_GZIP_CORRUPT;
