@@ -301,18 +301,19 @@ impl Trainer {
                 continue;
             }
             let shape = input::concrete(&v.name, &v.fact, &bindings)?;
-            self.value_grads[i] = GradSlot::zeros(&shape);
+            // A new batch size reuses the buffers' memory (an epoch's last batch is shorter).
+            self.value_grads[i] = std::mem::take(&mut self.value_grads[i]).resized(&shape);
             if self.input_pos[i].is_none() {
-                self.values[i] = Some(ArrayD::zeros(IxDyn(&shape)));
+                self.values[i] = Some(slot::zeroed_reusing(self.values[i].take(), &shape));
             }
         }
         for (step, st) in self.plan.steps.iter().zip(&mut self.state) {
             if let StepState::Dropout { mask, .. } = st {
                 let shape = self.values[step.output as usize]
                     .as_ref()
-                    .map(ArrayD::raw_dim)
+                    .map(|a| a.shape().to_vec())
                     .ok_or_else(|| internal("dropout output has no buffer"))?;
-                *mask = ArrayD::zeros(shape);
+                *mask = slot::zeroed_reusing(Some(std::mem::take(mask)), &shape);
             }
         }
         self.bound = Some(bindings);

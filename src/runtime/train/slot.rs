@@ -10,6 +10,17 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
 use super::error::{internal, TrainError};
 
+/// A zeroed array of `shape` in `old`'s memory when its capacity suffices (no allocation and no
+/// fresh pages, whose first touch costs more than the arithmetic here): how the trainer's
+/// buffers follow a batch of another size, such as an epoch's last, shorter batch.
+pub(crate) fn zeroed_reusing(old: Option<ArrayD<f32>>, shape: &[usize]) -> ArrayD<f32> {
+    let len = shape.iter().product();
+    let mut data = old.map_or_else(Vec::new, |a| a.into_raw_vec_and_offset().0);
+    data.clear();
+    data.resize(len, 0.0);
+    ArrayD::from_shape_vec(IxDyn(shape), data).unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape)))
+}
+
 /// One gradient buffer with its accumulation state.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct GradSlot {
@@ -24,6 +35,15 @@ impl GradSlot {
         Self {
             buf: Some(ArrayD::zeros(IxDyn(shape))),
             scratch: None,
+            written: false,
+        }
+    }
+
+    /// The slot zeroed at `shape`, in its own memory when it fits (see [`zeroed_reusing`]).
+    pub(crate) fn resized(self, shape: &[usize]) -> Self {
+        Self {
+            buf: Some(zeroed_reusing(self.buf, shape)),
+            scratch: self.scratch,
             written: false,
         }
     }
@@ -51,7 +71,7 @@ impl GradSlot {
             .as_ref()
             .is_some_and(|s| s.shape() == buf.shape());
         if !fits {
-            self.scratch = Some(ArrayD::zeros(buf.raw_dim()));
+            self.scratch = Some(zeroed_reusing(self.scratch.take(), buf.shape()));
         }
         self.scratch
             .as_mut()
@@ -113,5 +133,31 @@ impl GradSlot {
     /// Puts a buffer taken with [`Self::take`] back.
     pub(crate) fn put(&mut self, buf: ArrayD<f32>) {
         self.buf = Some(buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_smaller_or_equal_shape_reuses_the_memory_zeroed() {
+        let big = ArrayD::from_elem(IxDyn(&[4, 3]), 7.0f32);
+        let at = big.as_ptr();
+        let small = zeroed_reusing(Some(big), &[3, 3]);
+        assert_eq!(small.shape(), &[3, 3]);
+        assert_eq!(small.as_ptr(), at, "the memory was reused");
+        assert!(small.iter().all(|&v| v == 0.0));
+        // Back to the larger shape: still the same memory (its capacity stayed).
+        let back = zeroed_reusing(Some(small), &[2, 6]);
+        assert_eq!(back.as_ptr(), at);
+        assert_eq!(back.shape(), &[2, 6]);
+        assert!(back.iter().all(|&v| v == 0.0));
+        // Nothing to reuse, or too small: a fresh zeroed array.
+        let fresh = zeroed_reusing(None, &[5]);
+        assert_eq!(fresh.as_slice().unwrap(), &[0.0; 5]);
+        let grown = zeroed_reusing(Some(fresh), &[64]);
+        assert_eq!(grown.len(), 64);
+        assert!(grown.iter().all(|&v| v == 0.0));
     }
 }
