@@ -1,6 +1,8 @@
 //! A convolution over a batch split between threads, for training: each rayon thread runs
 //! [`conv2d_forward_with`] and [`conv2d_backward`] on its own contiguous slice of samples, with
-//! its own [`ConvWorkspace`] and its products kept on that thread (`kernels::run_slices`).
+//! its own [`ConvWorkspace`] and its products kept on that thread (`kernels::run_slices`). A
+//! call that is one slice (a single sample, or little work) runs whole, its products free to
+//! split their rows between the threads.
 //!
 //! Why: splitting each product's rows between threads makes every thread read all of the
 //! batch's input and output gradient, and leaves the scatter of `dx` (col2im) and the bias sums
@@ -55,6 +57,10 @@ impl SlicedConv {
     }
 }
 
+fn no_workspace() -> super::KernelError {
+    shape_err(OP, "no workspace for the slice")
+}
+
 /// Multiply-adds of one product of the convolution (forward, or one of the backward's).
 fn macs(x: &ArrayView4<'_, f32>, kernel: &ArrayView4<'_, f32>) -> usize {
     let (n, h, w, _) = x.dim();
@@ -81,6 +87,11 @@ pub fn conv2d_forward_sliced(
         return Err(shape_err(OP, "output batch differs from the input's"));
     }
     let slices = state.slices(n, macs(&x, &kernel));
+    if slices.len() == 1 {
+        // One slice (a single sample, or little work): the products split their rows instead.
+        let ws = state.workspaces.first_mut().ok_or_else(no_workspace)?;
+        return conv2d_forward_with(x, kernel, bias, geom, ws, out, opts);
+    }
     let opts = ConvForward {
         parallel: false,
         ..opts
@@ -119,6 +130,12 @@ pub fn conv2d_backward_sliced(
     }
     // Backward does two products (one when `dx` is not wanted) of the forward's size.
     let slices = state.slices(n, macs(&x, &kernel).saturating_mul(2));
+    if slices.len() == 1 {
+        // As in the forward: one slice lets the products split their rows.
+        let ws = state.workspaces.first_mut().ok_or_else(no_workspace)?;
+        let g = Conv2dGrads { dx, dkernel, dbias };
+        return conv2d_backward(x, kernel, dy, geom, ws, g);
+    }
     let extra = slices.len().saturating_sub(1);
     state.partial_grads.resize_with(extra, Default::default);
     let (k_len, b_len) = (

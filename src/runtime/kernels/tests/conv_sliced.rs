@@ -92,6 +92,27 @@ fn grads<'a>(
 }
 
 #[test]
+fn a_single_sample_runs_whole_with_the_same_bits() {
+    let (n, h, w, c, o) = (1usize, 30usize, 30usize, 8usize, 16usize);
+    let x = Array4::from_shape_vec((n, h, w, c), data(n * h * w * c, 5, 1.0)).unwrap();
+    let k = Array4::from_shape_vec((3, 3, c, o), data(9 * c * o, 6, 0.3)).unwrap();
+    let b = Array1::from(data(o, 7, 0.1));
+    let geom = Conv2dGeometry::default();
+    let whole = run(&x, &k, &b, &geom, None);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let mut state = SlicedConv::new();
+    let one = pool.install(|| run(&x, &k, &b, &geom, Some(&mut state)));
+    let flat = |a: &Array4<f32>| bits(a.as_slice().unwrap());
+    assert_eq!(flat(&one.y), flat(&whole.y));
+    assert_eq!(flat(&one.dx), flat(&whole.dx));
+    assert_eq!(flat(&one.dk), flat(&whole.dk));
+    assert_eq!(bits(&one.db.to_vec()), bits(&whole.db.to_vec()));
+}
+
+#[test]
 fn slices_give_the_whole_batch_results() {
     // Large enough (> 2^20 multiply-adds) that the batch really is split.
     let (n, h, w, c, o) = (9usize, 14usize, 13usize, 8usize, 16usize);
