@@ -18,6 +18,7 @@ pub mod fit;
 #[doc(hidden)]
 pub mod fuzz_entry;
 pub mod ir;
+pub mod ops;
 pub mod passes;
 pub mod plan;
 pub mod runtime;

@@ -1,11 +1,11 @@
-//! A model's signature: input and output tensor types as written → [`TensorFact`]s.
+//! A model's signature: input and output tensor types as written → [`Fact`]s.
 //!
 //! Input: `ast::TensorType`s. Output: facts, or diagnostics for unknown dtypes (with a
 //! suggestion), zero sizes and per-sample element counts that overflow. Invariant: a returned
 //! fact has no zero dims and its element count per sample fits in `usize`.
 
 use super::suggest;
-use super::types::{DType, Dim, TensorFact};
+use super::types::{DType, Dim, Fact};
 use crate::diag::{codes, Diagnostic, FileId};
 use crate::syntax::ast;
 
@@ -47,7 +47,7 @@ pub fn tensor_type(
     file: FileId,
     ty: &ast::TensorType,
     diags: &mut Vec<Diagnostic>,
-) -> Option<TensorFact> {
+) -> Option<Fact> {
     let dtype = dtype(file, &ty.dtype, diags);
     let mut ok = true;
     let mut dims = Vec::with_capacity(ty.dims.len());
@@ -95,7 +95,7 @@ pub fn tensor_type(
             .help("write e.g. `f32[N, 16]`"),
         );
     }
-    Some(TensorFact {
+    Some(Fact {
         dtype: dtype?,
         dims,
     })

@@ -13,7 +13,7 @@ use super::model_diag::{self, History};
 use super::rules::{self, RuleError};
 use super::shape::Symbols;
 use super::signature::{self, BoundArgs};
-use super::types::{CheckedInput, CheckedLayer, CheckedModel, Dim, LayerOp, TensorFact, ValueId};
+use super::types::{CheckedInput, CheckedLayer, CheckedModel, Dim, Fact, LayerOp, ValueId};
 use super::{inputs, suggest};
 use crate::diag::{codes, Diagnostic, FileId, Span};
 use crate::syntax::ast::{self, Call, Expr, ExprKind, Stmt};
@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 
 /// One value of the body: an input or a layer's output; `fact` is `None` when unknown.
 struct Value {
-    fact: Option<TensorFact>,
+    fact: Option<Fact>,
     /// The layer that produced it, as an index into `layers`.
     layer: Option<usize>,
     span: Span,
@@ -235,7 +235,7 @@ impl Walker<'_> {
         self.diags.extend(warnings);
     }
 
-    fn fact(&self, v: Option<usize>) -> Option<&TensorFact> {
+    fn fact(&self, v: Option<usize>) -> Option<&Fact> {
         v.and_then(|i| self.values.get(i))
             .and_then(|x| x.fact.as_ref())
     }
@@ -465,13 +465,13 @@ impl Walker<'_> {
             } else {
                 self.symbols.resolve_all(&f.dims)
             };
-            facts.push(TensorFact {
+            facts.push(Fact {
                 dtype: f.dtype,
                 dims,
             });
         }
         if let LayerOp::Concat { axis } = &mut op {
-            let rank = facts.first().map_or(0, TensorFact::rank);
+            let rank = facts.first().map_or(0, Fact::rank);
             match rules::normalize_axis(layers::concat_axis(bound), rank) {
                 Ok(a) => *axis = a,
                 Err(e) => return self.rule_failed(&e, call, inputs, bound),
@@ -556,13 +556,13 @@ impl Walker<'_> {
         def: &ast::ModelDef,
         output: Option<usize>,
         last_span: Span,
-    ) -> Option<TensorFact> {
+    ) -> Option<Fact> {
         let declared = def
             .output
             .as_ref()
             .map(|t| (t, inputs::tensor_type(self.file, t, self.diags)));
         let found = self.fact(output)?.clone();
-        let found = TensorFact {
+        let found = Fact {
             dtype: found.dtype,
             dims: self.symbols.resolve_all(&found.dims),
         };
@@ -595,7 +595,7 @@ impl Walker<'_> {
             let found_text = format!(
                 "{}{}",
                 found.dtype,
-                TensorFact {
+                Fact {
                     dtype: found.dtype,
                     dims: found.dims.clone()
                 }
@@ -620,7 +620,7 @@ impl Walker<'_> {
             );
             return None;
         }
-        Some(TensorFact {
+        Some(Fact {
             dtype: declared.dtype,
             dims: self.symbols.resolve_all(&found.dims),
         })

@@ -7,7 +7,7 @@
 use super::rules::RuleError;
 use super::shape::{self, Conflict};
 use super::signature::BoundArgs;
-use super::types::{Dim, TensorFact};
+use super::types::{Dim, Fact};
 use crate::diag::{codes, Diagnostic, FileId, Span};
 use crate::syntax::ast::{Call, ExprKind};
 
@@ -408,7 +408,7 @@ fn too_large(file: FileId, call: &Call) -> Diagnostic {
 }
 
 /// Reports an output whose per-sample element count overflows.
-pub fn check_size(file: FileId, call: &Call, out: &TensorFact) -> Option<Diagnostic> {
+pub fn check_size(file: FileId, call: &Call, out: &Fact) -> Option<Diagnostic> {
     let known = out.dims.iter().skip(1).filter_map(Dim::known);
     if shape::product(known).is_some() {
         return None;

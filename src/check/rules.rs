@@ -7,14 +7,15 @@
 //! count a multiply-add as 2, an elementwise op as 1 per element, and treat symbolic non-batch
 //! dims (such as a sequence length `T`) as 1.
 
-use super::shape::{self, Conflict, Symbols, WindowError};
-use super::types::{Activation, DType, Dim, LayerOp, ParamInfo, PoolKind, TensorFact};
+use super::shape::{Conflict, Symbols};
+use super::types::{Activation, DType, Dim, Fact, LayerOp, ParamInfo, PoolKind};
 use crate::diag::Span;
+use crate::ops::window::WindowError;
 
 /// What a layer produces.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Inferred {
-    pub output: TensorFact,
+    pub output: Fact,
     pub params: Vec<ParamInfo>,
     pub flops: u64,
 }
@@ -105,7 +106,7 @@ fn weight(name: &'static str, shape: Vec<usize>, trainable: bool) -> ParamInfo {
     }
 }
 
-fn need_float(x: &TensorFact) -> Result<(), RuleError> {
+fn need_float(x: &Fact) -> Result<(), RuleError> {
     if x.dtype.is_integer() {
         Err(RuleError::NeedsFloat { found: x.dtype })
     } else {
@@ -113,7 +114,7 @@ fn need_float(x: &TensorFact) -> Result<(), RuleError> {
     }
 }
 
-fn need_rank(x: &TensorFact, rank: usize, expected: &'static str) -> Result<(), RuleError> {
+fn need_rank(x: &Fact, rank: usize, expected: &'static str) -> Result<(), RuleError> {
     if x.rank() == rank {
         Ok(())
     } else {
@@ -128,7 +129,7 @@ const RANK4: &str = "4 ([batch, height, width, channels])";
 const RANK3: &str = "3 ([batch, time, features])";
 
 /// Applies `op` to `inputs`. `symbols` and `at` are used to unify dims of multi-input layers.
-pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Span) -> Rule {
+pub fn infer(op: &LayerOp, inputs: &[Fact], symbols: &mut Symbols, at: Span) -> Rule {
     let Some(x) = inputs.first() else {
         return Err(RuleError::InputCount { found: 0 });
     };
@@ -143,7 +144,7 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
             let c = known(&x.dims, 3)?;
             let out = vec![x.dims[0].clone(), Dim::Known(c)];
             Ok(Inferred {
-                output: TensorFact {
+                output: Fact {
                     dtype: x.dtype,
                     dims: out,
                 },
@@ -163,7 +164,7 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
                 n = mul(n, known(&x.dims, axis)?)?;
             }
             Ok(Inferred {
-                output: TensorFact {
+                output: Fact {
                     dtype: x.dtype,
                     dims: vec![x.dims[0].clone(), Dim::Known(n)],
                 },
@@ -175,7 +176,7 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
             let mut dims = vec![x.dims.first().cloned().unwrap_or(Dim::Known(1))];
             dims.extend(shape.iter().map(|&d| Dim::Known(d)));
             Ok(Inferred {
-                output: TensorFact {
+                output: Fact {
                     dtype: x.dtype,
                     dims,
                 },
@@ -234,7 +235,7 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
             dims.push(Dim::Known(*output_dim));
             let _ = mul(*input_dim, *output_dim)?;
             Ok(Inferred {
-                output: TensorFact {
+                output: Fact {
                     dtype: DType::F32,
                     dims,
                 },
@@ -269,7 +270,7 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
             }
             dims.push(Dim::Known(*units));
             Ok(Inferred {
-                output: TensorFact {
+                output: Fact {
                     dtype: x.dtype,
                     dims,
                 },
@@ -302,7 +303,7 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
             dims = symbols.resolve_all(&dims);
             let n = per_sample(&dims)?;
             Ok(Inferred {
-                output: TensorFact {
+                output: Fact {
                     dtype: x.dtype,
                     dims,
                 },
@@ -344,7 +345,7 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
                 *d = Dim::Known(total);
             }
             Ok(Inferred {
-                output: TensorFact {
+                output: Fact {
                     dtype: x.dtype,
                     dims,
                 },
@@ -374,7 +375,7 @@ pub fn infer(op: &LayerOp, inputs: &[TensorFact], symbols: &mut Symbols, at: Spa
             })
         }
         LayerOp::Cast { to } => Ok(Inferred {
-            output: TensorFact {
+            output: Fact {
                 dtype: *to,
                 dims: x.dims.clone(),
             },
@@ -394,7 +395,7 @@ pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize, RuleError> {
     usize::try_from(a).map_err(|_| RuleError::Axis { axis, rank })
 }
 
-fn same_dtype(x: &TensorFact, y: &TensorFact, input: usize) -> Result<(), RuleError> {
+fn same_dtype(x: &Fact, y: &Fact, input: usize) -> Result<(), RuleError> {
     if x.dtype == y.dtype {
         Ok(())
     } else {
@@ -426,7 +427,7 @@ fn unify(
     }
 }
 
-fn dense(x: &TensorFact, units: usize, use_bias: bool) -> Rule {
+fn dense(x: &Fact, units: usize, use_bias: bool) -> Rule {
     need_float(x)?;
     if x.rank() < 2 {
         return Err(RuleError::Rank {
@@ -447,7 +448,7 @@ fn dense(x: &TensorFact, units: usize, use_bias: bool) -> Rule {
     let mut dims = x.dims.clone();
     dims[last] = Dim::Known(units);
     Ok(Inferred {
-        output: TensorFact {
+        output: Fact {
             dtype: x.dtype,
             dims,
         },
@@ -456,7 +457,7 @@ fn dense(x: &TensorFact, units: usize, use_bias: bool) -> Rule {
     })
 }
 
-fn window(op: &LayerOp, x: &TensorFact) -> Rule {
+fn window(op: &LayerOp, x: &Fact) -> Rule {
     need_float(x)?;
     need_rank(x, 4, RANK4)?;
     let (h, w, c) = (known(&x.dims, 1)?, known(&x.dims, 2)?, known(&x.dims, 3)?);
@@ -477,7 +478,7 @@ fn window(op: &LayerOp, x: &TensorFact) -> Rule {
         _ => return Err(RuleError::Size("not a window op".into())),
     };
     let out = |axis: usize, input: usize, k: usize, s: usize, d: usize| {
-        shape::window_output(input, k, s, d, padding, axis - 1).map_err(|e| match e {
+        crate::ops::window::output_size(input, k, s, d, padding, axis - 1).map_err(|e| match e {
             WindowError::TooLarge(t) => RuleError::Window {
                 axis,
                 input: t.input,
@@ -521,7 +522,7 @@ fn window(op: &LayerOp, x: &TensorFact) -> Rule {
     ];
     let _ = per_sample(&dims)?;
     Ok(Inferred {
-        output: TensorFact {
+        output: Fact {
             dtype: x.dtype,
             dims,
         },

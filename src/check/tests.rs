@@ -2,7 +2,7 @@
 //! values computed by hand from Keras's formulas, and the shipped specs' totals.
 
 use super::summary::summarize;
-use super::types::{Dim, TensorFact};
+use super::types::{Dim, Fact};
 use super::{check_file, Checked};
 use crate::diag::FileId;
 use crate::syntax::{parse, Limits};
@@ -186,7 +186,7 @@ fn let_names_layers_and_residual_adds_check() {
     assert_eq!(m.layers[5].inputs.len(), 2);
     assert_eq!(
         m.output_fact,
-        TensorFact {
+        Fact {
             dtype: super::DType::F32,
             dims: vec![Dim::Symbol("N".into()), Dim::Known(3)]
         }

@@ -1,203 +1,15 @@
 //! The typed program the checker produces and the IR lowering consumes.
 //!
-//! Input: nothing (plain data). Output: `CheckedModel` / `CheckedLayer` / `TensorFact` and the
+//! Input: nothing (plain data). Output: `CheckedModel` / `CheckedLayer` / `Fact` and the
 //! closed `LayerOp` enum with every attribute resolved (defaults filled in, Keras semantics).
 //! Invariants: in a `CheckedModel`, value ids `0..inputs.len()` are the inputs and value id
 //! `inputs.len() + i` is the output of `layers[i]`; every layer only uses values defined before
 //! it, so `layers` is a valid execution order; every `Dim::Known` is at least 1.
 
 use crate::diag::Span;
-use serde::{Deserialize, Serialize};
-use std::fmt;
+use serde::Serialize;
 
-/// An element type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DType {
-    F32,
-    I32,
-    I64,
-}
-
-impl DType {
-    /// Every dtype with its spelling in specs.
-    pub const ALL: [(&'static str, DType); 3] = [
-        ("f32", DType::F32),
-        ("i32", DType::I32),
-        ("i64", DType::I64),
-    ];
-
-    /// Parses a dtype as written in a spec.
-    pub fn from_name(name: &str) -> Option<DType> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, d)| *d)
-    }
-
-    /// The spelling in specs.
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::F32 => "f32",
-            DType::I32 => "i32",
-            DType::I64 => "i64",
-        }
-    }
-
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            DType::F32 | DType::I32 => 4,
-            DType::I64 => 8,
-        }
-    }
-
-    /// Whether this is an integer type (token ids, class labels).
-    pub fn is_integer(self) -> bool {
-        matches!(self, DType::I32 | DType::I64)
-    }
-}
-
-impl fmt::Display for DType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// One entry of a shape: a size, or a symbol such as the batch symbol `N`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Dim {
-    Known(usize),
-    Symbol(String),
-}
-
-impl Dim {
-    /// The size, when known.
-    pub fn known(&self) -> Option<usize> {
-        match self {
-            Dim::Known(n) => Some(*n),
-            Dim::Symbol(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for Dim {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Dim::Known(n) => write!(f, "{n}"),
-            Dim::Symbol(s) => f.write_str(s),
-        }
-    }
-}
-
-/// What is known statically about a tensor: its dtype and its dims (batch first).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TensorFact {
-    pub dtype: DType,
-    pub dims: Vec<Dim>,
-}
-
-impl TensorFact {
-    pub fn rank(&self) -> usize {
-        self.dims.len()
-    }
-
-    /// The shape as written in specs: `[N, 28, 28, 1]`.
-    pub fn shape_string(&self) -> String {
-        let dims: Vec<String> = self.dims.iter().map(ToString::to_string).collect();
-        format!("[{}]", dims.join(", "))
-    }
-}
-
-impl fmt::Display for TensorFact {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.dtype, self.shape_string())
-    }
-}
-
-/// An activation function, as a layer or as the `activation:` argument.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    Linear,
-    Relu,
-    /// `leaky_relu(alpha)`: Keras's default slope is 0.3.
-    LeakyRelu {
-        alpha: f64,
-    },
-    Sigmoid,
-    Tanh,
-    /// Softmax over `axis` (negative counts from the end).
-    Softmax {
-        axis: i64,
-    },
-    Gelu,
-}
-
-impl Activation {
-    /// The names accepted for `activation:`.
-    pub const NAMES: &'static [&'static str] = &[
-        "linear",
-        "relu",
-        "leaky_relu",
-        "sigmoid",
-        "tanh",
-        "softmax",
-        "gelu",
-    ];
-
-    /// The activation with default parameters for a name of [`Activation::NAMES`].
-    pub fn from_name(name: &str) -> Option<Activation> {
-        Some(match name {
-            "linear" => Activation::Linear,
-            "relu" => Activation::Relu,
-            "leaky_relu" => Activation::LeakyRelu { alpha: 0.3 },
-            "sigmoid" => Activation::Sigmoid,
-            "tanh" => Activation::Tanh,
-            "softmax" => Activation::Softmax { axis: -1 },
-            "gelu" => Activation::Gelu,
-            _ => return None,
-        })
-    }
-}
-
-/// Padding of a convolution or pooling window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Padding {
-    /// No padding: only windows that fit entirely.
-    Valid,
-    /// Keras `same`: output size `ceil(in / stride)`, padding split with the extra on the end.
-    Same,
-    /// Explicit zero padding `[top, bottom, left, right]`.
-    Explicit([usize; 4]),
-}
-
-/// A recurrent cell kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RnnCell {
-    SimpleRnn,
-    Lstm,
-    /// Keras's default GRU (`reset_after=True`: two bias vectors).
-    Gru,
-}
-
-impl RnnCell {
-    /// Gates per cell: the multiplier on every weight matrix.
-    pub fn gates(self) -> usize {
-        match self {
-            RnnCell::SimpleRnn => 1,
-            RnnCell::Lstm => 4,
-            RnnCell::Gru => 3,
-        }
-    }
-}
-
-/// Pooling kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PoolKind {
-    Max,
-    Avg,
-}
+pub use crate::ops::types::{Activation, DType, Dim, Fact, Padding, PoolKind, RnnCell};
 
 /// A layer with every attribute resolved. The closed set of operations a model can use.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -345,7 +157,7 @@ pub struct CheckedLayer {
     pub name: String,
     pub op: LayerOp,
     pub inputs: Vec<ValueId>,
-    pub output: TensorFact,
+    pub output: Fact,
     pub params: Vec<ParamInfo>,
     /// Floating-point operations for one sample (a multiply-add counts as 2).
     pub flops_per_sample: u64,
@@ -356,7 +168,7 @@ pub struct CheckedLayer {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CheckedInput {
     pub name: String,
-    pub fact: TensorFact,
+    pub fact: Fact,
     pub span: Span,
 }
 
@@ -368,13 +180,13 @@ pub struct CheckedModel {
     pub layers: Vec<CheckedLayer>,
     /// The model's result (declared or inferred type in `output_fact`).
     pub output: ValueId,
-    pub output_fact: TensorFact,
+    pub output_fact: Fact,
     pub span: Span,
 }
 
 impl CheckedModel {
     /// The fact of a value.
-    pub fn fact(&self, id: ValueId) -> Option<&TensorFact> {
+    pub fn fact(&self, id: ValueId) -> Option<&Fact> {
         if id.0 < self.inputs.len() {
             self.inputs.get(id.0).map(|i| &i.fact)
         } else {

@@ -5,7 +5,7 @@
 //! `fuse-activation` (and the pass log) shows the fusion; parameters are named `LAYER.PARAM` with
 //! Keras's names and initializers.
 
-use super::{verify, Activation, Fact, Graph, Init, Op, Param, ParamSource, ValueId, Window};
+use super::{verify, Activation, Graph, Init, Op, Param, ParamSource, ValueId, Window};
 use crate::check::types as ck;
 
 /// Why a checked model could not be lowered: a construct the interpreter does not run yet, or
@@ -17,10 +17,6 @@ pub struct LowerError {
     pub message: String,
     /// The layer's span in the spec.
     pub span: crate::diag::Span,
-}
-
-fn fact(f: &ck::TensorFact) -> Fact {
-    Fact::new(f.dtype, f.dims.clone())
 }
 
 /// The IR activation for a checked one; `None` for a softmax over an axis other than the last.
@@ -71,7 +67,7 @@ pub fn lower(model: &ck::CheckedModel) -> Result<Graph, LowerError> {
     };
     let mut values: Vec<ValueId> = Vec::with_capacity(model.inputs.len() + model.layers.len());
     for input in &model.inputs {
-        values.push(g.add_input(input.name.clone(), fact(&input.fact)));
+        values.push(g.add_input(input.name.clone(), input.fact.clone()));
     }
     for layer in &model.layers {
         let err = |message: String| LowerError {
@@ -249,7 +245,7 @@ pub fn lower(model: &ck::CheckedModel) -> Result<Graph, LowerError> {
                 )
                 .map_err(err)?;
         }
-        if g.value(out).map(|v| &v.fact) != Some(&fact(&layer.output)) {
+        if g.value(out).map(|v| &v.fact) != Some(&layer.output) {
             let got = g.value(out).map(|v| v.fact.to_string()).unwrap_or_default();
             return Err(err(format!(
                 "the checker says {} but the IR computes {got}",

@@ -18,7 +18,7 @@ pub use fact::{DType, Dim, Fact};
 pub use lower::{lower, LowerError};
 pub use op::{Activation, Op, Padding, RnnCell, Window};
 pub use print::print;
-pub use shape::{infer, pool_output_size, same_padding, window_output_size};
+pub use shape::{infer, pool_output_size};
 pub use verify::{verify, VerifyError};
 
 use serde::{Deserialize, Serialize};

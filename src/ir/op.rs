@@ -47,7 +47,7 @@ impl Activation {
     }
 }
 
-pub use crate::check::types::Padding;
+pub use crate::ops::types::Padding;
 
 /// A 2-D window: size, strides, dilation and padding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +58,7 @@ pub struct Window {
     pub padding: Padding,
 }
 
-pub use crate::check::types::RnnCell;
+pub use crate::ops::types::RnnCell;
 
 /// An operation. Parameters are referenced by handle into the graph's parameter table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

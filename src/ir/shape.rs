@@ -3,73 +3,22 @@
 //! These rules are the IR's own and are used by the verifier; they follow Keras (channels-last).
 //! All arithmetic is checked: a rule that would overflow or produce an empty size is an error.
 
-use super::{DType, Dim, Fact, Op, Padding, Param, ParamId, RnnCell, Window};
+use super::{DType, Dim, Fact, Op, Param, ParamId, RnnCell, Window};
+use crate::ops::window;
 
 type Rule = Result<Fact, String>;
 
-/// TensorFlow's `same` padding for one spatial axis: `(before, after)`, the extra after.
-pub fn same_padding(
-    input: usize,
-    kernel: usize,
-    stride: usize,
-    dilation: usize,
-) -> Option<(usize, usize)> {
-    let effective = dilation
-        .checked_mul(kernel.checked_sub(1)?)?
-        .checked_add(1)?;
-    let out = input.div_ceil(stride.max(1));
-    let needed = (out.checked_sub(1)?)
-        .checked_mul(stride)?
-        .checked_add(effective)?;
-    let total = needed.saturating_sub(input);
-    Some((total / 2, total - total / 2))
-}
-
-/// Output size of a window over one axis with explicit padding `before + after`.
-/// `None` when the window does not fit or the arithmetic overflows.
-pub fn window_output_size(
-    input: usize,
-    kernel: usize,
-    stride: usize,
-    dilation: usize,
-    pad: usize,
-) -> Option<usize> {
-    if stride == 0 || kernel == 0 || dilation == 0 {
-        return None;
-    }
-    let effective = dilation.checked_mul(kernel - 1)?.checked_add(1)?;
-    let padded = input.checked_add(pad)?;
-    let span = padded.checked_sub(effective)?;
-    Some(span / stride + 1)
-}
-
-/// The padding `[before, after]` of a window on one axis (0 = height, 1 = width).
-fn axis_padding(window: &Window, axis: usize, input: usize) -> Option<(usize, usize)> {
-    match window.padding {
-        Padding::Valid => Some((0, 0)),
-        Padding::Same => same_padding(
-            input,
-            window.size[axis],
-            window.strides[axis],
-            window.dilation[axis],
-        ),
-        Padding::Explicit(p) => Some((p[axis * 2], p[axis * 2 + 1])),
-    }
-}
-
-/// Output size of a window (conv or pool) over one axis, any padding.
+/// Output size of a window (conv or pool) over one axis (0 = height, 1 = width), any padding.
 pub fn pool_output_size(window: &Window, axis: usize, input: usize) -> Option<usize> {
-    if window.padding == Padding::Same {
-        return Some(input.div_ceil(window.strides[axis].max(1)));
-    }
-    let (b, a) = axis_padding(window, axis, input)?;
-    window_output_size(
+    window::output_size(
         input,
-        window.size[axis],
-        window.strides[axis],
-        window.dilation[axis],
-        b.checked_add(a)?,
+        *window.size.get(axis)?,
+        *window.strides.get(axis)?,
+        *window.dilation.get(axis)?,
+        &window.padding,
+        axis,
     )
+    .ok()
 }
 
 fn param(params: &[Param], id: ParamId) -> Result<&Param, String> {
@@ -436,46 +385,5 @@ pub fn infer(op: &Op, inputs: &[&Fact], params: &[Param]) -> Rule {
             let x = one(inputs)?;
             Ok(Fact::new(*to, x.dims.clone()))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_padding_matches_tensorflow() {
-        // in 5, k 3, s 2: out 3, needed (3-1)*2+3 = 7, total 2 → (1, 1).
-        assert_eq!(same_padding(5, 3, 2, 1), Some((1, 1)));
-        // in 6, k 3, s 2: out 3, needed 7, total 1 → (0, 1): the extra goes after.
-        assert_eq!(same_padding(6, 3, 2, 1), Some((0, 1)));
-        // in 4, k 1, s 2: nothing needed.
-        assert_eq!(same_padding(4, 1, 2, 1), Some((0, 0)));
-        // dilation 2 makes k 3 cover 5: in 7, s 1 → total 4.
-        assert_eq!(same_padding(7, 3, 1, 2), Some((2, 2)));
-    }
-
-    #[test]
-    fn window_sizes_match_keras_formulas() {
-        // valid: floor((in - dil*(k-1) - 1) / s) + 1
-        assert_eq!(window_output_size(28, 3, 1, 1, 0), Some(26));
-        assert_eq!(window_output_size(13, 2, 2, 1, 0), Some(6));
-        assert_eq!(window_output_size(7, 3, 2, 2, 0), Some(2));
-        assert_eq!(window_output_size(2, 3, 1, 1, 0), None);
-        assert_eq!(window_output_size(5, 3, 0, 1, 0), None);
-        assert_eq!(window_output_size(usize::MAX, 3, 1, 1, 5), None);
-        let w = Window {
-            size: [3, 3],
-            strides: [2, 2],
-            dilation: [1, 1],
-            padding: Padding::Same,
-        };
-        assert_eq!(pool_output_size(&w, 0, 7), Some(4));
-        let w = Window {
-            padding: Padding::Explicit([1, 1, 0, 0]),
-            ..w
-        };
-        assert_eq!(pool_output_size(&w, 0, 7), Some(4));
-        assert_eq!(pool_output_size(&w, 1, 7), Some(3));
     }
 }

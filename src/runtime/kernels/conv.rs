@@ -24,6 +24,7 @@ use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4};
 use super::error::{checked_product, expect_shape, param_err, KernelError, KernelResult};
 use super::linalg::{self, column_sums, ensure_len, flat, flat_mut, gemm, mat, mat_mut};
 use super::simd_gemm;
+use crate::ops::window;
 
 const OP: &str = "conv2d";
 
@@ -60,32 +61,19 @@ impl Default for Conv2dGeometry {
     }
 }
 
-/// TensorFlow's `SAME` padding for one axis: `(before, after)`, the odd pixel going after.
+/// TensorFlow's `SAME` padding for one axis: `(before, after)`, the odd pixel going after
+/// ([`window::same_padding`] with this module's error).
 pub fn same_padding(
     input: usize,
     kernel: usize,
     stride: usize,
     dilation: usize,
 ) -> KernelResult<(usize, usize)> {
-    if kernel == 0 || stride == 0 || dilation == 0 {
-        return Err(param_err(
-            "same_padding",
-            "kernel, stride and dilation must be positive",
-        ));
-    }
-    let overflow = KernelError::Overflow { op: "same_padding" };
-    let effective = (kernel - 1).checked_mul(dilation).ok_or(overflow.clone())? + 1;
-    let out = input.div_ceil(stride);
-    let needed = out
-        .saturating_sub(1)
-        .checked_mul(stride)
-        .and_then(|v| v.checked_add(effective))
-        .ok_or(overflow)?;
-    let total = needed.saturating_sub(input);
-    Ok((total / 2, total - total / 2))
+    window::same_padding(input, kernel, stride, dilation).map_err(|e| window_err("same_padding", e))
 }
 
-/// Output length of one axis: `floor((in + pads - dilated_kernel) / stride) + 1`.
+/// Output length of one axis: `floor((in + pads - dilated_kernel) / stride) + 1`
+/// ([`window::padded_output_size`] with this module's error).
 pub fn conv_output_size(
     input: usize,
     kernel: usize,
@@ -93,25 +81,23 @@ pub fn conv_output_size(
     dilation: usize,
     pad: (usize, usize),
 ) -> KernelResult<usize> {
-    if kernel == 0 || stride == 0 || dilation == 0 {
-        return Err(param_err(
-            OP,
-            "kernel, stride and dilation must be positive",
-        ));
+    window::padded_output_size(input, kernel, stride, dilation, pad).map_err(|e| window_err(OP, e))
+}
+
+fn window_err(op: &'static str, e: window::WindowError) -> KernelError {
+    match e {
+        window::WindowError::Overflow => param_err(
+            op,
+            "kernel, stride and dilation must be positive, and sizes must not overflow",
+        ),
+        window::WindowError::TooLarge(t) => param_err(
+            op,
+            format!(
+                "dilated kernel {} exceeds padded input {}",
+                t.needed, t.input
+            ),
+        ),
     }
-    let overflow = KernelError::Overflow { op: OP };
-    let effective = (kernel - 1).checked_mul(dilation).ok_or(overflow.clone())? + 1;
-    let padded = input
-        .checked_add(pad.0)
-        .and_then(|v| v.checked_add(pad.1))
-        .ok_or(overflow)?;
-    if padded < effective {
-        return Err(param_err(
-            OP,
-            format!("dilated kernel {effective} exceeds padded input {padded}"),
-        ));
-    }
-    Ok((padded - effective) / stride + 1)
 }
 
 /// Every size of one convolution call, validated once.
