@@ -6,18 +6,15 @@
 //! any AST; all size arithmetic is checked; a problem is reported once (later rules see an
 //! "unknown" value instead of cascading).
 //!
-//! Files: `suggest` (did you mean), `signature` (argument signatures and binding), `layers`
-//! (the layer registry), `rules` (each op's shape/param/FLOP rule), `shape` (symbolic dims and
-//! window arithmetic), `inputs` (signature types), `model` + `model_diag` (model bodies),
+//! Files: `suggest` (did you mean), `signature` (binding arguments to the signatures each op
+//! family declares in `ops`), `inputs` (signature types), `model` + `model_diag` (model bodies:
+//! they apply each layer's shape rule from `ops` and explain its errors with spans),
 //! `train` + `train_types` + `train_fit` (train blocks and cross-block checks), `summary`.
 
 pub mod inputs;
-pub mod layers;
 pub mod limits;
 pub mod model;
 mod model_diag;
-pub mod rules;
-pub mod shape;
 pub mod signature;
 pub mod suggest;
 pub mod summary;

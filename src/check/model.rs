@@ -8,14 +8,16 @@
 //! mistake gives one diagnostic. Invariant: layers are pushed in evaluation order, so every
 //! layer's inputs are defined before it.
 
-use super::layers::{self, Inputs};
 use super::model_diag::{self, History};
-use super::rules::{self, RuleError};
-use super::shape::Symbols;
 use super::signature::{self, BoundArgs};
 use super::types::{CheckedInput, CheckedLayer, CheckedModel, Dim, Fact, LayerOp, ValueId};
 use super::{inputs, suggest};
 use crate::diag::{codes, Diagnostic, FileId, Span};
+use crate::ops::layer as layers;
+use crate::ops::merge::concat_axis;
+use crate::ops::rule::{normalize_axis, RuleError};
+use crate::ops::signature::Inputs;
+use crate::ops::symbols::Symbols;
 use crate::syntax::ast::{self, Call, Expr, ExprKind, Stmt};
 use std::collections::{HashMap, HashSet};
 
@@ -472,12 +474,12 @@ impl Walker<'_> {
         }
         if let LayerOp::Concat { axis } = &mut op {
             let rank = facts.first().map_or(0, Fact::rank);
-            match rules::normalize_axis(layers::concat_axis(bound), rank) {
+            match normalize_axis(concat_axis(bound), rank) {
                 Ok(a) => *axis = a,
                 Err(e) => return self.rule_failed(&e, call, inputs, bound),
             }
         }
-        match rules::infer(&op, &facts, &mut self.symbols, call.span) {
+        match op.infer(&facts, &mut self.symbols, call.span) {
             Ok(inferred) => {
                 if let Some(d) = model_diag::check_size(self.file, call, &inferred.output) {
                     self.diags.push(d);

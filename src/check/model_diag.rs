@@ -4,11 +4,11 @@
 //! Input: typed errors from `rules.rs`/`shape.rs` and the spans around them. Output:
 //! `Diagnostic`s. Invariant: pure functions, no state.
 
-use super::rules::RuleError;
-use super::shape::{self, Conflict};
 use super::signature::BoundArgs;
 use super::types::{Dim, Fact};
 use crate::diag::{codes, Diagnostic, FileId, Span};
+use crate::ops::rule::{product, RuleError};
+use crate::ops::symbols::Conflict;
 use crate::syntax::ast::{Call, ExprKind};
 
 /// The rank-4 values leading to a layer's input: `(height, width, producing layer, span)`,
@@ -410,7 +410,7 @@ fn too_large(file: FileId, call: &Call) -> Diagnostic {
 /// Reports an output whose per-sample element count overflows.
 pub fn check_size(file: FileId, call: &Call, out: &Fact) -> Option<Diagnostic> {
     let known = out.dims.iter().skip(1).filter_map(Dim::known);
-    if shape::product(known).is_some() {
+    if product(known).is_some() {
         return None;
     }
     Some(

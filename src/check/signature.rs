@@ -1,4 +1,4 @@
-//! Declared argument signatures and their validation.
+//! Binding written arguments to declared signatures (declared in `ops::signature`).
 //!
 //! Input: a [`Signature`] (positional/keyword parameters, kinds, ranges, Keras defaults) and the
 //! arguments written in the spec. Output: [`BoundArgs`] with every parameter resolved (written
@@ -10,191 +10,9 @@ use super::suggest;
 use crate::diag::{codes, Diagnostic, FileId, Span};
 use crate::syntax::ast::{Arg, Expr, ExprKind};
 
-/// A bound on a number.
-#[derive(Clone, Copy, Debug)]
-pub enum Limit {
-    None,
-    Incl(f64),
-    Excl(f64),
-}
-
-/// What kind of value a parameter takes.
-#[derive(Clone, Copy, Debug)]
-pub enum Kind {
-    /// An integer in `[min, max]`.
-    Int {
-        min: i64,
-        max: i64,
-    },
-    /// A number within the limits.
-    Float {
-        lo: Limit,
-        hi: Limit,
-    },
-    Bool,
-    /// A bare name from the set.
-    Choice(&'static [&'static str]),
-    /// A positive size, or a pair `[h, w]` of them (kernel, strides, dilation).
-    Pair,
-    /// `valid`, `same`, or an explicit list `[h, w]` / `[top, bottom, left, right]`.
-    Padding,
-    /// A string literal.
-    Str,
-}
-
-/// A parameter's default.
-#[derive(Clone, Copy, Debug)]
-pub enum Default {
-    /// The argument must be written.
-    Required,
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Name(&'static str),
-    /// Optional with no value (e.g. pool strides default to the pool size).
-    Absent,
-}
-
-/// One parameter of a signature.
-#[derive(Clone, Copy, Debug)]
-pub struct Param {
-    pub name: &'static str,
-    pub kind: Kind,
-    pub default: Default,
-    /// Whether it may be given by position (in declaration order).
-    pub positional: bool,
-    /// Other accepted keyword spellings (`stride` for `strides`).
-    pub aliases: &'static [&'static str],
-}
-
-/// Shorthand constructors for the signature tables.
-pub const fn pos(name: &'static str, kind: Kind, default: Default) -> Param {
-    Param {
-        name,
-        kind,
-        default,
-        positional: true,
-        aliases: &[],
-    }
-}
-
-/// A keyword-only parameter.
-pub const fn kw(name: &'static str, kind: Kind, default: Default) -> Param {
-    Param {
-        name,
-        kind,
-        default,
-        positional: false,
-        aliases: &[],
-    }
-}
-
-/// The largest size a layer argument may have (kernel, units, filters): 2^31 - 1.
-pub const MAX_SIZE: i64 = i32::MAX as i64;
-
-/// An integer `>= min`.
-pub const fn int_min(min: i64) -> Kind {
-    Kind::Int { min, max: i64::MAX }
-}
-
-/// A number in `(lo, hi)` with the given limits.
-pub const fn float(lo: Limit, hi: Limit) -> Kind {
-    Kind::Float { lo, hi }
-}
-
-/// What a callee's arguments look like.
-#[derive(Clone, Copy, Debug)]
-pub struct Signature {
-    pub params: &'static [Param],
-}
-
-/// A resolved argument value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Name(String),
-    Pair(usize, usize),
-    Padding(crate::check::types::Padding),
-    Str(String),
-    Absent,
-}
-
-/// Arguments bound to a signature: one value per parameter, in declaration order.
-#[derive(Clone, Debug)]
-pub struct BoundArgs {
-    values: Vec<(&'static str, Value, Option<Span>)>,
-}
-
-impl BoundArgs {
-    fn get(&self, name: &str) -> &Value {
-        self.values
-            .iter()
-            .find(|(n, _, _)| *n == name)
-            .map_or(&Value::Absent, |(_, v, _)| v)
-    }
-
-    /// Where the argument was written, if it was.
-    pub fn span(&self, name: &str) -> Option<Span> {
-        self.values
-            .iter()
-            .find(|(n, _, _)| *n == name)
-            .and_then(|(_, _, s)| *s)
-    }
-
-    pub fn int(&self, name: &str) -> i64 {
-        match self.get(name) {
-            Value::Int(i) => *i,
-            _ => 0,
-        }
-    }
-
-    /// An integer parameter declared with `min >= 1`, as a size.
-    pub fn size(&self, name: &str) -> usize {
-        usize::try_from(self.int(name)).unwrap_or(1)
-    }
-
-    pub fn float(&self, name: &str) -> f64 {
-        match self.get(name) {
-            Value::Float(f) => *f,
-            Value::Int(i) => *i as f64,
-            _ => 0.0,
-        }
-    }
-
-    pub fn opt_float(&self, name: &str) -> Option<f64> {
-        match self.get(name) {
-            Value::Absent => None,
-            _ => Some(self.float(name)),
-        }
-    }
-
-    pub fn bool(&self, name: &str) -> bool {
-        matches!(self.get(name), Value::Bool(true))
-    }
-
-    pub fn name(&self, name: &str) -> &str {
-        match self.get(name) {
-            Value::Name(s) | Value::Str(s) => s,
-            _ => "",
-        }
-    }
-
-    pub fn pair(&self, name: &str) -> Option<(usize, usize)> {
-        match self.get(name) {
-            Value::Pair(a, b) => Some((*a, *b)),
-            _ => None,
-        }
-    }
-
-    pub fn padding(&self, name: &str) -> crate::check::types::Padding {
-        match self.get(name) {
-            Value::Padding(p) => *p,
-            _ => crate::check::types::Padding::Valid,
-        }
-    }
-}
+pub use crate::ops::signature::{
+    float, int_min, kw, pos, BoundArgs, Default, Kind, Limit, Param, Signature, Value, MAX_SIZE,
+};
 
 /// Binds `args` to `sig`, reporting every problem. `what` names the callee in messages
 /// (``"`conv2d`"``); `call_span` is where a missing argument is reported.
@@ -304,7 +122,7 @@ pub fn bind(
         };
         values.push(value);
     }
-    (diags.len() == before).then_some(BoundArgs { values })
+    (diags.len() == before).then_some(BoundArgs::new(values))
 }
 
 fn kind_example(kind: Kind) -> String {
@@ -569,12 +387,5 @@ fn padding(file: FileId, what: &str, param: &Param, expr: &Expr) -> Result<Value
             expr,
             "`valid`, `same`, `[h, w]` or `[top, bottom, left, right]`",
         )),
-    }
-}
-
-impl BoundArgs {
-    /// No arguments (for layers whose arguments are checked elsewhere, like `reshape`).
-    pub fn empty() -> Self {
-        Self { values: Vec::new() }
     }
 }

@@ -5,10 +5,10 @@
 //! pipeline yields, filled from `crate::data` at the integration point in `train.rs`). Output:
 //! diagnostics that point at both sides (pipeline step and model input, loss and output layer).
 
-use super::shape::Symbols;
 use super::train_types::{Loss, LossKind};
 use super::types::{CheckedModel, DType, Dim};
 use crate::diag::{codes, Diagnostic, FileId, Span};
+use crate::ops::symbols::Symbols;
 
 /// What a data pipeline yields per sample, and where each part was fixed.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,16 +9,16 @@
 
 mod fact;
 mod lower;
-mod op;
 mod print;
 mod shape;
 mod verify;
 
+pub use crate::ops::op::{Activation, Op, Padding, RnnCell, Window};
+pub use crate::ops::param::{Init, ParamId};
 pub use fact::{DType, Dim, Fact};
 pub use lower::{lower, LowerError};
-pub use op::{Activation, Op, Padding, RnnCell, Window};
 pub use print::print;
-pub use shape::{infer, pool_output_size};
+pub use shape::infer;
 pub use verify::{verify, VerifyError};
 
 use serde::{Deserialize, Serialize};
@@ -41,10 +41,6 @@ handle!(
     /// A value in [`Graph::values`].
     ValueId
 );
-handle!(
-    /// A parameter in [`Graph::params`].
-    ParamId
-);
 
 /// A value: what it is and what it is called (the layer that makes it, or the input's name).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,22 +57,6 @@ pub struct Node {
     pub op: Op,
     pub inputs: Vec<ValueId>,
     pub output: ValueId,
-}
-
-/// How a fresh parameter is initialized (Keras defaults).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Init {
-    GlorotUniform,
-    Zeros,
-    Ones,
-    Orthogonal,
-    /// Uniform in `[-limit, limit]` (Keras's embedding default is 0.05).
-    Uniform {
-        limit: f32,
-    },
-    /// LSTM bias: zeros with the forget gate's slice set to one.
-    UnitForgetBias,
 }
 
 /// Where a parameter's values come from.

@@ -1,8 +1,33 @@
-//! The op catalogue: what every layer of the language is, in one place per op family.
+//! The op catalogue: everything about each layer of the language, one file per op family.
 //!
-//! `types` holds the vocabulary shared below `check` and `ir` (dtypes, dims, facts, padding,
-//! cells, activations); `window` the one copy of Keras's sliding-window arithmetic. Nothing here
-//! knows of spans, source text, files or buffers.
+//! A family file (`dense`, `conv`, `pool`, `norm`, `dropout`, `embedding`, `recurrent`,
+//! `merge`, `reshape`, `activation`) holds, for its ops: the argument signatures with Keras's
+//! defaults, the builder of the checked [`layer::LayerOp`], the one shape rule (output fact,
+//! parameters with Keras's names, layouts and initializers, FLOPs) that the checker wraps with
+//! spans and the IR verifier applies to the IR [`op::Op`], the lowering to IR, and (in its `//!`
+//! doc) what the exporters map it to. `layer` and `op` hold the two closed enums and forward
+//! each arm to its family. Below them: `types` (the vocabulary shared by `check`, `ir`, `data`
+//! and `runtime`), `window` (the one copy of Keras's window arithmetic), `symbols` (symbolic
+//! dims), `param`, `rule` (what a rule returns and its checked helpers), `signature`.
+//!
+//! Invariants: nothing here knows of source text, files or buffers (spans only as the place a
+//! symbol was bound); all size arithmetic is checked; every rule is a pure function.
 
+pub mod activation;
+pub mod conv;
+pub mod dense;
+pub mod dropout;
+pub mod embedding;
+pub mod layer;
+pub mod merge;
+pub mod norm;
+pub mod op;
+pub mod param;
+pub mod pool;
+pub mod recurrent;
+pub mod reshape;
+pub mod rule;
+pub mod signature;
+pub mod symbols;
 pub mod types;
 pub mod window;

@@ -130,55 +130,10 @@ fn remap_recipe(r: &mut Recipe, map: &[Option<u32>]) {
 }
 
 fn remap_op(op: &mut Op, map: &[Option<u32>]) {
-    let f = |p: &mut ParamId| {
+    for p in op.params_mut() {
         if let Some(Some(n)) = map.get(p.index()) {
             *p = ParamId(*n);
         }
-    };
-    match op {
-        Op::Conv2d { kernel, bias, .. } | Op::Dense { kernel, bias, .. } => {
-            f(kernel);
-            if let Some(b) = bias {
-                f(b);
-            }
-        }
-        Op::BatchNorm {
-            gamma,
-            beta,
-            mean,
-            variance,
-            ..
-        } => {
-            for p in [gamma, beta, mean, variance] {
-                f(p);
-            }
-        }
-        Op::LayerNorm { gamma, beta, .. } => {
-            f(gamma);
-            f(beta);
-        }
-        Op::Embedding { table } => f(table),
-        Op::Rnn {
-            kernel,
-            recurrent,
-            bias,
-            ..
-        } => {
-            for p in [kernel, recurrent, bias] {
-                f(p);
-            }
-        }
-        Op::EmbeddedRnn {
-            projection,
-            recurrent,
-            bias,
-            ..
-        } => {
-            for p in [projection, recurrent, bias] {
-                f(p);
-            }
-        }
-        _ => {}
     }
 }
 

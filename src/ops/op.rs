@@ -1,9 +1,14 @@
-//! The closed set of operations a graph (and a plan) can hold, with their attributes.
+//! The closed set of operations an IR graph (and a plan) can hold, with their attributes, and
+//! the dispatch of each op's shape rule to its family (the verifier's rule is the checker's).
 //!
 //! Layouts follow Keras: activations are channels-last (`[N, H, W, C]`), conv kernels are
-//! `[kh, kw, in, out]`, dense kernels `[in, out]`, recurrent gates in Keras order.
+//! `[kh, kw, in, out]`, dense kernels `[in, out]`, recurrent gates in Keras order. The serde
+//! form of [`Op`] is the plan format: renaming a variant or a field changes `format_version`.
 
-use super::ParamId;
+use super::param::{expect_params, ParamId, ParamRef};
+use super::rule::Rule;
+use super::types::Fact;
+use super::{activation, conv, dense, dropout, embedding, merge, norm, pool, recurrent, reshape};
 use serde::{Deserialize, Serialize};
 
 /// An elementwise activation.
@@ -47,7 +52,7 @@ impl Activation {
     }
 }
 
-pub use crate::ops::types::Padding;
+pub use super::types::Padding;
 
 /// A 2-D window: size, strides, dilation and padding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +63,7 @@ pub struct Window {
     pub padding: Padding,
 }
 
-pub use crate::ops::types::RnnCell;
+pub use super::types::RnnCell;
 
 /// An operation. Parameters are referenced by handle into the graph's parameter table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -139,7 +144,7 @@ pub enum Op {
         axis: i64,
     },
     Cast {
-        to: super::DType,
+        to: super::types::DType,
     },
     /// `x * scale + shift` per channel (last axis): fitted preprocessing carried into the plan.
     Affine {
@@ -225,6 +230,79 @@ impl Op {
         }
     }
 
+    /// Every parameter the op reads, to rewrite in place (same order as [`Op::params`]).
+    pub fn params_mut(&mut self) -> Vec<&mut ParamId> {
+        match self {
+            Op::Conv2d { kernel, bias, .. } | Op::Dense { kernel, bias, .. } => {
+                std::iter::once(kernel).chain(bias.as_mut()).collect()
+            }
+            Op::BatchNorm {
+                gamma,
+                beta,
+                mean,
+                variance,
+                ..
+            } => vec![gamma, beta, mean, variance],
+            Op::LayerNorm { gamma, beta, .. } => vec![gamma, beta],
+            Op::Embedding { table } => vec![table],
+            Op::Rnn {
+                kernel,
+                recurrent,
+                bias,
+                ..
+            } => vec![kernel, recurrent, bias],
+            Op::EmbeddedRnn {
+                projection,
+                recurrent,
+                bias,
+                ..
+            } => vec![projection, recurrent, bias],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The output fact of the op over `inputs`, its parameters being `params` (in
+    /// [`Op::params`] order): the op family's shape rule, the one the checker applies, with
+    /// the parameters the graph holds compared to those the rule declares.
+    pub fn infer(&self, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+        match self {
+            Op::Conv2d {
+                filters,
+                window,
+                bias,
+                ..
+            } => conv::ir_rule(inputs, *filters, window, *bias, params),
+            Op::Dense { units, bias, .. } => dense::ir_rule(inputs, *units, *bias, params),
+            Op::MaxPool2d { window } | Op::AvgPool2d { window } => {
+                pool::ir_rule(inputs, Some(window), params)
+            }
+            Op::GlobalAvgPool2d | Op::GlobalMaxPool2d => pool::ir_rule(inputs, None, params),
+            Op::Flatten | Op::Reshape { .. } | Op::Cast { .. } => {
+                reshape::ir_rule(self, inputs, params)
+            }
+            Op::BatchNorm { .. } => norm::ir_rule(inputs, norm::Norm::Batch, params),
+            Op::LayerNorm { .. } => norm::ir_rule(inputs, norm::Norm::Layer, params),
+            Op::Dropout { rate } => dropout::ir_rule(inputs, *rate, params),
+            Op::Embedding { .. } => embedding::ir_rule(inputs, params),
+            Op::Rnn {
+                cell,
+                units,
+                return_sequences,
+                ..
+            } => recurrent::ir_rule(inputs, *cell, *units, *return_sequences, params),
+            Op::EmbeddedRnn {
+                cell,
+                units,
+                return_sequences,
+                ..
+            } => recurrent::embedded_ir_rule(inputs, *cell, *units, *return_sequences, params),
+            Op::Activation(a) => activation::ir_rule(inputs, *a, params),
+            Op::Add => merge::ir_rule(inputs, None, params),
+            Op::Concat { axis } => merge::ir_rule(inputs, Some(*axis), params),
+            Op::Affine { scale, shift } => norm::affine_ir_rule(inputs, scale, shift),
+        }
+    }
+
     /// Whether the output may share the input's buffer (elementwise, same size).
     pub fn can_run_in_place(&self) -> bool {
         matches!(
@@ -237,4 +315,12 @@ impl Op {
     pub fn is_view(&self) -> bool {
         matches!(self, Op::Flatten | Op::Reshape { .. })
     }
+}
+
+/// An IR rule's answer from a family's shape rule: its output, once the graph's parameters are
+/// the ones the rule declares.
+pub fn checked(inferred: Rule, params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    let inferred = inferred.map_err(|e| e.to_string())?;
+    expect_params(&inferred.params, params)?;
+    Ok(inferred.output)
 }

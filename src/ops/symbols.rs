@@ -1,4 +1,5 @@
-//! Symbolic dims and their unification (the window arithmetic is `ops::window`'s).
+//! Symbolic dims and their unification, for the shape rules of multi-input layers and the
+//! checker's cross-block checks.
 //!
 //! Input: dims of tensor facts, window parameters. Output: resolved dims, output sizes, or a
 //! typed error saying why not. Invariants: all arithmetic is checked; a symbol is bound at most
@@ -101,13 +102,6 @@ impl Symbols {
             }
         }
     }
-}
-
-pub use crate::ops::window::{WindowError, WindowTooLarge};
-
-/// The product of sizes, or `None` on overflow.
-pub fn product(sizes: impl IntoIterator<Item = usize>) -> Option<usize> {
-    sizes.into_iter().try_fold(1usize, usize::checked_mul)
 }
 
 #[cfg(test)]

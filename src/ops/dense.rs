@@ -1,0 +1,99 @@
+//! `dense(units, activation:, use_bias:)`: Keras's Dense over the last axis.
+//!
+//! Weights: `kernel [in, units]` (Glorot uniform), `bias [units]` (zeros). FLOPs: `2·in·units
+//! (+ units)` per position. Lowering: an IR `Dense` with a linear activation, the layer's
+//! `activation:` following as its own node (fused back by `fuse-activation`).
+//! Export: ONNX `MatMul` + `Add` (`Gemm` on rank 2); PyTorch `nn.Linear` with the kernel
+//! transposed.
+
+use super::activation::lower_activation;
+use super::layer::{param, LayerOp};
+use super::op::{Activation as IrActivation, Op};
+use super::param::{Init, ParamId, ParamInfo, ParamRef};
+use super::rule::{
+    known, mul, need_float, need_rank_at_least, one, per_sample, Inferred, Rule, RuleError,
+};
+use super::signature::{layer, pos, BoundArgs, Default, LayerSpec, ACTIVATION, SIZE, USE_BIAS};
+use super::types::{Activation, Dim, Fact};
+
+pub const LAYERS: &[LayerSpec] = &[layer(
+    "dense",
+    &[pos("units", SIZE, Default::Required), ACTIVATION, USE_BIAS],
+)];
+
+pub fn build(args: &BoundArgs) -> LayerOp {
+    LayerOp::Dense {
+        units: args.size("units"),
+        use_bias: args.bool("use_bias"),
+        activation: Activation::from_name(args.name("activation")).unwrap_or(Activation::Linear),
+    }
+}
+
+/// The shape rule: `[N, ..., in] → [N, ..., units]`.
+pub fn rule(x: &Fact, units: usize, use_bias: bool) -> Rule {
+    need_float(x)?;
+    need_rank_at_least(x, 2, "at least 2 ([batch, ..., features])")?;
+    let last = x.rank() - 1;
+    let inputs = known(&x.dims, last)?;
+    let mut params = vec![ParamInfo::new(
+        "kernel",
+        vec![inputs, units],
+        Init::GlorotUniform,
+    )];
+    if use_bias {
+        params.push(ParamInfo::new("bias", vec![units], Init::Zeros));
+    }
+    let positions = per_sample(&x.dims[..last])?;
+    let per_position = mul(mul(2, inputs)?, units)?
+        .checked_add(if use_bias { units } else { 0 })
+        .ok_or_else(|| RuleError::Size("dense flops overflow".into()))?;
+    let mut dims = x.dims.clone();
+    dims[last] = Dim::Known(units);
+    Ok(Inferred {
+        output: Fact::new(x.dtype, dims),
+        params,
+        flops: mul(positions, per_position)? as u64,
+    })
+}
+
+/// The IR op's rule: [`rule`] over its one input.
+pub fn ir_rule(
+    inputs: &[&Fact],
+    units: usize,
+    bias: Option<ParamId>,
+    params: &[ParamRef<'_>],
+) -> Result<Fact, String> {
+    super::op::checked(
+        rule(
+            one(inputs).map_err(|e| e.to_string())?,
+            units,
+            bias.is_some(),
+        ),
+        params,
+    )
+}
+
+/// The IR op and the activation node to follow it.
+pub fn lower(
+    units: usize,
+    use_bias: bool,
+    activation: Activation,
+    rank: usize,
+    params: &[ParamId],
+) -> Result<(Op, IrActivation), String> {
+    let bias = if use_bias {
+        Some(param(params, 1)?)
+    } else {
+        None
+    };
+    let then = lower_activation(activation, rank)?;
+    Ok((
+        Op::Dense {
+            units,
+            kernel: param(params, 0)?,
+            bias,
+            activation: IrActivation::Linear,
+        },
+        then,
+    ))
+}

@@ -1,0 +1,280 @@
+//! The checked layer ops ([`LayerOp`], every attribute resolved) and the registry of layer
+//! families: where the checker finds a layer's signature, builds its op, applies its shape rule,
+//! and where lowering turns it into IR.
+//!
+//! Input: a layer name and bound arguments, or a `LayerOp` and its input facts. Output: the
+//! family's answer. Invariants: every registered name builds an op; the dispatch arms below
+//! only forward to the family modules (each op's behaviour lives in its family's file).
+
+use super::op::{Activation as IrActivation, Op};
+use super::param::ParamId;
+use super::rule::{Rule, RuleError};
+use super::signature::{BoundArgs, LayerSpec};
+use super::symbols::Symbols;
+use super::types::{Activation, DType, Fact, Padding, PoolKind, RnnCell};
+use super::{activation, conv, dense, dropout, embedding, merge, norm, pool, recurrent, reshape};
+use crate::diag::Span;
+use serde::Serialize;
+
+/// A layer with every attribute resolved. The closed set of operations a model can use.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerOp {
+    Dense {
+        units: usize,
+        use_bias: bool,
+        activation: Activation,
+    },
+    Conv2d {
+        filters: usize,
+        kernel: (usize, usize),
+        strides: (usize, usize),
+        padding: Padding,
+        dilation: (usize, usize),
+        use_bias: bool,
+        activation: Activation,
+    },
+    Pool2d {
+        kind: PoolKind,
+        pool: (usize, usize),
+        strides: (usize, usize),
+        padding: Padding,
+    },
+    GlobalPool2d {
+        kind: PoolKind,
+    },
+    Flatten,
+    /// The per-sample target shape (batch axis kept), with any `-1` already resolved.
+    Reshape {
+        shape: Vec<usize>,
+    },
+    /// Keras BatchNormalization over the last axis; moving statistics are non-trainable.
+    BatchNorm {
+        momentum: f64,
+        epsilon: f64,
+    },
+    /// Keras LayerNormalization over the last axis.
+    LayerNorm {
+        epsilon: f64,
+    },
+    Dropout {
+        rate: f64,
+    },
+    Embedding {
+        input_dim: usize,
+        output_dim: usize,
+    },
+    Rnn {
+        cell: RnnCell,
+        units: usize,
+        return_sequences: bool,
+    },
+    Add,
+    /// Concatenation along `axis` (normalized to a non-negative index).
+    Concat {
+        axis: usize,
+    },
+    Activation(Activation),
+    Cast {
+        to: DType,
+    },
+}
+
+impl LayerOp {
+    /// The op kind as written in specs (and as the stem of generated layer names).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            LayerOp::Dense { .. } => "dense",
+            LayerOp::Conv2d { .. } => "conv2d",
+            LayerOp::Pool2d {
+                kind: PoolKind::Max,
+                ..
+            } => "max_pool2d",
+            LayerOp::Pool2d {
+                kind: PoolKind::Avg,
+                ..
+            } => "avg_pool2d",
+            LayerOp::GlobalPool2d {
+                kind: PoolKind::Max,
+            } => "global_max_pool2d",
+            LayerOp::GlobalPool2d {
+                kind: PoolKind::Avg,
+            } => "global_avg_pool2d",
+            LayerOp::Flatten => "flatten",
+            LayerOp::Reshape { .. } => "reshape",
+            LayerOp::BatchNorm { .. } => "batch_norm",
+            LayerOp::LayerNorm { .. } => "layer_norm",
+            LayerOp::Dropout { .. } => "dropout",
+            LayerOp::Embedding { .. } => "embedding",
+            LayerOp::Rnn {
+                cell: RnnCell::SimpleRnn,
+                ..
+            } => "simple_rnn",
+            LayerOp::Rnn {
+                cell: RnnCell::Lstm,
+                ..
+            } => "lstm",
+            LayerOp::Rnn {
+                cell: RnnCell::Gru, ..
+            } => "gru",
+            LayerOp::Add => "add",
+            LayerOp::Concat { .. } => "concat",
+            LayerOp::Activation(a) => activation::name(*a),
+            LayerOp::Cast { .. } => "cast",
+        }
+    }
+}
+
+/// Every layer family's signatures, in the order layers are listed to users.
+const FAMILIES: &[&[LayerSpec]] = &[
+    dense::LAYERS,
+    conv::LAYERS,
+    pool::LAYERS,
+    reshape::LAYERS,
+    norm::LAYERS,
+    dropout::LAYERS,
+    embedding::LAYERS,
+    recurrent::LAYERS,
+    merge::LAYERS,
+    activation::LAYERS,
+    reshape::CAST_LAYERS,
+];
+
+/// Every layer a model body can use.
+pub fn layers() -> impl Iterator<Item = &'static LayerSpec> + Clone {
+    FAMILIES.iter().flat_map(|f| f.iter())
+}
+
+/// The registered layer with this name.
+pub fn lookup(name: &str) -> Option<&'static LayerSpec> {
+    layers().find(|l| l.name == name)
+}
+
+/// Every layer name, for suggestions.
+pub fn names() -> impl Iterator<Item = &'static str> + Clone {
+    layers().map(|l| l.name)
+}
+
+/// Builds the op of a registered layer from its bound arguments. `reshape` is built by the
+/// checker (its target needs the input shape); `concat`'s axis is normalized by the checker
+/// from [`merge::concat_axis`].
+pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
+    match name {
+        "dense" => Some(dense::build(args)),
+        "conv2d" => Some(conv::build(args)),
+        "dropout" => Some(dropout::build(args)),
+        "embedding" => Some(embedding::build(args)),
+        _ => pool::build(name, args)
+            .or_else(|| reshape::build(name, args))
+            .or_else(|| norm::build(name, args))
+            .or_else(|| recurrent::build(name, args))
+            .or_else(|| merge::build(name))
+            .or_else(|| activation::build(name, args)),
+    }
+}
+
+/// Parameter `i` of a layer being lowered.
+pub fn param(params: &[ParamId], i: usize) -> Result<ParamId, String> {
+    params
+        .get(i)
+        .copied()
+        .ok_or_else(|| format!("parameter {i} is missing"))
+}
+
+impl LayerOp {
+    /// The shape rule of the op's family over `inputs`. `symbols` and `at` unify the dims of
+    /// multi-input layers.
+    pub fn infer(&self, inputs: &[Fact], symbols: &mut Symbols, at: Span) -> Rule {
+        let x = inputs.first().ok_or(RuleError::InputCount { found: 0 })?;
+        match self {
+            LayerOp::Dense {
+                units, use_bias, ..
+            } => dense::rule(x, *units, *use_bias),
+            LayerOp::Conv2d {
+                filters,
+                kernel,
+                strides,
+                padding,
+                dilation,
+                use_bias,
+                ..
+            } => conv::rule(
+                x,
+                *filters,
+                &conv::window(*kernel, *strides, *dilation, *padding),
+                *use_bias,
+            ),
+            LayerOp::Pool2d {
+                pool,
+                strides,
+                padding,
+                ..
+            } => pool::rule(x, &pool::window(*pool, *strides, *padding)),
+            LayerOp::GlobalPool2d { .. } => pool::global_rule(x),
+            LayerOp::Flatten => reshape::flatten_rule(x),
+            LayerOp::Reshape { shape } => {
+                let target: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+                reshape::reshape_rule(x, &target)
+            }
+            LayerOp::BatchNorm { .. } => norm::rule(x, norm::Norm::Batch),
+            LayerOp::LayerNorm { .. } => norm::rule(x, norm::Norm::Layer),
+            LayerOp::Dropout { .. } => dropout::rule(x),
+            LayerOp::Embedding {
+                input_dim,
+                output_dim,
+            } => embedding::rule(x, *input_dim, *output_dim),
+            LayerOp::Rnn {
+                cell,
+                units,
+                return_sequences,
+            } => recurrent::rule(x, *cell, *units, *return_sequences),
+            LayerOp::Add => merge::add_rule(inputs, symbols, at),
+            LayerOp::Concat { axis } => merge::concat_rule(inputs, *axis, symbols, at),
+            LayerOp::Activation(a) => activation::rule(x, *a),
+            LayerOp::Cast { to } => reshape::cast_rule(x, *to),
+        }
+    }
+
+    /// The IR op of this layer over parameters `params` (the layer's, in its rule's order) and
+    /// the activation to apply after it as a separate node. `rank` is the output's rank.
+    pub fn lower(&self, params: &[ParamId], rank: usize) -> Result<(Op, IrActivation), String> {
+        match self {
+            LayerOp::Dense {
+                units,
+                use_bias,
+                activation: a,
+            } => dense::lower(*units, *use_bias, *a, rank, params),
+            LayerOp::Conv2d {
+                filters,
+                kernel,
+                strides,
+                padding,
+                dilation,
+                use_bias,
+                activation: a,
+            } => conv::lower(
+                *filters,
+                conv::window(*kernel, *strides, *dilation, *padding),
+                *use_bias,
+                *a,
+                rank,
+                params,
+            ),
+            LayerOp::Dropout { rate } => Ok(dropout::lower(*rate)),
+            LayerOp::Embedding { .. } => embedding::lower(params),
+            LayerOp::Rnn {
+                cell,
+                units,
+                return_sequences,
+            } => recurrent::lower(*cell, *units, *return_sequences, params),
+            LayerOp::Activation(a) => activation::lower(*a, rank),
+            LayerOp::BatchNorm { .. } | LayerOp::LayerNorm { .. } => {
+                norm::lower(self, params)?.ok_or_else(|| "not a normalization".to_string())
+            }
+            other => pool::lower(other)
+                .or_else(|| reshape::lower(other))
+                .or_else(|| merge::lower(other))
+                .ok_or_else(|| format!("{} has no lowering", other.kind_name())),
+        }
+    }
+}

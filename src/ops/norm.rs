@@ -1,0 +1,123 @@
+//! Normalization over the last axis: `batch_norm(momentum: 0.99, epsilon: 1e-3)` (Keras's
+//! BatchNormalization) and `layer_norm(epsilon: 1e-3)` (Keras's LayerNormalization).
+//!
+//! Weights: `gamma [C]` (ones), `beta [C]` (zeros); batch norm also `moving_mean [C]` (zeros)
+//! and `moving_variance [C]` (ones), non-trainable. FLOPs: 2 per element (batch norm, an affine
+//! map at inference) or 5 (layer norm). Batch norm is folded into a preceding conv2d or dense
+//! by `fold-batch-norm` at inference.
+//! Export: ONNX `BatchNormalization` (when not folded) and `LayerNormalization` (opset 17);
+//! PyTorch `nn.BatchNorm*d` (its momentum is `1 - momentum`) and `nn.LayerNorm`.
+
+use super::layer::{param, LayerOp};
+use super::op::{Activation as IrActivation, Op};
+use super::param::{Init, ParamId, ParamInfo, ParamRef};
+use super::rule::{known, mul, need_float, need_rank_at_least, one, per_sample, Inferred, Rule};
+use super::signature::{float, kw, layer, BoundArgs, Default, LayerSpec, Limit};
+use super::types::Fact;
+
+const EPSILON: super::signature::Param = kw(
+    "epsilon",
+    float(Limit::Excl(0.0), Limit::None),
+    Default::Float(1e-3),
+);
+
+pub const LAYERS: &[LayerSpec] = &[
+    layer(
+        "batch_norm",
+        &[
+            kw(
+                "momentum",
+                float(Limit::Incl(0.0), Limit::Excl(1.0)),
+                Default::Float(0.99),
+            ),
+            EPSILON,
+        ],
+    ),
+    layer("layer_norm", &[EPSILON]),
+];
+
+pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
+    Some(match name {
+        "batch_norm" => LayerOp::BatchNorm {
+            momentum: args.float("momentum"),
+            epsilon: args.float("epsilon"),
+        },
+        "layer_norm" => LayerOp::LayerNorm {
+            epsilon: args.float("epsilon"),
+        },
+        _ => return None,
+    })
+}
+
+/// Which normalization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Norm {
+    Batch,
+    Layer,
+}
+
+/// The shape rule: the output is the input; one `[C]` vector per parameter.
+pub fn rule(x: &Fact, norm: Norm) -> Rule {
+    need_float(x)?;
+    need_rank_at_least(x, 2, "at least 2 ([batch, ..., features])")?;
+    let c = known(&x.dims, x.rank() - 1)?;
+    let mut params = vec![
+        ParamInfo::new("gamma", vec![c], Init::Ones),
+        ParamInfo::new("beta", vec![c], Init::Zeros),
+    ];
+    let per_element = match norm {
+        Norm::Batch => {
+            params.push(ParamInfo::state("moving_mean", vec![c], Init::Zeros));
+            params.push(ParamInfo::state("moving_variance", vec![c], Init::Ones));
+            2
+        }
+        Norm::Layer => 5,
+    };
+    Ok(Inferred {
+        output: x.clone(),
+        params,
+        flops: mul(per_sample(&x.dims)?, per_element)? as u64,
+    })
+}
+
+/// The IR ops' rule: [`rule`] over the one input.
+pub fn ir_rule(inputs: &[&Fact], norm: Norm, params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    super::op::checked(rule(one(inputs).map_err(|e| e.to_string())?, norm), params)
+}
+
+/// The IR op of a normalization layer.
+pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<Option<(Op, IrActivation)>, String> {
+    let op = match op {
+        LayerOp::BatchNorm { momentum, epsilon } => Op::BatchNorm {
+            gamma: param(params, 0)?,
+            beta: param(params, 1)?,
+            mean: param(params, 2)?,
+            variance: param(params, 3)?,
+            epsilon: *epsilon as f32,
+            momentum: *momentum as f32,
+        },
+        LayerOp::LayerNorm { epsilon } => Op::LayerNorm {
+            gamma: param(params, 0)?,
+            beta: param(params, 1)?,
+            epsilon: *epsilon as f32,
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some((op, IrActivation::Linear)))
+}
+
+/// The rule of the IR-only `Affine` op (fitted preprocessing carried into a plan: `x * scale +
+/// shift` per channel): a float input whose last axis has one scale and one shift per channel.
+pub fn affine_ir_rule(inputs: &[&Fact], scale: &[f32], shift: &[f32]) -> Result<Fact, String> {
+    let x = one(inputs).map_err(|e| e.to_string())?;
+    need_float(x).map_err(|e| e.to_string())?;
+    let c = x.dim(-1).ok_or("affine needs a known last axis")?;
+    if scale.len() != c || shift.len() != c {
+        return Err(format!(
+            "affine has {} scales and {} shifts for {c} channels",
+            scale.len(),
+            shift.len()
+        ));
+    }
+    Ok(x.clone())
+}

@@ -1,0 +1,149 @@
+//! Pooling: `max_pool2d` / `avg_pool2d(pool: 2, strides:, padding:)` and
+//! `global_max_pool2d()` / `global_avg_pool2d()`: Keras's MaxPooling2D, AveragePooling2D and
+//! the global poolings, channels-last.
+//!
+//! No weights. Strides default to the pool size. An average over a `same`-padded window counts
+//! only the positions inside the input (Keras). FLOPs: one per window element and channel.
+//! Window arithmetic: `ops::window`.
+//! Export: ONNX `MaxPool` / `AveragePool` (`count_include_pad = 0`) / `GlobalMaxPool` /
+//! `GlobalAveragePool` between NHWC↔NCHW `Transpose`s; PyTorch `nn.MaxPool2d` and friends.
+
+use super::layer::LayerOp;
+use super::op::{Activation as IrActivation, Op, Window};
+use super::param::ParamRef;
+use super::rule::{
+    known, mul, need_float, need_rank, one, per_sample, window_output_hw, Inferred, Rule, RANK4,
+};
+use super::signature::{kw, layer, pos, BoundArgs, Default, Kind, LayerSpec, Param, NONE, PADDING};
+use super::types::{Dim, Fact, Padding, PoolKind};
+
+const POOL: &[Param] = &[
+    Param {
+        aliases: &["pool_size"],
+        ..pos("pool", Kind::Pair, Default::Int(2))
+    },
+    Param {
+        aliases: &["stride"],
+        ..kw("strides", Kind::Pair, Default::Absent)
+    },
+    PADDING,
+];
+
+pub const LAYERS: &[LayerSpec] = &[
+    layer("max_pool2d", POOL),
+    layer("avg_pool2d", POOL),
+    layer("global_avg_pool2d", NONE),
+    layer("global_max_pool2d", NONE),
+];
+
+pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
+    Some(match name {
+        "max_pool2d" | "avg_pool2d" => {
+            let pool = args.pair("pool").unwrap_or((2, 2));
+            LayerOp::Pool2d {
+                kind: if name == "max_pool2d" {
+                    PoolKind::Max
+                } else {
+                    PoolKind::Avg
+                },
+                pool,
+                strides: args.pair("strides").unwrap_or(pool),
+                padding: args.padding("padding"),
+            }
+        }
+        "global_avg_pool2d" => LayerOp::GlobalPool2d {
+            kind: PoolKind::Avg,
+        },
+        "global_max_pool2d" => LayerOp::GlobalPool2d {
+            kind: PoolKind::Max,
+        },
+        _ => return None,
+    })
+}
+
+/// The window of a pool as the IR holds it.
+pub fn window(pool: (usize, usize), strides: (usize, usize), padding: Padding) -> Window {
+    Window {
+        size: [pool.0, pool.1],
+        strides: [strides.0, strides.1],
+        dilation: [1, 1],
+        padding,
+    }
+}
+
+/// The shape rule of a windowed pool: `[N, H, W, C] → [N, OH, OW, C]`.
+pub fn rule(x: &Fact, window: &Window) -> Rule {
+    need_float(x)?;
+    need_rank(x, 4, RANK4)?;
+    let c = known(&x.dims, 3)?;
+    let (oh, ow) = window_output_hw(
+        x,
+        window.size,
+        window.strides,
+        window.dilation,
+        &window.padding,
+    )?;
+    let dims = vec![
+        x.dims[0].clone(),
+        Dim::Known(oh),
+        Dim::Known(ow),
+        Dim::Known(c),
+    ];
+    let _ = per_sample(&dims)?;
+    let per_position = mul(mul(window.size[0], window.size[1])?, c)?;
+    Ok(Inferred::plain(
+        Fact::new(x.dtype, dims),
+        mul(mul(oh, ow)?, per_position)? as u64,
+    ))
+}
+
+/// The shape rule of a global pool: `[N, H, W, C] → [N, C]`.
+pub fn global_rule(x: &Fact) -> Rule {
+    need_float(x)?;
+    need_rank(x, 4, RANK4)?;
+    let c = known(&x.dims, 3)?;
+    Ok(Inferred::plain(
+        Fact::new(x.dtype, vec![x.dims[0].clone(), Dim::Known(c)]),
+        per_sample(&x.dims)? as u64,
+    ))
+}
+
+/// The IR ops' rule: [`rule`] (a window) or [`global_rule`] (none) over the one input.
+pub fn ir_rule(
+    inputs: &[&Fact],
+    window: Option<&Window>,
+    params: &[ParamRef<'_>],
+) -> Result<Fact, String> {
+    let x = one(inputs).map_err(|e| e.to_string())?;
+    let inferred = match window {
+        Some(w) => rule(x, w),
+        None => global_rule(x),
+    };
+    super::op::checked(inferred, params)
+}
+
+/// The IR op of a pool layer.
+pub fn lower(op: &LayerOp) -> Option<(Op, IrActivation)> {
+    let op = match op {
+        LayerOp::Pool2d {
+            kind,
+            pool,
+            strides,
+            padding,
+        } => {
+            let window = window(*pool, *strides, *padding);
+            match kind {
+                PoolKind::Max => Op::MaxPool2d { window },
+                PoolKind::Avg => Op::AvgPool2d { window },
+            }
+        }
+        LayerOp::GlobalPool2d {
+            kind: PoolKind::Max,
+        } => Op::GlobalMaxPool2d,
+        LayerOp::GlobalPool2d {
+            kind: PoolKind::Avg,
+        } => Op::GlobalAvgPool2d,
+        _ => return None,
+    };
+    Some((op, IrActivation::Linear))
+}

@@ -1,0 +1,119 @@
+//! Shape and dtype changes that move no numbers: `flatten()`, `reshape(d1, d2, ...)` (one
+//! `-1` allowed) and `cast(dtype)`.
+//!
+//! No weights, no FLOPs. Flatten and reshape are views (the plan aliases their buffer).
+//! Export: ONNX `Flatten` / `Reshape` (the target shape as an initializer, batch `0`) / `Cast`;
+//! PyTorch `torch.flatten` / `reshape` / `.to(dtype)`.
+
+use super::layer::LayerOp;
+use super::op::{Activation as IrActivation, Op};
+use super::param::ParamRef;
+use super::rule::{known, mul, need_rank_at_least, one, Inferred, Rule, RuleError};
+use super::signature::{layer, pos, BoundArgs, Default, Inputs, Kind, LayerSpec, Signature, NONE};
+use super::types::{DType, Dim, Fact};
+
+pub const LAYERS: &[LayerSpec] = &[
+    layer("flatten", NONE),
+    LayerSpec {
+        name: "reshape",
+        signature: Signature { params: NONE },
+        inputs: Inputs::Reshape,
+    },
+];
+
+/// `cast` is listed after the activations, as it always was.
+pub const CAST_LAYERS: &[LayerSpec] = &[layer(
+    "cast",
+    &[pos(
+        "dtype",
+        Kind::Choice(&["f32", "i32", "i64"]),
+        Default::Required,
+    )],
+)];
+
+/// `flatten` and `cast`; `reshape` is built by the checker, whose target needs the input shape.
+pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
+    match name {
+        "flatten" => Some(LayerOp::Flatten),
+        "cast" => Some(LayerOp::Cast {
+            to: DType::from_name(args.name("dtype"))?,
+        }),
+        _ => None,
+    }
+}
+
+/// The shape rule of `flatten`: `[N, d1, d2, ...] → [N, d1·d2·...]`.
+pub fn flatten_rule(x: &Fact) -> Rule {
+    need_rank_at_least(x, 2, "at least 2 ([batch, ...])")?;
+    let mut n = 1usize;
+    for axis in 1..x.rank() {
+        n = mul(n, known(&x.dims, axis)?)?;
+    }
+    Ok(Inferred::plain(
+        Fact::new(x.dtype, vec![x.dims[0].clone(), Dim::Known(n)]),
+        0,
+    ))
+}
+
+/// The shape rule of `reshape`: the per-sample target, at most one `-1` standing for what is
+/// left; the element count must not change.
+pub fn reshape_rule(x: &Fact, target: &[i64]) -> Rule {
+    let bad = || RuleError::Reshape(format!("cannot reshape {x} into {target:?}"));
+    let total = x.elements_per_sample().ok_or_else(bad)?;
+    let mut known_product = 1usize;
+    let mut free = None;
+    for (i, &d) in target.iter().enumerate() {
+        match d {
+            -1 if free.is_none() => free = Some(i),
+            d if d > 0 => known_product = mul(known_product, d as usize)?,
+            _ => return Err(bad()),
+        }
+    }
+    let mut dims = vec![x.dims.first().cloned().unwrap_or(Dim::Known(1))];
+    for (i, &d) in target.iter().enumerate() {
+        if Some(i) == free {
+            if total % known_product != 0 {
+                return Err(bad());
+            }
+            dims.push(Dim::Known(total / known_product));
+        } else {
+            dims.push(Dim::Known(d as usize));
+        }
+    }
+    if free.is_none() && known_product != total {
+        return Err(bad());
+    }
+    Ok(Inferred::plain(Fact::new(x.dtype, dims), 0))
+}
+
+/// The shape rule of `cast`: same dims, dtype `to`.
+pub fn cast_rule(x: &Fact, to: DType) -> Rule {
+    Ok(Inferred::plain(Fact::new(to, x.dims.clone()), 0))
+}
+
+/// The IR rules: the same, over the one input.
+pub fn ir_rule(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    let x = one(inputs).map_err(|e| e.to_string())?;
+    let inferred = match op {
+        Op::Flatten => flatten_rule(x),
+        Op::Reshape { shape } => reshape_rule(x, shape),
+        Op::Cast { to } => cast_rule(x, *to),
+        other => Err(RuleError::Size(format!(
+            "{} is not a reshape",
+            other.kind()
+        ))),
+    };
+    super::op::checked(inferred, params)
+}
+
+pub fn lower(op: &LayerOp) -> Option<(Op, IrActivation)> {
+    let op = match op {
+        LayerOp::Flatten => Op::Flatten,
+        LayerOp::Reshape { shape } => Op::Reshape {
+            shape: shape.iter().map(|&d| d as i64).collect(),
+        },
+        LayerOp::Cast { to } => Op::Cast { to: *to },
+        _ => return None,
+    };
+    Some((op, IrActivation::Linear))
+}
