@@ -57,43 +57,9 @@ fn recipe_name(r: &super::Recipe) -> &'static str {
 }
 
 fn attrs(graph: &Graph, op: &Op) -> String {
-    let pname = |p: super::ParamId| {
+    op.attributes_text(|p| {
         graph
             .param(p)
             .map_or_else(|| "?".to_string(), |x| x.name.clone())
-    };
-    match op {
-        Op::Conv2d { filters, window, kernel, bias, activation } => format!(
-            " {{filters: {filters}, kernel: {:?}, strides: {:?}, dilation: {:?}, padding: {:?}, activation: {}, w: {}, b: {}}}",
-            window.size,
-            window.strides,
-            window.dilation,
-            window.padding,
-            activation.name(),
-            pname(*kernel),
-            bias.map_or_else(|| "none".to_string(), pname)
-        ),
-        Op::Dense { units, kernel, bias, activation } => format!(
-            " {{units: {units}, activation: {}, w: {}, b: {}}}",
-            activation.name(),
-            pname(*kernel),
-            bias.map_or_else(|| "none".to_string(), pname)
-        ),
-        Op::MaxPool2d { window } | Op::AvgPool2d { window } => {
-            format!(" {{pool: {:?}, strides: {:?}, padding: {:?}}}", window.size, window.strides, window.padding)
-        }
-        Op::Reshape { shape } => format!(" {{shape: {shape:?}}}"),
-        Op::BatchNorm { epsilon, .. } | Op::LayerNorm { epsilon, .. } => format!(" {{epsilon: {epsilon}}}"),
-        Op::Dropout { rate } => format!(" {{rate: {rate}}}"),
-        Op::Rnn { units, return_sequences, .. } => format!(" {{units: {units}, return_sequences: {return_sequences}}}"),
-        Op::EmbeddedRnn { units, return_sequences, projection, .. } => format!(
-            " {{units: {units}, return_sequences: {return_sequences}, projection: {}}}",
-            pname(*projection)
-        ),
-        Op::Concat { axis } => format!(" {{axis: {axis}}}"),
-        Op::Cast { to } => format!(" {{to: {to}}}"),
-        Op::Activation(super::Activation::LeakyRelu { alpha }) => format!(" {{alpha: {alpha}}}"),
-        Op::Affine { scale, shift } => format!(" {{scale: {scale:?}, shift: {shift:?}}}"),
-        _ => String::new(),
-    }
+    })
 }

@@ -9,8 +9,8 @@
 //! Export: ONNX `Relu` / `LeakyRelu` / `Sigmoid` / `Tanh` / `Softmax` (axis -1) / `Gelu`
 //! (opset 20, else its erf form); PyTorch `torch.nn.functional`.
 
-use super::layer::LayerOp;
-use super::op::{Activation as IrActivation, Op};
+use super::layer::{first, not_mine, LayerOp};
+use super::op::{self, Activation as IrActivation, Op};
 use super::param::ParamRef;
 use super::rule::{mul, need_float, normalize_axis, one, per_sample, Inferred, Rule};
 use super::signature::{float, kw, layer, BoundArgs, Default, LayerSpec, Limit, Param, AXIS, NONE};
@@ -93,10 +93,21 @@ fn checked(a: IrActivation) -> Activation {
     }
 }
 
-/// The IR op's rule: [`rule`] over the one input.
-pub fn ir_rule(inputs: &[&Fact], a: IrActivation, params: &[ParamRef<'_>]) -> Result<Fact, String> {
-    super::op::checked(
-        rule(one(inputs).map_err(|e| e.to_string())?, checked(a)),
+/// The checker's entry: [`rule`] over the first input.
+pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
+    match op {
+        LayerOp::Activation(a) => rule(first(inputs)?, *a),
+        other => Err(not_mine("activation", other)),
+    }
+}
+
+/// The IR verifier's entry: [`rule`] over the one input.
+pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    let Op::Activation(a) = op else {
+        return Err(op::not_mine("activation", op.kind()));
+    };
+    op::checked(
+        rule(one(inputs).map_err(|e| e.to_string())?, checked(*a)),
         params,
     )
 }
@@ -128,9 +139,12 @@ pub fn lower_activation(a: Activation, rank: usize) -> Result<IrActivation, Stri
 }
 
 /// The IR op of an activation layer.
-pub fn lower(a: Activation, rank: usize) -> Result<(Op, IrActivation), String> {
-    Ok((
-        Op::Activation(lower_activation(a, rank)?),
-        IrActivation::Linear,
-    ))
+pub fn lower(op: &LayerOp, rank: usize) -> Result<(Op, IrActivation), String> {
+    match op {
+        LayerOp::Activation(a) => Ok((
+            Op::Activation(lower_activation(*a, rank)?),
+            IrActivation::Linear,
+        )),
+        other => Err(not_mine("activation", other).to_string()),
+    }
 }

@@ -9,8 +9,8 @@
 //! PyTorch `nn.Conv2d` likewise.
 
 use super::activation::lower_activation;
-use super::layer::{param, LayerOp};
-use super::op::{Activation as IrActivation, Op, Window};
+use super::layer::{first, not_mine, param, LayerOp};
+use super::op::{self, Activation as IrActivation, Op, Window};
 use super::param::{Init, ParamId, ParamInfo, ParamRef};
 use super::rule::{
     known, mul, need_float, need_rank, one, window_output_hw, Inferred, Rule, RuleError, RANK4,
@@ -42,9 +42,12 @@ pub const LAYERS: &[LayerSpec] = &[super::signature::layer(
     ],
 )];
 
-pub fn build(args: &BoundArgs) -> LayerOp {
+pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
+    if name != "conv2d" {
+        return None;
+    }
     let pair = |n: &str| args.pair(n).unwrap_or((1, 1));
-    LayerOp::Conv2d {
+    Some(LayerOp::Conv2d {
         filters: args.size("filters"),
         kernel: pair("kernel"),
         strides: pair("strides"),
@@ -52,6 +55,27 @@ pub fn build(args: &BoundArgs) -> LayerOp {
         dilation: pair("dilation"),
         use_bias: args.bool("use_bias"),
         activation: Activation::from_name(args.name("activation")).unwrap_or(Activation::Linear),
+    })
+}
+
+/// The checker's entry: [`rule`] over the first input.
+pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
+    match op {
+        LayerOp::Conv2d {
+            filters,
+            kernel,
+            strides,
+            padding,
+            dilation,
+            use_bias,
+            ..
+        } => rule(
+            first(inputs)?,
+            *filters,
+            &window(*kernel, *strides, *dilation, *padding),
+            *use_bias,
+        ),
+        other => Err(not_mine("conv", other)),
     }
 }
 
@@ -108,27 +132,36 @@ pub fn window(
     }
 }
 
-/// The IR op's rule: [`rule`] over its one input.
-pub fn ir_rule(
-    inputs: &[&Fact],
-    filters: usize,
-    window: &Window,
-    bias: Option<ParamId>,
-    params: &[ParamRef<'_>],
-) -> Result<Fact, String> {
+/// The IR verifier's entry: [`rule`] over the op's one input.
+pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    let Op::Conv2d {
+        filters,
+        window,
+        bias,
+        ..
+    } = op
+    else {
+        return Err(op::not_mine("conv", op.kind()));
+    };
     let x = one(inputs).map_err(|e| e.to_string())?;
-    super::op::checked(rule(x, filters, window, bias.is_some()), params)
+    op::checked(rule(x, *filters, window, bias.is_some()), params)
 }
 
 /// The IR op and the activation node to follow it.
-pub fn lower(
-    filters: usize,
-    window: Window,
-    use_bias: bool,
-    activation: Activation,
-    rank: usize,
-    params: &[ParamId],
-) -> Result<(Op, IrActivation), String> {
+pub fn lower(op: &LayerOp, params: &[ParamId], rank: usize) -> Result<(Op, IrActivation), String> {
+    let LayerOp::Conv2d {
+        filters,
+        kernel,
+        strides,
+        padding,
+        dilation,
+        use_bias,
+        activation,
+    } = *op
+    else {
+        return Err(not_mine("conv", op).to_string());
+    };
+    let window = window(kernel, strides, dilation, padding);
     let bias = if use_bias {
         Some(param(params, 1)?)
     } else {

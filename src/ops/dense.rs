@@ -7,8 +7,8 @@
 //! transposed.
 
 use super::activation::lower_activation;
-use super::layer::{param, LayerOp};
-use super::op::{Activation as IrActivation, Op};
+use super::layer::{first, not_mine, param, LayerOp};
+use super::op::{self, Activation as IrActivation, Op};
 use super::param::{Init, ParamId, ParamInfo, ParamRef};
 use super::rule::{
     known, mul, need_float, need_rank_at_least, one, per_sample, Inferred, Rule, RuleError,
@@ -21,11 +21,21 @@ pub const LAYERS: &[LayerSpec] = &[layer(
     &[pos("units", SIZE, Default::Required), ACTIVATION, USE_BIAS],
 )];
 
-pub fn build(args: &BoundArgs) -> LayerOp {
-    LayerOp::Dense {
+pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
+    (name == "dense").then(|| LayerOp::Dense {
         units: args.size("units"),
         use_bias: args.bool("use_bias"),
         activation: Activation::from_name(args.name("activation")).unwrap_or(Activation::Linear),
+    })
+}
+
+/// The checker's entry: [`rule`] over the first input.
+pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
+    match op {
+        LayerOp::Dense {
+            units, use_bias, ..
+        } => rule(first(inputs)?, *units, *use_bias),
+        other => Err(not_mine("dense", other)),
     }
 }
 
@@ -56,17 +66,15 @@ pub fn rule(x: &Fact, units: usize, use_bias: bool) -> Rule {
     })
 }
 
-/// The IR op's rule: [`rule`] over its one input.
-pub fn ir_rule(
-    inputs: &[&Fact],
-    units: usize,
-    bias: Option<ParamId>,
-    params: &[ParamRef<'_>],
-) -> Result<Fact, String> {
-    super::op::checked(
+/// The IR verifier's entry: [`rule`] over the op's one input.
+pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    let Op::Dense { units, bias, .. } = op else {
+        return Err(op::not_mine("dense", op.kind()));
+    };
+    op::checked(
         rule(
             one(inputs).map_err(|e| e.to_string())?,
-            units,
+            *units,
             bias.is_some(),
         ),
         params,
@@ -74,13 +82,15 @@ pub fn ir_rule(
 }
 
 /// The IR op and the activation node to follow it.
-pub fn lower(
-    units: usize,
-    use_bias: bool,
-    activation: Activation,
-    rank: usize,
-    params: &[ParamId],
-) -> Result<(Op, IrActivation), String> {
+pub fn lower(op: &LayerOp, params: &[ParamId], rank: usize) -> Result<(Op, IrActivation), String> {
+    let LayerOp::Dense {
+        units,
+        use_bias,
+        activation,
+    } = *op
+    else {
+        return Err(not_mine("dense", op).to_string());
+    };
     let bias = if use_bias {
         Some(param(params, 1)?)
     } else {

@@ -4,8 +4,8 @@
 //!
 //! No weights, no FLOPs counted. Export: nothing (inference plans hold no dropout).
 
-use super::layer::LayerOp;
-use super::op::{Activation as IrActivation, Op};
+use super::layer::{first, not_mine, LayerOp};
+use super::op::{self, Activation as IrActivation, Op};
 use super::param::ParamRef;
 use super::rule::{need_float, one, Inferred, Rule, RuleError};
 use super::signature::{float, layer, pos, BoundArgs, Default, LayerSpec, Limit, Param};
@@ -23,9 +23,17 @@ pub const LAYERS: &[LayerSpec] = &[layer(
     }],
 )];
 
-pub fn build(args: &BoundArgs) -> LayerOp {
-    LayerOp::Dropout {
+pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
+    (name == "dropout").then(|| LayerOp::Dropout {
         rate: args.float("rate"),
+    })
+}
+
+/// The checker's entry: [`rule`] over the first input.
+pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
+    match op {
+        LayerOp::Dropout { .. } => rule(first(inputs)?),
+        other => Err(not_mine("dropout", other)),
     }
 }
 
@@ -35,14 +43,22 @@ pub fn rule(x: &Fact) -> Rule {
     Ok(Inferred::plain(x.clone(), 0))
 }
 
-/// The IR op's rule: [`rule`], and a rate in `[0, 1)` (a loaded plan may hold any number).
-pub fn ir_rule(inputs: &[&Fact], rate: f32, params: &[ParamRef<'_>]) -> Result<Fact, String> {
-    if !(0.0..1.0).contains(&rate) {
+/// The IR verifier's entry: [`rule`], and a rate in `[0, 1)` (a loaded plan may hold any
+/// number).
+pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    let Op::Dropout { rate } = op else {
+        return Err(op::not_mine("dropout", op.kind()));
+    };
+    if !(0.0..1.0).contains(rate) {
         return Err(RuleError::Size(format!("dropout rate {rate} is not in [0, 1)")).to_string());
     }
-    super::op::checked(rule(one(inputs).map_err(|e| e.to_string())?), params)
+    op::checked(rule(one(inputs).map_err(|e| e.to_string())?), params)
 }
 
-pub fn lower(rate: f64) -> (Op, IrActivation) {
-    (Op::Dropout { rate: rate as f32 }, IrActivation::Linear)
+/// The IR op of a dropout layer.
+pub fn lower(op: &LayerOp) -> Result<(Op, IrActivation), String> {
+    match op {
+        LayerOp::Dropout { rate } => Ok((Op::Dropout { rate: *rate as f32 }, IrActivation::Linear)),
+        other => Err(not_mine("dropout", other).to_string()),
+    }
 }

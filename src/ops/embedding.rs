@@ -6,8 +6,8 @@
 //! projection by `fold-embedding-projection` at inference (see `recurrent`).
 //! Export: ONNX `Gather` on the table; PyTorch `nn.Embedding`.
 
-use super::layer::{param, LayerOp};
-use super::op::{Activation as IrActivation, Op};
+use super::layer::{first, not_mine, param, LayerOp};
+use super::op::{self, Activation as IrActivation, Op};
 use super::param::{Init, ParamId, ParamInfo, ParamRef};
 use super::rule::{mul, need_rank_at_least, one, Inferred, Rule, RuleError};
 use super::signature::{layer, pos, BoundArgs, Default, LayerSpec, SIZE};
@@ -21,10 +21,21 @@ pub const LAYERS: &[LayerSpec] = &[layer(
     ],
 )];
 
-pub fn build(args: &BoundArgs) -> LayerOp {
-    LayerOp::Embedding {
+pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
+    (name == "embedding").then(|| LayerOp::Embedding {
         input_dim: args.size("input_dim"),
         output_dim: args.size("output_dim"),
+    })
+}
+
+/// The checker's entry: [`rule`] over the first input.
+pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
+    match op {
+        LayerOp::Embedding {
+            input_dim,
+            output_dim,
+        } => rule(first(inputs)?, *input_dim, *output_dim),
+        other => Err(not_mine("embedding", other)),
     }
 }
 
@@ -48,25 +59,32 @@ pub fn rule(x: &Fact, input_dim: usize, output_dim: usize) -> Rule {
     })
 }
 
-/// The IR op's rule: [`rule`] with the sizes of the table the graph holds.
-pub fn ir_rule(inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+/// The IR verifier's entry: [`rule`] with the sizes of the table the graph holds.
+pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    if !matches!(op, Op::Embedding { .. }) {
+        return Err(op::not_mine("embedding", op.kind()));
+    }
     let Some([vocab, dim]) = params
         .first()
         .and_then(|t| <[usize; 2]>::try_from(t.shape).ok())
     else {
         return Err("the embedding table is not 2-D".to_string());
     };
-    super::op::checked(
+    op::checked(
         rule(one(inputs).map_err(|e| e.to_string())?, vocab, dim),
         params,
     )
 }
 
-pub fn lower(params: &[ParamId]) -> Result<(Op, IrActivation), String> {
-    Ok((
-        Op::Embedding {
-            table: param(params, 0)?,
-        },
-        IrActivation::Linear,
-    ))
+/// The IR op of an embedding layer.
+pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<(Op, IrActivation), String> {
+    match op {
+        LayerOp::Embedding { .. } => Ok((
+            Op::Embedding {
+                table: param(params, 0)?,
+            },
+            IrActivation::Linear,
+        )),
+        other => Err(not_mine("embedding", other).to_string()),
+    }
 }

@@ -6,7 +6,7 @@
 //! family's answer. Invariants: every registered name builds an op; the dispatch arms below
 //! only forward to the family modules (each op's behaviour lives in its family's file).
 
-use super::op::{Activation as IrActivation, Op};
+use super::op::{Activation as IrActivation, Family, Op};
 use super::param::ParamId;
 use super::rule::{Rule, RuleError};
 use super::signature::{BoundArgs, LayerSpec};
@@ -155,22 +155,20 @@ pub fn names() -> impl Iterator<Item = &'static str> + Clone {
     layers().map(|l| l.name)
 }
 
-/// Builds the op of a registered layer from its bound arguments. `reshape` is built by the
-/// checker (its target needs the input shape); `concat`'s axis is normalized by the checker
-/// from [`merge::concat_axis`].
+/// Builds the op of a registered layer from its bound arguments (each family builds its own
+/// layers). `reshape` is built by the checker (its target needs the input shape); `concat`'s
+/// axis is normalized by the checker from [`merge::concat_axis`].
 pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
-    match name {
-        "dense" => Some(dense::build(args)),
-        "conv2d" => Some(conv::build(args)),
-        "dropout" => Some(dropout::build(args)),
-        "embedding" => Some(embedding::build(args)),
-        _ => pool::build(name, args)
-            .or_else(|| reshape::build(name, args))
-            .or_else(|| norm::build(name, args))
-            .or_else(|| recurrent::build(name, args))
-            .or_else(|| merge::build(name))
-            .or_else(|| activation::build(name, args)),
-    }
+    dense::build(name, args)
+        .or_else(|| conv::build(name, args))
+        .or_else(|| pool::build(name, args))
+        .or_else(|| reshape::build(name, args))
+        .or_else(|| norm::build(name, args))
+        .or_else(|| dropout::build(name, args))
+        .or_else(|| embedding::build(name, args))
+        .or_else(|| recurrent::build(name, args))
+        .or_else(|| merge::build(name, args))
+        .or_else(|| activation::build(name, args))
 }
 
 /// Parameter `i` of a layer being lowered.
@@ -182,99 +180,66 @@ pub fn param(params: &[ParamId], i: usize) -> Result<ParamId, String> {
 }
 
 impl LayerOp {
+    /// The family the op belongs to (see [`Family`]).
+    pub fn family(&self) -> Family {
+        match self {
+            LayerOp::Dense { .. } => Family::Dense,
+            LayerOp::Conv2d { .. } => Family::Conv,
+            LayerOp::Pool2d { .. } | LayerOp::GlobalPool2d { .. } => Family::Pool,
+            LayerOp::Flatten | LayerOp::Reshape { .. } | LayerOp::Cast { .. } => Family::Reshape,
+            LayerOp::BatchNorm { .. } | LayerOp::LayerNorm { .. } => Family::Norm,
+            LayerOp::Dropout { .. } => Family::Dropout,
+            LayerOp::Embedding { .. } => Family::Embedding,
+            LayerOp::Rnn { .. } => Family::Recurrent,
+            LayerOp::Add | LayerOp::Concat { .. } => Family::Merge,
+            LayerOp::Activation(_) => Family::Activation,
+        }
+    }
+
     /// The shape rule of the op's family over `inputs`. `symbols` and `at` unify the dims of
     /// multi-input layers.
     pub fn infer(&self, inputs: &[Fact], symbols: &mut Symbols, at: Span) -> Rule {
-        let x = inputs.first().ok_or(RuleError::InputCount { found: 0 })?;
-        match self {
-            LayerOp::Dense {
-                units, use_bias, ..
-            } => dense::rule(x, *units, *use_bias),
-            LayerOp::Conv2d {
-                filters,
-                kernel,
-                strides,
-                padding,
-                dilation,
-                use_bias,
-                ..
-            } => conv::rule(
-                x,
-                *filters,
-                &conv::window(*kernel, *strides, *dilation, *padding),
-                *use_bias,
-            ),
-            LayerOp::Pool2d {
-                pool,
-                strides,
-                padding,
-                ..
-            } => pool::rule(x, &pool::window(*pool, *strides, *padding)),
-            LayerOp::GlobalPool2d { .. } => pool::global_rule(x),
-            LayerOp::Flatten => reshape::flatten_rule(x),
-            LayerOp::Reshape { shape } => {
-                let target: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-                reshape::reshape_rule(x, &target)
-            }
-            LayerOp::BatchNorm { .. } => norm::rule(x, norm::Norm::Batch),
-            LayerOp::LayerNorm { .. } => norm::rule(x, norm::Norm::Layer),
-            LayerOp::Dropout { .. } => dropout::rule(x),
-            LayerOp::Embedding {
-                input_dim,
-                output_dim,
-            } => embedding::rule(x, *input_dim, *output_dim),
-            LayerOp::Rnn {
-                cell,
-                units,
-                return_sequences,
-            } => recurrent::rule(x, *cell, *units, *return_sequences),
-            LayerOp::Add => merge::add_rule(inputs, symbols, at),
-            LayerOp::Concat { axis } => merge::concat_rule(inputs, *axis, symbols, at),
-            LayerOp::Activation(a) => activation::rule(x, *a),
-            LayerOp::Cast { to } => reshape::cast_rule(x, *to),
+        match self.family() {
+            Family::Dense => dense::infer(self, inputs),
+            Family::Conv => conv::infer(self, inputs),
+            Family::Pool => pool::infer(self, inputs),
+            Family::Reshape => reshape::infer(self, inputs),
+            Family::Norm => norm::infer(self, inputs),
+            Family::Dropout => dropout::infer(self, inputs),
+            Family::Embedding => embedding::infer(self, inputs),
+            Family::Recurrent => recurrent::infer(self, inputs),
+            Family::Merge => merge::infer(self, inputs, symbols, at),
+            Family::Activation => activation::infer(self, inputs),
         }
     }
 
     /// The IR op of this layer over parameters `params` (the layer's, in its rule's order) and
     /// the activation to apply after it as a separate node. `rank` is the output's rank.
     pub fn lower(&self, params: &[ParamId], rank: usize) -> Result<(Op, IrActivation), String> {
-        match self {
-            LayerOp::Dense {
-                units,
-                use_bias,
-                activation: a,
-            } => dense::lower(*units, *use_bias, *a, rank, params),
-            LayerOp::Conv2d {
-                filters,
-                kernel,
-                strides,
-                padding,
-                dilation,
-                use_bias,
-                activation: a,
-            } => conv::lower(
-                *filters,
-                conv::window(*kernel, *strides, *dilation, *padding),
-                *use_bias,
-                *a,
-                rank,
-                params,
-            ),
-            LayerOp::Dropout { rate } => Ok(dropout::lower(*rate)),
-            LayerOp::Embedding { .. } => embedding::lower(params),
-            LayerOp::Rnn {
-                cell,
-                units,
-                return_sequences,
-            } => recurrent::lower(*cell, *units, *return_sequences, params),
-            LayerOp::Activation(a) => activation::lower(*a, rank),
-            LayerOp::BatchNorm { .. } | LayerOp::LayerNorm { .. } => {
-                norm::lower(self, params)?.ok_or_else(|| "not a normalization".to_string())
-            }
-            other => pool::lower(other)
-                .or_else(|| reshape::lower(other))
-                .or_else(|| merge::lower(other))
-                .ok_or_else(|| format!("{} has no lowering", other.kind_name())),
+        match self.family() {
+            Family::Dense => dense::lower(self, params, rank),
+            Family::Conv => conv::lower(self, params, rank),
+            Family::Pool => pool::lower(self),
+            Family::Reshape => reshape::lower(self),
+            Family::Norm => norm::lower(self, params),
+            Family::Dropout => dropout::lower(self),
+            Family::Embedding => embedding::lower(self, params),
+            Family::Recurrent => recurrent::lower(self, params),
+            Family::Merge => merge::lower(self),
+            Family::Activation => activation::lower(self, rank),
         }
     }
+}
+
+/// The first input of a single-input layer.
+pub fn first(inputs: &[Fact]) -> Result<&Fact, RuleError> {
+    inputs.first().ok_or(RuleError::InputCount { found: 0 })
+}
+
+/// The error of a family's entry point handed a layer of another family (a dispatch bug).
+pub fn not_mine(family: &str, op: &LayerOp) -> RuleError {
+    RuleError::Size(format!(
+        "internal: the {family} family was asked about {}",
+        op.kind_name()
+    ))
 }

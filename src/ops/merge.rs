@@ -7,8 +7,8 @@
 //! Export: ONNX `Sum` (or `Add`) and `Concat` (the axis moved to NCHW where a transpose
 //! precedes); PyTorch `torch.add` / `torch.cat`.
 
-use super::layer::LayerOp;
-use super::op::{Activation as IrActivation, Op};
+use super::layer::{not_mine, LayerOp};
+use super::op::{self, Activation as IrActivation, Op};
 use super::param::ParamRef;
 use super::rule::{
     known, mul, need_float, per_sample, same_dtype, unify, Inferred, Rule, RuleError,
@@ -22,11 +22,20 @@ pub const LAYERS: &[LayerSpec] = &[multi_input("add", NONE), multi_input("concat
 
 /// The layer; `concat`'s axis is normalized against the input rank by the checker
 /// ([`concat_axis`] is the axis as written).
-pub fn build(name: &str) -> Option<LayerOp> {
+pub fn build(name: &str, _args: &BoundArgs) -> Option<LayerOp> {
     match name {
         "add" => Some(LayerOp::Add),
         "concat" => Some(LayerOp::Concat { axis: 0 }),
         _ => None,
+    }
+}
+
+/// The checker's entry: [`add_rule`] or [`concat_rule`].
+pub fn infer(op: &LayerOp, inputs: &[Fact], symbols: &mut Symbols, at: Span) -> Rule {
+    match op {
+        LayerOp::Add => add_rule(inputs, symbols, at),
+        LayerOp::Concat { axis } => concat_rule(inputs, *axis, symbols, at),
+        other => Err(not_mine("merge", other)),
     }
 }
 
@@ -104,11 +113,12 @@ pub fn concat_rule(inputs: &[Fact], axis: usize, symbols: &mut Symbols, at: Span
 
 /// The IR rules: the checker's, after checking that the inputs agree exactly (an IR graph has
 /// no symbols left to bind) but on a concat's axis, which must not be the batch axis.
-pub fn ir_rule(
-    inputs: &[&Fact],
-    concat_axis: Option<i64>,
-    params: &[ParamRef<'_>],
-) -> Result<Fact, String> {
+pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    let concat_axis = match op {
+        Op::Add => None,
+        Op::Concat { axis } => Some(*axis),
+        other => return Err(op::not_mine("merge", other.kind())),
+    };
     let facts: Vec<Fact> = inputs.iter().map(|f| (*f).clone()).collect();
     let first = facts.first().ok_or("a merge needs inputs")?;
     let mut symbols = Symbols::default();
@@ -141,13 +151,14 @@ pub fn ir_rule(
             concat_rule(&facts, ax, &mut symbols, Span::default())
         }
     };
-    super::op::checked(inferred, params)
+    op::checked(inferred, params)
 }
 
-pub fn lower(op: &LayerOp) -> Option<(Op, IrActivation)> {
+/// The IR op of a merge layer.
+pub fn lower(op: &LayerOp) -> Result<(Op, IrActivation), String> {
     match op {
-        LayerOp::Add => Some((Op::Add, IrActivation::Linear)),
-        LayerOp::Concat { axis } => Some((Op::Concat { axis: *axis as i64 }, IrActivation::Linear)),
-        _ => None,
+        LayerOp::Add => Ok((Op::Add, IrActivation::Linear)),
+        LayerOp::Concat { axis } => Ok((Op::Concat { axis: *axis as i64 }, IrActivation::Linear)),
+        other => Err(not_mine("merge", other).to_string()),
     }
 }

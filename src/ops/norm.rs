@@ -4,12 +4,13 @@
 //! Weights: `gamma [C]` (ones), `beta [C]` (zeros); batch norm also `moving_mean [C]` (zeros)
 //! and `moving_variance [C]` (ones), non-trainable. FLOPs: 2 per element (batch norm, an affine
 //! map at inference) or 5 (layer norm). Batch norm is folded into a preceding conv2d or dense
-//! by `fold-batch-norm` at inference.
+//! by `fold-batch-norm` at inference. The IR-only `Affine` op (fitted preprocessing: a
+//! per-channel scale and shift) belongs here too.
 //! Export: ONNX `BatchNormalization` (when not folded) and `LayerNormalization` (opset 17);
 //! PyTorch `nn.BatchNorm*d` (its momentum is `1 - momentum`) and `nn.LayerNorm`.
 
-use super::layer::{param, LayerOp};
-use super::op::{Activation as IrActivation, Op};
+use super::layer::{first, not_mine, param, LayerOp};
+use super::op::{self, Activation as IrActivation, Op};
 use super::param::{Init, ParamId, ParamInfo, ParamRef};
 use super::rule::{known, mul, need_float, need_rank_at_least, one, per_sample, Inferred, Rule};
 use super::signature::{float, kw, layer, BoundArgs, Default, LayerSpec, Limit};
@@ -80,13 +81,28 @@ pub fn rule(x: &Fact, norm: Norm) -> Rule {
     })
 }
 
-/// The IR ops' rule: [`rule`] over the one input.
-pub fn ir_rule(inputs: &[&Fact], norm: Norm, params: &[ParamRef<'_>]) -> Result<Fact, String> {
-    super::op::checked(rule(one(inputs).map_err(|e| e.to_string())?, norm), params)
+/// The checker's entry: [`rule`] over the first input.
+pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
+    match op {
+        LayerOp::BatchNorm { .. } => rule(first(inputs)?, Norm::Batch),
+        LayerOp::LayerNorm { .. } => rule(first(inputs)?, Norm::Layer),
+        other => Err(not_mine("norm", other)),
+    }
+}
+
+/// The IR verifier's entry: [`rule`] over the one input, or [`affine_rule`].
+pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    let x = one(inputs).map_err(|e| e.to_string())?;
+    match op {
+        Op::BatchNorm { .. } => op::checked(rule(x, Norm::Batch), params),
+        Op::LayerNorm { .. } => op::checked(rule(x, Norm::Layer), params),
+        Op::Affine { scale, shift } => affine_rule(x, scale, shift),
+        other => Err(op::not_mine("norm", other.kind())),
+    }
 }
 
 /// The IR op of a normalization layer.
-pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<Option<(Op, IrActivation)>, String> {
+pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<(Op, IrActivation), String> {
     let op = match op {
         LayerOp::BatchNorm { momentum, epsilon } => Op::BatchNorm {
             gamma: param(params, 0)?,
@@ -101,15 +117,14 @@ pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<Option<(Op, IrActivatio
             beta: param(params, 1)?,
             epsilon: *epsilon as f32,
         },
-        _ => return Ok(None),
+        other => return Err(not_mine("norm", other).to_string()),
     };
-    Ok(Some((op, IrActivation::Linear)))
+    Ok((op, IrActivation::Linear))
 }
 
 /// The rule of the IR-only `Affine` op (fitted preprocessing carried into a plan: `x * scale +
 /// shift` per channel): a float input whose last axis has one scale and one shift per channel.
-pub fn affine_ir_rule(inputs: &[&Fact], scale: &[f32], shift: &[f32]) -> Result<Fact, String> {
-    let x = one(inputs).map_err(|e| e.to_string())?;
+pub fn affine_rule(x: &Fact, scale: &[f32], shift: &[f32]) -> Result<Fact, String> {
     need_float(x).map_err(|e| e.to_string())?;
     let c = x.dim(-1).ok_or("affine needs a known last axis")?;
     if scale.len() != c || shift.len() != c {

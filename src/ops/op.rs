@@ -261,45 +261,80 @@ impl Op {
         }
     }
 
-    /// The output fact of the op over `inputs`, its parameters being `params` (in
-    /// [`Op::params`] order): the op family's shape rule, the one the checker applies, with
-    /// the parameters the graph holds compared to those the rule declares.
-    pub fn infer(&self, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    /// The family the op belongs to: the module holding its shape rule, its lowering and
+    /// (in `runtime::ops`) its kernels.
+    pub fn family(&self) -> Family {
         match self {
-            Op::Conv2d {
-                filters,
-                window,
-                bias,
-                ..
-            } => conv::ir_rule(inputs, *filters, window, *bias, params),
-            Op::Dense { units, bias, .. } => dense::ir_rule(inputs, *units, *bias, params),
+            Op::Conv2d { .. } => Family::Conv,
+            Op::Dense { .. } => Family::Dense,
+            Op::MaxPool2d { .. }
+            | Op::AvgPool2d { .. }
+            | Op::GlobalAvgPool2d
+            | Op::GlobalMaxPool2d => Family::Pool,
+            Op::Flatten | Op::Reshape { .. } | Op::Cast { .. } => Family::Reshape,
+            Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Affine { .. } => Family::Norm,
+            Op::Dropout { .. } => Family::Dropout,
+            Op::Embedding { .. } => Family::Embedding,
+            Op::Rnn { .. } | Op::EmbeddedRnn { .. } => Family::Recurrent,
+            Op::Activation(_) => Family::Activation,
+            Op::Add | Op::Concat { .. } => Family::Merge,
+        }
+    }
+
+    /// The output fact of the op over `inputs`, its parameters being `params` (in
+    /// [`Op::params`] order): the family's shape rule, the one the checker applies, with the
+    /// parameters the graph holds compared to those the rule declares.
+    pub fn infer(&self, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+        match self.family() {
+            Family::Dense => dense::verify(self, inputs, params),
+            Family::Conv => conv::verify(self, inputs, params),
+            Family::Pool => pool::verify(self, inputs, params),
+            Family::Reshape => reshape::verify(self, inputs, params),
+            Family::Norm => norm::verify(self, inputs, params),
+            Family::Dropout => dropout::verify(self, inputs, params),
+            Family::Embedding => embedding::verify(self, inputs, params),
+            Family::Recurrent => recurrent::verify(self, inputs, params),
+            Family::Merge => merge::verify(self, inputs, params),
+            Family::Activation => activation::verify(self, inputs, params),
+        }
+    }
+
+    /// The op's attributes as `--emit ir` prints them (` {units: 10, ...}`), naming
+    /// parameters with `pname`.
+    pub fn attributes_text(&self, pname: impl Fn(ParamId) -> String) -> String {
+        match self {
+            Op::Conv2d { filters, window, kernel, bias, activation } => format!(
+                " {{filters: {filters}, kernel: {:?}, strides: {:?}, dilation: {:?}, padding: {:?}, activation: {}, w: {}, b: {}}}",
+                window.size,
+                window.strides,
+                window.dilation,
+                window.padding,
+                activation.name(),
+                pname(*kernel),
+                bias.map_or_else(|| "none".to_string(), pname)
+            ),
+            Op::Dense { units, kernel, bias, activation } => format!(
+                " {{units: {units}, activation: {}, w: {}, b: {}}}",
+                activation.name(),
+                pname(*kernel),
+                bias.map_or_else(|| "none".to_string(), pname)
+            ),
             Op::MaxPool2d { window } | Op::AvgPool2d { window } => {
-                pool::ir_rule(inputs, Some(window), params)
+                format!(" {{pool: {:?}, strides: {:?}, padding: {:?}}}", window.size, window.strides, window.padding)
             }
-            Op::GlobalAvgPool2d | Op::GlobalMaxPool2d => pool::ir_rule(inputs, None, params),
-            Op::Flatten | Op::Reshape { .. } | Op::Cast { .. } => {
-                reshape::ir_rule(self, inputs, params)
-            }
-            Op::BatchNorm { .. } => norm::ir_rule(inputs, norm::Norm::Batch, params),
-            Op::LayerNorm { .. } => norm::ir_rule(inputs, norm::Norm::Layer, params),
-            Op::Dropout { rate } => dropout::ir_rule(inputs, *rate, params),
-            Op::Embedding { .. } => embedding::ir_rule(inputs, params),
-            Op::Rnn {
-                cell,
-                units,
-                return_sequences,
-                ..
-            } => recurrent::ir_rule(inputs, *cell, *units, *return_sequences, params),
-            Op::EmbeddedRnn {
-                cell,
-                units,
-                return_sequences,
-                ..
-            } => recurrent::embedded_ir_rule(inputs, *cell, *units, *return_sequences, params),
-            Op::Activation(a) => activation::ir_rule(inputs, *a, params),
-            Op::Add => merge::ir_rule(inputs, None, params),
-            Op::Concat { axis } => merge::ir_rule(inputs, Some(*axis), params),
-            Op::Affine { scale, shift } => norm::affine_ir_rule(inputs, scale, shift),
+            Op::Reshape { shape } => format!(" {{shape: {shape:?}}}"),
+            Op::BatchNorm { epsilon, .. } | Op::LayerNorm { epsilon, .. } => format!(" {{epsilon: {epsilon}}}"),
+            Op::Dropout { rate } => format!(" {{rate: {rate}}}"),
+            Op::Rnn { units, return_sequences, .. } => format!(" {{units: {units}, return_sequences: {return_sequences}}}"),
+            Op::EmbeddedRnn { units, return_sequences, projection, .. } => format!(
+                " {{units: {units}, return_sequences: {return_sequences}, projection: {}}}",
+                pname(*projection)
+            ),
+            Op::Concat { axis } => format!(" {{axis: {axis}}}"),
+            Op::Cast { to } => format!(" {{to: {to}}}"),
+            Op::Activation(Activation::LeakyRelu { alpha }) => format!(" {{alpha: {alpha}}}"),
+            Op::Affine { scale, shift } => format!(" {{scale: {scale:?}, shift: {shift:?}}}"),
+            _ => String::new(),
         }
     }
 
@@ -315,6 +350,26 @@ impl Op {
     pub fn is_view(&self) -> bool {
         matches!(self, Op::Flatten | Op::Reshape { .. })
     }
+}
+
+/// The op families, one module each in `ops` (and in `runtime::ops`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Dense,
+    Conv,
+    Pool,
+    Reshape,
+    Norm,
+    Dropout,
+    Embedding,
+    Recurrent,
+    Merge,
+    Activation,
+}
+
+/// The error of a family's entry point handed an op of another family (a dispatch bug).
+pub fn not_mine(family: &str, kind: &str) -> String {
+    format!("internal: the {family} family was asked about {kind}")
 }
 
 /// An IR rule's answer from a family's shape rule: its output, once the graph's parameters are

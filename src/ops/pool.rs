@@ -8,8 +8,8 @@
 //! Export: ONNX `MaxPool` / `AveragePool` (`count_include_pad = 0`) / `GlobalMaxPool` /
 //! `GlobalAveragePool` between NHWC↔NCHW `Transpose`s; PyTorch `nn.MaxPool2d` and friends.
 
-use super::layer::LayerOp;
-use super::op::{Activation as IrActivation, Op, Window};
+use super::layer::{first, not_mine, LayerOp};
+use super::op::{self, Activation as IrActivation, Op, Window};
 use super::param::ParamRef;
 use super::rule::{
     known, mul, need_float, need_rank, one, per_sample, window_output_hw, Inferred, Rule, RANK4,
@@ -108,22 +108,34 @@ pub fn global_rule(x: &Fact) -> Rule {
     ))
 }
 
-/// The IR ops' rule: [`rule`] (a window) or [`global_rule`] (none) over the one input.
-pub fn ir_rule(
-    inputs: &[&Fact],
-    window: Option<&Window>,
-    params: &[ParamRef<'_>],
-) -> Result<Fact, String> {
+/// The checker's entry: [`rule`] or [`global_rule`] over the first input.
+pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
+    let x = first(inputs)?;
+    match op {
+        LayerOp::Pool2d {
+            pool,
+            strides,
+            padding,
+            ..
+        } => rule(x, &window(*pool, *strides, *padding)),
+        LayerOp::GlobalPool2d { .. } => global_rule(x),
+        other => Err(not_mine("pool", other)),
+    }
+}
+
+/// The IR verifier's entry: [`rule`] (a window) or [`global_rule`] (none) over the one input.
+pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
     let x = one(inputs).map_err(|e| e.to_string())?;
-    let inferred = match window {
-        Some(w) => rule(x, w),
-        None => global_rule(x),
+    let inferred = match op {
+        Op::MaxPool2d { window } | Op::AvgPool2d { window } => rule(x, window),
+        Op::GlobalAvgPool2d | Op::GlobalMaxPool2d => global_rule(x),
+        other => return Err(op::not_mine("pool", other.kind())),
     };
-    super::op::checked(inferred, params)
+    op::checked(inferred, params)
 }
 
 /// The IR op of a pool layer.
-pub fn lower(op: &LayerOp) -> Option<(Op, IrActivation)> {
+pub fn lower(op: &LayerOp) -> Result<(Op, IrActivation), String> {
     let op = match op {
         LayerOp::Pool2d {
             kind,
@@ -143,7 +155,7 @@ pub fn lower(op: &LayerOp) -> Option<(Op, IrActivation)> {
         LayerOp::GlobalPool2d {
             kind: PoolKind::Avg,
         } => Op::GlobalAvgPool2d,
-        _ => return None,
+        other => return Err(not_mine("pool", other).to_string()),
     };
-    Some((op, IrActivation::Linear))
+    Ok((op, IrActivation::Linear))
 }

@@ -8,8 +8,8 @@
 //! Export: ONNX `LSTM` / `GRU` / `RNN` with the gates reordered (ONNX: i, o, f, c; z, r, h) and
 //! the kernels transposed; PyTorch `nn.LSTM` / `nn.GRU` / `nn.RNN` (i, f, g, o; r, z, n).
 
-use super::layer::{param, LayerOp};
-use super::op::{Activation as IrActivation, Op};
+use super::layer::{first, not_mine, param, LayerOp};
+use super::op::{self, Activation as IrActivation, Op};
 use super::param::{expect_params, Init, ParamId, ParamInfo, ParamRef};
 use super::rule::{known, mul, need_float, need_rank, one, Inferred, Rule, RANK3};
 use super::signature::{kw, layer, pos, BoundArgs, Default, Kind, LayerSpec, Param, SIZE};
@@ -81,28 +81,47 @@ pub fn rule(x: &Fact, cell: RnnCell, units: usize, return_sequences: bool) -> Ru
     })
 }
 
-/// The IR `Rnn` op's rule: [`rule`] over the one input.
-pub fn ir_rule(
-    inputs: &[&Fact],
-    cell: RnnCell,
-    units: usize,
-    return_sequences: bool,
-    params: &[ParamRef<'_>],
-) -> Result<Fact, String> {
-    let x = one(inputs).map_err(|e| e.to_string())?;
-    super::op::checked(rule(x, cell, units, return_sequences), params)
+/// The checker's entry: [`rule`] over the first input.
+pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
+    match op {
+        LayerOp::Rnn {
+            cell,
+            units,
+            return_sequences,
+        } => rule(first(inputs)?, *cell, *units, *return_sequences),
+        other => Err(not_mine("recurrent", other)),
+    }
 }
 
-/// The IR `EmbeddedRnn` op's rule: integer ids `[N, T]`, a projection `[vocab, G·U]`, then the
-/// recurrent kernel and bias of [`rule`].
-pub fn embedded_ir_rule(
-    inputs: &[&Fact],
+/// The IR verifier's entry: [`rule`] over the one input (`Rnn`), or [`embedded_rule`].
+pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    let x = one(inputs).map_err(|e| e.to_string())?;
+    match op {
+        Op::Rnn {
+            cell,
+            units,
+            return_sequences,
+            ..
+        } => op::checked(rule(x, *cell, *units, *return_sequences), params),
+        Op::EmbeddedRnn {
+            cell,
+            units,
+            return_sequences,
+            ..
+        } => embedded_rule(x, *cell, *units, *return_sequences, params),
+        other => Err(op::not_mine("recurrent", other.kind())),
+    }
+}
+
+/// The rule of the IR-only `EmbeddedRnn` op: integer ids `[N, T]`, a projection
+/// `[vocab, G·U]`, then the recurrent kernel and bias of [`rule`].
+pub fn embedded_rule(
+    ids: &Fact,
     cell: RnnCell,
     units: usize,
     return_sequences: bool,
     params: &[ParamRef<'_>],
 ) -> Result<Fact, String> {
-    let ids = one(inputs).map_err(|e| e.to_string())?;
     if !ids.dtype.is_integer() || ids.rank() != 2 {
         return Err(format!(
             "a recurrent layer over token ids needs [N, T] integer ids, got {ids}"
@@ -126,12 +145,16 @@ pub fn embedded_ir_rule(
     Ok(output(ids, units, return_sequences))
 }
 
-pub fn lower(
-    cell: RnnCell,
-    units: usize,
-    return_sequences: bool,
-    params: &[ParamId],
-) -> Result<(Op, IrActivation), String> {
+/// The IR op of a recurrent layer.
+pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<(Op, IrActivation), String> {
+    let LayerOp::Rnn {
+        cell,
+        units,
+        return_sequences,
+    } = *op
+    else {
+        return Err(not_mine("recurrent", op).to_string());
+    };
     Ok((
         Op::Rnn {
             cell,

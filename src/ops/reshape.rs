@@ -5,8 +5,8 @@
 //! Export: ONNX `Flatten` / `Reshape` (the target shape as an initializer, batch `0`) / `Cast`;
 //! PyTorch `torch.flatten` / `reshape` / `.to(dtype)`.
 
-use super::layer::LayerOp;
-use super::op::{Activation as IrActivation, Op};
+use super::layer::{first, not_mine, LayerOp};
+use super::op::{self, Activation as IrActivation, Op};
 use super::param::ParamRef;
 use super::rule::{known, mul, need_rank_at_least, one, Inferred, Rule, RuleError};
 use super::signature::{layer, pos, BoundArgs, Default, Inputs, Kind, LayerSpec, Signature, NONE};
@@ -91,29 +91,41 @@ pub fn cast_rule(x: &Fact, to: DType) -> Rule {
     Ok(Inferred::plain(Fact::new(to, x.dims.clone()), 0))
 }
 
-/// The IR rules: the same, over the one input.
-pub fn ir_rule(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+/// The checker's entry: the rule of the op over the first input.
+pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
+    let x = first(inputs)?;
+    match op {
+        LayerOp::Flatten => flatten_rule(x),
+        LayerOp::Reshape { shape } => {
+            let target: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+            reshape_rule(x, &target)
+        }
+        LayerOp::Cast { to } => cast_rule(x, *to),
+        other => Err(not_mine("reshape", other)),
+    }
+}
+
+/// The IR verifier's entry: the same rules over the one input.
+pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
     let x = one(inputs).map_err(|e| e.to_string())?;
     let inferred = match op {
         Op::Flatten => flatten_rule(x),
         Op::Reshape { shape } => reshape_rule(x, shape),
         Op::Cast { to } => cast_rule(x, *to),
-        other => Err(RuleError::Size(format!(
-            "{} is not a reshape",
-            other.kind()
-        ))),
+        other => return Err(op::not_mine("reshape", other.kind())),
     };
-    super::op::checked(inferred, params)
+    op::checked(inferred, params)
 }
 
-pub fn lower(op: &LayerOp) -> Option<(Op, IrActivation)> {
+/// The IR op of a reshape layer.
+pub fn lower(op: &LayerOp) -> Result<(Op, IrActivation), String> {
     let op = match op {
         LayerOp::Flatten => Op::Flatten,
         LayerOp::Reshape { shape } => Op::Reshape {
             shape: shape.iter().map(|&d| d as i64).collect(),
         },
         LayerOp::Cast { to } => Op::Cast { to: *to },
-        _ => return None,
+        other => return Err(not_mine("reshape", other).to_string()),
     };
-    Some((op, IrActivation::Linear))
+    Ok((op, IrActivation::Linear))
 }
