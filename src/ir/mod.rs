@@ -2,10 +2,12 @@
 //!
 //! Input: a checked model (see `lower`). Output: a [`Graph`] that passes rewrite and `plan`
 //! serializes. Invariants (checked by [`verify`]): every handle is in range; graph inputs are
-//! produced by no node; every other value is produced by exactly one node, and nodes are in a
-//! valid execution order (a value is defined before every node that uses it); each node's output
-//! fact is what its op's shape rule computes from its inputs and parameters. The IR carries no
-//! spans: passes never report user diagnostics.
+//! produced by no node; a value is produced by at most one node, and nodes are in a valid
+//! execution order (a value is defined before every node that uses it, and every graph output
+//! is defined); each node's output fact is what its op family's shape rule (`ops`) computes from
+//! its inputs and parameters. A value no node produces and nothing reads may stay in the arena
+//! after a pass removed its node. The IR carries no spans: passes never report user
+//! diagnostics.
 
 mod fact;
 mod lower;
