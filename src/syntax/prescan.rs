@@ -36,193 +36,244 @@ fn closer(open: u8) -> u8 {
 
 /// Runs the pre-pass. `max_errors` caps the diagnostics.
 pub fn prescan(file: FileId, text: &str, max_nesting: usize, max_errors: usize) -> Prescan {
-    let mut out = Prescan {
-        diagnostics: Vec::new(),
-        partners: HashMap::new(),
-        fatal: false,
+    let mut scan = Scanner {
+        file,
+        text,
+        bytes: text.as_bytes(),
+        max_nesting,
+        out: Prescan {
+            diagnostics: Vec::new(),
+            partners: HashMap::new(),
+            fatal: false,
+        },
+        stack: Vec::new(),
+        delimiters_reliable: true,
     };
-    let bytes = text.as_bytes();
-    // Stack of open delimiters: (byte, offset).
-    let mut stack: Vec<(u8, usize)> = Vec::new();
-    // After an unterminated string, delimiters cannot be matched reliably any more; strings
-    // and characters still can.
-    let mut delimiters_reliable = true;
     let mut i = 0;
-    while i < bytes.len() && out.diagnostics.len() < max_errors {
-        let b = bytes[i];
+    while i < scan.bytes.len() && scan.out.diagnostics.len() < max_errors {
+        match scan.step(i) {
+            Some(next) => i = next,
+            None => return scan.out,
+        }
+    }
+    scan.unclosed_at_end();
+    scan.out
+}
+
+/// The pre-pass's state while it walks the bytes.
+struct Scanner<'t> {
+    file: FileId,
+    text: &'t str,
+    bytes: &'t [u8],
+    max_nesting: usize,
+    out: Prescan,
+    /// Open delimiters: (byte, offset).
+    stack: Vec<(u8, usize)>,
+    /// After an unterminated string, delimiters cannot be matched reliably any more; strings
+    /// and characters still can.
+    delimiters_reliable: bool,
+}
+
+impl Scanner<'_> {
+    /// Reads the token at `i`; the offset to read next, or `None` to stop (a fatal problem).
+    fn step(&mut self, i: usize) -> Option<usize> {
+        let b = self.bytes[i];
+        let next = self.bytes.get(i + 1).copied();
         match b {
             0 => {
-                out.diagnostics.push(
+                self.out.diagnostics.push(
                     Diagnostic::error(codes::SYNTAX_NUL_BYTE, "nul byte in source")
-                        .primary(file, Span::new(i, i + 1), "a nul byte (0x00) here")
+                        .primary(self.file, Span::new(i, i + 1), "a nul byte (0x00) here")
                         .note(
                             "no text file contains nul bytes: the file may be binary or corrupted",
                         ),
                 );
-                i += 1;
+                Some(i + 1)
             }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                let end = text
+            b'/' if next == Some(b'/') => {
+                let end = self
+                    .text
                     .get(i..)
                     .and_then(|s| s.find(['\n', '\r']))
-                    .map_or(bytes.len(), |n| i + n);
-                check_text_chars(file, text, i, end, &mut out.diagnostics);
-                i = end;
+                    .map_or(self.bytes.len(), |n| i + n);
+                check_text_chars(self.file, self.text, i, end, &mut self.out.diagnostics);
+                Some(end)
             }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                match skip_block_comment(text, i, max_nesting) {
-                    Ok(end) => {
-                        check_text_chars(file, text, i, end, &mut out.diagnostics);
-                        i = end;
-                    }
-                    Err(CommentError::Unterminated) => {
-                        out.diagnostics.push(
-                            Diagnostic::error(
-                                codes::SYNTAX_UNTERMINATED_COMMENT,
-                                "unterminated block comment",
-                            )
-                            .primary(file, Span::new(i, i + 2), "this comment is never closed")
-                            .help("add `*/` where the comment should end"),
-                        );
-                        out.fatal = true;
-                        return out;
-                    }
-                    Err(CommentError::TooDeep(at)) => {
-                        out.diagnostics
-                            .push(too_deep(file, at, max_nesting, "block comments"));
-                        out.fatal = true;
-                        return out;
-                    }
-                }
-            }
-            b'"' => {
-                let mut j = i + 1;
-                let mut closed = false;
-                while j < bytes.len() {
-                    match bytes[j] {
-                        b'\\' => j += 2,
-                        b'"' => {
-                            closed = true;
-                            break;
-                        }
-                        b'\n' | b'\r' => break,
-                        _ => j += 1,
-                    }
-                }
-                let end = j.min(bytes.len());
-                if closed {
-                    check_text_chars(file, text, i, end, &mut out.diagnostics);
-                    i = end + 1;
-                } else {
-                    out.diagnostics.push(
-                        Diagnostic::error(codes::SYNTAX_UNTERMINATED_STRING, "unterminated string")
-                            .primary(file, Span::new(i, end), "this string is never closed")
-                            .help("close the string with `\"` on the same line"),
-                    );
-                    out.fatal = true;
-                    delimiters_reliable = false;
-                    i = end;
-                }
-            }
-            b'(' | b'[' | b'{' | b')' | b']' | b'}' if !delimiters_reliable => i += 1,
+            b'/' if next == Some(b'*') => self.block_comment(i),
+            b'"' => Some(self.string(i)),
+            b'(' | b'[' | b'{' | b')' | b']' | b'}' if !self.delimiters_reliable => Some(i + 1),
             b'(' | b'[' | b'{' => {
-                if stack.len() >= max_nesting {
+                if self.stack.len() >= self.max_nesting {
                     // Nothing later can be matched reliably.
-                    out.diagnostics
-                        .push(too_deep(file, i, max_nesting, "brackets"));
-                    out.fatal = true;
-                    return out;
+                    self.out
+                        .diagnostics
+                        .push(too_deep(self.file, i, self.max_nesting, "brackets"));
+                    self.out.fatal = true;
+                    return None;
                 }
-                stack.push((b, i));
-                i += 1;
+                self.stack.push((b, i));
+                Some(i + 1)
             }
-            b')' | b']' | b'}' => {
-                match stack.last() {
-                    Some(&(open, at)) if closer(open) == b => {
-                        stack.pop();
-                        out.partners.insert(at, i);
-                    }
-                    _ if stack.iter().any(|&(open, _)| closer(open) == b) => {
-                        // Closes an outer group while inner ones are open: unmatched openers.
-                        let (open, at) = stack.last().copied().unwrap_or((b'(', i));
-                        let open_c = open as char;
-                        let want = closer(open) as char;
-                        let found = b as char;
-                        out.diagnostics.push(
-                            Diagnostic::error(
-                                codes::SYNTAX_UNBALANCED,
-                                format!("mismatched closing delimiter: `{found}`"),
-                            )
-                            .primary(
-                                file,
-                                Span::new(i, i + 1),
-                                format!("expected `{want}`, found `{found}`"),
-                            )
-                            .secondary(
-                                file,
-                                Span::new(at, at + 1),
-                                format!("this `{open_c}` is not closed"),
-                            ),
-                        );
-                        out.fatal = true;
-                        return out;
-                    }
-                    _ => {
-                        // Closes nothing: report it and read on as if it were not there.
-                        let found = b as char;
-                        out.diagnostics.push(
-                            Diagnostic::error(
-                                codes::SYNTAX_UNBALANCED,
-                                format!("unexpected closing delimiter: `{found}`"),
-                            )
-                            .primary(file, Span::new(i, i + 1), "this closes nothing")
-                            .help("remove it, or add the opening delimiter it was meant to close"),
-                        );
-                    }
-                }
-                i += 1;
-            }
-            _ if b >= 0x80 => {
-                let Some(c) = text.get(i..).and_then(|s| s.chars().next()) else {
-                    i += 1;
-                    continue;
-                };
-                let len = c.len_utf8();
-                if i == 0 && c == '\u{FEFF}' {
-                    // A byte-order mark at the start is skipped by the parser.
-                } else if is_bidi_control(c) {
-                    out.diagnostics.push(bidi(file, i, len, c));
-                } else {
-                    out.diagnostics.push(non_ascii(file, i, len, c));
-                }
-                i += len;
-            }
-            _ => i += 1,
+            b')' | b']' | b'}' => self.close(i, b).then_some(i + 1),
+            _ if b >= 0x80 => Some(self.non_ascii(i)),
+            _ => Some(i + 1),
         }
     }
-    if out.diagnostics.is_empty() && delimiters_reliable {
-        if let Some(&(open, at)) = stack.last() {
-            let open_c = open as char;
-            out.diagnostics.push(
-                Diagnostic::error(
-                    codes::SYNTAX_UNBALANCED,
-                    format!("unclosed delimiter `{open_c}`"),
-                )
-                .primary(file, Span::new(at, at + 1), "this is never closed")
-                .secondary(
-                    file,
-                    Span::new(bytes.len(), bytes.len()),
-                    "the file ends here",
-                )
-                .help(format!(
-                    "add `{}` where it should end",
-                    closer(open) as char
-                )),
-            );
-            out.fatal = true;
+
+    fn block_comment(&mut self, i: usize) -> Option<usize> {
+        match skip_block_comment(self.text, i, self.max_nesting) {
+            Ok(end) => {
+                check_text_chars(self.file, self.text, i, end, &mut self.out.diagnostics);
+                Some(end)
+            }
+            Err(CommentError::Unterminated) => {
+                self.out.diagnostics.push(
+                    Diagnostic::error(
+                        codes::SYNTAX_UNTERMINATED_COMMENT,
+                        "unterminated block comment",
+                    )
+                    .primary(
+                        self.file,
+                        Span::new(i, i + 2),
+                        "this comment is never closed",
+                    )
+                    .help("add `*/` where the comment should end"),
+                );
+                self.out.fatal = true;
+                None
+            }
+            Err(CommentError::TooDeep(at)) => {
+                self.out.diagnostics.push(too_deep(
+                    self.file,
+                    at,
+                    self.max_nesting,
+                    "block comments",
+                ));
+                self.out.fatal = true;
+                None
+            }
         }
     }
-    out
+
+    /// A string literal starting at `i`; the offset after it.
+    fn string(&mut self, i: usize) -> usize {
+        let bytes = self.bytes;
+        let mut j = i + 1;
+        let mut closed = false;
+        while j < bytes.len() {
+            match bytes[j] {
+                b'\\' => j += 2,
+                b'"' => {
+                    closed = true;
+                    break;
+                }
+                b'\n' | b'\r' => break,
+                _ => j += 1,
+            }
+        }
+        let end = j.min(bytes.len());
+        if closed {
+            check_text_chars(self.file, self.text, i, end, &mut self.out.diagnostics);
+            return end + 1;
+        }
+        self.out.diagnostics.push(
+            Diagnostic::error(codes::SYNTAX_UNTERMINATED_STRING, "unterminated string")
+                .primary(self.file, Span::new(i, end), "this string is never closed")
+                .help("close the string with `\"` on the same line"),
+        );
+        self.out.fatal = true;
+        self.delimiters_reliable = false;
+        end
+    }
+
+    /// A closing delimiter `b` at `i`; `false` when scanning must stop.
+    fn close(&mut self, i: usize, b: u8) -> bool {
+        match self.stack.last() {
+            Some(&(open, at)) if closer(open) == b => {
+                self.stack.pop();
+                self.out.partners.insert(at, i);
+            }
+            _ if self.stack.iter().any(|&(open, _)| closer(open) == b) => {
+                // Closes an outer group while inner ones are open: unmatched openers.
+                let (open, at) = self.stack.last().copied().unwrap_or((b'(', i));
+                let open_c = open as char;
+                let want = closer(open) as char;
+                let found = b as char;
+                self.out.diagnostics.push(
+                    Diagnostic::error(
+                        codes::SYNTAX_UNBALANCED,
+                        format!("mismatched closing delimiter: `{found}`"),
+                    )
+                    .primary(
+                        self.file,
+                        Span::new(i, i + 1),
+                        format!("expected `{want}`, found `{found}`"),
+                    )
+                    .secondary(
+                        self.file,
+                        Span::new(at, at + 1),
+                        format!("this `{open_c}` is not closed"),
+                    ),
+                );
+                self.out.fatal = true;
+                return false;
+            }
+            _ => {
+                // Closes nothing: report it and read on as if it were not there.
+                let found = b as char;
+                self.out.diagnostics.push(
+                    Diagnostic::error(
+                        codes::SYNTAX_UNBALANCED,
+                        format!("unexpected closing delimiter: `{found}`"),
+                    )
+                    .primary(self.file, Span::new(i, i + 1), "this closes nothing")
+                    .help("remove it, or add the opening delimiter it was meant to close"),
+                );
+            }
+        }
+        true
+    }
+
+    /// A non-ASCII character at `i` outside strings and comments; the offset after it.
+    fn non_ascii(&mut self, i: usize) -> usize {
+        let Some(c) = self.text.get(i..).and_then(|s| s.chars().next()) else {
+            return i + 1;
+        };
+        let len = c.len_utf8();
+        if i == 0 && c == '\u{FEFF}' {
+            // A byte-order mark at the start is skipped by the parser.
+        } else if is_bidi_control(c) {
+            self.out.diagnostics.push(bidi(self.file, i, len, c));
+        } else {
+            self.out.diagnostics.push(non_ascii(self.file, i, len, c));
+        }
+        i + len
+    }
+
+    /// An opener still open at the end of a file with no other problem.
+    fn unclosed_at_end(&mut self) {
+        if !self.out.diagnostics.is_empty() || !self.delimiters_reliable {
+            return;
+        }
+        let Some(&(open, at)) = self.stack.last() else {
+            return;
+        };
+        let open_c = open as char;
+        let end = self.bytes.len();
+        self.out.diagnostics.push(
+            Diagnostic::error(
+                codes::SYNTAX_UNBALANCED,
+                format!("unclosed delimiter `{open_c}`"),
+            )
+            .primary(self.file, Span::new(at, at + 1), "this is never closed")
+            .secondary(self.file, Span::new(end, end), "the file ends here")
+            .help(format!(
+                "add `{}` where it should end",
+                closer(open) as char
+            )),
+        );
+        self.out.fatal = true;
+    }
 }
 
 enum CommentError {
