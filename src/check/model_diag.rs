@@ -1,8 +1,9 @@
 //! Diagnostics of the model walker: rule errors explained (with the feature-map derivation for
 //! windows that do not fit), `reshape` arguments and element counts, symbol conflicts.
 //!
-//! Input: typed errors from `rules.rs`/`shape.rs` and the spans around them. Output:
-//! `Diagnostic`s. Invariant: pure functions, no state.
+//! Input: typed errors of the op families' shape rules (`ops::rule::RuleError`, symbol conflicts
+//! from `ops::symbols`) and the spans around them. Output: `Diagnostic`s. Invariant: pure
+//! functions, no state.
 
 use super::signature::BoundArgs;
 use super::types::{Dim, Fact};

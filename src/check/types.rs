@@ -1,7 +1,8 @@
 //! The typed program the checker produces and the IR lowering consumes.
 //!
-//! Input: nothing (plain data). Output: `CheckedModel` / `CheckedLayer` / `Fact` and the
-//! closed `LayerOp` enum with every attribute resolved (defaults filled in, Keras semantics).
+//! Input: nothing (plain data). Output: `CheckedModel` / `CheckedLayer` / `CheckedInput`; the
+//! shared vocabulary (`Fact`, `DType`, `Dim`, ...) and the closed `LayerOp` enum are `ops`'s,
+//! re-exported here for the checker's users.
 //! Invariants: in a `CheckedModel`, value ids `0..inputs.len()` are the inputs and value id
 //! `inputs.len() + i` is the output of `layers[i]`; every layer only uses values defined before
 //! it, so `layers` is a valid execution order; every `Dim::Known` is at least 1.
