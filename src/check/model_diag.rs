@@ -40,11 +40,9 @@ pub fn rule_error(
     let input_span = input_spans.first().copied().unwrap_or(call.span);
     match e {
         RuleError::Rank { expected, found } => {
-            let help = match layer {
-                "lstm" | "gru" | "simple_rnn" => "feed it a sequence [batch, time, features], e.g. from `embedding` or `reshape`; set `return_sequences: true` on a recurrent layer before it",
-                "conv2d" | "max_pool2d" | "avg_pool2d" | "global_avg_pool2d" | "global_max_pool2d" => "give it images [batch, height, width, channels], e.g. with `reshape(28, 28, 1)`",
-                _ => "reshape the value first",
-            };
+            let help = crate::ops::layer::lookup(layer)
+                .and_then(|spec| spec.input_help)
+                .unwrap_or("reshape the value first");
             Diagnostic::error(
                 codes::CHECK_RANK,
                 format!("`{layer}` expects a tensor of rank {expected}"),

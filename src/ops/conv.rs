@@ -40,7 +40,8 @@ pub const LAYERS: &[LayerSpec] = &[super::signature::layer(
         USE_BIAS,
         ACTIVATION,
     ],
-)];
+)
+.with_input_help(super::signature::IMAGES_HELP)];
 
 pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
     if name != "conv2d" {

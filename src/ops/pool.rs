@@ -14,7 +14,9 @@ use super::param::ParamRef;
 use super::rule::{
     known, mul, need_float, need_rank, one, per_sample, window_output_hw, Inferred, Rule, RANK4,
 };
-use super::signature::{kw, layer, pos, BoundArgs, Default, Kind, LayerSpec, Param, NONE, PADDING};
+use super::signature::{
+    kw, layer, pos, BoundArgs, Default, Kind, LayerSpec, Param, IMAGES_HELP, NONE, PADDING,
+};
 use super::types::{Dim, Fact, Padding, PoolKind};
 
 const POOL: &[Param] = &[
@@ -30,10 +32,10 @@ const POOL: &[Param] = &[
 ];
 
 pub const LAYERS: &[LayerSpec] = &[
-    layer("max_pool2d", POOL),
-    layer("avg_pool2d", POOL),
-    layer("global_avg_pool2d", NONE),
-    layer("global_max_pool2d", NONE),
+    layer("max_pool2d", POOL).with_input_help(IMAGES_HELP),
+    layer("avg_pool2d", POOL).with_input_help(IMAGES_HELP),
+    layer("global_avg_pool2d", NONE).with_input_help(IMAGES_HELP),
+    layer("global_max_pool2d", NONE).with_input_help(IMAGES_HELP),
 ];
 
 pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {

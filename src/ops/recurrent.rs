@@ -12,7 +12,9 @@ use super::layer::{first, not_mine, param, LayerOp};
 use super::op::{self, Activation as IrActivation, Op};
 use super::param::{expect_params, Init, ParamId, ParamInfo, ParamRef};
 use super::rule::{known, mul, need_float, need_rank, one, Inferred, Rule, RANK3};
-use super::signature::{kw, layer, pos, BoundArgs, Default, Kind, LayerSpec, Param, SIZE};
+use super::signature::{
+    kw, layer, pos, BoundArgs, Default, Kind, LayerSpec, Param, SEQUENCES_HELP, SIZE,
+};
 use super::types::{DType, Dim, Fact, RnnCell};
 
 const RNN: &[Param] = &[
@@ -21,9 +23,9 @@ const RNN: &[Param] = &[
 ];
 
 pub const LAYERS: &[LayerSpec] = &[
-    layer("simple_rnn", RNN),
-    layer("lstm", RNN),
-    layer("gru", RNN),
+    layer("simple_rnn", RNN).with_input_help(SEQUENCES_HELP),
+    layer("lstm", RNN).with_input_help(SEQUENCES_HELP),
+    layer("gru", RNN).with_input_help(SEQUENCES_HELP),
 ];
 
 pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {

@@ -18,6 +18,7 @@ pub const LAYERS: &[LayerSpec] = &[
         name: "reshape",
         signature: Signature { params: NONE },
         inputs: Inputs::Reshape,
+        input_help: None,
     },
 ];
 

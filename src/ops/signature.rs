@@ -224,7 +224,26 @@ pub struct LayerSpec {
     pub name: &'static str,
     pub signature: Signature,
     pub inputs: Inputs,
+    /// What to feed the layer, for the help of a wrong-rank input (`None`: reshape it).
+    pub input_help: Option<&'static str>,
 }
+
+impl LayerSpec {
+    /// The same layer with a help for wrong-rank inputs.
+    #[must_use]
+    pub const fn with_input_help(self, help: &'static str) -> Self {
+        Self {
+            input_help: Some(help),
+            ..self
+        }
+    }
+}
+
+/// The input help of the layers that read images.
+pub const IMAGES_HELP: &str =
+    "give it images [batch, height, width, channels], e.g. with `reshape(28, 28, 1)`";
+/// The input help of the layers that read sequences.
+pub const SEQUENCES_HELP: &str = "feed it a sequence [batch, time, features], e.g. from `embedding` or `reshape`; set `return_sequences: true` on a recurrent layer before it";
 
 /// A single-input layer.
 pub const fn layer(name: &'static str, params: &'static [Param]) -> LayerSpec {
@@ -232,6 +251,7 @@ pub const fn layer(name: &'static str, params: &'static [Param]) -> LayerSpec {
         name,
         signature: Signature { params },
         inputs: Inputs::One,
+        input_help: None,
     }
 }
 
@@ -241,6 +261,7 @@ pub const fn multi_input(name: &'static str, params: &'static [Param]) -> LayerS
         name,
         signature: Signature { params },
         inputs: Inputs::Many,
+        input_help: None,
     }
 }
 
