@@ -31,3 +31,6 @@ pub mod signature;
 pub mod symbols;
 pub mod types;
 pub mod window;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,132 @@
+//! The IR verifier's entry points apply the checker's rules: hand-made facts and parameter
+//! tables, accepted and refused.
+
+use super::op::{Activation, Op, Window};
+use super::param::{ParamId, ParamRef};
+use super::types::{DType, Dim, Fact, Padding, RnnCell};
+
+fn f32s(dims: &[usize]) -> Fact {
+    let mut d = vec![Dim::Symbol("N".into())];
+    d.extend(dims.iter().map(|&n| Dim::Known(n)));
+    Fact::new(DType::F32, d)
+}
+
+fn p<'a>(name: &'a str, shape: &'a [usize]) -> ParamRef<'a> {
+    ParamRef { name, shape }
+}
+
+const WINDOW: Window = Window {
+    size: [3, 3],
+    strides: [1, 1],
+    dilation: [1, 1],
+    padding: Padding::Valid,
+};
+
+fn conv(bias: bool) -> Op {
+    Op::Conv2d {
+        filters: 8,
+        window: WINDOW,
+        kernel: ParamId(0),
+        bias: bias.then_some(ParamId(1)),
+        activation: Activation::Relu,
+    }
+}
+
+#[test]
+fn conv2d_checks_its_output_and_its_kernel_shape() {
+    let x = f32s(&[28, 28, 1]);
+    let ok = conv(true).infer(&[&x], &[p("k", &[3, 3, 1, 8]), p("b", &[8])]);
+    assert_eq!(ok, Ok(f32s(&[26, 26, 8])));
+    let wrong = conv(true).infer(&[&x], &[p("k", &[3, 3, 2, 8]), p("b", &[8])]);
+    assert_eq!(
+        wrong,
+        Err("parameter k has shape [3, 3, 2, 8], expected [3, 3, 1, 8]".to_string())
+    );
+    let missing_bias = conv(true).infer(&[&x], &[p("k", &[3, 3, 1, 8])]);
+    assert_eq!(
+        missing_bias,
+        Err("has 1 parameters, expected 2".to_string())
+    );
+    let too_small = conv(false).infer(&[&f32s(&[2, 28, 1])], &[p("k", &[3, 3, 1, 8])]);
+    assert!(too_small.unwrap_err().contains("does not fit"));
+}
+
+#[test]
+fn merges_need_exactly_equal_facts_and_a_non_batch_concat_axis() {
+    let (a, b) = (f32s(&[4, 3]), f32s(&[4, 5]));
+    assert_eq!(Op::Add.infer(&[&a, &a], &[]), Ok(a.clone()));
+    assert!(Op::Add.infer(&[&a, &b], &[]).is_err());
+    assert!(Op::Add.infer(&[&a], &[]).is_err());
+    let concat = |axis| Op::Concat { axis };
+    assert_eq!(concat(-1).infer(&[&a, &b], &[]), Ok(f32s(&[4, 8])));
+    assert_eq!(concat(2).infer(&[&a, &b], &[]), Ok(f32s(&[4, 8])));
+    assert!(concat(1).infer(&[&a, &b], &[]).is_err()); // 3 ≠ 5 off the axis
+    assert!(concat(0).infer(&[&a, &a], &[]).is_err()); // the batch axis
+                                                       // An IR graph has no symbols left to bind: N and M differ.
+    let mut m = a.clone();
+    m.dims[0] = Dim::Symbol("M".into());
+    assert!(Op::Add.infer(&[&a, &m], &[]).is_err());
+}
+
+#[test]
+fn reshape_resolves_one_free_dim_and_keeps_the_count() {
+    let x = f32s(&[4, 6]);
+    let r = |shape: Vec<i64>| Op::Reshape { shape }.infer(&[&x], &[]);
+    assert_eq!(r(vec![2, -1]), Ok(f32s(&[2, 12])));
+    assert_eq!(r(vec![24]), Ok(f32s(&[24])));
+    assert!(r(vec![5, -1]).is_err());
+    assert!(r(vec![-1, -1]).is_err());
+    assert!(r(vec![0, 24]).is_err());
+    assert_eq!(Op::Flatten.infer(&[&x], &[]), Ok(f32s(&[24])));
+}
+
+#[test]
+fn dropout_rates_and_embedding_tables_from_untrusted_plans() {
+    let x = f32s(&[4]);
+    assert_eq!(Op::Dropout { rate: 0.5 }.infer(&[&x], &[]), Ok(x.clone()));
+    assert!(Op::Dropout { rate: 1.0 }.infer(&[&x], &[]).is_err());
+    assert!(Op::Dropout { rate: f32::NAN }.infer(&[&x], &[]).is_err());
+    let ids = Fact::new(DType::I64, vec![Dim::Symbol("N".into()), Dim::Known(7)]);
+    let e = Op::Embedding { table: ParamId(0) };
+    assert_eq!(e.infer(&[&ids], &[p("t", &[100, 16])]), Ok(f32s(&[7, 16])));
+    assert!(e.infer(&[&ids], &[p("t", &[100])]).is_err());
+    assert!(e.infer(&[&x], &[p("t", &[100, 16])]).is_err()); // floats are not ids
+}
+
+#[test]
+fn recurrent_layers_over_features_and_over_token_ids() {
+    let x = f32s(&[5, 3]);
+    let lstm = Op::Rnn {
+        cell: RnnCell::Lstm,
+        units: 4,
+        return_sequences: false,
+        kernel: ParamId(0),
+        recurrent: ParamId(1),
+        bias: ParamId(2),
+    };
+    let params = [p("k", &[3, 16]), p("r", &[4, 16]), p("b", &[16])];
+    assert_eq!(lstm.infer(&[&x], &params), Ok(f32s(&[4])));
+    let gru_bias = [p("k", &[3, 12]), p("r", &[4, 12]), p("b", &[2, 12])];
+    let gru = Op::Rnn {
+        cell: RnnCell::Gru,
+        units: 4,
+        return_sequences: true,
+        kernel: ParamId(0),
+        recurrent: ParamId(1),
+        bias: ParamId(2),
+    };
+    assert_eq!(gru.infer(&[&x], &gru_bias), Ok(f32s(&[5, 4])));
+    let ids = Fact::new(DType::I32, vec![Dim::Symbol("N".into()), Dim::Known(5)]);
+    let folded = Op::EmbeddedRnn {
+        cell: RnnCell::Lstm,
+        units: 4,
+        return_sequences: false,
+        projection: ParamId(0),
+        recurrent: ParamId(1),
+        bias: ParamId(2),
+    };
+    let table = [p("P", &[50, 16]), p("r", &[4, 16]), p("b", &[16])];
+    assert_eq!(folded.infer(&[&ids], &table), Ok(f32s(&[4])));
+    let narrow = [p("P", &[50, 12]), p("r", &[4, 16]), p("b", &[16])];
+    assert!(folded.infer(&[&ids], &narrow).is_err());
+}
