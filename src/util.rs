@@ -1,4 +1,18 @@
-//! Small helpers shared by every layer: atomic file writes.
+//! Small helpers shared by every layer: atomic file writes, and the default size limits that
+//! both the checker (`--max-layers`, `--max-param-bytes`) and the runtime (fresh weights) apply.
+//! Uses no other module of the crate.
+
+pub mod limits {
+    //! Default bounds on a model, shared by `check::limits` (the flags' defaults) and
+    //! `runtime::weights` (fresh weights never exceed what the checker would accept).
+
+    /// 100,000 layers: far past any real network, well below what a spec of the largest allowed
+    /// size could declare.
+    pub const DEFAULT_MAX_LAYERS: u64 = 100_000;
+    /// 4 GiB of parameters (a billion f32 values): training holds about four copies (values,
+    /// gradients, two optimizer moments), which is what a 24 GiB machine can take.
+    pub const DEFAULT_MAX_PARAM_BYTES: u64 = 4 << 30;
+}
 
 use std::io::{self, Write};
 use std::path::Path;

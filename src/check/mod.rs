@@ -6,7 +6,7 @@
 //! any AST; all size arithmetic is checked; a problem is reported once (later rules see an
 //! "unknown" value instead of cascading).
 //!
-//! Files: `suggest` (did you mean), `signature` (argument signatures and binding), `layers`
+//! Files: `signature` (argument signatures and binding), `layers`
 //! (the layer registry), `rules` (each op's shape/param/FLOP rule), `shape` (symbolic dims and
 //! window arithmetic), `inputs` (signature types), `model` + `model_diag` (model bodies),
 //! `train` + `train_types` + `train_fit` (train blocks and cross-block checks), `summary`.
@@ -19,7 +19,6 @@ mod model_diag;
 pub mod rules;
 pub mod shape;
 pub mod signature;
-pub mod suggest;
 pub mod summary;
 pub mod train;
 pub mod train_fit;
@@ -33,6 +32,8 @@ pub use train_fit::{DataFacts, LabelFacts};
 pub use train_types::*;
 pub use types::*;
 
+// The one did-you-mean policy lives in `diag`; submodules reach it as `super::suggest`.
+use crate::diag::suggest;
 use crate::diag::{codes, Diagnostic, FileId, Span};
 use crate::syntax::ast;
 use serde::Serialize;

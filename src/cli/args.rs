@@ -120,10 +120,10 @@ pub struct LimitArgs {
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_errors: u32,
     /// Most layers in one model.
-    #[arg(long, value_name = "N", default_value_t = crate::check::limits::DEFAULT_MAX_LAYERS)]
+    #[arg(long, value_name = "N", default_value_t = crate::util::limits::DEFAULT_MAX_LAYERS)]
     pub max_layers: u64,
     /// Most bytes of parameters in one model (f32: 4 bytes each).
-    #[arg(long, value_name = "BYTES", default_value_t = crate::check::limits::DEFAULT_MAX_PARAM_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::util::limits::DEFAULT_MAX_PARAM_BYTES)]
     pub max_param_bytes: u64,
 }
 

@@ -17,7 +17,7 @@ pub fn run(args: &CheckArgs, out: &Output) -> u8 {
                 let mut diags = spec.diagnostics;
                 if !diags.iter().any(Diagnostic::is_error) {
                     diags.extend(
-                        super::limits::check_with_limits(
+                        crate::check::limits::check_with_limits(
                             spec.file,
                             &spec.ast,
                             &args.limits.model_limits(),

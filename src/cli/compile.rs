@@ -4,7 +4,7 @@
 use super::args::{CompileArgs, Emit};
 use super::output::Output;
 use super::source;
-use crate::check::{self, types::CheckedModel};
+use crate::check::types::CheckedModel;
 use crate::diag::{self, codes, Diagnostic, SourceMap};
 use crate::passes::{self, PassOptions};
 use crate::{ir, plan, util};
@@ -19,7 +19,7 @@ pub fn run(args: &CompileArgs, out: &Output) -> u8 {
     for name in args.disable_pass.iter().chain(&args.stop_after) {
         if !known.contains(&name.as_str()) {
             let d = Diagnostic::error(codes::IO_USAGE, format!("there is no pass named `{name}`"));
-            let d = match check::suggest::help_for(name, known.iter().copied(), "the passes are") {
+            let d = match diag::suggest::help_for(name, known.iter().copied(), "the passes are") {
                 Some(h) => d.help(h),
                 None => d,
             };
@@ -55,7 +55,7 @@ pub fn run(args: &CompileArgs, out: &Output) -> u8 {
         };
     }
     let checked =
-        super::limits::check_with_limits(spec.file, &spec.ast, &args.limits.model_limits());
+        crate::check::limits::check_with_limits(spec.file, &spec.ast, &args.limits.model_limits());
     if checked.has_errors() {
         return report(out, &map, checked.diagnostics);
     }
@@ -176,7 +176,7 @@ pub(super) fn choose_model<'m>(
                 codes::IO_USAGE,
                 format!("the spec has no model named `{n}`"),
             );
-            match check::suggest::help_for(n, names.iter().copied(), "the models are") {
+            match diag::suggest::help_for(n, names.iter().copied(), "the models are") {
                 Some(h) => d.help(h),
                 None => d,
             }

@@ -28,7 +28,11 @@ pub fn run(args: &SummaryArgs, color: ColorWhen) -> u8 {
     let checked = if diags.iter().any(Diagnostic::is_error) {
         None
     } else {
-        let c = super::limits::check_with_limits(spec.file, &spec.ast, &args.limits.model_limits());
+        let c = crate::check::limits::check_with_limits(
+            spec.file,
+            &spec.ast,
+            &args.limits.model_limits(),
+        );
         diags.extend(c.diagnostics.iter().cloned());
         Some(c)
     };
@@ -51,9 +55,7 @@ pub fn run(args: &SummaryArgs, color: ColorWhen) -> u8 {
         );
         let mut d = Diagnostic::error(codes::CHECK_UNKNOWN_MODEL, what);
         if let Some(n) = &args.model {
-            if let Some(h) =
-                crate::check::suggest::help_for(n, names.iter().copied(), "the models are")
-            {
+            if let Some(h) = diag::suggest::help_for(n, names.iter().copied(), "the models are") {
                 d = d.help(h);
             }
         }

@@ -10,7 +10,7 @@
 use super::limits::{check_activations, Use};
 use super::output::Output;
 use super::source;
-use crate::check::{self, train_types::CheckedTrain, types::CheckedModel, Checked};
+use crate::check::{train_types::CheckedTrain, types::CheckedModel, Checked};
 use crate::data::loader::{load_dataset, Dataset};
 use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
 use crate::fit::{self, EpochRecord, FitEnd, FitOptions, Progress};
@@ -111,7 +111,7 @@ fn prepare(
         models,
         trains,
         pipelines,
-    } = super::limits::check_with_limits(spec.file, &spec.ast, &limits.model_limits());
+    } = crate::check::limits::check_with_limits(spec.file, &spec.ast, &limits.model_limits());
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);
     }
@@ -126,14 +126,13 @@ fn prepare(
                     codes::IO_USAGE,
                     format!("the spec has no train block named `{n}`"),
                 );
-                vec![match check::suggest::help_for(
-                    n,
-                    names.iter().copied(),
-                    "the train blocks are",
-                ) {
-                    Some(h) => d.help(h),
-                    None => d,
-                }]
+                vec![
+                    match diag::suggest::help_for(n, names.iter().copied(), "the train blocks are")
+                    {
+                        Some(h) => d.help(h),
+                        None => d,
+                    },
+                ]
             })?,
         None => match trains.as_slice() {
             [one] => one.clone(),

@@ -8,8 +8,8 @@ use super::spec::{
     ColumnRef, CsvSource, FeatureColumns, IdxSource, LabelRead, NpySource, RegressionSource,
     SineSource, SourceKind, SourceSpec, TokenSource,
 };
-use super::suggest::help_text;
 use crate::diag::codes::{DATA_ARGUMENT_RANGE, DATA_ARGUMENT_TYPE, DATA_UNKNOWN_SOURCE};
+use crate::diag::suggest::help_or_list;
 use crate::diag::{Diagnostic, Span};
 use crate::syntax::ast::{Expr, ExprKind, Setting};
 
@@ -243,7 +243,7 @@ pub(super) fn lower_source(ctx: &mut Ctx, setting: &Setting) -> Option<SourceSpe
             ctx.error(
                 Diagnostic::error(DATA_UNKNOWN_SOURCE, format!("unknown data source `{name}`"))
                     .primary(ctx.file, call.callee.span, "not a source")
-                    .help(help_text(name, SOURCES)),
+                    .help(help_or_list(name, SOURCES)),
             );
             return None;
         }

@@ -5,10 +5,13 @@
 //! carries a registered [`Code`]; spans are byte ranges into a file of a [`SourceMap`]; this
 //! module never decides exit codes (it only says which [`Class`] a code belongs to).
 
+mod bytes;
 pub mod codes;
 mod render;
 mod source_map;
+pub mod suggest;
 
+pub use bytes::human_bytes;
 pub use codes::{all_codes, lookup, Class, Code, CodeInfo};
 pub use render::{render, Format, RenderOptions};
 pub use source_map::{FileId, LineCol, SourceMap};

@@ -287,7 +287,7 @@ fn compile_spec(
     if spec.diagnostics.iter().any(Diagnostic::is_error) {
         return Err(spec.diagnostics);
     }
-    let checked = super::limits::check_with_limits(
+    let checked = crate::check::limits::check_with_limits(
         spec.file,
         &spec.ast,
         &crate::check::limits::ModelLimits::default(),

@@ -7,11 +7,11 @@
 use super::check_budget;
 use crate::data::samples::{with_count, Features, Labels, Samples};
 use crate::data::spec::{ColumnRef, CsvSource, FeatureColumns, LabelRead};
-use crate::data::suggest::help_text;
 use crate::diag::codes::{
     DATA_COLUMN_NOT_FOUND, DATA_CSV_RAGGED, DATA_EMPTY, DATA_LABEL_RANGE, DATA_NON_FINITE,
     DATA_NOT_A_NUMBER, DATA_SHAPE_MISMATCH,
 };
+use crate::diag::suggest::help_or_list;
 use crate::diag::Diagnostic;
 use ndarray::{Array2, ArrayD};
 use std::path::Path;
@@ -70,7 +70,7 @@ pub(super) fn from_bytes(
                     0,
                     format!("{what} column `{n}` is not in the header of {shown}"),
                 )
-                .help(help_text(n, &names))
+                .help(help_or_list(n, &names))
             }),
             (ColumnRef::Name(n), None) => Err(bad(
                 DATA_COLUMN_NOT_FOUND,
