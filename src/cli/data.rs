@@ -8,9 +8,9 @@
 //! epoch (a line plot for series), atomically. Exit 1 for problems in the spec or the data
 //! (E06xx), 2 for usage and I/O.
 
-use super::args::{ColorWhen, SummaryFormat};
+use super::common::{diag_format, report, same_file};
+use super::options::{ColorWhen, SummaryFormat};
 use super::output::Output;
-use super::run::{diag_format, report, same_file};
 use super::source;
 use crate::data::loader::{load_dataset, Dataset};
 use crate::data::preview::preview_png;

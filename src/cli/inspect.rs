@@ -8,9 +8,9 @@
 //! bytes per sample and for a batch, next to one buffer per value); the pass log. With
 //! `--format json`, one JSON object with the same content.
 
-use super::args::{ColorWhen, SummaryFormat};
+use super::common::{diag_format, load_plan, report};
+use super::options::{ColorWhen, SummaryFormat};
 use super::output::Output;
-use super::run::{diag_format, load_plan, report};
 use crate::diag::{human_bytes, SourceMap};
 use crate::ir::ParamSource;
 use crate::passes::Mode;

@@ -2,11 +2,28 @@
 //! layers, output shapes, parameter counts and FLOPs. Exit 1 (with the diagnostics, as `check`
 //! prints them) when the spec has errors.
 
-use super::args::{ColorWhen, SummaryArgs, SummaryFormat};
+use super::options::{ColorWhen, LimitArgs, SummaryFormat};
 use super::output::Output;
 use super::source;
 use crate::check::summary;
 use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// The `.model` file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The model to summarize (default: the first in the file).
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Human)]
+    pub format: SummaryFormat,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
 
 /// Runs `summary`; returns the exit status.
 pub fn run(args: &SummaryArgs, color: ColorWhen) -> u8 {

@@ -7,7 +7,9 @@
 //! (parameters, optimizer state and progress, for `--resume`). Ctrl-C or SIGTERM finishes the
 //! current step, writes the checkpoint and exits with status 130.
 
+use super::common::report;
 use super::limits::{check_activations, Use};
+use super::options::{format_parser, LimitArgs};
 use super::output::Output;
 use super::source;
 use crate::check::{train_types::CheckedTrain, types::CheckedModel, Checked};
@@ -45,10 +47,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
     /// `human`: progress and a line per epoch on stderr; `json`: one JSON object per epoch on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(long, value_parser = format_parser(), default_value = "human")]
     pub format: Format,
     #[command(flatten)]
-    pub limits: super::args::LimitArgs,
+    pub limits: LimitArgs,
     #[command(flatten)]
     pub activations: super::limits::ActivationLimitArgs,
 }
@@ -67,10 +69,10 @@ pub struct EvalArgs {
     /// Which split to measure.
     #[arg(long, value_enum, default_value_t = Split::Validation)]
     pub split: Split,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(long, value_parser = format_parser(), default_value = "human")]
     pub format: Format,
     #[command(flatten)]
-    pub limits: super::args::LimitArgs,
+    pub limits: LimitArgs,
     #[command(flatten)]
     pub activations: super::limits::ActivationLimitArgs,
 }
@@ -90,15 +92,9 @@ struct Prepared {
     dataset: Dataset,
 }
 
-fn report(out: &Output, map: &SourceMap, mut diags: Vec<Diagnostic>) -> u8 {
-    diag::sort(&mut diags);
-    out.diagnostics(map, &diags);
-    diag::exit_status(&diags).max(u8::from(diags.iter().any(Diagnostic::is_error)))
-}
-
 fn prepare(
     file: &Path,
-    limits: &super::args::LimitArgs,
+    limits: &LimitArgs,
     name: Option<&str>,
     map: &mut SourceMap,
 ) -> Result<Prepared, Vec<Diagnostic>> {
