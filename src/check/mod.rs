@@ -9,7 +9,8 @@
 //! Files: `signature` (argument signatures and binding), `layers`
 //! (the layer registry), `rules` (each op's shape/param/FLOP rule), `shape` (symbolic dims and
 //! window arithmetic), `inputs` (signature types), `model` + `model_diag` (model bodies),
-//! `train` + `train_types` + `train_fit` (train blocks and cross-block checks), `summary`.
+//! `train` + `train_types` + `train_fit` (train blocks and cross-block checks), `limits`
+//! (model size limits, and `check_with_limits`: a file checked within them), `summary`.
 
 pub mod inputs;
 pub mod layers;

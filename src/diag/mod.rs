@@ -1,5 +1,7 @@
-//! Diagnostics: the one type every phase reports problems with, the registry of codes, and the
-//! renderers (human via codespan-reporting, JSON lines, GitHub annotations).
+//! Diagnostics: the one type every phase reports problems with, the registry of codes, the
+//! renderers (human via codespan-reporting, JSON lines, GitHub annotations), and the wording
+//! every phase shares: the one did-you-mean policy (`suggest`) and byte counts in words
+//! ([`human_bytes`]).
 //!
 //! Input: problems found by any phase. Output: rendered text. Invariants: every diagnostic
 //! carries a registered [`Code`]; spans are byte ranges into a file of a [`SourceMap`]; this
