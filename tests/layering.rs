@@ -381,6 +381,7 @@ fn every_arrow_between_modules_is_allowed() {
     assert!(table.len() >= 10, "the table lists the modules: {table:?}");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
+    assert!(files.len() >= 100, "only {} files under src/", files.len());
     let tests = test_only(&src, &files);
     assert!(
         tests.iter().any(|t| t.ends_with("check/tests.rs")),
@@ -489,4 +490,59 @@ fn the_table_reader_takes_backticked_names() {
     assert_eq!(t.len(), 2);
     assert_eq!(t["ops"], BTreeSet::from(["diag".to_string()]));
     assert!(t["diag"].is_empty());
+}
+
+/// Inside `cli`: the command modules use the shared helpers (`common`, `options`, `output`,
+/// `source`, `limits`, `hook`) and never each other; the helpers use no command module and
+/// not `args`. `args` (the grammar, naming every command's arguments) and `mod.rs` (dispatch)
+/// sit above the commands. So the CLI has no import circle.
+#[test]
+fn cli_commands_do_not_import_each_other() {
+    const HELPERS: &[&str] = &["common", "options", "output", "source", "limits", "hook"];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cli = root.join("src/cli");
+    let mut files = Vec::new();
+    rust_files(&cli, &mut files);
+    let tests = test_only(&root.join("src"), &files);
+    let mut problems = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(&cli).unwrap();
+        let own = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let own = own.trim_end_matches(".rs").to_string();
+        if own == "mod" || own == "args" || tests.iter().any(|t| f.starts_with(t)) {
+            continue;
+        }
+        let (code, _) = without_tests(&std::fs::read_to_string(f).unwrap());
+        // `super::X` from `cli/X.rs`, `super::super::X` from `cli/X/Y.rs`, or `crate::cli::X`.
+        let depth = rel.components().count();
+        let up = "super::".repeat(if rel.ends_with("mod.rs") {
+            depth - 1
+        } else {
+            depth
+        });
+        let prefixes = [up, "crate::cli::".to_string()];
+        for prefix in prefixes.iter().filter(|p| !p.is_empty()) {
+            for (at, _) in code.match_indices(prefix.as_str()) {
+                if at > 0 && code[..at].ends_with("super::") {
+                    continue;
+                }
+                for (used, _) in first_names(&code, at + prefix.len()) {
+                    let fine = used == own || HELPERS.contains(&used.as_str());
+                    if !fine {
+                        let line = code[..at].matches('\n').count() + 1;
+                        problems.push(format!(
+                            "src/cli/{}:{line}: `{own}` uses `{used}`",
+                            rel.display()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
