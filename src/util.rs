@@ -1,4 +1,18 @@
-//! Small helpers shared by every layer: atomic file writes.
+//! Small helpers shared by every layer: atomic file writes, and the default size limits that
+//! both the checker (`--max-layers`, `--max-param-bytes`) and the runtime (fresh weights) apply.
+//! Uses no other module of the crate.
+
+pub mod limits {
+    //! Default bounds on a model, shared by `check::limits` (the flags' defaults) and
+    //! `runtime::weights` (fresh weights never exceed what the checker would accept).
+
+    /// 100,000 layers: far past any real network, well below what a spec of the largest allowed
+    /// size could declare.
+    pub const DEFAULT_MAX_LAYERS: u64 = 100_000;
+    /// 4 GiB of parameters (a billion f32 values): training holds about four copies (values,
+    /// gradients, two optimizer moments), which is what a 24 GiB machine can take.
+    pub const DEFAULT_MAX_PARAM_BYTES: u64 = 4 << 30;
+}
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -13,7 +27,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".modelc-")
         .suffix(".tmp")
-        .tempfile_in(dir)?;
+        .tempfile_in(dir)
+        .map_err(without_temp_path)?;
     // A temporary file is private (0600); the result gets the permissions of the file it
     // replaces, or the usual 0644 for a new one.
     #[cfg(unix)]
@@ -27,6 +42,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// tempfile's error for a temporary file it could not create ends in ` at path "..."`, naming
+/// the random file that was never made; the caller names the file it meant to write instead.
+fn without_temp_path(e: io::Error) -> io::Error {
+    let text = e.to_string();
+    match text.split_once(" at path ") {
+        Some((reason, _)) => io::Error::new(e.kind(), reason.to_string()),
+        None => e,
+    }
 }
 
 #[cfg(test)]
@@ -66,6 +91,7 @@ mod tests {
     fn write_atomic_into_missing_folder_fails_cleanly() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("no/such/out.txt");
-        assert!(write_atomic(&p, b"x").is_err());
+        let e = write_atomic(&p, b"x").unwrap_err();
+        assert!(!e.to_string().contains(".modelc-"), "{e}");
     }
 }

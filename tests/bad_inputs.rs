@@ -10,12 +10,16 @@
     clippy::float_cmp
 )]
 
+#[path = "bad_inputs/cli_output.rs"]
+mod cli_output;
+#[path = "bad_inputs/data_files.rs"]
+mod data_files;
 #[path = "bad_inputs/harness.rs"]
 mod harness;
 #[path = "bad_inputs/training.rs"]
 mod training;
 
-use harness::{describe, find, json_lines, Case};
+use harness::{find, Case};
 
 /// A tiny regression spec that trains in milliseconds.
 pub const TINY: &str = "model M(x: f32[N, 4]) -> f32[N, 1] {\n    dense(1)\n}\n\
@@ -442,169 +446,24 @@ fn bad_input_14_hyperparameters_out_of_range() {
 }
 
 /// A spec whose data block reads `source` (relative to the spec's folder).
-fn data_spec(source: &str) -> Vec<u8> {
-    format!("data D {{\n source {source}\n batch 2\n}}\n").into_bytes()
-}
-
-fn csv_source(file: &str) -> String {
-    format!("csv(\"{file}\", label: \"target\", features: 2, classes: 3)")
-}
-
 #[test]
 fn bad_input_15_missing_folder_unreadable_and_relative_paths() {
-    let case = Case::new(&[("a.model", &data_spec(&csv_source("missing.csv")))]);
-    case.expect(
-        &["data", "stats", "--format", "json", "a.model"],
-        2,
-        &["E0900"],
-    );
-    let case = Case::new(&[
-        ("a.model", &data_spec(&csv_source("folder.csv"))),
-        ("folder.csv/x", b""),
-    ]);
-    let lines = case.expect(
-        &["data", "stats", "--format", "json", "a.model"],
-        2,
-        &["E0900"],
-    );
-    assert!(find(&lines, "E0900")["message"]
-        .as_str()
-        .unwrap()
-        .contains("it is a folder"));
-    // No permission: chmod 000, run as an unprivileged user when the tests run as root.
-    let case = Case::with_fixtures(
-        &["points.csv"],
-        &[("a.model", &data_spec(&csv_source("points.csv")))],
-    );
-    training::chmod(&case.path("points.csv"), 0o000);
-    let o = training::run_unprivileged(&case, &["data", "stats", "--format", "json", "a.model"]);
-    assert_eq!(o.status.code(), Some(2), "{}", describe(&[], &o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("\"E0900\""));
-    training::chmod(&case.path("points.csv"), 0o644);
-    // Relative paths resolve against the spec's folder, not the working folder.
-    let case = Case::with_fixtures(
-        &[],
-        &[
-            (
-                "specs/a.model",
-                &data_spec(&csv_source("../data/points.csv")),
-            ),
-            (
-                "data/points.csv",
-                b"x,y,target\n1,2,0\n3.5,-4,1\n0,0.25,2\n",
-            ),
-        ],
-    );
-    case.expect(
-        &["data", "stats", "--format", "json", "specs/a.model"],
-        0,
-        &[],
-    );
+    data_files::bad_input_15_missing_folder_unreadable_and_relative_paths();
 }
 
 #[test]
 fn bad_input_16_csv_problems_name_file_row_and_column() {
-    for (file, code, line, column, words) in [
-        ("ragged.csv", "E0610", 3, 1, "row 3"),
-        ("non_numeric.csv", "E0612", 3, 2, "row 3, column 2"),
-        ("nan.csv", "E0613", 2, 2, "row 2, column 2"),
-        ("inf.csv", "E0613", 3, 1, "row 3, column 1"),
-        ("empty.csv", "E0614", 1, 1, "is empty"),
-        ("header_only.csv", "E0614", 1, 1, "no data rows"),
-        ("points_noheader.csv", "E0611", 1, 1, "not in the header"),
-    ] {
-        let case = Case::with_fixtures(&[file], &[("a.model", &data_spec(&csv_source(file)))]);
-        let lines = case.expect(
-            &["data", "stats", "--format", "json", "a.model"],
-            1,
-            &[code],
-        );
-        let d = find(&lines, code);
-        assert!(d["file"].as_str().unwrap().ends_with(file), "{d}");
-        assert_eq!(at(d), (line, column), "{file}");
-        let message = d["message"].as_str().unwrap();
-        assert!(
-            message.contains(words) && message.contains(file),
-            "{message}"
-        );
-    }
-    // A renamed label or feature column.
-    for source in [
-        "csv(\"points.csv\", label: \"targt\", features: 2, classes: 3)",
-        "csv(\"points.csv\", label: \"target\", features: [\"x\", \"z\"], classes: 3)",
-    ] {
-        let case = Case::with_fixtures(&["points.csv"], &[("a.model", &data_spec(source))]);
-        case.expect(
-            &["data", "stats", "--format", "json", "a.model"],
-            1,
-            &["E0611"],
-        );
-    }
-}
-
-fn idx_source(images: &str, labels: &str) -> String {
-    format!("idx(\"{images}\", labels: \"{labels}\", shape: [2, 2, 1], classes: 3)")
+    data_files::bad_input_16_csv_problems_name_file_row_and_column();
 }
 
 #[test]
 fn bad_input_17_idx_problems() {
-    for (images, labels, code) in [
-        ("bad_magic.idx", "labels.idx", "E0615"),
-        ("truncated.idx", "labels.idx", "E0615"),
-        ("overflow.idx", "labels.idx", "E0615"),
-        ("images.idx", "labels4.idx", "E0616"),
-        ("images.idx", "labels_range.idx", "E0617"),
-        // A gzip stream cut short: the file was read, its data is broken (exit 1, not 2).
-        ("truncated.idx.gz", "labels.idx", "E0622"),
-    ] {
-        let case = Case::with_fixtures(
-            &[images, labels],
-            &[("a.model", &data_spec(&idx_source(images, labels)))],
-        );
-        case.expect(
-            &["data", "stats", "--format", "json", "a.model"],
-            1,
-            &[code],
-        );
-    }
-    let case = Case::with_fixtures(
-        &["images.idx.gz", "labels.idx"],
-        &[(
-            "a.model",
-            &data_spec(&idx_source("images.idx.gz", "labels.idx")),
-        )],
-    );
-    case.expect(&["data", "stats", "--format", "json", "a.model"], 0, &[]);
+    data_files::bad_input_17_idx_problems();
 }
 
 #[test]
 fn bad_input_18_npy_problems() {
-    for (file, words) in [
-        ("x_big_endian.npy", "`>f4` is not supported"),
-        ("x_fortran.npy", "Fortran order"),
-        ("x_object.npy", "`|O` is not supported"),
-        ("x_truncated.npy", "the data is 19 bytes"),
-    ] {
-        let source = format!("npy(\"{file}\", labels: \"y_3.npy\", shape: [3], classes: 3)");
-        let case = Case::with_fixtures(&[file, "y_3.npy"], &[("a.model", &data_spec(&source))]);
-        let lines = case.expect(
-            &["data", "stats", "--format", "json", "a.model"],
-            1,
-            &["E0618"],
-        );
-        assert!(find(&lines, "E0618")["message"]
-            .as_str()
-            .unwrap()
-            .contains(words));
-    }
-    // Two samples and three labels.
-    let source = "npy(\"x_f4.npy\", labels: \"y_3.npy\", shape: [3], classes: 3)";
-    let case = Case::with_fixtures(&["x_f4.npy", "y_3.npy"], &[("a.model", &data_spec(source))]);
-    case.expect(
-        &["data", "stats", "--format", "json", "a.model"],
-        1,
-        &["E0616"],
-    );
+    data_files::bad_input_18_npy_problems();
 }
 
 #[test]
@@ -646,207 +505,22 @@ fn bad_input_25_same_seed_same_numbers_bit_for_bit() {
 
 #[test]
 fn bad_input_26_unknown_conflicting_flags_and_output_equal_to_input() {
-    let case = Case::new(&[("a.model", TINY.as_bytes())]);
-    for args in [
-        &["check", "--bogus", "a.model"][..],
-        &["compile", "a.model", "--emit", "ir", "-o", "p.ron"],
-        &["compile", "a.model", "--mode", "sideways"],
-        &["bench", "a.model", "--batch", "0"],
-        &["train", "a.model", "--epochs", "0"],
-        &["nonsense"],
-    ] {
-        let o = case.run(args);
-        assert_eq!(o.status.code(), Some(2), "{}", describe(args, &o));
-        assert!(
-            String::from_utf8_lossy(&o.stderr).starts_with("error:"),
-            "{}",
-            describe(args, &o)
-        );
-        case.assert_unchanged_except(&[]);
-    }
-    case.expect(
-        &["compile", "--format", "json", "a.model", "-o", "a.model"],
-        2,
-        &["E0903"],
-    );
-    case.expect(
-        &["compile", "--format", "json", "a.model", "-o", "./a.model"],
-        2,
-        &["E0903"],
-    );
-    case.expect_writing(
-        &["compile", "a.model", "-o", "plan.ron"],
-        0,
-        &[],
-        &["plan.ron"],
-    );
-    let mut case = case;
-    case.resnapshot();
-    let x = training::npy_f32(&[2, 4], &[0.5; 8]);
-    std::fs::write(case.path("x.npy"), x).unwrap();
-    case.resnapshot();
-    // The output may be neither the input array nor the plan.
-    for output in ["x.npy", "plan.ron"] {
-        let args = [
-            "run",
-            "--format",
-            "json",
-            "plan.ron",
-            "--random-weights",
-            "1",
-            "--input",
-            "x.npy",
-            "-o",
-            output,
-        ];
-        case.expect(&args, 2, &["E0903"]);
-    }
-    let o = case.run(&["data", "preview", "a.model", "-o", "a.model"]);
-    assert_eq!(o.status.code(), Some(2), "{}", describe(&[], &o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("E0903"));
-    case.assert_unchanged_except(&[]);
-}
-
-/// Runs with stdout a pipe closed before the first write, like `modelc ... | head -0`.
-fn closed_stdout(case: &Case, args: &[&str]) -> std::process::Output {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_modelc"))
-        .current_dir(case.dir.path())
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    child.wait_with_output().unwrap()
+    cli_output::bad_input_26_unknown_conflicting_flags_and_output_equal_to_input();
 }
 
 #[test]
 fn bad_input_27_closed_stdout_is_not_a_panic() {
-    let case = Case::new(&[("a.model", TINY.as_bytes()), ("bad.model", b"model M(")]);
-    std::fs::write(
-        case.path("x.npy"),
-        training::npy_f32(&[300, 4], &[0.5; 1200]),
-    )
-    .unwrap();
-    for args in [
-        &["summary", "a.model"][..],
-        &["summary", "--format", "json", "a.model"],
-        &["check", "--format", "json", "bad.model"],
-        &["compile", "a.model"],
-        &["compile", "--emit", "ir", "a.model"],
-        &["explain"],
-        &["explain", "E0100"],
-        &[
-            "run",
-            "a.model",
-            "--random-weights",
-            "1",
-            "--input",
-            "x.npy",
-        ],
-        &["bench", "a.model", "--iterations", "1", "--batch", "2"],
-        &["data", "stats", "a.model"],
-        &["train", "--format", "json", "a.model", "--out", "run"],
-    ] {
-        let o = closed_stdout(&case, args);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            matches!(o.status.code(), Some(0 | 1)) && !err.contains("internal error"),
-            "{}",
-            describe(args, &o)
-        );
-    }
+    cli_output::bad_input_27_closed_stdout_is_not_a_panic();
 }
 
 #[test]
 fn bad_input_28_no_colour_or_redraws_off_a_terminal() {
-    let case = Case::new(&[
-        ("a.model", TINY.as_bytes()),
-        ("bad.model", b"model M(x: f32[N, 4]) {\n densee(3)\n}\n"),
-    ]);
-    for env in [&[][..], &[("NO_COLOR", "1")], &[("TERM", "dumb")]] {
-        for args in [
-            &["check", "bad.model"][..],
-            &["compile", "bad.model"],
-            &["summary", "bad.model"],
-            &[
-                "run",
-                "bad.model",
-                "--random-weights",
-                "1",
-                "--input",
-                "x.npy",
-            ],
-            &["bench", "bad.model"],
-            &["data", "stats", "bad.model"],
-            &["train", "bad.model"],
-            &["eval", "bad.model", "--weights", "w.safetensors"],
-            &["inspect", "bad.model"],
-        ] {
-            let o = case.run_env(args, env);
-            let err = String::from_utf8_lossy(&o.stderr);
-            assert!(
-                matches!(o.status.code(), Some(1 | 2)),
-                "{}",
-                describe(args, &o)
-            );
-            assert!(err.contains("error"), "{}", describe(args, &o));
-            assert!(!err.contains('\u{1b}'), "colour in {}", describe(args, &o));
-        }
-        // Training prints plain epoch lines, no progress-bar redraws.
-        let o = case.run_env(&["train", "a.model", "--out", "run"], env);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(0), "{err}");
-        assert!(err.contains("epoch 2: loss"), "{err}");
-        assert!(!err.contains('\u{1b}') && !err.contains('\r'), "{err:?}");
-    }
+    cli_output::bad_input_28_no_colour_or_redraws_off_a_terminal();
 }
 
 #[test]
 fn bad_input_29_json_stays_json_on_early_failures() {
-    let case = Case::new(&[]);
-    for command in [
-        &["check"][..],
-        &["compile"],
-        &["summary"],
-        &["train"],
-        &["eval", "--weights", "w.safetensors"],
-        &["run", "--random-weights", "1", "--input", "x.npy"],
-        &["bench"],
-        &["inspect"],
-        &["data", "stats"],
-    ] {
-        for (extra, code, status) in [
-            (&["missing.model"][..], "E0900", 2),
-            (&["missing.model", "--bogus"], "E0902", 2),
-        ] {
-            let mut args = command.to_vec();
-            args.extend_from_slice(extra);
-            args.extend_from_slice(&["--format", "json"]);
-            let o = case.run(&args);
-            assert_eq!(o.status.code(), Some(status), "{}", describe(&args, &o));
-            let lines = json_lines(&o);
-            assert_eq!(lines.len(), 1, "{}", describe(&args, &o));
-            assert_eq!(lines[0]["code"], code, "{}", describe(&args, &o));
-        }
-    }
-    // A bad flag value and a missing argument also stay JSON.
-    for args in [
-        &[
-            "check",
-            "--format",
-            "json",
-            "--max-nesting",
-            "zero",
-            "a.model",
-        ][..],
-        &["train", "--format", "json"],
-    ] {
-        let o = case.run(args);
-        assert_eq!(o.status.code(), Some(2));
-        assert_eq!(json_lines(&o)[0]["code"], "E0902", "{}", describe(args, &o));
-    }
-    case.assert_unchanged_except(&[]);
+    cli_output::bad_input_29_json_stays_json_on_early_failures();
 }
 
 #[test]

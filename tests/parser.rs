@@ -1,4 +1,5 @@
-//! The parser on every construct of the language, and on random input.
+//! The parser on every construct of the language (AST snapshots in `tests/parser/`), its
+//! behaviour on errors (keywords, recovery, the error cap), and on random input.
 
 // Test code: a failed unwrap is a failed test; parsed numbers are compared exactly on purpose.
 #![allow(
@@ -9,7 +10,7 @@
 )]
 
 use modelc::diag::FileId;
-use modelc::syntax::ast::{Dim, ExprKind, Item, Stmt};
+use modelc::syntax::ast::Item;
 use modelc::syntax::{parse, Limits, Parsed};
 use proptest::prelude::*;
 
@@ -27,187 +28,53 @@ fn codes(text: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// AST snapshots: every `tests/parser/NAME.model` printed by `modelc compile NAME.model --emit
+/// ast` (RON, spans included) must equal `NAME.ast` beside it. They pin the tree each
+/// construct parses to: signatures with dtypes and symbolic dims, optional output types and
+/// trailing commas, `let` and multi-line pipes, every literal form (fractions, exponents,
+/// negatives, escaped strings, lists, booleans), data-block settings and keyword lists, and
+/// comments that leave no trace. Regenerate with `MODELC_BLESS=1 cargo test --test parser`,
+/// then review the diff.
 #[test]
-fn model_signature_with_dtypes_symbols_and_output() {
-    let p = ok("model M(image: f32[N, 28, 28, 1], ids: i64[B, T]) -> f32[N, 10] {\n  dense(10)\n}");
-    let Item::Model(m) = &p.file.items[0] else {
-        panic!()
-    };
-    assert_eq!(m.name.name, "M");
-    assert_eq!(m.inputs.len(), 2);
-    assert_eq!(m.inputs[0].ty.dtype.name, "f32");
-    assert!(matches!(&m.inputs[0].ty.dims[0], Dim::Symbol(s) if s.name == "N"));
-    assert!(matches!(m.inputs[0].ty.dims[1], Dim::Fixed(28, _)));
-    assert_eq!(m.inputs[1].ty.dtype.name, "i64");
-    assert_eq!(m.output.as_ref().unwrap().dims.len(), 2);
-    // Spans point at the source text.
-    assert_eq!(
-        &"model M(image: f32[N, 28, 28, 1]"[m.inputs[0].span.start..m.inputs[0].span.end],
-        "image: f32[N, 28, 28, 1]"
-    );
-}
-
-#[test]
-fn output_type_is_optional_and_inputs_may_be_empty_or_trailing_comma() {
-    let p = ok("model A(x: f32[N, 4],) { dense(1) }\nmodel B() { dense(1) }");
-    let Item::Model(a) = &p.file.items[0] else {
-        panic!()
-    };
-    assert!(a.output.is_none());
-    let Item::Model(b) = &p.file.items[1] else {
-        panic!()
-    };
-    assert!(b.inputs.is_empty());
-}
-
-#[test]
-fn sequential_lines_let_and_pipes() {
-    let src = "model R(x: f32[N, 16, 16, 8]) -> f32[N, 3] {
-    let h = x |> conv2d(8, kernel: 3, padding: same) |> batch_norm() |> relu()
-    let h = h
-        |> conv2d(8, kernel: 3, padding: same)
-        |> batch_norm()
-    add(h, x) |> relu() |> global_avg_pool2d() |> dense(3, activation: softmax)
-}";
-    let p = ok(src);
-    let Item::Model(m) = &p.file.items[0] else {
-        panic!()
-    };
-    assert_eq!(m.body.len(), 3);
-    let Stmt::Let { name, value, .. } = &m.body[0] else {
-        panic!()
-    };
-    assert_eq!(name.name, "h");
-    let ExprKind::Pipe { head, stages } = &value.kind else {
-        panic!()
-    };
-    assert!(matches!(&head.kind, ExprKind::Name(n) if n.name == "x"));
-    assert_eq!(
-        stages
-            .iter()
-            .map(|c| c.callee.name.as_str())
-            .collect::<Vec<_>>(),
-        ["conv2d", "batch_norm", "relu"]
-    );
-    assert_eq!(stages[0].positional().count(), 1);
-    assert!(
-        matches!(stages[0].keyword("padding").unwrap().value.kind, ExprKind::Name(ref n) if n.name == "same")
-    );
-    // A pipe continued on the next lines is one statement.
-    let Stmt::Let { value, .. } = &m.body[1] else {
-        panic!()
-    };
-    let ExprKind::Pipe { stages, .. } = &value.kind else {
-        panic!()
-    };
-    assert_eq!(stages.len(), 2);
-    let Stmt::Expr(e) = &m.body[2] else { panic!() };
-    let ExprKind::Pipe { head, stages } = &e.kind else {
-        panic!()
-    };
-    let ExprKind::Call(add) = &head.kind else {
-        panic!()
-    };
-    assert_eq!(add.callee.name, "add");
-    assert_eq!(add.args.len(), 2);
-    assert_eq!(stages.len(), 3);
-}
-
-#[test]
-fn numbers_fractions_exponents_negatives_strings_lists_booleans() {
-    let p = ok(r#"train M on D as Fast {
-    optimizer adam(lr: 1e-3, beta1: 0.9, amsgrad: false)
-    schedule  cosine(steps: 1000, alpha: -2.5E+1)
-    metrics   [accuracy, mae]
-    tag       "a \"quoted\"\tname\\"
-    scale     1/255
-    axis      -1
-}"#);
-    let Item::Train(t) = &p.file.items[0] else {
-        panic!()
-    };
-    assert_eq!(t.model.name, "M");
-    assert_eq!(t.data.name, "D");
-    assert_eq!(t.alias.as_ref().unwrap().name, "Fast");
-    let num = |i: usize, key: &str| -> (f64, Option<i64>) {
-        let s = &t.settings[i];
-        let arg = s
-            .keyword(key)
-            .map_or_else(|| &s.args[0].value, |a| &a.value);
-        match &arg.kind {
-            ExprKind::Number(n) => (n.value, n.int),
-            ExprKind::Call(c) => match &c.keyword(key).unwrap().value.kind {
-                ExprKind::Number(n) => (n.value, n.int),
-                other => panic!("{other:?}"),
-            },
-            other => panic!("{other:?}"),
+fn ast_snapshots() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cases: Vec<_> = std::fs::read_dir(root.join("tests/parser"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "model"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 6, "found {} cases", cases.len());
+    let bless = std::env::var_os("MODELC_BLESS").is_some();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let rel = case.strip_prefix(root).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_modelc"))
+            .current_dir(root)
+            .args(["compile", "--emit", "ast"])
+            .arg(rel)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}: {}",
+            rel.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // The snapshot is the library's tree: parsing the file here gives no error either.
+        ok(&std::fs::read_to_string(case).unwrap());
+        let got = String::from_utf8(o.stdout).unwrap();
+        let snapshot = case.with_extension("ast");
+        if bless {
+            std::fs::write(&snapshot, &got).unwrap();
+            continue;
         }
-    };
-    let ExprKind::Call(adam) = &t.settings[0].args[0].value.kind else {
-        panic!()
-    };
-    assert!(
-        matches!(adam.keyword("lr").unwrap().value.kind, ExprKind::Number(n) if n.value == 1e-3 && n.int.is_none())
-    );
-    assert!(matches!(
-        adam.keyword("amsgrad").unwrap().value.kind,
-        ExprKind::Bool(false)
-    ));
-    let ExprKind::Call(cos) = &t.settings[1].args[0].value.kind else {
-        panic!()
-    };
-    assert!(
-        matches!(cos.keyword("steps").unwrap().value.kind, ExprKind::Number(n) if n.int == Some(1000))
-    );
-    assert!(
-        matches!(cos.keyword("alpha").unwrap().value.kind, ExprKind::Number(n) if n.value == -25.0)
-    );
-    assert!(matches!(&t.settings[2].args[0].value.kind, ExprKind::List(items) if items.len() == 2));
-    assert!(
-        matches!(&t.settings[3].args[0].value.kind, ExprKind::Str(s) if s == "a \"quoted\"\tname\\")
-    );
-    assert_eq!(num(4, "scale"), (1.0 / 255.0, None));
-    assert_eq!(num(5, "axis"), (-1.0, Some(-1)));
-}
-
-#[test]
-fn data_block_settings_with_keyword_lists_and_pipes() {
-    let p = ok(r#"data Digits {
-    source  csv("data/digits.csv", label: "target")
-    map     reshape(8, 8, 1) |> scale(1/16) |> resize(28, 28)
-    augment rotate(degrees: 10) |> crop(28, padding: 2)
-    split   validation: 0.2, seed: 7
-    shuffle seed: 42
-    batch   64
-}"#);
-    let Item::Data(d) = &p.file.items[0] else {
-        panic!()
-    };
-    let keys: Vec<_> = d.settings.iter().map(|s| s.key.name.as_str()).collect();
-    assert_eq!(
-        keys,
-        ["source", "map", "augment", "split", "shuffle", "batch"]
-    );
-    assert!(
-        matches!(&d.settings[1].args[0].value.kind, ExprKind::Pipe { stages, .. } if stages.len() == 2)
-    );
-    assert_eq!(d.settings[3].args.len(), 2);
-    assert_eq!(
-        d.settings[3]
-            .keyword("seed")
-            .unwrap()
-            .name
-            .as_ref()
-            .unwrap()
-            .name,
-        "seed"
-    );
-}
-
-#[test]
-fn comments_nest_and_can_sit_anywhere() {
-    let p = ok("/* outer /* inner */ still outer */\nmodel M(x: f32[N, 4]) { // trailing\n  dense(1) /* after */\n  // own line\n}\n");
-    assert_eq!(p.file.items.len(), 1);
+        if std::fs::read_to_string(&snapshot).unwrap_or_default() != got {
+            failures.push(format!("--- {} differs; got:\n{got}", rel.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]

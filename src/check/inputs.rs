@@ -4,8 +4,8 @@
 //! suggestion), zero sizes and per-sample element counts that overflow. Invariant: a returned
 //! fact has no zero dims and its element count per sample fits in `usize`.
 
-use super::suggest;
 use super::types::{DType, Dim, Fact};
+use crate::diag::suggest;
 use crate::diag::{codes, Diagnostic, FileId};
 use crate::syntax::ast;
 

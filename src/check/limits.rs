@@ -1,4 +1,5 @@
-//! Limits on the size of a checked model: its layer count and the bytes of its parameters.
+//! Limits on the size of a checked model: its layer count and the bytes of its parameters, and
+//! [`check_with_limits`], checking a file within them.
 //!
 //! Input: the checker's [`CheckedModel`]s and [`ModelLimits`] (from `--max-layers` and
 //! `--max-param-bytes`). Output: one error per model over a limit, naming the limit, the model's
@@ -6,7 +7,11 @@
 //! whose parameter bytes do not fit in 64 bits is reported, never wrapped.
 
 use super::types::CheckedModel;
-use crate::diag::{codes, Diagnostic, FileId};
+use super::{check_file, Checked};
+use crate::diag::{codes, human_bytes, Diagnostic, FileId};
+use crate::syntax::ast;
+
+use crate::util::limits::{DEFAULT_MAX_LAYERS, DEFAULT_MAX_PARAM_BYTES};
 
 /// The bounds a model must stay within; both can be raised from the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,13 +21,6 @@ pub struct ModelLimits {
     /// Most bytes of parameters (every parameter is f32) in one model.
     pub max_param_bytes: u64,
 }
-
-/// 100,000 layers: far past any real network, well below what a spec of the largest allowed
-/// size could declare.
-pub const DEFAULT_MAX_LAYERS: u64 = 100_000;
-/// 4 GiB of parameters (a billion f32 values): training holds about four copies (values,
-/// gradients, two optimizer moments), which is what a 24 GiB machine can take.
-pub const DEFAULT_MAX_PARAM_BYTES: u64 = 4 << 30;
 
 impl Default for ModelLimits {
     fn default() -> Self {
@@ -49,19 +47,13 @@ pub fn param_bytes(model: &CheckedModel) -> Option<u64> {
         })
 }
 
-/// `1610612736` → `1.5 GiB`; exact byte counts stay in the message beside it.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS.get(unit).copied().unwrap_or("PiB"))
+/// Checks a parsed file, then the limits of every model that checked: what `modelc check`,
+/// `summary`, `compile`, `train`, `run` and `data` all do with a spec.
+pub fn check_with_limits(file: FileId, ast: &ast::File, limits: &ModelLimits) -> Checked {
+    let mut checked = check_file(file, ast);
+    let over = check_limits(file, &checked.models, limits);
+    checked.diagnostics.extend(over);
+    checked
 }
 
 /// Errors for every model over a limit.
@@ -129,7 +121,7 @@ mod tests {
         let file = map.add("t.model", text);
         let parsed = crate::syntax::parse(file, text, &crate::syntax::Limits::default());
         assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
-        let c = super::super::check_file(file, &parsed.file);
+        let c = check_file(file, &parsed.file);
         assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
         c.models
     }
@@ -158,13 +150,5 @@ mod tests {
         assert!(d[1]
             .message
             .contains("need 92 bytes (92 B); the limit is 91 bytes"));
-    }
-
-    #[test]
-    fn human_bytes_uses_binary_units() {
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(4 << 30), "4.0 GiB");
-        assert_eq!(human_bytes(u64::MAX), "16384.0 PiB");
     }
 }

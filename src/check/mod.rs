@@ -6,17 +6,17 @@
 //! any AST; all size arithmetic is checked; a problem is reported once (later rules see an
 //! "unknown" value instead of cascading).
 //!
-//! Files: `suggest` (did you mean), `signature` (binding arguments to the signatures each op
-//! family declares in `ops`), `inputs` (signature types), `model` + `model_diag` (model bodies:
-//! they apply each layer's shape rule from `ops` and explain its errors with spans),
-//! `train` + `train_types` + `train_fit` (train blocks and cross-block checks), `summary`.
+//! Files: `signature` (binding arguments to the signatures each op family declares in `ops`),
+//! `inputs` (signature types), `model` + `model_diag` (model bodies: they apply each layer's
+//! shape rule from `ops` and explain its errors with spans), `train` + `train_types` +
+//! `train_fit` (train blocks and cross-block checks), `limits` (model size limits, and
+//! `check_with_limits`: a file checked within them), `summary`.
 
 pub mod inputs;
 pub mod limits;
 pub mod model;
 mod model_diag;
 pub mod signature;
-pub mod suggest;
 pub mod summary;
 pub mod train;
 pub mod train_fit;

@@ -6,7 +6,7 @@
 //! `Some` only when every argument was valid, so the getters of `BoundArgs` never see a value
 //! of the wrong kind (they still fall back to a neutral value instead of panicking).
 
-use super::suggest;
+use crate::diag::suggest;
 use crate::diag::{codes, Diagnostic, FileId, Span};
 use crate::syntax::ast::{Arg, Expr, ExprKind};
 

@@ -7,13 +7,13 @@
 use super::signature::{
     self as sig, float, int_min, kw, pos, BoundArgs, Default, Kind, Limit, Param, Signature,
 };
-use super::suggest;
 use super::train_fit::{self, DataFacts};
 use super::train_types::{
     CheckedTrain, EarlyStopping, Loss, LossKind, Metric, Optimizer, OptimizerCommon, OptimizerKind,
     Schedule,
 };
 use super::types::CheckedModel;
+use crate::diag::suggest;
 use crate::diag::{codes, Diagnostic, FileId, Span};
 use crate::syntax::ast::{self, Arg, ExprKind, Setting};
 use std::collections::HashMap;

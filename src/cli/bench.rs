@@ -14,9 +14,9 @@
 //! steps over the rayon threads; two pools would fight for the cores), to `--threads` in train
 //! mode (the trainer's parallelism is in its GEMMs).
 
-use super::args::{ColorWhen, SummaryFormat};
+use super::common::{diag_format, load_plan, report};
+use super::options::{mode_parser, ColorWhen, SummaryFormat};
 use super::output::Output;
-use super::run::{diag_format, load_plan, report};
 use crate::diag::{codes, Diagnostic, SourceMap};
 use crate::ir::{Activation, DType, Dim, Op};
 use crate::passes::Mode;
@@ -45,7 +45,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "B", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch: u32,
     /// Time inference (`Interpreter`) or training steps (`Trainer`).
-    #[arg(long, value_enum, default_value_t = Mode::Infer)]
+    #[arg(long, value_parser = mode_parser(), default_value = "infer")]
     pub mode: Mode,
     /// Worker threads (default: the machine's cores).
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u32).range(1..=1024))]

@@ -1,9 +1,26 @@
 //! `modelc check FILE...`: parse and check every file, report every problem.
 
-use super::args::CheckArgs;
+use super::options::{format_parser, LimitArgs};
 use super::output::Output;
 use super::source;
-use crate::diag::{self, Diagnostic, SourceMap};
+use crate::diag::{self, Diagnostic, Format, SourceMap};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The `.model` files to check.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Output format for diagnostics.
+    #[arg(long, value_parser = format_parser(), default_value = "human")]
+    pub format: Format,
+    /// Treat warnings as errors (exit status 1 when there are any).
+    #[arg(long)]
+    pub deny_warnings: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
 
 /// Runs `check`; returns the exit status.
 pub fn run(args: &CheckArgs, out: &Output) -> u8 {
@@ -17,7 +34,7 @@ pub fn run(args: &CheckArgs, out: &Output) -> u8 {
                 let mut diags = spec.diagnostics;
                 if !diags.iter().any(Diagnostic::is_error) {
                     diags.extend(
-                        super::limits::check_with_limits(
+                        crate::check::limits::check_with_limits(
                             spec.file,
                             &spec.ast,
                             &args.limits.model_limits(),

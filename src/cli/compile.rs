@@ -1,13 +1,69 @@
 //! `modelc compile FILE`: check a spec, lower one model to IR, optimize it, write the plan.
 //! `--emit ast|ir|plan` and `--stop-after PASS` show any stage, for debugging and bug reports.
 
-use super::args::{CompileArgs, Emit};
+use super::common::{choose_model, report, same_file};
+use super::options::{format_parser, mode_parser, LimitArgs};
 use super::output::Output;
 use super::source;
-use crate::check::{self, types::CheckedModel};
-use crate::diag::{self, codes, Diagnostic, SourceMap};
+use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
 use crate::passes::{self, PassOptions};
 use crate::{ir, plan, util};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+/// A stage `compile` can print instead of the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Emit {
+    /// The syntax tree, as parsed.
+    Ast,
+    /// The IR after the passes (or after `--stop-after`).
+    Ir,
+    /// The execution plan (RON).
+    Plan,
+}
+
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// The `.model` file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The model to compile, when the file defines several.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Which plan: inference (every rewrite) or training (keeps batch norm and dropout).
+    #[arg(long, value_parser = mode_parser(), default_value = "infer")]
+    pub mode: passes::Mode,
+    /// Run no optimization pass.
+    #[arg(short = 'O', value_name = "LEVEL", value_parser = clap::builder::PossibleValuesParser::new(["0", "1"]))]
+    pub opt_level: Option<String>,
+    /// Switch a pass off by name (repeatable); see `--list-passes`.
+    #[arg(long, value_name = "PASS")]
+    pub disable_pass: Vec<String>,
+    /// Stop after this pass.
+    #[arg(long, value_name = "PASS")]
+    pub stop_after: Option<String>,
+    /// Print a stage instead of writing the plan.
+    #[arg(long, value_enum, conflicts_with = "output")]
+    pub emit: Option<Emit>,
+    /// Where to write the plan (atomically); without it the plan goes to stdout.
+    #[arg(short, long, value_name = "PLAN.ron")]
+    pub output: Option<PathBuf>,
+    /// List the passes, in order, and exit.
+    #[arg(long)]
+    pub list_passes: bool,
+    /// Output format for diagnostics.
+    #[arg(long, value_parser = format_parser(), default_value = "human")]
+    pub format: Format,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+impl CompileArgs {
+    /// `-O0`.
+    pub fn no_optimize(&self) -> bool {
+        self.opt_level.as_deref() == Some("0")
+    }
+}
 
 /// Runs `compile`; returns the exit status.
 pub fn run(args: &CompileArgs, out: &Output) -> u8 {
@@ -19,7 +75,7 @@ pub fn run(args: &CompileArgs, out: &Output) -> u8 {
     for name in args.disable_pass.iter().chain(&args.stop_after) {
         if !known.contains(&name.as_str()) {
             let d = Diagnostic::error(codes::IO_USAGE, format!("there is no pass named `{name}`"));
-            let d = match check::suggest::help_for(name, known.iter().copied(), "the passes are") {
+            let d = match diag::suggest::help_for(name, known.iter().copied(), "the passes are") {
                 Some(h) => d.help(h),
                 None => d,
             };
@@ -55,7 +111,7 @@ pub fn run(args: &CompileArgs, out: &Output) -> u8 {
         };
     }
     let checked =
-        super::limits::check_with_limits(spec.file, &spec.ast, &args.limits.model_limits());
+        crate::check::limits::check_with_limits(spec.file, &spec.ast, &args.limits.model_limits());
     if checked.has_errors() {
         return report(out, &map, checked.diagnostics);
     }
@@ -147,54 +203,5 @@ pub fn run(args: &CompileArgs, out: &Output) -> u8 {
             Output::stdout(&format!("{ron_text}\n"));
             0
         }
-    }
-}
-
-fn report(out: &Output, map: &SourceMap, mut diags: Vec<Diagnostic>) -> u8 {
-    diag::sort(&mut diags);
-    out.diagnostics(map, &diags);
-    diag::exit_status(&diags).max(u8::from(diags.iter().any(Diagnostic::is_error)))
-}
-
-/// Whether two paths name the same file (by canonical path when the output exists).
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
-}
-
-/// The model to compile: the one named, or the file's only model.
-pub(super) fn choose_model<'m>(
-    models: &'m [CheckedModel],
-    name: Option<&str>,
-) -> Result<&'m CheckedModel, Diagnostic> {
-    let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
-    match name {
-        Some(n) => models.iter().find(|m| m.name == n).ok_or_else(|| {
-            let d = Diagnostic::error(
-                codes::IO_USAGE,
-                format!("the spec has no model named `{n}`"),
-            );
-            match check::suggest::help_for(n, names.iter().copied(), "the models are") {
-                Some(h) => d.help(h),
-                None => d,
-            }
-        }),
-        None => match models {
-            [one] => Ok(one),
-            [] => Err(Diagnostic::error(
-                codes::IO_USAGE,
-                "the spec defines no model",
-            )),
-            _ => Err(Diagnostic::error(
-                codes::IO_USAGE,
-                format!("the spec defines {} models", models.len()),
-            )
-            .help(format!(
-                "choose one with `--model NAME`: {}",
-                names.join(", ")
-            ))),
-        },
     }
 }

@@ -8,14 +8,14 @@
 //! epoch (a line plot for series), atomically. Exit 1 for problems in the spec or the data
 //! (E06xx), 2 for usage and I/O.
 
-use super::args::{ColorWhen, SummaryFormat};
+use super::common::{diag_format, report, same_file};
+use super::options::{ColorWhen, SummaryFormat};
 use super::output::Output;
-use super::run::{diag_format, report, same_file};
 use super::source;
-use crate::check::suggest::help_for;
 use crate::data::loader::{load_dataset, Dataset};
 use crate::data::preview::preview_png;
 use crate::data::stats::{stats, SplitStats};
+use crate::diag::suggest::help_for;
 use crate::diag::{codes, Diagnostic, SourceMap};
 use clap::{Args, Subcommand};
 use std::fmt::Write as _;
@@ -85,7 +85,7 @@ fn load(map: &mut SourceMap, args: &PipelineArgs) -> Result<Dataset, Vec<Diagnos
     if spec.diagnostics.iter().any(Diagnostic::is_error) {
         return Err(spec.diagnostics);
     }
-    let checked = super::limits::check_with_limits(
+    let checked = crate::check::limits::check_with_limits(
         spec.file,
         &spec.ast,
         &crate::check::limits::ModelLimits::default(),

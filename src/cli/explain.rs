@@ -1,9 +1,15 @@
 //! `modelc explain CODE`: the explanation page of a diagnostic code.
 
-use super::args::ExplainArgs;
 use super::output::Output;
 use crate::diag;
+use clap::Args;
 use std::fmt::Write as _;
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A diagnostic code such as E0104; without one, lists every code.
+    pub code: Option<String>,
+}
 
 /// Runs `explain`; returns the exit status.
 pub fn run(args: &ExplainArgs) -> u8 {

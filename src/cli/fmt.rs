@@ -6,7 +6,7 @@
 //! now formatted), 1 a file has syntax errors (it is left untouched) or `--check` found a file
 //! to change, 2 usage or I/O problems.
 
-use super::args::LimitArgs;
+use super::options::{format_parser, LimitArgs};
 use super::output::Output;
 use super::source;
 use crate::diag::{self, codes, Diagnostic, FileId, Format, SourceMap};
@@ -25,7 +25,7 @@ pub struct FmtArgs {
     #[arg(long)]
     pub check: bool,
     /// Output format for diagnostics.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(long, value_parser = format_parser(), default_value = "human")]
     pub format: Format,
     #[command(flatten)]
     pub limits: LimitArgs,

@@ -8,10 +8,10 @@
 //! bytes per sample and for a batch, next to one buffer per value); the pass log. With
 //! `--format json`, one JSON object with the same content.
 
-use super::args::{ColorWhen, SummaryFormat};
+use super::common::{diag_format, load_plan, report};
+use super::options::{ColorWhen, SummaryFormat};
 use super::output::Output;
-use super::run::{diag_format, load_plan, report};
-use crate::diag::SourceMap;
+use crate::diag::{human_bytes, SourceMap};
 use crate::ir::ParamSource;
 use crate::passes::Mode;
 use crate::plan::ExecutionPlan;
@@ -92,24 +92,6 @@ fn param_kind(p: &crate::ir::Param) -> &'static str {
         (ParamSource::Stored, true) => "stored",
         (ParamSource::Stored, false) => "state",
     }
-}
-
-/// Bytes in binary units (`1.5 MiB`), exact bytes below 1 KiB.
-fn human_bytes(bytes: u64) -> String {
-    let units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64 / 1024.0;
-    let mut unit = "KiB";
-    for u in units.iter().skip(1) {
-        if v < 1024.0 {
-            break;
-        }
-        v /= 1024.0;
-        unit = u;
-    }
-    format!("{v:.1} {unit}")
 }
 
 /// Exact bytes, with binary units beside them from 1 KiB on.
@@ -280,16 +262,4 @@ fn render_json(plan: &ExecutionPlan, batch: u64) -> serde_json::Value {
         },
         "pass_log": plan.pass_log,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_bytes;
-
-    #[test]
-    fn bytes_read_in_binary_units() {
-        assert_eq!(human_bytes(1000), "1000 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 << 20), "3.0 MiB");
-    }
 }

@@ -1,13 +1,12 @@
 //! Run-time limits the command line enforces before allocating: the activation memory a run or
-//! a training would need (`--max-activation-bytes`), and the model limits after checking.
+//! a training would need (`--max-activation-bytes`). The model limits are the checker's
+//! (`check::limits`).
 //!
 //! Input: a plan's memory figures (bytes per sample, and the conv steps' patch matrices), a batch
 //! size, the limit. Output: `Ok`, or an E0810 diagnostic naming the figure, the limit and the
 //! flag that raises it. Invariant: every product is checked; an overflow is over any limit.
 
-use crate::check::limits::{check_limits, human_bytes, ModelLimits};
-use crate::check::{check_file, Checked};
-use crate::diag::{codes, Diagnostic};
+use crate::diag::{codes, human_bytes, Diagnostic};
 use crate::ir::Dim;
 use crate::plan::ExecutionPlan;
 use crate::runtime::interp::{conv_scratch_len, ScratchUse};
@@ -128,18 +127,6 @@ pub fn check_activations(
         )),
         None => d.help("use a smaller batch"),
     })
-}
-
-/// Checks a parsed spec and then the model limits of every model that checked.
-pub fn check_with_limits(
-    file: crate::diag::FileId,
-    ast: &crate::syntax::ast::File,
-    limits: &ModelLimits,
-) -> Checked {
-    let mut checked = check_file(file, ast);
-    let over = check_limits(file, &checked.models, limits);
-    checked.diagnostics.extend(over);
-    checked
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 mod args;
 mod bench;
 mod check;
+mod common;
 mod compile;
 mod data;
 mod explain;
@@ -13,6 +14,7 @@ mod fmt;
 mod hook;
 mod inspect;
 mod limits;
+mod options;
 mod output;
 mod run;
 mod source;
@@ -86,7 +88,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         );
         let d = Diagnostic::error(codes::IO_USAGE, message)
             .help("run `modelc help` for the commands and their flags");
-        Output::new(args::ColorWhen::Never, Format::Json).diagnostics(&SourceMap::new(), &[d]);
+        Output::new(options::ColorWhen::Never, Format::Json).diagnostics(&SourceMap::new(), &[d]);
         return ExitCode::from(2);
     }
     let _ = e.print();

@@ -1,7 +1,7 @@
 //! Where output goes: diagnostics for people on stderr (coloured only on a terminal, never with
 //! NO_COLOR or TERM=dumb), machine-readable output on stdout. A closed pipe is not an error.
 
-use super::args::ColorWhen;
+use super::options::ColorWhen;
 use crate::diag::{self, Diagnostic, Format, RenderOptions, SourceMap};
 use codespan_reporting::term::termcolor::{ColorChoice, NoColor, StandardStream, WriteColor};
 use std::io::{self, IsTerminal, Write};

@@ -2,11 +2,28 @@
 //! layers, output shapes, parameter counts and FLOPs. Exit 1 (with the diagnostics, as `check`
 //! prints them) when the spec has errors.
 
-use super::args::{ColorWhen, SummaryArgs, SummaryFormat};
+use super::options::{ColorWhen, LimitArgs, SummaryFormat};
 use super::output::Output;
 use super::source;
 use crate::check::summary;
 use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// The `.model` file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The model to summarize (default: the first in the file).
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Human)]
+    pub format: SummaryFormat,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
 
 /// Runs `summary`; returns the exit status.
 pub fn run(args: &SummaryArgs, color: ColorWhen) -> u8 {
@@ -28,7 +45,11 @@ pub fn run(args: &SummaryArgs, color: ColorWhen) -> u8 {
     let checked = if diags.iter().any(Diagnostic::is_error) {
         None
     } else {
-        let c = super::limits::check_with_limits(spec.file, &spec.ast, &args.limits.model_limits());
+        let c = crate::check::limits::check_with_limits(
+            spec.file,
+            &spec.ast,
+            &args.limits.model_limits(),
+        );
         diags.extend(c.diagnostics.iter().cloned());
         Some(c)
     };
@@ -51,9 +72,7 @@ pub fn run(args: &SummaryArgs, color: ColorWhen) -> u8 {
         );
         let mut d = Diagnostic::error(codes::CHECK_UNKNOWN_MODEL, what);
         if let Some(n) = &args.model {
-            if let Some(h) =
-                crate::check::suggest::help_for(n, names.iter().copied(), "the models are")
-            {
+            if let Some(h) = diag::suggest::help_for(n, names.iter().copied(), "the models are") {
                 d = d.help(h);
             }
         }

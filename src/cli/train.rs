@@ -7,10 +7,12 @@
 //! (parameters, optimizer state and progress, for `--resume`). Ctrl-C or SIGTERM finishes the
 //! current step, writes the checkpoint and exits with status 130.
 
+use super::common::report;
 use super::limits::{check_activations, Use};
+use super::options::{format_parser, LimitArgs};
 use super::output::Output;
 use super::source;
-use crate::check::{self, train_types::CheckedTrain, types::CheckedModel, Checked};
+use crate::check::{train_types::CheckedTrain, types::CheckedModel, Checked};
 use crate::data::loader::{load_dataset, Dataset};
 use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
 use crate::fit::{self, EpochRecord, FitEnd, FitOptions, Progress};
@@ -45,10 +47,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
     /// `human`: progress and a line per epoch on stderr; `json`: one JSON object per epoch on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(long, value_parser = format_parser(), default_value = "human")]
     pub format: Format,
     #[command(flatten)]
-    pub limits: super::args::LimitArgs,
+    pub limits: LimitArgs,
     #[command(flatten)]
     pub activations: super::limits::ActivationLimitArgs,
 }
@@ -67,10 +69,10 @@ pub struct EvalArgs {
     /// Which split to measure.
     #[arg(long, value_enum, default_value_t = Split::Validation)]
     pub split: Split,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(long, value_parser = format_parser(), default_value = "human")]
     pub format: Format,
     #[command(flatten)]
-    pub limits: super::args::LimitArgs,
+    pub limits: LimitArgs,
     #[command(flatten)]
     pub activations: super::limits::ActivationLimitArgs,
 }
@@ -90,15 +92,9 @@ struct Prepared {
     dataset: Dataset,
 }
 
-fn report(out: &Output, map: &SourceMap, mut diags: Vec<Diagnostic>) -> u8 {
-    diag::sort(&mut diags);
-    out.diagnostics(map, &diags);
-    diag::exit_status(&diags).max(u8::from(diags.iter().any(Diagnostic::is_error)))
-}
-
 fn prepare(
     file: &Path,
-    limits: &super::args::LimitArgs,
+    limits: &LimitArgs,
     name: Option<&str>,
     map: &mut SourceMap,
 ) -> Result<Prepared, Vec<Diagnostic>> {
@@ -111,7 +107,7 @@ fn prepare(
         models,
         trains,
         pipelines,
-    } = super::limits::check_with_limits(spec.file, &spec.ast, &limits.model_limits());
+    } = crate::check::limits::check_with_limits(spec.file, &spec.ast, &limits.model_limits());
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);
     }
@@ -126,14 +122,13 @@ fn prepare(
                     codes::IO_USAGE,
                     format!("the spec has no train block named `{n}`"),
                 );
-                vec![match check::suggest::help_for(
-                    n,
-                    names.iter().copied(),
-                    "the train blocks are",
-                ) {
-                    Some(h) => d.help(h),
-                    None => d,
-                }]
+                vec![
+                    match diag::suggest::help_for(n, names.iter().copied(), "the train blocks are")
+                    {
+                        Some(h) => d.help(h),
+                        None => d,
+                    },
+                ]
             })?,
         None => match trains.as_slice() {
             [one] => one.clone(),

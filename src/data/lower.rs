@@ -7,11 +7,11 @@
 use super::lower_args::{opt, Ctx};
 use super::lower_source::lower_source;
 use super::spec::{Augment, Batch, PipelineSpec, Shuffle, Split, Step, Transform};
-use super::suggest::help_text;
 use crate::diag::codes::{
     DATA_ARGUMENT_TYPE, DATA_DUPLICATE, DATA_MISSING_ARGUMENT, DATA_UNKNOWN_SETTING,
     DATA_UNKNOWN_STEP,
 };
+use crate::diag::suggest::help_or_list;
 use crate::diag::{Diagnostic, FileId, Span};
 use crate::syntax::ast::{self, Call, Expr, ExprKind, Setting};
 
@@ -54,7 +54,7 @@ pub fn lower_data_def(file: FileId, def: &ast::DataDef) -> (Option<PipelineSpec>
                     format!("unknown data setting `{key}`"),
                 )
                 .primary(file, setting.key.span, "not a data setting")
-                .help(help_text(key, SETTINGS)),
+                .help(help_or_list(key, SETTINGS)),
             );
             continue;
         }
@@ -304,7 +304,7 @@ fn unknown_step(
             format!("unknown `{here_key}` step `{name}`"),
         )
         .primary(ctx.file, call.callee.span, "unknown step")
-        .help(help_text(name, here))
+        .help(help_or_list(name, here))
     };
     ctx.error(d);
 }

@@ -5,11 +5,11 @@
 //! (sizes, fractions, strings, shapes) read from literal expressions. Every problem becomes an
 //! E06xx diagnostic at the argument's span, pushed into the [`Ctx`]; getters then return `None`.
 
-use super::suggest::help_text;
 use crate::diag::codes::{
     DATA_ARGUMENT_RANGE, DATA_ARGUMENT_TYPE, DATA_DUPLICATE, DATA_MISSING_ARGUMENT,
     DATA_UNKNOWN_ARGUMENT,
 };
+use crate::diag::suggest::help_or_list;
 use crate::diag::{Diagnostic, FileId, Span};
 use crate::syntax::ast::{Arg, Expr, ExprKind};
 
@@ -107,7 +107,7 @@ impl Ctx {
                             format!("{what} has no argument `{}`", id.name),
                         )
                         .primary(self.file, id.span, "unknown argument")
-                        .help(help_text(&id.name, names));
+                        .help(help_or_list(&id.name, names));
                         self.diags.push(d);
                         continue;
                     }
@@ -266,7 +266,7 @@ impl Ctx {
             ),
         )
         .primary(self.file, e.span, "not allowed here")
-        .help(help_text(written, allowed));
+        .help(help_or_list(written, allowed));
         self.diags.push(d);
         None
     }

@@ -8,10 +8,10 @@ use super::spec::{
     ColumnRef, CsvSource, FeatureColumns, IdxSource, LabelRead, NpySource, RegressionSource,
     SineSource, SourceKind, SourceSpec, TokenSource,
 };
-use super::suggest::help_text;
 use crate::diag::codes::{DATA_ARGUMENT_RANGE, DATA_ARGUMENT_TYPE, DATA_UNKNOWN_SOURCE};
+use crate::diag::suggest::help_or_list;
 use crate::diag::{Diagnostic, Span};
-use crate::syntax::ast::{Expr, ExprKind, Setting};
+use crate::syntax::ast::{Call, Expr, ExprKind, Setting};
 
 const SOURCES: &[&str] = &["csv", "idx", "npy", "regression", "tokens", "sine"];
 const TASKS: &[&str] = &["classification", "regression"];
@@ -77,178 +77,204 @@ pub(super) fn lower_source(ctx: &mut Ctx, setting: &Setting) -> Option<SourceSpe
     let name = call.callee.name.as_str();
     let span = call.span;
     let kind = match name {
-        "csv" => {
-            let b = ctx.bind(
-                "csv",
-                span,
-                &call.args,
-                &["path", "label", "features", "header", "classes", "task"],
-                1,
-            );
-            let arg = b.require(ctx, "path")?;
-            let path = ctx.string(arg, "path")?;
-            let label = match b.get("label") {
-                Some(e) => Some(column_ref(ctx, e, "label")?),
-                None => None,
-            };
-            let features = match b.get("features") {
-                None => FeatureColumns::AllButLabel { count: None },
-                Some(e) => match &e.kind {
-                    ExprKind::List(items) if !items.is_empty() => FeatureColumns::Listed(
-                        items
-                            .iter()
-                            .map(|i| column_ref(ctx, i, "features"))
-                            .collect::<Option<Vec<_>>>()?,
-                    ),
-                    _ => FeatureColumns::AllButLabel {
-                        count: Some(ctx.size(e, "features", 1)?),
-                    },
-                },
-            };
-            let header = match b.get("header") {
-                Some(e) => ctx.boolean(e, "header")?,
-                None => true,
-            };
-            SourceKind::Csv(CsvSource {
-                path,
-                label,
-                label_read: label_read(ctx, &b)?,
-                features,
-                header,
-            })
-        }
-        "idx" => {
-            let b = ctx.bind(
-                "idx",
-                span,
-                &call.args,
-                &["images", "labels", "shape", "classes"],
-                1,
-            );
-            let arg = b.require(ctx, "images")?;
-            let images = ctx.string(arg, "images")?;
-            let labels = opt(b.get("labels"), |e| ctx.string(e, "labels"))?;
-            let shape = opt(b.get("shape"), |e| ctx.shape(e, "shape"))?;
-            let classes = opt(b.get("classes"), |e| ctx.count32(e, "classes", 1))?;
-            SourceKind::Idx(IdxSource {
-                images,
-                labels,
-                shape,
-                classes,
-            })
-        }
-        "npy" => {
-            let b = ctx.bind(
-                "npy",
-                span,
-                &call.args,
-                &["features", "labels", "shape", "classes", "task"],
-                1,
-            );
-            let arg = b.require(ctx, "features")?;
-            let features = ctx.string(arg, "features")?;
-            let labels = opt(b.get("labels"), |e| ctx.string(e, "labels"))?;
-            let shape = opt(b.get("shape"), |e| ctx.shape(e, "shape"))?;
-            SourceKind::Npy(NpySource {
-                features,
-                labels,
-                shape,
-                label_read: label_read(ctx, &b)?,
-            })
-        }
-        "regression" => {
-            let b = ctx.bind(
-                "regression",
-                span,
-                &call.args,
-                &["n", "features", "noise", "seed"],
-                0,
-            );
-            let n = b.require(ctx, "n").and_then(|e| ctx.size(e, "n", 1));
-            let features = b
-                .require(ctx, "features")
-                .and_then(|e| ctx.size(e, "features", 1));
-            let noise = noise_arg(ctx, &b, "noise", 0.0)?;
-            let seed = opt(b.get("seed"), |e| ctx.seed(e))?.unwrap_or(0);
-            SourceKind::Regression(RegressionSource {
-                n: n?,
-                features: features?,
-                noise,
-                seed,
-            })
-        }
-        "tokens" => {
-            let b = ctx.bind(
-                "tokens",
-                span,
-                &call.args,
-                &["n", "length", "vocab", "classes", "seed"],
-                0,
-            );
-            let n = b.require(ctx, "n").and_then(|e| ctx.size(e, "n", 1));
-            let length = b
-                .require(ctx, "length")
-                .and_then(|e| ctx.size(e, "length", 1));
-            let vocab = b
-                .require(ctx, "vocab")
-                .and_then(|e| ctx.count32(e, "vocab", 2));
-            let classes = b
-                .require(ctx, "classes")
-                .and_then(|e| ctx.count32(e, "classes", 2));
-            let seed = opt(b.get("seed"), |e| ctx.seed(e))?.unwrap_or(0);
-            if let (Some(v), Some(c)) = (vocab, classes) {
-                if v <= c {
-                    ctx.error(
-                        Diagnostic::error(
-                            DATA_ARGUMENT_RANGE,
-                            format!("tokens needs a vocabulary larger than its {c} classes, found vocab {v}"),
-                        )
-                        .primary(ctx.file, span, "vocab too small")
-                        .help("each class owns a band of the vocabulary (id 0 is padding)"),
-                    );
-                    return None;
-                }
-            }
-            SourceKind::Tokens(TokenSource {
-                n: n?,
-                length: length?,
-                vocab: vocab?,
-                classes: classes?,
-                seed,
-            })
-        }
-        "sine" => {
-            let b = ctx.bind(
-                "sine",
-                span,
-                &call.args,
-                &["n", "period", "noise", "seed"],
-                0,
-            );
-            let n = b.require(ctx, "n").and_then(|e| ctx.size(e, "n", 1));
-            let period = match b.get("period") {
-                Some(e) => ctx.number(e, "period", "greater than 0", |v| v > 0.0)?,
-                None => 25.0,
-            };
-            let noise = noise_arg(ctx, &b, "noise", 0.0)?;
-            let seed = opt(b.get("seed"), |e| ctx.seed(e))?.unwrap_or(0);
-            SourceKind::Sine(SineSource {
-                n: n?,
-                period,
-                noise,
-                seed,
-            })
-        }
+        "csv" => csv_source(ctx, call)?,
+        "idx" => idx_source(ctx, call)?,
+        "npy" => npy_source(ctx, call)?,
+        "regression" => regression_source(ctx, call)?,
+        "tokens" => tokens_source(ctx, call)?,
+        "sine" => sine_source(ctx, call)?,
         _ => {
             ctx.error(
                 Diagnostic::error(DATA_UNKNOWN_SOURCE, format!("unknown data source `{name}`"))
                     .primary(ctx.file, call.callee.span, "not a source")
-                    .help(help_text(name, SOURCES)),
+                    .help(help_or_list(name, SOURCES)),
             );
             return None;
         }
     };
     Some(SourceSpec { kind, span })
+}
+
+/// `csv(...)`.
+fn csv_source(ctx: &mut Ctx, call: &Call) -> Option<SourceKind> {
+    let span = call.span;
+    let b = ctx.bind(
+        "csv",
+        span,
+        &call.args,
+        &["path", "label", "features", "header", "classes", "task"],
+        1,
+    );
+    let arg = b.require(ctx, "path")?;
+    let path = ctx.string(arg, "path")?;
+    let label = match b.get("label") {
+        Some(e) => Some(column_ref(ctx, e, "label")?),
+        None => None,
+    };
+    let features = match b.get("features") {
+        None => FeatureColumns::AllButLabel { count: None },
+        Some(e) => match &e.kind {
+            ExprKind::List(items) if !items.is_empty() => FeatureColumns::Listed(
+                items
+                    .iter()
+                    .map(|i| column_ref(ctx, i, "features"))
+                    .collect::<Option<Vec<_>>>()?,
+            ),
+            _ => FeatureColumns::AllButLabel {
+                count: Some(ctx.size(e, "features", 1)?),
+            },
+        },
+    };
+    let header = match b.get("header") {
+        Some(e) => ctx.boolean(e, "header")?,
+        None => true,
+    };
+    Some(SourceKind::Csv(CsvSource {
+        path,
+        label,
+        label_read: label_read(ctx, &b)?,
+        features,
+        header,
+    }))
+}
+
+/// `idx(...)`.
+fn idx_source(ctx: &mut Ctx, call: &Call) -> Option<SourceKind> {
+    let span = call.span;
+    let b = ctx.bind(
+        "idx",
+        span,
+        &call.args,
+        &["images", "labels", "shape", "classes"],
+        1,
+    );
+    let arg = b.require(ctx, "images")?;
+    let images = ctx.string(arg, "images")?;
+    let labels = opt(b.get("labels"), |e| ctx.string(e, "labels"))?;
+    let shape = opt(b.get("shape"), |e| ctx.shape(e, "shape"))?;
+    let classes = opt(b.get("classes"), |e| ctx.count32(e, "classes", 1))?;
+    Some(SourceKind::Idx(IdxSource {
+        images,
+        labels,
+        shape,
+        classes,
+    }))
+}
+
+/// `npy(...)`.
+fn npy_source(ctx: &mut Ctx, call: &Call) -> Option<SourceKind> {
+    let span = call.span;
+    let b = ctx.bind(
+        "npy",
+        span,
+        &call.args,
+        &["features", "labels", "shape", "classes", "task"],
+        1,
+    );
+    let arg = b.require(ctx, "features")?;
+    let features = ctx.string(arg, "features")?;
+    let labels = opt(b.get("labels"), |e| ctx.string(e, "labels"))?;
+    let shape = opt(b.get("shape"), |e| ctx.shape(e, "shape"))?;
+    Some(SourceKind::Npy(NpySource {
+        features,
+        labels,
+        shape,
+        label_read: label_read(ctx, &b)?,
+    }))
+}
+
+/// `regression(...)`.
+fn regression_source(ctx: &mut Ctx, call: &Call) -> Option<SourceKind> {
+    let span = call.span;
+    let b = ctx.bind(
+        "regression",
+        span,
+        &call.args,
+        &["n", "features", "noise", "seed"],
+        0,
+    );
+    let n = b.require(ctx, "n").and_then(|e| ctx.size(e, "n", 1));
+    let features = b
+        .require(ctx, "features")
+        .and_then(|e| ctx.size(e, "features", 1));
+    let noise = noise_arg(ctx, &b, "noise", 0.0)?;
+    let seed = opt(b.get("seed"), |e| ctx.seed(e))?.unwrap_or(0);
+    Some(SourceKind::Regression(RegressionSource {
+        n: n?,
+        features: features?,
+        noise,
+        seed,
+    }))
+}
+
+/// `tokens(...)`.
+fn tokens_source(ctx: &mut Ctx, call: &Call) -> Option<SourceKind> {
+    let span = call.span;
+    let b = ctx.bind(
+        "tokens",
+        span,
+        &call.args,
+        &["n", "length", "vocab", "classes", "seed"],
+        0,
+    );
+    let n = b.require(ctx, "n").and_then(|e| ctx.size(e, "n", 1));
+    let length = b
+        .require(ctx, "length")
+        .and_then(|e| ctx.size(e, "length", 1));
+    let vocab = b
+        .require(ctx, "vocab")
+        .and_then(|e| ctx.count32(e, "vocab", 2));
+    let classes = b
+        .require(ctx, "classes")
+        .and_then(|e| ctx.count32(e, "classes", 2));
+    let seed = opt(b.get("seed"), |e| ctx.seed(e))?.unwrap_or(0);
+    if let (Some(v), Some(c)) = (vocab, classes) {
+        if v <= c {
+            ctx.error(
+                Diagnostic::error(
+                    DATA_ARGUMENT_RANGE,
+                    format!(
+                        "tokens needs a vocabulary larger than its {c} classes, found vocab {v}"
+                    ),
+                )
+                .primary(ctx.file, span, "vocab too small")
+                .help("each class owns a band of the vocabulary (id 0 is padding)"),
+            );
+            return None;
+        }
+    }
+    Some(SourceKind::Tokens(TokenSource {
+        n: n?,
+        length: length?,
+        vocab: vocab?,
+        classes: classes?,
+        seed,
+    }))
+}
+
+/// `sine(...)`.
+fn sine_source(ctx: &mut Ctx, call: &Call) -> Option<SourceKind> {
+    let span = call.span;
+    let b = ctx.bind(
+        "sine",
+        span,
+        &call.args,
+        &["n", "period", "noise", "seed"],
+        0,
+    );
+    let n = b.require(ctx, "n").and_then(|e| ctx.size(e, "n", 1));
+    let period = match b.get("period") {
+        Some(e) => ctx.number(e, "period", "greater than 0", |v| v > 0.0)?,
+        None => 25.0,
+    };
+    let noise = noise_arg(ctx, &b, "noise", 0.0)?;
+    let seed = opt(b.get("seed"), |e| ctx.seed(e))?.unwrap_or(0);
+    Some(SourceKind::Sine(SineSource {
+        n: n?,
+        period,
+        noise,
+        seed,
+    }))
 }
 
 fn not_a_source(ctx: &mut Ctx, span: Span) {

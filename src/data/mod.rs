@@ -13,7 +13,6 @@ pub mod lower;
 mod lower_args;
 mod lower_source;
 pub mod spec;
-pub mod suggest;
 pub mod typing;
 
 pub use lower::lower_data_def;

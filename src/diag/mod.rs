@@ -1,14 +1,19 @@
-//! Diagnostics: the one type every phase reports problems with, the registry of codes, and the
-//! renderers (human via codespan-reporting, JSON lines, GitHub annotations).
+//! Diagnostics: the one type every phase reports problems with, the registry of codes, the
+//! renderers (human via codespan-reporting, JSON lines, GitHub annotations), and the wording
+//! every phase shares: the one did-you-mean policy (`suggest`) and byte counts in words
+//! ([`human_bytes`]).
 //!
 //! Input: problems found by any phase. Output: rendered text. Invariants: every diagnostic
 //! carries a registered [`Code`]; spans are byte ranges into a file of a [`SourceMap`]; this
 //! module never decides exit codes (it only says which [`Class`] a code belongs to).
 
+mod bytes;
 pub mod codes;
 mod render;
 mod source_map;
+pub mod suggest;
 
+pub use bytes::human_bytes;
 pub use codes::{all_codes, lookup, Class, Code, CodeInfo};
 pub use render::{render, Format, RenderOptions};
 pub use source_map::{FileId, LineCol, SourceMap};

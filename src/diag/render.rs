@@ -10,7 +10,7 @@ use std::io;
 use std::ops::Range;
 
 /// The output formats of every command that reports diagnostics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
     /// Rendered for people, with source snippets.
     #[default]

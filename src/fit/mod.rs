@@ -131,47 +131,7 @@ pub fn fit(
     };
     let mut params = params;
     if options.resume {
-        let path = options
-            .checkpoint
-            .as_ref()
-            .ok_or_else(|| failed("--resume needs a checkpoint path"))?;
-        let (saved, tensors) = checkpoint::load(path).map_err(|e| {
-            Diagnostic::error(
-                codes::TRAIN_CHECKPOINT,
-                format!("cannot resume from {}: {e}", path.display()),
-            )
-            .at_external(path.display().to_string(), 0, 0)
-        })?;
-        if saved.spec_hash != options.spec_hash || saved.train != train.name {
-            return Err(Diagnostic::error(
-                codes::TRAIN_CHECKPOINT,
-                format!("the checkpoint in {} was made by another spec or train block", path.display()),
-            )
-            .at_external(path.display().to_string(), 0, 0)
-            .help("start a fresh run without `--resume`, or restore the spec the checkpoint was made with"));
-        }
-        let by_name: std::collections::HashMap<String, ArrayD<f32>> = tensors.into_iter().collect();
-        let ordered: Option<Vec<ArrayD<f32>>> = params
-            .names()
-            .iter()
-            .map(|n| by_name.get(n).cloned())
-            .collect();
-        let ordered = ordered.ok_or_else(|| {
-            Diagnostic::error(
-                codes::TRAIN_CHECKPOINT,
-                format!(
-                    "the checkpoint in {} lacks parameters of this model",
-                    path.display()
-                ),
-            )
-        })?;
-        params = ParamStore::from_tensors(&plan, ordered).map_err(|e| {
-            Diagnostic::error(
-                codes::TRAIN_CHECKPOINT,
-                format!("the checkpoint does not fit the model: {e}"),
-            )
-        })?;
-        state = saved;
+        (state, params) = resume(options, train, &plan, &params)?;
     }
     let mut trainer = Trainer::new(plan, params, train.seed).map_err(|e| train_error(&e))?;
     trainer.resume_at(state.steps_done);
@@ -249,26 +209,12 @@ pub fn fit(
         let record = EpochRecord {
             epoch: epoch + 1,
             loss: state.partial_loss_sum / state.partial_samples.max(1) as f64,
-            metrics: accs
-                .iter()
-                .filter_map(|a| {
-                    a.result()
-                        .map(|r| (a.metric().name().to_string(), f64::from(r)))
-                })
-                .collect(),
+            metrics: metric_results(&accs),
             val_loss,
             val_metrics,
             lr: f64::from(lr),
-            samples_per_sec: if elapsed > 0.0 {
-                samples_this_run as f64 / elapsed
-            } else {
-                0.0
-            },
-            data_wait_fraction: if elapsed > 0.0 {
-                waited.as_secs_f64() / elapsed
-            } else {
-                0.0
-            },
+            samples_per_sec: over_time(samples_this_run as f64, elapsed),
+            data_wait_fraction: over_time(waited.as_secs_f64(), elapsed),
         };
         progress.epoch_end(&record);
         state.history.push(record);
@@ -283,28 +229,10 @@ pub fn fit(
         {
             save_checkpoint(options, &trainer, &state)?;
         }
-        if let (Some(es), Some(monitor)) = (&train.early_stopping, &monitor) {
-            if let Some(value) = state.history.last().and_then(|r| monitored(r, monitor)) {
-                let maximize = monitor.contains("accuracy");
-                let improved = state.best.is_none_or(|best| {
-                    if maximize {
-                        value > best + es.min_delta
-                    } else {
-                        value < best - es.min_delta
-                    }
-                });
-                if improved {
-                    state.best = Some(value);
-                    state.since_best = 0;
-                } else {
-                    state.since_best += 1;
-                    if state.since_best >= es.patience {
-                        end = FitEnd::EarlyStopped { epoch: state.epoch };
-                        save_checkpoint(options, &trainer, &state)?;
-                        break;
-                    }
-                }
-            }
+        if stops_early(train, monitor.as_deref(), &mut state) {
+            end = FitEnd::EarlyStopped { epoch: state.epoch };
+            save_checkpoint(options, &trainer, &state)?;
+            break;
         }
     }
     Ok(Fitted {
@@ -312,6 +240,103 @@ pub fn fit(
         history: state.history,
         end,
     })
+}
+
+/// The parameters and loop state saved in `options.checkpoint`, checked against this spec, train
+/// block and plan (E0808 when they do not fit).
+fn resume(
+    options: &FitOptions,
+    train: &CheckedTrain,
+    plan: &ExecutionPlan,
+    params: &ParamStore,
+) -> Result<(TrainState, ParamStore), Diagnostic> {
+    let path = options
+        .checkpoint
+        .as_ref()
+        .ok_or_else(|| failed("--resume needs a checkpoint path"))?;
+    let (saved, tensors) = checkpoint::load(path).map_err(|e| {
+        Diagnostic::error(
+            codes::TRAIN_CHECKPOINT,
+            format!("cannot resume from {}: {e}", path.display()),
+        )
+        .at_external(path.display().to_string(), 0, 0)
+    })?;
+    if saved.spec_hash != options.spec_hash || saved.train != train.name {
+        return Err(Diagnostic::error(
+            codes::TRAIN_CHECKPOINT,
+            format!("the checkpoint in {} was made by another spec or train block", path.display()),
+        )
+        .at_external(path.display().to_string(), 0, 0)
+        .help("start a fresh run without `--resume`, or restore the spec the checkpoint was made with"));
+    }
+    let by_name: std::collections::HashMap<String, ArrayD<f32>> = tensors.into_iter().collect();
+    let ordered: Option<Vec<ArrayD<f32>>> = params
+        .names()
+        .iter()
+        .map(|n| by_name.get(n).cloned())
+        .collect();
+    let ordered = ordered.ok_or_else(|| {
+        Diagnostic::error(
+            codes::TRAIN_CHECKPOINT,
+            format!(
+                "the checkpoint in {} lacks parameters of this model",
+                path.display()
+            ),
+        )
+    })?;
+    let params = ParamStore::from_tensors(plan, ordered).map_err(|e| {
+        Diagnostic::error(
+            codes::TRAIN_CHECKPOINT,
+            format!("the checkpoint does not fit the model: {e}"),
+        )
+    })?;
+    Ok((saved, params))
+}
+
+/// Early stopping after an epoch: records an improvement of the monitored value, and says
+/// whether `patience` epochs have passed without one.
+fn stops_early(train: &CheckedTrain, monitor: Option<&str>, state: &mut TrainState) -> bool {
+    let (Some(es), Some(monitor)) = (&train.early_stopping, monitor) else {
+        return false;
+    };
+    let Some(value) = state.history.last().and_then(|r| monitored(r, monitor)) else {
+        return false;
+    };
+    let maximize = monitor.contains("accuracy");
+    let improved = state.best.is_none_or(|best| {
+        if maximize {
+            value > best + es.min_delta
+        } else {
+            value < best - es.min_delta
+        }
+    });
+    if improved {
+        state.best = Some(value);
+        state.since_best = 0;
+        false
+    } else {
+        state.since_best += 1;
+        state.since_best >= es.patience
+    }
+}
+
+/// `(name, value)` of every metric with a result.
+fn metric_results(accs: &[MetricAccumulator]) -> Vec<(String, f64)> {
+    accs.iter()
+        .filter_map(|a| {
+            a.result()
+                .map(|r| (a.metric().name().to_string(), f64::from(r)))
+        })
+        .collect()
+}
+
+/// `amount / seconds` (a rate, or a share of the time), 0 when no time passed.
+fn over_time(amount: f64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        amount / seconds
+    } else {
+        0.0
+    }
 }
 
 /// The value early stopping watches in a record (`loss`, `val_loss`, `accuracy`, `val_accuracy`...).

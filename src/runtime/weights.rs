@@ -27,7 +27,6 @@ use ndarray::{ArrayD, Axis, IxDyn};
 use safetensors::{Dtype, SafeTensors};
 use thiserror::Error;
 
-use crate::check::limits::DEFAULT_MAX_PARAM_BYTES;
 use crate::diag::codes::{
     WEIGHTS_DTYPE, WEIGHTS_FORMAT, WEIGHTS_MISSING, WEIGHTS_NON_FINITE, WEIGHTS_PLAN_MISMATCH,
     WEIGHTS_SHAPE, WEIGHTS_TOO_LARGE, WEIGHTS_UNEXPECTED,
@@ -41,6 +40,7 @@ use crate::passes::MAX_PROJECTION_BYTES;
 use crate::plan::ExecutionPlan;
 use crate::runtime::init::{initialize, Initializer};
 use crate::runtime::kernels::rnn;
+use crate::util::limits::DEFAULT_MAX_PARAM_BYTES;
 
 /// One parameter tensor with its name.
 #[derive(Clone, Debug, PartialEq)]

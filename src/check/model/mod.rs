@@ -10,10 +10,11 @@
 
 mod output;
 
+use super::inputs;
 use super::model_diag::{self, History};
 use super::signature::{self, BoundArgs};
 use super::types::{CheckedInput, CheckedLayer, CheckedModel, Dim, Fact, LayerOp, ValueId};
-use super::{inputs, suggest};
+use crate::diag::suggest;
 use crate::diag::{codes, Diagnostic, FileId, Span};
 use crate::ops::layer as layers;
 use crate::ops::merge::concat_axis;

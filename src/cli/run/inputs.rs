@@ -5,7 +5,7 @@
 //! Input: the plan and one path per model input. Output: arrays in a dtype the interpreter
 //! takes, or diagnostics naming the file (E06xx/E08xx, I/O as E09xx).
 
-use super::read_bytes;
+use crate::cli::common::read_bytes;
 use crate::data::npy::{read_npy, NpyArray, NpyData};
 use crate::diag::{codes, Diagnostic};
 use crate::ir;

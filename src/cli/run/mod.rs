@@ -18,23 +18,18 @@ mod print;
 use inputs::{preprocess, read_inputs, InputArray};
 use print::print_outputs;
 
-use super::args::{ColorWhen, SummaryFormat};
+use super::common::{diag_format, load_plan, report, same_file};
+use super::options::{ColorWhen, SummaryFormat};
 use super::output::Output;
-use super::source;
 use crate::data::npy::write_npy;
-use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
-use crate::passes::{Mode, PassOptions};
-use crate::plan::{ExecutionPlan, PlanError};
-use crate::runtime::interp::{plan_error_diagnostic, Interpreter};
+use crate::diag::{codes, Diagnostic, SourceMap};
+use crate::passes::Mode;
+use crate::plan::ExecutionPlan;
+use crate::runtime::interp::Interpreter;
 use crate::runtime::weights::{init_weights, load_weights, WeightsError};
-use crate::{ir, plan};
 use clap::Args;
 use ndarray::{ArrayD, IxDyn};
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
-
-/// Largest plan or `.npy` file read, in bytes (the memory budget bounds what runs anyway).
-const MAX_FILE_BYTES: u64 = 4 << 30;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -74,21 +69,6 @@ pub fn run(args: &RunArgs, color: ColorWhen) -> u8 {
         Ok(()) => 0,
         Err(diags) => report(&out, &map, diags),
     }
-}
-
-/// The diagnostics format matching a command's `--format`.
-pub(super) fn diag_format(format: SummaryFormat) -> Format {
-    match format {
-        SummaryFormat::Human => Format::Human,
-        SummaryFormat::Json => Format::Json,
-    }
-}
-
-/// Prints diagnostics and returns their exit status (at least 1 when any is an error).
-pub(super) fn report(out: &Output, map: &SourceMap, mut diags: Vec<Diagnostic>) -> u8 {
-    diag::sort(&mut diags);
-    out.diagnostics(map, &diags);
-    diag::exit_status(&diags).max(u8::from(diags.iter().any(Diagnostic::is_error)))
 }
 
 fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<Diagnostic>> {
@@ -212,121 +192,6 @@ fn write_output(
         );
     }
     Ok(())
-}
-
-/// A plan ready to run, and warnings found on the way (from the spec's checker).
-pub(super) struct LoadedPlan {
-    pub plan: ExecutionPlan,
-    pub warnings: Vec<Diagnostic>,
-    /// FLOPs per sample of the model (from the checker; `None` for a plan file).
-    pub flops_per_sample: Option<u64>,
-}
-
-/// Reads a plan file, or checks and compiles a `.model` file in `mode` with every pass.
-pub(super) fn load_plan(
-    map: &mut SourceMap,
-    path: &Path,
-    model: Option<&str>,
-    mode: Mode,
-) -> Result<LoadedPlan, Vec<Diagnostic>> {
-    if path.extension().is_some_and(|e| e == "model") {
-        compile_spec(map, path, model, mode)
-    } else {
-        read_plan(path).map(|plan| LoadedPlan {
-            plan,
-            warnings: Vec::new(),
-            flops_per_sample: None,
-        })
-    }
-}
-
-/// Reads at most [`MAX_FILE_BYTES`] of a file (E0900 when it cannot be read).
-pub(super) fn read_bytes(path: &Path) -> Result<Vec<u8>, Diagnostic> {
-    let shown = path.display().to_string();
-    let fail = |msg: String| {
-        Diagnostic::error(codes::IO_READ, format!("cannot read {shown}: {msg}")).at_external(
-            shown.clone(),
-            0,
-            0,
-        )
-    };
-    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
-    if meta.is_dir() {
-        return Err(fail("it is a folder".into()));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(fail(format!("it is larger than {MAX_FILE_BYTES} bytes")));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_BYTES).read_to_end(&mut bytes))
-        .map_err(|e| fail(e.to_string()))?;
-    Ok(bytes)
-}
-
-/// Reads and validates a plan file: E0900 when unreadable, E070x when malformed.
-pub(super) fn read_plan(path: &Path) -> Result<ExecutionPlan, Vec<Diagnostic>> {
-    let shown = path.display().to_string();
-    let bytes = read_bytes(path).map_err(|d| vec![d])?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        vec![plan_error_diagnostic(
-            &PlanError::Syntax("the file is not UTF-8 text".into()),
-            &shown,
-        )]
-    })?;
-    ExecutionPlan::from_ron(&text).map_err(|e| vec![plan_error_diagnostic(&e, &shown)])
-}
-
-fn compile_spec(
-    map: &mut SourceMap,
-    path: &Path,
-    model: Option<&str>,
-    mode: Mode,
-) -> Result<LoadedPlan, Vec<Diagnostic>> {
-    let spec = source::load(map, path, &crate::syntax::Limits::default()).map_err(|d| vec![d])?;
-    if spec.diagnostics.iter().any(Diagnostic::is_error) {
-        return Err(spec.diagnostics);
-    }
-    let checked = super::limits::check_with_limits(
-        spec.file,
-        &spec.ast,
-        &crate::check::limits::ModelLimits::default(),
-    );
-    if checked.has_errors() {
-        return Err(checked.diagnostics);
-    }
-    let chosen = super::compile::choose_model(&checked.models, model).map_err(|d| vec![d])?;
-    let flops = chosen
-        .layers
-        .iter()
-        .fold(0u64, |a, l| a.saturating_add(l.flops_per_sample));
-    let graph = ir::lower(chosen).map_err(|e| {
-        vec![Diagnostic::error(
-            codes::LOWER_UNSUPPORTED,
-            format!("cannot compile `{}`: {}", e.layer, e.message),
-        )
-        .primary(spec.file, e.span, "in this layer")]
-    })?;
-    let hash = plan::spec_hash(map.text(spec.file).as_bytes());
-    let compiled = plan::compile(graph, mode, &PassOptions::default(), hash).map_err(|e| {
-        vec![Diagnostic::error(codes::LOWER_UNSUPPORTED, e.to_string())
-            .note("this is a bug in modelc; please report it with the spec")]
-    })?;
-    let mut warnings = spec.diagnostics;
-    warnings.extend(checked.diagnostics);
-    Ok(LoadedPlan {
-        plan: compiled,
-        warnings,
-        flops_per_sample: Some(flops),
-    })
-}
-
-/// Whether two paths name the same file (canonical paths when both exist).
-pub(super) fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! How `modelc run` prints a small output: a NumPy-like table for people, nested JSON arrays
 //! with `--format json`; outputs of more than `PRINT_LIMIT` values are shortened like NumPy.
 
-use crate::cli::args::SummaryFormat;
+use crate::cli::options::SummaryFormat;
 use crate::cli::output::Output;
 use ndarray::{ArrayD, ArrayViewD};
 use std::fmt::Write as _;

@@ -7,12 +7,12 @@
 use super::check_budget;
 use crate::data::samples::{with_count, Features, Labels, Samples};
 use crate::data::spec::{ColumnRef, CsvSource, FeatureColumns, LabelRead};
-use crate::data::suggest::help_text;
 use crate::diag::codes::{
     DATA_COLUMN_NOT_FOUND, DATA_CSV_RAGGED, DATA_EMPTY, DATA_LABEL_RANGE, DATA_NON_FINITE,
     DATA_NOT_A_NUMBER, DATA_SHAPE_MISMATCH,
 };
-use crate::diag::Diagnostic;
+use crate::diag::suggest::help_or_list;
+use crate::diag::{Code, Diagnostic};
 use ndarray::{Array2, ArrayD};
 use std::path::Path;
 
@@ -34,9 +34,7 @@ pub(super) fn from_bytes(
         .trim(csv::Trim::All)
         .from_reader(bytes);
     let mut records = reader.records();
-    let bad = |code, line: u64, col: usize, msg: String| {
-        Diagnostic::error(code, msg).at_external(shown.clone(), line as usize, col)
-    };
+    let bad = |code, line: u64, col: usize, msg: String| problem(&shown, code, line, col, msg);
     let csv_err = |e: csv::Error| {
         let line = e.position().map_or(0, csv::Position::line);
         bad(
@@ -53,60 +51,7 @@ pub(super) fn from_bytes(
     let header: Option<Vec<String>> = spec
         .header
         .then(|| first.iter().map(str::to_string).collect());
-    let resolve = |c: &ColumnRef, what: &str| -> Result<usize, Diagnostic> {
-        match (c, &header) {
-            (ColumnRef::Index(i), _) if *i < width => Ok(*i),
-            (ColumnRef::Index(i), _) => Err(bad(
-                DATA_COLUMN_NOT_FOUND,
-                1,
-                0,
-                format!("{what} column {i} is past the last column of {shown} ({width} columns)"),
-            )),
-            (ColumnRef::Name(n), Some(h)) => h.iter().position(|x| x == n).ok_or_else(|| {
-                let names: Vec<&str> = h.iter().map(String::as_str).collect();
-                bad(
-                    DATA_COLUMN_NOT_FOUND,
-                    1,
-                    0,
-                    format!("{what} column `{n}` is not in the header of {shown}"),
-                )
-                .help(help_text(n, &names))
-            }),
-            (ColumnRef::Name(n), None) => Err(bad(
-                DATA_COLUMN_NOT_FOUND,
-                0,
-                0,
-                format!("{what} column `{n}` is named, but {shown} is read without a header"),
-            )
-            .help("name columns by 0-based index, or set `header: true`")),
-        }
-    };
-    let label_col = spec
-        .label
-        .as_ref()
-        .map(|c| resolve(c, "label"))
-        .transpose()?;
-    let feature_cols: Vec<usize> = match &spec.features {
-        FeatureColumns::Listed(cols) => cols
-            .iter()
-            .map(|c| resolve(c, "feature"))
-            .collect::<Result<_, _>>()?,
-        FeatureColumns::AllButLabel { count } => {
-            let cols: Vec<usize> = (0..width).filter(|&i| Some(i) != label_col).collect();
-            if let Some(n) = count.filter(|&n| n != cols.len()) {
-                return Err(bad(
-                    DATA_SHAPE_MISMATCH,
-                    1,
-                    0,
-                    format!(
-                        "{shown} has {} feature columns, but the source declares `features: {n}`",
-                        cols.len()
-                    ),
-                ));
-            }
-            cols
-        }
-    };
+    let (label_col, feature_cols) = columns(spec, header.as_deref(), width, &shown)?;
     let mut values: Vec<f32> = Vec::new();
     let mut labels: Vec<f64> = Vec::new();
     let mut rows = 0usize;
@@ -134,33 +79,7 @@ pub(super) fn from_bytes(
                 ),
             ));
         }
-        let cell = |i: usize| -> Result<f64, Diagnostic> {
-            let text = record.get(i).unwrap_or("");
-            let v: f64 = text.parse().map_err(|_| {
-                bad(
-                    DATA_NOT_A_NUMBER,
-                    line,
-                    i + 1,
-                    format!(
-                        "cell at row {line}, column {} of {shown} is not a number: `{text}`",
-                        i + 1
-                    ),
-                )
-            })?;
-            if v.is_finite() {
-                Ok(v)
-            } else {
-                Err(bad(
-                    DATA_NON_FINITE,
-                    line,
-                    i + 1,
-                    format!(
-                        "cell at row {line}, column {} of {shown} is `{text}`",
-                        i + 1
-                    ),
-                ))
-            }
-        };
+        let cell = |i: usize| cell(&record, i, line, &shown);
         for &c in &feature_cols {
             values.push(cell(c)? as f32);
         }
@@ -206,6 +125,120 @@ pub(super) fn from_bytes(
         features: Features::F32(features),
         labels,
     })
+}
+
+/// A data problem at `line`, `col` (1-based; 0 for none) of the file shown as `shown`.
+fn problem(shown: &str, code: Code, line: u64, col: usize, msg: String) -> Diagnostic {
+    Diagnostic::error(code, msg).at_external(shown.to_string(), line as usize, col)
+}
+
+/// The label column (if any) and the feature columns, as 0-based indices into rows of `width`
+/// cells; names are looked up in `header`.
+fn columns(
+    spec: &CsvSource,
+    header: Option<&[String]>,
+    width: usize,
+    shown: &str,
+) -> Result<(Option<usize>, Vec<usize>), Diagnostic> {
+    let resolve = |c: &ColumnRef, what: &str| resolve(c, what, header, width, shown);
+    let label_col = spec
+        .label
+        .as_ref()
+        .map(|c| resolve(c, "label"))
+        .transpose()?;
+    let feature_cols: Vec<usize> = match &spec.features {
+        FeatureColumns::Listed(cols) => cols
+            .iter()
+            .map(|c| resolve(c, "feature"))
+            .collect::<Result<_, _>>()?,
+        FeatureColumns::AllButLabel { count } => {
+            let cols: Vec<usize> = (0..width).filter(|&i| Some(i) != label_col).collect();
+            if let Some(n) = count.filter(|&n| n != cols.len()) {
+                return Err(problem(
+                    shown,
+                    DATA_SHAPE_MISMATCH,
+                    1,
+                    0,
+                    format!(
+                        "{shown} has {} feature columns, but the source declares `features: {n}`",
+                        cols.len()
+                    ),
+                ));
+            }
+            cols
+        }
+    };
+    Ok((label_col, feature_cols))
+}
+
+/// The 0-based index of column `c` (`what`: "label" or "feature").
+fn resolve(
+    c: &ColumnRef,
+    what: &str,
+    header: Option<&[String]>,
+    width: usize,
+    shown: &str,
+) -> Result<usize, Diagnostic> {
+    match (c, header) {
+        (ColumnRef::Index(i), _) if *i < width => Ok(*i),
+        (ColumnRef::Index(i), _) => Err(problem(
+            shown,
+            DATA_COLUMN_NOT_FOUND,
+            1,
+            0,
+            format!("{what} column {i} is past the last column of {shown} ({width} columns)"),
+        )),
+        (ColumnRef::Name(n), Some(h)) => h.iter().position(|x| x == n).ok_or_else(|| {
+            let names: Vec<&str> = h.iter().map(String::as_str).collect();
+            problem(
+                shown,
+                DATA_COLUMN_NOT_FOUND,
+                1,
+                0,
+                format!("{what} column `{n}` is not in the header of {shown}"),
+            )
+            .help(help_or_list(n, &names))
+        }),
+        (ColumnRef::Name(n), None) => Err(problem(
+            shown,
+            DATA_COLUMN_NOT_FOUND,
+            0,
+            0,
+            format!("{what} column `{n}` is named, but {shown} is read without a header"),
+        )
+        .help("name columns by 0-based index, or set `header: true`")),
+    }
+}
+
+/// Cell `i` (0-based) of a row at `line`: a finite number.
+fn cell(record: &csv::StringRecord, i: usize, line: u64, shown: &str) -> Result<f64, Diagnostic> {
+    let text = record.get(i).unwrap_or("");
+    let v: f64 = text.parse().map_err(|_| {
+        problem(
+            shown,
+            DATA_NOT_A_NUMBER,
+            line,
+            i + 1,
+            format!(
+                "cell at row {line}, column {} of {shown} is not a number: `{text}`",
+                i + 1
+            ),
+        )
+    })?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(problem(
+            shown,
+            DATA_NON_FINITE,
+            line,
+            i + 1,
+            format!(
+                "cell at row {line}, column {} of {shown} is `{text}`",
+                i + 1
+            ),
+        ))
+    }
 }
 
 /// Checks that `v` is a class id: a whole number in `0..classes`.

@@ -1,8 +1,11 @@
-//! "Did you mean ...?": the closest known name to a misspelled one.
+//! "Did you mean ...?": the one policy for the closest known name to a misspelled one, used by
+//! the checker (layers, arguments, settings, dtypes, names) and by data (settings, sources,
+//! transforms, CSV columns) alike.
 //!
 //! Input: a name and the candidates in scope. Output: the best candidate within an edit
-//! distance that scales with the name's length, or nothing. Deterministic: ties go to the
-//! first candidate.
+//! distance that scales with the name's length (a third of it, at least 1), or one the name is
+//! a prefix of (or that is a prefix of it), or nothing. Case is ignored. Deterministic: ties go
+//! to the first candidate.
 
 /// Levenshtein distance (insertions, deletions, substitutions) over chars, with a transposition
 /// of two neighbours counted as one edit.
@@ -66,6 +69,15 @@ where
     }
 }
 
+/// `did you mean `x`?` for a help line, else the full list of valid names (`expected one of:
+/// ...`), however long: for closed keyword sets such as data settings and transforms.
+pub fn help_or_list(name: &str, candidates: &[&str]) -> String {
+    match closest(name, candidates.iter().copied()) {
+        Some(c) => format!("did you mean `{c}`?"),
+        None => format!("expected one of: {}", candidates.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +101,18 @@ mod tests {
         assert_eq!(closest("Dense", layers), Some("dense"));
         assert_eq!(closest("transformer", layers), None);
         assert_eq!(closest("dense", layers), None);
+    }
+
+    #[test]
+    fn data_names_get_the_same_policy() {
+        let names = ["standardize", "normalize", "scale", "resize", "reshape"];
+        assert_eq!(closest("standardise", names), Some("standardize"));
+        assert_eq!(closest("resise", names), Some("resize"));
+        assert_eq!(closest("Scale", names), Some("scale"));
+        assert_eq!(closest("xyz", names), None);
+        assert_eq!(edit_distance("bacth", "batch"), 1);
+        assert_eq!(edit_distance("flaw", "lawn"), 2);
+        assert_eq!(help_or_list("sclae", &names), "did you mean `scale`?");
+        assert_eq!(help_or_list("xyz", &["a", "b"]), "expected one of: a, b");
     }
 }

@@ -1,0 +1,184 @@
+//! The independent shape model of `tests/properties.rs`: a generated layer stack, its spec text,
+//! and each layer's output shape by Keras' size formulas (`None` when a size is not positive),
+//! written without the checker so that the two can be compared.
+
+/// One layer of a generated stack, with its arguments.
+#[derive(Clone, Debug)]
+pub enum Layer {
+    Conv {
+        filters: usize,
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+        same: bool,
+        activation: &'static str,
+    },
+    Pool {
+        max: bool,
+        pool: usize,
+        stride: Option<usize>,
+        same: bool,
+    },
+    GlobalPool {
+        max: bool,
+    },
+    Flatten,
+    Dense {
+        units: usize,
+        activation: &'static str,
+    },
+    Dropout,
+    BatchNorm,
+    Activation(&'static str),
+    Embedding {
+        vocab: usize,
+        dim: usize,
+    },
+    Rnn {
+        cell: &'static str,
+        units: usize,
+        sequences: bool,
+    },
+}
+
+impl Layer {
+    pub fn source(&self) -> String {
+        let padding = |same: bool| if same { "same" } else { "valid" };
+        match self {
+            Layer::Conv {
+                filters,
+                kernel,
+                stride,
+                dilation,
+                same,
+                activation,
+            } => format!(
+                "conv2d({filters}, kernel: {kernel}, strides: {stride}, dilation: {dilation}, padding: {}, activation: {activation})",
+                padding(*same)
+            ),
+            Layer::Pool {
+                max,
+                pool,
+                stride,
+                same,
+            } => {
+                let name = if *max { "max_pool2d" } else { "avg_pool2d" };
+                let stride = stride.map_or(String::new(), |s| format!(", strides: {s}"));
+                format!("{name}({pool}{stride}, padding: {})", padding(*same))
+            }
+            Layer::GlobalPool { max: true } => "global_max_pool2d()".into(),
+            Layer::GlobalPool { max: false } => "global_avg_pool2d()".into(),
+            Layer::Flatten => "flatten()".into(),
+            Layer::Dense { units, activation } => {
+                format!("dense({units}, activation: {activation})")
+            }
+            Layer::Dropout => "dropout(0.25)".into(),
+            Layer::BatchNorm => "batch_norm()".into(),
+            Layer::Activation(a) => format!("{a}()"),
+            Layer::Embedding { vocab, dim } => format!("embedding({vocab}, {dim})"),
+            Layer::Rnn {
+                cell,
+                units,
+                sequences,
+            } => format!("{cell}({units}, return_sequences: {sequences})"),
+        }
+    }
+
+    /// The reference shape rule (per sample, without the batch): `None` when a size would not
+    /// be positive or the layer does not apply to this rank.
+    pub fn apply(&self, shape: &[usize]) -> Option<Vec<usize>> {
+        let conv = |n: usize, k: usize, s: usize, d: usize, same: bool| -> Option<usize> {
+            if same {
+                return Some(n.div_ceil(s));
+            }
+            let span = d * (k - 1) + 1;
+            (n >= span).then(|| (n - span) / s + 1)
+        };
+        match (self, shape) {
+            (
+                Layer::Conv {
+                    filters,
+                    kernel,
+                    stride,
+                    dilation,
+                    same,
+                    ..
+                },
+                &[h, w, _],
+            ) => Some(vec![
+                conv(h, *kernel, *stride, *dilation, *same)?,
+                conv(w, *kernel, *stride, *dilation, *same)?,
+                *filters,
+            ]),
+            (
+                Layer::Pool {
+                    pool, stride, same, ..
+                },
+                &[h, w, c],
+            ) => {
+                let s = stride.unwrap_or(*pool);
+                Some(vec![
+                    conv(h, *pool, s, 1, *same)?,
+                    conv(w, *pool, s, 1, *same)?,
+                    c,
+                ])
+            }
+            (Layer::GlobalPool { .. }, &[_, _, c]) => Some(vec![c]),
+            (Layer::Flatten, s) if !s.is_empty() => Some(vec![s.iter().product()]),
+            (Layer::Dense { units, .. }, [outer @ .., _]) => {
+                let mut s = outer.to_vec();
+                s.push(*units);
+                Some(s)
+            }
+            (Layer::Dropout | Layer::BatchNorm | Layer::Activation(_), s) => Some(s.to_vec()),
+            (Layer::Embedding { dim, .. }, &[t]) => Some(vec![t, *dim]),
+            (
+                Layer::Rnn {
+                    units, sequences, ..
+                },
+                &[t, _],
+            ) => Some(if *sequences {
+                vec![t, *units]
+            } else {
+                vec![*units]
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A generated model: its input and its layers.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// Per-sample input shape (the batch `N` comes first in the spec).
+    pub input: Vec<usize>,
+    /// Token ids (`i32`) below this vocabulary, or `None` for `f32` input.
+    pub tokens: Option<usize>,
+    pub layers: Vec<Layer>,
+}
+
+impl Spec {
+    pub fn source(&self) -> String {
+        let dims: Vec<String> = self.input.iter().map(ToString::to_string).collect();
+        let dtype = if self.tokens.is_some() { "i32" } else { "f32" };
+        let mut text = format!("model M(x: {dtype}[N, {}]) {{\n", dims.join(", "));
+        for l in &self.layers {
+            text.push_str("    ");
+            text.push_str(&l.source());
+            text.push('\n');
+        }
+        text.push_str("}\n");
+        text
+    }
+
+    /// The reference output shape of every layer, per sample, or `None` when some layer is
+    /// invalid.
+    pub fn expected(&self) -> Option<Vec<Vec<usize>>> {
+        let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            let input = shapes.last().unwrap_or(&self.input);
+            shapes.push(l.apply(input)?);
+        }
+        Some(shapes)
+    }
+}
