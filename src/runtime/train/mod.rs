@@ -40,11 +40,11 @@
 //! thread count give a bit-identical loss curve. Per-step allocations that remain are outside
 //! this module: the loss's gradient array and the kernels' batch-statistics vectors.
 
-mod backward;
-mod context;
+pub(crate) mod backward;
+pub(crate) mod context;
 mod error;
-mod forward;
-mod fused;
+pub(crate) mod forward;
+pub(crate) mod fused;
 mod input;
 mod params;
 mod resume;
@@ -81,7 +81,7 @@ use slot::GradSlot;
 
 /// Why the trainer refuses an [`Op::EmbeddedRnn`]: `fold-embedding-projection` runs on
 /// inference plans only, so a training plan holding one is not modelc's.
-const INFERENCE_ONLY: &str =
+pub(crate) const INFERENCE_ONLY: &str =
     "a recurrent layer over token ids is an inference-only rewrite, not in training plans";
 
 /// Gradient clipping applied between backward and the optimizer.
