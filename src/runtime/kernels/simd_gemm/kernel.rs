@@ -96,20 +96,31 @@ trait KOffset: Copy {
     unsafe fn at(self, k: usize) -> usize;
 }
 
+/// Columns of `A` a fixed stride apart (a row-major matrix or its transpose).
 #[derive(Clone, Copy)]
 struct Strided(usize);
 
 impl KOffset for Strided {
+    /// `k · stride`.
+    ///
+    /// # Safety
+    /// None beyond [`KOffset::at`]'s (this one reads no memory).
     #[inline(always)]
     unsafe fn at(self, k: usize) -> usize {
         k * self.0
     }
 }
 
+/// Columns of `A` at the offsets of a table (a convolution's taps).
 #[derive(Clone, Copy)]
 struct Table(*const usize);
 
 impl KOffset for Table {
+    /// Entry `k` of the table.
+    ///
+    /// # Safety
+    /// As [`KOffset::at`]: `k` is below the call's `k`, which `super::fits` checked is the
+    /// table's length.
     #[inline(always)]
     unsafe fn at(self, k: usize) -> usize {
         // SAFETY: the table has `k` entries (checked by `fits`), and `k` is below that.
