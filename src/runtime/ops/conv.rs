@@ -6,16 +6,19 @@
 //! a sample's result does not depend on the slicing.
 //!
 //! Fast paths (see the `## Fast paths` table of ARCHITECTURE.md):
-//! - sliced conv: training runs `kernels::conv_sliced` (one slice per thread, each a whole
-//!   conv) rather than `kernels::conv::conv2d_forward`/`conv2d_backward` over the batch;
-//!   bit-identical, proved by `kernels::tests::conv_sliced`.
+//! - sliced conv: the trainer's [`forward`] and [`backward`] always run
+//!   `kernels::conv_sliced` (one contiguous slice of the batch per thread, each a whole
+//!   `kernels::conv` call; one slice runs whole) rather than one `conv2d_forward_with` /
+//!   `conv2d_backward` call over the batch. The output and `dx` are that call's bits; the
+//!   weight and bias gradients are summed in slice order (equal to f32 rounding, the same bits
+//!   for a given thread count): `kernels::tests::conv_sliced`.
 //! - fused conv + pool: a conv step the `fuse-conv-pool` pass joined with the pool after it
-//!   runs [`infer_conv_pool`], the conv output existing only as per-thread tiles;
-//!   bit-identical to [`infer`] then `pool::infer`, proved by
-//!   `interp::tests::fused_conv_pool_matches_unfused`.
-//! - relu through pool: in training, the relu of a conv whose only reader is a max pool is
-//!   differentiated by that pool's backward (`StepState::Conv::relu_in_pool`); see
-//!   `train::relu_through_pool`, proved by `train::tests::gradients::relu_through_pool_*`.
+//!   runs [`infer_conv_pool`], the conv output existing only as per-thread tiles; the bits of
+//!   [`infer`] then `pool::infer`: `interp::tests::fused_conv_pool_gives_the_unfused_bits_for_every_batch_and_thread_count`.
+//! - relu through pool: in training, the fused relu of a conv whose output only a max pool
+//!   reads is differentiated by that pool's backward (`relu_in_pool` in the conv's state, so
+//!   [`backward`] skips it); see `train::setup::relu_through_pool`, the plain path's bits:
+//!   `train::tests::fast_paths::relu_through_pool_gives_the_plain_gradients_bit_for_bit`.
 
 use ndarray::{Ix1, Ix4};
 
@@ -77,8 +80,9 @@ pub(crate) fn infer(
 
 /// Inference of a fused conv2d step (`ctx.step`) and the pool step after it
 /// (`fuse-conv-pool`): the conv output exists only as per-thread tiles; the pool's output
-/// buffer receives the result. Taken for every pair the pass fused; the same bits as the two
-/// steps run apart (`interp::tests::fused_conv_pool_matches_unfused`).
+/// buffer receives the result. Taken for every pair the pass fused (`Step::fused_with_next`);
+/// the same bits as the two steps run apart
+/// (`interp::tests::fused_conv_pool_gives_the_unfused_bits_for_every_batch_and_thread_count`).
 pub(crate) fn infer_conv_pool(
     ctx: &Ctx<'_>,
     pool: &Step,

@@ -6,13 +6,13 @@
 //! layer's error); a parameter-free step writes no parameter gradient.
 //!
 //! Fast paths (see the `## Fast paths` table of ARCHITECTURE.md):
-//! - the 2x2 stride-2 valid max pool has its own forward and backward in `kernels::pool`
-//!   (`pool2d_forward`/`pool2d_backward` pick it), bit-identical to the general window
-//!   loop; proved by `kernels::tests::pool_paths`.
-//! - relu through pool: a max pool reading a relu (fused in a conv, or an activation step)
-//!   that nothing else reads applies the relu's derivative in its own backward
-//!   (`StepState::Pool { relu_input: true }`, `PoolBackward::relu_input`); see
-//!   `train::relu_through_pool`.
+//! - the 2 × 2 stride-2 max pool whose windows all lie inside the input has its own forward
+//!   and backward in `kernels::pool` (`max_pool_2x2`, picked by `pool2d_forward` and
+//!   `pool2d_backward_with`), the general window loop's bits:
+//!   `kernels::tests::pool_paths::max_pool_2x2_path_gives_the_general_paths_bits`.
+//! - relu through pool: a max pool that alone reads a conv's fused relu applies the relu's
+//!   derivative in its own backward (`StepState::Pool { relu_input: true }`,
+//!   `PoolBackward::relu_input`); see `train::setup::relu_through_pool` and `ops::conv`.
 
 use ndarray::{ArrayView4, ArrayViewMut4, Ix2, Ix4};
 

@@ -80,7 +80,9 @@ pub(super) fn step_states(
 /// Per step: whether it is one of a pair (a conv2d with a fused relu, and the max pool that is
 /// the only reader of its output) whose relu derivative the pool's backward applies while it
 /// routes the gradient (`PoolBackward::relu_input`): one pass less over the conv's output and
-/// its gradient, the largest tensors of a CNN. The bits are those of the separate derivative.
+/// its gradient, the largest tensors of a CNN. The bits are those of the separate derivative
+/// (`train::tests::fast_paths::relu_through_pool_gives_the_plain_gradients_bit_for_bit`; the
+/// kernel alone: `kernels::tests::pool_paths::pool_backward_through_a_relu_is_the_relu_derivative_after_the_pool`).
 pub(crate) fn relu_through_pool(plan: &ExecutionPlan) -> Vec<bool> {
     let mut flags = vec![false; plan.steps.len()];
     let mut readers = vec![0usize; plan.values.len()];
