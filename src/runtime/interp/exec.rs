@@ -6,6 +6,11 @@
 //! (a view or an in-place step) is read from the output buffer itself, and any other input
 //! found there is refused as a plan error rather than aliased. Every slice is taken with a
 //! checked `get`; a size that does not fit is a [`RunError::Plan`], never a panic.
+//!
+//! What each op computes is its family's (`runtime::ops`, dispatched by `ops::infer_step`
+//! with an [`InferStep`]); this module holds the phase plumbing they share: the buffers
+//! ([`Memory`]), per-step scratch ([`StepState`]), the step's view of the plan ([`Ctx`]),
+//! lending the output buffer, copies into it, and integer-valued steps.
 
 use ndarray::{ArrayView2, ArrayViewD, ArrayViewMutD, IxDyn};
 

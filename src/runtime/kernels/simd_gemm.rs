@@ -18,9 +18,12 @@
 //! CPU without AVX2 + FMA (where [`gemm`] returns `false` and callers keep matrixmultiply) may
 //! give slightly different numbers than one with them; a given machine is deterministic.
 //!
+//! A call is a [`GemmCall`] (every operand but `C`, `Copy`) and the output slice. The x86-64
+//! tile loop is the child module `kernel` (`simd_gemm/kernel.rs`).
+//!
 //! Like [`super::simd_train`], this module may use `unsafe`: calling a `target_feature`
 //! function (behind run-time detection) and unchecked loads and stores inside the tile loop,
-//! whose bounds [`gemm`] checks once for the whole call.
+//! whose bounds [`gemm`] checks once for the whole call (`fits`).
 
 #![allow(unsafe_code)]
 // The tile loop's helpers must inline into the `target_feature` functions that call them.

@@ -17,7 +17,14 @@ use crate::runtime::train::{Input, TrainError};
 /// conversion of integers, or nothing to do when it shares the buffer). Dropout in inference
 /// is the same.
 pub(crate) fn infer(s: InferStep<'_, '_>) -> Result<(), RunError> {
-    copy_first(s.ctx, s.memory, s.out_b, s.dst)
+    let InferStep {
+        ctx,
+        memory,
+        out_b,
+        dst,
+        ..
+    } = s;
+    copy_first(ctx, memory, out_b, dst)
 }
 
 /// Training forward of flatten and reshape: a row-major copy.

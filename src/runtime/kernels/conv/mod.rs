@@ -18,6 +18,9 @@
 //! (one product row per kernel tap), and a stride-1 convolution whose output is nearly as
 //! large as its input gets `dx` as a direct convolution of the zero-padded `dy` with the
 //! flipped kernel, with no `dcols` and no col2im.
+//!
+//! Files: this module the geometry, validated shapes and workspace; `forward.rs` and
+//! `backward.rs` the two directions; `im2col.rs` the receptive-field addressing both share.
 
 use super::error::{checked_product, param_err, KernelError, KernelResult};
 use crate::ops::window;
