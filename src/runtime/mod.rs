@@ -6,6 +6,7 @@ pub mod interp;
 pub mod kernels;
 pub mod loss;
 pub mod metrics;
+pub(crate) mod ops;
 pub mod optim;
 pub mod schedule;
 pub mod train;

@@ -446,41 +446,6 @@ pub fn save_weights(path: &Path, weights: &Weights) -> Result<(), WeightsError> 
     crate::util::write_atomic(path, &bytes).map_err(WeightsError::Write)
 }
 
-fn source(entries: &[WeightEntry], id: ParamId, before: usize) -> Result<&ArrayD<f32>, String> {
-    if id.index() >= before {
-        return Err(format!(
-            "recipe refers to parameter {} defined after it",
-            id.0
-        ));
-    }
-    entries
-        .get(id.index())
-        .map(|e| &e.value)
-        .ok_or_else(|| format!("recipe refers to missing parameter {}", id.0))
-}
-
-fn vector(
-    entries: &[WeightEntry],
-    id: ParamId,
-    before: usize,
-    len: usize,
-) -> Result<&[f32], String> {
-    let v = source(entries, id, before)?;
-    match v.as_slice() {
-        Some(s) if s.len() == len => Ok(s),
-        _ => Err(format!("parameter {} is not a vector of {len}", id.0)),
-    }
-}
-
-/// `gamma / sqrt(variance + epsilon)` per channel (the batch norm scale).
-fn bn_scale(gamma: &[f32], variance: &[f32], epsilon: f32) -> Vec<f32> {
-    gamma
-        .iter()
-        .zip(variance)
-        .map(|(&g, &v)| g * (1.0 / (v + epsilon).sqrt()))
-        .collect()
-}
-
 /// Computes one derived parameter (index `at`) from earlier entries.
 fn materialize(recipe: &Recipe, at: usize, entries: &[WeightEntry]) -> Result<ArrayD<f32>, String> {
     match recipe {
@@ -490,11 +455,11 @@ fn materialize(recipe: &Recipe, at: usize, entries: &[WeightEntry]) -> Result<Ar
             variance,
             epsilon,
         } => {
-            let k = source(entries, *kernel, at)?;
+            let k = operands::source(entries, *kernel, at)?;
             let out = *k.shape().last().ok_or("rank-0 kernel")?;
-            let scale = bn_scale(
-                vector(entries, *gamma, at, out)?,
-                vector(entries, *variance, at, out)?,
+            let scale = operands::bn_scale(
+                operands::vector(entries, *gamma, at, out)?,
+                operands::vector(entries, *variance, at, out)?,
                 *epsilon,
             );
             let mut k = k.clone();
@@ -514,16 +479,16 @@ fn materialize(recipe: &Recipe, at: usize, entries: &[WeightEntry]) -> Result<Ar
             variance,
             epsilon,
         } => {
-            let out = source(entries, *gamma, at)?.len();
-            let scale = bn_scale(
-                vector(entries, *gamma, at, out)?,
-                vector(entries, *variance, at, out)?,
+            let out = operands::source(entries, *gamma, at)?.len();
+            let scale = operands::bn_scale(
+                operands::vector(entries, *gamma, at, out)?,
+                operands::vector(entries, *variance, at, out)?,
                 *epsilon,
             );
-            let beta = vector(entries, *beta, at, out)?;
-            let mean = vector(entries, *mean, at, out)?;
+            let beta = operands::vector(entries, *beta, at, out)?;
+            let mean = operands::vector(entries, *mean, at, out)?;
             let bias = match bias {
-                Some(b) => Some(vector(entries, *b, at, out)?),
+                Some(b) => Some(operands::vector(entries, *b, at, out)?),
                 None => None,
             };
             let v: Vec<f32> = (0..out)
@@ -532,7 +497,7 @@ fn materialize(recipe: &Recipe, at: usize, entries: &[WeightEntry]) -> Result<Ar
             Ok(ArrayD::from_shape_vec(IxDyn(&[out]), v).map_err(|e| e.to_string())?)
         }
         Recipe::AffineKernel { kernel, scale } => {
-            let k = source(entries, *kernel, at)?;
+            let k = operands::source(entries, *kernel, at)?;
             let axis = k.ndim().checked_sub(2).ok_or("kernel of rank < 2")?;
             if k.shape()[axis] != scale.len() {
                 return Err("scale does not match the kernel's input channels".into());
@@ -549,13 +514,13 @@ fn materialize(recipe: &Recipe, at: usize, entries: &[WeightEntry]) -> Result<Ar
             shift,
             units,
         } => {
-            let k = source(entries, *kernel, at)?;
+            let k = operands::source(entries, *kernel, at)?;
             let axis = k.ndim().checked_sub(2).ok_or("kernel of rank < 2")?;
             if k.shape()[axis] != shift.len() || k.shape().last() != Some(units) {
                 return Err("shift does not match the kernel".into());
             }
             let mut v = match bias {
-                Some(b) => vector(entries, *b, at, *units)?.to_vec(),
+                Some(b) => operands::vector(entries, *b, at, *units)?.to_vec(),
                 None => vec![0.0; *units],
             };
             for (c, sub) in k.axis_iter(Axis(axis)).enumerate() {
@@ -573,13 +538,13 @@ fn materialize(recipe: &Recipe, at: usize, entries: &[WeightEntry]) -> Result<Ar
             bias,
         } => {
             let matrix = |id: ParamId| {
-                source(entries, id, at)?
+                operands::source(entries, id, at)?
                     .view()
                     .into_dimensionality::<ndarray::Ix2>()
                     .map_err(|_| format!("parameter {} is not a matrix", id.0))
             };
             let (t, k) = (matrix(*table)?, matrix(*kernel)?);
-            let b = source(entries, *bias, at)?;
+            let b = operands::source(entries, *bias, at)?;
             let gu = k.ncols();
             // The input bias: a simple RNN's or LSTM's `[G·U]`, row 0 of a GRU's `[2, G·U]`.
             let in_bias = match (b.shape(), b.as_slice()) {
@@ -609,3 +574,5 @@ fn materialize(recipe: &Recipe, at: usize, entries: &[WeightEntry]) -> Result<Ar
         }
     }
 }
+
+mod operands;

@@ -27,10 +27,10 @@
 //! outputs are bit-identical for any thread count (tested).
 
 pub mod bench;
-mod conv;
-mod elementwise;
+pub(crate) mod conv;
+pub(crate) mod elementwise;
 mod error;
-mod exec;
+pub(crate) mod exec;
 mod signature;
 pub mod zoo;
 
@@ -50,7 +50,7 @@ pub const DEFAULT_MEMORY_BUDGET: u64 = 4 << 30;
 
 /// Concrete sizes of every value for one set of bindings.
 #[derive(Clone, Debug)]
-struct Layout {
+pub(crate) struct Layout {
     bindings: Bindings,
     shapes: Vec<Vec<usize>>,
     lens: Vec<usize>,

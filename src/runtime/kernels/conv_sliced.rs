@@ -15,6 +15,10 @@
 //! they are added in slice order into the first slice's, so a given thread count always gives
 //! the same bits (a different count sums in a different order, as in [`super::rnn`]'s sliced
 //! layers).
+//!
+//! A fast path of the conv family (`runtime::ops::conv`): the trainer always takes it. Proved
+//! against one whole-batch call by `kernels::tests::conv_sliced` (forward and `dx` bit for bit,
+//! weight and bias gradients to f32 rounding and the same bits on every run).
 
 use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4, Axis};
 

@@ -215,9 +215,19 @@ fn own_gemm_lhs(
     let epilogue = simd_gemm::Epilogue::NONE;
     if bcs == 1 || n == 1 {
         let ldb = if k > 1 { brs } else { n };
-        return simd_gemm::gemm(
-            lhs, m, k, bdata, ldb, n, cdata, ldc, accumulate, epilogue, parallel,
-        );
+        let call = simd_gemm::GemmCall {
+            lhs,
+            m,
+            k,
+            n,
+            rhs: bdata,
+            ldb,
+            ldc,
+            accumulate,
+            epilogue,
+            parallel,
+        };
+        return simd_gemm::gemm(&call, cdata);
     }
     if brs != 1 {
         return false;
@@ -232,9 +242,19 @@ fn own_gemm_lhs(
             packed[kk * n + j] = v;
         }
     }
-    let done = simd_gemm::gemm(
-        lhs, m, k, &packed, n, n, cdata, ldc, accumulate, epilogue, parallel,
-    );
+    let call = simd_gemm::GemmCall {
+        lhs,
+        m,
+        k,
+        n,
+        rhs: &packed,
+        ldb: n,
+        ldc,
+        accumulate,
+        epilogue,
+        parallel,
+    };
+    let done = simd_gemm::gemm(&call, cdata);
     PACKED.with(|p| p.set(packed));
     done
 }

@@ -94,6 +94,10 @@ impl PoolShape {
     /// A max pool of 2 × 2 windows at stride 2 that all lie inside the input (the usual pool
     /// of a CNN), which has a path of its own.
     fn is_max_2x2(&self, p: &Pool2dParams) -> bool {
+        #[cfg(test)]
+        if GENERAL_ONLY.with(std::cell::Cell::get) {
+            return false;
+        }
         p.kind == PoolKind::Max
             && p.pool == (2, 2)
             && p.stride == (2, 2)
@@ -186,7 +190,9 @@ pub struct PoolBackward {
 
 /// The max pool of 2 × 2 windows at stride 2 that all lie inside the input (CNNs' usual pool),
 /// without the general window walk: the same maxima in the same order (`−∞`, then the four
-/// positions row by row, with `f32::max`), so the same bits.
+/// positions row by row, with `f32::max`), so the same bits. A fast path of the pool family
+/// (`runtime::ops::pool`), taken whenever [`PoolShape::is_max_2x2`] holds; proved by
+/// `kernels::tests::pool_paths::max_pool_2x2_path_gives_the_general_paths_bits`.
 fn max_pool_2x2(xs: &[f32], s: &PoolShape, os: &mut [f32]) {
     let (c, row) = (s.c, s.w * s.c);
     if c == 0 || row == 0 {
@@ -482,4 +488,19 @@ pub fn pool2d_backward_par(
     }
     jobs.into_par_iter()
         .try_for_each(|(xs, dys, dxs)| pool2d_backward_with(xs, dys, p, dxs, opts))
+}
+
+#[cfg(test)]
+thread_local! {
+    static GENERAL_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the 2 × 2 max pool's own path off, so every pool on this thread takes the
+/// general window loop (tests compare the two paths bit for bit).
+#[cfg(test)]
+pub(crate) fn general_only<R>(f: impl FnOnce() -> R) -> R {
+    GENERAL_ONLY.with(|g| g.set(true));
+    let r = f();
+    GENERAL_ONLY.with(|g| g.set(false));
+    r
 }

@@ -5,7 +5,7 @@
 // Untouched buffers and exact zeros are checked exactly.
 #![allow(clippy::float_cmp)]
 
-use super::{available, gemm, ConvRows, Epilogue, Lhs};
+use super::{available, gemm, ConvRows, Epilogue, GemmCall, Lhs};
 
 fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -103,17 +103,19 @@ fn row_major_products_match_the_reference_for_every_tile_edge() {
                     col_stride: 1,
                 };
                 assert!(gemm(
-                    lhs,
-                    m,
-                    k,
-                    &b,
-                    case.ldb,
-                    n,
-                    &mut c,
-                    case.ldc,
-                    false,
-                    Epilogue::NONE,
-                    false
+                    &GemmCall {
+                        lhs,
+                        m,
+                        k,
+                        rhs: &b,
+                        ldb: case.ldb,
+                        n,
+                        ldc: case.ldc,
+                        accumulate: false,
+                        epilogue: Epilogue::NONE,
+                        parallel: false
+                    },
+                    &mut c
                 ));
                 let (r, s) = reference(&case, |i, kk| a[i * lda + kk], &b, None, None, false);
                 for i in 0..m {
@@ -155,7 +157,19 @@ fn transposed_lhs_accumulation_bias_and_relu() {
         relu: true,
     };
     assert!(gemm(
-        lhs, case.m, case.k, &b, case.ldb, case.n, &mut c, case.ldc, true, epilogue, false
+        &GemmCall {
+            lhs,
+            m: case.m,
+            k: case.k,
+            rhs: &b,
+            ldb: case.ldb,
+            n: case.n,
+            ldc: case.ldc,
+            accumulate: true,
+            epilogue,
+            parallel: false
+        },
+        &mut c
     ));
     let (r, s) = reference(
         &case,
@@ -206,17 +220,19 @@ fn convolution_rows_match_a_direct_convolution() {
         k_offsets: &k_offsets,
     };
     assert!(gemm(
-        lhs,
-        m,
-        k,
-        &kernel,
-        o,
-        o,
-        &mut out,
-        o,
-        false,
-        Epilogue::NONE,
-        false
+        &GemmCall {
+            lhs,
+            m,
+            k,
+            rhs: &kernel,
+            ldb: o,
+            n: o,
+            ldc: o,
+            accumulate: false,
+            epilogue: Epilogue::NONE,
+            parallel: false
+        },
+        &mut out
     ));
     // Direct convolution in f64.
     for s in 0..n {
@@ -260,17 +276,19 @@ fn thread_splits_give_the_same_bits() {
             col_stride: 1,
         };
         assert!(gemm(
-            lhs,
-            m,
-            k,
-            &b,
-            n,
-            n,
-            &mut c,
-            n,
-            false,
-            Epilogue::NONE,
-            parallel
+            &GemmCall {
+                lhs,
+                m,
+                k,
+                rhs: &b,
+                ldb: n,
+                n,
+                ldc: n,
+                accumulate: false,
+                epilogue: Epilogue::NONE,
+                parallel
+            },
+            &mut c
         ));
         c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
     };
@@ -290,17 +308,19 @@ fn thread_splits_give_the_same_bits() {
         col_stride: 1,
     };
     assert!(gemm(
-        lhs,
-        1,
-        k,
-        &b,
-        n,
-        n,
-        &mut one,
-        n,
-        false,
-        Epilogue::NONE,
-        false
+        &GemmCall {
+            lhs,
+            m: 1,
+            k,
+            rhs: &b,
+            ldb: n,
+            n,
+            ldc: n,
+            accumulate: false,
+            epilogue: Epilogue::NONE,
+            parallel: false
+        },
+        &mut one
     ));
     let one: Vec<u32> = one.iter().map(|v| v.to_bits()).collect();
     assert_eq!(one, serial[7 * n..8 * n]);
@@ -325,17 +345,19 @@ fn short_buffers_and_missing_features_are_declined_untouched() {
     ];
     for (a, b, ldb, ldc) in calls {
         assert!(!gemm(
-            lhs(a),
-            m,
-            k,
-            b,
-            ldb,
-            n,
-            &mut c,
-            ldc,
-            false,
-            Epilogue::NONE,
-            false
+            &GemmCall {
+                lhs: lhs(a),
+                m,
+                k,
+                rhs: b,
+                ldb,
+                n,
+                ldc,
+                accumulate: false,
+                epilogue: Epilogue::NONE,
+                parallel: false
+            },
+            &mut c
         ));
     }
     let bias = [0.0f32; 5];
@@ -344,17 +366,19 @@ fn short_buffers_and_missing_features_are_declined_untouched() {
         relu: false,
     };
     assert!(!gemm(
-        lhs(&a),
-        m,
-        k,
-        &b,
-        n,
-        n,
-        &mut c,
-        n,
-        false,
-        short_bias,
-        false
+        &GemmCall {
+            lhs: lhs(&a),
+            m,
+            k,
+            rhs: &b,
+            ldb: n,
+            n,
+            ldc: n,
+            accumulate: false,
+            epilogue: short_bias,
+            parallel: false
+        },
+        &mut c
     ));
     // A convolution whose offsets reach past its input.
     let geometry = ConvRows {
@@ -370,17 +394,19 @@ fn short_buffers_and_missing_features_are_declined_untouched() {
         k_offsets: &[0, 1, 2, 3, 4],
     };
     assert!(!gemm(
-        conv,
-        m,
-        k,
-        &b,
-        n,
-        n,
-        &mut c,
-        n,
-        false,
-        Epilogue::NONE,
-        false
+        &GemmCall {
+            lhs: conv,
+            m,
+            k,
+            rhs: &b,
+            ldb: n,
+            n,
+            ldc: n,
+            accumulate: false,
+            epilogue: Epilogue::NONE,
+            parallel: false
+        },
+        &mut c
     ));
     // Gathered rows whose furthest offset passes the end, and tables of the wrong length.
     let gather = |row_offsets, k_offsets| Lhs::Gather {
@@ -394,32 +420,36 @@ fn short_buffers_and_missing_features_are_declined_untouched() {
         (&far[..3], &[0; 5][..]),
     ] {
         assert!(!gemm(
-            gather(rows, ks),
-            m,
-            k,
-            &b,
-            n,
-            n,
-            &mut c,
-            n,
-            false,
-            Epilogue::NONE,
-            false
+            &GemmCall {
+                lhs: gather(rows, ks),
+                m,
+                k,
+                rhs: &b,
+                ldb: n,
+                n,
+                ldc: n,
+                accumulate: false,
+                epilogue: Epilogue::NONE,
+                parallel: false
+            },
+            &mut c
         ));
     }
     super::baseline(|| {
         assert!(!gemm(
-            lhs(&a),
-            m,
-            k,
-            &b,
-            n,
-            n,
-            &mut c,
-            n,
-            false,
-            Epilogue::NONE,
-            false
+            &GemmCall {
+                lhs: lhs(&a),
+                m,
+                k,
+                rhs: &b,
+                ldb: n,
+                n,
+                ldc: n,
+                accumulate: false,
+                epilogue: Epilogue::NONE,
+                parallel: false
+            },
+            &mut c
         ));
     });
     assert!(c.iter().all(|&v| v == 1.5));
@@ -454,8 +484,19 @@ fn long_sums_are_blocked_without_changing_the_epilogue() {
             relu: true,
         };
         assert!(gemm(
-            lhs, case.m, case.k, &b, case.ldb, case.n, &mut c, case.ldc, accumulate, epilogue,
-            false
+            &GemmCall {
+                lhs,
+                m: case.m,
+                k: case.k,
+                rhs: &b,
+                ldb: case.ldb,
+                n: case.n,
+                ldc: case.ldc,
+                accumulate,
+                epilogue,
+                parallel: false
+            },
+            &mut c
         ));
         let start = accumulate.then_some(init.as_slice());
         let (r, s) = reference(
@@ -480,17 +521,19 @@ fn long_sums_are_blocked_without_changing_the_epilogue() {
         relu: false,
     };
     assert!(gemm(
-        lhs,
-        2,
-        0,
-        &[],
-        2,
-        2,
-        &mut c,
-        2,
-        false,
-        epilogue,
-        false
+        &GemmCall {
+            lhs,
+            m: 2,
+            k: 0,
+            rhs: &[],
+            ldb: 2,
+            n: 2,
+            ldc: 2,
+            accumulate: false,
+            epilogue,
+            parallel: false
+        },
+        &mut c
     ));
     assert_eq!(c, [bias[0], bias[1], bias[0], bias[1]]);
 }

@@ -8,6 +8,7 @@ mod conv_sliced;
 mod direct;
 mod fixtures;
 mod grads;
+mod grads_rnn;
 mod hand;
 mod matvec;
 mod pool_paths;

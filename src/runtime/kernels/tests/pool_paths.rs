@@ -1,13 +1,14 @@
 //! Pool paths: the backward that applies its input relu's derivative against the plain
 //! backward followed by that derivative, and the 2 × 2 stride-2 max pool's own path against a
-//! naive reference of the general path's rules (both bit for bit).
+//! naive reference of the general path's rules and against the general path itself (all bit
+//! for bit).
 
 use ndarray::Array4;
 
 use super::data;
 use crate::runtime::kernels::pool::{
-    pool2d_backward, pool2d_backward_with, pool2d_forward, Pool2dParams, PoolBackward, PoolKind,
-    PoolPadding,
+    general_only, pool2d_backward, pool2d_backward_with, pool2d_forward, Pool2dParams,
+    PoolBackward, PoolKind, PoolPadding,
 };
 
 fn bits(a: &[f32]) -> Vec<u32> {
@@ -133,5 +134,41 @@ fn max_pool_2x2_path_follows_the_general_rules() {
             bits(want_dx.as_slice().unwrap()),
             "relu {relu}"
         );
+    }
+}
+
+#[test]
+fn max_pool_2x2_path_gives_the_general_paths_bits() {
+    // Even and odd sizes, ties, signed zeros, NaN and −∞; with and without the relu gate.
+    for (h, w) in [(8usize, 6usize), (7, 9)] {
+        let (n, c) = (3usize, 5usize);
+        let mut x = Array4::from_shape_vec((n, h, w, c), data(n * h * w * c, 31, 1.0))
+            .unwrap()
+            .mapv(|v| (v * 4.0).round() / 4.0);
+        x[[0, 1, 1, 0]] = f32::NAN;
+        x[[1, 2, 3, 2]] = f32::NEG_INFINITY;
+        x[[2, 0, 0, 4]] = -0.0;
+        x[[2, 0, 1, 4]] = 0.0;
+        let p = Pool2dParams {
+            kind: PoolKind::Max,
+            pool: (2, 2),
+            stride: (2, 2),
+            padding: PoolPadding::Valid,
+        };
+        let (oh, ow) = (h / 2, w / 2);
+        let dy = Array4::from_shape_vec((n, oh, ow, c), data(n * oh * ow * c, 32, 1.0)).unwrap();
+        for relu in [false, true] {
+            let run = || {
+                let mut y = Array4::from_elem((n, oh, ow, c), 7.0);
+                pool2d_forward(x.view(), &p, y.view_mut()).unwrap();
+                let mut dx = Array4::from_elem((n, h, w, c), 7.0);
+                let opts = PoolBackward { relu_input: relu };
+                pool2d_backward_with(x.view(), dy.view(), &p, dx.view_mut(), opts).unwrap();
+                (bits(y.as_slice().unwrap()), bits(dx.as_slice().unwrap()))
+            };
+            let fast = run();
+            let general = general_only(run);
+            assert_eq!(fast, general, "{h}x{w}, relu {relu}");
+        }
     }
 }

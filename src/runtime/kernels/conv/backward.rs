@@ -1,0 +1,258 @@
+//! The convolution's backward: `dbias = Σ dy`, `dkernel = colsᵀ · dy`, `dx` by col2im of
+//! `dy · kernelᵀ`, or with AVX2 + FMA `dkernel` from the receptive fields read in place and a
+//! stride-1 `dx` as a direct convolution of the padded `dy` with the flipped kernel.
+//!
+//! Input: `x`, the kernel, `dy: [N, OH, OW, O]` and a [`ConvWorkspace`]. Output: the
+//! [`Conv2dGrads`] buffers, each overwritten. Invariants: as the forward, results do not depend
+//! on the chunking.
+
+use ndarray::{ArrayView4, ArrayViewMut1, ArrayViewMut4};
+
+use super::forward::direct;
+use super::im2col::{col2im, im2col, pad_chunk, tap_offsets};
+use super::{dims4, Conv2dGeometry, Conv2dShape, ConvForward, ConvWorkspace, Padding2d, OP};
+use crate::runtime::kernels::error::{expect_shape, KernelError, KernelResult};
+use crate::runtime::kernels::linalg::{
+    self, column_sums, ensure_len, flat, flat_mut, gemm, mat, mat_mut,
+};
+use crate::runtime::kernels::simd_gemm;
+
+/// Gradient buffers written by [`conv2d_backward`] (each overwritten). `dx: None` skips the
+/// input gradient (and its GEMM and col2im), e.g. for a first layer fed by data.
+pub struct Conv2dGrads<'a> {
+    pub dx: Option<ArrayViewMut4<'a, f32>>,
+    pub dkernel: ArrayViewMut4<'a, f32>,
+    pub dbias: Option<ArrayViewMut1<'a, f32>>,
+}
+
+/// Backward convolution: from `dy: [N, OH, OW, O]` to `dx`, `dkernel` and `dbias`.
+pub fn conv2d_backward(
+    x: ArrayView4<'_, f32>,
+    kernel: ArrayView4<'_, f32>,
+    dy: ArrayView4<'_, f32>,
+    geom: &Conv2dGeometry,
+    ws: &mut ConvWorkspace,
+    grads: Conv2dGrads<'_>,
+) -> KernelResult<()> {
+    let Conv2dGrads {
+        dx,
+        mut dkernel,
+        dbias,
+    } = grads;
+    let s = Conv2dShape::new(dims4(x.dim()), dims4(kernel.dim()), geom)?;
+    expect_shape(OP, "dy", dy.shape(), &s.output())?;
+    if let Some(dx) = &dx {
+        expect_shape(OP, "dx", dx.shape(), x.shape())?;
+    }
+    expect_shape(OP, "dkernel", dkernel.shape(), kernel.shape())?;
+    let xs = flat(OP, "x", &x)?;
+    let dys = flat(OP, "dy", &dy)?;
+    let ks = mat(OP, flat(OP, "kernel", &kernel)?, s.patch_len(), s.o)?;
+    let mut dx = dx;
+    let mut dxs = match dx.as_mut() {
+        Some(d) => Some(flat_mut(OP, "dx", d)?),
+        None => None,
+    };
+    let mut dk = mat_mut(
+        OP,
+        flat_mut(OP, "dkernel", &mut dkernel)?,
+        s.patch_len(),
+        s.o,
+    )?;
+    if let Some(mut db) = dbias {
+        expect_shape(OP, "dbias", db.shape(), &[s.o])?;
+        column_sums(dys, s.o, flat_mut(OP, "dbias", &mut db)?);
+    }
+    let kflat = flat(OP, "kernel", &kernel)?;
+    let own = simd_gemm::available();
+    let dk_done = own && {
+        let dk_flat = dk.as_slice_mut().ok_or(KernelError::Layout {
+            op: OP,
+            tensor: "dkernel",
+        })?;
+        weight_grad_direct(xs, dys, &s, geom, ws, dk_flat)
+    };
+    let dx_done = match dxs.as_deref_mut() {
+        Some(d) if own => input_grad_direct(dys, &s, geom, kflat, ws, d)?,
+        Some(_) => false,
+        None => true,
+    };
+    if dk_done && dx_done {
+        return Ok(());
+    }
+    // What is left for the patch matrix: im2col + GEMM for dkernel, dcols + col2im for dx.
+    let mut dxs = if dx_done { None } else { dxs };
+    let mut dk = if dk_done { None } else { Some(dk) };
+    if let Some(d) = &mut dk {
+        d.fill(0.0);
+    }
+    if let Some(d) = dxs.as_deref_mut() {
+        d.fill(0.0);
+    }
+    let per_sample = s.pixels_per_sample();
+    let chunk = if dk.is_none() {
+        s.samples_per_dx_chunk()
+    } else {
+        s.samples_per_chunk()
+    };
+    if dk.is_some() {
+        ensure_len(&mut ws.cols, s.workspace_len());
+    }
+    if dxs.is_some() {
+        ensure_len(&mut ws.dcols, s.workspace_len());
+    }
+    let mut n0 = 0;
+    while n0 < s.n {
+        let count = chunk.min(s.n - n0);
+        let rows = count * per_sample;
+        let dyc = mat(OP, &dys[n0 * per_sample * s.o..], rows, s.o)?;
+        if let Some(dk) = &mut dk {
+            im2col(xs, &s, geom, n0, count, &mut ws.cols);
+            let cols = mat(OP, &ws.cols, rows, s.patch_len())?;
+            gemm(OP, 1.0, &cols.t(), &dyc, 1.0, dk)?;
+        }
+        if let Some(d) = dxs.as_deref_mut() {
+            let mut dcols = mat_mut(OP, &mut ws.dcols, rows, s.patch_len())?;
+            gemm(OP, 1.0, &dyc, &ks.t(), 0.0, &mut dcols)?;
+            col2im(&ws.dcols, &s, geom, n0, count, d);
+        }
+        n0 += count;
+    }
+    Ok(())
+}
+
+/// `dkernel = Σ receptive fieldsᵀ · dy` in [`simd_gemm`], reading the receptive fields from
+/// the input (its zero-padded copy, a chunk of samples at a time) instead of a patch matrix:
+/// one row of the product per kernel tap, one term of its sum per output pixel. `false`
+/// (nothing meaningful written) when the kernel declines.
+fn weight_grad_direct(
+    xs: &[f32],
+    dys: &[f32],
+    s: &Conv2dShape,
+    geom: &Conv2dGeometry,
+    ws: &mut ConvWorkspace,
+    dk: &mut [f32],
+) -> bool {
+    let p = geom.padding;
+    let padded = p != Padding2d::default();
+    let (hp, wp) = (s.h + p.top + p.bottom, s.w + p.left + p.right);
+    let Some(sample_len) = hp.checked_mul(wp).and_then(|v| v.checked_mul(s.c)) else {
+        return false;
+    };
+    let in_sample = s.h * s.w * s.c;
+    let pixels = s.pixels_per_sample();
+    let chunk = s.samples_per_chunk();
+    if padded && chunk.saturating_mul(sample_len) > s.workspace_len().max(sample_len) {
+        return false;
+    }
+    tap_offsets((s.kh, s.kw, s.c), geom.dilation, wp, &mut ws.k_offsets);
+    let (row_step, col_step) = (geom.stride.0 * wp * s.c, geom.stride.1 * s.c);
+    let mut n0 = 0;
+    while n0 < s.n {
+        let count = chunk.min(s.n - n0);
+        ws.origins.clear();
+        for i in 0..count {
+            for oy in 0..s.oh {
+                for ox in 0..s.ow {
+                    ws.origins
+                        .push(i * sample_len + oy * row_step + ox * col_step);
+                }
+            }
+        }
+        let data: &[f32] = if padded {
+            let dims = [s.h, s.w, s.c];
+            pad_chunk(xs, dims, p, wp, sample_len, n0, count, &mut ws.padded);
+            &ws.padded[..count * sample_len]
+        } else {
+            &xs[n0 * in_sample..(n0 + count) * in_sample]
+        };
+        let lhs = simd_gemm::Lhs::Gather {
+            data,
+            row_offsets: &ws.k_offsets,
+            k_offsets: &ws.origins,
+        };
+        let rows = count * pixels;
+        let dy = &dys[n0 * pixels * s.o..(n0 + count) * pixels * s.o];
+        let epilogue = simd_gemm::Epilogue::NONE;
+        let taps = s.patch_len();
+        let call = simd_gemm::GemmCall {
+            lhs,
+            m: taps,
+            k: rows,
+            n: s.o,
+            rhs: dy,
+            ldb: s.o,
+            ldc: s.o,
+            accumulate: n0 > 0,
+            epilogue,
+            parallel: linalg::may_split(),
+        };
+        if !simd_gemm::gemm(&call, dk) {
+            return false;
+        }
+        n0 += count;
+    }
+    true
+}
+
+/// `dx` for a stride-1 convolution as a direct convolution of `dy`, zero-padded by the dilated
+/// kernel's reach less the forward padding, with the kernel flipped in space and its channel
+/// axes swapped: no patch gradient matrix and no col2im scatter. `Ok(false)` (nothing
+/// meaningful written) for strides above 1 or padding wider than the kernel's reach.
+fn input_grad_direct(
+    dys: &[f32],
+    s: &Conv2dShape,
+    geom: &Conv2dGeometry,
+    kernel: &[f32],
+    ws: &mut ConvWorkspace,
+    dx: &mut [f32],
+) -> KernelResult<bool> {
+    let p = geom.padding;
+    let reach_h = (s.kh - 1) * geom.dilation.0;
+    let reach_w = (s.kw - 1) * geom.dilation.1;
+    // The direct form also multiplies the zeros around `dy`: worth it only when that border
+    // is small next to the image (a `same` convolution, or a large one); otherwise the patch
+    // gradient matrix and col2im do fewer multiply-adds.
+    let worth_it = (s.h * s.w).saturating_mul(4) <= (s.oh * s.ow).saturating_mul(5);
+    let fits = worth_it
+        && geom.stride == (1, 1)
+        && p.top <= reach_h
+        && p.bottom <= reach_h
+        && p.left <= reach_w
+        && p.right <= reach_w;
+    if !fits {
+        return Ok(false);
+    }
+    let back = Conv2dGeometry {
+        stride: (1, 1),
+        dilation: geom.dilation,
+        padding: Padding2d {
+            top: reach_h - p.top,
+            bottom: reach_h - p.bottom,
+            left: reach_w - p.left,
+            right: reach_w - p.right,
+        },
+    };
+    let bs = Conv2dShape::new([s.n, s.oh, s.ow, s.o], [s.kh, s.kw, s.o, s.c], &back)?;
+    if bs.output() != [s.n, s.h, s.w, s.c] {
+        return Ok(false);
+    }
+    // flipped[ky][kx][o][ci] = kernel[kh-1-ky][kw-1-kx][ci][o]
+    let mut flipped = std::mem::take(&mut ws.flipped);
+    flipped.clear();
+    for ky in 0..s.kh {
+        for kx in 0..s.kw {
+            let tap = ((s.kh - 1 - ky) * s.kw + (s.kw - 1 - kx)) * s.c * s.o;
+            for o in 0..s.o {
+                flipped.extend((0..s.c).map(|ci| kernel[tap + ci * s.o + o]));
+            }
+        }
+    }
+    let opts = ConvForward {
+        relu: false,
+        parallel: linalg::may_split(),
+    };
+    let done = direct(dys, &bs, &back, &flipped, None, ws, dx, opts);
+    ws.flipped = flipped;
+    Ok(done)
+}

@@ -1,0 +1,239 @@
+//! 2-D convolutions (NHWC input, `[kh, kw, in, out]` kernel) with a fused bias and activation.
+//!
+//! Input: a step's [`InferStep`], [`ForwardStep`] or [`BackwardStep`] and the op's attributes.
+//! Output: the step's value (inference, training forward) or its gradients (backward).
+//! Invariants: every phase splits the batch into per-thread slices with their own scratch;
+//! a sample's result does not depend on the slicing.
+//!
+//! Fast paths (see the `## Fast paths` table of ARCHITECTURE.md):
+//! - sliced conv: the trainer's [`forward`] and [`backward`] always run
+//!   `kernels::conv_sliced` (one contiguous slice of the batch per thread, each a whole
+//!   `kernels::conv` call; one slice runs whole) rather than one `conv2d_forward_with` /
+//!   `conv2d_backward` call over the batch. The output and `dx` are that call's bits; the
+//!   weight and bias gradients are summed in slice order (equal to f32 rounding, the same bits
+//!   for a given thread count): `kernels::tests::conv_sliced`.
+//! - fused conv + pool: a conv step the `fuse-conv-pool` pass joined with the pool after it
+//!   runs [`infer_conv_pool`], the conv output existing only as per-thread tiles; the bits of
+//!   [`infer`] then `pool::infer`: `interp::tests::fused_conv_pool_gives_the_unfused_bits_for_every_batch_and_thread_count`.
+//! - relu through pool: in training, the fused relu of a conv whose output only a max pool
+//!   reads is differentiated by that pool's backward (`relu_in_pool` in the conv's state, so
+//!   [`backward`] skips it); see `train::setup::relu_through_pool`, the plain path's bits:
+//!   `train::tests::fast_paths::relu_through_pool_gives_the_plain_gradients_bit_for_bit`.
+
+use ndarray::{Ix1, Ix4};
+
+use crate::ir::{Activation, Op, ParamId, Window};
+use crate::plan::Step;
+use crate::runtime::interp::conv::ConvPoolShapes;
+use crate::runtime::interp::exec::{
+    dims4, plan_err, pool_params, with_output_buffer, Ctx, InferStep, Memory, StepState,
+};
+use crate::runtime::interp::RunError;
+use crate::runtime::kernels::conv::{Conv2dGrads, ConvForward};
+use crate::runtime::kernels::conv_sliced::{conv2d_backward_sliced, conv2d_forward_sliced};
+use crate::runtime::kernels::pool::PoolKind;
+use crate::runtime::train::backward::BackwardStep;
+use crate::runtime::train::context::{self, StepState as TrainState};
+use crate::runtime::train::forward::{param, ForwardStep};
+use crate::runtime::train::fused;
+use crate::runtime::train::TrainError;
+
+/// Inference: the step's conv workspace runs the convolution with its bias and activation.
+pub(crate) fn infer(
+    s: InferStep<'_, '_>,
+    window: &Window,
+    kernel: ParamId,
+    bias: Option<ParamId>,
+    activation: Activation,
+) -> Result<(), RunError> {
+    let InferStep {
+        ctx,
+        memory,
+        dst,
+        state,
+        ..
+    } = s;
+    let step = ctx.step;
+    let x = ctx.input(0)?;
+    let xs = ctx.read(&memory.buffers, x)?;
+    let StepState::Conv(conv) = state else {
+        return Err(plan_err(step, "conv step without workspace"));
+    };
+    let k = ctx.param(kernel)?;
+    let b = bias.map(|b| ctx.vector(b)).transpose()?;
+    let kd = dims4(k.shape(), ctx)?;
+    let ks = k
+        .as_slice()
+        .ok_or_else(|| plan_err(step, "kernel not contiguous"))?;
+    conv.run(
+        xs,
+        dims4(ctx.shape(x)?, ctx)?,
+        ks,
+        kd,
+        b,
+        activation,
+        window,
+        dst,
+    )
+    .map_err(|e| RunError::kernel(&step.name, e))
+}
+
+/// Inference of a fused conv2d step (`ctx.step`) and the pool step after it
+/// (`fuse-conv-pool`): the conv output exists only as per-thread tiles; the pool's output
+/// buffer receives the result. Taken for every pair the pass fused (`Step::fused_with_next`);
+/// the same bits as the two steps run apart
+/// (`interp::tests::fused_conv_pool_gives_the_unfused_bits_for_every_batch_and_thread_count`).
+pub(crate) fn infer_conv_pool(
+    ctx: &Ctx<'_>,
+    pool: &Step,
+    memory: &mut Memory,
+    state: &mut StepState,
+) -> Result<(), RunError> {
+    let conv = ctx.step;
+    let Op::Conv2d {
+        window,
+        kernel,
+        bias,
+        activation,
+        ..
+    } = &conv.op
+    else {
+        return Err(plan_err(conv, "a fused step that is not a conv2d"));
+    };
+    let (kind, pool_window) = match &pool.op {
+        Op::MaxPool2d { window } => (PoolKind::Max, window),
+        Op::AvgPool2d { window } => (PoolKind::Avg, window),
+        _ => return Err(plan_err(pool, "a fused step that is not a pool")),
+    };
+    let pool_ctx = Ctx {
+        step: pool,
+        plan: ctx.plan,
+        layout: ctx.layout,
+        weights: ctx.weights,
+    };
+    let params = pool_params(kind, pool_window, &pool_ctx)?;
+    let StepState::Conv(conv_state) = state else {
+        return Err(plan_err(conv, "conv step without workspace"));
+    };
+    let x = ctx.input(0)?;
+    let k = ctx.param(*kernel)?;
+    let b = bias.map(|b| ctx.vector(b)).transpose()?;
+    let shapes = ConvPoolShapes {
+        x: dims4(ctx.shape(x)?, ctx)?,
+        kernel: dims4(k.shape(), ctx)?,
+        conv_out: dims4(ctx.shape(conv.output)?, ctx)?,
+        pool_out: dims4(ctx.shape(pool.output)?, ctx)?,
+    };
+    let ks = k
+        .as_slice()
+        .ok_or_else(|| plan_err(conv, "kernel not contiguous"))?;
+    let out_b = pool_ctx.buffer(pool.output)?;
+    let out_len = pool_ctx.len(pool.output)?;
+    with_output_buffer(memory, pool, out_b, out_len, |memory, dst| {
+        let xs = ctx.read(&memory.buffers, x)?;
+        conv_state
+            .run_pooled(xs, &shapes, ks, b, *activation, window, &params, dst)
+            .map_err(|e| RunError::kernel(&conv.name, e))
+    })
+}
+
+/// Training forward: the sliced convolution, relu in its store, another activation after.
+pub(crate) fn forward(
+    f: ForwardStep<'_, '_, '_>,
+    window: &Window,
+    kernel: ParamId,
+    bias: Option<ParamId>,
+    activation: Activation,
+) -> Result<(), TrainError> {
+    let ForwardStep {
+        step,
+        ctx,
+        env,
+        params,
+        state,
+        out,
+        ..
+    } = f;
+    let xv = ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?;
+    let geom = context::conv_geometry(ctx, window, xv.dim().1, xv.dim().2)?;
+    let kv = ctx.rank::<f32, Ix4>(param(ctx, params, kernel)?)?;
+    let bv = match bias {
+        Some(b) => Some(ctx.rank::<f32, Ix1>(param(ctx, params, b)?)?),
+        None => None,
+    };
+    let TrainState::Conv { workspace: ws, .. } = state else {
+        return Err(ctx.internal("missing conv workspace"));
+    };
+    // Relu runs in the convolution's store, as `fused::apply` would after it.
+    let relu = matches!(activation, Activation::Relu);
+    let opts = ConvForward {
+        relu,
+        parallel: true,
+    };
+    let ov = ctx.rank_mut::<f32, Ix4>(out.view_mut())?;
+    conv2d_forward_sliced(xv, kv, bv, &geom, ws, ov, opts).map_err(|e| ctx.kernel(e))?;
+    if !relu {
+        fused::apply(activation, out);
+    }
+    Ok(())
+}
+
+/// Backward: the activation's derivative (unless the max pool after applies it), then the
+/// sliced conv backward into `dx` (when needed), `dkernel` and `dbias`.
+pub(crate) fn backward(
+    b: BackwardStep<'_, '_, '_, '_>,
+    window: &Window,
+    kernel: ParamId,
+    bias: Option<ParamId>,
+    activation: Activation,
+) -> Result<(), TrainError> {
+    let BackwardStep {
+        step,
+        ctx,
+        env,
+        params,
+        state,
+        y,
+        dy,
+        grads,
+    } = b;
+    let TrainState::Conv {
+        workspace: ws,
+        relu_in_pool,
+    } = state
+    else {
+        return Err(ctx.internal("missing conv workspace"));
+    };
+    if !*relu_in_pool {
+        fused::differentiate(activation, &y, dy);
+    }
+    let v = ctx.arg(step, 0)?;
+    let xv = ctx.rank::<f32, Ix4>(env.f32(v)?)?;
+    let geom = context::conv_geometry(ctx, window, xv.dim().1, xv.dim().2)?;
+    let kv = ctx.rank::<f32, Ix4>(param(ctx, params, kernel)?)?;
+    let needed = grads.needs(v);
+    let mut dx = grads.take_value(v)?;
+    let mut dk = grads.take_param(kernel)?;
+    let mut db = bias.map(|b| grads.take_param(b)).transpose()?;
+    let dbias = match db.as_mut() {
+        Some(s) => Some(ctx.rank_mut::<f32, Ix1>(s.target()?)?),
+        None => None,
+    };
+    let g = Conv2dGrads {
+        dx: if needed {
+            Some(ctx.rank_mut::<f32, Ix4>(dx.target()?)?)
+        } else {
+            None
+        },
+        dkernel: ctx.rank_mut::<f32, Ix4>(dk.target()?)?,
+        dbias,
+    };
+    let dy4 = ctx.rank::<f32, Ix4>(dy.view())?;
+    conv2d_backward_sliced(xv, kv, dy4, &geom, ws, g).map_err(|e| ctx.kernel(e))?;
+    grads.put_value(v, dx, needed);
+    grads.put_param(kernel, dk);
+    if let (Some(b), Some(s)) = (bias, db) {
+        grads.put_param(b, s);
+    }
+    Ok(())
+}

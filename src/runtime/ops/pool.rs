@@ -1,0 +1,149 @@
+//! 2-D pools (max, average) over a window, and global pools over the whole image (NHWC).
+//!
+//! Input: a step's [`InferStep`], [`ForwardStep`] or [`BackwardStep`], the pool kind and
+//! window. Output: the step's value (inference, training forward) or input 0's gradient.
+//! Invariants: explicit padding and dilation have no pool kernel (refused as the plan's or the
+//! layer's error); a parameter-free step writes no parameter gradient.
+//!
+//! Fast paths (see the `## Fast paths` table of ARCHITECTURE.md):
+//! - the 2 × 2 stride-2 max pool whose windows all lie inside the input has its own forward
+//!   and backward in `kernels::pool` (`max_pool_2x2`, picked by `pool2d_forward` and
+//!   `pool2d_backward_with`), the general window loop's bits:
+//!   `kernels::tests::pool_paths::max_pool_2x2_path_gives_the_general_paths_bits`.
+//! - relu through pool: a max pool that alone reads a conv's fused relu applies the relu's
+//!   derivative in its own backward (`StepState::Pool { relu_input: true }`,
+//!   `PoolBackward::relu_input`); see `train::setup::relu_through_pool` and `ops::conv`.
+
+use ndarray::{ArrayView4, ArrayViewMut4, Ix2, Ix4};
+
+use crate::ir::Window;
+use crate::runtime::interp::exec::{dims4, plan_err, pool_params, view_mut, InferStep};
+use crate::runtime::interp::RunError;
+use crate::runtime::kernels::pool::{
+    global_pool_backward, global_pool_forward, pool2d_backward_par, pool2d_forward,
+    pool2d_forward_par, PoolBackward, PoolKind,
+};
+use crate::runtime::train::backward::{unary, BackwardStep};
+use crate::runtime::train::context::{self, StepState};
+use crate::runtime::train::forward::ForwardStep;
+use crate::runtime::train::TrainError;
+
+/// Inference of a max or average pool over `window`.
+pub(crate) fn infer(s: InferStep<'_, '_>, kind: PoolKind, window: &Window) -> Result<(), RunError> {
+    let InferStep {
+        ctx, memory, dst, ..
+    } = s;
+    let step = ctx.step;
+    let out_shape = ctx.shape(step.output)?;
+    let p = pool_params(kind, window, ctx)?;
+    let x = ctx.input(0)?;
+    let xv = ArrayView4::from_shape(dims4(ctx.shape(x)?, ctx)?, ctx.read(&memory.buffers, x)?)
+        .map_err(|e| plan_err(step, &e.to_string()))?;
+    let ov = ArrayViewMut4::from_shape(dims4(out_shape, ctx)?, dst)
+        .map_err(|e| plan_err(step, &e.to_string()))?;
+    ctx.kernel(pool2d_forward(xv, &p, ov))
+}
+
+/// Inference of a global max or average pool: `[N, H, W, C]` to `[N, C]`.
+pub(crate) fn infer_global(s: InferStep<'_, '_>, kind: PoolKind) -> Result<(), RunError> {
+    let InferStep {
+        ctx, memory, dst, ..
+    } = s;
+    let step = ctx.step;
+    let out_shape = ctx.shape(step.output)?;
+    let x = ctx.input(0)?;
+    let xv = ArrayView4::from_shape(dims4(ctx.shape(x)?, ctx)?, ctx.read(&memory.buffers, x)?)
+        .map_err(|e| plan_err(step, &e.to_string()))?;
+    let ov = view_mut(dst, out_shape, ctx)?
+        .into_dimensionality()
+        .map_err(|e| plan_err(step, &e.to_string()))?;
+    ctx.kernel(global_pool_forward(xv, kind, ov))
+}
+
+/// Training forward of a max or average pool (samples split between threads).
+pub(crate) fn forward(
+    f: ForwardStep<'_, '_, '_>,
+    kind: PoolKind,
+    window: &Window,
+) -> Result<(), TrainError> {
+    let ForwardStep {
+        step,
+        ctx,
+        env,
+        out,
+        ..
+    } = f;
+    let p = context::pool_params(ctx, kind, window)?;
+    pool2d_forward_par(
+        ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?,
+        &p,
+        ctx.rank_mut::<f32, Ix4>(out.view_mut())?,
+    )
+    .map_err(|e| ctx.kernel(e))
+}
+
+/// Training forward of a global pool.
+pub(crate) fn forward_global(f: ForwardStep<'_, '_, '_>, kind: PoolKind) -> Result<(), TrainError> {
+    let ForwardStep {
+        step,
+        ctx,
+        env,
+        out,
+        ..
+    } = f;
+    global_pool_forward(
+        ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?,
+        kind,
+        ctx.rank_mut::<f32, Ix2>(out.view_mut())?,
+    )
+    .map_err(|e| ctx.kernel(e))
+}
+
+/// Backward of a max or average pool into input 0's gradient, applying the relu's derivative
+/// too when the forward's input is a relu this step differentiates.
+pub(crate) fn backward(
+    b: BackwardStep<'_, '_, '_, '_>,
+    kind: PoolKind,
+    window: &Window,
+) -> Result<(), TrainError> {
+    let BackwardStep {
+        step,
+        ctx,
+        env,
+        state,
+        dy,
+        grads,
+        ..
+    } = b;
+    let pp = context::pool_params(ctx, kind, window)?;
+    let xv = ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?;
+    let dy4 = ctx.rank::<f32, Ix4>(dy.view())?;
+    let opts = PoolBackward {
+        relu_input: matches!(state, StepState::Pool { relu_input: true }),
+    };
+    unary(ctx, step, grads, |dx| {
+        let dx = ctx.rank_mut::<f32, Ix4>(dx)?;
+        pool2d_backward_par(xv, dy4, &pp, dx, opts).map_err(|e| ctx.kernel(e))
+    })
+}
+
+/// Backward of a global pool into input 0's gradient.
+pub(crate) fn backward_global(
+    b: BackwardStep<'_, '_, '_, '_>,
+    kind: PoolKind,
+) -> Result<(), TrainError> {
+    let BackwardStep {
+        step,
+        ctx,
+        env,
+        dy,
+        grads,
+        ..
+    } = b;
+    let xv = ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?;
+    let dy2 = ctx.rank::<f32, Ix2>(dy.view())?;
+    unary(ctx, step, grads, |dx| {
+        global_pool_backward(xv, dy2, kind, ctx.rank_mut::<f32, Ix4>(dx)?)
+            .map_err(|e| ctx.kernel(e))
+    })
+}

@@ -1,0 +1,313 @@
+//! Recurrent layers (simple RNN, LSTM, GRU over `[N, T, F]` features), and their form over
+//! token ids (`Op::EmbeddedRnn`, the `fold-embedding-projection` rewrite of an embedding and
+//! the recurrent layer reading it, inference only).
+//!
+//! Input: a step's [`InferStep`], [`ForwardStep`] or [`BackwardStep`] and the layer's
+//! attributes ([`RnnIds`]). Output: the step's value (all steps or the last one) or its
+//! gradients (backward). Invariants: inference and training both split the batch into one
+//! contiguous slice per rayon thread, each with its own cache; samples are independent and
+//! each GEMM row is computed alone, so the slicing does not change results. A bad token id of
+//! an embedded layer is reported under the folded embedding's layer name, as the unfolded plan
+//! does. The trainer refuses `Op::EmbeddedRnn` (a training plan never holds one).
+
+use ndarray::{ArrayView2, ArrayView3, Ix2, Ix3};
+
+use crate::ir::{ParamId, ParamSource, Recipe, RnnCell};
+use crate::plan::ExecutionPlan;
+use crate::runtime::interp::exec::{plan_err, view_mut, Ctx, InferStep, StepState};
+use crate::runtime::interp::RunError;
+use crate::runtime::kernels::rnn::{self, rnn_backward_sliced, rnn_forward_sliced, RnnGrads};
+use crate::runtime::kernels::KernelError;
+use crate::runtime::train::backward::{input_target, BackwardStep};
+use crate::runtime::train::context::{self, StepState as TrainState};
+use crate::runtime::train::forward::{param, ForwardStep};
+use crate::runtime::train::{TrainError, INFERENCE_ONLY};
+
+/// A recurrent layer's attributes: its cell, whether it returns every step, and its
+/// parameters (`kernel` is the input kernel of `Op::Rnn` or the projection of
+/// `Op::EmbeddedRnn`).
+#[derive(Clone, Copy)]
+pub(crate) struct RnnIds {
+    pub cell: RnnCell,
+    pub return_sequences: bool,
+    pub kernel: ParamId,
+    pub recurrent: ParamId,
+    pub bias: ParamId,
+}
+
+/// Inference of a recurrent layer over features, one batch slice per thread.
+pub(crate) fn infer(s: InferStep<'_, '_>, p: RnnIds) -> Result<(), RunError> {
+    let InferStep {
+        ctx,
+        memory,
+        dst,
+        state,
+        ..
+    } = s;
+    let step = ctx.step;
+    let out_shape = ctx.shape(step.output)?;
+    let x = ctx.input(0)?;
+    let StepState::Rnn(caches) = state else {
+        return Err(plan_err(step, "recurrent step without cache"));
+    };
+    let input = RnnInput::Features {
+        xs: ctx.read(&memory.buffers, x)?,
+        params: rnn::RnnParams {
+            kernel: ctx.matrix(p.kernel)?,
+            recurrent: ctx.matrix(p.recurrent)?,
+            bias: ctx.param(p.bias)?.view(),
+        },
+    };
+    let layer = RnnLayer {
+        cell: context::rnn_cell(p.cell),
+        return_sequences: p.return_sequences,
+        in_shape: ctx.shape(x)?,
+        out_shape,
+    };
+    rnn_sliced(ctx, &layer, &input, caches, dst)
+}
+
+/// Inference of a recurrent layer over token ids (`p.kernel` is the folded projection).
+pub(crate) fn infer_embedded(s: InferStep<'_, '_>, p: RnnIds) -> Result<(), RunError> {
+    let InferStep {
+        ctx,
+        memory,
+        dst,
+        state,
+        ..
+    } = s;
+    let step = ctx.step;
+    let out_shape = ctx.shape(step.output)?;
+    let x = ctx.input(0)?;
+    let StepState::Rnn(caches) = state else {
+        return Err(plan_err(step, "recurrent step without cache"));
+    };
+    let input = RnnInput::Tokens {
+        ids: memory
+            .ints
+            .get(x as usize)
+            .ok_or_else(|| plan_err(step, "ids missing"))?,
+        params: rnn::RnnTokenParams {
+            projection: ctx.matrix(p.kernel)?,
+            recurrent: ctx.matrix(p.recurrent)?,
+            bias: ctx.param(p.bias)?.view(),
+        },
+    };
+    let layer = RnnLayer {
+        cell: context::rnn_cell(p.cell),
+        return_sequences: p.return_sequences,
+        in_shape: ctx.shape(x)?,
+        out_shape,
+    };
+    rnn_sliced(ctx, &layer, &input, caches, dst).map_err(|e| match e {
+        // A bad token is the folded embedding's error: name that layer, as the
+        // unfolded plan does (parameters are named `LAYER.PARAM`).
+        RunError::TokenOutOfRange {
+            id,
+            position,
+            vocab,
+            ..
+        } => RunError::TokenOutOfRange {
+            step: folded_embedding(ctx.plan, p.kernel).unwrap_or_else(|| step.name.clone()),
+            id,
+            position,
+            vocab,
+        },
+        e => e,
+    })
+}
+
+/// Training forward over features: the sliced layer, its caches kept for backward.
+pub(crate) fn forward(f: ForwardStep<'_, '_, '_>, p: RnnIds) -> Result<(), TrainError> {
+    let ForwardStep {
+        step,
+        ctx,
+        env,
+        params,
+        state,
+        out,
+        ..
+    } = f;
+    let rp = rnn::RnnParams {
+        kernel: ctx.rank::<f32, Ix2>(param(ctx, params, p.kernel)?)?,
+        recurrent: ctx.rank::<f32, Ix2>(param(ctx, params, p.recurrent)?)?,
+        bias: param(ctx, params, p.bias)?,
+    };
+    let TrainState::Rnn(cache) = state else {
+        return Err(ctx.internal("missing recurrent cache"));
+    };
+    let xv = ctx.rank::<f32, Ix3>(env.f32(ctx.arg(step, 0)?)?)?;
+    rnn_forward_sliced(
+        context::rnn_cell(p.cell),
+        xv,
+        &rp,
+        p.return_sequences,
+        cache,
+        out.view_mut(),
+    )
+    .map_err(|e| ctx.kernel(e))
+}
+
+/// Backward through time from the kept caches: `dx` (when needed), `dkernel`, `drecurrent`,
+/// `dbias`.
+pub(crate) fn backward(b: BackwardStep<'_, '_, '_, '_>, p: RnnIds) -> Result<(), TrainError> {
+    let BackwardStep {
+        step,
+        ctx,
+        env,
+        params,
+        state,
+        dy,
+        grads,
+        ..
+    } = b;
+    let v = ctx.arg(step, 0)?;
+    let xv = ctx.rank::<f32, Ix3>(env.f32(v)?)?;
+    let rp = rnn::RnnParams {
+        kernel: ctx.rank::<f32, Ix2>(param(ctx, params, p.kernel)?)?,
+        recurrent: ctx.rank::<f32, Ix2>(param(ctx, params, p.recurrent)?)?,
+        bias: param(ctx, params, p.bias)?,
+    };
+    let TrainState::Rnn(cache) = state else {
+        return Err(ctx.internal("missing recurrent cache"));
+    };
+    let needed = grads.needs(v);
+    let mut dx = grads.take_value(v)?;
+    let mut dk = grads.take_param(p.kernel)?;
+    let mut dr = grads.take_param(p.recurrent)?;
+    let mut db = grads.take_param(p.bias)?;
+    let g = RnnGrads {
+        dx: ctx.rank_mut::<f32, Ix3>(input_target(&mut dx, needed)?)?,
+        dkernel: ctx.rank_mut::<f32, Ix2>(dk.target()?)?,
+        drecurrent: ctx.rank_mut::<f32, Ix2>(dr.target()?)?,
+        dbias: db.target()?,
+    };
+    rnn_backward_sliced(context::rnn_cell(p.cell), xv, &rp, cache, dy.view(), g)
+        .map_err(|e| ctx.kernel(e))?;
+    grads.put_value(v, dx, needed);
+    grads.put_param(p.kernel, dk);
+    grads.put_param(p.recurrent, dr);
+    grads.put_param(p.bias, db);
+    Ok(())
+}
+
+/// The trainer's forward or backward of an `Op::EmbeddedRnn`: an internal error, since
+/// `fold-embedding-projection` runs on inference plans only.
+pub(crate) fn train_embedded(ctx: &context::Ctx<'_>) -> Result<(), TrainError> {
+    Err(ctx.internal(INFERENCE_ONLY))
+}
+
+/// A recurrent step's attributes and concrete shapes.
+struct RnnLayer<'a> {
+    cell: rnn::RnnCell,
+    return_sequences: bool,
+    /// `[N, T, F]` features or `[N, T]` token ids.
+    in_shape: &'a [usize],
+    out_shape: &'a [usize],
+}
+
+/// The layer of the embedding table a projection was derived from
+/// (`fold-embedding-projection`).
+fn folded_embedding(plan: &ExecutionPlan, projection: ParamId) -> Option<String> {
+    let ParamSource::Derived(Recipe::EmbeddingProjection { table, .. }) =
+        &plan.params.get(projection.index())?.source
+    else {
+        return None;
+    };
+    let name = &plan.params.get(table.index())?.name;
+    Some(
+        name.rsplit_once('.')
+            .map_or(name.as_str(), |(layer, _)| layer)
+            .to_string(),
+    )
+}
+
+/// What a recurrent step reads: features (`Op::Rnn`) or token ids (`Op::EmbeddedRnn`), with
+/// the weights of that form.
+enum RnnInput<'a> {
+    Features {
+        xs: &'a [f32],
+        params: rnn::RnnParams<'a>,
+    },
+    Tokens {
+        ids: &'a [i64],
+        params: rnn::RnnTokenParams<'a>,
+    },
+}
+
+/// A recurrent layer over slices of the batch in parallel (one cache per slice). Samples are
+/// independent and each GEMM row is computed alone, so the slicing does not change results.
+fn rnn_sliced(
+    ctx: &Ctx<'_>,
+    layer: &RnnLayer<'_>,
+    input: &RnnInput<'_>,
+    caches: &mut Vec<rnn::RnnCache>,
+    dst: &mut [f32],
+) -> Result<(), RunError> {
+    let (n, t, f) = match (input, layer.in_shape) {
+        (RnnInput::Features { .. }, &[n, t, f]) => (n, t, f),
+        (RnnInput::Tokens { .. }, &[n, t]) => (n, t, 1),
+        _ => {
+            return Err(plan_err(
+                ctx.step,
+                "recurrent input is not [N, T, F] or [N, T]",
+            ))
+        }
+    };
+    let out_sample: usize = layer.out_shape.iter().skip(1).product();
+    let ranges = crate::runtime::kernels::batch_ranges(n, rayon::current_num_threads());
+    caches.resize_with(ranges.len(), rnn::RnnCache::default);
+    let mut jobs = Vec::with_capacity(ranges.len());
+    let mut rest = dst;
+    for (&(a, b), cache) in ranges.iter().zip(caches.iter_mut()) {
+        let (mine, later) = std::mem::take(&mut rest).split_at_mut((b - a) * out_sample);
+        rest = later;
+        jobs.push((a, b, mine, cache));
+    }
+    let short = || plan_err(ctx.step, "recurrent input too short");
+    let run = |(a, b, out, cache): (usize, usize, &mut [f32], &mut rnn::RnnCache)| {
+        let count = b - a;
+        let mut shape = layer.out_shape.to_vec();
+        if let Some(first) = shape.first_mut() {
+            *first = count;
+        }
+        let ov = view_mut(out, &shape, ctx)?;
+        let (cell, sequences) = (layer.cell, layer.return_sequences);
+        match input {
+            RnnInput::Features { xs, params } => {
+                let x = xs.get(a * t * f..b * t * f).ok_or_else(short)?;
+                let xv = ArrayView3::from_shape((count, t, f), x)
+                    .map_err(|e| plan_err(ctx.step, &e.to_string()))?;
+                let forward = || rnn::rnn_infer(cell, xv, params, sequences, cache, ov);
+                ctx.kernel(crate::runtime::kernels::linalg::serial(forward))
+            }
+            RnnInput::Tokens { ids, params } => {
+                let x = ids.get(a * t..b * t).ok_or_else(short)?;
+                let xv = ArrayView2::from_shape((count, t), x)
+                    .map_err(|e| plan_err(ctx.step, &e.to_string()))?;
+                let forward = || rnn::rnn_infer_tokens(cell, xv, params, sequences, cache, ov);
+                // An id's position counts from the start of the batch, as the embedding's does.
+                let result =
+                    crate::runtime::kernels::linalg::serial(forward).map_err(|e| match e {
+                        KernelError::IdOutOfRange {
+                            id,
+                            position,
+                            vocab,
+                        } => KernelError::IdOutOfRange {
+                            id,
+                            position: position + a * t,
+                            vocab,
+                        },
+                        e => e,
+                    });
+                ctx.kernel(result)
+            }
+        }
+    };
+    if jobs.len() == 1 {
+        jobs.into_iter().try_for_each(run)
+    } else {
+        use rayon::prelude::*;
+        jobs.into_par_iter().try_for_each(run)
+    }
+}
