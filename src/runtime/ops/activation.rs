@@ -7,7 +7,7 @@
 //! skips a final softmax step's backward altogether (see `runtime::train`). Activations fused
 //! into a conv or dense are those ops' (`train::fused`, `interp::elementwise`).
 
-use crate::ir::Activation;
+use crate::ir::{Activation, Op};
 use crate::runtime::interp::elementwise::activation_in_place;
 use crate::runtime::interp::exec::{copy_first, last_dim, InferStep};
 use crate::runtime::interp::RunError;
@@ -61,4 +61,31 @@ pub(crate) fn backward(b: BackwardStep<'_, '_, '_, '_>, a: Activation) -> Result
     unary(ctx, step, grads, |dx| {
         activation_backward(act, xv, y.view(), dy.view(), dx).map_err(|e| ctx.kernel(e))
     })
+}
+
+/// The family's inference step: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
+    let step = s.ctx.step;
+    match &step.op {
+        Op::Activation(a) => infer(s, *a),
+        other => Err(super::misrouted_run(step, other)),
+    }
+}
+
+/// The family's training forward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
+    let step = f.step;
+    match &step.op {
+        Op::Activation(a) => forward(f, *a),
+        other => Err(super::misrouted_train(step, other)),
+    }
+}
+
+/// The family's backward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
+    let step = b.step;
+    match &step.op {
+        Op::Activation(a) => backward(b, *a),
+        other => Err(super::misrouted_train(step, other)),
+    }
 }

@@ -237,3 +237,48 @@ pub(crate) fn backward(
     }
     Ok(())
 }
+
+/// The family's inference step: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
+    let step = s.ctx.step;
+    match &step.op {
+        Op::Conv2d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
+        } => infer(s, window, *kernel, *bias, *activation),
+        other => Err(super::misrouted_run(step, other)),
+    }
+}
+
+/// The family's training forward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
+    let step = f.step;
+    match &step.op {
+        Op::Conv2d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
+        } => forward(f, window, *kernel, *bias, *activation),
+        other => Err(super::misrouted_train(step, other)),
+    }
+}
+
+/// The family's backward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
+    let step = b.step;
+    match &step.op {
+        Op::Conv2d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
+        } => backward(b, window, *kernel, *bias, *activation),
+        other => Err(super::misrouted_train(step, other)),
+    }
+}

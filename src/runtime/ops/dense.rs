@@ -13,7 +13,7 @@
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Ix1, Ix2};
 
-use crate::ir::{Activation, ParamId};
+use crate::ir::{Activation, Op, ParamId};
 use crate::runtime::interp::elementwise::bias_activation;
 use crate::runtime::interp::exec::{view, view_mut, InferStep};
 use crate::runtime::interp::RunError;
@@ -151,4 +151,46 @@ fn weight_grads(
         column_sums(ds, units, b);
     }
     Ok(())
+}
+
+/// The family's inference step: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
+    let step = s.ctx.step;
+    match &step.op {
+        Op::Dense {
+            kernel,
+            bias,
+            activation,
+            units,
+        } => infer(s, *kernel, *bias, *activation, *units),
+        other => Err(super::misrouted_run(step, other)),
+    }
+}
+
+/// The family's training forward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
+    let step = f.step;
+    match &step.op {
+        Op::Dense {
+            kernel,
+            bias,
+            activation,
+            ..
+        } => forward(f, *kernel, *bias, *activation),
+        other => Err(super::misrouted_train(step, other)),
+    }
+}
+
+/// The family's backward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
+    let step = b.step;
+    match &step.op {
+        Op::Dense {
+            kernel,
+            bias,
+            activation,
+            ..
+        } => backward(b, *kernel, *bias, *activation),
+        other => Err(super::misrouted_train(step, other)),
+    }
 }

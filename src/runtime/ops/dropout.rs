@@ -6,6 +6,7 @@
 //! step's own ChaCha8 stream (`Semantics::Train`), kept in `StepState::Dropout` for backward,
 //! with `active` false when the forward was the identity (inference semantics or rate 0).
 
+use crate::ir::Op;
 use crate::runtime::interp::exec::InferStep;
 use crate::runtime::interp::RunError;
 use crate::runtime::kernels::dropout::{dropout_backward, dropout_forward};
@@ -70,4 +71,31 @@ pub(crate) fn backward(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError
             Ok(())
         }
     })
+}
+
+/// The family's inference step: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
+    let step = s.ctx.step;
+    match &step.op {
+        Op::Dropout { .. } => infer(s),
+        other => Err(super::misrouted_run(step, other)),
+    }
+}
+
+/// The family's training forward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
+    let step = f.step;
+    match &step.op {
+        Op::Dropout { rate } => forward(f, *rate),
+        other => Err(super::misrouted_train(step, other)),
+    }
+}
+
+/// The family's backward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
+    let step = b.step;
+    match &step.op {
+        Op::Dropout { .. } => backward(b),
+        other => Err(super::misrouted_train(step, other)),
+    }
 }

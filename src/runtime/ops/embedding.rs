@@ -8,7 +8,7 @@
 
 use ndarray::{ArrayViewD, Ix2, IxDyn};
 
-use crate::ir::ParamId;
+use crate::ir::{Op, ParamId};
 use crate::runtime::interp::exec::{plan_err, view_mut, InferStep};
 use crate::runtime::interp::RunError;
 use crate::runtime::kernels::embedding::{embedding_backward, embedding_forward};
@@ -77,4 +77,31 @@ pub(crate) fn backward(b: BackwardStep<'_, '_, '_, '_>, table: ParamId) -> Resul
     .map_err(|e| ctx.kernel(e))?;
     grads.put_param(table, dt);
     Ok(())
+}
+
+/// The family's inference step: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
+    let step = s.ctx.step;
+    match &step.op {
+        Op::Embedding { table } => infer(s, *table),
+        other => Err(super::misrouted_run(step, other)),
+    }
+}
+
+/// The family's training forward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
+    let step = f.step;
+    match &step.op {
+        Op::Embedding { table } => forward(f, *table),
+        other => Err(super::misrouted_train(step, other)),
+    }
+}
+
+/// The family's backward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
+    let step = b.step;
+    match &step.op {
+        Op::Embedding { table } => backward(b, *table),
+        other => Err(super::misrouted_train(step, other)),
+    }
 }

@@ -7,6 +7,7 @@
 
 use ndarray::{Axis, Slice};
 
+use crate::ir::Op;
 use crate::runtime::interp::elementwise::add_in_place;
 use crate::runtime::interp::exec::{copy_first, plan_err, view, view_mut, InferStep};
 use crate::runtime::interp::RunError;
@@ -164,4 +165,34 @@ pub(crate) fn backward_concat(
         at = end;
     }
     Ok(())
+}
+
+/// The family's inference step: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
+    let step = s.ctx.step;
+    match &step.op {
+        Op::Add => infer_add(s),
+        Op::Concat { axis } => infer_concat(s, *axis),
+        other => Err(super::misrouted_run(step, other)),
+    }
+}
+
+/// The family's training forward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
+    let step = f.step;
+    match &step.op {
+        Op::Add => forward_add(f),
+        Op::Concat { axis } => forward_concat(f, *axis),
+        other => Err(super::misrouted_train(step, other)),
+    }
+}
+
+/// The family's backward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
+    let step = b.step;
+    match &step.op {
+        Op::Add => backward_add(b),
+        Op::Concat { axis } => backward_concat(b, *axis),
+        other => Err(super::misrouted_train(step, other)),
+    }
 }

@@ -6,12 +6,14 @@
 //! slice), [`ForwardStep`] (the trainer's values, parameters, step state and semantics) or
 //! [`BackwardStep`] (the same plus `y`, `dy` and the gradient slots). Output: the step's value
 //! written into its output, or its contributions to the gradients. Invariants: the
-//! dispatchers hold no logic, one arm per op calling its family; the phase plumbing (buffer
-//! lending, value storage, gradient slots) stays in `interp::exec`, `train::forward` and
-//! `train::backward`, which call the dispatchers.
+//! dispatchers hold no logic: they route a step by its op's [`Family`] (the same families as
+//! `crate::ops`), and each family's `infer_op`, `forward_op` and `backward_op` hold one arm per
+//! op of the family; the phase plumbing (buffer lending, value storage, gradient slots) stays in
+//! `interp::exec`, `train::forward` and `train::backward`, which call the dispatchers.
 //!
-//! Adding a layer to the runtime: a family module here (or functions in an existing one),
-//! plus one arm in each of [`infer_step`], [`forward_step`] and [`backward_step`]. The fast
+//! Adding a layer of an existing family to the runtime: its functions in the family's module and
+//! one arm in each of the family's `infer_op`, `forward_op` and `backward_op`; this module does
+//! not change. A new family adds a module here and one arm per dispatcher. The fast
 //! paths (dense + mse, relu through pool, sliced conv, fused conv + pool, the 2x2 max pool)
 //! are documented in their family's module and listed in ARCHITECTURE.md, `## Fast paths`.
 
@@ -28,241 +30,76 @@ pub(crate) mod recurrent;
 pub(crate) mod reshape;
 
 use crate::ir::Op;
-use crate::runtime::interp::exec::InferStep;
+use crate::ops::op::Family;
+use crate::plan::Step;
+use crate::runtime::interp::exec::{plan_err, InferStep};
 use crate::runtime::interp::RunError;
-use crate::runtime::kernels::pool::PoolKind;
 use crate::runtime::train::backward::BackwardStep;
 use crate::runtime::train::forward::ForwardStep;
 use crate::runtime::train::TrainError;
-use norm::BatchNormIds;
-use recurrent::RnnIds;
 
 /// Inference of one f32 step (the interpreter's semantics: moving statistics, no dropout).
 pub(crate) fn infer_step(s: InferStep<'_, '_>) -> Result<(), RunError> {
-    let step = s.ctx.step;
-    match &step.op {
-        Op::Conv2d {
-            window,
-            kernel,
-            bias,
-            activation,
-            ..
-        } => conv::infer(s, window, *kernel, *bias, *activation),
-        Op::Dense {
-            kernel,
-            bias,
-            activation,
-            units,
-        } => dense::infer(s, *kernel, *bias, *activation, *units),
-        Op::MaxPool2d { window } => pool::infer(s, PoolKind::Max, window),
-        Op::AvgPool2d { window } => pool::infer(s, PoolKind::Avg, window),
-        Op::GlobalMaxPool2d => pool::infer_global(s, PoolKind::Max),
-        Op::GlobalAvgPool2d => pool::infer_global(s, PoolKind::Avg),
-        Op::Flatten | Op::Reshape { .. } | Op::Cast { .. } => reshape::infer(s),
-        Op::Dropout { .. } => dropout::infer(s),
-        Op::Activation(a) => activation::infer(s, *a),
-        Op::Affine { scale, shift } => affine::infer(s, scale, shift),
-        Op::BatchNorm {
-            gamma,
-            beta,
-            mean,
-            variance,
-            epsilon,
-            ..
-        } => norm::infer_batch_norm(
-            s,
-            BatchNormIds {
-                gamma: *gamma,
-                beta: *beta,
-                mean: *mean,
-                variance: *variance,
-                epsilon: *epsilon,
-            },
-        ),
-        Op::LayerNorm {
-            gamma,
-            beta,
-            epsilon,
-        } => norm::infer_layer_norm(s, *gamma, *beta, *epsilon),
-        Op::Embedding { table } => embedding::infer(s, *table),
-        Op::Rnn {
-            cell,
-            return_sequences,
-            kernel,
-            recurrent,
-            bias,
-            ..
-        } => recurrent::infer(
-            s,
-            RnnIds {
-                cell: *cell,
-                return_sequences: *return_sequences,
-                kernel: *kernel,
-                recurrent: *recurrent,
-                bias: *bias,
-            },
-        ),
-        Op::EmbeddedRnn {
-            cell,
-            return_sequences,
-            projection,
-            recurrent,
-            bias,
-            ..
-        } => recurrent::infer_embedded(
-            s,
-            RnnIds {
-                cell: *cell,
-                return_sequences: *return_sequences,
-                kernel: *projection,
-                recurrent: *recurrent,
-                bias: *bias,
-            },
-        ),
-        Op::Add => merge::infer_add(s),
-        Op::Concat { axis } => merge::infer_concat(s, *axis),
+    match s.ctx.step.op.family() {
+        Family::Dense => dense::infer_op(s),
+        Family::Conv => conv::infer_op(s),
+        Family::Pool => pool::infer_op(s),
+        Family::Reshape => reshape::infer_op(s),
+        Family::Norm => norm::infer_op(s),
+        Family::Dropout => dropout::infer_op(s),
+        Family::Embedding => embedding::infer_op(s),
+        Family::Recurrent => recurrent::infer_op(s),
+        Family::Merge => merge::infer_op(s),
+        Family::Activation => activation::infer_op(s),
     }
 }
 
 /// Training forward of one step, in training or inference semantics.
 pub(crate) fn forward_step(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
-    let step = f.step;
-    match &step.op {
-        Op::Conv2d {
-            window,
-            kernel,
-            bias,
-            activation,
-            ..
-        } => conv::forward(f, window, *kernel, *bias, *activation),
-        Op::Dense {
-            kernel,
-            bias,
-            activation,
-            ..
-        } => dense::forward(f, *kernel, *bias, *activation),
-        Op::MaxPool2d { window } => pool::forward(f, PoolKind::Max, window),
-        Op::AvgPool2d { window } => pool::forward(f, PoolKind::Avg, window),
-        Op::GlobalMaxPool2d => pool::forward_global(f, PoolKind::Max),
-        Op::GlobalAvgPool2d => pool::forward_global(f, PoolKind::Avg),
-        Op::Flatten | Op::Reshape { .. } => reshape::forward(f),
-        Op::Cast { to } => reshape::forward_cast(f, *to),
-        Op::Dropout { rate } => dropout::forward(f, *rate),
-        Op::Activation(a) => activation::forward(f, *a),
-        Op::Affine { scale, shift } => affine::forward(f, scale, shift),
-        Op::BatchNorm {
-            gamma,
-            beta,
-            mean,
-            variance,
-            epsilon,
-            ..
-        } => norm::forward_batch_norm(
-            f,
-            BatchNormIds {
-                gamma: *gamma,
-                beta: *beta,
-                mean: *mean,
-                variance: *variance,
-                epsilon: *epsilon,
-            },
-        ),
-        Op::LayerNorm {
-            gamma,
-            beta,
-            epsilon,
-        } => norm::forward_layer_norm(f, *gamma, *beta, *epsilon),
-        Op::Embedding { table } => embedding::forward(f, *table),
-        Op::Rnn {
-            cell,
-            return_sequences,
-            kernel,
-            recurrent,
-            bias,
-            ..
-        } => recurrent::forward(
-            f,
-            RnnIds {
-                cell: *cell,
-                return_sequences: *return_sequences,
-                kernel: *kernel,
-                recurrent: *recurrent,
-                bias: *bias,
-            },
-        ),
-        Op::EmbeddedRnn { .. } => recurrent::train_embedded(f.ctx),
-        Op::Add => merge::forward_add(f),
-        Op::Concat { axis } => merge::forward_concat(f, *axis),
+    match f.step.op.family() {
+        Family::Dense => dense::forward_op(f),
+        Family::Conv => conv::forward_op(f),
+        Family::Pool => pool::forward_op(f),
+        Family::Reshape => reshape::forward_op(f),
+        Family::Norm => norm::forward_op(f),
+        Family::Dropout => dropout::forward_op(f),
+        Family::Embedding => embedding::forward_op(f),
+        Family::Recurrent => recurrent::forward_op(f),
+        Family::Merge => merge::forward_op(f),
+        Family::Activation => activation::forward_op(f),
     }
 }
 
 /// Backward of one step, from its output's complete gradient.
 pub(crate) fn backward_step(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
-    let step = b.step;
-    match &step.op {
-        Op::Conv2d {
-            window,
-            kernel,
-            bias,
-            activation,
-            ..
-        } => conv::backward(b, window, *kernel, *bias, *activation),
-        Op::Dense {
-            kernel,
-            bias,
-            activation,
-            ..
-        } => dense::backward(b, *kernel, *bias, *activation),
-        Op::MaxPool2d { window } => pool::backward(b, PoolKind::Max, window),
-        Op::AvgPool2d { window } => pool::backward(b, PoolKind::Avg, window),
-        Op::GlobalMaxPool2d => pool::backward_global(b, PoolKind::Max),
-        Op::GlobalAvgPool2d => pool::backward_global(b, PoolKind::Avg),
-        Op::Flatten | Op::Reshape { .. } | Op::Cast { .. } => reshape::backward(b),
-        Op::Dropout { .. } => dropout::backward(b),
-        Op::Activation(a) => activation::backward(b, *a),
-        Op::Affine { scale, .. } => affine::backward(b, scale),
-        Op::BatchNorm {
-            gamma,
-            beta,
-            mean,
-            variance,
-            epsilon,
-            ..
-        } => norm::backward_batch_norm(
-            b,
-            BatchNormIds {
-                gamma: *gamma,
-                beta: *beta,
-                mean: *mean,
-                variance: *variance,
-                epsilon: *epsilon,
-            },
-        ),
-        Op::LayerNorm {
-            gamma,
-            beta,
-            epsilon,
-        } => norm::backward_layer_norm(b, *gamma, *beta, *epsilon),
-        Op::Embedding { table } => embedding::backward(b, *table),
-        Op::Rnn {
-            cell,
-            return_sequences,
-            kernel,
-            recurrent,
-            bias,
-            ..
-        } => recurrent::backward(
-            b,
-            RnnIds {
-                cell: *cell,
-                return_sequences: *return_sequences,
-                kernel: *kernel,
-                recurrent: *recurrent,
-                bias: *bias,
-            },
-        ),
-        Op::EmbeddedRnn { .. } => recurrent::train_embedded(b.ctx),
-        Op::Add => merge::backward_add(b),
-        Op::Concat { axis } => merge::backward_concat(b, *axis),
+    match b.step.op.family() {
+        Family::Dense => dense::backward_op(b),
+        Family::Conv => conv::backward_op(b),
+        Family::Pool => pool::backward_op(b),
+        Family::Reshape => reshape::backward_op(b),
+        Family::Norm => norm::backward_op(b),
+        Family::Dropout => dropout::backward_op(b),
+        Family::Embedding => embedding::backward_op(b),
+        Family::Recurrent => recurrent::backward_op(b),
+        Family::Merge => merge::backward_op(b),
+        Family::Activation => activation::backward_op(b),
     }
+}
+
+/// A step routed to a family that does not hold its op (a dispatch bug, reported as a plan
+/// error rather than a panic).
+fn misrouted_run(step: &Step, op: &Op) -> RunError {
+    plan_err(
+        step,
+        &format!("internal: {} routed to the wrong op family", op.kind()),
+    )
+}
+
+/// The trainer's form of [`misrouted_run`].
+fn misrouted_train(step: &Step, op: &Op) -> TrainError {
+    TrainError::Internal(format!(
+        "step `{}`: {} routed to the wrong op family",
+        step.name,
+        op.kind()
+    ))
 }

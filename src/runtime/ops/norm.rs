@@ -10,7 +10,7 @@
 
 use ndarray::{ArrayView1, Ix1};
 
-use crate::ir::ParamId;
+use crate::ir::{Op, ParamId};
 use crate::runtime::interp::elementwise::batch_norm_in_place;
 use crate::runtime::interp::exec::{copy_first, last_dim, plan_err, view, view_mut, InferStep};
 use crate::runtime::interp::RunError;
@@ -225,4 +225,97 @@ pub(crate) fn backward_layer_norm(
     grads.put_param(gamma, dg);
     grads.put_param(beta, db);
     Ok(())
+}
+
+/// The family's inference step: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
+    let step = s.ctx.step;
+    match &step.op {
+        Op::Affine { scale, shift } => super::affine::infer(s, scale, shift),
+        Op::BatchNorm {
+            gamma,
+            beta,
+            mean,
+            variance,
+            epsilon,
+            ..
+        } => infer_batch_norm(
+            s,
+            BatchNormIds {
+                gamma: *gamma,
+                beta: *beta,
+                mean: *mean,
+                variance: *variance,
+                epsilon: *epsilon,
+            },
+        ),
+        Op::LayerNorm {
+            gamma,
+            beta,
+            epsilon,
+        } => infer_layer_norm(s, *gamma, *beta, *epsilon),
+        other => Err(super::misrouted_run(step, other)),
+    }
+}
+
+/// The family's training forward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
+    let step = f.step;
+    match &step.op {
+        Op::Affine { scale, shift } => super::affine::forward(f, scale, shift),
+        Op::BatchNorm {
+            gamma,
+            beta,
+            mean,
+            variance,
+            epsilon,
+            ..
+        } => forward_batch_norm(
+            f,
+            BatchNormIds {
+                gamma: *gamma,
+                beta: *beta,
+                mean: *mean,
+                variance: *variance,
+                epsilon: *epsilon,
+            },
+        ),
+        Op::LayerNorm {
+            gamma,
+            beta,
+            epsilon,
+        } => forward_layer_norm(f, *gamma, *beta, *epsilon),
+        other => Err(super::misrouted_train(step, other)),
+    }
+}
+
+/// The family's backward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
+    let step = b.step;
+    match &step.op {
+        Op::Affine { scale, .. } => super::affine::backward(b, scale),
+        Op::BatchNorm {
+            gamma,
+            beta,
+            mean,
+            variance,
+            epsilon,
+            ..
+        } => backward_batch_norm(
+            b,
+            BatchNormIds {
+                gamma: *gamma,
+                beta: *beta,
+                mean: *mean,
+                variance: *variance,
+                epsilon: *epsilon,
+            },
+        ),
+        Op::LayerNorm {
+            gamma,
+            beta,
+            epsilon,
+        } => backward_layer_norm(b, *gamma, *beta, *epsilon),
+        other => Err(super::misrouted_train(step, other)),
+    }
 }

@@ -16,7 +16,7 @@
 
 use ndarray::{ArrayView4, ArrayViewMut4, Ix2, Ix4};
 
-use crate::ir::Window;
+use crate::ir::{Op, Window};
 use crate::runtime::interp::exec::{dims4, plan_err, pool_params, view_mut, InferStep};
 use crate::runtime::interp::RunError;
 use crate::runtime::kernels::pool::{
@@ -146,4 +146,40 @@ pub(crate) fn backward_global(
         global_pool_backward(xv, dy2, kind, ctx.rank_mut::<f32, Ix4>(dx)?)
             .map_err(|e| ctx.kernel(e))
     })
+}
+
+/// The family's inference step: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
+    let step = s.ctx.step;
+    match &step.op {
+        Op::MaxPool2d { window } => infer(s, PoolKind::Max, window),
+        Op::AvgPool2d { window } => infer(s, PoolKind::Avg, window),
+        Op::GlobalMaxPool2d => infer_global(s, PoolKind::Max),
+        Op::GlobalAvgPool2d => infer_global(s, PoolKind::Avg),
+        other => Err(super::misrouted_run(step, other)),
+    }
+}
+
+/// The family's training forward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
+    let step = f.step;
+    match &step.op {
+        Op::MaxPool2d { window } => forward(f, PoolKind::Max, window),
+        Op::AvgPool2d { window } => forward(f, PoolKind::Avg, window),
+        Op::GlobalMaxPool2d => forward_global(f, PoolKind::Max),
+        Op::GlobalAvgPool2d => forward_global(f, PoolKind::Avg),
+        other => Err(super::misrouted_train(step, other)),
+    }
+}
+
+/// The family's backward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
+    let step = b.step;
+    match &step.op {
+        Op::MaxPool2d { window } => backward(b, PoolKind::Max, window),
+        Op::AvgPool2d { window } => backward(b, PoolKind::Avg, window),
+        Op::GlobalMaxPool2d => backward_global(b, PoolKind::Max),
+        Op::GlobalAvgPool2d => backward_global(b, PoolKind::Avg),
+        other => Err(super::misrouted_train(step, other)),
+    }
 }

@@ -12,7 +12,7 @@
 
 use ndarray::{ArrayView2, ArrayView3, Ix2, Ix3};
 
-use crate::ir::{ParamId, ParamSource, Recipe, RnnCell};
+use crate::ir::{Op, ParamId, ParamSource, Recipe, RnnCell};
 use crate::plan::ExecutionPlan;
 use crate::runtime::interp::exec::{plan_err, view_mut, Ctx, InferStep, StepState};
 use crate::runtime::interp::RunError;
@@ -309,5 +309,99 @@ fn rnn_sliced(
     } else {
         use rayon::prelude::*;
         jobs.into_par_iter().try_for_each(run)
+    }
+}
+
+/// The family's inference step: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
+    let step = s.ctx.step;
+    match &step.op {
+        Op::Rnn {
+            cell,
+            return_sequences,
+            kernel,
+            recurrent,
+            bias,
+            ..
+        } => infer(
+            s,
+            RnnIds {
+                cell: *cell,
+                return_sequences: *return_sequences,
+                kernel: *kernel,
+                recurrent: *recurrent,
+                bias: *bias,
+            },
+        ),
+        Op::EmbeddedRnn {
+            cell,
+            return_sequences,
+            projection,
+            recurrent,
+            bias,
+            ..
+        } => infer_embedded(
+            s,
+            RnnIds {
+                cell: *cell,
+                return_sequences: *return_sequences,
+                kernel: *projection,
+                recurrent: *recurrent,
+                bias: *bias,
+            },
+        ),
+        other => Err(super::misrouted_run(step, other)),
+    }
+}
+
+/// The family's training forward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
+    let step = f.step;
+    match &step.op {
+        Op::Rnn {
+            cell,
+            return_sequences,
+            kernel,
+            recurrent,
+            bias,
+            ..
+        } => forward(
+            f,
+            RnnIds {
+                cell: *cell,
+                return_sequences: *return_sequences,
+                kernel: *kernel,
+                recurrent: *recurrent,
+                bias: *bias,
+            },
+        ),
+        Op::EmbeddedRnn { .. } => train_embedded(f.ctx),
+        other => Err(super::misrouted_train(step, other)),
+    }
+}
+
+/// The family's backward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
+    let step = b.step;
+    match &step.op {
+        Op::Rnn {
+            cell,
+            return_sequences,
+            kernel,
+            recurrent,
+            bias,
+            ..
+        } => backward(
+            b,
+            RnnIds {
+                cell: *cell,
+                return_sequences: *return_sequences,
+                kernel: *kernel,
+                recurrent: *recurrent,
+                bias: *bias,
+            },
+        ),
+        Op::EmbeddedRnn { .. } => train_embedded(b.ctx),
+        other => Err(super::misrouted_train(step, other)),
     }
 }

@@ -6,7 +6,7 @@
 //! [`infer`]); integer outputs (casts to integers, views of ids) are the interpreter's
 //! `run_int_step`; an integer input gets no gradient.
 
-use crate::ir::DType;
+use crate::ir::{DType, Op};
 use crate::runtime::interp::exec::{copy_first, InferStep};
 use crate::runtime::interp::RunError;
 use crate::runtime::train::backward::{unary, BackwardStep};
@@ -90,4 +90,32 @@ pub(crate) fn backward(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError
         }
         Ok(())
     })
+}
+
+/// The family's inference step: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
+    let step = s.ctx.step;
+    match &step.op {
+        Op::Flatten | Op::Reshape { .. } | Op::Cast { .. } => infer(s),
+        other => Err(super::misrouted_run(step, other)),
+    }
+}
+
+/// The family's training forward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
+    let step = f.step;
+    match &step.op {
+        Op::Flatten | Op::Reshape { .. } => forward(f),
+        Op::Cast { to } => forward_cast(f, *to),
+        other => Err(super::misrouted_train(step, other)),
+    }
+}
+
+/// The family's backward: one arm per op of the family (called by `runtime::ops`).
+pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
+    let step = b.step;
+    match &step.op {
+        Op::Flatten | Op::Reshape { .. } | Op::Cast { .. } => backward(b),
+        other => Err(super::misrouted_train(step, other)),
+    }
 }
