@@ -111,12 +111,9 @@ pub enum StepState {
 }
 
 impl StepState {
+    /// The state a step of `op` keeps (its family's, see `runtime::ops::infer_state`).
     pub fn for_op(op: &Op) -> Self {
-        match op {
-            Op::Conv2d { .. } => StepState::Conv(Box::default()),
-            Op::Rnn { .. } | Op::EmbeddedRnn { .. } => StepState::Rnn(Vec::new()),
-            _ => StepState::None,
-        }
+        crate::runtime::ops::infer_state(op)
     }
 }
 

@@ -282,3 +282,23 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
         other => Err(super::misrouted_train(step, other)),
     }
 }
+
+/// The interpreter's scratch for a conv step (its workspace, grown on first use).
+pub(crate) fn infer_state(op: &Op) -> StepState {
+    match op {
+        Op::Conv2d { .. } => StepState::Conv(Box::default()),
+        _ => StepState::None,
+    }
+}
+
+/// The trainer's state for a conv step: its sliced workspace, and whether the max pool after
+/// it applies its relu's derivative.
+pub(crate) fn train_state(op: &Op, relu_in_pool: bool) -> TrainState {
+    match op {
+        Op::Conv2d { .. } => TrainState::Conv {
+            workspace: crate::runtime::kernels::conv_sliced::SlicedConv::new(),
+            relu_in_pool,
+        },
+        _ => TrainState::Stateless,
+    }
+}

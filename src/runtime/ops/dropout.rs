@@ -99,3 +99,14 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
         other => Err(super::misrouted_train(step, other)),
     }
 }
+
+/// The trainer's state for a dropout step: its mask, drawn each training step.
+pub(crate) fn train_state(op: &Op) -> StepState {
+    match op {
+        Op::Dropout { .. } => StepState::Dropout {
+            mask: ndarray::ArrayD::zeros(ndarray::IxDyn(&[0])),
+            active: false,
+        },
+        _ => StepState::Stateless,
+    }
+}

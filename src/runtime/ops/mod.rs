@@ -32,9 +32,10 @@ pub(crate) mod reshape;
 use crate::ir::Op;
 use crate::ops::op::Family;
 use crate::plan::Step;
-use crate::runtime::interp::exec::{plan_err, InferStep};
+use crate::runtime::interp::exec::{plan_err, InferStep, StepState as InferState};
 use crate::runtime::interp::RunError;
 use crate::runtime::train::backward::BackwardStep;
+use crate::runtime::train::context::StepState as TrainState;
 use crate::runtime::train::forward::ForwardStep;
 use crate::runtime::train::TrainError;
 
@@ -83,6 +84,28 @@ pub(crate) fn backward_step(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), Train
         Family::Recurrent => recurrent::backward_op(b),
         Family::Merge => merge::backward_op(b),
         Family::Activation => activation::backward_op(b),
+    }
+}
+
+/// The scratch a step of `op` keeps between interpreter calls (its family's).
+pub(crate) fn infer_state(op: &Op) -> InferState {
+    match op.family() {
+        Family::Conv => conv::infer_state(op),
+        Family::Recurrent => recurrent::infer_state(op),
+        _ => InferState::None,
+    }
+}
+
+/// The state a step of `op` keeps between training steps (its family's); `paired` says the
+/// step is one of a relu-through-pool pair (`train::setup::relu_through_pool`).
+pub(crate) fn train_state(op: &Op, paired: bool) -> TrainState {
+    match op.family() {
+        Family::Conv => conv::train_state(op, paired),
+        Family::Pool => pool::train_state(op, paired),
+        Family::Recurrent => recurrent::train_state(op),
+        Family::Norm => norm::train_state(op),
+        Family::Dropout => dropout::train_state(op),
+        _ => TrainState::Stateless,
     }
 }
 

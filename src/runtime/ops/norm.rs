@@ -319,3 +319,13 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
         other => Err(super::misrouted_train(step, other)),
     }
 }
+
+/// The trainer's state for a normalization step: batch norm's batch statistics.
+pub(crate) fn train_state(op: &Op) -> StepState {
+    match op {
+        Op::BatchNorm { .. } => {
+            StepState::BatchNorm(crate::runtime::kernels::batch_norm::BatchNormStats::default())
+        }
+        _ => StepState::Stateless,
+    }
+}

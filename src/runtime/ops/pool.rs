@@ -183,3 +183,12 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
         other => Err(super::misrouted_train(step, other)),
     }
 }
+
+/// The trainer's state for a pool step: whether its backward applies the relu derivative of
+/// the conv before it (relu through pool).
+pub(crate) fn train_state(op: &Op, relu_input: bool) -> StepState {
+    match op {
+        Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => StepState::Pool { relu_input },
+        _ => StepState::Stateless,
+    }
+}

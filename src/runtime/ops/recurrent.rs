@@ -405,3 +405,19 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
         other => Err(super::misrouted_train(step, other)),
     }
 }
+
+/// The interpreter's scratch for a recurrent step: one cache per batch slice.
+pub(crate) fn infer_state(op: &Op) -> StepState {
+    match op {
+        Op::Rnn { .. } | Op::EmbeddedRnn { .. } => StepState::Rnn(Vec::new()),
+        _ => StepState::None,
+    }
+}
+
+/// The trainer's state for a recurrent step: its sliced workspaces.
+pub(crate) fn train_state(op: &Op) -> TrainState {
+    match op {
+        Op::Rnn { .. } => TrainState::Rnn(rnn::SlicedRnn::new()),
+        _ => TrainState::Stateless,
+    }
+}

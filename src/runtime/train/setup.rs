@@ -7,16 +7,11 @@
 //! `Op::EmbeddedRnn`, a step producing integers, a fused activation without a derivative) is
 //! refused here, before any buffer exists.
 
-use ndarray::{ArrayD, IxDyn};
-
 use super::context::{self, StepState};
 use super::error::{internal, TrainError};
 use super::{fused, INFERENCE_ONLY};
 use crate::ir::{Activation, DType, Op};
 use crate::plan::ExecutionPlan;
-use crate::runtime::kernels::batch_norm::BatchNormStats;
-use crate::runtime::kernels::conv_sliced::SlicedConv;
-use crate::runtime::kernels::rnn::SlicedRnn;
 
 /// Each step's kept state (workspaces, caches, statistics, masks), empty until the first
 /// batch sizes them; an error for a step the trainer cannot run.
@@ -57,22 +52,7 @@ pub(super) fn step_states(
             }
         }
         let relu_in_pool = relu_in_pool.get(i).copied().unwrap_or(false);
-        state.push(match step.op {
-            Op::Conv2d { .. } => StepState::Conv {
-                workspace: SlicedConv::new(),
-                relu_in_pool,
-            },
-            Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => StepState::Pool {
-                relu_input: relu_in_pool,
-            },
-            Op::Rnn { .. } => StepState::Rnn(SlicedRnn::new()),
-            Op::BatchNorm { .. } => StepState::BatchNorm(BatchNormStats::default()),
-            Op::Dropout { .. } => StepState::Dropout {
-                mask: ArrayD::zeros(IxDyn(&[0])),
-                active: false,
-            },
-            _ => StepState::Stateless,
-        });
+        state.push(crate::runtime::ops::train_state(&step.op, relu_in_pool));
     }
     Ok(state)
 }
