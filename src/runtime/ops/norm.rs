@@ -33,6 +33,30 @@ pub(crate) struct BatchNormIds {
     pub epsilon: f32,
 }
 
+impl BatchNormIds {
+    /// The parameters of an `Op::BatchNorm`.
+    fn of(op: &Op) -> Option<Self> {
+        let Op::BatchNorm {
+            gamma,
+            beta,
+            mean,
+            variance,
+            epsilon,
+            ..
+        } = op
+        else {
+            return None;
+        };
+        Some(Self {
+            gamma: *gamma,
+            beta: *beta,
+            mean: *mean,
+            variance: *variance,
+            epsilon: *epsilon,
+        })
+    }
+}
+
 /// Inference of batch norm: in place over input 0's copy, with the moving statistics.
 pub(crate) fn infer_batch_norm(s: InferStep<'_, '_>, p: BatchNormIds) -> Result<(), RunError> {
     let InferStep {
@@ -230,93 +254,54 @@ pub(crate) fn backward_layer_norm(
 /// The family's inference step: one arm per op of the family (called by `runtime::ops`).
 pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
     let step = s.ctx.step;
-    match &step.op {
-        Op::Affine { scale, shift } => super::affine::infer(s, scale, shift),
-        Op::BatchNorm {
-            gamma,
-            beta,
-            mean,
-            variance,
-            epsilon,
-            ..
-        } => infer_batch_norm(
-            s,
-            BatchNormIds {
-                gamma: *gamma,
-                beta: *beta,
-                mean: *mean,
-                variance: *variance,
-                epsilon: *epsilon,
+    match (&step.op, BatchNormIds::of(&step.op)) {
+        (Op::Affine { scale, shift }, _) => super::affine::infer(s, scale, shift),
+        (Op::BatchNorm { .. }, Some(p)) => infer_batch_norm(s, p),
+        (
+            Op::LayerNorm {
+                gamma,
+                beta,
+                epsilon,
             },
-        ),
-        Op::LayerNorm {
-            gamma,
-            beta,
-            epsilon,
-        } => infer_layer_norm(s, *gamma, *beta, *epsilon),
-        other => Err(super::misrouted_run(step, other)),
+            _,
+        ) => infer_layer_norm(s, *gamma, *beta, *epsilon),
+        (other, _) => Err(super::misrouted_run(step, other)),
     }
 }
 
 /// The family's training forward: one arm per op of the family (called by `runtime::ops`).
 pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
     let step = f.step;
-    match &step.op {
-        Op::Affine { scale, shift } => super::affine::forward(f, scale, shift),
-        Op::BatchNorm {
-            gamma,
-            beta,
-            mean,
-            variance,
-            epsilon,
-            ..
-        } => forward_batch_norm(
-            f,
-            BatchNormIds {
-                gamma: *gamma,
-                beta: *beta,
-                mean: *mean,
-                variance: *variance,
-                epsilon: *epsilon,
+    match (&step.op, BatchNormIds::of(&step.op)) {
+        (Op::Affine { scale, shift }, _) => super::affine::forward(f, scale, shift),
+        (Op::BatchNorm { .. }, Some(p)) => forward_batch_norm(f, p),
+        (
+            Op::LayerNorm {
+                gamma,
+                beta,
+                epsilon,
             },
-        ),
-        Op::LayerNorm {
-            gamma,
-            beta,
-            epsilon,
-        } => forward_layer_norm(f, *gamma, *beta, *epsilon),
-        other => Err(super::misrouted_train(step, other)),
+            _,
+        ) => forward_layer_norm(f, *gamma, *beta, *epsilon),
+        (other, _) => Err(super::misrouted_train(step, other)),
     }
 }
 
 /// The family's backward: one arm per op of the family (called by `runtime::ops`).
 pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
     let step = b.step;
-    match &step.op {
-        Op::Affine { scale, .. } => super::affine::backward(b, scale),
-        Op::BatchNorm {
-            gamma,
-            beta,
-            mean,
-            variance,
-            epsilon,
-            ..
-        } => backward_batch_norm(
-            b,
-            BatchNormIds {
-                gamma: *gamma,
-                beta: *beta,
-                mean: *mean,
-                variance: *variance,
-                epsilon: *epsilon,
+    match (&step.op, BatchNormIds::of(&step.op)) {
+        (Op::Affine { scale, .. }, _) => super::affine::backward(b, scale),
+        (Op::BatchNorm { .. }, Some(p)) => backward_batch_norm(b, p),
+        (
+            Op::LayerNorm {
+                gamma,
+                beta,
+                epsilon,
             },
-        ),
-        Op::LayerNorm {
-            gamma,
-            beta,
-            epsilon,
-        } => backward_layer_norm(b, *gamma, *beta, *epsilon),
-        other => Err(super::misrouted_train(step, other)),
+            _,
+        ) => backward_layer_norm(b, *gamma, *beta, *epsilon),
+        (other, _) => Err(super::misrouted_train(step, other)),
     }
 }
 

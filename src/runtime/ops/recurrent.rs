@@ -35,6 +35,38 @@ pub(crate) struct RnnIds {
     pub bias: ParamId,
 }
 
+impl RnnIds {
+    /// The attributes of an `Op::Rnn` or `Op::EmbeddedRnn`.
+    fn of(op: &Op) -> Option<Self> {
+        let (cell, return_sequences, kernel, recurrent, bias) = match op {
+            Op::Rnn {
+                cell,
+                return_sequences,
+                kernel,
+                recurrent,
+                bias,
+                ..
+            } => (cell, return_sequences, kernel, recurrent, bias),
+            Op::EmbeddedRnn {
+                cell,
+                return_sequences,
+                projection,
+                recurrent,
+                bias,
+                ..
+            } => (cell, return_sequences, projection, recurrent, bias),
+            _ => return None,
+        };
+        Some(Self {
+            cell: *cell,
+            return_sequences: *return_sequences,
+            kernel: *kernel,
+            recurrent: *recurrent,
+            bias: *bias,
+        })
+    }
+}
+
 /// Inference of a recurrent layer over features, one batch slice per thread.
 pub(crate) fn infer(s: InferStep<'_, '_>, p: RnnIds) -> Result<(), RunError> {
     let InferStep {
@@ -315,94 +347,30 @@ fn rnn_sliced(
 /// The family's inference step: one arm per op of the family (called by `runtime::ops`).
 pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
     let step = s.ctx.step;
-    match &step.op {
-        Op::Rnn {
-            cell,
-            return_sequences,
-            kernel,
-            recurrent,
-            bias,
-            ..
-        } => infer(
-            s,
-            RnnIds {
-                cell: *cell,
-                return_sequences: *return_sequences,
-                kernel: *kernel,
-                recurrent: *recurrent,
-                bias: *bias,
-            },
-        ),
-        Op::EmbeddedRnn {
-            cell,
-            return_sequences,
-            projection,
-            recurrent,
-            bias,
-            ..
-        } => infer_embedded(
-            s,
-            RnnIds {
-                cell: *cell,
-                return_sequences: *return_sequences,
-                kernel: *projection,
-                recurrent: *recurrent,
-                bias: *bias,
-            },
-        ),
-        other => Err(super::misrouted_run(step, other)),
+    match (&step.op, RnnIds::of(&step.op)) {
+        (Op::Rnn { .. }, Some(p)) => infer(s, p),
+        (Op::EmbeddedRnn { .. }, Some(p)) => infer_embedded(s, p),
+        (other, _) => Err(super::misrouted_run(step, other)),
     }
 }
 
 /// The family's training forward: one arm per op of the family (called by `runtime::ops`).
 pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
     let step = f.step;
-    match &step.op {
-        Op::Rnn {
-            cell,
-            return_sequences,
-            kernel,
-            recurrent,
-            bias,
-            ..
-        } => forward(
-            f,
-            RnnIds {
-                cell: *cell,
-                return_sequences: *return_sequences,
-                kernel: *kernel,
-                recurrent: *recurrent,
-                bias: *bias,
-            },
-        ),
-        Op::EmbeddedRnn { .. } => train_embedded(f.ctx),
-        other => Err(super::misrouted_train(step, other)),
+    match (&step.op, RnnIds::of(&step.op)) {
+        (Op::Rnn { .. }, Some(p)) => forward(f, p),
+        (Op::EmbeddedRnn { .. }, _) => train_embedded(f.ctx),
+        (other, _) => Err(super::misrouted_train(step, other)),
     }
 }
 
 /// The family's backward: one arm per op of the family (called by `runtime::ops`).
 pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
     let step = b.step;
-    match &step.op {
-        Op::Rnn {
-            cell,
-            return_sequences,
-            kernel,
-            recurrent,
-            bias,
-            ..
-        } => backward(
-            b,
-            RnnIds {
-                cell: *cell,
-                return_sequences: *return_sequences,
-                kernel: *kernel,
-                recurrent: *recurrent,
-                bias: *bias,
-            },
-        ),
-        Op::EmbeddedRnn { .. } => train_embedded(b.ctx),
-        other => Err(super::misrouted_train(step, other)),
+    match (&step.op, RnnIds::of(&step.op)) {
+        (Op::Rnn { .. }, Some(p)) => backward(b, p),
+        (Op::EmbeddedRnn { .. }, _) => train_embedded(b.ctx),
+        (other, _) => Err(super::misrouted_train(step, other)),
     }
 }
 
