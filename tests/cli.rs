@@ -269,3 +269,41 @@ fn several_files_report_all_and_take_the_worst_status() {
     let o = modelc(&["check", bad.path().to_str().unwrap(), "missing.model"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Issue 22: a usage error next to an argument that is not UTF-8 (a file name from another
+/// locale) is exit 2 with a usage diagnostic, not a panic (exit 101).
+#[test]
+fn usage_error_beside_a_non_utf8_argument_is_exit_2_not_a_panic() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let odd = OsStr::from_bytes(b"spec\xff.model");
+    for extra in [&[][..], &["--format", "json"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_modelc"))
+            .arg("check")
+            .arg("--bogus")
+            .args(extra)
+            .arg(odd)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("internal error"), "{}", stderr(&out));
+    }
+    let json = Command::new(env!("CARGO_BIN_EXE_modelc"))
+        .args(["check", "--bogus", "--format", "json"])
+        .arg(odd)
+        .output()
+        .unwrap();
+    assert_eq!(json_lines(&json)[0]["code"], "E0902");
+}
+
+/// Issue 22: `compile --list-passes` needs no FILE; `compile` without one is still a usage
+/// error.
+#[test]
+fn list_passes_needs_no_file() {
+    let out = modelc(&["compile", "--list-passes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let names = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(names.lines().next(), Some("remove-dropout"));
+    assert!(names.lines().any(|l| l == "fold-batch-norm"));
+    assert_eq!(modelc(&["compile"]).status.code(), Some(2));
+}

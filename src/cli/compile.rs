@@ -24,9 +24,9 @@ pub enum Emit {
 
 #[derive(Debug, Args)]
 pub struct CompileArgs {
-    /// The `.model` file.
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    /// The `.model` file (not needed with `--list-passes`).
+    #[arg(value_name = "FILE", required_unless_present = "list_passes")]
+    pub file: Option<PathBuf>,
     /// The model to compile, when the file defines several.
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
@@ -82,9 +82,15 @@ pub fn run(args: &CompileArgs, out: &Output) -> u8 {
             return report(out, &SourceMap::new(), vec![d]);
         }
     }
+    let Some(file) = args.file.as_deref() else {
+        // clap requires FILE unless `--list-passes`, answered above.
+        let d = Diagnostic::error(codes::IO_USAGE, "no `.model` file given")
+            .help("name the spec to compile: `modelc compile FILE`");
+        return report(out, &SourceMap::new(), vec![d]);
+    };
     let limits = args.limits.limits();
     let mut map = SourceMap::new();
-    let spec = match source::load(&mut map, &args.file, &limits) {
+    let spec = match source::load(&mut map, file, &limits) {
         Ok(s) => s,
         Err(d) => return report(out, &map, vec![d]),
     };
@@ -167,7 +173,7 @@ pub fn run(args: &CompileArgs, out: &Output) -> u8 {
     };
     match &args.output {
         Some(path) if args.emit.is_none() => {
-            if same_file(path, &args.file) {
+            if same_file(path, file) {
                 let d = Diagnostic::error(
                     codes::IO_SAME_PATH,
                     format!("the output {} is the input spec", path.display()),

@@ -95,9 +95,10 @@ fn usage_error(e: &clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Whether the raw arguments ask for JSON output.
+/// Whether the raw arguments ask for JSON output. Arguments are read as `OsString`s: one that
+/// is not UTF-8 (a file name, say) is simply not `--format json`, never a panic.
 fn wants_json() -> bool {
-    let argv: Vec<String> = std::env::args().collect();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     argv.iter().any(|a| a == "--format=json")
         || argv
             .windows(2)
