@@ -148,6 +148,10 @@ fn tampered_plans_are_refused() {
     let mut q = p.clone();
     q.values[1].fact.dims[3] = ir::Dim::Known(33);
     assert!(matches!(validate(&q), Err(PlanError::Inconsistent(m)) if m.contains("conv")));
+    // No outputs (issue 22: `inspect` accepted it).
+    let mut q = p.clone();
+    q.outputs.clear();
+    assert!(matches!(validate(&q), Err(PlanError::Inconsistent(m)) if m.contains("no outputs")));
     // A buffer out of range.
     let mut q = p.clone();
     q.values[2].buffer = 99;

@@ -51,6 +51,9 @@ pub fn validate(plan: &ExecutionPlan) -> Result<(), PlanError> {
             )));
         }
     }
+    if plan.outputs.is_empty() {
+        return Err(bad("the plan has no outputs: it computes nothing"));
+    }
     if plan
         .inputs
         .iter()

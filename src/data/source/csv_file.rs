@@ -225,6 +225,19 @@ fn cell(record: &csv::StringRecord, i: usize, line: u64, shown: &str) -> Result<
             ),
         )
     })?;
+    if v.is_finite() && (v as f32).is_infinite() {
+        // Finite as written, but beyond f32, which every feature and label becomes.
+        return Err(problem(
+            shown,
+            DATA_NON_FINITE,
+            line,
+            i + 1,
+            format!(
+                "cell at row {line}, column {} of {shown} is `{text}`, beyond the range of f32 (±3.4e38)",
+                i + 1
+            ),
+        ));
+    }
     if v.is_finite() {
         Ok(v)
     } else {

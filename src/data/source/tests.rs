@@ -86,6 +86,15 @@ fn csv_problems_name_file_row_and_column() {
     assert_eq!(d.external.as_ref().unwrap().column, 2);
     let d = fails(load_csv(csv("inf.csv")), DATA_NON_FINITE);
     assert_eq!(d.external.as_ref().unwrap().line, 3);
+    // Issue 22: `1e39` is a finite f64 but +inf as the f32 it becomes; refused like `inf`.
+    let d = fails(load_csv(csv("f32_overflow.csv")), DATA_NON_FINITE);
+    let at = d.external.as_ref().unwrap();
+    assert_eq!((at.line, at.column), (3, 1));
+    assert!(
+        d.message.contains("beyond the range of f32"),
+        "{}",
+        d.message
+    );
 
     fails(load_csv(csv("empty.csv")), DATA_EMPTY);
     let d = fails(load_csv(csv("header_only.csv")), DATA_EMPTY);
