@@ -396,3 +396,47 @@ fn run_applies_the_plans_fitted_preprocessing_to_raw_input() {
         "raw input through the plan's preprocessing differs from preprocessing by hand"
     );
 }
+
+/// Issue 16: training into a folder that holds an earlier run refuses (exit 2) and changes
+/// nothing, unless `--resume` continues it or `--force` replaces it.
+#[test]
+fn an_earlier_run_is_not_overwritten_without_resume_or_force() {
+    let dir = tempfile::tempdir().unwrap();
+    train_tiny(1, dir.path(), &[]);
+    let files = [
+        "checkpoint.safetensors",
+        "weights.safetensors",
+        "metrics.csv",
+    ];
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(dir.path().join(f)).unwrap())
+        .collect();
+    let out = dir.path().to_str().unwrap();
+    let again = modelc(&[
+        "train", TINY, "--train", "Tiny", "--epochs", "2", "--out", out,
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("holds an earlier run"), "{err}");
+    assert!(err.contains("--resume") && err.contains("--force"), "{err}");
+    for (f, bytes) in files.iter().zip(&before) {
+        assert_eq!(
+            &std::fs::read(dir.path().join(f)).unwrap(),
+            bytes,
+            "{f} changed"
+        );
+    }
+    // --force replaces the run: two epochs now.
+    train_tiny(2, dir.path(), &["--force"]);
+    let metrics = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 3, "{metrics}");
+    // --resume and --force together are a usage error.
+    let both = modelc(&[
+        "train", TINY, "--train", "Tiny", "--out", out, "--resume", "--force",
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+    // An empty folder (made by hand, say) is fine.
+    let empty = tempfile::tempdir().unwrap();
+    train_tiny(1, empty.path(), &[]);
+}

@@ -44,8 +44,11 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Continue from the checkpoint in the output folder.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     pub resume: bool,
+    /// Train from scratch into an output folder that holds an earlier run, replacing its files.
+    #[arg(long)]
+    pub force: bool,
     /// `human`: progress and a line per epoch on stderr; `json`: one JSON object per epoch on stdout.
     #[arg(long, value_parser = format_parser(), default_value = "human")]
     pub format: Format,
@@ -298,6 +301,22 @@ fn epoch_line(r: &EpochRecord) -> String {
 }
 
 /// Runs `train`; returns the exit status.
+/// The files a run leaves in its folder; one of them present means the folder holds a run.
+const RUN_FILES: [&str; 5] = [
+    "checkpoint.safetensors",
+    "weights.safetensors",
+    "plan.ron",
+    "metrics.csv",
+    "curves.svg",
+];
+
+/// The first file of an earlier run found in `dir`, if any.
+fn earlier_run(dir: &Path) -> Option<&'static str> {
+    RUN_FILES
+        .into_iter()
+        .find(|f| dir.join(f).symlink_metadata().is_ok())
+}
+
 pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
     let mut map = SourceMap::new();
     let p = match prepare(
@@ -320,6 +339,19 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&p.train.name));
+    if !args.resume && !args.force {
+        if let Some(found) = earlier_run(&dir) {
+            let d = Diagnostic::error(
+                codes::IO_USAGE,
+                format!(
+                    "{} holds an earlier run ({found}); training would replace it",
+                    dir.display()
+                ),
+            )
+            .help("add `--resume` to continue that run, `--force` to replace it, or choose another `--out`");
+            return report(out, &map, vec![d]);
+        }
+    }
     if let Err(e) = std::fs::create_dir_all(&dir) {
         let d = Diagnostic::error(
             codes::IO_WRITE,

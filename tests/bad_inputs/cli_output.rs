@@ -151,8 +151,9 @@ pub fn bad_input_28_no_colour_or_redraws_off_a_terminal() {
             assert!(err.contains("error"), "{}", describe(args, &o));
             assert!(!err.contains('\u{1b}'), "colour in {}", describe(args, &o));
         }
-        // Training prints plain epoch lines, no progress-bar redraws.
-        let o = case.run_env(&["train", "a.model", "--out", "run"], env);
+        // Training prints plain epoch lines, no progress-bar redraws (`--force`: each
+        // environment trains again into the same folder).
+        let o = case.run_env(&["train", "a.model", "--out", "run", "--force"], env);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(0), "{err}");
         assert!(err.contains("epoch 2: loss"), "{err}");

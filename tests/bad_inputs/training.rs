@@ -280,8 +280,11 @@ pub fn divergence_case() {
         &RUN_FILES,
     );
     case.resnapshot();
+    // `--force`: the folder holds a's run, which a diverging run from scratch must not lose.
     let lines = case.expect(
-        &["train", "--format", "json", "b.model", "--out", "run"],
+        &[
+            "train", "--format", "json", "b.model", "--out", "run", "--force",
+        ],
         1,
         &["E0807"],
     );
