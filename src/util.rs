@@ -15,11 +15,50 @@ pub mod limits {
 }
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed and
-/// fsynced, then renamed over `path`. On any failure `path` is left as it was.
+/// fsynced, then renamed over `path`, and the folder fsynced. On any failure `path` is left as it
+/// was. What is not a regular file is never replaced: a symbolic link keeps pointing where it
+/// did and its target is written (atomically); a FIFO, a device or a socket is written through.
+/// A replaced file keeps its permissions and, where the process may set them, its owner and
+/// group.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let target = link_target(path)?;
+    match std::fs::metadata(&target) {
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            let mut f = std::fs::OpenOptions::new().write(true).open(&target)?;
+            f.write_all(bytes)?;
+            f.flush()
+        }
+        _ => replace(&target, bytes),
+    }
+}
+
+/// Where a write to `path` should land: `path` itself, or the file a symbolic link at `path`
+/// points to (links followed up to 40 deep, as the kernel does).
+fn link_target(path: &Path) -> io::Result<PathBuf> {
+    let mut cur = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&cur)?;
+                cur = match cur.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            _ => return Ok(cur),
+        }
+    }
+    Err(io::Error::other(format!(
+        "too many levels of symbolic links at {}",
+        path.display()
+    )))
+}
+
+/// The atomic replacement of a regular (or missing) file.
+fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -33,14 +72,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     // replaces, or the usual 0644 for a new one.
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let old = std::fs::metadata(path).ok();
+        let mode = old
+            .as_ref()
+            .map_or(0o644, |m| m.permissions().mode() & 0o7777);
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        if let Some(m) = old {
+            // The owner and group the file had, where this process may give them (root, or
+            // a group it belongs to); otherwise the file becomes this process's, as any
+            // editor's save would make it.
+            let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(m.uid()), Some(m.gid()));
+        }
     }
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
+    // The rename itself is durable once the folder is synced; a folder that cannot be opened
+    // for that (some platforms) leaves the write done but not yet durable.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 
@@ -93,5 +146,61 @@ mod tests {
         let p = dir.path().join("no/such/out.txt");
         let e = write_atomic(&p, b"x").unwrap_err();
         assert!(!e.to_string().contains(".modelc-"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn write_atomic_writes_a_links_target_and_keeps_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.model");
+        std::fs::write(&target, b"old").unwrap();
+        let link = dir.path().join("link.model");
+        std::os::unix::fs::symlink("real.model", &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn write_atomic_writes_through_a_fifo_and_keeps_it() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            println!("skipped: mkfifo is not available here");
+            return;
+        }
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        write_atomic(&fifo, b"through").unwrap();
+        assert_eq!(reader.join().unwrap(), b"through");
+        let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+        assert!(kind.is_fifo(), "{kind:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn write_atomic_keeps_owner_and_group_where_it_may() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("owned.txt");
+        std::fs::write(&p, b"one").unwrap();
+        // Only root may give a file away; elsewhere the owner is this process either way.
+        if std::os::unix::fs::chown(&p, Some(65534), Some(65534)).is_err() {
+            println!("skipped: not root, cannot give the file to another owner");
+            return;
+        }
+        write_atomic(&p, b"two").unwrap();
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (65534, 65534));
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
     }
 }
