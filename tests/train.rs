@@ -440,3 +440,43 @@ fn an_earlier_run_is_not_overwritten_without_resume_or_force() {
     let empty = tempfile::tempdir().unwrap();
     train_tiny(1, empty.path(), &[]);
 }
+
+/// Issue 16: `--threads T` trains in a pool of T threads, the same numbers for the same T; the
+/// final line names every file written.
+#[test]
+fn threads_flag_is_deterministic_and_the_final_line_names_the_files() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    train_tiny(1, a.path(), &["--threads", "1"]);
+    let o = modelc(&[
+        "train",
+        TINY,
+        "--train",
+        "Tiny",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        b.path().to_str().unwrap(),
+    ]);
+    ok(&o);
+    assert_eq!(
+        tensors(&a.path().join("weights.safetensors")),
+        tensors(&b.path().join("weights.safetensors"))
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    for f in [
+        "checkpoint.safetensors",
+        "weights.safetensors",
+        "plan.ron",
+        "metrics.csv",
+        "curves.svg",
+    ] {
+        assert!(last.contains(f), "{f} missing from the final line: {last}");
+    }
+    assert_eq!(
+        modelc(&["train", TINY, "--threads", "0"]).status.code(),
+        Some(2)
+    );
+}
