@@ -87,6 +87,7 @@ fn train(spec: &str, epochs: u64, out: &Path) -> Result<(), String> {
         history: fitted.history,
         best: None,
         since_best: 0,
+        threads: Some(rayon::current_num_threads() as u64),
     };
     modelc::fit::checkpoint::save(out, &names, &tensors, &state).map_err(|e| e.to_string())?;
     println!("saved {} tensors to {}", names.len(), out.display());

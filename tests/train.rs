@@ -480,3 +480,38 @@ fn threads_flag_is_deterministic_and_the_final_line_names_the_files() {
         Some(2)
     );
 }
+
+/// Issue 22: a checkpoint records its thread count, and resuming under another count (which
+/// would silently change the numbers) is refused with the count to use.
+#[test]
+fn resume_under_another_thread_count_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    train_tiny(1, dir.path(), &["--threads", "1"]);
+    let out = dir.path().to_str().unwrap();
+    let o = modelc(&[
+        "train",
+        TINY,
+        "--train",
+        "Tiny",
+        "--epochs",
+        "2",
+        "--out",
+        out,
+        "--resume",
+        "--threads",
+        "2",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("made with 1 threads and this run has 2"),
+        "{err}"
+    );
+    assert!(err.contains("--threads 1"), "{err}");
+    train_tiny(2, dir.path(), &["--resume", "--threads", "1"]);
+}

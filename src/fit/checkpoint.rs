@@ -32,6 +32,11 @@ pub struct TrainState {
     /// Early stopping's best value so far and the epochs since it improved.
     pub best: Option<f64>,
     pub since_best: u64,
+    /// The worker threads the run used: the numbers are bit-identical only for the same count,
+    /// so a resume under another count is refused. `None` in checkpoints written before it was
+    /// recorded.
+    #[serde(default)]
+    pub threads: Option<u64>,
 }
 
 /// Tensors with their names, in file order.

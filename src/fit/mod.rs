@@ -128,6 +128,7 @@ pub fn fit(
         history: Vec::new(),
         best: None,
         since_best: 0,
+        threads: Some(rayon::current_num_threads() as u64),
     };
     let mut params = params;
     if options.resume {
@@ -268,6 +269,19 @@ fn resume(
         )
         .at_external(path.display().to_string(), 0, 0)
         .help("start a fresh run without `--resume`, or restore the spec the checkpoint was made with"));
+    }
+    let threads = rayon::current_num_threads() as u64;
+    if let Some(saved_threads) = saved.threads.filter(|&t| t != threads) {
+        return Err(Diagnostic::error(
+            codes::TRAIN_CHECKPOINT,
+            format!(
+                "the checkpoint in {} was made with {saved_threads} threads and this run has {threads}: the numbers would not continue the same run",
+                path.display()
+            ),
+        )
+        .at_external(path.display().to_string(), 0, 0)
+        .note("training gives the same numbers bit for bit only for the same thread count")
+        .help(format!("resume with `--threads {saved_threads}`")));
     }
     let by_name: std::collections::HashMap<String, ArrayD<f32>> = tensors.into_iter().collect();
     let ordered: Option<Vec<ArrayD<f32>>> = params
