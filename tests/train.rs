@@ -515,3 +515,53 @@ fn resume_under_another_thread_count_is_refused() {
     assert!(err.contains("--threads 1"), "{err}");
     train_tiny(2, dir.path(), &["--resume", "--threads", "1"]);
 }
+
+/// Issue 22: while one `modelc train` runs in a folder, a second one there is refused (exit 2);
+/// the lock goes with the process, however it ends.
+#[test]
+fn a_second_training_in_the_same_folder_is_refused_while_the_first_runs() {
+    /// Kills the long run however the test ends, so no orphan holds the test's output open.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap().to_string();
+    let mut first = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_modelc"))
+            .current_dir(root())
+            .args([
+                "train", TINY, "--train", "Tiny", "--epochs", "100000", "--out", &out,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The lock file appears as the first run takes the lock, before it starts training.
+    let started = std::time::Instant::now();
+    while !dir.path().join(".modelc.lock").exists() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the first run never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = modelc(&[
+        "train", TINY, "--train", "Tiny", "--epochs", "1", "--out", &out, "--force",
+    ]);
+    assert!(
+        first.0.try_wait().unwrap().is_none(),
+        "the first run ended before the second was tried"
+    );
+    drop(first);
+    assert_eq!(second.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("another `modelc train` is running"), "{err}");
+    // Killed, the first run's lock is gone with it.
+    train_tiny(1, dir.path(), &["--force"]);
+}

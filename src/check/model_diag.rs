@@ -368,7 +368,7 @@ pub fn resolve_reshape(
             .help("the sizes must multiply to the input's element count")
     };
     if target.contains(&-1) {
-        if known == 0 || elements % known != 0 {
+        if known == 0 || !elements.is_multiple_of(known) {
             return Err(mismatch(format!(
                 "`reshape` cannot split {elements} elements into [{}]",
                 shown.join(", ")

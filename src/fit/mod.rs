@@ -225,7 +225,7 @@ pub fn fit(
         state.partial_samples = 0;
         if train
             .checkpoint_every
-            .is_some_and(|k| k > 0 && state.epoch % k == 0)
+            .is_some_and(|k| k > 0 && state.epoch.is_multiple_of(k))
             || state.epoch == epochs
         {
             save_checkpoint(options, &trainer, &state)?;

@@ -87,7 +87,7 @@ impl ConvRows {
     /// earlier sample, so one of three candidates bounds every row, and every product inside
     /// `origin` for these rows is bounded by one computed here.
     fn max_origin(&self, m: usize) -> Option<usize> {
-        if self.ow == 0 || self.pixels == 0 || self.pixels % self.ow != 0 {
+        if self.ow == 0 || self.pixels == 0 || !self.pixels.is_multiple_of(self.ow) {
             return None;
         }
         let oh = self.pixels / self.ow;

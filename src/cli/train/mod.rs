@@ -7,6 +7,8 @@
 //! (parameters, optimizer state and progress, for `--resume`). Ctrl-C or SIGTERM finishes the
 //! current step, writes the checkpoint and exits with status 130.
 
+mod folder;
+
 use super::common::report;
 use super::limits::{check_activations, Use};
 use super::options::{format_parser, LimitArgs};
@@ -16,12 +18,13 @@ use crate::check::{train_types::CheckedTrain, types::CheckedModel, Checked};
 use crate::data::loader::{load_dataset, Dataset};
 use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
 use crate::fit::{self, EpochRecord, FitEnd, FitOptions, Progress};
+use crate::ir;
 use crate::passes::{Mode, PassOptions};
 use crate::plan::{self, ExecutionPlan};
 use crate::runtime::train::{ParamStore, Trainer};
-use crate::runtime::weights::{self, Weights};
-use crate::{ir, util};
+use crate::runtime::weights;
 use clap::Args;
+use folder::{earlier_run, files_in, lock_run, write_outputs};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -232,7 +235,7 @@ impl Reporter {
     /// Long runs (the 1000-epoch regression) print about twenty epoch lines, and the last.
     fn shows(&self, epoch: u64) -> bool {
         let every = self.epochs.div_ceil(20).max(1);
-        self.epochs <= 30 || epoch % every == 0 || epoch == self.epochs || epoch == 1
+        self.epochs <= 30 || epoch.is_multiple_of(every) || epoch == self.epochs || epoch == 1
     }
 }
 
@@ -305,31 +308,6 @@ fn epoch_line(r: &EpochRecord) -> String {
 }
 
 /// Runs `train`; returns the exit status.
-/// The files a run leaves in its folder; one of them present means the folder holds a run.
-const RUN_FILES: [&str; 5] = [
-    "checkpoint.safetensors",
-    "weights.safetensors",
-    "plan.ron",
-    "metrics.csv",
-    "curves.svg",
-];
-
-/// The run files present in `dir`, for the final line: `weights.safetensors, plan.ron, ...`.
-fn files_in(dir: &Path) -> String {
-    RUN_FILES
-        .into_iter()
-        .filter(|f| dir.join(f).is_file())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The first file of an earlier run found in `dir`, if any.
-fn earlier_run(dir: &Path) -> Option<&'static str> {
-    RUN_FILES
-        .into_iter()
-        .find(|f| dir.join(f).symlink_metadata().is_ok())
-}
-
 pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
     let mut map = SourceMap::new();
     let p = match prepare(
@@ -372,6 +350,11 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
         );
         return report(out, &map, vec![d]);
     }
+    // Held until this function returns: a second training in `dir` is refused meanwhile.
+    let _lock = match lock_run(&dir) {
+        Ok(l) => l,
+        Err(d) => return report(out, &map, vec![d]),
+    };
     let checkpoint = dir.join("checkpoint.safetensors");
     if args.resume && !checkpoint.exists() {
         let d = Diagnostic::error(
@@ -505,49 +488,6 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
             0
         }
     }
-}
-
-/// The run's files, each written atomically.
-fn write_outputs(
-    dir: &Path,
-    infer_plan: &ExecutionPlan,
-    params: ParamStore,
-    history: &[EpochRecord],
-    title: &str,
-) -> Result<(), Diagnostic> {
-    let names = params.names().to_vec();
-    let named: Vec<(String, ndarray::ArrayD<f32>)> = names
-        .into_iter()
-        .zip(params.into_tensors())
-        .filter(|(n, _)| {
-            infer_plan
-                .params
-                .iter()
-                .any(|q| &q.name == n && q.source == ir::ParamSource::Stored)
-        })
-        .collect();
-    let weights = Weights::from_named(infer_plan, named)
-        .map_err(|e| internal(&format!("trained weights do not fit the plan: {e:?}")))?;
-    let wpath = dir.join("weights.safetensors");
-    weights::save_weights(&wpath, &weights)
-        .map_err(|e| e.to_diagnostic(&wpath.display().to_string()))?;
-    let write = |name: &str, bytes: &[u8]| {
-        let path = dir.join(name);
-        util::write_atomic(&path, bytes).map_err(|e| {
-            Diagnostic::error(
-                codes::IO_WRITE,
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })
-    };
-    let ron = infer_plan.to_ron().map_err(|e| internal(&e.to_string()))?;
-    write("plan.ron", ron.as_bytes())?;
-    write("metrics.csv", fit::report::metrics_csv(history).as_bytes())?;
-    write(
-        "curves.svg",
-        fit::report::curves_svg(title, history).as_bytes(),
-    )?;
-    Ok(())
 }
 
 /// Runs `eval`; returns the exit status.
