@@ -541,7 +541,8 @@ fn a_second_training_in_the_same_folder_is_refused_while_the_first_runs() {
             .spawn()
             .unwrap(),
     );
-    // The lock file appears as the first run takes the lock, before it starts training.
+    // The lock file appears as the first run takes the lock, before it starts training (and
+    // goes when a run ends).
     let started = std::time::Instant::now();
     while !dir.path().join(".modelc.lock").exists() {
         assert!(
@@ -564,4 +565,8 @@ fn a_second_training_in_the_same_folder_is_refused_while_the_first_runs() {
     assert!(err.contains("another `modelc train` is running"), "{err}");
     // Killed, the first run's lock is gone with it.
     train_tiny(1, dir.path(), &["--force"]);
+    assert!(
+        !dir.path().join(".modelc.lock").exists(),
+        "a finished run leaves its lock file"
+    );
 }

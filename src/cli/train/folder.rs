@@ -10,7 +10,7 @@ use crate::runtime::train::ParamStore;
 use crate::runtime::weights::{self, Weights};
 use crate::{ir, util};
 use std::fs::{File, TryLockError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The files a run leaves in its folder; one of them present means the folder holds a run.
 pub const RUN_FILES: [&str; 5] = [
@@ -37,11 +37,33 @@ pub fn earlier_run(dir: &Path) -> Option<&'static str> {
         .find(|f| dir.join(f).symlink_metadata().is_ok())
 }
 
-/// Locks `dir` for this training (`.modelc.lock`, an advisory lock the system drops when the
-/// process ends, however it ends). `Err` when another process holds it, or the lock file cannot
-/// be made.
-pub fn lock_run(dir: &Path) -> Result<File, Diagnostic> {
+/// The lock of a run folder, held while `modelc train` runs there: `.modelc.lock`, an advisory
+/// lock the system drops when the process ends, however it ends. Dropping it removes the file,
+/// so a run leaves nothing behind but its results.
+pub struct RunLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Removed while still locked, so no other process can lock this file after us.
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+/// Locks `dir` for this training. `Err` when another process holds the lock, or the lock file
+/// cannot be made.
+pub fn lock_run(dir: &Path) -> Result<RunLock, Diagnostic> {
     let path = dir.join(".modelc.lock");
+    let busy = || {
+        Diagnostic::error(
+            codes::IO_USAGE,
+            format!("another `modelc train` is running in {}", dir.display()),
+        )
+        .help("wait for it to finish, or train into another `--out`")
+    };
     let file = File::options()
         .create(true)
         .truncate(false)
@@ -50,21 +72,45 @@ pub fn lock_run(dir: &Path) -> Result<File, Diagnostic> {
         .map_err(|e| {
             Diagnostic::error(
                 codes::IO_WRITE,
-                format!("cannot create {}: {e}", path.display()),
+                // Found before training: a folder that cannot take the lock cannot take the
+                // checkpoint either.
+                format!(
+                    "cannot write in {}: {e} (the run's checkpoint, weights and plan go there)",
+                    dir.display()
+                ),
             )
         })?;
     match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(Diagnostic::error(
-            codes::IO_USAGE,
-            format!("another `modelc train` is running in {}", dir.display()),
-        )
-        .help("wait for it to finish, or train into another `--out`")),
-        Err(TryLockError::Error(e)) => Err(Diagnostic::error(
-            codes::IO_WRITE,
-            format!("cannot lock {}: {e}", path.display()),
-        )),
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Err(busy()),
+        Err(TryLockError::Error(e)) => {
+            return Err(Diagnostic::error(
+                codes::IO_WRITE,
+                format!("cannot lock {}: {e}", path.display()),
+            ))
+        }
     }
+    // The file we locked may have been removed by the run that held it just before: then a
+    // new run has the folder (or will), and this one must not train beside it.
+    if !same_file(&file, &path) {
+        return Err(busy());
+    }
+    Ok(RunLock { file, path })
+}
+
+/// Whether `path` still names the open `file`.
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_file: &File, path: &Path) -> bool {
+    path.exists()
 }
 
 /// The run's files, each written atomically.
