@@ -223,6 +223,45 @@ fn explain_prints_every_code_and_rejects_unknown_ones() {
 }
 
 #[test]
+fn explain_shows_a_layer_its_keras_name_and_the_list_of_layers() {
+    let o = modelc(&["explain", "dense"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.starts_with("dense(units, activation: linear, use_bias: true)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("use_bias    true or false; default true"),
+        "{out}"
+    );
+
+    let o = modelc(&["explain", "BatchNormalization"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("the layer here is `batch_norm`"), "{out}");
+    assert!(
+        out.contains("batch_norm(momentum: 0.99, epsilon: 0.001)"),
+        "{out}"
+    );
+
+    let o = modelc(&["explain", "layers"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let listed: Vec<&str> = out.lines().collect();
+    assert_eq!(listed.len(), modelc::ops::layer::names().count(), "{out}");
+    assert!(
+        listed.contains(&"lstm(units, return_sequences: false)"),
+        "{out}"
+    );
+
+    let o = modelc(&["explain", "dnse"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(err.contains("did you mean `dense`?"), "{err}");
+}
+
+#[test]
 fn no_colour_when_not_a_terminal_or_no_color() {
     let f = temp_spec(b"model M(x: f32[N, 4]) {\n    dense(3 4)\n}\n");
     let o = modelc(&["check", f.path().to_str().unwrap()]);

@@ -1,5 +1,6 @@
 //! Diagnostics of the model walker: rule errors explained (with the feature-map derivation for
-//! windows that do not fit), `reshape` arguments and element counts, symbol conflicts.
+//! windows that do not fit), `reshape` arguments and element counts, symbol conflicts, and the
+//! help for an unknown layer (Keras's and PyTorch's class names, the closest layers).
 //!
 //! Input: typed errors of the op families' shape rules (`ops::rule::RuleError`, symbol conflicts
 //! from `ops::symbols`) and the spans around them. Output: `Diagnostic`s. Invariant: pure
@@ -7,10 +8,33 @@
 
 use super::signature::BoundArgs;
 use super::types::{Dim, Fact};
-use crate::diag::{codes, Diagnostic, FileId, Span};
+use crate::diag::{codes, suggest, Diagnostic, FileId, Span};
 use crate::ops::rule::{product, RuleError};
 use crate::ops::symbols::Conflict;
+use crate::ops::{keras_names, layer as layers};
 use crate::syntax::ast::{Call, ExprKind};
+
+/// The help for a call of an unknown layer: modelc's name for a Keras or PyTorch class name
+/// (`Conv2D`, `nn.Linear`), else the closest registered layers (up to three), else nothing.
+pub fn unknown_layer_help(name: &str) -> Option<String> {
+    if let Some(ours) = keras_names::modelc_name(name) {
+        return Some(format!(
+            "`{name}` is a Keras or PyTorch class name; the layer here is `{ours}`"
+        ));
+    }
+    match suggest::closest_several(name, layers::names(), 3).as_slice() {
+        [] => None,
+        [one] => Some(format!("did you mean `{one}`?")),
+        several => Some(format!(
+            "the closest layers are {}",
+            several
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
 
 /// The rank-4 values leading to a layer's input: `(height, width, producing layer, span)`,
 /// oldest first.

@@ -53,6 +53,28 @@ where
     best.map(|(_, c)| c)
 }
 
+/// Up to `n` candidates close enough to `name` to be likely typos, closest first (ties in the
+/// candidates' order): for a help that offers several (`conv1d` and `conv2d` for `conv`).
+pub fn closest_several<'a, I>(name: &str, candidates: I, n: usize) -> Vec<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let limit = (name.chars().count() / 3).max(1);
+    let lower = name.to_ascii_lowercase();
+    let mut close: Vec<(usize, usize, &'a str)> = Vec::new();
+    for (order, c) in candidates.into_iter().enumerate() {
+        if c == name {
+            continue;
+        }
+        let d = edit_distance(&lower, &c.to_ascii_lowercase());
+        if d <= limit || (c.len() > 3 && (c.starts_with(&lower) || lower.starts_with(c))) {
+            close.push((d, order, c));
+        }
+    }
+    close.sort_unstable();
+    close.into_iter().take(n).map(|(_, _, c)| c).collect()
+}
+
 /// `did you mean `x`?` for a help line, or a list of valid names when nothing is close.
 pub fn help_for<'a, I>(name: &str, candidates: I, what: &str) -> Option<String>
 where
@@ -101,6 +123,18 @@ mod tests {
         assert_eq!(closest("Dense", layers), Some("dense"));
         assert_eq!(closest("transformer", layers), None);
         assert_eq!(closest("dense", layers), None);
+    }
+
+    #[test]
+    fn several_close_names_come_closest_first() {
+        let layers = ["conv2d", "conv1d", "dense", "max_pool1d", "max_pool2d"];
+        assert_eq!(closest_several("conv", layers, 3), vec!["conv2d", "conv1d"]);
+        assert_eq!(
+            closest_several("conv3d", layers, 3),
+            vec!["conv2d", "conv1d"]
+        );
+        assert_eq!(closest_several("max_pool3d", layers, 1), vec!["max_pool1d"]);
+        assert!(closest_several("transformer", layers, 3).is_empty());
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! doc) what the exporters map it to. `layer` and `op` hold the two closed enums and forward
 //! each arm to its family. Below them: `types` (the vocabulary shared by `check`, `ir`, `data`
 //! and `runtime`), `window` (the one copy of Keras's window arithmetic), `symbols` (symbolic
-//! dims), `param`, `rule` (what a rule returns and its checked helpers), `signature`.
+//! dims), `param`, `rule` (what a rule returns and its checked helpers), `signature`; beside
+//! them `describe` (a signature as text for people) and `keras_names` (Keras's and PyTorch's
+//! class names mapped to ours, for the "unknown layer" help).
 //!
 //! Invariants: nothing here knows of source text, files or buffers (spans only as the place a
 //! symbol was bound); all size arithmetic is checked; every rule is a pure function.
@@ -16,8 +18,10 @@
 pub mod activation;
 pub mod conv;
 pub mod dense;
+pub mod describe;
 pub mod dropout;
 pub mod embedding;
+pub mod keras_names;
 pub mod layer;
 pub mod merge;
 pub mod norm;

@@ -11,7 +11,7 @@
 mod output;
 
 use super::inputs;
-use super::model_diag::{self, History};
+use super::model_diag::{self, unknown_layer_help, History};
 use super::signature::{self, BoundArgs};
 use super::types::{CheckedInput, CheckedLayer, CheckedModel, Dim, Fact, LayerOp, ValueId};
 use crate::diag::suggest;
@@ -321,10 +321,10 @@ impl Walker<'_> {
                 format!("unknown layer `{}`", call.callee.name),
             )
             .primary(self.file, call.callee.span, "not a layer");
-            if let Some(h) = suggest::help_for(&call.callee.name, layers::names(), "the layers are")
-            {
+            if let Some(h) = unknown_layer_help(&call.callee.name) {
                 d = d.help(h);
             }
+            d = d.note("`modelc explain layers` lists every layer; `modelc explain LAYER` shows its arguments");
             self.diags.push(d);
             return None;
         };
