@@ -75,20 +75,11 @@ fn train(spec: &str, epochs: u64, out: &Path) -> Result<(), String> {
     // Every parameter of the training plan, by name (weights and batch-norm statistics).
     let names = fitted.params.names().to_vec();
     let tensors = fitted.params.into_tensors();
-    let state = modelc::fit::checkpoint::TrainState {
-        spec_hash: String::new(),
-        train: train.name.clone(),
-        epoch: epochs,
-        next_batch: 0,
-        steps_done: 0,
-        partial_loss_sum: 0.0,
-        partial_samples: 0,
-        optimizer: modelc::fit::setup::optimizer(train).map_err(|e| e.to_string())?,
-        history: fitted.history,
-        best: None,
-        since_best: 0,
-        threads: Some(rayon::current_num_threads() as u64),
-    };
+    let optimizer = modelc::fit::setup::optimizer(train).map_err(|e| e.to_string())?;
+    let mut state =
+        modelc::fit::checkpoint::TrainState::fresh(String::new(), train.name.clone(), optimizer);
+    state.epoch = epochs;
+    state.history = fitted.history;
     modelc::fit::checkpoint::save(out, &names, &tensors, &state).map_err(|e| e.to_string())?;
     println!("saved {} tensors to {}", names.len(), out.display());
     Ok(())

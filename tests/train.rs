@@ -159,7 +159,11 @@ fn train_writes_every_output_and_eval_agrees_with_the_last_epoch() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 3);
+    // Three epoch records, then the run's summary.
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[3]["end"], "completed", "{}", lines[3]);
+    assert_eq!(lines[3]["epochs"], 3);
+    assert_eq!(lines[3]["best"], serde_json::Value::Null);
     for key in [
         "epoch",
         "loss",

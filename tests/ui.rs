@@ -198,6 +198,14 @@ fn tested_elsewhere() -> Vec<(&'static str, &'static str)> {
              the weights check: runtime::interp::tests::derived_recipe_mismatch_is_e0716",
         ),
         (
+            "E0809",
+            "every model form the trainer cannot run is refused by `check` first (E0507, \
+             tests/ui/training/unsupported_in_training.args), and so is every labels/loss \
+             mismatch (E0503); a label value out of range in a data file is E0617. The trainer \
+             keeps the refusal for plans built in memory: \
+             runtime::train::tests::a_step_computing_integers_is_refused_as_unsupported",
+        ),
+        (
             "E0804",
             "every command that runs a plan first checks the same activation figure against \
              --max-activation-bytes (E0810, tests/ui/run/activation_limit.args), and gives the \

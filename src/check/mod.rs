@@ -20,6 +20,9 @@ pub mod signature;
 pub mod summary;
 pub mod train;
 pub mod train_fit;
+pub mod train_loss;
+pub mod train_monitor;
+pub mod train_trainable;
 pub mod train_types;
 pub mod types;
 

@@ -8,9 +8,11 @@ use super::signature::{
     self as sig, float, int_min, kw, pos, BoundArgs, Default, Kind, Limit, Param, Signature,
 };
 use super::train_fit::{self, DataFacts};
+use super::train_loss;
+use super::train_monitor;
+use super::train_trainable;
 use super::train_types::{
-    CheckedTrain, EarlyStopping, Loss, LossKind, Metric, Optimizer, OptimizerCommon, OptimizerKind,
-    Schedule,
+    CheckedTrain, Loss, LossKind, Metric, Optimizer, OptimizerCommon, OptimizerKind, Schedule,
 };
 use super::types::CheckedModel;
 use crate::diag::suggest;
@@ -124,19 +126,6 @@ const SCHEDULES: &[(&str, &[Param])] = &[
 ];
 const EPOCHS: &[Param] = &[pos("epochs", int_min(1), Default::Required)];
 const SEED: &[Param] = &[pos("seed", int_min(0), Default::Required)];
-const EARLY_STOPPING: &[Param] = &[
-    kw("patience", int_min(1), Default::Int(5)),
-    kw(
-        "monitor",
-        Kind::Choice(&["val_loss", "loss", "val_accuracy", "accuracy"]),
-        Default::Name("val_loss"),
-    ),
-    kw(
-        "min_delta",
-        float(Limit::Incl(0.0), Limit::None),
-        Default::Float(0.0),
-    ),
-];
 const CHECKPOINT: &[Param] = &[kw("every", int_min(1), Default::Required)];
 
 /// What the train checker knows about the rest of the file.
@@ -224,12 +213,13 @@ pub fn check_train(
     let seed = seen.get("seed").map_or(Some(0), |s| {
         bind_setting(file, s, SEED, diags).map(|b| b.int("seed") as u64)
     });
+    let facts = data_def.and_then(|d| cx.facts.get(&d.name.name));
     let early_stopping = seen.get("early_stopping").map(|s| {
-        bind_setting(file, s, EARLY_STOPPING, diags).map(|b| EarlyStopping {
-            patience: b.int("patience") as u64,
-            monitor: b.name("monitor").to_string(),
-            min_delta: b.float("min_delta"),
-        })
+        let logged = metrics.as_deref().map(|m| {
+            let span = seen.get("metrics").map_or(header, |s| s.span);
+            (m, span)
+        });
+        train_monitor::early_stopping(file, s, logged, facts, diags)
     });
     let checkpoint = seen
         .get("checkpoint")
@@ -240,8 +230,13 @@ pub fn check_train(
             .args
             .iter()
             .fold(ls.key.span, |acc, a| acc.to(a.value.span));
-        train_fit::check_loss_output(file, &l, loss_span, m, diags);
-        if let Some(facts) = data_def.and_then(|d| cx.facts.get(&d.name.name)) {
+        train_trainable::check_trainable(file, m, header, diags);
+        let found = diags.len();
+        train_loss::check_loss_output(file, &l, loss_span, m, diags);
+        if diags.len() == found {
+            train_loss::check_loss_activation(file, &l, loss_span, m, diags);
+        }
+        if let Some(facts) = facts {
             train_fit::check_data(file, facts, m, &l, loss_span, diags);
         }
     }
@@ -265,8 +260,9 @@ pub fn check_train(
 }
 
 /// The facts the cross-block check needs from a data pipeline: its element type (after
-/// preprocessing) and the steps that fixed it. `None` when the pipeline is unlabeled or its
-/// features' shape is not known statically (both reported by the data checker).
+/// preprocessing), its labels if it has any, whether it holds out validation data, and the steps
+/// that fixed them. `None` when the features' shape is not known statically (reported by the
+/// data checker).
 pub fn data_facts(spec: &crate::data::PipelineSpec) -> Option<DataFacts> {
     use super::train_fit::LabelFacts;
     use super::types::DType;
@@ -276,7 +272,6 @@ pub fn data_facts(spec: &crate::data::PipelineSpec) -> Option<DataFacts> {
         typing::DType::I64 => DType::I64,
     };
     let element = crate::data::element_type(spec).ok()?;
-    let label = element.label.as_ref()?;
     let steps = typing::step_types(spec).ok()?;
     // The last step that changed the feature shape or dtype fixed it (else the source did).
     let mut feature_span = steps.first().map_or(spec.span, |s| s.span);
@@ -291,21 +286,24 @@ pub fn data_facts(spec: &crate::data::PipelineSpec) -> Option<DataFacts> {
             label_span = pair[1].span;
         }
     }
-    let num_classes = match label.kind {
-        LabelKind::Class { classes } => classes.map(|c| c as usize),
-        LabelKind::OneHot { classes } => Some(classes as usize),
-        LabelKind::Value => None,
-    };
+    let labels = element.label.as_ref().map(|label| LabelFacts {
+        dtype: dtype(label.dtype),
+        shape: label.shape.clone(),
+        num_classes: match label.kind {
+            LabelKind::Class { classes } => classes.map(|c| c as usize),
+            LabelKind::OneHot { classes } => Some(classes as usize),
+            LabelKind::Value => None,
+        },
+        span: label_span,
+    });
     Some(DataFacts {
+        name: spec.name.clone(),
         features_dtype: dtype(element.dtype),
         features_shape: element.shape.clone(),
         feature_span,
-        labels: LabelFacts {
-            dtype: dtype(label.dtype),
-            shape: label.shape.clone(),
-            num_classes,
-            span: label_span,
-        },
+        labels,
+        source_span: spec.source.span,
+        validation: spec.split.as_ref().map(|s| s.span),
     })
 }
 

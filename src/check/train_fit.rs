@@ -1,5 +1,5 @@
-//! Whether a train block's parts fit together: the loss against the model's output, and the
-//! data pipeline's element type against the model's input and the loss.
+//! Whether a train block's parts fit together: the data pipeline's element type against the
+//! model's input and the loss (the loss against the output is `train_loss`).
 //!
 //! Input: a checked model, the resolved loss, and [`DataFacts`] (a plain description of what a
 //! pipeline yields, filled from `crate::data` at the integration point in `train.rs`). Output:
@@ -13,12 +13,19 @@ use crate::ops::symbols::Symbols;
 /// What a data pipeline yields per sample, and where each part was fixed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DataFacts {
+    /// The data block's name.
+    pub name: String,
     pub features_dtype: DType,
     /// Per-sample feature shape (no batch axis).
     pub features_shape: Vec<usize>,
     /// The pipeline step that fixed the feature shape (e.g. `resize(28, 28)`).
     pub feature_span: Span,
-    pub labels: LabelFacts,
+    /// `None`: the pipeline yields features only.
+    pub labels: Option<LabelFacts>,
+    /// The source step (where labels come from, or would).
+    pub source_span: Span,
+    /// The `split` step, when the pipeline holds out validation data.
+    pub validation: Option<Span>,
 }
 
 /// What a pipeline's labels are.
@@ -34,7 +41,7 @@ pub struct LabelFacts {
 }
 
 /// The span of the layer (or input) that computes the model's output.
-fn output_span(model: &CheckedModel) -> Span {
+pub(super) fn output_span(model: &CheckedModel) -> Span {
     let i = model.output.0;
     if i < model.inputs.len() {
         model.inputs.get(i).map_or(model.span, |x| x.span)
@@ -47,65 +54,8 @@ fn output_span(model: &CheckedModel) -> Span {
 }
 
 /// The size of the output's class axis (the last), if known.
-fn classes(model: &CheckedModel) -> Option<usize> {
+pub(super) fn classes(model: &CheckedModel) -> Option<usize> {
     model.output_fact.dims.last().and_then(Dim::known)
-}
-
-/// Checks that `loss` can be computed on the model's output.
-pub fn check_loss_output(
-    file: FileId,
-    loss: &Loss,
-    loss_span: Span,
-    model: &CheckedModel,
-    diags: &mut Vec<Diagnostic>,
-) {
-    let out = &model.output_fact;
-    let base = |msg: String, label: String| {
-        Diagnostic::error(codes::CHECK_LOSS_OUTPUT, msg)
-            .primary(file, loss_span, label)
-            .secondary(
-                file,
-                output_span(model),
-                format!("the model's output {out} is computed here"),
-            )
-    };
-    if out.dtype.is_integer() {
-        diags.push(base(
-            format!(
-                "`{}` needs a float output, the model outputs {}",
-                loss.kind.name(),
-                out.dtype
-            ),
-            "needs a float output".into(),
-        ));
-        return;
-    }
-    let c = classes(model);
-    match loss.kind {
-        LossKind::SparseCategoricalCrossentropy | LossKind::CategoricalCrossentropy => {
-            if out.rank() < 2 || c.is_some_and(|c| c < 2) {
-                let units = c.map_or_else(
-                    || "no class axis".to_string(),
-                    |c| format!("{c} unit{}", if c == 1 { "" } else { "s" }),
-                );
-                diags.push(
-                    base(format!("`{}` needs an output with a class axis of at least 2, the model outputs {units}", loss.kind.name()), format!("needs at least 2 classes, found {units}"))
-                        .note(format!("expected an output [N, classes] with classes >= 2, found {}", out.shape_string()))
-                        .help("for a single sigmoid unit use `binary_crossentropy`; otherwise end the model with `dense(classes, activation: softmax)`"),
-                );
-            }
-        }
-        LossKind::BinaryCrossentropy => {
-            if c != Some(1) {
-                diags.push(
-                    base("`binary_crossentropy` needs an output of 1 unit".into(), format!("needs 1 unit, found {}", out.shape_string()))
-                        .note(format!("expected [N, 1], found {}", out.shape_string()))
-                        .help("end the model with `dense(1, activation: sigmoid)`, or use `sparse_categorical_crossentropy` for several classes"),
-                );
-            }
-        }
-        LossKind::Mse | LossKind::Mae => {}
-    }
 }
 
 /// Checks a pipeline's element type against the model's input and the loss.
@@ -118,7 +68,26 @@ pub fn check_data(
     diags: &mut Vec<Diagnostic>,
 ) {
     check_features(file, data, model, diags);
-    check_labels(file, &data.labels, model, *loss, loss_span, diags);
+    match &data.labels {
+        Some(labels) => check_labels(file, labels, model, *loss, loss_span, diags),
+        None => diags.push(
+            Diagnostic::error(
+                codes::CHECK_LABELS_LOSS,
+                format!(
+                    "`{}` needs labels, and the data `{}` has none",
+                    loss.kind.name(),
+                    data.name
+                ),
+            )
+            .primary(file, data.source_span, "this source yields features only")
+            .secondary(
+                file,
+                loss_span,
+                format!("`{}` compares the output with labels", loss.kind.name()),
+            )
+            .help("name the label column (`csv(..., label: \"target\")`) or the labels file (`npy(x, labels: y)`)"),
+        ),
+    }
 }
 
 fn shape_text(dims: &[usize]) -> String {
@@ -210,14 +179,34 @@ fn check_labels(
             )
             .help(help.to_string())
     };
+    // The output per sample, and without its class axis: what class-id labels must match.
+    let out: Vec<Option<usize>> = model
+        .output_fact
+        .dims
+        .iter()
+        .skip(1)
+        .map(Dim::known)
+        .collect();
+    let positions = out.split_last().map_or(&[][..], |(_, rest)| rest);
+    let label_dims: Vec<Option<usize>> = labels.shape.iter().map(|&n| Some(n)).collect();
+    let fits_positions = |dims: &[Option<usize>]| {
+        dims.len() == positions.len()
+            && dims
+                .iter()
+                .zip(positions)
+                .all(|(l, o)| o.is_none() || l == o)
+    };
     match loss.kind {
         LossKind::SparseCategoricalCrossentropy => {
-            if !labels.dtype.is_integer() || !scalar {
+            let ids = if scalar { &[][..] } else { &label_dims[..] };
+            if !labels.dtype.is_integer() || labels.num_classes.is_none() && !scalar {
                 diags.push(err(
                     "`sparse_categorical_crossentropy` needs integer class labels".into(),
                     format!("the labels are {found}"),
                     "use `categorical_crossentropy` for one-hot labels",
                 ));
+            } else if !fits_positions(ids) {
+                diags.push(positions_error(file, labels, model, loss_span, &found));
             } else if let (Some(k), Some(c)) = (labels.num_classes, classes) {
                 if k > c {
                     diags.push(
@@ -236,10 +225,12 @@ fn check_labels(
             }
         }
         LossKind::CategoricalCrossentropy => {
-            if labels.dtype.is_integer()
-                || labels.shape.len() != 1
-                || classes.is_some_and(|c| labels.shape != [c])
-            {
+            let same = label_dims.len() == out.len()
+                && label_dims
+                    .iter()
+                    .zip(&out)
+                    .all(|(l, o)| o.is_none() || l == o);
+            if labels.dtype.is_integer() || !same {
                 diags.push(err(
                     "`categorical_crossentropy` needs one-hot labels of the output's size".into(),
                     format!("the labels are {found}"),
@@ -257,13 +248,6 @@ fn check_labels(
             }
         }
         LossKind::Mse | LossKind::Mae => {
-            let out: Vec<Option<usize>> = model
-                .output_fact
-                .dims
-                .iter()
-                .skip(1)
-                .map(Dim::known)
-                .collect();
             let want: Vec<Option<usize>> = labels.shape.iter().map(|&n| Some(n)).collect();
             let same = out == want || (scalar && (out.is_empty() || out == [Some(1)]));
             if !same {
@@ -275,6 +259,54 @@ fn check_labels(
             }
         }
     }
+}
+
+/// Class-id labels that do not match the output's positions (`[N, 8, 8, 10]` against one id
+/// per sample): the loss compares each position's class scores with one id.
+fn positions_error(
+    file: FileId,
+    labels: &LabelFacts,
+    model: &CheckedModel,
+    loss_span: Span,
+    found: &str,
+) -> Diagnostic {
+    let out = &model.output_fact;
+    let per_sample = out.dims.get(1..).unwrap_or(&[]);
+    let ids = per_sample.split_last().map_or(&[][..], |(_, rest)| rest);
+    let labels_are_scalar = labels.shape.is_empty() || labels.shape == [1];
+    let want = if ids.is_empty() {
+        "one class id per sample".to_string()
+    } else {
+        let dims: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        format!("class ids of shape [{}] per sample", dims.join(", "))
+    };
+    Diagnostic::error(
+        codes::CHECK_LABELS_LOSS,
+        format!("the labels do not fit the model's output {}", out.shape_string()),
+    )
+    .primary(
+        file,
+        labels.span,
+        if labels_are_scalar {
+            "the labels are one class id per sample".to_string()
+        } else {
+            format!("the labels are {found} per sample")
+        },
+    )
+    .secondary(
+        file,
+        output_span(model),
+        format!("the model's output {out} is computed here"),
+    )
+    .secondary(file, loss_span, "`sparse_categorical_crossentropy` is chosen here")
+    .note(format!(
+        "the loss compares the class scores on the output's last axis with {want}"
+    ))
+    .help(if labels_are_scalar {
+        "end the model with one vector of class scores per sample, e.g. `global_avg_pool2d()` or `flatten()` before the last `dense`"
+    } else {
+        "give the pipeline labels of the output's shape without its last axis"
+    })
 }
 
 #[cfg(test)]
@@ -291,10 +323,13 @@ mod tests {
 
     fn facts(dtype: DType, shape: &[usize], labels: LabelFacts) -> DataFacts {
         DataFacts {
+            name: "D".into(),
             features_dtype: dtype,
             features_shape: shape.to_vec(),
             feature_span: Span::new(1, 2),
-            labels,
+            labels: Some(labels),
+            source_span: Span::new(7, 8),
+            validation: None,
         }
     }
 
@@ -453,36 +488,6 @@ mod tests {
                 LossKind::BinaryCrossentropy
             ),
             ["E0503"]
-        );
-    }
-
-    #[test]
-    fn loss_must_fit_the_output() {
-        let mut d = Vec::new();
-        let one = model("model R(x: f32[N, 3]) -> f32[N, 1] {\n dense(1)\n}");
-        let f = FileId::from_index(0);
-        let loss = |kind| Loss {
-            kind,
-            from_logits: false,
-        };
-        check_loss_output(
-            f,
-            &loss(LossKind::SparseCategoricalCrossentropy),
-            Span::new(0, 1),
-            &one,
-            &mut d,
-        );
-        check_loss_output(
-            f,
-            &loss(LossKind::BinaryCrossentropy),
-            Span::new(0, 1),
-            &one,
-            &mut d,
-        );
-        check_loss_output(f, &loss(LossKind::Mse), Span::new(0, 1), &one, &mut d);
-        assert_eq!(
-            d.iter().map(|x| x.code.as_str()).collect::<Vec<_>>(),
-            ["E0502"]
         );
     }
 }

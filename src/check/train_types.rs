@@ -138,12 +138,25 @@ impl Metric {
     ];
 }
 
-/// Stop when the monitored quantity has not improved for `patience` epochs.
+/// Which way the monitored quantity improves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorMode {
+    Min,
+    Max,
+}
+
+/// Stop when the monitored quantity has not improved (by more than `min_delta`) for `patience`
+/// epochs; with `restore_best`, end with the weights of the best epoch.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EarlyStopping {
     pub patience: u64,
+    /// A logged value: `loss`, a metric, or either with `val_`.
     pub monitor: String,
     pub min_delta: f64,
+    /// `mode: auto` resolved by the monitor's name.
+    pub mode: MonitorMode,
+    pub restore_best: bool,
 }
 
 /// A checked `train` block.

@@ -32,11 +32,36 @@ pub struct TrainState {
     /// Early stopping's best value so far and the epochs since it improved.
     pub best: Option<f64>,
     pub since_best: u64,
+    /// The (1-based) epoch of `best`. `None` in checkpoints written before it was recorded.
+    #[serde(default)]
+    pub best_epoch: Option<u64>,
     /// The worker threads the run used: the numbers are bit-identical only for the same count,
     /// so a resume under another count is refused. `None` in checkpoints written before it was
     /// recorded.
     #[serde(default)]
     pub threads: Option<u64>,
+}
+
+impl TrainState {
+    /// The state of a run that has not started: the spec's hash, the train block's name, the
+    /// optimizer's initial state.
+    pub fn fresh(spec_hash: String, train: String, optimizer: Optimizer) -> Self {
+        Self {
+            spec_hash,
+            train,
+            epoch: 0,
+            next_batch: 0,
+            steps_done: 0,
+            partial_loss_sum: 0.0,
+            partial_samples: 0,
+            optimizer,
+            history: Vec::new(),
+            best: None,
+            since_best: 0,
+            best_epoch: None,
+            threads: Some(rayon::current_num_threads() as u64),
+        }
+    }
 }
 
 /// Tensors with their names, in file order.

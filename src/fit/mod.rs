@@ -9,6 +9,7 @@
 //! and the layer, before any parameter takes a bad value.
 
 pub mod checkpoint;
+pub mod early_stopping;
 pub mod report;
 pub mod setup;
 
@@ -17,10 +18,11 @@ use crate::data::loader::{Batch, Dataset};
 use crate::data::samples::{Features, Labels};
 use crate::diag::{codes, Diagnostic};
 use crate::plan::ExecutionPlan;
-use crate::runtime::loss::{Loss, SparseLabels, Targets};
+use crate::runtime::loss::{Loss, LossError, SparseLabels, Targets};
 use crate::runtime::metrics::MetricAccumulator;
 use crate::runtime::train::{Input, ParamStore, TrainError, Trainer};
 use checkpoint::TrainState;
+pub use early_stopping::BestEpoch;
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -66,6 +68,8 @@ pub struct Fitted {
     pub params: ParamStore,
     pub history: Vec<EpochRecord>,
     pub end: FitEnd,
+    /// The best epoch, when the block stops early.
+    pub best: Option<BestEpoch>,
 }
 
 /// How to run.
@@ -75,6 +79,8 @@ pub struct FitOptions {
     pub epochs: Option<u64>,
     /// Where the checkpoint file lives (`None`: no checkpoints).
     pub checkpoint: Option<PathBuf>,
+    /// Where the save-best checkpoint lives (`None`: kept in memory only).
+    pub best: Option<PathBuf>,
     /// Continue from the checkpoint.
     pub resume: bool,
     /// The spec's hash, recorded in checkpoints and checked on resume.
@@ -116,27 +122,15 @@ pub fn fit(
         .and_then(|&v| plan.values.get(v as usize))
         .map(|v| v.fact.dtype);
 
-    let mut state = TrainState {
-        spec_hash: options.spec_hash.clone(),
-        train: train.name.clone(),
-        epoch: 0,
-        next_batch: 0,
-        steps_done: 0,
-        partial_loss_sum: 0.0,
-        partial_samples: 0,
-        optimizer: setup::optimizer(train).map_err(|e| failed(&e.to_string()))?,
-        history: Vec::new(),
-        best: None,
-        since_best: 0,
-        threads: Some(rayon::current_num_threads() as u64),
-    };
+    let optimizer = setup::optimizer(train).map_err(|e| failed(&e.to_string()))?;
+    let mut state = TrainState::fresh(options.spec_hash.clone(), train.name.clone(), optimizer);
     let mut params = params;
     if options.resume {
         (state, params) = resume(options, train, &plan, &params)?;
     }
     let mut trainer = Trainer::new(plan, params, train.seed).map_err(|e| train_error(&e))?;
     trainer.resume_at(state.steps_done);
-    let monitor = train.early_stopping.as_ref().map(|e| e.monitor.clone());
+    let mut best_params: Option<ParamStore> = None;
     let mut end = FitEnd::Completed;
 
     while state.epoch < epochs {
@@ -223,6 +217,16 @@ pub fn fit(
         state.next_batch = 0;
         state.partial_loss_sum = 0.0;
         state.partial_samples = 0;
+        // Early stopping's record goes into the checkpoint written below, so that a resumed run
+        // makes the same decisions.
+        if let Some(es) = &train.early_stopping {
+            if early_stopping::record(es, &mut state) {
+                if es.restore_best {
+                    best_params = Some(trainer.params().clone());
+                }
+                save_best(options, &trainer, &state)?;
+            }
+        }
         if train
             .checkpoint_every
             .is_some_and(|k| k > 0 && state.epoch.is_multiple_of(k))
@@ -230,16 +234,64 @@ pub fn fit(
         {
             save_checkpoint(options, &trainer, &state)?;
         }
-        if stops_early(train, monitor.as_deref(), &mut state) {
-            end = FitEnd::EarlyStopped { epoch: state.epoch };
-            save_checkpoint(options, &trainer, &state)?;
-            break;
+        if let Some(es) = &train.early_stopping {
+            if early_stopping::exhausted(es, &state) {
+                end = FitEnd::EarlyStopped { epoch: state.epoch };
+                save_checkpoint(options, &trainer, &state)?;
+                break;
+            }
         }
     }
+    let best = best_epoch(train, &state);
+    let restore = best.as_ref().is_some_and(|b| b.restored);
+    let plan = trainer.plan().clone();
+    let mut params = trainer.into_params();
+    if restore {
+        params = early_stopping::best_weights(best_params, options.best.as_deref(), &plan)
+            .ok_or_else(|| {
+                failed("the best epoch's weights are lost: its save-best checkpoint cannot be read")
+            })?;
+    }
     Ok(Fitted {
-        params: trainer.into_params(),
+        params,
         history: state.history,
         end,
+        best,
+    })
+}
+
+/// The best epoch of a run with early stopping; `restored` when `restore_best` ends the run with
+/// its weights (a later epoch was the last).
+fn best_epoch(train: &CheckedTrain, state: &TrainState) -> Option<BestEpoch> {
+    let es = train.early_stopping.as_ref()?;
+    let epoch = state.best_epoch?;
+    Some(BestEpoch {
+        epoch,
+        monitor: es.monitor.clone(),
+        value: state.best?,
+        restored: es.restore_best && epoch != state.epoch,
+    })
+}
+
+/// Writes the save-best checkpoint (the best epoch's parameters and state), when asked for.
+fn save_best(
+    options: &FitOptions,
+    trainer: &Trainer,
+    state: &TrainState,
+) -> Result<(), Diagnostic> {
+    let Some(path) = &options.best else {
+        return Ok(());
+    };
+    let params = trainer.params();
+    checkpoint::save(path, params.names(), params.tensors(), state).map_err(|e| {
+        Diagnostic::error(
+            codes::IO_WRITE,
+            format!(
+                "cannot write the best epoch's checkpoint {}: {e}",
+                path.display()
+            ),
+        )
+        .at_external(path.display().to_string(), 0, 0)
     })
 }
 
@@ -307,33 +359,6 @@ fn resume(
     Ok((saved, params))
 }
 
-/// Early stopping after an epoch: records an improvement of the monitored value, and says
-/// whether `patience` epochs have passed without one.
-fn stops_early(train: &CheckedTrain, monitor: Option<&str>, state: &mut TrainState) -> bool {
-    let (Some(es), Some(monitor)) = (&train.early_stopping, monitor) else {
-        return false;
-    };
-    let Some(value) = state.history.last().and_then(|r| monitored(r, monitor)) else {
-        return false;
-    };
-    let maximize = monitor.contains("accuracy");
-    let improved = state.best.is_none_or(|best| {
-        if maximize {
-            value > best + es.min_delta
-        } else {
-            value < best - es.min_delta
-        }
-    });
-    if improved {
-        state.best = Some(value);
-        state.since_best = 0;
-        false
-    } else {
-        state.since_best += 1;
-        state.since_best >= es.patience
-    }
-}
-
 /// `(name, value)` of every metric with a result.
 fn metric_results(accs: &[MetricAccumulator]) -> Vec<(String, f64)> {
     accs.iter()
@@ -350,23 +375,6 @@ fn over_time(amount: f64, seconds: f64) -> f64 {
         amount / seconds
     } else {
         0.0
-    }
-}
-
-/// The value early stopping watches in a record (`loss`, `val_loss`, `accuracy`, `val_accuracy`...).
-fn monitored(r: &EpochRecord, monitor: &str) -> Option<f64> {
-    match monitor {
-        "loss" => Some(r.loss),
-        "val_loss" => r.val_loss,
-        m => {
-            let (list, name) = match m.strip_prefix("val_") {
-                Some(n) => (&r.val_metrics, n),
-                None => (&r.metrics, m),
-            };
-            list.iter()
-                .find(|(k, _)| k == name || k.ends_with(name))
-                .map(|(_, v)| *v)
-        }
     }
 }
 
@@ -481,6 +489,13 @@ pub fn train_error(e: &TrainError) -> Diagnostic {
         .help(
             "lower the learning rate, clip gradients (`clipnorm: 1.0`), or standardize the inputs",
         ),
+        // The data holds a class id the model has no score for: a problem of the data file
+        // (its source did not declare `classes:`, so `check` could not know).
+        TrainError::Loss(LossError::LabelOutOfRange { classes, .. }) => {
+            Diagnostic::error(codes::DATA_LABEL_RANGE, text).help(format!(
+                "the model scores {classes} classes: declare the data's classes (`classes: K`) so that `check` compares them, or give the last layer more units"
+            ))
+        }
         _ => Diagnostic::error(codes::TRAIN_FAILED, text),
     }
 }

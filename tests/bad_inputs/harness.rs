@@ -169,6 +169,11 @@ pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The lines that are epoch records (they have an `epoch`; the run's summary has `epochs`).
+pub fn epoch_records(lines: &[serde_json::Value]) -> Vec<&serde_json::Value> {
+    lines.iter().filter(|l| l.get("epoch").is_some()).collect()
+}
+
 /// The lines that are diagnostics (they have a `code`).
 pub fn diagnostics(lines: &[serde_json::Value]) -> Vec<&serde_json::Value> {
     lines.iter().filter(|l| l.get("code").is_some()).collect()

@@ -2,7 +2,7 @@
 //! or compiles the tiny regression spec in a fresh folder, damages something, and checks the
 //! status, the codes and that the user's files (and the last good checkpoint) are intact.
 
-use super::harness::{describe, find, json_lines, snapshot, Case};
+use super::harness::{describe, epoch_records, find, json_lines, snapshot, Case};
 use super::TINY;
 use safetensors::tensor::{Dtype, TensorView};
 use std::io::{BufRead, BufReader};
@@ -306,7 +306,7 @@ pub fn divergence_case() {
     // The last good checkpoint is untouched (checked above) and still resumes.
     let o = train(&case, "a.model", &["--resume", "--epochs", "2"]);
     assert_eq!(o.status.code(), Some(0), "{}", describe(&[], &o));
-    assert_eq!(json_lines(&o).len(), 1, "only epoch 2 runs");
+    assert_eq!(epoch_records(&json_lines(&o)).len(), 1, "only epoch 2 runs");
 }
 
 /// A spec that trains long enough to be interrupted: many epochs of a few batches.
@@ -356,7 +356,9 @@ pub fn interrupt_case(signal: &str) {
     let o = train(&case, "a.model", &["--resume", "--epochs", &target]);
     assert_eq!(o.status.code(), Some(0), "{}", describe(&[], &o));
     let lines = json_lines(&o);
-    assert_eq!(lines.last().unwrap()["epoch"], epochs_done as u64 + 1);
+    let epochs = epoch_records(&lines);
+    assert_eq!(epochs.last().unwrap()["epoch"], epochs_done as u64 + 1);
+    assert_eq!(lines.last().unwrap()["end"], "completed");
     let csv = std::fs::read_to_string(case.path("run/metrics.csv")).unwrap();
     assert_eq!(
         csv.lines().count(),

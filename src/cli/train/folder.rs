@@ -13,8 +13,9 @@ use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
 /// The files a run leaves in its folder; one of them present means the folder holds a run.
-pub const RUN_FILES: [&str; 5] = [
+pub const RUN_FILES: [&str; 6] = [
     "checkpoint.safetensors",
+    "best.safetensors",
     "weights.safetensors",
     "plan.ron",
     "metrics.csv",

@@ -7,6 +7,7 @@
 //! (parameters, optimizer state and progress, for `--resume`). Ctrl-C or SIGTERM finishes the
 //! current step, writes the checkpoint and exits with status 130.
 
+mod finish;
 mod folder;
 
 use super::common::report;
@@ -17,14 +18,15 @@ use super::source;
 use crate::check::{train_types::CheckedTrain, types::CheckedModel, Checked};
 use crate::data::loader::{load_dataset, Dataset};
 use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
-use crate::fit::{self, EpochRecord, FitEnd, FitOptions, Progress};
+use crate::fit::{self, EpochRecord, FitOptions, Progress};
 use crate::ir;
 use crate::passes::{Mode, PassOptions};
 use crate::plan::{self, ExecutionPlan};
 use crate::runtime::train::{ParamStore, Trainer};
 use crate::runtime::weights;
 use clap::Args;
-use folder::{earlier_run, files_in, lock_run, write_outputs};
+use finish::finish;
+use folder::{earlier_run, lock_run, write_outputs};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -382,6 +384,11 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
     let options = FitOptions {
         epochs: args.epochs,
         checkpoint: Some(checkpoint.clone()),
+        best: p
+            .train
+            .early_stopping
+            .as_ref()
+            .map(|_| dir.join("best.safetensors")),
         resume: args.resume,
         spec_hash: p.spec_hash.clone(),
         interrupt: Some(Arc::clone(&interrupt)),
@@ -454,40 +461,14 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
     ) {
         return report(out, &map, vec![d]);
     }
-    match fitted.end {
-        FitEnd::Interrupted { epoch } => {
-            out.status(
-                "Interrupted",
-                &format!("during epoch {epoch}; checkpoint written; continue with `--resume`"),
-            );
-            130
-        }
-        FitEnd::EarlyStopped { epoch } => {
-            out.status(
-                "Stopped",
-                &format!(
-                    "early after epoch {epoch}; results in {}: {}",
-                    dir.display(),
-                    files_in(&dir)
-                ),
-            );
-            0
-        }
-        FitEnd::Completed => {
-            if let Some(last) = fitted.history.last() {
-                out.status(
-                    "Finished",
-                    &format!(
-                        "{}; results in {}: {}",
-                        epoch_line(last),
-                        dir.display(),
-                        files_in(&dir)
-                    ),
-                );
-            }
-            0
-        }
-    }
+    finish(
+        out,
+        args.format,
+        fitted.end,
+        fitted.best.as_ref(),
+        &fitted.history,
+        &dir,
+    )
 }
 
 /// Runs `eval`; returns the exit status.

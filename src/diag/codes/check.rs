@@ -46,6 +46,9 @@ pub const CHECK_DUPLICATE_SETTING: Code = Code::new("E0501");
 pub const CHECK_LOSS_OUTPUT: Code = Code::new("E0502");
 pub const CHECK_LABELS_LOSS: Code = Code::new("E0503");
 pub const CHECK_DATA_INPUT: Code = Code::new("E0504");
+pub const CHECK_MONITOR: Code = Code::new("E0505");
+pub const CHECK_LOSS_ACTIVATION: Code = Code::new("E0506");
+pub const CHECK_NOT_TRAINABLE: Code = Code::new("E0507");
 
 /// This phase's registry entries.
 pub(super) const TABLE: &[CodeInfo] = &[
@@ -88,6 +91,12 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0502, "loss does not fit the model output"),
     code_info!(E0503, "labels do not fit the loss"),
     code_info!(E0504, "data does not fit the model input"),
+    code_info!(
+        E0505,
+        "early stopping monitors a value the run does not log"
+    ),
+    code_info!(E0506, "loss and output activation disagree"),
+    code_info!(E0507, "model cannot be trained as written"),
 ];
 
 // The `code_info!` macro refers to codes by their literal names.
@@ -130,3 +139,6 @@ const E0501: Code = CHECK_DUPLICATE_SETTING;
 const E0502: Code = CHECK_LOSS_OUTPUT;
 const E0503: Code = CHECK_LABELS_LOSS;
 const E0504: Code = CHECK_DATA_INPUT;
+const E0505: Code = CHECK_MONITOR;
+const E0506: Code = CHECK_LOSS_ACTIVATION;
+const E0507: Code = CHECK_NOT_TRAINABLE;

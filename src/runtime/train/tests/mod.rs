@@ -305,3 +305,21 @@ fn a_training_plan_holding_a_folded_embedding_is_an_internal_error() {
     };
     assert!(message.contains("inference-only"), "{message}");
 }
+
+#[test]
+fn a_step_computing_integers_is_refused_as_unsupported() {
+    // `check` refuses such a model before training (E0507); a plan built without it still
+    // meets the trainer's own refusal, naming the layer.
+    let mut b = Builder::new();
+    let x = b.input("x", DType::F32, &[2]);
+    let ints = b.node("to_ids", Op::Cast { to: DType::I32 }, &[x]);
+    let y = b.node("to_floats", Op::Cast { to: DType::F32 }, &[ints]);
+    let plan = b.plan(y);
+    let params = ParamStore::init(&plan, 1).unwrap();
+    let Err(super::TrainError::Unsupported { layer, detail, .. }) = Trainer::new(plan, params, 1)
+    else {
+        panic!("the trainer accepted a step computing integers");
+    };
+    assert_eq!(layer, "to_ids");
+    assert!(detail.contains("integer"), "{detail}");
+}

@@ -1,0 +1,144 @@
+//! `early_stopping`: its arguments, and whether the value it monitors is one the run logs.
+//!
+//! Input: the `early_stopping` setting, the block's metrics (and where they were set) and what
+//! the data pipeline yields. Output: [`EarlyStopping`] with the direction of improvement
+//! resolved, or diagnostics: a monitored metric the block does not log, or a `val_*` value on
+//! a pipeline without a validation split (E0505), at the `monitor:` argument.
+
+use super::signature::{self as sig, float, int_min, kw, Default, Kind, Limit, Param, Signature};
+use super::train_fit::DataFacts;
+use super::train_types::{EarlyStopping, Metric, MonitorMode};
+use crate::diag::{codes, Diagnostic, FileId, Span};
+use crate::syntax::ast::Setting;
+
+/// The values a run logs each epoch and early stopping may watch: the loss and each metric, on
+/// the training batches and (`val_`) on the validation split.
+pub const MONITORS: &[&str] = &[
+    "val_loss",
+    "loss",
+    "val_accuracy",
+    "accuracy",
+    "val_mae",
+    "mae",
+    "val_mse",
+    "mse",
+];
+
+const EARLY_STOPPING: &[Param] = &[
+    kw("patience", int_min(1), Default::Int(5)),
+    kw("monitor", Kind::Choice(MONITORS), Default::Name("val_loss")),
+    kw(
+        "min_delta",
+        float(Limit::Incl(0.0), Limit::None),
+        Default::Float(0.0),
+    ),
+    kw(
+        "mode",
+        Kind::Choice(&["auto", "min", "max"]),
+        Default::Name("auto"),
+    ),
+    kw("restore_best", Kind::Bool, Default::Bool(true)),
+];
+
+/// Whether a larger value of the logged quantity `name` is better (`auto` mode): accuracies
+/// are maximized, losses and errors minimized.
+pub fn larger_is_better(name: &str) -> bool {
+    let metric = name.strip_prefix("val_").unwrap_or(name);
+    metric == "accuracy"
+}
+
+/// Binds `early_stopping` and checks its monitor against what the run logs. `metrics` are the
+/// block's (with the span of the `metrics` setting, if written); `data` what the pipeline
+/// yields, when it checked.
+pub fn early_stopping(
+    file: FileId,
+    setting: &Setting,
+    metrics: Option<(&[Metric], Span)>,
+    data: Option<&DataFacts>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<EarlyStopping> {
+    let bound = sig::bind(
+        file,
+        &Signature {
+            params: EARLY_STOPPING,
+        },
+        "`early_stopping`",
+        &setting.args,
+        setting.span,
+        diags,
+    )?;
+    let monitor = bound.name("monitor").to_string();
+    let at = bound.span("monitor").unwrap_or(setting.key.span);
+    let written = if bound.span("monitor").is_some() {
+        "monitored here"
+    } else {
+        "`monitor` defaults to `val_loss`"
+    };
+    let metric = monitor.strip_prefix("val_").unwrap_or(&monitor);
+    if metric != "loss" {
+        let logged = metrics.is_some_and(|(m, _)| {
+            m.iter()
+                .any(|k| Metric::ALL.iter().any(|(n, v)| v == k && *n == metric))
+        });
+        if !logged {
+            let mut d = Diagnostic::error(
+                codes::CHECK_MONITOR,
+                format!("early stopping monitors `{monitor}`, which this run does not log"),
+            )
+            .primary(file, at, written)
+            .help(format!("add `{metric}` to the block's `metrics`"));
+            if let Some((_, span)) = metrics {
+                d = d.secondary(file, span, "the metrics logged are set here");
+            }
+            diags.push(d);
+            return None;
+        }
+    }
+    if monitor.starts_with("val_") {
+        if let Some(facts) = data.filter(|f| f.validation.is_none()) {
+            diags.push(
+                Diagnostic::error(
+                    codes::CHECK_MONITOR,
+                    format!(
+                        "early stopping monitors `{monitor}`, and the data `{}` has no validation split",
+                        facts.name
+                    ),
+                )
+                .primary(file, at, written)
+                .secondary(file, facts.source_span, "no `split` in this pipeline")
+                .help(format!(
+                    "add `split validation: 0.2` to data `{}`, or monitor `{metric}`",
+                    facts.name
+                )),
+            );
+            return None;
+        }
+    }
+    let mode = match bound.name("mode") {
+        "min" => MonitorMode::Min,
+        "max" => MonitorMode::Max,
+        _ if larger_is_better(&monitor) => MonitorMode::Max,
+        _ => MonitorMode::Min,
+    };
+    Some(EarlyStopping {
+        patience: bound.int("patience").unsigned_abs(),
+        monitor,
+        min_delta: bound.float("min_delta"),
+        mode,
+        restore_best: bound.bool("restore_best"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_mode_maximizes_accuracies_and_minimizes_the_rest() {
+        assert!(larger_is_better("accuracy"));
+        assert!(larger_is_better("val_accuracy"));
+        assert!(!larger_is_better("val_loss"));
+        assert!(!larger_is_better("mae"));
+        assert!(!larger_is_better("val_mse"));
+    }
+}
