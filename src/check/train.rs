@@ -30,6 +30,7 @@ pub const SETTINGS: &[&str] = &[
     "seed",
     "early_stopping",
     "checkpoint",
+    "init",
 ];
 
 const POSITIVE: Kind = float(Limit::Excl(0.0), Limit::None);
@@ -127,6 +128,7 @@ const SCHEDULES: &[(&str, &[Param])] = &[
 const EPOCHS: &[Param] = &[pos("epochs", int_min(1), Default::Required)];
 const SEED: &[Param] = &[pos("seed", int_min(0), Default::Required)];
 const CHECKPOINT: &[Param] = &[kw("every", int_min(1), Default::Required)];
+const INIT: &[Param] = &[pos("path", Kind::Str, Default::Required)];
 
 /// What the train checker knows about the rest of the file.
 pub struct Context<'a> {
@@ -224,6 +226,9 @@ pub fn check_train(
     let checkpoint = seen
         .get("checkpoint")
         .map(|s| bind_setting(file, s, CHECKPOINT, diags).map(|b| b.int("every") as u64));
+    let init = seen
+        .get("init")
+        .map(|s| bind_setting(file, s, INIT, diags).map(|b| b.name("path").to_string()));
 
     if let (Some(Some(m)), Some(l), Some(ls)) = (model, loss, loss_setting) {
         let loss_span = ls
@@ -255,6 +260,7 @@ pub fn check_train(
         seed: seed?,
         early_stopping: early_stopping.flatten(),
         checkpoint_every: checkpoint.flatten(),
+        init: init.flatten(),
         span: def.span,
     })
 }

@@ -176,5 +176,7 @@ pub struct CheckedTrain {
     pub early_stopping: Option<EarlyStopping>,
     /// Save a checkpoint every this many epochs.
     pub checkpoint_every: Option<u64>,
+    /// `init "w.safetensors"`: start from these weights (by name), relative to the spec's folder.
+    pub init: Option<String>,
     pub span: Span,
 }

@@ -10,6 +10,7 @@
 
 pub mod checkpoint;
 pub mod early_stopping;
+pub mod init_weights;
 pub mod report;
 pub mod setup;
 

@@ -8,6 +8,7 @@
 //! mistake gives one diagnostic. Invariant: layers are pushed in evaluation order, so every
 //! layer's inputs are defined before it.
 
+mod freeze;
 mod output;
 
 use super::inputs;
@@ -307,8 +308,54 @@ impl Walker<'_> {
         None
     }
 
-    /// Applies a layer call. `piped` is the value piped into it (`a |> f()`), if any.
+    /// Applies a layer call. `piped` is the value piped into it (`a |> f()`), if any. A layer
+    /// written with `trainable: false` gets non-trainable parameters (see `freeze`).
     fn call(
+        &mut self,
+        call: &Call,
+        current: Current,
+        piped: &[Option<usize>],
+        hint: Option<&str>,
+    ) -> Option<usize> {
+        let Some(trainable) = freeze::take_trainable(self.file, call, self.diags) else {
+            return self.call_layer(call, current, piped, hint);
+        };
+        let value = self.call_layer(&trainable.call, current, piped, hint)?;
+        if trainable.frozen {
+            self.freeze(value, trainable.span);
+        }
+        Some(value)
+    }
+
+    /// Marks the parameters of the layer that computed `value` non-trainable. A frozen batch
+    /// norm is refused: Keras runs it in inference mode, which the trainer does not.
+    fn freeze(&mut self, value: usize, at: Span) {
+        let Some(layer) = self
+            .values
+            .get(value)
+            .and_then(|v| v.layer)
+            .and_then(|i| self.layers.get_mut(i))
+        else {
+            return;
+        };
+        if matches!(layer.op, LayerOp::BatchNorm { .. }) {
+            self.diags.push(
+                Diagnostic::error(
+                    codes::CHECK_NOT_TRAINABLE,
+                    "`trainable: false` on `batch_norm` is not supported",
+                )
+                .primary(self.file, at, "a frozen batch norm")
+                .note("Keras runs a frozen batch norm in inference mode (its moving statistics fixed); the trainer updates them")
+                .help("freeze the layers around it, or leave it trainable"),
+            );
+            return;
+        }
+        for p in &mut layer.params {
+            p.trainable = false;
+        }
+    }
+
+    fn call_layer(
         &mut self,
         call: &Call,
         current: Current,

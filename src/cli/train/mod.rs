@@ -7,6 +7,7 @@
 //! (parameters, optimizer state and progress, for `--resume`). Ctrl-C or SIGTERM finishes the
 //! current step, writes the checkpoint and exits with status 130.
 
+mod finetune;
 mod finish;
 mod folder;
 
@@ -54,6 +55,10 @@ pub struct TrainArgs {
     /// Train from scratch into an output folder that holds an earlier run, replacing its files.
     #[arg(long)]
     pub force: bool,
+    /// Start from these weights (safetensors, by `LAYER.PARAM` name; the rest keep their
+    /// initializers) instead of the block's `init`, for fine-tuning.
+    #[arg(long, value_name = "W.safetensors", conflicts_with = "resume")]
+    pub init_weights: Option<PathBuf>,
     /// Worker threads (default: the machine's cores). The same spec, seed and thread count
     /// give the same numbers bit for bit.
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -371,10 +376,19 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
     if let Err(d) = check_activations(&train_plan, batch, Use::Training, limit) {
         return report(out, &map, vec![d]);
     }
-    let params = match ParamStore::init(&train_plan, p.train.seed) {
+    let mut params = match ParamStore::init(&train_plan, p.train.seed) {
         Ok(x) => x,
         Err(e) => return report(out, &map, vec![fit::train_error(&e)]),
     };
+    if let Some(w) = finetune::init_path(args.init_weights.as_deref(), &args.file, &p.train)
+        .filter(|_| !args.resume)
+    {
+        let cap = args.limits.max_param_bytes;
+        params = match finetune::start_from(out, &w, cap, &train_plan, params) {
+            Ok(x) => x,
+            Err(d) => return report(out, &map, d),
+        };
+    }
     let interrupt = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupt);
