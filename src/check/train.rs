@@ -38,6 +38,16 @@ const UNIT_OPEN: Kind = float(Limit::Excl(0.0), Limit::Excl(1.0));
 const MOMENTUM: Kind = float(Limit::Incl(0.0), Limit::Excl(1.0));
 const NO_ARGS: &[Param] = &[];
 const FROM_LOGITS: &[Param] = &[kw("from_logits", Kind::Bool, Default::Bool(false))];
+/// Binary and categorical cross-entropy (Keras's have `label_smoothing`; its sparse one has not).
+const SMOOTHED_CROSSENTROPY: &[Param] = &[
+    kw("from_logits", Kind::Bool, Default::Bool(false)),
+    kw(
+        "label_smoothing",
+        float(Limit::Incl(0.0), Limit::Incl(1.0)),
+        Default::Float(0.0),
+    ),
+];
+const HUBER: &[Param] = &[kw("delta", POSITIVE, Default::Float(1.0))];
 
 /// Options of every optimizer, with the defaults of `lr` and `weight_decay` set per optimizer
 /// (Keras's learning rates; weight decay 0 except adamw's decoupled 0.01, PyTorch's).
@@ -438,10 +448,11 @@ fn loss(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Loss> 
     let names: Vec<&str> = LossKind::ALL.iter().map(|(n, _)| *n).collect();
     let (name, args, span) = choice_of(file, s, &names, diags)?;
     let kind = LossKind::from_name(name)?;
-    let params = if kind.is_crossentropy() {
-        FROM_LOGITS
-    } else {
-        NO_ARGS
+    let params = match kind {
+        LossKind::Huber => HUBER,
+        LossKind::BinaryCrossentropy | LossKind::CategoricalCrossentropy => SMOOTHED_CROSSENTROPY,
+        LossKind::SparseCategoricalCrossentropy => FROM_LOGITS,
+        LossKind::Mse | LossKind::Mae | LossKind::LogCosh => NO_ARGS,
     };
     let b = sig::bind(
         file,
@@ -454,6 +465,8 @@ fn loss(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Loss> 
     Some(Loss {
         kind,
         from_logits: b.bool("from_logits"),
+        delta: b.opt_float("delta").unwrap_or(1.0),
+        label_smoothing: b.opt_float("label_smoothing").unwrap_or(0.0),
     })
 }
 

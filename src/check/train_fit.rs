@@ -247,7 +247,7 @@ fn check_labels(
                 ));
             }
         }
-        LossKind::Mse | LossKind::Mae => {
+        LossKind::Mse | LossKind::Mae | LossKind::Huber | LossKind::LogCosh => {
             let want: Vec<Option<usize>> = labels.shape.iter().map(|&n| Some(n)).collect();
             let same = out == want || (scalar && (out.is_empty() || out == [Some(1)]));
             if !same {
@@ -348,10 +348,7 @@ mod tests {
             FileId::from_index(0),
             data,
             m,
-            &Loss {
-                kind,
-                from_logits: false,
-            },
+            &Loss::plain(kind),
             Span::new(5, 6),
             &mut d,
         );
@@ -380,10 +377,7 @@ mod tests {
             FileId::from_index(0),
             &data,
             &m,
-            &Loss {
-                kind: LossKind::SparseCategoricalCrossentropy,
-                from_logits: false,
-            },
+            &Loss::plain(LossKind::SparseCategoricalCrossentropy),
             Span::new(5, 6),
             &mut d,
         );

@@ -65,7 +65,7 @@ pub fn check_loss_output(
                 );
             }
         }
-        LossKind::Mse | LossKind::Mae => {}
+        LossKind::Mse | LossKind::Mae | LossKind::Huber | LossKind::LogCosh => {}
     }
 }
 
@@ -153,10 +153,7 @@ mod tests {
         let mut d = Vec::new();
         let one = model("model R(x: f32[N, 3]) -> f32[N, 1] {\n dense(1)\n}");
         let f = FileId::from_index(0);
-        let loss = |kind| Loss {
-            kind,
-            from_logits: false,
-        };
+        let loss = Loss::plain;
         check_loss_output(
             f,
             &loss(LossKind::SparseCategoricalCrossentropy),
@@ -192,23 +189,20 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let sparse = |from_logits| Loss {
-            kind: LossKind::SparseCategoricalCrossentropy,
             from_logits,
+            ..Loss::plain(LossKind::SparseCategoricalCrossentropy)
         };
         assert_eq!(codes(sparse(true), &soft), [("E0506", false)]);
         assert_eq!(codes(sparse(false), &raw), [("E0506", false)]);
         assert!(codes(sparse(false), &soft).is_empty());
         assert!(codes(sparse(true), &raw).is_empty());
         let binary = |from_logits| Loss {
-            kind: LossKind::BinaryCrossentropy,
             from_logits,
+            ..Loss::plain(LossKind::BinaryCrossentropy)
         };
         assert_eq!(codes(binary(true), &sig), [("E0506", false)]);
         assert!(codes(binary(false), &sig).is_empty());
-        let mse = Loss {
-            kind: LossKind::Mse,
-            from_logits: false,
-        };
+        let mse = Loss::plain(LossKind::Mse);
         assert!(codes(mse, &raw).is_empty());
     }
 }

@@ -13,6 +13,8 @@ use serde::Serialize;
 pub enum LossKind {
     Mse,
     Mae,
+    Huber,
+    LogCosh,
     BinaryCrossentropy,
     CategoricalCrossentropy,
     SparseCategoricalCrossentropy,
@@ -20,9 +22,11 @@ pub enum LossKind {
 
 impl LossKind {
     /// Every loss with its spelling in specs.
-    pub const ALL: [(&'static str, LossKind); 5] = [
+    pub const ALL: [(&'static str, LossKind); 7] = [
         ("mse", LossKind::Mse),
         ("mae", LossKind::Mae),
+        ("huber", LossKind::Huber),
+        ("log_cosh", LossKind::LogCosh),
         ("binary_crossentropy", LossKind::BinaryCrossentropy),
         (
             "categorical_crossentropy",
@@ -47,7 +51,12 @@ impl LossKind {
 
     /// Whether it takes `from_logits`.
     pub fn is_crossentropy(self) -> bool {
-        !matches!(self, LossKind::Mse | LossKind::Mae)
+        matches!(
+            self,
+            LossKind::BinaryCrossentropy
+                | LossKind::CategoricalCrossentropy
+                | LossKind::SparseCategoricalCrossentropy
+        )
     }
 }
 
@@ -57,6 +66,22 @@ pub struct Loss {
     pub kind: LossKind,
     /// Cross-entropy on raw scores rather than probabilities (Keras `from_logits`).
     pub from_logits: bool,
+    /// `huber(delta:)` (1 for the other losses, unused).
+    pub delta: f64,
+    /// `label_smoothing:` of binary and categorical cross-entropy (Keras's), 0 otherwise.
+    pub label_smoothing: f64,
+}
+
+impl Loss {
+    /// A loss with its default options.
+    pub fn plain(kind: LossKind) -> Self {
+        Self {
+            kind,
+            from_logits: false,
+            delta: 1.0,
+            label_smoothing: 0.0,
+        }
+    }
 }
 
 /// Options every optimizer takes.

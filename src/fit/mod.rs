@@ -26,6 +26,7 @@ use checkpoint::TrainState;
 pub use early_stopping::BestEpoch;
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
+use setup::TargetPrep;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -110,6 +111,7 @@ pub fn fit(
     progress: &mut dyn Progress,
 ) -> Result<Fitted, Diagnostic> {
     let loss = setup::loss(train.loss);
+    let prep = TargetPrep::of(train.loss);
     let metric_kinds = setup::metrics(train);
     let clip = setup::clip(train);
     let train_loader = dataset.train_loader();
@@ -160,12 +162,12 @@ pub fn fit(
             let batch = batch?;
             let n = batch.indices.len() as u64;
             lr = schedule.lr_at(state.steps_done);
-            let report = with_batch(&batch, input_dtype, |inputs, targets| {
+            let report = with_batch(&batch, input_dtype, prep, |inputs, targets, truth| {
                 let r = trainer.train_step(inputs, targets, loss, &mut state.optimizer, lr, clip);
                 if r.is_ok() {
                     if let Some(out) = trainer.last_output() {
                         for a in &mut accs {
-                            let _ = a.update(&out, targets);
+                            let _ = a.update(&out, truth);
                         }
                     }
                 }
@@ -197,7 +199,13 @@ pub fn fit(
         let elapsed = started.elapsed().as_secs_f64();
         let (val_loss, val_metrics) = match &val_loader {
             Some(vl) => {
-                let (l, m) = evaluate(&mut trainer, vl.epoch(0), loss, &metric_kinds, input_dtype)?;
+                let (l, m) = evaluate(
+                    &mut trainer,
+                    vl.epoch(0),
+                    (loss, prep),
+                    &metric_kinds,
+                    input_dtype,
+                )?;
                 (Some(l), m)
             }
             None => (None, Vec::new()),
@@ -402,7 +410,7 @@ fn save_checkpoint(
 pub fn evaluate(
     trainer: &mut Trainer,
     batches: impl Iterator<Item = Result<Batch, Diagnostic>>,
-    loss: Loss,
+    (loss, prep): (Loss, TargetPrep),
     metric_kinds: &[crate::runtime::metrics::Metric],
     input_dtype: Option<crate::ir::DType>,
 ) -> Result<(f64, Vec<(String, f64)>), Diagnostic> {
@@ -415,10 +423,10 @@ pub fn evaluate(
     for batch in batches {
         let batch = batch?;
         let n = batch.indices.len() as u64;
-        let value = with_batch(&batch, input_dtype, |inputs, targets| {
+        let value = with_batch(&batch, input_dtype, prep, |inputs, targets, truth| {
             let out = trainer.evaluate(inputs).map_err(|e| train_error(&e))?;
             for a in &mut accs {
-                let _ = a.update(&out, targets);
+                let _ = a.update(&out, truth);
             }
             loss.evaluate(&out, targets)
                 .map(|r| r.loss)
@@ -437,12 +445,15 @@ pub fn evaluate(
     Ok((sum / count.max(1) as f64, metrics))
 }
 
-/// Runs `f` with a batch's features as trainer inputs and its labels as loss targets. Token ids
-/// (i64 in pipelines) become i32 when the model takes i32, with a range check.
+/// Runs `f` with a batch's features as trainer inputs, its labels as the loss's targets (after
+/// `prep`: class ids as floats for binary cross-entropy, label smoothing) and as the metrics'
+/// targets (never smoothed, as in Keras). Token ids (i64 in pipelines) become i32 when the
+/// model takes i32, with a range check.
 fn with_batch<T>(
     batch: &Batch,
     input_dtype: Option<crate::ir::DType>,
-    f: impl FnOnce(&[Input<'_>], &Targets<'_>) -> Result<T, Diagnostic>,
+    prep: TargetPrep,
+    f: impl FnOnce(&[Input<'_>], &Targets<'_>, &Targets<'_>) -> Result<T, Diagnostic>,
 ) -> Result<T, Diagnostic> {
     let converted: Option<ArrayD<i32>> = match (&batch.features, input_dtype) {
         (Features::I64(a), Some(crate::ir::DType::I32)) => {
@@ -462,15 +473,27 @@ fn with_batch<T>(
         (Features::I64(a), None) => Input::I64(a.view()),
     };
     let class_view;
-    let targets = match &batch.labels {
-        Labels::Class(ids) => {
+    let as_floats = match &batch.labels {
+        Labels::Class(ids) => prep.class_ids(ids),
+        _ => None,
+    };
+    let targets = match (&batch.labels, &as_floats) {
+        (_, Some(t)) => Targets::Dense(t.view()),
+        (Labels::Class(ids), None) => {
             class_view = ndarray::ArrayView1::from(ids.as_slice()).into_dyn();
             Targets::Sparse(SparseLabels::I64(class_view))
         }
-        Labels::Values(v) => Targets::Dense(v.view()),
-        Labels::None => return Err(failed("the data has no labels to train on")),
+        (Labels::Values(v), None) => Targets::Dense(v.view()),
+        (Labels::None, None) => return Err(failed("the data has no labels to train on")),
     };
-    f(&[input], &targets)
+    let smoothed = match &targets {
+        Targets::Dense(t) => prep.smooth(t),
+        Targets::Sparse(_) => None,
+    };
+    match &smoothed {
+        Some(s) => f(&[input], &Targets::Dense(s.view()), &targets),
+        None => f(&[input], &targets, &targets),
+    }
 }
 
 fn failed(message: &str) -> Diagnostic {

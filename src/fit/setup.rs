@@ -19,11 +19,65 @@ pub fn loss(l: ck::Loss) -> Loss {
     match l.kind {
         ck::LossKind::Mse => Loss::MeanSquaredError,
         ck::LossKind::Mae => Loss::MeanAbsoluteError,
+        ck::LossKind::Huber => Loss::Huber {
+            delta: l.delta as f32,
+        },
+        ck::LossKind::LogCosh => Loss::LogCosh,
         ck::LossKind::BinaryCrossentropy => Loss::BinaryCrossentropy { from_logits },
         ck::LossKind::CategoricalCrossentropy => Loss::CategoricalCrossentropy { from_logits },
         ck::LossKind::SparseCategoricalCrossentropy => {
             Loss::SparseCategoricalCrossentropy { from_logits }
         }
+    }
+}
+
+/// What the targets of a batch go through before the loss, as Keras does it: binary
+/// cross-entropy reads class ids 0/1 as float targets (one per output unit), and label smoothing
+/// of binary and categorical cross-entropy moves float targets toward uniform (applied to the
+/// validation loss too).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TargetPrep {
+    Plain,
+    /// Class ids become floats; then `t (1 - s) + s / 2`.
+    Binary {
+        smoothing: f32,
+    },
+    /// `t (1 - s) + s / K` over the last axis of `K` classes.
+    Categorical {
+        smoothing: f32,
+    },
+}
+
+impl TargetPrep {
+    /// What a checked loss asks for.
+    pub fn of(l: ck::Loss) -> Self {
+        let smoothing = l.label_smoothing as f32;
+        match l.kind {
+            ck::LossKind::BinaryCrossentropy => Self::Binary { smoothing },
+            ck::LossKind::CategoricalCrossentropy if smoothing > 0.0 => {
+                Self::Categorical { smoothing }
+            }
+            _ => Self::Plain,
+        }
+    }
+
+    /// Float targets from class ids (`[n]` → `[n, 1]`), for binary cross-entropy.
+    pub fn class_ids(self, ids: &[i64]) -> Option<ndarray::ArrayD<f32>> {
+        let Self::Binary { .. } = self else {
+            return None;
+        };
+        let values: Vec<f32> = ids.iter().map(|&c| c as f32).collect();
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[ids.len(), 1]), values).ok()
+    }
+
+    /// The smoothed float targets, or `None` when there is nothing to smooth.
+    pub fn smooth(self, targets: &ndarray::ArrayViewD<f32>) -> Option<ndarray::ArrayD<f32>> {
+        let (s, k) = match self {
+            Self::Binary { smoothing } if smoothing > 0.0 => (smoothing, 2.0),
+            Self::Categorical { smoothing } => (smoothing, *targets.shape().last()? as f32),
+            _ => return None,
+        };
+        Some(targets.mapv(|t| t * (1.0 - s) + s / k))
     }
 }
 
@@ -139,5 +193,31 @@ pub fn schedule(t: &CheckedTrain, steps_per_epoch: u64) -> Result<Schedule, Inva
             steps: epochs.saturating_mul(spe).max(1),
             start_lr: 0.0,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn label_smoothing_moves_targets_toward_uniform_as_keras() {
+        // Keras: y * (1 - s) + s / K (categorical), y * (1 - s) + s / 2 (binary).
+        let onehot = array![[0.0_f32, 1.0, 0.0, 0.0]].into_dyn();
+        let s = TargetPrep::Categorical { smoothing: 0.2 }
+            .smooth(&onehot.view())
+            .unwrap();
+        assert_eq!(s, array![[0.05_f32, 0.85, 0.05, 0.05]].into_dyn());
+        let binary = TargetPrep::Binary { smoothing: 0.1 };
+        let ids = binary.class_ids(&[1, 0]).unwrap();
+        assert_eq!(ids, array![[1.0_f32], [0.0]].into_dyn());
+        let s = binary.smooth(&ids.view()).unwrap();
+        assert_eq!(s, array![[0.95_f32], [0.05]].into_dyn());
+        assert_eq!(
+            TargetPrep::Binary { smoothing: 0.0 }.smooth(&ids.view()),
+            None
+        );
+        assert_eq!(TargetPrep::Plain.class_ids(&[1]), None);
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! Definitions (Keras 3; `eps = 1e-7`, `n` the entry count):
 //! - mse `mean((y - t)²)`, gradient `2(y - t)/n`; mae `mean(|y - t|)`, gradient `sign(y - t)/n`
-//!   (0 where equal).
+//!   (0 where equal); Huber `½d²` within `delta`, `delta(|d| - ½delta)` outside, gradient `d`
+//!   clipped to `±delta`; log-cosh `ln cosh d`, gradient `tanh d` (`d = y - t`).
 //! - binary cross-entropy from probabilities: `p' = clip(p, eps, 1 - eps)`,
 //!   `-(t ln p' + (1 - t) ln(1 - p'))`; the gradient is 0 where the clip is active (as TF's
 //!   `clip_by_value`). From logits: `max(x, 0) - x t + ln(1 + e^-|x|)`, gradient
@@ -43,7 +44,9 @@ pub use categorical::{
     categorical_crossentropy, softmax_cross_entropy, sparse_categorical_crossentropy,
     SoftmaxCrossEntropy,
 };
-pub use elementwise::{binary_crossentropy, mean_absolute_error, mean_squared_error};
+pub use elementwise::{
+    binary_crossentropy, huber, log_cosh, mean_absolute_error, mean_squared_error,
+};
 
 /// The clipping margin of the probability forms (Keras `backend.epsilon()`).
 pub const EPSILON: f64 = 1e-7;
@@ -149,12 +152,19 @@ pub enum Targets<'a> {
 }
 
 /// A loss as named in a `train` block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Loss {
     /// `mse`.
     MeanSquaredError,
     /// `mae`.
     MeanAbsoluteError,
+    /// `huber(delta:)`.
+    Huber {
+        /// Where the loss turns from quadratic to linear.
+        delta: f32,
+    },
+    /// `log_cosh`.
+    LogCosh,
     /// `binary_crossentropy`.
     BinaryCrossentropy {
         /// The output is logits, not probabilities.
@@ -178,6 +188,8 @@ impl Loss {
         match self {
             Self::MeanSquaredError => "mse",
             Self::MeanAbsoluteError => "mae",
+            Self::Huber { .. } => "huber",
+            Self::LogCosh => "log_cosh",
             Self::BinaryCrossentropy { .. } => "binary_crossentropy",
             Self::CategoricalCrossentropy { .. } => "categorical_crossentropy",
             Self::SparseCategoricalCrossentropy { .. } => "sparse_categorical_crossentropy",
@@ -204,6 +216,8 @@ impl Loss {
             (_, Targets::Sparse(_)) => Err(wrong_kind("float targets shaped like the output")),
             (Self::MeanSquaredError, Targets::Dense(t)) => mean_squared_error(output, t),
             (Self::MeanAbsoluteError, Targets::Dense(t)) => mean_absolute_error(output, t),
+            (Self::Huber { delta }, Targets::Dense(t)) => huber(output, t, delta),
+            (Self::LogCosh, Targets::Dense(t)) => log_cosh(output, t),
             (Self::BinaryCrossentropy { from_logits }, Targets::Dense(t)) => {
                 binary_crossentropy(output, t, from_logits)
             }

@@ -50,7 +50,9 @@ impl Metric {
             }
             Loss::BinaryCrossentropy { from_logits: false }
             | Loss::MeanSquaredError
-            | Loss::MeanAbsoluteError => Self::BinaryAccuracy { threshold: 0.5 },
+            | Loss::MeanAbsoluteError
+            | Loss::Huber { .. }
+            | Loss::LogCosh => Self::BinaryAccuracy { threshold: 0.5 },
         }
     }
 

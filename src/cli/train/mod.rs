@@ -550,7 +550,14 @@ pub fn run_eval(args: &EvalArgs, out: &Output) -> u8 {
     }
     let loss = fit::setup::loss(p.train.loss);
     let metrics = fit::setup::metrics(&p.train);
-    match fit::evaluate(&mut trainer, loader.epoch(0), loss, &metrics, input_dtype) {
+    let objective = (loss, fit::setup::TargetPrep::of(p.train.loss));
+    match fit::evaluate(
+        &mut trainer,
+        loader.epoch(0),
+        objective,
+        &metrics,
+        input_dtype,
+    ) {
         Ok((l, m)) => {
             if args.format == Format::Json {
                 let mut obj = serde_json::Map::new();

@@ -1,5 +1,5 @@
-//! The element-wise losses: mse, mae and binary cross-entropy (probabilities or logits). Each
-//! element is one entry; the loss is the mean over all of them.
+//! The element-wise losses: mse, mae, Huber, log-cosh and binary cross-entropy (probabilities or
+//! logits). Each element is one entry; the loss is the mean over all of them.
 
 use ndarray::{ArrayD, ArrayViewD, Zip};
 
@@ -142,6 +142,47 @@ pub fn mean_absolute_error(
         target,
         |y, t| (y - t).abs(),
         move |y, t| sign(y - t),
+    )
+}
+
+/// Huber loss (Keras): `½d²` where `|d| ≤ delta`, else `delta·(|d| - ½delta)`, `d = y - t`;
+/// gradient `d`, or `delta·sign(d)` outside.
+pub fn huber(
+    output: &ArrayViewD<f32>,
+    target: &ArrayViewD<f32>,
+    delta: f32,
+) -> Result<LossOutput, LossError> {
+    let delta = f64::from(delta);
+    reduce(
+        output,
+        target,
+        move |y, t| {
+            let d = (y - t).abs();
+            if d <= delta {
+                0.5 * d * d
+            } else {
+                delta * (d - 0.5 * delta)
+            }
+        },
+        move |y, t| (y - t).clamp(-delta, delta),
+    )
+}
+
+/// Log-cosh loss (Keras): `ln cosh(d)`, `d = y - t`, computed as `d + softplus(-2d) - ln 2`
+/// (no overflow for large `|d|`); gradient `tanh(d)`.
+pub fn log_cosh(
+    output: &ArrayViewD<f32>,
+    target: &ArrayViewD<f32>,
+) -> Result<LossOutput, LossError> {
+    reduce(
+        output,
+        target,
+        |y, t| {
+            let d = y - t;
+            let softplus = (-2.0 * d).max(0.0) + (-(2.0 * d).abs()).exp().ln_1p();
+            d + softplus - std::f64::consts::LN_2
+        },
+        |y, t| (y - t).tanh(),
     )
 }
 

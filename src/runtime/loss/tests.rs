@@ -537,3 +537,62 @@ fn elementwise_losses_keep_the_reference_order_bit_for_bit() {
         }
     }
 }
+
+#[test]
+fn huber_and_log_cosh_by_hand_and_by_finite_differences() {
+    // Keras docs (Huber, delta 1): y_true [[0, 1], [0, 0]], y_pred [[0.6, 0.4], [0.4, 0.6]]
+    // → 0.155: every |d| <= 1, so ½(0.36 + 0.36 + 0.16 + 0.36) / 4.
+    let t = array![[0.0_f32, 1.0], [0.0, 0.0]].into_dyn();
+    let y = array![[0.6_f32, 0.4], [0.4, 0.6]].into_dyn();
+    let h = huber(&y.view(), &t.view(), 1.0).unwrap();
+    assert!(close(f64::from(h.loss), 0.155, 1e-6), "{}", h.loss);
+    // Outside delta the loss is linear: d = 3, delta 1 → 1·(3 - 0.5) = 2.5, gradient 1.
+    let h = huber(
+        &array![3.0_f32].into_dyn().view(),
+        &array![0.0_f32].into_dyn().view(),
+        1.0,
+    )
+    .unwrap();
+    assert!(close(f64::from(h.loss), 2.5, 1e-7));
+    assert_all_close(&h.grad, &[1.0], 1e-7);
+    // Keras docs (LogCosh): y_pred [[1, 1], [0, 0]] → 0.108 (= ln cosh 1 / 4).
+    let ones = array![[1.0_f32, 1.0], [0.0, 0.0]].into_dyn();
+    let lc = log_cosh(&ones.view(), &t.view()).unwrap();
+    assert!((lc.loss - 0.108).abs() < 5e-4, "{}", lc.loss);
+
+    let shape = [3, 4];
+    let y = rounded(&values(12, 6.0, -3.0, 3.0));
+    let t = rounded(&values(12, 7.0, -3.0, 3.0));
+    let (ya, ta) = (f32_array(&shape, &y), f32_array(&shape, &t));
+    let n = y.len();
+    let delta = 0.75;
+    let h = huber(&ya.view(), &ta.view(), delta as f32).unwrap();
+    let reference = |y: &[f64]| {
+        mean(
+            y.iter().zip(&t).map(|(a, b)| {
+                let d = (a - b).abs();
+                if d <= delta {
+                    0.5 * d * d
+                } else {
+                    delta * d - 0.5 * delta * delta
+                }
+            }),
+            n,
+        )
+    };
+    check_against_reference(&h, &y, reference, 1e-5);
+    let lc = log_cosh(&ya.view(), &ta.view()).unwrap();
+    let reference = |y: &[f64]| mean(y.iter().zip(&t).map(|(a, b)| (a - b).cosh().ln()), n);
+    check_against_reference(&lc, &y, reference, 1e-5);
+    // No overflow far from the target: ln cosh 200 = 200 - ln 2.
+    let far = log_cosh(
+        &array![200.0_f32].into_dyn().view(),
+        &array![0.0_f32].into_dyn().view(),
+    )
+    .unwrap();
+    assert!(close(
+        f64::from(far.loss),
+        200.0 - std::f64::consts::LN_2,
+        1e-7
+    ));
+}
