@@ -21,6 +21,7 @@ pub mod embedding;
 pub mod layer;
 pub mod merge;
 pub mod norm;
+pub mod onnx;
 pub mod op;
 pub mod param;
 pub mod pool;
