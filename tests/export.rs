@@ -412,8 +412,8 @@ fn the_cli_writes_the_file_and_refuses_bad_usage_with_status_2() {
     assert!(text.contains("MatMul(x, dense/kernel)"), "{text}");
 }
 
-/// Opt-in: ONNX's checker (`full_check=True`) and ONNX Runtime on the exported seed CNN and RNN,
-/// against modelc's outputs, with the Python `MODELC_PEERS_PYTHON` names (one with `onnx` and
+/// Opt-in: ONNX's checker (`full_check=True`) and ONNX Runtime on the exported seed CNN and RNN
+/// and the every-layer specs (opsets 13, 17 and 21), against modelc's outputs, with the Python `MODELC_PEERS_PYTHON` names (one with `onnx` and
 /// `onnxruntime` installed).
 #[test]
 fn onnx_checker_and_onnx_runtime_accept_the_seed_models_when_available() {
@@ -422,13 +422,22 @@ fn onnx_checker_and_onnx_runtime_accept_the_seed_models_when_available() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    for name in ["seed_cnn", "seed_rnn"] {
-        let text = std::fs::read_to_string(root().join(format!("specs/{name}.model"))).unwrap();
+    let spec = |name: &str| std::fs::read_to_string(root().join(format!("specs/{name}.model")));
+    let cases = [
+        ("seed_cnn", spec("seed_cnn").unwrap(), 1000, 17),
+        ("seed_rnn", spec("seed_rnn").unwrap(), 1000, 17),
+        // ONNX `Gelu` (opset 20 on), which tract does not run, and the oldest opset.
+        ("every_layer_21", EVERY_LAYER.to_string(), 20, 21),
+        ("every_layer_13", EVERY_LAYER.to_string(), 20, 13),
+        ("sequences_21", SEQUENCES.to_string(), 20, 21),
+        ("folded_rnns", FOLDED_RNNS.to_string(), 30, 17),
+    ];
+    for (name, text, vocab, opset) in cases {
         let plan = compile_text(&text, false);
         let w = weights(&plan, 2);
         let onnx = dir.path().join(format!("{name}.onnx"));
-        std::fs::write(&onnx, export_bytes(&plan, &w, 17)).unwrap();
-        let inputs = batches(&plan, 4, 1000, 6);
+        std::fs::write(&onnx, export_bytes(&plan, &w, opset)).unwrap();
+        let inputs = batches(&plan, 4, vocab, 6);
         let refs: Vec<&Batch> = inputs.iter().collect();
         let y = &run_modelc(&plan, w, &refs)[0];
         let x_path = dir.path().join(format!("{name}_x.npy"));

@@ -136,7 +136,13 @@ fn execute(args: &ExportArgs, out: &Output, map: &mut SourceMap) -> Result<(), V
         let d = e.to_diagnostic();
         let span = match &e {
             ExportError::Unsupported { layer, .. } => {
-                loaded.layer_spans.iter().find(|(name, _, _)| name == layer)
+                let name = layer
+                    .strip_prefix("layer `")
+                    .and_then(|l| l.strip_suffix('`'));
+                loaded
+                    .layer_spans
+                    .iter()
+                    .find(|(n, _, _)| Some(n.as_str()) == name)
             }
             _ => None,
         };

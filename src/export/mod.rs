@@ -56,8 +56,12 @@ impl Default for ExportOptions {
 #[derive(Debug, Error)]
 pub enum ExportError {
     /// A step whose op has no ONNX form.
-    #[error("layer `{layer}` cannot be exported to ONNX: {reason}")]
-    Unsupported { layer: String, reason: String },
+    #[error("{layer} cannot be exported to ONNX: {reason}")]
+    Unsupported {
+        /// `layer `NAME`` or `preprocessing step `NAME``.
+        layer: String,
+        reason: String,
+    },
     #[error("opset {0} is not supported (modelc exports opsets 13 to 21)")]
     Opset(i64),
     /// The plan and weights disagree, or a broken invariant (a bug).
@@ -69,11 +73,12 @@ impl ExportError {
     /// The diagnostic: E1001 for a layer (the CLI adds its line), E0902 for the opset.
     pub fn to_diagnostic(&self) -> Diagnostic {
         match self {
-            ExportError::Unsupported { reason, .. } => {
-                Diagnostic::error(codes::EXPORT_UNSUPPORTED, self.to_string())
-                    .note(format!("why: {reason}"))
-                    .help("change the layer to a form modelc runs, or export without it")
-            }
+            ExportError::Unsupported { layer, reason } => Diagnostic::error(
+                codes::EXPORT_UNSUPPORTED,
+                format!("{layer} has no ONNX form"),
+            )
+            .note(format!("why: {reason}"))
+            .help("change it to a form modelc runs and ONNX expresses, then export again"),
             ExportError::Opset(_) => Diagnostic::error(codes::IO_USAGE, self.to_string()).help(
                 format!("pass `--opset N` with N from 13 to 21 (default {DEFAULT_OPSET})"),
             ),
@@ -246,7 +251,7 @@ fn unsupported_or_internal(layer: &str, reason: String) -> ExportError {
         ExportError::Internal(format!("{layer}: {bug}"))
     } else {
         ExportError::Unsupported {
-            layer: layer.to_string(),
+            layer: format!("layer `{layer}`"),
             reason,
         }
     }

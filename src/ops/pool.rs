@@ -192,10 +192,13 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
         other => return Err(op::not_mine("pool", other.kind())),
     };
     if matches!(window.padding, Padding::Explicit(p) if p != [0; 4]) {
-        return Err("explicit pool padding has no modelc semantics (modelc runs only `valid` and `same` pools)".into());
+        return Err(
+            "modelc runs pools with `valid` or `same` padding only, so explicit padding has no meaning to export"
+                .into(),
+        );
     }
     if window.dilation != [1, 1] {
-        return Err("a dilated pool has no modelc semantics (modelc does not run it)".into());
+        return Err("modelc does not run dilated pools, so one has no meaning to export".into());
     }
     let pads = super::conv::onnx_pads(cx.input_fact(0)?, window)?;
     let x = cx.input(0, Layout::Nchw)?;
