@@ -160,7 +160,11 @@ pub fn build(
         let form = graph
             .value_in(v as usize, Layout::Nhwc)
             .map_err(ExportError::Internal)?;
-        graph.node_with_outputs("Identity", vec![form], vec![name.clone()], vec![]);
+        // An output that is an input as it is (a model the passes reduced to nothing) is
+        // named by the graph's input already.
+        if form != *name {
+            graph.node_with_outputs("Identity", vec![form], vec![name.clone()], vec![]);
+        }
     }
     Ok(OnnxModel {
         graph,
