@@ -186,6 +186,10 @@ fn every_layer_exports_and_runs_in_tract_as_in_modelc() {
     // that form (the opt-in test below); the other opsets write its erf form.
     assert_exports_equal("every layer", EVERY_LAYER, 20, &[13, 16, 17, 18, 19]);
     assert_exports_equal("sequences", SEQUENCES, 20, &[13, 17, 21]);
+    println!(
+        "{} runs on tract's unoptimized model",
+        onnx_check::FALLBACKS.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
 
 #[test]
