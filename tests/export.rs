@@ -150,7 +150,7 @@ fn every_shipped_spec_exports_and_runs_in_tract_as_in_modelc() {
 }
 
 /// Every layer of the language, in forms the shipped specs do not have.
-const EVERY_LAYER: &str = r#"
+const EVERY_LAYER: &str = r"
 model Images(x: f32[N, 9, 9, 3]) -> f32[N, 5] {
     let d = x |> conv2d(4, kernel: 3, padding: same, strides: 2, activation: leaky_relu) |> batch_norm() |> avg_pool2d(pool: 2, padding: same) |> conv2d(4, kernel: 2, use_bias: false, activation: gelu)
     let e = d |> max_pool2d(pool: 2, strides: 1, padding: same) |> conv2d(4, kernel: 2, padding: [1, 0, 0, 1]) |> sigmoid()
@@ -160,17 +160,17 @@ model Images(x: f32[N, 9, 9, 3]) -> f32[N, 5] {
     let h = f |> global_max_pool2d()
     concat(g, h) |> dropout(0.5) |> layer_norm() |> reshape(2, 4) |> flatten() |> dense(6, activation: sigmoid) |> tanh() |> batch_norm() |> gelu() |> leaky_relu(alpha: 0.1) |> linear() |> dense(5, activation: softmax)
 }
-"#;
+";
 
-const SEQUENCES: &str = r#"
+const SEQUENCES: &str = r"
 model Sequences(tokens: i32[N, 7]) -> f32[N, 3] {
     let l = tokens |> embedding(20, 6) |> gru(5, return_sequences: true) |> simple_rnn(4, return_sequences: true) |> lstm(3)
     let f = tokens |> embedding(20, 2) |> flatten() |> dense(3)
     concat(l, f) |> relu() |> dense(3, activation: softmax)
 }
-"#;
+";
 
-const FOLDED_RNNS: &str = r#"
+const FOLDED_RNNS: &str = r"
 model Folded(tokens: i64[N, 6]) {
     let g = tokens |> embedding(30, 5) |> gru(3, return_sequences: true)
     let s = tokens |> embedding(30, 4) |> simple_rnn(3, return_sequences: true)
@@ -178,7 +178,7 @@ model Folded(tokens: i64[N, 6]) {
     let c = tokens |> cast(f32) |> reshape(6, 1)
     concat(add(g, s, l), c)
 }
-"#;
+";
 
 #[test]
 fn every_layer_exports_and_runs_in_tract_as_in_modelc() {

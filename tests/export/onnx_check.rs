@@ -1,6 +1,9 @@
 //! Shared by `tests/export.rs` and `tests/properties.rs`: export a plan to ONNX bytes, run
 //! them in tract (an independent ONNX implementation) and compare with modelc's interpreter.
 
+// Each of the two test binaries uses a part of it.
+#![allow(dead_code)]
+
 use modelc::export::{self, ExportOptions};
 use modelc::plan::ExecutionPlan;
 use modelc::runtime::interp::{Interpreter, TensorRef};
@@ -83,15 +86,14 @@ fn run_model(model: InferenceModel, inputs: &[&Batch]) -> Vec<ArrayD<f32>> {
     let typed = model
         .into_typed()
         .unwrap_or_else(|e| panic!("tract cannot type the export: {e:?}"));
-    let model = match typed.clone().into_optimized() {
-        Ok(optimized) => optimized.into_runnable().unwrap(),
-        Err(_) => match {
-            FALLBACKS.fetch_add(1, Ordering::Relaxed);
-            typed.clone().into_decluttered()
-        } {
+    let model = if let Ok(optimized) = typed.clone().into_optimized() {
+        optimized.into_runnable().unwrap()
+    } else {
+        FALLBACKS.fetch_add(1, Ordering::Relaxed);
+        match typed.clone().into_decluttered() {
             Ok(decluttered) => decluttered.into_runnable().unwrap(),
             Err(_) => typed.into_runnable().unwrap(),
-        },
+        }
     };
     let tensors: TVec<TValue> = inputs.iter().map(|b| b.to_tract().into()).collect();
     let outputs = model
