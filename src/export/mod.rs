@@ -21,7 +21,7 @@ pub mod text;
 
 use crate::diag::{codes, Diagnostic};
 use crate::ops::onnx::{Forms, Layout, NodeCx, OnnxGraph, ParamData};
-use crate::ops::types::Fact;
+use crate::ops::types::{Dim, Fact};
 use crate::plan::ExecutionPlan;
 use crate::runtime::weights::Weights;
 use thiserror::Error;
@@ -133,6 +133,7 @@ pub fn build(
         .iter()
         .map(|v| Forms {
             rank: v.fact.rank(),
+            sizes: v.fact.dims.iter().skip(1).map(Dim::known).collect(),
             ..Forms::default()
         })
         .collect();

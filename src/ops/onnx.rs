@@ -62,6 +62,8 @@ pub struct Forms {
     pub nhwc: Option<String>,
     pub nchw: Option<String>,
     pub rank: usize,
+    /// The channels-last sizes after the batch (`None` where symbolic).
+    pub sizes: Vec<Option<usize>>,
 }
 
 /// An ONNX graph under construction.
@@ -176,12 +178,20 @@ impl OnnxGraph {
             Layout::Nhwc => "nhwc",
             Layout::Nchw => "nchw",
         };
-        let name = self.node(
-            "Transpose",
-            &format!("{source}/{suffix}"),
-            vec![source],
-            vec![("perm", Attr::Ints(perm.to_vec()))],
-        );
+        let base = format!("{source}/{suffix}");
+        let name = match reshape_for(&forms.sizes, layout) {
+            // Only unit axes move (one channel, or a 1 × 1 image): the same bytes, reshaped.
+            Some(target) => {
+                let target = self.i64_vector(&format!("{base}_shape"), target);
+                self.node("Reshape", &base, vec![source, target], vec![])
+            }
+            None => self.node(
+                "Transpose",
+                &base,
+                vec![source],
+                vec![("perm", Attr::Ints(perm.to_vec()))],
+            ),
+        };
         if let Some(f) = self.values.get_mut(index) {
             match layout {
                 Layout::Nhwc => f.nhwc = Some(name.clone()),
@@ -328,5 +338,53 @@ pub fn onnx_dtype(dtype: DType) -> i32 {
         DType::F32 => 1,
         DType::I32 => 6,
         DType::I64 => 7,
+    }
+}
+
+/// The `Reshape` target (batch `0`) that moves a rank-4 value with channels-last sizes `sizes`
+/// into `layout`, when the move only shifts axes of size 1, so a reshape keeps every element in
+/// place; `None` when a `Transpose` is needed (or a size is unknown).
+fn reshape_for(sizes: &[Option<usize>], layout: Layout) -> Option<Vec<i64>> {
+    let [Some(h), Some(w), Some(c)] = *sizes else {
+        return None;
+    };
+    let (from, to) = match layout {
+        Layout::Nchw => ([h, w, c], [c, h, w]),
+        Layout::Nhwc => ([c, h, w], [h, w, c]),
+    };
+    let moved = |v: [usize; 3]| v.into_iter().filter(|&d| d != 1).collect::<Vec<_>>();
+    (moved(from) == moved(to)).then(|| {
+        std::iter::once(0)
+            .chain(to.iter().map(|&d| d as i64))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{reshape_for, Layout, OnnxGraph};
+
+    #[test]
+    fn a_move_of_unit_axes_only_is_a_reshape_and_any_other_a_transpose() {
+        let s = |v: [usize; 3]| v.map(Some).to_vec();
+        assert_eq!(
+            reshape_for(&s([28, 28, 1]), Layout::Nchw),
+            Some(vec![0, 1, 28, 28])
+        );
+        assert_eq!(
+            reshape_for(&s([1, 1, 128]), Layout::Nhwc),
+            Some(vec![0, 1, 1, 128])
+        );
+        assert_eq!(reshape_for(&s([3, 3, 128]), Layout::Nchw), None);
+        assert_eq!(reshape_for(&s([1, 3, 2]), Layout::Nchw), None);
+        assert_eq!(reshape_for(&[None, Some(1), Some(1)], Layout::Nchw), None);
+    }
+
+    #[test]
+    fn fresh_names_avoid_reserved_and_earlier_ones() {
+        let mut g = OnnxGraph::new(["x"]);
+        assert_eq!(g.fresh("x"), "x_1");
+        assert_eq!(g.fresh("y"), "y");
+        assert_eq!(g.fresh("y"), "y_1");
     }
 }
