@@ -14,6 +14,7 @@ pub mod check;
 pub mod cli;
 pub mod data;
 pub mod diag;
+pub mod export;
 pub mod fit;
 #[doc(hidden)]
 pub mod fuzz_entry;

@@ -6,7 +6,9 @@
 //!     checked fact equals the fact of the same-named value in the unoptimized plan, and the
 //!     interpreter, run with seeded random weights on a random batch of 2, returns an array of
 //!     exactly that shape;
-//! (c) the optimized and the `-O0` plans agree within a relative error of 1e-4.
+//! (c) the optimized and the `-O0` plans agree within a relative error of 1e-4;
+//! (d) the optimized plan exported to ONNX and run by tract (an independent ONNX
+//!     implementation) agrees with the interpreter within 1e-4 at batch sizes 1 and 2.
 //!
 //! Runs are deterministic: a fixed ChaCha seed, no failure-persistence file.
 
@@ -28,6 +30,9 @@ use std::cell::Cell;
 
 #[path = "properties/reference.rs"]
 mod reference;
+
+#[path = "export/onnx_check.rs"]
+mod onnx_check;
 
 use reference::{Layer, Spec};
 
@@ -459,4 +464,47 @@ fn accepted_models_run_with_the_checked_shapes_and_optimized_plans_agree() {
     );
     // Folding changes the rounding: an exact match everywhere would mean nothing was compared.
     assert!(worst.get() > 0.0);
+}
+
+impl Input {
+    /// The first `n` samples, for the ONNX comparison.
+    fn head(&self, n: usize) -> onnx_check::Batch {
+        use ndarray::{Axis, Slice};
+        match self {
+            Input::F32(a) => {
+                onnx_check::Batch::F32(a.slice_axis(Axis(0), Slice::from(0..n)).to_owned())
+            }
+            Input::I32(a) => {
+                onnx_check::Batch::I32(a.slice_axis(Axis(0), Slice::from(0..n)).to_owned())
+            }
+        }
+    }
+}
+
+#[test]
+fn accepted_models_export_to_onnx_and_run_in_tract_as_in_modelc() {
+    let (ran, worst) = (Cell::new(0u32), Cell::new(0.0f32));
+    for_specs(80, 3, |spec| {
+        let Some(model) = check(spec) else {
+            return Ok(());
+        };
+        let plan = compile(&model, false);
+        let tensors = random_weights(&compile(&model, true), 7);
+        let weights = Weights::from_named(&plan, tensors).unwrap();
+        let input = random_input(spec, 13);
+        let batches = vec![vec![input.head(1)], vec![input.head(BATCH)]];
+        let err = onnx_check::compare(&plan, &weights, &batches, 17);
+        worst.set(worst.get().max(err));
+        ran.set(ran.get() + 1);
+        prop_assert!(err <= 1e-4, "relative error {err} on\n{}", spec.source());
+        Ok(())
+    });
+    println!(
+        "{} models exported and run in tract ({} runs on tract's unoptimized model); largest \
+         relative error vs modelc: {:e}",
+        ran.get(),
+        onnx_check::FALLBACKS.load(std::sync::atomic::Ordering::Relaxed),
+        worst.get()
+    );
+    assert!(ran.get() >= 40, "{} models ran", ran.get());
 }

@@ -31,6 +31,8 @@ pub enum Command {
     Eval(super::train::EvalArgs),
     /// Run a model (plan or spec) on `.npy` inputs with a weights file.
     Run(super::run::RunArgs),
+    /// Export a model (plan or spec) with its weights to ONNX, for ONNX Runtime and friends.
+    Export(super::export::ExportArgs),
     /// Measure inference or training throughput of a model on synthetic data.
     Bench(super::bench::BenchArgs),
     /// Print a plan: signature, steps, parameters, buffers, memory and the pass log.

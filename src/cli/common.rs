@@ -42,6 +42,8 @@ pub struct LoadedPlan {
     pub warnings: Vec<Diagnostic>,
     /// FLOPs per sample of the model (from the checker; `None` for a plan file).
     pub flops_per_sample: Option<u64>,
+    /// Where each layer is written, by layer name (a spec compiled now; empty for a plan file).
+    pub layer_spans: Vec<(String, diag::FileId, diag::Span)>,
 }
 
 /// Reads a plan file, or checks and compiles a `.model` file in `mode` with every pass.
@@ -58,6 +60,7 @@ pub fn load_plan(
             plan,
             warnings: Vec::new(),
             flops_per_sample: None,
+            layer_spans: Vec::new(),
         })
     }
 }
@@ -134,12 +137,18 @@ fn compile_spec(
         vec![Diagnostic::error(codes::LOWER_UNSUPPORTED, e.to_string())
             .note("this is a bug in modelc; please report it with the spec")]
     })?;
+    let layer_spans = chosen
+        .layers
+        .iter()
+        .map(|l| (l.name.clone(), spec.file, l.span))
+        .collect();
     let mut warnings = spec.diagnostics;
     warnings.extend(checked.diagnostics);
     Ok(LoadedPlan {
         plan: compiled,
         warnings,
         flops_per_sample: Some(flops),
+        layer_spans,
     })
 }
 

@@ -10,6 +10,7 @@ mod common;
 mod compile;
 mod data;
 mod explain;
+mod export;
 mod fmt;
 mod hook;
 mod inspect;
@@ -47,6 +48,7 @@ fn dispatch(cli: &Cli) -> u8 {
         args::Command::Train(a) => train::run_train(a, &Output::new(cli.color, a.format)),
         args::Command::Eval(a) => train::run_eval(a, &Output::new(cli.color, a.format)),
         args::Command::Run(a) => run::run(a, cli.color),
+        args::Command::Export(a) => export::run(a, cli.color),
         args::Command::Bench(a) => bench::run(a, cli.color),
         args::Command::Inspect(a) => inspect::run(a, cli.color),
         args::Command::Data(a) => data::run(a, cli.color),

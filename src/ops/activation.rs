@@ -148,3 +148,55 @@ pub fn lower(op: &LayerOp, rank: usize) -> Result<(Op, IrActivation), String> {
         other => Err(not_mine("activation", other).to_string()),
     }
 }
+
+// ---- ONNX export -------------------------------------------------------------------------
+
+/// ONNX export of an activation step: elementwise ones keep their input's layout; softmax
+/// (over the last axis) reads the channels-last form.
+pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+    use super::onnx::Layout;
+    let Op::Activation(a) = op else {
+        return Err(op::not_mine("activation", op.kind()));
+    };
+    let (x, layout) = if matches!(a, IrActivation::Softmax) {
+        (cx.input(0, Layout::Nhwc)?, Layout::Nhwc)
+    } else {
+        cx.input_any(0)?
+    };
+    let y = onnx_activation(cx, *a, x);
+    cx.set_output(y, layout);
+    Ok(())
+}
+
+/// The ONNX nodes of activation `a` applied to `x` (also a conv's or dense's fused
+/// activation); returns the output's name. Gelu is ONNX `Gelu` from opset 20, before it its
+/// exact erf form `x · (1 + erf(x / √2)) / 2`.
+pub fn onnx_activation(cx: &mut super::onnx::NodeCx<'_>, a: IrActivation, x: String) -> String {
+    use super::onnx::Attr;
+    match a {
+        IrActivation::Linear => cx.node("Identity", "linear", vec![x], vec![]),
+        IrActivation::Relu => cx.node("Relu", "relu", vec![x], vec![]),
+        IrActivation::LeakyRelu { alpha } => cx.node(
+            "LeakyRelu",
+            "leaky_relu",
+            vec![x],
+            vec![("alpha", Attr::Float(alpha))],
+        ),
+        IrActivation::Sigmoid => cx.node("Sigmoid", "sigmoid", vec![x], vec![]),
+        IrActivation::Tanh => cx.node("Tanh", "tanh", vec![x], vec![]),
+        IrActivation::Softmax => {
+            cx.node("Softmax", "softmax", vec![x], vec![("axis", Attr::Int(-1))])
+        }
+        IrActivation::Gelu if cx.opset >= 20 => cx.node("Gelu", "gelu", vec![x], vec![]),
+        IrActivation::Gelu => {
+            let root2 = cx.f32_tensor("sqrt2", vec![], vec![std::f32::consts::SQRT_2]);
+            let one = cx.f32_tensor("one", vec![], vec![1.0]);
+            let half = cx.f32_tensor("half", vec![], vec![0.5]);
+            let scaled = cx.node("Div", "gelu_scaled", vec![x.clone(), root2], vec![]);
+            let erf = cx.node("Erf", "gelu_erf", vec![scaled], vec![]);
+            let gate = cx.node("Add", "gelu_gate", vec![erf, one], vec![]);
+            let gated = cx.node("Mul", "gelu_gated", vec![x, gate], vec![]);
+            cx.node("Mul", "gelu", vec![gated, half], vec![])
+        }
+    }
+}

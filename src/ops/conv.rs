@@ -180,3 +180,84 @@ pub fn lower(op: &LayerOp, params: &[ParamId], rank: usize) -> Result<(Op, IrAct
         then,
     ))
 }
+
+// ---- ONNX export -------------------------------------------------------------------------
+
+/// ONNX export: `Conv` on the channels-first form (a run of convs and pools shares one pair of
+/// transposes), the kernel transposed once to `[out, in, kh, kw]`, Keras's `same` padding as
+/// explicit pads (the odd pixel after), then the fused activation.
+pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+    use super::onnx::{Attr, Layout};
+    let Op::Conv2d {
+        filters,
+        window,
+        bias,
+        activation,
+        ..
+    } = op
+    else {
+        return Err(op::not_mine("conv", op.kind()));
+    };
+    let pads = onnx_pads(cx.input_fact(0)?, window)?;
+    let x = cx.input(0, Layout::Nchw)?;
+    let kernel = cx.param(0)?;
+    let [kh, kw] = window.size;
+    let cin = kernel.shape.get(2).copied().unwrap_or(0);
+    let mut w = vec![0.0f32; kernel.data.len()];
+    // [kh, kw, in, out] → [out, in, kh, kw]
+    for (i, &v) in kernel.data.iter().enumerate() {
+        let o = i % filters;
+        let c = (i / filters) % cin.max(1);
+        let kx = (i / (filters * cin.max(1))) % kw;
+        let ky = i / (filters * cin.max(1) * kw);
+        if let Some(slot) = w.get_mut(((o * cin + c) * kh + ky) * kw + kx) {
+            *slot = v;
+        }
+    }
+    let mut inputs = vec![x, cx.f32_tensor("kernel", vec![*filters, cin, kh, kw], w)];
+    if bias.is_some() {
+        let b = cx.param(1)?;
+        let (shape, data) = (b.shape.to_vec(), b.data.to_vec());
+        inputs.push(cx.f32_tensor("bias", shape, data));
+    }
+    let ints = |v: [usize; 2]| Attr::Ints(v.iter().map(|&n| n as i64).collect());
+    let mut y = cx.node(
+        "Conv",
+        "conv",
+        inputs,
+        vec![
+            ("kernel_shape", ints(window.size)),
+            ("strides", ints(window.strides)),
+            ("dilations", ints(window.dilation)),
+            ("pads", Attr::Ints(pads)),
+        ],
+    );
+    if *activation != IrActivation::Linear {
+        y = super::activation::onnx_activation(cx, *activation, y);
+    }
+    cx.set_output(y, Layout::Nchw);
+    Ok(())
+}
+
+/// ONNX's `pads` (`[top, left, bottom, right]`) of `window` over the channels-last input `x`.
+pub fn onnx_pads(x: &Fact, window: &Window) -> Result<Vec<i64>, String> {
+    let mut before = [0i64; 2];
+    let mut after = [0i64; 2];
+    for axis in 0..2 {
+        let input = x.dim(axis as isize + 1).ok_or_else(|| {
+            format!("the input's spatial size is not known ({x}), so its padding is not fixed")
+        })?;
+        let (b, a) = super::window::padding_amounts(
+            &window.padding,
+            axis,
+            input,
+            window.size[axis],
+            window.strides[axis],
+            window.dilation[axis],
+        )
+        .map_err(|e| format!("its window does not fit the input: {e:?}"))?;
+        before[axis] = b as i64;
+        after[axis] = a as i64;
+    }
+    Ok(vec![before[0], before[1], after[0], after[1]])
+}

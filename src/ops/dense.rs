@@ -107,3 +107,33 @@ pub fn lower(op: &LayerOp, params: &[ParamId], rank: usize) -> Result<(Op, IrAct
         then,
     ))
 }
+
+// ---- ONNX export -------------------------------------------------------------------------
+
+/// ONNX export: `MatMul` with the kernel `[in, units]` as it is (it broadcasts over leading
+/// axes, as Keras's Dense does), `Add` of the bias, then the fused activation.
+pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+    use super::onnx::Layout;
+    let Op::Dense {
+        activation, bias, ..
+    } = op
+    else {
+        return Err(op::not_mine("dense", op.kind()));
+    };
+    let x = cx.input(0, Layout::Nhwc)?;
+    let kernel = cx.param(0)?;
+    let (shape, data) = (kernel.shape.to_vec(), kernel.data.to_vec());
+    let w = cx.f32_tensor("kernel", shape, data);
+    let mut y = cx.node("MatMul", "matmul", vec![x, w], vec![]);
+    if bias.is_some() {
+        let b = cx.param(1)?;
+        let (shape, data) = (b.shape.to_vec(), b.data.to_vec());
+        let b = cx.f32_tensor("bias", shape, data);
+        y = cx.node("Add", "bias_add", vec![y, b], vec![]);
+    }
+    if *activation != IrActivation::Linear {
+        y = super::activation::onnx_activation(cx, *activation, y);
+    }
+    cx.set_output(y, Layout::Nhwc);
+    Ok(())
+}

@@ -62,3 +62,16 @@ pub fn lower(op: &LayerOp) -> Result<(Op, IrActivation), String> {
         other => Err(not_mine("dropout", other).to_string()),
     }
 }
+
+// ---- ONNX export -------------------------------------------------------------------------
+
+/// ONNX export: `Identity` (inference; optimized plans have no dropout step left).
+pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+    let Op::Dropout { .. } = op else {
+        return Err(op::not_mine("dropout", op.kind()));
+    };
+    let (x, layout) = cx.input_any(0)?;
+    let y = cx.node("Identity", "identity", vec![x], vec![]);
+    cx.set_output(y, layout);
+    Ok(())
+}

@@ -88,3 +88,25 @@ pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<(Op, IrActivation), Str
         other => Err(not_mine("embedding", other).to_string()),
     }
 }
+
+// ---- ONNX export -------------------------------------------------------------------------
+
+/// ONNX export: `Gather` of the table's rows (axis 0) at the ids, int32 or int64 as given.
+pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+    use super::onnx::Layout;
+    let Op::Embedding { .. } = op else {
+        return Err(op::not_mine("embedding", op.kind()));
+    };
+    let ids = cx.input(0, Layout::Nhwc)?;
+    let table = cx.param(0)?;
+    let (shape, data) = (table.shape.to_vec(), table.data.to_vec());
+    let table = cx.f32_tensor("embeddings", shape, data);
+    let y = cx.node(
+        "Gather",
+        "gather",
+        vec![table, ids],
+        vec![("axis", super::onnx::Attr::Int(0))],
+    );
+    cx.set_output(y, Layout::Nhwc);
+    Ok(())
+}

@@ -162,3 +162,39 @@ pub fn lower(op: &LayerOp) -> Result<(Op, IrActivation), String> {
         other => Err(not_mine("merge", other).to_string()),
     }
 }
+
+// ---- ONNX export -------------------------------------------------------------------------
+
+/// ONNX export: `add` as a chain of `Add`s in input order (modelc's summation order), in the
+/// inputs' common layout; `concat` as `Concat` on the channels-last forms.
+pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+    use super::onnx::{Attr, Layout};
+    match op {
+        Op::Add => {
+            let n = cx.inputs.len();
+            let layouts: Vec<Layout> = (0..n)
+                .map(|i| cx.input_any(i).map(|(_, l)| l))
+                .collect::<Result<_, _>>()?;
+            let layout = match layouts.first() {
+                Some(&l) if layouts.iter().all(|&m| m == l) => l,
+                _ => Layout::Nhwc,
+            };
+            let mut sum = cx.input(0, layout)?;
+            for i in 1..n {
+                let x = cx.input(i, layout)?;
+                sum = cx.node("Add", "add", vec![sum, x], vec![]);
+            }
+            cx.set_output(sum, layout);
+            Ok(())
+        }
+        Op::Concat { axis } => {
+            let xs = (0..cx.inputs.len())
+                .map(|i| cx.input(i, Layout::Nhwc))
+                .collect::<Result<Vec<_>, _>>()?;
+            let y = cx.node("Concat", "concat", xs, vec![("axis", Attr::Int(*axis))]);
+            cx.set_output(y, Layout::Nhwc);
+            Ok(())
+        }
+        other => Err(op::not_mine("merge", other.kind())),
+    }
+}

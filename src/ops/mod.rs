@@ -25,6 +25,7 @@ pub mod keras_names;
 pub mod layer;
 pub mod merge;
 pub mod norm;
+pub mod onnx;
 pub mod op;
 pub mod param;
 pub mod pool;

@@ -136,3 +136,96 @@ pub fn affine_rule(x: &Fact, scale: &[f32], shift: &[f32]) -> Result<Fact, Strin
     }
     Ok(x.clone())
 }
+
+// ---- ONNX export -------------------------------------------------------------------------
+
+/// ONNX export. Batch norm (when not folded) and `Affine` are a per-channel `Mul` + `Add`
+/// (batch norm's `γ / √(var + ε)` and `β − mean · that` computed once into initializers),
+/// shaped `[C, 1, 1]` on a channels-first input; layer norm is `LayerNormalization` (axis
+/// −1) from opset 17, before it its decomposition (mean, centred mean square, `Sqrt`, `Div`).
+pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+    match op {
+        Op::BatchNorm { epsilon, .. } => {
+            let [g, b, m, v] = [0, 1, 2, 3].map(|i| cx.param(i).map(|p| p.data.to_vec()));
+            let (g, b, m, v) = (g?, b?, m?, v?);
+            let scale: Vec<f32> = g
+                .iter()
+                .zip(&v)
+                .map(|(g, v)| g / (v + epsilon).sqrt())
+                .collect();
+            let shift: Vec<f32> = b
+                .iter()
+                .zip(&m)
+                .zip(&scale)
+                .map(|((b, m), s)| b - m * s)
+                .collect();
+            onnx_channel_affine(cx, scale, shift)
+        }
+        Op::Affine { scale, shift } => onnx_channel_affine(cx, scale.clone(), shift.clone()),
+        Op::LayerNorm { epsilon, .. } => onnx_layer_norm(cx, *epsilon),
+        other => Err(op::not_mine("norm", other.kind())),
+    }
+}
+
+/// `x · scale + shift` per channel, in the input's layout.
+fn onnx_channel_affine(
+    cx: &mut super::onnx::NodeCx<'_>,
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+) -> Result<(), String> {
+    use super::onnx::Layout;
+    let (x, layout) = cx.input_any(0)?;
+    let c = scale.len();
+    let dims = if layout == Layout::Nchw {
+        vec![c, 1, 1]
+    } else {
+        vec![c]
+    };
+    let s = cx.f32_tensor("scale", dims.clone(), scale);
+    let t = cx.f32_tensor("shift", dims, shift);
+    let y = cx.node("Mul", "scale", vec![x, s], vec![]);
+    let y = cx.node("Add", "shift", vec![y, t], vec![]);
+    cx.set_output(y, layout);
+    Ok(())
+}
+
+/// Layer norm over the last axis, on the channels-last form.
+fn onnx_layer_norm(cx: &mut super::onnx::NodeCx<'_>, epsilon: f32) -> Result<(), String> {
+    use super::onnx::{Attr, Layout};
+    let x = cx.input(0, Layout::Nhwc)?;
+    let (g, b) = (cx.param(0)?, cx.param(1)?);
+    let (gs, gd, bs, bd) = (
+        g.shape.to_vec(),
+        g.data.to_vec(),
+        b.shape.to_vec(),
+        b.data.to_vec(),
+    );
+    let gamma = cx.f32_tensor("gamma", gs, gd);
+    let beta = cx.f32_tensor("beta", bs, bd);
+    let y = if cx.opset >= 17 {
+        cx.node(
+            "LayerNormalization",
+            "layer_norm",
+            vec![x, gamma, beta],
+            vec![("axis", Attr::Int(-1)), ("epsilon", Attr::Float(epsilon))],
+        )
+    } else {
+        let mean = cx.reduce("ReduceMean", "mean", x.clone(), &[-1], true);
+        let centred = cx.node("Sub", "centred", vec![x, mean], vec![]);
+        let square = cx.node(
+            "Mul",
+            "square",
+            vec![centred.clone(), centred.clone()],
+            vec![],
+        );
+        let var = cx.reduce("ReduceMean", "variance", square, &[-1], true);
+        let eps = cx.f32_tensor("epsilon", vec![], vec![epsilon]);
+        let var = cx.node("Add", "variance_eps", vec![var, eps], vec![]);
+        let std = cx.node("Sqrt", "std", vec![var], vec![]);
+        let normed = cx.node("Div", "normalized", vec![centred, std], vec![]);
+        let scaled = cx.node("Mul", "gamma_mul", vec![normed, gamma], vec![]);
+        cx.node("Add", "beta_add", vec![scaled, beta], vec![])
+    };
+    cx.set_output(y, Layout::Nhwc);
+    Ok(())
+}

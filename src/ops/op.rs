@@ -379,3 +379,24 @@ pub fn checked(inferred: Rule, params: &[ParamRef<'_>]) -> Result<Fact, String> 
     expect_params(&inferred.params, params)?;
     Ok(inferred.output)
 }
+
+// ---- ONNX export -------------------------------------------------------------------------
+
+impl Op {
+    /// Emits the op's ONNX nodes into `cx` (its family's `to_onnx`); an error says why the op
+    /// has no ONNX form.
+    pub fn to_onnx(&self, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+        match self.family() {
+            Family::Dense => dense::to_onnx(self, cx),
+            Family::Conv => conv::to_onnx(self, cx),
+            Family::Pool => pool::to_onnx(self, cx),
+            Family::Reshape => reshape::to_onnx(self, cx),
+            Family::Norm => norm::to_onnx(self, cx),
+            Family::Dropout => dropout::to_onnx(self, cx),
+            Family::Embedding => embedding::to_onnx(self, cx),
+            Family::Recurrent => recurrent::to_onnx(self, cx),
+            Family::Merge => merge::to_onnx(self, cx),
+            Family::Activation => activation::to_onnx(self, cx),
+        }
+    }
+}

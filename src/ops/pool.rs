@@ -161,3 +161,57 @@ pub fn lower(op: &LayerOp) -> Result<(Op, IrActivation), String> {
     };
     Ok((op, IrActivation::Linear))
 }
+
+// ---- ONNX export -------------------------------------------------------------------------
+
+/// ONNX export: `MaxPool` / `AveragePool` (`count_include_pad = 0`, Keras's `same` average)
+/// on the channels-first form with `same` as explicit pads; the global pools as `ReduceMax` /
+/// `ReduceMean` over the spatial axes of whichever form the input has. Explicit pool padding
+/// and dilated pools, which modelc does not run, are refused.
+pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+    use super::onnx::{Attr, Layout};
+    let (op_type, window) = match op {
+        Op::MaxPool2d { window } => ("MaxPool", window),
+        Op::AvgPool2d { window } => ("AveragePool", window),
+        Op::GlobalAvgPool2d | Op::GlobalMaxPool2d => {
+            let reduce = if matches!(op, Op::GlobalAvgPool2d) {
+                "ReduceMean"
+            } else {
+                "ReduceMax"
+            };
+            let (x, layout) = cx.input_any(0)?;
+            let axes: &[i64] = if layout == Layout::Nchw {
+                &[2, 3]
+            } else {
+                &[1, 2]
+            };
+            let y = cx.reduce(reduce, "pool", x, axes, false);
+            cx.set_output(y, Layout::Nhwc);
+            return Ok(());
+        }
+        other => return Err(op::not_mine("pool", other.kind())),
+    };
+    if matches!(window.padding, Padding::Explicit(p) if p != [0; 4]) {
+        return Err(
+            "modelc runs pools with `valid` or `same` padding only, so explicit padding has no meaning to export"
+                .into(),
+        );
+    }
+    if window.dilation != [1, 1] {
+        return Err("modelc does not run dilated pools, so one has no meaning to export".into());
+    }
+    let pads = super::conv::onnx_pads(cx.input_fact(0)?, window)?;
+    let x = cx.input(0, Layout::Nchw)?;
+    let ints = |v: [usize; 2]| Attr::Ints(v.iter().map(|&n| n as i64).collect());
+    let mut attributes = vec![
+        ("kernel_shape", ints(window.size)),
+        ("strides", ints(window.strides)),
+        ("pads", Attr::Ints(pads)),
+    ];
+    if op_type == "AveragePool" {
+        attributes.push(("count_include_pad", Attr::Int(0)));
+    }
+    let y = cx.node(op_type, "pool", vec![x], attributes);
+    cx.set_output(y, Layout::Nchw);
+    Ok(())
+}

@@ -169,3 +169,154 @@ pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<(Op, IrActivation), Str
         IrActivation::Linear,
     ))
 }
+
+// ---- ONNX export -------------------------------------------------------------------------
+
+/// ONNX export: ONNX `RNN` / `LSTM` / `GRU` (forward, default activations: Keras's tanh and
+/// sigmoid) over the time-major transpose of the batch-major input, the gates reordered
+/// (Keras i, f, c, o → ONNX i, o, f, c; GRU z, r, h as they are, `linear_before_reset = 1`
+/// for Keras's `reset_after`) and the kernels transposed to `[1, G·U, in]`; the sequence `Y`
+/// back to `[N, T, U]`, or the last state `Y_h` to `[N, U]`. An `EmbeddedRnn` is a `Gather` of
+/// its projection rows followed by the layer with a 0/1 gate-permutation matrix as `W` (exact:
+/// each output is one row element times one) and the input bias already in the rows.
+pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+    use super::onnx::{Attr, Layout};
+    let (cell, units, return_sequences, embedded) = match op {
+        Op::Rnn {
+            cell,
+            units,
+            return_sequences,
+            ..
+        } => (*cell, *units, *return_sequences, false),
+        Op::EmbeddedRnn {
+            cell,
+            units,
+            return_sequences,
+            ..
+        } => (*cell, *units, *return_sequences, true),
+        other => return Err(op::not_mine("recurrent", other.kind())),
+    };
+    let g = cell.gates() * units;
+    let x = cx.input(0, Layout::Nhwc)?;
+    let (x, w, features) = if embedded {
+        let projection = cx.param(0)?;
+        let (shape, data) = (projection.shape.to_vec(), projection.data.to_vec());
+        let rows = cx.f32_tensor("projection", shape, data);
+        let gathered = cx.node(
+            "Gather",
+            "gather",
+            vec![rows, x],
+            vec![("axis", Attr::Int(0))],
+        );
+        let mut identity = vec![0.0f32; g * g];
+        for i in 0..g {
+            if let Some(slot) = identity.get_mut(i * g + i) {
+                *slot = 1.0;
+            }
+        }
+        (gathered, onnx_gate_matrix(&identity, g, cell, units), g)
+    } else {
+        let kernel = cx.param(0)?;
+        let f = kernel.shape.first().copied().unwrap_or(0);
+        (x, onnx_gate_matrix(kernel.data, f, cell, units), f)
+    };
+    let recurrent = cx.param(1)?;
+    let r = onnx_gate_matrix(recurrent.data, units, cell, units);
+    let bias = cx.param(2)?.data;
+    let (input_bias, recurrent_bias) = match (cell, embedded) {
+        (RnnCell::Gru, _) => (
+            if embedded {
+                vec![0.0; g]
+            } else {
+                bias.get(..g).unwrap_or_default().to_vec()
+            },
+            bias.get(g..).unwrap_or_default().to_vec(),
+        ),
+        (_, true) => (vec![0.0; g], vec![0.0; g]),
+        (_, false) => (bias.to_vec(), vec![0.0; g]),
+    };
+    if input_bias.len() != g || recurrent_bias.len() != g {
+        return Err(format!(
+            "internal: {} has a bias of {} numbers",
+            cx.step,
+            bias.len()
+        ));
+    }
+    let mut b = onnx_gate_vector(&input_bias, cell, units);
+    b.extend(onnx_gate_vector(&recurrent_bias, cell, units));
+    let w = cx.f32_tensor("W", vec![1, g, features], w);
+    let r = cx.f32_tensor("R", vec![1, g, units], r);
+    let b = cx.f32_tensor("B", vec![1, 2 * g], b);
+    let time_major = cx.node(
+        "Transpose",
+        "time_major",
+        vec![x],
+        vec![("perm", Attr::Ints(vec![1, 0, 2]))],
+    );
+    let (op_type, mut attributes) = match cell {
+        RnnCell::SimpleRnn => ("RNN", vec![]),
+        RnnCell::Lstm => ("LSTM", vec![]),
+        RnnCell::Gru => ("GRU", vec![("linear_before_reset", Attr::Int(1))]),
+    };
+    attributes.push(("hidden_size", Attr::Int(units as i64)));
+    let sequence = cx.graph.fresh(&cx.base("Y"));
+    let last = cx.graph.fresh(&cx.base("Y_h"));
+    cx.graph.node_with_outputs(
+        op_type,
+        vec![time_major, w, r, b],
+        vec![sequence.clone(), last.clone()],
+        attributes,
+    );
+    let y = if return_sequences {
+        let axis = cx.i64_vector("direction_axis", vec![1]);
+        let squeezed = cx.node("Squeeze", "sequence", vec![sequence, axis], vec![]);
+        cx.node(
+            "Transpose",
+            "batch_major",
+            vec![squeezed],
+            vec![("perm", Attr::Ints(vec![1, 0, 2]))],
+        )
+    } else {
+        let axis = cx.i64_vector("direction_axis", vec![0]);
+        cx.node("Squeeze", "last_state", vec![last, axis], vec![])
+    };
+    cx.set_output(y, Layout::Nhwc);
+    Ok(())
+}
+
+/// For each ONNX gate slot, the Keras gate it takes (LSTM: ONNX i, o, f, c from Keras i, f, c,
+/// o; GRU z, r, h and the simple RNN's one gate as they are).
+fn onnx_gate_order(cell: RnnCell) -> &'static [usize] {
+    match cell {
+        RnnCell::Lstm => &[0, 3, 1, 2],
+        RnnCell::Gru => &[0, 1, 2],
+        RnnCell::SimpleRnn => &[0],
+    }
+}
+
+/// A Keras `[rows, G·U]` matrix as ONNX's `[G·U, rows]` with the gates reordered.
+fn onnx_gate_matrix(m: &[f32], rows: usize, cell: RnnCell, units: usize) -> Vec<f32> {
+    let g = cell.gates() * units;
+    let mut out = vec![0.0f32; g * rows];
+    for (slot, &keras) in onnx_gate_order(cell).iter().enumerate() {
+        for u in 0..units {
+            for r in 0..rows {
+                if let (Some(&v), Some(dst)) = (
+                    m.get(r * g + keras * units + u),
+                    out.get_mut((slot * units + u) * rows + r),
+                ) {
+                    *dst = v;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A Keras `[G·U]` bias with the gates reordered.
+fn onnx_gate_vector(v: &[f32], cell: RnnCell, units: usize) -> Vec<f32> {
+    onnx_gate_order(cell)
+        .iter()
+        .flat_map(|&keras| v.iter().skip(keras * units).take(units).copied())
+        .collect()
+}

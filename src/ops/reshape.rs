@@ -130,3 +130,35 @@ pub fn lower(op: &LayerOp) -> Result<(Op, IrActivation), String> {
     };
     Ok((op, IrActivation::Linear))
 }
+
+// ---- ONNX export -------------------------------------------------------------------------
+
+/// ONNX export: `Flatten` (axis 1) and `Reshape` (target `[0, ...]`: the batch copied) read the
+/// channels-last form, so elements keep Keras's order; `Cast` keeps its input's layout.
+pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+    use super::onnx::{onnx_dtype, Attr, Layout};
+    match op {
+        Op::Flatten => {
+            let x = cx.input(0, Layout::Nhwc)?;
+            let y = cx.node("Flatten", "flatten", vec![x], vec![("axis", Attr::Int(1))]);
+            cx.set_output(y, Layout::Nhwc);
+        }
+        Op::Reshape { shape } => {
+            let x = cx.input(0, Layout::Nhwc)?;
+            let target = cx.i64_vector(
+                "shape",
+                std::iter::once(0).chain(shape.iter().copied()).collect(),
+            );
+            let y = cx.node("Reshape", "reshape", vec![x, target], vec![]);
+            cx.set_output(y, Layout::Nhwc);
+        }
+        Op::Cast { to } => {
+            let (x, layout) = cx.input_any(0)?;
+            let to = i64::from(onnx_dtype(*to));
+            let y = cx.node("Cast", "cast", vec![x], vec![("to", Attr::Int(to))]);
+            cx.set_output(y, layout);
+        }
+        other => return Err(op::not_mine("reshape", other.kind())),
+    }
+    Ok(())
+}
