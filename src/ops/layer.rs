@@ -68,6 +68,7 @@ pub enum LayerOp {
         cell: RnnCell,
         units: usize,
         return_sequences: bool,
+        options: recurrent::RnnOptions,
     },
     Add,
     /// Concatenation along `axis` (normalized to a non-negative index).

@@ -119,6 +119,10 @@ pub enum Op {
         cell: RnnCell,
         units: usize,
         return_sequences: bool,
+        /// Keras's options past the size (absent from a plan when all are defaults, and from
+        /// plans written before they existed).
+        #[serde(default, skip_serializing_if = "recurrent::RnnOptions::is_default")]
+        options: recurrent::RnnOptions,
         kernel: ParamId,
         recurrent: ParamId,
         bias: ParamId,
@@ -325,7 +329,7 @@ impl Op {
             Op::Reshape { shape } => format!(" {{shape: {shape:?}}}"),
             Op::BatchNorm { epsilon, .. } | Op::LayerNorm { epsilon, .. } => format!(" {{epsilon: {epsilon}}}"),
             Op::Dropout { rate } => format!(" {{rate: {rate}}}"),
-            Op::Rnn { units, return_sequences, .. } => format!(" {{units: {units}, return_sequences: {return_sequences}}}"),
+            Op::Rnn { units, return_sequences, options, .. } => recurrent::attributes_text(*units, *return_sequences, options),
             Op::EmbeddedRnn { units, return_sequences, projection, .. } => format!(
                 " {{units: {units}, return_sequences: {return_sequences}, projection: {}}}",
                 pname(*projection)

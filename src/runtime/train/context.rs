@@ -194,17 +194,6 @@ pub(crate) fn pool_params(
     })
 }
 
-/// The kernels' recurrent cell for the IR's.
-pub(crate) fn rnn_cell(cell: crate::ir::RnnCell) -> crate::runtime::kernels::rnn::RnnCell {
-    use crate::ir::RnnCell as Ir;
-    use crate::runtime::kernels::rnn::RnnCell as K;
-    match cell {
-        Ir::SimpleRnn => K::SimpleRnn,
-        Ir::Lstm => K::Lstm,
-        Ir::Gru => K::Gru,
-    }
-}
-
 /// The kernels' activation for the IR's, softmax over the last axis of a rank-`rank` tensor.
 pub(crate) fn activation(
     act: crate::ir::Activation,

@@ -219,6 +219,7 @@ impl Builder {
                 cell,
                 units,
                 return_sequences: seq,
+                options: crate::ops::recurrent::RnnOptions::default(),
                 kernel,
                 recurrent,
                 bias,
