@@ -82,11 +82,27 @@ fn rnn(sequences: bool) -> impl Strategy<Value = Layer> {
     (
         prop::sample::select(&["simple_rnn", "lstm", "gru"][..]),
         1..=5usize,
+        prop::sample::select(
+            &[
+                "",
+                "",
+                ", go_backwards: true",
+                ", dropout: 0.2, recurrent_dropout: 0.1",
+                ", reset_after: false",
+                ", go_backwards: true, reset_after: false",
+            ][..],
+        ),
     )
-        .prop_map(move |(cell, units)| Layer::Rnn {
+        .prop_map(move |(cell, units, options)| Layer::Rnn {
             cell,
             units,
             sequences,
+            // `reset_after` is a GRU's argument only.
+            options: if cell == "gru" || !options.contains("reset_after") {
+                options
+            } else {
+                ""
+            },
         })
 }
 

@@ -38,6 +38,9 @@ pub enum Layer {
         cell: &'static str,
         units: usize,
         sequences: bool,
+        /// Keras options written after the size (`, go_backwards: true`, ...): none changes
+        /// the shape.
+        options: &'static str,
     },
 }
 
@@ -80,7 +83,8 @@ impl Layer {
                 cell,
                 units,
                 sequences,
-            } => format!("{cell}({units}, return_sequences: {sequences})"),
+                options,
+            } => format!("{cell}({units}, return_sequences: {sequences}{options})"),
         }
     }
 

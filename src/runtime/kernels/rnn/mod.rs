@@ -1,20 +1,24 @@
 //! Recurrent layers (SimpleRNN, LSTM, GRU) with Keras semantics, forward and BPTT backward.
 //!
 //! Input `x: [N, T, F]`; kernel `[F, G·U]`, recurrent kernel `[U, G·U]`; bias `[U]` (simple),
-//! `[4U]` (LSTM, gates i, f, c, o) or `[2, 3U]` (GRU `reset_after=True`, gates z, r, h; row 0
-//! input bias, row 1 recurrent bias). Initial states are zero. Output `[N, T, U]` with
+//! `[4U]` (LSTM, gates i, f, c, o), `[2, 3U]` (GRU `reset_after=True`, gates z, r, h; row 0
+//! input bias, row 1 recurrent bias) or `[3U]` (GRU `reset_after=False`,
+//! [`RnnCell::GruResetBefore`]). Initial states are zero. Output `[N, T, U]` with
 //! `return_sequences`, else `[N, U]` (the last step).
 //!
 //! The driver here is shared: one GEMM projects every timestep at once (`X·W + b` into
 //! `[N·T, G·U]`), then per step one GEMM `h_{t−1}·U` over the whole batch and the cell's
-//! element-wise update (`simple.rs`, `lstm.rs`, `gru.rs`). The forward keeps in an
+//! element-wise update (`simple.rs`, `lstm.rs`, `gru.rs`, `gru_before.rs`, which multiplies
+//! `r⊙h_{t−1}` by its candidate block itself); `train.rs` holds it. An [`RnnRun`] adds Keras's
+//! `go_backwards` (the steps reversed into the cache) and a training step's dropout masks
+//! (`masks.rs`: the masked copies and per-gate products). The forward keeps in an
 //! [`RnnCache`] exactly what backward needs. Backward runs the steps in reverse, each step
 //! producing pre-activation gradients and one GEMM `dh_{t−1} += dz_t·Uᵀ`; the weight gradients
 //! then come from three GEMMs over all timesteps: `dW = Xᵀ·dZ`, `dU = H_prevᵀ·dZ_rec`,
 //! `dX = dZ·Wᵀ`. The cache is reused between calls, so a steady state allocates nothing.
 //!
-//! Other entry points: [`rnn_infer`] (the interpreter) runs an LSTM over a batch without
-//! keeping anything for backward (`infer.rs`); [`rnn_infer_tokens`] (the interpreter's
+//! Other entry points: [`rnn_infer`] (the interpreter; [`rnn_infer_run`] going backwards) runs
+//! an LSTM over a batch without keeping anything for backward (`infer.rs`); [`rnn_infer_tokens`] (the interpreter's
 //! `embedded_*` steps) reads token ids, taking each step's `x_t·W + b` as a row of a table
 //! computed once per weights by [`embedding_projection`] (a gather instead of the projection
 //! GEMM, through the same recurrence); [`rnn_forward_sliced`] and [`rnn_backward_sliced`] (the

@@ -370,3 +370,67 @@ fn inference_going_backwards_is_the_training_forward_going_backwards() {
         );
     }
 }
+
+#[test]
+fn sliced_training_draws_the_masks_for_the_whole_batch_whatever_the_thread_count() {
+    use crate::runtime::kernels::dropout::fill_mask;
+    use crate::runtime::kernels::rnn::{rnn_forward_sliced, SlicedRnn, SlicedRun};
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::SeedableRng;
+    for cell in CELLS {
+        let l = Layer::new(cell, (7, 4, 3, 3), 60);
+        let (gu, g) = (l.gu(), cell.gates());
+        // The masks in the documented order: the input's `[N, G·F]`, then the state's.
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut im = vec![0.0; l.n * g * l.f];
+        let mut sm = vec![0.0; l.n * gu];
+        fill_mask(0.25, &mut rng, &mut im).unwrap();
+        fill_mask(0.5, &mut rng, &mut sm).unwrap();
+        let run = RnnRun {
+            go_backwards: true,
+            input_mask: Some(&im),
+            recurrent_mask: Some(&sm),
+        };
+        let want = crate::runtime::kernels::linalg::serial(|| {
+            forward(&l, &inputs(&l), &run, &mut RnnCache::new())
+        });
+        let x = Array3::from_shape_vec((l.n, l.t, l.f), l.x.clone()).unwrap();
+        let k = Array2::from_shape_vec((l.f, gu), l.kernel.clone()).unwrap();
+        let r = Array2::from_shape_vec((l.u, gu), l.recurrent.clone()).unwrap();
+        let b = arr(&cell.bias_shape(l.u), l.bias.clone());
+        let p = RnnParams {
+            kernel: k.view(),
+            recurrent: r.view(),
+            bias: b.view(),
+        };
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut out = ArrayD::<f32>::zeros(IxDyn(&[l.n, l.t, l.u]));
+            let mut rng = ChaCha8Rng::seed_from_u64(11);
+            let run = SlicedRun {
+                go_backwards: true,
+                dropout: 0.25,
+                recurrent_dropout: 0.5,
+                rng: Some(&mut rng),
+            };
+            pool.install(|| {
+                rnn_forward_sliced(
+                    cell,
+                    x.view(),
+                    &p,
+                    run,
+                    true,
+                    &mut SlicedRnn::new(),
+                    out.view_mut(),
+                )
+            })
+            .unwrap();
+            let got: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+            let want: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(got, want, "{cell:?} on {threads} threads");
+        }
+    }
+}

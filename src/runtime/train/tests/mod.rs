@@ -188,6 +188,18 @@ impl Builder {
         units: usize,
         seq: bool,
     ) -> ValueId {
+        let options = crate::ops::recurrent::RnnOptions::default();
+        self.rnn_with(name, x, (cell, units, seq), options)
+    }
+
+    /// A recurrent layer with Keras options (`(cell, units, return_sequences)`).
+    pub fn rnn_with(
+        &mut self,
+        name: &str,
+        x: ValueId,
+        (cell, units, seq): (RnnCell, usize, bool),
+        options: crate::ops::recurrent::RnnOptions,
+    ) -> ValueId {
         let f = self.last(x);
         let g = cell.gates() * units;
         let kernel = self.param(
@@ -202,7 +214,7 @@ impl Builder {
             Init::Orthogonal,
             true,
         );
-        let bias_shape = if cell == RnnCell::Gru {
+        let bias_shape = if options.two_biases(cell) {
             vec![2, g]
         } else {
             vec![g]
@@ -219,7 +231,7 @@ impl Builder {
                 cell,
                 units,
                 return_sequences: seq,
-                options: crate::ops::recurrent::RnnOptions::default(),
+                options,
                 kernel,
                 recurrent,
                 bias,
