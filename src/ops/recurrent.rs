@@ -45,6 +45,7 @@ pub const LAYERS: &[LayerSpec] = &[
     layer("simple_rnn", RNN).with_input_help(SEQUENCES_HELP),
     layer("lstm", RNN).with_input_help(SEQUENCES_HELP),
     layer("gru", GRU).with_input_help(SEQUENCES_HELP),
+    super::bidirectional::LAYER,
 ];
 
 /// A recurrent layer's options past its size, Keras's arguments with Keras's defaults.
@@ -90,7 +91,7 @@ pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
         "simple_rnn" => RnnCell::SimpleRnn,
         "lstm" => RnnCell::Lstm,
         "gru" => RnnCell::Gru,
-        _ => return None,
+        _ => return super::bidirectional::build(name, args),
     };
     #[allow(clippy::cast_possible_truncation)] // rates are in [0, 1)
     let options = RnnOptions {
@@ -168,6 +169,7 @@ pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
             return_sequences,
             options,
         } => rule(first(inputs)?, *cell, *units, *return_sequences, options),
+        LayerOp::Bidirectional { .. } => super::bidirectional::infer(op, inputs),
         other => Err(not_mine("recurrent", other)),
     }
 }
@@ -189,6 +191,7 @@ pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact
             return_sequences,
             ..
         } => embedded_rule(x, *cell, *units, *return_sequences, params),
+        Op::Bidirectional { .. } => super::bidirectional::verify(op, inputs, params),
         other => Err(op::not_mine("recurrent", other.kind())),
     }
 }
@@ -228,6 +231,9 @@ pub fn embedded_rule(
 
 /// The IR op of a recurrent layer.
 pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<(Op, IrActivation), String> {
+    if let LayerOp::Bidirectional { .. } = op {
+        return super::bidirectional::lower(op, params);
+    }
     let LayerOp::Rnn {
         cell,
         units,

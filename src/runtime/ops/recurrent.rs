@@ -1,4 +1,5 @@
-//! Recurrent layers (simple RNN, LSTM, GRU over `[N, T, F]` features), and their form over
+//! Recurrent layers (simple RNN, LSTM, GRU over `[N, T, F]` features; `bidirectional` in
+//! `super::bidirectional` over the same sliced paths), and their form over
 //! token ids (`Op::EmbeddedRnn`, the `fold-embedding-projection` rewrite of an embedding and
 //! the recurrent layer reading it, inference only).
 //!
@@ -81,12 +82,17 @@ impl RnnIds {
 
     /// The kernels' cell: the IR's, a GRU's by its `reset_after`.
     fn kernel_cell(&self) -> rnn::RnnCell {
-        match self.cell {
-            RnnCell::SimpleRnn => rnn::RnnCell::SimpleRnn,
-            RnnCell::Lstm => rnn::RnnCell::Lstm,
-            RnnCell::Gru if self.options.reset_after => rnn::RnnCell::Gru,
-            RnnCell::Gru => rnn::RnnCell::GruResetBefore,
-        }
+        kernel_cell(self.cell, &self.options)
+    }
+}
+
+/// The kernels' cell for the IR's and a layer's options (a GRU's by its `reset_after`).
+pub(super) fn kernel_cell(cell: RnnCell, options: &RnnOptions) -> rnn::RnnCell {
+    match cell {
+        RnnCell::SimpleRnn => rnn::RnnCell::SimpleRnn,
+        RnnCell::Lstm => rnn::RnnCell::Lstm,
+        RnnCell::Gru if options.reset_after => rnn::RnnCell::Gru,
+        RnnCell::Gru => rnn::RnnCell::GruResetBefore,
     }
 }
 
@@ -265,13 +271,13 @@ pub(crate) fn train_embedded(ctx: &context::Ctx<'_>) -> Result<(), TrainError> {
 }
 
 /// A recurrent step's attributes and concrete shapes.
-struct RnnLayer<'a> {
-    cell: rnn::RnnCell,
-    return_sequences: bool,
-    go_backwards: bool,
+pub(super) struct RnnLayer<'a> {
+    pub cell: rnn::RnnCell,
+    pub return_sequences: bool,
+    pub go_backwards: bool,
     /// `[N, T, F]` features or `[N, T]` token ids.
-    in_shape: &'a [usize],
-    out_shape: &'a [usize],
+    pub in_shape: &'a [usize],
+    pub out_shape: &'a [usize],
 }
 
 /// The layer of the embedding table a projection was derived from
@@ -292,7 +298,7 @@ fn folded_embedding(plan: &ExecutionPlan, projection: ParamId) -> Option<String>
 
 /// What a recurrent step reads: features (`Op::Rnn`) or token ids (`Op::EmbeddedRnn`), with
 /// the weights of that form.
-enum RnnInput<'a> {
+pub(super) enum RnnInput<'a> {
     Features {
         xs: &'a [f32],
         params: rnn::RnnParams<'a>,
@@ -305,7 +311,7 @@ enum RnnInput<'a> {
 
 /// A recurrent layer over slices of the batch in parallel (one cache per slice). Samples are
 /// independent and each GEMM row is computed alone, so the slicing does not change results.
-fn rnn_sliced(
+pub(super) fn rnn_sliced(
     ctx: &Ctx<'_>,
     layer: &RnnLayer<'_>,
     input: &RnnInput<'_>,
@@ -387,6 +393,7 @@ pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
     match (&step.op, RnnIds::of(&step.op)) {
         (Op::Rnn { .. }, Some(p)) => infer(s, p),
         (Op::EmbeddedRnn { .. }, Some(p)) => infer_embedded(s, p),
+        (Op::Bidirectional { .. }, _) => super::bidirectional::infer(s),
         (other, _) => Err(super::misrouted_run(step, other)),
     }
 }
@@ -397,6 +404,7 @@ pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
     match (&step.op, RnnIds::of(&step.op)) {
         (Op::Rnn { .. }, Some(p)) => forward(f, p),
         (Op::EmbeddedRnn { .. }, _) => train_embedded(f.ctx),
+        (Op::Bidirectional { .. }, _) => super::bidirectional::forward(f),
         (other, _) => Err(super::misrouted_train(step, other)),
     }
 }
@@ -407,6 +415,7 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
     match (&step.op, RnnIds::of(&step.op)) {
         (Op::Rnn { .. }, Some(p)) => backward(b, p),
         (Op::EmbeddedRnn { .. }, _) => train_embedded(b.ctx),
+        (Op::Bidirectional { .. }, _) => super::bidirectional::backward(b),
         (other, _) => Err(super::misrouted_train(step, other)),
     }
 }
@@ -415,6 +424,7 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
 pub(crate) fn infer_state(op: &Op) -> StepState {
     match op {
         Op::Rnn { .. } | Op::EmbeddedRnn { .. } => StepState::Rnn(Vec::new()),
+        Op::Bidirectional { .. } => super::bidirectional::infer_state(),
         _ => StepState::None,
     }
 }
@@ -423,6 +433,7 @@ pub(crate) fn infer_state(op: &Op) -> StepState {
 pub(crate) fn train_state(op: &Op) -> TrainState {
     match op {
         Op::Rnn { .. } => TrainState::Rnn(rnn::SlicedRnn::new()),
+        Op::Bidirectional { .. } => super::bidirectional::train_state(),
         _ => TrainState::Stateless,
     }
 }

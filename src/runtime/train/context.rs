@@ -36,6 +36,8 @@ pub(crate) enum StepState {
         relu_input: bool,
     },
     Rnn(SlicedRnn),
+    /// A bidirectional layer's workspaces, per direction.
+    Bidirectional(Box<crate::runtime::ops::bidirectional::BiTrainState>),
     BatchNorm(BatchNormStats),
     /// The dropout mask of the last training forward (`active` false: identity).
     Dropout {
