@@ -106,6 +106,25 @@ fn rnn(sequences: bool) -> impl Strategy<Value = Layer> {
         })
 }
 
+fn bidirectional(sequences: bool) -> impl Strategy<Value = Layer> {
+    (
+        prop::sample::select(&["simple_rnn", "lstm", "gru"][..]),
+        1..=4usize,
+        prop::sample::select(&["concat", "sum", "mul", "ave"][..]),
+    )
+        .prop_map(move |(cell, units, merge)| Layer::Bidirectional {
+            cell,
+            units,
+            sequences,
+            merge,
+        })
+}
+
+/// A recurrent layer, plain or bidirectional.
+fn any_rnn(sequences: bool) -> impl Strategy<Value = Layer> {
+    prop_oneof![3 => rnn(sequences), 1 => bidirectional(sequences)]
+}
+
 /// Image stacks: convs and pools, then flatten or a global pool, then dense layers.
 fn image_spec() -> impl Strategy<Value = Spec> {
     (
@@ -153,8 +172,8 @@ fn sequence_spec() -> impl Strategy<Value = Spec> {
         1..=5usize,
         prop::option::of((2..=20usize, 1..=6usize)),
         1..=4usize,
-        prop::collection::vec(rnn(true), 0..2),
-        any::<bool>().prop_flat_map(rnn),
+        prop::collection::vec(any_rnn(true), 0..2),
+        any::<bool>().prop_flat_map(any_rnn),
         prop::collection::vec(dense_layer(), 0..2),
     )
         .prop_map(|(t, embedding, features, middle, last, dense)| {
@@ -169,6 +188,9 @@ fn sequence_spec() -> impl Strategy<Value = Spec> {
             let sequences = matches!(
                 last,
                 Layer::Rnn {
+                    sequences: true,
+                    ..
+                } | Layer::Bidirectional {
                     sequences: true,
                     ..
                 }
@@ -206,6 +228,7 @@ fn loose_spec() -> impl Strategy<Value = Spec> {
                 dense_layer(),
                 rnn(true),
                 rnn(false),
+                bidirectional(true),
                 Just(Layer::Flatten),
                 Just(Layer::GlobalPool { max: false })
             ],

@@ -88,3 +88,17 @@ fn recurrent_options_report_keras_param_counts() {
     assert_eq!(layers[1]["output_shape"], serde_json::json!(["N", 20, 6]));
     assert_eq!(layers[3]["output_shape"], serde_json::json!(["N", 4]));
 }
+
+#[test]
+fn text_bilstm_reports_keras_bidirectional_counts() {
+    let (status, stdout, stderr) = summary(&["specs/text_bilstm.model", "--format", "json"]);
+    assert_eq!(status, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let layers = v["layers"].as_array().unwrap();
+    assert_eq!(layers[1]["name"], "bidirectional");
+    // Keras: Bidirectional(LSTM(32)) on 32 features: 2 · 4·32·(32 + 32 + 1) = 16,640, and
+    // the two final states concatenated.
+    assert_eq!(layers[1]["params"], 16_640);
+    assert_eq!(layers[1]["output_shape"], serde_json::json!(["N", 64]));
+    assert_eq!(v["total_params"], 49_290);
+}

@@ -3,6 +3,7 @@
 //! fused dense + mse step against the unfused one (`dense_mse.rs`), the relu-through-pool path
 //! against the plain one (`fast_paths.rs`).
 
+mod bidirectional;
 mod dense_mse;
 mod fast_paths;
 mod gradients;
@@ -235,6 +236,59 @@ impl Builder {
                 kernel,
                 recurrent,
                 bias,
+            },
+            &[x],
+        )
+    }
+
+    /// A bidirectional layer over `x` (`(cell, units, return_sequences)`), its weights named
+    /// `NAME.forward.*` and `NAME.backward.*`.
+    pub fn bidirectional(
+        &mut self,
+        name: &str,
+        x: ValueId,
+        (cell, units, seq): (RnnCell, usize, bool),
+        options: crate::ops::recurrent::RnnOptions,
+        merge: crate::ops::bidirectional::BiMerge,
+    ) -> ValueId {
+        let f = self.last(x);
+        let g = cell.gates() * units;
+        let bias = if options.two_biases(cell) {
+            vec![2, g]
+        } else {
+            vec![g]
+        };
+        let mut weights = |dir: &str| crate::ops::bidirectional::RnnWeights {
+            kernel: self.param(
+                &format!("{name}.{dir}.kernel"),
+                &[f, g],
+                Init::GlorotUniform,
+                true,
+            ),
+            recurrent: self.param(
+                &format!("{name}.{dir}.recurrent_kernel"),
+                &[units, g],
+                Init::Orthogonal,
+                true,
+            ),
+            bias: self.param(
+                &format!("{name}.{dir}.bias"),
+                &bias,
+                Init::Uniform { limit: 0.3 },
+                true,
+            ),
+        };
+        let (forward, backward) = (weights("forward"), weights("backward"));
+        self.node(
+            name,
+            Op::Bidirectional {
+                cell,
+                units,
+                return_sequences: seq,
+                options,
+                merge,
+                forward,
+                backward,
             },
             &[x],
         )
