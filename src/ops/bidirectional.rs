@@ -225,6 +225,8 @@ pub fn attributes_text(
 ) -> String {
     let mut text = recurrent::attributes_text(units, return_sequences, options);
     text.pop();
-    text.push_str(&format!(", merge: {}}}", merge.name()));
+    text.push_str(", merge: ");
+    text.push_str(merge.name());
+    text.push('}');
     text
 }

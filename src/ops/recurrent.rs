@@ -266,13 +266,12 @@ pub fn attributes_text(units: usize, return_sequences: bool, options: &RnnOption
         text.push_str(", go_backwards: true");
     }
     if options.dropout > 0.0 {
-        text.push_str(&format!(", dropout: {}", options.dropout));
+        text.push_str(", dropout: ");
+        text.push_str(&options.dropout.to_string());
     }
     if options.recurrent_dropout > 0.0 {
-        text.push_str(&format!(
-            ", recurrent_dropout: {}",
-            options.recurrent_dropout
-        ));
+        text.push_str(", recurrent_dropout: ");
+        text.push_str(&options.recurrent_dropout.to_string());
     }
     if options.reset_after != d.reset_after {
         text.push_str(", reset_after: false");

@@ -106,7 +106,7 @@ pub fn rnn_forward_sliced(
         return Err(shape_err(OP, "output batch differs from the input's"));
     }
     state.draw_masks(&mut run, cell, (n, f, p.recurrent.dim().1))?;
-    let per_sample = |mask: &[f32]| if n == 0 { 0 } else { mask.len() / n };
+    let per_sample = |mask: &[f32]| mask.len().checked_div(n).unwrap_or(0);
     let (in_width, rec_width) = (
         per_sample(&state.input_mask),
         per_sample(&state.recurrent_mask),
@@ -117,11 +117,6 @@ pub fn rnn_forward_sliced(
         .resize_with(state.slices.len(), RnnCache::default);
     let mut jobs = Vec::with_capacity(state.slices.len());
     let (mut x_rest, mut out_rest) = (x, out);
-    fn mask_of(mask: &[f32], width: usize, (start, end): (usize, usize)) -> Option<&[f32]> {
-        (!mask.is_empty())
-            .then(|| mask.get(start * width..end * width))
-            .flatten()
-    }
     for (&(start, end), cache) in state.slices.iter().zip(state.caches.iter_mut()) {
         let len = end - start;
         let (xs, x_later) = x_rest.split_at(Axis(0), len);
@@ -137,6 +132,13 @@ pub fn rnn_forward_sliced(
     crate::runtime::kernels::run_slices(jobs, |(xs, os, cache, slice_run)| {
         rnn_forward_run(cell, xs, p, &slice_run, return_sequences, cache, os)
     })
+}
+
+/// The rows `start..end` of a per-sample mask of `width` values each (none when empty).
+fn mask_of(mask: &[f32], width: usize, (start, end): (usize, usize)) -> Option<&[f32]> {
+    (!mask.is_empty())
+        .then(|| mask.get(start * width..end * width))
+        .flatten()
 }
 
 /// [`rnn_backward`] of the last [`rnn_forward_sliced`] on the same `x`, slice by slice; the

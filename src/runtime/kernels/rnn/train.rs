@@ -271,7 +271,7 @@ impl RnnCache {
         self.recurrent_mask.clear();
         if let Some(mask) = run.input_mask {
             let per = d.n * d.f;
-            let c = if per == 0 { 0 } else { mask.len() / per };
+            let c = mask.len().checked_div(per).unwrap_or(0);
             if (c != 1 && c != cell.gates()) || c * per != mask.len() {
                 return Err(shape_err(
                     OP,

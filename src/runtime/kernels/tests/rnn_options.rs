@@ -122,6 +122,7 @@ fn dot(a: &[f64], w: &[f32], cols: usize, col: usize) -> f64 {
 /// Keras's cells step by step in f64: per gate block `g` the input `x ⊙ m_g` and the state
 /// `h ⊙ r_g` (masks shared when there is one), the sequence reversed with `go_backwards`, the
 /// outputs in processing order.
+#[allow(clippy::needless_range_loop)] // the loops mirror the equations' indices
 fn reference(l: &Layer, case: Case, (input_mask, state_mask): (&[f32], &[f32])) -> Vec<f64> {
     let (u, f, gu) = (l.u, l.f, l.gu());
     let c = input_mask.len() / (l.n * f).max(1);

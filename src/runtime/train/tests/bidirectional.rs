@@ -55,12 +55,7 @@ fn run(
     let input = b.input("x", DType::F32, &[5, 3]);
     let y = build(&mut b, input);
     let mut t = trainer(b.plan(y), 5);
-    let params: Vec<ArrayD<f32>> = t
-        .params
-        .tensors_mut()
-        .iter()
-        .map(|p| p.to_owned())
-        .collect();
+    let params: Vec<ArrayD<f32>> = t.params.tensors_mut().to_vec();
     let out = t
         .forward(&[crate::runtime::train::Input::F32(x.view())], false)
         .unwrap()
