@@ -87,12 +87,47 @@ fn rnn(sequences: bool) -> impl Strategy<Value = Layer> {
     (
         prop::sample::select(&["simple_rnn", "lstm", "gru"][..]),
         1..=5usize,
+        prop::sample::select(
+            &[
+                "",
+                "",
+                ", go_backwards: true",
+                ", dropout: 0.2, recurrent_dropout: 0.1",
+                ", reset_after: false",
+                ", go_backwards: true, reset_after: false",
+            ][..],
+        ),
     )
-        .prop_map(move |(cell, units)| Layer::Rnn {
+        .prop_map(move |(cell, units, options)| Layer::Rnn {
             cell,
             units,
             sequences,
+            // `reset_after` is a GRU's argument only.
+            options: if cell == "gru" || !options.contains("reset_after") {
+                options
+            } else {
+                ""
+            },
         })
+}
+
+fn bidirectional(sequences: bool) -> impl Strategy<Value = Layer> {
+    (
+        prop::sample::select(&["simple_rnn", "lstm", "gru"][..]),
+        1..=4usize,
+        prop::sample::select(&["concat", "sum", "mul", "ave"][..]),
+    )
+        .prop_map(move |(cell, units, merge)| Layer::Bidirectional {
+            cell,
+            units,
+            sequences,
+            merge,
+        })
+}
+
+/// A recurrent layer, plain or bidirectional.
+fn any_rnn(sequences: bool) -> impl Strategy<Value = Layer> {
+    prop_oneof![3 => rnn(sequences), 1 => bidirectional(sequences)]
 }
 
 /// Image stacks: convs and pools, then flatten or a global pool, then dense layers.
@@ -142,8 +177,8 @@ fn sequence_spec() -> impl Strategy<Value = Spec> {
         1..=5usize,
         prop::option::of((2..=20usize, 1..=6usize)),
         1..=4usize,
-        prop::collection::vec(rnn(true), 0..2),
-        any::<bool>().prop_flat_map(rnn),
+        prop::collection::vec(any_rnn(true), 0..2),
+        any::<bool>().prop_flat_map(any_rnn),
         prop::collection::vec(dense_layer(), 0..2),
     )
         .prop_map(|(t, embedding, features, middle, last, dense)| {
@@ -158,6 +193,9 @@ fn sequence_spec() -> impl Strategy<Value = Spec> {
             let sequences = matches!(
                 last,
                 Layer::Rnn {
+                    sequences: true,
+                    ..
+                } | Layer::Bidirectional {
                     sequences: true,
                     ..
                 }
@@ -195,6 +233,7 @@ fn loose_spec() -> impl Strategy<Value = Spec> {
                 dense_layer(),
                 rnn(true),
                 rnn(false),
+                bidirectional(true),
                 Just(Layer::Flatten),
                 Just(Layer::GlobalPool { max: false })
             ],

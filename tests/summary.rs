@@ -61,3 +61,44 @@ fn missing_file_is_exit_2() {
     let (status, _, _) = summary(&["no/such/file.model", "--format", "json"]);
     assert_eq!(status, 2);
 }
+
+#[test]
+fn recurrent_options_report_keras_param_counts() {
+    let dir = std::env::temp_dir().join(format!("modelc-summary-rnn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("options.model");
+    std::fs::write(
+        &spec,
+        "model Options(x: f32[N, 20, 8]) {\n    gru(6, return_sequences: true, reset_after: false)\n    gru(6, return_sequences: true, go_backwards: true)\n    lstm(5, dropout: 0.2, recurrent_dropout: 0.1, return_sequences: true)\n    simple_rnn(4, go_backwards: true)\n}\n",
+    )
+    .unwrap();
+    let (status, stdout, stderr) = summary(&[spec.to_str().unwrap(), "--format", "json"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(status, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let layers = v["layers"].as_array().unwrap();
+    // Keras: GRU(6, reset_after=False) on 8 features: 3·(8·6 + 6·6 + 6) = 270; the default
+    // (two biases) on 6 features: 3·(6·6 + 6·6 + 2·6) = 252; LSTM(5) on 6: 4·(6·5 + 5·5 + 5)
+    // = 240; SimpleRNN(4) on 5: 5·4 + 4·4 + 4 = 40.
+    let params: Vec<u64> = layers
+        .iter()
+        .map(|l| l["params"].as_u64().unwrap())
+        .collect();
+    assert_eq!(params, [270, 252, 240, 40]);
+    assert_eq!(layers[1]["output_shape"], serde_json::json!(["N", 20, 6]));
+    assert_eq!(layers[3]["output_shape"], serde_json::json!(["N", 4]));
+}
+
+#[test]
+fn text_bilstm_reports_keras_bidirectional_counts() {
+    let (status, stdout, stderr) = summary(&["specs/text_bilstm.model", "--format", "json"]);
+    assert_eq!(status, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let layers = v["layers"].as_array().unwrap();
+    assert_eq!(layers[1]["name"], "bidirectional");
+    // Keras: Bidirectional(LSTM(32)) on 32 features: 2 · 4·32·(32 + 32 + 1) = 16,640, and
+    // the two final states concatenated.
+    assert_eq!(layers[1]["params"], 16_640);
+    assert_eq!(layers[1]["output_shape"], serde_json::json!(["N", 64]));
+    assert_eq!(v["total_params"], 49_290);
+}

@@ -456,6 +456,7 @@ fn a_small_lstm_learns_whether_a_token_occurs() {
             cell: RnnCell::Lstm,
             units: 16,
             return_sequences: false,
+            options: modelc::ops::recurrent::RnnOptions::default(),
             kernel,
             recurrent,
             bias,

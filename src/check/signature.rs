@@ -134,6 +134,7 @@ fn kind_example(kind: Kind) -> String {
         Kind::Pair => "3".into(),
         Kind::Padding => "same".into(),
         Kind::Str => "\"...\"".into(),
+        Kind::Layer(names) => format!("{}(32)", names.first().copied().unwrap_or("lstm")),
     }
 }
 
@@ -287,6 +288,7 @@ fn convert(
         Kind::Choice(choices) => choice(file, what, param, expr, choices).map(Value::Name),
         Kind::Pair => pair(file, what, param, expr),
         Kind::Padding => padding(file, what, param, expr),
+        Kind::Layer(names) => return layer_call(file, what, param, expr, names, diags),
     };
     match result {
         Ok(v) => Some(v),
@@ -295,6 +297,45 @@ fn convert(
             None
         }
     }
+}
+
+/// A call of one of the layers `names` (the layer a wrapper wraps), bound to that layer's own
+/// signature; its problems are reported at its arguments.
+fn layer_call(
+    file: FileId,
+    what: &str,
+    param: &Param,
+    expr: &Expr,
+    names: &[&'static str],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Value> {
+    let expected = format!(
+        "a call of {}",
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let ExprKind::Call(call) = &expr.kind else {
+        diags.push(type_error(file, what, param, expr, &expected));
+        return None;
+    };
+    let spec = names
+        .contains(&call.callee.name.as_str())
+        .then(|| crate::ops::layer::lookup(&call.callee.name))
+        .flatten();
+    let Some(spec) = spec else {
+        let mut d = type_error(file, what, param, expr, &expected);
+        if let Some(c) = suggest::closest(&call.callee.name, names.iter().copied()) {
+            d = d.help(format!("did you mean `{c}`?"));
+        }
+        diags.push(d);
+        return None;
+    };
+    let inner = format!("`{}`", spec.name);
+    let bound = bind(file, &spec.signature, &inner, &call.args, call.span, diags)?;
+    Some(Value::Layer(Box::new((spec.name.to_string(), bound))))
 }
 
 /// A bare name from `choices`, or an error with a suggestion.

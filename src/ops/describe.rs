@@ -111,6 +111,7 @@ fn kind_text(kind: Kind) -> String {
             "valid, same, or explicit amounts [h, w] / [top, bottom, left, right]".into()
         }
         Kind::Str => "a string".into(),
+        Kind::Layer(names) => format!("a layer call: {}(...)", names.join("(...), ")),
     }
 }
 

@@ -68,6 +68,15 @@ pub enum LayerOp {
         cell: RnnCell,
         units: usize,
         return_sequences: bool,
+        options: recurrent::RnnOptions,
+    },
+    /// Keras's Bidirectional over a recurrent layer (its attributes as written).
+    Bidirectional {
+        cell: RnnCell,
+        units: usize,
+        return_sequences: bool,
+        options: recurrent::RnnOptions,
+        merge: super::bidirectional::BiMerge,
     },
     Add,
     /// Concatenation along `axis` (normalized to a non-negative index).
@@ -117,6 +126,7 @@ impl LayerOp {
             LayerOp::Rnn {
                 cell: RnnCell::Gru, ..
             } => "gru",
+            LayerOp::Bidirectional { .. } => "bidirectional",
             LayerOp::Add => "add",
             LayerOp::Concat { .. } => "concat",
             LayerOp::Activation(a) => activation::name(*a),
@@ -190,7 +200,7 @@ impl LayerOp {
             LayerOp::BatchNorm { .. } | LayerOp::LayerNorm { .. } => Family::Norm,
             LayerOp::Dropout { .. } => Family::Dropout,
             LayerOp::Embedding { .. } => Family::Embedding,
-            LayerOp::Rnn { .. } => Family::Recurrent,
+            LayerOp::Rnn { .. } | LayerOp::Bidirectional { .. } => Family::Recurrent,
             LayerOp::Add | LayerOp::Concat { .. } => Family::Merge,
             LayerOp::Activation(_) => Family::Activation,
         }

@@ -16,6 +16,7 @@
 //! symbol was bound); all size arithmetic is checked; every rule is a pure function.
 
 pub mod activation;
+pub mod bidirectional;
 pub mod conv;
 pub mod dense;
 pub mod describe;

@@ -119,6 +119,10 @@ pub enum Op {
         cell: RnnCell,
         units: usize,
         return_sequences: bool,
+        /// Keras's options past the size (absent from a plan when all are defaults, and from
+        /// plans written before they existed).
+        #[serde(default, skip_serializing_if = "recurrent::RnnOptions::is_default")]
+        options: recurrent::RnnOptions,
         kernel: ParamId,
         recurrent: ParamId,
         bias: ParamId,
@@ -137,6 +141,18 @@ pub enum Op {
         projection: ParamId,
         recurrent: ParamId,
         bias: ParamId,
+    },
+    /// Keras's Bidirectional over a recurrent layer: the layer forwards with `forward`'s
+    /// weights, backwards (`go_backwards` flipped) with `backward`'s, the outputs merged.
+    Bidirectional {
+        cell: RnnCell,
+        units: usize,
+        return_sequences: bool,
+        #[serde(default, skip_serializing_if = "recurrent::RnnOptions::is_default")]
+        options: recurrent::RnnOptions,
+        merge: super::bidirectional::BiMerge,
+        forward: super::bidirectional::RnnWeights,
+        backward: super::bidirectional::RnnWeights,
     },
     Activation(Activation),
     Add,
@@ -191,6 +207,7 @@ impl Op {
             Op::EmbeddedRnn {
                 cell: RnnCell::Gru, ..
             } => "embedded_gru",
+            Op::Bidirectional { .. } => "bidirectional",
             Op::Activation(a) => a.name(),
             Op::Add => "add",
             Op::Concat { .. } => "concat",
@@ -226,6 +243,11 @@ impl Op {
                 bias,
                 ..
             } => vec![*projection, *recurrent, *bias],
+            Op::Bidirectional {
+                forward: f,
+                backward: b,
+                ..
+            } => vec![f.kernel, f.recurrent, f.bias, b.kernel, b.recurrent, b.bias],
             _ => Vec::new(),
         }
     }
@@ -257,6 +279,18 @@ impl Op {
                 bias,
                 ..
             } => vec![projection, recurrent, bias],
+            Op::Bidirectional {
+                forward: f,
+                backward: b,
+                ..
+            } => vec![
+                &mut f.kernel,
+                &mut f.recurrent,
+                &mut f.bias,
+                &mut b.kernel,
+                &mut b.recurrent,
+                &mut b.bias,
+            ],
             _ => Vec::new(),
         }
     }
@@ -275,7 +309,7 @@ impl Op {
             Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Affine { .. } => Family::Norm,
             Op::Dropout { .. } => Family::Dropout,
             Op::Embedding { .. } => Family::Embedding,
-            Op::Rnn { .. } | Op::EmbeddedRnn { .. } => Family::Recurrent,
+            Op::Rnn { .. } | Op::EmbeddedRnn { .. } | Op::Bidirectional { .. } => Family::Recurrent,
             Op::Activation(_) => Family::Activation,
             Op::Add | Op::Concat { .. } => Family::Merge,
         }
@@ -325,11 +359,14 @@ impl Op {
             Op::Reshape { shape } => format!(" {{shape: {shape:?}}}"),
             Op::BatchNorm { epsilon, .. } | Op::LayerNorm { epsilon, .. } => format!(" {{epsilon: {epsilon}}}"),
             Op::Dropout { rate } => format!(" {{rate: {rate}}}"),
-            Op::Rnn { units, return_sequences, .. } => format!(" {{units: {units}, return_sequences: {return_sequences}}}"),
+            Op::Rnn { units, return_sequences, options, .. } => recurrent::attributes_text(*units, *return_sequences, options),
             Op::EmbeddedRnn { units, return_sequences, projection, .. } => format!(
                 " {{units: {units}, return_sequences: {return_sequences}, projection: {}}}",
                 pname(*projection)
             ),
+            Op::Bidirectional { units, return_sequences, options, merge, .. } => {
+                super::bidirectional::attributes_text(*units, *return_sequences, options, *merge)
+            }
             Op::Concat { axis } => format!(" {{axis: {axis}}}"),
             Op::Cast { to } => format!(" {{to: {to}}}"),
             Op::Activation(Activation::LeakyRelu { alpha }) => format!(" {{alpha: {alpha}}}"),

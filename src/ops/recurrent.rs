@@ -1,8 +1,11 @@
-//! Recurrent layers: `simple_rnn`, `lstm`, `gru(units, return_sequences: false)`: Keras's
-//! SimpleRNN, LSTM (gates i, f, c, o) and GRU (`reset_after=True`, gates z, r, h).
+//! Recurrent layers: `simple_rnn`, `lstm`, `gru(units, return_sequences: false, go_backwards:
+//! false, dropout: 0, recurrent_dropout: 0)`: Keras's SimpleRNN, LSTM (gates i, f, c, o) and
+//! GRU (gates z, r, h; `reset_after: true`, Keras's default, or `false`). [`RnnOptions`] holds
+//! the options past the size; `dropout` and `recurrent_dropout` act in training only.
 //!
 //! Weights: `kernel [F, G·U]` (Glorot uniform), `recurrent_kernel [U, G·U]` (orthogonal),
-//! `bias [G·U]` (zeros; an LSTM's forget slice ones), a GRU's `[2, G·U]`. FLOPs:
+//! `bias [G·U]` (zeros; an LSTM's forget slice ones), a GRU's `[2, G·U]` with `reset_after`
+//! (input and recurrent biases) or `[G·U]` without. FLOPs:
 //! `2·(F + U)·G·U` per step. At inference an embedding read only by this layer is folded into
 //! its input projection: the IR-only op `EmbeddedRnn` over token ids (`fold-embedding-projection`).
 //! Export: ONNX `LSTM` / `GRU` / `RNN` with the gates reordered (ONNX: i, o, f, c; z, r, h) and
@@ -13,40 +16,108 @@ use super::op::{self, Activation as IrActivation, Op};
 use super::param::{expect_params, Init, ParamId, ParamInfo, ParamRef};
 use super::rule::{known, mul, need_float, need_rank, one, Inferred, Rule, RANK3};
 use super::signature::{
-    kw, layer, pos, BoundArgs, Default, Kind, LayerSpec, Param, SEQUENCES_HELP, SIZE,
+    float, kw, layer, pos, BoundArgs, Default, Kind, LayerSpec, Limit, Param, SEQUENCES_HELP, SIZE,
 };
 use super::types::{DType, Dim, Fact, RnnCell};
+use serde::{Deserialize, Serialize};
+
+/// A dropout rate, as Keras takes it: `[0, 1)`.
+const RATE: Kind = float(Limit::Incl(0.0), Limit::Excl(1.0));
 
 const RNN: &[Param] = &[
     pos("units", SIZE, Default::Required),
     kw("return_sequences", Kind::Bool, Default::Bool(false)),
+    kw("go_backwards", Kind::Bool, Default::Bool(false)),
+    kw("dropout", RATE, Default::Float(0.0)),
+    kw("recurrent_dropout", RATE, Default::Float(0.0)),
+];
+
+const GRU: &[Param] = &[
+    pos("units", SIZE, Default::Required),
+    kw("return_sequences", Kind::Bool, Default::Bool(false)),
+    kw("go_backwards", Kind::Bool, Default::Bool(false)),
+    kw("dropout", RATE, Default::Float(0.0)),
+    kw("recurrent_dropout", RATE, Default::Float(0.0)),
+    kw("reset_after", Kind::Bool, Default::Bool(true)),
 ];
 
 pub const LAYERS: &[LayerSpec] = &[
     layer("simple_rnn", RNN).with_input_help(SEQUENCES_HELP),
     layer("lstm", RNN).with_input_help(SEQUENCES_HELP),
-    layer("gru", RNN).with_input_help(SEQUENCES_HELP),
+    layer("gru", GRU).with_input_help(SEQUENCES_HELP),
+    super::bidirectional::LAYER,
 ];
+
+/// A recurrent layer's options past its size, Keras's arguments with Keras's defaults.
+/// `go_backwards` runs the sequence from its last step to its first and returns the outputs in
+/// that order; `dropout` and `recurrent_dropout` are training-only rates of the masks on the
+/// inputs and on the recurrent state (one mask per sequence, per gate when `recurrent_dropout`
+/// is set, as Keras 3); `reset_after` is a GRU's convention (`false`: the reset gate scales the
+/// state before its product with the recurrent kernel, and the bias is one vector).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RnnOptions {
+    pub go_backwards: bool,
+    pub dropout: f32,
+    pub recurrent_dropout: f32,
+    pub reset_after: bool,
+}
+
+impl std::default::Default for RnnOptions {
+    fn default() -> Self {
+        Self {
+            go_backwards: false,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            reset_after: true,
+        }
+    }
+}
+
+impl RnnOptions {
+    /// Whether every option has its default (plans then omit them).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Whether the bias is Keras's `[2, 3U]` (a GRU with `reset_after`).
+    pub fn two_biases(&self, cell: RnnCell) -> bool {
+        cell == RnnCell::Gru && self.reset_after
+    }
+}
 
 pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
     let cell = match name {
         "simple_rnn" => RnnCell::SimpleRnn,
         "lstm" => RnnCell::Lstm,
         "gru" => RnnCell::Gru,
-        _ => return None,
+        _ => return super::bidirectional::build(name, args),
+    };
+    #[allow(clippy::cast_possible_truncation)] // rates are in [0, 1)
+    let options = RnnOptions {
+        go_backwards: args.bool("go_backwards"),
+        dropout: args.float("dropout") as f32,
+        recurrent_dropout: args.float("recurrent_dropout") as f32,
+        reset_after: cell != RnnCell::Gru || args.bool("reset_after"),
     };
     Some(LayerOp::Rnn {
         cell,
         units: args.size("units"),
         return_sequences: args.bool("return_sequences"),
+        options,
     })
 }
 
 /// The recurrent kernel and bias of a cell with `units` units: `([U, G·U], bias)`.
-fn state_params(cell: RnnCell, units: usize) -> Result<Vec<ParamInfo>, super::rule::RuleError> {
+fn state_params(
+    cell: RnnCell,
+    units: usize,
+    options: &RnnOptions,
+) -> Result<Vec<ParamInfo>, super::rule::RuleError> {
     let g = mul(cell.gates(), units)?;
     let (bias, init) = match cell {
-        RnnCell::Gru => (vec![2, g], Init::Zeros),
+        RnnCell::Gru if options.two_biases(cell) => (vec![2, g], Init::Zeros),
+        RnnCell::Gru => (vec![g], Init::Zeros),
         RnnCell::Lstm => (vec![g], Init::UnitForgetBias),
         RnnCell::SimpleRnn => (vec![g], Init::Zeros),
     };
@@ -67,13 +138,19 @@ fn output(x: &Fact, units: usize, return_sequences: bool) -> Fact {
 }
 
 /// The shape rule: `[N, T, F] → [N, T, U]` or `[N, U]`.
-pub fn rule(x: &Fact, cell: RnnCell, units: usize, return_sequences: bool) -> Rule {
+pub fn rule(
+    x: &Fact,
+    cell: RnnCell,
+    units: usize,
+    return_sequences: bool,
+    options: &RnnOptions,
+) -> Rule {
     need_float(x)?;
     need_rank(x, 3, RANK3)?;
     let f = known(&x.dims, 2)?;
     let g = mul(cell.gates(), units)?;
     let mut params = vec![ParamInfo::new("kernel", vec![f, g], Init::GlorotUniform)];
-    params.extend(state_params(cell, units)?);
+    params.extend(state_params(cell, units, options)?);
     let steps = x.dims[1].known().unwrap_or(1);
     let per_step = mul(2, mul(f.saturating_add(units), g)?)?;
     Ok(Inferred {
@@ -90,7 +167,9 @@ pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
             cell,
             units,
             return_sequences,
-        } => rule(first(inputs)?, *cell, *units, *return_sequences),
+            options,
+        } => rule(first(inputs)?, *cell, *units, *return_sequences, options),
+        LayerOp::Bidirectional { .. } => super::bidirectional::infer(op, inputs),
         other => Err(not_mine("recurrent", other)),
     }
 }
@@ -103,14 +182,16 @@ pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact
             cell,
             units,
             return_sequences,
+            options,
             ..
-        } => op::checked(rule(x, *cell, *units, *return_sequences), params),
+        } => op::checked(rule(x, *cell, *units, *return_sequences, options), params),
         Op::EmbeddedRnn {
             cell,
             units,
             return_sequences,
             ..
         } => embedded_rule(x, *cell, *units, *return_sequences, params),
+        Op::Bidirectional { .. } => super::bidirectional::verify(op, inputs, params),
         other => Err(op::not_mine("recurrent", other.kind())),
     }
 }
@@ -129,7 +210,8 @@ pub fn embedded_rule(
             "a recurrent layer over token ids needs [N, T] integer ids, got {ids}"
         ));
     }
-    let state = state_params(cell, units).map_err(|e| e.to_string())?;
+    // A folded layer has the default options (`fold-embedding-projection` skips the others).
+    let state = state_params(cell, units, &RnnOptions::default()).map_err(|e| e.to_string())?;
     let g = state[0].shape[1];
     let (projection, rest) = params
         .split_first()
@@ -149,10 +231,14 @@ pub fn embedded_rule(
 
 /// The IR op of a recurrent layer.
 pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<(Op, IrActivation), String> {
+    if let LayerOp::Bidirectional { .. } = op {
+        return super::bidirectional::lower(op, params);
+    }
     let LayerOp::Rnn {
         cell,
         units,
         return_sequences,
+        options,
     } = *op
     else {
         return Err(not_mine("recurrent", op).to_string());
@@ -162,12 +248,36 @@ pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<(Op, IrActivation), Str
             cell,
             units,
             return_sequences,
+            options,
             kernel: param(params, 0)?,
             recurrent: param(params, 1)?,
             bias: param(params, 2)?,
         },
         IrActivation::Linear,
     ))
+}
+
+/// `--emit ir`'s attributes of an `Op::Rnn`: the size, then each option that is not Keras's
+/// default.
+pub fn attributes_text(units: usize, return_sequences: bool, options: &RnnOptions) -> String {
+    let mut text = format!(" {{units: {units}, return_sequences: {return_sequences}");
+    let d = RnnOptions::default();
+    if options.go_backwards != d.go_backwards {
+        text.push_str(", go_backwards: true");
+    }
+    if options.dropout > 0.0 {
+        text.push_str(", dropout: ");
+        text.push_str(&options.dropout.to_string());
+    }
+    if options.recurrent_dropout > 0.0 {
+        text.push_str(", recurrent_dropout: ");
+        text.push_str(&options.recurrent_dropout.to_string());
+    }
+    if options.reset_after != d.reset_after {
+        text.push_str(", reset_after: false");
+    }
+    text.push('}');
+    text
 }
 
 // ---- ONNX export -------------------------------------------------------------------------
@@ -182,6 +292,14 @@ pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<(Op, IrActivation), Str
 pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
     use super::onnx::{Attr, Layout};
     let (cell, units, return_sequences, embedded) = match op {
+        Op::Rnn { options, .. } if options.go_backwards || !options.reset_after => {
+            return Err(
+                "`go_backwards: true` and `gru(reset_after: false)` have no ONNX export yet".into(),
+            )
+        }
+        Op::Bidirectional { .. } => {
+            return Err("`bidirectional` has no ONNX export yet".into());
+        }
         Op::Rnn {
             cell,
             units,

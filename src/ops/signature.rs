@@ -40,6 +40,9 @@ pub enum Kind {
     Padding,
     /// A string literal.
     Str,
+    /// A call of one of these layers, bound to its own signature (the layer a wrapper such as
+    /// `bidirectional` wraps).
+    Layer(&'static [&'static str]),
 }
 
 /// A parameter's default.
@@ -118,11 +121,13 @@ pub enum Value {
     Pair(usize, usize),
     Padding(Padding),
     Str(String),
+    /// A layer call: its name and its bound arguments.
+    Layer(Box<(String, BoundArgs)>),
     Absent,
 }
 
 /// Arguments bound to a signature: one value per parameter, in declaration order.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BoundArgs {
     values: Vec<(&'static str, Value, Option<Span>)>,
 }
@@ -195,6 +200,14 @@ impl BoundArgs {
     pub fn pair(&self, name: &str) -> Option<(usize, usize)> {
         match self.get(name) {
             Value::Pair(a, b) => Some((*a, *b)),
+            _ => None,
+        }
+    }
+
+    /// A layer-call argument: the layer's name and its bound arguments.
+    pub fn layer(&self, name: &str) -> Option<(&str, &BoundArgs)> {
+        match self.get(name) {
+            Value::Layer(call) => Some((call.0.as_str(), &call.1)),
             _ => None,
         }
     }

@@ -8,7 +8,7 @@
 //! The table grows from `D` to `G·U` floats per token, so it is built only while it stays at
 //! most [`MAX_PROJECTION_BYTES`]; a larger vocabulary or a wider layer keeps the plain path.
 //! The result differs from the unfolded plan by f32 rounding only (the sums are associated
-//! differently).
+//! differently). A layer with `go_backwards` or a GRU with `reset_after: false` is not folded.
 
 use super::{Mode, Pass};
 use crate::ir::{Graph, Init, Op, Param, ParamSource, Recipe};
@@ -43,12 +43,18 @@ fn site(graph: &Graph, uses: &[usize], i: usize) -> Option<Site> {
     let rnn = graph.nodes.iter().position(|n| n.inputs.contains(&out))?;
     let reader = graph.nodes.get(rnn)?;
     let Op::Rnn {
-        cell, kernel, bias, ..
+        cell,
+        kernel,
+        bias,
+        options,
+        ..
     } = reader.op
     else {
         return None;
     };
-    if reader.inputs.as_slice() != [out] {
+    // `Op::EmbeddedRnn` runs the steps forwards with Keras's default GRU: a layer that goes
+    // backwards or resets before keeps the plain path (dropout does not act at inference).
+    if options.go_backwards || !options.reset_after || reader.inputs.as_slice() != [out] {
         return None;
     }
     let t = graph.param(table)?;
@@ -179,6 +185,7 @@ mod tests {
             cell,
             units,
             return_sequences: true,
+            options: crate::ops::recurrent::RnnOptions::default(),
             kernel,
             recurrent,
             bias,

@@ -38,6 +38,16 @@ pub enum Layer {
         cell: &'static str,
         units: usize,
         sequences: bool,
+        /// Keras options written after the size (`, go_backwards: true`, ...): none changes
+        /// the shape.
+        options: &'static str,
+    },
+    /// `bidirectional(cell(units, return_sequences: sequences), merge: merge)`.
+    Bidirectional {
+        cell: &'static str,
+        units: usize,
+        sequences: bool,
+        merge: &'static str,
     },
 }
 
@@ -80,7 +90,16 @@ impl Layer {
                 cell,
                 units,
                 sequences,
-            } => format!("{cell}({units}, return_sequences: {sequences})"),
+                options,
+            } => format!("{cell}({units}, return_sequences: {sequences}{options})"),
+            Layer::Bidirectional {
+                cell,
+                units,
+                sequences,
+                merge,
+            } => format!(
+                "bidirectional({cell}({units}, return_sequences: {sequences}), merge: {merge})"
+            ),
         }
     }
 
@@ -142,6 +161,27 @@ impl Layer {
             } else {
                 vec![*units]
             }),
+            // Keras's Bidirectional: the wrapped layer's shape, its units doubled by concat.
+            (
+                Layer::Bidirectional {
+                    units,
+                    sequences,
+                    merge,
+                    ..
+                },
+                &[t, _],
+            ) => {
+                let width = if *merge == "concat" {
+                    2 * units
+                } else {
+                    *units
+                };
+                Some(if *sequences {
+                    vec![t, width]
+                } else {
+                    vec![width]
+                })
+            }
             _ => None,
         }
     }

@@ -108,6 +108,8 @@ pub enum StepState {
     Conv(Box<ConvStep>),
     /// One cache per batch slice (one slice per thread).
     Rnn(Vec<rnn::RnnCache>),
+    /// A bidirectional layer's caches and outputs, per direction.
+    Bidirectional(Box<crate::runtime::ops::bidirectional::BiInferState>),
 }
 
 impl StepState {

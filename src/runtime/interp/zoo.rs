@@ -214,6 +214,7 @@ pub fn lstm_classifier(s: TextSizes) -> Result<Graph, String> {
                 cell: RnnCell::Lstm,
                 units,
                 return_sequences: i + 1 < s.units.len(),
+                options: crate::ops::recurrent::RnnOptions::default(),
                 kernel,
                 recurrent,
                 bias,

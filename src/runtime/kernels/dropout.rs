@@ -27,16 +27,35 @@ pub fn dropout_forward(
     }
     expect_shape(OP, "mask", mask.shape(), x.shape())?;
     expect_shape(OP, "out", out.shape(), x.shape())?;
-    let scale = 1.0 / (1.0 - rate);
-    let threshold = f64::from(rate);
     for m in &mut mask {
-        let u = f64::from(rng.next_u32() >> 8) / f64::from(1u32 << 24);
-        *m = if u >= threshold { scale } else { 0.0 };
+        *m = draw(rate, rng);
     }
     Zip::from(&mut out)
         .and(&x)
         .and(&mask)
         .for_each(|o, &v, &m| *o = v * m);
+    Ok(())
+}
+
+/// One mask element from `rng` (one `u32`): 0 with probability `rate`, else `1/(1 − rate)`.
+fn draw(rate: f32, rng: &mut ChaCha8Rng) -> f32 {
+    let u = f64::from(rng.next_u32() >> 8) / f64::from(1u32 << 24);
+    if u >= f64::from(rate) {
+        1.0 / (1.0 - rate)
+    } else {
+        0.0
+    }
+}
+
+/// Fills `mask` (in order) as [`dropout_forward`] draws its mask: the masks of a recurrent
+/// layer's dropout.
+pub fn fill_mask(rate: f32, rng: &mut ChaCha8Rng, mask: &mut [f32]) -> KernelResult<()> {
+    if !(0.0..1.0).contains(&rate) {
+        return Err(param_err(OP, format!("rate {rate} outside [0, 1)")));
+    }
+    for m in mask {
+        *m = draw(rate, rng);
+    }
     Ok(())
 }
 

@@ -19,6 +19,7 @@
 
 pub(crate) mod activation;
 pub(crate) mod affine;
+pub(crate) mod bidirectional;
 pub(crate) mod conv;
 pub(crate) mod dense;
 pub(crate) mod dropout;

@@ -1,4 +1,5 @@
-//! Recurrent layers (simple RNN, LSTM, GRU over `[N, T, F]` features), and their form over
+//! Recurrent layers (simple RNN, LSTM, GRU over `[N, T, F]` features; `bidirectional` in
+//! `super::bidirectional` over the same sliced paths), and their form over
 //! token ids (`Op::EmbeddedRnn`, the `fold-embedding-projection` rewrite of an embedding and
 //! the recurrent layer reading it, inference only).
 //!
@@ -13,23 +14,27 @@
 use ndarray::{ArrayView2, ArrayView3, Ix2, Ix3};
 
 use crate::ir::{Op, ParamId, ParamSource, Recipe, RnnCell};
+use crate::ops::recurrent::RnnOptions;
 use crate::plan::ExecutionPlan;
 use crate::runtime::interp::exec::{plan_err, view_mut, Ctx, InferStep, StepState};
 use crate::runtime::interp::RunError;
-use crate::runtime::kernels::rnn::{self, rnn_backward_sliced, rnn_forward_sliced, RnnGrads};
+use crate::runtime::kernels::rnn::{
+    self, rnn_backward_sliced, rnn_forward_sliced, RnnGrads, SlicedRun,
+};
 use crate::runtime::kernels::KernelError;
 use crate::runtime::train::backward::{input_target, BackwardStep};
 use crate::runtime::train::context::{self, StepState as TrainState};
-use crate::runtime::train::forward::{param, ForwardStep};
+use crate::runtime::train::forward::{param, ForwardStep, Semantics};
 use crate::runtime::train::{TrainError, INFERENCE_ONLY};
 
-/// A recurrent layer's attributes: its cell, whether it returns every step, and its
-/// parameters (`kernel` is the input kernel of `Op::Rnn` or the projection of
-/// `Op::EmbeddedRnn`).
+/// A recurrent layer's attributes: its cell, whether it returns every step, its Keras options
+/// (the defaults for `Op::EmbeddedRnn`), and its parameters (`kernel` is the input kernel of
+/// `Op::Rnn` or the projection of `Op::EmbeddedRnn`).
 #[derive(Clone, Copy)]
 pub(crate) struct RnnIds {
     pub cell: RnnCell,
     pub return_sequences: bool,
+    pub options: RnnOptions,
     pub kernel: ParamId,
     pub recurrent: ParamId,
     pub bias: ParamId,
@@ -38,15 +43,16 @@ pub(crate) struct RnnIds {
 impl RnnIds {
     /// The attributes of an `Op::Rnn` or `Op::EmbeddedRnn`.
     fn of(op: &Op) -> Option<Self> {
-        let (cell, return_sequences, kernel, recurrent, bias) = match op {
+        let (cell, return_sequences, options, kernel, recurrent, bias) = match op {
             Op::Rnn {
                 cell,
                 return_sequences,
+                options,
                 kernel,
                 recurrent,
                 bias,
                 ..
-            } => (cell, return_sequences, kernel, recurrent, bias),
+            } => (cell, return_sequences, *options, kernel, recurrent, bias),
             Op::EmbeddedRnn {
                 cell,
                 return_sequences,
@@ -54,16 +60,39 @@ impl RnnIds {
                 recurrent,
                 bias,
                 ..
-            } => (cell, return_sequences, projection, recurrent, bias),
+            } => (
+                cell,
+                return_sequences,
+                RnnOptions::default(),
+                projection,
+                recurrent,
+                bias,
+            ),
             _ => return None,
         };
         Some(Self {
             cell: *cell,
             return_sequences: *return_sequences,
+            options,
             kernel: *kernel,
             recurrent: *recurrent,
             bias: *bias,
         })
+    }
+
+    /// The kernels' cell: the IR's, a GRU's by its `reset_after`.
+    fn kernel_cell(&self) -> rnn::RnnCell {
+        kernel_cell(self.cell, &self.options)
+    }
+}
+
+/// The kernels' cell for the IR's and a layer's options (a GRU's by its `reset_after`).
+pub(super) fn kernel_cell(cell: RnnCell, options: &RnnOptions) -> rnn::RnnCell {
+    match cell {
+        RnnCell::SimpleRnn => rnn::RnnCell::SimpleRnn,
+        RnnCell::Lstm => rnn::RnnCell::Lstm,
+        RnnCell::Gru if options.reset_after => rnn::RnnCell::Gru,
+        RnnCell::Gru => rnn::RnnCell::GruResetBefore,
     }
 }
 
@@ -91,8 +120,9 @@ pub(crate) fn infer(s: InferStep<'_, '_>, p: RnnIds) -> Result<(), RunError> {
         },
     };
     let layer = RnnLayer {
-        cell: context::rnn_cell(p.cell),
+        cell: p.kernel_cell(),
         return_sequences: p.return_sequences,
+        go_backwards: p.options.go_backwards,
         in_shape: ctx.shape(x)?,
         out_shape,
     };
@@ -126,8 +156,9 @@ pub(crate) fn infer_embedded(s: InferStep<'_, '_>, p: RnnIds) -> Result<(), RunE
         },
     };
     let layer = RnnLayer {
-        cell: context::rnn_cell(p.cell),
+        cell: p.kernel_cell(),
         return_sequences: p.return_sequences,
+        go_backwards: false,
         in_shape: ctx.shape(x)?,
         out_shape,
     };
@@ -157,8 +188,8 @@ pub(crate) fn forward(f: ForwardStep<'_, '_, '_>, p: RnnIds) -> Result<(), Train
         env,
         params,
         state,
+        semantics,
         out,
-        ..
     } = f;
     let rp = rnn::RnnParams {
         kernel: ctx.rank::<f32, Ix2>(param(ctx, params, p.kernel)?)?,
@@ -169,10 +200,20 @@ pub(crate) fn forward(f: ForwardStep<'_, '_, '_>, p: RnnIds) -> Result<(), Train
         return Err(ctx.internal("missing recurrent cache"));
     };
     let xv = ctx.rank::<f32, Ix3>(env.f32(ctx.arg(step, 0)?)?)?;
+    let run = SlicedRun {
+        go_backwards: p.options.go_backwards,
+        dropout: p.options.dropout,
+        recurrent_dropout: p.options.recurrent_dropout,
+        rng: match semantics {
+            Semantics::Train(rng) => Some(rng),
+            Semantics::Infer => None,
+        },
+    };
     rnn_forward_sliced(
-        context::rnn_cell(p.cell),
+        p.kernel_cell(),
         xv,
         &rp,
+        run,
         p.return_sequences,
         cache,
         out.view_mut(),
@@ -214,7 +255,7 @@ pub(crate) fn backward(b: BackwardStep<'_, '_, '_, '_>, p: RnnIds) -> Result<(),
         drecurrent: ctx.rank_mut::<f32, Ix2>(dr.target()?)?,
         dbias: db.target()?,
     };
-    rnn_backward_sliced(context::rnn_cell(p.cell), xv, &rp, cache, dy.view(), g)
+    rnn_backward_sliced(p.kernel_cell(), xv, &rp, cache, dy.view(), g)
         .map_err(|e| ctx.kernel(e))?;
     grads.put_value(v, dx, needed);
     grads.put_param(p.kernel, dk);
@@ -230,12 +271,13 @@ pub(crate) fn train_embedded(ctx: &context::Ctx<'_>) -> Result<(), TrainError> {
 }
 
 /// A recurrent step's attributes and concrete shapes.
-struct RnnLayer<'a> {
-    cell: rnn::RnnCell,
-    return_sequences: bool,
+pub(super) struct RnnLayer<'a> {
+    pub cell: rnn::RnnCell,
+    pub return_sequences: bool,
+    pub go_backwards: bool,
     /// `[N, T, F]` features or `[N, T]` token ids.
-    in_shape: &'a [usize],
-    out_shape: &'a [usize],
+    pub in_shape: &'a [usize],
+    pub out_shape: &'a [usize],
 }
 
 /// The layer of the embedding table a projection was derived from
@@ -256,7 +298,7 @@ fn folded_embedding(plan: &ExecutionPlan, projection: ParamId) -> Option<String>
 
 /// What a recurrent step reads: features (`Op::Rnn`) or token ids (`Op::EmbeddedRnn`), with
 /// the weights of that form.
-enum RnnInput<'a> {
+pub(super) enum RnnInput<'a> {
     Features {
         xs: &'a [f32],
         params: rnn::RnnParams<'a>,
@@ -269,7 +311,7 @@ enum RnnInput<'a> {
 
 /// A recurrent layer over slices of the batch in parallel (one cache per slice). Samples are
 /// independent and each GEMM row is computed alone, so the slicing does not change results.
-fn rnn_sliced(
+pub(super) fn rnn_sliced(
     ctx: &Ctx<'_>,
     layer: &RnnLayer<'_>,
     input: &RnnInput<'_>,
@@ -304,13 +346,14 @@ fn rnn_sliced(
             *first = count;
         }
         let ov = view_mut(out, &shape, ctx)?;
-        let (cell, sequences) = (layer.cell, layer.return_sequences);
+        let (cell, sequences, backwards) = (layer.cell, layer.return_sequences, layer.go_backwards);
         match input {
             RnnInput::Features { xs, params } => {
                 let x = xs.get(a * t * f..b * t * f).ok_or_else(short)?;
                 let xv = ArrayView3::from_shape((count, t, f), x)
                     .map_err(|e| plan_err(ctx.step, &e.to_string()))?;
-                let forward = || rnn::rnn_infer(cell, xv, params, sequences, cache, ov);
+                let forward =
+                    || rnn::rnn_infer_run(cell, xv, params, backwards, sequences, cache, ov);
                 ctx.kernel(crate::runtime::kernels::linalg::serial(forward))
             }
             RnnInput::Tokens { ids, params } => {
@@ -350,6 +393,7 @@ pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
     match (&step.op, RnnIds::of(&step.op)) {
         (Op::Rnn { .. }, Some(p)) => infer(s, p),
         (Op::EmbeddedRnn { .. }, Some(p)) => infer_embedded(s, p),
+        (Op::Bidirectional { .. }, _) => super::bidirectional::infer(s),
         (other, _) => Err(super::misrouted_run(step, other)),
     }
 }
@@ -360,6 +404,7 @@ pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
     match (&step.op, RnnIds::of(&step.op)) {
         (Op::Rnn { .. }, Some(p)) => forward(f, p),
         (Op::EmbeddedRnn { .. }, _) => train_embedded(f.ctx),
+        (Op::Bidirectional { .. }, _) => super::bidirectional::forward(f),
         (other, _) => Err(super::misrouted_train(step, other)),
     }
 }
@@ -370,6 +415,7 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
     match (&step.op, RnnIds::of(&step.op)) {
         (Op::Rnn { .. }, Some(p)) => backward(b, p),
         (Op::EmbeddedRnn { .. }, _) => train_embedded(b.ctx),
+        (Op::Bidirectional { .. }, _) => super::bidirectional::backward(b),
         (other, _) => Err(super::misrouted_train(step, other)),
     }
 }
@@ -378,6 +424,7 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
 pub(crate) fn infer_state(op: &Op) -> StepState {
     match op {
         Op::Rnn { .. } | Op::EmbeddedRnn { .. } => StepState::Rnn(Vec::new()),
+        Op::Bidirectional { .. } => super::bidirectional::infer_state(),
         _ => StepState::None,
     }
 }
@@ -386,6 +433,7 @@ pub(crate) fn infer_state(op: &Op) -> StepState {
 pub(crate) fn train_state(op: &Op) -> TrainState {
     match op {
         Op::Rnn { .. } => TrainState::Rnn(rnn::SlicedRnn::new()),
+        Op::Bidirectional { .. } => super::bidirectional::train_state(),
         _ => TrainState::Stateless,
     }
 }

@@ -36,6 +36,8 @@ pub(crate) enum StepState {
         relu_input: bool,
     },
     Rnn(SlicedRnn),
+    /// A bidirectional layer's workspaces, per direction.
+    Bidirectional(Box<crate::runtime::ops::bidirectional::BiTrainState>),
     BatchNorm(BatchNormStats),
     /// The dropout mask of the last training forward (`active` false: identity).
     Dropout {
@@ -192,17 +194,6 @@ pub(crate) fn pool_params(
         stride: (window.strides[0], window.strides[1]),
         padding,
     })
-}
-
-/// The kernels' recurrent cell for the IR's.
-pub(crate) fn rnn_cell(cell: crate::ir::RnnCell) -> crate::runtime::kernels::rnn::RnnCell {
-    use crate::ir::RnnCell as Ir;
-    use crate::runtime::kernels::rnn::RnnCell as K;
-    match cell {
-        Ir::SimpleRnn => K::SimpleRnn,
-        Ir::Lstm => K::Lstm,
-        Ir::Gru => K::Gru,
-    }
 }
 
 /// The kernels' activation for the IR's, softmax over the last axis of a rank-`rank` tensor.

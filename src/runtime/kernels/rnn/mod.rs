@@ -1,38 +1,46 @@
 //! Recurrent layers (SimpleRNN, LSTM, GRU) with Keras semantics, forward and BPTT backward.
 //!
 //! Input `x: [N, T, F]`; kernel `[F, G·U]`, recurrent kernel `[U, G·U]`; bias `[U]` (simple),
-//! `[4U]` (LSTM, gates i, f, c, o) or `[2, 3U]` (GRU `reset_after=True`, gates z, r, h; row 0
-//! input bias, row 1 recurrent bias). Initial states are zero. Output `[N, T, U]` with
+//! `[4U]` (LSTM, gates i, f, c, o), `[2, 3U]` (GRU `reset_after=True`, gates z, r, h; row 0
+//! input bias, row 1 recurrent bias) or `[3U]` (GRU `reset_after=False`,
+//! [`RnnCell::GruResetBefore`]). Initial states are zero. Output `[N, T, U]` with
 //! `return_sequences`, else `[N, U]` (the last step).
 //!
 //! The driver here is shared: one GEMM projects every timestep at once (`X·W + b` into
 //! `[N·T, G·U]`), then per step one GEMM `h_{t−1}·U` over the whole batch and the cell's
-//! element-wise update (`simple.rs`, `lstm.rs`, `gru.rs`). The forward keeps in an
+//! element-wise update (`simple.rs`, `lstm.rs`, `gru.rs`, `gru_before.rs`, which multiplies
+//! `r⊙h_{t−1}` by its candidate block itself); `train.rs` holds it. An [`RnnRun`] adds Keras's
+//! `go_backwards` (the steps reversed into the cache) and a training step's dropout masks
+//! (`masks.rs`: the masked copies and per-gate products). The forward keeps in an
 //! [`RnnCache`] exactly what backward needs. Backward runs the steps in reverse, each step
 //! producing pre-activation gradients and one GEMM `dh_{t−1} += dz_t·Uᵀ`; the weight gradients
 //! then come from three GEMMs over all timesteps: `dW = Xᵀ·dZ`, `dU = H_prevᵀ·dZ_rec`,
 //! `dX = dZ·Wᵀ`. The cache is reused between calls, so a steady state allocates nothing.
 //!
-//! Other entry points: [`rnn_infer`] (the interpreter) runs an LSTM over a batch without
-//! keeping anything for backward (`infer.rs`); [`rnn_infer_tokens`] (the interpreter's
+//! Other entry points: [`rnn_infer`] (the interpreter; [`rnn_infer_run`] going backwards) runs
+//! an LSTM over a batch without keeping anything for backward (`infer.rs`); [`rnn_infer_tokens`] (the interpreter's
 //! `embedded_*` steps) reads token ids, taking each step's `x_t·W + b` as a row of a table
 //! computed once per weights by [`embedding_projection`] (a gather instead of the projection
 //! GEMM, through the same recurrence); [`rnn_forward_sliced`] and [`rnn_backward_sliced`] (the
 //! trainer) run the driver above on one batch slice per thread (`sliced.rs`).
 
 mod gru;
+mod gru_before;
 mod infer;
 mod lstm;
+mod masks;
 mod simple;
 mod sliced;
+mod train;
 
-pub use sliced::{rnn_backward_sliced, rnn_forward_sliced, SlicedRnn};
+pub use sliced::{rnn_backward_sliced, rnn_forward_sliced, SlicedRnn, SlicedRun};
+pub use train::{rnn_backward, rnn_forward, rnn_forward_run};
 
 use ndarray::{ArrayView2, ArrayView3, ArrayViewD, ArrayViewMut2, ArrayViewMut3, ArrayViewMutD};
 
 use super::embedding::{row_index, EmbeddingId};
 use super::error::{checked_product, expect_shape, param_err, shape_err, KernelResult};
-use super::linalg::{column_sums, ensure_len, flat, flat_mut, gemm, gemm_rows, mat, mat_mut};
+use super::linalg::{ensure_len, flat, gemm, mat, mat_mut};
 
 const OP: &str = "rnn";
 
@@ -45,6 +53,9 @@ pub enum RnnCell {
     Lstm,
     /// Keras GRU with `reset_after=True`, gate order z, r, h.
     Gru,
+    /// Keras GRU with `reset_after=False`: `ĥ = tanh(x_h + (r⊙h)·U_h)`, one bias `[3U]`
+    /// (`gru_before.rs`).
+    GruResetBefore,
 }
 
 impl RnnCell {
@@ -53,7 +64,7 @@ impl RnnCell {
         match self {
             Self::SimpleRnn => 1,
             Self::Lstm => 4,
-            Self::Gru => 3,
+            Self::Gru | Self::GruResetBefore => 3,
         }
     }
 
@@ -63,8 +74,37 @@ impl RnnCell {
             Self::SimpleRnn => vec![units],
             Self::Lstm => vec![4 * units],
             Self::Gru => vec![2, 3 * units],
+            Self::GruResetBefore => vec![3 * units],
         }
     }
+
+    /// Whether backward keeps the recurrent side's pre-activation gradients apart from the
+    /// input side's (`dz_rec`; only a reset-after GRU's differ).
+    fn separate_recurrent_grads(self) -> bool {
+        self == Self::Gru
+    }
+
+    /// The gate blocks whose recurrent product `h_{t−1}·U` the shared driver computes: all but
+    /// a reset-before GRU's candidate block, which its cell multiplies by `r⊙h_{t−1}` itself.
+    fn driver_blocks(self) -> usize {
+        match self {
+            Self::GruResetBefore => 2,
+            _ => self.gates(),
+        }
+    }
+}
+
+/// How one call runs beyond its weights: Keras's `go_backwards` (the steps from the last to
+/// the first, the outputs in that order), and a training forward's dropout masks (each element
+/// 0 or `1/(1 − rate)`, one mask per sequence for every step).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RnnRun<'a> {
+    pub go_backwards: bool,
+    /// `[N, c·F]`: per sample `c` masks of its features, `c` being 1 (one mask for every gate)
+    /// or `G` (one per gate, in gate order).
+    pub input_mask: Option<&'a [f32]>,
+    /// `[N, G·U]`: per sample one mask of the state per gate.
+    pub recurrent_mask: Option<&'a [f32]>,
 }
 
 /// Sizes of one recurrent call.
@@ -125,6 +165,18 @@ pub struct RnnCache {
     /// Backward carries `dh`, `dc`, `[N, U]`.
     dh: Vec<f32>,
     dc: Vec<f32>,
+    /// The run of the last training forward (`go_backwards`, masks), for backward.
+    go_backwards: bool,
+    /// `[N·T, F]`: the input in processing order when `go_backwards` reversed it.
+    x_rev: Vec<f32>,
+    /// The masks of [`RnnRun`] (empty when not used) and the input's mask count `c`.
+    input_mask: Vec<f32>,
+    input_masks: usize,
+    recurrent_mask: Vec<f32>,
+    /// Scratch: masked copies of the input `[N·T, F]` (two) and of the state `[N·T, U]`.
+    masked: Vec<f32>,
+    masked_grad: Vec<f32>,
+    masked_state: Vec<f32>,
 }
 
 impl RnnCache {
@@ -153,14 +205,6 @@ impl RnnCache {
         self.config = Some((cell, d, return_sequences));
         Ok(())
     }
-}
-
-/// Rows `(n, t)` for all `n` of a `[N·T, width]` buffer, as an `[N, width]` strided view.
-/// `buf` from timestep `t`'s row of the first sequence: with row stride `T·width`, the rows
-/// of timestep `t` of every sequence.
-fn step_slice(buf: &[f32], t: usize, width: usize) -> KernelResult<&[f32]> {
-    buf.get(t * width..)
-        .ok_or_else(|| shape_err(OP, "step outside buffer"))
 }
 
 fn validate(cell: RnnCell, x: &ArrayView3<'_, f32>, p: &RnnParams<'_>) -> KernelResult<RnnDims> {
@@ -197,6 +241,7 @@ fn output_shape(d: &RnnDims, return_sequences: bool) -> Vec<usize> {
 /// added to `h·U` before the reset gate; empty for the other cells).
 fn split_bias(cell: RnnCell, bias: &[f32], gu: usize) -> KernelResult<(&[f32], &[f32])> {
     let at = if cell == RnnCell::Gru { gu } else { bias.len() };
+    // (A reset-before GRU has one input bias: the whole vector, as a simple RNN or an LSTM.)
     if at != gu || bias.len() < gu {
         return Err(shape_err(
             OP,
@@ -231,82 +276,6 @@ fn project(
     Ok(())
 }
 
-/// Forward pass of a recurrent layer; fills `cache` for [`rnn_backward`].
-pub fn rnn_forward(
-    cell: RnnCell,
-    x: ArrayView3<'_, f32>,
-    p: &RnnParams<'_>,
-    return_sequences: bool,
-    cache: &mut RnnCache,
-    out: ArrayViewMutD<'_, f32>,
-) -> KernelResult<()> {
-    let d = validate(cell, &x, p)?;
-    expect_shape(OP, "out", out.shape(), &output_shape(&d, return_sequences))?;
-    cache.prepare(cell, d, return_sequences)?;
-    let gu = d.gu(cell);
-    let (in_bias, rec_bias) = split_bias(cell, flat(OP, "bias", &p.bias)?, gu)?;
-    let x = flat(OP, "x", &x)?;
-    project(x, (d.n * d.t, d.f), &p.kernel, in_bias, &mut cache.xw)?;
-    recur(
-        cell,
-        &d,
-        &p.recurrent,
-        rec_bias,
-        return_sequences,
-        cache,
-        out,
-    )
-}
-
-/// The recurrence of [`rnn_forward`] and [`rnn_infer_tokens`] over the input projection
-/// already in `cache.xw` (`[N·T, G·U]`, input bias included): per step one GEMM `h_{t−1}·U`,
-/// the cell's element-wise update, and the new state into the next step and `out`.
-fn recur(
-    cell: RnnCell,
-    d: &RnnDims,
-    recurrent: &ArrayView2<'_, f32>,
-    rec_bias: &[f32],
-    return_sequences: bool,
-    cache: &mut RnnCache,
-    mut out: ArrayViewMutD<'_, f32>,
-) -> KernelResult<()> {
-    let d = *d;
-    let gu = d.gu(cell);
-    let outs = flat_mut(OP, "out", &mut out)?;
-    for n in 0..d.n {
-        cache.h_prev[n * d.t * d.u..n * d.t * d.u + d.u].fill(0.0);
-        if cell == RnnCell::Lstm {
-            cache.c_prev[n * d.t * d.u..n * d.t * d.u + d.u].fill(0.0);
-        }
-    }
-    for t in 0..d.t {
-        {
-            let hp = step_slice(&cache.h_prev, t, d.u)?;
-            let mut zrec = mat_mut(OP, &mut cache.zrec, d.n, gu)?;
-            gemm_rows(OP, hp, (d.n, d.u, d.t * d.u), recurrent, 0.0, &mut zrec)?;
-        }
-        match cell {
-            RnnCell::SimpleRnn => simple::forward_step(cache, &d, t),
-            RnnCell::Lstm => lstm::forward_step(cache, &d, t),
-            RnnCell::Gru => gru::forward_step(cache, &d, t, rec_bias),
-        }
-        for n in 0..d.n {
-            let h = &cache.h_new[n * d.u..(n + 1) * d.u];
-            if t + 1 < d.t {
-                let at = (n * d.t + t + 1) * d.u;
-                cache.h_prev[at..at + d.u].copy_from_slice(h);
-            }
-            if return_sequences {
-                let at = (n * d.t + t) * d.u;
-                outs[at..at + d.u].copy_from_slice(h);
-            } else if t + 1 == d.t {
-                outs[n * d.u..(n + 1) * d.u].copy_from_slice(h);
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Below this many sequences an LSTM's inference runs [`rnn_forward`]'s recurrence: one
 /// matrix-vector product per step either way, and projecting every timestep's input at once
 /// is the better GEMM.
@@ -327,6 +296,31 @@ pub fn rnn_infer(
         RnnCell::Lstm if x.dim().0 >= FEW => infer::lstm_infer(x, p, return_sequences, cache, out),
         _ => rnn_forward(cell, x, p, return_sequences, cache, out),
     }
+}
+
+/// [`rnn_infer`] with Keras's `go_backwards`: the steps of each sequence from the last to the
+/// first (a reversed copy of `x`), the outputs in that order, as Keras returns them.
+pub fn rnn_infer_run(
+    cell: RnnCell,
+    x: ArrayView3<'_, f32>,
+    p: &RnnParams<'_>,
+    go_backwards: bool,
+    return_sequences: bool,
+    cache: &mut RnnCache,
+    out: ArrayViewMutD<'_, f32>,
+) -> KernelResult<()> {
+    if !go_backwards {
+        return rnn_infer(cell, x, p, return_sequences, cache, out);
+    }
+    let mut reversed = std::mem::take(&mut cache.x_rev);
+    reversed.clear();
+    reversed.extend_from_slice(flat(OP, "x", &x)?);
+    masks::reverse_steps(&mut reversed, x.dim());
+    let result = ArrayView3::from_shape(x.dim(), &reversed[..])
+        .map_err(|e| shape_err(OP, e.to_string()))
+        .and_then(|xr| rnn_infer(cell, xr, p, return_sequences, cache, out));
+    cache.x_rev = reversed;
+    result
 }
 
 /// Weights of a recurrent layer over token ids ([`rnn_infer_tokens`]): the projection table
@@ -451,7 +445,8 @@ pub fn rnn_infer_tokens<I: EmbeddingId>(
             .ok_or_else(|| shape_err(OP, "token row outside the projection"))?;
         dst.copy_from_slice(row);
     }
-    recur(
+    cache.set_run(cell, &d, &RnnRun::default())?;
+    train::recur(
         cell,
         &d,
         &p.recurrent,
@@ -460,93 +455,4 @@ pub fn rnn_infer_tokens<I: EmbeddingId>(
         cache,
         out,
     )
-}
-
-/// Backpropagation through time for the call that last filled `cache`.
-pub fn rnn_backward(
-    cell: RnnCell,
-    x: ArrayView3<'_, f32>,
-    p: &RnnParams<'_>,
-    cache: &mut RnnCache,
-    dy: ArrayViewD<'_, f32>,
-    grads: RnnGrads<'_>,
-) -> KernelResult<()> {
-    let RnnGrads {
-        mut dx,
-        mut dkernel,
-        mut drecurrent,
-        mut dbias,
-    } = grads;
-    let d = validate(cell, &x, p)?;
-    let Some((cached_cell, cached_dims, return_sequences)) = cache.config else {
-        return Err(param_err(OP, "backward called before forward"));
-    };
-    if cached_cell != cell || cached_dims != d {
-        return Err(param_err(OP, "cache was filled by a different layer call"));
-    }
-    expect_shape(OP, "dy", dy.shape(), &output_shape(&d, return_sequences))?;
-    expect_shape(OP, "dx", dx.shape(), x.shape())?;
-    expect_shape(OP, "dkernel", dkernel.shape(), p.kernel.shape())?;
-    expect_shape(OP, "drecurrent", drecurrent.shape(), p.recurrent.shape())?;
-    expect_shape(OP, "dbias", dbias.shape(), p.bias.shape())?;
-    let gu = d.gu(cell);
-    let rows = d.n * d.t;
-    ensure_len(&mut cache.dz_in, rows * gu);
-    if cell == RnnCell::Gru {
-        ensure_len(&mut cache.dz_rec, rows * gu);
-    }
-    ensure_len(&mut cache.dh, d.n * d.u);
-    ensure_len(&mut cache.dc, d.n * d.u);
-    cache.dh[..d.n * d.u].fill(0.0);
-    cache.dc[..d.n * d.u].fill(0.0);
-    let dys = flat(OP, "dy", &dy)?;
-    for t in (0..d.t).rev() {
-        for n in 0..d.n {
-            let g = if return_sequences {
-                Some(&dys[(n * d.t + t) * d.u..(n * d.t + t + 1) * d.u])
-            } else if t + 1 == d.t {
-                Some(&dys[n * d.u..(n + 1) * d.u])
-            } else {
-                None
-            };
-            if let Some(g) = g {
-                cache.dh[n * d.u..(n + 1) * d.u]
-                    .iter_mut()
-                    .zip(g)
-                    .for_each(|(a, &b)| *a += b);
-            }
-        }
-        match cell {
-            RnnCell::SimpleRnn => simple::backward_step(cache, &d, t),
-            RnnCell::Lstm => lstm::backward_step(cache, &d, t),
-            RnnCell::Gru => gru::backward_step(cache, &d, t),
-        }
-        let dz_rec = if cell == RnnCell::Gru {
-            &cache.dz_rec
-        } else {
-            &cache.dz_in
-        };
-        let dzt = step_slice(dz_rec, t, gu)?;
-        let mut dh = mat_mut(OP, &mut cache.dh, d.n, d.u)?;
-        gemm_rows(OP, dzt, (d.n, gu, d.t * gu), &p.recurrent.t(), 1.0, &mut dh)?;
-    }
-    let dz_in = mat(OP, &cache.dz_in, rows, gu)?;
-    let dz_rec = if cell == RnnCell::Gru {
-        mat(OP, &cache.dz_rec, rows, gu)?
-    } else {
-        dz_in
-    };
-    let xm = mat(OP, flat(OP, "x", &x)?, rows, d.f)?;
-    let hp = mat(OP, &cache.h_prev, rows, d.u)?;
-    let mut dxm = mat_mut(OP, flat_mut(OP, "dx", &mut dx)?, rows, d.f)?;
-    gemm(OP, 1.0, &dz_in, &p.kernel.t(), 0.0, &mut dxm)?;
-    gemm(OP, 1.0, &xm.t(), &dz_in, 0.0, &mut dkernel)?;
-    gemm(OP, 1.0, &hp.t(), &dz_rec, 0.0, &mut drecurrent)?;
-    let db = flat_mut(OP, "dbias", &mut dbias)?;
-    let (db_in, db_rec) = db.split_at_mut(gu);
-    column_sums(&cache.dz_in[..rows * gu], gu, db_in);
-    if cell == RnnCell::Gru {
-        column_sums(&cache.dz_rec[..rows * gu], gu, db_rec);
-    }
-    Ok(())
 }

@@ -8,13 +8,19 @@
 //! are added in slice order into the first slice's, so a given thread count always gives
 //! the same bits (a different count sums in a different order).
 //!
+//! The dropout masks of a training step are drawn here, for the whole batch before it is
+//! split, and each slice runs with its rows of them.
+//!
 //! This is how training runs a recurrent layer: the per-timestep work (a small GEMM and the
 //! gate arithmetic) is too short to split between threads step by step, but the recurrences
 //! of different samples run side by side without any synchronisation until the end.
 
 use ndarray::{ArrayView3, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Axis, IxDyn};
 
-use super::{rnn_backward, rnn_forward, RnnCache, RnnCell, RnnGrads, RnnParams};
+use rand_chacha::ChaCha8Rng;
+
+use super::{rnn_backward, rnn_forward_run, RnnCache, RnnCell, RnnGrads, RnnParams, RnnRun};
+use crate::runtime::kernels::dropout::fill_mask;
 use crate::runtime::kernels::error::{shape_err, KernelResult};
 use crate::runtime::kernels::linalg::ensure_len;
 
@@ -28,6 +34,53 @@ pub struct SlicedRnn {
     slices: Vec<(usize, usize)>,
     /// `[dkernel, drecurrent, dbias]` of slices `1..`.
     partial_grads: Vec<[Vec<f32>; 3]>,
+    /// The dropout masks of the last training forward, for the whole batch (see [`RnnRun`]).
+    input_mask: Vec<f32>,
+    recurrent_mask: Vec<f32>,
+}
+
+/// A layer's Keras options as the training forward applies them: `go_backwards`, and the
+/// dropout rates with the step's stream to draw their masks from (training semantics only).
+#[derive(Default)]
+pub struct SlicedRun<'r> {
+    pub go_backwards: bool,
+    pub dropout: f32,
+    pub recurrent_dropout: f32,
+    pub rng: Option<&'r mut ChaCha8Rng>,
+}
+
+impl SlicedRnn {
+    /// Draws the masks of `run` for a batch of `n` sequences of `f` features and `gu` gate
+    /// units (`G·U`): the input's first (`[N, c·F]`, `c` = G with recurrent dropout, else 1),
+    /// then the state's (`[N, G·U]`), each in row-major order from the stream, as Keras 3
+    /// draws one mask per sequence (per gate when `recurrent_dropout` is set). Without a
+    /// stream or with zero rates, no masks.
+    fn draw_masks(
+        &mut self,
+        run: &mut SlicedRun<'_>,
+        cell: RnnCell,
+        (n, f, gu): (usize, usize, usize),
+    ) -> KernelResult<()> {
+        self.input_mask.clear();
+        self.recurrent_mask.clear();
+        let Some(rng) = run.rng.as_deref_mut() else {
+            return Ok(());
+        };
+        if run.dropout > 0.0 {
+            let c = if run.recurrent_dropout > 0.0 {
+                cell.gates()
+            } else {
+                1
+            };
+            self.input_mask.resize(n * c * f, 0.0);
+            fill_mask(run.dropout, rng, &mut self.input_mask)?;
+        }
+        if run.recurrent_dropout > 0.0 {
+            self.recurrent_mask.resize(n * gu, 0.0);
+            fill_mask(run.recurrent_dropout, rng, &mut self.recurrent_mask)?;
+        }
+        Ok(())
+    }
 }
 
 impl SlicedRnn {
@@ -37,19 +90,27 @@ impl SlicedRnn {
     }
 }
 
-/// [`rnn_forward`] with the batch split between the pool's threads.
+/// [`rnn_forward_run`] with the batch split between the pool's threads; the masks are drawn
+/// for the whole batch first, so they do not depend on the thread count.
 pub fn rnn_forward_sliced(
     cell: RnnCell,
     x: ArrayView3<'_, f32>,
     p: &RnnParams<'_>,
+    mut run: SlicedRun<'_>,
     return_sequences: bool,
     state: &mut SlicedRnn,
     out: ArrayViewMutD<'_, f32>,
 ) -> KernelResult<()> {
-    let n = x.dim().0;
+    let (n, _, f) = x.dim();
     if out.shape().first() != Some(&n) {
         return Err(shape_err(OP, "output batch differs from the input's"));
     }
+    state.draw_masks(&mut run, cell, (n, f, p.recurrent.dim().1))?;
+    let per_sample = |mask: &[f32]| mask.len().checked_div(n).unwrap_or(0);
+    let (in_width, rec_width) = (
+        per_sample(&state.input_mask),
+        per_sample(&state.recurrent_mask),
+    );
     state.slices = crate::runtime::kernels::batch_ranges(n, rayon::current_num_threads());
     state
         .caches
@@ -61,11 +122,23 @@ pub fn rnn_forward_sliced(
         let (xs, x_later) = x_rest.split_at(Axis(0), len);
         let (os, o_later) = out_rest.split_at(Axis(0), len);
         (x_rest, out_rest) = (x_later, o_later);
-        jobs.push((xs, os, cache));
+        let slice_run = RnnRun {
+            go_backwards: run.go_backwards,
+            input_mask: mask_of(&state.input_mask, in_width, (start, end)),
+            recurrent_mask: mask_of(&state.recurrent_mask, rec_width, (start, end)),
+        };
+        jobs.push((xs, os, cache, slice_run));
     }
-    crate::runtime::kernels::run_slices(jobs, |(xs, os, cache)| {
-        rnn_forward(cell, xs, p, return_sequences, cache, os)
+    crate::runtime::kernels::run_slices(jobs, |(xs, os, cache, slice_run)| {
+        rnn_forward_run(cell, xs, p, &slice_run, return_sequences, cache, os)
     })
+}
+
+/// The rows `start..end` of a per-sample mask of `width` values each (none when empty).
+fn mask_of(mask: &[f32], width: usize, (start, end): (usize, usize)) -> Option<&[f32]> {
+    (!mask.is_empty())
+        .then(|| mask.get(start * width..end * width))
+        .flatten()
 }
 
 /// [`rnn_backward`] of the last [`rnn_forward_sliced`] on the same `x`, slice by slice; the

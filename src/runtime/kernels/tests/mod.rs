@@ -13,6 +13,7 @@ mod hand;
 mod matvec;
 mod pool_paths;
 mod rnn_infer;
+mod rnn_options;
 mod rnn_tokens;
 mod sliced;
 

@@ -9,7 +9,7 @@ use super::data;
 use crate::runtime::kernels::linalg;
 use crate::runtime::kernels::rnn::{
     rnn_backward, rnn_backward_sliced, rnn_forward, rnn_forward_sliced, RnnCache, RnnCell,
-    RnnGrads, RnnParams, SlicedRnn,
+    RnnGrads, RnnParams, SlicedRnn, SlicedRun,
 };
 
 struct Grads {
@@ -35,7 +35,16 @@ fn run(cell: RnnCell, x: ArrayView3<'_, f32>, p: &RnnParams<'_>, sliced: bool) -
     };
     if sliced {
         let mut state = SlicedRnn::new();
-        rnn_forward_sliced(cell, x, p, true, &mut state, out.view_mut()).unwrap();
+        rnn_forward_sliced(
+            cell,
+            x,
+            p,
+            SlicedRun::default(),
+            true,
+            &mut state,
+            out.view_mut(),
+        )
+        .unwrap();
         rnn_backward_sliced(cell, x, p, &mut state, dy.view(), grads(&mut g)).unwrap();
     } else {
         let mut cache = RnnCache::new();

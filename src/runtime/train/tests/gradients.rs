@@ -11,6 +11,7 @@ use ndarray::ArrayD;
 
 use super::{distinct, f32_input, noise, trainer, window, Builder};
 use crate::ir::{Activation, DType, Init, Op, Padding, RnnCell};
+use crate::ops::recurrent::RnnOptions;
 use crate::plan::ExecutionPlan;
 use crate::runtime::train::{Input, Trainer};
 
@@ -53,7 +54,12 @@ fn close(what: &str, analytic: f64, numeric: f64) {
 
 /// Checks every trainable parameter and every f32 input of `plan` at `inputs`.
 #[allow(clippy::needless_pass_by_value)] // call sites read better passing owned test data
-fn check(plan: ExecutionPlan, mut inputs: Vec<ArrayD<f32>>, ids: Option<ArrayD<i32>>, h: f32) {
+pub(super) fn check(
+    plan: ExecutionPlan,
+    mut inputs: Vec<ArrayD<f32>>,
+    ids: Option<ArrayD<i32>>,
+    h: f32,
+) {
     let mut t = trainer(plan, 5).with_input_gradients();
     let out_shape = t
         .forward(&views(&inputs, ids.as_ref()), true)
@@ -228,6 +234,63 @@ fn recurrent_layers_on_float_inputs_with_input_gradients() {
             check(b.plan(r), vec![noise(&[2, 4, 3], 6, 1.0)], None, 1e-2);
         }
     }
+}
+
+#[test]
+fn recurrent_options_through_the_trainer() {
+    // Every step of `check` runs a training forward with the same step count, so the dropout
+    // masks stay the same between the finite differences' evaluations.
+    let options = [
+        RnnOptions {
+            go_backwards: true,
+            ..RnnOptions::default()
+        },
+        RnnOptions {
+            dropout: 0.3,
+            ..RnnOptions::default()
+        },
+        RnnOptions {
+            go_backwards: true,
+            dropout: 0.3,
+            recurrent_dropout: 0.4,
+            reset_after: false,
+        },
+    ];
+    for cell in [RnnCell::SimpleRnn, RnnCell::Lstm, RnnCell::Gru] {
+        for (i, o) in options.iter().enumerate() {
+            let mut b = Builder::new();
+            let x = b.input("x", DType::F32, &[4, 3]);
+            let a = b.dense("pre", x, 3, Activation::Linear);
+            let r = b.rnn_with("r", a, (cell, 3, i != 1), *o);
+            check(b.plan(r), vec![noise(&[3, 4, 3], 8, 1.0)], None, 1e-2);
+        }
+    }
+}
+
+#[test]
+fn recurrent_dropout_draws_one_mask_per_step_and_none_at_inference() {
+    let mut b = Builder::new();
+    let x = b.input("x", DType::F32, &[4, 3]);
+    let options = RnnOptions {
+        dropout: 0.5,
+        recurrent_dropout: 0.5,
+        ..RnnOptions::default()
+    };
+    let r = b.rnn_with("r", x, (RnnCell::Lstm, 3, true), options);
+    let mut t = trainer(b.plan(r), 5);
+    let input = [noise(&[2, 4, 3], 9, 1.0)];
+    let infer = t.forward(&views(&input, None), false).unwrap().to_owned();
+    let again = t.forward(&views(&input, None), false).unwrap().to_owned();
+    assert_eq!(infer, again, "inference is deterministic and mask-free");
+    let train = t.forward(&views(&input, None), true).unwrap().to_owned();
+    let gap = (&train - &infer).iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(
+        gap > 1e-3,
+        "training with dropout equals inference (gap {gap})"
+    );
+    // The same step (no optimizer step between) draws the same masks.
+    let train_again = t.forward(&views(&input, None), true).unwrap().to_owned();
+    assert_eq!(train, train_again);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! fused dense + mse step against the unfused one (`dense_mse.rs`), the relu-through-pool path
 //! against the plain one (`fast_paths.rs`).
 
+mod bidirectional;
 mod dense_mse;
 mod fast_paths;
 mod gradients;
@@ -188,6 +189,18 @@ impl Builder {
         units: usize,
         seq: bool,
     ) -> ValueId {
+        let options = crate::ops::recurrent::RnnOptions::default();
+        self.rnn_with(name, x, (cell, units, seq), options)
+    }
+
+    /// A recurrent layer with Keras options (`(cell, units, return_sequences)`).
+    pub fn rnn_with(
+        &mut self,
+        name: &str,
+        x: ValueId,
+        (cell, units, seq): (RnnCell, usize, bool),
+        options: crate::ops::recurrent::RnnOptions,
+    ) -> ValueId {
         let f = self.last(x);
         let g = cell.gates() * units;
         let kernel = self.param(
@@ -202,7 +215,7 @@ impl Builder {
             Init::Orthogonal,
             true,
         );
-        let bias_shape = if cell == RnnCell::Gru {
+        let bias_shape = if options.two_biases(cell) {
             vec![2, g]
         } else {
             vec![g]
@@ -219,9 +232,63 @@ impl Builder {
                 cell,
                 units,
                 return_sequences: seq,
+                options,
                 kernel,
                 recurrent,
                 bias,
+            },
+            &[x],
+        )
+    }
+
+    /// A bidirectional layer over `x` (`(cell, units, return_sequences)`), its weights named
+    /// `NAME.forward.*` and `NAME.backward.*`.
+    pub fn bidirectional(
+        &mut self,
+        name: &str,
+        x: ValueId,
+        (cell, units, seq): (RnnCell, usize, bool),
+        options: crate::ops::recurrent::RnnOptions,
+        merge: crate::ops::bidirectional::BiMerge,
+    ) -> ValueId {
+        let f = self.last(x);
+        let g = cell.gates() * units;
+        let bias = if options.two_biases(cell) {
+            vec![2, g]
+        } else {
+            vec![g]
+        };
+        let mut weights = |dir: &str| crate::ops::bidirectional::RnnWeights {
+            kernel: self.param(
+                &format!("{name}.{dir}.kernel"),
+                &[f, g],
+                Init::GlorotUniform,
+                true,
+            ),
+            recurrent: self.param(
+                &format!("{name}.{dir}.recurrent_kernel"),
+                &[units, g],
+                Init::Orthogonal,
+                true,
+            ),
+            bias: self.param(
+                &format!("{name}.{dir}.bias"),
+                &bias,
+                Init::Uniform { limit: 0.3 },
+                true,
+            ),
+        };
+        let (forward, backward) = (weights("forward"), weights("backward"));
+        self.node(
+            name,
+            Op::Bidirectional {
+                cell,
+                units,
+                return_sequences: seq,
+                options,
+                merge,
+                forward,
+                backward,
             },
             &[x],
         )
