@@ -108,6 +108,8 @@ pub enum StepState {
     Conv(Box<ConvStep>),
     /// One cache per batch slice (one slice per thread).
     Rnn(Vec<rnn::RnnCache>),
+    /// Multi-head attention's per-slice scratch.
+    Attention(Box<crate::runtime::kernels::attention::MhaScratch>),
 }
 
 impl StepState {

@@ -27,17 +27,31 @@ pub fn dropout_forward(
     }
     expect_shape(OP, "mask", mask.shape(), x.shape())?;
     expect_shape(OP, "out", out.shape(), x.shape())?;
-    let scale = 1.0 / (1.0 - rate);
-    let threshold = f64::from(rate);
-    for m in &mut mask {
-        let u = f64::from(rng.next_u32() >> 8) / f64::from(1u32 << 24);
-        *m = if u >= threshold { scale } else { 0.0 };
+    match mask.as_slice_mut() {
+        Some(m) => draw_mask(rate, rng, m),
+        None => {
+            return Err(super::error::KernelError::Layout {
+                op: OP,
+                tensor: "mask",
+            })
+        }
     }
     Zip::from(&mut out)
         .and(&x)
         .and(&mask)
         .for_each(|o, &v, &m| *o = v * m);
     Ok(())
+}
+
+/// Fills `mask` in order, one `u32` of `rng` per element: `1/(1 − rate)` where kept, else 0
+/// (`rate` in `[0, 1)`, checked by the callers). Also the attention probabilities' mask.
+pub fn draw_mask(rate: f32, rng: &mut ChaCha8Rng, mask: &mut [f32]) {
+    let scale = 1.0 / (1.0 - rate);
+    let threshold = f64::from(rate);
+    for m in mask {
+        let u = f64::from(rng.next_u32() >> 8) / f64::from(1u32 << 24);
+        *m = if u >= threshold { scale } else { 0.0 };
+    }
 }
 
 /// Backward: `dx = dy ⊙ mask`.

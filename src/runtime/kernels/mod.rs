@@ -18,6 +18,7 @@
 #![allow(clippy::needless_pass_by_value)]
 
 pub mod activation;
+pub mod attention;
 pub mod batch_norm;
 pub mod conv;
 pub mod conv_sliced;
