@@ -17,6 +17,8 @@
 //! depend only on the seed and the thread count.
 
 pub mod backward;
+#[cfg(test)]
+mod tests;
 
 use rand_chacha::ChaCha8Rng;
 
