@@ -193,7 +193,9 @@ impl Spec {
             // `x` itself for a first layer).
             let named = matches!(self.layers.get(i + 1), Some(Layer::SelfAttention { .. }));
             if named {
-                text.push_str(&format!("let {PREVIOUS} = "));
+                text.push_str("let ");
+                text.push_str(PREVIOUS);
+                text.push_str(" = ");
             }
             let line = l.source();
             if i == 0 && matches!(l, Layer::SelfAttention { .. }) {

@@ -300,7 +300,9 @@ fn softmax_row(row: &mut [f32]) {
         + ((sums[4] + sums[5]) + (sums[6] + sums[7]))
         + tail;
     let inv = 1.0 / sum;
-    row.iter_mut().for_each(|v| *v *= inv);
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
 }
 
 /// Copies head `h`'s columns (`width` wide, `stride` apart) of `rows` rows out of `src`, as a
@@ -409,7 +411,9 @@ fn forward_slice(
     } = job;
     project(xq, len * tq, dq, w.query, q)?;
     let scale = 1.0 / (key_dim as f32).sqrt();
-    q.iter_mut().for_each(|e| *e *= scale);
+    for e in q.iter_mut() {
+        *e *= scale;
+    }
     project(xk, len * tv, dk, w.key, k)?;
     project(xv, len * tv, dv, w.value, v)?;
     let (kt, rest) = head.split_at_mut(key_dim * tv);
@@ -521,7 +525,6 @@ pub fn mha_forward(
     };
     // Per slice: [q, k, v, heads_out, probs, head], from the cache or the scratch.
     let mut parts: Vec<Vec<&mut [f32]>> = Vec::with_capacity(slices.len());
-    let mask: Option<&[f32]>;
     let keep_probs;
     let mut mask_store = None;
     match store {
@@ -597,7 +600,7 @@ pub fn mha_forward(
             }
         }
     }
-    mask = mask_store;
+    let mask = mask_store;
     let out_parts = split_parts(out, &lens_of(tq * dq))?;
     let mut jobs = Vec::with_capacity(slices.len());
     for ((&(a, b), p), o) in slices.iter().zip(parts).zip(out_parts) {
@@ -634,7 +637,7 @@ pub fn position_forward(
 ) -> KernelResult<()> {
     const OP: &str = "position_embedding";
     let sample = checked_product(OP, &[t, d])?;
-    if table.len() < sample || sample == 0 || out.len() % sample != 0 {
+    if table.len() < sample || sample == 0 || !out.len().is_multiple_of(sample) {
         return Err(shape_err(
             OP,
             format!(
@@ -669,7 +672,7 @@ pub fn position_backward(
 ) -> KernelResult<()> {
     const OP: &str = "position_embedding";
     let sample = checked_product(OP, &[t, d])?;
-    if dtable.len() < sample || sample == 0 || dy.len() % sample != 0 {
+    if dtable.len() < sample || sample == 0 || !dy.len().is_multiple_of(sample) {
         return Err(shape_err(OP, "gradient sizes do not fit the table"));
     }
     dtable.fill(0.0);

@@ -2,6 +2,9 @@
 //! independent f64 reference written from Keras's definition (loops, no GEMM, no head
 //! rearrangement); slicing the batch between threads gives the same bits.
 
+// Exact comparisons where the values are exactly representable (mask factors, sums of rows).
+#![allow(clippy::float_cmp)]
+
 use super::backward::{core_backward, output_backward, OutputGrads};
 use super::*;
 use crate::runtime::kernels::tests::data;
