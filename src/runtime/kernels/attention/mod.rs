@@ -17,12 +17,17 @@
 //! depend only on the seed and the thread count.
 
 pub mod backward;
+mod position;
+mod softmax;
 #[cfg(test)]
 mod tests;
 
+pub use position::{position_backward, position_forward};
+pub(crate) use softmax::softmax_rows;
+
 use rand_chacha::ChaCha8Rng;
 
-use super::error::{checked_product, param_err, shape_err, KernelError, KernelResult};
+use super::error::{checked_product, param_err, shape_err, KernelResult};
 use super::linalg::{ensure_len, gemm, gemm_rows, mat, mat_mut};
 
 const OP: &str = "multi_head_attention";
@@ -245,64 +250,6 @@ pub(crate) fn project(
         }
     }
     Ok(())
-}
-
-/// Softmax of each of the `tq` rows of `s` (`tv` wide) in place; causal rows keep only
-/// positions `j ≤ i` (the rest get 0). Compiled for the widest SIMD the CPU has
-/// (`simd_train::vectorized`, the same bits on every path), with `fastmath::exp`.
-pub(crate) fn softmax_rows(s: &mut [f32], tq: usize, tv: usize, causal: bool) {
-    super::simd_train::vectorized(
-        #[inline(always)]
-        || {
-            for (i, row) in s.chunks_exact_mut(tv.max(1)).take(tq).enumerate() {
-                let allowed = if causal { (i + 1).min(tv) } else { tv };
-                let (live, masked) = row.split_at_mut(allowed);
-                softmax_row(live);
-                masked.fill(0.0);
-            }
-        },
-    );
-}
-
-/// Lanes of the partial maxima and sums in [`softmax_row`].
-const LANES: usize = 8;
-
-/// Softmax of one row in place: eight-lane maximum and sum (lanes combined pairwise, then the
-/// tail in order), `exp(x − max)` by `fastmath::exp`.
-#[allow(clippy::inline_always)]
-#[inline(always)]
-fn softmax_row(row: &mut [f32]) {
-    let mut lanes = [f32::NEG_INFINITY; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let mut max = chunks
-        .remainder()
-        .iter()
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max);
-    for c in chunks {
-        for l in 0..LANES {
-            lanes[l] = lanes[l].max(c[l]);
-        }
-    }
-    max = lanes.iter().copied().fold(max, f32::max);
-    for v in row.iter_mut() {
-        *v = super::fastmath::exp(*v - max);
-    }
-    let mut sums = [0.0f32; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for c in chunks {
-        for l in 0..LANES {
-            sums[l] += c[l];
-        }
-    }
-    let sum = ((sums[0] + sums[1]) + (sums[2] + sums[3]))
-        + ((sums[4] + sums[5]) + (sums[6] + sums[7]))
-        + tail;
-    let inv = 1.0 / sum;
-    for v in row.iter_mut() {
-        *v *= inv;
-    }
 }
 
 /// Copies head `h`'s columns (`width` wide, `stride` apart) of `rows` rows out of `src`, as a
@@ -625,62 +572,4 @@ pub fn mha_forward(
     super::run_slices(jobs, |job| {
         forward_slice(shape, sizes, w, mask, causal, job)
     })
-}
-
-/// Position embedding forward: `out[n, t] = x[n, t] + table[t]` over `[N, T, d]` (`out` may
-/// already hold `x`: pass `x` as `None`).
-pub fn position_forward(
-    x: Option<&[f32]>,
-    table: &[f32],
-    (t, d): (usize, usize),
-    out: &mut [f32],
-) -> KernelResult<()> {
-    const OP: &str = "position_embedding";
-    let sample = checked_product(OP, &[t, d])?;
-    if table.len() < sample || sample == 0 || !out.len().is_multiple_of(sample) {
-        return Err(shape_err(
-            OP,
-            format!(
-                "{} values over a table of {} for T {t}, d {d}",
-                out.len(),
-                table.len()
-            ),
-        ));
-    }
-    if let Some(x) = x {
-        if x.len() != out.len() {
-            return Err(KernelError::Shape {
-                op: OP,
-                detail: "input and output sizes differ".into(),
-            });
-        }
-        out.copy_from_slice(x);
-    }
-    let rows = &table[..sample];
-    for s in out.chunks_exact_mut(sample) {
-        s.iter_mut().zip(rows).for_each(|(o, &p)| *o += p);
-    }
-    Ok(())
-}
-
-/// Position embedding backward: `dtable[t] = Σ_n dy[n, t]` for `t < T`, zero for the rows
-/// beyond (`dx = dy` is the caller's copy).
-pub fn position_backward(
-    dy: &[f32],
-    (t, d): (usize, usize),
-    dtable: &mut [f32],
-) -> KernelResult<()> {
-    const OP: &str = "position_embedding";
-    let sample = checked_product(OP, &[t, d])?;
-    if dtable.len() < sample || sample == 0 || !dy.len().is_multiple_of(sample) {
-        return Err(shape_err(OP, "gradient sizes do not fit the table"));
-    }
-    dtable.fill(0.0);
-    for s in dy.chunks_exact(sample) {
-        dtable[..sample]
-            .iter_mut()
-            .zip(s)
-            .for_each(|(g, &v)| *g += v);
-    }
-    Ok(())
 }
