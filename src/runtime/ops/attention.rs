@@ -415,6 +415,28 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
     }
 }
 
+/// The values of scratch every multi-head attention step of `plan` keeps in the interpreter on
+/// `threads` threads (`shape_of` gives a value's concrete shape), or `None` on overflow.
+pub(crate) fn inference_scratch_len(
+    plan: &crate::plan::ExecutionPlan,
+    shape_of: impl Fn(u32) -> Option<Vec<usize>>,
+    threads: usize,
+) -> Option<u64> {
+    plan.steps.iter().try_fold(0u64, |total, step| {
+        let Some(a) = attn(&step.op) else {
+            return Some(total);
+        };
+        let shape = input_slots(step.inputs.len()).and_then(|[iq, ik, iv]| {
+            let shape = |i: usize| step.inputs.get(i).and_then(|&v| shape_of(v));
+            mha_shape(&a, &shape(iq)?, &shape(ik)?, &shape(iv)?)
+        });
+        match shape {
+            Some(s) => total.checked_add(s.inference_scratch_len(threads)? as u64),
+            None => Some(total),
+        }
+    })
+}
+
 /// The interpreter's scratch for a step of `op` (per-slice buffers, sized on first use).
 pub(crate) fn infer_state(op: &Op) -> InferState {
     match op {

@@ -108,6 +108,30 @@ impl MhaShape {
     }
 }
 
+impl MhaShape {
+    /// The values of scratch [`mha_forward`] keeps for inference on `threads` threads (every
+    /// slice's projections, one head's scores and head buffers), or `None` on overflow: what
+    /// the interpreter counts against its memory budget before running.
+    pub fn inference_scratch_len(&self, threads: usize) -> Option<usize> {
+        let sizes = self.validate().ok()?;
+        let slices = threads.clamp(1, self.batch.max(1));
+        let per_sample = [
+            self.tq.checked_mul(sizes.hk)?,
+            self.tv.checked_mul(sizes.hk)?,
+            self.tv.checked_mul(sizes.hv)?,
+            self.tq.checked_mul(sizes.hv)?,
+        ]
+        .into_iter()
+        .try_fold(0usize, usize::checked_add)?;
+        let samples = self.batch.div_ceil(slices);
+        let per_slice = samples
+            .checked_mul(per_sample)?
+            .checked_add(sizes.scores)?
+            .checked_add(head_scratch_len(self, sizes))?;
+        per_slice.checked_mul(slices)
+    }
+}
+
 /// Checked sizes derived from an [`MhaShape`].
 #[derive(Clone, Copy, Debug)]
 struct Sizes {

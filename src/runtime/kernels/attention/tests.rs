@@ -374,3 +374,39 @@ fn position_embedding_adds_the_first_rows_and_sums_them_back() {
     // A table shorter than T is refused.
     assert!(position_forward(None, &table[..2], (2, 2), &mut out).is_err());
 }
+
+#[test]
+fn the_inference_scratch_estimate_bounds_what_a_call_keeps() {
+    for s in [big(), shape(2, 3, 5, 2, 3, 4), shape(5, 4, 4, 3, 2, 2)] {
+        let w = Owned::random(&s, 5);
+        let xq = data(s.batch * s.tq * s.dq, 6, 1.0);
+        let xk = data(s.batch * s.tv * s.dk, 7, 1.0);
+        let xv = data(s.batch * s.tv * s.dv, 8, 1.0);
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let kept = pool.install(|| {
+                let mut scratch = MhaScratch::default();
+                let mut out = vec![0.0; s.batch * s.tq * s.dq];
+                let inputs = MhaInputs {
+                    query: &xq,
+                    key: &xk,
+                    value: &xv,
+                };
+                let store = MhaStore::Infer(&mut scratch);
+                mha_forward(&s, &w.weights(), &inputs, false, store, &mut out).unwrap();
+                scratch.slices.iter().map(Vec::len).sum::<usize>()
+            });
+            let estimate = s.inference_scratch_len(threads).unwrap();
+            assert!(kept <= estimate, "{s:?} on {threads}: {kept} > {estimate}");
+            assert!(kept > 0);
+        }
+    }
+    let huge = MhaShape {
+        batch: usize::MAX / 2,
+        ..big()
+    };
+    assert_eq!(huge.inference_scratch_len(2), None);
+}
