@@ -144,6 +144,7 @@ NAMED = {
     "check": {
         "seed-seed_cnn": "specs-seed_cnn",
         "seed-seed_rnn": "specs-seed_rnn",
+        "seed-text_transformer": "specs-text_transformer",
         "seed-param_bytes_limit": "tests-ui-shapes-param_bytes_limit",
         "seed-window_too_large": "tests-ui-shapes-window_too_large",
         "seed-dim_overflow": "tests-ui-syntax-dim_overflow",

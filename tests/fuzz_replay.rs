@@ -85,6 +85,7 @@ fn check_corpus_replays() {
     let outcomes = replay("check", fuzz_entry::check);
     expect(&outcomes, "seed-seed_cnn", &[]);
     expect(&outcomes, "seed-seed_rnn", &[]);
+    expect(&outcomes, "seed-text_transformer", &[]);
     expect(&outcomes, "seed-param_bytes_limit", &["E0409"]);
     expect(&outcomes, "seed-window_too_large", &["E0402"]);
     expect(&outcomes, "seed-dim_overflow", &["E0109"]);

@@ -128,6 +128,22 @@ fn bidirectional(sequences: bool) -> impl Strategy<Value = Layer> {
 /// A recurrent layer, plain or bidirectional.
 fn any_rnn(sequences: bool) -> impl Strategy<Value = Layer> {
     prop_oneof![3 => rnn(sequences), 1 => bidirectional(sequences)]
+
+}
+
+/// Attention-family layers on a sequence: self-attention, or a position table that may be
+/// shorter than the sequence (the reference refuses that).
+fn attention_layer() -> impl Strategy<Value = Layer> {
+    prop_oneof![
+        2 => (1..=3usize, 1..=4usize, any::<bool>()).prop_map(|(heads, key_dim, causal)| {
+            Layer::SelfAttention {
+                heads,
+                key_dim,
+                causal,
+            }
+        }),
+        1 => (3..=6usize).prop_map(|max_length| Layer::PositionEmbedding { max_length }),
+    ]
 }
 
 /// Image stacks: convs and pools, then flatten or a global pool, then dense layers.
@@ -170,8 +186,9 @@ fn image_spec() -> impl Strategy<Value = Spec> {
         })
 }
 
-/// Sequence stacks: token ids through an embedding (or float features), recurrent layers
-/// that return sequences, a last recurrent layer that may, then dense layers.
+/// Sequence stacks: token ids through an embedding (or float features), maybe attention-family
+/// layers, recurrent layers that return sequences, a last recurrent layer that may, then dense
+/// layers.
 fn sequence_spec() -> impl Strategy<Value = Spec> {
     (
         1..=5usize,
@@ -180,8 +197,9 @@ fn sequence_spec() -> impl Strategy<Value = Spec> {
         prop::collection::vec(any_rnn(true), 0..2),
         any::<bool>().prop_flat_map(any_rnn),
         prop::collection::vec(dense_layer(), 0..2),
+        prop::option::of(prop::collection::vec(attention_layer(), 1..3)),
     )
-        .prop_map(|(t, embedding, features, middle, last, dense)| {
+        .prop_map(|(t, embedding, features, middle, last, dense, attention)| {
             let mut layers = Vec::new();
             let (input, tokens) = match embedding {
                 Some((vocab, dim)) => {
@@ -200,6 +218,9 @@ fn sequence_spec() -> impl Strategy<Value = Spec> {
                     ..
                 }
             );
+            if let Some(attention) = attention {
+                layers.extend(attention);
+            }
             layers.extend(middle);
             layers.push(last);
             if sequences {

@@ -111,6 +111,13 @@ pub fn rule_error(
             other,
             input,
         } => {
+            // Attention compares the key's length with the value's (input 1), not the query's.
+            let attention_length = layer == "multi_head_attention" && *axis == 1;
+            let first_span = if attention_length {
+                input_spans.get(1).copied().unwrap_or(input_span)
+            } else {
+                input_span
+            };
             let other_span = input_spans.get(*input).copied().unwrap_or(at);
             let (label, note) = if *axis == usize::MAX {
                 (
@@ -130,15 +137,19 @@ pub fn rule_error(
             .primary(file, call.span, label)
             .secondary(
                 file,
-                input_span,
-                format!("the first input has {first} on that axis, computed here"),
+                first_span,
+                if attention_length {
+                    format!("the value has {first} positions, computed here")
+                } else {
+                    format!("the first input has {first} on that axis, computed here")
+                },
             )
             .secondary(file, other_span, format!("this input has {other}"))
             .note(note)
-            .help(if layer == "add" {
-                "`add` needs equal shapes; project one input, e.g. with `conv2d` or `dense`"
-            } else {
-                "`concat` needs equal sizes on every axis but the one it joins"
+            .help(match layer {
+                "add" => "`add` needs equal shapes; project one input, e.g. with `conv2d` or `dense`",
+                "multi_head_attention" => "query, value and key share the batch, and the key has as many positions as the value",
+                _ => "`concat` needs equal sizes on every axis but the one it joins",
             })
         }
         RuleError::Conflict(c) => conflict(file, c, call.span),
@@ -154,12 +165,25 @@ pub fn rule_error(
         .primary(file, at, format!("axis {axis} is `{symbol}`"))
         .secondary(file, input_span, "the input is computed here")
         .help("declare that size as a number in the model signature"),
+        RuleError::Size(what) if layer == "position_embedding" => Diagnostic::error(
+            codes::CHECK_SIZE_INVALID,
+            "`position_embedding` has fewer positions than its input sequence",
+        )
+        .primary(file, call.span, what.clone())
+        .secondary(file, input_span, "the sequence is computed here")
+        .help("raise `max_length` to the sequence length, or shorten the sequence"),
         RuleError::Size(what) => Diagnostic::error(
             codes::CHECK_SIZE_INVALID,
             format!("the output size of `{layer}` is too large"),
         )
         .primary(file, call.span, what.clone())
         .help("use smaller sizes"),
+        RuleError::InputCount { found } if layer == "multi_head_attention" => Diagnostic::error(
+            codes::CHECK_INPUT_COUNT,
+            "`multi_head_attention` takes two or three inputs",
+        )
+        .primary(file, call.span, format!("{found} given"))
+        .help("name the query, the value and optionally the key: `multi_head_attention(q, v, k, ...)`"),
         RuleError::InputCount { found } => Diagnostic::error(
             codes::CHECK_INPUT_COUNT,
             format!("`{layer}` needs at least two inputs"),

@@ -77,6 +77,7 @@ fn every_shipped_spec_checks_clean() {
         "seed_cnn.model",
         "seed_rnn.model",
         "linear_regression.model",
+        "text_transformer.model",
     ] {
         let c = check(&spec(name));
         assert!(c.diagnostics.is_empty(), "{name}: {:?}", c.diagnostics);
@@ -253,4 +254,68 @@ fn optimizer_defaults_follow_the_frameworks() {
             "{optimizer}"
         );
     }
+}
+
+#[test]
+fn text_transformer_matches_keras_summary() {
+    let got = layers(&spec("text_transformer.model"));
+    let params: Vec<u64> = got.iter().map(|r| r.2).collect();
+    // Embedding(1000, 64); PositionEmbedding(64) on width 64; MultiHeadAttention(4 heads,
+    // key_dim 16) on 64: four projections of 64·64 + 64; LayerNormalization 2·64; Dense(128)
+    // on 64, Dense(64) on 128; the classifier on 64·64 flattened.
+    assert_eq!(
+        params,
+        vec![
+            64_000, 4_096, 16_640, 0, 128, 8_320, 8_256, 0, 128, 16_640, 0, 128, 8_320, 8_256, 0,
+            128, 0, 40_970
+        ]
+    );
+    assert_eq!(params.iter().sum::<u64>(), 176_010);
+    assert_eq!(got[2], ("a".into(), "[N, 64, 64]".into(), 16_640));
+    assert_eq!(got[5].1, "[N, 64, 128]");
+}
+
+#[test]
+fn multi_head_attention_shapes_and_keras_parameter_counts() {
+    let got = layers(
+        "model M(q: f32[N, 7, 12], v: f32[N, 5, 6], k: f32[N, 5, 3]) {
+            let a = multi_head_attention(q, v, k, heads: 3, key_dim: 4, value_dim: 2)
+            let b = multi_head_attention(q, v, heads: 2, key_dim: 5)
+            let c = multi_head_attention(a, b, heads: 1, key_dim: 8, causal: true, dropout: 0.2)
+            let s = q |> multi_head_attention(q, heads: 2, key_dim: 6)
+            add(c, s) |> position_embedding(9)
+        }",
+    );
+    // Query 12 wide, 3 heads of 4: 12·12 + 12; key from 3: 3·12 + 12; value 3 heads of 2 from
+    // 6: 6·6 + 6; output 6 → 12: 6·12 + 12. Keras: 156 + 48 + 42 + 84 = 330.
+    assert_eq!(got[0], ("a".into(), "[N, 7, 12]".into(), 330));
+    // value_dim defaults to key_dim; the key is the value: 12·10+10 + 6·10+10 + 6·10+10 + 10·12+12.
+    assert_eq!(got[1], ("b".into(), "[N, 7, 12]".into(), 402));
+    // One head of 8: three projections of 12·8 + 8, the output 8·12 + 12.
+    assert_eq!(got[2], ("c".into(), "[N, 7, 12]".into(), 420));
+    assert_eq!(got[3].1, "[N, 7, 12]");
+    // The table: max_length 9 × width 12.
+    assert_eq!(
+        got[5],
+        ("position_embedding".into(), "[N, 7, 12]".into(), 108)
+    );
+}
+
+#[test]
+fn attention_refusals() {
+    // Rank 2 query; key and value of different lengths; four inputs; too long a sequence; an
+    // unknown length for the position table.
+    for text in [
+        "model M(x: f32[N, 4]) { multi_head_attention(x, x, heads: 1, key_dim: 2) }",
+        "model M(q: f32[N, 3, 4], v: f32[N, 5, 4], k: f32[N, 6, 4]) { multi_head_attention(q, v, k, heads: 1, key_dim: 2) }",
+        "model M(x: f32[N, 3, 4]) { multi_head_attention(x, x, x, x, heads: 1, key_dim: 2) }",
+        "model M(x: f32[N, 10, 4]) { position_embedding(8) }",
+        "model M(x: f32[N, T, 4]) { position_embedding(8) }",
+        "model M(x: i32[N, 3, 4]) { multi_head_attention(x, x, heads: 1, key_dim: 2) }",
+    ] {
+        let c = codes(text);
+        assert_eq!(c.len(), 1, "{text}: {c:?}");
+    }
+    // heads and key_dim are required.
+    assert!(!codes("model M(x: f32[N, 3, 4]) { multi_head_attention(x, x, heads: 2) }").is_empty());
 }

@@ -6,6 +6,7 @@
 //! family's answer. Invariants: every registered name builds an op; the dispatch arms below
 //! only forward to the family modules (each op's behaviour lives in its family's file).
 
+use super::attention;
 use super::op::{Activation as IrActivation, Family, Op};
 use super::param::ParamId;
 use super::rule::{Rule, RuleError};
@@ -87,6 +88,20 @@ pub enum LayerOp {
     Cast {
         to: DType,
     },
+    // --- attention family (`ops::attention`) ---
+    /// Keras MultiHeadAttention over `[query, value]` or `[query, value, key]`; `value_dim`
+    /// already defaulted to `key_dim`.
+    MultiHeadAttention {
+        heads: usize,
+        key_dim: usize,
+        value_dim: usize,
+        dropout: f64,
+        causal: bool,
+    },
+    /// A learned `[max_length, d]` table added to the positions of its input.
+    PositionEmbedding {
+        max_length: usize,
+    },
 }
 
 impl LayerOp {
@@ -131,6 +146,8 @@ impl LayerOp {
             LayerOp::Concat { .. } => "concat",
             LayerOp::Activation(a) => activation::name(*a),
             LayerOp::Cast { .. } => "cast",
+            LayerOp::MultiHeadAttention { .. } => "multi_head_attention",
+            LayerOp::PositionEmbedding { .. } => "position_embedding",
         }
     }
 }
@@ -148,6 +165,7 @@ const FAMILIES: &[&[LayerSpec]] = &[
     merge::LAYERS,
     activation::LAYERS,
     reshape::CAST_LAYERS,
+    attention::LAYERS,
 ];
 
 /// Every layer a model body can use.
@@ -179,6 +197,7 @@ pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
         .or_else(|| recurrent::build(name, args))
         .or_else(|| merge::build(name, args))
         .or_else(|| activation::build(name, args))
+        .or_else(|| attention::build(name, args))
 }
 
 /// Parameter `i` of a layer being lowered.
@@ -203,6 +222,9 @@ impl LayerOp {
             LayerOp::Rnn { .. } | LayerOp::Bidirectional { .. } => Family::Recurrent,
             LayerOp::Add | LayerOp::Concat { .. } => Family::Merge,
             LayerOp::Activation(_) => Family::Activation,
+            LayerOp::MultiHeadAttention { .. } | LayerOp::PositionEmbedding { .. } => {
+                Family::Attention
+            }
         }
     }
 
@@ -220,6 +242,7 @@ impl LayerOp {
             Family::Recurrent => recurrent::infer(self, inputs),
             Family::Merge => merge::infer(self, inputs, symbols, at),
             Family::Activation => activation::infer(self, inputs),
+            Family::Attention => attention::infer(self, inputs, symbols, at),
         }
     }
 
@@ -237,6 +260,7 @@ impl LayerOp {
             Family::Recurrent => recurrent::lower(self, params),
             Family::Merge => merge::lower(self),
             Family::Activation => activation::lower(self, rank),
+            Family::Attention => attention::lower(self, params),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The op catalogue: everything about each layer of the language, one file per op family.
 //!
 //! A family file (`dense`, `conv`, `pool`, `norm`, `dropout`, `embedding`, `recurrent`,
-//! `merge`, `reshape`, `activation`) holds, for its ops: the argument signatures with Keras's
+//! `merge`, `reshape`, `activation`, `attention`) holds, for its ops: the argument signatures with Keras's
 //! defaults, the builder of the checked [`layer::LayerOp`], the one shape rule (output fact,
 //! parameters with Keras's names, layouts and initializers, FLOPs) that the checker wraps with
 //! spans and the IR verifier applies to the IR [`op::Op`], the lowering to IR, and (in its `//!`
@@ -17,6 +17,7 @@
 
 pub mod activation;
 pub mod bidirectional;
+pub mod attention;
 pub mod conv;
 pub mod dense;
 pub mod describe;

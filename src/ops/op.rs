@@ -5,6 +5,7 @@
 //! `[kh, kw, in, out]`, dense kernels `[in, out]`, recurrent gates in Keras order. The serde
 //! form of [`Op`] is the plan format: renaming a variant or a field changes `format_version`.
 
+use super::attention;
 use super::param::{expect_params, ParamId, ParamRef};
 use super::rule::Rule;
 use super::types::Fact;
@@ -167,6 +168,30 @@ pub enum Op {
         scale: Vec<f32>,
         shift: Vec<f32>,
     },
+    // --- attention family (`ops::attention`) ---
+    /// Keras MultiHeadAttention: inputs `[query, value]` or `[query, value, key]` (`[N, T, d]`
+    /// each), output `[N, Tq, dq]`. Kernels in Keras's layouts (`query_kernel [dq, heads,
+    /// key_dim]`, ..., `output_kernel [heads, value_dim, dq]`); `dropout` applies to the
+    /// attention probabilities in training only; `causal` masks positions `j > i`.
+    MultiHeadAttention {
+        heads: usize,
+        key_dim: usize,
+        value_dim: usize,
+        dropout: f32,
+        causal: bool,
+        query_kernel: ParamId,
+        query_bias: ParamId,
+        key_kernel: ParamId,
+        key_bias: ParamId,
+        value_kernel: ParamId,
+        value_bias: ParamId,
+        output_kernel: ParamId,
+        output_bias: ParamId,
+    },
+    /// `x[n, t] + table[t]` over `[N, T, d]` (`table [max_length, d]`, `T ≤ max_length`).
+    PositionEmbedding {
+        table: ParamId,
+    },
 }
 
 impl Op {
@@ -213,6 +238,8 @@ impl Op {
             Op::Concat { .. } => "concat",
             Op::Cast { .. } => "cast",
             Op::Affine { .. } => "affine",
+            Op::MultiHeadAttention { .. } => "multi_head_attention",
+            Op::PositionEmbedding { .. } => "position_embedding",
         }
     }
 
@@ -248,6 +275,27 @@ impl Op {
                 backward: b,
                 ..
             } => vec![f.kernel, f.recurrent, f.bias, b.kernel, b.recurrent, b.bias],
+            Op::MultiHeadAttention {
+                query_kernel,
+                query_bias,
+                key_kernel,
+                key_bias,
+                value_kernel,
+                value_bias,
+                output_kernel,
+                output_bias,
+                ..
+            } => vec![
+                *query_kernel,
+                *query_bias,
+                *key_kernel,
+                *key_bias,
+                *value_kernel,
+                *value_bias,
+                *output_kernel,
+                *output_bias,
+            ],
+            Op::PositionEmbedding { table } => vec![*table],
             _ => Vec::new(),
         }
     }
@@ -291,6 +339,27 @@ impl Op {
                 &mut b.recurrent,
                 &mut b.bias,
             ],
+            Op::MultiHeadAttention {
+                query_kernel,
+                query_bias,
+                key_kernel,
+                key_bias,
+                value_kernel,
+                value_bias,
+                output_kernel,
+                output_bias,
+                ..
+            } => vec![
+                query_kernel,
+                query_bias,
+                key_kernel,
+                key_bias,
+                value_kernel,
+                value_bias,
+                output_kernel,
+                output_bias,
+            ],
+            Op::PositionEmbedding { table } => vec![table],
             _ => Vec::new(),
         }
     }
@@ -312,6 +381,7 @@ impl Op {
             Op::Rnn { .. } | Op::EmbeddedRnn { .. } | Op::Bidirectional { .. } => Family::Recurrent,
             Op::Activation(_) => Family::Activation,
             Op::Add | Op::Concat { .. } => Family::Merge,
+            Op::MultiHeadAttention { .. } | Op::PositionEmbedding { .. } => Family::Attention,
         }
     }
 
@@ -330,6 +400,7 @@ impl Op {
             Family::Recurrent => recurrent::verify(self, inputs, params),
             Family::Merge => merge::verify(self, inputs, params),
             Family::Activation => activation::verify(self, inputs, params),
+            Family::Attention => attention::verify(self, inputs, params),
         }
     }
 
@@ -371,6 +442,10 @@ impl Op {
             Op::Cast { to } => format!(" {{to: {to}}}"),
             Op::Activation(Activation::LeakyRelu { alpha }) => format!(" {{alpha: {alpha}}}"),
             Op::Affine { scale, shift } => format!(" {{scale: {scale:?}, shift: {shift:?}}}"),
+            Op::MultiHeadAttention { heads, key_dim, value_dim, dropout, causal, .. } => format!(
+                " {{heads: {heads}, key_dim: {key_dim}, value_dim: {value_dim}, dropout: {dropout}, causal: {causal}}}"
+            ),
+            Op::PositionEmbedding { table } => format!(" {{embeddings: {}}}", pname(*table)),
             _ => String::new(),
         }
     }
@@ -380,7 +455,7 @@ impl Op {
         matches!(
             self,
             Op::Activation(_) | Op::Dropout { .. } | Op::Add | Op::Affine { .. }
-        ) || matches!(self, Op::BatchNorm { .. })
+        ) || matches!(self, Op::BatchNorm { .. } | Op::PositionEmbedding { .. })
     }
 
     /// Whether the output is the input reinterpreted with another shape (no copy).
@@ -402,6 +477,8 @@ pub enum Family {
     Recurrent,
     Merge,
     Activation,
+    /// `multi_head_attention`, `position_embedding`.
+    Attention,
 }
 
 /// The error of a family's entry point handed an op of another family (a dispatch bug).
@@ -434,6 +511,7 @@ impl Op {
             Family::Recurrent => recurrent::to_onnx(self, cx),
             Family::Merge => merge::to_onnx(self, cx),
             Family::Activation => activation::to_onnx(self, cx),
+            Family::Attention => attention::to_onnx(self, cx),
         }
     }
 }

@@ -2,6 +2,9 @@
 //! and each layer's output shape by Keras' size formulas (`None` when a size is not positive),
 //! written without the checker so that the two can be compared.
 
+/// The name a line before a self-attention layer binds.
+const PREVIOUS: &str = "seq";
+
 /// One layer of a generated stack, with its arguments.
 #[derive(Clone, Debug)]
 pub enum Layer {
@@ -48,6 +51,15 @@ pub enum Layer {
         units: usize,
         sequences: bool,
         merge: &'static str,
+    },
+    /// `multi_head_attention(v, v, ...)`: self-attention on the previous line's value `v`.
+    SelfAttention {
+        heads: usize,
+        key_dim: usize,
+        causal: bool,
+    },
+    PositionEmbedding {
+        max_length: usize,
     },
 }
 
@@ -100,6 +112,14 @@ impl Layer {
             } => format!(
                 "bidirectional({cell}({units}, return_sequences: {sequences}), merge: {merge})"
             ),
+            Layer::SelfAttention {
+                heads,
+                key_dim,
+                causal,
+            } => format!(
+                "multi_head_attention({PREVIOUS}, {PREVIOUS}, heads: {heads}, key_dim: {key_dim}, causal: {causal})"
+            ),
+            Layer::PositionEmbedding { max_length } => format!("position_embedding({max_length})"),
         }
     }
 
@@ -182,6 +202,11 @@ impl Layer {
                     vec![width]
                 })
             }
+            // Keras's MultiHeadAttention projects back to the query's width.
+            (Layer::SelfAttention { .. }, &[t, d]) => Some(vec![t, d]),
+            (Layer::PositionEmbedding { max_length }, &[t, d]) if t <= *max_length => {
+                Some(vec![t, d])
+            }
             _ => None,
         }
     }
@@ -202,9 +227,22 @@ impl Spec {
         let dims: Vec<String> = self.input.iter().map(ToString::to_string).collect();
         let dtype = if self.tokens.is_some() { "i32" } else { "f32" };
         let mut text = format!("model M(x: {dtype}[N, {}]) {{\n", dims.join(", "));
-        for l in &self.layers {
+        for (i, l) in self.layers.iter().enumerate() {
             text.push_str("    ");
-            text.push_str(&l.source());
+            // Self-attention names its input: the line before it binds `PREVIOUS` (the input
+            // `x` itself for a first layer).
+            let named = matches!(self.layers.get(i + 1), Some(Layer::SelfAttention { .. }));
+            if named {
+                text.push_str("let ");
+                text.push_str(PREVIOUS);
+                text.push_str(" = ");
+            }
+            let line = l.source();
+            if i == 0 && matches!(l, Layer::SelfAttention { .. }) {
+                text.push_str(&line.replace(PREVIOUS, "x"));
+            } else {
+                text.push_str(&line);
+            }
             text.push('\n');
         }
         text.push_str("}\n");

@@ -110,6 +110,8 @@ pub enum StepState {
     Rnn(Vec<rnn::RnnCache>),
     /// A bidirectional layer's caches and outputs, per direction.
     Bidirectional(Box<crate::runtime::ops::bidirectional::BiInferState>),
+    /// Multi-head attention's per-slice scratch.
+    Attention(Box<crate::runtime::kernels::attention::MhaScratch>),
 }
 
 impl StepState {

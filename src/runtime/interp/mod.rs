@@ -273,13 +273,21 @@ impl Interpreter {
             .and_then(|a| a.checked_add((int_elems as u64).checked_mul(8)?))
             .ok_or_else(|| overflow(batch))?;
         // The plan's own estimate counts too (it is what `modelc inspect` shows), and so does
-        // the scratch the unfused conv steps keep beside the buffers (patch matrices), and the
-        // fused conv + pool steps' tiles, one per thread.
+        // the scratch the unfused conv steps keep beside the buffers (patch matrices), the
+        // attention steps' (projections and scores per slice), and the fused conv + pool
+        // steps' tiles, one per thread.
         let threads = rayon::current_num_threads();
         let scratch = conv_scratch_len(
             &self.plan,
             |v| shapes.get(v as usize).cloned(),
             ScratchUse::Inference { threads },
+        )
+        .and_then(|elems| elems.checked_mul(4))
+        .ok_or_else(|| overflow(batch))?;
+        let attention = crate::runtime::ops::attention::inference_scratch_len(
+            &self.plan,
+            |v| shapes.get(v as usize).cloned(),
+            threads,
         )
         .and_then(|elems| elems.checked_mul(4))
         .ok_or_else(|| overflow(batch))?;
@@ -292,6 +300,7 @@ impl Interpreter {
         let needed = needed
             .max(self.plan.peak_bytes(batch as u64))
             .checked_add(scratch)
+            .and_then(|n| n.checked_add(attention))
             .and_then(|n| n.checked_add(tiles))
             .ok_or_else(|| overflow(batch))?;
         Ok((

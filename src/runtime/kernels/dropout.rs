@@ -27,8 +27,14 @@ pub fn dropout_forward(
     }
     expect_shape(OP, "mask", mask.shape(), x.shape())?;
     expect_shape(OP, "out", out.shape(), x.shape())?;
-    for m in &mut mask {
-        *m = draw(rate, rng);
+    match mask.as_slice_mut() {
+        Some(m) => draw_mask(rate, rng, m),
+        None => {
+            return Err(super::error::KernelError::Layout {
+                op: OP,
+                tensor: "mask",
+            })
+        }
     }
     Zip::from(&mut out)
         .and(&x)
@@ -37,25 +43,24 @@ pub fn dropout_forward(
     Ok(())
 }
 
-/// One mask element from `rng` (one `u32`): 0 with probability `rate`, else `1/(1 − rate)`.
-fn draw(rate: f32, rng: &mut ChaCha8Rng) -> f32 {
-    let u = f64::from(rng.next_u32() >> 8) / f64::from(1u32 << 24);
-    if u >= f64::from(rate) {
-        1.0 / (1.0 - rate)
-    } else {
-        0.0
+/// Fills `mask` in order, one `u32` of `rng` per element: `1/(1 − rate)` where kept, else 0
+/// (`rate` in `[0, 1)`, checked by the callers). Also the attention probabilities' mask.
+pub fn draw_mask(rate: f32, rng: &mut ChaCha8Rng, mask: &mut [f32]) {
+    let scale = 1.0 / (1.0 - rate);
+    let threshold = f64::from(rate);
+    for m in mask {
+        let u = f64::from(rng.next_u32() >> 8) / f64::from(1u32 << 24);
+        *m = if u >= threshold { scale } else { 0.0 };
     }
 }
 
-/// Fills `mask` (in order) as [`dropout_forward`] draws its mask: the masks of a recurrent
-/// layer's dropout.
+/// Fills `mask` (in order) as [`dropout_forward`] draws its mask, after checking `rate`: the
+/// masks of a recurrent layer's dropout.
 pub fn fill_mask(rate: f32, rng: &mut ChaCha8Rng, mask: &mut [f32]) -> KernelResult<()> {
     if !(0.0..1.0).contains(&rate) {
         return Err(param_err(OP, format!("rate {rate} outside [0, 1)")));
     }
-    for m in mask {
-        *m = draw(rate, rng);
-    }
+    draw_mask(rate, rng, mask);
     Ok(())
 }
 

@@ -10,7 +10,8 @@
 //!
 //! Threading: GEMM is parallel (our [`simd_gemm`] over the rayon pool, or matrixmultiply's own
 //! pool, `MATMUL_NUM_THREADS`; see the `linalg` notes), and [`rnn::rnn_forward_sliced`] and
-//! [`conv_sliced`] run a recurrent layer's or a convolution's batch slices side by side. For a
+//! [`conv_sliced`] run a recurrent layer's or a convolution's batch slices side by side, as
+//! [`attention::mha_forward`] does for multi-head attention. For a
 //! fixed thread count every kernel is bit-deterministic.
 
 // Kernels take array views by value, like ndarray's own API: a view is a pointer plus its
@@ -18,6 +19,7 @@
 #![allow(clippy::needless_pass_by_value)]
 
 pub mod activation;
+pub mod attention;
 pub mod batch_norm;
 pub mod conv;
 pub mod conv_sliced;

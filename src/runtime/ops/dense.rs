@@ -3,7 +3,8 @@
 //! Input: a step's [`InferStep`], [`ForwardStep`] or [`BackwardStep`] and the op's attributes.
 //! Output: the step's value (inference, training forward) or its gradients (backward).
 //! Invariants: the activation is applied in place on the output after the product, and in
-//! backward differentiated from `y` first; an input that needs no gradient skips the
+//! backward differentiated from `y` first; inference splits a large product's rows between
+//! the pool's threads ([`row_slices`], the same bits as one call); an input that needs no gradient skips the
 //! `dy·kernelᵀ` product ([`weight_grads`]).
 //!
 //! Fast path: a plan that is one linear dense step under the mse loss trains through
@@ -18,7 +19,9 @@ use crate::runtime::interp::elementwise::bias_activation;
 use crate::runtime::interp::exec::{view, view_mut, InferStep};
 use crate::runtime::interp::RunError;
 use crate::runtime::kernels::dense::{dense_backward, dense_forward, DenseGrads};
+use crate::runtime::kernels::error::shape_err;
 use crate::runtime::kernels::linalg::{column_sums, gemm};
+use crate::runtime::kernels::{batch_ranges, run_slices};
 use crate::runtime::train::backward::BackwardStep;
 use crate::runtime::train::context::Ctx;
 use crate::runtime::train::forward::{param, ForwardStep};
@@ -38,12 +41,50 @@ pub(crate) fn infer(
     } = s;
     let out_shape = ctx.shape(ctx.step.output)?;
     let x = ctx.input(0)?;
-    let xv = view(ctx.read(&memory.buffers, x)?, ctx.shape(x)?, ctx)?;
+    let x_shape = ctx.shape(x)?;
+    let xs = ctx.read(&memory.buffers, x)?;
     let k = ctx.matrix(kernel)?;
     let b = bias.map(|b| ctx.vector(b)).transpose()?;
+    let (inp, width) = k.dim();
+    let rows = dst.len() / units.max(1);
+    let slices = row_slices(rows, inp.saturating_mul(width));
+    if slices.len() > 1 && xs.len() == rows * inp && x_shape.last() == Some(&inp) {
+        // A slice of rows per thread, each a whole product on its thread: the same bits as
+        // one call (every output element is one multiply-add chain in `k` order).
+        let mut jobs = Vec::with_capacity(slices.len());
+        let (mut x_rest, mut out_rest) = (xs, &mut *dst);
+        for &(start, end) in &slices {
+            let (xp, x_later) = x_rest.split_at((end - start) * inp);
+            let (op, o_later) = std::mem::take(&mut out_rest).split_at_mut((end - start) * units);
+            (x_rest, out_rest) = (x_later, o_later);
+            jobs.push((end - start, xp, op));
+        }
+        return ctx.kernel(run_slices(jobs, |(n, xp, op)| {
+            let xv = ndarray::ArrayView2::from_shape((n, inp), xp)
+                .map_err(|e| shape_err("dense", e.to_string()))?;
+            let ov = ndarray::ArrayViewMut2::from_shape((n, units), &mut *op)
+                .map_err(|e| shape_err("dense", e.to_string()))?;
+            dense_forward(xv.into_dyn(), k, None, ov.into_dyn())?;
+            bias_activation(op, b, activation, units);
+            Ok(())
+        }));
+    }
+    let xv = view(xs, x_shape, ctx)?;
     ctx.kernel(dense_forward(xv, k, None, view_mut(dst, out_shape, ctx)?))?;
     bias_activation(dst, b, activation, units);
     Ok(())
+}
+
+/// The row ranges an inference dense step splits between the pool's threads: one per thread
+/// when the product is large (at least 2^20 multiply-adds) and every slice keeps two rows or
+/// more (a one-row product is a matrix-vector loop, which sums in another order), else one.
+fn row_slices(rows: usize, macs_per_row: usize) -> Vec<(usize, usize)> {
+    const SLICE_MIN_MACS: usize = 1 << 20;
+    let threads = rayon::current_num_threads();
+    if threads < 2 || rows < 2 * threads || rows.saturating_mul(macs_per_row) < SLICE_MIN_MACS {
+        return vec![(0, rows)];
+    }
+    batch_ranges(rows, threads)
 }
 
 /// Training forward: the product with its bias, then the activation in place.

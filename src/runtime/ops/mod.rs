@@ -20,6 +20,7 @@
 pub(crate) mod activation;
 pub(crate) mod affine;
 pub(crate) mod bidirectional;
+pub(crate) mod attention;
 pub(crate) mod conv;
 pub(crate) mod dense;
 pub(crate) mod dropout;
@@ -53,6 +54,7 @@ pub(crate) fn infer_step(s: InferStep<'_, '_>) -> Result<(), RunError> {
         Family::Recurrent => recurrent::infer_op(s),
         Family::Merge => merge::infer_op(s),
         Family::Activation => activation::infer_op(s),
+        Family::Attention => attention::infer_op(s),
     }
 }
 
@@ -69,6 +71,7 @@ pub(crate) fn forward_step(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError>
         Family::Recurrent => recurrent::forward_op(f),
         Family::Merge => merge::forward_op(f),
         Family::Activation => activation::forward_op(f),
+        Family::Attention => attention::forward_op(f),
     }
 }
 
@@ -85,6 +88,7 @@ pub(crate) fn backward_step(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), Train
         Family::Recurrent => recurrent::backward_op(b),
         Family::Merge => merge::backward_op(b),
         Family::Activation => activation::backward_op(b),
+        Family::Attention => attention::backward_op(b),
     }
 }
 
@@ -93,6 +97,7 @@ pub(crate) fn infer_state(op: &Op) -> InferState {
     match op.family() {
         Family::Conv => conv::infer_state(op),
         Family::Recurrent => recurrent::infer_state(op),
+        Family::Attention => attention::infer_state(op),
         _ => InferState::None,
     }
 }
@@ -106,6 +111,7 @@ pub(crate) fn train_state(op: &Op, paired: bool) -> TrainState {
         Family::Recurrent => recurrent::train_state(op),
         Family::Norm => norm::train_state(op),
         Family::Dropout => dropout::train_state(op),
+        Family::Attention => attention::train_state(op),
         _ => TrainState::Stateless,
     }
 }

@@ -44,6 +44,8 @@ pub(crate) enum StepState {
         mask: ArrayD<f32>,
         active: bool,
     },
+    /// Multi-head attention's projections, probabilities and dropout mask.
+    Attention(Box<crate::runtime::kernels::attention::MhaCache>),
 }
 
 /// The values a step can read.

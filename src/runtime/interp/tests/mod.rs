@@ -483,6 +483,31 @@ fn results_are_bit_identical_across_thread_counts() {
     assert_eq!(one, run(3));
 }
 
+/// A dense product large enough to split its rows between threads (`ops::dense::row_slices`)
+/// gives the bits of the one-call path (one thread), including an odd split.
+#[test]
+fn a_large_dense_split_by_rows_gives_the_one_call_bits() {
+    let g = chain(&["in:256", "dense:512", "relu", "dense:7"]);
+    let plan = compile_with(g, true);
+    let x = random_input(&[13, 256], 6);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            Interpreter::new(&plan, random_weights(&plan, 2))
+                .unwrap()
+                .run(&[TensorRef::F32(x.view())])
+                .unwrap()
+        })
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(3));
+    assert!(one[0].iter().any(|&v| v != 0.0));
+}
+
 #[test]
 fn fused_conv_pool_gives_the_unfused_bits_for_every_batch_and_thread_count() {
     // Max and average pools, valid and same padding, tiles of one and of several samples.

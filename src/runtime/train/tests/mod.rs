@@ -1,9 +1,10 @@
 //! Tests of the training engine: whole-plan gradients against central finite differences
-//! (`gradients.rs`, on small graphs built here), the step's bookkeeping (`step.rs`) and the
+//! (`gradients.rs`, on small graphs built here; `attention.rs` for the attention family), the step's bookkeeping (`step.rs`) and the
 //! fused dense + mse step against the unfused one (`dense_mse.rs`), the relu-through-pool path
 //! against the plain one (`fast_paths.rs`).
 
 mod bidirectional;
+mod attention;
 mod dense_mse;
 mod fast_paths;
 mod gradients;

@@ -1,0 +1,313 @@
+//! Attention over sequences: `multi_head_attention(query, value, [key], heads:, key_dim:,
+//! value_dim:, dropout:, causal:)` (Keras 3's MultiHeadAttention) and
+//! `position_embedding(max_length)` (Keras-hub's PositionEmbedding, added to its input).
+//!
+//! Multi-head attention reads `query [N, Tq, dq]`, `value [N, Tv, dv]` and `key [N, Tv, dk]`
+//! (the value when not given) and returns `[N, Tq, dq]`: each input projected to `heads` heads
+//! (`key_dim` wide for query and key, `value_dim` for value, which defaults to `key_dim`), the
+//! projected query scaled by `1/√key_dim`, scores softmaxed over the value positions (future
+//! positions `j > i` masked when `causal`), dropout on the probabilities in training only, the
+//! weighted values projected back to `dq`. Weights (Keras's names and layouts, Glorot uniform
+//! kernels, zero biases): `query.kernel [dq, heads, key_dim]`, `query.bias [heads, key_dim]`,
+//! `key.kernel [dk, heads, key_dim]`, `key.bias`, `value.kernel [dv, heads, value_dim]`,
+//! `value.bias [heads, value_dim]`, `attention_output.kernel [heads, value_dim, dq]`,
+//! `attention_output.bias [dq]`. FLOPs: the four projections, the two batched products
+//! (`2·Tq·Tv·heads·(key_dim + value_dim)`) and the softmax (3 per score), symbolic lengths
+//! counting as 1.
+//!
+//! Position embedding reads `[N, T, d]` with `T ≤ max_length` known, adds row `t` of its
+//! `embeddings [max_length, d]` table (Glorot uniform, Keras-hub's default) to position `t`.
+//! FLOPs: one per element.
+//!
+//! Masks from `embedding(..., mask_zero: true)` do not reach attention (no padding mask).
+//! Export: ONNX has no single op (MatMul/Softmax subgraph, or com.microsoft
+//! `MultiHeadAttention`); PyTorch `nn.MultiheadAttention` needs equal head sizes and
+//! transposed, fused in-projection weights; position embedding is an `Add` of a constant slice
+//! (PyTorch: a parameter added to the input).
+
+use super::layer::{first, not_mine, param, LayerOp};
+use super::op::{self, Activation as IrActivation, Op};
+use super::param::{Init, ParamId, ParamInfo, ParamRef};
+use super::rule::{
+    known, mul, need_float, need_rank, one, per_sample, same_dtype, unify, Inferred, Rule,
+    RuleError, RANK3,
+};
+use super::signature::{
+    float, kw, layer, multi_input, pos, BoundArgs, Default, Kind, LayerSpec, Limit, SIZE,
+};
+use super::symbols::Symbols;
+use super::types::Fact;
+use crate::diag::Span;
+
+pub const LAYERS: &[LayerSpec] = &[
+    multi_input(
+        "multi_head_attention",
+        &[
+            kw("heads", SIZE, Default::Required),
+            kw("key_dim", SIZE, Default::Required),
+            kw("value_dim", SIZE, Default::Absent),
+            kw(
+                "dropout",
+                float(Limit::Incl(0.0), Limit::Excl(1.0)),
+                Default::Float(0.0),
+            ),
+            kw("causal", Kind::Bool, Default::Bool(false)),
+        ],
+    )
+    .with_input_help(super::signature::SEQUENCES_HELP),
+    layer(
+        "position_embedding",
+        &[pos("max_length", SIZE, Default::Required)],
+    )
+    .with_input_help(super::signature::SEQUENCES_HELP),
+];
+
+/// The sizes of a multi-head attention layer (its attributes, defaults filled in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heads {
+    pub heads: usize,
+    pub key_dim: usize,
+    pub value_dim: usize,
+}
+
+pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
+    match name {
+        "multi_head_attention" => {
+            let key_dim = args.size("key_dim");
+            // `value_dim` is absent (reads as 0) unless written: Keras's default is `key_dim`.
+            let value_dim = if args.int("value_dim") > 0 {
+                args.size("value_dim")
+            } else {
+                key_dim
+            };
+            Some(LayerOp::MultiHeadAttention {
+                heads: args.size("heads"),
+                key_dim,
+                value_dim,
+                dropout: args.float("dropout"),
+                causal: args.bool("causal"),
+            })
+        }
+        "position_embedding" => Some(LayerOp::PositionEmbedding {
+            max_length: args.size("max_length"),
+        }),
+        _ => None,
+    }
+}
+
+/// The checker's entry: [`attention_rule`] or [`position_rule`].
+pub fn infer(op: &LayerOp, inputs: &[Fact], symbols: &mut Symbols, at: Span) -> Rule {
+    match op {
+        LayerOp::MultiHeadAttention {
+            heads,
+            key_dim,
+            value_dim,
+            ..
+        } => {
+            let sizes = Heads {
+                heads: *heads,
+                key_dim: *key_dim,
+                value_dim: *value_dim,
+            };
+            attention_rule(inputs, sizes, symbols, at)
+        }
+        LayerOp::PositionEmbedding { max_length } => {
+            position_rule(first(inputs)?, *max_length, None)
+        }
+        other => Err(not_mine("attention", other)),
+    }
+}
+
+/// The parameters of multi-head attention in Keras's order (the IR op's `params()` order).
+fn attention_params(sizes: Heads, dq: usize, dv: usize, dk: usize) -> Vec<ParamInfo> {
+    let Heads {
+        heads,
+        key_dim,
+        value_dim,
+    } = sizes;
+    let glorot = Init::GlorotUniform;
+    vec![
+        ParamInfo::new("query.kernel", vec![dq, heads, key_dim], glorot),
+        ParamInfo::new("query.bias", vec![heads, key_dim], Init::Zeros),
+        ParamInfo::new("key.kernel", vec![dk, heads, key_dim], glorot),
+        ParamInfo::new("key.bias", vec![heads, key_dim], Init::Zeros),
+        ParamInfo::new("value.kernel", vec![dv, heads, value_dim], glorot),
+        ParamInfo::new("value.bias", vec![heads, value_dim], Init::Zeros),
+        ParamInfo::new(
+            "attention_output.kernel",
+            vec![heads, value_dim, dq],
+            glorot,
+        ),
+        ParamInfo::new("attention_output.bias", vec![dq], Init::Zeros),
+    ]
+}
+
+fn size_err(what: &str) -> RuleError {
+    RuleError::Size(format!("the attention {what} overflows"))
+}
+
+/// The shape rule of multi-head attention over `[query, value]` or `[query, value, key]`:
+/// rank-3 float sequences sharing the batch, key and value sharing their length; the output
+/// has the query's type.
+pub fn attention_rule(inputs: &[Fact], sizes: Heads, symbols: &mut Symbols, at: Span) -> Rule {
+    let (query, value, key) = match inputs {
+        [q, v] => (q, v, v),
+        [q, v, k] => (q, v, k),
+        _ => {
+            return Err(RuleError::InputCount {
+                found: inputs.len(),
+            })
+        }
+    };
+    for (i, x) in [query, value, key].into_iter().enumerate() {
+        need_float(x)?;
+        need_rank(x, 3, RANK3)?;
+        if i > 0 {
+            same_dtype(query, x, i)?;
+        }
+    }
+    unify(symbols, &query.dims[0], &value.dims[0], 0, 1, at)?;
+    unify(symbols, &query.dims[0], &key.dims[0], 0, 2, at)?;
+    unify(symbols, &value.dims[1], &key.dims[1], 1, 2, at)?;
+    let dq = known(&query.dims, 2)?;
+    let dv = known(&value.dims, 2)?;
+    let dk = known(&key.dims, 2)?;
+    let Heads {
+        heads,
+        key_dim,
+        value_dim,
+    } = sizes;
+    let hk = mul(heads, key_dim)?;
+    let hv = mul(heads, value_dim)?;
+    for [a, b] in [[dq, hk], [dk, hk], [dv, hv], [hv, dq]] {
+        mul(a, b)?;
+    }
+    let dims = symbols.resolve_all(&query.dims);
+    let tq = dims[1].known().unwrap_or(1);
+    let tv = symbols.resolve(&value.dims[1]).known().unwrap_or(1);
+    // Projections: query and output over Tq rows, key and value over Tv rows.
+    let rows = |t: usize, a: usize, b: usize| mul(mul(mul(2, t)?, a)?, b);
+    let scores = mul(mul(tq, tv)?, heads)?;
+    let flops = [
+        rows(tq, dq, hk)?,
+        rows(tv, dk, hk)?,
+        rows(tv, dv, hv)?,
+        rows(tq, hv, dq)?,
+        mul(mul(2, scores)?, key_dim + value_dim)?,
+        mul(3, scores)?,
+    ]
+    .into_iter()
+    .try_fold(0usize, usize::checked_add)
+    .ok_or_else(|| size_err("FLOP count"))?;
+    Ok(Inferred {
+        output: Fact::new(query.dtype, dims),
+        params: attention_params(sizes, dq, dv, dk),
+        flops: flops as u64,
+    })
+}
+
+/// The shape rule of position embedding: a float `[N, T, d]` with a known `T ≤ max_length`,
+/// unchanged in type. `table` is the `[max_length, d]` table the graph holds (the IR's check
+/// of its width).
+pub fn position_rule(x: &Fact, max_length: usize, table: Option<[usize; 2]>) -> Rule {
+    need_float(x)?;
+    need_rank(x, 3, RANK3)?;
+    let t = known(&x.dims, 1)?;
+    let d = known(&x.dims, 2)?;
+    if t > max_length {
+        return Err(RuleError::Size(format!(
+            "the sequence has {t} positions, more than max_length {max_length}"
+        )));
+    }
+    if let Some([rows, cols]) = table {
+        if rows != max_length || cols != d {
+            return Err(RuleError::Size(format!(
+                "a [{rows}, {cols}] position table for max_length {max_length} and width {d}"
+            )));
+        }
+    }
+    mul(max_length, d)?;
+    Ok(Inferred {
+        output: x.clone(),
+        params: vec![ParamInfo::new(
+            "embeddings",
+            vec![max_length, d],
+            Init::GlorotUniform,
+        )],
+        flops: per_sample(&x.dims)? as u64,
+    })
+}
+
+/// The IR verifier's entry: the checker's rules over the node's inputs and parameters.
+pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    match op {
+        Op::MultiHeadAttention {
+            heads,
+            key_dim,
+            value_dim,
+            ..
+        } => {
+            let facts: Vec<Fact> = inputs.iter().map(|f| (*f).clone()).collect();
+            let sizes = Heads {
+                heads: *heads,
+                key_dim: *key_dim,
+                value_dim: *value_dim,
+            };
+            let mut symbols = Symbols::default();
+            op::checked(
+                attention_rule(&facts, sizes, &mut symbols, Span::default()),
+                params,
+            )
+        }
+        Op::PositionEmbedding { .. } => {
+            let Some(table) = params
+                .first()
+                .and_then(|t| <[usize; 2]>::try_from(t.shape).ok())
+            else {
+                return Err("the position table is not 2-D".to_string());
+            };
+            let x = one(inputs).map_err(|e| e.to_string())?;
+            op::checked(position_rule(x, table[0], Some(table)), params)
+        }
+        other => Err(op::not_mine("attention", other.kind())),
+    }
+}
+
+/// The IR op of an attention-family layer.
+pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<(Op, IrActivation), String> {
+    let op = match *op {
+        LayerOp::MultiHeadAttention {
+            heads,
+            key_dim,
+            value_dim,
+            dropout,
+            causal,
+        } => Op::MultiHeadAttention {
+            heads,
+            key_dim,
+            value_dim,
+            dropout: dropout as f32,
+            causal,
+            query_kernel: param(params, 0)?,
+            query_bias: param(params, 1)?,
+            key_kernel: param(params, 2)?,
+            key_bias: param(params, 3)?,
+            value_kernel: param(params, 4)?,
+            value_bias: param(params, 5)?,
+            output_kernel: param(params, 6)?,
+            output_bias: param(params, 7)?,
+        },
+        LayerOp::PositionEmbedding { .. } => Op::PositionEmbedding {
+            table: param(params, 0)?,
+        },
+        ref other => return Err(not_mine("attention", other).to_string()),
+    };
+    Ok((op, IrActivation::Linear))
+}
+
+// ---- ONNX export -------------------------------------------------------------------------
+
+/// ONNX export: not written yet; a coded refusal (E1001) rather than a wrong graph.
+pub fn to_onnx(op: &Op, _cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+    Err(format!("`{}` has no ONNX export yet", op.kind()))
+}
