@@ -33,7 +33,23 @@ use reference::{Layer, Spec};
 
 const BATCH: usize = 2;
 
-const ACTIVATIONS: &[&str] = &["linear", "relu", "sigmoid", "tanh", "gelu", "softmax"];
+const ACTIVATIONS: &[&str] = &[
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "softmax",
+    // Issue 15's activations.
+    "swish",
+    "silu",
+    "elu",
+    "selu",
+    "softplus",
+    "hard_sigmoid",
+    "relu6",
+    "mish",
+];
 
 fn activation() -> impl Strategy<Value = &'static str> {
     prop::sample::select(ACTIVATIONS)

@@ -25,10 +25,24 @@ pub enum Activation {
     Gelu,
     /// Softmax over the last axis.
     Softmax,
+    // Issue 15's activations (Keras 3 definitions; see `runtime::kernels::activation`).
+    /// `x · sigmoid(x)` (`swish`, alias `silu`).
+    Swish,
+    Elu {
+        alpha: f32,
+    },
+    Selu,
+    Softplus,
+    /// `relu6(x + 3) / 6`.
+    HardSigmoid,
+    Relu6,
+    Mish,
 }
 
 impl Activation {
-    /// Whether the activation can be fused into a conv2d or dense step.
+    /// Whether the activation can be fused into a conv2d or dense step: those whose
+    /// derivative is a function of their output, so that the fused training step need not
+    /// keep the pre-activation (gelu, swish and mish are not).
     pub fn is_fusable(self) -> bool {
         matches!(
             self,
@@ -36,6 +50,11 @@ impl Activation {
                 | Activation::LeakyRelu { .. }
                 | Activation::Sigmoid
                 | Activation::Tanh
+                | Activation::Elu { .. }
+                | Activation::Selu
+                | Activation::Softplus
+                | Activation::HardSigmoid
+                | Activation::Relu6
         )
     }
 
@@ -48,6 +67,13 @@ impl Activation {
             Activation::Tanh => "tanh",
             Activation::Gelu => "gelu",
             Activation::Softmax => "softmax",
+            Activation::Swish => "swish",
+            Activation::Elu { .. } => "elu",
+            Activation::Selu => "selu",
+            Activation::Softplus => "softplus",
+            Activation::HardSigmoid => "hard_sigmoid",
+            Activation::Relu6 => "relu6",
+            Activation::Mish => "mish",
         }
     }
 }
@@ -332,7 +358,7 @@ impl Op {
             ),
             Op::Concat { axis } => format!(" {{axis: {axis}}}"),
             Op::Cast { to } => format!(" {{to: {to}}}"),
-            Op::Activation(Activation::LeakyRelu { alpha }) => format!(" {{alpha: {alpha}}}"),
+            Op::Activation(Activation::LeakyRelu { alpha } | Activation::Elu { alpha }) => format!(" {{alpha: {alpha}}}"),
             Op::Affine { scale, shift } => format!(" {{scale: {scale:?}, shift: {shift:?}}}"),
             _ => String::new(),
         }

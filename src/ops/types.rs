@@ -102,6 +102,19 @@ pub enum Activation {
         axis: i64,
     },
     Gelu,
+    // Issue 15's activations, Keras 3's definitions.
+    /// `x · sigmoid(x)` (`swish`, alias `silu`).
+    Swish,
+    /// `elu(alpha)`: Keras's default alpha is 1.
+    Elu {
+        alpha: f64,
+    },
+    Selu,
+    Softplus,
+    /// Keras 3's `relu6(x + 3) / 6`.
+    HardSigmoid,
+    Relu6,
+    Mish,
 }
 
 impl Activation {
@@ -114,6 +127,14 @@ impl Activation {
         "tanh",
         "softmax",
         "gelu",
+        "swish",
+        "silu",
+        "elu",
+        "selu",
+        "softplus",
+        "hard_sigmoid",
+        "relu6",
+        "mish",
     ];
 
     /// The activation with default parameters for a name of [`Activation::NAMES`].
@@ -126,6 +147,13 @@ impl Activation {
             "tanh" => Activation::Tanh,
             "softmax" => Activation::Softmax { axis: -1 },
             "gelu" => Activation::Gelu,
+            "swish" | "silu" => Activation::Swish,
+            "elu" => Activation::Elu { alpha: 1.0 },
+            "selu" => Activation::Selu,
+            "softplus" => Activation::Softplus,
+            "hard_sigmoid" => Activation::HardSigmoid,
+            "relu6" => Activation::Relu6,
+            "mish" => Activation::Mish,
             _ => return None,
         })
     }

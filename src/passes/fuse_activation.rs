@@ -1,5 +1,6 @@
-//! `fuse-activation`: a conv2d or dense step whose output feeds only an activation (relu,
-//! leaky_relu, sigmoid, tanh) computes the activation itself, in one pass over its output.
+//! `fuse-activation`: a conv or dense step whose output feeds only a fusable activation
+//! (`Activation::is_fusable`: relu, leaky_relu, sigmoid, tanh, elu, selu, softplus,
+//! hard_sigmoid, relu6) computes the activation itself, in one pass over its output.
 //! Valid for training too: the fused step keeps its output, from which these activations'
 //! derivatives are computed.
 

@@ -4,6 +4,7 @@
 // Exact float comparisons are intended where the expected value is exactly representable.
 #![allow(clippy::float_cmp)]
 
+mod activations;
 mod conv_sliced;
 mod direct;
 mod fixtures;

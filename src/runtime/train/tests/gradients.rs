@@ -53,7 +53,12 @@ fn close(what: &str, analytic: f64, numeric: f64) {
 
 /// Checks every trainable parameter and every f32 input of `plan` at `inputs`.
 #[allow(clippy::needless_pass_by_value)] // call sites read better passing owned test data
-fn check(plan: ExecutionPlan, mut inputs: Vec<ArrayD<f32>>, ids: Option<ArrayD<i32>>, h: f32) {
+pub(super) fn check(
+    plan: ExecutionPlan,
+    mut inputs: Vec<ArrayD<f32>>,
+    ids: Option<ArrayD<i32>>,
+    h: f32,
+) {
     let mut t = trainer(plan, 5).with_input_gradients();
     let out_shape = t
         .forward(&views(&inputs, ids.as_ref()), true)

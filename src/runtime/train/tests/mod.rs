@@ -6,6 +6,7 @@
 mod dense_mse;
 mod fast_paths;
 mod gradients;
+mod newer_ops;
 mod step;
 
 use ndarray::{ArrayD, IxDyn};
