@@ -11,7 +11,7 @@ use super::param::ParamId;
 use super::rule::{Rule, RuleError};
 use super::signature::{BoundArgs, LayerSpec};
 use super::symbols::Symbols;
-use super::types::{Activation, DType, Fact, Padding, PoolKind, RnnCell};
+use super::types::{Activation, DType, Fact, Padding, Padding1d, PoolKind, RnnCell};
 use super::{activation, conv, dense, dropout, embedding, merge, norm, pool, recurrent, reshape};
 use crate::diag::Span;
 use serde::Serialize;
@@ -78,6 +78,27 @@ pub enum LayerOp {
     Cast {
         to: DType,
     },
+    // Issue 15's convolutions and pools (conv and pool families).
+    /// Keras Conv1D over `[N, T, C]`.
+    Conv1d {
+        filters: usize,
+        kernel: usize,
+        strides: usize,
+        padding: Padding1d,
+        dilation: usize,
+        use_bias: bool,
+        activation: Activation,
+    },
+    /// Keras MaxPooling1D / AveragePooling1D (padding `valid` or `same`).
+    Pool1d {
+        kind: PoolKind,
+        pool: usize,
+        strides: usize,
+        padding: Padding1d,
+    },
+    GlobalPool1d {
+        kind: PoolKind,
+    },
 }
 
 impl LayerOp {
@@ -121,6 +142,21 @@ impl LayerOp {
             LayerOp::Concat { .. } => "concat",
             LayerOp::Activation(a) => activation::name(*a),
             LayerOp::Cast { .. } => "cast",
+            LayerOp::Conv1d { .. } => "conv1d",
+            LayerOp::Pool1d {
+                kind: PoolKind::Max,
+                ..
+            } => "max_pool1d",
+            LayerOp::Pool1d {
+                kind: PoolKind::Avg,
+                ..
+            } => "avg_pool1d",
+            LayerOp::GlobalPool1d {
+                kind: PoolKind::Max,
+            } => "global_max_pool1d",
+            LayerOp::GlobalPool1d {
+                kind: PoolKind::Avg,
+            } => "global_avg_pool1d",
         }
     }
 }
@@ -184,8 +220,11 @@ impl LayerOp {
     pub fn family(&self) -> Family {
         match self {
             LayerOp::Dense { .. } => Family::Dense,
-            LayerOp::Conv2d { .. } => Family::Conv,
-            LayerOp::Pool2d { .. } | LayerOp::GlobalPool2d { .. } => Family::Pool,
+            LayerOp::Conv2d { .. } | LayerOp::Conv1d { .. } => Family::Conv,
+            LayerOp::Pool2d { .. }
+            | LayerOp::GlobalPool2d { .. }
+            | LayerOp::Pool1d { .. }
+            | LayerOp::GlobalPool1d { .. } => Family::Pool,
             LayerOp::Flatten | LayerOp::Reshape { .. } | LayerOp::Cast { .. } => Family::Reshape,
             LayerOp::BatchNorm { .. } | LayerOp::LayerNorm { .. } => Family::Norm,
             LayerOp::Dropout { .. } => Family::Dropout,

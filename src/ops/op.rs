@@ -177,6 +177,25 @@ pub enum Op {
         scale: Vec<f32>,
         shift: Vec<f32>,
     },
+    // Issue 15's convolutions and pools. A 1-D op runs as its 2-D twin over `[N, 1, T, C]`
+    // (the same memory as `[N, T, C]`), so its window is the 2-D one: height 1, causal
+    // padding as explicit left padding.
+    /// Keras Conv1D over `[N, T, C]`, kernel `[k, in, filters]`.
+    Conv1d {
+        filters: usize,
+        window: Window,
+        kernel: ParamId,
+        bias: Option<ParamId>,
+        activation: Activation,
+    },
+    MaxPool1d {
+        window: Window,
+    },
+    AvgPool1d {
+        window: Window,
+    },
+    GlobalAvgPool1d,
+    GlobalMaxPool1d,
 }
 
 impl Op {
@@ -222,15 +241,20 @@ impl Op {
             Op::Concat { .. } => "concat",
             Op::Cast { .. } => "cast",
             Op::Affine { .. } => "affine",
+            Op::Conv1d { .. } => "conv1d",
+            Op::MaxPool1d { .. } => "max_pool1d",
+            Op::AvgPool1d { .. } => "avg_pool1d",
+            Op::GlobalAvgPool1d => "global_avg_pool1d",
+            Op::GlobalMaxPool1d => "global_max_pool1d",
         }
     }
 
     /// Every parameter the op reads.
     pub fn params(&self) -> Vec<ParamId> {
         match self {
-            Op::Conv2d { kernel, bias, .. } | Op::Dense { kernel, bias, .. } => {
-                std::iter::once(*kernel).chain(*bias).collect()
-            }
+            Op::Conv2d { kernel, bias, .. }
+            | Op::Dense { kernel, bias, .. }
+            | Op::Conv1d { kernel, bias, .. } => std::iter::once(*kernel).chain(*bias).collect(),
             Op::BatchNorm {
                 gamma,
                 beta,
@@ -259,7 +283,9 @@ impl Op {
     /// Every parameter the op reads, to rewrite in place (same order as [`Op::params`]).
     pub fn params_mut(&mut self) -> Vec<&mut ParamId> {
         match self {
-            Op::Conv2d { kernel, bias, .. } | Op::Dense { kernel, bias, .. } => {
+            Op::Conv2d { kernel, bias, .. }
+            | Op::Dense { kernel, bias, .. }
+            | Op::Conv1d { kernel, bias, .. } => {
                 std::iter::once(kernel).chain(bias.as_mut()).collect()
             }
             Op::BatchNorm {
@@ -291,12 +317,16 @@ impl Op {
     /// (in `runtime::ops`) its kernels.
     pub fn family(&self) -> Family {
         match self {
-            Op::Conv2d { .. } => Family::Conv,
+            Op::Conv2d { .. } | Op::Conv1d { .. } => Family::Conv,
             Op::Dense { .. } => Family::Dense,
             Op::MaxPool2d { .. }
             | Op::AvgPool2d { .. }
             | Op::GlobalAvgPool2d
-            | Op::GlobalMaxPool2d => Family::Pool,
+            | Op::GlobalMaxPool2d
+            | Op::MaxPool1d { .. }
+            | Op::AvgPool1d { .. }
+            | Op::GlobalAvgPool1d
+            | Op::GlobalMaxPool1d => Family::Pool,
             Op::Flatten | Op::Reshape { .. } | Op::Cast { .. } => Family::Reshape,
             Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Affine { .. } => Family::Norm,
             Op::Dropout { .. } => Family::Dropout,
@@ -329,7 +359,7 @@ impl Op {
     /// parameters with `pname`.
     pub fn attributes_text(&self, pname: impl Fn(ParamId) -> String) -> String {
         match self {
-            Op::Conv2d { filters, window, kernel, bias, activation } => format!(
+            Op::Conv2d { filters, window, kernel, bias, activation } | Op::Conv1d { filters, window, kernel, bias, activation } => format!(
                 " {{filters: {filters}, kernel: {:?}, strides: {:?}, dilation: {:?}, padding: {:?}, activation: {}, w: {}, b: {}}}",
                 window.size,
                 window.strides,
@@ -345,7 +375,7 @@ impl Op {
                 pname(*kernel),
                 bias.map_or_else(|| "none".to_string(), pname)
             ),
-            Op::MaxPool2d { window } | Op::AvgPool2d { window } => {
+            Op::MaxPool2d { window } | Op::AvgPool2d { window } | Op::MaxPool1d { window } | Op::AvgPool1d { window } => {
                 format!(" {{pool: {:?}, strides: {:?}, padding: {:?}}}", window.size, window.strides, window.padding)
             }
             Op::Reshape { shape } => format!(" {{shape: {shape:?}}}"),

@@ -171,6 +171,29 @@ pub enum Padding {
     Explicit([usize; 4]),
 }
 
+/// Padding of a 1-D convolution or pool (Keras's `Conv1D`): `causal` pads
+/// `dilation · (kernel − 1)` zeros before the sequence only, so output `t` sees inputs up to
+/// `t` (pools take `valid` and `same` only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding1d {
+    Valid,
+    Same,
+    Causal,
+}
+
+impl Padding1d {
+    /// Parses a padding name as written in specs.
+    pub fn from_name(name: &str) -> Option<Padding1d> {
+        Some(match name {
+            "valid" => Padding1d::Valid,
+            "same" => Padding1d::Same,
+            "causal" => Padding1d::Causal,
+            _ => return None,
+        })
+    }
+}
+
 /// A recurrent cell kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -36,6 +36,9 @@ impl Pass for FuseActivation {
                             } | Op::Dense {
                                 activation: Activation::Linear,
                                 ..
+                            } | Op::Conv1d {
+                                activation: Activation::Linear,
+                                ..
                             }
                         )
                     })
@@ -50,8 +53,9 @@ impl Pass for FuseActivation {
                 continue;
             };
             log.push(format!("{} + {} fused", graph.nodes[p].name, act.name()));
-            if let Op::Conv2d { activation, .. } | Op::Dense { activation, .. } =
-                &mut graph.nodes[p].op
+            if let Op::Conv2d { activation, .. }
+            | Op::Dense { activation, .. }
+            | Op::Conv1d { activation, .. } = &mut graph.nodes[p].op
             {
                 *activation = act;
             }

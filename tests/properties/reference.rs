@@ -39,6 +39,24 @@ pub enum Layer {
         units: usize,
         sequences: bool,
     },
+    // Issue 15's 1-D convolutions and pools.
+    Conv1d {
+        filters: usize,
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+        padding: &'static str,
+        activation: &'static str,
+    },
+    Pool1d {
+        max: bool,
+        pool: usize,
+        stride: Option<usize>,
+        same: bool,
+    },
+    GlobalPool1d {
+        max: bool,
+    },
 }
 
 impl Layer {
@@ -81,6 +99,28 @@ impl Layer {
                 units,
                 sequences,
             } => format!("{cell}({units}, return_sequences: {sequences})"),
+            Layer::Conv1d {
+                filters,
+                kernel,
+                stride,
+                dilation,
+                padding,
+                activation,
+            } => format!(
+                "conv1d({filters}, {kernel}, strides: {stride}, dilation: {dilation}, padding: {padding}, activation: {activation})"
+            ),
+            Layer::Pool1d {
+                max,
+                pool,
+                stride,
+                same,
+            } => {
+                let name = if *max { "max_pool1d" } else { "avg_pool1d" };
+                let stride = stride.map_or(String::new(), |s| format!(", strides: {s}"));
+                format!("{name}({pool}{stride}, padding: {})", padding(*same))
+            }
+            Layer::GlobalPool1d { max: true } => "global_max_pool1d()".into(),
+            Layer::GlobalPool1d { max: false } => "global_avg_pool1d()".into(),
         }
     }
 
@@ -142,6 +182,29 @@ impl Layer {
             } else {
                 vec![*units]
             }),
+            // Keras Conv1D: `causal` pads dilation·(kernel − 1) on the left, so its output
+            // has ceil(t / stride) steps, as `same`.
+            (
+                Layer::Conv1d {
+                    filters,
+                    kernel,
+                    stride,
+                    dilation,
+                    padding,
+                    ..
+                },
+                &[t, _],
+            ) => Some(vec![
+                conv(t, *kernel, *stride, *dilation, *padding != "valid")?,
+                *filters,
+            ]),
+            (
+                Layer::Pool1d {
+                    pool, stride, same, ..
+                },
+                &[t, c],
+            ) => Some(vec![conv(t, *pool, stride.unwrap_or(*pool), 1, *same)?, c]),
+            (Layer::GlobalPool1d { .. }, &[_, c]) => Some(vec![c]),
             _ => None,
         }
     }

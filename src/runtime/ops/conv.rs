@@ -1,4 +1,7 @@
-//! 2-D convolutions (NHWC input, `[kh, kw, in, out]` kernel) with a fused bias and activation.
+//! 2-D convolutions (NHWC input, `[kh, kw, in, out]` kernel) with a fused bias and activation,
+//! and the 1-D ones (`Op::Conv1d`: `[N, T, C]` input, `[k, in, out]` kernel), which run the
+//! same steps over the same memory seen as `[N, 1, T, C]` and `[1, k, in, out]` ([`as_image`],
+//! [`image_dims`]; the op's window is already the 2-D one).
 //!
 //! Input: a step's [`InferStep`], [`ForwardStep`] or [`BackwardStep`] and the op's attributes.
 //! Output: the step's value (inference, training forward) or its gradients (backward).
@@ -20,7 +23,7 @@
 //!   [`backward`] skips it); see `train::setup::relu_through_pool`, the plain path's bits:
 //!   `train::tests::fast_paths::relu_through_pool_gives_the_plain_gradients_bit_for_bit`.
 
-use ndarray::{Ix1, Ix4};
+use ndarray::{ArrayViewD, ArrayViewMutD, Axis, Ix1, Ix4};
 
 use crate::ir::{Activation, Op, ParamId, Window};
 use crate::plan::Step;
@@ -37,6 +40,37 @@ use crate::runtime::train::context::{self, StepState as TrainState};
 use crate::runtime::train::forward::{param, ForwardStep};
 use crate::runtime::train::fused;
 use crate::runtime::train::TrainError;
+
+/// A shape as its rank-4 image: a rank-3 one gets a unit axis at `axis` (1 for a `[N, T, C]`
+/// value, 0 for a `[k, in, out]` kernel); a rank-4 one is as it is.
+pub(crate) fn image_dims(s: &[usize], axis: usize, ctx: &Ctx<'_>) -> Result<[usize; 4], RunError> {
+    if s.len() == 3 && axis <= 3 {
+        let mut d = s.to_vec();
+        d.insert(axis, 1);
+        dims4(&d, ctx)
+    } else {
+        dims4(s, ctx)
+    }
+}
+
+/// A rank-3 view with a unit axis inserted at `axis` (1 for `[N, T, C]`, 0 for a
+/// `[k, in, out]` kernel); other ranks as they are.
+pub(crate) fn as_image(v: ArrayViewD<'_, f32>, axis: usize) -> ArrayViewD<'_, f32> {
+    if v.ndim() == 3 {
+        v.insert_axis(Axis(axis))
+    } else {
+        v
+    }
+}
+
+/// [`as_image`] for a mutable view.
+pub(crate) fn as_image_mut(v: ArrayViewMutD<'_, f32>, axis: usize) -> ArrayViewMutD<'_, f32> {
+    if v.ndim() == 3 {
+        v.insert_axis(Axis(axis))
+    } else {
+        v
+    }
+}
 
 /// Inference: the step's conv workspace runs the convolution with its bias and activation.
 pub(crate) fn infer(
@@ -61,13 +95,13 @@ pub(crate) fn infer(
     };
     let k = ctx.param(kernel)?;
     let b = bias.map(|b| ctx.vector(b)).transpose()?;
-    let kd = dims4(k.shape(), ctx)?;
+    let kd = image_dims(k.shape(), 0, ctx)?;
     let ks = k
         .as_slice()
         .ok_or_else(|| plan_err(step, "kernel not contiguous"))?;
     conv.run(
         xs,
-        dims4(ctx.shape(x)?, ctx)?,
+        image_dims(ctx.shape(x)?, 1, ctx)?,
         ks,
         kd,
         b,
@@ -154,9 +188,9 @@ pub(crate) fn forward(
         out,
         ..
     } = f;
-    let xv = ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?;
+    let xv = ctx.rank::<f32, Ix4>(as_image(env.f32(ctx.arg(step, 0)?)?, 1))?;
     let geom = context::conv_geometry(ctx, window, xv.dim().1, xv.dim().2)?;
-    let kv = ctx.rank::<f32, Ix4>(param(ctx, params, kernel)?)?;
+    let kv = ctx.rank::<f32, Ix4>(as_image(param(ctx, params, kernel)?, 0))?;
     let bv = match bias {
         Some(b) => Some(ctx.rank::<f32, Ix1>(param(ctx, params, b)?)?),
         None => None,
@@ -170,7 +204,7 @@ pub(crate) fn forward(
         relu,
         parallel: true,
     };
-    let ov = ctx.rank_mut::<f32, Ix4>(out.view_mut())?;
+    let ov = ctx.rank_mut::<f32, Ix4>(as_image_mut(out.view_mut(), 1))?;
     conv2d_forward_sliced(xv, kv, bv, &geom, ws, ov, opts).map_err(|e| ctx.kernel(e))?;
     if !relu {
         fused::apply(activation, out);
@@ -208,9 +242,9 @@ pub(crate) fn backward(
         fused::differentiate(activation, &y, dy);
     }
     let v = ctx.arg(step, 0)?;
-    let xv = ctx.rank::<f32, Ix4>(env.f32(v)?)?;
+    let xv = ctx.rank::<f32, Ix4>(as_image(env.f32(v)?, 1))?;
     let geom = context::conv_geometry(ctx, window, xv.dim().1, xv.dim().2)?;
-    let kv = ctx.rank::<f32, Ix4>(param(ctx, params, kernel)?)?;
+    let kv = ctx.rank::<f32, Ix4>(as_image(param(ctx, params, kernel)?, 0))?;
     let needed = grads.needs(v);
     let mut dx = grads.take_value(v)?;
     let mut dk = grads.take_param(kernel)?;
@@ -221,14 +255,14 @@ pub(crate) fn backward(
     };
     let g = Conv2dGrads {
         dx: if needed {
-            Some(ctx.rank_mut::<f32, Ix4>(dx.target()?)?)
+            Some(ctx.rank_mut::<f32, Ix4>(as_image_mut(dx.target()?, 1))?)
         } else {
             None
         },
-        dkernel: ctx.rank_mut::<f32, Ix4>(dk.target()?)?,
+        dkernel: ctx.rank_mut::<f32, Ix4>(as_image_mut(dk.target()?, 0))?,
         dbias,
     };
-    let dy4 = ctx.rank::<f32, Ix4>(dy.view())?;
+    let dy4 = ctx.rank::<f32, Ix4>(as_image(dy.view(), 1))?;
     conv2d_backward_sliced(xv, kv, dy4, &geom, ws, g).map_err(|e| ctx.kernel(e))?;
     grads.put_value(v, dx, needed);
     grads.put_param(kernel, dk);
@@ -243,6 +277,13 @@ pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
     let step = s.ctx.step;
     match &step.op {
         Op::Conv2d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
+        }
+        | Op::Conv1d {
             window,
             kernel,
             bias,
@@ -263,6 +304,13 @@ pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
             bias,
             activation,
             ..
+        }
+        | Op::Conv1d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
         } => forward(f, window, *kernel, *bias, *activation),
         other => Err(super::misrouted_train(step, other)),
     }
@@ -278,6 +326,13 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
             bias,
             activation,
             ..
+        }
+        | Op::Conv1d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
         } => backward(b, window, *kernel, *bias, *activation),
         other => Err(super::misrouted_train(step, other)),
     }
@@ -286,7 +341,7 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
 /// The interpreter's scratch for a conv step (its workspace, grown on first use).
 pub(crate) fn infer_state(op: &Op) -> StepState {
     match op {
-        Op::Conv2d { .. } => StepState::Conv(Box::default()),
+        Op::Conv2d { .. } | Op::Conv1d { .. } => StepState::Conv(Box::default()),
         _ => StepState::None,
     }
 }
@@ -295,7 +350,7 @@ pub(crate) fn infer_state(op: &Op) -> StepState {
 /// it applies its relu's derivative.
 pub(crate) fn train_state(op: &Op, relu_in_pool: bool) -> TrainState {
     match op {
-        Op::Conv2d { .. } => TrainState::Conv {
+        Op::Conv2d { .. } | Op::Conv1d { .. } => TrainState::Conv {
             workspace: crate::runtime::kernels::conv_sliced::SlicedConv::new(),
             relu_in_pool,
         },
