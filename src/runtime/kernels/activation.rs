@@ -99,9 +99,9 @@ pub fn hard_sigmoid(x: f32) -> f32 {
     relu6(x + 3.0) / 6.0
 }
 
-/// `min(max(x, 0), 6)`.
+/// `min(max(x, 0), 6)` (NaN stays NaN).
 pub fn relu6(x: f32) -> f32 {
-    x.max(0.0).min(6.0)
+    x.clamp(0.0, 6.0)
 }
 
 /// `x · tanh(softplus(x))`.
@@ -121,12 +121,17 @@ fn mish_grad(x: f32) -> f32 {
     t + x * (1.0 - t * t) * fastmath::sigmoid(x)
 }
 
+/// An activation's scalar function of `(x, parameter)`.
+pub type Scalar = fn(f32, f32) -> f32;
+/// An activation's `dy · act'(x)` as a function of `(dy, y, parameter)`.
+pub type FromOutput = fn(f32, f32, f32) -> f32;
+
 /// `dy · act'(x)` from the output `y = act(x)` alone, for the activations whose derivative is
 /// a function of their output (`None` for the others): relu6 and hard_sigmoid pass `dy` (times
 /// 1/6) where `y` is strictly inside their range; elu (`alpha > 0`) and selu multiply by
 /// `y + α` (`y + λα`) where `y < 0` (TensorFlow's `EluGrad`/`SeluGrad`: at 0 the slope is the
 /// positive side's); softplus by `σ(x) = 1 − e^−y`.
-pub fn output_derivative(act: Activation) -> Option<fn(f32, f32, f32) -> f32> {
+pub fn output_derivative(act: Activation) -> Option<FromOutput> {
     // Each function takes (dy, y, parameter).
     Some(match act {
         Activation::Relu6 => |d, y, _| if y > 0.0 && y < 6.0 { d } else { 0.0 },
@@ -154,7 +159,7 @@ pub fn derivative_parameter(act: Activation) -> f32 {
 
 /// The scalar function of one of the newer element-wise activations (`None` for the others,
 /// which have loops of their own).
-pub fn scalar(act: Activation) -> Option<fn(f32, f32) -> f32> {
+pub fn scalar(act: Activation) -> Option<Scalar> {
     // Each function takes (x, parameter).
     Some(match act {
         Activation::Swish => |x, _| swish(x),

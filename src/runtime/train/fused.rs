@@ -31,14 +31,14 @@ pub(crate) fn supported(act: Activation) -> bool {
 }
 
 /// The kernel's scalar function of one of the newer fusable activations, with its parameter.
-fn newer_forward(act: Activation) -> Option<(fn(f32, f32) -> f32, f32)> {
+fn newer_forward(act: Activation) -> Option<(kernel::Scalar, f32)> {
     let k = super::context::activation(act, 1);
     Some((kernel::scalar(k)?, kernel::derivative_parameter(k)))
 }
 
 /// The kernel's derivative-from-output of one of the newer fusable activations, with its
 /// parameter.
-fn newer_derivative(act: Activation) -> Option<(fn(f32, f32, f32) -> f32, f32)> {
+fn newer_derivative(act: Activation) -> Option<(kernel::FromOutput, f32)> {
     let k = super::context::activation(act, 1);
     Some((
         kernel::output_derivative(k)?,
