@@ -75,6 +75,16 @@ fn image_layer() -> impl Strategy<Value = Layer> {
                 activation,
             }
         ),
+        1 => (1..=3usize, 1..=2usize, 1..=2usize, 1..=2usize, any::<bool>(), activation()).prop_map(
+            |(kernel, multiplier, stride, dilation, same, activation)| Layer::Depthwise {
+                kernel,
+                multiplier,
+                stride,
+                dilation,
+                same,
+                activation,
+            }
+        ),
         2 => (any::<bool>(), 1..=3usize, prop::option::of(1..=3usize), any::<bool>()).prop_map(
             |(max, pool, stride, same)| Layer::Pool {
                 max,

@@ -8,6 +8,12 @@
 //! (1-D, `pads` `[left, right]`) between `[N, T, C]`↔`[N, C, T]` `Transpose`s; PyTorch
 //! `nn.Conv1d` (kernel `[filters, in, k]`), causal as `F.pad` on the left first.
 //!
+//! `depthwise_conv2d(kernel, depth_multiplier: 1, strides: 1, padding: valid, dilation: 1,
+//! use_bias: true, activation: linear)`: Keras's DepthwiseConv2D. Weights `kernel [kh, kw, in,
+//! multiplier]` (Glorot uniform), `bias [in·multiplier]`; output channel `c·multiplier + m`.
+//! FLOPs `2·kh·kw (+ 1)` per output element. Export: ONNX `Conv` with `group = in` (kernel
+//! `[in·multiplier, 1, kh, kw]`); PyTorch `nn.Conv2d(groups=in)`.
+//!
 //! Weights: `kernel [kh, kw, in, filters]` (Glorot uniform), `bias [filters]` (zeros). FLOPs:
 //! `2·kh·kw·in·filters (+ filters)` per output position. Window arithmetic: `ops::window`.
 //! Lowering: an IR `Conv2d` with a linear activation, the layer's `activation:` following as its
@@ -78,6 +84,28 @@ pub const LAYERS: &[LayerSpec] = &[
         ],
     )
     .with_input_help(super::signature::SEQUENCES_HELP),
+    super::signature::layer(
+        "depthwise_conv2d",
+        &[
+            Param {
+                aliases: &["kernel_size"],
+                ..pos("kernel", Kind::Pair, Default::Required)
+            },
+            kw("depth_multiplier", SIZE, Default::Int(1)),
+            Param {
+                aliases: &["stride"],
+                ..kw("strides", Kind::Pair, Default::Int(1))
+            },
+            PADDING,
+            Param {
+                aliases: &["dilation_rate"],
+                ..kw("dilation", Kind::Pair, Default::Int(1))
+            },
+            USE_BIAS,
+            ACTIVATION,
+        ],
+    )
+    .with_input_help(super::signature::IMAGES_HELP),
 ];
 
 pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
@@ -93,10 +121,22 @@ pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
                 .unwrap_or(Activation::Linear),
         });
     }
+    let pair = |n: &str| args.pair(n).unwrap_or((1, 1));
+    if name == "depthwise_conv2d" {
+        return Some(LayerOp::DepthwiseConv2d {
+            kernel: pair("kernel"),
+            depth_multiplier: args.size("depth_multiplier"),
+            strides: pair("strides"),
+            padding: args.padding("padding"),
+            dilation: pair("dilation"),
+            use_bias: args.bool("use_bias"),
+            activation: Activation::from_name(args.name("activation"))
+                .unwrap_or(Activation::Linear),
+        });
+    }
     if name != "conv2d" {
         return None;
     }
-    let pair = |n: &str| args.pair(n).unwrap_or((1, 1));
     Some(LayerOp::Conv2d {
         filters: args.size("filters"),
         kernel: pair("kernel"),
@@ -139,8 +179,61 @@ pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
             &window_1d(*kernel, *strides, *dilation, *padding)?,
             *use_bias,
         ),
+        LayerOp::DepthwiseConv2d {
+            kernel,
+            depth_multiplier,
+            strides,
+            padding,
+            dilation,
+            use_bias,
+            ..
+        } => depthwise_rule(
+            first(inputs)?,
+            *depth_multiplier,
+            &window(*kernel, *strides, *dilation, *padding),
+            *use_bias,
+        ),
         other => Err(not_mine("conv", other)),
     }
+}
+
+/// The shape rule of depthwise_conv2d: `[N, H, W, C] → [N, OH, OW, C·multiplier]`.
+pub fn depthwise_rule(x: &Fact, multiplier: usize, window: &Window, use_bias: bool) -> Rule {
+    need_float(x)?;
+    need_rank(x, 4, RANK4)?;
+    let c = known(&x.dims, 3)?;
+    let (oh, ow) = window_output_hw(
+        x,
+        window.size,
+        window.strides,
+        window.dilation,
+        &window.padding,
+    )?;
+    let [kh, kw] = window.size;
+    let channels = mul(c, multiplier)?;
+    let mut params = vec![ParamInfo::new(
+        "kernel",
+        vec![kh, kw, c, multiplier],
+        Init::GlorotUniform,
+    )];
+    if use_bias {
+        params.push(ParamInfo::new("bias", vec![channels], Init::Zeros));
+    }
+    let per_element = mul(2, mul(kh, kw)?)?
+        .checked_add(usize::from(use_bias))
+        .ok_or_else(|| RuleError::Size("depthwise_conv2d flops overflow".into()))?;
+    let dims = vec![
+        x.dims[0].clone(),
+        Dim::Known(oh),
+        Dim::Known(ow),
+        Dim::Known(channels),
+    ];
+    let elements = super::rule::per_sample(&dims)?;
+    Ok(Inferred {
+        output: Fact::new(x.dtype, dims),
+        params,
+        flops: mul(elements, per_element)? as u64,
+    })
 }
 
 /// A `[N, T, C]` fact as the `[N, 1, T, C]` one its 2-D twin sees (rank and dtype checked).
@@ -268,6 +361,19 @@ pub fn window(
 
 /// The IR verifier's entry: [`rule`] over the op's one input.
 pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    if let Op::DepthwiseConv2d {
+        multiplier,
+        window,
+        bias,
+        ..
+    } = op
+    {
+        let x = one(inputs).map_err(|e| e.to_string())?;
+        return op::checked(
+            depthwise_rule(x, *multiplier, window, bias.is_some()),
+            params,
+        );
+    }
     let (Op::Conv2d {
         filters,
         window,
@@ -294,6 +400,33 @@ pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact
 
 /// The IR op and the activation node to follow it.
 pub fn lower(op: &LayerOp, params: &[ParamId], rank: usize) -> Result<(Op, IrActivation), String> {
+    if let LayerOp::DepthwiseConv2d {
+        kernel,
+        depth_multiplier,
+        strides,
+        padding,
+        dilation,
+        use_bias,
+        activation,
+    } = *op
+    {
+        let bias = if use_bias {
+            Some(param(params, 1)?)
+        } else {
+            None
+        };
+        let then = lower_activation(activation, rank)?;
+        return Ok((
+            Op::DepthwiseConv2d {
+                multiplier: depth_multiplier,
+                window: window(kernel, strides, dilation, padding),
+                kernel: param(params, 0)?,
+                bias,
+                activation: IrActivation::Linear,
+            },
+            then,
+        ));
+    }
     if let LayerOp::Conv1d {
         filters,
         kernel,

@@ -99,6 +99,16 @@ pub enum LayerOp {
     GlobalPool1d {
         kind: PoolKind,
     },
+    /// Keras DepthwiseConv2D: each input channel with its own `depth_multiplier` filters.
+    DepthwiseConv2d {
+        kernel: (usize, usize),
+        depth_multiplier: usize,
+        strides: (usize, usize),
+        padding: Padding,
+        dilation: (usize, usize),
+        use_bias: bool,
+        activation: Activation,
+    },
 }
 
 impl LayerOp {
@@ -157,6 +167,7 @@ impl LayerOp {
             LayerOp::GlobalPool1d {
                 kind: PoolKind::Avg,
             } => "global_avg_pool1d",
+            LayerOp::DepthwiseConv2d { .. } => "depthwise_conv2d",
         }
     }
 }
@@ -220,7 +231,9 @@ impl LayerOp {
     pub fn family(&self) -> Family {
         match self {
             LayerOp::Dense { .. } => Family::Dense,
-            LayerOp::Conv2d { .. } | LayerOp::Conv1d { .. } => Family::Conv,
+            LayerOp::Conv2d { .. } | LayerOp::Conv1d { .. } | LayerOp::DepthwiseConv2d { .. } => {
+                Family::Conv
+            }
             LayerOp::Pool2d { .. }
             | LayerOp::GlobalPool2d { .. }
             | LayerOp::Pool1d { .. }

@@ -196,6 +196,15 @@ pub enum Op {
     },
     GlobalAvgPool1d,
     GlobalMaxPool1d,
+    /// Keras DepthwiseConv2D over `[N, H, W, C]`, kernel `[kh, kw, C, multiplier]`, output
+    /// channel `c·multiplier + m`.
+    DepthwiseConv2d {
+        multiplier: usize,
+        window: Window,
+        kernel: ParamId,
+        bias: Option<ParamId>,
+        activation: Activation,
+    },
 }
 
 impl Op {
@@ -246,6 +255,7 @@ impl Op {
             Op::AvgPool1d { .. } => "avg_pool1d",
             Op::GlobalAvgPool1d => "global_avg_pool1d",
             Op::GlobalMaxPool1d => "global_max_pool1d",
+            Op::DepthwiseConv2d { .. } => "depthwise_conv2d",
         }
     }
 
@@ -254,7 +264,10 @@ impl Op {
         match self {
             Op::Conv2d { kernel, bias, .. }
             | Op::Dense { kernel, bias, .. }
-            | Op::Conv1d { kernel, bias, .. } => std::iter::once(*kernel).chain(*bias).collect(),
+            | Op::Conv1d { kernel, bias, .. }
+            | Op::DepthwiseConv2d { kernel, bias, .. } => {
+                std::iter::once(*kernel).chain(*bias).collect()
+            }
             Op::BatchNorm {
                 gamma,
                 beta,
@@ -285,7 +298,8 @@ impl Op {
         match self {
             Op::Conv2d { kernel, bias, .. }
             | Op::Dense { kernel, bias, .. }
-            | Op::Conv1d { kernel, bias, .. } => {
+            | Op::Conv1d { kernel, bias, .. }
+            | Op::DepthwiseConv2d { kernel, bias, .. } => {
                 std::iter::once(kernel).chain(bias.as_mut()).collect()
             }
             Op::BatchNorm {
@@ -317,7 +331,7 @@ impl Op {
     /// (in `runtime::ops`) its kernels.
     pub fn family(&self) -> Family {
         match self {
-            Op::Conv2d { .. } | Op::Conv1d { .. } => Family::Conv,
+            Op::Conv2d { .. } | Op::Conv1d { .. } | Op::DepthwiseConv2d { .. } => Family::Conv,
             Op::Dense { .. } => Family::Dense,
             Op::MaxPool2d { .. }
             | Op::AvgPool2d { .. }
@@ -385,6 +399,16 @@ impl Op {
             Op::EmbeddedRnn { units, return_sequences, projection, .. } => format!(
                 " {{units: {units}, return_sequences: {return_sequences}, projection: {}}}",
                 pname(*projection)
+            ),
+            Op::DepthwiseConv2d { multiplier, window, kernel, bias, activation } => format!(
+                " {{multiplier: {multiplier}, kernel: {:?}, strides: {:?}, dilation: {:?}, padding: {:?}, activation: {}, w: {}, b: {}}}",
+                window.size,
+                window.strides,
+                window.dilation,
+                window.padding,
+                activation.name(),
+                pname(*kernel),
+                bias.map_or_else(|| "none".to_string(), pname)
             ),
             Op::Concat { axis } => format!(" {{axis: {axis}}}"),
             Op::Cast { to } => format!(" {{to: {to}}}"),

@@ -192,3 +192,26 @@ fn pools_1d_keep_channels_and_global_ones_drop_time() {
     assert!(pool_window_1d(2, 2, Padding1d::Causal).is_err());
     assert!(Op::GlobalMaxPool1d.infer(&[&f32s(&[9])], &[]).is_err());
 }
+
+#[test]
+fn depthwise_conv2d_multiplies_channels_and_has_keras_weights() {
+    let op = |bias: bool| Op::DepthwiseConv2d {
+        multiplier: 2,
+        window: WINDOW,
+        kernel: ParamId(0),
+        bias: bias.then_some(ParamId(1)),
+        activation: Activation::Linear,
+    };
+    let x = f32s(&[8, 8, 3]);
+    assert_eq!(
+        op(true).infer(&[&x], &[p("k", &[3, 3, 3, 2]), p("b", &[6])]),
+        Ok(f32s(&[6, 6, 6]))
+    );
+    assert_eq!(
+        op(false).infer(&[&x], &[p("k", &[3, 3, 3, 6])]),
+        Err("parameter k has shape [3, 3, 3, 6], expected [3, 3, 3, 2]".to_string())
+    );
+    assert!(op(false)
+        .infer(&[&f32s(&[2, 8, 3])], &[p("k", &[3, 3, 3, 2])])
+        .is_err());
+}

@@ -39,6 +39,9 @@ impl Pass for FuseActivation {
                             } | Op::Conv1d {
                                 activation: Activation::Linear,
                                 ..
+                            } | Op::DepthwiseConv2d {
+                                activation: Activation::Linear,
+                                ..
                             }
                         )
                     })
@@ -55,7 +58,8 @@ impl Pass for FuseActivation {
             log.push(format!("{} + {} fused", graph.nodes[p].name, act.name()));
             if let Op::Conv2d { activation, .. }
             | Op::Dense { activation, .. }
-            | Op::Conv1d { activation, .. } = &mut graph.nodes[p].op
+            | Op::Conv1d { activation, .. }
+            | Op::DepthwiseConv2d { activation, .. } = &mut graph.nodes[p].op
             {
                 *activation = act;
             }

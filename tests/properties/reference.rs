@@ -57,6 +57,14 @@ pub enum Layer {
     GlobalPool1d {
         max: bool,
     },
+    Depthwise {
+        kernel: usize,
+        multiplier: usize,
+        stride: usize,
+        dilation: usize,
+        same: bool,
+        activation: &'static str,
+    },
 }
 
 impl Layer {
@@ -121,6 +129,17 @@ impl Layer {
             }
             Layer::GlobalPool1d { max: true } => "global_max_pool1d()".into(),
             Layer::GlobalPool1d { max: false } => "global_avg_pool1d()".into(),
+            Layer::Depthwise {
+                kernel,
+                multiplier,
+                stride,
+                dilation,
+                same,
+                activation,
+            } => format!(
+                "depthwise_conv2d({kernel}, depth_multiplier: {multiplier}, strides: {stride}, dilation: {dilation}, padding: {}, activation: {activation})",
+                padding(*same)
+            ),
         }
     }
 
@@ -205,6 +224,22 @@ impl Layer {
                 &[t, c],
             ) => Some(vec![conv(t, *pool, stride.unwrap_or(*pool), 1, *same)?, c]),
             (Layer::GlobalPool1d { .. }, &[_, c]) => Some(vec![c]),
+            // Keras DepthwiseConv2D: conv2d's sizes, channels times the multiplier.
+            (
+                Layer::Depthwise {
+                    kernel,
+                    multiplier,
+                    stride,
+                    dilation,
+                    same,
+                    ..
+                },
+                &[h, w, c],
+            ) => Some(vec![
+                conv(h, *kernel, *stride, *dilation, *same)?,
+                conv(w, *kernel, *stride, *dilation, *same)?,
+                c * multiplier,
+            ]),
             _ => None,
         }
     }

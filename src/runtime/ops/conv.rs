@@ -1,7 +1,8 @@
 //! 2-D convolutions (NHWC input, `[kh, kw, in, out]` kernel) with a fused bias and activation,
 //! and the 1-D ones (`Op::Conv1d`: `[N, T, C]` input, `[k, in, out]` kernel), which run the
 //! same steps over the same memory seen as `[N, 1, T, C]` and `[1, k, in, out]` ([`as_image`],
-//! [`image_dims`]; the op's window is already the 2-D one).
+//! [`image_dims`]; the op's window is already the 2-D one), and the depthwise ones
+//! (`Op::DepthwiseConv2d`, `kernels::depthwise`, activation applied after it).
 //!
 //! Input: a step's [`InferStep`], [`ForwardStep`] or [`BackwardStep`] and the op's attributes.
 //! Output: the step's value (inference, training forward) or its gradients (backward).
@@ -23,17 +24,19 @@
 //!   [`backward`] skips it); see `train::setup::relu_through_pool`, the plain path's bits:
 //!   `train::tests::fast_paths::relu_through_pool_gives_the_plain_gradients_bit_for_bit`.
 
-use ndarray::{ArrayViewD, ArrayViewMutD, Axis, Ix1, Ix4};
+use ndarray::{ArrayView1, ArrayView4, ArrayViewD, ArrayViewMut4, ArrayViewMutD, Axis, Ix1, Ix4};
 
 use crate::ir::{Activation, Op, ParamId, Window};
 use crate::plan::Step;
 use crate::runtime::interp::conv::ConvPoolShapes;
+use crate::runtime::interp::elementwise::activation_in_place;
 use crate::runtime::interp::exec::{
     dims4, plan_err, pool_params, with_output_buffer, Ctx, InferStep, Memory, StepState,
 };
 use crate::runtime::interp::RunError;
 use crate::runtime::kernels::conv::{Conv2dGrads, ConvForward};
 use crate::runtime::kernels::conv_sliced::{conv2d_backward_sliced, conv2d_forward_sliced};
+use crate::runtime::kernels::depthwise::{depthwise_backward, depthwise_forward, DepthwiseGrads};
 use crate::runtime::kernels::pool::PoolKind;
 use crate::runtime::train::backward::BackwardStep;
 use crate::runtime::train::context::{self, StepState as TrainState};
@@ -272,6 +275,119 @@ pub(crate) fn backward(
     Ok(())
 }
 
+/// Inference of a depthwise conv (`kernels::depthwise`), then its fused activation in place.
+pub(crate) fn infer_depthwise(
+    s: InferStep<'_, '_>,
+    window: &Window,
+    kernel: ParamId,
+    bias: Option<ParamId>,
+    activation: Activation,
+) -> Result<(), RunError> {
+    let InferStep {
+        ctx, memory, dst, ..
+    } = s;
+    let step = ctx.step;
+    let x = ctx.input(0)?;
+    let xd = dims4(ctx.shape(x)?, ctx)?;
+    let od = dims4(ctx.shape(step.output)?, ctx)?;
+    let geom = crate::runtime::interp::conv::geometry(window, xd[1], xd[2])
+        .map_err(|e| RunError::kernel(&step.name, e))?;
+    let k = ctx.param(kernel)?;
+    let kv = k
+        .view()
+        .into_dimensionality::<Ix4>()
+        .map_err(|e| plan_err(step, &e.to_string()))?;
+    let b = bias.map(|b| ctx.vector(b)).transpose()?;
+    let xv = ArrayView4::from_shape(xd, ctx.read(&memory.buffers, x)?)
+        .map_err(|e| plan_err(step, &e.to_string()))?;
+    let ov =
+        ArrayViewMut4::from_shape(od, &mut *dst).map_err(|e| plan_err(step, &e.to_string()))?;
+    let bv = b.map(ArrayView1::from);
+    depthwise_forward(xv, kv, bv, &geom, ov).map_err(|e| RunError::kernel(&step.name, e))?;
+    activation_in_place(activation, dst, od[3]);
+    Ok(())
+}
+
+/// Training forward of a depthwise conv, its activation applied after.
+pub(crate) fn forward_depthwise(
+    f: ForwardStep<'_, '_, '_>,
+    window: &Window,
+    kernel: ParamId,
+    bias: Option<ParamId>,
+    activation: Activation,
+) -> Result<(), TrainError> {
+    let ForwardStep {
+        step,
+        ctx,
+        env,
+        params,
+        out,
+        ..
+    } = f;
+    let xv = ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?;
+    let geom = context::conv_geometry(ctx, window, xv.dim().1, xv.dim().2)?;
+    let kv = ctx.rank::<f32, Ix4>(param(ctx, params, kernel)?)?;
+    let bv = match bias {
+        Some(b) => Some(ctx.rank::<f32, Ix1>(param(ctx, params, b)?)?),
+        None => None,
+    };
+    let ov = ctx.rank_mut::<f32, Ix4>(out.view_mut())?;
+    depthwise_forward(xv, kv, bv, &geom, ov).map_err(|e| ctx.kernel(e))?;
+    fused::apply(activation, out);
+    Ok(())
+}
+
+/// Backward of a depthwise conv: the activation's derivative, then `dx` (when needed),
+/// `dkernel` and `dbias`.
+pub(crate) fn backward_depthwise(
+    b: BackwardStep<'_, '_, '_, '_>,
+    window: &Window,
+    kernel: ParamId,
+    bias: Option<ParamId>,
+    activation: Activation,
+) -> Result<(), TrainError> {
+    let BackwardStep {
+        step,
+        ctx,
+        env,
+        params,
+        y,
+        dy,
+        grads,
+        ..
+    } = b;
+    fused::differentiate(activation, &y, dy);
+    let v = ctx.arg(step, 0)?;
+    let xv = ctx.rank::<f32, Ix4>(env.f32(v)?)?;
+    let geom = context::conv_geometry(ctx, window, xv.dim().1, xv.dim().2)?;
+    let kv = ctx.rank::<f32, Ix4>(param(ctx, params, kernel)?)?;
+    let needed = grads.needs(v);
+    let mut dx = grads.take_value(v)?;
+    let mut dk = grads.take_param(kernel)?;
+    let mut db = bias.map(|b| grads.take_param(b)).transpose()?;
+    let dbias = match db.as_mut() {
+        Some(s) => Some(ctx.rank_mut::<f32, Ix1>(s.target()?)?),
+        None => None,
+    };
+    let g = DepthwiseGrads {
+        dx: if needed {
+            Some(ctx.rank_mut::<f32, Ix4>(dx.target()?)?)
+        } else {
+            None
+        },
+        dkernel: ctx.rank_mut::<f32, Ix4>(dk.target()?)?,
+        dbias,
+    };
+    let dy4 = ctx.rank::<f32, Ix4>(dy.view())?;
+    depthwise_backward(xv, kv, dy4, &geom, g).map_err(|e| ctx.kernel(e))?;
+    grads.put_value(v, dx, needed);
+    grads.put_param(kernel, dk);
+    if let (Some(b), Some(s)) = (bias, db) {
+        grads.put_param(b, s);
+    }
+    Ok(())
+}
+
 /// The family's inference step: one arm per op of the family (called by `runtime::ops`).
 pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
     let step = s.ctx.step;
@@ -290,6 +406,13 @@ pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
             activation,
             ..
         } => infer(s, window, *kernel, *bias, *activation),
+        Op::DepthwiseConv2d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
+        } => infer_depthwise(s, window, *kernel, *bias, *activation),
         other => Err(super::misrouted_run(step, other)),
     }
 }
@@ -312,6 +435,13 @@ pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
             activation,
             ..
         } => forward(f, window, *kernel, *bias, *activation),
+        Op::DepthwiseConv2d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
+        } => forward_depthwise(f, window, *kernel, *bias, *activation),
         other => Err(super::misrouted_train(step, other)),
     }
 }
@@ -334,6 +464,13 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
             activation,
             ..
         } => backward(b, window, *kernel, *bias, *activation),
+        Op::DepthwiseConv2d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
+        } => backward_depthwise(b, window, *kernel, *bias, *activation),
         other => Err(super::misrouted_train(step, other)),
     }
 }

@@ -1,13 +1,14 @@
 //! Whole-plan gradients (central finite differences, as `gradients.rs`) through the layers of
 //! issue 15: the newer activations fused into dense steps and as steps of their own; conv1d
 //! (valid, causal, same; strides; dilation) and the 1-D pools, forward against direct sums in
-//! the trainer and the interpreter, and backward.
+//! the trainer and the interpreter, and backward; depthwise_conv2d through the trainer and the
+//! interpreter.
 
 use ndarray::{ArrayD, IxDyn};
 
 use super::gradients::check;
-use super::{distinct, f32_input, noise, trainer, Builder};
-use crate::ir::{Activation, DType, Init, Op, ValueId};
+use super::{distinct, f32_input, noise, trainer, window, Builder};
+use crate::ir::{Activation, DType, Init, Op, Padding, ValueId, Window};
 use crate::ops::conv::window_1d;
 use crate::ops::types::Padding1d;
 use crate::passes::{Mode, PassOptions};
@@ -276,4 +277,89 @@ fn conv1d_relu_through_max_pool1d_gradients() {
         [true, true, false, false]
     );
     check(plan, vec![distinct(&[3, 12, 2], 5)], None, 1e-3);
+}
+
+/// A depthwise conv node (kernel `[k, k, in, multiplier]`, bias) over `window`.
+fn depthwise(
+    b: &mut Builder,
+    name: &str,
+    x: ValueId,
+    multiplier: usize,
+    window: Window,
+) -> ValueId {
+    let last = b.g.value(x).unwrap().fact.dim(-1).unwrap();
+    let [kh, kw] = window.size;
+    let kernel = b.param(
+        &format!("{name}.kernel"),
+        &[kh, kw, last, multiplier],
+        Init::GlorotUniform,
+        true,
+    );
+    let bias = b.param(
+        &format!("{name}.bias"),
+        &[last * multiplier],
+        Init::Uniform { limit: 0.3 },
+        true,
+    );
+    b.node(
+        name,
+        Op::DepthwiseConv2d {
+            multiplier,
+            window,
+            kernel,
+            bias: Some(bias),
+            activation: Activation::Linear,
+        },
+        &[x],
+    )
+}
+
+#[test]
+fn depthwise_conv2d_gradients_with_a_fused_activation() {
+    for (multiplier, stride, padding) in [(1, 1, Padding::Valid), (2, 2, Padding::Same)] {
+        let mut b = Builder::new();
+        let x = b.input("x", DType::F32, &[6, 5, 2]);
+        let a = depthwise(&mut b, "dw", x, multiplier, window(3, stride, padding));
+        let a = b.node("dw_act", Op::Activation(Activation::Softplus), &[a]);
+        let a = b.node("gap", Op::GlobalAvgPool2d, &[a]);
+        let a = b.dense("d", a, 2, Activation::Linear);
+        let plan = b.plan(a);
+        assert!(
+            plan.pass_log.iter().any(|l| l == "dw + softplus fused"),
+            "{:?}",
+            plan.pass_log
+        );
+        check(plan, vec![noise(&[2, 6, 5, 2], 9, 1.0)], None, 1e-3);
+    }
+}
+
+#[test]
+fn depthwise_conv2d_inference_equals_training_forward() {
+    let mut b = Builder::new();
+    let x = b.input("x", DType::F32, &[7, 7, 3]);
+    let y = depthwise(&mut b, "dw", x, 2, window(3, 2, Padding::Same));
+    let y = b.node("dw_act", Op::Activation(Activation::Relu6), &[y]);
+    let mut g = b.g.clone();
+    g.outputs.push(y);
+    let mut t = trainer(b.plan(y), 3);
+    let input = noise(&[2, 7, 7, 3], 60, 2.0);
+    let want = t.forward(&[f32_input(&input)], true).unwrap().to_owned();
+    let (w, bias) = (
+        t.params.tensors_mut()[0].clone(),
+        t.params.tensors_mut()[1].clone(),
+    );
+    let plan = compile(g, Mode::Infer, &PassOptions::default(), "t".into()).unwrap();
+    let weights = Weights::from_named(
+        &plan,
+        vec![("dw.kernel".into(), w), ("dw.bias".into(), bias)],
+    )
+    .unwrap();
+    let got = Interpreter::new(&plan, weights)
+        .unwrap()
+        .run(&[TensorRef::F32(input.view())])
+        .unwrap()
+        .remove(0);
+    assert_eq!(got.shape(), [2, 4, 4, 6]);
+    assert_near("depthwise inference", &got, &want);
+    assert!(want.iter().any(|&v| v == 0.0) && want.iter().any(|&v| v > 0.0));
 }
