@@ -383,3 +383,29 @@ fn unknown_pass_and_model_names_are_usage_errors() {
     let o = modelc(&["compile", "--list-passes", "specs/seed_cnn.model"]);
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("remove-dropout\n"));
 }
+
+/// Issue 15: the shipped 1-D CNN's convolutions compute their elu in the same step, in the
+/// inference plan and in the training plan (elu's derivative comes from its output).
+#[test]
+fn sunspots_conv1d_fuses_each_elu_into_its_conv1d() {
+    let path = root().join("specs/sunspots_conv1d.model");
+    for mode in [Mode::Infer, Mode::Train] {
+        let p = compile_file(&path, mode, &PassOptions::default());
+        for fused in [
+            "conv1d + elu fused",
+            "conv1d_1 + elu fused",
+            "conv1d_2 + elu fused",
+        ] {
+            assert!(
+                p.pass_log.iter().any(|l| l == fused),
+                "{fused}: {:?}",
+                p.pass_log
+            );
+        }
+        assert_eq!(
+            kinds(&p),
+            ["conv1d", "conv1d", "conv1d", "flatten", "dense"],
+            "{mode:?}"
+        );
+    }
+}

@@ -38,7 +38,23 @@ use reference::{Layer, Spec};
 
 const BATCH: usize = 2;
 
-const ACTIVATIONS: &[&str] = &["linear", "relu", "sigmoid", "tanh", "gelu", "softmax"];
+const ACTIVATIONS: &[&str] = &[
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "softmax",
+    // Issue 15's activations.
+    "swish",
+    "silu",
+    "elu",
+    "selu",
+    "softplus",
+    "hard_sigmoid",
+    "relu6",
+    "mish",
+];
 
 fn activation() -> impl Strategy<Value = &'static str> {
     prop::sample::select(ACTIVATIONS)
@@ -58,6 +74,16 @@ fn image_layer() -> impl Strategy<Value = Layer> {
             |(filters, kernel, stride, dilation, same, activation)| Layer::Conv {
                 filters,
                 kernel,
+                stride,
+                dilation,
+                same,
+                activation,
+            }
+        ),
+        1 => (1..=3usize, 1..=2usize, 1..=2usize, 1..=2usize, any::<bool>(), activation()).prop_map(
+            |(kernel, multiplier, stride, dilation, same, activation)| Layer::Depthwise {
+                kernel,
+                multiplier,
                 stride,
                 dilation,
                 same,
@@ -128,7 +154,6 @@ fn bidirectional(sequences: bool) -> impl Strategy<Value = Layer> {
 /// A recurrent layer, plain or bidirectional.
 fn any_rnn(sequences: bool) -> impl Strategy<Value = Layer> {
     prop_oneof![3 => rnn(sequences), 1 => bidirectional(sequences)]
-
 }
 
 /// Attention-family layers on a sequence: self-attention, or a position table that may be
@@ -235,6 +260,69 @@ fn sequence_spec() -> impl Strategy<Value = Spec> {
         })
 }
 
+/// Issue 15: sequences `[T, C]` through conv1d layers and 1-D pools, then flatten or a global
+/// 1-D pool, then dense layers.
+fn conv1d_spec() -> impl Strategy<Value = Spec> {
+    let conv = (
+        1..=4usize,
+        1..=4usize,
+        1..=3usize,
+        1..=2usize,
+        prop::sample::select(&["valid", "same", "causal"][..]),
+        activation(),
+    )
+        .prop_map(
+            |(filters, kernel, stride, dilation, padding, activation)| Layer::Conv1d {
+                filters,
+                kernel,
+                stride,
+                dilation,
+                padding,
+                activation,
+            },
+        );
+    let pool = (
+        any::<bool>(),
+        1..=3usize,
+        prop::option::of(1..=3usize),
+        any::<bool>(),
+    )
+        .prop_map(|(max, pool, stride, same)| Layer::Pool1d {
+            max,
+            pool,
+            stride,
+            same,
+        });
+    (
+        1..=12usize,
+        1..=3usize,
+        prop::collection::vec(
+            prop_oneof![3 => conv, 2 => pool, 1 => shape_preserving()],
+            0..5,
+        ),
+        prop_oneof![
+            Just(Layer::Flatten),
+            Just(Layer::GlobalPool1d { max: true }),
+            Just(Layer::GlobalPool1d { max: false })
+        ],
+        prop::collection::vec(dense_layer(), 0..2),
+        1..=3usize,
+    )
+        .prop_map(|(t, c, mut layers, reduce, dense, out)| {
+            layers.push(reduce);
+            layers.extend(dense);
+            layers.push(Layer::Dense {
+                units: out,
+                activation: "linear",
+            });
+            Spec {
+                input: vec![t, c],
+                tokens: None,
+                layers,
+            }
+        })
+}
+
 /// Vectors through dense layers.
 fn vector_spec() -> impl Strategy<Value = Spec> {
     (1..=8usize, prop::collection::vec(dense_layer(), 1..5)).prop_map(|(f, layers)| Spec {
@@ -272,6 +360,7 @@ fn any_spec() -> impl Strategy<Value = Spec> {
     prop_oneof![
         3 => image_spec(),
         2 => sequence_spec(),
+        2 => conv1d_spec(),
         1 => vector_spec(),
         2 => loose_spec(),
     ]

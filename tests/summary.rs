@@ -46,6 +46,21 @@ fn seed_rnn_human_table_and_model_flag() {
     assert!(stdout.contains("[N, 100, 64]"), "{stdout}");
 }
 
+/// Issue 15: Keras's counts for Conv1D (`k·in·filters + filters`) in the shipped 1-D CNN.
+#[test]
+fn sunspots_conv1d_has_keras_parameter_counts() {
+    let (status, stdout, _) = summary(&["specs/sunspots_conv1d.model"]);
+    assert_eq!(status, 0);
+    for line in [
+        "conv1d    conv1d   [N, 16, 16]       64",
+        "conv1d_1  conv1d   [N, 16, 16]      784",
+        "flatten   flatten  [N, 256]           0",
+        "Total params: 1,889",
+    ] {
+        assert!(stdout.contains(line), "{line} missing from\n{stdout}");
+    }
+}
+
 #[test]
 fn unknown_model_and_spec_errors_exit_1() {
     let (status, _, stderr) = summary(&["specs/seed_rnn.model", "--model", "SeedRn"]);

@@ -238,7 +238,10 @@ fn window(
     needed: usize,
 ) -> Diagnostic {
     let layer = call.callee.name.as_str();
-    let (what, size) = if layer == "conv2d" {
+    if layer.ends_with("1d") {
+        return window_1d(file, call, bound, input, needed);
+    }
+    let (what, size) = if layer == "conv2d" || layer == "depthwise_conv2d" {
         ("kernel", bound.pair("kernel"))
     } else {
         ("pool", bound.pair("pool"))
@@ -307,6 +310,45 @@ fn window(
         ));
     }
     d.help("use `padding: same` or remove a pooling layer")
+}
+
+/// A 1-D window (conv1d, max_pool1d, avg_pool1d) longer than its sequence.
+fn window_1d(
+    file: FileId,
+    call: &Call,
+    bound: &BoundArgs,
+    input: usize,
+    needed: usize,
+) -> Diagnostic {
+    let layer = call.callee.name.as_str();
+    let (what, size) = if layer == "conv1d" {
+        ("kernel", bound.int("kernel"))
+    } else {
+        ("pool", bound.int("pool"))
+    };
+    let dilation = bound.int("dilation");
+    let dilated = if dilation > 1 {
+        format!(" and dilation {dilation}")
+    } else {
+        String::new()
+    };
+    Diagnostic::error(
+        codes::CHECK_WINDOW_TOO_LARGE,
+        format!(
+            "the sequence is {input} steps long; `{layer}` with {what} {size}{dilated} needs at \
+             least {needed}"
+        ),
+    )
+    .primary(
+        file,
+        call.span,
+        format!("needs at least {needed} steps, the input has {input}"),
+    )
+    .help(if layer == "conv1d" {
+        "use `padding: same` or `padding: causal`, or a smaller kernel"
+    } else {
+        "use `padding: same`, or a smaller pool"
+    })
 }
 
 /// `reshape`'s positional sizes: integers ≥ 1, and at most one `-1`.

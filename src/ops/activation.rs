@@ -1,13 +1,19 @@
 //! Elementwise activations, as layers (`relu()`, `leaky_relu(alpha: 0.3)`, `sigmoid()`,
-//! `tanh()`, `softmax(axis: -1)`, `gelu()`, `linear()`) and as the `activation:` argument of
-//! dense and conv2d.
+//! `tanh()`, `softmax(axis: -1)`, `gelu()`, `linear()`, `swish()` (alias `silu()`),
+//! `elu(alpha: 1)`, `selu()`, `softplus()`, `hard_sigmoid()`, `relu6()`, `mish()`) and as the
+//! `activation:` argument of dense and the convolutions.
 //!
 //! No weights. FLOPs: one per element (softmax three; linear none). The checker's
 //! [`Activation`] keeps Keras's arguments (`f64` slope, a softmax axis); the IR's holds what
 //! the interpreter runs (`f32` slope, softmax over the last axis only). `fuse-activation` folds
-//! an activation node into the conv2d or dense before it.
+//! an activation node into the conv or dense before it when its derivative is a function of
+//! its output (not gelu, swish, mish or softmax). `hard_sigmoid` is Keras 3's
+//! `relu6(x + 3) / 6` (also PyTorch's `Hardsigmoid`), not Keras 2's `clip(0.2x + 0.5, 0, 1)`:
+//! Keras 3 is the reference, and the two frameworks then agree.
 //! Export: ONNX `Relu` / `LeakyRelu` / `Sigmoid` / `Tanh` / `Softmax` (axis -1) / `Gelu`
-//! (opset 20, else its erf form); PyTorch `torch.nn.functional`.
+//! (opset 20, else its erf form) / `Elu` / `Selu` / `Softplus` / `HardSigmoid` (alpha 1/6,
+//! beta 1/2) / `Mish`, swish as `x · Sigmoid(x)`, relu6 as `Clip(0, 6)`; PyTorch
+//! `torch.nn.functional` (`silu`, `elu`, `selu`, `softplus`, `hardsigmoid`, `relu6`, `mish`).
 
 use super::layer::{first, not_mine, LayerOp};
 use super::op::{self, Activation as IrActivation, Op};
@@ -34,6 +40,24 @@ pub const LAYERS: &[LayerSpec] = &[
     layer("softmax", &[AXIS]),
     layer("gelu", NONE),
     layer("linear", NONE),
+    // Issue 15's activations.
+    layer("swish", NONE),
+    layer("silu", NONE),
+    layer(
+        "elu",
+        // Positive, so that the output's sign is the input's (the derivative is taken from
+        // the output).
+        &[kw(
+            "alpha",
+            float(Limit::Excl(0.0), Limit::None),
+            Default::Float(1.0),
+        )],
+    ),
+    layer("selu", NONE),
+    layer("softplus", NONE),
+    layer("hard_sigmoid", NONE),
+    layer("relu6", NONE),
+    layer("mish", NONE),
 ];
 
 pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
@@ -43,6 +67,9 @@ pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
         },
         "softmax" => Activation::Softmax {
             axis: args.int("axis"),
+        },
+        "elu" => Activation::Elu {
+            alpha: args.float("alpha"),
         },
         other => Activation::from_name(other)?,
     }))
@@ -58,6 +85,13 @@ pub fn name(a: Activation) -> &'static str {
         Activation::Tanh => "tanh",
         Activation::Softmax { .. } => "softmax",
         Activation::Gelu => "gelu",
+        Activation::Swish => "swish",
+        Activation::Elu { .. } => "elu",
+        Activation::Selu => "selu",
+        Activation::Softplus => "softplus",
+        Activation::HardSigmoid => "hard_sigmoid",
+        Activation::Relu6 => "relu6",
+        Activation::Mish => "mish",
     }
 }
 
@@ -90,6 +124,15 @@ fn checked(a: IrActivation) -> Activation {
         IrActivation::Tanh => Activation::Tanh,
         IrActivation::Gelu => Activation::Gelu,
         IrActivation::Softmax => Activation::Softmax { axis: -1 },
+        IrActivation::Swish => Activation::Swish,
+        IrActivation::Elu { alpha } => Activation::Elu {
+            alpha: f64::from(alpha),
+        },
+        IrActivation::Selu => Activation::Selu,
+        IrActivation::Softplus => Activation::Softplus,
+        IrActivation::HardSigmoid => Activation::HardSigmoid,
+        IrActivation::Relu6 => Activation::Relu6,
+        IrActivation::Mish => Activation::Mish,
     }
 }
 
@@ -124,6 +167,15 @@ pub fn lower_activation(a: Activation, rank: usize) -> Result<IrActivation, Stri
         Activation::Sigmoid => IrActivation::Sigmoid,
         Activation::Tanh => IrActivation::Tanh,
         Activation::Gelu => IrActivation::Gelu,
+        Activation::Swish => IrActivation::Swish,
+        Activation::Elu { alpha } => IrActivation::Elu {
+            alpha: alpha as f32,
+        },
+        Activation::Selu => IrActivation::Selu,
+        Activation::Softplus => IrActivation::Softplus,
+        Activation::HardSigmoid => IrActivation::HardSigmoid,
+        Activation::Relu6 => IrActivation::Relu6,
+        Activation::Mish => IrActivation::Mish,
         Activation::Softmax { axis } => {
             let last = rank as i64 - 1;
             if axis == -1 || axis == last {
@@ -186,6 +238,44 @@ pub fn onnx_activation(cx: &mut super::onnx::NodeCx<'_>, a: IrActivation, x: Str
         IrActivation::Tanh => cx.node("Tanh", "tanh", vec![x], vec![]),
         IrActivation::Softmax => {
             cx.node("Softmax", "softmax", vec![x], vec![("axis", Attr::Int(-1))])
+        }
+        IrActivation::Swish => {
+            let gate = cx.node("Sigmoid", "swish_gate", vec![x.clone()], vec![]);
+            cx.node("Mul", "swish", vec![x, gate], vec![])
+        }
+        IrActivation::Elu { alpha } => {
+            cx.node("Elu", "elu", vec![x], vec![("alpha", Attr::Float(alpha))])
+        }
+        IrActivation::Selu => cx.node(
+            "Selu",
+            "selu",
+            vec![x],
+            vec![
+                ("alpha", Attr::Float(super::types::SELU_ALPHA)),
+                ("gamma", Attr::Float(super::types::SELU_SCALE)),
+            ],
+        ),
+        IrActivation::Softplus => cx.node("Softplus", "softplus", vec![x], vec![]),
+        // Keras 3's relu6(x + 3) / 6 is clip(x / 6 + 1/2, 0, 1).
+        IrActivation::HardSigmoid => cx.node(
+            "HardSigmoid",
+            "hard_sigmoid",
+            vec![x],
+            vec![
+                ("alpha", Attr::Float(1.0 / 6.0)),
+                ("beta", Attr::Float(0.5)),
+            ],
+        ),
+        IrActivation::Relu6 => {
+            let low = cx.f32_tensor("zero", vec![], vec![0.0]);
+            let high = cx.f32_tensor("six", vec![], vec![6.0]);
+            cx.node("Clip", "relu6", vec![x, low, high], vec![])
+        }
+        IrActivation::Mish if cx.opset >= 18 => cx.node("Mish", "mish", vec![x], vec![]),
+        IrActivation::Mish => {
+            let soft = cx.node("Softplus", "mish_softplus", vec![x.clone()], vec![]);
+            let gate = cx.node("Tanh", "mish_gate", vec![soft], vec![]);
+            cx.node("Mul", "mish", vec![x, gate], vec![])
         }
         IrActivation::Gelu if cx.opset >= 20 => cx.node("Gelu", "gelu", vec![x], vec![]),
         IrActivation::Gelu => {

@@ -12,7 +12,7 @@ use super::param::ParamId;
 use super::rule::{Rule, RuleError};
 use super::signature::{BoundArgs, LayerSpec};
 use super::symbols::Symbols;
-use super::types::{Activation, DType, Fact, Padding, PoolKind, RnnCell};
+use super::types::{Activation, DType, Fact, Padding, Padding1d, PoolKind, RnnCell};
 use super::{activation, conv, dense, dropout, embedding, merge, norm, pool, recurrent, reshape};
 use crate::diag::Span;
 use serde::Serialize;
@@ -102,6 +102,37 @@ pub enum LayerOp {
     PositionEmbedding {
         max_length: usize,
     },
+    // Issue 15's convolutions and pools (conv and pool families).
+    /// Keras Conv1D over `[N, T, C]`.
+    Conv1d {
+        filters: usize,
+        kernel: usize,
+        strides: usize,
+        padding: Padding1d,
+        dilation: usize,
+        use_bias: bool,
+        activation: Activation,
+    },
+    /// Keras MaxPooling1D / AveragePooling1D (padding `valid` or `same`).
+    Pool1d {
+        kind: PoolKind,
+        pool: usize,
+        strides: usize,
+        padding: Padding1d,
+    },
+    GlobalPool1d {
+        kind: PoolKind,
+    },
+    /// Keras DepthwiseConv2D: each input channel with its own `depth_multiplier` filters.
+    DepthwiseConv2d {
+        kernel: (usize, usize),
+        depth_multiplier: usize,
+        strides: (usize, usize),
+        padding: Padding,
+        dilation: (usize, usize),
+        use_bias: bool,
+        activation: Activation,
+    },
 }
 
 impl LayerOp {
@@ -148,6 +179,22 @@ impl LayerOp {
             LayerOp::Cast { .. } => "cast",
             LayerOp::MultiHeadAttention { .. } => "multi_head_attention",
             LayerOp::PositionEmbedding { .. } => "position_embedding",
+            LayerOp::Conv1d { .. } => "conv1d",
+            LayerOp::Pool1d {
+                kind: PoolKind::Max,
+                ..
+            } => "max_pool1d",
+            LayerOp::Pool1d {
+                kind: PoolKind::Avg,
+                ..
+            } => "avg_pool1d",
+            LayerOp::GlobalPool1d {
+                kind: PoolKind::Max,
+            } => "global_max_pool1d",
+            LayerOp::GlobalPool1d {
+                kind: PoolKind::Avg,
+            } => "global_avg_pool1d",
+            LayerOp::DepthwiseConv2d { .. } => "depthwise_conv2d",
         }
     }
 }
@@ -213,8 +260,13 @@ impl LayerOp {
     pub fn family(&self) -> Family {
         match self {
             LayerOp::Dense { .. } => Family::Dense,
-            LayerOp::Conv2d { .. } => Family::Conv,
-            LayerOp::Pool2d { .. } | LayerOp::GlobalPool2d { .. } => Family::Pool,
+            LayerOp::Conv2d { .. } | LayerOp::Conv1d { .. } | LayerOp::DepthwiseConv2d { .. } => {
+                Family::Conv
+            }
+            LayerOp::Pool2d { .. }
+            | LayerOp::GlobalPool2d { .. }
+            | LayerOp::Pool1d { .. }
+            | LayerOp::GlobalPool1d { .. } => Family::Pool,
             LayerOp::Flatten | LayerOp::Reshape { .. } | LayerOp::Cast { .. } => Family::Reshape,
             LayerOp::BatchNorm { .. } | LayerOp::LayerNorm { .. } => Family::Norm,
             LayerOp::Dropout { .. } => Family::Dropout,

@@ -16,8 +16,8 @@
 //! symbol was bound); all size arithmetic is checked; every rule is a pure function.
 
 pub mod activation;
-pub mod bidirectional;
 pub mod attention;
+pub mod bidirectional;
 pub mod conv;
 pub mod dense;
 pub mod describe;

@@ -26,10 +26,24 @@ pub enum Activation {
     Gelu,
     /// Softmax over the last axis.
     Softmax,
+    // Issue 15's activations (Keras 3 definitions; see `runtime::kernels::activation`).
+    /// `x · sigmoid(x)` (`swish`, alias `silu`).
+    Swish,
+    Elu {
+        alpha: f32,
+    },
+    Selu,
+    Softplus,
+    /// `relu6(x + 3) / 6`.
+    HardSigmoid,
+    Relu6,
+    Mish,
 }
 
 impl Activation {
-    /// Whether the activation can be fused into a conv2d or dense step.
+    /// Whether the activation can be fused into a conv2d or dense step: those whose
+    /// derivative is a function of their output, so that the fused training step need not
+    /// keep the pre-activation (gelu, swish and mish are not).
     pub fn is_fusable(self) -> bool {
         matches!(
             self,
@@ -37,6 +51,11 @@ impl Activation {
                 | Activation::LeakyRelu { .. }
                 | Activation::Sigmoid
                 | Activation::Tanh
+                | Activation::Elu { .. }
+                | Activation::Selu
+                | Activation::Softplus
+                | Activation::HardSigmoid
+                | Activation::Relu6
         )
     }
 
@@ -49,6 +68,13 @@ impl Activation {
             Activation::Tanh => "tanh",
             Activation::Gelu => "gelu",
             Activation::Softmax => "softmax",
+            Activation::Swish => "swish",
+            Activation::Elu { .. } => "elu",
+            Activation::Selu => "selu",
+            Activation::Softplus => "softplus",
+            Activation::HardSigmoid => "hard_sigmoid",
+            Activation::Relu6 => "relu6",
+            Activation::Mish => "mish",
         }
     }
 }
@@ -192,6 +218,34 @@ pub enum Op {
     PositionEmbedding {
         table: ParamId,
     },
+    // Issue 15's convolutions and pools. A 1-D op runs as its 2-D twin over `[N, 1, T, C]`
+    // (the same memory as `[N, T, C]`), so its window is the 2-D one: height 1, causal
+    // padding as explicit left padding.
+    /// Keras Conv1D over `[N, T, C]`, kernel `[k, in, filters]`.
+    Conv1d {
+        filters: usize,
+        window: Window,
+        kernel: ParamId,
+        bias: Option<ParamId>,
+        activation: Activation,
+    },
+    MaxPool1d {
+        window: Window,
+    },
+    AvgPool1d {
+        window: Window,
+    },
+    GlobalAvgPool1d,
+    GlobalMaxPool1d,
+    /// Keras DepthwiseConv2D over `[N, H, W, C]`, kernel `[kh, kw, C, multiplier]`, output
+    /// channel `c·multiplier + m`.
+    DepthwiseConv2d {
+        multiplier: usize,
+        window: Window,
+        kernel: ParamId,
+        bias: Option<ParamId>,
+        activation: Activation,
+    },
 }
 
 impl Op {
@@ -240,13 +294,22 @@ impl Op {
             Op::Affine { .. } => "affine",
             Op::MultiHeadAttention { .. } => "multi_head_attention",
             Op::PositionEmbedding { .. } => "position_embedding",
+            Op::Conv1d { .. } => "conv1d",
+            Op::MaxPool1d { .. } => "max_pool1d",
+            Op::AvgPool1d { .. } => "avg_pool1d",
+            Op::GlobalAvgPool1d => "global_avg_pool1d",
+            Op::GlobalMaxPool1d => "global_max_pool1d",
+            Op::DepthwiseConv2d { .. } => "depthwise_conv2d",
         }
     }
 
     /// Every parameter the op reads.
     pub fn params(&self) -> Vec<ParamId> {
         match self {
-            Op::Conv2d { kernel, bias, .. } | Op::Dense { kernel, bias, .. } => {
+            Op::Conv2d { kernel, bias, .. }
+            | Op::Dense { kernel, bias, .. }
+            | Op::Conv1d { kernel, bias, .. }
+            | Op::DepthwiseConv2d { kernel, bias, .. } => {
                 std::iter::once(*kernel).chain(*bias).collect()
             }
             Op::BatchNorm {
@@ -303,7 +366,10 @@ impl Op {
     /// Every parameter the op reads, to rewrite in place (same order as [`Op::params`]).
     pub fn params_mut(&mut self) -> Vec<&mut ParamId> {
         match self {
-            Op::Conv2d { kernel, bias, .. } | Op::Dense { kernel, bias, .. } => {
+            Op::Conv2d { kernel, bias, .. }
+            | Op::Dense { kernel, bias, .. }
+            | Op::Conv1d { kernel, bias, .. }
+            | Op::DepthwiseConv2d { kernel, bias, .. } => {
                 std::iter::once(kernel).chain(bias.as_mut()).collect()
             }
             Op::BatchNorm {
@@ -368,12 +434,16 @@ impl Op {
     /// (in `runtime::ops`) its kernels.
     pub fn family(&self) -> Family {
         match self {
-            Op::Conv2d { .. } => Family::Conv,
+            Op::Conv2d { .. } | Op::Conv1d { .. } | Op::DepthwiseConv2d { .. } => Family::Conv,
             Op::Dense { .. } => Family::Dense,
             Op::MaxPool2d { .. }
             | Op::AvgPool2d { .. }
             | Op::GlobalAvgPool2d
-            | Op::GlobalMaxPool2d => Family::Pool,
+            | Op::GlobalMaxPool2d
+            | Op::MaxPool1d { .. }
+            | Op::AvgPool1d { .. }
+            | Op::GlobalAvgPool1d
+            | Op::GlobalMaxPool1d => Family::Pool,
             Op::Flatten | Op::Reshape { .. } | Op::Cast { .. } => Family::Reshape,
             Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Affine { .. } => Family::Norm,
             Op::Dropout { .. } => Family::Dropout,
@@ -408,7 +478,7 @@ impl Op {
     /// parameters with `pname`.
     pub fn attributes_text(&self, pname: impl Fn(ParamId) -> String) -> String {
         match self {
-            Op::Conv2d { filters, window, kernel, bias, activation } => format!(
+            Op::Conv2d { filters, window, kernel, bias, activation } | Op::Conv1d { filters, window, kernel, bias, activation } => format!(
                 " {{filters: {filters}, kernel: {:?}, strides: {:?}, dilation: {:?}, padding: {:?}, activation: {}, w: {}, b: {}}}",
                 window.size,
                 window.strides,
@@ -424,7 +494,7 @@ impl Op {
                 pname(*kernel),
                 bias.map_or_else(|| "none".to_string(), pname)
             ),
-            Op::MaxPool2d { window } | Op::AvgPool2d { window } => {
+            Op::MaxPool2d { window } | Op::AvgPool2d { window } | Op::MaxPool1d { window } | Op::AvgPool1d { window } => {
                 format!(" {{pool: {:?}, strides: {:?}, padding: {:?}}}", window.size, window.strides, window.padding)
             }
             Op::Reshape { shape } => format!(" {{shape: {shape:?}}}"),
@@ -438,9 +508,19 @@ impl Op {
             Op::Bidirectional { units, return_sequences, options, merge, .. } => {
                 super::bidirectional::attributes_text(*units, *return_sequences, options, *merge)
             }
+            Op::DepthwiseConv2d { multiplier, window, kernel, bias, activation } => format!(
+                " {{multiplier: {multiplier}, kernel: {:?}, strides: {:?}, dilation: {:?}, padding: {:?}, activation: {}, w: {}, b: {}}}",
+                window.size,
+                window.strides,
+                window.dilation,
+                window.padding,
+                activation.name(),
+                pname(*kernel),
+                bias.map_or_else(|| "none".to_string(), pname)
+            ),
             Op::Concat { axis } => format!(" {{axis: {axis}}}"),
             Op::Cast { to } => format!(" {{to: {to}}}"),
-            Op::Activation(Activation::LeakyRelu { alpha }) => format!(" {{alpha: {alpha}}}"),
+            Op::Activation(Activation::LeakyRelu { alpha } | Activation::Elu { alpha }) => format!(" {{alpha: {alpha}}}"),
             Op::Affine { scale, shift } => format!(" {{scale: {scale:?}, shift: {shift:?}}}"),
             Op::MultiHeadAttention { heads, key_dim, value_dim, dropout, causal, .. } => format!(
                 " {{heads: {heads}, key_dim: {key_dim}, value_dim: {value_dim}, dropout: {dropout}, causal: {causal}}}"

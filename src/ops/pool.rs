@@ -7,17 +7,26 @@
 //! Window arithmetic: `ops::window`.
 //! Export: ONNX `MaxPool` / `AveragePool` (`count_include_pad = 0`) / `GlobalMaxPool` /
 //! `GlobalAveragePool` between NHWC↔NCHW `Transpose`s; PyTorch `nn.MaxPool2d` and friends.
+//!
+//! The 1-D pools `max_pool1d` / `avg_pool1d(pool: 2, strides: pool, padding: valid | same)`
+//! and `global_max_pool1d()` / `global_avg_pool1d()` (Keras's MaxPooling1D, AveragePooling1D,
+//! GlobalMaxPooling1D, GlobalAveragePooling1D) over `[N, T, C]` are their 2-D twins over
+//! `[N, 1, T, C]` (the same memory; see `conv::as_image`). Export: the 1-D ONNX pools, PyTorch
+//! `nn.MaxPool1d` and friends, between `[N, T, C]`↔`[N, C, T]` transposes.
 
+use super::conv::{as_image, from_image, window_1d};
 use super::layer::{first, not_mine, LayerOp};
 use super::op::{self, Activation as IrActivation, Op, Window};
 use super::param::ParamRef;
+use super::rule::RuleError;
 use super::rule::{
     known, mul, need_float, need_rank, one, per_sample, window_output_hw, Inferred, Rule, RANK4,
 };
 use super::signature::{
     kw, layer, pos, BoundArgs, Default, Kind, LayerSpec, Param, IMAGES_HELP, NONE, PADDING,
+    SEQUENCES_HELP, SIZE,
 };
-use super::types::{Dim, Fact, Padding, PoolKind};
+use super::types::{Dim, Fact, Padding, Padding1d, PoolKind};
 
 const POOL: &[Param] = &[
     Param {
@@ -36,6 +45,27 @@ pub const LAYERS: &[LayerSpec] = &[
     layer("avg_pool2d", POOL).with_input_help(IMAGES_HELP),
     layer("global_avg_pool2d", NONE).with_input_help(IMAGES_HELP),
     layer("global_max_pool2d", NONE).with_input_help(IMAGES_HELP),
+    // Issue 15.
+    layer("max_pool1d", POOL_1D).with_input_help(SEQUENCES_HELP),
+    layer("avg_pool1d", POOL_1D).with_input_help(SEQUENCES_HELP),
+    layer("global_avg_pool1d", NONE).with_input_help(SEQUENCES_HELP),
+    layer("global_max_pool1d", NONE).with_input_help(SEQUENCES_HELP),
+];
+
+const POOL_1D: &[Param] = &[
+    Param {
+        aliases: &["pool_size"],
+        ..pos("pool", SIZE, Default::Int(2))
+    },
+    Param {
+        aliases: &["stride"],
+        ..kw("strides", SIZE, Default::Absent)
+    },
+    kw(
+        "padding",
+        Kind::Choice(&["valid", "same"]),
+        Default::Name("valid"),
+    ),
 ];
 
 pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
@@ -57,6 +87,28 @@ pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
             kind: PoolKind::Avg,
         },
         "global_max_pool2d" => LayerOp::GlobalPool2d {
+            kind: PoolKind::Max,
+        },
+        "max_pool1d" | "avg_pool1d" => {
+            let pool = args.size("pool");
+            LayerOp::Pool1d {
+                kind: if name == "max_pool1d" {
+                    PoolKind::Max
+                } else {
+                    PoolKind::Avg
+                },
+                pool,
+                strides: match args.int("strides") {
+                    0 => pool,
+                    _ => args.size("strides"),
+                },
+                padding: Padding1d::from_name(args.name("padding")).unwrap_or(Padding1d::Valid),
+            }
+        }
+        "global_avg_pool1d" => LayerOp::GlobalPool1d {
+            kind: PoolKind::Avg,
+        },
+        "global_max_pool1d" => LayerOp::GlobalPool1d {
             kind: PoolKind::Max,
         },
         _ => return None,
@@ -121,6 +173,13 @@ pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
             ..
         } => rule(x, &window(*pool, *strides, *padding)),
         LayerOp::GlobalPool2d { .. } => global_rule(x),
+        LayerOp::Pool1d {
+            pool,
+            strides,
+            padding,
+            ..
+        } => rule_1d(x, &pool_window_1d(*pool, *strides, *padding)?),
+        LayerOp::GlobalPool1d { .. } => global_rule_1d(x),
         other => Err(not_mine("pool", other)),
     }
 }
@@ -131,6 +190,8 @@ pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact
     let inferred = match op {
         Op::MaxPool2d { window } | Op::AvgPool2d { window } => rule(x, window),
         Op::GlobalAvgPool2d | Op::GlobalMaxPool2d => global_rule(x),
+        Op::MaxPool1d { window } | Op::AvgPool1d { window } => rule_1d(x, window),
+        Op::GlobalAvgPool1d | Op::GlobalMaxPool1d => global_rule_1d(x),
         other => return Err(op::not_mine("pool", other.kind())),
     };
     op::checked(inferred, params)
@@ -157,9 +218,55 @@ pub fn lower(op: &LayerOp) -> Result<(Op, IrActivation), String> {
         LayerOp::GlobalPool2d {
             kind: PoolKind::Avg,
         } => Op::GlobalAvgPool2d,
+        LayerOp::Pool1d {
+            kind,
+            pool,
+            strides,
+            padding,
+        } => {
+            let window = pool_window_1d(*pool, *strides, *padding).map_err(|e| e.to_string())?;
+            match kind {
+                PoolKind::Max => Op::MaxPool1d { window },
+                PoolKind::Avg => Op::AvgPool1d { window },
+            }
+        }
+        LayerOp::GlobalPool1d {
+            kind: PoolKind::Max,
+        } => Op::GlobalMaxPool1d,
+        LayerOp::GlobalPool1d {
+            kind: PoolKind::Avg,
+        } => Op::GlobalAvgPool1d,
         other => return Err(not_mine("pool", other).to_string()),
     };
     Ok((op, IrActivation::Linear))
+}
+
+/// The IR window of a 1-D pool (`valid` or `same`; a causal pool does not exist in Keras).
+pub fn pool_window_1d(
+    pool: usize,
+    strides: usize,
+    padding: Padding1d,
+) -> Result<Window, RuleError> {
+    if padding == Padding1d::Causal {
+        return Err(RuleError::Size(
+            "a pool takes `valid` or `same` padding".into(),
+        ));
+    }
+    window_1d(pool, strides, 1, padding)
+}
+
+/// The shape rule of a 1-D pool: `[N, T, C] → [N, OT, C]`, the 2-D rule over `[N, 1, T, C]`.
+pub fn rule_1d(x: &Fact, window: &Window) -> Rule {
+    from_image(rule(&as_image(x)?, window))
+}
+
+/// The shape rule of a 1-D global pool: `[N, T, C] → [N, C]`.
+pub fn global_rule_1d(x: &Fact) -> Rule {
+    let image = as_image(x)?;
+    let mut inferred = global_rule(&image)?;
+    // The 2-D rule dropped axes 1 and 2; nothing to remove here.
+    inferred.output.dims.truncate(2);
+    Ok(inferred)
 }
 
 // ---- ONNX export -------------------------------------------------------------------------
@@ -188,6 +295,9 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
             let y = cx.reduce(reduce, "pool", x, axes, false);
             cx.set_output(y, Layout::Nhwc);
             return Ok(());
+        }
+        Op::MaxPool1d { .. } | Op::AvgPool1d { .. } | Op::GlobalAvgPool1d | Op::GlobalMaxPool1d => {
+            return Err(format!("`{}` has no ONNX export yet", op.kind()))
         }
         other => return Err(op::not_mine("pool", other.kind())),
     };

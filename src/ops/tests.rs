@@ -132,3 +132,88 @@ fn recurrent_layers_over_features_and_over_token_ids() {
     let narrow = [p("P", &[50, 12]), p("r", &[4, 16]), p("b", &[16])];
     assert!(folded.infer(&[&ids], &narrow).is_err());
 }
+
+// Issue 15: conv1d and the 1-D pools run their 2-D twins' rules over `[N, 1, T, C]`.
+#[test]
+fn conv1d_checks_its_output_and_its_three_axis_kernel() {
+    use super::conv::window_1d;
+    use super::types::Padding1d;
+    let conv1d = |padding, dilation| Op::Conv1d {
+        filters: 8,
+        window: window_1d(3, 1, dilation, padding).unwrap(),
+        kernel: ParamId(0),
+        bias: Some(ParamId(1)),
+        activation: Activation::Linear,
+    };
+    let x = f32s(&[16, 2]);
+    let params = [p("k", &[3, 2, 8]), p("b", &[8])];
+    assert_eq!(
+        conv1d(Padding1d::Valid, 1).infer(&[&x], &params),
+        Ok(f32s(&[14, 8]))
+    );
+    // Causal keeps the length whatever the dilation: 2·(3 − 1) = 4 zeros on the left.
+    assert_eq!(
+        window_1d(3, 1, 2, Padding1d::Causal).unwrap().padding,
+        Padding::Explicit([0, 0, 4, 0])
+    );
+    assert_eq!(
+        conv1d(Padding1d::Causal, 2).infer(&[&x], &params),
+        Ok(f32s(&[16, 8]))
+    );
+    // The kernel is [k, in, filters], not conv2d's four axes; the input is [N, T, C].
+    let wrong = conv1d(Padding1d::Valid, 1).infer(&[&x], &[p("k", &[1, 3, 2, 8]), p("b", &[8])]);
+    assert_eq!(
+        wrong,
+        Err("parameter k has shape [1, 3, 2, 8], expected [3, 2, 8]".to_string())
+    );
+    assert!(conv1d(Padding1d::Valid, 1)
+        .infer(&[&f32s(&[16, 16, 2])], &params)
+        .unwrap_err()
+        .contains("rank"));
+    let too_short = conv1d(Padding1d::Valid, 2).infer(&[&f32s(&[4, 2])], &params);
+    assert!(too_short.unwrap_err().contains("does not fit 4 on axis 1"));
+}
+
+#[test]
+fn pools_1d_keep_channels_and_global_ones_drop_time() {
+    use super::pool::pool_window_1d;
+    use super::types::Padding1d;
+    let x = f32s(&[9, 3]);
+    let window = pool_window_1d(2, 2, Padding1d::Same).unwrap();
+    assert_eq!(
+        Op::MaxPool1d { window }.infer(&[&x], &[]),
+        Ok(f32s(&[5, 3]))
+    );
+    let window = pool_window_1d(3, 2, Padding1d::Valid).unwrap();
+    assert_eq!(
+        Op::AvgPool1d { window }.infer(&[&x], &[]),
+        Ok(f32s(&[4, 3]))
+    );
+    assert_eq!(Op::GlobalAvgPool1d.infer(&[&x], &[]), Ok(f32s(&[3])));
+    assert_eq!(Op::GlobalMaxPool1d.infer(&[&x], &[]), Ok(f32s(&[3])));
+    assert!(pool_window_1d(2, 2, Padding1d::Causal).is_err());
+    assert!(Op::GlobalMaxPool1d.infer(&[&f32s(&[9])], &[]).is_err());
+}
+
+#[test]
+fn depthwise_conv2d_multiplies_channels_and_has_keras_weights() {
+    let op = |bias: bool| Op::DepthwiseConv2d {
+        multiplier: 2,
+        window: WINDOW,
+        kernel: ParamId(0),
+        bias: bias.then_some(ParamId(1)),
+        activation: Activation::Linear,
+    };
+    let x = f32s(&[8, 8, 3]);
+    assert_eq!(
+        op(true).infer(&[&x], &[p("k", &[3, 3, 3, 2]), p("b", &[6])]),
+        Ok(f32s(&[6, 6, 6]))
+    );
+    assert_eq!(
+        op(false).infer(&[&x], &[p("k", &[3, 3, 3, 6])]),
+        Err("parameter k has shape [3, 3, 3, 6], expected [3, 3, 3, 2]".to_string())
+    );
+    assert!(op(false)
+        .infer(&[&f32s(&[2, 8, 3])], &[p("k", &[3, 3, 3, 2])])
+        .is_err());
+}

@@ -85,6 +85,11 @@ impl fmt::Display for Dim {
     }
 }
 
+/// Keras's SELU `alpha`.
+pub const SELU_ALPHA: f32 = 1.673_263_2;
+/// Keras's SELU `scale`.
+pub const SELU_SCALE: f32 = 1.050_701;
+
 /// An activation function, as a layer or as the `activation:` argument.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,6 +107,19 @@ pub enum Activation {
         axis: i64,
     },
     Gelu,
+    // Issue 15's activations, Keras 3's definitions.
+    /// `x · sigmoid(x)` (`swish`, alias `silu`).
+    Swish,
+    /// `elu(alpha)`: Keras's default alpha is 1.
+    Elu {
+        alpha: f64,
+    },
+    Selu,
+    Softplus,
+    /// Keras 3's `relu6(x + 3) / 6`.
+    HardSigmoid,
+    Relu6,
+    Mish,
 }
 
 impl Activation {
@@ -114,6 +132,14 @@ impl Activation {
         "tanh",
         "softmax",
         "gelu",
+        "swish",
+        "silu",
+        "elu",
+        "selu",
+        "softplus",
+        "hard_sigmoid",
+        "relu6",
+        "mish",
     ];
 
     /// The activation with default parameters for a name of [`Activation::NAMES`].
@@ -126,6 +152,13 @@ impl Activation {
             "tanh" => Activation::Tanh,
             "softmax" => Activation::Softmax { axis: -1 },
             "gelu" => Activation::Gelu,
+            "swish" | "silu" => Activation::Swish,
+            "elu" => Activation::Elu { alpha: 1.0 },
+            "selu" => Activation::Selu,
+            "softplus" => Activation::Softplus,
+            "hard_sigmoid" => Activation::HardSigmoid,
+            "relu6" => Activation::Relu6,
+            "mish" => Activation::Mish,
             _ => return None,
         })
     }
@@ -141,6 +174,29 @@ pub enum Padding {
     Same,
     /// Explicit zero padding `[top, bottom, left, right]`.
     Explicit([usize; 4]),
+}
+
+/// Padding of a 1-D convolution or pool (Keras's `Conv1D`): `causal` pads
+/// `dilation · (kernel − 1)` zeros before the sequence only, so output `t` sees inputs up to
+/// `t` (pools take `valid` and `same` only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding1d {
+    Valid,
+    Same,
+    Causal,
+}
+
+impl Padding1d {
+    /// Parses a padding name as written in specs.
+    pub fn from_name(name: &str) -> Option<Padding1d> {
+        Some(match name {
+            "valid" => Padding1d::Valid,
+            "same" => Padding1d::Same,
+            "causal" => Padding1d::Causal,
+            _ => return None,
+        })
+    }
 }
 
 /// A recurrent cell kind.

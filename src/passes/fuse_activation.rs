@@ -1,5 +1,6 @@
-//! `fuse-activation`: a conv2d or dense step whose output feeds only an activation (relu,
-//! leaky_relu, sigmoid, tanh) computes the activation itself, in one pass over its output.
+//! `fuse-activation`: a conv or dense step whose output feeds only a fusable activation
+//! (`Activation::is_fusable`: relu, leaky_relu, sigmoid, tanh, elu, selu, softplus,
+//! hard_sigmoid, relu6) computes the activation itself, in one pass over its output.
 //! Valid for training too: the fused step keeps its output, from which these activations'
 //! derivatives are computed.
 
@@ -35,6 +36,12 @@ impl Pass for FuseActivation {
                             } | Op::Dense {
                                 activation: Activation::Linear,
                                 ..
+                            } | Op::Conv1d {
+                                activation: Activation::Linear,
+                                ..
+                            } | Op::DepthwiseConv2d {
+                                activation: Activation::Linear,
+                                ..
                             }
                         )
                     })
@@ -49,8 +56,10 @@ impl Pass for FuseActivation {
                 continue;
             };
             log.push(format!("{} + {} fused", graph.nodes[p].name, act.name()));
-            if let Op::Conv2d { activation, .. } | Op::Dense { activation, .. } =
-                &mut graph.nodes[p].op
+            if let Op::Conv2d { activation, .. }
+            | Op::Dense { activation, .. }
+            | Op::Conv1d { activation, .. }
+            | Op::DepthwiseConv2d { activation, .. } = &mut graph.nodes[p].op
             {
                 *activation = act;
             }

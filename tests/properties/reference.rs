@@ -61,6 +61,32 @@ pub enum Layer {
     PositionEmbedding {
         max_length: usize,
     },
+    // Issue 15's 1-D convolutions and pools.
+    Conv1d {
+        filters: usize,
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+        padding: &'static str,
+        activation: &'static str,
+    },
+    Pool1d {
+        max: bool,
+        pool: usize,
+        stride: Option<usize>,
+        same: bool,
+    },
+    GlobalPool1d {
+        max: bool,
+    },
+    Depthwise {
+        kernel: usize,
+        multiplier: usize,
+        stride: usize,
+        dilation: usize,
+        same: bool,
+        activation: &'static str,
+    },
 }
 
 impl Layer {
@@ -120,6 +146,39 @@ impl Layer {
                 "multi_head_attention({PREVIOUS}, {PREVIOUS}, heads: {heads}, key_dim: {key_dim}, causal: {causal})"
             ),
             Layer::PositionEmbedding { max_length } => format!("position_embedding({max_length})"),
+            Layer::Conv1d {
+                filters,
+                kernel,
+                stride,
+                dilation,
+                padding,
+                activation,
+            } => format!(
+                "conv1d({filters}, {kernel}, strides: {stride}, dilation: {dilation}, padding: {padding}, activation: {activation})"
+            ),
+            Layer::Pool1d {
+                max,
+                pool,
+                stride,
+                same,
+            } => {
+                let name = if *max { "max_pool1d" } else { "avg_pool1d" };
+                let stride = stride.map_or(String::new(), |s| format!(", strides: {s}"));
+                format!("{name}({pool}{stride}, padding: {})", padding(*same))
+            }
+            Layer::GlobalPool1d { max: true } => "global_max_pool1d()".into(),
+            Layer::GlobalPool1d { max: false } => "global_avg_pool1d()".into(),
+            Layer::Depthwise {
+                kernel,
+                multiplier,
+                stride,
+                dilation,
+                same,
+                activation,
+            } => format!(
+                "depthwise_conv2d({kernel}, depth_multiplier: {multiplier}, strides: {stride}, dilation: {dilation}, padding: {}, activation: {activation})",
+                padding(*same)
+            ),
         }
     }
 
@@ -207,6 +266,45 @@ impl Layer {
             (Layer::PositionEmbedding { max_length }, &[t, d]) if t <= *max_length => {
                 Some(vec![t, d])
             }
+            // Keras Conv1D: `causal` pads dilation·(kernel − 1) on the left, so its output
+            // has ceil(t / stride) steps, as `same`.
+            (
+                Layer::Conv1d {
+                    filters,
+                    kernel,
+                    stride,
+                    dilation,
+                    padding,
+                    ..
+                },
+                &[t, _],
+            ) => Some(vec![
+                conv(t, *kernel, *stride, *dilation, *padding != "valid")?,
+                *filters,
+            ]),
+            (
+                Layer::Pool1d {
+                    pool, stride, same, ..
+                },
+                &[t, c],
+            ) => Some(vec![conv(t, *pool, stride.unwrap_or(*pool), 1, *same)?, c]),
+            (Layer::GlobalPool1d { .. }, &[_, c]) => Some(vec![c]),
+            // Keras DepthwiseConv2D: conv2d's sizes, channels times the multiplier.
+            (
+                Layer::Depthwise {
+                    kernel,
+                    multiplier,
+                    stride,
+                    dilation,
+                    same,
+                    ..
+                },
+                &[h, w, c],
+            ) => Some(vec![
+                conv(h, *kernel, *stride, *dilation, *same)?,
+                conv(w, *kernel, *stride, *dilation, *same)?,
+                c * multiplier,
+            ]),
             _ => None,
         }
     }

@@ -60,13 +60,23 @@ pub fn conv_scratch_len(
 ) -> Option<u64> {
     plan.steps.iter().try_fold(0u64, |total, step| {
         // A fused conv's tile and patches are the plan's `scratch_bytes_per_thread`.
-        let (Op::Conv2d { window, kernel, .. }, false) = (&step.op, step.fused_with_next) else {
+        let (Op::Conv2d { window, kernel, .. } | Op::Conv1d { window, kernel, .. }, false) =
+            (&step.op, step.fused_with_next)
+        else {
             return Some(total);
         };
+        // A conv1d's `[N, T, C]` input and `[k, in, out]` kernel run as `[N, 1, T, C]` and
+        // `[1, k, in, out]`.
+        let image = |mut s: Vec<usize>, axis: usize| {
+            if s.len() == 3 {
+                s.insert(axis, 1);
+            }
+            <[usize; 4]>::try_from(s.as_slice()).ok()
+        };
         let x = step.inputs.first().and_then(|&v| shape_of(v));
-        let x = x.and_then(|x| <[usize; 4]>::try_from(x.as_slice()).ok());
+        let x = x.and_then(|x| image(x, 1));
         let k = plan.params.get(kernel.index());
-        let k = k.and_then(|p| <[usize; 4]>::try_from(p.shape.as_slice()).ok());
+        let k = k.and_then(|p| image(p.shape.clone(), 0));
         let (Some(x), Some(k)) = (x, k) else {
             return Some(total);
         };

@@ -8,7 +8,7 @@
 //! bits as a separate activation step.
 
 use crate::ir::Activation;
-use crate::runtime::kernels::activation::erf;
+use crate::runtime::kernels::activation::{self as k, erf};
 use crate::runtime::kernels::fastmath;
 
 /// Applies `act` to `data`, whose last axis has `channels` elements (softmax works per row).
@@ -27,6 +27,13 @@ pub fn activation_in_place(act: Activation, data: &mut [f32], channels: usize) {
             let x = f64::from(*v);
             *v = (0.5 * x * (1.0 + erf(x * std::f64::consts::FRAC_1_SQRT_2))) as f32;
         }),
+        Activation::Swish => data.iter_mut().for_each(|v| *v = k::swish(*v)),
+        Activation::Elu { alpha } => data.iter_mut().for_each(|v| *v = k::elu(*v, alpha)),
+        Activation::Selu => data.iter_mut().for_each(|v| *v = k::selu(*v)),
+        Activation::Softplus => data.iter_mut().for_each(|v| *v = k::softplus(*v)),
+        Activation::HardSigmoid => data.iter_mut().for_each(|v| *v = k::hard_sigmoid(*v)),
+        Activation::Relu6 => data.iter_mut().for_each(|v| *v = k::relu6(*v)),
+        Activation::Mish => data.iter_mut().for_each(|v| *v = k::mish(*v)),
         Activation::Softmax => {
             if channels == 0 {
                 return;

@@ -7,6 +7,17 @@
 //! [`fastmath`] versions (≤ 4e-7 relative error). Softmax is numerically stable (max
 //! subtracted) on any axis and its backward is the Jacobian-vector product
 //! `y ⊙ (dy − Σ dy ⊙ y)`.
+//!
+//! The newer activations (Keras 3's definitions): `swish`/`silu` `x·σ(x)`; `elu`
+//! `x` for `x > 0` else `α(eˣ − 1)`; `selu` `λ·elu(x, α)` with Keras's `α ≈ 1.6733`,
+//! `λ ≈ 1.0507`; `softplus` `ln(1 + eˣ)` (computed as `max(x, 0) + ln(1 + e^−|x|)`);
+//! `hard_sigmoid` `relu6(x + 3) / 6` (Keras 3 and PyTorch, not Keras 2's `0.2x + 0.5`);
+//! `relu6` `min(max(x, 0), 6)`; `mish` `x·tanh(softplus(x))`. Each has one scalar function
+//! here, used by this kernel, the interpreter's in-place loops and the fused steps, so the
+//! three give the same bits. The derivatives of elu, selu, softplus, hard_sigmoid and relu6
+//! are computed from the output `y` (as TensorFlow's `EluGrad`/`SeluGrad` do), so that a fused
+//! step needs no pre-activation ([`output_derivative`]); at the kinks they follow TensorFlow
+//! (relu6' and hard_sigmoid' are 0 at both ends, elu' and selu' at 0 are the positive side's).
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Axis, Zip};
 
@@ -32,6 +43,133 @@ pub enum Activation {
     Softmax {
         axis: usize,
     },
+    /// `x · σ(x)` (Keras's `swish`, alias `silu`).
+    Swish,
+    /// `x` for `x > 0`, else `alpha · (eˣ − 1)`; `alpha > 0`.
+    Elu {
+        alpha: f32,
+    },
+    /// `SELU_SCALE · elu(x, SELU_ALPHA)`.
+    Selu,
+    /// `ln(1 + eˣ)`.
+    Softplus,
+    /// `relu6(x + 3) / 6`.
+    HardSigmoid,
+    /// `min(max(x, 0), 6)`.
+    Relu6,
+    /// `x · tanh(softplus(x))`.
+    Mish,
+}
+
+/// Keras's SELU constants (defined beside the activations in `ops::types`, which the exporter
+/// reads too).
+pub use crate::ops::types::{SELU_ALPHA, SELU_SCALE};
+
+/// `x · σ(x)`.
+pub fn swish(x: f32) -> f32 {
+    x * fastmath::sigmoid(x)
+}
+
+/// `x` for `x > 0`, else `alpha · (eˣ − 1)`.
+pub fn elu(x: f32, alpha: f32) -> f32 {
+    if x > 0.0 {
+        x
+    } else {
+        alpha * fastmath::expm1(x)
+    }
+}
+
+/// `λ·x` for `x > 0`, else `λα·(eˣ − 1)`.
+pub fn selu(x: f32) -> f32 {
+    if x > 0.0 {
+        SELU_SCALE * x
+    } else {
+        (SELU_SCALE * SELU_ALPHA) * fastmath::expm1(x)
+    }
+}
+
+/// `ln(1 + eˣ)` without overflow: `max(x, 0) + ln(1 + e^−|x|)`.
+pub fn softplus(x: f32) -> f32 {
+    x.max(0.0) + fastmath::exp(-x.abs()).ln_1p()
+}
+
+/// `relu6(x + 3) / 6`.
+pub fn hard_sigmoid(x: f32) -> f32 {
+    relu6(x + 3.0) / 6.0
+}
+
+/// `min(max(x, 0), 6)` (NaN stays NaN).
+pub fn relu6(x: f32) -> f32 {
+    x.clamp(0.0, 6.0)
+}
+
+/// `x · tanh(softplus(x))`.
+pub fn mish(x: f32) -> f32 {
+    x * fastmath::tanh(softplus(x))
+}
+
+/// `d(swish)/dx = σ(x)·(1 + x·(1 − σ(x)))`.
+fn swish_grad(x: f32) -> f32 {
+    let s = fastmath::sigmoid(x);
+    s * (1.0 + x * (1.0 - s))
+}
+
+/// `d(mish)/dx = tanh(sp) + x·(1 − tanh²(sp))·σ(x)`, `sp = softplus(x)`.
+fn mish_grad(x: f32) -> f32 {
+    let t = fastmath::tanh(softplus(x));
+    t + x * (1.0 - t * t) * fastmath::sigmoid(x)
+}
+
+/// An activation's scalar function of `(x, parameter)`.
+pub type Scalar = fn(f32, f32) -> f32;
+/// An activation's `dy · act'(x)` as a function of `(dy, y, parameter)`.
+pub type FromOutput = fn(f32, f32, f32) -> f32;
+
+/// `dy · act'(x)` from the output `y = act(x)` alone, for the activations whose derivative is
+/// a function of their output (`None` for the others): relu6 and hard_sigmoid pass `dy` (times
+/// 1/6) where `y` is strictly inside their range; elu (`alpha > 0`) and selu multiply by
+/// `y + α` (`y + λα`) where `y < 0` (TensorFlow's `EluGrad`/`SeluGrad`: at 0 the slope is the
+/// positive side's); softplus by `σ(x) = 1 − e^−y`.
+pub fn output_derivative(act: Activation) -> Option<FromOutput> {
+    // Each function takes (dy, y, parameter).
+    Some(match act {
+        Activation::Relu6 => |d, y, _| if y > 0.0 && y < 6.0 { d } else { 0.0 },
+        Activation::HardSigmoid => |d, y, _| if y > 0.0 && y < 1.0 { d / 6.0 } else { 0.0 },
+        Activation::Elu { .. } => |d, y, alpha| if y < 0.0 { d * (y + alpha) } else { d },
+        Activation::Selu => |d, y, _| {
+            if y < 0.0 {
+                d * (y + SELU_SCALE * SELU_ALPHA)
+            } else {
+                d * SELU_SCALE
+            }
+        },
+        Activation::Softplus => |d, y, _| d * -fastmath::expm1(-y),
+        _ => return None,
+    })
+}
+
+/// The parameter [`output_derivative`]'s function takes (elu's `alpha`, else 0).
+pub fn derivative_parameter(act: Activation) -> f32 {
+    match act {
+        Activation::Elu { alpha } => alpha,
+        _ => 0.0,
+    }
+}
+
+/// The scalar function of one of the newer element-wise activations (`None` for the others,
+/// which have loops of their own).
+pub fn scalar(act: Activation) -> Option<Scalar> {
+    // Each function takes (x, parameter).
+    Some(match act {
+        Activation::Swish => |x, _| swish(x),
+        Activation::Elu { .. } => elu,
+        Activation::Selu => |x, _| selu(x),
+        Activation::Softplus => |x, _| softplus(x),
+        Activation::HardSigmoid => |x, _| hard_sigmoid(x),
+        Activation::Relu6 => |x, _| relu6(x),
+        Activation::Mish => |x, _| mish(x),
+        _ => return None,
+    })
 }
 
 /// Error function, |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit, in f64).
@@ -93,6 +231,18 @@ pub fn activation_forward(
         Activation::Sigmoid => map(fastmath::sigmoid, &mut out),
         Activation::Tanh => map(fastmath::tanh, &mut out),
         Activation::Gelu => map(gelu, &mut out),
+        Activation::Swish
+        | Activation::Elu { .. }
+        | Activation::Selu
+        | Activation::Softplus
+        | Activation::HardSigmoid
+        | Activation::Relu6
+        | Activation::Mish => {
+            if let Some(f) = scalar(act) {
+                let p = derivative_parameter(act);
+                Zip::from(&mut out).and(&x).for_each(|o, &v| *o = f(v, p));
+            }
+        }
         Activation::Softmax { axis } => {
             if axis >= x.ndim() {
                 return Err(param_err(
@@ -137,6 +287,18 @@ pub fn activation_backward(
         Activation::Sigmoid => zip.for_each(|d, _, &s, &g| *d = g * s * (1.0 - s)),
         Activation::Tanh => zip.for_each(|d, _, &t, &g| *d = g * (1.0 - t * t)),
         Activation::Gelu => zip.for_each(|d, &v, _, &g| *d = g * gelu_grad(v)),
+        Activation::Swish => zip.for_each(|d, &v, _, &g| *d = g * swish_grad(v)),
+        Activation::Mish => zip.for_each(|d, &v, _, &g| *d = g * mish_grad(v)),
+        Activation::Elu { .. }
+        | Activation::Selu
+        | Activation::Softplus
+        | Activation::HardSigmoid
+        | Activation::Relu6 => {
+            if let Some(f) = output_derivative(act) {
+                let p = derivative_parameter(act);
+                zip.for_each(|d, _, &s, &g| *d = f(g, s, p));
+            }
+        }
         Activation::Softmax { axis } => {
             if axis >= x.ndim() {
                 return Err(param_err(

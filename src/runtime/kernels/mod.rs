@@ -25,6 +25,7 @@ pub mod conv;
 pub mod conv_sliced;
 pub mod dense;
 pub mod dense_mse;
+pub mod depthwise;
 pub mod dropout;
 pub mod embedding;
 pub mod error;

@@ -1,4 +1,8 @@
-//! 2-D convolutions (NHWC input, `[kh, kw, in, out]` kernel) with a fused bias and activation.
+//! 2-D convolutions (NHWC input, `[kh, kw, in, out]` kernel) with a fused bias and activation,
+//! and the 1-D ones (`Op::Conv1d`: `[N, T, C]` input, `[k, in, out]` kernel), which run the
+//! same steps over the same memory seen as `[N, 1, T, C]` and `[1, k, in, out]` ([`as_image`],
+//! [`image_dims`]; the op's window is already the 2-D one), and the depthwise ones
+//! (`Op::DepthwiseConv2d`, `kernels::depthwise`, activation applied after it).
 //!
 //! Input: a step's [`InferStep`], [`ForwardStep`] or [`BackwardStep`] and the op's attributes.
 //! Output: the step's value (inference, training forward) or its gradients (backward).
@@ -20,23 +24,56 @@
 //!   [`backward`] skips it); see `train::setup::relu_through_pool`, the plain path's bits:
 //!   `train::tests::fast_paths::relu_through_pool_gives_the_plain_gradients_bit_for_bit`.
 
-use ndarray::{Ix1, Ix4};
+use ndarray::{ArrayView1, ArrayView4, ArrayViewD, ArrayViewMut4, ArrayViewMutD, Axis, Ix1, Ix4};
 
 use crate::ir::{Activation, Op, ParamId, Window};
 use crate::plan::Step;
 use crate::runtime::interp::conv::ConvPoolShapes;
+use crate::runtime::interp::elementwise::activation_in_place;
 use crate::runtime::interp::exec::{
     dims4, plan_err, pool_params, with_output_buffer, Ctx, InferStep, Memory, StepState,
 };
 use crate::runtime::interp::RunError;
 use crate::runtime::kernels::conv::{Conv2dGrads, ConvForward};
 use crate::runtime::kernels::conv_sliced::{conv2d_backward_sliced, conv2d_forward_sliced};
+use crate::runtime::kernels::depthwise::{depthwise_backward, depthwise_forward, DepthwiseGrads};
 use crate::runtime::kernels::pool::PoolKind;
 use crate::runtime::train::backward::BackwardStep;
 use crate::runtime::train::context::{self, StepState as TrainState};
 use crate::runtime::train::forward::{param, ForwardStep};
 use crate::runtime::train::fused;
 use crate::runtime::train::TrainError;
+
+/// A shape as its rank-4 image: a rank-3 one gets a unit axis at `axis` (1 for a `[N, T, C]`
+/// value, 0 for a `[k, in, out]` kernel); a rank-4 one is as it is.
+pub(crate) fn image_dims(s: &[usize], axis: usize, ctx: &Ctx<'_>) -> Result<[usize; 4], RunError> {
+    if s.len() == 3 && axis <= 3 {
+        let mut d = s.to_vec();
+        d.insert(axis, 1);
+        dims4(&d, ctx)
+    } else {
+        dims4(s, ctx)
+    }
+}
+
+/// A rank-3 view with a unit axis inserted at `axis` (1 for `[N, T, C]`, 0 for a
+/// `[k, in, out]` kernel); other ranks as they are.
+pub(crate) fn as_image(v: ArrayViewD<'_, f32>, axis: usize) -> ArrayViewD<'_, f32> {
+    if v.ndim() == 3 {
+        v.insert_axis(Axis(axis))
+    } else {
+        v
+    }
+}
+
+/// [`as_image`] for a mutable view.
+pub(crate) fn as_image_mut(v: ArrayViewMutD<'_, f32>, axis: usize) -> ArrayViewMutD<'_, f32> {
+    if v.ndim() == 3 {
+        v.insert_axis(Axis(axis))
+    } else {
+        v
+    }
+}
 
 /// Inference: the step's conv workspace runs the convolution with its bias and activation.
 pub(crate) fn infer(
@@ -61,13 +98,13 @@ pub(crate) fn infer(
     };
     let k = ctx.param(kernel)?;
     let b = bias.map(|b| ctx.vector(b)).transpose()?;
-    let kd = dims4(k.shape(), ctx)?;
+    let kd = image_dims(k.shape(), 0, ctx)?;
     let ks = k
         .as_slice()
         .ok_or_else(|| plan_err(step, "kernel not contiguous"))?;
     conv.run(
         xs,
-        dims4(ctx.shape(x)?, ctx)?,
+        image_dims(ctx.shape(x)?, 1, ctx)?,
         ks,
         kd,
         b,
@@ -154,9 +191,9 @@ pub(crate) fn forward(
         out,
         ..
     } = f;
-    let xv = ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?;
+    let xv = ctx.rank::<f32, Ix4>(as_image(env.f32(ctx.arg(step, 0)?)?, 1))?;
     let geom = context::conv_geometry(ctx, window, xv.dim().1, xv.dim().2)?;
-    let kv = ctx.rank::<f32, Ix4>(param(ctx, params, kernel)?)?;
+    let kv = ctx.rank::<f32, Ix4>(as_image(param(ctx, params, kernel)?, 0))?;
     let bv = match bias {
         Some(b) => Some(ctx.rank::<f32, Ix1>(param(ctx, params, b)?)?),
         None => None,
@@ -170,7 +207,7 @@ pub(crate) fn forward(
         relu,
         parallel: true,
     };
-    let ov = ctx.rank_mut::<f32, Ix4>(out.view_mut())?;
+    let ov = ctx.rank_mut::<f32, Ix4>(as_image_mut(out.view_mut(), 1))?;
     conv2d_forward_sliced(xv, kv, bv, &geom, ws, ov, opts).map_err(|e| ctx.kernel(e))?;
     if !relu {
         fused::apply(activation, out);
@@ -208,6 +245,119 @@ pub(crate) fn backward(
         fused::differentiate(activation, &y, dy);
     }
     let v = ctx.arg(step, 0)?;
+    let xv = ctx.rank::<f32, Ix4>(as_image(env.f32(v)?, 1))?;
+    let geom = context::conv_geometry(ctx, window, xv.dim().1, xv.dim().2)?;
+    let kv = ctx.rank::<f32, Ix4>(as_image(param(ctx, params, kernel)?, 0))?;
+    let needed = grads.needs(v);
+    let mut dx = grads.take_value(v)?;
+    let mut dk = grads.take_param(kernel)?;
+    let mut db = bias.map(|b| grads.take_param(b)).transpose()?;
+    let dbias = match db.as_mut() {
+        Some(s) => Some(ctx.rank_mut::<f32, Ix1>(s.target()?)?),
+        None => None,
+    };
+    let g = Conv2dGrads {
+        dx: if needed {
+            Some(ctx.rank_mut::<f32, Ix4>(as_image_mut(dx.target()?, 1))?)
+        } else {
+            None
+        },
+        dkernel: ctx.rank_mut::<f32, Ix4>(as_image_mut(dk.target()?, 0))?,
+        dbias,
+    };
+    let dy4 = ctx.rank::<f32, Ix4>(as_image(dy.view(), 1))?;
+    conv2d_backward_sliced(xv, kv, dy4, &geom, ws, g).map_err(|e| ctx.kernel(e))?;
+    grads.put_value(v, dx, needed);
+    grads.put_param(kernel, dk);
+    if let (Some(b), Some(s)) = (bias, db) {
+        grads.put_param(b, s);
+    }
+    Ok(())
+}
+
+/// Inference of a depthwise conv (`kernels::depthwise`), then its fused activation in place.
+pub(crate) fn infer_depthwise(
+    s: InferStep<'_, '_>,
+    window: &Window,
+    kernel: ParamId,
+    bias: Option<ParamId>,
+    activation: Activation,
+) -> Result<(), RunError> {
+    let InferStep {
+        ctx, memory, dst, ..
+    } = s;
+    let step = ctx.step;
+    let x = ctx.input(0)?;
+    let xd = dims4(ctx.shape(x)?, ctx)?;
+    let od = dims4(ctx.shape(step.output)?, ctx)?;
+    let geom = crate::runtime::interp::conv::geometry(window, xd[1], xd[2])
+        .map_err(|e| RunError::kernel(&step.name, e))?;
+    let k = ctx.param(kernel)?;
+    let kv = k
+        .view()
+        .into_dimensionality::<Ix4>()
+        .map_err(|e| plan_err(step, &e.to_string()))?;
+    let b = bias.map(|b| ctx.vector(b)).transpose()?;
+    let xv = ArrayView4::from_shape(xd, ctx.read(&memory.buffers, x)?)
+        .map_err(|e| plan_err(step, &e.to_string()))?;
+    let ov =
+        ArrayViewMut4::from_shape(od, &mut *dst).map_err(|e| plan_err(step, &e.to_string()))?;
+    let bv = b.map(ArrayView1::from);
+    depthwise_forward(xv, kv, bv, &geom, ov).map_err(|e| RunError::kernel(&step.name, e))?;
+    activation_in_place(activation, dst, od[3]);
+    Ok(())
+}
+
+/// Training forward of a depthwise conv, its activation applied after.
+pub(crate) fn forward_depthwise(
+    f: ForwardStep<'_, '_, '_>,
+    window: &Window,
+    kernel: ParamId,
+    bias: Option<ParamId>,
+    activation: Activation,
+) -> Result<(), TrainError> {
+    let ForwardStep {
+        step,
+        ctx,
+        env,
+        params,
+        out,
+        ..
+    } = f;
+    let xv = ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?;
+    let geom = context::conv_geometry(ctx, window, xv.dim().1, xv.dim().2)?;
+    let kv = ctx.rank::<f32, Ix4>(param(ctx, params, kernel)?)?;
+    let bv = match bias {
+        Some(b) => Some(ctx.rank::<f32, Ix1>(param(ctx, params, b)?)?),
+        None => None,
+    };
+    let ov = ctx.rank_mut::<f32, Ix4>(out.view_mut())?;
+    depthwise_forward(xv, kv, bv, &geom, ov).map_err(|e| ctx.kernel(e))?;
+    fused::apply(activation, out);
+    Ok(())
+}
+
+/// Backward of a depthwise conv: the activation's derivative, then `dx` (when needed),
+/// `dkernel` and `dbias`.
+pub(crate) fn backward_depthwise(
+    b: BackwardStep<'_, '_, '_, '_>,
+    window: &Window,
+    kernel: ParamId,
+    bias: Option<ParamId>,
+    activation: Activation,
+) -> Result<(), TrainError> {
+    let BackwardStep {
+        step,
+        ctx,
+        env,
+        params,
+        y,
+        dy,
+        grads,
+        ..
+    } = b;
+    fused::differentiate(activation, &y, dy);
+    let v = ctx.arg(step, 0)?;
     let xv = ctx.rank::<f32, Ix4>(env.f32(v)?)?;
     let geom = context::conv_geometry(ctx, window, xv.dim().1, xv.dim().2)?;
     let kv = ctx.rank::<f32, Ix4>(param(ctx, params, kernel)?)?;
@@ -219,7 +369,7 @@ pub(crate) fn backward(
         Some(s) => Some(ctx.rank_mut::<f32, Ix1>(s.target()?)?),
         None => None,
     };
-    let g = Conv2dGrads {
+    let g = DepthwiseGrads {
         dx: if needed {
             Some(ctx.rank_mut::<f32, Ix4>(dx.target()?)?)
         } else {
@@ -229,7 +379,7 @@ pub(crate) fn backward(
         dbias,
     };
     let dy4 = ctx.rank::<f32, Ix4>(dy.view())?;
-    conv2d_backward_sliced(xv, kv, dy4, &geom, ws, g).map_err(|e| ctx.kernel(e))?;
+    depthwise_backward(xv, kv, dy4, &geom, g).map_err(|e| ctx.kernel(e))?;
     grads.put_value(v, dx, needed);
     grads.put_param(kernel, dk);
     if let (Some(b), Some(s)) = (bias, db) {
@@ -248,7 +398,21 @@ pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
             bias,
             activation,
             ..
+        }
+        | Op::Conv1d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
         } => infer(s, window, *kernel, *bias, *activation),
+        Op::DepthwiseConv2d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
+        } => infer_depthwise(s, window, *kernel, *bias, *activation),
         other => Err(super::misrouted_run(step, other)),
     }
 }
@@ -263,7 +427,21 @@ pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
             bias,
             activation,
             ..
+        }
+        | Op::Conv1d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
         } => forward(f, window, *kernel, *bias, *activation),
+        Op::DepthwiseConv2d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
+        } => forward_depthwise(f, window, *kernel, *bias, *activation),
         other => Err(super::misrouted_train(step, other)),
     }
 }
@@ -278,7 +456,21 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
             bias,
             activation,
             ..
+        }
+        | Op::Conv1d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
         } => backward(b, window, *kernel, *bias, *activation),
+        Op::DepthwiseConv2d {
+            window,
+            kernel,
+            bias,
+            activation,
+            ..
+        } => backward_depthwise(b, window, *kernel, *bias, *activation),
         other => Err(super::misrouted_train(step, other)),
     }
 }
@@ -286,7 +478,7 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
 /// The interpreter's scratch for a conv step (its workspace, grown on first use).
 pub(crate) fn infer_state(op: &Op) -> StepState {
     match op {
-        Op::Conv2d { .. } => StepState::Conv(Box::default()),
+        Op::Conv2d { .. } | Op::Conv1d { .. } => StepState::Conv(Box::default()),
         _ => StepState::None,
     }
 }
@@ -295,7 +487,7 @@ pub(crate) fn infer_state(op: &Op) -> StepState {
 /// it applies its relu's derivative.
 pub(crate) fn train_state(op: &Op, relu_in_pool: bool) -> TrainState {
     match op {
-        Op::Conv2d { .. } => TrainState::Conv {
+        Op::Conv2d { .. } | Op::Conv1d { .. } => TrainState::Conv {
             workspace: crate::runtime::kernels::conv_sliced::SlicedConv::new(),
             relu_in_pool,
         },

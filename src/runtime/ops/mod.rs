@@ -19,8 +19,8 @@
 
 pub(crate) mod activation;
 pub(crate) mod affine;
-pub(crate) mod bidirectional;
 pub(crate) mod attention;
+pub(crate) mod bidirectional;
 pub(crate) mod conv;
 pub(crate) mod dense;
 pub(crate) mod dropout;

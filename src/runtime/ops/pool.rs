@@ -1,4 +1,6 @@
-//! 2-D pools (max, average) over a window, and global pools over the whole image (NHWC).
+//! 2-D pools (max, average) over a window, and global pools over the whole image (NHWC); the
+//! 1-D ones (`Op::MaxPool1d` and friends, `[N, T, C]`) run the same steps over the same memory
+//! seen as `[N, 1, T, C]` (`conv::as_image`, `conv::image_dims`).
 //!
 //! Input: a step's [`InferStep`], [`ForwardStep`] or [`BackwardStep`], the pool kind and
 //! window. Output: the step's value (inference, training forward) or input 0's gradient.
@@ -16,8 +18,9 @@
 
 use ndarray::{ArrayView4, ArrayViewMut4, Ix2, Ix4};
 
+use super::conv::{as_image, as_image_mut, image_dims};
 use crate::ir::{Op, Window};
-use crate::runtime::interp::exec::{dims4, plan_err, pool_params, view_mut, InferStep};
+use crate::runtime::interp::exec::{plan_err, pool_params, view_mut, InferStep};
 use crate::runtime::interp::RunError;
 use crate::runtime::kernels::pool::{
     global_pool_backward, global_pool_forward, pool2d_backward_par, pool2d_forward,
@@ -37,9 +40,12 @@ pub(crate) fn infer(s: InferStep<'_, '_>, kind: PoolKind, window: &Window) -> Re
     let out_shape = ctx.shape(step.output)?;
     let p = pool_params(kind, window, ctx)?;
     let x = ctx.input(0)?;
-    let xv = ArrayView4::from_shape(dims4(ctx.shape(x)?, ctx)?, ctx.read(&memory.buffers, x)?)
-        .map_err(|e| plan_err(step, &e.to_string()))?;
-    let ov = ArrayViewMut4::from_shape(dims4(out_shape, ctx)?, dst)
+    let xv = ArrayView4::from_shape(
+        image_dims(ctx.shape(x)?, 1, ctx)?,
+        ctx.read(&memory.buffers, x)?,
+    )
+    .map_err(|e| plan_err(step, &e.to_string()))?;
+    let ov = ArrayViewMut4::from_shape(image_dims(out_shape, 1, ctx)?, dst)
         .map_err(|e| plan_err(step, &e.to_string()))?;
     ctx.kernel(pool2d_forward(xv, &p, ov))
 }
@@ -52,8 +58,11 @@ pub(crate) fn infer_global(s: InferStep<'_, '_>, kind: PoolKind) -> Result<(), R
     let step = ctx.step;
     let out_shape = ctx.shape(step.output)?;
     let x = ctx.input(0)?;
-    let xv = ArrayView4::from_shape(dims4(ctx.shape(x)?, ctx)?, ctx.read(&memory.buffers, x)?)
-        .map_err(|e| plan_err(step, &e.to_string()))?;
+    let xv = ArrayView4::from_shape(
+        image_dims(ctx.shape(x)?, 1, ctx)?,
+        ctx.read(&memory.buffers, x)?,
+    )
+    .map_err(|e| plan_err(step, &e.to_string()))?;
     let ov = view_mut(dst, out_shape, ctx)?
         .into_dimensionality()
         .map_err(|e| plan_err(step, &e.to_string()))?;
@@ -75,9 +84,9 @@ pub(crate) fn forward(
     } = f;
     let p = context::pool_params(ctx, kind, window)?;
     pool2d_forward_par(
-        ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?,
+        ctx.rank::<f32, Ix4>(as_image(env.f32(ctx.arg(step, 0)?)?, 1))?,
         &p,
-        ctx.rank_mut::<f32, Ix4>(out.view_mut())?,
+        ctx.rank_mut::<f32, Ix4>(as_image_mut(out.view_mut(), 1))?,
     )
     .map_err(|e| ctx.kernel(e))
 }
@@ -92,7 +101,7 @@ pub(crate) fn forward_global(f: ForwardStep<'_, '_, '_>, kind: PoolKind) -> Resu
         ..
     } = f;
     global_pool_forward(
-        ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?,
+        ctx.rank::<f32, Ix4>(as_image(env.f32(ctx.arg(step, 0)?)?, 1))?,
         kind,
         ctx.rank_mut::<f32, Ix2>(out.view_mut())?,
     )
@@ -116,13 +125,13 @@ pub(crate) fn backward(
         ..
     } = b;
     let pp = context::pool_params(ctx, kind, window)?;
-    let xv = ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?;
-    let dy4 = ctx.rank::<f32, Ix4>(dy.view())?;
+    let xv = ctx.rank::<f32, Ix4>(as_image(env.f32(ctx.arg(step, 0)?)?, 1))?;
+    let dy4 = ctx.rank::<f32, Ix4>(as_image(dy.view(), 1))?;
     let opts = PoolBackward {
         relu_input: matches!(state, StepState::Pool { relu_input: true }),
     };
     unary(ctx, step, grads, |dx| {
-        let dx = ctx.rank_mut::<f32, Ix4>(dx)?;
+        let dx = ctx.rank_mut::<f32, Ix4>(as_image_mut(dx, 1))?;
         pool2d_backward_par(xv, dy4, &pp, dx, opts).map_err(|e| ctx.kernel(e))
     })
 }
@@ -140,11 +149,16 @@ pub(crate) fn backward_global(
         grads,
         ..
     } = b;
-    let xv = ctx.rank::<f32, Ix4>(env.f32(ctx.arg(step, 0)?)?)?;
+    let xv = ctx.rank::<f32, Ix4>(as_image(env.f32(ctx.arg(step, 0)?)?, 1))?;
     let dy2 = ctx.rank::<f32, Ix2>(dy.view())?;
     unary(ctx, step, grads, |dx| {
-        global_pool_backward(xv, dy2, kind, ctx.rank_mut::<f32, Ix4>(dx)?)
-            .map_err(|e| ctx.kernel(e))
+        global_pool_backward(
+            xv,
+            dy2,
+            kind,
+            ctx.rank_mut::<f32, Ix4>(as_image_mut(dx, 1))?,
+        )
+        .map_err(|e| ctx.kernel(e))
     })
 }
 
@@ -152,10 +166,10 @@ pub(crate) fn backward_global(
 pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
     let step = s.ctx.step;
     match &step.op {
-        Op::MaxPool2d { window } => infer(s, PoolKind::Max, window),
-        Op::AvgPool2d { window } => infer(s, PoolKind::Avg, window),
-        Op::GlobalMaxPool2d => infer_global(s, PoolKind::Max),
-        Op::GlobalAvgPool2d => infer_global(s, PoolKind::Avg),
+        Op::MaxPool2d { window } | Op::MaxPool1d { window } => infer(s, PoolKind::Max, window),
+        Op::AvgPool2d { window } | Op::AvgPool1d { window } => infer(s, PoolKind::Avg, window),
+        Op::GlobalMaxPool2d | Op::GlobalMaxPool1d => infer_global(s, PoolKind::Max),
+        Op::GlobalAvgPool2d | Op::GlobalAvgPool1d => infer_global(s, PoolKind::Avg),
         other => Err(super::misrouted_run(step, other)),
     }
 }
@@ -164,10 +178,10 @@ pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
 pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
     let step = f.step;
     match &step.op {
-        Op::MaxPool2d { window } => forward(f, PoolKind::Max, window),
-        Op::AvgPool2d { window } => forward(f, PoolKind::Avg, window),
-        Op::GlobalMaxPool2d => forward_global(f, PoolKind::Max),
-        Op::GlobalAvgPool2d => forward_global(f, PoolKind::Avg),
+        Op::MaxPool2d { window } | Op::MaxPool1d { window } => forward(f, PoolKind::Max, window),
+        Op::AvgPool2d { window } | Op::AvgPool1d { window } => forward(f, PoolKind::Avg, window),
+        Op::GlobalMaxPool2d | Op::GlobalMaxPool1d => forward_global(f, PoolKind::Max),
+        Op::GlobalAvgPool2d | Op::GlobalAvgPool1d => forward_global(f, PoolKind::Avg),
         other => Err(super::misrouted_train(step, other)),
     }
 }
@@ -176,10 +190,10 @@ pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
 pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError> {
     let step = b.step;
     match &step.op {
-        Op::MaxPool2d { window } => backward(b, PoolKind::Max, window),
-        Op::AvgPool2d { window } => backward(b, PoolKind::Avg, window),
-        Op::GlobalMaxPool2d => backward_global(b, PoolKind::Max),
-        Op::GlobalAvgPool2d => backward_global(b, PoolKind::Avg),
+        Op::MaxPool2d { window } | Op::MaxPool1d { window } => backward(b, PoolKind::Max, window),
+        Op::AvgPool2d { window } | Op::AvgPool1d { window } => backward(b, PoolKind::Avg, window),
+        Op::GlobalMaxPool2d | Op::GlobalMaxPool1d => backward_global(b, PoolKind::Max),
+        Op::GlobalAvgPool2d | Op::GlobalAvgPool1d => backward_global(b, PoolKind::Avg),
         other => Err(super::misrouted_train(step, other)),
     }
 }
@@ -188,7 +202,10 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
 /// the conv before it (relu through pool).
 pub(crate) fn train_state(op: &Op, relu_input: bool) -> StepState {
     match op {
-        Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => StepState::Pool { relu_input },
+        Op::MaxPool2d { .. }
+        | Op::AvgPool2d { .. }
+        | Op::MaxPool1d { .. }
+        | Op::AvgPool1d { .. } => StepState::Pool { relu_input },
         _ => StepState::Stateless,
     }
 }

@@ -215,6 +215,13 @@ pub(crate) fn activation(
         Ir::Softmax => K::Softmax {
             axis: rank.saturating_sub(1),
         },
+        Ir::Swish => K::Swish,
+        Ir::Elu { alpha } => K::Elu { alpha },
+        Ir::Selu => K::Selu,
+        Ir::Softplus => K::Softplus,
+        Ir::HardSigmoid => K::HardSigmoid,
+        Ir::Relu6 => K::Relu6,
+        Ir::Mish => K::Mish,
     }
 }
 

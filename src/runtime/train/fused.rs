@@ -1,15 +1,19 @@
 //! Activations fused into conv2d and dense steps, applied in place on the step's output, and
 //! their derivative taken from that output.
 //!
-//! Only the fusable activations (relu, leaky relu, sigmoid, tanh, and linear) occur here; each
-//! derivative is a function of the activated output `y` alone: `relu'` is `y > 0` (0 at 0, as
-//! TensorFlow), `leaky_relu'` is 1 for `y > 0` else `alpha` (needs `alpha > 0` so that the sign
-//! of `y` is the sign of the pre-activation), `sigmoid' = y(1 − y)`, `tanh' = 1 − y²`. So the
-//! pre-activation need not be kept.
+//! Only the fusable activations (relu, leaky relu, sigmoid, tanh, elu, selu, softplus,
+//! hard_sigmoid, relu6, and linear) occur here; each derivative is a function of the activated
+//! output `y` alone: `relu'` is `y > 0` (0 at 0, as TensorFlow), `leaky_relu'` is 1 for `y > 0`
+//! else `alpha` (needs `alpha > 0` so that the sign of `y` is the sign of the pre-activation),
+//! `sigmoid' = y(1 − y)`, `tanh' = 1 − y²`, and the newer ones as
+//! `kernels::activation::output_derivative` says (elu needs `alpha > 0`). So the
+//! pre-activation need not be kept. The newer ones use the kernel's scalar functions, so a
+//! fused step gives the bits of the separate activation step.
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
 
 use crate::ir::Activation;
+use crate::runtime::kernels::activation as kernel;
 use crate::runtime::kernels::fastmath;
 use crate::runtime::kernels::simd_train::vectorized;
 
@@ -18,8 +22,28 @@ pub(crate) fn supported(act: Activation) -> bool {
     match act {
         Activation::Linear | Activation::Relu | Activation::Sigmoid | Activation::Tanh => true,
         Activation::LeakyRelu { alpha } => alpha > 0.0,
-        Activation::Gelu | Activation::Softmax => false,
+        Activation::Elu { alpha } => alpha > 0.0,
+        Activation::Selu | Activation::Softplus | Activation::HardSigmoid | Activation::Relu6 => {
+            true
+        }
+        Activation::Gelu | Activation::Softmax | Activation::Swish | Activation::Mish => false,
     }
+}
+
+/// The kernel's scalar function of one of the newer fusable activations, with its parameter.
+fn newer_forward(act: Activation) -> Option<(kernel::Scalar, f32)> {
+    let k = super::context::activation(act, 1);
+    Some((kernel::scalar(k)?, kernel::derivative_parameter(k)))
+}
+
+/// The kernel's derivative-from-output of one of the newer fusable activations, with its
+/// parameter.
+fn newer_derivative(act: Activation) -> Option<(kernel::FromOutput, f32)> {
+    let k = super::context::activation(act, 1);
+    Some((
+        kernel::output_derivative(k)?,
+        kernel::derivative_parameter(k),
+    ))
 }
 
 /// `out[i] ← f(out[i])`; inlined so that the loop is compiled for the caller's SIMD width.
@@ -46,7 +70,11 @@ pub(crate) fn apply(act: Activation, out: &mut ArrayViewMutD<'_, f32>) {
             }
             Activation::Sigmoid => map_in_place(out, fastmath::sigmoid),
             Activation::Tanh => map_in_place(out, fastmath::tanh),
-            Activation::Linear | Activation::Gelu | Activation::Softmax => {}
+            other => {
+                if let Some((f, p)) = newer_forward(other) {
+                    map_in_place(out, |v| f(v, p));
+                }
+            }
         },
     );
 }
@@ -96,7 +124,11 @@ pub(crate) fn differentiate(
             }
             Activation::Sigmoid => scale_by(y, dy, |d, y| d * y * (1.0 - y)),
             Activation::Tanh => scale_by(y, dy, |d, y| d * (1.0 - y * y)),
-            Activation::Linear | Activation::Gelu | Activation::Softmax => {}
+            other => {
+                if let Some((f, p)) = newer_derivative(other) {
+                    scale_by(y, dy, |d, y| f(d, y, p));
+                }
+            }
         },
     );
 }
@@ -112,7 +144,11 @@ fn differentiate_slices(act: Activation, ys: &[f32], ds: &mut [f32]) {
             }
             Activation::Sigmoid => zip_in_place(ds, ys, |d, y| d * y * (1.0 - y)),
             Activation::Tanh => zip_in_place(ds, ys, |d, y| d * (1.0 - y * y)),
-            Activation::Linear | Activation::Gelu | Activation::Softmax => {}
+            other => {
+                if let Some((f, p)) = newer_derivative(other) {
+                    zip_in_place(ds, ys, |d, y| f(d, y, p));
+                }
+            }
         },
     );
 }

@@ -46,7 +46,11 @@ pub(super) fn step_states(
                 step.name
             )));
         }
-        if let Op::Conv2d { activation, .. } | Op::Dense { activation, .. } = step.op {
+        if let Op::Conv2d { activation, .. }
+        | Op::Dense { activation, .. }
+        | Op::Conv1d { activation, .. }
+        | Op::DepthwiseConv2d { activation, .. } = step.op
+        {
             if !fused::supported(activation) {
                 return Err(ctx.unsupported(format!("fused {} activation", activation.name())));
             }
@@ -57,8 +61,8 @@ pub(super) fn step_states(
     Ok(state)
 }
 
-/// Per step: whether it is one of a pair (a conv2d with a fused relu, and the max pool that is
-/// the only reader of its output) whose relu derivative the pool's backward applies while it
+/// Per step: whether it is one of a pair (a conv2d or conv1d with a fused relu, and the max
+/// pool, 2-D or 1-D, that is the only reader of its output) whose relu derivative the pool's backward applies while it
 /// routes the gradient (`PoolBackward::relu_input`): one pass less over the conv's output and
 /// its gradient, the largest tensors of a CNN. The bits are those of the separate derivative
 /// (`train::tests::fast_paths::relu_through_pool_gives_the_plain_gradients_bit_for_bit`; the
@@ -75,7 +79,8 @@ pub(crate) fn relu_through_pool(plan: &ExecutionPlan) -> Vec<bool> {
     }
     let producer = |v: u32| plan.steps.iter().position(|s| s.output == v);
     for (i, step) in plan.steps.iter().enumerate() {
-        let (Op::MaxPool2d { .. }, [v]) = (&step.op, step.inputs.as_slice()) else {
+        let (Op::MaxPool2d { .. } | Op::MaxPool1d { .. }, [v]) = (&step.op, step.inputs.as_slice())
+        else {
             continue;
         };
         let only_reader = readers.get(*v as usize) == Some(&1) && !plan.outputs.contains(v);
@@ -83,6 +88,10 @@ pub(crate) fn relu_through_pool(plan: &ExecutionPlan) -> Vec<bool> {
             continue;
         };
         if let Op::Conv2d {
+            activation: Activation::Relu,
+            ..
+        }
+        | Op::Conv1d {
             activation: Activation::Relu,
             ..
         } = plan.steps[j].op

@@ -4,7 +4,9 @@
 // Exact float comparisons are intended where the expected value is exactly representable.
 #![allow(clippy::float_cmp)]
 
+mod activations;
 mod conv_sliced;
+mod depthwise;
 mod direct;
 mod fixtures;
 mod grads;

@@ -3,11 +3,12 @@
 //! fused dense + mse step against the unfused one (`dense_mse.rs`), the relu-through-pool path
 //! against the plain one (`fast_paths.rs`).
 
-mod bidirectional;
 mod attention;
+mod bidirectional;
 mod dense_mse;
 mod fast_paths;
 mod gradients;
+mod newer_ops;
 mod step;
 
 use ndarray::{ArrayD, IxDyn};
