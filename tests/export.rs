@@ -180,6 +180,70 @@ model Folded(tokens: i64[N, 6]) {
 }
 ";
 
+/// `conv1d` (causal with dilation, `same` with strides, `valid` without bias) and the 1-D pools.
+const SEQUENCE_WINDOWS: &str = r"
+model Windows(x: f32[N, 12, 3]) -> f32[N, 4] {
+    let a = x |> conv1d(4, 3, padding: causal, dilation: 2, activation: relu) |> conv1d(5, 2, strides: 2, padding: same) |> max_pool1d(pool: 2, padding: same) |> avg_pool1d(pool: 2, strides: 1, padding: same)
+    let b = x |> conv1d(5, 3, use_bias: false, activation: tanh) |> avg_pool1d(3, strides: 2) |> max_pool1d(2, strides: 1)
+    let ga = a |> global_avg_pool1d()
+    let gb = b |> global_max_pool1d()
+    concat(ga, gb) |> dense(4)
+}
+";
+
+/// `depthwise_conv2d` with a multiplier, `same` padding, strides, dilation, no bias.
+const DEPTHWISE: &str = r"
+model Depthwise(x: f32[N, 8, 8, 3]) -> f32[N, 6] {
+    x |> depthwise_conv2d(3, depth_multiplier: 2, padding: same, activation: relu) |> depthwise_conv2d(2, strides: 2) |> conv2d(4, kernel: 1) |> depthwise_conv2d(2, dilation: 2, use_bias: false) |> global_avg_pool2d() |> dense(6)
+}
+";
+
+/// `go_backwards`, `gru(reset_after: false)`, dropout, and `bidirectional` with each merge,
+/// with and without sequences and with the wrapped layer going backwards.
+const RECURRENT_OPTIONS: &str = r"
+model Recurrent(tokens: i32[N, 7]) -> f32[N, 4] {
+    let e = tokens |> embedding(20, 5)
+    let a = e |> gru(4, return_sequences: true, go_backwards: true, reset_after: false) |> lstm(3, go_backwards: true, return_sequences: true, dropout: 0.2) |> simple_rnn(3, go_backwards: true)
+    let b = e |> bidirectional(gru(3, return_sequences: true, reset_after: false), merge: sum) |> bidirectional(lstm(2, return_sequences: true, go_backwards: true), merge: concat) |> bidirectional(simple_rnn(2, return_sequences: true), merge: mul) |> bidirectional(gru(3, go_backwards: true), merge: ave)
+    let c = e |> bidirectional(lstm(2, recurrent_dropout: 0.3))
+    concat(a, b, c) |> dense(4)
+}
+";
+
+/// Causal self-attention over position-embedded tokens, then causal cross-attention with a
+/// separate key and unequal head sizes and lengths.
+const ATTENTION: &str = r"
+model Attention(tokens: i32[N, 6]) -> f32[N, 3] {
+    let x = tokens |> embedding(20, 8) |> position_embedding(10)
+    let a = multi_head_attention(x, x, heads: 2, key_dim: 3, causal: true)
+    let v = x |> conv1d(5, 3)
+    let k = x |> conv1d(4, 3)
+    let c = multi_head_attention(a, v, k, heads: 3, key_dim: 2, value_dim: 4, dropout: 0.1, causal: true)
+    let s = multi_head_attention(c, x, heads: 1, key_dim: 4)
+    s |> flatten() |> dense(3)
+}
+";
+
+#[test]
+fn conv1d_and_the_1d_pools_export_and_run_in_tract_as_in_modelc() {
+    assert_exports_equal("sequence windows", SEQUENCE_WINDOWS, 1, &[13, 17, 18]);
+}
+
+#[test]
+fn depthwise_conv2d_exports_and_runs_in_tract_as_in_modelc() {
+    assert_exports_equal("depthwise", DEPTHWISE, 1, &[13, 17]);
+}
+
+#[test]
+fn recurrent_options_and_bidirectional_export_and_run_in_tract_as_in_modelc() {
+    assert_exports_equal("recurrent options", RECURRENT_OPTIONS, 20, &[13, 17]);
+}
+
+#[test]
+fn attention_and_position_embedding_export_and_run_in_tract_as_in_modelc() {
+    assert_exports_equal("attention", ATTENTION, 20, &[13, 17]);
+}
+
 #[test]
 fn every_layer_exports_and_runs_in_tract_as_in_modelc() {
     // Opsets 20 and 21 write gelu as ONNX `Gelu`, which tract does not run: ONNX Runtime checks
@@ -435,6 +499,10 @@ fn onnx_checker_and_onnx_runtime_accept_the_seed_models_when_available() {
         ("every_layer_13", EVERY_LAYER.to_string(), 20, 13),
         ("sequences_21", SEQUENCES.to_string(), 20, 21),
         ("folded_rnns", FOLDED_RNNS.to_string(), 30, 17),
+        ("sequence_windows", SEQUENCE_WINDOWS.to_string(), 1, 17),
+        ("depthwise", DEPTHWISE.to_string(), 1, 13),
+        ("recurrent_options", RECURRENT_OPTIONS.to_string(), 20, 17),
+        ("attention", ATTENTION.to_string(), 20, 21),
     ];
     for (name, text, vocab, opset) in cases {
         let plan = compile_text(&text, false);

@@ -307,7 +307,162 @@ pub fn lower(op: &LayerOp, params: &[ParamId]) -> Result<(Op, IrActivation), Str
 
 // ---- ONNX export -------------------------------------------------------------------------
 
-/// ONNX export: not written yet; a coded refusal (E1001) rather than a wrong graph.
-pub fn to_onnx(op: &Op, _cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
-    Err(format!("`{}` has no ONNX export yet", op.kind()))
+/// ONNX export. Multi-head attention as `MatMul`/`Add`/`Reshape`/`Transpose`/`Softmax`: each
+/// projection a `MatMul` with the Keras kernel read as `[d, heads·size]` and its bias added
+/// (the query's scaled by `1/√key_dim` in the initializers), the heads split by `Reshape`
+/// `[0, -1, heads, size]` and `Transpose`, the scores `q·kᵀ` (plus a constant `[Tq, Tv]` mask of
+/// `−1e9` above the diagonal when causal: Keras's logits, whose probabilities underflow to
+/// exactly 0) softmaxed over the last axis, the weighted values' heads joined back and
+/// projected by `attention_output`. Dropout does nothing at inference. Position embedding: an
+/// `Add` of the table's first `T` rows (the sequence length is static).
+pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+    use super::onnx::Layout;
+    match op {
+        Op::MultiHeadAttention {
+            heads,
+            key_dim,
+            value_dim,
+            causal,
+            ..
+        } => {
+            let sizes = Heads {
+                heads: *heads,
+                key_dim: *key_dim,
+                value_dim: *value_dim,
+            };
+            attention_onnx(cx, sizes, *causal)
+        }
+        Op::PositionEmbedding { .. } => {
+            let x = cx.input_fact(0)?;
+            let (Some(t), Some(d)) = (x.dim(1), x.dim(2)) else {
+                return Err(format!("internal: position embedding over {x}"));
+            };
+            let table = cx.param(0)?;
+            let rows = table
+                .data
+                .get(..t * d)
+                .ok_or_else(|| format!("internal: a position table of {:?}", table.shape))?
+                .to_vec();
+            let x = cx.input(0, Layout::Nhwc)?;
+            let rows = cx.f32_tensor("embeddings", vec![t, d], rows);
+            let y = cx.node("Add", "add", vec![x, rows], vec![]);
+            cx.set_output(y, Layout::Nhwc);
+            Ok(())
+        }
+        other => Err(op::not_mine("attention", other.kind())),
+    }
+}
+
+/// One input projection `x·W + b` as `[N, heads, T, size]` (or `[N, heads, size, T]` when
+/// `transposed`), the kernel `[d, heads, size]` and bias scaled by `scale`.
+fn projected_heads(
+    cx: &mut super::onnx::NodeCx<'_>,
+    (input, first_param): (usize, usize),
+    (heads, size): (usize, usize),
+    scale: f32,
+    transposed: bool,
+) -> Result<String, String> {
+    use super::onnx::{Attr, Layout};
+    let what = ["query", "key", "value"]
+        .get(first_param / 2)
+        .copied()
+        .unwrap_or("projection");
+    let kernel = cx.param(first_param)?;
+    let d = kernel.shape.first().copied().unwrap_or(0);
+    let width = heads * size;
+    let w: Vec<f32> = kernel.data.iter().map(|v| v * scale).collect();
+    let b: Vec<f32> = cx
+        .param(first_param + 1)?
+        .data
+        .iter()
+        .map(|v| v * scale)
+        .collect();
+    if w.len() != d * width || b.len() != width {
+        return Err(format!("internal: {what} weights of {:?}", kernel.shape));
+    }
+    let x = cx.input(input, Layout::Nhwc)?;
+    let w = cx.f32_tensor(&format!("{what}/kernel"), vec![d, width], w);
+    let b = cx.f32_tensor(&format!("{what}/bias"), vec![width], b);
+    let product = cx.node("MatMul", &format!("{what}/matmul"), vec![x, w], vec![]);
+    let sum = cx.node("Add", &format!("{what}/add"), vec![product, b], vec![]);
+    let shape = cx.i64_vector(
+        &format!("{what}/heads_shape"),
+        vec![0, -1, heads as i64, size as i64],
+    );
+    let split = cx.node(
+        "Reshape",
+        &format!("{what}/heads"),
+        vec![sum, shape],
+        vec![],
+    );
+    let perm = if transposed {
+        vec![0, 2, 3, 1]
+    } else {
+        vec![0, 2, 1, 3]
+    };
+    Ok(cx.node(
+        "Transpose",
+        &format!("{what}/head_major"),
+        vec![split],
+        vec![("perm", Attr::Ints(perm))],
+    ))
+}
+
+fn attention_onnx(
+    cx: &mut super::onnx::NodeCx<'_>,
+    sizes: Heads,
+    causal: bool,
+) -> Result<(), String> {
+    use super::onnx::{Attr, Layout};
+    let Heads {
+        heads,
+        key_dim,
+        value_dim,
+    } = sizes;
+    let key_input = if cx.inputs.len() > 2 { 2 } else { 1 };
+    let scale = 1.0 / (key_dim as f32).sqrt();
+    let q = projected_heads(cx, (0, 0), (heads, key_dim), scale, false)?;
+    let k = projected_heads(cx, (key_input, 2), (heads, key_dim), 1.0, true)?;
+    let v = projected_heads(cx, (1, 4), (heads, value_dim), 1.0, false)?;
+    let mut scores = cx.node("MatMul", "scores", vec![q, k], vec![]);
+    if causal {
+        let (Some(tq), Some(tv)) = (cx.input_fact(0)?.dim(1), cx.input_fact(1)?.dim(1)) else {
+            return Err(
+                "a sequence length is symbolic, so the causal mask has no fixed ONNX form".into(),
+            );
+        };
+        let mask: Vec<f32> = (0..tq)
+            .flat_map(|i| (0..tv).map(move |j| if j > i { -1e9 } else { 0.0 }))
+            .collect();
+        let mask = cx.f32_tensor("causal_mask", vec![tq, tv], mask);
+        scores = cx.node("Add", "masked_scores", vec![scores, mask], vec![]);
+    }
+    let p = cx.node(
+        "Softmax",
+        "probabilities",
+        vec![scores],
+        vec![("axis", Attr::Int(-1))],
+    );
+    let o = cx.node("MatMul", "weighted", vec![p, v], vec![]);
+    let o = cx.node(
+        "Transpose",
+        "position_major",
+        vec![o],
+        vec![("perm", Attr::Ints(vec![0, 2, 1, 3]))],
+    );
+    let width = heads * value_dim;
+    let shape = cx.i64_vector("joined_shape", vec![0, -1, width as i64]);
+    let o = cx.node("Reshape", "joined", vec![o, shape], vec![]);
+    let kernel = cx.param(6)?;
+    let dq = kernel.shape.last().copied().unwrap_or(0);
+    let (w, b) = (kernel.data.to_vec(), cx.param(7)?.data.to_vec());
+    if w.len() != width * dq || b.len() != dq {
+        return Err(format!("internal: output weights of {:?}", kernel.shape));
+    }
+    let w = cx.f32_tensor("attention_output/kernel", vec![width, dq], w);
+    let b = cx.f32_tensor("attention_output/bias", vec![dq], b);
+    let y = cx.node("MatMul", "attention_output/matmul", vec![o, w], vec![]);
+    let y = cx.node("Add", "attention_output/add", vec![y, b], vec![]);
+    cx.set_output(y, Layout::Nhwc);
+    Ok(())
 }

@@ -490,7 +490,8 @@ pub fn lower(op: &LayerOp, params: &[ParamId], rank: usize) -> Result<(Op, IrAct
 
 /// ONNX export: `Conv` on the channels-first form (a run of convs and pools shares one pair of
 /// transposes), the kernel transposed once to `[out, in, kh, kw]`, Keras's `same` padding as
-/// explicit pads (the odd pixel after), then the fused activation.
+/// explicit pads (the odd pixel after), then the fused activation. `conv1d` and
+/// `depthwise_conv2d`: `ops::window_onnx`.
 pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
     use super::onnx::{Attr, Layout};
     let Op::Conv2d {
@@ -501,12 +502,11 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
         ..
     } = op
     else {
-        return Err(match op {
-            Op::Conv1d { .. } | Op::DepthwiseConv2d { .. } => {
-                format!("`{}` has no ONNX export yet", op.kind())
-            }
-            other => op::not_mine("conv", other.kind()),
-        });
+        return match op {
+            Op::Conv1d { .. } => super::window_onnx::conv1d(op, cx),
+            Op::DepthwiseConv2d { .. } => super::window_onnx::depthwise(op, cx),
+            other => Err(op::not_mine("conv", other.kind())),
+        };
     };
     let pads = onnx_pads(cx.input_fact(0)?, window)?;
     let x = cx.input(0, Layout::Nchw)?;

@@ -10,7 +10,9 @@
 //! and `runtime`), `window` (the one copy of Keras's window arithmetic), `symbols` (symbolic
 //! dims), `param`, `rule` (what a rule returns and its checked helpers), `signature`; beside
 //! them `describe` (a signature as text for people) and `keras_names` (Keras's and PyTorch's
-//! class names mapped to ours, for the "unknown layer" help).
+//! class names mapped to ours, for the "unknown layer" help). `onnx` is the vocabulary
+//! of the ONNX export; `window_onnx` and `recurrent_onnx` hold the export of the 1-D windows and
+//! depthwise convolution, and of the recurrent family.
 //!
 //! Invariants: nothing here knows of source text, files or buffers (spans only as the place a
 //! symbol was bound); all size arithmetic is checked; every rule is a pure function.
@@ -32,12 +34,14 @@ pub mod op;
 pub mod param;
 pub mod pool;
 pub mod recurrent;
+pub mod recurrent_onnx;
 pub mod reshape;
 pub mod rule;
 pub mod signature;
 pub mod symbols;
 pub mod types;
 pub mod window;
+pub mod window_onnx;
 
 #[cfg(test)]
 mod tests;

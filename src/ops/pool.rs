@@ -297,7 +297,7 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
             return Ok(());
         }
         Op::MaxPool1d { .. } | Op::AvgPool1d { .. } | Op::GlobalAvgPool1d | Op::GlobalMaxPool1d => {
-            return Err(format!("`{}` has no ONNX export yet", op.kind()))
+            return super::window_onnx::pool1d(op, cx)
         }
         other => return Err(op::not_mine("pool", other.kind())),
     };
