@@ -80,25 +80,30 @@ pub fn run_tract_symbolic(bytes: &[u8], inputs: &[&Batch]) -> Vec<ArrayD<f32>> {
 /// Runs tract's optimized model. Where tract's own rewriting fails on a graph it reads and
 /// types (tract 0.22: codegen of a `MatMul` of a rank-4 input with unit dims at batch 1, its
 /// EinSum "substitute" error; decluttering a scan whose output a reshape reads, "Incompatible
-/// reshape"), its less rewritten model runs instead: decluttered, else plainly typed. Both run
-/// the same ONNX semantics; only tract's optimizer is skipped.
+/// reshape"), or its optimized kernels panic (tract 0.22's im2col subtracts past zero on a
+/// dilated `same` conv over a 1 × 1 map), its less rewritten model runs instead: decluttered,
+/// else plainly typed. Both run the same ONNX semantics; only tract's optimizer is skipped.
 fn run_model(model: InferenceModel, inputs: &[&Batch]) -> Vec<ArrayD<f32>> {
     let typed = model
         .into_typed()
         .unwrap_or_else(|e| panic!("tract cannot type the export: {e:?}"));
-    let model = if let Ok(optimized) = typed.clone().into_optimized() {
-        optimized.into_runnable().unwrap()
+    let tensors: TVec<TValue> = inputs.iter().map(|b| b.to_tract().into()).collect();
+    let optimize_and_run = std::panic::AssertUnwindSafe(|| {
+        let model = typed.clone().into_optimized().ok()?.into_runnable().ok()?;
+        Some(model.run(tensors.clone()))
+    });
+    let optimized = std::panic::catch_unwind(optimize_and_run).ok().flatten();
+    let outputs = if let Some(outputs) = optimized {
+        outputs
     } else {
         FALLBACKS.fetch_add(1, Ordering::Relaxed);
-        match typed.clone().into_decluttered() {
+        let model = match typed.clone().into_decluttered() {
             Ok(decluttered) => decluttered.into_runnable().unwrap(),
             Err(_) => typed.into_runnable().unwrap(),
-        }
+        };
+        model.run(tensors)
     };
-    let tensors: TVec<TValue> = inputs.iter().map(|b| b.to_tract().into()).collect();
-    let outputs = model
-        .run(tensors)
-        .unwrap_or_else(|e| panic!("tract cannot run the export: {e:?}"));
+    let outputs = outputs.unwrap_or_else(|e| panic!("tract cannot run the export: {e:?}"));
     outputs
         .iter()
         .map(|t| {
