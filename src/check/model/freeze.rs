@@ -4,9 +4,11 @@
 //!
 //! Input: a layer call as written. Output: the call without its `trainable` argument (so the
 //! layer's own signature binds the rest) and whether the layer is frozen; a `trainable` that is
-//! not `true` or `false` is E0302.
+//! not `true` or `false` is E0302. `Walker::freeze` then marks the layer's parameters.
 
+use super::Walker;
 use crate::diag::{codes, Diagnostic, FileId, Span};
+use crate::ops::layer::LayerOp;
 use crate::syntax::ast::{Call, ExprKind};
 
 /// A call's `trainable` argument, taken out of it.
@@ -44,4 +46,34 @@ pub fn take_trainable(file: FileId, call: &Call, diags: &mut Vec<Diagnostic>) ->
         frozen,
         span: arg.span,
     })
+}
+
+impl Walker<'_> {
+    /// Marks the parameters of the layer that computed `value` non-trainable. A frozen batch
+    /// norm is refused: Keras runs it in inference mode, which the trainer does not.
+    pub(super) fn freeze(&mut self, value: usize, at: Span) {
+        let Some(layer) = self
+            .values
+            .get(value)
+            .and_then(|v| v.layer)
+            .and_then(|i| self.layers.get_mut(i))
+        else {
+            return;
+        };
+        if matches!(layer.op, LayerOp::BatchNorm { .. }) {
+            self.diags.push(
+                Diagnostic::error(
+                    codes::CHECK_NOT_TRAINABLE,
+                    "`trainable: false` on `batch_norm` is not supported",
+                )
+                .primary(self.file, at, "a frozen batch norm")
+                .note("Keras runs a frozen batch norm in inference mode (its moving statistics fixed); the trainer updates them")
+                .help("freeze the layers around it, or leave it trainable"),
+            );
+            return;
+        }
+        for p in &mut layer.params {
+            p.trainable = false;
+        }
+    }
 }

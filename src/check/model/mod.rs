@@ -327,34 +327,6 @@ impl Walker<'_> {
         Some(value)
     }
 
-    /// Marks the parameters of the layer that computed `value` non-trainable. A frozen batch
-    /// norm is refused: Keras runs it in inference mode, which the trainer does not.
-    fn freeze(&mut self, value: usize, at: Span) {
-        let Some(layer) = self
-            .values
-            .get(value)
-            .and_then(|v| v.layer)
-            .and_then(|i| self.layers.get_mut(i))
-        else {
-            return;
-        };
-        if matches!(layer.op, LayerOp::BatchNorm { .. }) {
-            self.diags.push(
-                Diagnostic::error(
-                    codes::CHECK_NOT_TRAINABLE,
-                    "`trainable: false` on `batch_norm` is not supported",
-                )
-                .primary(self.file, at, "a frozen batch norm")
-                .note("Keras runs a frozen batch norm in inference mode (its moving statistics fixed); the trainer updates them")
-                .help("freeze the layers around it, or leave it trainable"),
-            );
-            return;
-        }
-        for p in &mut layer.params {
-            p.trainable = false;
-        }
-    }
-
     fn call_layer(
         &mut self,
         call: &Call,
