@@ -25,6 +25,10 @@ pub struct Row {
     pub params: u64,
     pub trainable_params: u64,
     pub flops: u64,
+    /// The integer ids whose zeros mask the output's steps (`embedding(..., mask_zero: true)`),
+    /// when the output carries a padding mask.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mask: Vec<String>,
 }
 
 /// A model's summary.
@@ -70,6 +74,7 @@ pub fn summarize(model: &CheckedModel) -> Summary {
             params,
             trainable_params: train,
             flops: l.flops_per_sample,
+            mask: l.output_mask.iter().map(|&v| model.value_name(v)).collect(),
         });
     }
     Summary {
@@ -115,7 +120,11 @@ pub fn render_human(s: &Summary) -> String {
             [
                 r.name.clone(),
                 r.op.to_string(),
-                shape_text(&r.output_shape),
+                if r.mask.is_empty() {
+                    shape_text(&r.output_shape)
+                } else {
+                    format!("{} masked", shape_text(&r.output_shape))
+                },
                 thousands(r.params),
                 thousands(r.flops),
             ]

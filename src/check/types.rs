@@ -25,6 +25,13 @@ pub struct CheckedLayer {
     pub name: String,
     pub op: LayerOp,
     pub inputs: Vec<ValueId>,
+    /// The integer ids whose padding mask the layer reads (`ops::mask`: a step is kept when
+    /// one of them is non-zero); lowering adds them as inputs after `inputs`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mask_inputs: Vec<ValueId>,
+    /// The ids the output's padding mask comes from (empty: no mask), for `summary`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub output_mask: Vec<ValueId>,
     pub output: Fact,
     pub params: Vec<ParamInfo>,
     /// Floating-point operations for one sample (a multiply-add counts as 2).
@@ -53,6 +60,18 @@ pub struct CheckedModel {
 }
 
 impl CheckedModel {
+    /// The name of a value: the input's, or the layer's that computes it.
+    pub fn value_name(&self, id: ValueId) -> String {
+        if id.0 < self.inputs.len() {
+            self.inputs.get(id.0).map(|i| i.name.clone())
+        } else {
+            self.layers
+                .get(id.0 - self.inputs.len())
+                .map(|l| l.name.clone())
+        }
+        .unwrap_or_default()
+    }
+
     /// The fact of a value.
     pub fn fact(&self, id: ValueId) -> Option<&Fact> {
         if id.0 < self.inputs.len() {

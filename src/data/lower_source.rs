@@ -214,7 +214,7 @@ fn tokens_source(ctx: &mut Ctx, call: &Call) -> Option<SourceKind> {
         "tokens",
         span,
         &call.args,
-        &["n", "length", "vocab", "classes", "seed"],
+        &["n", "length", "vocab", "classes", "seed", "min_length"],
         0,
     );
     let n = b.require(ctx, "n").and_then(|e| ctx.size(e, "n", 1));
@@ -228,6 +228,20 @@ fn tokens_source(ctx: &mut Ctx, call: &Call) -> Option<SourceKind> {
         .require(ctx, "classes")
         .and_then(|e| ctx.count32(e, "classes", 2));
     let seed = opt(b.get("seed"), |e| ctx.seed(e))?.unwrap_or(0);
+    let min_length = opt(b.get("min_length"), |e| ctx.size(e, "min_length", 1))?;
+    if let (Some(min), Some(len)) = (min_length, length) {
+        if min > len {
+            ctx.error(
+                Diagnostic::error(
+                    DATA_ARGUMENT_RANGE,
+                    format!("tokens' min_length {min} is larger than its length {len}"),
+                )
+                .primary(ctx.file, span, "min_length above length")
+                .help("sequences hold between `min_length` and `length` tokens, padded with zeros to `length`"),
+            );
+            return None;
+        }
+    }
     if let (Some(v), Some(c)) = (vocab, classes) {
         if v <= c {
             ctx.error(
@@ -249,6 +263,7 @@ fn tokens_source(ctx: &mut Ctx, call: &Call) -> Option<SourceKind> {
         vocab: vocab?,
         classes: classes?,
         seed,
+        min_length,
     }))
 }
 

@@ -120,8 +120,8 @@ pub struct RegressionSource {
     pub seed: u64,
 }
 
-/// `tokens(n: 1000, length: 12, vocab: 20, classes: 2, seed: 1)`: token sequences whose class
-/// is a learnable function of their content.
+/// `tokens(n: 1000, length: 12, vocab: 20, classes: 2, seed: 1, min_length:)`: token sequences
+/// whose class is a learnable function of their content (padded with zeros with `min_length`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TokenSource {
     pub n: usize,
@@ -129,6 +129,10 @@ pub struct TokenSource {
     pub vocab: u32,
     pub classes: u32,
     pub seed: u64,
+    /// `min_length:` each sequence holds between this many and `length` tokens, padded with
+    /// trailing zeros (absent: every sequence is `length` tokens, no padding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<usize>,
 }
 
 /// `sine(n: 500, period: 25, noise: 0.05, seed: 1)`: one noisy sine series, one value per sample.

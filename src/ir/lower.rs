@@ -36,9 +36,11 @@ pub fn lower(model: &ck::CheckedModel) -> Result<Graph, LowerError> {
             message,
             span: layer.span,
         };
+        // The data inputs, then the ids of the padding mask the layer reads (`ops::mask`).
         let inputs: Vec<ValueId> = layer
             .inputs
             .iter()
+            .chain(&layer.mask_inputs)
             .map(|v| {
                 values
                     .get(v.0)

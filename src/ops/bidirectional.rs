@@ -14,7 +14,7 @@ use super::layer::{first, not_mine, param, LayerOp};
 use super::op::{self, Activation as IrActivation, Op};
 use super::param::{ParamId, ParamInfo, ParamRef};
 use super::recurrent::{self, RnnOptions};
-use super::rule::{mul, one, Inferred, Rule, RuleError};
+use super::rule::{mul, Inferred, Rule, RuleError};
 use super::signature::{kw, layer, pos, BoundArgs, Default, Kind, LayerSpec, SEQUENCES_HELP};
 use super::types::{DType, Dim, Fact, RnnCell};
 use serde::{Deserialize, Serialize};
@@ -166,7 +166,7 @@ pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
 
 /// The IR verifier's entry: [`rule`] over the one input.
 pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
-    let x = one(inputs).map_err(|e| e.to_string())?;
+    let x = super::mask::data_input(inputs)?;
     match op {
         Op::Bidirectional {
             cell,

@@ -1,6 +1,9 @@
 //! `embedding(input_dim, output_dim)`: Keras's Embedding, integer ids `[N, ...]` to vectors
 //! `[N, ..., output_dim]`.
 //!
+//! `mask_zero: true` (Keras's) also marks the steps whose id is 0 as padding: the mask that
+//! `ops::mask` carries to the recurrent layers and pools after it (no weights, no op of its own).
+//!
 //! Weights: `embeddings [input_dim, output_dim]` (uniform in ±0.05). No FLOPs counted (a
 //! gather). An embedding read only by a recurrent layer is folded into that layer's input
 //! projection by `fold-embedding-projection` at inference (see `recurrent`).
@@ -10,7 +13,7 @@ use super::layer::{first, not_mine, param, LayerOp};
 use super::op::{self, Activation as IrActivation, Op};
 use super::param::{Init, ParamId, ParamInfo, ParamRef};
 use super::rule::{mul, need_rank_at_least, one, Inferred, Rule, RuleError};
-use super::signature::{layer, pos, BoundArgs, Default, LayerSpec, SIZE};
+use super::signature::{kw, layer, pos, BoundArgs, Default, Kind, LayerSpec, SIZE};
 use super::types::{DType, Dim, Fact};
 
 pub const LAYERS: &[LayerSpec] = &[layer(
@@ -18,6 +21,7 @@ pub const LAYERS: &[LayerSpec] = &[layer(
     &[
         pos("input_dim", SIZE, Default::Required),
         pos("output_dim", SIZE, Default::Required),
+        kw("mask_zero", Kind::Bool, Default::Bool(false)),
     ],
 )];
 
@@ -25,6 +29,7 @@ pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
     (name == "embedding").then(|| LayerOp::Embedding {
         input_dim: args.size("input_dim"),
         output_dim: args.size("output_dim"),
+        mask_zero: args.bool("mask_zero"),
     })
 }
 
@@ -34,6 +39,7 @@ pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
         LayerOp::Embedding {
             input_dim,
             output_dim,
+            ..
         } => rule(first(inputs)?, *input_dim, *output_dim),
         other => Err(not_mine("embedding", other)),
     }

@@ -64,6 +64,8 @@ pub enum LayerOp {
     Embedding {
         input_dim: usize,
         output_dim: usize,
+        /// Keras's `mask_zero`: id 0 is padding, masked for the layers after (`ops::mask`).
+        mask_zero: bool,
     },
     Rnn {
         cell: RnnCell,

@@ -10,7 +10,8 @@
 //! and `runtime`), `window` (the one copy of Keras's window arithmetic), `symbols` (symbolic
 //! dims), `param`, `rule` (what a rule returns and its checked helpers), `signature`; beside
 //! them `describe` (a signature as text for people) and `keras_names` (Keras's and PyTorch's
-//! class names mapped to ours, for the "unknown layer" help). `onnx` is the vocabulary
+//! class names mapped to ours, for the "unknown layer" help), and `mask` (Keras's padding mask:
+//! which layers pass it on, read it or drop it, and its form in the IR). `onnx` is the vocabulary
 //! of the ONNX export; `window_onnx` and `recurrent_onnx` hold the export of the 1-D windows and
 //! depthwise convolution, and of the recurrent family.
 //!
@@ -27,6 +28,7 @@ pub mod dropout;
 pub mod embedding;
 pub mod keras_names;
 pub mod layer;
+pub mod mask;
 pub mod merge;
 pub mod norm;
 pub mod onnx;

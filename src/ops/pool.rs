@@ -185,8 +185,13 @@ pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
 }
 
 /// The IR verifier's entry: [`rule`] (a window) or [`global_rule`] (none) over the one input.
+/// `global_avg_pool1d`'s inputs after the first are the ids of a padding mask (`ops::mask`).
 pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
-    let x = one(inputs).map_err(|e| e.to_string())?;
+    let x = if matches!(op, Op::GlobalAvgPool1d) {
+        super::mask::data_input(inputs)?
+    } else {
+        one(inputs).map_err(|e| e.to_string())?
+    };
     let inferred = match op {
         Op::MaxPool2d { window } | Op::AvgPool2d { window } => rule(x, window),
         Op::GlobalAvgPool2d | Op::GlobalMaxPool2d => global_rule(x),
@@ -277,6 +282,7 @@ pub fn global_rule_1d(x: &Fact) -> Rule {
 /// and dilated pools, which modelc does not run, are refused.
 pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
     use super::onnx::{Attr, Layout};
+    super::mask::refuse_onnx(cx)?;
     let (op_type, window) = match op {
         Op::MaxPool2d { window } => ("MaxPool", window),
         Op::AvgPool2d { window } => ("AveragePool", window),

@@ -14,7 +14,7 @@
 use super::layer::{first, not_mine, param, LayerOp};
 use super::op::{self, Activation as IrActivation, Op};
 use super::param::{expect_params, Init, ParamId, ParamInfo, ParamRef};
-use super::rule::{known, mul, need_float, need_rank, one, Inferred, Rule, RANK3};
+use super::rule::{known, mul, need_float, need_rank, Inferred, Rule, RANK3};
 use super::signature::{
     float, kw, layer, pos, BoundArgs, Default, Kind, LayerSpec, Limit, Param, SEQUENCES_HELP, SIZE,
 };
@@ -175,8 +175,9 @@ pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
 }
 
 /// The IR verifier's entry: [`rule`] over the one input (`Rnn`), or [`embedded_rule`].
+/// Inputs after the first are the ids of a padding mask (`ops::mask`).
 pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
-    let x = one(inputs).map_err(|e| e.to_string())?;
+    let x = super::mask::data_input(inputs)?;
     match op {
         Op::Rnn {
             cell,
@@ -285,5 +286,6 @@ pub fn attributes_text(units: usize, return_sequences: bool, options: &RnnOption
 /// ONNX export: ONNX `RNN` / `LSTM` / `GRU`, one direction, reversed, or bidirectional with the
 /// merge after it (`ops::recurrent_onnx`).
 pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> {
+    super::mask::refuse_onnx(cx)?;
     super::recurrent_onnx::to_onnx(op, cx)
 }

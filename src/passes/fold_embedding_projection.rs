@@ -8,7 +8,8 @@
 //! The table grows from `D` to `G·U` floats per token, so it is built only while it stays at
 //! most [`MAX_PROJECTION_BYTES`]; a larger vocabulary or a wider layer keeps the plain path.
 //! The result differs from the unfolded plan by f32 rounding only (the sums are associated
-//! differently). A layer with `go_backwards` or a GRU with `reset_after: false` is not folded.
+//! differently). A layer with `go_backwards` or a GRU with `reset_after: false` is not folded;
+//! a layer reading a padding mask (`mask_zero: true`) is, the mask's ids staying its inputs.
 
 use super::{Mode, Pass};
 use crate::ir::{Graph, Init, Op, Param, ParamSource, Recipe};
@@ -54,7 +55,9 @@ fn site(graph: &Graph, uses: &[usize], i: usize) -> Option<Site> {
     };
     // `Op::EmbeddedRnn` runs the steps forwards with Keras's default GRU: a layer that goes
     // backwards or resets before keeps the plain path (dropout does not act at inference).
-    if options.go_backwards || !options.reset_after || reader.inputs.as_slice() != [out] {
+    // A padding mask's ids (inputs after the first, `ops::mask`) stay inputs of the folded op.
+    let (first, masks) = reader.inputs.split_first()?;
+    if options.go_backwards || !options.reset_after || *first != out || masks.contains(&out) {
         return None;
     }
     let t = graph.param(table)?;
@@ -127,7 +130,9 @@ impl Pass for FoldEmbeddingProjection {
                 recurrent,
                 bias,
             };
-            rnn.inputs = ids;
+            // The ids, then the padding mask's ids the layer read (`ops::mask`).
+            let masks = rnn.inputs.get(1..).unwrap_or_default().to_vec();
+            rnn.inputs = ids.into_iter().chain(masks).collect();
             log.push(format!(
                 "{} folded into {}'s input projection",
                 graph.nodes[found.embedding].name, graph.nodes[found.rnn].name

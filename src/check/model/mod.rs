@@ -9,6 +9,7 @@
 //! layer's inputs are defined before it.
 
 mod freeze;
+mod mask;
 mod output;
 
 use super::inputs;
@@ -32,6 +33,8 @@ struct Value {
     layer: Option<usize>,
     span: Span,
     used: bool,
+    /// The ids its padding mask comes from (`ops::mask`); empty: none.
+    mask: crate::ops::mask::MaskSource,
 }
 
 /// A `let` binding, for unused-binding warnings.
@@ -185,6 +188,7 @@ impl Walker<'_> {
                 layer: None,
                 span: p.span,
                 used: false,
+                mask: Vec::new(),
             });
             let id = self.values.len() - 1;
             self.scope.entry(p.name.name.clone()).or_insert(Some(id));
@@ -507,12 +511,17 @@ impl Walker<'_> {
                     self.diags.push(d);
                     return None;
                 }
+                let known: Vec<usize> = inputs.iter().flatten().copied().collect();
+                let masks =
+                    self.layer_masks(&op, &known, facts.first().map_or(0, Fact::rank), call)?;
                 let name = self.next_name(op.kind_name(), hint);
-                let ids: Vec<ValueId> = inputs.iter().flatten().map(|&i| ValueId(i)).collect();
+                let value_ids = |v: &[usize]| v.iter().map(|&i| ValueId(i)).collect::<Vec<_>>();
                 self.layers.push(CheckedLayer {
                     name,
                     op,
-                    inputs: ids,
+                    inputs: value_ids(&known),
+                    mask_inputs: value_ids(&masks.reads),
+                    output_mask: value_ids(&masks.carries),
                     output: inferred.output.clone(),
                     params: inferred.params,
                     flops_per_sample: inferred.flops,
@@ -523,6 +532,7 @@ impl Walker<'_> {
                     layer: Some(self.layers.len() - 1),
                     span: call.span,
                     used: false,
+                    mask: masks.carries,
                 });
                 Some(self.values.len() - 1)
             }

@@ -45,11 +45,11 @@ pub(super) fn regression(spec: &RegressionSource) -> Result<Samples, Diagnostic>
 }
 
 /// The class a token sequence belongs to: the vocabulary (ids `1..vocab`, 0 is padding) is
-/// cut into `classes` equal bands; the class is the band holding most tokens, ties to the
-/// lower band.
+/// cut into `classes` equal bands; the class is the band holding most tokens (padding skipped),
+/// ties to the lower band.
 pub fn token_class(tokens: &[i64], vocab: u32, classes: u32) -> i64 {
     let mut counts = vec![0usize; classes as usize];
-    for &t in tokens {
+    for &t in tokens.iter().filter(|&&t| t != 0) {
         let band = band_of(t, vocab, classes);
         if let Some(c) = counts.get_mut(band) {
             *c += 1;
@@ -71,7 +71,9 @@ fn band_of(token: i64, vocab: u32, classes: u32) -> usize {
 
 /// Sequences of `length` token ids in `1..vocab`: a class is drawn, then each token comes from
 /// that class's band with probability 0.6 or from the whole vocabulary otherwise; the label is
-/// [`token_class`] of the sequence (so it is a function of the content).
+/// [`token_class`] of the sequence (so it is a function of the content). With `min_length`,
+/// a sequence holds a drawn number of tokens in `min_length..=length`, then zeros (padding,
+/// which [`token_class`] skips).
 pub(super) fn tokens(spec: &TokenSource) -> Result<Samples, Diagnostic> {
     if spec.vocab <= spec.classes {
         return Err(Diagnostic::error(
@@ -94,7 +96,12 @@ pub(super) fn tokens(spec: &TokenSource) -> Result<Samples, Diagnostic> {
         let lo = class * usable / classes;
         let hi = ((class + 1) * usable / classes).max(lo + 1);
         let start = ids.len();
-        for _ in 0..spec.length {
+        let kept = match spec.min_length {
+            // A length in `min..=length`, drawn after the class (no draw without padding).
+            Some(min) => min + s.below((spec.length - min.min(spec.length)) as u64 + 1) as usize,
+            None => spec.length,
+        };
+        for _ in 0..kept.min(spec.length) {
             let t = if s.uniform() < 0.6 {
                 lo + s.below(hi - lo)
             } else {
@@ -102,6 +109,7 @@ pub(super) fn tokens(spec: &TokenSource) -> Result<Samples, Diagnostic> {
             };
             ids.push(1 + t as i64);
         }
+        ids.resize(start + spec.length, 0);
         labels.push(token_class(&ids[start..], spec.vocab, spec.classes));
     }
     Ok(Samples {

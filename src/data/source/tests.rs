@@ -285,6 +285,7 @@ fn generators_are_reproducible_and_follow_their_rules() {
         vocab: 31,
         classes: 3,
         seed: 2,
+        min_length: None,
     };
     let s = load(&src(SourceKind::Tokens(tok)), Path::new(".")).unwrap();
     let Features::I64(ids) = &s.features else {
@@ -317,6 +318,38 @@ fn generators_are_reproducible_and_follow_their_rules() {
     let s = load(&src(SourceKind::Sine(sine)), Path::new(".")).unwrap();
     let v = f32s(&s.features);
     assert!((v[5] - 1.0).abs() < 1e-6 && v[10].abs() < 1e-6 && (v[15] + 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn padded_tokens_hold_min_length_to_length_tokens_then_zeros_that_the_label_skips() {
+    let tok = TokenSource {
+        n: 400,
+        length: 9,
+        vocab: 31,
+        classes: 3,
+        seed: 2,
+        min_length: Some(4),
+    };
+    let s = load(&src(SourceKind::Tokens(tok)), Path::new(".")).unwrap();
+    let (Features::I64(ids), Labels::Class(labels)) = (&s.features, &s.labels) else {
+        panic!()
+    };
+    let mut lengths = [0usize; 10];
+    for (row, &l) in ids.outer_iter().zip(labels) {
+        let row: Vec<i64> = row.iter().copied().collect();
+        let kept = row.iter().take_while(|&&t| t != 0).count();
+        assert!((4..=9).contains(&kept), "{row:?}");
+        assert!(row[kept..].iter().all(|&t| t == 0), "{row:?}");
+        lengths[kept] += 1;
+        let mut counts = [0; 3];
+        for t in &row[..kept] {
+            counts[((t - 1) / 10) as usize] += 1;
+        }
+        let max = *counts.iter().max().unwrap();
+        assert_eq!(l, counts.iter().position(|&c| c == max).unwrap() as i64);
+    }
+    // Every length from 4 to 9 is drawn.
+    assert!(lengths[4..].iter().all(|&c| c > 20), "{lengths:?}");
 }
 
 /// Solves for `[w0, w1, w2, b]` from the first four samples (Gaussian elimination, f64).

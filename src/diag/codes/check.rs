@@ -40,6 +40,7 @@ pub const CHECK_SIZE_INVALID: Code = Code::new("E0406");
 pub const CHECK_SIZE_UNKNOWN: Code = Code::new("E0407");
 pub const CHECK_TOO_MANY_LAYERS: Code = Code::new("E0408");
 pub const CHECK_TOO_MANY_PARAMS: Code = Code::new("E0409");
+pub const CHECK_MASK_UNSUPPORTED: Code = Code::new("E0499");
 // E05xx: training.
 pub const CHECK_MISSING_SETTING: Code = Code::new("E0500");
 pub const CHECK_DUPLICATE_SETTING: Code = Code::new("E0501");
@@ -86,6 +87,10 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0407, "size must be known"),
     code_info!(E0408, "model has more layers than the limit"),
     code_info!(E0409, "parameters need more bytes than the limit"),
+    code_info!(
+        E0499,
+        "masked input to a layer that cannot use the mask yet"
+    ),
     code_info!(E0500, "missing train setting"),
     code_info!(E0501, "duplicate train setting"),
     code_info!(E0502, "loss does not fit the model output"),
@@ -134,6 +139,7 @@ const E0406: Code = CHECK_SIZE_INVALID;
 const E0407: Code = CHECK_SIZE_UNKNOWN;
 const E0408: Code = CHECK_TOO_MANY_LAYERS;
 const E0409: Code = CHECK_TOO_MANY_PARAMS;
+const E0499: Code = CHECK_MASK_UNSUPPORTED;
 const E0500: Code = CHECK_MISSING_SETTING;
 const E0501: Code = CHECK_DUPLICATE_SETTING;
 const E0502: Code = CHECK_LOSS_OUTPUT;

@@ -32,6 +32,7 @@ pub mod error;
 pub mod fastmath;
 pub mod layer_norm;
 pub(crate) mod linalg;
+pub mod masked_pool;
 pub mod merge;
 pub mod pool;
 pub mod rnn;

@@ -191,6 +191,7 @@ pub(crate) fn infer(s: InferStep<'_, '_>) -> Result<(), RunError> {
     let x = ctx.input(0)?;
     let shape = bi.direction_shape(ctx.shape(step.output)?);
     let len: usize = shape.iter().product();
+    let keep = super::padding::infer_keep(ctx, memory)?;
     let BiInferState { caches, outs } = &mut **st;
     for (d, (caches, out)) in caches.iter_mut().zip(outs.iter_mut()).enumerate() {
         let w = bi.weights[d];
@@ -208,6 +209,9 @@ pub(crate) fn infer(s: InferStep<'_, '_>) -> Result<(), RunError> {
             go_backwards: bi.backwards(d),
             in_shape: ctx.shape(x)?,
             out_shape: &shape,
+            keep: keep.as_deref(),
+            // Keras's Bidirectional sets `zero_output_for_mask` with `return_sequences`.
+            zero_masked: bi.return_sequences,
         };
         out.resize(len, 0.0);
         rnn_sliced(ctx, &layer, &input, caches, out)?;
@@ -249,6 +253,7 @@ pub(crate) fn forward(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
     };
     let xv = ctx.rank::<f32, Ix3>(env.f32(ctx.arg(step, 0)?)?)?;
     let shape = bi.direction_shape(out.shape());
+    let keep = super::padding::train_keep(step, ctx, env)?;
     let mut rng = match semantics {
         Semantics::Train(rng) => Some(rng),
         Semantics::Infer => None,
@@ -261,6 +266,8 @@ pub(crate) fn forward(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
             dropout: bi.options.dropout,
             recurrent_dropout: bi.options.recurrent_dropout,
             rng: rng.as_deref_mut(),
+            keep: keep.as_deref(),
+            zero_masked_outputs: bi.return_sequences,
         };
         rnn_forward_sliced(
             bi.cell,

@@ -27,6 +27,7 @@ pub(crate) mod dropout;
 pub(crate) mod embedding;
 pub(crate) mod merge;
 pub(crate) mod norm;
+pub(crate) mod padding;
 pub(crate) mod pool;
 pub(crate) mod recurrent;
 pub(crate) mod reshape;

@@ -2,6 +2,9 @@
 //! 1-D ones (`Op::MaxPool1d` and friends, `[N, T, C]`) run the same steps over the same memory
 //! seen as `[N, 1, T, C]` (`conv::as_image`, `conv::image_dims`).
 //!
+//! `global_avg_pool1d` over a padding mask (inputs after the first, `ops::mask`) takes the
+//! mean of the kept steps (`kernels::masked_pool`).
+//!
 //! Input: a step's [`InferStep`], [`ForwardStep`] or [`BackwardStep`], the pool kind and
 //! window. Output: the step's value (inference, training forward) or input 0's gradient.
 //! Invariants: explicit padding and dilation have no pool kernel (refused as the plan's or the
@@ -22,6 +25,7 @@ use super::conv::{as_image, as_image_mut, image_dims};
 use crate::ir::{Op, Window};
 use crate::runtime::interp::exec::{plan_err, pool_params, view_mut, InferStep};
 use crate::runtime::interp::RunError;
+use crate::runtime::kernels::masked_pool::{masked_mean_backward, masked_mean_forward};
 use crate::runtime::kernels::pool::{
     global_pool_backward, global_pool_forward, pool2d_backward_par, pool2d_forward,
     pool2d_forward_par, PoolBackward, PoolKind,
@@ -58,6 +62,15 @@ pub(crate) fn infer_global(s: InferStep<'_, '_>, kind: PoolKind) -> Result<(), R
     let step = ctx.step;
     let out_shape = ctx.shape(step.output)?;
     let x = ctx.input(0)?;
+    if let Some(keep) = super::padding::infer_keep(ctx, memory)? {
+        let dims =
+            seq_dims(ctx.shape(x)?).ok_or_else(|| plan_err(step, "input is not [N, T, C]"))?;
+        let xs = ctx.read(&memory.buffers, x)?;
+        let out = dst
+            .get_mut(..dims.0 * dims.2)
+            .ok_or_else(|| plan_err(step, "pool output too small"))?;
+        return ctx.kernel(masked_mean_forward(xs, dims, &keep, out));
+    }
     let xv = ArrayView4::from_shape(
         image_dims(ctx.shape(x)?, 1, ctx)?,
         ctx.read(&memory.buffers, x)?,
@@ -100,6 +113,14 @@ pub(crate) fn forward_global(f: ForwardStep<'_, '_, '_>, kind: PoolKind) -> Resu
         out,
         ..
     } = f;
+    if let Some(keep) = super::padding::train_keep(step, ctx, env)? {
+        let x = env.f32(ctx.arg(step, 0)?)?;
+        let dims = seq_dims(x.shape()).ok_or_else(|| ctx.internal("input is not [N, T, C]"))?;
+        let (Some(xs), Some(o)) = (x.as_slice(), out.as_slice_mut()) else {
+            return Err(ctx.internal("pool buffers are not contiguous"));
+        };
+        return masked_mean_forward(xs, dims, &keep, o).map_err(|e| ctx.kernel(e));
+    }
     global_pool_forward(
         ctx.rank::<f32, Ix4>(as_image(env.f32(ctx.arg(step, 0)?)?, 1))?,
         kind,
@@ -149,6 +170,19 @@ pub(crate) fn backward_global(
         grads,
         ..
     } = b;
+    if let Some(keep) = super::padding::train_keep(step, ctx, env)? {
+        let x = env.f32(ctx.arg(step, 0)?)?;
+        let dims = seq_dims(x.shape()).ok_or_else(|| ctx.internal("input is not [N, T, C]"))?;
+        let dys = dy
+            .as_slice()
+            .ok_or_else(|| ctx.internal("pool gradient is not contiguous"))?;
+        return unary(ctx, step, grads, |mut dx| {
+            let dx = dx
+                .as_slice_mut()
+                .ok_or_else(|| ctx.internal("pool gradient is not contiguous"))?;
+            masked_mean_backward(dys, dims, &keep, dx).map_err(|e| ctx.kernel(e))
+        });
+    }
     let xv = ctx.rank::<f32, Ix4>(as_image(env.f32(ctx.arg(step, 0)?)?, 1))?;
     let dy2 = ctx.rank::<f32, Ix2>(dy.view())?;
     unary(ctx, step, grads, |dx| {
@@ -160,6 +194,14 @@ pub(crate) fn backward_global(
         )
         .map_err(|e| ctx.kernel(e))
     })
+}
+
+/// `(N, T, C)` of a sequence's shape.
+fn seq_dims(shape: &[usize]) -> Option<(usize, usize, usize)> {
+    match shape {
+        &[n, t, c] => Some((n, t, c)),
+        _ => None,
+    }
 }
 
 /// The family's inference step: one arm per op of the family (called by `runtime::ops`).

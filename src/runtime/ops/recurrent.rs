@@ -119,12 +119,15 @@ pub(crate) fn infer(s: InferStep<'_, '_>, p: RnnIds) -> Result<(), RunError> {
             bias: ctx.param(p.bias)?.view(),
         },
     };
+    let keep = super::padding::infer_keep(ctx, memory)?;
     let layer = RnnLayer {
         cell: p.kernel_cell(),
         return_sequences: p.return_sequences,
         go_backwards: p.options.go_backwards,
         in_shape: ctx.shape(x)?,
         out_shape,
+        keep: keep.as_deref(),
+        zero_masked: false,
     };
     rnn_sliced(ctx, &layer, &input, caches, dst)
 }
@@ -155,12 +158,15 @@ pub(crate) fn infer_embedded(s: InferStep<'_, '_>, p: RnnIds) -> Result<(), RunE
             bias: ctx.param(p.bias)?.view(),
         },
     };
+    let keep = super::padding::infer_keep(ctx, memory)?;
     let layer = RnnLayer {
         cell: p.kernel_cell(),
         return_sequences: p.return_sequences,
         go_backwards: false,
         in_shape: ctx.shape(x)?,
         out_shape,
+        keep: keep.as_deref(),
+        zero_masked: false,
     };
     rnn_sliced(ctx, &layer, &input, caches, dst).map_err(|e| match e {
         // A bad token is the folded embedding's error: name that layer, as the
@@ -200,6 +206,7 @@ pub(crate) fn forward(f: ForwardStep<'_, '_, '_>, p: RnnIds) -> Result<(), Train
         return Err(ctx.internal("missing recurrent cache"));
     };
     let xv = ctx.rank::<f32, Ix3>(env.f32(ctx.arg(step, 0)?)?)?;
+    let keep = super::padding::train_keep(step, ctx, env)?;
     let run = SlicedRun {
         go_backwards: p.options.go_backwards,
         dropout: p.options.dropout,
@@ -208,6 +215,8 @@ pub(crate) fn forward(f: ForwardStep<'_, '_, '_>, p: RnnIds) -> Result<(), Train
             Semantics::Train(rng) => Some(rng),
             Semantics::Infer => None,
         },
+        keep: keep.as_deref(),
+        zero_masked_outputs: false,
     };
     rnn_forward_sliced(
         p.kernel_cell(),
@@ -278,6 +287,10 @@ pub(super) struct RnnLayer<'a> {
     /// `[N, T, F]` features or `[N, T]` token ids.
     pub in_shape: &'a [usize],
     pub out_shape: &'a [usize],
+    /// `[N·T]`: the steps a padding mask keeps (`ops::mask`; none: all), and whether masked
+    /// steps output zeros (Keras's `zero_output_for_mask`, which `Bidirectional` sets).
+    pub keep: Option<&'a [bool]>,
+    pub zero_masked: bool,
 }
 
 /// The layer of the embedding table a projection was derived from
@@ -346,21 +359,32 @@ pub(super) fn rnn_sliced(
             *first = count;
         }
         let ov = view_mut(out, &shape, ctx)?;
-        let (cell, sequences, backwards) = (layer.cell, layer.return_sequences, layer.go_backwards);
+        let (cell, sequences) = (layer.cell, layer.return_sequences);
+        let keep = match layer.keep {
+            Some(k) => Some(k.get(a * t..b * t).ok_or_else(short)?),
+            None => None,
+        };
+        let run = rnn::RnnRun {
+            go_backwards: layer.go_backwards,
+            keep,
+            zero_masked_outputs: layer.zero_masked,
+            ..rnn::RnnRun::default()
+        };
         match input {
             RnnInput::Features { xs, params } => {
                 let x = xs.get(a * t * f..b * t * f).ok_or_else(short)?;
                 let xv = ArrayView3::from_shape((count, t, f), x)
                     .map_err(|e| plan_err(ctx.step, &e.to_string()))?;
                 let forward =
-                    || rnn::rnn_infer_run(cell, xv, params, backwards, sequences, cache, ov);
+                    || rnn::rnn_infer_masked(cell, xv, params, &run, sequences, cache, ov);
                 ctx.kernel(crate::runtime::kernels::linalg::serial(forward))
             }
             RnnInput::Tokens { ids, params } => {
                 let x = ids.get(a * t..b * t).ok_or_else(short)?;
                 let xv = ArrayView2::from_shape((count, t), x)
                     .map_err(|e| plan_err(ctx.step, &e.to_string()))?;
-                let forward = || rnn::rnn_infer_tokens(cell, xv, params, sequences, cache, ov);
+                let forward =
+                    || rnn::rnn_infer_tokens(cell, xv, params, (sequences, keep), cache, ov);
                 // An id's position counts from the start of the batch, as the embedding's does.
                 let result =
                     crate::runtime::kernels::linalg::serial(forward).map_err(|e| match e {

@@ -29,10 +29,12 @@ mod gru_before;
 mod infer;
 mod lstm;
 mod masks;
+mod padding;
 mod simple;
 mod sliced;
 mod train;
 
+pub use padding::keep_from_ids;
 pub use sliced::{rnn_backward_sliced, rnn_forward_sliced, SlicedRnn, SlicedRun};
 pub use train::{rnn_backward, rnn_forward, rnn_forward_run};
 
@@ -105,6 +107,10 @@ pub struct RnnRun<'a> {
     pub input_mask: Option<&'a [f32]>,
     /// `[N, G·U]`: per sample one mask of the state per gate.
     pub recurrent_mask: Option<&'a [f32]>,
+    /// `[N·T]` in time order: the steps a padding mask keeps (`padding.rs`); none: all.
+    pub keep: Option<&'a [bool]>,
+    /// Keras's `zero_output_for_mask`: a masked step outputs zeros, not the previous output.
+    pub zero_masked_outputs: bool,
 }
 
 /// Sizes of one recurrent call.
@@ -177,6 +183,11 @@ pub struct RnnCache {
     masked: Vec<f32>,
     masked_grad: Vec<f32>,
     masked_state: Vec<f32>,
+    /// The padding mask of the call in processing order (empty: every step kept), whether
+    /// masked steps output zeros, and backward's saved `dh`, `dc` of masked samples.
+    keep: Vec<bool>,
+    zero_masked: bool,
+    carried: Vec<f32>,
 }
 
 impl RnnCache {
@@ -298,6 +309,23 @@ pub fn rnn_infer(
     }
 }
 
+/// Inference with every option of `run` (its dropout masks unset): [`rnn_infer_run`], or
+/// with a padding mask the training driver's recurrence ([`rnn_forward_run`]).
+pub fn rnn_infer_masked(
+    cell: RnnCell,
+    x: ArrayView3<'_, f32>,
+    p: &RnnParams<'_>,
+    run: &RnnRun<'_>,
+    return_sequences: bool,
+    cache: &mut RnnCache,
+    out: ArrayViewMutD<'_, f32>,
+) -> KernelResult<()> {
+    if run.keep.is_none() {
+        return rnn_infer_run(cell, x, p, run.go_backwards, return_sequences, cache, out);
+    }
+    rnn_forward_run(cell, x, p, run, return_sequences, cache, out)
+}
+
 /// [`rnn_infer`] with Keras's `go_backwards`: the steps of each sequence from the last to the
 /// first (a reversed copy of `x`), the outputs in that order, as Keras returns them.
 pub fn rnn_infer_run(
@@ -414,19 +442,20 @@ fn token_rows<I: EmbeddingId>(
 /// batch runs `infer.rs`'s loop, each step's GEMM `h·U` only; other cells and a few sequences
 /// run [`rnn_forward`]'s recurrence over the gathered rows. An id outside the table is
 /// [`KernelError::IdOutOfRange`](super::KernelError::IdOutOfRange), as in the embedding kernel.
+/// `keep` is a padding mask (`[N·T]`, see [`RnnRun`]; it takes the general recurrence).
 /// Keeps nothing for a backward pass.
 pub fn rnn_infer_tokens<I: EmbeddingId>(
     cell: RnnCell,
     ids: ArrayView2<'_, I>,
     p: &RnnTokenParams<'_>,
-    return_sequences: bool,
+    (return_sequences, keep): (bool, Option<&[bool]>),
     cache: &mut RnnCache,
     out: ArrayViewMutD<'_, f32>,
 ) -> KernelResult<()> {
     let d = validate_tokens(cell, ids.dim(), p)?;
     expect_shape(OP, "out", out.shape(), &output_shape(&d, return_sequences))?;
     token_rows(&ids, p.projection.dim().0, &mut cache.token_rows)?;
-    if cell == RnnCell::Lstm && d.n >= FEW {
+    if cell == RnnCell::Lstm && d.n >= FEW && keep.is_none() {
         return infer::lstm_infer_tokens(&d, p, return_sequences, cache, out);
     }
     cache.prepare(cell, d, return_sequences)?;
@@ -445,7 +474,11 @@ pub fn rnn_infer_tokens<I: EmbeddingId>(
             .ok_or_else(|| shape_err(OP, "token row outside the projection"))?;
         dst.copy_from_slice(row);
     }
-    cache.set_run(cell, &d, &RnnRun::default())?;
+    let run = RnnRun {
+        keep,
+        ..RnnRun::default()
+    };
+    cache.set_run(cell, &d, &run)?;
     train::recur(
         cell,
         &d,

@@ -47,6 +47,10 @@ pub struct SlicedRun<'r> {
     pub dropout: f32,
     pub recurrent_dropout: f32,
     pub rng: Option<&'r mut ChaCha8Rng>,
+    /// `[N·T]` in time order: the steps a padding mask keeps (none: all), and whether masked
+    /// steps output zeros (see [`RnnRun`]).
+    pub keep: Option<&'r [bool]>,
+    pub zero_masked_outputs: bool,
 }
 
 impl SlicedRnn {
@@ -101,7 +105,7 @@ pub fn rnn_forward_sliced(
     state: &mut SlicedRnn,
     out: ArrayViewMutD<'_, f32>,
 ) -> KernelResult<()> {
-    let (n, _, f) = x.dim();
+    let (n, t, f) = x.dim();
     if out.shape().first() != Some(&n) {
         return Err(shape_err(OP, "output batch differs from the input's"));
     }
@@ -126,6 +130,14 @@ pub fn rnn_forward_sliced(
             go_backwards: run.go_backwards,
             input_mask: mask_of(&state.input_mask, in_width, (start, end)),
             recurrent_mask: mask_of(&state.recurrent_mask, rec_width, (start, end)),
+            keep: match run.keep {
+                Some(keep) => Some(
+                    keep.get(start * t..end * t)
+                        .ok_or_else(|| shape_err(OP, "padding mask shorter than the batch"))?,
+                ),
+                None => None,
+            },
+            zero_masked_outputs: run.zero_masked_outputs,
         };
         jobs.push((xs, os, cache, slice_run));
     }

@@ -131,13 +131,17 @@ pub(super) fn recur(
             RnnCell::Gru => gru::forward_step(cache, &d, t, rec_bias),
             RnnCell::GruResetBefore => gru_before::forward_step(cache, &d, t, recurrent)?,
         }
+        cache.carry_masked(cell, &d, t);
         for n in 0..d.n {
             let h = &cache.h_new[n * d.u..(n + 1) * d.u];
             if t + 1 < d.t {
                 let at = (n * d.t + t + 1) * d.u;
                 cache.h_prev[at..at + d.u].copy_from_slice(h);
             }
-            if return_sequences {
+            if return_sequences && cache.zero_output(&d, n, t) {
+                let at = (n * d.t + t) * d.u;
+                outs[at..at + d.u].fill(0.0);
+            } else if return_sequences {
                 let at = (n * d.t + t) * d.u;
                 outs[at..at + d.u].copy_from_slice(h);
             } else if t + 1 == d.t {
@@ -232,7 +236,9 @@ fn through_time(
     }
     for t in (0..d.t).rev() {
         for n in 0..d.n {
-            let g = if return_sequences {
+            let g = if return_sequences && cache.zero_output(&d, n, t) {
+                None
+            } else if return_sequences {
                 Some(&dys[(n * d.t + t) * d.u..(n * d.t + t + 1) * d.u])
             } else if t + 1 == d.t {
                 Some(&dys[n * d.u..(n + 1) * d.u])
@@ -246,6 +252,7 @@ fn through_time(
                     .for_each(|(a, &b)| *a += b);
             }
         }
+        cache.save_masked_grads(&d, t);
         match cell {
             RnnCell::SimpleRnn => simple::backward_step(cache, &d, t),
             RnnCell::Lstm => lstm::backward_step(cache, &d, t),
@@ -253,6 +260,7 @@ fn through_time(
             RnnCell::GruResetBefore => gru_before::backward_step(cache, &d, t, &p.recurrent)?,
         }
         recurrent_grad(cache, cell, &d, t, &p.recurrent)?;
+        cache.restore_masked_grads(cell, &d, t);
     }
     Ok(())
 }
@@ -266,6 +274,7 @@ impl RnnCache {
         run: &RnnRun<'_>,
     ) -> KernelResult<()> {
         self.go_backwards = run.go_backwards;
+        self.set_keep(d, run)?;
         self.input_mask.clear();
         self.input_masks = 0;
         self.recurrent_mask.clear();

@@ -241,6 +241,7 @@ fn run_of<'a>(case: Case, (input, state): (&'a [f32], &'a [f32])) -> RnnRun<'a> 
         go_backwards: case.go_backwards,
         input_mask: (case.input_masks > 0).then_some(input),
         recurrent_mask: case.state_masks.then_some(state),
+        ..RnnRun::default()
     }
 }
 
@@ -391,6 +392,7 @@ fn sliced_training_draws_the_masks_for_the_whole_batch_whatever_the_thread_count
             go_backwards: true,
             input_mask: Some(&im),
             recurrent_mask: Some(&sm),
+            ..RnnRun::default()
         };
         let want = crate::runtime::kernels::linalg::serial(|| {
             forward(&l, &inputs(&l), &run, &mut RnnCache::new())
@@ -416,6 +418,7 @@ fn sliced_training_draws_the_masks_for_the_whole_batch_whatever_the_thread_count
                 dropout: 0.25,
                 recurrent_dropout: 0.5,
                 rng: Some(&mut rng),
+                ..SlicedRun::default()
             };
             pool.install(|| {
                 rnn_forward_sliced(

@@ -96,7 +96,15 @@ impl Layer {
         let mut cache = RnnCache::new();
         for _ in 0..2 {
             let p = self.token_params();
-            rnn_infer_tokens(self.cell, ids, &p, sequences, &mut cache, out.view_mut()).unwrap();
+            rnn_infer_tokens(
+                self.cell,
+                ids,
+                &p,
+                (sequences, None),
+                &mut cache,
+                out.view_mut(),
+            )
+            .unwrap();
         }
         out
     }
@@ -176,7 +184,7 @@ fn an_id_outside_the_table_is_the_embedding_error() {
                 cell,
                 ids.view(),
                 &l.token_params(),
-                false,
+                (false, None),
                 &mut cache,
                 out.view_mut(),
             );
@@ -208,7 +216,7 @@ fn shapes_that_do_not_fit_are_errors() {
         RnnCell::Gru,
         ids.view(),
         &l.token_params(),
-        false,
+        (false, None),
         &mut cache,
         out.view_mut(),
     );
@@ -219,7 +227,7 @@ fn shapes_that_do_not_fit_are_errors() {
         RnnCell::Lstm,
         ids.view(),
         &l.token_params(),
-        false,
+        (false, None),
         &mut cache,
         out.view_mut(),
     );

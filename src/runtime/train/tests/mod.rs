@@ -8,6 +8,7 @@ mod bidirectional;
 mod dense_mse;
 mod fast_paths;
 mod gradients;
+mod masking;
 mod newer_ops;
 mod step;
 
