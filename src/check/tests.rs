@@ -319,3 +319,71 @@ fn attention_refusals() {
     // heads and key_dim are required.
     assert!(!codes("model M(x: f32[N, 3, 4]) { multi_head_attention(x, x, heads: 2) }").is_empty());
 }
+
+/// (layer name, the names its output's mask comes from, the names of the ids it reads a mask
+/// from) of the only model in `text`.
+fn masks(text: &str) -> Vec<(String, Vec<String>, Vec<String>)> {
+    let c = check(text);
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    let m = &c.models[0];
+    let names = |ids: &[super::types::ValueId]| ids.iter().map(|&v| m.value_name(v)).collect();
+    m.layers
+        .iter()
+        .map(|l| (l.name.clone(), names(&l.output_mask), names(&l.mask_inputs)))
+        .collect()
+}
+
+#[test]
+fn the_padding_mask_follows_keras_through_the_layers() {
+    let text = "model M(a: i32[N, 6], b: i32[N, 6]) {
+        let x = a |> embedding(20, 4, mask_zero: true)
+        let y = b |> embedding(20, 4, mask_zero: true)
+        let u = b |> embedding(20, 4)
+        let s = add(x, y) |> dropout(0.1) |> dense(5) |> layer_norm() |> relu()
+        let r = s |> lstm(3, return_sequences: true)
+        let h = bidirectional(gru(3), merge: sum)
+        let p = r |> global_avg_pool1d()
+        let q = r |> global_max_pool1d()
+        let f = r |> flatten()
+        let mixed = add(x, u)
+        let c = concat(x, y)
+        concat(h, p, q, f, c |> global_avg_pool1d(), mixed |> global_avg_pool1d())
+    }";
+    let got = masks(text);
+    let find = |name: &str| got.iter().find(|(n, _, _)| n == name).unwrap().clone();
+    let both = vec!["a".to_string(), "b".to_string()];
+    assert_eq!(find("x"), ("x".into(), vec!["a".into()], vec![]));
+    assert_eq!(find("u"), ("u".into(), vec![], vec![]));
+    // add ORs its inputs' masks; dropout, dense, layer_norm and relu pass it on.
+    assert_eq!(find("s"), ("s".into(), both.clone(), vec![]));
+    // A recurrent layer reads it, and passes it on with return_sequences only.
+    assert_eq!(find("r"), ("r".into(), both.clone(), both.clone()));
+    assert_eq!(find("h"), ("h".into(), vec![], both.clone()));
+    assert_eq!(find("p"), ("p".into(), vec![], both.clone()));
+    // global_max_pool1d and flatten drop it, as Keras 3 does.
+    assert_eq!(find("q"), ("q".into(), vec![], vec![]));
+    assert_eq!(find("f"), ("f".into(), vec![], vec![]));
+    // A merge with an unmasked input has no mask; concat over the last axis ORs.
+    assert_eq!(find("mixed"), ("mixed".into(), vec![], vec![]));
+    assert_eq!(find("c"), ("c".into(), both, vec![]));
+    let s = summarize(&check(text).models[0]);
+    assert_eq!(s.layers[0].mask, vec!["a".to_string()]);
+    assert!(s.layers[2].mask.is_empty());
+}
+
+#[test]
+fn masked_attention_and_a_time_concat_are_refused() {
+    for text in [
+        "model M(t: i32[N, 5]) { let x = t |> embedding(9, 4, mask_zero: true)\n multi_head_attention(x, x, heads: 1, key_dim: 2) }",
+        "model M(t: i32[N, 5]) { let x = t |> embedding(9, 4, mask_zero: true)\n concat(x, x, axis: 1) }",
+    ] {
+        assert_eq!(codes(text), ["E0499"], "{text}");
+    }
+    // Without mask_zero, or once a recurrent layer has ended the mask, attention is fine.
+    assert!(codes("model M(t: i32[N, 5]) { let x = t |> embedding(9, 4)\n multi_head_attention(x, x, heads: 1, key_dim: 2) }").is_empty());
+    // The embedding's parameter count is Keras's with mask_zero too.
+    assert_eq!(
+        layers("model M(t: i32[N, 5]) { embedding(9, 4, mask_zero: true) }")[0].2,
+        36
+    );
+}
