@@ -31,7 +31,9 @@ pub fn masked_mean_forward(
         if count > 0 {
             #[allow(clippy::cast_precision_loss)] // a count of steps
             let count = count as f32;
-            row.iter_mut().for_each(|o| *o /= count);
+            for o in row.iter_mut() {
+                *o /= count;
+            }
         }
     }
     Ok(())

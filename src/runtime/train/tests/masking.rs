@@ -113,8 +113,8 @@ fn with_mask(b: &mut Builder, ids: ValueId) -> Option<()> {
 
 fn options(reset_after: bool, go_backwards: bool) -> RnnOptions {
     RnnOptions {
-        reset_after,
         go_backwards,
+        reset_after,
         ..RnnOptions::default()
     }
 }
@@ -397,6 +397,7 @@ fn a_folded_masked_embedding_gives_the_unfolded_numbers() {
 
 /// Keras 3.15 outputs (`x` and weights as [`wave`] makes them, mask [`KEEP`]), by
 /// `tests/fixtures/kernels/masking_keras.py`.
+#[allow(clippy::unreadable_literal, clippy::excessive_precision)] // Keras's numbers as printed
 const KERAS: &[(&str, &[f32])] = &[
     (
         "simple reset_after=True go_backwards=False seq",
