@@ -27,6 +27,8 @@ pub enum Command {
     Compile(super::compile::CompileArgs),
     /// Train a spec's `train` block on its data; write weights, plan, metrics and curves.
     Train(super::train::TrainArgs),
+    /// Run an `experiment` block's trials and compare them: results.csv, summary.csv, report.html.
+    Experiment(super::experiment::ExperimentArgs),
     /// Measure trained weights on a spec's validation (or training) data.
     Eval(super::train::EvalArgs),
     /// Run a model (plan or spec) on `.npy` inputs with a weights file.

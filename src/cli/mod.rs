@@ -9,6 +9,7 @@ mod check;
 mod common;
 mod compile;
 mod data;
+mod experiment;
 mod explain;
 mod export;
 mod fmt;
@@ -18,6 +19,7 @@ mod limits;
 mod options;
 mod output;
 mod run;
+mod run_train;
 mod source;
 mod summary;
 mod train;
@@ -46,6 +48,7 @@ fn dispatch(cli: &Cli) -> u8 {
         args::Command::Summary(a) => summary::run(a, cli.color),
         args::Command::Compile(a) => compile::run(a, &Output::new(cli.color, a.format)),
         args::Command::Train(a) => train::run_train(a, &Output::new(cli.color, a.format)),
+        args::Command::Experiment(a) => experiment::run(a, &Output::new(cli.color, a.format)),
         args::Command::Eval(a) => train::run_eval(a, &Output::new(cli.color, a.format)),
         args::Command::Run(a) => run::run(a, cli.color),
         args::Command::Export(a) => export::run(a, cli.color),
