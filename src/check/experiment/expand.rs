@@ -29,6 +29,8 @@ pub struct Configuration {
     /// Where a problem of this configuration is shown: its first varied value (or the first
     /// fixed setting, or the block).
     pub focus: Span,
+    /// How many of `changes` are the fixed settings (the rest are varied).
+    pub fixed: usize,
 }
 
 impl Configuration {
@@ -57,7 +59,7 @@ pub fn grid(
         let sizes: Vec<String> = read
             .axes
             .iter()
-            .map(|a| a.values.len().to_string())
+            .map(|a| format!("{} values", a.values.len()))
             .chain((read.repeat > 1).then(|| format!("{} repeats", read.repeat)))
             .collect();
         diags.push(
@@ -68,7 +70,7 @@ pub fn grid(
                     x.name.name
                 ),
             )
-            .primary(file, x.name.span, format!("{} trials", sizes.join(" × ")))
+            .primary(file, x.name.span, format!("{} = {total} trials", sizes.join(" × ")))
             .help("vary fewer settings or fewer values at once, or tie settings that go together with `vary (a, b): [...]`"),
         );
         return None;
@@ -129,6 +131,7 @@ fn configuration(read: &Read<'_>, labels: &[Vec<String>], index: &[usize]) -> Co
         changes,
         settings,
         focus,
+        fixed: read.fixed.len(),
     }
 }
 

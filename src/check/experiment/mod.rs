@@ -125,7 +125,7 @@ fn check_experiment(
                         continue;
                     }
                     seen.insert(key, found.len());
-                    found.push((locate(file, x.span, config, d), 0));
+                    found.push((locate(file, ast, x.span, config, d), 0));
                 }
             }
         }
@@ -244,29 +244,68 @@ pub fn with_overrides(
     Ok(ast::File { items })
 }
 
-/// Places a trial's problem in the experiment: a label outside the block (the base's train
-/// header, say) stays as context, and the primary label goes to the trial's varied value.
+/// Places a trial's problem in the experiment. A problem whose primary label is outside the
+/// block (the base's train header, say) gets its primary label inside: on a label it already
+/// has there (the trial's value it names), else on the varied value that most likely caused it
+/// (a data setting when it points into a data block, `model` when into a model, else the
+/// first varied value); the outside labels stay as context.
 fn locate(
     file: FileId,
+    ast: &ast::File,
     block: Span,
     config: &expand::Configuration,
     mut d: Diagnostic,
 ) -> Diagnostic {
     let inside = |s: Span| s.start >= block.start && s.end <= block.end;
-    let primary_inside = d.primary_label().is_some_and(|l| inside(l.span));
-    if !primary_inside {
+    if !d.primary_label().is_some_and(|l| inside(l.span)) {
+        let promoted = d.labels.iter().position(|l| inside(l.span));
         for label in &mut d.labels {
             label.primary = false;
         }
-        d.labels.insert(
-            0,
-            crate::diag::Label {
-                file,
-                span: config.focus,
-                message: "in the trial with this value".to_string(),
-                primary: true,
-            },
-        );
+        if let Some(i) = promoted {
+            if let Some(label) = d.labels.get_mut(i) {
+                label.primary = true;
+            }
+        } else {
+            let within = |kind: fn(&ast::Item) -> bool| {
+                d.labels.iter().any(|l| {
+                    ast.items.iter().any(|item| {
+                        kind(item) && {
+                            let s = item.span();
+                            l.span.start >= s.start && l.span.end <= s.end
+                        }
+                    })
+                })
+            };
+            let varied = config.changes.get(config.fixed..).unwrap_or_default();
+            let pick = |prefix: &str| {
+                varied
+                    .iter()
+                    .find(|c| c.key.name.starts_with(prefix))
+                    .map(|c| c.span)
+            };
+            let focus = within(|i| matches!(i, ast::Item::Data(_)))
+                .then(|| pick("data."))
+                .flatten()
+                .or_else(|| {
+                    within(|i| matches!(i, ast::Item::Model(_)))
+                        .then(|| pick("model"))
+                        .flatten()
+                })
+                .unwrap_or(config.focus);
+            d.labels.insert(
+                0,
+                crate::diag::Label {
+                    file,
+                    span: focus,
+                    message: "in the trial with this value".to_string(),
+                    primary: true,
+                },
+            );
+        }
     }
     d.note(format!("in trial `{}`", config.display_name()))
 }
+
+#[cfg(test)]
+mod tests;

@@ -135,10 +135,12 @@ fn apply(settings: &mut Vec<Setting>, key: &str, c: &Change) {
         settings.retain(|s| s.key.name != key);
         return;
     };
+    // The key, too, is placed at the value: a label on the setting then shows this trial's
+    // value, not the whole `vary` line.
     let new = Setting {
         key: Ident {
             name: key.to_string(),
-            span: c.key.span,
+            span: c.span,
         },
         args: args.clone(),
         span: c.span,
