@@ -43,6 +43,8 @@ pub enum Command {
     Data(super::data::DataArgs),
     /// Rewrite specs in the canonical style, keeping every comment (`--check`: only show).
     Fmt(super::fmt::FmtArgs),
+    /// Rank run folders by a metric: a table, and results.csv, summary.csv and report.html.
+    Compare(super::compare::CompareArgs),
     /// Panics on purpose (tests of the panic hook).
     #[command(name = "__internal-panic", hide = true)]
     InternalPanic,

@@ -7,6 +7,7 @@ mod args;
 mod bench;
 mod check;
 mod common;
+mod compare;
 mod compile;
 mod data;
 mod experiment;
@@ -56,6 +57,7 @@ fn dispatch(cli: &Cli) -> u8 {
         args::Command::Inspect(a) => inspect::run(a, cli.color),
         args::Command::Data(a) => data::run(a, cli.color),
         args::Command::Fmt(a) => fmt::run(a, &Output::new(cli.color, a.format)),
+        args::Command::Compare(a) => compare::run(a, &compare::output(a, cli.color)),
         args::Command::InternalPanic => hook::deliberate_panic(),
     }
 }
