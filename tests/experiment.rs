@@ -85,13 +85,26 @@ const TRIALS: [&str; 4] = [
 fn the_jobs_do_not_change_the_numbers() {
     let dir = folder(&digits_spec());
     for (jobs, out) in [("1", "one"), ("2", "two")] {
-        let o = modelc(dir.path(), &["experiment", "a.model", "--jobs", jobs, "--out", out]);
+        let o = modelc(
+            dir.path(),
+            &["experiment", "a.model", "--jobs", jobs, "--out", out],
+        );
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     }
     let mut seen = Vec::new();
     for trial in TRIALS {
-        let one = numbers(&dir.path().join("one/trials").join(trial).join("metrics.csv"));
-        let two = numbers(&dir.path().join("two/trials").join(trial).join("metrics.csv"));
+        let one = numbers(
+            &dir.path()
+                .join("one/trials")
+                .join(trial)
+                .join("metrics.csv"),
+        );
+        let two = numbers(
+            &dir.path()
+                .join("two/trials")
+                .join(trial)
+                .join("metrics.csv"),
+        );
         assert_eq!(one, two, "{trial}");
         assert_eq!(one.lines().count(), 3, "a header and 2 epochs:\n{one}");
         seen.push(one);
@@ -103,8 +116,11 @@ fn the_jobs_do_not_change_the_numbers() {
         }
     }
     let info: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("one/trials/optimizer=adam,seed=2/trial.json"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            dir.path()
+                .join("one/trials/optimizer=adam,seed=2/trial.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(info["name"], "optimizer=adam,seed=2");
@@ -119,10 +135,16 @@ fn a_trial_trains_as_train_does_with_its_settings_written_in() {
     // The trial `optimizer=sgd,seed=2` is the train block with that optimizer and seed: the
     // same numbers as `modelc train --threads 1` of the spec written so.
     let dir = folder(&digits_spec());
-    let o = modelc(dir.path(), &["experiment", "a.model", "--jobs", "2", "--out", "x"]);
+    let o = modelc(
+        dir.path(),
+        &["experiment", "a.model", "--jobs", "2", "--out", "x"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let written = digits_spec()
-        .replace("optimizer adam(lr: 1e-2)", "optimizer sgd(lr: 0.1, momentum: 0.9)")
+        .replace(
+            "optimizer adam(lr: 1e-2)",
+            "optimizer sgd(lr: 0.1, momentum: 0.9)",
+        )
         .replace("seed      1", "seed      2");
     std::fs::write(dir.path().join("b.model"), written).unwrap();
     let o = modelc(
@@ -162,7 +184,16 @@ fn set_changes_data_settings_and_refuses_unknown_ones() {
     let dir = folder(&digits_spec());
     let o = modelc(
         dir.path(),
-        &["train", "a.model", "--out", "r", "--set", "epochs=1", "--set", "data.batch=all"],
+        &[
+            "train",
+            "a.model",
+            "--out",
+            "r",
+            "--set",
+            "epochs=1",
+            "--set",
+            "data.batch=all",
+        ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let csv = numbers(&dir.path().join("r/metrics.csv"));
@@ -187,9 +218,10 @@ data Points {
     batch  64
 }
 train Line on Points {
-    loss      mse
-    optimizer sgd(lr: 0.01)
-    epochs    2
+    loss       mse
+    optimizer  sgd(lr: 0.01)
+    epochs     2
+    checkpoint every: 1
 }
 experiment Long {
     base Line
@@ -203,7 +235,14 @@ fn an_interrupted_trial_resumes_from_its_checkpoint_and_finished_ones_are_kept()
     let mut child = Command::new(env!("CARGO_BIN_EXE_modelc"))
         .current_dir(dir.path())
         .args([
-            "experiment", "a.model", "--jobs", "1", "--format", "json", "--out", "x",
+            "experiment",
+            "a.model",
+            "--jobs",
+            "1",
+            "--format",
+            "json",
+            "--out",
+            "x",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -232,19 +271,42 @@ fn an_interrupted_trial_resumes_from_its_checkpoint_and_finished_ones_are_kept()
     let done = numbers(&long.join("metrics.csv")).lines().count() - 1;
     assert!(done < 400, "{done} epochs before the interrupt");
 
-    let o = modelc(dir.path(), &["experiment", "a.model", "--jobs", "1", "--out", "x"]);
-    assert_eq!(o.status.code(), Some(2), "an earlier run is not replaced: {}", text(&o));
     let o = modelc(
         dir.path(),
-        &["experiment", "a.model", "--jobs", "1", "--out", "x", "--resume"],
+        &["experiment", "a.model", "--jobs", "1", "--out", "x"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an earlier run is not replaced: {}",
+        text(&o)
+    );
+    let o = modelc(
+        dir.path(),
+        &[
+            "experiment",
+            "a.model",
+            "--jobs",
+            "1",
+            "--out",
+            "x",
+            "--resume",
+        ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("epochs=2: finished earlier, kept"), "{err}");
-    assert!(err.contains("epochs=400: resumed from its checkpoint"), "{err}");
+    assert!(
+        err.contains("epochs=400: resumed from its checkpoint"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&kept).unwrap(), before);
     let csv = numbers(&long.join("metrics.csv"));
-    let epochs: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let epochs: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
     let expected: Vec<String> = (1..=400).map(|e| e.to_string()).collect();
     assert_eq!(epochs, expected, "every epoch once");
     assert!(long.join("trial.json").is_file());

@@ -1,8 +1,8 @@
 //! Expansion of experiments into trials: grid order, tied keys, repeats and seeds, names,
 //! each trial's checked settings, and where problems are reported.
 
-use crate::check::{check_file, Checked};
 use crate::check::train_types::OptimizerKind;
+use crate::check::{check_file, Checked};
 use crate::diag::FileId;
 use crate::syntax::{parse, Limits};
 
@@ -40,7 +40,11 @@ fn check(experiment: &str) -> Checked {
 
 fn names(c: &Checked) -> Vec<String> {
     assert!(!c.has_errors(), "{:?}", c.diagnostics);
-    c.experiments[0].trials.iter().map(|t| t.name.clone()).collect()
+    c.experiments[0]
+        .trials
+        .iter()
+        .map(|t| t.name.clone())
+        .collect()
 }
 
 #[test]
@@ -76,7 +80,13 @@ fn a_grid_runs_the_first_vary_line_outermost_then_the_repeats() {
     assert_eq!(t.train.seed, 5);
     assert_eq!(x.trials[3].train.seed, 6);
     assert_eq!(t.pipeline.batch.size, 64);
-    assert_eq!(t.train.optimizer.kind, OptimizerKind::Sgd { momentum: 0.0, nesterov: false });
+    assert_eq!(
+        t.train.optimizer.kind,
+        OptimizerKind::Sgd {
+            momentum: 0.0,
+            nesterov: false
+        }
+    );
     assert!((t.train.optimizer.common.lr - 0.1).abs() < 1e-12);
     assert_eq!(
         t.settings,
@@ -143,7 +153,14 @@ fn labels_are_short_unique_and_safe_in_folder_names() {
     );
     let x = &c.experiments[0];
     assert!(x.trials[0].train.early_stopping.is_none());
-    assert_eq!(x.trials[1].train.early_stopping.as_ref().map(|e| e.patience), Some(2));
+    assert_eq!(
+        x.trials[1]
+            .train
+            .early_stopping
+            .as_ref()
+            .map(|e| e.patience),
+        Some(2)
+    );
     // The same value twice gets its place in the list.
     let c = check("experiment X {\n base Tiny\n vary data.batch: [32, 32]\n}");
     assert_eq!(names(&c), ["data.batch=32", "data.batch=32#2"]);
@@ -161,7 +178,9 @@ fn problems(experiment: &str) -> Vec<(&'static str, String, Vec<String>)> {
     c.diagnostics
         .iter()
         .map(|d| {
-            let at = d.primary_label().map_or("", |l| &text[l.span.start..l.span.end]);
+            let at = d
+                .primary_label()
+                .map_or("", |l| &text[l.span.start..l.span.end]);
             (d.code.as_str(), at.to_string(), d.notes.clone())
         })
         .collect()
@@ -181,10 +200,18 @@ fn a_bad_variant_is_reported_once_at_its_value_naming_the_trial() {
     assert_eq!(*code, "E0212");
     assert_eq!(at, "adamm");
     assert_eq!(
-        notes.iter().filter(|n| n.starts_with("in trial")).collect::<Vec<_>>(),
+        notes
+            .iter()
+            .filter(|n| n.starts_with("in trial"))
+            .collect::<Vec<_>>(),
         ["in trial `data.batch=16,optimizer=adamm`"]
     );
-    assert!(notes.iter().any(|n| n == "1 other trial of `X` fails the same way"), "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n == "1 other trial of `X` fails the same way"),
+        "{notes:?}"
+    );
 }
 
 #[test]
@@ -207,8 +234,14 @@ fn experiment_errors_have_their_codes() {
     let codes = |x: &str| -> Vec<&'static str> { problems(x).into_iter().map(|p| p.0).collect() };
     assert_eq!(codes("experiment X {\n base Tin\n}"), ["E0590"]);
     assert_eq!(codes("experiment X {\n vary epochs: [1]\n}"), ["E0590"]);
-    assert_eq!(codes("experiment X {\n base Tiny\n vary batch: [1]\n}"), ["E0591"]);
-    assert_eq!(codes("experiment X {\n base Tiny\n vary epochs: []\n}"), ["E0592"]);
+    assert_eq!(
+        codes("experiment X {\n base Tiny\n vary batch: [1]\n}"),
+        ["E0591"]
+    );
+    assert_eq!(
+        codes("experiment X {\n base Tiny\n vary epochs: []\n}"),
+        ["E0592"]
+    );
     assert_eq!(
         codes("experiment X {\n base Tiny\n vary (epochs, seed): [(1, 2), (3)]\n}"),
         ["E0593"]
