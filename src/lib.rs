@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod compare;
 pub mod data;
 pub mod diag;
 pub mod export;

@@ -9,9 +9,11 @@
 //! Files: `signature` (binding arguments to the signatures each op family declares in `ops`),
 //! `inputs` (signature types), `model` + `model_diag` (model bodies: they apply each layer's
 //! shape rule from `ops` and explain its errors with spans), `train` + `train_types` +
-//! `train_fit` (train blocks and cross-block checks), `limits` (model size limits, and
+//! `train_fit` (train blocks and cross-block checks), `experiment` (experiment blocks: every
+//! trial checked as a train block), `limits` (model size limits, and
 //! `check_with_limits`: a file checked within them), `summary`.
 
+pub mod experiment;
 pub mod inputs;
 pub mod limits;
 pub mod model;
@@ -50,6 +52,9 @@ pub struct Checked {
     /// Data pipelines without errors, in source order, typed but not yet loaded.
     #[serde(skip)]
     pub pipelines: Vec<crate::data::PipelineSpec>,
+    /// Experiments without errors, in source order, every trial checked.
+    #[serde(skip)]
+    pub experiments: Vec<experiment::CheckedExperiment>,
 }
 
 impl Checked {
@@ -92,7 +97,7 @@ pub fn check_file(file: FileId, ast: &ast::File) -> Checked {
                 }
                 data.entry(d.name.name.clone()).or_insert(d);
             }
-            ast::Item::Train(_) => {}
+            ast::Item::Train(_) | ast::Item::Experiment(_) => {}
         }
     }
     let mut trains = Vec::new();
@@ -115,11 +120,15 @@ pub fn check_file(file: FileId, ast: &ast::File) -> Checked {
         .iter()
         .filter_map(|n| models.remove(n).flatten())
         .collect();
+    let mut found = Vec::new();
+    let experiments = experiment::check_experiments(file, ast, &diags, &mut found);
+    diags.append(&mut found);
     Checked {
         diagnostics: diags,
         models,
         trains,
         pipelines,
+        experiments,
     }
 }
 
@@ -131,6 +140,7 @@ fn duplicate_blocks(file: FileId, ast: &ast::File, diags: &mut Vec<Diagnostic>) 
             ast::Item::Model(_) => "model",
             ast::Item::Data(_) => "data",
             ast::Item::Train(_) => "train",
+            ast::Item::Experiment(_) => "experiment",
         };
         let name = item.name();
         if let Some(first) = seen.get(&(kind, name.name.as_str())) {

@@ -27,6 +27,8 @@ pub enum Command {
     Compile(super::compile::CompileArgs),
     /// Train a spec's `train` block on its data; write weights, plan, metrics and curves.
     Train(super::train::TrainArgs),
+    /// Run an `experiment` block's trials and compare them: results.csv, summary.csv, report.html.
+    Experiment(super::experiment::ExperimentArgs),
     /// Measure trained weights on a spec's validation (or training) data.
     Eval(super::train::EvalArgs),
     /// Run a model (plan or spec) on `.npy` inputs with a weights file.
@@ -41,6 +43,8 @@ pub enum Command {
     Data(super::data::DataArgs),
     /// Rewrite specs in the canonical style, keeping every comment (`--check`: only show).
     Fmt(super::fmt::FmtArgs),
+    /// Rank run folders by a metric: a table, and results.csv, summary.csv and report.html.
+    Compare(super::compare::CompareArgs),
     /// Panics on purpose (tests of the panic hook).
     #[command(name = "__internal-panic", hide = true)]
     InternalPanic,

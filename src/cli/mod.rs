@@ -7,8 +7,10 @@ mod args;
 mod bench;
 mod check;
 mod common;
+mod compare;
 mod compile;
 mod data;
+mod experiment;
 mod explain;
 mod export;
 mod fmt;
@@ -18,6 +20,7 @@ mod limits;
 mod options;
 mod output;
 mod run;
+mod run_train;
 mod source;
 mod summary;
 mod train;
@@ -46,6 +49,7 @@ fn dispatch(cli: &Cli) -> u8 {
         args::Command::Summary(a) => summary::run(a, cli.color),
         args::Command::Compile(a) => compile::run(a, &Output::new(cli.color, a.format)),
         args::Command::Train(a) => train::run_train(a, &Output::new(cli.color, a.format)),
+        args::Command::Experiment(a) => experiment::run(a, &Output::new(cli.color, a.format)),
         args::Command::Eval(a) => train::run_eval(a, &Output::new(cli.color, a.format)),
         args::Command::Run(a) => run::run(a, cli.color),
         args::Command::Export(a) => export::run(a, cli.color),
@@ -53,6 +57,7 @@ fn dispatch(cli: &Cli) -> u8 {
         args::Command::Inspect(a) => inspect::run(a, cli.color),
         args::Command::Data(a) => data::run(a, cli.color),
         args::Command::Fmt(a) => fmt::run(a, &Output::new(cli.color, a.format)),
+        args::Command::Compare(a) => compare::run(a, &compare::output(a, cli.color)),
         args::Command::InternalPanic => hook::deliberate_panic(),
     }
 }

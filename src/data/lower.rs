@@ -15,7 +15,8 @@ use crate::diag::suggest::help_or_list;
 use crate::diag::{Diagnostic, FileId, Span};
 use crate::syntax::ast::{self, Call, Expr, ExprKind, Setting};
 
-const SETTINGS: &[&str] = &[
+/// The settings a data block accepts (experiments vary them as `data.` + the keyword).
+pub const SETTINGS: &[&str] = &[
     "source", "map", "augment", "split", "shuffle", "batch", "seed",
 ];
 const TRANSFORMS: &[&str] = &[

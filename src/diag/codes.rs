@@ -11,8 +11,10 @@
 //! | E08xx  | running and training                   | `runtime.rs`  |
 //! | E09xx  | usage, files and I/O (exit status 2)   | `io.rs`       |
 //! | E10xx  | lowering a checked model to a plan     | `compile.rs`  |
+//! | E11xx  | comparing runs (`compare`, `experiment`) | `compare.rs` |
 
 mod check;
+mod compare;
 mod compile;
 mod data;
 mod io;
@@ -22,6 +24,7 @@ mod syntax;
 
 #[allow(unused_imports)] // tables fill up as phases add codes
 pub use check::*;
+pub use compare::*;
 pub use compile::*;
 #[allow(unused_imports)]
 pub use data::*;
@@ -116,6 +119,7 @@ pub fn all_codes() -> impl Iterator<Item = &'static CodeInfo> {
         syntax::TABLE,
         check::TABLE,
         compile::TABLE,
+        compare::TABLE,
         data::TABLE,
         plan::TABLE,
         runtime::TABLE,

@@ -26,6 +26,7 @@ pub enum Item {
     Model(ModelDef),
     Data(DataDef),
     Train(TrainDef),
+    Experiment(ExperimentDef),
 }
 
 impl Item {
@@ -35,6 +36,7 @@ impl Item {
             Item::Model(m) => &m.name,
             Item::Data(d) => &d.name,
             Item::Train(t) => t.alias.as_ref().unwrap_or(&t.model),
+            Item::Experiment(x) => &x.name,
         }
     }
 
@@ -44,6 +46,7 @@ impl Item {
             Item::Model(m) => m.span,
             Item::Data(d) => d.span,
             Item::Train(t) => t.span,
+            Item::Experiment(x) => x.span,
         }
     }
 }
@@ -230,4 +233,62 @@ impl Setting {
             .filter(|a| a.name.is_none())
             .map(|a| &a.value)
     }
+}
+
+/// `experiment Name { lines }`: trials of one train block with settings varied.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExperimentDef {
+    pub name: Ident,
+    pub lines: Vec<ExperimentLine>,
+    pub span: Span,
+}
+
+/// One line of an experiment.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum ExperimentLine {
+    /// `base B`, `repeat K`, or a train or data setting fixed for every trial (`epochs 2`,
+    /// `data.batch 32`). The key's name keeps its `data.` prefix.
+    Setting(Setting),
+    Vary(Vary),
+    Select(Select),
+}
+
+impl ExperimentLine {
+    pub fn span(&self) -> Span {
+        match self {
+            ExperimentLine::Setting(s) => s.span,
+            ExperimentLine::Vary(v) => v.span,
+            ExperimentLine::Select(s) => s.span,
+        }
+    }
+}
+
+/// `vary key: [v1, v2]` or, with axes tied together, `vary (a, b): [(a1, b1), (a2, b2)]`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Vary {
+    /// The varied settings (`optimizer`, `data.batch`, `model`), as written.
+    pub axes: Vec<Ident>,
+    /// Whether the axes were written in parentheses (then each value is a tuple).
+    pub tied: bool,
+    pub values: Vec<VaryValue>,
+    pub span: Span,
+}
+
+/// One value of a `vary` line: one expression, or a parenthesized group of arguments (a tuple
+/// of tied values, or the arguments of a setting that takes several).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VaryValue {
+    pub args: Vec<Arg>,
+    /// Written in parentheses.
+    pub grouped: bool,
+    pub span: Span,
+}
+
+/// `select max val_accuracy`
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Select {
+    /// `max` or `min`, as written (the checker validates it).
+    pub goal: Ident,
+    pub metric: Ident,
+    pub span: Span,
 }

@@ -1,7 +1,10 @@
 //! Builds AST nodes from pest pairs. Never panics: a pair tree that does not have the shape the
 //! grammar promises becomes an internal-error diagnostic rather than an unwrap.
 
-use super::ast::{Arg, Call, Dim, Expr, ExprKind, Ident, Number, Param, Setting, Stmt, TensorType};
+use super::ast::{
+    Arg, Call, Dim, ExperimentLine, Expr, ExprKind, Ident, Number, Param, Select, Setting, Stmt,
+    TensorType, Vary, VaryValue,
+};
 use super::grammar::Rule;
 use crate::diag::{codes, Diagnostic, FileId, Span};
 use pest::iterators::{Pair, Pairs};
@@ -26,7 +29,12 @@ impl Builder<'_> {
         let s = pair.as_span();
         if matches!(
             pair.as_rule(),
-            Rule::string | Rule::number | Rule::ident | Rule::boolean | Rule::integer
+            Rule::string
+                | Rule::number
+                | Rule::ident
+                | Rule::boolean
+                | Rule::integer
+                | Rule::setting_path
         ) {
             return Span::new(s.start(), s.end()).shifted(self.base);
         }
@@ -191,7 +199,7 @@ impl Builder<'_> {
         Ok(Call { callee, args, span })
     }
 
-    fn arg(&mut self, pair: Pair<'_, Rule>) -> Result<Arg> {
+    pub fn arg(&mut self, pair: Pair<'_, Rule>) -> Result<Arg> {
         let span = self.span(&pair);
         let mut name = None;
         let mut value = None;
@@ -227,6 +235,101 @@ impl Builder<'_> {
             args.push(self.arg(p)?);
         }
         Ok(Setting { key, args, span })
+    }
+
+    /// `experiment_line_alone` (or `experiment_line`) → a vary, select or setting line.
+    pub fn experiment_line(&mut self, pair: Pair<'_, Rule>) -> Result<ExperimentLine> {
+        let span = self.span(&pair);
+        if pair.as_rule() == Rule::experiment_line_alone {
+            let inner = pair
+                .into_inner()
+                .find(|p| p.as_rule() == Rule::experiment_line);
+            return self.experiment_line(inner.ok_or(Malformed(span))?);
+        }
+        let line = pair.into_inner().next().ok_or(Malformed(span))?;
+        let span = self.span(&line);
+        match line.as_rule() {
+            Rule::vary => self.vary(line).map(ExperimentLine::Vary),
+            Rule::select => {
+                let mut names = line.into_inner().filter(|p| p.as_rule() == Rule::ident);
+                let goal = self.ident(&names.next().ok_or(Malformed(span))?);
+                let metric = self.ident(&names.next().ok_or(Malformed(span))?);
+                Ok(ExperimentLine::Select(Select { goal, metric, span }))
+            }
+            Rule::path_setting => {
+                let (key, args) = self.keyed_args(line, span)?;
+                Ok(ExperimentLine::Setting(Setting { key, args, span }))
+            }
+            _ => Err(Malformed(span)),
+        }
+    }
+
+    /// A `setting_path` and the arguments after it (of `path_setting` or `override_alone`).
+    pub fn keyed_args(&mut self, pair: Pair<'_, Rule>, span: Span) -> Result<(Ident, Vec<Arg>)> {
+        let mut key = None;
+        let mut args = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::setting_path => key = Some(self.ident(&p)),
+                Rule::arg => args.push(self.arg(p)?),
+                _ => {}
+            }
+        }
+        Ok((key.ok_or(Malformed(span))?, args))
+    }
+
+    fn vary(&mut self, pair: Pair<'_, Rule>) -> Result<Vary> {
+        let span = self.span(&pair);
+        let mut axes = Vec::new();
+        let mut tied = false;
+        let mut values = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::vary_axes => {
+                    for q in p.into_inner() {
+                        match q.as_rule() {
+                            Rule::setting_path => axes.push(self.ident(&q)),
+                            Rule::lparen => tied = true,
+                            _ => {}
+                        }
+                    }
+                }
+                Rule::vary_value => {
+                    let vspan = self.span(&p);
+                    let inner = p.into_inner().next().ok_or(Malformed(vspan))?;
+                    if inner.as_rule() == Rule::vary_group {
+                        let mut args = Vec::new();
+                        for a in inner.into_inner().filter(|a| a.as_rule() == Rule::arg) {
+                            args.push(self.arg(a)?);
+                        }
+                        values.push(VaryValue {
+                            args,
+                            grouped: true,
+                            span: vspan,
+                        });
+                    } else {
+                        let value = self.expr(inner)?;
+                        let aspan = value.span;
+                        values.push(VaryValue {
+                            args: vec![Arg {
+                                name: None,
+                                value,
+                                span: aspan,
+                            }],
+                            grouped: false,
+                            span: vspan,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(Vary {
+            axes,
+            tied,
+            values,
+            span,
+        })
     }
 
     fn number(&mut self, pair: &Pair<'_, Rule>) -> Number {
@@ -336,5 +439,8 @@ fn is_token(rule: Rule) -> bool {
             | Rule::kw_train
             | Rule::kw_on
             | Rule::kw_as
+            | Rule::kw_experiment
+            | Rule::kw_vary
+            | Rule::kw_select
     )
 }

@@ -15,6 +15,9 @@ pub enum Context {
     DataBody,
     TrainHeader,
     TrainBody,
+    ExperimentHeader,
+    ExperimentBody,
+    Override,
 }
 
 impl Context {
@@ -27,6 +30,9 @@ impl Context {
             Context::DataBody => "a setting such as `source`, `map` or `batch`",
             Context::TrainHeader => "a train header such as `train Model on Data {`",
             Context::TrainBody => "a setting such as `loss`, `optimizer` or `epochs`",
+            Context::ExperimentHeader => "an experiment header such as `experiment Name {`",
+            Context::ExperimentBody => "`base`, `vary`, `repeat`, `select` or a setting",
+            Context::Override => "a setting such as `optimizer=adam(lr: 3e-4)` or `data.batch=32`",
         }
     }
 }
@@ -45,6 +51,11 @@ fn phrase(rule: Rule) -> &'static str {
         Rule::kw_train => "`train`",
         Rule::kw_on => "`on`",
         Rule::kw_as => "`as`",
+        Rule::kw_experiment => "`experiment`",
+        Rule::kw_vary => "`vary`",
+        Rule::kw_select => "`select`",
+        Rule::setting_path | Rule::vary_axes => "a setting such as `optimizer` or `data.batch`",
+        Rule::vary_value | Rule::vary_group => "a value",
         Rule::pipe => "`|>`",
         Rule::arrow => "`->`",
         Rule::lparen => "`(`",
@@ -61,7 +72,8 @@ fn phrase(rule: Rule) -> &'static str {
         Rule::dim => "a dimension (a number or a symbol such as `N`)",
         Rule::param | Rule::params => "an input such as `x: f32[N, 4]`",
         Rule::arg => "an argument",
-        Rule::setting | Rule::setting_alone => "a setting",
+        Rule::setting | Rule::setting_alone | Rule::path_setting => "a setting",
+        Rule::experiment_line | Rule::experiment_line_alone => "an experiment line",
         Rule::EOI => "the end of the line",
         _ => "something else",
     }
@@ -155,7 +167,11 @@ pub fn syntax_error(
             ErrorVariant::ParsingError { positives, .. } => {
                 let in_body = matches!(
                     context,
-                    Context::ModelBody | Context::DataBody | Context::TrainBody
+                    Context::ModelBody
+                        | Context::DataBody
+                        | Context::TrainBody
+                        | Context::ExperimentBody
+                        | Context::Override
                 );
                 let mut words: Vec<&str> = Vec::new();
                 let mut expression = false;

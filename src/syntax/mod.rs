@@ -15,7 +15,7 @@ mod prescan;
 
 pub use grammar::{ModelParser, Rule};
 pub use limits::Limits;
-pub use parser::{parse, Parsed};
+pub use parser::{parse, parse_override, Parsed};
 
 use crate::diag::{codes, Diagnostic, FileId, Span};
 

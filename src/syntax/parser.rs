@@ -1,7 +1,7 @@
 //! The parse driver: runs pest one block header or body line at a time and recovers after a
 //! syntax error at the next line or block, so one run reports every error in a file.
 
-use super::ast::{DataDef, File, Ident, Item, ModelDef, TrainDef};
+use super::ast::{DataDef, ExperimentDef, File, Ident, Item, ModelDef, TrainDef};
 use super::build::{Builder, Malformed};
 use super::errors::{describe_found, syntax_error, Context};
 use super::grammar::{ModelParser, Rule};
@@ -80,6 +80,62 @@ pub fn parse(file: FileId, text: &str, limits: &Limits) -> Parsed {
     }
 }
 
+/// Parses a `--set KEY=VALUE` override (`optimizer=adam(lr: 3e-4)`, `data.batch=32`): the key
+/// and the arguments of the setting it replaces, with spans into `text`.
+///
+/// Spans (of the tree and of the diagnostics) are offsets into `text` plus `base`, so a caller
+/// can give each override a range of its own beside the spec's text.
+pub fn parse_override(
+    file: FileId,
+    text: &str,
+    base: usize,
+    limits: &Limits,
+) -> Result<(Ident, Vec<super::ast::Arg>), Vec<Diagnostic>> {
+    let shifted = |mut diags: Vec<Diagnostic>| {
+        for d in &mut diags {
+            for l in &mut d.labels {
+                l.span = l.span.shifted(base);
+            }
+        }
+        diags
+    };
+    let scan = prescan(file, text, limits.max_nesting, limits.max_errors);
+    if scan.diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(shifted(scan.diagnostics));
+    }
+    let pair = match ModelParser::parse(Rule::override_alone, text) {
+        Ok(mut pairs) => pairs.next(),
+        Err(e) => {
+            return Err(shifted(vec![syntax_error(
+                file,
+                text,
+                0,
+                &e,
+                Context::Override,
+            )]));
+        }
+    };
+    let mut diagnostics = Vec::new();
+    let mut b = Builder {
+        file,
+        base,
+        diagnostics: &mut diagnostics,
+    };
+    let span = Span::new(base, base + text.len());
+    let built = pair
+        .ok_or(Malformed(span))
+        .and_then(|p| b.keyed_args(p, span));
+    match built {
+        Ok(found) if diagnostics.is_empty() => Ok(found),
+        Ok(_) => Err(diagnostics),
+        Err(Malformed(at)) => Err(vec![Diagnostic::error(
+            codes::SYNTAX_UNEXPECTED,
+            "internal error: the parser could not build this override",
+        )
+        .primary(file, at, "here")]),
+    }
+}
+
 struct Driver<'t> {
     file: FileId,
     text: &'t str,
@@ -94,6 +150,7 @@ enum BlockKind {
     Model,
     Data,
     Train,
+    Experiment,
 }
 
 impl Driver<'_> {
@@ -109,6 +166,8 @@ impl Driver<'_> {
                 BlockKind::Data
             } else if starts_keyword(self.text, pos, "train") {
                 BlockKind::Train
+            } else if starts_keyword(self.text, pos, "experiment") {
+                BlockKind::Experiment
             } else {
                 self.error_at(pos, Context::TopLevel);
                 pos = self.skip_to_next_block(pos);
@@ -149,6 +208,7 @@ impl Driver<'_> {
                 || starts_keyword(self.text, at, "model")
                 || starts_keyword(self.text, at, "data")
                 || starts_keyword(self.text, at, "train")
+                || starts_keyword(self.text, at, "experiment")
             {
                 return at;
             }
@@ -189,6 +249,11 @@ impl Driver<'_> {
             BlockKind::Model => (Rule::model_header, Context::ModelHeader, Context::ModelBody),
             BlockKind::Data => (Rule::data_header, Context::DataHeader, Context::DataBody),
             BlockKind::Train => (Rule::train_header, Context::TrainHeader, Context::TrainBody),
+            BlockKind::Experiment => (
+                Rule::experiment_header,
+                Context::ExperimentHeader,
+                Context::ExperimentBody,
+            ),
         };
         let rest = self.text.get(pos..).unwrap_or("");
         let header = match ModelParser::parse(header_rule, rest) {
@@ -221,9 +286,13 @@ impl Driver<'_> {
                 header_idents(&builder, header).into_iter().next(),
             )),
             BlockKind::Train => Ok(Head::Train(header_idents(&builder, header))),
+            BlockKind::Experiment => Ok(Head::Experiment(
+                header_idents(&builder, header).into_iter().next(),
+            )),
         };
         let mut stmts = Vec::new();
         let mut settings = Vec::new();
+        let mut lines = Vec::new();
         let mut at = header_end;
         loop {
             at = skip_trivia(self.text, at);
@@ -231,8 +300,11 @@ impl Driver<'_> {
                 break;
             }
             let body = self.text.get(at..block_end).unwrap_or("");
-            let is_model = matches!(kind, BlockKind::Model);
-            let rule = if is_model { Rule::stmt } else { Rule::setting };
+            let (rule, alone) = match kind {
+                BlockKind::Model => (Rule::stmt, Rule::stmt_alone),
+                BlockKind::Data | BlockKind::Train => (Rule::setting, Rule::setting_alone),
+                BlockKind::Experiment => (Rule::experiment_line, Rule::experiment_line_alone),
+            };
             let parsed = match ModelParser::parse(rule, body) {
                 Ok(mut pairs) => pairs.next().map(|pair| {
                     let end = at + last_token_end(&pair);
@@ -255,11 +327,6 @@ impl Driver<'_> {
                     .get(at..line_end)
                     .unwrap_or("")
                     .trim_end_matches(['\n', '\r']);
-                let alone = if is_model {
-                    Rule::stmt_alone
-                } else {
-                    Rule::setting_alone
-                };
                 if let Err(e) = ModelParser::parse(alone, line) {
                     self.diagnostics
                         .push(syntax_error(self.file, self.text, at, &e, body_ctx));
@@ -272,10 +339,10 @@ impl Driver<'_> {
                 base: at,
                 diagnostics: &mut self.diagnostics,
             };
-            let built = if is_model {
-                b.stmt(pair).map(|s| stmts.push(s))
-            } else {
-                b.setting(pair).map(|s| settings.push(s))
+            let built = match kind {
+                BlockKind::Model => b.stmt(pair).map(|s| stmts.push(s)),
+                BlockKind::Experiment => b.experiment_line(pair).map(|l| lines.push(l)),
+                BlockKind::Data | BlockKind::Train => b.setting(pair).map(|s| settings.push(s)),
             };
             if let Err(Malformed(span)) = built {
                 self.internal(span);
@@ -310,7 +377,13 @@ impl Driver<'_> {
                     }));
                 }
             }
-            Ok(Head::Data(None)) => self.internal(Span::new(pos, header_end)),
+            Ok(Head::Experiment(Some(name))) => {
+                self.items
+                    .push(Item::Experiment(ExperimentDef { name, lines, span }));
+            }
+            Ok(Head::Data(None) | Head::Experiment(None)) => {
+                self.internal(Span::new(pos, header_end));
+            }
             Err(Malformed(span)) => self.internal(span),
         }
         block_end + 1
@@ -329,7 +402,8 @@ impl Driver<'_> {
                 b'}' => return i + 1,
                 _ if starts_keyword(self.text, i, "model")
                     || starts_keyword(self.text, i, "data")
-                    || starts_keyword(self.text, i, "train") =>
+                    || starts_keyword(self.text, i, "train")
+                    || starts_keyword(self.text, i, "experiment") =>
                 {
                     if i > pos && (i == 0 || matches!(bytes[i - 1], b'\n' | b'\r')) {
                         return i;
@@ -364,6 +438,7 @@ enum Head {
     ),
     Data(Option<Ident>),
     Train(Vec<Ident>),
+    Experiment(Option<Ident>),
 }
 
 /// The names in a data or train header, in order.

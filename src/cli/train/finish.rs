@@ -3,8 +3,8 @@
 //! after the per-epoch ones; and the exit status (130 when interrupted).
 
 use super::super::output::Output;
+use super::super::run_train::folder::{files_in, RUN_FILES};
 use super::epoch_line;
-use super::folder::{files_in, RUN_FILES};
 use crate::diag::Format;
 use crate::fit::{BestEpoch, EpochRecord, FitEnd};
 use std::path::Path;

@@ -9,25 +9,27 @@
 
 mod finetune;
 mod finish;
-mod folder;
+mod overrides;
 
 use super::common::report;
 use super::limits::{check_activations, Use};
 use super::options::{format_parser, LimitArgs};
 use super::output::Output;
+use super::run_train::folder::{earlier_run, lock_run};
+use super::run_train::{
+    compile, fit_in, internal, largest_batch, load_data, save_run, thread_pool,
+};
 use super::source;
 use crate::check::{train_types::CheckedTrain, types::CheckedModel, Checked};
-use crate::data::loader::{load_dataset, Dataset};
+use crate::data::loader::Dataset;
 use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
 use crate::fit::{self, EpochRecord, FitOptions, Progress};
-use crate::ir;
-use crate::passes::{Mode, PassOptions};
-use crate::plan::{self, ExecutionPlan};
+use crate::passes::Mode;
+use crate::plan;
 use crate::runtime::train::{ParamStore, Trainer};
 use crate::runtime::weights;
 use clap::Args;
 use finish::finish;
-use folder::{earlier_run, lock_run, write_outputs};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -59,6 +61,10 @@ pub struct TrainArgs {
     /// initializers) instead of the block's `init`, for fine-tuning.
     #[arg(long, value_name = "W.safetensors", conflicts_with = "resume")]
     pub init_weights: Option<PathBuf>,
+    /// Change a setting of the train block (`optimizer=adam(lr: 3e-4)`) or of its data block
+    /// (`data.batch=32`), as an experiment's line would; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Worker threads (default: the machine's cores). The same spec, seed and thread count
     /// give the same numbers bit for bit.
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -113,18 +119,23 @@ fn prepare(
     file: &Path,
     limits: &LimitArgs,
     name: Option<&str>,
+    set: &[String],
     map: &mut SourceMap,
 ) -> Result<Prepared, Vec<Diagnostic>> {
     let spec = source::load(map, file, &limits.limits()).map_err(|d| vec![d])?;
     if spec.diagnostics.iter().any(Diagnostic::is_error) {
         return Err(spec.diagnostics);
     }
+    let (ast, set_files) =
+        overrides::apply(map, spec.file, &spec.ast, name, set, &limits.limits())?;
     let Checked {
         diagnostics,
         models,
         trains,
         pipelines,
-    } = crate::check::limits::check_with_limits(spec.file, &spec.ast, &limits.model_limits());
+        ..
+    } = crate::check::limits::check_with_limits(spec.file, &ast, &limits.model_limits());
+    let diagnostics = set_files.relocate(diagnostics);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);
     }
@@ -178,55 +189,20 @@ fn prepare(
         .into_iter()
         .find(|p| p.name == train.data)
         .ok_or_else(|| vec![internal("the train block's data did not check")])?;
-    let base = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let dataset = load_dataset(&pipeline, base).map_err(|d| {
-        // Say which pipeline of which spec was loading, with its place, as rustc's "note: in
-        // this expansion" does.
-        let at = map.line_col(spec.file, pipeline.source.span.start);
-        vec![d.note(format!(
-            "while loading the source of data `{}` ({}:{}:{})",
-            pipeline.name,
-            map.name(spec.file),
-            at.line,
-            at.column
-        ))]
-    })?;
-    let spec_hash = plan::spec_hash(map.text(spec.file).as_bytes());
+    let dataset = load_data(map, spec.file, file, &pipeline)?;
+    // Overrides change the run: a checkpoint of another `--set` is not this run's.
+    let mut hashed = map.text(spec.file).to_string();
+    for text in set {
+        hashed.push_str("\n--set ");
+        hashed.push_str(text);
+    }
+    let spec_hash = plan::spec_hash(hashed.as_bytes());
     Ok(Prepared {
         spec_hash,
         train,
         model,
         dataset,
     })
-}
-
-/// The most samples one batch of the pipeline holds (`batch all`: the larger split).
-fn largest_batch(dataset: &Dataset) -> u64 {
-    let samples = dataset
-        .train
-        .features
-        .len()
-        .max(dataset.validation.features.len());
-    dataset.spec.batch.size.min(samples) as u64
-}
-
-fn internal(what: &str) -> Diagnostic {
-    Diagnostic::error(codes::TRAIN_FAILED, format!("internal error: {what}"))
-        .note("this is a bug in modelc; please report it with the spec")
-}
-
-fn compile(model: &CheckedModel, mode: Mode, hash: &str) -> Result<ExecutionPlan, Diagnostic> {
-    let graph = ir::lower(model).map_err(|e| {
-        Diagnostic::error(
-            codes::LOWER_UNSUPPORTED,
-            format!("cannot compile `{}`: {}", e.layer, e.message),
-        )
-    })?;
-    plan::compile(graph, mode, &PassOptions::default(), hash.to_string())
-        .map_err(|e| internal(&e.to_string()))
 }
 
 /// Progress for people: a bar per epoch on a terminal, a plain line per epoch elsewhere; or one
@@ -321,6 +297,7 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
         &args.file,
         &args.limits,
         args.train_block.as_deref(),
+        &args.set,
         &mut map,
     ) {
         Ok(p) => p,
@@ -427,28 +404,19 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
         terminal,
         epochs: 0,
     };
-    let pool = match args.threads.map(|t| {
-        // matrixmultiply (the GEMM of CPUs without AVX2 + FMA) reads this before its first call.
-        std::env::set_var("MATMUL_NUM_THREADS", t.to_string());
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t as usize)
-            .build()
-            .map_err(|e| (t, e))
-    }) {
-        None => None,
-        Some(Ok(pool)) => Some(pool),
-        Some(Err((t, e))) => {
-            let d = Diagnostic::error(codes::IO_USAGE, format!("cannot start {t} threads: {e}"));
-            return report(out, &map, vec![d]);
-        }
+    let pool = match thread_pool(args.threads) {
+        Ok(pool) => pool,
+        Err(d) => return report(out, &map, vec![d]),
     };
-    let run_fit = |reporter: &mut Reporter| {
-        fit::fit(train_plan, params, &p.train, &p.dataset, &options, reporter)
-    };
-    let result = match &pool {
-        Some(pool) => pool.install(|| run_fit(&mut reporter)),
-        None => run_fit(&mut reporter),
-    };
+    let result = fit_in(
+        pool.as_ref(),
+        train_plan,
+        params,
+        &p.train,
+        &p.dataset,
+        &options,
+        &mut reporter,
+    );
     let fitted = match result {
         Ok(f) => f,
         Err(d) => {
@@ -462,19 +430,10 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
             )
         }
     };
-    let mut infer_plan = infer_plan;
-    if !p.dataset.spec.preprocess.is_empty() {
-        infer_plan.preprocessing = Some(p.dataset.spec.preprocess.clone());
-    }
-    if let Err(d) = write_outputs(
-        &dir,
-        &infer_plan,
-        fitted.params,
-        &fitted.history,
-        &p.train.name,
-    ) {
-        return report(out, &map, vec![d]);
-    }
+    let fitted = match save_run(&dir, infer_plan, &p.dataset, fitted, &p.train.name) {
+        Ok(saved) => saved,
+        Err(d) => return report(out, &map, vec![d]),
+    };
     finish(
         out,
         args.format,
@@ -492,6 +451,7 @@ pub fn run_eval(args: &EvalArgs, out: &Output) -> u8 {
         &args.file,
         &args.limits,
         args.train_block.as_deref(),
+        &[],
         &mut map,
     ) {
         Ok(p) => p,

@@ -50,6 +50,13 @@ pub const CHECK_DATA_INPUT: Code = Code::new("E0504");
 pub const CHECK_MONITOR: Code = Code::new("E0505");
 pub const CHECK_LOSS_ACTIVATION: Code = Code::new("E0506");
 pub const CHECK_NOT_TRAINABLE: Code = Code::new("E0507");
+// E059x: experiments (taken from the end of the range).
+pub const CHECK_EXPERIMENT_BASE: Code = Code::new("E0590");
+pub const CHECK_EXPERIMENT_SETTING: Code = Code::new("E0591");
+pub const CHECK_EXPERIMENT_EMPTY: Code = Code::new("E0592");
+pub const CHECK_EXPERIMENT_TUPLE: Code = Code::new("E0593");
+pub const CHECK_EXPERIMENT_SELECT: Code = Code::new("E0594");
+pub const CHECK_EXPERIMENT_TRIALS: Code = Code::new("E0595");
 
 /// This phase's registry entries.
 pub(super) const TABLE: &[CodeInfo] = &[
@@ -102,6 +109,12 @@ pub(super) const TABLE: &[CodeInfo] = &[
     ),
     code_info!(E0506, "loss and output activation disagree"),
     code_info!(E0507, "model cannot be trained as written"),
+    code_info!(E0590, "experiment base is not a train block"),
+    code_info!(E0591, "experiment sets an unknown setting"),
+    code_info!(E0592, "vary lists no values"),
+    code_info!(E0593, "tied vary value of the wrong length"),
+    code_info!(E0594, "experiment selects by a value the trials do not log"),
+    code_info!(E0595, "experiment has more trials than the limit"),
 ];
 
 // The `code_info!` macro refers to codes by their literal names.
@@ -148,3 +161,9 @@ const E0504: Code = CHECK_DATA_INPUT;
 const E0505: Code = CHECK_MONITOR;
 const E0506: Code = CHECK_LOSS_ACTIVATION;
 const E0507: Code = CHECK_NOT_TRAINABLE;
+const E0590: Code = CHECK_EXPERIMENT_BASE;
+const E0591: Code = CHECK_EXPERIMENT_SETTING;
+const E0592: Code = CHECK_EXPERIMENT_EMPTY;
+const E0593: Code = CHECK_EXPERIMENT_TUPLE;
+const E0594: Code = CHECK_EXPERIMENT_SELECT;
+const E0595: Code = CHECK_EXPERIMENT_TRIALS;

@@ -71,6 +71,15 @@ pub fn print_file(file: &super::ast::File) -> String {
     emitter.finish()
 }
 
+/// Prints the arguments of a setting (or one expression, a lone positional argument) in the
+/// canonical style without a source: `sgd(lr: 0.05, momentum: 0.9)`, `patience: 2, mode: max`.
+/// Experiments name their trials' values with it.
+pub fn print_args(args: &[super::ast::Arg]) -> String {
+    let mut emitter = Emitter::new(None, Vec::new());
+    print::args(&mut emitter, args, false);
+    emitter.finish().trim().to_string()
+}
+
 /// Whether the text's first line ends with CRLF (rustfmt's `newline_style = "Auto"`).
 fn uses_crlf(text: &str) -> bool {
     text.find(['\n', '\r'])

@@ -10,8 +10,8 @@
 use super::emitter::{Blanks, Emitter};
 use crate::diag::Span;
 use crate::syntax::ast::{
-    Arg, Call, DataDef, Dim, Expr, ExprKind, File, Item, ModelDef, Number, Param, Setting, Stmt,
-    TensorType, TrainDef,
+    Arg, Call, DataDef, Dim, ExperimentDef, ExperimentLine, Expr, ExprKind, File, Item, ModelDef,
+    Number, Param, Setting, Stmt, TensorType, TrainDef, Vary,
 };
 
 /// Lines longer than this break their top-level pipe before each `|>`.
@@ -28,6 +28,7 @@ pub(super) fn file(e: &mut Emitter<'_>, file: &File) {
             Item::Model(m) => model(e, m),
             Item::Data(d) => data(e, d),
             Item::Train(t) => train(e, t),
+            Item::Experiment(x) => experiment(e, x),
         }
         e.break_indent = 0;
         e.blanks = Blanks::Force;
@@ -179,6 +180,80 @@ fn settings(e: &mut Emitter<'_>, span: Span, settings: &[Setting]) {
     });
 }
 
+/// An experiment block: its lines' values aligned in one column, as a train block's.
+fn experiment(e: &mut Emitter<'_>, x: &ExperimentDef) {
+    e.break_indent = INDENT;
+    keyword(e, "experiment", x.span.start);
+    e.token(&x.name.name, Some(x.name.span), true);
+    e.punct("{", true);
+    let key = |line: &ExperimentLine| match line {
+        ExperimentLine::Setting(s) => s.key.name.chars().count(),
+        ExperimentLine::Vary(_) => "vary".len(),
+        ExperimentLine::Select(_) => "select".len(),
+    };
+    let column = x.lines.iter().map(key).max().unwrap_or(0) + 1;
+    body(e, x.span, |e| {
+        for line in &x.lines {
+            let pad = column - key(line);
+            let tokens = |f: &mut Emitter<'_>, break_pipe: bool| match line {
+                ExperimentLine::Setting(s) => setting_tokens(f, s, pad, break_pipe),
+                ExperimentLine::Vary(v) => vary_tokens(f, v, pad),
+                ExperimentLine::Select(s) => {
+                    keyword(f, "select", s.span.start);
+                    f.pad_next(pad);
+                    f.token(&s.goal.name, Some(s.goal.span), false);
+                    f.token(&s.metric.name, Some(s.metric.span), true);
+                }
+            };
+            let break_pipe = too_wide(e, INDENT, |f| tokens(f, false));
+            e.break_indent = INDENT;
+            e.start_element(line.span().start, INDENT);
+            e.break_indent = 2 * INDENT;
+            tokens(e, break_pipe);
+            e.break_indent = INDENT;
+            e.blanks = Blanks::Keep;
+        }
+    });
+}
+
+/// `vary key: [a, b]` or `vary (a, b): [(a1, b1), (a2, b2)]`.
+fn vary_tokens(e: &mut Emitter<'_>, v: &Vary, pad: usize) {
+    keyword(e, "vary", v.span.start);
+    e.pad_next(pad);
+    if v.tied {
+        e.punct("(", false);
+    }
+    for (i, axis) in v.axes.iter().enumerate() {
+        if i > 0 {
+            e.punct(",", false);
+        }
+        e.token(&axis.name, Some(axis.span), i > 0);
+    }
+    if v.tied {
+        e.punct(")", false);
+    }
+    e.punct(":", false);
+    e.punct("[", true);
+    for (i, value) in v.values.iter().enumerate() {
+        if i > 0 {
+            e.punct(",", false);
+        }
+        if value.grouped {
+            e.punct("(", i > 0);
+            args(e, &value.args, false);
+            e.punct(")", false);
+        } else {
+            for (j, a) in value.args.iter().enumerate() {
+                if j > 0 {
+                    e.punct(",", false);
+                }
+                arg(e, a, i > 0 || j > 0, false);
+            }
+        }
+    }
+    e.punct("]", false);
+}
+
 fn setting_tokens(e: &mut Emitter<'_>, s: &Setting, pad: usize, break_pipe: bool) {
     e.token(&s.key.name, Some(s.key.span), false);
     e.pad_next(pad);
@@ -186,7 +261,7 @@ fn setting_tokens(e: &mut Emitter<'_>, s: &Setting, pad: usize, break_pipe: bool
 }
 
 /// Arguments separated by `, `; `break_pipe` applies to a lone argument's top-level pipe.
-fn args(e: &mut Emitter<'_>, args: &[Arg], break_pipe: bool) {
+pub(super) fn args(e: &mut Emitter<'_>, args: &[Arg], break_pipe: bool) {
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
             e.punct(",", false);
