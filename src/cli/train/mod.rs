@@ -194,7 +194,7 @@ fn prepare(
             at.column
         ))]
     })?;
-    let spec_hash = plan::spec_hash(map.text(spec.file).as_bytes());
+    let spec_hash = super::common::spec_hash(&spec.ast);
     Ok(Prepared {
         spec_hash,
         train,
@@ -466,6 +466,8 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
     if !p.dataset.spec.preprocess.is_empty() {
         infer_plan.preprocessing = Some(p.dataset.spec.preprocess.clone());
     }
+    // The weights are written first and whatever happened to the checkpoint: a failure to
+    // write one never discards the other.
     if let Err(d) = write_outputs(
         &dir,
         &infer_plan,
@@ -473,7 +475,16 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
         &fitted.history,
         &p.train.name,
     ) {
-        return report(out, &map, vec![d]);
+        let mut errors = vec![d];
+        errors.extend(fitted.checkpoint_error);
+        return report(out, &map, errors);
+    }
+    if let Some(d) = fitted.checkpoint_error {
+        let note = format!(
+            "training stopped there; the weights trained so far and the metrics are in {}",
+            dir.display()
+        );
+        return report(out, &map, vec![d.note(note)]);
     }
     finish(
         out,
