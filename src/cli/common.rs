@@ -132,7 +132,7 @@ fn compile_spec(
         )
         .primary(spec.file, e.span, "in this layer")]
     })?;
-    let hash = plan::spec_hash(map.text(spec.file).as_bytes());
+    let hash = spec_hash(&spec.ast);
     let compiled = plan::compile(graph, mode, &PassOptions::default(), hash).map_err(|e| {
         vec![Diagnostic::error(codes::LOWER_UNSUPPORTED, e.to_string())
             .note("this is a bug in modelc; please report it with the spec")]
@@ -193,4 +193,11 @@ pub fn choose_model<'m>(
             ))),
         },
     }
+}
+
+/// The hash a plan and a checkpoint record of the spec they were made from: of its meaning
+/// (the canonical print of its syntax tree), not its bytes, so that `modelc fmt`, comments and
+/// layout leave a run resumable and a plan's provenance unchanged.
+pub fn spec_hash(ast: &crate::syntax::ast::File) -> String {
+    plan::spec_hash(crate::syntax::format::print_file(ast).as_bytes())
 }

@@ -1,7 +1,7 @@
 //! `modelc compile FILE`: check a spec, lower one model to IR, optimize it, write the plan.
 //! `--emit ast|ir|plan` and `--stop-after PASS` show any stage, for debugging and bug reports.
 
-use super::common::{choose_model, report, same_file};
+use super::common::{choose_model, report, same_file, spec_hash};
 use super::options::{format_parser, mode_parser, LimitArgs};
 use super::output::Output;
 use super::source;
@@ -141,9 +141,7 @@ pub fn run(args: &CompileArgs, out: &Output) -> u8 {
         disabled: args.disable_pass.clone(),
         stop_after: args.stop_after.clone(),
     };
-    let text = map.text(spec.file).to_string();
-    let compiled = match plan::compile(graph, args.mode, &options, plan::spec_hash(text.as_bytes()))
-    {
+    let compiled = match plan::compile(graph, args.mode, &options, spec_hash(&spec.ast)) {
         Ok(p) => p,
         Err(e) => {
             return report(

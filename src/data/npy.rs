@@ -8,7 +8,8 @@
 use std::path::Path;
 use thiserror::Error;
 
-const MAGIC: &[u8] = b"\x93NUMPY";
+/// The first six bytes of every NPY file.
+pub const MAGIC: &[u8] = b"\x93NUMPY";
 
 /// Why an NPY file could not be read.
 #[derive(Debug, Error, PartialEq, Eq)]

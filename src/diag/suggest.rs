@@ -32,6 +32,29 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// Names longer than this get no did-you-mean: nobody mistypes a name that long, and the edit
+/// distance is quadratic in the lengths (a hostile spec or CSV header could hold megabytes).
+const LONGEST_NAME: usize = 128;
+
+/// The edit distance from `lower` (a name, lowercased) to candidate `c` when `c` is a likely
+/// typo for it (within `limit` edits, or a prefix of one another longer than 3 bytes), else
+/// `None`. A prefix's distance is the difference in length, and candidates whose length alone
+/// rules them out are not compared, so the cost stays linear in the candidates.
+fn typo_distance(lower: &str, c: &str, limit: usize) -> Option<usize> {
+    let (n, m) = (lower.chars().count(), c.chars().count());
+    if n > LONGEST_NAME || m > LONGEST_NAME {
+        return None;
+    }
+    if c.len() > 3 && (c.starts_with(lower) || lower.starts_with(c)) {
+        return Some(n.abs_diff(m));
+    }
+    if n.abs_diff(m) > limit {
+        return None;
+    }
+    let d = edit_distance(lower, &c.to_ascii_lowercase());
+    (d <= limit).then_some(d)
+}
+
 /// The closest candidate to `name`, if one is close enough to be a likely typo.
 pub fn closest<'a, I>(name: &str, candidates: I) -> Option<&'a str>
 where
@@ -44,10 +67,10 @@ where
         if c == name {
             continue;
         }
-        let d = edit_distance(&lower, &c.to_ascii_lowercase());
-        let fits = d <= limit || (c.len() > 3 && (c.starts_with(&lower) || lower.starts_with(c)));
-        if fits && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
+        if let Some(d) = typo_distance(&lower, c, limit) {
+            if best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, c));
+            }
         }
     }
     best.map(|(_, c)| c)
@@ -66,8 +89,7 @@ where
         if c == name {
             continue;
         }
-        let d = edit_distance(&lower, &c.to_ascii_lowercase());
-        if d <= limit || (c.len() > 3 && (c.starts_with(&lower) || lower.starts_with(c))) {
+        if let Some(d) = typo_distance(&lower, c, limit) {
             close.push((d, order, c));
         }
     }
@@ -91,13 +113,34 @@ where
     }
 }
 
-/// `did you mean `x`?` for a help line, else the full list of valid names (`expected one of:
-/// ...`), however long: for closed keyword sets such as data settings and transforms.
+/// `did you mean `x`?` for a help line, else the list of valid names (`expected one of: ...`,
+/// capped by [`capped_list`]): for closed keyword sets and for names found in files.
 pub fn help_or_list(name: &str, candidates: &[&str]) -> String {
     match closest(name, candidates.iter().copied()) {
         Some(c) => format!("did you mean `{c}`?"),
-        None => format!("expected one of: {}", candidates.join(", ")),
+        None => format!("expected one of: {}", capped_list(candidates)),
     }
+}
+
+/// How many names a list in a help shows, and how many characters of each.
+const LIST_NAMES: usize = 16;
+const LIST_NAME_CHARS: usize = 40;
+
+/// `a, b, c`, at most [`LIST_NAMES`] names of at most [`LIST_NAME_CHARS`] characters each, then
+/// `... and N more`: a list from a file (a CSV header) may be huge, or not names at all.
+pub fn capped_list(names: &[&str]) -> String {
+    let mut shown: Vec<String> = names
+        .iter()
+        .take(LIST_NAMES)
+        .map(|n| match n.char_indices().nth(LIST_NAME_CHARS) {
+            Some((cut, _)) => format!("{}…", &n[..cut]),
+            None => (*n).to_string(),
+        })
+        .collect();
+    if names.len() > LIST_NAMES {
+        shown.push(format!("... and {} more", names.len() - LIST_NAMES));
+    }
+    shown.join(", ")
 }
 
 #[cfg(test)]
@@ -113,6 +156,32 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("relu", "rleu"), 1); // transposition
         assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn lists_in_helps_are_capped_in_count_and_width() {
+        let many: Vec<String> = (0..1000).map(|i| format!("col{i}")).collect();
+        let names: Vec<&str> = many.iter().map(String::as_str).collect();
+        let list = capped_list(&names);
+        assert!(list.starts_with("col0, col1, "), "{list}");
+        assert!(list.ends_with("col15, ... and 984 more"), "{list}");
+        let long = "x".repeat(100);
+        assert_eq!(
+            capped_list(&[&long, "b"]),
+            format!("{}…, b", "x".repeat(40))
+        );
+        assert_eq!(capped_list(&["a", "b"]), "a, b");
+    }
+
+    #[test]
+    fn very_long_names_get_no_suggestion_and_cost_no_quadratic_work() {
+        let long = "a".repeat(200_000);
+        assert_eq!(closest(&long, ["aaaa", long.as_str()]), None);
+        let header: Vec<String> = (0..100_000).map(|i| format!("c{i}")).collect();
+        assert_eq!(
+            closest("c99999x", header.iter().map(String::as_str)),
+            Some("c99999")
+        );
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! Checkpoints: one safetensors file holding every parameter of the training plan (weights and
-//! batch-norm statistics) and, in its metadata, the training state as RON: the spec hash, where
-//! training stands (epoch, next batch, steps done), the optimizer's state and the history so far.
+//! batch-norm statistics) and the optimizer's per-parameter state (`optimizer/SLOT/INDEX`), and,
+//! in its metadata, the rest of the training state as RON: the spec hash, where training stands
+//! (epoch, next batch, steps done), the optimizer's settings and step count, the history so far.
 //! One file, written atomically, so a crash or a full disk leaves the previous checkpoint intact.
 
 use super::EpochRecord;
 use crate::runtime::optim::Optimizer;
+use crate::runtime::weights::{read_safetensors, WeightsError};
+use crate::util::limits::DEFAULT_MAX_PARAM_BYTES;
 use ndarray::ArrayD;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
@@ -64,10 +67,56 @@ impl TrainState {
     }
 }
 
+impl TrainState {
+    /// Checks a loaded state against the run it would continue (`batches` per epoch): every
+    /// field of a checkpoint is untrusted, and a crafted cursor or step count must be refused,
+    /// not trusted into a loop that never ends or a schedule far past its end.
+    pub fn check_resumable(&self, batches: u64) -> Result<(), String> {
+        if self.next_batch > batches {
+            return Err(format!(
+                "its next batch {} is past the {batches} batches of an epoch",
+                self.next_batch
+            ));
+        }
+        let most_steps = self
+            .epoch
+            .checked_add(1)
+            .and_then(|e| e.checked_mul(batches.max(1)));
+        if most_steps.is_none_or(|m| self.steps_done > m) {
+            return Err(format!(
+                "it counts {} optimizer steps, more than {} epochs of {batches} batches can take",
+                self.steps_done,
+                self.epoch.saturating_add(1)
+            ));
+        }
+        if self.history.len() as u64 != self.epoch {
+            return Err(format!(
+                "it is at epoch {} but records {} finished epochs",
+                self.epoch,
+                self.history.len()
+            ));
+        }
+        if self.best_epoch.is_some_and(|b| b == 0 || b > self.epoch) {
+            return Err("its best epoch is not one of its finished epochs".to_string());
+        }
+        if !self.partial_loss_sum.is_finite() {
+            return Err("its running loss is not a finite number".to_string());
+        }
+        Ok(())
+    }
+}
+
 /// Tensors with their names, in file order.
 pub type NamedTensors = Vec<(String, ArrayD<f32>)>;
 
 const STATE_KEY: &str = "modelc_train_state";
+
+/// The prefix of the optimizer's state tensors' names.
+const OPTIMIZER_PREFIX: &str = "optimizer/";
+
+/// The most a checkpoint may hold: the parameters at their limit, and up to three optimizer
+/// state tensors per parameter (Adam with AMSGrad).
+pub const MAX_CHECKPOINT_BYTES: u64 = DEFAULT_MAX_PARAM_BYTES.saturating_mul(4);
 
 /// Why a checkpoint could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -78,19 +127,31 @@ pub enum CheckpointError {
     Format(String),
 }
 
-/// The checkpoint's bytes: named tensors plus the state.
+/// The checkpoint's bytes: named tensors plus the state. The optimizer's per-parameter state
+/// is stored as tensors too (`optimizer/SLOT/INDEX`; `/` never occurs in a parameter's name),
+/// so the text in the header stays small whatever the model's size.
 pub fn to_bytes(
     names: &[String],
     tensors: &[ArrayD<f32>],
     state: &TrainState,
 ) -> Result<Vec<u8>, CheckpointError> {
-    let ron = ron::to_string(state).map_err(|e| CheckpointError::Format(e.to_string()))?;
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
+    let mut shell = state.clone();
+    let mut slot_names = Vec::new();
+    let mut slot_tensors = Vec::new();
+    for (slot, slots) in shell.optimizer.slots_mut() {
+        for (i, t) in slots.take().into_iter().enumerate() {
+            slot_names.push(format!("{OPTIMIZER_PREFIX}{slot}/{i}"));
+            slot_tensors.push(t);
+        }
+    }
+    let ron = ron::to_string(&shell).map_err(|e| CheckpointError::Format(e.to_string()))?;
+    let all = tensors.iter().chain(&slot_tensors);
+    let bytes: Vec<Vec<u8>> = all
+        .clone()
         .map(|t| t.iter().flat_map(|v| v.to_le_bytes()).collect())
         .collect();
-    let mut views = Vec::with_capacity(names.len());
-    for ((name, t), b) in names.iter().zip(tensors).zip(&bytes) {
+    let mut views = Vec::with_capacity(bytes.len());
+    for ((name, t), b) in names.iter().chain(&slot_names).zip(all).zip(&bytes) {
         let view = TensorView::new(Dtype::F32, t.shape().to_vec(), b)
             .map_err(|e| CheckpointError::Format(e.to_string()))?;
         views.push((name.clone(), view));
@@ -111,9 +172,14 @@ pub fn save(
     Ok(())
 }
 
-/// Reads a checkpoint: the state and the tensors by name. Every byte is untrusted.
+/// Reads a checkpoint: the state and the parameters' tensors by name. Every byte is untrusted:
+/// the read is bounded by the file's own header and [`MAX_CHECKPOINT_BYTES`].
 pub fn load(path: &Path) -> Result<(TrainState, NamedTensors), CheckpointError> {
-    let bytes = std::fs::read(path)?;
+    let file = std::fs::File::open(path)?;
+    let bytes = read_safetensors(file, MAX_CHECKPOINT_BYTES).map_err(|e| match e {
+        WeightsError::Read(io) => CheckpointError::Io(io),
+        other => CheckpointError::Format(other.to_string()),
+    })?;
     let (_, meta) =
         SafeTensors::read_metadata(&bytes).map_err(|e| CheckpointError::Format(e.to_string()))?;
     let ron_text = meta
@@ -121,11 +187,12 @@ pub fn load(path: &Path) -> Result<(TrainState, NamedTensors), CheckpointError> 
         .as_ref()
         .and_then(|m| m.get(STATE_KEY))
         .ok_or_else(|| CheckpointError::Format("it has no training state".into()))?;
-    let state: TrainState =
+    let mut state: TrainState =
         ron::from_str(ron_text).map_err(|e| CheckpointError::Format(e.to_string()))?;
     let st =
         SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Format(e.to_string()))?;
     let mut tensors = Vec::new();
+    let mut slot_tensors = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != Dtype::F32 {
             return Err(CheckpointError::Format(format!("tensor {name} is not f32")));
@@ -137,7 +204,141 @@ pub fn load(path: &Path) -> Result<(TrainState, NamedTensors), CheckpointError> 
             .collect();
         let array = ArrayD::from_shape_vec(view.shape().to_vec(), values)
             .map_err(|e| CheckpointError::Format(format!("tensor {name}: {e}")))?;
-        tensors.push((name, array));
+        match name.strip_prefix(OPTIMIZER_PREFIX) {
+            Some(slot) => {
+                slot_tensors.insert(slot.to_string(), array);
+            }
+            None => tensors.push((name, array)),
+        }
     }
+    restore_slots(&mut state, slot_tensors)?;
     Ok((state, tensors))
+}
+
+/// Puts the optimizer's state tensors (`SLOT/INDEX` → tensor) back into `state`'s optimizer.
+/// A checkpoint written before they were tensors has none and keeps its state from the text.
+fn restore_slots(
+    state: &mut TrainState,
+    mut found: HashMap<String, ArrayD<f32>>,
+) -> Result<(), CheckpointError> {
+    if found.is_empty() {
+        return Ok(());
+    }
+    for (slot, slots) in state.optimizer.slots_mut() {
+        let mut tensors = Vec::new();
+        while let Some(t) = found.remove(&format!("{slot}/{}", tensors.len())) {
+            tensors.push(t);
+        }
+        slots.restore(tensors);
+    }
+    let mut left: Vec<_> = found.into_keys().collect();
+    left.sort();
+    match left.first() {
+        Some(name) => Err(CheckpointError::Format(format!(
+            "tensor {OPTIMIZER_PREFIX}{name} is not state of the checkpoint's optimizer"
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::optim::{Adam, AdamConfig};
+    use ndarray::IxDyn;
+
+    /// A state whose Adam has taken one step over a `[rows, 3]` parameter.
+    fn adam_state(rows: usize) -> (Vec<String>, Vec<ArrayD<f32>>, TrainState) {
+        let mut optimizer = Optimizer::Adam(Adam::new(AdamConfig::default()).unwrap());
+        let mut params = vec![ArrayD::from_shape_fn(IxDyn(&[rows, 3]), |i| {
+            i[0] as f32 * 0.25
+        })];
+        let grads = [ArrayD::from_shape_fn(IxDyn(&[rows, 3]), |i| {
+            i[1] as f32 - 1.1
+        })];
+        let mut views: Vec<_> = params.iter_mut().map(|p| p.view_mut()).collect();
+        let grad_views: Vec<_> = grads.iter().map(|g| g.view()).collect();
+        optimizer.step(&mut views, &grad_views, 0.01).unwrap();
+        let state = TrainState::fresh("hash".into(), "t".into(), optimizer);
+        (vec!["dense.kernel".to_string()], params, state)
+    }
+
+    fn header_len(bytes: &[u8]) -> u64 {
+        u64::from_le_bytes(bytes[..8].try_into().unwrap())
+    }
+
+    #[test]
+    fn optimizer_state_is_stored_as_tensors_and_comes_back_bit_for_bit() {
+        let (names, tensors, state) = adam_state(10_000);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint.safetensors");
+        save(&path, &names, &tensors, &state).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        // 30,000 moments in each of two slots as text would be hundreds of kilobytes of header;
+        // as tensors the header holds only names, shapes and the small state.
+        assert!(
+            header_len(&bytes) < 4096,
+            "header of {} bytes",
+            header_len(&bytes)
+        );
+        let (back, loaded) = load(&path).unwrap();
+        assert_eq!(
+            back, state,
+            "the optimizer's moments must come back exactly"
+        );
+        assert_eq!(loaded, vec![(names[0].clone(), tensors[0].clone())]);
+    }
+
+    #[test]
+    fn a_checkpoint_with_the_state_as_text_still_loads() {
+        let (names, tensors, state) = adam_state(4);
+        let ron = ron::to_string(&state).unwrap();
+        let bytes: Vec<u8> = tensors[0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let view = TensorView::new(Dtype::F32, vec![4, 3], &bytes).unwrap();
+        let meta = HashMap::from([(STATE_KEY.to_string(), ron)]);
+        let old = safetensors::serialize([(names[0].clone(), view)], Some(meta)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.safetensors");
+        std::fs::write(&path, old).unwrap();
+        let (back, _) = load(&path).unwrap();
+        assert_eq!(back, state);
+    }
+
+    #[test]
+    fn state_tensors_the_optimizer_does_not_have_are_refused() {
+        let (mut names, mut tensors, state) = adam_state(2);
+        names.push(format!("{OPTIMIZER_PREFIX}velocity/0"));
+        tensors.push(ArrayD::zeros(IxDyn(&[2, 3])));
+        let bytes = to_bytes(&names, &tensors, &state).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        std::fs::write(&path, bytes).unwrap();
+        let e = load(&path).unwrap_err().to_string();
+        assert!(e.contains("optimizer/velocity/0"), "{e}");
+    }
+
+    #[test]
+    fn crafted_states_are_not_resumable() {
+        let (_, _, fresh) = adam_state(1);
+        assert_eq!(fresh.check_resumable(10), Ok(()));
+        let cases: [(&str, fn(&mut TrainState)); 5] = [
+            ("next batch 11", |s| s.next_batch = 11),
+            ("optimizer steps", |s| s.steps_done = u64::MAX),
+            ("records 0 finished epochs", |s| s.epoch = 3),
+            ("best epoch", |s| s.best_epoch = Some(2)),
+            ("running loss", |s| s.partial_loss_sum = f64::NAN),
+        ];
+        for (expected, craft) in cases {
+            let mut state = fresh.clone();
+            craft(&mut state);
+            let e = state.check_resumable(10).unwrap_err();
+            assert!(e.contains(expected), "{expected}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_endless_file_is_refused_without_reading_it() {
+        let e = load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("not a modelc checkpoint"), "{e}");
+    }
 }

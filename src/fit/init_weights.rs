@@ -10,10 +10,9 @@
 use crate::diag::Diagnostic;
 use crate::plan::ExecutionPlan;
 use crate::runtime::train::ParamStore;
-use crate::runtime::weights::WeightsError;
+use crate::runtime::weights::{read_safetensors, WeightsError};
 use ndarray::{ArrayD, IxDyn};
 use safetensors::tensor::{Dtype, SafeTensors};
-use std::io::Read;
 use std::path::Path;
 
 /// What initialization from a file did, by parameter name.
@@ -36,16 +35,10 @@ pub fn init_from_file(
 ) -> Result<(ParamStore, InitReport), Vec<Diagnostic>> {
     let shown = path.display().to_string();
     let fail = |e: WeightsError| vec![e.to_diagnostic(&shown)];
-    let file = std::fs::File::open(path).map_err(|e| fail(WeightsError::Read(e)))?;
-    let mut bytes = Vec::new();
-    file.take(max_bytes.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(WeightsError::Read(e)))?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(fail(WeightsError::Format(format!(
-            "the file is larger than the limit of {max_bytes} bytes for parameters (--max-param-bytes)"
-        ))));
-    }
+    let bytes = std::fs::File::open(path)
+        .map_err(WeightsError::Read)
+        .and_then(|file| read_safetensors(file, max_bytes))
+        .map_err(fail)?;
     init_from_bytes(&bytes, plan, params)
         .map_err(|errors| errors.iter().map(|e| e.to_diagnostic(&shown)).collect())
 }

@@ -27,7 +27,7 @@ pub use early_stopping::BestEpoch;
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 use setup::TargetPrep;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -72,6 +72,9 @@ pub struct Fitted {
     pub end: FitEnd,
     /// The best epoch, when the block stops early.
     pub best: Option<BestEpoch>,
+    /// Writing a checkpoint failed, which ended the run there: the parameters trained so far are
+    /// still here, for the caller to write before it reports this error.
+    pub checkpoint_error: Option<Diagnostic>,
 }
 
 /// How to run.
@@ -130,11 +133,21 @@ pub fn fit(
     let mut params = params;
     if options.resume {
         (state, params) = resume(options, train, &plan, &params)?;
+        state.check_resumable(batches).map_err(|why| {
+            let path = options.checkpoint.as_deref().unwrap_or(Path::new(""));
+            Diagnostic::error(
+                codes::TRAIN_CHECKPOINT,
+                format!("cannot resume from {}: {why}", path.display()),
+            )
+            .at_external(path.display().to_string(), 0, 0)
+            .help("start a fresh run without `--resume`")
+        })?;
     }
     let mut trainer = Trainer::new(plan, params, train.seed).map_err(|e| train_error(&e))?;
     trainer.resume_at(state.steps_done);
     let mut best_params: Option<ParamStore> = None;
     let mut end = FitEnd::Completed;
+    let mut checkpoint_error = None;
 
     while state.epoch < epochs {
         let epoch = state.epoch;
@@ -192,8 +205,8 @@ pub fn fit(
             }
         }
         if interrupted {
-            save_checkpoint(options, &trainer, &state)?;
             end = FitEnd::Interrupted { epoch: epoch + 1 };
+            checkpoint_error = save_checkpoint(options, &trainer, &state).err();
             break;
         }
         let elapsed = started.elapsed().as_secs_f64();
@@ -241,12 +254,15 @@ pub fn fit(
             .is_some_and(|k| k > 0 && state.epoch.is_multiple_of(k))
             || state.epoch == epochs
         {
-            save_checkpoint(options, &trainer, &state)?;
+            checkpoint_error = save_checkpoint(options, &trainer, &state).err();
+            if checkpoint_error.is_some() {
+                break;
+            }
         }
         if let Some(es) = &train.early_stopping {
             if early_stopping::exhausted(es, &state) {
                 end = FitEnd::EarlyStopped { epoch: state.epoch };
-                save_checkpoint(options, &trainer, &state)?;
+                checkpoint_error = save_checkpoint(options, &trainer, &state).err();
                 break;
             }
         }
@@ -266,6 +282,7 @@ pub fn fit(
         history: state.history,
         end,
         best,
+        checkpoint_error,
     })
 }
 

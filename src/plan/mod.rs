@@ -72,7 +72,7 @@ pub struct ExecutionPlan {
     pub preprocessing: Option<Vec<crate::data::spec::Step<crate::data::spec::Transform>>>,
 }
 
-/// Hex SHA-256 of the spec's bytes.
+/// Hex SHA-256 of `bytes`: the CLI hashes the spec's canonical print (`cli::common::spec_hash`).
 pub fn spec_hash(bytes: &[u8]) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(bytes);

@@ -42,6 +42,8 @@ use crate::runtime::init::{initialize, Initializer};
 use crate::runtime::kernels::rnn;
 use crate::util::limits::DEFAULT_MAX_PARAM_BYTES;
 
+pub use bounded_read::read_safetensors;
+
 /// One parameter tensor with its name.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WeightEntry {
@@ -282,9 +284,12 @@ fn check_tensor(p: &Param, shape: &[usize], value: &ArrayD<f32>) -> Result<(), W
 }
 
 /// Reads and checks a weights file for `plan`. Every problem becomes one diagnostic located in
-/// the file.
+/// the file. The read is bounded by the file's own header and the default parameter limit.
 pub fn load_weights(path: &Path, plan: &ExecutionPlan) -> Result<Weights, Vec<Diagnostic>> {
-    let bytes = std::fs::read(path).map_err(|e| to_diagnostics(&[WeightsError::Read(e)], path))?;
+    let bytes = std::fs::File::open(path)
+        .map_err(WeightsError::Read)
+        .and_then(|file| read_safetensors(file, DEFAULT_MAX_PARAM_BYTES))
+        .map_err(|e| to_diagnostics(&[e], path))?;
     weights_from_bytes(&bytes, plan).map_err(|errors| to_diagnostics(&errors, path))
 }
 
@@ -575,4 +580,5 @@ fn materialize(recipe: &Recipe, at: usize, entries: &[WeightEntry]) -> Result<Ar
     }
 }
 
+mod bounded_read;
 mod operands;

@@ -41,6 +41,7 @@ pub fn prescan(file: FileId, text: &str, max_nesting: usize, max_errors: usize) 
         text,
         bytes: text.as_bytes(),
         max_nesting,
+        max_errors,
         out: Prescan {
             diagnostics: Vec::new(),
             partners: HashMap::new(),
@@ -66,6 +67,7 @@ struct Scanner<'t> {
     text: &'t str,
     bytes: &'t [u8],
     max_nesting: usize,
+    max_errors: usize,
     out: Prescan,
     /// Open delimiters: (byte, offset).
     stack: Vec<(u8, usize)>,
@@ -96,7 +98,7 @@ impl Scanner<'_> {
                     .get(i..)
                     .and_then(|s| s.find(['\n', '\r']))
                     .map_or(self.bytes.len(), |n| i + n);
-                check_text_chars(self.file, self.text, i, end, &mut self.out.diagnostics);
+                self.check_text_chars(i, end);
                 Some(end)
             }
             b'/' if next == Some(b'*') => self.block_comment(i),
@@ -123,7 +125,7 @@ impl Scanner<'_> {
     fn block_comment(&mut self, i: usize) -> Option<usize> {
         match skip_block_comment(self.text, i, self.max_nesting) {
             Ok(end) => {
-                check_text_chars(self.file, self.text, i, end, &mut self.out.diagnostics);
+                self.check_text_chars(i, end);
                 Some(end)
             }
             Err(CommentError::Unterminated) => {
@@ -173,7 +175,7 @@ impl Scanner<'_> {
         }
         let end = j.min(bytes.len());
         if closed {
-            check_text_chars(self.file, self.text, i, end, &mut self.out.diagnostics);
+            self.check_text_chars(i, end);
             return end + 1;
         }
         self.out.diagnostics.push(
@@ -243,11 +245,70 @@ impl Scanner<'_> {
         if i == 0 && c == '\u{FEFF}' {
             // A byte-order mark at the start is skipped by the parser.
         } else if is_bidi_control(c) {
-            self.out.diagnostics.push(bidi(self.file, i, len, c));
+            self.out.diagnostics.push(bidi(self.file, i, len, c, 1));
         } else {
             self.out.diagnostics.push(non_ascii(self.file, i, len, c));
         }
         i + len
+    }
+
+    /// Inside comments and strings any character is fine except bidi controls and NUL. A run
+    /// of them is one diagnostic (a comment of 2,000 such characters is one problem, not 2,000
+    /// renderings of its line), and the error cap holds inside a comment too.
+    fn check_text_chars(&mut self, start: usize, end: usize) {
+        let Some(slice) = self.text.get(start..end) else {
+            return;
+        };
+        // The run being gathered: its first character, where it starts and ends, its length.
+        let mut run: Option<(char, usize, usize, usize)> = None;
+        for (off, c) in slice.char_indices() {
+            let at = start + off;
+            let bad = is_bidi_control(c) || c == '\0';
+            match run {
+                Some((first, from, to, n)) if bad && to == at && (c == '\0') == (first == '\0') => {
+                    run = Some((first, from, at + c.len_utf8(), n + 1));
+                }
+                _ => {
+                    if let Some(r) = run.take() {
+                        self.push_run(r);
+                    }
+                    if bad {
+                        run = Some((c, at, at + c.len_utf8(), 1));
+                    }
+                }
+            }
+        }
+        if let Some(r) = run {
+            self.push_run(r);
+        }
+    }
+
+    /// The diagnostic of a run of NUL bytes or bidi controls, unless the cap is reached.
+    fn push_run(&mut self, (first, from, to, count): (char, usize, usize, usize)) {
+        if self.out.diagnostics.len() >= self.max_errors {
+            return;
+        }
+        let d = if first == '\0' {
+            let (message, label) = if count == 1 {
+                (
+                    "nul byte in source".to_string(),
+                    "a nul byte (0x00) here".to_string(),
+                )
+            } else {
+                (
+                    format!("{count} nul bytes in source"),
+                    format!("{count} nul bytes (0x00) here"),
+                )
+            };
+            Diagnostic::error(codes::SYNTAX_NUL_BYTE, message).primary(
+                self.file,
+                Span::new(from, to),
+                label,
+            )
+        } else {
+            bidi(self.file, from, to - from, first, count)
+        };
+        self.out.diagnostics.push(d);
     }
 
     /// An opener still open at the end of a file with no other problem.
@@ -306,27 +367,6 @@ fn skip_block_comment(text: &str, start: usize, max_nesting: usize) -> Result<us
     Err(CommentError::Unterminated)
 }
 
-/// Inside comments and strings any character is fine except bidi controls and NUL.
-fn check_text_chars(file: FileId, text: &str, start: usize, end: usize, out: &mut Vec<Diagnostic>) {
-    let Some(slice) = text.get(start..end) else {
-        return;
-    };
-    for (off, c) in slice.char_indices() {
-        let at = start + off;
-        if is_bidi_control(c) {
-            out.push(bidi(file, at, c.len_utf8(), c));
-        } else if c == '\0' {
-            out.push(
-                Diagnostic::error(codes::SYNTAX_NUL_BYTE, "nul byte in source").primary(
-                    file,
-                    Span::new(at, at + 1),
-                    "a nul byte (0x00) here",
-                ),
-            );
-        }
-    }
-}
-
 fn too_deep(file: FileId, at: usize, max: usize, what: &str) -> Diagnostic {
     Diagnostic::error(
         codes::SYNTAX_TOO_DEEP,
@@ -340,17 +380,28 @@ fn too_deep(file: FileId, at: usize, max: usize, what: &str) -> Diagnostic {
     .help("flatten the expression, or raise the limit with `--max-nesting`")
 }
 
-fn bidi(file: FileId, at: usize, len: usize, c: char) -> Diagnostic {
-    Diagnostic::error(
-        codes::SYNTAX_BIDI,
-        format!("bidirectional control character U+{:04X}", c as u32),
-    )
-    .primary(
-        file,
-        Span::new(at, at + len),
-        "this character can make the text display in a different order than it is read",
-    )
-    .help("remove it")
+/// `count` bidirectional control characters in a row at `at` (`len` bytes), the first `c`.
+fn bidi(file: FileId, at: usize, len: usize, c: char, count: usize) -> Diagnostic {
+    let message = if count == 1 {
+        format!("bidirectional control character U+{:04X}", c as u32)
+    } else {
+        format!(
+            "{count} bidirectional control characters in a row, the first U+{:04X}",
+            c as u32
+        )
+    };
+    let label = if count == 1 {
+        "this character can make the text display in a different order than it is read"
+    } else {
+        "these characters can make the text display in a different order than it is read"
+    };
+    Diagnostic::error(codes::SYNTAX_BIDI, message)
+        .primary(file, Span::new(at, at + len), label)
+        .help(if count == 1 {
+            "remove it"
+        } else {
+            "remove them"
+        })
 }
 
 fn non_ascii(file: FileId, at: usize, len: usize, c: char) -> Diagnostic {
@@ -413,6 +464,33 @@ mod tests {
         assert!(p.diagnostics.is_empty());
         assert_eq!(p.partners.get(&1), Some(&11));
         assert_eq!(p.partners.get(&3), Some(&5));
+    }
+
+    #[test]
+    fn a_run_of_hostile_characters_is_one_diagnostic_and_the_cap_holds_in_comments() {
+        let comment = format!("// {}\n", "\u{202E}".repeat(2000));
+        let p = prescan(FileId::default(), &comment, 8, 50);
+        assert_eq!(p.diagnostics.len(), 1);
+        let d = &p.diagnostics[0];
+        assert!(
+            d.message
+                .starts_with("2000 bidirectional control characters"),
+            "{}",
+            d.message
+        );
+        assert_eq!(d.labels[0].span, Span::new(3, 3 + 3 * 2000));
+        let nuls = format!("/* {} */", "\0".repeat(7));
+        let p = prescan(FileId::default(), &nuls, 8, 50);
+        assert_eq!(p.diagnostics.len(), 1);
+        assert_eq!(p.diagnostics[0].message, "7 nul bytes in source");
+        // Separated characters are separate problems, and the cap holds inside one comment.
+        let spaced = format!("// {}", "\u{202E} ".repeat(500));
+        assert_eq!(
+            prescan(FileId::default(), &spaced, 8, 50).diagnostics.len(),
+            50
+        );
+        // A NUL next to a bidi control starts a new run: they are different problems.
+        assert_eq!(codes_of("// \u{202E}\0"), ["E0108", "E0107"]);
     }
 
     #[test]

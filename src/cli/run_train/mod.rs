@@ -147,8 +147,22 @@ pub fn save_run(
         history,
         end,
         best,
+        checkpoint_error,
     } = fitted;
-    folder::write_outputs(dir, &infer_plan, params, &history, title)?;
+    // The weights are written first, whatever happened to the checkpoint: a failure to write
+    // one never discards the other.
+    folder::write_outputs(dir, &infer_plan, params, &history, title).map_err(|d| {
+        match &checkpoint_error {
+            Some(c) => d.note(format!("writing the checkpoint failed too: {}", c.message)),
+            None => d,
+        }
+    })?;
+    if let Some(d) = checkpoint_error {
+        return Err(d.note(format!(
+            "training stopped there; the weights trained so far and the metrics are in {}",
+            dir.display()
+        )));
+    }
     Ok(Saved { history, end, best })
 }
 

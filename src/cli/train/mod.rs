@@ -190,8 +190,10 @@ fn prepare(
         .find(|p| p.name == train.data)
         .ok_or_else(|| vec![internal("the train block's data did not check")])?;
     let dataset = load_data(map, spec.file, file, &pipeline)?;
-    // Overrides change the run: a checkpoint of another `--set` is not this run's.
-    let mut hashed = map.text(spec.file).to_string();
+    // The hash is of the spec's meaning (its canonical print: `fmt` and comments keep a run
+    // resumable), and overrides change the run: a checkpoint of another `--set` is not this
+    // run's.
+    let mut hashed = crate::syntax::format::print_file(&spec.ast);
     for text in set {
         hashed.push_str("\n--set ");
         hashed.push_str(text);

@@ -4,21 +4,36 @@
 //! Every cell must parse as a finite number; problems name the file, row (1-based line) and
 //! column (1-based cell), with the text found.
 
-use super::check_budget;
+use super::{check_budget, Head};
 use crate::data::samples::{with_count, Features, Labels, Samples};
 use crate::data::spec::{ColumnRef, CsvSource, FeatureColumns, LabelRead};
 use crate::diag::codes::{
     DATA_COLUMN_NOT_FOUND, DATA_CSV_RAGGED, DATA_EMPTY, DATA_LABEL_RANGE, DATA_NON_FINITE,
     DATA_NOT_A_NUMBER, DATA_SHAPE_MISMATCH,
 };
-use crate::diag::suggest::help_or_list;
+use crate::diag::suggest::{capped_list, help_or_list};
 use crate::diag::{Code, Diagnostic};
 use ndarray::{Array2, ArrayD};
 use std::path::Path;
 
+/// Reads a CSV file; a file whose first bytes hold a NUL (a binary file, a sparse file's hole,
+/// `/dev/zero`) is refused before the rest is read: CSV is text.
 pub(super) fn load(spec: &CsvSource, path: &Path) -> Result<Samples, Diagnostic> {
-    let bytes = super::read_bytes(path)?;
-    from_bytes(spec, &bytes, &path.display().to_string())
+    let shown = path.display().to_string();
+    let bytes = super::read_checked(path, |head| match head.iter().position(|&b| b == 0) {
+        Some(at) => Head::Refuse(not_text(&shown, at)),
+        None => Head::ReadAll,
+    })?;
+    from_bytes(spec, &bytes, &shown)
+}
+
+fn not_text(shown: &str, at: usize) -> Diagnostic {
+    Diagnostic::error(
+        DATA_NOT_A_NUMBER,
+        format!("{shown} is not a CSV file: byte {at} is NUL, and CSV is text"),
+    )
+    .at_external(shown.to_string(), 0, 0)
+    .help("give a CSV file (comma-separated text), or declare the source as `idx` or `npy`")
 }
 
 /// Reads the (already gunzipped) bytes of a CSV file; `shown` names it in diagnostics.
@@ -212,8 +227,11 @@ fn resolve(
 
 /// Cell `i` (0-based) of a row at `line`: a finite number.
 fn cell(record: &csv::StringRecord, i: usize, line: u64, shown: &str) -> Result<f64, Diagnostic> {
-    let text = record.get(i).unwrap_or("");
-    let v: f64 = text.parse().map_err(|_| {
+    let raw = record.get(i).unwrap_or("");
+    // A cell's text is quoted in messages, but at most its first 40 characters: a file's cell
+    // may be megabytes long.
+    let text = capped_list(&[raw]);
+    let v: f64 = raw.parse().map_err(|_| {
         problem(
             shown,
             DATA_NOT_A_NUMBER,

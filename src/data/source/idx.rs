@@ -4,7 +4,7 @@
 //! Header: two zero bytes, a type byte (0x08 = unsigned byte), the rank, then one big-endian
 //! u32 per dimension. The file must hold exactly the product of the dimensions in data bytes.
 
-use super::{check_budget, declared_or, read_bytes, resolve};
+use super::{check_budget, declared_or, read_checked, resolve, Head};
 use crate::data::samples::{with_count, Features, Labels, Samples};
 use crate::data::spec::IdxSource;
 use crate::diag::codes::{DATA_COUNT_MISMATCH, DATA_EMPTY, DATA_IDX_MALFORMED, DATA_LABEL_RANGE};
@@ -18,8 +18,16 @@ pub(crate) struct Idx {
     pub data: Vec<u8>,
 }
 
-/// Parses the bytes of an IDX file; `Err` holds the reason and the byte offset at fault.
-pub(crate) fn parse_idx(bytes: &[u8]) -> Result<Idx, (String, usize)> {
+/// An IDX header: the dimensions, where the data starts and how many data bytes follow.
+struct IdxHeader {
+    dims: Vec<usize>,
+    data_start: usize,
+    count: usize,
+}
+
+/// Parses an IDX file's header from its first bytes; `Err` holds the reason and the byte
+/// offset at fault.
+fn parse_header(bytes: &[u8]) -> Result<IdxHeader, (String, usize)> {
     let head = bytes.get(..4).ok_or_else(|| {
         (
             "the file is shorter than the 4-byte idx magic number".to_string(),
@@ -48,8 +56,8 @@ pub(crate) fn parse_idx(bytes: &[u8]) -> Result<Idx, (String, usize)> {
     if rank == 0 {
         return Err(("idx rank is 0".to_string(), 3));
     }
-    let dims_end = 4 + 4 * rank;
-    let dim_bytes = bytes.get(4..dims_end).ok_or_else(|| {
+    let data_start = 4 + 4 * rank;
+    let dim_bytes = bytes.get(4..data_start).ok_or_else(|| {
         (
             format!("the file ends inside its header ({rank} dimensions)"),
             bytes.len(),
@@ -68,6 +76,20 @@ pub(crate) fn parse_idx(bytes: &[u8]) -> Result<Idx, (String, usize)> {
                 4,
             )
         })?;
+    Ok(IdxHeader {
+        dims,
+        data_start,
+        count,
+    })
+}
+
+/// Parses the bytes of an IDX file; `Err` holds the reason and the byte offset at fault.
+pub(crate) fn parse_idx(bytes: &[u8]) -> Result<Idx, (String, usize)> {
+    let IdxHeader {
+        dims,
+        data_start: dims_end,
+        count,
+    } = parse_header(bytes)?;
     let data = &bytes[dims_end..];
     if data.len() != count {
         return Err((
@@ -89,17 +111,25 @@ pub(crate) fn parse_idx(bytes: &[u8]) -> Result<Idx, (String, usize)> {
     })
 }
 
+/// Reads an IDX file, judging its header before the data: a file that is not IDX is refused
+/// after its first bytes, and no more is read than its header declares (and one byte).
 fn read_idx(path: &Path) -> Result<Idx, Diagnostic> {
-    let bytes = read_bytes(path)?;
-    parse_idx_file(&bytes, &path.display().to_string())
+    let shown = path.display().to_string();
+    let bytes = read_checked(path, |head| match parse_header(head) {
+        Ok(h) => Head::Length((h.data_start as u64).saturating_add(h.count as u64)),
+        Err(e) => Head::Refuse(idx_malformed(&shown, e)),
+    })?;
+    parse_idx_file(&bytes, &shown)
+}
+
+fn idx_malformed(shown: &str, (msg, offset): (String, usize)) -> Diagnostic {
+    Diagnostic::error(DATA_IDX_MALFORMED, format!("{shown}: {msg}"))
+        .at_external(shown.to_string(), 0, 0)
+        .note(format!("at byte offset {offset}"))
 }
 
 fn parse_idx_file(bytes: &[u8], shown: &str) -> Result<Idx, Diagnostic> {
-    parse_idx(bytes).map_err(|(msg, offset)| {
-        Diagnostic::error(DATA_IDX_MALFORMED, format!("{shown}: {msg}"))
-            .at_external(shown.to_string(), 0, 0)
-            .note(format!("at byte offset {offset}"))
-    })
+    parse_idx(bytes).map_err(|e| idx_malformed(shown, e))
 }
 
 pub(super) fn load(spec: &IdxSource, base_dir: &Path) -> Result<Samples, Diagnostic> {

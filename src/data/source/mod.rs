@@ -67,9 +67,34 @@ pub fn resolve(base_dir: &Path, path: &str) -> PathBuf {
     base_dir.join(path)
 }
 
-/// The whole file, gunzipped when it starts with the gzip magic; refuses folders and files
-/// (or decompressed streams) larger than the memory budget.
+/// What a reader can tell from the first [`HEAD_BYTES`] bytes of a file (after gunzipping).
+pub(crate) enum Head {
+    /// Not this format: refused before anything more is read.
+    Refuse(Diagnostic),
+    /// Read on, up to the memory budget.
+    ReadAll,
+    /// The file's own header gives its length in bytes: read no more than that (and one byte
+    /// more, for the format's reader to refuse trailing data).
+    Length(u64),
+}
+
+/// How much of a file [`read_checked`] shows its judge first: an IDX header at its longest.
+pub(crate) const HEAD_BYTES: u64 = 4 + 4 * 255;
+
+/// The whole file, gunzipped as it is read when it starts with the gzip magic; refuses folders
+/// and files (or decompressed streams) larger than the memory budget.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Diagnostic> {
+    read_checked(path, |_| Head::ReadAll)
+}
+
+/// The whole file as [`read_bytes`] reads it, but `judge` sees its first bytes before more is
+/// read, so a file of another kind (or `/dev/zero`) is refused at once and a file whose header
+/// gives its size is read only that far. Memory never holds more than the decompressed bytes
+/// kept, bounded by the budget while reading.
+pub(crate) fn read_checked(
+    path: &Path,
+    judge: impl Fn(&[u8]) -> Head,
+) -> Result<Vec<u8>, Diagnostic> {
     let shown = path.display().to_string();
     let io = |e: std::io::Error| {
         Diagnostic::error(IO_READ, format!("cannot read {shown}: {e}")).at_external(
@@ -85,11 +110,73 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Diagnostic> {
         )
         .at_external(shown.clone(), 0, 0));
     }
-    let file = std::fs::File::open(path).map_err(io)?;
-    let limit = MEMORY_BUDGET_BYTES as u64 + 1;
-    let mut raw = Vec::new();
-    file.take(limit).read_to_end(&mut raw).map_err(io)?;
-    gunzip_if_gzip(raw, &shown)
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let on_disk = file
+        .metadata()
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map_or(0, |m| m.len());
+    let mut magic = Vec::with_capacity(2);
+    (&mut file).take(2).read_to_end(&mut magic).map_err(io)?;
+    let gzip = magic == [0x1f, 0x8b];
+    let restart = std::io::Cursor::new(magic).chain(std::io::BufReader::new(file));
+    let mut stream: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::GzDecoder::new(restart))
+    } else {
+        Box::new(restart)
+    };
+    let failed = |e: std::io::Error| {
+        let content = matches!(
+            e.kind(),
+            std::io::ErrorKind::InvalidData
+                | std::io::ErrorKind::InvalidInput
+                | std::io::ErrorKind::UnexpectedEof
+        );
+        if gzip && content {
+            gzip_corrupt(&shown, &e)
+        } else {
+            io(e)
+        }
+    };
+    let mut bytes = Vec::new();
+    (&mut stream)
+        .take(HEAD_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(failed)?;
+    let budget = MEMORY_BUDGET_BYTES as u64;
+    let limit = match judge(&bytes) {
+        Head::Refuse(d) => return Err(d),
+        Head::ReadAll => budget + 1,
+        Head::Length(n) if n > budget => return Err(too_large(&shown)),
+        Head::Length(n) => {
+            // A plain file that holds the declared bytes gets them in one allocation of the
+            // right size (not a doubling vector's); others grow as their bytes arrive.
+            if !gzip && on_disk >= n {
+                let more = usize::try_from(n - bytes.len() as u64).unwrap_or(usize::MAX);
+                bytes
+                    .try_reserve_exact(more)
+                    .map_err(|_| too_large(&shown))?;
+            }
+            n + 1
+        }
+    };
+    let rest = limit.saturating_sub(bytes.len() as u64);
+    stream.take(rest).read_to_end(&mut bytes).map_err(failed)?;
+    if bytes.len() as u64 > budget {
+        return Err(too_large(&shown));
+    }
+    Ok(bytes)
+}
+
+/// A gzip'd file whose stream is corrupt: the file was read, so this is a problem in the
+/// user's data (exit status 1), not an I/O error.
+fn gzip_corrupt(shown: &str, e: &std::io::Error) -> Diagnostic {
+    Diagnostic::error(
+        DATA_GZIP_CORRUPT,
+        format!("{shown} starts like a gzip file but its stream is corrupt: {e}"),
+    )
+    .at_external(shown.to_string(), 0, 0)
+    .help("compress the file again (`gzip -k FILE`), or give the uncompressed file")
 }
 
 /// `raw` itself, or its gunzipped contents when it starts with the gzip magic; refuses data
@@ -102,16 +189,7 @@ pub(crate) fn gunzip_if_gzip(raw: Vec<u8>, shown: &str) -> Result<Vec<u8>, Diagn
         flate2::read::GzDecoder::new(raw.as_slice())
             .take(limit)
             .read_to_end(&mut out)
-            .map_err(|e| {
-                // The file itself was read: what failed is its content, so this is a problem
-                // in the user's data (exit status 1), not an I/O error.
-                Diagnostic::error(
-                    DATA_GZIP_CORRUPT,
-                    format!("{shown} starts like a gzip file but its stream is corrupt: {e}"),
-                )
-                .at_external(shown.to_string(), 0, 0)
-                .help("compress the file again (`gzip -k FILE`), or give the uncompressed file")
-            })?;
+            .map_err(|e| gzip_corrupt(shown, &e))?;
         raw = out;
     }
     if raw.len() as u64 >= limit {

@@ -1,8 +1,8 @@
 //! NPY source: a features file `[n, ...]` and optionally a labels file `[n]` (class ids) or
 //! `[n]`/`[n, k]` (regression targets).
 
-use super::{check_budget, declared_or, read_bytes, resolve};
-use crate::data::npy::{read_npy, NpyArray};
+use super::{check_budget, declared_or, read_checked, resolve, Head};
+use crate::data::npy::{read_npy, NpyArray, MAGIC as NPY_MAGIC};
 use crate::data::samples::{with_count, Features, Labels, Samples};
 use crate::data::source::csv_file::check_class;
 use crate::data::spec::{LabelRead, NpySource};
@@ -13,9 +13,21 @@ use crate::diag::Diagnostic;
 use ndarray::ArrayD;
 use std::path::Path;
 
+/// Reads an NPY file; a file that does not start with NPY's magic is refused after its first
+/// bytes, before the rest is read.
 fn read(path: &Path) -> Result<NpyArray, Diagnostic> {
-    let bytes = read_bytes(path)?;
-    parse(&bytes, &path.display().to_string())
+    let shown = path.display().to_string();
+    let bytes = read_checked(path, |head| {
+        if head.starts_with(NPY_MAGIC) {
+            Head::ReadAll
+        } else {
+            // The reader names what is wrong with a start that is not NPY's.
+            Head::Refuse(parse(head, &shown).err().unwrap_or_else(|| {
+                Diagnostic::error(DATA_NPY_MALFORMED, format!("{shown}: not an NPY file"))
+            }))
+        }
+    })?;
+    parse(&bytes, &shown)
 }
 
 fn parse(bytes: &[u8], shown: &str) -> Result<NpyArray, Diagnostic> {

@@ -440,3 +440,42 @@ fn bytes_and_files_load_the_same_samples() {
     assert!(load_bytes(&cases[0], &read("points.csv"), None).is_ok());
     assert!(load_bytes(&cases[3], &read("images.idx.gz"), Some(&read("labels.idx"))).is_ok());
 }
+
+/// Bad input class "a reader reads without limit": every file source judges a file's first
+/// bytes before reading on, so an endless device is refused at once, whatever its kind.
+#[test]
+fn an_endless_device_is_refused_by_every_file_source_after_its_first_bytes() {
+    let d = fails(load_csv(csv("/dev/zero")), DATA_NOT_A_NUMBER);
+    assert!(d.message.contains("byte 0 is NUL"), "{}", d.message);
+    let d = fails(idx("/dev/zero", None), DATA_IDX_MALFORMED);
+    assert!(d.message.contains("idx element type 0x00"), "{}", d.message);
+    let npy = load(
+        &src(SourceKind::Npy(NpySource {
+            features: "/dev/zero".into(),
+            labels: None,
+            shape: None,
+            label_read: LabelRead::Class { classes: Some(2) },
+        })),
+        &fixtures(),
+    );
+    fails(npy, DATA_NPY_MALFORMED);
+}
+
+/// A file whose header declares its size is read no further than that and one byte: the
+/// trailing data is found without reading it all (the file has 100,000 more bytes; the reader
+/// saw one of them).
+#[test]
+fn an_idx_file_is_read_only_as_far_as_its_header_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.idx");
+    let mut bytes = vec![0, 0, 8, 1, 0, 0, 0, 4, 1, 2, 3, 4];
+    bytes.extend(std::iter::repeat_n(7_u8, 100_000));
+    std::fs::write(&path, bytes).unwrap();
+    let d = fails(idx(path.to_str().unwrap(), None), DATA_IDX_MALFORMED);
+    assert!(
+        d.message
+            .contains("describes 4 data bytes, but the file has 5"),
+        "{}",
+        d.message
+    );
+}

@@ -73,6 +73,15 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// The moment slots by name, in a fixed order (see [`super::Optimizer::slots_mut`]).
+    pub fn slots_mut(&mut self) -> Vec<(&'static str, &mut Slots)> {
+        vec![
+            ("m", &mut self.m),
+            ("v", &mut self.v),
+            ("v_max", &mut self.v_max),
+        ]
+    }
+
     /// A validated optimizer with no state yet.
     pub fn new(config: AdamConfig) -> Result<Self, InvalidHyperparameter> {
         config.validate()?;

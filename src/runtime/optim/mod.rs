@@ -57,6 +57,7 @@ pub use error::{
 pub use gd::{Gd, GdConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use sgd::{Sgd, SgdConfig};
+pub use slots::Slots;
 
 /// Any optimizer, with its state: what a checkpoint stores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +85,17 @@ impl Optimizer {
             Self::Sgd(o) => o.step(params, grads, lr),
             Self::Adam(o) => o.step(params, grads, lr),
             Self::RmsProp(o) => o.step(params, grads, lr),
+        }
+    }
+
+    /// The per-parameter state, one named slot set at a time, in a fixed order: what a
+    /// checkpoint stores as tensors (`optimizer.NAME.INDEX`) rather than as text.
+    pub fn slots_mut(&mut self) -> Vec<(&'static str, &mut Slots)> {
+        match self {
+            Self::Gd(_) => Vec::new(),
+            Self::Sgd(o) => o.slots_mut(),
+            Self::Adam(o) => o.slots_mut(),
+            Self::RmsProp(o) => o.slots_mut(),
         }
     }
 

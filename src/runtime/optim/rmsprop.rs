@@ -59,6 +59,15 @@ pub struct RmsProp {
 }
 
 impl RmsProp {
+    /// The state slots by name, in a fixed order (see [`super::Optimizer::slots_mut`]).
+    pub fn slots_mut(&mut self) -> Vec<(&'static str, &mut Slots)> {
+        vec![
+            ("mean_square", &mut self.mean_square),
+            ("mean_grad", &mut self.mean_grad),
+            ("momentum", &mut self.momentum),
+        ]
+    }
+
     /// A validated optimizer with no state yet.
     pub fn new(config: RmsPropConfig) -> Result<Self, InvalidHyperparameter> {
         config.validate()?;

@@ -41,6 +41,11 @@ pub struct Sgd {
 }
 
 impl Sgd {
+    /// The velocity slot (see [`super::Optimizer::slots_mut`]).
+    pub fn slots_mut(&mut self) -> Vec<(&'static str, &mut Slots)> {
+        vec![("velocity", &mut self.velocity)]
+    }
+
     /// A validated optimizer with no state yet.
     pub fn new(config: SgdConfig) -> Result<Self, InvalidHyperparameter> {
         config.validate()?;

@@ -42,6 +42,17 @@ impl Slots {
         Ok(())
     }
 
+    /// Takes the state tensors out, leaving the slots empty (as before the first step).
+    pub fn take(&mut self) -> Vec<ArrayD<f32>> {
+        std::mem::take(&mut self.0)
+    }
+
+    /// Puts state tensors back (a checkpoint's); the next step checks them against the
+    /// parameters' count and shapes, as it checks any restored state.
+    pub fn restore(&mut self, tensors: Vec<ArrayD<f32>>) {
+        self.0 = tensors;
+    }
+
     /// The state tensors, one per parameter, in parameter order.
     pub fn tensors_mut(&mut self) -> &mut [ArrayD<f32>] {
         &mut self.0
