@@ -41,6 +41,8 @@ pub enum Command {
     Data(super::data::DataArgs),
     /// Rewrite specs in the canonical style, keeping every comment (`--check`: only show).
     Fmt(super::fmt::FmtArgs),
+    /// Run the language server on stdin/stdout (for editors: diagnostics, hovers, completion).
+    Lsp(super::lsp::LspArgs),
     /// Panics on purpose (tests of the panic hook).
     #[command(name = "__internal-panic", hide = true)]
     InternalPanic,

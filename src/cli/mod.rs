@@ -15,6 +15,7 @@ mod fmt;
 mod hook;
 mod inspect;
 mod limits;
+mod lsp;
 mod options;
 mod output;
 mod run;
@@ -53,6 +54,7 @@ fn dispatch(cli: &Cli) -> u8 {
         args::Command::Inspect(a) => inspect::run(a, cli.color),
         args::Command::Data(a) => data::run(a, cli.color),
         args::Command::Fmt(a) => fmt::run(a, &Output::new(cli.color, a.format)),
+        args::Command::Lsp(a) => lsp::run(a),
         args::Command::InternalPanic => hook::deliberate_panic(),
     }
 }

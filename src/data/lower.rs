@@ -6,6 +6,7 @@
 
 use super::lower_args::{opt, Ctx};
 use super::lower_source::lower_source;
+pub use super::lower_source::SOURCES;
 use super::spec::{Augment, Batch, PipelineSpec, Shuffle, Split, Step, Transform};
 use crate::diag::codes::{
     DATA_ARGUMENT_TYPE, DATA_DUPLICATE, DATA_MISSING_ARGUMENT, DATA_UNKNOWN_SETTING,
@@ -15,10 +16,12 @@ use crate::diag::suggest::help_or_list;
 use crate::diag::{Diagnostic, FileId, Span};
 use crate::syntax::ast::{self, Call, Expr, ExprKind, Setting};
 
-const SETTINGS: &[&str] = &[
+/// The settings a data block accepts.
+pub const SETTINGS: &[&str] = &[
     "source", "map", "augment", "split", "shuffle", "batch", "seed",
 ];
-const TRANSFORMS: &[&str] = &[
+/// The transforms `map` accepts.
+pub const TRANSFORMS: &[&str] = &[
     "standardize",
     "normalize",
     "scale",
@@ -29,7 +32,8 @@ const TRANSFORMS: &[&str] = &[
     "window",
     "pad",
 ];
-const AUGMENTS: &[&str] = &["flip", "rotate", "zoom", "crop", "noise"];
+/// The augmentations `augment` accepts.
+pub const AUGMENTS: &[&str] = &["flip", "rotate", "zoom", "crop", "noise"];
 
 /// Lowers one `data` block. The spec is `Some` exactly when no error was found.
 pub fn lower_data_def(file: FileId, def: &ast::DataDef) -> (Option<PipelineSpec>, Vec<Diagnostic>) {
