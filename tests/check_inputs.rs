@@ -130,7 +130,7 @@ fn wait_for(lines: &mpsc::Receiver<String>, want: &str, seen: &mut Vec<String>) 
                     return;
                 }
             }
-            Err(_) => panic!("no line with {want:?}; saw:\n{}", seen.join("\n")),
+            Err(e) => panic!("no line with {want:?} ({e}); saw:\n{}", seen.join("\n")),
         }
     }
 }

@@ -3,7 +3,13 @@
 //! worked out by hand (sizes 13 → 11 → 5 → 3, UTF-16 columns).
 
 // Test code: a failed unwrap is a failed test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Messages are built in place by `json!` at each call.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::needless_pass_by_value
+)]
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
