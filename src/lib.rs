@@ -20,6 +20,7 @@ pub mod fit;
 #[doc(hidden)]
 pub mod fuzz_entry;
 pub mod ir;
+pub mod lsp;
 pub mod ops;
 pub mod passes;
 pub mod plan;

@@ -127,8 +127,16 @@ fn missing_file_is_io_error() {
 }
 
 #[test]
-fn folder_is_io_error() {
+fn a_folder_is_checked_whole_and_an_io_error_where_one_file_is_wanted() {
     let o = modelc(&["check", "specs"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let n = std::fs::read_dir("specs").unwrap().count();
+    assert!(
+        stderr(&o).contains(&format!("Checked {n} files: no errors")),
+        "{}",
+        stderr(&o)
+    );
+    let o = modelc(&["summary", "specs"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("it is a folder"), "{}", stderr(&o));
 }

@@ -92,14 +92,16 @@ const RMSPROP: &[Param] = optimizer_params!(
     kw("centered", Kind::Bool, Default::Bool(false)),
     kw("epsilon", POSITIVE, Default::Float(1e-7))
 );
-const OPTIMIZERS: &[(&str, &[Param])] = &[
+/// Every optimizer with its options (for binding, and for the editor's completion).
+pub const OPTIMIZERS: &[(&str, &[Param])] = &[
     ("gd", GD),
     ("sgd", SGD),
     ("adam", ADAM),
     ("adamw", ADAMW),
     ("rmsprop", RMSPROP),
 ];
-const SCHEDULES: &[(&str, &[Param])] = &[
+/// Every learning-rate schedule with its options.
+pub const SCHEDULES: &[(&str, &[Param])] = &[
     (
         "step",
         &[
@@ -444,16 +446,21 @@ fn return_type_error<T>(
     None
 }
 
-fn loss(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Loss> {
-    let names: Vec<&str> = LossKind::ALL.iter().map(|(n, _)| *n).collect();
-    let (name, args, span) = choice_of(file, s, &names, diags)?;
-    let kind = LossKind::from_name(name)?;
-    let params = match kind {
+/// The options a loss takes.
+pub fn loss_params(kind: LossKind) -> &'static [Param] {
+    match kind {
         LossKind::Huber => HUBER,
         LossKind::BinaryCrossentropy | LossKind::CategoricalCrossentropy => SMOOTHED_CROSSENTROPY,
         LossKind::SparseCategoricalCrossentropy => FROM_LOGITS,
         LossKind::Mse | LossKind::Mae | LossKind::LogCosh => NO_ARGS,
-    };
+    }
+}
+
+fn loss(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Loss> {
+    let names: Vec<&str> = LossKind::ALL.iter().map(|(n, _)| *n).collect();
+    let (name, args, span) = choice_of(file, s, &names, diags)?;
+    let kind = LossKind::from_name(name)?;
+    let params = loss_params(kind);
     let b = sig::bind(
         file,
         &Signature { params },

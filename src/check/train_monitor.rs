@@ -24,7 +24,8 @@ pub const MONITORS: &[&str] = &[
     "mse",
 ];
 
-const EARLY_STOPPING: &[Param] = &[
+/// The options of `early_stopping`.
+pub const EARLY_STOPPING: &[Param] = &[
     kw("patience", int_min(1), Default::Int(5)),
     kw("monitor", Kind::Choice(MONITORS), Default::Name("val_loss")),
     kw(

@@ -45,6 +45,8 @@ pub enum Command {
     Fmt(super::fmt::FmtArgs),
     /// Rank run folders by a metric: a table, and results.csv, summary.csv and report.html.
     Compare(super::compare::CompareArgs),
+    /// Run the language server on stdin/stdout (for editors: diagnostics, hovers, completion).
+    Lsp(super::lsp::LspArgs),
     /// Panics on purpose (tests of the panic hook).
     #[command(name = "__internal-panic", hide = true)]
     InternalPanic,

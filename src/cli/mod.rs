@@ -17,6 +17,7 @@ mod fmt;
 mod hook;
 mod inspect;
 mod limits;
+mod lsp;
 mod options;
 mod output;
 mod run;
@@ -58,6 +59,7 @@ fn dispatch(cli: &Cli) -> u8 {
         args::Command::Data(a) => data::run(a, cli.color),
         args::Command::Fmt(a) => fmt::run(a, &Output::new(cli.color, a.format)),
         args::Command::Compare(a) => compare::run(a, &compare::output(a, cli.color)),
+        args::Command::Lsp(a) => lsp::run(a),
         args::Command::InternalPanic => hook::deliberate_panic(),
     }
 }

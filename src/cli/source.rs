@@ -57,7 +57,30 @@ pub fn load(map: &mut SourceMap, path: &Path, limits: &Limits) -> Result<LoadedS
                 .read_to_end(&mut bytes)
         })
         .map_err(io_err)?;
-    let file = map.add(shown.clone(), String::from_utf8_lossy(&bytes).into_owned());
+    Ok(parse_bytes(map, shown, &bytes, limits))
+}
+
+/// Reads a spec from standard input (at most the size limit plus one byte), shown as `shown`.
+pub fn load_stdin(
+    map: &mut SourceMap,
+    shown: &str,
+    limits: &Limits,
+) -> Result<LoadedSpec, Diagnostic> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(limits.max_source_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| {
+            Diagnostic::error(codes::IO_READ, format!("cannot read standard input: {e}"))
+                .at_external(shown.to_string(), 0, 0)
+        })?;
+    Ok(parse_bytes(map, shown.to_string(), &bytes, limits))
+}
+
+/// Parses bytes read from `shown` into `map`: the size limit, UTF-8, then the AST.
+fn parse_bytes(map: &mut SourceMap, shown: String, bytes: &[u8], limits: &Limits) -> LoadedSpec {
+    let file = map.add(shown.clone(), String::from_utf8_lossy(bytes).into_owned());
     if bytes.len() as u64 > limits.max_source_bytes {
         let d = Diagnostic::error(
             codes::SYNTAX_FILE_TOO_LARGE,
@@ -65,26 +88,26 @@ pub fn load(map: &mut SourceMap, path: &Path, limits: &Limits) -> Result<LoadedS
         )
         .at_external(shown, 0, 0)
         .help("raise the limit with `--max-source-bytes`");
-        return Ok(LoadedSpec {
+        return LoadedSpec {
             file,
             ast: ast::File::default(),
             diagnostics: vec![d],
-        });
+        };
     }
-    let text = match syntax::decode(file, &bytes) {
+    let text = match syntax::decode(file, bytes) {
         Ok(t) => t,
         Err(d) => {
-            return Ok(LoadedSpec {
+            return LoadedSpec {
                 file,
                 ast: ast::File::default(),
                 diagnostics: vec![d],
-            })
+            }
         }
     };
     let parsed = syntax::parse(file, text, limits);
-    Ok(LoadedSpec {
+    LoadedSpec {
         file,
         ast: parsed.file,
         diagnostics: parsed.diagnostics,
-    })
+    }
 }

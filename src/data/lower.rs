@@ -6,6 +6,7 @@
 
 use super::lower_args::{opt, Ctx};
 use super::lower_source::lower_source;
+pub use super::lower_source::SOURCES;
 use super::spec::{Augment, Batch, PipelineSpec, Shuffle, Split, Step, Transform};
 use crate::diag::codes::{
     DATA_ARGUMENT_TYPE, DATA_DUPLICATE, DATA_MISSING_ARGUMENT, DATA_UNKNOWN_SETTING,
@@ -19,7 +20,8 @@ use crate::syntax::ast::{self, Call, Expr, ExprKind, Setting};
 pub const SETTINGS: &[&str] = &[
     "source", "map", "augment", "split", "shuffle", "batch", "seed",
 ];
-const TRANSFORMS: &[&str] = &[
+/// The transforms `map` accepts.
+pub const TRANSFORMS: &[&str] = &[
     "standardize",
     "normalize",
     "scale",
@@ -30,7 +32,8 @@ const TRANSFORMS: &[&str] = &[
     "window",
     "pad",
 ];
-const AUGMENTS: &[&str] = &["flip", "rotate", "zoom", "crop", "noise"];
+/// The augmentations `augment` accepts.
+pub const AUGMENTS: &[&str] = &["flip", "rotate", "zoom", "crop", "noise"];
 
 /// Lowers one `data` block. The spec is `Some` exactly when no error was found.
 pub fn lower_data_def(file: FileId, def: &ast::DataDef) -> (Option<PipelineSpec>, Vec<Diagnostic>) {

@@ -13,7 +13,8 @@ use crate::diag::suggest::help_or_list;
 use crate::diag::{Diagnostic, Span};
 use crate::syntax::ast::{Call, Expr, ExprKind, Setting};
 
-const SOURCES: &[&str] = &["csv", "idx", "npy", "regression", "tokens", "sine"];
+/// The sources a data block can read from.
+pub const SOURCES: &[&str] = &["csv", "idx", "npy", "regression", "tokens", "sine"];
 const TASKS: &[&str] = &["classification", "regression"];
 
 fn column_ref(ctx: &mut Ctx, e: &Expr, name: &str) -> Option<ColumnRef> {

@@ -61,7 +61,8 @@ pub fn page(spec: &LayerSpec) -> String {
     text
 }
 
-fn argument_line(p: &Param) -> String {
+/// One argument's line of the page: what it accepts, its default and its other spellings.
+pub fn argument_line(p: &Param) -> String {
     let mut line = kind_text(p.kind);
     match p.default {
         Default::Required => line.push_str(if p.positional {

@@ -1,17 +1,32 @@
-//! `modelc check FILE...`: parse and check every file, report every problem.
+//! `modelc check PATH...`: parse and check every spec, report every problem. A path may be a
+//! file, a folder (every `.model` file below it, in sorted order) or `-` (standard input,
+//! shown as `--stdin-filename`); `--watch` re-checks whenever a file changes.
+//!
+//! Files: `inputs` (what the paths name), `watch` (the polling loop).
+
+mod inputs;
+mod watch;
 
 use super::options::{format_parser, LimitArgs};
 use super::output::Output;
 use super::source;
 use crate::diag::{self, Diagnostic, Format, SourceMap};
 use clap::Args;
+use inputs::Input;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The `.model` files to check.
-    #[arg(required = true, value_name = "FILE")]
+    /// The `.model` files to check; a folder checks every `.model` file below it; `-` reads
+    /// one spec from standard input.
+    #[arg(required = true, value_name = "PATH")]
     pub files: Vec<PathBuf>,
+    /// The name standard input's spec is shown under in diagnostics (with `-`).
+    #[arg(long, value_name = "NAME", default_value = "<stdin>")]
+    pub stdin_filename: String,
+    /// Keep running: check again whenever a file changes (Ctrl-C stops).
+    #[arg(long)]
+    pub watch: bool,
     /// Output format for diagnostics.
     #[arg(long, value_parser = format_parser(), default_value = "human")]
     pub format: Format,
@@ -24,12 +39,28 @@ pub struct CheckArgs {
 
 /// Runs `check`; returns the exit status.
 pub fn run(args: &CheckArgs, out: &Output) -> u8 {
+    if args.watch {
+        return watch::run(args, out);
+    }
+    match inputs::expand(&args.files) {
+        Ok(inputs) => check_inputs(args, out, &inputs, ""),
+        Err(d) => super::common::report(out, &SourceMap::new(), vec![d]),
+    }
+}
+
+/// Checks every input, prints its diagnostics and one summary line (ending in `suffix`);
+/// returns the exit status.
+fn check_inputs(args: &CheckArgs, out: &Output, inputs: &[Input], suffix: &str) -> u8 {
     let limits = args.limits.limits();
     let mut map = SourceMap::new();
     let mut all: Vec<Diagnostic> = Vec::new();
     let mut status = 0u8;
-    for path in &args.files {
-        let mut diags = match source::load(&mut map, path, &limits) {
+    for input in inputs {
+        let loaded = match input {
+            Input::Stdin => source::load_stdin(&mut map, &args.stdin_filename, &limits),
+            Input::File(path) => source::load(&mut map, path, &limits),
+        };
+        let mut diags = match loaded {
             Ok(spec) => {
                 let mut diags = spec.diagnostics;
                 if !diags.iter().any(Diagnostic::is_error) {
@@ -56,21 +87,20 @@ pub fn run(args: &CheckArgs, out: &Output) -> u8 {
     out.diagnostics(&map, &all);
     let errors = all.iter().filter(|d| d.is_error()).count();
     let warnings = all.len() - errors;
-    let files = args.files.len();
+    let line = summary_line(inputs.len(), errors, warnings) + suffix;
+    out.status(if errors == 0 { "Checked" } else { "Failed" }, &line);
+    status
+}
+
+/// `3 files: no errors, 1 warning`.
+fn summary_line(files: usize, errors: usize, warnings: usize) -> String {
     let noun = if files == 1 { "file" } else { "files" };
     if errors == 0 {
-        out.status(
-            "Checked",
-            &format!("{files} {noun}: no errors{}", plural_warnings(warnings)),
-        );
+        format!("{files} {noun}: no errors{}", plural_warnings(warnings))
     } else {
         let e = if errors == 1 { "error" } else { "errors" };
-        out.status(
-            "Failed",
-            &format!("{files} {noun}: {errors} {e}{}", plural_warnings(warnings)),
-        );
+        format!("{files} {noun}: {errors} {e}{}", plural_warnings(warnings))
     }
-    status
 }
 
 fn plural_warnings(n: usize) -> String {
