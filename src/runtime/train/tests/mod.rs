@@ -9,6 +9,7 @@ mod dense_mse;
 mod fast_paths;
 mod gradients;
 mod newer_ops;
+mod resampling;
 mod step;
 
 use ndarray::{ArrayD, IxDyn};
