@@ -1,8 +1,8 @@
 //! The issue-15 upsampling and separable layers against Keras 3 (TensorFlow backend): each case
 //! is a one-layer spec whose input and weights follow fixed formulas, the interpreter's output
 //! (optimized and `-O0` plans) compared with the numbers Keras printed for the same layer,
-//! input and weights (`keras.layers.Conv2DTranspose`, `SeparableConv2D`, `UpSampling2D`; the
-//! script is in the commit that added this file's cases, reproduced in the comment below).
+//! input and weights (`keras.layers.Conv2DTranspose`, `SeparableConv2D`, `UpSampling2D`, with
+//! the peers Python's Keras 3; the script, in short:)
 //!
 //! ```text
 //! xs(shape) = ((arange(size) * 7) % 11) / 10 - 0.5      (the input, row-major)
