@@ -515,6 +515,8 @@ fn onnx_checker_and_onnx_runtime_accept_the_seed_models_when_available() {
         ("folded_rnns", FOLDED_RNNS.to_string(), 30, 17),
         ("sequence_windows", SEQUENCE_WINDOWS.to_string(), 1, 17),
         ("depthwise", DEPTHWISE.to_string(), 1, 13),
+        ("resampling", RESAMPLING.to_string(), 1, 13),
+        ("resampling_21", RESAMPLING.to_string(), 1, 21),
         ("recurrent_options", RECURRENT_OPTIONS.to_string(), 20, 17),
         ("attention", ATTENTION.to_string(), 20, 21),
     ];

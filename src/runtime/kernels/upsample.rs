@@ -136,9 +136,6 @@ pub fn upsample_backward(
                         (r.hi, q.hi, r.weight * q.weight),
                     ];
                     for (y, x, k) in weights {
-                        if k == 0.0 {
-                            continue;
-                        }
                         let dst = &mut d[(y * w + x) * c..(y * w + x + 1) * c];
                         dst.iter_mut().zip(g).for_each(|(a, &v)| *a += k * v);
                     }
