@@ -120,8 +120,8 @@ pub(crate) fn infer(s: InferStep<'_, '_>) -> Result<(), RunError> {
 /// The depthwise output of the whole batch (the intermediate the pointwise product reads).
 fn depthwise_part(
     ctx: &Ctx<'_>,
-    x: ArrayView4<'_, f32>,
-    dk: ArrayView4<'_, f32>,
+    x: &ArrayView4<'_, f32>,
+    dk: &ArrayView4<'_, f32>,
     window: &Window,
 ) -> Result<Array4<f32>, TrainError> {
     let (n, h, w, c) = x.dim();
@@ -145,7 +145,8 @@ fn depthwise_part(
         return Err(ctx.internal("its window does not fit its input"));
     };
     let mut mid = Array4::<f32>::zeros((n, oh, ow, c * m));
-    depthwise_forward(x, dk, None, &geom, mid.view_mut()).map_err(|e| ctx.kernel(e))?;
+    depthwise_forward(x.view(), dk.view(), None, &geom, mid.view_mut())
+        .map_err(|e| ctx.kernel(e))?;
     Ok(mid)
 }
 
@@ -169,7 +170,7 @@ pub(crate) fn forward(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
         Some(b) => Some(ctx.rank::<f32, Ix1>(param(ctx, params, b)?)?),
         None => None,
     };
-    let mid = depthwise_part(ctx, xv, dk, window)?;
+    let mid = depthwise_part(ctx, &xv, &dk, window)?;
     dense_forward(mid.view().into_dyn(), pk, bv, out.view_mut()).map_err(|e| ctx.kernel(e))?;
     fused::apply(p.activation, out);
     Ok(())
@@ -197,7 +198,7 @@ pub(crate) fn backward(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainError
     let dk = ctx.rank::<f32, Ix4>(param(ctx, params, p.depthwise)?)?;
     let pk = as_matrix(param(ctx, params, p.pointwise)?)
         .ok_or_else(|| ctx.internal("its pointwise kernel is not [1, 1, C·M, F]"))?;
-    let mid = depthwise_part(ctx, xv, dk, window)?;
+    let mid = depthwise_part(ctx, &xv, &dk, window)?;
     let mut dmid = Array4::<f32>::zeros(mid.dim());
     let mut dpk = grads.take_param(p.pointwise)?;
     let mut db = p.bias.map(|b| grads.take_param(b)).transpose()?;
