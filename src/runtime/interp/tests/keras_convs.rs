@@ -12,6 +12,9 @@
 //! layer.set_weights([ks(kernel.shape), bias]); print(layer(xs(shape)))
 //! ```
 
+// Keras's printed numbers, copied as they are.
+#![allow(clippy::unreadable_literal)]
+
 use super::*;
 
 /// One layer, its per-sample input and output shapes and Keras's output (batch 1).
@@ -185,7 +188,7 @@ fn keras_weights(plan: &ExecutionPlan) -> Weights {
         .filter(|p| p.source == ParamSource::Stored)
         .map(|p| {
             let n = p.elements();
-            let data = if p.name.ends_with(".bias") {
+            let data = if p.name.rsplit('.').next() == Some("bias") {
                 (0..n).map(|f| 0.1 * (f + 1) as f32).collect()
             } else if p.name.ends_with("pointwise_kernel") {
                 formula(n, 5, 13, 0.6).iter().map(|v| v * 0.5).collect()
