@@ -228,6 +228,15 @@ model Depthwise(x: f32[N, 8, 8, 3]) -> f32[N, 6] {
 }
 ";
 
+/// `separable_conv2d` (multiplier, strides, `same`, dilation, no bias), `conv2d_transpose`
+/// (`valid`, `same`, a kernel smaller than its stride) and `upsampling2d` (nearest and bilinear,
+/// unequal factors): an encoder–decoder.
+const RESAMPLING: &str = r"
+model Resampling(x: f32[N, 8, 8, 3]) -> f32[N, 10, 20, 2] {
+    x |> separable_conv2d(4, 3, depth_multiplier: 2, padding: same, activation: relu) |> separable_conv2d(4, 3, strides: 2, padding: same) |> separable_conv2d(3, 2, dilation: 2, use_bias: false) |> conv2d_transpose(4, 3, strides: 2, activation: relu) |> conv2d_transpose(3, 2, strides: 3, padding: same) |> conv2d_transpose(3, [3, 2], strides: [1, 2], padding: same) |> max_pool2d(3) |> upsampling2d(size: [2, 1], interpolation: bilinear) |> upsampling2d(size: [1, 2]) |> conv2d(2, kernel: 1)
+}
+";
+
 /// `go_backwards`, `gru(reset_after: false)`, dropout, and `bidirectional` with each merge,
 /// with and without sequences and with the wrapped layer going backwards.
 const RECURRENT_OPTIONS: &str = r"
@@ -262,6 +271,11 @@ fn conv1d_and_the_1d_pools_export_and_run_in_tract_as_in_modelc() {
 #[test]
 fn depthwise_conv2d_exports_and_runs_in_tract_as_in_modelc() {
     assert_exports_equal("depthwise", DEPTHWISE, 1, &[13, 17]);
+}
+
+#[test]
+fn separable_transposed_and_upsampling_layers_export_and_run_in_tract_as_in_modelc() {
+    assert_exports_equal("resampling", RESAMPLING, 1, &[13, 17, 21]);
 }
 
 #[test]
@@ -531,6 +545,8 @@ fn onnx_checker_and_onnx_runtime_accept_the_seed_models_when_available() {
         ("folded_rnns", FOLDED_RNNS.to_string(), 30, 17),
         ("sequence_windows", SEQUENCE_WINDOWS.to_string(), 1, 17),
         ("depthwise", DEPTHWISE.to_string(), 1, 13),
+        ("resampling", RESAMPLING.to_string(), 1, 13),
+        ("resampling_21", RESAMPLING.to_string(), 1, 21),
         ("recurrent_options", RECURRENT_OPTIONS.to_string(), 20, 17),
         ("attention", ATTENTION.to_string(), 20, 21),
     ];

@@ -90,6 +90,30 @@ fn image_layer() -> impl Strategy<Value = Layer> {
                 activation,
             }
         ),
+        1 => (1..=3usize, 1..=3usize, 1..=2usize, 1..=2usize, 1..=2usize, any::<bool>(), activation()).prop_map(
+            |(filters, kernel, multiplier, stride, dilation, same, activation)| Layer::Separable {
+                filters,
+                kernel,
+                multiplier,
+                stride,
+                dilation,
+                same,
+                activation,
+            }
+        ),
+        1 => (1..=3usize, 1..=3usize, 1..=2usize, any::<bool>(), activation()).prop_map(
+            |(filters, kernel, stride, same, activation)| Layer::ConvTranspose {
+                filters,
+                kernel,
+                stride,
+                same,
+                activation,
+            }
+        ),
+        1 => (1..=2usize, 1..=2usize, any::<bool>()).prop_map(|(sh, sw, bilinear)| Layer::UpSampling {
+            size: (sh, sw),
+            bilinear,
+        }),
         2 => (any::<bool>(), 1..=3usize, prop::option::of(1..=3usize), any::<bool>()).prop_map(
             |(max, pool, stride, same)| Layer::Pool {
                 max,

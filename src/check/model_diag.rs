@@ -241,7 +241,7 @@ fn window(
     if layer.ends_with("1d") {
         return window_1d(file, call, bound, input, needed);
     }
-    let (what, size) = if layer == "conv2d" || layer == "depthwise_conv2d" {
+    let (what, size) = if matches!(layer, "conv2d" | "depthwise_conv2d" | "separable_conv2d") {
         ("kernel", bound.pair("kernel"))
     } else {
         ("pool", bound.pair("pool"))

@@ -14,6 +14,8 @@
 //! FLOPs `2·kh·kw (+ 1)` per output element. Export: ONNX `Conv` with `group = in` (kernel
 //! `[in·multiplier, 1, kh, kw]`); PyTorch `nn.Conv2d(groups=in)`.
 //!
+//! `separable_conv2d`: `ops::separable` (its rule, lowering and export; this file forwards).
+//!
 //! Weights: `kernel [kh, kw, in, filters]` (Glorot uniform), `bias [filters]` (zeros). FLOPs:
 //! `2·kh·kw·in·filters (+ filters)` per output position. Window arithmetic: `ops::window`.
 //! Lowering: an IR `Conv2d` with a linear activation, the layer's `activation:` following as its
@@ -109,6 +111,9 @@ pub const LAYERS: &[LayerSpec] = &[
 ];
 
 pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
+    if name == "separable_conv2d" {
+        return Some(super::separable::build(args));
+    }
     if name == "conv1d" {
         return Some(LayerOp::Conv1d {
             filters: args.size("filters"),
@@ -193,6 +198,7 @@ pub fn infer(op: &LayerOp, inputs: &[Fact]) -> Rule {
             &window(*kernel, *strides, *dilation, *padding),
             *use_bias,
         ),
+        LayerOp::SeparableConv2d { .. } => super::separable::infer(op, inputs),
         other => Err(not_mine("conv", other)),
     }
 }
@@ -361,6 +367,9 @@ pub fn window(
 
 /// The IR verifier's entry: [`rule`] over the op's one input.
 pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact, String> {
+    if matches!(op, Op::SeparableConv2d { .. }) {
+        return super::separable::verify(op, inputs, params);
+    }
     if let Op::DepthwiseConv2d {
         multiplier,
         window,
@@ -400,6 +409,9 @@ pub fn verify(op: &Op, inputs: &[&Fact], params: &[ParamRef<'_>]) -> Result<Fact
 
 /// The IR op and the activation node to follow it.
 pub fn lower(op: &LayerOp, params: &[ParamId], rank: usize) -> Result<(Op, IrActivation), String> {
+    if matches!(op, LayerOp::SeparableConv2d { .. }) {
+        return super::separable::lower(op, params, rank);
+    }
     if let LayerOp::DepthwiseConv2d {
         kernel,
         depth_multiplier,
@@ -505,6 +517,7 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
         return match op {
             Op::Conv1d { .. } => super::window_onnx::conv1d(op, cx),
             Op::DepthwiseConv2d { .. } => super::window_onnx::depthwise(op, cx),
+            Op::SeparableConv2d { .. } => super::separable::to_onnx(op, cx),
             other => Err(op::not_mine("conv", other.kind())),
         };
     };

@@ -165,6 +165,28 @@ mod tests {
         assert!(lstm.contains("feed it a sequence"), "{lstm}");
     }
 
+    #[test]
+    fn the_upsampling_and_separable_layers_show_keras_defaults() {
+        let synopsis_of = |name| synopsis(lookup(name).expect("registered"));
+        assert_eq!(
+            synopsis_of("conv2d_transpose"),
+            "conv2d_transpose(filters, kernel, strides: 1, padding: valid, use_bias: true, activation: linear)"
+        );
+        assert_eq!(
+            synopsis_of("separable_conv2d"),
+            "separable_conv2d(filters, kernel, depth_multiplier: 1, strides: 1, padding: valid, dilation: 1, use_bias: true, activation: linear)"
+        );
+        assert_eq!(
+            synopsis_of("upsampling2d"),
+            "upsampling2d(size: 2, interpolation: nearest)"
+        );
+        let page = page_of("upsampling2d");
+        assert!(
+            page.contains("interpolation  one of nearest, bilinear; default nearest"),
+            "{page}"
+        );
+    }
+
     fn page_of(name: &str) -> String {
         page(lookup(name).expect("registered"))
     }

@@ -128,6 +128,11 @@ mod tests {
         assert_eq!(modelc_name("nn.Linear"), Some("dense"));
         assert_eq!(modelc_name("nn.BatchNorm2d"), Some("batch_norm"));
         assert_eq!(modelc_name("layers.Embedding"), Some("embedding"));
+        assert_eq!(modelc_name("SeparableConv2D"), Some("separable_conv2d"));
+        assert_eq!(modelc_name("Conv2DTranspose"), Some("conv2d_transpose"));
+        assert_eq!(modelc_name("nn.ConvTranspose2d"), Some("conv2d_transpose"));
+        assert_eq!(modelc_name("UpSampling2D"), Some("upsampling2d"));
+        assert_eq!(modelc_name("nn.Upsample"), Some("upsampling2d"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::signature::{BoundArgs, LayerSpec};
 use super::symbols::Symbols;
 use super::types::{Activation, DType, Fact, Padding, Padding1d, PoolKind, RnnCell};
 use super::{activation, conv, dense, dropout, embedding, merge, norm, pool, recurrent, reshape};
+use super::{separable, upsample};
 use crate::diag::Span;
 use serde::Serialize;
 
@@ -135,6 +136,32 @@ pub enum LayerOp {
         use_bias: bool,
         activation: Activation,
     },
+    /// Keras SeparableConv2D: a depthwise conv, then a 1 × 1 conv to `filters` channels.
+    SeparableConv2d {
+        filters: usize,
+        kernel: (usize, usize),
+        depth_multiplier: usize,
+        strides: (usize, usize),
+        padding: Padding,
+        dilation: (usize, usize),
+        use_bias: bool,
+        activation: Activation,
+    },
+    // --- upsample family (`ops::upsample`) ---
+    /// Keras Conv2DTranspose (`padding` valid or same, no output padding).
+    Conv2dTranspose {
+        filters: usize,
+        kernel: (usize, usize),
+        strides: (usize, usize),
+        padding: Padding,
+        use_bias: bool,
+        activation: Activation,
+    },
+    /// Keras UpSampling2D by `size` (rows, columns).
+    UpSampling2d {
+        size: (usize, usize),
+        interpolation: upsample::Interpolation,
+    },
 }
 
 impl LayerOp {
@@ -197,6 +224,9 @@ impl LayerOp {
                 kind: PoolKind::Avg,
             } => "global_avg_pool1d",
             LayerOp::DepthwiseConv2d { .. } => "depthwise_conv2d",
+            LayerOp::SeparableConv2d { .. } => "separable_conv2d",
+            LayerOp::Conv2dTranspose { .. } => "conv2d_transpose",
+            LayerOp::UpSampling2d { .. } => "upsampling2d",
         }
     }
 }
@@ -215,6 +245,8 @@ const FAMILIES: &[&[LayerSpec]] = &[
     activation::LAYERS,
     reshape::CAST_LAYERS,
     attention::LAYERS,
+    separable::LAYERS,
+    upsample::LAYERS,
 ];
 
 /// Every layer a model body can use.
@@ -247,6 +279,7 @@ pub fn build(name: &str, args: &BoundArgs) -> Option<LayerOp> {
         .or_else(|| merge::build(name, args))
         .or_else(|| activation::build(name, args))
         .or_else(|| attention::build(name, args))
+        .or_else(|| upsample::build(name, args))
 }
 
 /// Parameter `i` of a layer being lowered.
@@ -279,6 +312,8 @@ impl LayerOp {
             LayerOp::MultiHeadAttention { .. } | LayerOp::PositionEmbedding { .. } => {
                 Family::Attention
             }
+            LayerOp::SeparableConv2d { .. } => Family::Conv,
+            LayerOp::Conv2dTranspose { .. } | LayerOp::UpSampling2d { .. } => Family::Upsample,
         }
     }
 
@@ -297,6 +332,7 @@ impl LayerOp {
             Family::Merge => merge::infer(self, inputs, symbols, at),
             Family::Activation => activation::infer(self, inputs),
             Family::Attention => attention::infer(self, inputs, symbols, at),
+            Family::Upsample => upsample::infer(self, inputs),
         }
     }
 
@@ -315,6 +351,7 @@ impl LayerOp {
             Family::Merge => merge::lower(self),
             Family::Activation => activation::lower(self, rank),
             Family::Attention => attention::lower(self, params),
+            Family::Upsample => upsample::lower(self, params, rank),
         }
     }
 }

@@ -9,76 +9,11 @@ use super::attention;
 use super::param::{expect_params, ParamId, ParamRef};
 use super::rule::Rule;
 use super::types::Fact;
+use super::upsample;
 use super::{activation, conv, dense, dropout, embedding, merge, norm, pool, recurrent, reshape};
 use serde::{Deserialize, Serialize};
 
-/// An elementwise activation.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    Linear,
-    Relu,
-    LeakyRelu {
-        alpha: f32,
-    },
-    Sigmoid,
-    Tanh,
-    Gelu,
-    /// Softmax over the last axis.
-    Softmax,
-    // Issue 15's activations (Keras 3 definitions; see `runtime::kernels::activation`).
-    /// `x · sigmoid(x)` (`swish`, alias `silu`).
-    Swish,
-    Elu {
-        alpha: f32,
-    },
-    Selu,
-    Softplus,
-    /// `relu6(x + 3) / 6`.
-    HardSigmoid,
-    Relu6,
-    Mish,
-}
-
-impl Activation {
-    /// Whether the activation can be fused into a conv2d or dense step: those whose
-    /// derivative is a function of their output, so that the fused training step need not
-    /// keep the pre-activation (gelu, swish and mish are not).
-    pub fn is_fusable(self) -> bool {
-        matches!(
-            self,
-            Activation::Relu
-                | Activation::LeakyRelu { .. }
-                | Activation::Sigmoid
-                | Activation::Tanh
-                | Activation::Elu { .. }
-                | Activation::Selu
-                | Activation::Softplus
-                | Activation::HardSigmoid
-                | Activation::Relu6
-        )
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Linear => "linear",
-            Activation::Relu => "relu",
-            Activation::LeakyRelu { .. } => "leaky_relu",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Tanh => "tanh",
-            Activation::Gelu => "gelu",
-            Activation::Softmax => "softmax",
-            Activation::Swish => "swish",
-            Activation::Elu { .. } => "elu",
-            Activation::Selu => "selu",
-            Activation::Softplus => "softplus",
-            Activation::HardSigmoid => "hard_sigmoid",
-            Activation::Relu6 => "relu6",
-            Activation::Mish => "mish",
-        }
-    }
-}
-
+pub use super::op_activation::Activation;
 pub use super::types::Padding;
 
 /// A 2-D window: size, strides, dilation and padding.
@@ -246,6 +181,31 @@ pub enum Op {
         bias: Option<ParamId>,
         activation: Activation,
     },
+    /// Keras SeparableConv2D: `DepthwiseConv2d`'s (no bias), then a 1 × 1 conv
+    /// (`pointwise_kernel [1, 1, C·multiplier, filters]`) with the bias and activation.
+    SeparableConv2d {
+        filters: usize,
+        multiplier: usize,
+        window: Window,
+        depthwise_kernel: ParamId,
+        pointwise_kernel: ParamId,
+        bias: Option<ParamId>,
+        activation: Activation,
+    },
+    /// Keras Conv2DTranspose, kernel `[kh, kw, filters, C]`; `window.padding` is valid or same
+    /// (see `ops::upsample`), dilation 1.
+    Conv2dTranspose {
+        filters: usize,
+        window: Window,
+        kernel: ParamId,
+        bias: Option<ParamId>,
+        activation: Activation,
+    },
+    /// Keras UpSampling2D: `[N, H, W, C] → [N, H·size[0], W·size[1], C]`.
+    UpSampling2d {
+        size: [usize; 2],
+        interpolation: upsample::Interpolation,
+    },
 }
 
 impl Op {
@@ -300,6 +260,9 @@ impl Op {
             Op::GlobalAvgPool1d => "global_avg_pool1d",
             Op::GlobalMaxPool1d => "global_max_pool1d",
             Op::DepthwiseConv2d { .. } => "depthwise_conv2d",
+            Op::SeparableConv2d { .. } => "separable_conv2d",
+            Op::Conv2dTranspose { .. } => "conv2d_transpose",
+            Op::UpSampling2d { .. } => "upsampling2d",
         }
     }
 
@@ -309,9 +272,19 @@ impl Op {
             Op::Conv2d { kernel, bias, .. }
             | Op::Dense { kernel, bias, .. }
             | Op::Conv1d { kernel, bias, .. }
-            | Op::DepthwiseConv2d { kernel, bias, .. } => {
+            | Op::DepthwiseConv2d { kernel, bias, .. }
+            | Op::Conv2dTranspose { kernel, bias, .. } => {
                 std::iter::once(*kernel).chain(*bias).collect()
             }
+            Op::SeparableConv2d {
+                depthwise_kernel,
+                pointwise_kernel,
+                bias,
+                ..
+            } => [*depthwise_kernel, *pointwise_kernel]
+                .into_iter()
+                .chain(*bias)
+                .collect(),
             Op::BatchNorm {
                 gamma,
                 beta,
@@ -369,9 +342,19 @@ impl Op {
             Op::Conv2d { kernel, bias, .. }
             | Op::Dense { kernel, bias, .. }
             | Op::Conv1d { kernel, bias, .. }
-            | Op::DepthwiseConv2d { kernel, bias, .. } => {
+            | Op::DepthwiseConv2d { kernel, bias, .. }
+            | Op::Conv2dTranspose { kernel, bias, .. } => {
                 std::iter::once(kernel).chain(bias.as_mut()).collect()
             }
+            Op::SeparableConv2d {
+                depthwise_kernel,
+                pointwise_kernel,
+                bias,
+                ..
+            } => [depthwise_kernel, pointwise_kernel]
+                .into_iter()
+                .chain(bias.as_mut())
+                .collect(),
             Op::BatchNorm {
                 gamma,
                 beta,
@@ -452,6 +435,8 @@ impl Op {
             Op::Activation(_) => Family::Activation,
             Op::Add | Op::Concat { .. } => Family::Merge,
             Op::MultiHeadAttention { .. } | Op::PositionEmbedding { .. } => Family::Attention,
+            Op::SeparableConv2d { .. } => Family::Conv,
+            Op::Conv2dTranspose { .. } | Op::UpSampling2d { .. } => Family::Upsample,
         }
     }
 
@@ -471,6 +456,7 @@ impl Op {
             Family::Merge => merge::verify(self, inputs, params),
             Family::Activation => activation::verify(self, inputs, params),
             Family::Attention => attention::verify(self, inputs, params),
+            Family::Upsample => upsample::verify(self, inputs, params),
         }
     }
 
@@ -526,6 +512,15 @@ impl Op {
                 " {{heads: {heads}, key_dim: {key_dim}, value_dim: {value_dim}, dropout: {dropout}, causal: {causal}}}"
             ),
             Op::PositionEmbedding { table } => format!(" {{embeddings: {}}}", pname(*table)),
+            Op::SeparableConv2d { filters, multiplier, window, activation, .. } => format!(
+                " {{filters: {filters}, multiplier: {multiplier}, kernel: {:?}, strides: {:?}, dilation: {:?}, padding: {:?}, activation: {}}}",
+                window.size, window.strides, window.dilation, window.padding, activation.name()
+            ),
+            Op::Conv2dTranspose { filters, window, activation, .. } => format!(
+                " {{filters: {filters}, kernel: {:?}, strides: {:?}, padding: {:?}, activation: {}}}",
+                window.size, window.strides, window.padding, activation.name()
+            ),
+            Op::UpSampling2d { size, interpolation } => format!(" {{size: {size:?}, interpolation: {interpolation:?}}}"),
             _ => String::new(),
         }
     }
@@ -559,6 +554,8 @@ pub enum Family {
     Activation,
     /// `multi_head_attention`, `position_embedding`.
     Attention,
+    /// `conv2d_transpose`, `upsampling2d`.
+    Upsample,
 }
 
 /// The error of a family's entry point handed an op of another family (a dispatch bug).
@@ -592,6 +589,7 @@ impl Op {
             Family::Merge => merge::to_onnx(self, cx),
             Family::Activation => activation::to_onnx(self, cx),
             Family::Attention => attention::to_onnx(self, cx),
+            Family::Upsample => upsample::to_onnx(self, cx),
         }
     }
 }

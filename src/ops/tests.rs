@@ -217,3 +217,69 @@ fn depthwise_conv2d_multiplies_channels_and_has_keras_weights() {
         .infer(&[&f32s(&[2, 8, 3])], &[p("k", &[3, 3, 3, 2])])
         .is_err());
 }
+
+#[test]
+fn separable_conv2d_has_keras_weights_and_conv2d_sizes() {
+    let op = |bias: bool| Op::SeparableConv2d {
+        filters: 5,
+        multiplier: 2,
+        window: Window {
+            strides: [2, 2],
+            padding: Padding::Same,
+            ..WINDOW
+        },
+        depthwise_kernel: ParamId(0),
+        pointwise_kernel: ParamId(1),
+        bias: bias.then_some(ParamId(2)),
+        activation: Activation::Linear,
+    };
+    let x = f32s(&[7, 8, 3]);
+    let weights = [p("d", &[3, 3, 3, 2]), p("p", &[1, 1, 6, 5]), p("b", &[5])];
+    assert_eq!(op(true).infer(&[&x], &weights), Ok(f32s(&[4, 4, 5])));
+    assert_eq!(op(false).infer(&[&x], &weights[..2]), Ok(f32s(&[4, 4, 5])));
+    assert_eq!(
+        op(false).infer(&[&x], &[p("d", &[3, 3, 3, 2]), p("p", &[1, 1, 3, 5])]),
+        Err("parameter p has shape [1, 1, 3, 5], expected [1, 1, 6, 5]".to_string())
+    );
+}
+
+#[test]
+fn conv2d_transpose_grows_by_keras_formulas() {
+    let op = |k: [usize; 2], s: [usize; 2], padding| Op::Conv2dTranspose {
+        filters: 4,
+        window: Window {
+            size: k,
+            strides: s,
+            dilation: [1, 1],
+            padding,
+        },
+        kernel: ParamId(0),
+        bias: Some(ParamId(1)),
+        activation: Activation::Linear,
+    };
+    let x = f32s(&[5, 6, 3]);
+    let run = |k: [usize; 2], s, padding| {
+        op(k, s, padding).infer(&[&x], &[p("k", &[k[0], k[1], 4, 3]), p("b", &[4])])
+    };
+    // valid: (in − 1)·s + k; same: in·s.
+    assert_eq!(run([3, 3], [2, 2], Padding::Valid), Ok(f32s(&[11, 13, 4])));
+    assert_eq!(run([3, 2], [2, 3], Padding::Same), Ok(f32s(&[10, 18, 4])));
+    assert_eq!(run([1, 1], [1, 1], Padding::Valid), Ok(f32s(&[5, 6, 4])));
+    // The kernel is [kh, kw, filters, in], not conv2d's [kh, kw, in, filters].
+    assert!(op([3, 3], [1, 1], Padding::Valid)
+        .infer(&[&x], &[p("k", &[3, 3, 3, 4]), p("b", &[4])])
+        .is_err());
+}
+
+#[test]
+fn upsampling2d_multiplies_height_and_width() {
+    let op = |size| Op::UpSampling2d {
+        size,
+        interpolation: super::upsample::Interpolation::Bilinear,
+    };
+    assert_eq!(
+        op([2, 3]).infer(&[&f32s(&[4, 5, 6])], &[]),
+        Ok(f32s(&[8, 15, 6]))
+    );
+    assert!(op([2, 2]).infer(&[&f32s(&[4, 6])], &[]).is_err());
+}

@@ -42,6 +42,12 @@ impl Pass for FuseActivation {
                             } | Op::DepthwiseConv2d {
                                 activation: Activation::Linear,
                                 ..
+                            } | Op::SeparableConv2d {
+                                activation: Activation::Linear,
+                                ..
+                            } | Op::Conv2dTranspose {
+                                activation: Activation::Linear,
+                                ..
                             }
                         )
                     })
@@ -59,7 +65,9 @@ impl Pass for FuseActivation {
             if let Op::Conv2d { activation, .. }
             | Op::Dense { activation, .. }
             | Op::Conv1d { activation, .. }
-            | Op::DepthwiseConv2d { activation, .. } = &mut graph.nodes[p].op
+            | Op::DepthwiseConv2d { activation, .. }
+            | Op::SeparableConv2d { activation, .. }
+            | Op::Conv2dTranspose { activation, .. } = &mut graph.nodes[p].op
             {
                 *activation = act;
             }

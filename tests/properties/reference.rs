@@ -87,6 +87,26 @@ pub enum Layer {
         same: bool,
         activation: &'static str,
     },
+    Separable {
+        filters: usize,
+        kernel: usize,
+        multiplier: usize,
+        stride: usize,
+        dilation: usize,
+        same: bool,
+        activation: &'static str,
+    },
+    ConvTranspose {
+        filters: usize,
+        kernel: usize,
+        stride: usize,
+        same: bool,
+        activation: &'static str,
+    },
+    UpSampling {
+        size: (usize, usize),
+        bilinear: bool,
+    },
 }
 
 impl Layer {
@@ -178,6 +198,34 @@ impl Layer {
             } => format!(
                 "depthwise_conv2d({kernel}, depth_multiplier: {multiplier}, strides: {stride}, dilation: {dilation}, padding: {}, activation: {activation})",
                 padding(*same)
+            ),
+            Layer::Separable {
+                filters,
+                kernel,
+                multiplier,
+                stride,
+                dilation,
+                same,
+                activation,
+            } => format!(
+                "separable_conv2d({filters}, {kernel}, depth_multiplier: {multiplier}, strides: {stride}, dilation: {dilation}, padding: {}, activation: {activation})",
+                padding(*same)
+            ),
+            Layer::ConvTranspose {
+                filters,
+                kernel,
+                stride,
+                same,
+                activation,
+            } => format!(
+                "conv2d_transpose({filters}, {kernel}, strides: {stride}, padding: {}, activation: {activation})",
+                padding(*same)
+            ),
+            Layer::UpSampling { size, bilinear } => format!(
+                "upsampling2d(size: [{}, {}], interpolation: {})",
+                size.0,
+                size.1,
+                if *bilinear { "bilinear" } else { "nearest" }
             ),
         }
     }
@@ -305,6 +353,44 @@ impl Layer {
                 conv(w, *kernel, *stride, *dilation, *same)?,
                 c * multiplier,
             ]),
+            // Keras SeparableConv2D: conv2d's sizes.
+            (
+                Layer::Separable {
+                    filters,
+                    kernel,
+                    stride,
+                    dilation,
+                    same,
+                    ..
+                },
+                &[h, w, _],
+            ) => Some(vec![
+                conv(h, *kernel, *stride, *dilation, *same)?,
+                conv(w, *kernel, *stride, *dilation, *same)?,
+                *filters,
+            ]),
+            // Keras Conv2DTranspose (no output padding): `n·s` for same, `(n − 1)·s + k` for
+            // valid.
+            (
+                Layer::ConvTranspose {
+                    filters,
+                    kernel,
+                    stride,
+                    same,
+                    ..
+                },
+                &[h, w, _],
+            ) => {
+                let up = |n: usize| {
+                    if *same {
+                        n * stride
+                    } else {
+                        (n - 1) * stride + kernel
+                    }
+                };
+                Some(vec![up(h), up(w), *filters])
+            }
+            (Layer::UpSampling { size, .. }, &[h, w, c]) => Some(vec![h * size.0, w * size.1, c]),
             _ => None,
         }
     }

@@ -23,6 +23,7 @@ pub mod attention;
 pub mod batch_norm;
 pub mod conv;
 pub mod conv_sliced;
+pub mod conv_transpose;
 pub mod dense;
 pub mod dense_mse;
 pub mod depthwise;
@@ -38,6 +39,7 @@ pub mod pool;
 pub mod rnn;
 pub mod simd_gemm;
 pub mod simd_train;
+pub mod upsample;
 
 pub use error::{KernelError, KernelResult};
 

@@ -2,7 +2,8 @@
 //! and the 1-D ones (`Op::Conv1d`: `[N, T, C]` input, `[k, in, out]` kernel), which run the
 //! same steps over the same memory seen as `[N, 1, T, C]` and `[1, k, in, out]` ([`as_image`],
 //! [`image_dims`]; the op's window is already the 2-D one), and the depthwise ones
-//! (`Op::DepthwiseConv2d`, `kernels::depthwise`, activation applied after it).
+//! (`Op::DepthwiseConv2d`, `kernels::depthwise`, activation applied after it); the separable
+//! ones (`Op::SeparableConv2d`) run in `runtime::ops::separable`.
 //!
 //! Input: a step's [`InferStep`], [`ForwardStep`] or [`BackwardStep`] and the op's attributes.
 //! Output: the step's value (inference, training forward) or its gradients (backward).
@@ -413,6 +414,7 @@ pub(crate) fn infer_op(s: InferStep<'_, '_>) -> Result<(), RunError> {
             activation,
             ..
         } => infer_depthwise(s, window, *kernel, *bias, *activation),
+        Op::SeparableConv2d { .. } => super::separable::infer(s),
         other => Err(super::misrouted_run(step, other)),
     }
 }
@@ -442,6 +444,7 @@ pub(crate) fn forward_op(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError> {
             activation,
             ..
         } => forward_depthwise(f, window, *kernel, *bias, *activation),
+        Op::SeparableConv2d { .. } => super::separable::forward(f),
         other => Err(super::misrouted_train(step, other)),
     }
 }
@@ -471,6 +474,7 @@ pub(crate) fn backward_op(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainEr
             activation,
             ..
         } => backward_depthwise(b, window, *kernel, *bias, *activation),
+        Op::SeparableConv2d { .. } => super::separable::backward(b),
         other => Err(super::misrouted_train(step, other)),
     }
 }

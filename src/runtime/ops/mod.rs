@@ -31,6 +31,8 @@ pub(crate) mod padding;
 pub(crate) mod pool;
 pub(crate) mod recurrent;
 pub(crate) mod reshape;
+pub(crate) mod separable;
+pub(crate) mod upsample;
 
 use crate::ir::Op;
 use crate::ops::op::Family;
@@ -56,6 +58,7 @@ pub(crate) fn infer_step(s: InferStep<'_, '_>) -> Result<(), RunError> {
         Family::Merge => merge::infer_op(s),
         Family::Activation => activation::infer_op(s),
         Family::Attention => attention::infer_op(s),
+        Family::Upsample => upsample::infer_op(s),
     }
 }
 
@@ -73,6 +76,7 @@ pub(crate) fn forward_step(f: ForwardStep<'_, '_, '_>) -> Result<(), TrainError>
         Family::Merge => merge::forward_op(f),
         Family::Activation => activation::forward_op(f),
         Family::Attention => attention::forward_op(f),
+        Family::Upsample => upsample::forward_op(f),
     }
 }
 
@@ -90,6 +94,7 @@ pub(crate) fn backward_step(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), Train
         Family::Merge => merge::backward_op(b),
         Family::Activation => activation::backward_op(b),
         Family::Attention => attention::backward_op(b),
+        Family::Upsample => upsample::backward_op(b),
     }
 }
 

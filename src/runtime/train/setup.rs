@@ -49,7 +49,9 @@ pub(super) fn step_states(
         if let Op::Conv2d { activation, .. }
         | Op::Dense { activation, .. }
         | Op::Conv1d { activation, .. }
-        | Op::DepthwiseConv2d { activation, .. } = step.op
+        | Op::DepthwiseConv2d { activation, .. }
+        | Op::SeparableConv2d { activation, .. }
+        | Op::Conv2dTranspose { activation, .. } = step.op
         {
             if !fused::supported(activation) {
                 return Err(ctx.unsupported(format!("fused {} activation", activation.name())));

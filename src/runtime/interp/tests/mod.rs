@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use std::fmt::Write;
 
+mod keras_convs;
 mod tokens;
 mod weights;
 

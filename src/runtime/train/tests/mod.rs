@@ -10,6 +10,7 @@ mod fast_paths;
 mod gradients;
 mod masking;
 mod newer_ops;
+mod resampling;
 mod step;
 
 use ndarray::{ArrayD, IxDyn};
