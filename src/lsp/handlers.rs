@@ -269,6 +269,7 @@ fn document_symbol(a: &Analysis, e: OutlineEntry) -> DocumentSymbol {
         NameKind::Model => SymbolKind::CLASS,
         NameKind::Data => SymbolKind::STRUCT,
         NameKind::Train => SymbolKind::EVENT,
+        NameKind::Experiment => SymbolKind::NAMESPACE,
         NameKind::Input => SymbolKind::FIELD,
         NameKind::Let => SymbolKind::VARIABLE,
     };

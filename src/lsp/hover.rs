@@ -196,6 +196,7 @@ fn name_hover(a: &Analysis, sym: &Symbol) -> String {
         }
         NameKind::Data => format!("data block `{}`", sym.name),
         NameKind::Train => format!("train block `{}`", sym.name),
+        NameKind::Experiment => format!("experiment `{}`", sym.name),
     }
 }
 

@@ -18,6 +18,7 @@ pub enum NameKind {
     Model,
     Data,
     Train,
+    Experiment,
     Input,
     Let,
 }
@@ -55,6 +56,9 @@ impl NameIndex {
                     if let Some(alias) = &t.alias {
                         index.define(NameKind::Train, alias, i);
                     }
+                }
+                Item::Experiment(e) => {
+                    index.define(NameKind::Experiment, &e.name, i);
                 }
             }
         }

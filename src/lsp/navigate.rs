@@ -100,6 +100,7 @@ pub fn outline(a: &Analysis) -> Vec<OutlineEntry> {
                 t.alias.as_ref().unwrap_or(&t.model),
                 Some(format!("{} on {}", t.model.name, t.data.name)),
             ),
+            Item::Experiment(e) => (NameKind::Experiment, &e.name, None),
         };
         let mut children = Vec::new();
         if let Item::Model(m) = item {
