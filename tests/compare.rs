@@ -4,7 +4,12 @@
 //! `chromium-browser`, `google-chrome` on PATH; skipped with the reason when there is none).
 
 // Test code: a failed unwrap is a failed test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::float_cmp
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

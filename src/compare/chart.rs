@@ -90,7 +90,7 @@ pub(super) fn chart_svg(metric: &str, series: &[Series]) -> String {
     let mut svg = String::new();
     let _ = writeln!(
         svg,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"{WIDTH}\" height=\"{height}\" \
+        "<svg class=\"chart\" width=\"{WIDTH}\" height=\"{height}\" \
          viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"{m} by epoch\" font-family=\"sans-serif\" font-size=\"12\">",
         m = escape(metric)
     );
