@@ -11,6 +11,7 @@
     clippy::float_cmp
 )]
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -230,7 +231,7 @@ fn the_report_renders_in_a_headless_browser() {
         std::fs::create_dir(&dir).unwrap();
         let mut csv = String::from("epoch,loss,accuracy,lr,samples_per_sec\n");
         for (e, l) in losses.iter().enumerate() {
-            csv.push_str(&format!("{},{l},{},0.1,100\n", e + 1, 1.0 - l));
+            let _ = writeln!(csv, "{},{l},{},0.1,100", e + 1, 1.0 - l);
         }
         std::fs::write(dir.join("metrics.csv"), csv).unwrap();
         runs.push(dir.to_str().unwrap().to_string());

@@ -2,6 +2,8 @@
 //! `--jobs`, an interrupted trial resumes from its checkpoint while finished ones are kept, and
 //! an override gives the numbers of the spec written with that setting.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -317,11 +317,14 @@ mod tests {
         assert!(e.contains("optimizer/velocity/0"), "{e}");
     }
 
+    /// A change made to a state by hand.
+    type Craft = fn(&mut TrainState);
+
     #[test]
     fn crafted_states_are_not_resumable() {
         let (_, _, fresh) = adam_state(1);
         assert_eq!(fresh.check_resumable(10), Ok(()));
-        let cases: [(&str, fn(&mut TrainState)); 5] = [
+        let cases: [(&str, Craft); 5] = [
             ("next batch 11", |s| s.next_batch = 11),
             ("optimizer steps", |s| s.steps_done = u64::MAX),
             ("records 0 finished epochs", |s| s.epoch = 3),
