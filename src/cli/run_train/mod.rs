@@ -151,12 +151,13 @@ pub fn save_run(
     } = fitted;
     // The weights are written first, whatever happened to the checkpoint: a failure to write
     // one never discards the other.
-    folder::write_outputs(dir, &infer_plan, params, &history, title).map_err(|d| {
-        match &checkpoint_error {
-            Some(c) => d.note(format!("writing the checkpoint failed too: {}", c.message)),
+    if let Err(d) = folder::write_outputs(dir, &infer_plan, params, &history, title) {
+        // The checkpoint failed first (it ended the run); the weights' failure is its note.
+        return Err(match checkpoint_error {
+            Some(c) => c.note(format!("writing the weights failed too: {}", d.message)),
             None => d,
-        }
-    })?;
+        });
+    }
     if let Some(d) = checkpoint_error {
         return Err(d.note(format!(
             "training stopped there; the weights trained so far and the metrics are in {}",

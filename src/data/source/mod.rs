@@ -152,7 +152,8 @@ pub(crate) fn read_checked(
             // A plain file that holds the declared bytes gets them in one allocation of the
             // right size (not a doubling vector's); others grow as their bytes arrive.
             if !gzip && on_disk >= n {
-                let more = usize::try_from(n - bytes.len() as u64).unwrap_or(usize::MAX);
+                let more =
+                    usize::try_from(n.saturating_sub(bytes.len() as u64)).unwrap_or(usize::MAX);
                 bytes
                     .try_reserve_exact(more)
                     .map_err(|_| too_large(&shown))?;

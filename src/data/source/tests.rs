@@ -463,7 +463,7 @@ fn an_endless_device_is_refused_by_every_file_source_after_its_first_bytes() {
 
 /// A file whose header declares its size is read no further than that and one byte: the
 /// trailing data is found without reading it all (the file has 100,000 more bytes; the reader
-/// saw one of them).
+/// saw only those in its first 1,024 bytes, the longest IDX header, and read no further).
 #[test]
 fn an_idx_file_is_read_only_as_far_as_its_header_says() {
     let dir = tempfile::tempdir().unwrap();
@@ -474,7 +474,7 @@ fn an_idx_file_is_read_only_as_far_as_its_header_says() {
     let d = fails(idx(path.to_str().unwrap(), None), DATA_IDX_MALFORMED);
     assert!(
         d.message
-            .contains("describes 4 data bytes, but the file has 5"),
+            .contains("describes 4 data bytes, but the file has 1016"),
         "{}",
         d.message
     );
