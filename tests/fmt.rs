@@ -6,8 +6,8 @@
 
 use modelc::diag::{FileId, Span};
 use modelc::syntax::ast::{
-    Arg, Call, DataDef, Dim, Expr, ExprKind, File, Ident, Item, ModelDef, Number, Param, Setting,
-    Stmt, TensorType, TrainDef,
+    Arg, Call, DataDef, Dim, ExperimentDef, ExperimentLine, Expr, ExprKind, File, Ident, Item,
+    ModelDef, Number, Param, Select, Setting, Stmt, TensorType, TrainDef, Vary, VaryValue,
 };
 use modelc::syntax::format::{format_source, print_file};
 use modelc::syntax::{parse, Limits};
@@ -415,7 +415,76 @@ fn item_strategy() -> impl Strategy<Value = Item> {
                 span: sp(),
             })
         });
-    prop_oneof![model, data, train]
+    prop_oneof![model, data, train, experiment_strategy()]
+}
+
+/// A setting key of an experiment: a train setting or a `data.` one.
+fn setting_path_strategy() -> impl Strategy<Value = Ident> {
+    (any::<bool>(), ident_strategy()).prop_map(|(data, key)| Ident {
+        name: if data {
+            format!("data.{}", key.name)
+        } else {
+            key.name
+        },
+        span: sp(),
+    })
+}
+
+fn experiment_strategy() -> impl Strategy<Value = Item> {
+    let setting = (setting_path_strategy(), args_strategy(1)).prop_map(|(key, args)| {
+        ExperimentLine::Setting(Setting {
+            key,
+            args,
+            span: sp(),
+        })
+    });
+    let value = prop_oneof![
+        expr_strategy(true).prop_map(|value| VaryValue {
+            args: vec![Arg {
+                name: None,
+                value,
+                span: sp(),
+            }],
+            grouped: false,
+            span: sp(),
+        }),
+        args_strategy(1).prop_map(|args| VaryValue {
+            args,
+            grouped: true,
+            span: sp(),
+        }),
+    ];
+    let vary = (
+        prop::collection::vec(setting_path_strategy(), 1..3),
+        any::<bool>(),
+        prop::collection::vec(value, 0..4),
+    )
+        .prop_map(|(axes, tied, values)| {
+            ExperimentLine::Vary(Vary {
+                tied: tied || axes.len() > 1,
+                axes,
+                values,
+                span: sp(),
+            })
+        });
+    let select = (ident_strategy(), ident_strategy()).prop_map(|(goal, metric)| {
+        ExperimentLine::Select(Select {
+            goal,
+            metric,
+            span: sp(),
+        })
+    });
+    (
+        ident_strategy(),
+        prop::collection::vec(prop_oneof![setting, vary, select], 0..5),
+    )
+        .prop_map(|(name, lines)| {
+            Item::Experiment(ExperimentDef {
+                name,
+                lines,
+                span: sp(),
+            })
+        })
 }
 
 proptest! {

@@ -5,6 +5,9 @@ use super::grammar::Rule;
 use crate::diag::{codes, Diagnostic, FileId, Span};
 use pest::error::{ErrorVariant, InputLocation};
 
+/// The keywords a block starts with, as messages list them.
+pub const BLOCK_KEYWORDS: &str = "`model`, `data`, `train` or `experiment`";
+
 /// What the parser was parsing, which says what it expected at the start of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Context {
@@ -23,7 +26,7 @@ pub enum Context {
 impl Context {
     fn expected_at_start(self) -> &'static str {
         match self {
-            Context::TopLevel => "`model`, `data` or `train`",
+            Context::TopLevel => BLOCK_KEYWORDS,
             Context::ModelHeader => "a model header such as `model Name(x: f32[N, 4]) {`",
             Context::ModelBody => "a layer call or `let`",
             Context::DataHeader => "a data header such as `data Name {`",

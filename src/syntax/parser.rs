@@ -3,7 +3,7 @@
 
 use super::ast::{DataDef, ExperimentDef, File, Ident, Item, ModelDef, TrainDef};
 use super::build::{Builder, Malformed};
-use super::errors::{describe_found, syntax_error, Context};
+use super::errors::{describe_found, syntax_error, Context, BLOCK_KEYWORDS};
 use super::grammar::{ModelParser, Rule};
 use super::prescan::prescan;
 use super::Limits;
@@ -68,10 +68,10 @@ pub fn parse(file: FileId, text: &str, limits: &Limits) -> Parsed {
         p.diagnostics.push(
             Diagnostic::warning(
                 codes::SYNTAX_EMPTY_FILE,
-                "file defines no model, data or train block",
+                "file defines no model, data, train or experiment block",
             )
             .primary(file, Span::new(end, end), "nothing to check")
-            .help("a spec starts with `model`, `data` or `train`"),
+            .help(format!("a spec starts with {BLOCK_KEYWORDS}")),
         );
     }
     Parsed {
@@ -185,7 +185,7 @@ impl Driver<'_> {
     fn error_at(&mut self, pos: usize, context: Context) {
         let (found, span) = describe_found(self.text, pos);
         let expected = match context {
-            Context::TopLevel => "`model`, `data` or `train`",
+            Context::TopLevel => BLOCK_KEYWORDS,
             _ => "something else",
         };
         self.diagnostics.push(
@@ -194,7 +194,7 @@ impl Driver<'_> {
                 format!("expected {expected}, found {found}"),
             )
             .primary(self.file, span, format!("unexpected {found}"))
-            .help("every block starts with `model`, `data` or `train`"),
+            .help(format!("every block starts with {BLOCK_KEYWORDS}")),
         );
     }
 
