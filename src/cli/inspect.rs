@@ -125,9 +125,10 @@ fn render_human(plan: &ExecutionPlan, batch: u64) -> String {
     }
     let _ = writeln!(t, "\nsteps ({}):", plan.steps.len());
     let width = plan.steps.iter().map(|s| s.name.len()).max().unwrap_or(4);
+    let unstored = plan.unstored_values();
     for (i, s) in plan.steps.iter().enumerate() {
         let inputs: Vec<String> = s.inputs.iter().map(|&v| value_name(plan, v)).collect();
-        let buffer = if plan.is_unstored(s.output) {
+        let buffer = if unstored.get(s.output as usize).copied().unwrap_or(false) {
             "tile".to_string()
         } else {
             buffer_of(plan, s.output).map_or_else(|| "?".into(), |b| format!("b{b}"))
@@ -156,14 +157,13 @@ fn render_human(plan: &ExecutionPlan, batch: u64) -> String {
         );
     }
     let _ = writeln!(t, "\nbuffers ({}):", plan.buffers.len());
-    for (b, spec) in plan.buffers.iter().enumerate() {
-        let users: Vec<&str> = plan
-            .values
-            .iter()
-            .enumerate()
-            .filter(|(k, v)| v.buffer as usize == b && !plan.is_unstored(*k as u32))
-            .map(|(_, v)| v.name.as_str())
-            .collect();
+    let mut users: Vec<Vec<&str>> = vec![Vec::new(); plan.buffers.len()];
+    for (v, _) in plan.values.iter().zip(&unstored).filter(|(_, &u)| !u) {
+        if let Some(list) = users.get_mut(v.buffer as usize) {
+            list.push(v.name.as_str());
+        }
+    }
+    for (b, (spec, users)) in plan.buffers.iter().zip(&users).enumerate() {
         let _ = writeln!(
             t,
             "  b{b:<3} {:>10} per sample  {}",

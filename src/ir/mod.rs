@@ -229,20 +229,4 @@ impl Graph {
         }
         prod
     }
-
-    /// Replaces every use of `from` (by nodes and as a graph output) with `to`.
-    pub fn replace_uses(&mut self, from: ValueId, to: ValueId) {
-        for n in &mut self.nodes {
-            for v in &mut n.inputs {
-                if *v == from {
-                    *v = to;
-                }
-            }
-        }
-        for v in &mut self.outputs {
-            if *v == from {
-                *v = to;
-            }
-        }
-    }
 }

@@ -1,7 +1,7 @@
 //! `eliminate-identities`: ops that return their input unchanged (a `linear` activation, a cast
 //! to the same dtype, a reshape to the same shape) are bypassed.
 
-use super::{bypass, Mode, Pass};
+use super::{Mode, Pass, Rewrite};
 use crate::ir::{Activation, Graph, Op};
 
 pub struct EliminateIdentities;
@@ -16,30 +16,25 @@ impl Pass for EliminateIdentities {
     }
 
     fn run(&self, graph: &mut Graph, log: &mut Vec<String>) -> bool {
-        let mut changed = false;
-        let mut i = 0;
-        while i < graph.nodes.len() {
-            let node = &graph.nodes[i];
-            let identity = match (&node.op, node.inputs.as_slice()) {
-                (Op::Activation(Activation::Linear), [x]) => Some(*x),
-                (Op::Cast { .. } | Op::Reshape { .. } | Op::Flatten, [x]) => {
+        let mut edits = Rewrite::new(graph);
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let identity = match (&node.op, edits.single_input(graph, i)) {
+                (Op::Activation(Activation::Linear), Some(x)) => Some(x),
+                (Op::Cast { .. } | Op::Reshape { .. } | Op::Flatten, Some(x)) => {
                     let same = graph
-                        .value(*x)
+                        .value(x)
                         .zip(graph.value(node.output))
                         .is_some_and(|(a, b)| a.fact == b.fact);
-                    same.then_some(*x)
+                    same.then_some(x)
                 }
                 _ => None,
             };
             if let Some(x) = identity {
                 log.push(format!("{} removed (identity)", node.name));
-                bypass(graph, i, x);
-                changed = true;
-            } else {
-                i += 1;
+                edits.bypass(graph, i, x);
             }
         }
-        changed
+        edits.finish(graph)
     }
 }
 

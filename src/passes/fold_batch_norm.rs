@@ -4,7 +4,7 @@
 //! `bias' = (bias - mean) * gamma / sqrt(var + eps) + beta`. The folded tensors are derived
 //! parameters, computed from the stored weights when they are loaded.
 
-use super::{bypass, Mode, Pass};
+use super::{Mode, Pass, Rewrite};
 use crate::ir::{Activation, Graph, Init, Op, Param, ParamSource, Recipe};
 
 pub struct FoldBatchNorm;
@@ -19,30 +19,24 @@ impl Pass for FoldBatchNorm {
     }
 
     fn run(&self, graph: &mut Graph, log: &mut Vec<String>) -> bool {
-        let mut changed = false;
-        let mut i = 0;
-        while i < graph.nodes.len() {
-            let uses = graph.use_counts();
-            let producers = graph.producers();
-            let node = &graph.nodes[i];
-            let target = match (&node.op, node.inputs.as_slice()) {
-                (Op::BatchNorm { .. }, [x]) if uses.get(x.index()) == Some(&1) => {
-                    producers.get(x.index()).copied().flatten().and_then(|p| {
-                        match &graph.nodes[p].op {
-                            Op::Conv2d {
-                                activation: Activation::Linear,
-                                kernel,
-                                bias,
-                                ..
-                            }
-                            | Op::Dense {
-                                activation: Activation::Linear,
-                                kernel,
-                                bias,
-                                ..
-                            } => Some((p, *kernel, *bias)),
-                            _ => None,
+        let mut edits = Rewrite::new(graph);
+        for i in 0..graph.nodes.len() {
+            let target = match (&graph.nodes[i].op, edits.single_input(graph, i)) {
+                (Op::BatchNorm { .. }, Some(x)) if edits.uses(x) == 1 => {
+                    edits.producer(x).and_then(|p| match &graph.nodes[p].op {
+                        Op::Conv2d {
+                            activation: Activation::Linear,
+                            kernel,
+                            bias,
+                            ..
                         }
+                        | Op::Dense {
+                            activation: Activation::Linear,
+                            kernel,
+                            bias,
+                            ..
+                        } => Some((p, *kernel, *bias)),
+                        _ => None,
                     })
                 }
                 _ => None,
@@ -59,13 +53,11 @@ impl Pass for FoldBatchNorm {
                 },
             ) = (target, graph.nodes[i].op.clone())
             else {
-                i += 1;
                 continue;
             };
             let layer = graph.nodes[p].name.clone();
             let bn = graph.nodes[i].name.clone();
             let (Some(k), Some(g)) = (graph.param(kernel), graph.param(gamma)) else {
-                i += 1;
                 continue;
             };
             let (kernel_shape, out_shape) = (k.shape.clone(), g.shape.clone());
@@ -103,10 +95,9 @@ impl Pass for FoldBatchNorm {
             }
             log.push(format!("{bn} folded into {layer}"));
             let out = graph.nodes[p].output;
-            bypass(graph, i, out);
-            changed = true;
+            edits.bypass(graph, i, out);
         }
-        changed
+        edits.finish(graph)
     }
 }
 

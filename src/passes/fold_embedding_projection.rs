@@ -11,8 +11,8 @@
 //! differently). A layer with `go_backwards` or a GRU with `reset_after: false` is not folded;
 //! a layer reading a padding mask (`mask_zero: true`) is, the mask's ids staying its inputs.
 
-use super::{Mode, Pass};
-use crate::ir::{Graph, Init, Op, Param, ParamSource, Recipe};
+use super::{Mode, Pass, Rewrite};
+use crate::ir::{Graph, Init, Op, Param, ParamSource, Recipe, ValueId};
 
 /// The largest projection table built, in bytes (64 MiB: a 16k-token vocabulary under an LSTM
 /// of 256 units). The table is `vocab × G·U` floats, `G·U / D` times the embedding's size, and
@@ -23,26 +23,18 @@ pub const MAX_PROJECTION_BYTES: u64 = 64 << 20;
 
 pub struct FoldEmbeddingProjection;
 
-/// What the pass found: the embedding node, the recurrent node reading it, and the new table.
+/// What the pass found: the embedding node, the ids it reads, and the new table.
 struct Site {
     embedding: usize,
-    rnn: usize,
+    ids: ValueId,
     projection: Param,
 }
 
-/// Whether node `i` is an embedding whose output only a recurrent layer reads, and if so the
-/// derived table that folds it into that layer (when it is small enough).
-fn site(graph: &Graph, uses: &[usize], i: usize) -> Option<Site> {
-    let node = graph.nodes.get(i)?;
-    let Op::Embedding { table } = node.op else {
-        return None;
-    };
-    let out = node.output;
-    if uses.get(out.index()) != Some(&1) {
-        return None;
-    }
-    let rnn = graph.nodes.iter().position(|n| n.inputs.contains(&out))?;
-    let reader = graph.nodes.get(rnn)?;
+/// Whether node `r` is a recurrent layer whose input is an embedding's output that nothing
+/// else reads, and if so the derived table that folds the embedding into it (when it is small
+/// enough). Anchored on the reader, so that finding the embedding is one lookup.
+fn site(graph: &Graph, edits: &Rewrite, r: usize) -> Option<Site> {
+    let reader = graph.nodes.get(r)?;
     let Op::Rnn {
         cell,
         kernel,
@@ -53,11 +45,20 @@ fn site(graph: &Graph, uses: &[usize], i: usize) -> Option<Site> {
     else {
         return None;
     };
+    let out = edits.input(graph, r, 0)?;
+    if edits.uses(out) != 1 {
+        return None;
+    }
+    let embedding = edits.producer(out)?;
+    let Op::Embedding { table } = graph.nodes.get(embedding)?.op else {
+        return None;
+    };
+    let ids = edits.single_input(graph, embedding)?;
     // `Op::EmbeddedRnn` runs the steps forwards with Keras's default GRU: a layer that goes
     // backwards or resets before keeps the plain path (dropout does not act at inference).
     // A padding mask's ids (inputs after the first, `ops::mask`) stay inputs of the folded op.
-    let (first, masks) = reader.inputs.split_first()?;
-    if options.go_backwards || !options.reset_after || *first != out || masks.contains(&out) {
+    let reads_twice = (1..reader.inputs.len()).any(|k| edits.input(graph, r, k) == Some(out));
+    if options.go_backwards || !options.reset_after || reads_twice {
         return None;
     }
     let t = graph.param(table)?;
@@ -73,8 +74,8 @@ fn site(graph: &Graph, uses: &[usize], i: usize) -> Option<Site> {
         return None;
     }
     Some(Site {
-        embedding: i,
-        rnn,
+        embedding,
+        ids,
         projection: Param {
             name: format!("{}+{}", t.name, reader.name),
             shape: vec![vocab, cols],
@@ -99,17 +100,13 @@ impl Pass for FoldEmbeddingProjection {
     }
 
     fn run(&self, graph: &mut Graph, log: &mut Vec<String>) -> bool {
-        let mut changed = false;
-        let mut i = 0;
-        while i < graph.nodes.len() {
-            let uses = graph.use_counts();
-            let Some(found) = site(graph, &uses, i) else {
-                i += 1;
+        let mut edits = Rewrite::new(graph);
+        for r in 0..graph.nodes.len() {
+            let Some(found) = site(graph, &edits, r) else {
                 continue;
             };
-            let ids = graph.nodes[found.embedding].inputs.clone();
             let projection = graph.add_param(found.projection);
-            let rnn = &mut graph.nodes[found.rnn];
+            let rnn = &mut graph.nodes[r];
             let Op::Rnn {
                 cell,
                 units,
@@ -119,7 +116,6 @@ impl Pass for FoldEmbeddingProjection {
                 ..
             } = rnn.op
             else {
-                i += 1;
                 continue;
             };
             rnn.op = Op::EmbeddedRnn {
@@ -130,19 +126,15 @@ impl Pass for FoldEmbeddingProjection {
                 recurrent,
                 bias,
             };
-            // The ids, then the padding mask's ids the layer read (`ops::mask`).
-            let masks = rnn.inputs.get(1..).unwrap_or_default().to_vec();
-            rnn.inputs = ids.into_iter().chain(masks).collect();
             log.push(format!(
                 "{} folded into {}'s input projection",
-                graph.nodes[found.embedding].name, graph.nodes[found.rnn].name
+                graph.nodes[found.embedding].name, graph.nodes[r].name
             ));
-            // Nothing reads the embedding's output any more; the ids it read are defined
-            // before it, so the recurrent node after it still comes after its input.
-            graph.nodes.remove(found.embedding);
-            changed = true;
+            // The layer now reads the ids (then the padding mask's ids it read, `ops::mask`);
+            // they are defined before the embedding, so before the layer too.
+            edits.bypass(graph, found.embedding, found.ids);
         }
-        changed
+        edits.finish(graph)
     }
 }
 

@@ -3,7 +3,7 @@
 //! layer's kernel and bias — only where exact. A conv with zero padding is not exact (padded
 //! zeros would have to become `shift`), so it is left alone.
 
-use super::{bypass, Mode, Pass};
+use super::{Mode, Pass, Rewrite};
 use crate::ir::{Graph, Init, Op, Padding, Param, ParamSource, Recipe};
 
 pub struct FoldInputNormalization;
@@ -18,57 +18,45 @@ impl Pass for FoldInputNormalization {
     }
 
     fn run(&self, graph: &mut Graph, log: &mut Vec<String>) -> bool {
-        let mut changed = false;
-        let mut i = 0;
-        while i < graph.nodes.len() {
-            let uses = graph.use_counts();
-            let node = &graph.nodes[i];
-            let Op::Affine { scale, shift } = &node.op else {
-                i += 1;
-                continue;
-            };
-            let out = node.output;
-            let consumer = graph.nodes.iter().position(|n| n.inputs.contains(&out));
-            let exact = uses.get(out.index()) == Some(&1)
-                && consumer.is_some_and(|c| match &graph.nodes[c].op {
-                    Op::Dense { .. } => true,
-                    Op::Conv2d { window, .. } => {
-                        matches!(
-                            window.padding,
-                            Padding::Valid | Padding::Explicit([0, 0, 0, 0])
-                        )
-                    }
-                    _ => false,
-                });
-            let (Some(c), true) = (consumer, exact) else {
-                i += 1;
-                continue;
-            };
-            let (scale, shift) = (scale.clone(), shift.clone());
-            let affine_input = node.inputs.first().copied();
-            let affine_name = node.name.clone();
+        let mut edits = Rewrite::new(graph);
+        for c in 0..graph.nodes.len() {
+            // Anchored on the layer, so that finding the affine in front of it is one lookup.
             let (kernel, bias, units) = match &graph.nodes[c].op {
-                Op::Conv2d {
-                    kernel,
-                    bias,
-                    filters,
-                    ..
-                } => (*kernel, *bias, *filters),
                 Op::Dense {
                     kernel,
                     bias,
                     units,
                     ..
                 } => (*kernel, *bias, *units),
-                _ => {
-                    i += 1;
-                    continue;
+                Op::Conv2d {
+                    kernel,
+                    bias,
+                    filters,
+                    window,
+                    ..
+                } if matches!(
+                    window.padding,
+                    Padding::Valid | Padding::Explicit([0, 0, 0, 0])
+                ) =>
+                {
+                    (*kernel, *bias, *filters)
                 }
+                _ => continue,
             };
-            let (Some(k), Some(x)) = (graph.param(kernel), affine_input) else {
-                i += 1;
+            let Some(out) = edits.single_input(graph, c) else {
                 continue;
             };
+            let Some(a) = edits.producer(out).filter(|_| edits.uses(out) == 1) else {
+                continue;
+            };
+            let Op::Affine { scale, shift } = &graph.nodes[a].op else {
+                continue;
+            };
+            let (Some(k), Some(x)) = (graph.param(kernel), edits.input(graph, a, 0)) else {
+                continue;
+            };
+            let (scale, shift) = (scale.clone(), shift.clone());
+            let affine_name = graph.nodes[a].name.clone();
             let layer = graph.nodes[c].name.clone();
             let kshape = k.shape.clone();
             let new_kernel = graph.add_param(Param {
@@ -97,10 +85,9 @@ impl Pass for FoldInputNormalization {
                 *bias = Some(new_bias);
             }
             log.push(format!("{affine_name} folded into {layer}"));
-            bypass(graph, i, x);
-            changed = true;
+            edits.bypass(graph, a, x);
         }
-        changed
+        edits.finish(graph)
     }
 }
 

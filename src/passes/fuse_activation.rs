@@ -4,7 +4,7 @@
 //! Valid for training too: the fused step keeps its output, from which these activations'
 //! derivatives are computed.
 
-use super::{bypass, Mode, Pass};
+use super::{Mode, Pass, Rewrite};
 use crate::ir::{Activation, Graph, Op};
 
 pub struct FuseActivation;
@@ -19,15 +19,11 @@ impl Pass for FuseActivation {
     }
 
     fn run(&self, graph: &mut Graph, log: &mut Vec<String>) -> bool {
-        let mut changed = false;
-        let mut i = 0;
-        while i < graph.nodes.len() {
-            let uses = graph.use_counts();
-            let producers = graph.producers();
-            let node = &graph.nodes[i];
-            let fusable = match (&node.op, node.inputs.as_slice()) {
-                (Op::Activation(a), [x]) if a.is_fusable() && uses.get(x.index()) == Some(&1) => {
-                    producers.get(x.index()).copied().flatten().filter(|&p| {
+        let mut edits = Rewrite::new(graph);
+        for i in 0..graph.nodes.len() {
+            let fusable = match (&graph.nodes[i].op, edits.single_input(graph, i)) {
+                (Op::Activation(a), Some(x)) if a.is_fusable() && edits.uses(x) == 1 => {
+                    edits.producer(x).filter(|&p| {
                         matches!(
                             graph.nodes[p].op,
                             Op::Conv2d {
@@ -55,7 +51,6 @@ impl Pass for FuseActivation {
                 _ => None,
             };
             let Some(p) = fusable else {
-                i += 1;
                 continue;
             };
             let Op::Activation(act) = graph.nodes[i].op else {
@@ -72,10 +67,9 @@ impl Pass for FuseActivation {
                 *activation = act;
             }
             let out = graph.nodes[p].output;
-            bypass(graph, i, out);
-            changed = true;
+            edits.bypass(graph, i, out);
         }
-        changed
+        edits.finish(graph)
     }
 }
 

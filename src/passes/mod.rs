@@ -12,10 +12,12 @@ mod fold_embedding_projection;
 mod fold_input_normalization;
 mod fuse_activation;
 mod remove_dropout;
+mod rewrite;
 
 pub use fold_embedding_projection::MAX_PROJECTION_BYTES;
 
 use crate::ir::{self, Graph};
+use rewrite::Rewrite;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -136,15 +138,6 @@ pub fn run(graph: &mut Graph, mode: Mode, options: &PassOptions) -> Result<Vec<S
         }
     }
     Ok(log)
-}
-
-/// Removes node `index`, whose output must be replaced by `replacement` everywhere first.
-pub(crate) fn bypass(graph: &mut Graph, index: usize, replacement: ir::ValueId) {
-    if let Some(node) = graph.nodes.get(index) {
-        let out = node.output;
-        graph.replace_uses(out, replacement);
-        graph.nodes.remove(index);
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `remove-dropout` (inference): dropout is the identity at inference, so it goes.
 
-use super::{bypass, Mode, Pass};
+use super::{Mode, Pass, Rewrite};
 use crate::ir::{Graph, Op};
 
 pub struct RemoveDropout;
@@ -15,20 +15,14 @@ impl Pass for RemoveDropout {
     }
 
     fn run(&self, graph: &mut Graph, log: &mut Vec<String>) -> bool {
-        let mut changed = false;
-        let mut i = 0;
-        while i < graph.nodes.len() {
-            let node = &graph.nodes[i];
-            if let (Op::Dropout { .. }, [input]) = (&node.op, node.inputs.as_slice()) {
+        let mut edits = Rewrite::new(graph);
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if let (Op::Dropout { .. }, Some(input)) = (&node.op, edits.single_input(graph, i)) {
                 log.push(format!("{} removed (inference)", node.name));
-                let input = *input;
-                bypass(graph, i, input);
-                changed = true;
-            } else {
-                i += 1;
+                edits.bypass(graph, i, input);
             }
         }
-        changed
+        edits.finish(graph)
     }
 }
 

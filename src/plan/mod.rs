@@ -250,11 +250,16 @@ impl ExecutionPlan {
         self.memory.peak_bytes_per_sample.saturating_mul(batch)
     }
 
-    /// Whether value `v` is a fused conv output, which has no buffer (see [`fuse`]).
-    pub fn is_unstored(&self, v: u32) -> bool {
-        self.steps
-            .iter()
-            .any(|s| s.fused_with_next && s.output == v)
+    /// For each value, whether it is a fused conv output, which has no buffer (see [`fuse`]).
+    /// One pass over the steps: callers that ask about many values ask this once.
+    pub fn unstored_values(&self) -> Vec<bool> {
+        let mut unstored = vec![false; self.values.len()];
+        for s in self.steps.iter().filter(|s| s.fused_with_next) {
+            if let Some(u) = unstored.get_mut(s.output as usize) {
+                *u = true;
+            }
+        }
+        unstored
     }
 }
 

@@ -69,10 +69,8 @@ pub fn validate(plan: &ExecutionPlan) -> Result<(), PlanError> {
     check_fused_pairs(plan)?;
     // Buffers: in range, large enough, and never shared by two live values (except views and
     // in-place steps, which share on purpose).
-    for (k, v) in plan.values.iter().enumerate() {
-        if plan.is_unstored(k as u32) {
-            continue;
-        }
+    let unstored = plan.unstored_values();
+    for (v, _) in plan.values.iter().zip(&unstored).filter(|(_, &u)| !u) {
         let b = plan
             .buffers
             .get(v.buffer as usize)
@@ -97,7 +95,27 @@ pub fn validate(plan: &ExecutionPlan) -> Result<(), PlanError> {
 /// rules of [`super::fuse`]), and the scratch figure is the one those pairs need.
 fn check_fused_pairs(plan: &ExecutionPlan) -> Result<(), PlanError> {
     let mut scratch = 0u64;
+    if !plan.steps.iter().any(|s| s.fused_with_next) {
+        return if plan.memory.scratch_bytes_per_thread == 0 {
+            Ok(())
+        } else {
+            Err(bad(
+                "the memory report's scratch figure does not match the fused steps",
+            ))
+        };
+    }
     let graph = plan.to_graph();
+    let mut readers = vec![0usize; plan.values.len()];
+    for v in plan
+        .steps
+        .iter()
+        .flat_map(|s| &s.inputs)
+        .chain(&plan.outputs)
+    {
+        if let Some(r) = readers.get_mut(*v as usize) {
+            *r += 1;
+        }
+    }
     for (i, s) in plan.steps.iter().enumerate() {
         if !s.fused_with_next {
             continue;
@@ -121,12 +139,8 @@ fn check_fused_pairs(plan: &ExecutionPlan) -> Result<(), PlanError> {
         if !super::fuse::is_fusable_pool(&next.op) || next.inputs.as_slice() != [s.output] {
             return Err(refuse("the next step is not a pool of its output"));
         }
-        let readers = plan
-            .steps
-            .iter()
-            .filter(|t| t.inputs.contains(&s.output))
-            .count();
-        if readers != 1 || plan.outputs.contains(&s.output) {
+        // The pool reads it once; any other reader (a step or a graph output) is one too many.
+        if readers.get(s.output as usize) != Some(&1) {
             return Err(refuse("its output is read elsewhere"));
         }
         let tile = super::fuse::node_scratch_bytes(&graph, i)
@@ -160,7 +174,9 @@ fn reads(plan: &ExecutionPlan, i: usize) -> Vec<u32> {
 
 /// Simulates the steps: a step may only write a buffer that holds no value still needed,
 /// unless it is a view of its input or an in-place step over an input that dies there. A fused
-/// conv step writes no buffer; the pool after it reads the conv's inputs.
+/// conv step writes no buffer; the pool after it reads the conv's inputs. Linear in the plan:
+/// each step looks only at the values held in the buffer it writes, and a value leaves its
+/// buffer's list once, when it is found dead there.
 fn check_liveness(plan: &ExecutionPlan) -> Result<(), PlanError> {
     let n = plan.values.len();
     let end = plan.steps.len();
@@ -173,7 +189,28 @@ fn check_liveness(plan: &ExecutionPlan) -> Result<(), PlanError> {
     for &v in &plan.outputs {
         last_use[v as usize] = Some(end);
     }
-    let mut live: Vec<u32> = plan.inputs.clone();
+    // The step computing each view value, to follow view chains back to their source.
+    let mut view_step = vec![None::<usize>; n];
+    for (i, s) in plan.steps.iter().enumerate() {
+        if s.op.is_view() {
+            view_step[s.output as usize] = Some(i);
+        }
+    }
+    // The values each buffer holds (some may have died since: pruned when the buffer is next
+    // written).
+    let mut held: Vec<Vec<u32>> = vec![Vec::new(); plan.buffers.len()];
+    let hold = |held: &mut Vec<Vec<u32>>, v: u32| {
+        if let Some(list) = plan
+            .values
+            .get(v as usize)
+            .and_then(|pv| held.get_mut(pv.buffer as usize))
+        {
+            list.push(v);
+        }
+    };
+    for &v in &plan.inputs {
+        hold(&mut held, v);
+    }
     for (i, s) in plan.steps.iter().enumerate() {
         if s.fused_with_next {
             continue;
@@ -189,40 +226,52 @@ fn check_liveness(plan: &ExecutionPlan) -> Result<(), PlanError> {
                 && last_use[v as usize] == Some(i);
             via_view || via_in_place
         };
-        for &v in &live {
+        let mut occupants = held
+            .get_mut(out_buf as usize)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        occupants.retain(|&v| last_use[v as usize].is_some_and(|u| u >= i));
+        for &v in &occupants {
             let alive_after = last_use[v as usize].is_some_and(|u| u > i);
             let used_here = read_here.contains(&v);
-            if plan.values[v as usize].buffer == out_buf
-                && (alive_after || used_here)
+            // A value sharing through a view chain is fine only if it is the view's source.
+            if (alive_after || used_here)
                 && !shares_ok(v)
+                && !(s.op.is_view() && is_view_ancestor(plan, &view_step, v, first))
             {
-                // A value sharing through a view chain is fine only if it is the view's source.
-                if !(s.op.is_view() && is_view_ancestor(plan, v, first)) {
-                    return Err(bad(format!(
-                        "step {} writes buffer {out_buf} while value {} in it is still needed",
-                        s.name, plan.values[v as usize].name
-                    )));
-                }
+                return Err(bad(format!(
+                    "step {} writes buffer {out_buf} while value {} in it is still needed",
+                    s.name, plan.values[v as usize].name
+                )));
             }
         }
-        live.retain(|&v| last_use[v as usize].is_some_and(|u| u > i));
-        live.push(s.output);
+        occupants.retain(|&v| last_use[v as usize].is_some_and(|u| u > i));
+        if let Some(list) = held.get_mut(out_buf as usize) {
+            *list = occupants;
+        }
+        hold(&mut held, s.output);
     }
     Ok(())
 }
 
 /// Whether `v` reaches `of` through views (a flatten of a reshape of `v` shares `v`'s buffer).
-fn is_view_ancestor(plan: &ExecutionPlan, v: u32, of: Option<u32>) -> bool {
+fn is_view_ancestor(
+    plan: &ExecutionPlan,
+    view_step: &[Option<usize>],
+    v: u32,
+    of: Option<u32>,
+) -> bool {
     let mut cur = of;
     for _ in 0..plan.steps.len() {
         let Some(c) = cur else { return false };
         if c == v {
             return true;
         }
-        cur = plan
-            .steps
-            .iter()
-            .find(|s| s.output == c && s.op.is_view())
+        cur = view_step
+            .get(c as usize)
+            .copied()
+            .flatten()
+            .and_then(|i| plan.steps.get(i))
             .and_then(|s| s.inputs.first().copied());
     }
     false

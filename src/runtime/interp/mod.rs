@@ -64,6 +64,8 @@ pub struct Interpreter {
     layout: Option<Layout>,
     memory: Memory,
     states: Vec<StepState>,
+    /// The fused conv outputs, which are never stored whole (`ExecutionPlan::unstored_values`).
+    unstored: Vec<bool>,
 }
 
 impl Interpreter {
@@ -94,6 +96,7 @@ impl Interpreter {
             .map(|s| StepState::for_op(&s.op))
             .collect();
         Ok(Self {
+            unstored: plan.unstored_values(),
             plan: plan.clone(),
             weights,
             budget: DEFAULT_MEMORY_BUDGET,
@@ -197,7 +200,7 @@ impl Interpreter {
     /// inference plan a value whose buffer was reused later holds the later value's data, and a
     /// fused conv output (never stored whole) is `None`; a `Train` plan keeps every value.
     pub fn value(&self, v: u32) -> Option<ArrayViewD<'_, f32>> {
-        if self.plan.is_unstored(v) {
+        if self.unstored.get(v as usize).copied().unwrap_or(false) {
             return None;
         }
         let layout = self.layout.as_ref()?;
