@@ -57,6 +57,18 @@ fn link_target(path: &Path) -> io::Result<PathBuf> {
     )))
 }
 
+/// The prefix and suffix of the temporary files atomic writes rename over their targets.
+const TEMP_PREFIX: &str = ".modelc-";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Whether `name` is one of the temporary files of an atomic write (left behind only when a
+/// process was killed between writing it and renaming it).
+pub fn is_temp_file_name(name: &str) -> bool {
+    name.len() > TEMP_PREFIX.len() + TEMP_SUFFIX.len()
+        && name.starts_with(TEMP_PREFIX)
+        && name.ends_with(TEMP_SUFFIX)
+}
+
 /// The atomic replacement of a regular (or missing) file.
 fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
@@ -64,8 +76,8 @@ fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
         _ => Path::new("."),
     };
     let mut tmp = tempfile::Builder::new()
-        .prefix(".modelc-")
-        .suffix(".tmp")
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(without_temp_path)?;
     // A temporary file is private (0600); the result gets the permissions of the file it

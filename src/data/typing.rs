@@ -6,8 +6,10 @@
 //! here yields samples of exactly this type when loaded (the loaders check files against the
 //! declared shapes and report E0619 otherwise).
 
+use super::samples::MEMORY_BUDGET_BYTES;
 use super::spec::{Augment, LabelRead, PipelineSpec, SourceKind, Transform};
-use crate::diag::codes::{DATA_SHAPE_UNKNOWN, DATA_STEP_MISMATCH};
+use crate::diag::codes::{DATA_SHAPE_UNKNOWN, DATA_STEP_MISMATCH, DATA_TOO_LARGE};
+use crate::diag::human_bytes;
 use crate::diag::{Code, Diagnostic, FileId, Span};
 use serde::{Deserialize, Serialize};
 
@@ -122,21 +124,25 @@ pub fn element_type(spec: &PipelineSpec) -> Result<ElementType, Vec<StepError>> 
 pub fn step_types(spec: &PipelineSpec) -> Result<Vec<StepType>, Vec<StepError>> {
     let mut cur = source_type(spec);
     let mut trace = vec![cur.clone()];
-    let mut errors = Vec::new();
-    for step in &spec.preprocess {
-        match transform_type(&cur, &step.op, step.span) {
+    let mut errors: Vec<StepError> = fits_in_memory(cur.clone(), cur.span)
+        .err()
+        .into_iter()
+        .collect();
+    let steps = spec
+        .preprocess
+        .iter()
+        .map(|s| (s.span, Ok(&s.op)))
+        .chain(spec.augment.iter().map(|s| (s.span, Err(&s.op))));
+    for (span, op) in steps {
+        let next = match op {
+            Ok(transform) => transform_type(&cur, transform, span),
+            Err(augment) => augment_type(&cur, augment, span),
+        };
+        match next.and_then(|next| fits_in_memory(next, span)) {
             Ok(next) => cur = next,
             Err(e) => errors.push(e),
         }
-        cur.span = step.span;
-        trace.push(cur.clone());
-    }
-    for step in &spec.augment {
-        match augment_type(&cur, &step.op, step.span) {
-            Ok(next) => cur = next,
-            Err(e) => errors.push(e),
-        }
-        cur.span = step.span;
+        cur.span = span;
         trace.push(cur.clone());
     }
     if errors.is_empty() {
@@ -208,6 +214,36 @@ fn source_type(spec: &PipelineSpec) -> StepType {
         shape,
         label,
     }
+}
+
+/// `next` if one sample of that shape fits in a data set's memory budget: a step whose
+/// samples cannot is refused here, before any file is read or any buffer allocated.
+fn fits_in_memory(next: StepType, span: Span) -> Result<StepType, StepError> {
+    let Some(shape) = &next.shape else {
+        return Ok(next);
+    };
+    let width = match next.dtype {
+        DType::F32 => 4,
+        DType::I64 => 8,
+    };
+    let bytes = element_count(shape).and_then(|n| n.checked_mul(width));
+    if bytes.is_some_and(|b| b <= MEMORY_BUDGET_BYTES) {
+        return Ok(next);
+    }
+    let size = bytes.map_or_else(
+        || "more bytes than this machine can address".to_string(),
+        |b| human_bytes(b as u64),
+    );
+    Err(StepError {
+        code: DATA_TOO_LARGE,
+        span,
+        message: format!(
+            "this step makes each sample {} ({size}), more than a data set may hold in memory ({})",
+            fmt_shape(shape),
+            human_bytes(MEMORY_BUDGET_BYTES as u64)
+        ),
+        help: Some("check the sizes this step was given".into()),
+    })
 }
 
 /// The element count of a shape, `None` on overflow.

@@ -96,7 +96,24 @@ pub fn lock_run(dir: &Path) -> Result<RunLock, Diagnostic> {
     if !same_file(&file, &path) {
         return Err(busy());
     }
+    remove_orphaned_temp_files(dir);
     Ok(RunLock { file, path })
+}
+
+/// Removes the temporary files a killed run left in `dir` between writing one and renaming it
+/// over its target (`util::write_atomic`'s `.modelc-*.tmp`). Only under the run's lock, so no
+/// other run is writing there; what cannot be removed stays, and costs nothing but space.
+fn remove_orphaned_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let orphan = name.to_str().is_some_and(util::is_temp_file_name);
+        if orphan && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Whether `path` still names the open `file`.
@@ -155,4 +172,34 @@ pub fn write_outputs(
         fit::report::curves_svg(title, history).as_bytes(),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn taking_the_lock_removes_temp_files_a_killed_run_left_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let orphan = dir.path().join(".modelc-a1B2c3.tmp");
+        std::fs::write(&orphan, b"half a checkpoint").unwrap();
+        let kept = [
+            "weights.safetensors",
+            "notes.tmp",
+            ".modelc-x.tmp.bak",
+            ".modelc.lock.tmp",
+        ];
+        for name in kept {
+            std::fs::write(dir.path().join(name), b"user data").unwrap();
+        }
+        std::fs::create_dir(dir.path().join(".modelc-dir.tmp")).unwrap();
+        let lock = lock_run(dir.path()).unwrap();
+        assert!(!orphan.exists());
+        for name in kept {
+            assert!(dir.path().join(name).exists(), "{name}");
+        }
+        assert!(dir.path().join(".modelc-dir.tmp").is_dir());
+        drop(lock);
+    }
 }
