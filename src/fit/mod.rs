@@ -448,6 +448,10 @@ pub fn evaluate(
     )
 }
 
+/// What [`evaluate_observed`] shows each batch's output and targets to.
+pub type Observer<'a> =
+    dyn FnMut(&ndarray::ArrayViewD<f32>, &Targets) -> Result<(), Diagnostic> + 'a;
+
 /// [`evaluate`], also showing each batch's output and (unsmoothed) targets to `observe`
 /// (`modelc eval`'s confusion matrix).
 pub fn evaluate_observed(
@@ -455,7 +459,7 @@ pub fn evaluate_observed(
     batches: impl Iterator<Item = Result<Batch, Diagnostic>>,
     (loss, prep): (Loss, TargetPrep),
     (metric_kinds, input_dtype): (&[crate::runtime::metrics::Metric], Option<crate::ir::DType>),
-    observe: &mut dyn FnMut(&ndarray::ArrayViewD<f32>, &Targets) -> Result<(), Diagnostic>,
+    observe: &mut Observer<'_>,
 ) -> Result<(f64, Vec<(String, f64)>), Diagnostic> {
     let mut accs: Vec<MetricAccumulator> = metric_kinds
         .iter()

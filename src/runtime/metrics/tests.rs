@@ -1,6 +1,9 @@
 //! Metric values against hand counts: accuracies, errors, confusion-matrix metrics, AUC with
 //! ties and top-k, each also batched to show the epoch value does not depend on batching.
 
+// exact on purpose: the metrics come from integer counts
+#![allow(clippy::float_cmp)]
+
 use super::*;
 use crate::runtime::loss::{Loss, SparseLabels};
 use ndarray::{array, ArrayD, Axis, IxDyn};
