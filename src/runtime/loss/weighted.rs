@@ -89,7 +89,10 @@ mod tests {
         // d(-ln p_y)/dp through the row normalization: -1/p_y + 1 at y, 1 elsewhere (Σp = 1),
         // times w_i / n
         let (at_label_0, at_label_1) = (1.0 - 1.0 / 0.8, 1.0 - 1.0 / 0.6);
-        let grad = [[at_label_0 / 2.0, 1.0 / 2.0], [3.0 / 2.0, 3.0 * at_label_1 / 2.0]];
+        let grad = [
+            [at_label_0 / 2.0, 1.0 / 2.0],
+            [3.0 / 2.0, 3.0 * at_label_1 / 2.0],
+        ];
         for (i, row) in grad.iter().enumerate() {
             for (j, &g) in row.iter().enumerate() {
                 assert!((f64::from(r.grad[[i, j]]) - g).abs() < 1e-5, "[{i}, {j}]");
