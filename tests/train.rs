@@ -654,6 +654,18 @@ fn class_metrics_are_logged_deterministic_and_agree_with_evals_report() {
         assert!(num(a, "top_k_accuracy") >= num(a, "accuracy"));
         assert!(num(a, "val_top_k_accuracy") >= num(a, "val_accuracy"));
     }
+    // early stopping on `val_f1` maximizes it (`mode: auto`): the best epoch has the highest
+    let best_f1 = lines
+        .iter()
+        .take(2)
+        .map(|l| num(l, "val_f1"))
+        .fold(f64::MIN, f64::max);
+    assert_eq!(
+        lines[2]["best"]["value"].as_f64().unwrap(),
+        best_f1,
+        "{}",
+        lines[2]
+    );
     let csv = std::fs::read_to_string(one.path().join("metrics.csv")).unwrap();
     assert!(csv.starts_with(
         "epoch,loss,accuracy,precision,recall,f1,auc,top_k_accuracy,val_loss,val_accuracy,val_precision,"
@@ -675,7 +687,9 @@ fn class_metrics_are_logged_deterministic_and_agree_with_evals_report() {
         String::from_utf8(o.stdout).unwrap()
     };
     let e: serde_json::Value = serde_json::from_str(&eval("json")).unwrap();
-    let last = &lines[1];
+    // the run ends with the best epoch's weights (restore_best)
+    let best = lines[2]["best"]["epoch"].as_u64().unwrap() as usize;
+    let last = &lines[best - 1];
     let report = &e["report"];
     for (metric, figure) in [
         (num(&e, "accuracy"), num(report, "accuracy")),
