@@ -599,3 +599,166 @@ fn sunspots_conv1d_trains_to_the_lstms_error() {
     assert!(last[1] < first[1] / 10.0, "loss {} → {}", first[1], last[1]);
     assert!(last[4] < 0.26, "val_mae {}", last[4]);
 }
+
+const CLASSES: &str = "tests/fixtures/train/class_metrics.model";
+
+/// Trains a block of the class-metrics fixture; its JSON lines.
+fn train_json(block: &str, out: &Path, threads: &str) -> Vec<serde_json::Value> {
+    let o = modelc(&[
+        "train",
+        CLASSES,
+        "--train",
+        block,
+        "--out",
+        out.to_str().unwrap(),
+        "--threads",
+        threads,
+        "--format",
+        "json",
+    ]);
+    ok(&o);
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn num(v: &serde_json::Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+#[test]
+fn class_metrics_are_logged_deterministic_and_agree_with_evals_report() {
+    let one = tempfile::tempdir().unwrap();
+    let two = tempfile::tempdir().unwrap();
+    let lines = train_json("Classes", one.path(), "1");
+    let again = train_json("Classes", two.path(), "2");
+    let names = ["precision", "recall", "f1", "auc", "top_k_accuracy"];
+    for (a, b) in lines.iter().zip(&again).take(2) {
+        for name in ["loss", "accuracy", "val_loss", "val_accuracy"]
+            .into_iter()
+            .chain(names)
+            .chain(names.map(|n| format!("val_{n}").leak() as &str))
+        {
+            let (x, y) = (num(a, name), num(b, name));
+            assert!(
+                (0.0..=1.0).contains(&x) || name.contains("loss"),
+                "{name} {x}"
+            );
+            assert_eq!(x.to_bits(), y.to_bits(), "{name}: 1 thread vs 2");
+        }
+        // top-3 hits include every top-1 hit
+        assert!(num(a, "top_k_accuracy") >= num(a, "accuracy"));
+        assert!(num(a, "val_top_k_accuracy") >= num(a, "val_accuracy"));
+    }
+    // early stopping on `val_f1` maximizes it (`mode: auto`): the best epoch has the highest
+    let best_f1 = lines
+        .iter()
+        .take(2)
+        .map(|l| num(l, "val_f1"))
+        .fold(f64::MIN, f64::max);
+    assert_eq!(
+        lines[2]["best"]["value"].as_f64().unwrap(),
+        best_f1,
+        "{}",
+        lines[2]
+    );
+    let csv = std::fs::read_to_string(one.path().join("metrics.csv")).unwrap();
+    assert!(csv.starts_with(
+        "epoch,loss,accuracy,precision,recall,f1,auc,top_k_accuracy,val_loss,val_accuracy,val_precision,"
+    ), "{csv}");
+    // eval's report counts the same split: its accuracy and macro figures are the metrics'
+    let weights = one.path().join("weights.safetensors");
+    let eval = |format: &str| {
+        let o = modelc(&[
+            "eval",
+            CLASSES,
+            "--train",
+            "Classes",
+            "--weights",
+            weights.to_str().unwrap(),
+            "--format",
+            format,
+        ]);
+        ok(&o);
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let e: serde_json::Value = serde_json::from_str(&eval("json")).unwrap();
+    // the run ends with the best epoch's weights (restore_best)
+    let best = lines[2]["best"]["epoch"].as_u64().unwrap() as usize;
+    let last = &lines[best - 1];
+    let report = &e["report"];
+    for (metric, figure) in [
+        (num(&e, "accuracy"), num(report, "accuracy")),
+        (num(&e, "precision"), num(&report["macro_avg"], "precision")),
+        (num(&e, "recall"), num(&report["macro_avg"], "recall")),
+        (num(&e, "f1"), num(&report["macro_avg"], "f1")),
+        (num(&e, "auc"), num(last, "val_auc")),
+        (num(&e, "precision"), num(last, "val_precision")),
+    ] {
+        assert!(
+            (metric - figure).abs() < 1e-6,
+            "{metric} vs {figure} in {e}"
+        );
+    }
+    let matrix = report["confusion_matrix"].as_array().unwrap();
+    assert_eq!(matrix.len(), 10);
+    let total: u64 = matrix
+        .iter()
+        .flat_map(|row| row.as_array().unwrap())
+        .map(|c| c.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, e["samples"].as_u64().unwrap());
+    for (c, row) in matrix.iter().enumerate() {
+        let support: u64 = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .sum();
+        assert_eq!(report["classes"][c]["support"].as_u64().unwrap(), support);
+    }
+    let text = eval("human");
+    assert!(text.contains("confusion matrix (rows: true class, columns: predicted class)"));
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.trim_start().starts_with("macro avg"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn binary_class_metrics_and_class_weights_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = train_json("Logits", dir.path(), "1");
+    for name in ["precision", "recall", "f1", "auc", "val_auc", "val_f1"] {
+        let x = num(&lines[1], name);
+        assert!((0.0..=1.0).contains(&x), "{name} {x}");
+    }
+    let weights = dir.path().join("weights.safetensors");
+    let o = modelc(&[
+        "eval",
+        CLASSES,
+        "--train",
+        "Logits",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    ok(&o);
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(e["report"]["binary"], true);
+    let m = &e["report"]["confusion_matrix"];
+    let count = |t: usize, p: usize| m[t][p].as_u64().unwrap() as f64;
+    let (tp, fp, fn_) = (count(1, 1), count(0, 1), count(1, 0));
+    let precision = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
+    let recall = if tp + fn_ > 0.0 { tp / (tp + fn_) } else { 0.0 };
+    assert!((num(&e, "precision") - precision).abs() < 1e-6, "{e}");
+    assert!((num(&e, "recall") - recall).abs() < 1e-6, "{e}");
+    assert_eq!(e["samples"], 50);
+}

@@ -23,6 +23,7 @@ pub mod summary;
 pub mod train;
 pub mod train_fit;
 pub mod train_loss;
+pub mod train_metrics;
 pub mod train_monitor;
 pub mod train_trainable;
 pub mod train_types;

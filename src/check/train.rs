@@ -9,10 +9,11 @@ use super::signature::{
 };
 use super::train_fit::{self, DataFacts};
 use super::train_loss;
+use super::train_metrics;
 use super::train_monitor;
 use super::train_trainable;
 use super::train_types::{
-    CheckedTrain, Loss, LossKind, Metric, Optimizer, OptimizerCommon, OptimizerKind, Schedule,
+    CheckedTrain, Loss, LossKind, Optimizer, OptimizerCommon, OptimizerKind, Schedule,
 };
 use super::types::CheckedModel;
 use crate::diag::suggest;
@@ -31,6 +32,7 @@ pub const SETTINGS: &[&str] = &[
     "early_stopping",
     "checkpoint",
     "init",
+    "class_weight",
 ];
 
 const POSITIVE: Kind = float(Limit::Excl(0.0), Limit::None);
@@ -223,7 +225,10 @@ pub fn check_train(
     let schedule = seen.get("schedule").and_then(|s| schedule(file, s, diags));
     let metrics = seen
         .get("metrics")
-        .map_or(Some(Vec::new()), |s| metrics(file, s, diags));
+        .map_or(Some(Vec::new()), |s| train_metrics::metrics(file, s, diags));
+    let class_weight = seen
+        .get("class_weight")
+        .map(|s| train_metrics::class_weight(file, s, diags));
     let seed = seen.get("seed").map_or(Some(0), |s| {
         bind_setting(file, s, SEED, diags).map(|b| b.int("seed") as u64)
     });
@@ -256,6 +261,12 @@ pub fn check_train(
         if let Some(facts) = facts {
             train_fit::check_data(file, facts, m, &l, loss_span, diags);
         }
+        if let (Some(ms), Some(s)) = (&metrics, seen.get("metrics")) {
+            train_metrics::check_metrics_fit(file, ms, s, &l, loss_span, m, diags);
+        }
+        if let (Some(Some(w)), Some(s)) = (&class_weight, seen.get("class_weight")) {
+            train_metrics::check_class_weight_fit(file, w, s, &l, loss_span, m, diags);
+        }
     }
     if diags.iter().filter(|d| d.is_error()).count() != before {
         return None;
@@ -269,6 +280,7 @@ pub fn check_train(
         schedule,
         epochs: epochs?,
         metrics: metrics?,
+        class_weight: class_weight.flatten(),
         seed: seed?,
         early_stopping: early_stopping.flatten(),
         checkpoint_every: checkpoint.flatten(),
@@ -564,32 +576,4 @@ fn schedule(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Sc
             epochs: int("epochs"),
         },
     })
-}
-
-fn metrics(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Vec<Metric>> {
-    let items: Vec<&ast::Expr> = match s.args.as_slice() {
-        [a] => match &a.value.kind {
-            ExprKind::List(items) => items.iter().collect(),
-            _ => vec![&a.value],
-        },
-        _ => s.args.iter().map(|a| &a.value).collect(),
-    };
-    let names: Vec<&str> = Metric::ALL.iter().map(|(n, _)| *n).collect();
-    let param = kw(
-        "metric",
-        Kind::Choice(&["accuracy", "mae", "mse"]),
-        Default::Required,
-    );
-    let mut out = Vec::new();
-    let mut ok = true;
-    for e in items {
-        match sig::choice(file, "`metrics`", &param, e, &names) {
-            Ok(n) => out.extend(Metric::ALL.iter().filter(|(m, _)| *m == n).map(|(_, m)| *m)),
-            Err(d) => {
-                ok = false;
-                diags.push(d);
-            }
-        }
-    }
-    ok.then_some(out)
 }

@@ -22,6 +22,16 @@ pub const MONITORS: &[&str] = &[
     "mae",
     "val_mse",
     "mse",
+    "val_precision",
+    "precision",
+    "val_recall",
+    "recall",
+    "val_f1",
+    "f1",
+    "val_auc",
+    "auc",
+    "val_top_k_accuracy",
+    "top_k_accuracy",
 ];
 
 /// The options of `early_stopping`.
@@ -41,11 +51,14 @@ pub const EARLY_STOPPING: &[Param] = &[
     kw("restore_best", Kind::Bool, Default::Bool(true)),
 ];
 
-/// Whether a larger value of the logged quantity `name` is better (`auto` mode): accuracies
-/// are maximized, losses and errors minimized.
+/// Whether a larger value of the logged quantity `name` is better (`auto` mode): accuracies,
+/// precision, recall, f1 and auc are maximized, losses and errors minimized.
 pub fn larger_is_better(name: &str) -> bool {
     let metric = name.strip_prefix("val_").unwrap_or(name);
-    metric == "accuracy"
+    matches!(
+        metric,
+        "accuracy" | "precision" | "recall" | "f1" | "auc" | "top_k_accuracy"
+    )
 }
 
 /// Binds `early_stopping` and checks its monitor against what the run logs. `metrics` are the
@@ -77,10 +90,7 @@ pub fn early_stopping(
     };
     let metric = monitor.strip_prefix("val_").unwrap_or(&monitor);
     if metric != "loss" {
-        let logged = metrics.is_some_and(|(m, _)| {
-            m.iter()
-                .any(|k| Metric::ALL.iter().any(|(n, v)| v == k && *n == metric))
-        });
+        let logged = metrics.is_some_and(|(m, _)| m.iter().any(|k| k.name() == metric));
         if !logged {
             let mut d = Diagnostic::error(
                 codes::CHECK_MONITOR,
@@ -141,5 +151,8 @@ mod tests {
         assert!(!larger_is_better("val_loss"));
         assert!(!larger_is_better("mae"));
         assert!(!larger_is_better("val_mse"));
+        for name in ["precision", "val_recall", "f1", "val_auc", "top_k_accuracy"] {
+            assert!(larger_is_better(name), "{name}");
+        }
     }
 }

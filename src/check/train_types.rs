@@ -153,14 +153,72 @@ pub enum Metric {
     Accuracy,
     Mae,
     Mse,
+    Precision,
+    Recall,
+    F1,
+    Auc,
+    /// `top_k_accuracy(k:)`.
+    TopKAccuracy {
+        k: u64,
+    },
 }
 
 impl Metric {
-    pub const ALL: [(&'static str, Metric); 3] = [
-        ("accuracy", Metric::Accuracy),
-        ("mae", Metric::Mae),
-        ("mse", Metric::Mse),
+    /// Every metric's name, as written in specs and logged.
+    pub const NAMES: [&'static str; 8] = [
+        "accuracy",
+        "mae",
+        "mse",
+        "precision",
+        "recall",
+        "f1",
+        "auc",
+        "top_k_accuracy",
     ];
+
+    /// The metric of a name, with its default options (`k: 5`).
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Some(match name {
+            "accuracy" => Metric::Accuracy,
+            "mae" => Metric::Mae,
+            "mse" => Metric::Mse,
+            "precision" => Metric::Precision,
+            "recall" => Metric::Recall,
+            "f1" => Metric::F1,
+            "auc" => Metric::Auc,
+            "top_k_accuracy" => Metric::TopKAccuracy { k: 5 },
+            _ => return None,
+        })
+    }
+
+    /// The name written in specs and logged (`val_` prepended on the validation split).
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::Mae => "mae",
+            Metric::Mse => "mse",
+            Metric::Precision => "precision",
+            Metric::Recall => "recall",
+            Metric::F1 => "f1",
+            Metric::Auc => "auc",
+            Metric::TopKAccuracy { .. } => "top_k_accuracy",
+        }
+    }
+
+    /// Whether the metric counts classes (and needs a classification loss).
+    pub fn needs_classes(self) -> bool {
+        !matches!(self, Metric::Accuracy | Metric::Mae | Metric::Mse)
+    }
+}
+
+/// `class_weight`: each training sample's loss is multiplied by its class's weight.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassWeight {
+    /// scikit-learn's `balanced`: `n_samples / (n_classes * count_c)` over the training split.
+    Balanced,
+    /// One weight per class, class 0 first.
+    Given(Vec<f64>),
 }
 
 /// Which way the monitored quantity improves.
@@ -196,6 +254,8 @@ pub struct CheckedTrain {
     pub schedule: Option<Schedule>,
     pub epochs: u64,
     pub metrics: Vec<Metric>,
+    /// `class_weight`, if written.
+    pub class_weight: Option<ClassWeight>,
     /// The seed of weight initialisation and dropout (0 when not written).
     pub seed: u64,
     pub early_stopping: Option<EarlyStopping>,

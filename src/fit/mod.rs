@@ -9,6 +9,7 @@
 //! and the layer, before any parameter takes a bad value.
 
 pub mod checkpoint;
+pub mod class_weight;
 pub mod early_stopping;
 pub mod init_weights;
 pub mod report;
@@ -117,6 +118,10 @@ pub fn fit(
     let prep = TargetPrep::of(train.loss);
     let metric_kinds = setup::metrics(train);
     let clip = setup::clip(train);
+    let class_weights = train
+        .class_weight
+        .as_ref()
+        .map(|w| class_weight::per_class(w, &dataset.train.labels));
     let train_loader = dataset.train_loader();
     let val_loader = (!dataset.validation.features.is_empty()).then(|| dataset.validation_loader());
     let batches = train_loader.batches_per_epoch() as u64;
@@ -176,7 +181,13 @@ pub fn fit(
             let n = batch.indices.len() as u64;
             lr = schedule.lr_at(state.steps_done);
             let report = with_batch(&batch, input_dtype, prep, |inputs, targets, truth| {
-                let r = trainer.train_step(inputs, targets, loss, &mut state.optimizer, lr, clip);
+                let weights = class_weights
+                    .as_deref()
+                    .map(|w| class_weight::per_sample(w, truth))
+                    .transpose()?;
+                let opt = &mut state.optimizer;
+                let w = weights.as_deref();
+                let r = trainer.train_step_weighted(inputs, targets, loss, opt, (lr, clip), w);
                 if r.is_ok() {
                     if let Some(out) = trainer.last_output() {
                         for a in &mut accs {
@@ -212,13 +223,10 @@ pub fn fit(
         let elapsed = started.elapsed().as_secs_f64();
         let (val_loss, val_metrics) = match &val_loader {
             Some(vl) => {
-                let (l, m) = evaluate(
-                    &mut trainer,
-                    vl.epoch(0),
-                    (loss, prep),
-                    &metric_kinds,
-                    input_dtype,
-                )?;
+                let objective = (loss, prep);
+                let batches = vl.epoch(0);
+                let (l, m) =
+                    evaluate(&mut trainer, batches, objective, &metric_kinds, input_dtype)?;
                 (Some(l), m)
             }
             None => (None, Vec::new()),
@@ -427,9 +435,31 @@ fn save_checkpoint(
 pub fn evaluate(
     trainer: &mut Trainer,
     batches: impl Iterator<Item = Result<Batch, Diagnostic>>,
-    (loss, prep): (Loss, TargetPrep),
+    objective: (Loss, TargetPrep),
     metric_kinds: &[crate::runtime::metrics::Metric],
     input_dtype: Option<crate::ir::DType>,
+) -> Result<(f64, Vec<(String, f64)>), Diagnostic> {
+    evaluate_observed(
+        trainer,
+        batches,
+        objective,
+        (metric_kinds, input_dtype),
+        &mut |_, _| Ok(()),
+    )
+}
+
+/// What [`evaluate_observed`] shows each batch's output and targets to.
+pub type Observer<'a> =
+    dyn FnMut(&ndarray::ArrayViewD<f32>, &Targets) -> Result<(), Diagnostic> + 'a;
+
+/// [`evaluate`], also showing each batch's output and (unsmoothed) targets to `observe`
+/// (`modelc eval`'s confusion matrix).
+pub fn evaluate_observed(
+    trainer: &mut Trainer,
+    batches: impl Iterator<Item = Result<Batch, Diagnostic>>,
+    (loss, prep): (Loss, TargetPrep),
+    (metric_kinds, input_dtype): (&[crate::runtime::metrics::Metric], Option<crate::ir::DType>),
+    observe: &mut Observer<'_>,
 ) -> Result<(f64, Vec<(String, f64)>), Diagnostic> {
     let mut accs: Vec<MetricAccumulator> = metric_kinds
         .iter()
@@ -445,6 +475,7 @@ pub fn evaluate(
             for a in &mut accs {
                 let _ = a.update(&out, truth);
             }
+            observe(&out, truth)?;
             loss.evaluate(&out, targets)
                 .map(|r| r.loss)
                 .map_err(|e| failed(&e.to_string()))
@@ -452,14 +483,7 @@ pub fn evaluate(
         sum += f64::from(value) * n as f64;
         count += n;
     }
-    let metrics = accs
-        .iter()
-        .filter_map(|a| {
-            a.result()
-                .map(|r| (a.metric().name().to_string(), f64::from(r)))
-        })
-        .collect();
-    Ok((sum / count.max(1) as f64, metrics))
+    Ok((sum / count.max(1) as f64, metric_results(&accs)))
 }
 
 /// Runs `f` with a batch's features as trainer inputs, its labels as the loss's targets (after

@@ -5,7 +5,7 @@
 
 use crate::check::train_types::{self as ck, CheckedTrain};
 use crate::runtime::loss::Loss;
-use crate::runtime::metrics::Metric;
+use crate::runtime::metrics::{Metric, Task};
 use crate::runtime::optim::{
     Adam, AdamConfig, Gd, GdConfig, InvalidHyperparameter, Optimizer, RmsProp, RmsPropConfig, Sgd,
     SgdConfig,
@@ -84,12 +84,21 @@ impl TargetPrep {
 /// The runtime metrics, with `accuracy` resolved against the loss as Keras does.
 pub fn metrics(t: &CheckedTrain) -> Vec<Metric> {
     let l = loss(t.loss);
+    // `check` refuses the class metrics with a regression loss; the fallback is never used
+    let task = Task::of(l).unwrap_or(Task::Binary { threshold: 0.5 });
     t.metrics
         .iter()
-        .map(|m| match m {
+        .map(|m| match *m {
             ck::Metric::Accuracy => Metric::accuracy_for(l),
             ck::Metric::Mae => Metric::MeanAbsoluteError,
             ck::Metric::Mse => Metric::MeanSquaredError,
+            ck::Metric::Precision => Metric::Precision(task),
+            ck::Metric::Recall => Metric::Recall(task),
+            ck::Metric::F1 => Metric::F1(task),
+            ck::Metric::Auc => Metric::Auc(task),
+            ck::Metric::TopKAccuracy { k } => Metric::TopKAccuracy {
+                k: usize::try_from(k).unwrap_or(usize::MAX),
+            },
         })
         .collect()
 }

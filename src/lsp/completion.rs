@@ -171,10 +171,12 @@ fn train_line(c: &Cursor) -> Vec<CompletionItem> {
             .iter()
             .map(|(n, p)| signature_item(&layer(n, p), "schedule"))
             .collect(),
-        "metrics" => {
-            let names: Vec<&str> = Metric::ALL.iter().map(|(n, _)| *n).collect();
-            words(&names, CompletionItemKind::ENUM_MEMBER, "metric")
-        }
+        "metrics" => words(&Metric::NAMES, CompletionItemKind::ENUM_MEMBER, "metric"),
+        "class_weight" => words(
+            &["balanced"],
+            CompletionItemKind::ENUM_MEMBER,
+            "class weights",
+        ),
         _ => Vec::new(),
     }
 }

@@ -23,6 +23,8 @@
 //!   `logsumexp(x) - x_y`, gradient `(softmax(x) - onehot(y))/n`.
 //! - [`softmax_cross_entropy`]: the fused softmax + cross-entropy for a model ending in softmax:
 //!   takes logits, returns the softmax probabilities as well.
+//! - [`weighted_by_sample`]: any of these with one weight per sample (`class_weight`),
+//!   `Σ w_i l_i / n` as Keras's `sum_over_batch_size`.
 //!
 //! Invariants: sums are accumulated in f64 in a fixed order (logical element order, or for
 //! contiguous element-wise losses eight interleaved partial sums combined by a fixed tree),
@@ -34,6 +36,7 @@ mod categorical;
 mod elementwise;
 #[cfg(test)]
 mod tests;
+mod weighted;
 
 use ndarray::{ArrayD, ArrayViewD};
 use serde::{Deserialize, Serialize};
@@ -47,6 +50,7 @@ pub use categorical::{
 pub use elementwise::{
     binary_crossentropy, huber, log_cosh, mean_absolute_error, mean_squared_error,
 };
+pub use weighted::weighted_by_sample;
 
 /// The clipping margin of the probability forms (Keras `backend.epsilon()`).
 pub const EPSILON: f64 = 1e-7;

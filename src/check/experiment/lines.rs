@@ -3,7 +3,7 @@
 
 use super::Selection;
 use crate::check::train::SETTINGS as TRAIN_SETTINGS;
-use crate::check::train_types::{CheckedTrain, Metric};
+use crate::check::train_types::CheckedTrain;
 use crate::data::lower::SETTINGS as DATA_SETTINGS;
 use crate::data::PipelineSpec;
 use crate::diag::{codes, suggest, Diagnostic, FileId, Span};
@@ -397,10 +397,7 @@ pub fn selection(
     let plain = metric.strip_prefix("val_").unwrap_or(metric);
     let wants_split = metric.starts_with("val_");
     for (config, (train, _, pipeline)) in trials {
-        let logged = plain == "loss"
-            || Metric::ALL
-                .iter()
-                .any(|(n, m)| *n == plain && train.metrics.contains(m));
+        let logged = plain == "loss" || train.metrics.iter().any(|m| m.name() == plain);
         let split = !wants_split || pipeline.split.is_some();
         if logged && split {
             continue;

@@ -7,6 +7,7 @@
 //! (parameters, optimizer state and progress, for `--resume`). Ctrl-C or SIGTERM finishes the
 //! current step, writes the checkpoint and exits with status 130.
 
+mod class_report;
 mod finetune;
 mod finish;
 mod overrides;
@@ -26,6 +27,7 @@ use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
 use crate::fit::{self, EpochRecord, FitOptions, Progress};
 use crate::passes::Mode;
 use crate::plan;
+use crate::runtime::metrics::ConfusionMatrix;
 use crate::runtime::train::{ParamStore, Trainer};
 use crate::runtime::weights;
 use clap::Args;
@@ -513,14 +515,27 @@ pub fn run_eval(args: &EvalArgs, out: &Output) -> u8 {
     let loss = fit::setup::loss(p.train.loss);
     let metrics = fit::setup::metrics(&p.train);
     let objective = (loss, fit::setup::TargetPrep::of(p.train.loss));
-    match fit::evaluate(
-        &mut trainer,
-        loader.epoch(0),
-        objective,
-        &metrics,
-        input_dtype,
-    ) {
+    // a classifier's confusion counts, for the per-class report
+    let task = crate::runtime::metrics::Task::of(loss);
+    let mut confusion: Option<ConfusionMatrix> = None;
+    let mut observe = |y: &ndarray::ArrayViewD<f32>, t: &crate::runtime::loss::Targets| {
+        let Some(task) = task else { return Ok(()) };
+        let batch = ConfusionMatrix::of_batch(task, y, t);
+        let added = match (&mut confusion, batch) {
+            (Some(m), Ok(b)) => m.add(&b),
+            (slot, Ok(b)) => {
+                *slot = Some(b);
+                Ok(())
+            }
+            (_, Err(e)) => Err(e),
+        };
+        added.map_err(|e| Diagnostic::error(codes::TRAIN_FAILED, e.to_string()))
+    };
+    let kinds = (metrics.as_slice(), input_dtype);
+    let batches = loader.epoch(0);
+    match fit::evaluate_observed(&mut trainer, batches, objective, kinds, &mut observe) {
         Ok((l, m)) => {
+            let confusion = confusion.as_ref();
             if args.format == Format::Json {
                 let mut obj = serde_json::Map::new();
                 obj.insert("samples".into(), loader.len().into());
@@ -528,13 +543,19 @@ pub fn run_eval(args: &EvalArgs, out: &Output) -> u8 {
                 for (k, v) in &m {
                     obj.insert(k.clone(), (*v).into());
                 }
+                if let Some(c) = confusion {
+                    obj.insert("report".into(), class_report::json(c));
+                }
                 Output::stdout(&format!("{}\n", serde_json::Value::Object(obj)));
             } else {
                 let mut line = format!("{} samples: loss {l:.4}", loader.len());
                 for (k, v) in &m {
                     let _ = write!(line, " - {k} {v:.4}");
                 }
-                Output::stdout(&format!("{line}\n"));
+                if let Some(c) = confusion {
+                    let _ = write!(line, "\n\n{}", class_report::human(c));
+                }
+                Output::stdout(&format!("{}\n", line.trim_end()));
             }
             0
         }

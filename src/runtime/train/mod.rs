@@ -64,7 +64,7 @@ use ndarray::{ArrayD, ArrayViewD};
 use crate::ir::{Activation, Op};
 use crate::passes::Mode;
 use crate::plan::ExecutionPlan;
-use crate::runtime::loss::{softmax_cross_entropy, Loss, Targets};
+use crate::runtime::loss::{softmax_cross_entropy, weighted_by_sample, Loss, LossOutput, Targets};
 use crate::runtime::optim::Optimizer;
 
 use context::{Env, StepState};
@@ -296,7 +296,21 @@ impl Trainer {
         lr: f32,
         clip: Option<Clip>,
     ) -> Result<StepReport, TrainError> {
-        let r = self.train_step_inner(inputs, targets, loss, optimizer, lr, clip);
+        self.train_step_weighted(inputs, targets, loss, optimizer, (lr, clip), None)
+    }
+
+    /// [`Self::train_step`] with one loss weight per sample (`class_weight`): the loss is
+    /// `Σ w_i l_i / n` ([`weighted_by_sample`]), and the gradients follow.
+    pub fn train_step_weighted(
+        &mut self,
+        inputs: &[Input<'_>],
+        targets: &Targets<'_>,
+        loss: Loss,
+        optimizer: &mut Optimizer,
+        (lr, clip): (f32, Option<Clip>),
+        weights: Option<&[f32]>,
+    ) -> Result<StepReport, TrainError> {
+        let r = self.train_step_inner(inputs, targets, (loss, weights), optimizer, lr, clip);
         match r {
             Ok(report) => Ok(report),
             Err(e) => {
@@ -311,13 +325,17 @@ impl Trainer {
         &mut self,
         inputs: &[Input<'_>],
         targets: &Targets<'_>,
-        loss: Loss,
+        (loss, weights): (Loss, Option<&[f32]>),
         optimizer: &mut Optimizer,
         lr: f32,
         clip: Option<Clip>,
     ) -> Result<StepReport, TrainError> {
         let step = self.steps_done + 1;
-        if let Some(fused) = self.dense_mse_forward(inputs, targets, loss)? {
+        let fused_mse = match weights {
+            None => self.dense_mse_forward(inputs, targets, loss)?,
+            Some(_) => None,
+        };
+        if let Some(fused) = fused_mse {
             if !fused.loss.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
                     step,
@@ -342,10 +360,24 @@ impl Trainer {
                 inputs,
                 input_pos: &self.input_pos,
             };
-            let r = softmax_cross_entropy(&env.f32(logits)?, targets)?;
+            let fused_loss = |y: &ArrayViewD<f32>, t: &Targets| {
+                softmax_cross_entropy(y, t).map(|r| LossOutput {
+                    loss: r.loss,
+                    grad: r.grad,
+                })
+            };
+            let logits_view = env.f32(logits)?;
+            let r = match weights {
+                Some(w) => weighted_by_sample(&logits_view, targets, w, fused_loss)?,
+                None => fused_loss(&logits_view, targets)?,
+            };
             (r.loss, logits, r.grad, index)
         } else {
-            let r = loss.evaluate(&self.output_view()?, targets)?;
+            let output = self.output_view()?;
+            let r = match weights {
+                Some(w) => weighted_by_sample(&output, targets, w, |y, t| loss.evaluate(y, t))?,
+                None => loss.evaluate(&output, targets)?,
+            };
             (r.loss, self.output, r.grad, self.plan.steps.len())
         };
         if !value.is_finite() {

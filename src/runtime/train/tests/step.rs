@@ -256,3 +256,114 @@ fn inputs_that_do_not_fit_the_plan_are_errors() {
         }
     ));
 }
+
+/// `Σ w_i (−ln p_{i, y_i}) / n` of probabilities, in f64.
+fn weighted_nll(p: &ndarray::ArrayViewD<'_, f32>, labels: &[i32], w: &[f32]) -> f64 {
+    let classes = p.shape()[1];
+    let s = p.as_slice().unwrap();
+    labels
+        .iter()
+        .zip(w)
+        .enumerate()
+        .map(|(r, (&y, &wi))| -f64::from(wi) * f64::from(s[r * classes + y as usize]).ln())
+        .sum::<f64>()
+        / labels.len() as f64
+}
+
+#[test]
+fn class_weighted_step_matches_the_weighted_formula_and_finite_differences() {
+    let mut b = Builder::new();
+    let x = b.input("x", DType::F32, &[5]);
+    let a = b.dense("d", x, 4, Activation::Tanh);
+    let a = b.dense("out", a, 3, Activation::Softmax);
+    let mut t = trainer(b.plan(a), 3);
+    let xs = noise(&[6, 5], 9, 2.0);
+    let labels = [0i32, 2, 1, 1, 0, 2];
+    // class weights [1, 3, 0.5] by label
+    let w: Vec<f32> = labels
+        .iter()
+        .map(|&y| [1.0, 3.0, 0.5][y as usize])
+        .collect();
+    let la = ArrayD::from_shape_vec(vec![6], labels.to_vec()).unwrap();
+    let targets = Targets::Sparse(SparseLabels::I32(la.view()));
+    let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
+    let expected = weighted_nll(&t.forward(&[f32_input(&xs)], false).unwrap(), &labels, &w);
+    let report = t
+        .train_step_weighted(
+            &[f32_input(&xs)],
+            &targets,
+            loss,
+            &mut gd(),
+            (0.5, None),
+            Some(&w),
+        )
+        .unwrap();
+    assert!(
+        (f64::from(report.loss) - expected).abs() < 1e-5,
+        "{} vs {expected}",
+        report.loss
+    );
+    let grads: Vec<ArrayD<f32>> = (0..t.params().tensors().len())
+        .map(|i| t.param_grad(i).unwrap().to_owned())
+        .collect();
+    let mut probe = trainer(t.plan().clone(), 3);
+    let h = 1e-2f32;
+    for (i, g) in grads.iter().enumerate() {
+        for e in [0, g.len() / 2, g.len() - 1] {
+            let orig = probe.params.tensors_mut()[i].as_slice().unwrap()[e];
+            let mut at = |d: f32| {
+                probe.params.tensors_mut()[i].as_slice_mut().unwrap()[e] = orig + d;
+                let p = probe.forward(&[f32_input(&xs)], true).unwrap();
+                weighted_nll(&p, &labels, &w)
+            };
+            let numeric = (at(h) - at(-h)) / f64::from(2.0 * h);
+            probe.params.tensors_mut()[i].as_slice_mut().unwrap()[e] = orig;
+            let analytic = f64::from(g.as_slice().unwrap()[e]);
+            assert!(
+                (numeric - analytic).abs() < 1e-3 + 1e-2 * numeric.abs(),
+                "param {i}[{e}]: {analytic} vs {numeric}"
+            );
+        }
+    }
+}
+
+#[test]
+fn class_weights_scale_a_binary_step() {
+    // a sigmoid output (the unfused loss path): every weight 2 doubles the loss and gradients
+    let build = || {
+        let mut b = Builder::new();
+        let x = b.input("x", DType::F32, &[4]);
+        let a = b.dense("out", x, 1, Activation::Sigmoid);
+        trainer(b.plan(a), 5)
+    };
+    let xs = noise(&[4, 4], 3, 1.0);
+    let ys = ArrayD::from_shape_vec(vec![4, 1], vec![1.0_f32, 0.0, 0.0, 1.0]).unwrap();
+    let targets = Targets::Dense(ys.view());
+    let loss = Loss::BinaryCrossentropy { from_logits: false };
+    let (mut plain, mut doubled) = (build(), build());
+    let r1 = plain
+        .train_step(&[f32_input(&xs)], &targets, loss, &mut gd(), 0.1, None)
+        .unwrap();
+    let r2 = doubled
+        .train_step_weighted(
+            &[f32_input(&xs)],
+            &targets,
+            loss,
+            &mut gd(),
+            (0.1, None),
+            Some(&[2.0; 4]),
+        )
+        .unwrap();
+    assert!(
+        (r2.loss - 2.0 * r1.loss).abs() < 1e-6,
+        "{} vs {}",
+        r2.loss,
+        r1.loss
+    );
+    for i in 0..plain.params().tensors().len() {
+        let (g1, g2) = (plain.param_grad(i).unwrap(), doubled.param_grad(i).unwrap());
+        for (a, b) in g1.iter().zip(g2.iter()) {
+            assert!((b - 2.0 * a).abs() < 1e-6, "param {i}: {b} vs 2 × {a}");
+        }
+    }
+}
