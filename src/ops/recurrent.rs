@@ -289,3 +289,61 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
     super::mask::refuse_onnx(cx)?;
     super::recurrent_onnx::to_onnx(op, cx)
 }
+
+// ---- PyTorch export ----------------------------------------------------------------------
+
+/// PyTorch export: `nn.RNN` (tanh) / `nn.LSTM` / `nn.GRU`, `batch_first`, one layer. Kernels
+/// `[F, G·U]` and `[U, G·U]` become `weight_ih_l0 [G·U, F]`, `weight_hh_l0 [G·U, U]`; an LSTM's
+/// gates i, f, c, o are PyTorch's i, f, g, o as they are, a GRU's z, r, h become r, z, n. One
+/// Keras bias becomes `bias_ih_l0` with `bias_hh_l0` zero; a GRU's two (`reset_after`) are the
+/// two. Refused: a GRU without `reset_after` (PyTorch's GRU resets after the product) and
+/// `dropout` / `recurrent_dropout` (Keras's per-sequence masks; `nn.LSTM`'s dropout is
+/// between stacked layers), and `bidirectional` (not written yet).
+pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<super::torch::TorchLayer, String> {
+    use super::torch::{last_dim, TorchLayer, TorchParam};
+    let LayerOp::Rnn {
+        cell,
+        units,
+        return_sequences,
+        options,
+    } = *op
+    else {
+        return Err(format!(
+            "the PyTorch export does not write `{}` layers yet",
+            op.kind_name()
+        ));
+    };
+    if options.dropout > 0.0 || options.recurrent_dropout > 0.0 {
+        return Err("Keras's `dropout`/`recurrent_dropout` masks have no `torch.nn` form".into());
+    }
+    if cell == RnnCell::Gru && !options.reset_after {
+        return Err(
+            "PyTorch's GRU applies the reset gate after the recurrent product (`reset_after: true`)"
+                .into(),
+        );
+    }
+    let f = last_dim(inputs)?;
+    let (class, extra, kernel, bias) = match cell {
+        RnnCell::SimpleRnn => (
+            "nn.RNN",
+            ", nonlinearity=\"tanh\"",
+            "rnn_kernel",
+            "rnn_bias",
+        ),
+        RnnCell::Lstm => ("nn.LSTM", "", "rnn_kernel", "rnn_bias"),
+        RnnCell::Gru => ("nn.GRU", "", "gru_kernel", "gru_bias"),
+    };
+    Ok(TorchLayer {
+        module: Some(format!("{class}({f}, {units}{extra}, batch_first=True)")),
+        forward: format!(
+            "_rnn({{m}}, {{x}}, return_sequences={}, go_backwards={})",
+            super::dense::py_bool(return_sequences),
+            super::dense::py_bool(options.go_backwards)
+        ),
+        params: vec![
+            TorchParam::new("kernel", &["weight_ih_l0"], kernel),
+            TorchParam::new("recurrent_kernel", &["weight_hh_l0"], kernel),
+            TorchParam::new("bias", &["bias_ih_l0", "bias_hh_l0"], bias),
+        ],
+    })
+}
