@@ -122,7 +122,7 @@ pub fn last_dim(inputs: &[&Fact]) -> Result<usize, String> {
     inputs
         .first()
         .and_then(|f| f.dims.last())
-        .and_then(|d| d.known())
+        .and_then(super::types::Dim::known)
         .ok_or_else(|| "the input's last axis has no known size".to_string())
 }
 
@@ -131,6 +131,6 @@ pub fn dim(inputs: &[&Fact], axis: usize) -> Result<usize, String> {
     inputs
         .first()
         .and_then(|f| f.dims.get(axis))
-        .and_then(|d| d.known())
+        .and_then(super::types::Dim::known)
         .ok_or_else(|| format!("the input's axis {axis} has no known size"))
 }

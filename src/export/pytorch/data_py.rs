@@ -15,6 +15,9 @@ use std::fmt::Write;
 
 const PRELUDE: &str = include_str!("data_prelude.py");
 
+/// Files of the package besides the Python: (name, bytes).
+type Files = Vec<(String, Vec<u8>)>;
+
 fn py_str(s: &str) -> String {
     format!("{s:?}")
 }
@@ -36,7 +39,7 @@ fn shape_tuple(shape: &[usize]) -> String {
 }
 
 /// The Python lines that read the source into `x, y`; and the files a synthetic source needs.
-fn source(inputs: &TorchInputs<'_>) -> Result<(String, Vec<(String, Vec<u8>)>), TorchError> {
+fn source(inputs: &TorchInputs<'_>) -> Result<(String, Files), TorchError> {
     let p = inputs.pipeline;
     let join = |path: &str| format!("os.path.join(root, {})", py_str(path));
     let labels_class = |r: LabelRead| matches!(r, LabelRead::Class { .. });
@@ -113,7 +116,7 @@ fn source(inputs: &TorchInputs<'_>) -> Result<(String, Vec<(String, Vec<u8>)>), 
 }
 
 /// Generates a synthetic source with modelc's generator and stores it as `.npy` files.
-fn synthetic(inputs: &TorchInputs<'_>) -> Result<(String, Vec<(String, Vec<u8>)>), TorchError> {
+fn synthetic(inputs: &TorchInputs<'_>) -> Result<(String, Files), TorchError> {
     let p = inputs.pipeline;
     let fail = |why: String| TorchError {
         what: "the data source".into(),
@@ -256,9 +259,7 @@ fn augment_steps(inputs: &TorchInputs<'_>) -> String {
 }
 
 /// The text of `data.py` and the files it reads from the package's folder.
-pub fn render(
-    inputs: &TorchInputs<'_>,
-) -> Result<(String, Vec<(String, Vec<u8>)>), Vec<TorchError>> {
+pub fn render(inputs: &TorchInputs<'_>) -> Result<(String, Files), Vec<TorchError>> {
     let p = inputs.pipeline;
     let (read, files) = source(inputs).map_err(|e| vec![e])?;
     let map = map_steps(inputs)?;
