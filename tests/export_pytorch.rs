@@ -201,3 +201,191 @@ fn the_exported_module_gives_modelc_outputs_when_python_has_torch() {
         assert!(worst < 1e-4, "{spec}: {worst}");
     }
 }
+
+fn python_output(python: &std::ffi::OsStr, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(python)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn training_steps_give_modelc_weights_when_python_has_torch() {
+    let Some(python) = std::env::var_os("MODELC_TEST_PYTHON") else {
+        eprintln!(
+            "skipped: MODELC_TEST_PYTHON is not set (a Python with torch, numpy, safetensors)"
+        );
+        return;
+    };
+    let steps = root().join("tests/export_pytorch/steps");
+    for spec in ["reg", "rnn", "cnn"] {
+        let text = std::fs::read_to_string(steps.join(format!("{spec}.model.in"))).unwrap();
+        for opt in [
+            "sgd(lr: 0.1, momentum: 0.9)",
+            "adam(lr: 0.01)",
+            "rmsprop(lr: 0.01)",
+        ] {
+            let dir = tmp(&format!("step-{spec}-{}", &opt[..3]));
+            let model = dir.join("s.model");
+            std::fs::write(&model, text.replace("OPT", opt)).unwrap();
+            let pkg = dir.join("pkg");
+            let out = modelc()
+                .args(["export", "--to", "pytorch", "-o"])
+                .arg(&pkg)
+                .arg(&model)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let w0 = dir.join("w0.safetensors");
+            python_output(
+                &python,
+                &[
+                    root()
+                        .join("tests/export_pytorch/init_weights.py")
+                        .as_os_str(),
+                    pkg.as_os_str(),
+                    w0.as_os_str(),
+                ],
+            );
+            let out = modelc()
+                .args(["train", "--epochs", "2", "--init-weights"])
+                .arg(&w0)
+                .arg("--out")
+                .arg(dir.join("m"))
+                .arg(&model)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            python_output(
+                &python,
+                &[
+                    pkg.join("train.py").as_os_str(),
+                    "--epochs".as_ref(),
+                    "2".as_ref(),
+                    "--init".as_ref(),
+                    w0.as_os_str(),
+                    "--out".as_ref(),
+                    dir.join("t").as_os_str(),
+                ],
+            );
+            let worst: f64 = python_output(
+                &python,
+                &[
+                    root()
+                        .join("tests/export_pytorch/compare_weights.py")
+                        .as_os_str(),
+                    dir.join("m/weights.safetensors").as_os_str(),
+                    dir.join("t/weights.safetensors").as_os_str(),
+                ],
+            )
+            .trim()
+            .parse()
+            .unwrap();
+            eprintln!("{spec} {opt}: two steps, max |torch - modelc| = {worst:e}");
+            assert!(worst < 1e-4, "{spec} {opt}: {worst}");
+        }
+    }
+}
+
+/// The last row's value of `column` in a metrics.csv.
+fn last_value(csv: &Path, column: &str) -> f64 {
+    let text = std::fs::read_to_string(csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == column).unwrap();
+    let last = lines.last().unwrap();
+    last.split(',').nth(at).unwrap().parse().unwrap()
+}
+
+#[test]
+fn torchrun_of_the_seed_cnn_reaches_modelc_accuracy_when_python_has_torch() {
+    let Some(python) = std::env::var_os("MODELC_TEST_PYTHON") else {
+        eprintln!(
+            "skipped: MODELC_TEST_PYTHON is not set (a Python with torch, numpy, safetensors)"
+        );
+        return;
+    };
+    let dir = tmp("torchrun");
+    let pkg = dir.join("pkg");
+    export("seed_cnn", &pkg);
+    let w0 = dir.join("w0.safetensors");
+    python_output(
+        &python,
+        &[
+            root()
+                .join("tests/export_pytorch/init_weights.py")
+                .as_os_str(),
+            pkg.as_os_str(),
+            w0.as_os_str(),
+        ],
+    );
+    let out = modelc()
+        .args([
+            "train",
+            "specs/seed_cnn.model",
+            "--epochs",
+            "2",
+            "--init-weights",
+        ])
+        .arg(&w0)
+        .arg("--out")
+        .arg(dir.join("m"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = python_output(
+        &python,
+        &[
+            "-m".as_ref(),
+            "torch.distributed.run".as_ref(),
+            "--nproc_per_node=2".as_ref(),
+            pkg.join("train.py").as_os_str(),
+            "--epochs".as_ref(),
+            "2".as_ref(),
+            "--init".as_ref(),
+            w0.as_os_str(),
+            "--out".as_ref(),
+            dir.join("t").as_os_str(),
+        ],
+    );
+    eprintln!("{log}");
+    let modelc_acc = last_value(&dir.join("m/metrics.csv"), "val_accuracy");
+    let torch_acc = last_value(&dir.join("t/metrics.csv"), "val_accuracy");
+    eprintln!(
+        "seed_cnn, 2 epochs: val_accuracy modelc {modelc_acc:.4}, torchrun x2 {torch_acc:.4}"
+    );
+    assert!(
+        (modelc_acc - torch_acc).abs() <= 0.02,
+        "{modelc_acc} vs {torch_acc}"
+    );
+    // the weights come back to modelc as they are
+    let run = modelc()
+        .args(["eval", "specs/seed_cnn.model", "--weights"])
+        .arg(dir.join("t/weights.safetensors"))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}

@@ -23,7 +23,8 @@ _, dtype, shape = m.INPUTS[0]
 if dtype == "f32":
     x = rng.uniform(-1, 1, (3, *shape)).astype(np.float32)
 else:
-    x = rng.integers(0, 50, (3, *shape)).astype(np.int32)
+    ids = [e.num_embeddings for e in m.modules() if isinstance(e, torch.nn.Embedding)]
+    x = rng.integers(0, min(ids or [50]), (3, *shape)).astype(np.int32)
 np.save(os.path.join(work, "x.npy"), x)
 with torch.no_grad():
     np.save(os.path.join(work, "y_torch.npy"), m2(torch.from_numpy(x)).numpy())

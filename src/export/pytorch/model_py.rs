@@ -116,6 +116,15 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<String, Vec<TorchError>> {
                 "        self.{} = {module}  # line {line}: {text}",
                 py_name(&layer.name)
             );
+            for p in t.params.iter().filter(|p| p.layout == "rnn_bias") {
+                if let Some(hh) = p.torch.get(1) {
+                    let _ = writeln!(
+                        s,
+                        "        self.{}.{hh}.requires_grad_(False)  # Keras has one bias: this one stays zero",
+                        py_name(&layer.name)
+                    );
+                }
+            }
         }
     }
     let args: Vec<String> = model.inputs.iter().map(|i| py_name(&i.name)).collect();

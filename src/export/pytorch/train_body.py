@@ -78,18 +78,76 @@ def lr_at(step, steps_per_epoch, epochs):
     return lr0 * step / warm if step < warm else lr0
 
 
+class KerasAdam(torch.optim.Optimizer):
+    """modelc's (Keras's) Adam: m += (1-b1)(g-m), v += (1-b2)(g²-v),
+    p -= lr·sqrt(1-b2^t)/(1-b1^t) · m/(sqrt(v)+eps); weight decay as L2 (adam) or decoupled
+    p -= lr·wd·p (adamw). (torch.optim.Adam adds eps after the bias correction instead.)"""
+
+    def __init__(self, params, lr, beta1, beta2, epsilon, weight_decay, decoupled):
+        super().__init__(params, {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": epsilon,
+                                  "wd": weight_decay, "decoupled": decoupled})
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, b1, b2, eps, wd = (group[k] for k in ("lr", "beta1", "beta2", "eps", "wd"))
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st.update(t=0, m=torch.zeros_like(p), v=torch.zeros_like(p))
+                st["t"] += 1
+                alpha = lr * math.sqrt(1.0 - b2 ** st["t"]) / (1.0 - b1 ** st["t"])
+                g = p.grad if group["decoupled"] or wd == 0 else p.grad + wd * p
+                if group["decoupled"] and wd:
+                    p.sub_(lr * wd * p)
+                st["m"].add_((g - st["m"]) * (1.0 - b1))
+                st["v"].add_((g * g - st["v"]) * (1.0 - b2))
+                p.sub_(alpha * st["m"] / (st["v"].sqrt() + eps))
+
+
+class KerasRMSprop(torch.optim.Optimizer):
+    """modelc's (Keras's) RMSprop: v = rho·v + (1-rho)·g², p -= lr·g/sqrt(v + eps), centered
+    subtracting the squared mean gradient, momentum on the increment; L2 weight decay."""
+
+    def __init__(self, params, lr, rho, epsilon, momentum, centered, weight_decay):
+        super().__init__(params, {"lr": lr, "rho": rho, "eps": epsilon, "mu": momentum,
+                                  "centered": centered, "wd": weight_decay})
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, rho, eps, mu, wd = (group[k] for k in ("lr", "rho", "eps", "mu", "wd"))
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st.update(v=torch.zeros_like(p), mg=torch.zeros_like(p), b=torch.zeros_like(p))
+                g = p.grad + wd * p if wd else p.grad
+                st["v"].mul_(rho).add_((1.0 - rho) * g * g)
+                d = st["v"]
+                if group["centered"]:
+                    st["mg"].mul_(rho).add_((1.0 - rho) * g)
+                    d = (st["v"] - st["mg"] * st["mg"]).clamp(min=0.0)
+                inc = lr * g / (d + eps).sqrt()
+                if mu > 0:
+                    st["b"].mul_(mu).add_(inc)
+                    inc = st["b"]
+                p.sub_(inc)
+
+
 def make_optimizer(params):
     kind, o = OPTIMIZER
     if kind in ("gd", "sgd"):
         return torch.optim.SGD(params, lr=LR, momentum=o.get("momentum", 0.0),
                                nesterov=o.get("nesterov", False), weight_decay=WEIGHT_DECAY)
     if kind in ("adam", "adamw"):
-        cls = torch.optim.AdamW if kind == "adamw" or WEIGHT_DECAY > 0 else torch.optim.Adam
-        extra = {"weight_decay": WEIGHT_DECAY} if cls is torch.optim.AdamW else {}
-        return cls(params, lr=LR, betas=(o["beta1"], o["beta2"]), eps=o["epsilon"], **extra)
-    return torch.optim.RMSprop(params, lr=LR, alpha=o["rho"], eps=o["epsilon"],
-                               momentum=o["momentum"], centered=o["centered"],
-                               weight_decay=WEIGHT_DECAY)
+        return KerasAdam(params, LR, o["beta1"], o["beta2"], o["epsilon"], WEIGHT_DECAY,
+                         decoupled=kind == "adamw")
+    return KerasRMSprop(params, LR, o["rho"], o["epsilon"], o["momentum"], o["centered"],
+                        WEIGHT_DECAY)
 
 
 def clip(params):
@@ -197,7 +255,7 @@ def main():
         shard = torch.utils.data.Subset(val_set, range(rank, len(val_set), world))
         val_loader = DataLoader(shard, batch_size=max(per_process, 1), shuffle=False)
     ddp = DDP(model, device_ids=[device.index] if args.device == "cuda" else None) if distributed else model
-    optimizer = make_optimizer(ddp.parameters())
+    optimizer = make_optimizer([p for p in ddp.parameters() if p.requires_grad])
     os.makedirs(args.out, exist_ok=True)
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
     history, start, step, best, best_state, waited = [], 0, 0, None, None, 0
