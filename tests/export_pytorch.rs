@@ -17,7 +17,14 @@ fn modelc() -> Command {
     c
 }
 
-const SPECS: [&str; 3] = ["seed_cnn", "seed_rnn", "linear_regression"];
+const SPECS: [&str; 6] = [
+    "seed_cnn",
+    "seed_rnn",
+    "linear_regression",
+    "series_lstm",
+    "sunspots_conv1d",
+    "text_bilstm",
+];
 const TEXT_FILES: [&str; 4] = ["model.py", "data.py", "train.py", "README.md"];
 
 fn export(spec: &str, dir: &Path) {

@@ -69,6 +69,16 @@ pub fn float(v: f64) -> String {
     }
 }
 
+/// A Python float literal of an f32 attribute, as short as it reads back.
+pub fn float32(v: f32) -> String {
+    let s = format!("{v:?}");
+    if s.contains(['.', 'e', 'E']) || s.contains("inf") || s.contains("NaN") {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
 /// A Python tuple of sizes: `(3, 3)`.
 pub fn pair(p: (usize, usize)) -> String {
     format!("({}, {})", p.0, p.1)

@@ -181,19 +181,31 @@ def fit(x, rows, standardize):
     return shift.astype(np.float32), scale.astype(np.float32)
 
 
-def apply_map(steps, x, y, train_rows):
-    """The `map` steps in order; `standardize`/`normalize` fitted on the training rows."""
+def apply_map(steps, x, y, train_rows_of):
+    """The `map` steps in order; `standardize`/`normalize` fitted on the training rows
+    (`train_rows_of(n)`: the split of the samples as they are at that step)."""
     fitted = []
     for step in steps:
         kind = step[0]
-        if kind == "reshape":
+        if kind == "moving_average":  # centred over consecutive samples, shorter at the ends
+            before, after, n = (step[1] - 1) // 2, step[1] // 2, len(x)
+            x = np.stack([x[max(t - before, 0):min(t + after, n - 1) + 1].sum(axis=0, dtype=np.float32)
+                          / np.float32(min(t + after, n - 1) + 1 - max(t - before, 0))
+                          for t in range(n)]).astype(np.float32)
+        elif kind == "window":  # (size consecutive samples, the one horizon steps after them)
+            size, horizon = step[1], step[2]
+            flat = x.reshape(len(x), -1)
+            m = len(x) + 1 - size - horizon
+            x = np.stack([flat[t:t + size] for t in range(m)])
+            y = np.stack([flat[t + size + horizon - 1] for t in range(m)])
+        elif kind == "reshape":
             x = x.reshape((x.shape[0],) + tuple(step[1]))
         elif kind == "scale":
             x = (x * np.float32(step[1]) + np.float32(step[2])).astype(np.float32)
         elif kind == "resize":
             x = resize(x, step[1], step[2])
         elif kind in ("standardize", "normalize"):
-            shift, scale = step[1] or fit(x, train_rows, kind == "standardize")
+            shift, scale = step[1] or fit(x, train_rows_of(len(x)), kind == "standardize")
             fitted.append((kind, shift, scale))
             x = ((x - shift) / scale).astype(np.float32)
         elif kind == "one_hot":

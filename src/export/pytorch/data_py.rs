@@ -4,8 +4,9 @@
 //!
 //! A synthetic source (`regression`, `tokens`, `sine`) is generated here by modelc's own
 //! generator and written beside `data.py` as `source_features.npy` / `source_labels.npy`, so
-//! the samples are modelc's bit for bit. Steps that work across samples (`window`,
-//! `moving_average`) are refused (E1201).
+//! the samples are modelc's bit for bit. A series (`moving_average`, `window`) is split in
+//! order, its statistics fitted on the rows the split keeps for training at that step, as
+//! modelc does.
 
 use super::{TorchError, TorchInputs};
 use crate::data::samples::{Features, Labels};
@@ -189,10 +190,9 @@ fn fitted(f: Option<&crate::data::spec::Fitted>) -> String {
     })
 }
 
-/// The `MAP` table, or the steps that have no per-sample form.
-fn map_steps(inputs: &TorchInputs<'_>) -> Result<String, Vec<TorchError>> {
+/// The `MAP` table.
+fn map_steps(inputs: &TorchInputs<'_>) -> String {
     let mut s = String::from("MAP = [\n");
-    let mut errors = Vec::new();
     for step in &inputs.pipeline.preprocess {
         let item = match &step.op {
             Transform::Standardize { fitted: f } => {
@@ -211,25 +211,14 @@ fn map_steps(inputs: &TorchInputs<'_>) -> Result<String, Vec<TorchError>> {
             Transform::Reshape { shape } => format!("(\"reshape\", {})", shape_tuple(shape)),
             Transform::Resize { height, width } => format!("(\"resize\", {height}, {width})"),
             Transform::Pad { length, value } => format!("(\"pad\", {length}, {value})"),
-            Transform::MovingAverage { .. } | Transform::Window { .. } => {
-                errors.push(TorchError {
-                    what: "data step".into(),
-                    why: "it works across samples (a series), which the per-sample Dataset does not do yet"
-                        .into(),
-                    span: step.span,
-                });
-                continue;
-            }
+            Transform::MovingAverage { window } => format!("(\"moving_average\", {window})"),
+            Transform::Window { size, horizon } => format!("(\"window\", {size}, {horizon})"),
         };
         let (line, text) = super::line_of(inputs.spec_text, step.span.start);
         let _ = writeln!(s, "    {item},  # line {line}: {text}");
     }
     s.push_str("]\n");
-    if errors.is_empty() {
-        Ok(s)
-    } else {
-        Err(errors)
-    }
+    s
 }
 
 fn augment_steps(inputs: &TorchInputs<'_>) -> String {
@@ -262,7 +251,7 @@ fn augment_steps(inputs: &TorchInputs<'_>) -> String {
 pub fn render(inputs: &TorchInputs<'_>) -> Result<(String, Files), Vec<TorchError>> {
     let p = inputs.pipeline;
     let (read, files) = source(inputs).map_err(|e| vec![e])?;
-    let map = map_steps(inputs)?;
+    let map = map_steps(inputs);
     let mut s = format!(
         "\"\"\"The `{}` data block of {} as a torch Dataset, exported by modelc {}.\n\n\
          The split, the epoch order (`shuffle`) and the augmentation draws use modelc's own random\n\
@@ -306,6 +295,11 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<(String, Files), Vec<TorchErro
     );
     let _ = writeln!(s, "DROP_REMAINDER = {}", py_bool(p.batch.drop_remainder));
     let _ = writeln!(s, "PIPELINE_SEED = {}", p.seed);
+    let _ = writeln!(
+        s,
+        "ORDERED = {}  # a series: the validation split is its last samples",
+        py_bool(p.is_series())
+    );
     s.push_str(
         "\n\ndef load(data_root=None):\n    \
          \"\"\"The training and validation splits (validation None without `split`).\"\"\"\n    \
@@ -313,8 +307,9 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<(String, Files), Vec<TorchErro
     );
     s.push_str(&read);
     s.push_str(
-        "    train_rows, val_rows = split_rows(len(x), SPLIT, False)\n    \
-         x, y, _ = apply_map(MAP, x, y, train_rows)\n    \
+        "    \
+         x, y, _ = apply_map(MAP, x, y, lambda n: split_rows(n, SPLIT, ORDERED)[0])\n    \
+         train_rows, val_rows = split_rows(len(x), SPLIT, ORDERED)\n    \
          pick = lambda rows: None if y is None else y[rows]\n    \
          train = Split(x[train_rows], pick(train_rows), AUGMENT, PIPELINE_SEED)\n    \
          val = Split(x[val_rows], pick(val_rows), [], PIPELINE_SEED) if SPLIT else None\n    \

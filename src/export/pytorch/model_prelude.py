@@ -47,12 +47,39 @@ def _pool1d(kind, x, size, stride, pad):
     return y.transpose(1, 2)
 
 
-def _rnn(rnn, x, return_sequences, go_backwards):
-    """A batch-first recurrent module as Keras runs it: the last step, or every step."""
+def _rnn(rnn, x, return_sequences, go_backwards, dropout=0.0, training=False):
+    """A batch-first recurrent module as Keras runs it: the last step, or every step (in the
+    order run); Keras's `dropout` is one input mask per sequence, for every step."""
+    if training and dropout > 0:
+        keep = torch.rand(x.shape[0], 1, x.shape[2], device=x.device) >= dropout
+        x = x * keep / (1.0 - dropout)
     if go_backwards:
         x = x.flip(1)
     out, _ = rnn(x)
     return out if return_sequences else out[:, -1]
+
+
+class _Bidirectional(nn.Module):
+    """Keras's Bidirectional: the layer forwards and (go_backwards flipped) backwards, each with
+    its own weights and dropout mask, the backward outputs back in time order, then merged."""
+
+    def __init__(self, forward_rnn, backward_rnn, merge, go_backwards):
+        super().__init__()
+        self.forward_rnn, self.backward_rnn = forward_rnn, backward_rnn
+        self.merge, self.go_backwards = merge, go_backwards
+
+    def forward(self, x, return_sequences, dropout):
+        f = _rnn(self.forward_rnn, x, return_sequences, self.go_backwards, dropout, self.training)
+        b = _rnn(self.backward_rnn, x, return_sequences, not self.go_backwards, dropout, self.training)
+        if return_sequences:
+            b = b.flip(1)
+        if self.merge == "concat":
+            return torch.cat([f, b], dim=-1)
+        if self.merge == "sum":
+            return f + b
+        if self.merge == "mul":
+            return f * b
+        return (f + b) / 2
 
 
 def _last_axis_norm(norm, x):
