@@ -201,3 +201,44 @@ pub fn choose_model<'m>(
 pub fn spec_hash(ast: &crate::syntax::ast::File) -> String {
     plan::spec_hash(crate::syntax::format::print_file(ast).as_bytes())
 }
+
+/// The train block to use: the one named, else the one training `model`, else the file's only one.
+pub fn choose_train<'t>(
+    trains: &'t [crate::check::CheckedTrain],
+    name: Option<&str>,
+    model: Option<&str>,
+) -> Result<&'t crate::check::CheckedTrain, Diagnostic> {
+    let names: Vec<&str> = trains.iter().map(|t| t.name.as_str()).collect();
+    if let Some(n) = name {
+        return trains.iter().find(|t| t.name == n).ok_or_else(|| {
+            let d = Diagnostic::error(
+                codes::IO_USAGE,
+                format!("the spec has no train block named `{n}`"),
+            );
+            match diag::suggest::help_for(n, names.iter().copied(), "the train blocks are") {
+                Some(h) => d.help(h),
+                None => d,
+            }
+        });
+    }
+    let candidates: Vec<&crate::check::CheckedTrain> = trains
+        .iter()
+        .filter(|t| model.is_none_or(|m| t.model == m))
+        .collect();
+    match candidates.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Diagnostic::error(
+            codes::IO_USAGE,
+            "the spec has no train block (for this model)",
+        )
+        .help("add one: `train Model on Data { loss ..., optimizer ..., epochs ... }`")),
+        _ => Err(Diagnostic::error(
+            codes::IO_USAGE,
+            format!("the spec has {} train blocks", candidates.len()),
+        )
+        .help(format!(
+            "choose one with `--train NAME`: {}",
+            names.join(", ")
+        ))),
+    }
+}

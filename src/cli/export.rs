@@ -26,6 +26,8 @@ pub enum Target {
     Onnx,
     /// The ONNX graph as readable text (for reviews and bug reports).
     OnnxText,
+    /// A PyTorch training package (model.py, data.py, train.py for torchrun) in the folder `-o`.
+    Pytorch,
 }
 
 #[derive(Debug, Args)]
@@ -36,6 +38,9 @@ pub struct ExportArgs {
     /// The model to export, when a `.model` file defines several.
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
+    /// The train block to export (`--to pytorch`), when the spec has several.
+    #[arg(long, value_name = "NAME")]
+    pub train: Option<String>,
     /// The weights (safetensors), as `modelc run` takes them.
     #[arg(long, value_name = "W.safetensors", conflicts_with = "random_weights")]
     pub weights: Option<PathBuf>,
@@ -75,6 +80,9 @@ fn usage(message: String, help: &str) -> Vec<Diagnostic> {
 }
 
 fn execute(args: &ExportArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<Diagnostic>> {
+    if args.to == Target::Pytorch {
+        return torch_package(args, out, map);
+    }
     if !OPSETS.contains(&args.opset) {
         return Err(vec![ExportError::Opset(args.opset).to_diagnostic()]);
     }
@@ -155,7 +163,7 @@ fn execute(args: &ExportArgs, out: &Output, map: &mut SourceMap) -> Result<(), V
     out.diagnostics(map, &loaded.warnings);
     let bytes = match args.to {
         Target::Onnx => export::encode_model(&model),
-        Target::OnnxText => export::text::render(&model).into_bytes(),
+        Target::OnnxText | Target::Pytorch => export::text::render(&model).into_bytes(),
     };
     let Some(path) = &args.output else {
         Output::stdout(&String::from_utf8_lossy(&bytes));
@@ -190,5 +198,112 @@ fn execute(args: &ExportArgs, out: &Output, map: &mut SourceMap) -> Result<(), V
             ),
         );
     }
+    Ok(())
+}
+
+/// `--to pytorch`: checks the spec and writes the package's files into the folder `-o`.
+fn torch_package(
+    args: &ExportArgs,
+    out: &Output,
+    map: &mut SourceMap,
+) -> Result<(), Vec<Diagnostic>> {
+    let Some(dir) = &args.output else {
+        return Err(usage(
+            "`--to pytorch` writes a folder and needs `-o`".into(),
+            "name the folder: `-o torch_pkg`",
+        ));
+    };
+    if args.file.extension().is_none_or(|e| e != "model") {
+        return Err(usage(
+            format!(
+                "`--to pytorch` exports a spec, and {} is not a `.model` file",
+                args.file.display()
+            ),
+            "export the `.model` file the plan was compiled from",
+        ));
+    }
+    if args.weights.is_some() || args.random_weights.is_some() {
+        return Err(usage(
+            "`--to pytorch` writes a training package, which takes no weights".into(),
+            "leave out `--weights`; start training from them with `train.py --init W.safetensors`",
+        ));
+    }
+    let limits = crate::syntax::Limits::default();
+    let spec = super::source::load(map, &args.file, &limits).map_err(|d| vec![d])?;
+    if spec.diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(spec.diagnostics);
+    }
+    let checked = crate::check::check_file(spec.file, &spec.ast);
+    if checked.has_errors() {
+        return Err(checked.diagnostics);
+    }
+    let pick = super::common::choose_train(
+        &checked.trains,
+        args.train.as_deref(),
+        args.model.as_deref(),
+    )
+    .map_err(|d| vec![d])?;
+    let (Some(model), Some(pipeline)) = (
+        checked.models.iter().find(|m| m.name == pick.model),
+        checked.pipelines.iter().find(|p| p.name == pick.data),
+    ) else {
+        return Err(vec![Diagnostic::error(
+            codes::IO_USAGE,
+            "the train block's model or data did not check",
+        )]);
+    };
+    let text = String::from_utf8_lossy(&read_bytes(&args.file).map_err(|d| vec![d])?).into_owned();
+    let spec_dir = args
+        .file
+        .parent()
+        .unwrap_or(std::path::Path::new(""))
+        .to_path_buf();
+    let spec_name = args
+        .file
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let inputs = export::pytorch::TorchInputs {
+        model,
+        train: pick,
+        pipeline,
+        spec_text: &text,
+        spec_name: &spec_name,
+        spec_dir: &spec_dir,
+        file: spec.file,
+    };
+    let files = export::pytorch::export(&inputs).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| e.to_diagnostic(spec.file))
+            .collect::<Vec<_>>()
+    })?;
+    let io = |p: &std::path::Path, e: std::io::Error| {
+        vec![Diagnostic::error(
+            codes::IO_WRITE,
+            format!("cannot write {}: {e}", p.display()),
+        )
+        .at_external(p.display().to_string(), 0, 0)]
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    for (name, bytes) in &files {
+        let path = dir.join(name);
+        crate::util::write_atomic(&path, bytes).map_err(|e| io(&path, e))?;
+    }
+    out.status(
+        "Exported",
+        &format!(
+            "{} ({} on {}) → {}/ ({} files: model.py, data.py, train.py, README.md{})",
+            model.name,
+            pick.name,
+            pipeline.name,
+            dir.display(),
+            files.len(),
+            if files.len() > 4 {
+                ", the source's samples"
+            } else {
+                ""
+            }
+        ),
+    );
     Ok(())
 }

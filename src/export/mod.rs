@@ -17,6 +17,7 @@
 mod encode;
 mod preprocess;
 mod proto;
+pub mod pytorch;
 pub mod text;
 
 use crate::diag::{codes, Diagnostic};

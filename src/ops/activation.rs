@@ -290,3 +290,15 @@ pub fn onnx_activation(cx: &mut super::onnx::NodeCx<'_>, a: IrActivation, x: Str
         }
     }
 }
+
+/// PyTorch export: the activation's expression (`ops::torch::activation`), no module.
+pub fn to_pytorch(op: &LayerOp) -> Result<super::torch::TorchLayer, String> {
+    let LayerOp::Activation(a) = op else {
+        return Err(not_mine("activation", op).to_string());
+    };
+    Ok(super::torch::TorchLayer {
+        module: None,
+        forward: super::torch::activation(*a, "{x}"),
+        params: Vec::new(),
+    })
+}

@@ -137,3 +137,41 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
     cx.set_output(y, Layout::Nhwc);
     Ok(())
 }
+
+// ---- PyTorch export ----------------------------------------------------------------------
+
+/// PyTorch export: `nn.Linear` (it reads the last axis, as Keras's Dense does) with the kernel
+/// `[in, units]` transposed to `weight [units, in]`, then the activation.
+pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<super::torch::TorchLayer, String> {
+    use super::torch::{activation, last_dim, TorchLayer, TorchParam};
+    let LayerOp::Dense {
+        units,
+        use_bias,
+        activation: a,
+    } = *op
+    else {
+        return Err(not_mine("dense", op).to_string());
+    };
+    let inputs = last_dim(inputs)?;
+    let mut params = vec![TorchParam::new("kernel", &["weight"], "dense_kernel")];
+    if use_bias {
+        params.push(TorchParam::same("bias", "bias"));
+    }
+    Ok(TorchLayer {
+        module: Some(format!(
+            "nn.Linear({inputs}, {units}, bias={})",
+            py_bool(use_bias)
+        )),
+        forward: activation(a, "{m}({x})"),
+        params,
+    })
+}
+
+/// A Python boolean literal.
+pub fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}

@@ -75,3 +75,16 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
     cx.set_output(y, layout);
     Ok(())
 }
+
+/// PyTorch export: `nn.Dropout(rate)` (inverted dropout in training, identity in eval, as
+/// Keras's).
+pub fn to_pytorch(op: &LayerOp) -> Result<super::torch::TorchLayer, String> {
+    let LayerOp::Dropout { rate } = *op else {
+        return Err(not_mine("dropout", op).to_string());
+    };
+    Ok(super::torch::TorchLayer {
+        module: Some(format!("nn.Dropout({})", super::torch::float(rate))),
+        forward: "{m}({x})".into(),
+        params: Vec::new(),
+    })
+}

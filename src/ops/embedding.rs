@@ -116,3 +116,29 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
     cx.set_output(y, Layout::Nhwc);
     Ok(())
 }
+
+/// PyTorch export: `nn.Embedding(input_dim, output_dim)` over the ids as `int64`; the table
+/// `embeddings` is the module's `weight` as it is. A padding mask (`mask_zero: true`) changes
+/// what the layers after it compute, which PyTorch's modules do not model: refused.
+pub fn to_pytorch(op: &LayerOp) -> Result<super::torch::TorchLayer, String> {
+    use super::torch::{TorchLayer, TorchParam};
+    let LayerOp::Embedding {
+        input_dim,
+        output_dim,
+        mask_zero,
+    } = *op
+    else {
+        return Err(not_mine("embedding", op).to_string());
+    };
+    if mask_zero {
+        return Err(
+            "`mask_zero: true` masks padded steps in the layers after it, which PyTorch's modules do not do"
+                .into(),
+        );
+    }
+    Ok(TorchLayer {
+        module: Some(format!("nn.Embedding({input_dim}, {output_dim})")),
+        forward: "{m}({x}.long())".into(),
+        params: vec![TorchParam::same("embeddings", "weight")],
+    })
+}

@@ -198,3 +198,19 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
         other => Err(op::not_mine("merge", other.kind())),
     }
 }
+
+/// PyTorch export: `+` of the inputs, or `torch.cat` along the same axis (channels-last values,
+/// so the axis is modelc's).
+pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<super::torch::TorchLayer, String> {
+    let names: Vec<String> = (0..inputs.len()).map(|i| format!("{{x{i}}}")).collect();
+    let forward = match op {
+        LayerOp::Add => names.join(" + "),
+        LayerOp::Concat { axis } => format!("torch.cat([{}], dim={axis})", names.join(", ")),
+        other => return Err(not_mine("merge", other).to_string()),
+    };
+    Ok(super::torch::TorchLayer {
+        module: None,
+        forward,
+        params: Vec::new(),
+    })
+}

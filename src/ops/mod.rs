@@ -45,10 +45,12 @@ pub mod rule;
 pub mod separable;
 pub mod signature;
 pub mod symbols;
+pub mod torch;
 pub mod types;
 pub mod upsample;
 pub mod window;
 pub mod window_onnx;
+pub mod window_torch;
 
 #[cfg(test)]
 mod tests;

@@ -229,3 +229,35 @@ fn onnx_layer_norm(cx: &mut super::onnx::NodeCx<'_>, epsilon: f32) -> Result<(),
     cx.set_output(y, Layout::Nhwc);
     Ok(())
 }
+
+/// PyTorch export: `nn.BatchNorm1d` / `nn.LayerNorm` over the last axis (`_last_axis_norm`
+/// folds the other axes into rows, which is the set of positions Keras's statistics cover);
+/// `gamma`, `beta` become `weight`, `bias`, the moving statistics `running_mean`/`running_var`;
+/// Keras's momentum `m` (`moving = m·moving + (1−m)·batch`) is PyTorch's `1 − m`. PyTorch's
+/// running variance uses the unbiased batch variance, Keras's the biased one.
+pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<super::torch::TorchLayer, String> {
+    use super::torch::{float, last_dim, TorchLayer, TorchParam};
+    let c = last_dim(inputs)?;
+    let mut params = vec![
+        TorchParam::same("gamma", "weight"),
+        TorchParam::same("beta", "bias"),
+    ];
+    let module = match *op {
+        LayerOp::BatchNorm { momentum, epsilon } => {
+            params.push(TorchParam::same("moving_mean", "running_mean"));
+            params.push(TorchParam::same("moving_variance", "running_var"));
+            format!(
+                "nn.BatchNorm1d({c}, eps={}, momentum={})",
+                float(epsilon),
+                float(1.0 - momentum)
+            )
+        }
+        LayerOp::LayerNorm { epsilon } => format!("nn.LayerNorm({c}, eps={})", float(epsilon)),
+        ref other => return Err(not_mine("norm", other).to_string()),
+    };
+    Ok(TorchLayer {
+        module: Some(module),
+        forward: "_last_axis_norm({m}, {x})".into(),
+        params,
+    })
+}

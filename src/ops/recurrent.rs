@@ -289,3 +289,128 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
     super::mask::refuse_onnx(cx)?;
     super::recurrent_onnx::to_onnx(op, cx)
 }
+
+// ---- PyTorch export ----------------------------------------------------------------------
+
+/// The `torch.nn` module of one direction and its kernel and bias layouts.
+fn torch_module(
+    cell: RnnCell,
+    f: usize,
+    units: usize,
+    options: RnnOptions,
+) -> Result<(String, &'static str, &'static str), String> {
+    if options.recurrent_dropout > 0.0 {
+        return Err("Keras's `recurrent_dropout` masks the state inside the cell, which `torch.nn`'s recurrent modules do not do".into());
+    }
+    if cell == RnnCell::Gru && !options.reset_after {
+        return Err(
+            "PyTorch's GRU applies the reset gate after the recurrent product (`reset_after: true`)"
+                .into(),
+        );
+    }
+    let (class, extra, kernel, bias) = match cell {
+        RnnCell::SimpleRnn => (
+            "nn.RNN",
+            ", nonlinearity=\"tanh\"",
+            "rnn_kernel",
+            "rnn_bias",
+        ),
+        RnnCell::Lstm => ("nn.LSTM", "", "rnn_kernel", "rnn_bias"),
+        RnnCell::Gru => ("nn.GRU", "", "gru_kernel", "gru_bias"),
+    };
+    Ok((
+        format!("{class}({f}, {units}{extra}, batch_first=True)"),
+        kernel,
+        bias,
+    ))
+}
+
+/// PyTorch export: `nn.RNN` (tanh) / `nn.LSTM` / `nn.GRU`, `batch_first`, one layer. Kernels
+/// `[F, G·U]` and `[U, G·U]` become `weight_ih_l0 [G·U, F]`, `weight_hh_l0 [G·U, U]`; an LSTM's
+/// gates i, f, c, o are PyTorch's i, f, g, o as they are, a GRU's z, r, h become r, z, n. One
+/// Keras bias becomes `bias_ih_l0` with `bias_hh_l0` held at zero; a GRU's two (`reset_after`)
+/// are the two. `dropout` is Keras's one input mask per sequence (`_rnn`, training only).
+/// `bidirectional` is two modules (`_Bidirectional`: Keras's `forward.*` and `backward.*`,
+/// each direction with its own dropout mask) merged as Keras does. Refused: a GRU without
+/// `reset_after` (PyTorch's GRU resets after the product) and `recurrent_dropout`.
+pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<super::torch::TorchLayer, String> {
+    use super::torch::{float32, last_dim, TorchLayer, TorchParam};
+    let py = super::dense::py_bool;
+    let f = last_dim(inputs)?;
+    let params = |prefix: &str, kernel: &'static str, bias: &'static str| {
+        let names = |n: &str| format!("{prefix}{n}");
+        let (ki, kh) = (names("weight_ih_l0"), names("weight_hh_l0"));
+        let (bi, bh) = (names("bias_ih_l0"), names("bias_hh_l0"));
+        vec![
+            TorchParam::new("kernel", &[&ki], kernel),
+            TorchParam::new("recurrent_kernel", &[&kh], kernel),
+            TorchParam::new("bias", &[&bi, &bh], bias),
+        ]
+    };
+    match *op {
+        LayerOp::Rnn {
+            cell,
+            units,
+            return_sequences,
+            options,
+        } => {
+            let (module, kernel, bias) = torch_module(cell, f, units, options)?;
+            Ok(TorchLayer {
+                module: Some(module),
+                forward: format!(
+                    "_rnn({{m}}, {{x}}, {}, {}, {}, self.training)",
+                    py(return_sequences),
+                    py(options.go_backwards),
+                    float32(options.dropout)
+                ),
+                params: params("", kernel, bias),
+            })
+        }
+        LayerOp::Bidirectional {
+            cell,
+            units,
+            return_sequences,
+            options,
+            merge,
+        } => {
+            let (module, kernel, bias) = torch_module(cell, f, units, options)?;
+            let merge = match merge {
+                super::bidirectional::BiMerge::Concat => "concat",
+                super::bidirectional::BiMerge::Sum => "sum",
+                super::bidirectional::BiMerge::Mul => "mul",
+                super::bidirectional::BiMerge::Ave => "ave",
+            };
+            let mut all = params("forward_rnn.", kernel, bias);
+            for p in params("backward_rnn.", kernel, bias) {
+                all.push(TorchParam {
+                    keras: match p.keras {
+                        "kernel" => "backward.kernel",
+                        "recurrent_kernel" => "backward.recurrent_kernel",
+                        _ => "backward.bias",
+                    },
+                    ..p
+                });
+            }
+            for p in all.iter_mut().take(3) {
+                p.keras = match p.keras {
+                    "kernel" => "forward.kernel",
+                    "recurrent_kernel" => "forward.recurrent_kernel",
+                    _ => "forward.bias",
+                };
+            }
+            Ok(TorchLayer {
+                module: Some(format!(
+                    "_Bidirectional({module}, {module}, \"{merge}\", {})",
+                    py(options.go_backwards)
+                )),
+                forward: format!(
+                    "{{m}}({{x}}, {}, {})",
+                    py(return_sequences),
+                    float32(options.dropout)
+                ),
+                params: all,
+            })
+        }
+        ref other => Err(not_mine("recurrent", other).to_string()),
+    }
+}

@@ -162,3 +162,29 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
     }
     Ok(())
 }
+
+/// PyTorch export: `flatten(1)` (channels-last values, so Keras's element order), `reshape`
+/// with the batch axis `-1`, or a dtype conversion.
+pub fn to_pytorch(op: &LayerOp, _inputs: &[&Fact]) -> Result<super::torch::TorchLayer, String> {
+    let forward = match op {
+        LayerOp::Flatten => "{x}.flatten(1)".to_string(),
+        LayerOp::Reshape { shape } => {
+            let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
+            format!("{{x}}.reshape(-1, {})", dims.join(", "))
+        }
+        LayerOp::Cast { to } => format!(
+            "{{x}}.to({})",
+            match to {
+                DType::F32 => "torch.float32",
+                DType::I32 => "torch.int32",
+                DType::I64 => "torch.int64",
+            }
+        ),
+        other => return Err(not_mine("reshape", other).to_string()),
+    };
+    Ok(super::torch::TorchLayer {
+        module: None,
+        forward,
+        params: Vec::new(),
+    })
+}

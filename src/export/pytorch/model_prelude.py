@@ -1,0 +1,207 @@
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.numpy import load_file, save_file
+
+
+# ---- helpers: modelc's values are channels-last; PyTorch's windows read channels-first ----
+
+def _conv2d(conv, x, pad):
+    """A Conv2d over [N, H, W, C] with explicit (left, right, top, bottom) zero padding."""
+    x = x.permute(0, 3, 1, 2)
+    if any(pad):
+        x = F.pad(x, pad)
+    return conv(x).permute(0, 2, 3, 1)
+
+
+def _conv1d(conv, x, pad):
+    """A Conv1d over [N, T, C] with explicit (left, right) zero padding."""
+    x = x.transpose(1, 2)
+    if any(pad):
+        x = F.pad(x, pad)
+    return conv(x).transpose(1, 2)
+
+
+def _pool(kind, x, size, stride, pad, max_pool, avg_pool):
+    if kind == "max":
+        if any(pad):
+            x = F.pad(x, pad, value=float("-inf"))
+        return max_pool(x, size, stride)
+    if not any(pad):
+        return avg_pool(x, size, stride)
+    # Keras averages over the real pixels of a window only.
+    ones = F.pad(torch.ones_like(x[:, :1]), pad)
+    return avg_pool(F.pad(x, pad), size, stride) / avg_pool(ones, size, stride)
+
+
+def _pool2d(kind, x, size, stride, pad):
+    """A max or average pool over [N, H, W, C]; pad is (left, right, top, bottom)."""
+    y = _pool(kind, x.permute(0, 3, 1, 2), size, stride, pad, F.max_pool2d, F.avg_pool2d)
+    return y.permute(0, 2, 3, 1)
+
+
+def _pool1d(kind, x, size, stride, pad):
+    """A max or average pool over [N, T, C]; pad is (left, right)."""
+    y = _pool(kind, x.transpose(1, 2), size, stride, pad, F.max_pool1d, F.avg_pool1d)
+    return y.transpose(1, 2)
+
+
+def _rnn(rnn, x, return_sequences, go_backwards, dropout=0.0, training=False):
+    """A batch-first recurrent module as Keras runs it: the last step, or every step (in the
+    order run); Keras's `dropout` is one input mask per sequence, for every step."""
+    if training and dropout > 0:
+        keep = torch.rand(x.shape[0], 1, x.shape[2], device=x.device) >= dropout
+        x = x * keep / (1.0 - dropout)
+    if go_backwards:
+        x = x.flip(1)
+    out, _ = rnn(x)
+    return out if return_sequences else out[:, -1]
+
+
+class _Bidirectional(nn.Module):
+    """Keras's Bidirectional: the layer forwards and (go_backwards flipped) backwards, each with
+    its own weights and dropout mask, the backward outputs back in time order, then merged."""
+
+    def __init__(self, forward_rnn, backward_rnn, merge, go_backwards):
+        super().__init__()
+        self.forward_rnn, self.backward_rnn = forward_rnn, backward_rnn
+        self.merge, self.go_backwards = merge, go_backwards
+
+    def forward(self, x, return_sequences, dropout):
+        f = _rnn(self.forward_rnn, x, return_sequences, self.go_backwards, dropout, self.training)
+        b = _rnn(self.backward_rnn, x, return_sequences, not self.go_backwards, dropout, self.training)
+        if return_sequences:
+            b = b.flip(1)
+        if self.merge == "concat":
+            return torch.cat([f, b], dim=-1)
+        if self.merge == "sum":
+            return f + b
+        if self.merge == "mul":
+            return f * b
+        return (f + b) / 2
+
+
+def _last_axis_norm(norm, x):
+    """A normalization over the last axis, every other axis folded into rows."""
+    return norm(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+
+
+# ---- weights: modelc's safetensors (LAYER.PARAM, Keras layouts) <-> this module's ----------
+
+def _gru_to_torch(a, axis):
+    z, r, h = np.split(a, 3, axis=axis)  # Keras: update, reset, candidate
+    return np.concatenate([r, z, h], axis=axis)  # PyTorch: reset, update, new
+
+
+def _gru_from_torch(a, axis):
+    r, z, n = np.split(a, 3, axis=axis)
+    return np.concatenate([z, r, n], axis=axis)
+
+
+def _to_torch(layout, a):
+    """One modelc tensor as the module tensors it becomes."""
+    if layout == "same":
+        return [a]
+    if layout in ("dense_kernel", "rnn_kernel"):
+        return [a.T]
+    if layout == "conv2d_kernel":  # [kh, kw, in, out] -> [out, in, kh, kw]
+        return [a.transpose(3, 2, 0, 1)]
+    if layout == "conv1d_kernel":  # [k, in, out] -> [out, in, k]
+        return [a.transpose(2, 1, 0)]
+    if layout == "gru_kernel":
+        return [_gru_to_torch(a, 1).T]
+    if layout == "rnn_bias":  # one Keras bias: the input bias, the recurrent bias zero
+        return [a, np.zeros_like(a)]
+    if layout == "gru_bias":  # [2, 3U]: input and recurrent biases
+        return [_gru_to_torch(a[0], 0), _gru_to_torch(a[1], 0)]
+    raise ValueError(f"unknown layout {layout}")
+
+
+def _from_torch(layout, ts):
+    """The module tensors `ts` as the one modelc tensor they came from."""
+    if layout == "same":
+        return ts[0]
+    if layout in ("dense_kernel", "rnn_kernel"):
+        return ts[0].T
+    if layout == "conv2d_kernel":
+        return ts[0].transpose(2, 3, 1, 0)
+    if layout == "conv1d_kernel":
+        return ts[0].transpose(2, 1, 0)
+    if layout == "gru_kernel":
+        return _gru_from_torch(ts[0].T, 1)
+    if layout == "rnn_bias":
+        return ts[0] + ts[1]
+    if layout == "gru_bias":
+        return np.stack([_gru_from_torch(ts[0], 0), _gru_from_torch(ts[1], 0)])
+    raise ValueError(f"unknown layout {layout}")
+
+
+class _ModelcWeights:
+    """load_weights / save_weights over the class's PARAMS table."""
+
+    PARAMS = []
+
+    def load_weights(self, path):
+        """Reads modelc's weights (safetensors, LAYER.PARAM, Keras layouts)."""
+        tensors = load_file(path)
+        state = self.state_dict()
+        for name, module, targets, layout, _ in self.PARAMS:
+            if name not in tensors:
+                raise KeyError(f"{path} has no tensor `{name}`")
+            for target, value in zip(targets, _to_torch(layout, tensors[name])):
+                key = f"{module}.{target}"
+                if tuple(state[key].shape) != tuple(value.shape):
+                    raise ValueError(
+                        f"`{name}` is {list(tensors[name].shape)} in {path}; "
+                        f"{key} needs {list(state[key].shape)}"
+                    )
+                state[key] = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+        self.load_state_dict(state)
+
+    def save_weights(self, path):
+        """Writes modelc's weights: `modelc run`, `eval` and `export` read them as they are."""
+        state = self.state_dict()
+        out = {}
+        for name, module, targets, layout, _ in self.PARAMS:
+            ts = [state[f"{module}.{t}"].detach().cpu().numpy() for t in targets]
+            out[name] = np.ascontiguousarray(_from_torch(layout, ts), dtype=np.float32)
+        save_file(out, path)
+
+    def keras_init(self, seed):
+        """Keras's initializers (Glorot uniform kernels, orthogonal recurrent kernels, zero
+        biases), drawn from numpy with `seed`: the same distributions as modelc, not its numbers."""
+        rng = np.random.default_rng(seed)
+        state = self.state_dict()
+        for _, module, targets, layout, (init, shape) in self.PARAMS:
+            for target, value in zip(targets, _to_torch(layout, _keras_init(init, shape, rng))):
+                state[f"{module}.{target}"] = torch.from_numpy(np.ascontiguousarray(value))
+        self.load_state_dict(state)
+
+
+def _keras_init(init, shape, rng):
+    """Keras's default initializer of a parameter, in its Keras layout."""
+    shape = tuple(shape)
+    if init == "zeros":
+        return np.zeros(shape, np.float32)
+    if init == "ones":
+        return np.ones(shape, np.float32)
+    if init.startswith("uniform:"):
+        limit = float(init.split(":")[1])
+        return rng.uniform(-limit, limit, shape).astype(np.float32)
+    if init == "unit_forget_bias":  # LSTM: the forget gate's slice (the second quarter) is one
+        b = np.zeros(shape, np.float32)
+        u = shape[-1] // 4
+        b[..., u:2 * u] = 1.0
+        return b
+    if init == "orthogonal":
+        rows, cols = int(np.prod(shape[:-1])), shape[-1]
+        q, r = np.linalg.qr(rng.normal(size=(max(rows, cols), min(rows, cols))))
+        q = q * np.sign(np.diag(r))
+        q = q if rows >= cols else q.T
+        return q[:rows, :cols].reshape(shape).astype(np.float32)
+    # glorot_uniform: fans as Keras counts them (receptive field times the last two axes)
+    field = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    fan_in, fan_out = shape[-2] * field, shape[-1] * field
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, shape).astype(np.float32)

@@ -1,0 +1,178 @@
+//! PyTorch export of the conv and pool families (`ops::torch` dispatches both here, to keep
+//! `conv.rs` short): `conv2d` → `nn.Conv2d`, `conv1d` → `nn.Conv1d`, the 2-D and 1-D pools →
+//! `F.max_pool*d` / `F.avg_pool*d`, the global pools → `amax` / `mean` over the spatial axes.
+//!
+//! Input: the checked op and its input facts (spatial sizes must be known). Output: a
+//! [`TorchLayer`]. Invariants: padding is always explicit (`F.pad` before a `padding=0`
+//! module), with TensorFlow's `same` amounts from `ops::window` (the odd pixel after), so
+//! strided `same` windows match Keras exactly; a max pool pads with −∞ and an average pool
+//! divides by the count of real pixels, as Keras; kernels `[kh, kw, in, out]` become
+//! `[out, in, kh, kw]` (`conv2d_kernel`) and `[k, in, out]` become `[out, in, k]`
+//! (`conv1d_kernel`).
+
+use super::layer::LayerOp;
+use super::torch::{activation, dim, last_dim, pair, TorchLayer, TorchParam};
+use super::types::{Fact, Padding, Padding1d, PoolKind};
+use super::window::same_padding;
+
+fn same(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+) -> Result<(usize, usize), String> {
+    same_padding(input, kernel, stride, dilation).map_err(|e| format!("window arithmetic: {e:?}"))
+}
+
+/// `F.pad`'s `(left, right, top, bottom)` of a 2-D window over the `[N, H, W, C]` input.
+fn pads_2d(
+    inputs: &[&Fact],
+    padding: &Padding,
+    kernel: (usize, usize),
+    strides: (usize, usize),
+    dilation: (usize, usize),
+) -> Result<String, String> {
+    let (top, bottom, left, right) = match padding {
+        Padding::Valid => (0, 0, 0, 0),
+        Padding::Same => {
+            let (t, b) = same(dim(inputs, 1)?, kernel.0, strides.0, dilation.0)?;
+            let (l, r) = same(dim(inputs, 2)?, kernel.1, strides.1, dilation.1)?;
+            (t, b, l, r)
+        }
+        Padding::Explicit([t, b, l, r]) => (*t, *b, *l, *r),
+    };
+    Ok(format!("({left}, {right}, {top}, {bottom})"))
+}
+
+/// `F.pad`'s `(left, right)` of a 1-D window over the `[N, T, C]` input.
+fn pads_1d(
+    inputs: &[&Fact],
+    padding: Padding1d,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+) -> Result<String, String> {
+    let (l, r) = match padding {
+        Padding1d::Valid => (0, 0),
+        Padding1d::Same => same(dim(inputs, 1)?, kernel, stride, dilation)?,
+        Padding1d::Causal => (kernel.saturating_sub(1).saturating_mul(dilation), 0),
+    };
+    Ok(format!("({l}, {r})"))
+}
+
+fn kind_name(kind: PoolKind) -> &'static str {
+    match kind {
+        PoolKind::Max => "\"max\"",
+        PoolKind::Avg => "\"avg\"",
+    }
+}
+
+fn stateless(forward: String) -> TorchLayer {
+    TorchLayer {
+        module: None,
+        forward,
+        params: Vec::new(),
+    }
+}
+
+fn conv_params(use_bias: bool, layout: &'static str) -> Vec<TorchParam> {
+    let mut params = vec![TorchParam::new("kernel", &["weight"], layout)];
+    if use_bias {
+        params.push(TorchParam::same("bias", "bias"));
+    }
+    params
+}
+
+/// The conv and pool families' PyTorch forms.
+pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<TorchLayer, String> {
+    let bias = super::dense::py_bool;
+    match op {
+        LayerOp::Conv2d {
+            filters,
+            kernel,
+            strides,
+            padding,
+            dilation,
+            use_bias,
+            activation: a,
+        } => {
+            let pads = pads_2d(inputs, padding, *kernel, *strides, *dilation)?;
+            Ok(TorchLayer {
+                module: Some(format!(
+                    "nn.Conv2d({}, {filters}, {}, stride={}, dilation={}, bias={})",
+                    last_dim(inputs)?,
+                    pair(*kernel),
+                    pair(*strides),
+                    pair(*dilation),
+                    bias(*use_bias)
+                )),
+                forward: activation(*a, &format!("_conv2d({{m}}, {{x}}, {pads})")),
+                params: conv_params(*use_bias, "conv2d_kernel"),
+            })
+        }
+        LayerOp::Conv1d {
+            filters,
+            kernel,
+            strides,
+            padding,
+            dilation,
+            use_bias,
+            activation: a,
+        } => {
+            let pads = pads_1d(inputs, *padding, *kernel, *strides, *dilation)?;
+            Ok(TorchLayer {
+                module: Some(format!(
+                    "nn.Conv1d({}, {filters}, {kernel}, stride={strides}, dilation={dilation}, bias={})",
+                    last_dim(inputs)?,
+                    bias(*use_bias)
+                )),
+                forward: activation(*a, &format!("_conv1d({{m}}, {{x}}, {pads})")),
+                params: conv_params(*use_bias, "conv1d_kernel"),
+            })
+        }
+        LayerOp::Pool2d {
+            kind,
+            pool,
+            strides,
+            padding,
+        } => {
+            if matches!(padding, Padding::Explicit(_)) {
+                return Err("modelc runs pools with `valid` or `same` padding only".into());
+            }
+            let pads = pads_2d(inputs, padding, *pool, *strides, (1, 1))?;
+            Ok(stateless(format!(
+                "_pool2d({}, {{x}}, {}, {}, {pads})",
+                kind_name(*kind),
+                pair(*pool),
+                pair(*strides)
+            )))
+        }
+        LayerOp::Pool1d {
+            kind,
+            pool,
+            strides,
+            padding,
+        } => {
+            let pads = pads_1d(inputs, *padding, *pool, *strides, 1)?;
+            Ok(stateless(format!(
+                "_pool1d({}, {{x}}, {pool}, {strides}, {pads})",
+                kind_name(*kind)
+            )))
+        }
+        LayerOp::GlobalPool2d { kind } | LayerOp::GlobalPool1d { kind } => {
+            let axes = if matches!(op, LayerOp::GlobalPool2d { .. }) {
+                "(1, 2)"
+            } else {
+                "1"
+            };
+            Ok(stateless(match kind {
+                PoolKind::Max => format!("{{x}}.amax(dim={axes})"),
+                PoolKind::Avg => format!("{{x}}.mean(dim={axes})"),
+            }))
+        }
+        other => Err(format!(
+            "the PyTorch export does not write `{}` layers yet",
+            other.kind_name()
+        )),
+    }
+}

@@ -1,0 +1,30 @@
+"""Opt-in check of an exported package: Keras-initialized weights saved by `save_weights`, the
+module's outputs on random inputs written next to them (argv: package dir, work dir)."""
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, sys.argv[1])
+import model as M  # noqa: E402
+
+cls = next(v for v in vars(M).values()
+           if isinstance(v, type) and issubclass(v, torch.nn.Module) and getattr(v, "PARAMS", None))
+m = cls()
+m.keras_init(1)
+work = sys.argv[2]
+m.save_weights(os.path.join(work, "w.safetensors"))
+m2 = cls()
+m2.load_weights(os.path.join(work, "w.safetensors"))
+m2.eval()
+rng = np.random.default_rng(0)
+_, dtype, shape = m.INPUTS[0]
+if dtype == "f32":
+    x = rng.uniform(-1, 1, (3, *shape)).astype(np.float32)
+else:
+    ids = [e.num_embeddings for e in m.modules() if isinstance(e, torch.nn.Embedding)]
+    x = rng.integers(0, min(ids or [50]), (3, *shape)).astype(np.int32)
+np.save(os.path.join(work, "x.npy"), x)
+with torch.no_grad():
+    np.save(os.path.join(work, "y_torch.npy"), m2(torch.from_numpy(x)).numpy())
