@@ -12,10 +12,7 @@ use std::fmt::Write;
 const BODY: &str = include_str!("train_body.py");
 
 fn metric_name(m: Metric) -> &'static str {
-    Metric::ALL
-        .iter()
-        .find(|(_, k)| *k == m)
-        .map_or("", |(n, _)| n)
+    m.name()
 }
 
 fn optimizer(kind: OptimizerKind) -> String {
