@@ -17,21 +17,32 @@ fn modelc() -> Command {
     c
 }
 
-const SPECS: [&str; 6] = [
+const SPECS: [&str; 7] = [
     "seed_cnn",
     "seed_rnn",
     "linear_regression",
     "series_lstm",
     "sunspots_conv1d",
     "text_bilstm",
+    "text_transformer",
 ];
+/// Small specs exercising the layers no shipped spec holds (checked against `modelc run` too).
+const FIXTURES: [&str; 1] = ["attention"];
 const TEXT_FILES: [&str; 4] = ["model.py", "data.py", "train.py", "README.md"];
+
+/// A shipped spec's path, or a fixture's (`fixtures/NAME`).
+fn spec_path(spec: &str) -> String {
+    match spec.strip_prefix("fixtures/") {
+        Some(name) => format!("tests/export_pytorch/fixtures/{name}.model"),
+        None => format!("specs/{spec}.model"),
+    }
+}
 
 fn export(spec: &str, dir: &Path) {
     let out = modelc()
         .args([
             "export",
-            &format!("specs/{spec}.model"),
+            &spec_path(spec),
             "--to",
             "pytorch",
             "-o",
@@ -144,8 +155,9 @@ fn the_exported_module_gives_modelc_outputs_when_python_has_torch() {
         );
         return;
     };
-    for spec in SPECS {
-        let dir = tmp(&format!("py-{spec}"));
+    let fixtures = FIXTURES.map(|f| format!("fixtures/{f}"));
+    for spec in SPECS.iter().copied().chain(fixtures.iter().map(String::as_str)) {
+        let dir = tmp(&format!("py-{}", spec.replace('/', "-")));
         let pkg = dir.join("pkg");
         export(spec, &pkg);
         for file in ["model.py", "data.py", "train.py"] {
@@ -170,7 +182,7 @@ fn the_exported_module_gives_modelc_outputs_when_python_has_torch() {
         let run = modelc()
             .args([
                 "run",
-                &format!("specs/{spec}.model"),
+                &spec_path(spec),
                 "--no-preprocess",
                 "--weights",
             ])

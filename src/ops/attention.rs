@@ -20,10 +20,11 @@
 //! FLOPs: one per element.
 //!
 //! Masks from `embedding(..., mask_zero: true)` do not reach attention (no padding mask).
-//! Export: ONNX has no single op (MatMul/Softmax subgraph, or com.microsoft
-//! `MultiHeadAttention`); PyTorch `nn.MultiheadAttention` needs equal head sizes and
-//! transposed, fused in-projection weights; position embedding is an `Add` of a constant slice
-//! (PyTorch: a parameter added to the input).
+//! Export: ONNX has no single op (a MatMul/Softmax subgraph); PyTorch's
+//! `nn.MultiheadAttention` needs equal head sizes and fused in-projection weights, so the
+//! PyTorch form is `model.py`'s own `_MultiHeadAttention` (einsum over Keras's layouts);
+//! position embedding is an `Add` of a constant slice (PyTorch: a parameter added to the
+//! input).
 
 use super::layer::{first, not_mine, param, LayerOp};
 use super::op::{self, Activation as IrActivation, Op};
@@ -465,4 +466,72 @@ fn attention_onnx(
     let y = cx.node("Add", "attention_output/add", vec![y, b], vec![]);
     cx.set_output(y, Layout::Nhwc);
     Ok(())
+}
+
+// ---- PyTorch export ----------------------------------------------------------------------
+
+/// PyTorch export. Multi-head attention is `model.py`'s `_MultiHeadAttention` (not
+/// `nn.MultiheadAttention`, whose fused in-projection needs equal head sizes): its four
+/// `_EinsumDense` projections hold Keras's kernels and biases in Keras's layouts (`query.kernel
+/// [d, heads, key_dim]`, ..., `attention_output.kernel [heads, value_dim, d]`), so the
+/// parameters map one to one; the forward is written with `einsum`: the query scaled by
+/// `1/√key_dim`, scores softmaxed over the value positions (`−1e9` added above the diagonal when
+/// causal, as Keras's masked softmax), dropout on the probabilities in training only, the
+/// weighted values projected back. Position embedding is `_PositionEmbedding`: its `embeddings
+/// [max_length, d]` table's first `T` rows added to the input.
+pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<super::torch::TorchLayer, String> {
+    use super::torch::{float, last_dim, TorchLayer, TorchParam};
+    match *op {
+        LayerOp::MultiHeadAttention {
+            heads,
+            key_dim,
+            value_dim,
+            dropout,
+            causal,
+        } => {
+            let width = |i: usize| {
+                inputs
+                    .get(i)
+                    .and_then(|f| f.dims.last())
+                    .and_then(super::types::Dim::known)
+                    .ok_or_else(|| format!("input {i}'s last axis has no known size"))
+            };
+            let dq = last_dim(inputs)?;
+            let dv = width(1)?;
+            let dk = if inputs.len() > 2 { width(2)? } else { dv };
+            let key = if inputs.len() > 2 { "{x2}" } else { "{x1}" };
+            // The module's tensors carry Keras's names and layouts.
+            let names = [
+                "query.kernel",
+                "query.bias",
+                "key.kernel",
+                "key.bias",
+                "value.kernel",
+                "value.bias",
+                "attention_output.kernel",
+                "attention_output.bias",
+            ];
+            Ok(TorchLayer {
+                module: Some(format!(
+                    "_MultiHeadAttention({dq}, {dk}, {dv}, {heads}, {key_dim}, {value_dim}, {}, {})",
+                    float(dropout),
+                    super::dense::py_bool(causal)
+                )),
+                forward: format!("{{m}}({{x0}}, {{x1}}, {key})"),
+                params: names
+                    .iter()
+                    .map(|&k| TorchParam::same(k, k))
+                    .collect(),
+            })
+        }
+        LayerOp::PositionEmbedding { max_length } => Ok(TorchLayer {
+            module: Some(format!(
+                "_PositionEmbedding({max_length}, {})",
+                last_dim(inputs)?
+            )),
+            forward: "{m}({x})".into(),
+            params: vec![TorchParam::same("embeddings", "embeddings")],
+        }),
+        ref other => Err(not_mine("attention", other).to_string()),
+    }
 }

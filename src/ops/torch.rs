@@ -109,7 +109,9 @@ pub fn activation(a: Activation, x: &str) -> String {
 /// A layer's PyTorch form, from its family.
 pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<TorchLayer, String> {
     use super::op::Family;
-    use super::{activation as act, dense, dropout, embedding, merge, norm, recurrent, reshape};
+    use super::{
+        activation as act, attention, dense, dropout, embedding, merge, norm, recurrent, reshape,
+    };
     match op.family() {
         Family::Dense => dense::to_pytorch(op, inputs),
         Family::Conv | Family::Pool => super::window_torch::to_pytorch(op, inputs),
@@ -120,7 +122,8 @@ pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<TorchLayer, String> 
         Family::Recurrent => recurrent::to_pytorch(op, inputs),
         Family::Merge => merge::to_pytorch(op, inputs),
         Family::Activation => act::to_pytorch(op),
-        Family::Attention | Family::Upsample => Err(format!(
+        Family::Attention => attention::to_pytorch(op, inputs),
+        Family::Upsample => Err(format!(
             "the PyTorch export does not write `{}` layers yet",
             op.kind_name()
         )),

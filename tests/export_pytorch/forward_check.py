@@ -13,6 +13,13 @@ cls = next(v for v in vars(M).values()
            if isinstance(v, type) and issubclass(v, torch.nn.Module) and getattr(v, "PARAMS", None))
 m = cls()
 m.keras_init(1)
+# Keras's biases start at zero: move every trainable tensor a little so that a bias or table
+# that lands in the wrong place shows.
+with torch.no_grad():
+    g = torch.Generator().manual_seed(2)
+    for t in m.parameters():
+        if t.requires_grad:
+            t += 0.1 * torch.randn(t.shape, generator=g)
 work = sys.argv[2]
 m.save_weights(os.path.join(work, "w.safetensors"))
 m2 = cls()

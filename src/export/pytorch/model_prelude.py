@@ -82,6 +82,60 @@ class _Bidirectional(nn.Module):
         return (f + b) / 2
 
 
+class _EinsumDense(nn.Module):
+    """One projection of Keras's MultiHeadAttention, its kernel and bias in Keras's layouts:
+    `equation` maps the input and kernel to the output, the bias has the output's last axes."""
+
+    def __init__(self, equation, kernel_shape, bias_shape):
+        super().__init__()
+        self.equation = equation
+        self.kernel = nn.Parameter(torch.zeros(kernel_shape))
+        self.bias = nn.Parameter(torch.zeros(bias_shape))
+
+    def forward(self, x):
+        return torch.einsum(self.equation, x, self.kernel) + self.bias
+
+
+class _MultiHeadAttention(nn.Module):
+    """Keras 3's MultiHeadAttention: query, key and value projected to heads
+    ([d, heads, size] kernels), the query scaled by 1/sqrt(key_dim), scores softmaxed over the
+    value positions (-1e9 added above the diagonal when causal, as Keras's masked softmax),
+    dropout on the probabilities in training only, the heads projected back
+    ([heads, value_dim, d] kernel)."""
+
+    def __init__(self, dq, dk, dv, heads, key_dim, value_dim, dropout, causal):
+        super().__init__()
+        self.query = _EinsumDense("btd,dhk->bthk", (dq, heads, key_dim), (heads, key_dim))
+        self.key = _EinsumDense("btd,dhk->bthk", (dk, heads, key_dim), (heads, key_dim))
+        self.value = _EinsumDense("btd,dhk->bthk", (dv, heads, value_dim), (heads, value_dim))
+        self.attention_output = _EinsumDense("bthk,hkd->btd", (heads, value_dim, dq), (dq,))
+        self.scale = 1.0 / float(np.sqrt(key_dim))
+        self.dropout, self.causal = dropout, causal
+
+    def forward(self, query, value, key):
+        q = self.query(query) * self.scale
+        k, v = self.key(key), self.value(value)
+        scores = torch.einsum("bqhk,bvhk->bhqv", q, k)
+        if self.causal:
+            tq, tv = scores.shape[-2], scores.shape[-1]
+            future = torch.ones(tq, tv, dtype=torch.bool, device=scores.device).triu(1)
+            scores = scores + future.to(scores.dtype) * -1e9
+        p = torch.softmax(scores, dim=-1)
+        p = F.dropout(p, self.dropout, self.training)
+        return self.attention_output(torch.einsum("bhqv,bvhk->bqhk", p, v))
+
+
+class _PositionEmbedding(nn.Module):
+    """Keras-hub's PositionEmbedding added to its input: row t of `embeddings` to position t."""
+
+    def __init__(self, max_length, d):
+        super().__init__()
+        self.embeddings = nn.Parameter(torch.zeros(max_length, d))
+
+    def forward(self, x):
+        return x + self.embeddings[: x.shape[1]]
+
+
 def _last_axis_norm(norm, x):
     """A normalization over the last axis, every other axis folded into rows."""
     return norm(x.reshape(-1, x.shape[-1])).reshape(x.shape)
