@@ -27,7 +27,7 @@ const SPECS: [&str; 7] = [
     "text_transformer",
 ];
 /// Small specs exercising the layers no shipped spec holds (checked against `modelc run` too).
-const FIXTURES: [&str; 1] = ["attention"];
+const FIXTURES: [&str; 2] = ["attention", "images"];
 const TEXT_FILES: [&str; 4] = ["model.py", "data.py", "train.py", "README.md"];
 
 /// A shipped spec's path, or a fixture's (`fixtures/NAME`).
@@ -40,13 +40,7 @@ fn spec_path(spec: &str) -> String {
 
 fn export(spec: &str, dir: &Path) {
     let out = modelc()
-        .args([
-            "export",
-            &spec_path(spec),
-            "--to",
-            "pytorch",
-            "-o",
-        ])
+        .args(["export", &spec_path(spec), "--to", "pytorch", "-o"])
         .arg(dir)
         .output()
         .unwrap();
@@ -156,7 +150,11 @@ fn the_exported_module_gives_modelc_outputs_when_python_has_torch() {
         return;
     };
     let fixtures = FIXTURES.map(|f| format!("fixtures/{f}"));
-    for spec in SPECS.iter().copied().chain(fixtures.iter().map(String::as_str)) {
+    for spec in SPECS
+        .iter()
+        .copied()
+        .chain(fixtures.iter().map(String::as_str))
+    {
         let dir = tmp(&format!("py-{}", spec.replace('/', "-")));
         let pkg = dir.join("pkg");
         export(spec, &pkg);
@@ -180,12 +178,7 @@ fn the_exported_module_gives_modelc_outputs_when_python_has_torch() {
             String::from_utf8_lossy(&out.stderr)
         );
         let run = modelc()
-            .args([
-                "run",
-                &spec_path(spec),
-                "--no-preprocess",
-                "--weights",
-            ])
+            .args(["run", &spec_path(spec), "--no-preprocess", "--weights"])
             .arg(dir.join("w.safetensors"))
             .arg("--input")
             .arg(dir.join("x.npy"))

@@ -11,8 +11,9 @@
 //!
 //! Forward templates: `{m}` is the layer's module (`self.NAME`), `{x}` its first input, `{x0}`,
 //! `{x1}`, ... each input. Values are channels-last as in modelc; the helpers `_conv2d`,
-//! `_pool2d`, `_conv1d`, `_pool1d`, `_rnn`, `_last_axis_norm` of `model.py` move the channels
-//! where PyTorch's modules want them and back.
+//! `_conv2d_transpose`, `_upsample2d`, `_pool2d`, `_conv1d`, `_pool1d`, `_rnn`,
+//! `_last_axis_norm` of `model.py` move the channels where PyTorch's modules want them and
+//! back; `_MultiHeadAttention` and `_PositionEmbedding` are its own modules.
 
 use super::layer::LayerOp;
 use super::types::{Activation, Fact};
@@ -35,7 +36,7 @@ pub struct TorchParam {
     /// The module's tensors it becomes (`weight`; `bias_ih_l0`, `bias_hh_l0` for a split bias).
     pub torch: Vec<String>,
     /// The conversion's name in `model.py`: `same`, `dense_kernel`, `conv2d_kernel`,
-    /// `conv1d_kernel`, `rnn_kernel`, `gru_kernel`, `rnn_bias`, `gru_bias`.
+    /// `conv1d_kernel`, `depthwise_kernel`, `rnn_kernel`, `gru_kernel`, `rnn_bias`, `gru_bias`.
     pub layout: &'static str,
 }
 
@@ -123,10 +124,7 @@ pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<TorchLayer, String> 
         Family::Merge => merge::to_pytorch(op, inputs),
         Family::Activation => act::to_pytorch(op),
         Family::Attention => attention::to_pytorch(op, inputs),
-        Family::Upsample => Err(format!(
-            "the PyTorch export does not write `{}` layers yet",
-            op.kind_name()
-        )),
+        Family::Upsample => super::upsample::to_pytorch(op, inputs),
     }
 }
 

@@ -11,14 +11,14 @@
 //! (0 for `valid`). FLOPs `2·kh·kw·in·filters` per input position (+ `filters` per output one).
 //! Export: ONNX `ConvTranspose` (kernel as `[in, filters, kh, kw]`, `pads` as above, the rest
 //! of a `same` output with `k < s` as `output_padding`); PyTorch `nn.ConvTranspose2d`
-//! likewise.
+//! unpadded, its output cropped (or zero-extended) to Keras's, then the bias.
 //!
 //! upsampling2d: `[N, H·sh, W·sw, C]`; `nearest` repeats each pixel, `bilinear` is
 //! `tf.image.resize(..., "bilinear")` (half-pixel centres: output `o` samples input
 //! `(o + ½)/s − ½`, clamped to the edge pixels). FLOPs: 0 (a copy) or 8 per output element
 //! (four weighted taps). Export: ONNX `Resize` for `nearest` (`asymmetric` coordinates,
-//! `floor`), two `MatMul`s by constant interpolation matrices for `bilinear`; PyTorch `nn.Upsample(mode="nearest" | "bilinear",
-//! align_corners=False)`.
+//! `floor`), two `MatMul`s by constant interpolation matrices for `bilinear`; PyTorch
+//! `repeat_interleave` / `F.interpolate(mode="bilinear", align_corners=False)`.
 
 use super::activation::lower_activation;
 use super::layer::{first, not_mine, param, LayerOp};
@@ -468,5 +468,70 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
             interpolation: Interpolation::Bilinear,
         } => bilinear_onnx(cx, *size),
         other => Err(op::not_mine("upsample", other.kind())),
+    }
+}
+
+// ---- PyTorch export ----------------------------------------------------------------------
+
+/// PyTorch export. `conv2d_transpose` is an `nn.ConvTranspose2d` (no padding, its kernel
+/// `[kh, kw, filters, in]` as `[in, filters, kh, kw]`: `conv2d_kernel`'s transposition) whose
+/// full `(H − 1)·s + k` output `model.py`'s `_conv2d_transpose` crops to Keras's rows
+/// (`transpose_axis`'s padding before, zeros after when `k < s`) before adding the bias, so
+/// every output pixel is Keras's. `upsampling2d` is `_upsample2d`: `repeat_interleave` for
+/// `nearest`; `F.interpolate(mode="bilinear", align_corners=False)` for `bilinear`, whose
+/// half-pixel source coordinates, clamped to the edge pixels, are `tf.image.resize`'s
+/// (no antialiasing when enlarging).
+pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<super::torch::TorchLayer, String> {
+    use super::torch::{activation, dim, last_dim, pair, TorchLayer, TorchParam};
+    match *op {
+        LayerOp::Conv2dTranspose {
+            filters,
+            kernel,
+            strides,
+            padding,
+            use_bias,
+            activation: a,
+        } => {
+            let same = padding == Padding::Same;
+            let axis = |i: usize, k: usize, s: usize| {
+                transpose_axis(dim(inputs, i)?, k, s, same)
+                    .ok_or_else(|| "the conv2d_transpose output size overflows".to_string())
+            };
+            let (oh, (top, _)) = axis(1, kernel.0, strides.0)?;
+            let (ow, (left, _)) = axis(2, kernel.1, strides.1)?;
+            let mut params = vec![TorchParam::new("kernel", &["weight"], "conv2d_kernel")];
+            if use_bias {
+                params.push(TorchParam::same("bias", "bias"));
+            }
+            Ok(TorchLayer {
+                module: Some(format!(
+                    "nn.ConvTranspose2d({}, {filters}, {}, stride={}, bias={})",
+                    last_dim(inputs)?,
+                    pair(kernel),
+                    pair(strides),
+                    super::dense::py_bool(use_bias)
+                )),
+                forward: activation(
+                    a,
+                    &format!("_conv2d_transpose({{m}}, {{x}}, ({top}, {left}), ({oh}, {ow}))"),
+                ),
+                params,
+            })
+        }
+        LayerOp::UpSampling2d {
+            size,
+            interpolation,
+        } => {
+            let mode = match interpolation {
+                Interpolation::Nearest => "nearest",
+                Interpolation::Bilinear => "bilinear",
+            };
+            Ok(TorchLayer {
+                module: None,
+                forward: format!("_upsample2d({{x}}, {}, \"{mode}\")", pair(size)),
+                params: Vec::new(),
+            })
+        }
+        ref other => Err(not_mine("upsample", other).to_string()),
     }
 }

@@ -1,5 +1,6 @@
 //! PyTorch export of the conv and pool families (`ops::torch` dispatches both here, to keep
-//! `conv.rs` short): `conv2d` → `nn.Conv2d`, `conv1d` → `nn.Conv1d`, the 2-D and 1-D pools →
+//! `conv.rs` short): `conv2d` → `nn.Conv2d`, `conv1d` → `nn.Conv1d`, the depthwise and
+//! separable convs → grouped `nn.Conv2d`s, the 2-D and 1-D pools →
 //! `F.max_pool*d` / `F.avg_pool*d`, the global pools → `amax` / `mean` over the spatial axes.
 //!
 //! Input: the checked op and its input facts (spatial sizes must be known). Output: a
@@ -8,7 +9,9 @@
 //! strided `same` windows match Keras exactly; a max pool pads with −∞ and an average pool
 //! divides by the count of real pixels, as Keras; kernels `[kh, kw, in, out]` become
 //! `[out, in, kh, kw]` (`conv2d_kernel`) and `[k, in, out]` become `[out, in, k]`
-//! (`conv1d_kernel`).
+//! (`conv1d_kernel`). `depthwise_conv2d` is `nn.Conv2d(groups=C)` (kernel `[kh, kw, C, M]` as
+//! `[C·M, 1, kh, kw]`, `depthwise_kernel`); `separable_conv2d` is that without bias then a 1 × 1
+//! `nn.Conv2d` with the bias (an `nn.Sequential`, padded once before the depthwise part).
 
 use super::layer::LayerOp;
 use super::torch::{activation, dim, last_dim, pair, TorchLayer, TorchParam};
@@ -170,9 +173,88 @@ pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<TorchLayer, String> 
                 PoolKind::Avg => format!("{{x}}.mean(dim={axes})"),
             }))
         }
+        LayerOp::DepthwiseConv2d {
+            kernel,
+            depth_multiplier,
+            strides,
+            padding,
+            dilation,
+            use_bias,
+            activation: a,
+        } => {
+            let pads = pads_2d(inputs, padding, *kernel, *strides, *dilation)?;
+            let c = last_dim(inputs)?;
+            Ok(TorchLayer {
+                module: Some(depthwise(
+                    c,
+                    *depth_multiplier,
+                    *kernel,
+                    *strides,
+                    *dilation,
+                    *use_bias,
+                )?),
+                forward: activation(*a, &format!("_conv2d({{m}}, {{x}}, {pads})")),
+                params: conv_params(*use_bias, "depthwise_kernel"),
+            })
+        }
+        LayerOp::SeparableConv2d {
+            filters,
+            kernel,
+            depth_multiplier,
+            strides,
+            padding,
+            dilation,
+            use_bias,
+            activation: a,
+        } => {
+            let pads = pads_2d(inputs, padding, *kernel, *strides, *dilation)?;
+            let c = last_dim(inputs)?;
+            let dw = depthwise(c, *depth_multiplier, *kernel, *strides, *dilation, false)?;
+            let mid = c
+                .checked_mul(*depth_multiplier)
+                .ok_or("the depthwise channel count overflows")?;
+            let mut params = vec![
+                TorchParam::new("depthwise_kernel", &["0.weight"], "depthwise_kernel"),
+                TorchParam::new("pointwise_kernel", &["1.weight"], "conv2d_kernel"),
+            ];
+            if *use_bias {
+                params.push(TorchParam::same("bias", "1.bias"));
+            }
+            Ok(TorchLayer {
+                module: Some(format!(
+                    "nn.Sequential({dw}, nn.Conv2d({mid}, {filters}, 1, bias={}))",
+                    bias(*use_bias)
+                )),
+                forward: activation(*a, &format!("_conv2d({{m}}, {{x}}, {pads})")),
+                params,
+            })
+        }
         other => Err(format!(
             "the PyTorch export does not write `{}` layers yet",
             other.kind_name()
         )),
     }
+}
+
+/// The `nn.Conv2d` of a depthwise convolution: `groups = C`, `C·M` outputs (output channel
+/// `c·M + m`, as Keras's), its kernel `[kh, kw, C, M]` read as `[C·M, 1, kh, kw]`
+/// (`depthwise_kernel`).
+fn depthwise(
+    c: usize,
+    multiplier: usize,
+    kernel: (usize, usize),
+    strides: (usize, usize),
+    dilation: (usize, usize),
+    use_bias: bool,
+) -> Result<String, String> {
+    let out = c
+        .checked_mul(multiplier)
+        .ok_or("the depthwise channel count overflows")?;
+    Ok(format!(
+        "nn.Conv2d({c}, {out}, {}, stride={}, dilation={}, groups={c}, bias={})",
+        pair(kernel),
+        pair(strides),
+        pair(dilation),
+        super::dense::py_bool(use_bias)
+    ))
 }

@@ -15,6 +15,27 @@ def _conv2d(conv, x, pad):
     return conv(x).permute(0, 2, 3, 1)
 
 
+def _conv2d_transpose(conv, x, start, size):
+    """A ConvTranspose2d over [N, H, W, C] as Keras's: the unpadded output, rows and columns
+    from `start` (top, left) cropped to `size` (zeros past its end), then the bias."""
+    y = F.conv_transpose2d(x.permute(0, 3, 1, 2), conv.weight, None, conv.stride)
+    (top, left), (h, w) = start, size
+    y = F.pad(y, (-left, left + w - y.shape[3], -top, top + h - y.shape[2]))
+    if conv.bias is not None:
+        y = y + conv.bias[:, None, None]
+    return y.permute(0, 2, 3, 1)
+
+
+def _upsample2d(x, size, mode):
+    """UpSampling2D over [N, H, W, C]: each pixel repeated, or tf.image.resize's bilinear
+    (half-pixel centres, edges clamped), which is F.interpolate's without align_corners."""
+    if mode == "nearest":
+        return x.repeat_interleave(size[0], dim=1).repeat_interleave(size[1], dim=2)
+    y = F.interpolate(x.permute(0, 3, 1, 2), scale_factor=size, mode="bilinear",
+                      align_corners=False)
+    return y.permute(0, 2, 3, 1)
+
+
 def _conv1d(conv, x, pad):
     """A Conv1d over [N, T, C] with explicit (left, right) zero padding."""
     x = x.transpose(1, 2)
@@ -163,6 +184,9 @@ def _to_torch(layout, a):
         return [a.transpose(3, 2, 0, 1)]
     if layout == "conv1d_kernel":  # [k, in, out] -> [out, in, k]
         return [a.transpose(2, 1, 0)]
+    if layout == "depthwise_kernel":  # [kh, kw, C, M] -> [C*M, 1, kh, kw]
+        kh, kw = a.shape[:2]
+        return [a.reshape(kh, kw, 1, -1).transpose(3, 2, 0, 1)]
     if layout == "gru_kernel":
         return [_gru_to_torch(a, 1).T]
     if layout == "rnn_bias":  # one Keras bias: the input bias, the recurrent bias zero
@@ -172,8 +196,8 @@ def _to_torch(layout, a):
     raise ValueError(f"unknown layout {layout}")
 
 
-def _from_torch(layout, ts):
-    """The module tensors `ts` as the one modelc tensor they came from."""
+def _from_torch(layout, ts, shape):
+    """The module tensors `ts` as the one modelc tensor (of Keras shape `shape`) they came from."""
     if layout == "same":
         return ts[0]
     if layout in ("dense_kernel", "rnn_kernel"):
@@ -182,6 +206,8 @@ def _from_torch(layout, ts):
         return ts[0].transpose(2, 3, 1, 0)
     if layout == "conv1d_kernel":
         return ts[0].transpose(2, 1, 0)
+    if layout == "depthwise_kernel":
+        return ts[0].transpose(2, 3, 1, 0).reshape(shape)
     if layout == "gru_kernel":
         return _gru_from_torch(ts[0].T, 1)
     if layout == "rnn_bias":
@@ -217,9 +243,9 @@ class _ModelcWeights:
         """Writes modelc's weights: `modelc run`, `eval` and `export` read them as they are."""
         state = self.state_dict()
         out = {}
-        for name, module, targets, layout, _ in self.PARAMS:
+        for name, module, targets, layout, (_, shape) in self.PARAMS:
             ts = [state[f"{module}.{t}"].detach().cpu().numpy() for t in targets]
-            out[name] = np.ascontiguousarray(_from_torch(layout, ts), dtype=np.float32)
+            out[name] = np.ascontiguousarray(_from_torch(layout, ts, shape), dtype=np.float32)
         save_file(out, path)
 
     def keras_init(self, seed):
