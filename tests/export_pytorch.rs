@@ -17,7 +17,7 @@ fn modelc() -> Command {
     c
 }
 
-const SPECS: [&str; 7] = [
+const SPECS: [&str; 8] = [
     "seed_cnn",
     "seed_rnn",
     "linear_regression",
@@ -25,9 +25,10 @@ const SPECS: [&str; 7] = [
     "sunspots_conv1d",
     "text_bilstm",
     "text_transformer",
+    "text_masked_bilstm",
 ];
 /// Small specs exercising the layers no shipped spec holds (checked against `modelc run` too).
-const FIXTURES: [&str; 2] = ["attention", "images"];
+const FIXTURES: [&str; 3] = ["attention", "images", "masked"];
 const TEXT_FILES: [&str; 4] = ["model.py", "data.py", "train.py", "README.md"];
 
 /// A shipped spec's path, or a fixture's (`fixtures/NAME`).

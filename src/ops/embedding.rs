@@ -118,24 +118,19 @@ pub fn to_onnx(op: &Op, cx: &mut super::onnx::NodeCx<'_>) -> Result<(), String> 
 }
 
 /// PyTorch export: `nn.Embedding(input_dim, output_dim)` over the ids as `int64`; the table
-/// `embeddings` is the module's `weight` as it is. A padding mask (`mask_zero: true`) changes
-/// what the layers after it compute, which PyTorch's modules do not model: refused.
+/// `embeddings` is the module's `weight` as it is. A padding mask (`mask_zero: true`) is not
+/// the embedding's to compute: each layer that reads it is given `ids != 0` by the exporter.
 pub fn to_pytorch(op: &LayerOp) -> Result<super::torch::TorchLayer, String> {
     use super::torch::{TorchLayer, TorchParam};
+    // `mask_zero`: the layers that read the mask get `ids != 0` (`ops::torch`'s `{mask}`).
     let LayerOp::Embedding {
         input_dim,
         output_dim,
-        mask_zero,
+        mask_zero: _,
     } = *op
     else {
         return Err(not_mine("embedding", op).to_string());
     };
-    if mask_zero {
-        return Err(
-            "`mask_zero: true` masks padded steps in the layers after it, which PyTorch's modules do not do"
-                .into(),
-        );
-    }
     Ok(TorchLayer {
         module: Some(format!("nn.Embedding({input_dim}, {output_dim})")),
         forward: "{m}({x}.long())".into(),

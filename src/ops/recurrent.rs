@@ -331,7 +331,9 @@ fn torch_module(
 /// Keras bias becomes `bias_ih_l0` with `bias_hh_l0` held at zero; a GRU's two (`reset_after`)
 /// are the two. `dropout` is Keras's one input mask per sequence (`_rnn`, training only).
 /// `bidirectional` is two modules (`_Bidirectional`: Keras's `forward.*` and `backward.*`,
-/// each direction with its own dropout mask) merged as Keras does. Refused: a GRU without
+/// each direction with its own dropout mask) merged as Keras does. A padding mask (`{mask}`,
+/// filled in by the exporter) runs the module step by step, a masked step keeping the state
+/// and outputting the previous output (`bidirectional`: zeros), as Keras. Refused: a GRU without
 /// `reset_after` (PyTorch's GRU resets after the product) and `recurrent_dropout`.
 pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<super::torch::TorchLayer, String> {
     use super::torch::{float32, last_dim, TorchLayer, TorchParam};
@@ -358,7 +360,7 @@ pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<super::torch::TorchL
             Ok(TorchLayer {
                 module: Some(module),
                 forward: format!(
-                    "_rnn({{m}}, {{x}}, {}, {}, {}, self.training)",
+                    "_rnn({{m}}, {{x}}, {}, {}, {}, self.training{{mask}})",
                     py(return_sequences),
                     py(options.go_backwards),
                     float32(options.dropout)
@@ -404,7 +406,7 @@ pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<super::torch::TorchL
                     py(options.go_backwards)
                 )),
                 forward: format!(
-                    "{{m}}({{x}}, {}, {})",
+                    "{{m}}({{x}}, {}, {}{{mask}})",
                     py(return_sequences),
                     float32(options.dropout)
                 ),

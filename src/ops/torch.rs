@@ -10,7 +10,9 @@
 //! cannot express is an `Err` saying why (export reports it at the layer, E1201).
 //!
 //! Forward templates: `{m}` is the layer's module (`self.NAME`), `{x}` its first input, `{x0}`,
-//! `{x1}`, ... each input. Values are channels-last as in modelc; the helpers `_conv2d`,
+//! `{x1}`, ... each input, `{mask}` where a layer that reads a padding mask takes it (the
+//! exporter writes `, keep=...`, the kept steps, or nothing when the layer has no mask; a
+//! layer given a mask whose form has no `{mask}` is refused). Values are channels-last as in modelc; the helpers `_conv2d`,
 //! `_conv2d_transpose`, `_upsample2d`, `_pool2d`, `_conv1d`, `_pool1d`, `_rnn`,
 //! `_last_axis_norm` of `model.py` move the channels where PyTorch's modules want them and
 //! back; `_MultiHeadAttention` and `_PositionEmbedding` are its own modules.

@@ -170,6 +170,8 @@ pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<TorchLayer, String> 
             };
             Ok(stateless(match kind {
                 PoolKind::Max => format!("{{x}}.amax(dim={axes})"),
+                // over a padding mask: the mean of the kept steps (zeros when none is kept)
+                PoolKind::Avg if axes == "1" => "_mean_steps({x}{mask})".into(),
                 PoolKind::Avg => format!("{{x}}.mean(dim={axes})"),
             }))
         }

@@ -31,7 +31,11 @@ if dtype == "f32":
     x = rng.uniform(-1, 1, (3, *shape)).astype(np.float32)
 else:
     ids = [e.num_embeddings for e in m.modules() if isinstance(e, torch.nn.Embedding)]
-    x = rng.integers(0, min(ids or [50]), (3, *shape)).astype(np.int32)
+    x = rng.integers(1, min(ids or [50]), (3, *shape)).astype(np.int32)
+    # padding (id 0): a tail of zeros of each row but the first, and a few zeros inside
+    for row, length in zip(x[1:], rng.integers(1, shape[0], 2)):
+        row[length:] = 0
+    x[rng.random(x.shape) < 0.1] = 0
 np.save(os.path.join(work, "x.npy"), x)
 with torch.no_grad():
     np.save(os.path.join(work, "y_torch.npy"), m2(torch.from_numpy(x)).numpy())

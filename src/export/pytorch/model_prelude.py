@@ -68,16 +68,42 @@ def _pool1d(kind, x, size, stride, pad):
     return y.transpose(1, 2)
 
 
-def _rnn(rnn, x, return_sequences, go_backwards, dropout=0.0, training=False):
+def _rnn(rnn, x, return_sequences, go_backwards, dropout=0.0, training=False, keep=None,
+         zero_masked=False):
     """A batch-first recurrent module as Keras runs it: the last step, or every step (in the
-    order run); Keras's `dropout` is one input mask per sequence, for every step."""
+    order run); Keras's `dropout` is one input mask per sequence, for every step. With a
+    padding mask `keep` [N, T] the module runs step by step: a masked step keeps the state and
+    outputs the previous output (zeros with `zero_masked`, as Keras's Bidirectional)."""
     if training and dropout > 0:
-        keep = torch.rand(x.shape[0], 1, x.shape[2], device=x.device) >= dropout
-        x = x * keep / (1.0 - dropout)
+        mask = torch.rand(x.shape[0], 1, x.shape[2], device=x.device) >= dropout
+        x = x * mask / (1.0 - dropout)
     if go_backwards:
         x = x.flip(1)
-    out, _ = rnn(x)
-    return out if return_sequences else out[:, -1]
+        keep = None if keep is None else keep.flip(1)
+    if keep is None:
+        out, _ = rnn(x)
+        return out if return_sequences else out[:, -1]
+    state, outs = None, []
+    for t in range(x.shape[1]):
+        _, new = rnn(x[:, t:t + 1], state)
+        k = keep[:, t].view(1, -1, 1)
+        if state is None:
+            state = tuple(torch.zeros_like(s) for s in new) if isinstance(new, tuple) else torch.zeros_like(new)
+        if isinstance(new, tuple):
+            state = tuple(torch.where(k, n, s) for n, s in zip(new, state))
+        else:
+            state = torch.where(k, new, state)
+        h = (state[0] if isinstance(state, tuple) else state)[0]
+        outs.append(torch.where(k[0], h, torch.zeros_like(h)) if zero_masked else h)
+    return torch.stack(outs, dim=1) if return_sequences else h
+
+
+def _mean_steps(x, keep=None):
+    """GlobalAveragePooling1D over [N, T, C]: the mean of the kept steps (zeros when none is)."""
+    if keep is None:
+        return x.mean(dim=1)
+    k = keep.to(x.dtype).unsqueeze(-1)
+    return (x * k).sum(dim=1) / k.sum(dim=1).clamp(min=1.0)
 
 
 class _Bidirectional(nn.Module):
@@ -89,9 +115,11 @@ class _Bidirectional(nn.Module):
         self.forward_rnn, self.backward_rnn = forward_rnn, backward_rnn
         self.merge, self.go_backwards = merge, go_backwards
 
-    def forward(self, x, return_sequences, dropout):
-        f = _rnn(self.forward_rnn, x, return_sequences, self.go_backwards, dropout, self.training)
-        b = _rnn(self.backward_rnn, x, return_sequences, not self.go_backwards, dropout, self.training)
+    def forward(self, x, return_sequences, dropout, keep=None):
+        f = _rnn(self.forward_rnn, x, return_sequences, self.go_backwards, dropout, self.training,
+                 keep, True)
+        b = _rnn(self.backward_rnn, x, return_sequences, not self.go_backwards, dropout,
+                 self.training, keep, True)
         if return_sequences:
             b = b.flip(1)
         if self.merge == "concat":

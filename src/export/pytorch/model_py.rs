@@ -26,6 +26,20 @@ fn value_name(inputs: &TorchInputs<'_>, id: ValueId) -> String {
     py_name(&inputs.model.value_name(id))
 }
 
+/// The `, keep=...` argument of a layer reading the padding mask of the ids `mask` (a step is
+/// kept when any of them is non-zero), or nothing.
+fn keep(inputs: &TorchInputs<'_>, mask: &[ValueId]) -> String {
+    let ids: Vec<String> = mask
+        .iter()
+        .map(|&id| format!("({} != 0)", value_name(inputs, id)))
+        .collect();
+    match ids.len() {
+        0 => String::new(),
+        1 => format!(", keep={}", ids.join("")),
+        _ => format!(", keep=({})", ids.join(" | ")),
+    }
+}
+
 /// Each layer's PyTorch form, or every layer that has none.
 fn layers(inputs: &TorchInputs<'_>) -> Result<Vec<TorchLayer>, Vec<TorchError>> {
     let model = inputs.model;
@@ -34,6 +48,14 @@ fn layers(inputs: &TorchInputs<'_>) -> Result<Vec<TorchLayer>, Vec<TorchError>> 
     for layer in &model.layers {
         let facts: Vec<_> = layer.inputs.iter().filter_map(|&i| model.fact(i)).collect();
         match to_pytorch(&layer.op, &facts) {
+            Ok(t) if !layer.mask_inputs.is_empty() && !t.forward.contains("{mask}") => {
+                errors.push(TorchError {
+                    what: format!("layer `{}`", layer.name),
+                    why: "it reads a padding mask (`mask_zero: true`), which its PyTorch form does not"
+                        .into(),
+                    span: layer.span,
+                });
+            }
             Ok(t) => out.push(t),
             Err(why) => errors.push(TorchError {
                 what: format!("layer `{}`", layer.name),
@@ -139,6 +161,7 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<String, Vec<TorchError>> {
         if let Some(&first) = layer.inputs.first() {
             expr = expr.replace("{x}", &value_name(inputs, first));
         }
+        expr = expr.replace("{mask}", &keep(inputs, &layer.mask_inputs));
         let (line, text) = line_of(inputs.spec_text, layer.span.start);
         let _ = writeln!(
             s,
