@@ -238,7 +238,7 @@ fn training_steps_give_modelc_weights_when_python_has_torch() {
         return;
     };
     let steps = root().join("tests/export_pytorch/steps");
-    for spec in ["reg", "rnn", "cnn"] {
+    for spec in ["reg", "rnn", "cnn", "attn", "img", "mask"] {
         let text = std::fs::read_to_string(steps.join(format!("{spec}.model.in"))).unwrap();
         for opt in [
             "sgd(lr: 0.1, momentum: 0.9)",
