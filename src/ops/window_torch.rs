@@ -175,6 +175,18 @@ pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<TorchLayer, String> 
                 PoolKind::Avg => format!("{{x}}.mean(dim={axes})"),
             }))
         }
+        LayerOp::DepthwiseConv2d { .. } | LayerOp::SeparableConv2d { .. } => grouped(op, inputs),
+        other => Err(format!(
+            "the PyTorch export does not write `{}` layers yet",
+            other.kind_name()
+        )),
+    }
+}
+
+/// The depthwise and separable convs' PyTorch forms.
+fn grouped(op: &LayerOp, inputs: &[&Fact]) -> Result<TorchLayer, String> {
+    let bias = super::dense::py_bool;
+    match op {
         LayerOp::DepthwiseConv2d {
             kernel,
             depth_multiplier,
@@ -232,7 +244,7 @@ pub fn to_pytorch(op: &LayerOp, inputs: &[&Fact]) -> Result<TorchLayer, String> 
             })
         }
         other => Err(format!(
-            "the PyTorch export does not write `{}` layers yet",
+            "`{}` is not a grouped convolution",
             other.kind_name()
         )),
     }
