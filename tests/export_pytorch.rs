@@ -143,6 +143,33 @@ fn a_layer_without_a_pytorch_form_is_e1201_at_its_line() {
 }
 
 #[test]
+fn a_metric_train_py_does_not_compute_is_e1201() {
+    let dir = tmp("e1201-metric");
+    let spec = dir.join("m.model");
+    std::fs::write(
+        &spec,
+        "model M(t: i32[N, 5]) -> f32[N, 2] {\n    embedding(10, 3)\n    flatten()\n    dense(2, activation: softmax)\n}\n\
+         data D {\n    source tokens(n: 20, length: 5, vocab: 10, classes: 2, seed: 1)\n    batch 10\n}\n\
+         train M on D {\n    loss sparse_categorical_crossentropy\n    optimizer adam(lr: 1e-3)\n    epochs 1\n    metrics [accuracy, f1]\n}\n",
+    )
+    .unwrap();
+    let out = modelc()
+        .args(["export", "--to", "pytorch", "--color", "never", "-o"])
+        .arg(dir.join("pkg"))
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error[E1201]: metric `f1` has no PyTorch form"),
+        "{err}"
+    );
+    assert!(!err.contains("metric `accuracy`"), "{err}");
+    assert!(!dir.join("pkg").exists());
+}
+
+#[test]
 fn the_exported_module_gives_modelc_outputs_when_python_has_torch() {
     let Some(python) = std::env::var_os("MODELC_TEST_PYTHON") else {
         eprintln!(

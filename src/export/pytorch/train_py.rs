@@ -78,6 +78,21 @@ fn opt_float(v: Option<f64>) -> String {
     v.map_or("None".into(), float)
 }
 
+/// The train block's metrics that `train_body.py` does not compute (it has accuracy, mae and
+/// mse): each an E1201 at the train block, not a column of other numbers under its name.
+pub fn refusals(inputs: &TorchInputs<'_>) -> Vec<super::TorchError> {
+    let t = inputs.train;
+    t.metrics
+        .iter()
+        .filter(|m| !matches!(m, Metric::Accuracy | Metric::Mae | Metric::Mse))
+        .map(|m| super::TorchError {
+            what: format!("metric `{}`", m.name()),
+            why: "the package's train.py computes accuracy, mae and mse only".into(),
+            span: t.span,
+        })
+        .collect()
+}
+
 /// The text of `train.py`.
 pub fn render(inputs: &TorchInputs<'_>) -> String {
     let t = inputs.train;
