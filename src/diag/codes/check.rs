@@ -50,6 +50,7 @@ pub const CHECK_DATA_INPUT: Code = Code::new("E0504");
 pub const CHECK_MONITOR: Code = Code::new("E0505");
 pub const CHECK_LOSS_ACTIVATION: Code = Code::new("E0506");
 pub const CHECK_NOT_TRAINABLE: Code = Code::new("E0507");
+pub const CHECK_SCHEDULE_CHAIN: Code = Code::new("E0510");
 // E059x: experiments (taken from the end of the range).
 pub const CHECK_EXPERIMENT_BASE: Code = Code::new("E0590");
 pub const CHECK_EXPERIMENT_SETTING: Code = Code::new("E0591");
@@ -109,6 +110,7 @@ pub(super) const TABLE: &[CodeInfo] = &[
     ),
     code_info!(E0506, "loss and output activation disagree"),
     code_info!(E0507, "model cannot be trained as written"),
+    code_info!(E0510, "schedule without an end before another in a chain"),
     code_info!(E0590, "experiment base is not a train block"),
     code_info!(E0591, "experiment sets an unknown setting"),
     code_info!(E0592, "vary lists no values"),
@@ -161,6 +163,7 @@ const E0504: Code = CHECK_DATA_INPUT;
 const E0505: Code = CHECK_MONITOR;
 const E0506: Code = CHECK_LOSS_ACTIVATION;
 const E0507: Code = CHECK_NOT_TRAINABLE;
+const E0510: Code = CHECK_SCHEDULE_CHAIN;
 const E0590: Code = CHECK_EXPERIMENT_BASE;
 const E0591: Code = CHECK_EXPERIMENT_SETTING;
 const E0592: Code = CHECK_EXPERIMENT_EMPTY;
