@@ -288,7 +288,11 @@ pub fn data_facts(spec: &crate::data::PipelineSpec) -> Option<DataFacts> {
         feature_span,
         labels,
         source_span: spec.source.span,
-        validation: spec.split.as_ref().map(|s| s.span),
+        validation: spec
+            .split
+            .as_ref()
+            .filter(|s| s.validation > 0.0)
+            .map(|s| s.span),
     })
 }
 

@@ -7,7 +7,7 @@
 //! declared shapes and report E0619 otherwise).
 
 use super::spec::{Augment, LabelRead, PipelineSpec, SourceKind, Transform};
-use crate::diag::codes::{DATA_SHAPE_UNKNOWN, DATA_STEP_MISMATCH};
+use crate::diag::codes::{DATA_SHAPE_UNKNOWN, DATA_STEP_MISMATCH, DATA_STRATIFY};
 use crate::diag::{Code, Diagnostic, FileId, Span};
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +98,9 @@ impl StepError {
 /// The element type the pipeline yields, or every step error found.
 pub fn element_type(spec: &PipelineSpec) -> Result<ElementType, Vec<StepError>> {
     let trace = step_types(spec)?;
+    if let Some(e) = stratify_error(spec, &trace) {
+        return Err(vec![e]);
+    }
     let last = trace.last().ok_or_else(Vec::new)?;
     match &last.shape {
         Some(shape) => Ok(ElementType {
@@ -115,6 +118,36 @@ pub fn element_type(spec: &PipelineSpec) -> Result<ElementType, Vec<StepError>> 
                     .into(),
             ),
         }]),
+    }
+}
+
+/// Why `split stratify: true` cannot apply, if it cannot: the split keeps each class's share,
+/// so it needs class labels from the source (class ids or one-hot rows), and a time series
+/// keeps time order instead.
+fn stratify_error(spec: &PipelineSpec, trace: &[StepType]) -> Option<StepError> {
+    let split = spec.split.as_ref().filter(|s| s.stratify)?;
+    let error = |message: String, help: &str| StepError {
+        code: DATA_STRATIFY,
+        span: split.span,
+        message,
+        help: Some(help.to_string()),
+    };
+    if spec.is_series() {
+        return Some(error(
+            "a time series cannot be stratified: its split keeps time order".into(),
+            "remove `stratify: true`: validation and test are the last samples in time",
+        ));
+    }
+    match trace.first().and_then(|t| t.label.as_ref()).map(|l| &l.kind) {
+        Some(LabelKind::Class { .. } | LabelKind::OneHot { .. }) => None,
+        Some(LabelKind::Value) => Some(error(
+            "`stratify` needs class labels, and this source's labels are real values".into(),
+            "remove `stratify: true`, or give the source `classes:` if its labels are class ids",
+        )),
+        None => Some(error(
+            "`stratify` needs class labels, and this source has no labels".into(),
+            "remove `stratify: true`, or name the label column (`label:`) of the source",
+        )),
     }
 }
 
