@@ -398,9 +398,12 @@ pub(super) fn choice_in<'s>(
         ExprKind::Call(c) => (&c.callee, c.args.as_slice()),
         _ => {
             diags.push(
-                Diagnostic::error(codes::CHECK_ARGUMENT_TYPE, format!("`{key}` takes one name"))
-                    .primary(file, at, "not a name or a call")
-                    .note(format!("expected {expected}")),
+                Diagnostic::error(
+                    codes::CHECK_ARGUMENT_TYPE,
+                    format!("`{key}` takes one name"),
+                )
+                .primary(file, at, "not a name or a call")
+                .note(format!("expected {expected}")),
             );
             return None;
         }

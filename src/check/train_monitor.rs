@@ -75,7 +75,15 @@ pub fn early_stopping(
     } else {
         "`monitor` defaults to `val_loss`"
     };
-    if !check_monitor(file, "early stopping", &monitor, (at, written), metrics, data, diags) {
+    if !check_monitor(
+        file,
+        "early stopping",
+        &monitor,
+        (at, written),
+        metrics,
+        data,
+        diags,
+    ) {
         return None;
     }
     let mode = resolve_mode(bound.name("mode"), &monitor);

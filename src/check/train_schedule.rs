@@ -129,7 +129,12 @@ pub fn schedule(
 }
 
 /// E0510 at every link but the last that lasts to the end of the run.
-fn check_order(file: FileId, links: &[Schedule], spans: &[Span], diags: &mut Vec<Diagnostic>) -> bool {
+fn check_order(
+    file: FileId,
+    links: &[Schedule],
+    spans: &[Span],
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
     let mut ok = true;
     let last = links.len().saturating_sub(1);
     for (i, (l, span)) in links.iter().zip(spans).enumerate() {
@@ -203,8 +208,15 @@ fn link(
                 "`monitor` defaults to `val_loss`"
             };
             let at = b.span("monitor").unwrap_or(span);
-            if !check_monitor(file, "reduce_on_plateau", &monitor, (at, written), metrics, data, diags)
-            {
+            if !check_monitor(
+                file,
+                "reduce_on_plateau",
+                &monitor,
+                (at, written),
+                metrics,
+                data,
+                diags,
+            ) {
                 return None;
             }
             Schedule::ReduceOnPlateau(ReduceOnPlateau {

@@ -98,19 +98,24 @@ pub fn load_dataset(spec: &PipelineSpec, base_dir: &Path) -> Result<Dataset, Dia
     let all = apply_all(&mut fitted.preprocess, raw, &|n| rows(n).train)?;
     let n = all.features.len();
     let r = rows(n);
-    let (v, t) = spec.split.as_ref().map_or((0.0, 0.0), |s| (s.validation, s.test));
-    if r.train.is_empty()
-        || (v > 0.0 && r.validation.is_empty())
-        || (t > 0.0 && r.test.is_empty())
+    let (v, t) = spec
+        .split
+        .as_ref()
+        .map_or((0.0, 0.0), |s| (s.validation, s.test));
+    if r.train.is_empty() || (v > 0.0 && r.validation.is_empty()) || (t > 0.0 && r.test.is_empty())
     {
+        let (train, val) = (r.train.len(), r.validation.len());
+        let leaves = if t > 0.0 {
+            format!(
+                "{train} for training, {val} for validation and {} for test",
+                r.test.len()
+            )
+        } else {
+            format!("{train} for training and {val} for validation")
+        };
         return Err(Diagnostic::error(
             DATA_TOO_SMALL,
-            format!(
-                "the split of {n} samples leaves {} for training, {} for validation and {} for test; each needs at least one",
-                r.train.len(),
-                r.validation.len(),
-                r.test.len()
-            ),
+            format!("the split of {n} samples leaves {leaves}; each needs at least one"),
         ));
     }
     if !spec.batch.is_all() && spec.batch.size > r.train.len() {

@@ -189,7 +189,10 @@ fn a_stratified_test_split_is_held_out_and_statistics_fit_on_training_rows_only(
         // Each class's share of each held-out split is a tenth of its rows, within one row.
         let total = (train[k] + val[k] + test[k]) as f64;
         for held in [val[k], test[k]] {
-            assert!((held as f64 - total / 10.0).abs() <= 1.0, "class {k}: {held} of {total}");
+            assert!(
+                (held as f64 - total / 10.0).abs() <= 1.0,
+                "class {k}: {held} of {total}"
+            );
         }
     }
     // Standardized with the training rows' statistics: the training features have mean 0,

@@ -9,8 +9,8 @@ use super::lower_source::lower_source;
 pub use super::lower_source::SOURCES;
 use super::spec::{Augment, Batch, PipelineSpec, Shuffle, Split, Step, Transform};
 use crate::diag::codes::{
-    DATA_ARGUMENT_RANGE, DATA_ARGUMENT_TYPE, DATA_DUPLICATE, DATA_MISSING_ARGUMENT, DATA_UNKNOWN_SETTING,
-    DATA_UNKNOWN_STEP,
+    DATA_ARGUMENT_RANGE, DATA_ARGUMENT_TYPE, DATA_DUPLICATE, DATA_MISSING_ARGUMENT,
+    DATA_UNKNOWN_SETTING, DATA_UNKNOWN_STEP,
 };
 use crate::diag::suggest::help_or_list;
 use crate::diag::{Diagnostic, FileId, Span};

@@ -42,9 +42,16 @@ fn sizes_are_rounded_shares_and_the_splits_partition_the_rows() {
     let sp = split(0.1, 0.2, false, 7);
     // 95 rows: round(9.5) = 10 validation (half away from zero), round(19) = 19 test, 66 train.
     let r = split_rows(95, Some(&sp), false, None);
-    assert_eq!((r.train.len(), r.validation.len(), r.test.len()), (66, 10, 19));
+    assert_eq!(
+        (r.train.len(), r.validation.len(), r.test.len()),
+        (66, 10, 19)
+    );
     assert_partition(&r, 95);
-    assert_eq!(r, split_rows(95, Some(&sp), false, None), "same seed, same rows");
+    assert_eq!(
+        r,
+        split_rows(95, Some(&sp), false, None),
+        "same seed, same rows"
+    );
     let other = split_rows(95, Some(&split(0.1, 0.2, false, 8)), false, None);
     assert_ne!(other.test, r.test, "another seed, other rows");
     // Without `test:`, the validation rows are those of a validation-only split (as before
@@ -110,15 +117,23 @@ fn largest_remainders_decide_and_a_class_is_never_over_drawn() {
     // Rooms cap the shares: 3 classes of 1 row, validation and test 1/3 each (1 row each):
     // validation takes class 0's row (equal remainders: the smaller id), test class 1's.
     let keys = [0, 1, 2];
-    let r = split_rows(3, Some(&split(1.0 / 3.0, 1.0 / 3.0, true, 5)), false, Some(&keys));
-    assert_eq!((r.validation.clone(), r.test.clone(), r.train.clone()), (vec![0], vec![1], vec![2]));
+    let r = split_rows(
+        3,
+        Some(&split(1.0 / 3.0, 1.0 / 3.0, true, 5)),
+        false,
+        Some(&keys),
+    );
+    assert_eq!(
+        (r.validation.clone(), r.test.clone(), r.train.clone()),
+        (vec![0], vec![1], vec![2])
+    );
 }
 
 #[test]
 fn strata_are_class_ids_or_the_hot_entry_of_one_hot_rows() {
     assert_eq!(strata(&Labels::None), None);
     assert_eq!(strata(&Labels::Class(vec![2, 0])), Some(vec![2, 0]));
-    let onehot = ArrayD::from_shape_vec(vec![3, 3], vec![0., 1., 0., 0., 0., 1., 1., 0., 0.])
-        .unwrap();
+    let onehot =
+        ArrayD::from_shape_vec(vec![3, 3], vec![0., 1., 0., 0., 0., 1., 1., 0., 0.]).unwrap();
     assert_eq!(strata(&Labels::Values(onehot)), Some(vec![1, 2, 0]));
 }

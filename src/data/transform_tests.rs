@@ -158,4 +158,3 @@ fn moving_average_and_window_on_a_series() {
     let d = apply_all(&mut long, s, &|n| (0..n).collect()).unwrap_err();
     assert_eq!(d.code, DATA_TOO_SMALL);
 }
-

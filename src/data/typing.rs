@@ -83,11 +83,12 @@ impl StepError {
 
     /// This error as a diagnostic in `file` (the spec the pipeline was written in).
     pub fn to_diagnostic(&self, file: FileId) -> Diagnostic {
-        let d = Diagnostic::error(self.code, self.message.clone()).primary(
-            file,
-            self.span,
-            "this step",
-        );
+        let label = if self.code == DATA_STRATIFY {
+            "stratified here"
+        } else {
+            "this step"
+        };
+        let d = Diagnostic::error(self.code, self.message.clone()).primary(file, self.span, label);
         match &self.help {
             Some(h) => d.help(h.clone()),
             None => d,
@@ -138,7 +139,11 @@ fn stratify_error(spec: &PipelineSpec, trace: &[StepType]) -> Option<StepError> 
             "remove `stratify: true`: validation and test are the last samples in time",
         ));
     }
-    match trace.first().and_then(|t| t.label.as_ref()).map(|l| &l.kind) {
+    match trace
+        .first()
+        .and_then(|t| t.label.as_ref())
+        .map(|l| &l.kind)
+    {
         Some(LabelKind::Class { .. } | LabelKind::OneHot { .. }) => None,
         Some(LabelKind::Value) => Some(error(
             "`stratify` needs class labels, and this source's labels are real values".into(),

@@ -291,12 +291,22 @@ mod tests {
             (30, 0.04),
             (40, 0.04),
         ] {
-            assert!((rate(step) - want).abs() < 1e-7, "step {step}: {} vs {want}", rate(step));
+            assert!(
+                (rate(step) - want).abs() < 1e-7,
+                "step {step}: {} vs {want}",
+                rate(step)
+            );
         }
         let t = checked("warmup(epochs: 2) |> reduce_on_plateau(monitor: loss, factor: 0.5)");
         let chain = schedule(&t, 3).unwrap();
         let (rule, start) = chain.plateau().unwrap();
-        assert_eq!((start, rule.factor, rule.patience, rule.initial_lr), (6, 0.5, 10, 0.4));
-        assert_eq!((rule.min_delta, rule.min_lr, rule.cooldown, rule.maximize), (1e-4, 0.0, 0, false));
+        assert_eq!(
+            (start, rule.factor, rule.patience, rule.initial_lr),
+            (6, 0.5, 10, 0.4)
+        );
+        assert_eq!(
+            (rule.min_delta, rule.min_lr, rule.cooldown, rule.maximize),
+            (1e-4, 0.0, 0, false)
+        );
     }
 }

@@ -390,10 +390,14 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
     };
     let n_train = p.dataset.train.features.len();
     let n_val = p.dataset.validation.features.len();
+    let n_test = match p.dataset.test.features.len() {
+        0 => String::new(),
+        n => format!(", {n} test"),
+    };
     out.status(
         "Training",
         &format!(
-            "{} on {} ({n_train} training, {n_val} validation samples) → {}",
+            "{} on {} ({n_train} training, {n_val} validation{n_test} samples) → {}",
             p.train.model,
             p.train.data,
             dir.display()

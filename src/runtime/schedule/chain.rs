@@ -51,7 +51,11 @@ impl Chain {
             match (link.steps(), i == last) {
                 (Some(n), _) => check_count("schedule_steps", n)?,
                 (None, false) => {
-                    return Err(invalid("schedule", i as f64, "a duration before the last link"))
+                    return Err(invalid(
+                        "schedule",
+                        i as f64,
+                        "a duration before the last link",
+                    ))
                 }
                 (None, true) => {}
             }

@@ -34,10 +34,7 @@ fn patience_counts_epochs_without_an_improvement_beyond_min_delta() {
     let p = rule(2, 0, 0.0, 0.1, false);
     let (rates, cuts) = trace(&p, &[1.0, 0.95, 0.92, 0.85, 0.80, 0.70, 0.71, 0.72]);
     assert_eq!(rates, [1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25]);
-    assert_eq!(
-        cuts,
-        [false, false, true, false, false, false, false, true]
-    );
+    assert_eq!(cuts, [false, false, true, false, false, false, false, true]);
 }
 
 #[test]
