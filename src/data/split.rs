@@ -35,7 +35,7 @@ pub fn strata(labels: &Labels) -> Option<Vec<i64>> {
         Labels::Class(ids) => Some(ids.clone()),
         Labels::Values(v) => {
             let n = v.shape().first().copied().unwrap_or(0);
-            let per = if n == 0 { 0 } else { v.len() / n };
+            let per = v.len().checked_div(n).unwrap_or(0);
             let flat: Vec<f32> = v.iter().copied().collect();
             Some(
                 (0..n)

@@ -1,5 +1,7 @@
 //! Chains against rates computed by hand, one step per epoch unless said otherwise.
 
+#![allow(clippy::float_cmp)] // rates that are exact in f32 are compared exactly
+
 use super::*;
 use crate::runtime::schedule::Decay;
 
