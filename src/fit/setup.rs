@@ -266,7 +266,11 @@ mod tests {
              train M on D {{\n loss mse\n optimizer sgd(lr: 0.4)\n epochs 10\n\
              schedule {schedule}\n}}\n"
         );
-        let parsed = crate::syntax::parse(FileId::from_index(0), &text, &crate::syntax::Limits::default());
+        let parsed = crate::syntax::parse(
+            FileId::from_index(0),
+            &text,
+            &crate::syntax::Limits::default(),
+        );
         assert!(!parsed.has_errors(), "{:?}", parsed.diagnostics);
         let checked = crate::check::check_file(FileId::from_index(0), &parsed.file);
         assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
