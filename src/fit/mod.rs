@@ -135,18 +135,7 @@ pub fn fit(
     let mut params = params;
     if options.resume {
         (state, params) = resume(options, train, &plan, &params)?;
-        let resumable = state
-            .check_resumable(batches)
-            .and_then(|()| plateau::check_resumed(&schedule, &state));
-        resumable.map_err(|why| {
-            let path = options.checkpoint.as_deref().unwrap_or(Path::new(""));
-            Diagnostic::error(
-                codes::TRAIN_CHECKPOINT,
-                format!("cannot resume from {}: {why}", path.display()),
-            )
-            .at_external(path.display().to_string(), 0, 0)
-            .help("start a fresh run without `--resume`")
-        })?;
+        check_resumable(options, &state, batches, &schedule)?;
     }
     let mut trainer = Trainer::new(plan, params, train.seed).map_err(|e| train_error(&e))?;
     trainer.resume_at(state.steps_done);
@@ -324,6 +313,28 @@ fn save_best(
             ),
         )
         .at_external(path.display().to_string(), 0, 0)
+    })
+}
+
+/// Refuses a loaded loop state that cannot continue this run (`batches` per epoch, this
+/// schedule): every field of a checkpoint is untrusted (E0808).
+fn check_resumable(
+    options: &FitOptions,
+    state: &TrainState,
+    batches: u64,
+    schedule: &crate::runtime::schedule::Chain,
+) -> Result<(), Diagnostic> {
+    let resumable = state
+        .check_resumable(batches)
+        .and_then(|()| plateau::check_resumed(schedule, state));
+    resumable.map_err(|why| {
+        let path = options.checkpoint.as_deref().unwrap_or(Path::new(""));
+        Diagnostic::error(
+            codes::TRAIN_CHECKPOINT,
+            format!("cannot resume from {}: {why}", path.display()),
+        )
+        .at_external(path.display().to_string(), 0, 0)
+        .help("start a fresh run without `--resume`")
     })
 }
 
