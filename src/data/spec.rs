@@ -256,6 +256,12 @@ impl Batch {
 }
 
 impl PipelineSpec {
+    /// Whether the pipeline holds out validation data (a `split` with `validation:`), so runs
+    /// log `val_*` values.
+    pub fn has_validation(&self) -> bool {
+        self.split.as_ref().is_some_and(|s| s.validation > 0.0)
+    }
+
     /// Whether any step orders samples in time, so the split keeps time order.
     pub fn is_series(&self) -> bool {
         self.preprocess.iter().any(|s| {

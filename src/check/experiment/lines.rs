@@ -371,7 +371,7 @@ pub fn selection(
     )],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Selection> {
-    let all_split = trials.iter().all(|(_, (_, _, p))| p.split.is_some());
+    let all_split = trials.iter().all(|(_, (_, _, p))| p.has_validation());
     let Some(s) = select else {
         let metric = if all_split { "val_loss" } else { "loss" };
         return Some(Selection {
@@ -401,7 +401,7 @@ pub fn selection(
             || Metric::ALL
                 .iter()
                 .any(|(n, m)| *n == plain && train.metrics.contains(m));
-        let split = !wants_split || pipeline.split.is_some();
+        let split = !wants_split || pipeline.has_validation();
         if logged && split {
             continue;
         }
