@@ -13,9 +13,7 @@ use super::train_metrics;
 use super::train_monitor;
 use super::train_schedule;
 use super::train_trainable;
-use super::train_types::{
-    CheckedTrain, Loss, LossKind, Optimizer, OptimizerCommon, OptimizerKind, Schedule,
-};
+use super::train_types::{CheckedTrain, Loss, LossKind, Optimizer, OptimizerCommon, OptimizerKind};
 use super::types::CheckedModel;
 use crate::diag::suggest;
 use crate::diag::{codes, Diagnostic, FileId, Span};
@@ -536,6 +534,4 @@ fn optimizer(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<O
         },
     };
     Some(Optimizer { kind, common })
-}
-
 }

@@ -131,7 +131,7 @@ pub(crate) fn py_name(name: &str) -> String {
 pub fn export(inputs: &TorchInputs<'_>) -> Result<Vec<(String, Vec<u8>)>, Vec<TorchError>> {
     let model = model_py::render(inputs)?;
     let (data, mut extra) = data_py::render(inputs)?;
-    let train = train_py::render(inputs);
+    let train = train_py::render(inputs)?;
     let readme = train_py::readme(inputs, !extra.is_empty());
     let mut files = vec![
         ("model.py".to_string(), model.into_bytes()),
