@@ -437,3 +437,64 @@ optimizer sgd()\n    epochs 3\n}\n";
     c.notify("exit", Value::Null);
     assert_eq!(c.child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn semantic_tokens_colour_each_word_by_its_place() {
+    let mut c = Client::start();
+    let init = c.result("initialize", json!({"processId": null, "capabilities": {}}));
+    let legend: Vec<String> = init["capabilities"]["semanticTokensProvider"]["legend"]
+        ["tokenTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    c.notify("initialized", json!({}));
+    let text = "model M(x: f32[N, 4]) {\n    dense(3, activation: relu) // out\n}\n";
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "modelc", "version": 1, "text": text}}),
+    );
+    let tokens = c.result(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    let data: Vec<u64> = tokens["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    // Decode the relative encoding into (line, column, length, type name).
+    let (mut line, mut col) = (0, 0);
+    let mut decoded = Vec::new();
+    for t in data.chunks(5) {
+        if t[0] > 0 {
+            col = 0;
+        }
+        line += t[0];
+        col += t[1];
+        decoded.push((line, col, t[2], legend[t[3] as usize].clone()));
+    }
+    let want = [
+        (0, 0, 5, "keyword"),
+        (0, 6, 1, "class"),
+        (0, 8, 1, "parameter"),
+        (0, 11, 3, "type"),
+        (0, 15, 1, "variable"),
+        (0, 18, 1, "number"),
+        (1, 4, 5, "function"),
+        (1, 10, 1, "number"),
+        (1, 13, 10, "parameter"),
+        (1, 25, 4, "variable"),
+        (1, 31, 6, "comment"),
+    ];
+    let want: Vec<(u64, u64, u64, String)> = want
+        .iter()
+        .map(|&(l, c, n, t)| (l, c, n, t.to_string()))
+        .collect();
+    assert_eq!(decoded, want);
+    assert_eq!(c.result("shutdown", Value::Null), Value::Null);
+    c.notify("exit", Value::Null);
+    assert_eq!(c.child.wait().unwrap().code(), Some(0));
+}
