@@ -8,6 +8,8 @@
 //! `run` do first), initializing weights and building the interpreter, and one inference of
 //! a batch of 1.
 
+#![allow(clippy::expect_used, clippy::cast_precision_loss)]
+
 use modelc::diag::FileId;
 use modelc::passes::{self, Mode, PassOptions};
 use modelc::plan::{self, ExecutionPlan};

@@ -395,3 +395,106 @@ model B(image: f32[N, 3, 3, 1]) {\n    max_pool2d(4)\n}\n";
     c.notify("exit", Value::Null);
     assert_eq!(c.child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn a_schedule_chain_completes_each_link_and_reports_its_order() {
+    let mut c = Client::start();
+    c.result("initialize", json!({"processId": null, "capabilities": {}}));
+    c.notify("initialized", json!({}));
+    // Line 9: a step decay (open-ended) before a warm-up: E0508 at the step call.
+    let text = "model M(x: f32[N, 3]) -> f32[N, 1] {\n    dense(1)\n}\n\
+data D {\n    source regression(n: 64, features: 3)\n    batch 16\n}\n\
+train M on D {\n    loss mse\n    schedule step(every: 2) |> warmup(epochs: 1)\n    \
+optimizer sgd()\n    epochs 3\n}\n";
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "modelc", "version": 1, "text": text}}),
+    );
+    let diags = c.diagnostics(URI);
+    let codes: Vec<&str> = diags.iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["E0508"], "{diags:?}");
+    assert_eq!(
+        diags[0]["range"]["start"],
+        json!({"line": 9, "character": 13})
+    );
+    // After `|> `: every schedule, reduce_on_plateau with Keras's defaults among them.
+    let items = c.result("textDocument/completion", at(9, 31));
+    let plateau = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["label"] == "reduce_on_plateau")
+        .unwrap_or_else(|| panic!("{items}"));
+    let detail = plateau["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("factor: 0.1") && detail.contains("patience: 10"),
+        "{detail}"
+    );
+    // Inside the chained call: its arguments.
+    let args = labels(&c.result("textDocument/completion", at(9, 38)));
+    assert!(args.iter().any(|a| a == "epochs:"), "{args:?}");
+    assert_eq!(c.result("shutdown", Value::Null), Value::Null);
+    c.notify("exit", Value::Null);
+    assert_eq!(c.child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn semantic_tokens_colour_each_word_by_its_place() {
+    let mut c = Client::start();
+    let init = c.result("initialize", json!({"processId": null, "capabilities": {}}));
+    let legend: Vec<String> = init["capabilities"]["semanticTokensProvider"]["legend"]
+        ["tokenTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    c.notify("initialized", json!({}));
+    let text = "model M(x: f32[N, 4]) {\n    dense(3, activation: relu) // out\n}\n";
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "modelc", "version": 1, "text": text}}),
+    );
+    let tokens = c.result(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    let data: Vec<u64> = tokens["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    // Decode the relative encoding into (line, column, length, type name).
+    let (mut line, mut col) = (0, 0);
+    let mut decoded = Vec::new();
+    for t in data.chunks(5) {
+        if t[0] > 0 {
+            col = 0;
+        }
+        line += t[0];
+        col += t[1];
+        decoded.push((line, col, t[2], legend[t[3] as usize].clone()));
+    }
+    let want = [
+        (0, 0, 5, "keyword"),
+        (0, 6, 1, "class"),
+        (0, 8, 1, "parameter"),
+        (0, 11, 3, "type"),
+        (0, 15, 1, "variable"),
+        (0, 18, 1, "number"),
+        (1, 4, 5, "function"),
+        (1, 10, 1, "number"),
+        (1, 13, 10, "parameter"),
+        (1, 25, 4, "variable"),
+        (1, 31, 6, "comment"),
+    ];
+    let want: Vec<(u64, u64, u64, String)> = want
+        .iter()
+        .map(|&(l, c, n, t)| (l, c, n, t.to_string()))
+        .collect();
+    assert_eq!(decoded, want);
+    assert_eq!(c.result("shutdown", Value::Null), Value::Null);
+    c.notify("exit", Value::Null);
+    assert_eq!(c.child.wait().unwrap().code(), Some(0));
+}

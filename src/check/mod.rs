@@ -8,7 +8,7 @@
 //!
 //! Files: `signature` (binding arguments to the signatures each op family declares in `ops`),
 //! `inputs` (signature types), `model` + `model_diag` (model bodies: they apply each layer's
-//! shape rule from `ops` and explain its errors with spans), `train` + `train_types` +
+//! shape rule from `ops` and explain its errors with spans), `train` + `train_types` + `train_schedule` (schedule chains) +
 //! `train_fit` (train blocks and cross-block checks), `experiment` (experiment blocks: every
 //! trial checked as a train block), `limits` (model size limits, and
 //! `check_with_limits`: a file checked within them), `summary`.
@@ -25,6 +25,7 @@ pub mod train_fit;
 pub mod train_loss;
 pub mod train_metrics;
 pub mod train_monitor;
+pub mod train_schedule;
 pub mod train_trainable;
 pub mod train_types;
 pub mod types;

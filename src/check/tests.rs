@@ -387,3 +387,24 @@ fn masked_attention_and_a_time_concat_are_refused() {
         36
     );
 }
+
+#[test]
+fn a_test_split_alone_holds_out_no_validation_data() {
+    let spec = |split: &str, schedule: &str| {
+        format!(
+            "model M(x: i32[N, 4]) -> f32[N, 3] {{\n embedding(10, 4)\n flatten()\n \
+             dense(3, activation: softmax)\n}}\n\
+             data D {{\n source tokens(n: 64, length: 4, vocab: 10, classes: 3)\n {split}\n \
+             batch 16\n}}\n\
+             train M on D {{\n loss sparse_categorical_crossentropy\n optimizer sgd()\n \
+             epochs 2\n schedule {schedule}\n}}\n"
+        )
+    };
+    let watch = "warmup(epochs: 1) |> reduce_on_plateau(monitor: val_loss)";
+    assert_eq!(codes(&spec("split test: 0.2", watch)), ["E0505"]);
+    let both = "split validation: 0.1, test: 0.1, stratify: true, seed: 7";
+    assert_eq!(codes(&spec(both, watch)), Vec::<&str>::new());
+    // The validation fraction alone may still be written positionally.
+    assert_eq!(codes(&spec("split 0.2", watch)), Vec::<&str>::new());
+    assert_eq!(codes(&spec("split 0.6, test: 0.4", watch)), ["E0606"]);
+}

@@ -11,10 +11,9 @@ use super::train_fit::{self, DataFacts};
 use super::train_loss;
 use super::train_metrics;
 use super::train_monitor;
+use super::train_schedule;
 use super::train_trainable;
-use super::train_types::{
-    CheckedTrain, Loss, LossKind, Optimizer, OptimizerCommon, OptimizerKind, Schedule,
-};
+use super::train_types::{CheckedTrain, Loss, LossKind, Optimizer, OptimizerCommon, OptimizerKind};
 use super::types::CheckedModel;
 use crate::diag::suggest;
 use crate::diag::{codes, Diagnostic, FileId, Span};
@@ -102,47 +101,11 @@ pub const OPTIMIZERS: &[(&str, &[Param])] = &[
     ("adamw", ADAMW),
     ("rmsprop", RMSPROP),
 ];
-/// Every learning-rate schedule with its options.
-pub const SCHEDULES: &[(&str, &[Param])] = &[
-    (
-        "step",
-        &[
-            kw("every", int_min(1), Default::Required),
-            kw(
-                "factor",
-                float(Limit::Excl(0.0), Limit::Incl(1.0)),
-                Default::Float(0.5),
-            ),
-        ],
-    ),
-    (
-        "exponential",
-        &[
-            kw(
-                "rate",
-                float(Limit::Excl(0.0), Limit::Incl(1.0)),
-                Default::Required,
-            ),
-            kw("every", int_min(1), Default::Int(1)),
-        ],
-    ),
-    (
-        "cosine",
-        &[
-            kw("epochs", int_min(1), Default::Absent),
-            kw(
-                "min_lr",
-                float(Limit::Incl(0.0), Limit::None),
-                Default::Float(0.0),
-            ),
-        ],
-    ),
-    ("warmup", &[kw("epochs", int_min(1), Default::Required)]),
-];
 const EPOCHS: &[Param] = &[pos("epochs", int_min(1), Default::Required)];
 const SEED: &[Param] = &[pos("seed", int_min(0), Default::Required)];
 const CHECKPOINT: &[Param] = &[kw("every", int_min(1), Default::Required)];
 const INIT: &[Param] = &[pos("path", Kind::Str, Default::Required)];
+pub use train_schedule::SCHEDULES;
 
 /// What the train checker knows about the rest of the file.
 pub struct Context<'a> {
@@ -222,7 +185,6 @@ pub fn check_train(
     let epochs = epochs_setting
         .and_then(|s| bind_setting(file, s, EPOCHS, diags))
         .map(|b| b.int("epochs") as u64);
-    let schedule = seen.get("schedule").and_then(|s| schedule(file, s, diags));
     let metrics = seen
         .get("metrics")
         .map_or(Some(Vec::new()), |s| train_metrics::metrics(file, s, diags));
@@ -233,12 +195,15 @@ pub fn check_train(
         bind_setting(file, s, SEED, diags).map(|b| b.int("seed") as u64)
     });
     let facts = data_def.and_then(|d| cx.facts.get(&d.name.name));
-    let early_stopping = seen.get("early_stopping").map(|s| {
-        let logged = metrics.as_deref().map(|m| {
-            let span = seen.get("metrics").map_or(header, |s| s.span);
-            (m, span)
-        });
-        train_monitor::early_stopping(file, s, logged, facts, diags)
+    let logged = metrics.as_deref().map(|m| {
+        let span = seen.get("metrics").map_or(header, |s| s.span);
+        (m, span)
+    });
+    let early_stopping = seen
+        .get("early_stopping")
+        .map(|s| train_monitor::early_stopping(file, s, logged, facts, diags));
+    let schedule = seen.get("schedule").map_or(Some(Vec::new()), |s| {
+        train_schedule::schedule(file, s, logged, facts, diags)
     });
     let checkpoint = seen
         .get("checkpoint")
@@ -277,7 +242,7 @@ pub fn check_train(
         data: def.data.name.clone(),
         loss: loss?,
         optimizer: optimizer?,
-        schedule,
+        schedule: schedule?,
         epochs: epochs?,
         metrics: metrics?,
         class_weight: class_weight.flatten(),
@@ -333,7 +298,11 @@ pub fn data_facts(spec: &crate::data::PipelineSpec) -> Option<DataFacts> {
         feature_span,
         labels,
         source_span: spec.source.span,
-        validation: spec.split.as_ref().map(|s| s.span),
+        validation: spec
+            .split
+            .as_ref()
+            .filter(|s| s.validation > 0.0)
+            .map(|s| s.span),
     })
 }
 
@@ -417,22 +386,46 @@ fn choice_of<'s>(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<(&'s str, &'s [Arg], Span)> {
     let expected = format!("one of {}", choices.join(", "));
-    let (ident, args) = match s.args.as_slice() {
-        [a] if a.name.is_none() => match &a.value.kind {
-            ExprKind::Name(n) => (n, &[][..]),
-            ExprKind::Call(c) => (&c.callee, c.args.as_slice()),
-            _ => return return_type_error(file, s, &expected, diags),
-        },
-        _ => return return_type_error(file, s, &expected, diags),
+    match s.args.as_slice() {
+        [a] if a.name.is_none() => choice_in(file, &s.key.name, &a.value, s.span, choices, diags),
+        _ => return_type_error(file, s, &expected, diags),
+    }
+}
+
+/// One value of a `key` setting that names a choice: `name` or `name(args)`, the chosen name,
+/// its span and arguments; `at` is where a value of another kind is reported.
+pub(super) fn choice_in<'s>(
+    file: FileId,
+    key: &str,
+    value: &'s ast::Expr,
+    at: Span,
+    choices: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(&'s str, &'s [Arg], Span)> {
+    let expected = format!("one of {}", choices.join(", "));
+    let (ident, args) = match &value.kind {
+        ExprKind::Name(n) => (n, &[][..]),
+        ExprKind::Call(c) => (&c.callee, c.args.as_slice()),
+        _ => {
+            diags.push(
+                Diagnostic::error(
+                    codes::CHECK_ARGUMENT_TYPE,
+                    format!("`{key}` takes one name"),
+                )
+                .primary(file, at, "not a name or a call")
+                .note(format!("expected {expected}")),
+            );
+            return None;
+        }
     };
     if choices.contains(&ident.name.as_str()) {
         return Some((ident.name.as_str(), args, ident.span));
     }
     let mut d = Diagnostic::error(
         codes::CHECK_UNKNOWN_CHOICE,
-        format!("unknown {} `{}`", s.key.name, ident.name),
+        format!("unknown {key} `{}`", ident.name),
     )
-    .primary(file, ident.span, format!("not a known {}", s.key.name))
+    .primary(file, ident.span, format!("not a known {key}"))
     .note(format!("expected {expected}"));
     if let Some(c) = suggest::closest(&ident.name, choices.iter().copied()) {
         d = d.help(format!("did you mean `{c}`?"));
@@ -541,39 +534,4 @@ fn optimizer(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<O
         },
     };
     Some(Optimizer { kind, common })
-}
-
-fn schedule(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Schedule> {
-    let names: Vec<&str> = SCHEDULES.iter().map(|(n, _)| *n).collect();
-    let (name, args, span) = choice_of(file, s, &names, diags)?;
-    let params = SCHEDULES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, p)| *p)?;
-    let b = sig::bind(
-        file,
-        &Signature { params },
-        &format!("schedule `{name}`"),
-        args,
-        span,
-        diags,
-    )?;
-    let int = |k: &str| b.int(k) as u64;
-    Some(match name {
-        "step" => Schedule::Step {
-            every: int("every"),
-            factor: b.float("factor"),
-        },
-        "exponential" => Schedule::Exponential {
-            rate: b.float("rate"),
-            every: int("every"),
-        },
-        "cosine" => Schedule::Cosine {
-            epochs: b.span("epochs").map(|_| int("epochs")),
-            min_lr: b.float("min_lr"),
-        },
-        _ => Schedule::Warmup {
-            epochs: int("epochs"),
-        },
-    })
 }

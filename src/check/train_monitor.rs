@@ -88,13 +88,46 @@ pub fn early_stopping(
     } else {
         "`monitor` defaults to `val_loss`"
     };
-    let metric = monitor.strip_prefix("val_").unwrap_or(&monitor);
+    if !check_monitor(
+        file,
+        "early stopping",
+        &monitor,
+        (at, written),
+        metrics,
+        data,
+        diags,
+    ) {
+        return None;
+    }
+    let mode = resolve_mode(bound.name("mode"), &monitor);
+    Some(EarlyStopping {
+        patience: bound.int("patience").unsigned_abs(),
+        monitor,
+        min_delta: bound.float("min_delta"),
+        mode,
+        restore_best: bound.bool("restore_best"),
+    })
+}
+
+/// Whether the run logs `monitor`, a value `who` watches (`at` is where it was written, with
+/// the label to put there); otherwise an E0505 diagnostic there: a metric the block does not
+/// log, or a `val_*` value on a pipeline without a validation split.
+pub(super) fn check_monitor(
+    file: FileId,
+    who: &str,
+    monitor: &str,
+    (at, written): (Span, &str),
+    metrics: Option<(&[Metric], Span)>,
+    data: Option<&DataFacts>,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    let metric = monitor.strip_prefix("val_").unwrap_or(monitor);
     if metric != "loss" {
         let logged = metrics.is_some_and(|(m, _)| m.iter().any(|k| k.name() == metric));
         if !logged {
             let mut d = Diagnostic::error(
                 codes::CHECK_MONITOR,
-                format!("early stopping monitors `{monitor}`, which this run does not log"),
+                format!("{who} monitors `{monitor}`, which this run does not log"),
             )
             .primary(file, at, written)
             .help(format!("add `{metric}` to the block's `metrics`"));
@@ -102,7 +135,7 @@ pub fn early_stopping(
                 d = d.secondary(file, span, "the metrics logged are set here");
             }
             diags.push(d);
-            return None;
+            return false;
         }
     }
     if monitor.starts_with("val_") {
@@ -111,7 +144,7 @@ pub fn early_stopping(
                 Diagnostic::error(
                     codes::CHECK_MONITOR,
                     format!(
-                        "early stopping monitors `{monitor}`, and the data `{}` has no validation split",
+                        "{who} monitors `{monitor}`, and the data `{}` has no validation split",
                         facts.name
                     ),
                 )
@@ -122,22 +155,20 @@ pub fn early_stopping(
                     facts.name
                 )),
             );
-            return None;
+            return false;
         }
     }
-    let mode = match bound.name("mode") {
+    true
+}
+
+/// The direction of `mode` (`min`, `max`, or `auto`: by the monitored value's name).
+pub(super) fn resolve_mode(mode: &str, monitor: &str) -> MonitorMode {
+    match mode {
         "min" => MonitorMode::Min,
         "max" => MonitorMode::Max,
-        _ if larger_is_better(&monitor) => MonitorMode::Max,
+        _ if larger_is_better(monitor) => MonitorMode::Max,
         _ => MonitorMode::Min,
-    };
-    Some(EarlyStopping {
-        patience: bound.int("patience").unsigned_abs(),
-        monitor,
-        min_delta: bound.float("min_delta"),
-        mode,
-        restore_best: bound.bool("restore_best"),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -132,18 +132,52 @@ pub struct Optimizer {
     pub common: OptimizerCommon,
 }
 
-/// A learning-rate schedule; steps are counted in epochs.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+/// One link of a learning-rate schedule; steps are counted in epochs. A schedule is a chain of
+/// links (`warmup(epochs: 2) |> cosine(epochs: 20)`): each runs for its duration (see
+/// [`Schedule::epochs`]), then the next starts with its own epoch counter at 0.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Schedule {
     /// Multiply the rate by `factor` every `every` epochs.
     Step { every: u64, factor: f64 },
     /// `lr * rate^(epoch / every)`.
     Exponential { rate: f64, every: u64 },
-    /// Cosine decay to `min_lr` over `epochs` (the whole run when `None`).
+    /// Cosine decay to `min_lr` over `epochs` (the rest of the run when `None`).
     Cosine { epochs: Option<u64>, min_lr: f64 },
     /// Linear warm-up from 0 over `epochs`.
     Warmup { epochs: u64 },
+    /// Keras's `ReduceLROnPlateau`.
+    ReduceOnPlateau(ReduceOnPlateau),
+}
+
+impl Schedule {
+    /// How many epochs this link lasts before the next one starts; `None` for a link that
+    /// lasts to the end of the run (which may only be the last of a chain).
+    pub fn epochs(&self) -> Option<u64> {
+        match self {
+            Schedule::Warmup { epochs } => Some(*epochs),
+            Schedule::Cosine { epochs, .. } => *epochs,
+            Schedule::Step { .. } | Schedule::Exponential { .. } | Schedule::ReduceOnPlateau(_) => {
+                None
+            }
+        }
+    }
+}
+
+/// Multiply the learning rate by `factor` when the monitored value has not improved (by more
+/// than `min_delta`) for `patience` epochs, then wait `cooldown` epochs; never below `min_lr`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReduceOnPlateau {
+    /// A logged value: `loss`, a metric, or either with `val_`.
+    pub monitor: String,
+    /// In `(0, 1)`.
+    pub factor: f64,
+    pub patience: u64,
+    pub min_delta: f64,
+    pub min_lr: f64,
+    pub cooldown: u64,
+    /// `mode: auto` resolved by the monitor's name.
+    pub mode: MonitorMode,
 }
 
 /// A metric reported each epoch (on the validation split too, when there is one).
@@ -251,7 +285,8 @@ pub struct CheckedTrain {
     pub data: String,
     pub loss: Loss,
     pub optimizer: Optimizer,
-    pub schedule: Option<Schedule>,
+    /// The links of the learning-rate schedule, in order (empty: the optimizer's constant `lr`).
+    pub schedule: Vec<Schedule>,
     pub epochs: u64,
     pub metrics: Vec<Metric>,
     /// `class_weight`, if written.

@@ -192,11 +192,14 @@ fn run_stats(args: &StatsArgs, color: ColorWhen) -> u8 {
             let mut t = format!(
                 "{}: {} samples\n",
                 s.name,
-                s.train.samples + s.validation.samples
+                s.train.samples + s.validation.samples + s.test.as_ref().map_or(0, |t| t.samples)
             );
             render_split(&mut t, "train", &s.train);
             if s.validation.samples > 0 {
                 render_split(&mut t, "validation", &s.validation);
+            }
+            if let Some(test) = &s.test {
+                render_split(&mut t, "test", test);
             }
             t
         }

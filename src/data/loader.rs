@@ -1,7 +1,7 @@
 //! Loading a whole pipeline and iterating it in batches.
 //!
 //! Input: a [`PipelineSpec`] and the spec file's folder. Output: a [`Dataset`] holding the
-//! preprocessed training and validation samples and the fitted spec (to carry into a plan),
+//! preprocessed training, validation and test samples and the fitted spec (to carry into a plan),
 //! and [`Loader`]s whose `epoch(e)` yields [`Batch`]es made on a background thread, at most
 //! two ahead. Invariant: batch contents depend only on the spec, the data and the epoch.
 
@@ -10,7 +10,8 @@ use super::rng::{Purpose, Stream};
 use super::samples::{Features, Labels, Samples};
 use super::source;
 use super::spec::{Augment, PipelineSpec, Step};
-use super::transform::{apply_all, split_rows};
+use super::split::{split_rows, strata};
+use super::transform::apply_all;
 use crate::diag::codes::DATA_TOO_SMALL;
 use crate::diag::Diagnostic;
 use ndarray::{ArrayD, Axis};
@@ -29,6 +30,8 @@ pub struct Dataset {
     pub train: Arc<Samples>,
     /// Empty when the pipeline has no `split`.
     pub validation: Arc<Samples>,
+    /// Held out from training and validation; empty without `split test:`.
+    pub test: Arc<Samples>,
 }
 
 /// One batch: features `[b, ...]`, labels, and each sample's index in its split.
@@ -85,33 +88,50 @@ pub fn load_dataset(spec: &PipelineSpec, base_dir: &Path) -> Result<Dataset, Dia
     let mut fitted = spec.clone();
     let ordered = spec.is_series();
     let split = spec.split.clone();
-    let train_rows = move |n: usize| split_rows(n, split.as_ref(), ordered).0;
-    let all = apply_all(&mut fitted.preprocess, raw, &train_rows)?;
+    // Stratify by the source's classes: a pipeline that may stratify keeps its rows (`check`
+    // refuses series), and preprocessing keeps each row's class.
+    let classes = split
+        .as_ref()
+        .filter(|s| s.stratify)
+        .and_then(|_| strata(&raw.labels));
+    let rows = move |n: usize| split_rows(n, split.as_ref(), ordered, classes.as_deref());
+    let all = apply_all(&mut fitted.preprocess, raw, &|n| rows(n).train)?;
     let n = all.features.len();
-    let (train_idx, val_idx) = split_rows(n, spec.split.as_ref(), ordered);
-    if train_idx.is_empty() || (spec.split.is_some() && val_idx.is_empty()) {
+    let r = rows(n);
+    let (v, t) = spec
+        .split
+        .as_ref()
+        .map_or((0.0, 0.0), |s| (s.validation, s.test));
+    if r.train.is_empty() || (v > 0.0 && r.validation.is_empty()) || (t > 0.0 && r.test.is_empty())
+    {
+        let (train, val) = (r.train.len(), r.validation.len());
+        let leaves = if t > 0.0 {
+            format!(
+                "{train} for training, {val} for validation and {} for test",
+                r.test.len()
+            )
+        } else {
+            format!("{train} for training and {val} for validation")
+        };
         return Err(Diagnostic::error(
             DATA_TOO_SMALL,
-            format!(
-                "the split of {n} samples leaves {} for training and {} for validation; each needs at least one",
-                train_idx.len(),
-                val_idx.len()
-            ),
+            format!("the split of {n} samples leaves {leaves}; each needs at least one"),
         ));
     }
-    if !spec.batch.is_all() && spec.batch.size > train_idx.len() {
+    if !spec.batch.is_all() && spec.batch.size > r.train.len() {
         return Err(Diagnostic::error(
             DATA_TOO_SMALL,
             format!(
                 "batch size {} is larger than the {} training samples",
                 spec.batch.size,
-                train_idx.len()
+                r.train.len()
             ),
         ));
     }
     Ok(Dataset {
-        train: Arc::new(take_rows(&all, &train_idx)),
-        validation: Arc::new(take_rows(&all, &val_idx)),
+        train: Arc::new(take_rows(&all, &r.train)),
+        validation: Arc::new(take_rows(&all, &r.validation)),
+        test: Arc::new(take_rows(&all, &r.test)),
         spec: fitted,
     })
 }
@@ -142,8 +162,17 @@ impl Dataset {
 
     /// The validation loader: in order, never augmented, keeps the last partial batch.
     pub fn validation_loader(&self) -> Loader {
+        self.held_out_loader(&self.validation)
+    }
+
+    /// The test loader, as the validation loader.
+    pub fn test_loader(&self) -> Loader {
+        self.held_out_loader(&self.test)
+    }
+
+    fn held_out_loader(&self, samples: &Arc<Samples>) -> Loader {
         Loader {
-            samples: Arc::clone(&self.validation),
+            samples: Arc::clone(samples),
             batch_size: self.spec.batch.size,
             drop_remainder: false,
             shuffle_seed: None,

@@ -43,6 +43,8 @@ fn digits(batch: usize, drop_remainder: bool) -> PipelineSpec {
         augment: vec![step(Augment::Rotate { degrees: 10.0 })],
         split: Some(Split {
             validation: 0.2,
+            test: 0.0,
+            stratify: false,
             seed: 7,
             span: Span::default(),
         }),
@@ -152,4 +154,56 @@ fn too_small_data_sets_are_reported() {
         load_dataset(&spec, &root()).unwrap_err().code,
         DATA_TOO_SMALL
     );
+}
+
+#[test]
+fn a_stratified_test_split_is_held_out_and_statistics_fit_on_training_rows_only() {
+    let mut spec = digits(64, false);
+    spec.split = Some(Split {
+        validation: 0.1,
+        test: 0.1,
+        stratify: true,
+        seed: 7,
+        span: Span::default(),
+    });
+    let ds = load_dataset(&spec, &root()).unwrap();
+    // 1797 rows: round(179.7) = 180 validation, 180 test, 1437 training.
+    let sizes = [&ds.train, &ds.validation, &ds.test].map(|s| s.features.len());
+    assert_eq!(sizes, [1437, 180, 180]);
+    let class_counts = |s: &Samples| {
+        let Labels::Class(c) = &s.labels else {
+            panic!()
+        };
+        let mut n = [0usize; 10];
+        for &k in c {
+            n[k as usize] += 1;
+        }
+        n
+    };
+    let (train, val, test) = (
+        class_counts(&ds.train),
+        class_counts(&ds.validation),
+        class_counts(&ds.test),
+    );
+    for k in 0..10 {
+        // Each class's share of each held-out split is a tenth of its rows, within one row.
+        let total = (train[k] + val[k] + test[k]) as f64;
+        for held in [val[k], test[k]] {
+            assert!(
+                (held as f64 - total / 10.0).abs() <= 1.0,
+                "class {k}: {held} of {total}"
+            );
+        }
+    }
+    // Standardized with the training rows' statistics: the training features have mean 0,
+    // the held-out ones only about 0.
+    let mean = |s: &Samples| {
+        let Features::F32(a) = &s.features else {
+            panic!()
+        };
+        a.mean().unwrap()
+    };
+    assert!(mean(&ds.train).abs() < 1e-3);
+    assert!(mean(&ds.test).abs() > 1e-3 && mean(&ds.test).abs() < 0.2);
+    assert_eq!(ds.test_loader().len(), 180);
 }

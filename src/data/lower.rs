@@ -9,8 +9,8 @@ use super::lower_source::lower_source;
 pub use super::lower_source::SOURCES;
 use super::spec::{Augment, Batch, PipelineSpec, Shuffle, Split, Step, Transform};
 use crate::diag::codes::{
-    DATA_ARGUMENT_TYPE, DATA_DUPLICATE, DATA_MISSING_ARGUMENT, DATA_UNKNOWN_SETTING,
-    DATA_UNKNOWN_STEP,
+    DATA_ARGUMENT_RANGE, DATA_ARGUMENT_TYPE, DATA_DUPLICATE, DATA_MISSING_ARGUMENT,
+    DATA_UNKNOWN_SETTING, DATA_UNKNOWN_STEP,
 };
 use crate::diag::suggest::help_or_list;
 use crate::diag::{Diagnostic, FileId, Span};
@@ -369,16 +369,45 @@ fn lower_split(ctx: &mut Ctx, setting: &Setting) -> Option<Split> {
         "split",
         setting.span,
         &setting.args,
-        &["validation", "seed"],
+        &["validation", "test", "stratify", "seed"],
         1,
     );
-    let e = b.require(ctx, "validation")?;
-    let validation = ctx.number(e, "validation", "strictly between 0 and 1", |v| {
-        v > 0.0 && v < 1.0
-    });
+    let fraction = |ctx: &mut Ctx, name: &str| {
+        opt(b.get(name), |e| {
+            ctx.number(e, name, "strictly between 0 and 1", |v| v > 0.0 && v < 1.0)
+        })
+    };
+    let (validation, test) = if b.get("test").is_some() {
+        (fraction(ctx, "validation"), fraction(ctx, "test"))
+    } else {
+        // Without a test split, the validation fraction is what `split` is for.
+        let e = b.require(ctx, "validation")?;
+        let v = ctx.number(e, "validation", "strictly between 0 and 1", |v| {
+            v > 0.0 && v < 1.0
+        });
+        (v.map(Some), Some(None))
+    };
+    let stratify = opt(b.get("stratify"), |e| ctx.boolean(e, "stratify"))?.unwrap_or(false);
     let seed = opt(b.get("seed"), |e| ctx.seed(e))?.unwrap_or(0);
+    let (validation, test) = (validation?.unwrap_or(0.0), test?.unwrap_or(0.0));
+    if validation + test >= 1.0 {
+        ctx.error(
+            Diagnostic::error(
+                DATA_ARGUMENT_RANGE,
+                format!(
+                    "the validation and test fractions add up to {}, leaving no training data",
+                    validation + test
+                ),
+            )
+            .primary(ctx.file, setting.span, "validation + test must be below 1")
+            .help("hold out less, e.g. `split validation: 0.1, test: 0.1`"),
+        );
+        return None;
+    }
     Some(Split {
-        validation: validation?,
+        validation,
+        test,
+        stratify,
         seed,
         span: setting.span,
     })

@@ -26,5 +26,6 @@ pub mod preview;
 pub mod rng;
 pub mod samples;
 pub mod source;
+pub mod split;
 pub mod stats;
 pub mod transform;

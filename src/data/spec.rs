@@ -215,11 +215,17 @@ pub enum Augment {
     Noise { std: f64 },
 }
 
-/// `split validation: 0.2, seed: 7`
+/// `split validation: 0.2, test: 0.1, stratify: true, seed: 7`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Split {
-    /// The validation fraction, in (0, 1).
+    /// The validation fraction, in [0, 1) (0: no validation split).
     pub validation: f64,
+    /// The test fraction, in [0, 1), with `validation + test < 1` (0: no test split).
+    #[serde(default)]
+    pub test: f64,
+    /// Keep each class's share of the samples in every split.
+    #[serde(default)]
+    pub stratify: bool,
     pub seed: u64,
     pub span: Span,
 }
@@ -250,6 +256,12 @@ impl Batch {
 }
 
 impl PipelineSpec {
+    /// Whether the pipeline holds out validation data (a `split` with `validation:`), so runs
+    /// log `val_*` values.
+    pub fn has_validation(&self) -> bool {
+        self.split.as_ref().is_some_and(|s| s.validation > 0.0)
+    }
+
     /// Whether any step orders samples in time, so the split keeps time order.
     pub fn is_series(&self) -> bool {
         self.preprocess.iter().any(|s| {

@@ -32,6 +32,9 @@ pub struct DataStats {
     pub name: String,
     pub train: SplitStats,
     pub validation: SplitStats,
+    /// The held-out test split, when the pipeline has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<SplitStats>,
 }
 
 /// Mean, population std, min and max (zeros when empty), accumulated in f64.
@@ -89,12 +92,13 @@ pub fn split_stats(s: &Samples) -> SplitStats {
     }
 }
 
-/// Statistics of both splits of a data set.
+/// Statistics of every split of a data set.
 pub fn stats(ds: &Dataset) -> DataStats {
     DataStats {
         name: ds.spec.name.clone(),
         train: split_stats(&ds.train),
         validation: split_stats(&ds.validation),
+        test: (!ds.test.features.is_empty()).then(|| split_stats(&ds.test)),
     }
 }
 

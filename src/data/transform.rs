@@ -1,5 +1,5 @@
-//! Preprocessing (`map` steps), applied to whole data sets in order, and the train/validation
-//! split they are fitted on.
+//! Preprocessing (`map` steps), applied to whole data sets in order, fitted on the training
+//! rows of the split (`split.rs`).
 //!
 //! Input: [`Samples`] and the `map` steps. Output: transformed samples; `standardize` and
 //! `normalize` steps without fitted statistics are fitted on the training rows (as the split
@@ -7,33 +7,13 @@
 //! inference give the same results. Invariant: fitted steps are never refitted.
 
 use super::image::{resize_bilinear, Dims};
-use super::rng::{Purpose, Stream};
 use super::samples::{with_count, Features, Labels, Samples};
-use super::spec::{Fitted, Split, Step, Transform};
+use super::spec::{Fitted, Step, Transform};
 use crate::diag::codes::{
     DATA_LABEL_RANGE, DATA_SHAPE_MISMATCH, DATA_STEP_MISMATCH, DATA_TOO_SMALL,
 };
 use crate::diag::Diagnostic;
 use ndarray::{ArrayD, Axis};
-
-/// Training and validation row indices for `n` samples: a seeded random choice of
-/// `round(n · validation)` rows, or the last rows when `ordered` (time series). Both sorted.
-pub fn split_rows(n: usize, split: Option<&Split>, ordered: bool) -> (Vec<usize>, Vec<usize>) {
-    let Some(split) = split else {
-        return ((0..n).collect(), Vec::new());
-    };
-    let n_val = ((n as f64) * split.validation).round() as usize;
-    let n_val = n_val.min(n);
-    if ordered {
-        return ((0..n - n_val).collect(), (n - n_val..n).collect());
-    }
-    let perm = Stream::new(split.seed, Purpose::Split, 0, n as u64).permutation(n);
-    let mut val: Vec<usize> = perm[..n_val].to_vec();
-    let mut train: Vec<usize> = perm[n_val..].to_vec();
-    val.sort_unstable();
-    train.sort_unstable();
-    (train, val)
-}
 
 fn mismatch(step: &str, found: &str) -> Diagnostic {
     Diagnostic::error(

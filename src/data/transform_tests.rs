@@ -158,30 +158,3 @@ fn moving_average_and_window_on_a_series() {
     let d = apply_all(&mut long, s, &|n| (0..n).collect()).unwrap_err();
     assert_eq!(d.code, DATA_TOO_SMALL);
 }
-
-#[test]
-fn split_is_seeded_disjoint_and_ordered_for_series() {
-    let sp = Split {
-        validation: 0.2,
-        seed: 7,
-        span: Span::default(),
-    };
-    let (t, v) = split_rows(10, Some(&sp), false);
-    assert_eq!((t.len(), v.len()), (8, 2));
-    assert_eq!(split_rows(10, Some(&sp), false), (t.clone(), v.clone()));
-    let mut all: Vec<usize> = t.iter().chain(&v).copied().collect();
-    all.sort_unstable();
-    assert_eq!(all, (0..10).collect::<Vec<_>>());
-    let other = Split {
-        seed: 8,
-        ..sp.clone()
-    };
-    assert_ne!(
-        split_rows(100, Some(&other), false).1,
-        split_rows(100, Some(&sp), false).1
-    );
-    assert_eq!(
-        split_rows(10, Some(&sp), true),
-        ((0..8).collect(), vec![8, 9])
-    );
-}

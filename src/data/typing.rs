@@ -8,7 +8,7 @@
 
 use super::samples::MEMORY_BUDGET_BYTES;
 use super::spec::{Augment, LabelRead, PipelineSpec, SourceKind, Transform};
-use crate::diag::codes::{DATA_SHAPE_UNKNOWN, DATA_STEP_MISMATCH, DATA_TOO_LARGE};
+use crate::diag::codes::{DATA_SHAPE_UNKNOWN, DATA_STEP_MISMATCH, DATA_STRATIFY, DATA_TOO_LARGE};
 use crate::diag::human_bytes;
 use crate::diag::{Code, Diagnostic, FileId, Span};
 use serde::{Deserialize, Serialize};
@@ -85,11 +85,12 @@ impl StepError {
 
     /// This error as a diagnostic in `file` (the spec the pipeline was written in).
     pub fn to_diagnostic(&self, file: FileId) -> Diagnostic {
-        let d = Diagnostic::error(self.code, self.message.clone()).primary(
-            file,
-            self.span,
-            "this step",
-        );
+        let label = if self.code == DATA_STRATIFY {
+            "stratified here"
+        } else {
+            "this step"
+        };
+        let d = Diagnostic::error(self.code, self.message.clone()).primary(file, self.span, label);
         match &self.help {
             Some(h) => d.help(h.clone()),
             None => d,
@@ -100,6 +101,9 @@ impl StepError {
 /// The element type the pipeline yields, or every step error found.
 pub fn element_type(spec: &PipelineSpec) -> Result<ElementType, Vec<StepError>> {
     let trace = step_types(spec)?;
+    if let Some(e) = stratify_error(spec, &trace) {
+        return Err(vec![e]);
+    }
     let last = trace.last().ok_or_else(Vec::new)?;
     match &last.shape {
         Some(shape) => Ok(ElementType {
@@ -117,6 +121,40 @@ pub fn element_type(spec: &PipelineSpec) -> Result<ElementType, Vec<StepError>> 
                     .into(),
             ),
         }]),
+    }
+}
+
+/// Why `split stratify: true` cannot apply, if it cannot: the split keeps each class's share,
+/// so it needs class labels from the source (class ids or one-hot rows), and a time series
+/// keeps time order instead.
+fn stratify_error(spec: &PipelineSpec, trace: &[StepType]) -> Option<StepError> {
+    let split = spec.split.as_ref().filter(|s| s.stratify)?;
+    let error = |message: String, help: &str| StepError {
+        code: DATA_STRATIFY,
+        span: split.span,
+        message,
+        help: Some(help.to_string()),
+    };
+    if spec.is_series() {
+        return Some(error(
+            "a time series cannot be stratified: its split keeps time order".into(),
+            "remove `stratify: true`: validation and test are the last samples in time",
+        ));
+    }
+    match trace
+        .first()
+        .and_then(|t| t.label.as_ref())
+        .map(|l| &l.kind)
+    {
+        Some(LabelKind::Class { .. } | LabelKind::OneHot { .. }) => None,
+        Some(LabelKind::Value) => Some(error(
+            "`stratify` needs class labels, and this source's labels are real values".into(),
+            "remove `stratify: true`, or give the source `classes:` if its labels are class ids",
+        )),
+        None => Some(error(
+            "`stratify` needs class labels, and this source has no labels".into(),
+            "remove `stratify: true`, or name the label column (`label:`) of the source",
+        )),
     }
 }
 

@@ -6,6 +6,7 @@
 
 use super::EpochRecord;
 use crate::runtime::optim::Optimizer;
+use crate::runtime::schedule::PlateauState;
 use crate::runtime::weights::{read_safetensors, WeightsError};
 use crate::util::limits::DEFAULT_MAX_PARAM_BYTES;
 use ndarray::ArrayD;
@@ -43,6 +44,9 @@ pub struct TrainState {
     /// recorded.
     #[serde(default)]
     pub threads: Option<u64>,
+    /// `reduce_on_plateau`'s state (rate, best value, wait, cooldown), when the schedule has it.
+    #[serde(default)]
+    pub plateau: Option<PlateauState>,
 }
 
 impl TrainState {
@@ -63,6 +67,7 @@ impl TrainState {
             since_best: 0,
             best_epoch: None,
             threads: Some(rayon::current_num_threads() as u64),
+            plateau: None,
         }
     }
 }

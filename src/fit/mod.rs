@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod class_weight;
 pub mod early_stopping;
 pub mod init_weights;
+pub mod plateau;
 pub mod report;
 pub mod setup;
 
@@ -135,18 +136,11 @@ pub fn fit(
 
     let optimizer = setup::optimizer(train).map_err(|e| failed(&e.to_string()))?;
     let mut state = TrainState::fresh(options.spec_hash.clone(), train.name.clone(), optimizer);
+    state.plateau = plateau::start(&schedule);
     let mut params = params;
     if options.resume {
         (state, params) = resume(options, train, &plan, &params)?;
-        state.check_resumable(batches).map_err(|why| {
-            let path = options.checkpoint.as_deref().unwrap_or(Path::new(""));
-            Diagnostic::error(
-                codes::TRAIN_CHECKPOINT,
-                format!("cannot resume from {}: {why}", path.display()),
-            )
-            .at_external(path.display().to_string(), 0, 0)
-            .help("start a fresh run without `--resume`")
-        })?;
+        check_resumable(options, &state, batches, &schedule)?;
     }
     let mut trainer = Trainer::new(plan, params, train.seed).map_err(|e| train_error(&e))?;
     trainer.resume_at(state.steps_done);
@@ -163,7 +157,7 @@ pub fn fit(
             .collect();
         let started = Instant::now();
         let mut samples_this_run = 0u64;
-        let mut lr = schedule.lr_at(state.steps_done);
+        let mut lr = schedule.lr_at(state.steps_done, state.plateau.as_ref());
         let mut interrupted = false;
         let mut waited = std::time::Duration::ZERO;
         let mut batches_iter = train_loader.epoch(epoch).enumerate();
@@ -179,7 +173,7 @@ pub fn fit(
             }
             let batch = batch?;
             let n = batch.indices.len() as u64;
-            lr = schedule.lr_at(state.steps_done);
+            lr = schedule.lr_at(state.steps_done, state.plateau.as_ref());
             let report = with_batch(&batch, input_dtype, prep, |inputs, targets, truth| {
                 let weights = class_weights
                     .as_deref()
@@ -247,8 +241,9 @@ pub fn fit(
         state.next_batch = 0;
         state.partial_loss_sum = 0.0;
         state.partial_samples = 0;
-        // Early stopping's record goes into the checkpoint written below, so that a resumed run
-        // makes the same decisions.
+        // Early stopping's and the plateau rule's records go into the checkpoint written below,
+        // so that a resumed run makes the same decisions.
+        plateau::after_epoch(train, &schedule, &mut state);
         if let Some(es) = &train.early_stopping {
             if early_stopping::record(es, &mut state) {
                 if es.restore_best {
@@ -326,6 +321,28 @@ fn save_best(
             ),
         )
         .at_external(path.display().to_string(), 0, 0)
+    })
+}
+
+/// Refuses a loaded loop state that cannot continue this run (`batches` per epoch, this
+/// schedule): every field of a checkpoint is untrusted (E0808).
+fn check_resumable(
+    options: &FitOptions,
+    state: &TrainState,
+    batches: u64,
+    schedule: &crate::runtime::schedule::Chain,
+) -> Result<(), Diagnostic> {
+    let resumable = state
+        .check_resumable(batches)
+        .and_then(|()| plateau::check_resumed(schedule, state));
+    resumable.map_err(|why| {
+        let path = options.checkpoint.as_deref().unwrap_or(Path::new(""));
+        Diagnostic::error(
+            codes::TRAIN_CHECKPOINT,
+            format!("cannot resume from {}: {why}", path.display()),
+        )
+        .at_external(path.display().to_string(), 0, 0)
+        .help("start a fresh run without `--resume`")
     })
 }
 

@@ -10,7 +10,7 @@ use crate::runtime::optim::{
     Adam, AdamConfig, Gd, GdConfig, InvalidHyperparameter, Optimizer, RmsProp, RmsPropConfig, Sgd,
     SgdConfig,
 };
-use crate::runtime::schedule::{Decay, Schedule, Warmup};
+use crate::runtime::schedule::{Chain, Decay, Link, Plateau, Schedule, Warmup};
 use crate::runtime::train::Clip;
 
 /// The runtime loss of a checked one.
@@ -170,25 +170,49 @@ pub fn clip(t: &CheckedTrain) -> Option<Clip> {
         .or(c.clipvalue.map(|v| Clip::Value(v as f32)))
 }
 
-/// The learning-rate schedule in steps.
-pub fn schedule(t: &CheckedTrain, steps_per_epoch: u64) -> Result<Schedule, InvalidHyperparameter> {
+/// The learning-rate schedule in steps: the block's chain of links, each link's epochs turned
+/// into steps (`cosine` without `epochs:` decays over the epochs the links before it leave).
+pub fn schedule(t: &CheckedTrain, steps_per_epoch: u64) -> Result<Chain, InvalidHyperparameter> {
     let lr = t.optimizer.common.lr;
     let spe = steps_per_epoch.max(1);
-    match t.schedule {
-        None => Schedule::constant(lr),
-        Some(ck::Schedule::Step { every, factor }) => {
-            Schedule::step_every_epochs(lr, every, spe, factor)
+    let mut links = Vec::with_capacity(t.schedule.len().max(1));
+    let mut epochs_before = 0u64;
+    for link in &t.schedule {
+        let left = t.epochs.saturating_sub(epochs_before);
+        links.push(schedule_link(link, lr, spe, left)?);
+        epochs_before = epochs_before.saturating_add(link.epochs().unwrap_or(0));
+    }
+    if links.is_empty() {
+        links.push(Link::Fixed {
+            schedule: Schedule::constant(lr)?,
+            steps: None,
+        });
+    }
+    Chain::new(links)
+}
+
+/// One link of the chain; `epochs_left` is what the run has left when it starts.
+fn schedule_link(
+    link: &ck::Schedule,
+    lr: f64,
+    spe: u64,
+    epochs_left: u64,
+) -> Result<Link, InvalidHyperparameter> {
+    let steps = link.epochs().map(|e| e.saturating_mul(spe));
+    let schedule = match link {
+        ck::Schedule::Step { every, factor } => {
+            Schedule::step_every_epochs(lr, *every, spe, *factor)?
         }
-        Some(ck::Schedule::Exponential { rate, every }) => Schedule::new(
+        ck::Schedule::Exponential { rate, every } => Schedule::new(
             lr,
             Decay::Exponential {
                 decay_steps: every.saturating_mul(spe),
-                decay_rate: rate,
+                decay_rate: *rate,
                 staircase: false,
             },
-        ),
-        Some(ck::Schedule::Cosine { epochs, min_lr }) => {
-            let epochs = epochs.unwrap_or(t.epochs);
+        )?,
+        ck::Schedule::Cosine { epochs, min_lr } => {
+            let epochs = epochs.unwrap_or(epochs_left);
             let alpha = (min_lr / lr).clamp(0.0, 1.0);
             Schedule::new(
                 lr,
@@ -196,13 +220,25 @@ pub fn schedule(t: &CheckedTrain, steps_per_epoch: u64) -> Result<Schedule, Inva
                     decay_steps: epochs.saturating_mul(spe).max(1),
                     alpha,
                 },
-            )
+            )?
         }
-        Some(ck::Schedule::Warmup { epochs }) => Schedule::constant(lr)?.with_warmup(Warmup {
+        ck::Schedule::Warmup { epochs } => Schedule::constant(lr)?.with_warmup(Warmup {
             steps: epochs.saturating_mul(spe).max(1),
             start_lr: 0.0,
-        }),
-    }
+        })?,
+        ck::Schedule::ReduceOnPlateau(p) => {
+            return Ok(Link::Plateau(Plateau {
+                initial_lr: lr,
+                factor: p.factor,
+                patience: p.patience,
+                min_delta: p.min_delta,
+                min_lr: p.min_lr,
+                cooldown: p.cooldown,
+                maximize: p.mode == ck::MonitorMode::Max,
+            }))
+        }
+    };
+    Ok(Link::Fixed { schedule, steps })
 }
 
 #[cfg(test)]
@@ -228,5 +264,62 @@ mod tests {
             None
         );
         assert_eq!(TargetPrep::Plain.class_ids(&[1]), None);
+    }
+
+    /// The checked train block of a spec with this `schedule` line (lr 0.4, 10 epochs).
+    fn checked(schedule: &str) -> CheckedTrain {
+        use crate::diag::FileId;
+        let text = format!(
+            "model M(x: f32[N, 2]) -> f32[N, 1] {{\n dense(1)\n}}\n\
+             data D {{\n source regression(n: 8, features: 2)\n batch 2\n}}\n\
+             train M on D {{\n loss mse\n optimizer sgd(lr: 0.4)\n epochs 10\n\
+             schedule {schedule}\n}}\n"
+        );
+        let parsed = crate::syntax::parse(
+            FileId::from_index(0),
+            &text,
+            &crate::syntax::Limits::default(),
+        );
+        assert!(!parsed.has_errors(), "{:?}", parsed.diagnostics);
+        let checked = crate::check::check_file(FileId::from_index(0), &parsed.file);
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        checked.trains.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn a_checked_chain_becomes_links_in_steps() {
+        // 3 steps per epoch; warmup(epochs: 1) ramps over steps 0-2 (0, 0.4/3, 0.8/3), cosine
+        // without `epochs:` decays over the 9 epochs left (27 steps) to 0.04, then holds.
+        let t = checked("warmup(epochs: 1) |> cosine(min_lr: 0.04)");
+        let chain = schedule(&t, 3).unwrap();
+        let rate = |s: u64| f64::from(chain.lr_at(s, None));
+        let expected = |k: f64| 0.04 + 0.36 * 0.5 * (1.0 + (std::f64::consts::PI * k / 27.0).cos());
+        for (step, want) in [
+            (0, 0.0),
+            (1, 0.4 / 3.0),
+            (2, 0.8 / 3.0),
+            (3, 0.4),
+            (4, expected(1.0)),
+            (16, expected(13.0)),
+            (30, 0.04),
+            (40, 0.04),
+        ] {
+            assert!(
+                (rate(step) - want).abs() < 1e-7,
+                "step {step}: {} vs {want}",
+                rate(step)
+            );
+        }
+        let t = checked("warmup(epochs: 2) |> reduce_on_plateau(monitor: loss, factor: 0.5)");
+        let chain = schedule(&t, 3).unwrap();
+        let (rule, start) = chain.plateau().unwrap();
+        assert_eq!(
+            (start, rule.factor, rule.patience, rule.initial_lr),
+            (6, 0.5, 10, 0.4)
+        );
+        assert_eq!(
+            (rule.min_delta, rule.min_lr, rule.cooldown, rule.maximize),
+            (1e-4, 0.0, 0, false)
+        );
     }
 }

@@ -6,20 +6,23 @@ use super::actions::{self, fix_for, message, primary_span, severity};
 use super::analysis::Analysis;
 use super::names::NameKind;
 use super::navigate::{self, OutlineEntry, RenameError};
-use super::{completion, hover, Failure, Server};
+use super::{completion, hover, semantic, Failure, Server};
 use crate::diag::Span;
 use lsp_server::{ErrorCode, Request};
 use lsp_types::request::{
     CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
-    InlayHintRequest, PrepareRenameRequest, References, Rename, Request as _, SignatureHelpRequest,
+    InlayHintRequest, PrepareRenameRequest, References, Rename, Request as _,
+    SemanticTokensFullRequest, SignatureHelpRequest,
 };
 use lsp_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionProviderCapability,
     CompletionOptions, DiagnosticRelatedInformation, DocumentSymbol, Hover, HoverContents,
     HoverProviderCapability, InlayHint, InlayHintKind, InlayHintLabel, Location, MarkupContent,
-    MarkupKind, NumberOrString, OneOf, PrepareRenameResponse, RenameOptions, ServerCapabilities,
-    SignatureHelpOptions, SymbolKind, TextDocumentPositionParams, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextEdit, Uri, WorkspaceEdit,
+    MarkupKind, NumberOrString, OneOf, PrepareRenameResponse, RenameOptions, SemanticTokens,
+    SemanticTokensFullOptions, SemanticTokensOptions, SemanticTokensResult,
+    SemanticTokensServerCapabilities, ServerCapabilities, SignatureHelpOptions, SymbolKind,
+    TextDocumentPositionParams, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri,
+    WorkspaceEdit,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -49,6 +52,14 @@ pub fn capabilities() -> ServerCapabilities {
         document_formatting_provider: Some(OneOf::Left(true)),
         code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
         inlay_hint_provider: Some(OneOf::Left(true)),
+        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
+            SemanticTokensOptions {
+                legend: semantic::legend(),
+                full: Some(SemanticTokensFullOptions::Bool(true)),
+                range: None,
+                work_done_progress_options: lsp_types::WorkDoneProgressOptions::default(),
+            },
+        )),
         ..ServerCapabilities::default()
     }
 }
@@ -184,6 +195,14 @@ pub fn dispatch(server: &mut Server<'_>, req: Request) -> Result<Value, Failure>
                 })
                 .collect();
             json(hints)
+        }
+        SemanticTokensFullRequest::METHOD => {
+            let p: lsp_types::SemanticTokensParams = params(req)?;
+            let a = server.analysis(&p.text_document.uri)?;
+            json(SemanticTokensResult::Tokens(SemanticTokens {
+                result_id: None,
+                data: semantic::tokens(a),
+            }))
         }
         PANIC_METHOD => deliberate_panic(),
         other => Err(Failure::new(

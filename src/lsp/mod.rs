@@ -27,6 +27,7 @@ mod hover;
 mod names;
 mod navigate;
 pub mod position;
+mod semantic;
 
 use analysis::Analysis;
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};

@@ -371,7 +371,7 @@ pub fn selection(
     )],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Selection> {
-    let all_split = trials.iter().all(|(_, (_, _, p))| p.split.is_some());
+    let all_split = trials.iter().all(|(_, (_, _, p))| p.has_validation());
     let Some(s) = select else {
         let metric = if all_split { "val_loss" } else { "loss" };
         return Some(Selection {
@@ -398,7 +398,7 @@ pub fn selection(
     let wants_split = metric.starts_with("val_");
     for (config, (train, _, pipeline)) in trials {
         let logged = plain == "loss" || train.metrics.iter().any(|m| m.name() == plain);
-        let split = !wants_split || pipeline.split.is_some();
+        let split = !wants_split || pipeline.has_validation();
         if logged && split {
             continue;
         }

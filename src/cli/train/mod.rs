@@ -91,7 +91,7 @@ pub struct EvalArgs {
     /// The train block whose model, data and metrics to use.
     #[arg(long = "train", value_name = "NAME")]
     pub train_block: Option<String>,
-    /// Which split to measure.
+    /// Which split of the spec's pipeline to measure (`test`: the rows `split test:` holds out).
     #[arg(long, value_enum, default_value_t = Split::Validation)]
     pub split: Split,
     #[arg(long, value_parser = format_parser(), default_value = "human")]
@@ -107,6 +107,8 @@ pub struct EvalArgs {
 pub enum Split {
     Train,
     Validation,
+    /// Held out by `split test:`: neither trained on nor validated on.
+    Test,
 }
 
 /// Everything both commands prepare from the spec.
@@ -390,10 +392,14 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
     };
     let n_train = p.dataset.train.features.len();
     let n_val = p.dataset.validation.features.len();
+    let n_test = match p.dataset.test.features.len() {
+        0 => String::new(),
+        n => format!(", {n} test"),
+    };
     out.status(
         "Training",
         &format!(
-            "{} on {} ({n_train} training, {n_val} validation samples) → {}",
+            "{} on {} ({n_train} training, {n_val} validation{n_test} samples) → {}",
             p.train.model,
             p.train.data,
             dir.display()
@@ -506,10 +512,17 @@ pub fn run_eval(args: &EvalArgs, out: &Output) -> u8 {
     let loader = match args.split {
         Split::Train => p.dataset.train_loader(),
         Split::Validation => p.dataset.validation_loader(),
+        Split::Test => p.dataset.test_loader(),
     };
     if loader.is_empty() {
-        let d = Diagnostic::error(codes::IO_USAGE, "that split has no samples")
-            .help("the data block needs `split validation: 0.2` for a validation split; or use `--split train`");
+        let setting = if args.split == Split::Test {
+            "test"
+        } else {
+            "validation"
+        };
+        let d = Diagnostic::error(codes::IO_USAGE, "that split has no samples").help(format!(
+            "the data block needs `split {setting}: 0.2` for a {setting} split; or use `--split train`"
+        ));
         return report(out, &map, vec![d]);
     }
     let loss = fit::setup::loss(p.train.loss);

@@ -50,7 +50,7 @@ pub const CHECK_DATA_INPUT: Code = Code::new("E0504");
 pub const CHECK_MONITOR: Code = Code::new("E0505");
 pub const CHECK_LOSS_ACTIVATION: Code = Code::new("E0506");
 pub const CHECK_NOT_TRAINABLE: Code = Code::new("E0507");
-// E0508-E0509 left to the schedules and splits work done alongside these two.
+pub const CHECK_SCHEDULE_CHAIN: Code = Code::new("E0508");
 pub const CHECK_METRIC_LOSS: Code = Code::new("E0510");
 pub const CHECK_CLASS_WEIGHT: Code = Code::new("E0511");
 // E059x: experiments (taken from the end of the range).
@@ -112,6 +112,7 @@ pub(super) const TABLE: &[CodeInfo] = &[
     ),
     code_info!(E0506, "loss and output activation disagree"),
     code_info!(E0507, "model cannot be trained as written"),
+    code_info!(E0508, "schedule without an end before another in a chain"),
     code_info!(E0510, "metric does not fit the loss"),
     code_info!(E0511, "class weights do not fit the loss or output"),
     code_info!(E0590, "experiment base is not a train block"),
@@ -166,6 +167,7 @@ const E0504: Code = CHECK_DATA_INPUT;
 const E0505: Code = CHECK_MONITOR;
 const E0506: Code = CHECK_LOSS_ACTIVATION;
 const E0507: Code = CHECK_NOT_TRAINABLE;
+const E0508: Code = CHECK_SCHEDULE_CHAIN;
 const E0510: Code = CHECK_METRIC_LOSS;
 const E0511: Code = CHECK_CLASS_WEIGHT;
 const E0590: Code = CHECK_EXPERIMENT_BASE;

@@ -11,7 +11,10 @@ pub const TORCH_UNSUPPORTED: Code = Code::new("E1201");
 pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E1000, "construct not supported by the compiler"),
     code_info!(E1001, "layer with no form in the export format"),
-    code_info!(E1201, "layer or data step with no PyTorch form"),
+    code_info!(
+        E1201,
+        "layer, data step or setting with no form in the torch export"
+    ),
 ];
 
 const E1000: Code = LOWER_UNSUPPORTED;

@@ -1,7 +1,8 @@
 //! Codes of the data phase: `data` blocks and the data files they read (E06xx).
 //!
-//! E0600–E0609 are found in the spec without opening a file (lowering and static typing);
-//! E0610 and up are found in data files and carry an external location (file, row, column).
+//! E0600–E0609 and E0623 are found in the spec without opening a file (lowering and static
+//! typing); E0610–E0622 are found in data files and carry an external location (file, row,
+//! column).
 
 use super::{code_info, Code, CodeInfo};
 
@@ -28,6 +29,7 @@ pub const DATA_SHAPE_MISMATCH: Code = Code::new("E0619");
 pub const DATA_TOO_SMALL: Code = Code::new("E0620");
 pub const DATA_TOO_LARGE: Code = Code::new("E0621");
 pub const DATA_GZIP_CORRUPT: Code = Code::new("E0622");
+pub const DATA_STRATIFY: Code = Code::new("E0623");
 
 /// This phase's registry entries.
 pub(super) const TABLE: &[CodeInfo] = &[
@@ -54,6 +56,7 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0620, "data set too small for the pipeline"),
     code_info!(E0621, "data set exceeds the memory budget"),
     code_info!(E0622, "corrupt gzip stream in a data file"),
+    code_info!(E0623, "split cannot stratify this pipeline"),
 ];
 
 // The `code_info!` macro refers to codes by their literal names.
@@ -80,3 +83,4 @@ const E0619: Code = DATA_SHAPE_MISMATCH;
 const E0620: Code = DATA_TOO_SMALL;
 const E0621: Code = DATA_TOO_LARGE;
 const E0622: Code = DATA_GZIP_CORRUPT;
+const E0623: Code = DATA_STRATIFY;

@@ -129,13 +129,9 @@ pub(crate) fn py_name(name: &str) -> String {
 
 /// The package's files, in a fixed order.
 pub fn export(inputs: &TorchInputs<'_>) -> Result<Vec<(String, Vec<u8>)>, Vec<TorchError>> {
-    let refused = train_py::refusals(inputs);
-    if !refused.is_empty() {
-        return Err(refused);
-    }
     let model = model_py::render(inputs)?;
     let (data, mut extra) = data_py::render(inputs)?;
-    let train = train_py::render(inputs);
+    let train = train_py::render(inputs)?;
     let readme = train_py::readme(inputs, !extra.is_empty());
     let mut files = vec![
         ("model.py".to_string(), model.into_bytes()),

@@ -3,7 +3,7 @@
 //! early stopping, checkpoint and resume, `metrics.csv` and `weights.safetensors` in modelc's
 //! formats) and the package's `README.md`.
 
-use super::{py_name, TorchInputs};
+use super::{py_name, TorchError, TorchInputs};
 use crate::check::{Metric, MonitorMode, OptimizerKind, Schedule};
 use crate::ops::dense::py_bool;
 use crate::ops::torch::float;
@@ -11,8 +11,50 @@ use std::fmt::Write;
 
 const BODY: &str = include_str!("train_body.py");
 
-fn metric_name(m: Metric) -> &'static str {
-    m.name()
+/// What `train_body.py` and `data.py` do not implement yet, as E1201s at the train block.
+fn unsupported(inputs: &TorchInputs<'_>) -> Vec<TorchError> {
+    let t = inputs.train;
+    let refuse = |what: &str, why: &str| TorchError {
+        what: what.to_string(),
+        why: why.to_string(),
+        span: t.span,
+    };
+    let mut errors = Vec::new();
+    let chain = t.schedule.len() > 1;
+    if chain
+        || t.schedule
+            .iter()
+            .any(|s| matches!(s, Schedule::ReduceOnPlateau(_)))
+    {
+        errors.push(refuse(
+            "the `schedule` setting",
+            "train.py runs one schedule (step, exponential, cosine or warmup); chains and \
+             reduce_on_plateau are not written yet",
+        ));
+    }
+    for m in &t.metrics {
+        if !matches!(m, Metric::Accuracy | Metric::Mae | Metric::Mse) {
+            errors.push(refuse(
+                &format!("metric `{}`", m.name()),
+                "train.py computes accuracy, mae and mse; the class metrics are not written yet",
+            ));
+        }
+    }
+    if t.class_weight.is_some() {
+        errors.push(refuse(
+            "the `class_weight` setting",
+            "train.py does not weight the loss by class yet",
+        ));
+    }
+    if let Some(split) = &inputs.pipeline.split {
+        if split.test > 0.0 || split.stratify {
+            errors.push(refuse(
+                "the data block's `split test:`/`stratify:`",
+                "data.py splits as modelc does for `validation:` alone",
+            ));
+        }
+    }
+    errors
 }
 
 fn optimizer(kind: OptimizerKind) -> String {
@@ -58,8 +100,8 @@ fn optimizer(kind: OptimizerKind) -> String {
     }
 }
 
-fn schedule(s: Option<Schedule>) -> String {
-    match s {
+fn schedule(s: Option<&Schedule>) -> String {
+    match s.cloned() {
         None => "None".into(),
         Some(Schedule::Step { every, factor }) => format!("(\"step\", {every}, {})", float(factor)),
         Some(Schedule::Exponential { rate, every }) => {
@@ -71,6 +113,8 @@ fn schedule(s: Option<Schedule>) -> String {
             float(min_lr)
         ),
         Some(Schedule::Warmup { epochs }) => format!("(\"warmup\", {epochs})"),
+        // Refused by `unsupported` before any text is written.
+        Some(Schedule::ReduceOnPlateau(_)) => "None".into(),
     }
 }
 
@@ -78,23 +122,12 @@ fn opt_float(v: Option<f64>) -> String {
     v.map_or("None".into(), float)
 }
 
-/// The train block's metrics that `train_body.py` does not compute (it has accuracy, mae and
-/// mse): each an E1201 at the train block, not a column of other numbers under its name.
-pub fn refusals(inputs: &TorchInputs<'_>) -> Vec<super::TorchError> {
-    let t = inputs.train;
-    t.metrics
-        .iter()
-        .filter(|m| !matches!(m, Metric::Accuracy | Metric::Mae | Metric::Mse))
-        .map(|m| super::TorchError {
-            what: format!("metric `{}`", m.name()),
-            why: "the package's train.py computes accuracy, mae and mse only".into(),
-            span: t.span,
-        })
-        .collect()
-}
-
-/// The text of `train.py`.
-pub fn render(inputs: &TorchInputs<'_>) -> String {
+/// The text of `train.py`, or what it cannot express.
+pub fn render(inputs: &TorchInputs<'_>) -> Result<String, Vec<TorchError>> {
+    let errors = unsupported(inputs);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     let t = inputs.train;
     let mut s = format!(
         "\"\"\"Trains `{}` as the `{}` train block of {} says, under torchrun (DDP).\n\n\
@@ -140,12 +173,12 @@ pub fn render(inputs: &TorchInputs<'_>) -> String {
     let _ = writeln!(
         s,
         "SCHEDULE = {}  # epochs counted in steps, as modelc",
-        schedule(t.schedule)
+        schedule(t.schedule.first())
     );
     let metrics: Vec<String> = t
         .metrics
         .iter()
-        .map(|&m| format!("\"{}\"", metric_name(m)))
+        .map(|m| format!("\"{}\"", m.name()))
         .collect();
     let _ = writeln!(s, "METRICS = [{}]", metrics.join(", "));
     match &t.early_stopping {
@@ -173,7 +206,7 @@ pub fn render(inputs: &TorchInputs<'_>) -> String {
     );
     s.push_str("\n\n");
     s.push_str(BODY);
-    s
+    Ok(s)
 }
 
 /// The text of `README.md`.

@@ -17,6 +17,16 @@
 //! - linear warm-up over `W` steps wrapping any of them: for `s < W`,
 //!   `start + (decay(0) - start) * s / W`; afterwards `decay(s - W)` (as Keras `CosineDecay`'s
 //!   `warmup_steps`: the decay starts when the warm-up ends).
+//!
+//! `chain` puts schedules in sequence (`warmup |> cosine`), and `plateau` is the rule that
+//! lowers the rate when a monitored value stops improving (a link of a chain, updated by the
+//! training loop once an epoch rather than a function of the step).
+
+pub mod chain;
+pub mod plateau;
+
+pub use chain::{Chain, Link};
+pub use plateau::{Plateau, PlateauState};
 
 use serde::{Deserialize, Serialize};
 
