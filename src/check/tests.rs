@@ -408,3 +408,48 @@ fn a_test_split_alone_holds_out_no_validation_data() {
     assert_eq!(codes(&spec("split 0.2", watch)), Vec::<&str>::new());
     assert_eq!(codes(&spec("split 0.6, test: 0.4", watch)), ["E0606"]);
 }
+
+#[test]
+fn a_written_name_wins_over_let_and_kind_and_is_never_taken_by_them() {
+    let names = |text: &str| -> Vec<String> { layers(text).into_iter().map(|l| l.0).collect() };
+    // `name:` beats the `let` binding, so renaming the binding keeps the weights' names; the
+    // generated names skip every written name, even one written further down.
+    for binding in ["h", "renamed"] {
+        let text = format!(
+            "model M(x: f32[N, 4]) {{
+                dense(8)
+                let {binding} = dense(8, name: \"stem\", activation: relu)
+                {binding} |> dense(3, name: \"dense_1\", trainable: false) |> dense(2)
+            }}"
+        );
+        assert_eq!(names(&text), ["dense", "stem", "dense_1", "dense_2"]);
+    }
+    // A `let` binding whose name is written elsewhere gets a suffix instead.
+    assert_eq!(
+        names(
+            "model M(x: f32[N, 4]) {
+                let head = dense(8)
+                head |> dense(2, name: \"head\")
+            }"
+        ),
+        ["head_1", "head"]
+    );
+    // The name reaches the parameters, and freezing still applies after it is taken out.
+    let c = check("model M(x: f32[N, 4]) {\n dense(3, name: \"out\", trainable: false)\n}");
+    let l = &c.models[0].layers[0];
+    assert_eq!(l.name, "out");
+    assert!(l.params.iter().all(|p| !p.trainable));
+}
+
+#[test]
+fn bad_layer_names_are_diagnosed() {
+    let two = "model M(x: f32[N, 4]) {\n dense(8, name: \"a\")\n dense(8, name: \"a\")\n}";
+    assert_eq!(codes(two), ["E0215"]);
+    let dotted = "model M(x: f32[N, 4]) {\n dense(8, name: \"a.b\")\n}";
+    assert_eq!(codes(dotted), ["E0216"]);
+    let number = "model M(x: f32[N, 4]) {\n dense(8, name: 3)\n}";
+    assert_eq!(codes(number), ["E0302"]);
+    // In a nested multi-input call too.
+    let nested = "model M(a: f32[N, 4], b: f32[N, 4]) {\n concat(a |> dense(2, name: \"x\"), b |> dense(2, name: \"x\"))\n}";
+    assert_eq!(codes(nested), ["E0215"]);
+}

@@ -10,6 +10,7 @@
 
 mod freeze;
 mod mask;
+mod naming;
 mod output;
 
 use super::inputs;
@@ -24,6 +25,7 @@ use crate::ops::rule::{normalize_axis, RuleError};
 use crate::ops::signature::Inputs;
 use crate::ops::symbols::Symbols;
 use crate::syntax::ast::{self, Call, Expr, ExprKind, Stmt};
+use naming::Hint;
 use std::collections::{HashMap, HashSet};
 
 /// One value of the body: an input or a layer's output; `fact` is `None` when unknown.
@@ -64,6 +66,8 @@ struct Walker<'a> {
     /// Every `let` name in the body with its first binding, for use-before-let.
     all_lets: HashMap<String, Span>,
     taken_names: HashSet<String>,
+    /// Every name written with `name:` in the body, reserved before any layer is named.
+    written_names: HashMap<String, Span>,
     kind_counts: HashMap<&'static str, usize>,
 }
 
@@ -85,6 +89,7 @@ pub fn check_model(
         lets: Vec::new(),
         all_lets: HashMap::new(),
         taken_names: HashSet::new(),
+        written_names: HashMap::new(),
         kind_counts: HashMap::new(),
     };
     w.signature(def);
@@ -99,6 +104,7 @@ pub fn check_model(
         );
         return None;
     }
+    w.written_names = naming::reserve_written_names(file, &def.body, w.diags);
     for stmt in &def.body {
         if let Stmt::Let { name, .. } = stmt {
             w.all_lets.entry(name.name.clone()).or_insert(name.span);
@@ -113,7 +119,7 @@ pub fn check_model(
     for stmt in &def.body {
         match stmt {
             Stmt::Let { name, value, .. } => {
-                let v = w.eval(value, current, Some(&name.name));
+                let v = w.eval(value, current, Hint::Let(&name.name));
                 w.lets.push(LetBinding {
                     name: name.clone(),
                     value: v,
@@ -125,7 +131,7 @@ pub fn check_model(
                 if let Current::Value(Some(prev)) = current {
                     w.warn_if_dropped(prev, e);
                 }
-                current = Current::Value(w.eval(e, current, None));
+                current = Current::Value(w.eval(e, current, Hint::None));
             }
         }
         last_span = stmt.span();
@@ -257,15 +263,15 @@ impl Walker<'_> {
     }
 
     /// Evaluates an expression. `hint` names the layer that produces its value (from `let`).
-    fn eval(&mut self, expr: &Expr, current: Current, hint: Option<&str>) -> Option<usize> {
+    fn eval(&mut self, expr: &Expr, current: Current, hint: Hint<'_>) -> Option<usize> {
         match &expr.kind {
             ExprKind::Name(ident) => self.lookup(ident),
             ExprKind::Call(call) => self.call(call, current, &[], hint),
             ExprKind::Pipe { head, stages } => {
-                let mut v = self.eval(head, current, None);
+                let mut v = self.eval(head, current, Hint::None);
                 let last = stages.len().saturating_sub(1);
                 for (i, stage) in stages.iter().enumerate() {
-                    let h = if i == last { hint } else { None };
+                    let h = if i == last { hint } else { Hint::None };
                     v = self.call(stage, Current::Value(v), &[v], h);
                 }
                 v
@@ -319,7 +325,22 @@ impl Walker<'_> {
         call: &Call,
         current: Current,
         piped: &[Option<usize>],
-        hint: Option<&str>,
+        hint: Hint<'_>,
+    ) -> Option<usize> {
+        if let Some((unnamed, written)) = naming::take_name(self.file, call, self.diags) {
+            let hint = written.as_deref().map_or(hint, Hint::Written);
+            return self.call_unnamed(&unnamed, current, piped, hint);
+        }
+        self.call_unnamed(call, current, piped, hint)
+    }
+
+    /// [`Self::call`] once `name:` is taken out.
+    fn call_unnamed(
+        &mut self,
+        call: &Call,
+        current: Current,
+        piped: &[Option<usize>],
+        hint: Hint<'_>,
     ) -> Option<usize> {
         let Some(trainable) = freeze::take_trainable(self.file, call, self.diags) else {
             return self.call_layer(call, current, piped, hint);
@@ -336,7 +357,7 @@ impl Walker<'_> {
         call: &Call,
         current: Current,
         piped: &[Option<usize>],
-        hint: Option<&str>,
+        hint: Hint<'_>,
     ) -> Option<usize> {
         let Some(spec) = layers::lookup(&call.callee.name) else {
             let mut d = Diagnostic::error(
@@ -386,7 +407,7 @@ impl Walker<'_> {
                     if arg.name.is_some() {
                         keywords.push(arg.clone());
                     } else {
-                        ins.push(self.eval(&arg.value, Current::Missing, None));
+                        ins.push(self.eval(&arg.value, Current::Missing, Hint::None));
                     }
                 }
                 let bound = signature::bind(
@@ -432,7 +453,7 @@ impl Walker<'_> {
         call: &Call,
         input: Option<usize>,
         target: Option<Vec<i64>>,
-        hint: Option<&str>,
+        hint: Hint<'_>,
     ) -> Option<usize> {
         self.use_value(input);
         let target = target?;
@@ -450,38 +471,13 @@ impl Walker<'_> {
         }
     }
 
-    fn next_name(&mut self, kind: &'static str, hint: Option<&str>) -> String {
-        if let Some(h) = hint {
-            let mut name = h.to_string();
-            let mut k = 0usize;
-            while self.taken_names.contains(&name) {
-                k += 1;
-                name = format!("{h}_{k}");
-            }
-            self.taken_names.insert(name.clone());
-            return name;
-        }
-        loop {
-            let count = self.kind_counts.entry(kind).or_insert(0);
-            let name = if *count == 0 {
-                kind.to_string()
-            } else {
-                format!("{kind}_{count}")
-            };
-            *count += 1;
-            if self.taken_names.insert(name.clone()) {
-                return name;
-            }
-        }
-    }
-
     fn apply(
         &mut self,
         mut op: LayerOp,
         inputs: &[Option<usize>],
         call: &Call,
         bound: &BoundArgs,
-        hint: Option<&str>,
+        hint: Hint<'_>,
     ) -> Option<usize> {
         let mut facts = Vec::with_capacity(inputs.len());
         // Multi-input layers unify the dims as written, so a conflict can name the symbol.

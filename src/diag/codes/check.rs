@@ -19,6 +19,8 @@ pub const CHECK_UNKNOWN_SETTING: Code = Code::new("E0211");
 pub const CHECK_UNKNOWN_CHOICE: Code = Code::new("E0212");
 pub const CHECK_NOT_A_LAYER: Code = Code::new("E0213");
 pub const CHECK_NO_IMPLICIT_INPUT: Code = Code::new("E0214");
+pub const CHECK_DUPLICATE_LAYER_NAME: Code = Code::new("E0215");
+pub const CHECK_INVALID_LAYER_NAME: Code = Code::new("E0216");
 // E03xx: arguments and dtypes.
 pub const CHECK_MISSING_ARGUMENT: Code = Code::new("E0300");
 pub const CHECK_TOO_MANY_ARGUMENTS: Code = Code::new("E0301");
@@ -78,6 +80,8 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0212, "unknown option value"),
     code_info!(E0213, "not a layer or a value"),
     code_info!(E0214, "no previous value for a layer to apply to"),
+    code_info!(E0215, "two layers with the same name"),
+    code_info!(E0216, "a layer name that is not an identifier"),
     code_info!(E0300, "missing required argument"),
     code_info!(E0301, "too many positional arguments"),
     code_info!(E0302, "argument of the wrong type"),
@@ -139,6 +143,8 @@ const E0211: Code = CHECK_UNKNOWN_SETTING;
 const E0212: Code = CHECK_UNKNOWN_CHOICE;
 const E0213: Code = CHECK_NOT_A_LAYER;
 const E0214: Code = CHECK_NO_IMPLICIT_INPUT;
+const E0215: Code = CHECK_DUPLICATE_LAYER_NAME;
+const E0216: Code = CHECK_INVALID_LAYER_NAME;
 const E0300: Code = CHECK_MISSING_ARGUMENT;
 const E0301: Code = CHECK_TOO_MANY_ARGUMENTS;
 const E0302: Code = CHECK_ARGUMENT_TYPE;
