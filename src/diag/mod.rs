@@ -9,6 +9,7 @@
 
 mod bytes;
 pub mod codes;
+mod excerpt;
 mod render;
 mod source_map;
 pub mod suggest;

@@ -1,6 +1,7 @@
 //! Renders diagnostics for people (codespan-reporting), for CI (JSON lines) and for GitHub
 //! Actions (workflow-command annotations).
 
+use super::excerpt;
 use super::{Diagnostic, LineCol, Severity, SourceMap};
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label as CsLabel};
 use codespan_reporting::files::{Error as FilesError, Files};
@@ -51,8 +52,18 @@ pub fn render(
                     }
                     writeln!(out)?;
                 } else {
-                    let cs = to_codespan(d);
-                    term::emit_to_write_style(out, &config, map, &cs).map_err(files_error_to_io)?;
+                    let mut cs = to_codespan(d);
+                    if excerpt::touches_long_line(map, &d.labels) {
+                        let shown = excerpt::Excerpt::new(map, &d.labels);
+                        for (label, ours) in cs.labels.iter_mut().zip(&d.labels) {
+                            label.range =
+                                shown.map_range(ours.file, ours.span.start..ours.span.end);
+                        }
+                        term::emit_to_write_style(out, &config, &shown, &cs)
+                    } else {
+                        term::emit_to_write_style(out, &config, map, &cs)
+                    }
+                    .map_err(files_error_to_io)?;
                 }
             }
             Ok(())
@@ -103,7 +114,7 @@ fn files_error_to_io(e: FilesError) -> io::Error {
     }
 }
 
-fn to_codespan(d: &Diagnostic) -> CsDiagnostic<super::FileId> {
+pub(super) fn to_codespan(d: &Diagnostic) -> CsDiagnostic<super::FileId> {
     let base = match d.severity {
         Severity::Error => CsDiagnostic::error(),
         Severity::Warning => CsDiagnostic::warning(),
