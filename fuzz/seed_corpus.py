@@ -54,6 +54,28 @@ def seed_specs():
         put("check", name, data)
 
 
+def long_texts():
+    """Long and repetitive specs libFuzzer would take hours to grow (it adds a few bytes at a
+    time): the inputs where a stage quadratic in line length or spec size shows as a hang."""
+    layers = "".join(f"    dense({8 + i % 4}, activation: relu)\n" for i in range(1500))
+    pipe = " |> ".join("relu()" for _ in range(4000))
+    yield "long-line", f"model M(x: f32[N, 4]) {{\n    dense(4) |> {pipe} |> dense(2)\n}}\n"
+    yield "long-layers", f"model M(x: f32[N, 4]) {{\n{layers}    dense(2)\n}}\n"
+    yield "long-bidi-comment", "model M(x: f32[N, 4]) {\n    dense(2) // " + "\u202e" * 20000 + "\n}\n"
+    yield "long-nul-comment", "model M(x: f32[N, 4]) {\n    dense(2) // " + "\0" * 60000 + "\n}\n"
+    errors = "".join(f"    dense({i}, activaton: relu, {'x' * 40}: 1)\n" for i in range(1, 800))
+    yield "long-errors", f"model M(x: f32[N, 4]) {{\n{errors}}}\n"
+    lets = "".join(f"    let v{i} = v{i - 1} |> dense(4)\n" for i in range(1, 1500))
+    yield "long-lets", f"model M(v0: f32[N, 4]) {{\n{lets}    v1499\n}}\n"
+
+
+def seed_long_texts():
+    for name, text in long_texts():
+        data = text.encode()[:MAX_LEN]
+        put("parse", name, data)
+        put("check", name, data)
+
+
 def seed_plans(modelc):
     specs = sorted((ROOT / "specs").glob("*.model"))
     specs += sorted((ROOT / "tests" / "passes").glob("*.model"))
@@ -140,6 +162,7 @@ NAMED = {
         "seed-deep_nesting": "tests-ui-syntax-deep_nesting",
         "seed-bom": "tests-ui-syntax-bom",
         "seed-unterminated_comment": "tests-ui-syntax-unterminated_comment",
+        **{f"seed-{name}": name for name, _ in long_texts()},
     },
     "check": {
         "seed-seed_cnn": "specs-seed_cnn",
@@ -148,6 +171,7 @@ NAMED = {
         "seed-param_bytes_limit": "tests-ui-shapes-param_bytes_limit",
         "seed-window_too_large": "tests-ui-shapes-window_too_large",
         "seed-dim_overflow": "tests-ui-syntax-dim_overflow",
+        **{f"seed-{name}": name for name, _ in long_texts()},
     },
     "load_plan": {
         "seed-seed_cnn-infer": "seed_cnn-infer",
@@ -255,6 +279,7 @@ def main():
     if len(sys.argv) > 2:
         modelc = sys.argv[2]
     seed_specs()
+    seed_long_texts()
     seed_plans(modelc)
     seed_weights()
     seed_sources()

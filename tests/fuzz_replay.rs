@@ -10,6 +10,7 @@
 
 use modelc::fuzz_entry::{self, Outcome};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,7 +30,14 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
-/// Feeds every corpus file of `target` to `entry`; returns the outcomes by file name.
+/// How long one corpus input may take. The fuzz targets run with `-timeout=1` on an optimized
+/// build (`fuzz/README.md`); this debug-ish test build is a few times slower, so the bound is
+/// looser, but still far below what a stage quadratic in an input's length takes on the
+/// `seed-long-*` inputs (a 2,000-character comment once took 9 s).
+const SLOW_INPUT: Duration = Duration::from_secs(3);
+
+/// Feeds every corpus file of `target` to `entry`; returns the outcomes by file name. An input
+/// slower than [`SLOW_INPUT`] fails: a hang the fuzzer's timeout would report.
 fn replay(target: &str, entry: fn(&[u8]) -> Outcome) -> Vec<(String, Outcome)> {
     let files = corpus(target);
     assert!(
@@ -40,8 +48,14 @@ fn replay(target: &str, entry: fn(&[u8]) -> Outcome) -> Vec<(String, Outcome)> {
     files
         .into_iter()
         .map(|(path, bytes)| {
+            let started = Instant::now();
             let outcome = entry(&bytes);
+            let took = started.elapsed();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                took < SLOW_INPUT,
+                "{target}/{name} took {took:?} (limit {SLOW_INPUT:?}): a slow input"
+            );
             assert!(
                 outcome.internal_errors.is_empty(),
                 "{target}/{name}: {:?}",
@@ -61,6 +75,23 @@ fn outcome_of<'a>(outcomes: &'a [(String, Outcome)], name: &str) -> &'a Outcome 
         .1
 }
 
+/// The long inputs of `fuzz/seed_corpus.py`: the clean ones stay clean, and a run of
+/// thousands of bad characters is one diagnostic, not one per character.
+fn expect_long_texts(outcomes: &[(String, Outcome)], checked: bool) {
+    for clean in ["seed-long-line", "seed-long-layers", "seed-long-lets"] {
+        expect(outcomes, clean, &[]);
+    }
+    for (name, code) in [
+        ("seed-long-bidi-comment", "E0108"),
+        ("seed-long-nul-comment", "E0107"),
+    ] {
+        assert_eq!(outcome_of(outcomes, name).codes, [code], "{name}");
+    }
+    // Unknown arguments are the checker's to find; the parser accepts them.
+    let unknown_arguments: &[&str] = if checked { &["E0201"] } else { &[] };
+    expect(outcomes, "seed-long-errors", unknown_arguments);
+}
+
 /// Asserts that the corpus file `name` had exactly the diagnostic codes `codes` (as a set).
 fn expect(outcomes: &[(String, Outcome)], name: &str, codes: &[&str]) {
     let mut found = outcome_of(outcomes, name).codes.clone();
@@ -78,6 +109,7 @@ fn parse_corpus_replays() {
     expect(&outcomes, "seed-deep_nesting", &["E0104"]);
     expect(&outcomes, "seed-bom", &["E0103"]);
     expect(&outcomes, "seed-unterminated_comment", &["E0102"]);
+    expect_long_texts(&outcomes, false);
 }
 
 #[test]
@@ -89,6 +121,7 @@ fn check_corpus_replays() {
     expect(&outcomes, "seed-param_bytes_limit", &["E0409"]);
     expect(&outcomes, "seed-window_too_large", &["E0402"]);
     expect(&outcomes, "seed-dim_overflow", &["E0109"]);
+    expect_long_texts(&outcomes, true);
 }
 
 #[test]
