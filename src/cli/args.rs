@@ -100,9 +100,9 @@ const COMPILE_EXAMPLES: &str = concat!(
 const TRAIN_EXAMPLES: &str = concat!(
     "Examples:\n",
     "  modelc train specs/linear_regression.model --epochs 5 --out runs/linreg\n",
-    "  modelc train specs/seed_cnn.model --out runs/seed_cnn --threads 2\n",
-    "  modelc train specs/seed_cnn.model --out runs/seed_cnn --set 'optimizer=adam(lr: 3e-4)' --force\n",
-    "  modelc train specs/seed_cnn.model --out runs/seed_cnn --resume\n",
+    "  modelc train specs/seed_cnn.model --out runs/cnn --threads 2\n",
+    "  modelc train specs/seed_cnn.model --out runs/cnn --set 'optimizer=adam(lr: 3e-4)' --force\n",
+    "  modelc train specs/seed_cnn.model --out runs/cnn --resume\n",
 );
 const EXPERIMENT_EXAMPLES: &str = concat!(
     "Examples:\n",
@@ -111,18 +111,18 @@ const EXPERIMENT_EXAMPLES: &str = concat!(
 );
 const EVAL_EXAMPLES: &str = concat!(
     "Examples:\n",
-    "  modelc eval specs/seed_cnn.model --weights runs/seed_cnn/weights.safetensors\n",
-    "  modelc eval specs/seed_cnn.model --weights runs/seed_cnn/weights.safetensors --split train --format json\n",
+    "  modelc eval specs/seed_cnn.model --weights runs/cnn/weights.safetensors\n",
+    "  modelc eval specs/seed_cnn.model --weights runs/cnn/weights.safetensors --split train\n",
 );
 const RUN_EXAMPLES: &str = concat!(
     "Examples:\n",
     "  modelc run specs/linear_regression.model --random-weights 1 --input x.npy\n",
-    "  modelc run runs/seed_cnn/plan.ron --weights runs/seed_cnn/weights.safetensors --input image.npy -o scores.npy\n",
+    "  modelc run runs/cnn/plan.ron --weights runs/cnn/weights.safetensors --input x.npy -o y.npy\n",
 );
 const EXPORT_EXAMPLES: &str = concat!(
     "Examples:\n",
     "  modelc export specs/seed_cnn.model --random-weights 1 --to onnx-text\n",
-    "  modelc export runs/seed_cnn/plan.ron --weights runs/seed_cnn/weights.safetensors -o seed_cnn.onnx\n",
+    "  modelc export runs/cnn/plan.ron --weights runs/cnn/weights.safetensors -o cnn.onnx\n",
     "  modelc export specs/seed_cnn.model --to pytorch -o seed_cnn_torch\n",
 );
 const BENCH_EXAMPLES: &str = concat!(
@@ -149,8 +149,8 @@ const FMT_EXAMPLES: &str = concat!(
 );
 const COMPARE_EXAMPLES: &str = concat!(
     "Examples:\n",
-    "  modelc compare runs/linreg runs/seed_cnn\n",
-    "  modelc compare runs/optimizers/trials/* --select max val_accuracy -o runs/optimizers/report\n",
+    "  modelc compare runs/linreg runs/cnn\n",
+    "  modelc compare runs/optimizers/trials/* --select max val_accuracy -o report\n",
 );
 const LSP_EXAMPLES: &str = concat!(
     "Examples:\n",

@@ -12,6 +12,7 @@
 use super::{lookup, Code, Diagnostic, Severity, SourceMap};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 /// The JSON schema of SARIF 2.1.0 (OASIS standard, errata 01).
 const SCHEMA: &str =
@@ -149,7 +150,7 @@ fn uri_reference(path: &str) -> String {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out
@@ -163,7 +164,10 @@ mod tests {
     #[test]
     fn a_result_has_its_rule_level_message_and_exclusive_end_column() {
         let mut map = SourceMap::new();
-        let f = map.add("specs/a b.model", "model M(x: f32[N, 4]) {\n    dnse(3)\n}\n");
+        let f = map.add(
+            "specs/a b.model",
+            "model M(x: f32[N, 4]) {\n    dnse(3)\n}\n",
+        );
         let d = Diagnostic::error(codes::CHECK_UNKNOWN_LAYER, "unknown layer `dnse`")
             .primary(f, Span::new(28, 32), "not a layer")
             .help("did you mean `dense`?");
