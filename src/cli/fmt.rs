@@ -2,19 +2,24 @@
 //!
 //! Input: spec files (rewritten in place, atomically, only when formatting changes them), or
 //! stdin when no file or `-` is given (formatted text to stdout, for editors). `--check` writes
-//! nothing and prints, per file, the lines that would change. Exit status: 0 all formatted (or
+//! nothing and prints, per file, the lines that would change: as a diff (`--format human`), or
+//! as one E0818 diagnostic per hunk at the first line it changes (`--format json|github`: JSON
+//! lines or GitHub annotations, as `check` prints them). Exit status: 0 all formatted (or
 //! now formatted), 1 a file has syntax errors (it is left untouched) or `--check` found a file
 //! to change, 2 usage or I/O problems.
 
 use super::options::{format_parser, LimitArgs};
 use super::output::Output;
 use super::source;
-use crate::diag::{self, codes, Diagnostic, FileId, Format, SourceMap};
-use crate::syntax::format::{format_source, render_diff};
+use crate::diag::{self, codes, Diagnostic, FileId, Format, SourceMap, Span};
+use crate::syntax::format::{changes, format_source, render_diff};
 use crate::syntax::Limits;
 use clap::Args;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// The name stdin's spec is shown under.
+const STDIN_NAME: &str = "<stdin>";
 
 #[derive(Debug, Args)]
 pub struct FmtArgs {
@@ -24,7 +29,8 @@ pub struct FmtArgs {
     /// Write nothing; exit 1 and show the changes when some file is not formatted.
     #[arg(long)]
     pub check: bool,
-    /// Output format for diagnostics.
+    /// Output format for diagnostics; with `--check`, `json` and `github` report each change
+    /// as a diagnostic (E0818) instead of a diff.
     #[arg(long, value_parser = format_parser(), default_value = "human")]
     pub format: Format,
     #[command(flatten)]
@@ -85,8 +91,11 @@ fn one_file(
         return (0, Vec::new());
     }
     if args.check {
-        diffs.push_str(&render_diff(&path.display().to_string(), &text, &formatted));
-        return (1, Vec::new());
+        if args.format == Format::Human {
+            diffs.push_str(&render_diff(&path.display().to_string(), &text, &formatted));
+            return (1, Vec::new());
+        }
+        return (1, not_formatted(map, spec.file, &text, &formatted));
     }
     match crate::util::write_atomic(path, formatted.as_bytes()) {
         Ok(()) => (0, Vec::new()),
@@ -112,7 +121,7 @@ fn run_stdin(args: &FmtArgs, limits: &Limits, out: &Output) -> u8 {
         out.diagnostics(&map, &[d]);
         return 2;
     }
-    let file = map.add("<stdin>", String::from_utf8_lossy(&bytes).into_owned());
+    let file = map.add(STDIN_NAME, String::from_utf8_lossy(&bytes).into_owned());
     if bytes.len() as u64 > limits.max_source_bytes {
         let d = Diagnostic::error(
             codes::SYNTAX_FILE_TOO_LARGE,
@@ -129,6 +138,20 @@ fn run_stdin(args: &FmtArgs, limits: &Limits, out: &Output) -> u8 {
             return 1;
         }
     };
+    if args.check && args.format != Format::Human {
+        return match format_source(file, text, limits) {
+            Ok(formatted) => {
+                let diags = not_formatted(&map, file, text, &formatted);
+                out.diagnostics(&map, &diags);
+                u8::from(!diags.is_empty())
+            }
+            Err(mut diags) => {
+                diag::sort(&mut diags);
+                out.diagnostics(&map, &diags);
+                diag::exit_status(&diags).max(1)
+            }
+        };
+    }
     match format_stdin(file, text, limits, args.check) {
         Ok((shown, status)) => {
             Output::stdout(&shown);
@@ -154,7 +177,46 @@ fn format_stdin(
         return Ok((formatted, 0));
     }
     let status = u8::from(formatted != text);
-    Ok((render_diff("<stdin>", text, &formatted), status))
+    Ok((render_diff(STDIN_NAME, text, &formatted), status))
+}
+
+/// One E0818 per hunk formatting would change, at the old lines it replaces, with the
+/// formatted lines as a note.
+fn not_formatted(map: &SourceMap, file: FileId, text: &str, formatted: &str) -> Vec<Diagnostic> {
+    let starts = map.line_starts(file);
+    let line_start = |line: usize| starts.get(line - 1).copied().unwrap_or(text.len());
+    let line_end = |line: usize| {
+        let next = starts.get(line).copied().unwrap_or(text.len());
+        let body = text.get(line_start(line)..next).unwrap_or_default();
+        line_start(line) + body.trim_end_matches(['\n', '\r']).len()
+    };
+    let shown = map.name(file).to_string();
+    changes(text, formatted)
+        .into_iter()
+        .map(|c| {
+            let lines = if c.first_line == c.last_line {
+                format!("line {}", c.first_line)
+            } else {
+                format!("lines {}-{}", c.first_line, c.last_line)
+            };
+            let span = Span::new(line_start(c.first_line), line_end(c.last_line));
+            let d = Diagnostic::error(
+                codes::FMT_NOT_FORMATTED,
+                format!("{shown} is not formatted: `modelc fmt` changes {lines}"),
+            )
+            .primary(file, span, "formatting changes this");
+            let d = if c.formatted.is_empty() {
+                d.note("formatted: these lines are removed")
+            } else {
+                d.note(format!("formatted:\n{}", c.formatted.join("\n")))
+            };
+            if shown == STDIN_NAME {
+                d.help("format it with `modelc fmt -` (stdin to stdout)")
+            } else {
+                d.help(format!("run `modelc fmt {shown}`"))
+            }
+        })
+        .collect()
 }
 
 fn usage(out: &Output, message: &str) -> u8 {

@@ -17,12 +17,14 @@ use clap::Args;
 /// machine clear of the out-of-memory killer; the shipped specs need a few MiB.
 pub const DEFAULT_MAX_ACTIVATION_BYTES: u64 = crate::runtime::interp::DEFAULT_MEMORY_BUDGET;
 
-/// `--max-activation-bytes`, on the commands that run a plan.
+/// `--max-activation-bytes`, on the commands that run a plan (under `--help`'s "Limits"
+/// heading, hidden from `-h`).
 #[derive(Clone, Copy, Debug, Args)]
+#[command(next_help_heading = "Limits")]
 pub struct ActivationLimitArgs {
     /// Most bytes of activation memory a run may need (the plan's bytes per sample × batch;
     /// ×2 when training).
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_ACTIVATION_BYTES)]
+    #[arg(long, hide_short_help = true, value_name = "BYTES", default_value_t = DEFAULT_MAX_ACTIVATION_BYTES)]
     pub max_activation_bytes: u64,
 }
 

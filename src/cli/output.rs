@@ -33,9 +33,10 @@ impl Output {
         }
     }
 
-    /// Renders diagnostics: human ones to stderr, JSON and GitHub ones to stdout.
+    /// Renders diagnostics: human ones to stderr, JSON, GitHub and SARIF ones to stdout. SARIF
+    /// is one log even when there is nothing to report (an empty log says "clean").
     pub fn diagnostics(&self, map: &SourceMap, diags: &[Diagnostic]) {
-        if diags.is_empty() {
+        if diags.is_empty() && self.format != Format::Sarif {
             return;
         }
         let options = RenderOptions {
@@ -46,7 +47,7 @@ impl Output {
                 let mut err = StandardStream::stderr(self.stderr_choice());
                 diag::render(&mut err, map, diags, options)
             }
-            Format::Json | Format::Github => {
+            Format::Json | Format::Github | Format::Sarif => {
                 let mut out = NoColor::new(io::stdout().lock());
                 diag::render(&mut out, map, diags, options).and_then(|()| out.flush())
             }

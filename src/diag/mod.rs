@@ -1,5 +1,5 @@
 //! Diagnostics: the one type every phase reports problems with, the registry of codes, the
-//! renderers (human via codespan-reporting, JSON lines, GitHub annotations), and the wording
+//! renderers (human via codespan-reporting, JSON lines, GitHub annotations, SARIF), and the wording
 //! every phase shares: the one did-you-mean policy (`suggest`) and byte counts in words
 //! ([`human_bytes`]).
 //!
@@ -11,6 +11,7 @@ mod bytes;
 pub mod codes;
 mod excerpt;
 mod render;
+mod sarif;
 mod source_map;
 pub mod suggest;
 

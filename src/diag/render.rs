@@ -1,5 +1,6 @@
-//! Renders diagnostics for people (codespan-reporting), for CI (JSON lines) and for GitHub
-//! Actions (workflow-command annotations).
+//! Renders diagnostics for people (codespan-reporting), for CI (JSON lines), for GitHub
+//! Actions (workflow-command annotations) and for code-scanning dashboards (one SARIF log, built
+//! by `sarif`).
 
 use super::excerpt;
 use super::{Diagnostic, LineCol, Severity, SourceMap};
@@ -20,6 +21,8 @@ pub enum Format {
     Json,
     /// GitHub Actions `::error` annotations.
     Github,
+    /// One SARIF 2.1.0 log for all the diagnostics (`check` only), written even when empty.
+    Sarif,
 }
 
 /// How to render.
@@ -80,6 +83,11 @@ pub fn render(
                 writeln!(out, "{}", to_github(map, d))?;
             }
             Ok(())
+        }
+        Format::Sarif => {
+            let log = super::sarif::to_sarif(map, diags);
+            let text = serde_json::to_string_pretty(&log).map_err(io::Error::other)?;
+            writeln!(out, "{text}")
         }
     }
 }

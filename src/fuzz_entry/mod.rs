@@ -46,7 +46,7 @@ impl Outcome {
 /// Renders `diags` in every output format (as the CLI would print them), to catch spans or
 /// locations that the renderers cannot place.
 fn render_all(map: &SourceMap, diags: &[Diagnostic]) {
-    for format in [Format::Human, Format::Json, Format::Github] {
+    for format in [Format::Human, Format::Json, Format::Github, Format::Sarif] {
         let mut sink = NoColor::new(Vec::new());
         // An I/O error cannot happen on a Vec; a render error is reported, not a panic.
         let _ = diag::render(&mut sink, map, diags, RenderOptions { format });

@@ -12,7 +12,8 @@
 //! `[2, 3·units]`), embedding tables `[vocab, dim]`. A Keras model's `get_weights()` arrays can be
 //! written under these names as they are. Derived parameters (an inference rewrite such as a
 //! batch norm folded into a conv) are never in the file: they are computed from the stored ones
-//! by their [`Recipe`] after loading (formulas in `crate::ir`).
+//! by their [`Recipe`] after loading (formulas in `crate::ir`). A Keras or PyTorch file given
+//! instead is named by its first bytes (`foreign`: E0816, E0817) with the converter to run.
 //!
 //! Invariants: a loaded file is untrusted. Every tensor is checked (name, dtype, shape, finite
 //! values) and *every* problem is reported by tensor name; a malformed file (header lies,
@@ -28,8 +29,9 @@ use safetensors::{Dtype, SafeTensors};
 use thiserror::Error;
 
 use crate::diag::codes::{
-    WEIGHTS_DTYPE, WEIGHTS_FORMAT, WEIGHTS_MISSING, WEIGHTS_NON_FINITE, WEIGHTS_PLAN_MISMATCH,
-    WEIGHTS_SHAPE, WEIGHTS_TOO_LARGE, WEIGHTS_UNEXPECTED,
+    WEIGHTS_DTYPE, WEIGHTS_FORMAT, WEIGHTS_KERAS_FILE, WEIGHTS_MISSING, WEIGHTS_NON_FINITE,
+    WEIGHTS_PLAN_MISMATCH, WEIGHTS_SHAPE, WEIGHTS_TOO_LARGE, WEIGHTS_TORCH_FILE,
+    WEIGHTS_UNEXPECTED,
 };
 use crate::diag::{
     codes::{IO_READ, IO_WRITE},
@@ -43,6 +45,7 @@ use crate::runtime::kernels::rnn;
 use crate::util::limits::DEFAULT_MAX_PARAM_BYTES;
 
 pub use bounded_read::read_safetensors;
+pub use foreign::Foreign;
 
 /// One parameter tensor with its name.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,6 +72,9 @@ pub enum WeightsError {
     /// Not a safetensors file, or its header lies (offsets past the end, overlaps, bad JSON).
     #[error("not a valid safetensors file: {0}")]
     Format(String),
+    /// Another framework's weights file (Keras HDF5 or `.keras`, PyTorch), named by its bytes.
+    #[error("the weights file is {}, not a safetensors file", .0.describe())]
+    Foreign(Foreign),
     #[error("tensor `{name}` is missing (expected f32{shape:?})")]
     Missing { name: String, shape: Vec<usize> },
     #[error("tensor `{name}` is not a parameter of this model")]
@@ -105,7 +111,10 @@ impl WeightsError {
         let code = match self {
             WeightsError::Read(_) => IO_READ,
             WeightsError::Write(_) => IO_WRITE,
-            WeightsError::Format(_) => WEIGHTS_FORMAT,
+            WeightsError::Format(_)
+            | WeightsError::Foreign(Foreign::NumpyArchive | Foreign::Zip) => WEIGHTS_FORMAT,
+            WeightsError::Foreign(Foreign::KerasHdf5 | Foreign::KerasArchive) => WEIGHTS_KERAS_FILE,
+            WeightsError::Foreign(Foreign::TorchArchive | Foreign::Pickle) => WEIGHTS_TORCH_FILE,
             WeightsError::Missing { .. } => WEIGHTS_MISSING,
             WeightsError::Unexpected { .. } => WEIGHTS_UNEXPECTED,
             WeightsError::DType { .. } => WEIGHTS_DTYPE,
@@ -130,9 +139,41 @@ impl WeightsError {
             WeightsError::TooLarge { .. } => d
                 .note("the plan file declares every parameter's shape; nothing else bounds them")
                 .help("run the plan with trained weights (`--weights W.safetensors`)"),
+            WeightsError::Foreign(kind) => foreign_help(d, *kind, path),
             _ => d,
         }
     }
+}
+
+/// The note and help of a weights file of another framework: the converter command for it.
+fn foreign_help(d: Diagnostic, kind: Foreign, path: &str) -> Diagnostic {
+    let d = d.note(
+        "modelc reads safetensors files: one f32 tensor per parameter, named LAYER.PARAM \
+         (`modelc inspect SPEC.model` lists them), in Keras layouts",
+    );
+    let Some(converter) = kind.converter() else {
+        return if kind == Foreign::NumpyArchive {
+            d.help(
+                "write the arrays with `safetensors.numpy.save_file`, named after the spec's \
+                 parameters",
+            )
+        } else {
+            d
+        };
+    };
+    let out = Path::new(path).with_extension("safetensors");
+    let out = if out == Path::new(path) {
+        "converted.safetensors".to_string()
+    } else {
+        out.display().to_string()
+    };
+    let what = match kind {
+        Foreign::TorchArchive | Foreign::Pickle => "convert its state_dict",
+        _ => "convert it",
+    };
+    d.help(format!(
+        "{what}: `python3 {converter} {path} --spec SPEC.model -o {out}`"
+    ))
 }
 
 /// Converts problems into diagnostics located in `path`.
@@ -298,8 +339,10 @@ pub fn weights_from_bytes(
     bytes: &[u8],
     plan: &ExecutionPlan,
 ) -> Result<Weights, Vec<WeightsError>> {
-    let file =
-        SafeTensors::deserialize(bytes).map_err(|e| vec![WeightsError::Format(e.to_string())])?;
+    let file = SafeTensors::deserialize(bytes).map_err(|e| {
+        vec![foreign::identify(bytes)
+            .map_or(WeightsError::Format(e.to_string()), WeightsError::Foreign)]
+    })?;
     let mut tensors: Vec<_> = file.iter().collect();
     tensors.sort_by(|a, b| a.0.cmp(b.0));
     let mut slots: Vec<Option<ArrayD<f32>>> = vec![None; plan.params.len()];
@@ -581,4 +624,5 @@ fn materialize(recipe: &Recipe, at: usize, entries: &[WeightEntry]) -> Result<Ar
 }
 
 mod bounded_read;
+mod foreign;
 mod operands;

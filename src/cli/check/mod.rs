@@ -7,7 +7,7 @@
 mod inputs;
 mod watch;
 
-use super::options::{format_parser, LimitArgs};
+use super::options::{format_parser_with_sarif, LimitArgs};
 use super::output::Output;
 use super::source;
 use crate::diag::{self, Diagnostic, Format, SourceMap};
@@ -27,8 +27,8 @@ pub struct CheckArgs {
     /// Keep running: check again whenever a file changes (Ctrl-C stops).
     #[arg(long)]
     pub watch: bool,
-    /// Output format for diagnostics.
-    #[arg(long, value_parser = format_parser(), default_value = "human")]
+    /// Output format for diagnostics (`sarif`: one SARIF 2.1.0 log on stdout, for code scanning).
+    #[arg(long, value_parser = format_parser_with_sarif(), default_value = "human")]
     pub format: Format,
     /// Treat warnings as errors (exit status 1 when there are any).
     #[arg(long)]
@@ -40,6 +40,14 @@ pub struct CheckArgs {
 /// Runs `check`; returns the exit status.
 pub fn run(args: &CheckArgs, out: &Output) -> u8 {
     if args.watch {
+        if args.format == Format::Sarif {
+            let d = Diagnostic::error(
+                diag::codes::IO_USAGE,
+                "`--watch` cannot write SARIF: a SARIF log is one document",
+            )
+            .help("use `--format json` or `--format github` with `--watch`");
+            return super::common::report(out, &SourceMap::new(), vec![d]);
+        }
         return watch::run(args, out);
     }
     match inputs::expand(&args.files) {

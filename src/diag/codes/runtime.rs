@@ -1,4 +1,5 @@
-//! Codes of running a model (E08xx): inputs that do not fit the plan, budgets, kernel failures.
+//! Codes of running a model (E08xx): inputs that do not fit the plan, budgets, kernel failures,
+//! weights saved by another framework; and `fmt --check`'s finding.
 
 use super::{code_info, Code, CodeInfo};
 
@@ -13,6 +14,11 @@ pub const TRAIN_DIVERGED: Code = Code::new("E0807");
 pub const TRAIN_CHECKPOINT: Code = Code::new("E0808");
 pub const TRAIN_FAILED: Code = Code::new("E0809");
 pub const RUN_ACTIVATION_LIMIT: Code = Code::new("E0810");
+pub const WEIGHTS_KERAS_FILE: Code = Code::new("E0816");
+pub const WEIGHTS_TORCH_FILE: Code = Code::new("E0817");
+/// `fmt --check`'s finding in machine formats (kept here: E0816–E0819 are this table's codes
+/// for the command line's CI work).
+pub const FMT_NOT_FORMATTED: Code = Code::new("E0818");
 
 /// This phase's registry entries.
 pub(super) const TABLE: &[CodeInfo] = &[
@@ -27,6 +33,9 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0808, "checkpoint does not fit this spec"),
     code_info!(E0809, "training cannot run this model"),
     code_info!(E0810, "activation memory over the limit"),
+    code_info!(E0816, "weights file is a keras file"),
+    code_info!(E0817, "weights file is a pytorch file"),
+    code_info!(E0818, "spec is not formatted"),
 ];
 
 // The `code_info!` macro refers to codes by their literal names.
@@ -41,3 +50,6 @@ const E0807: Code = TRAIN_DIVERGED;
 const E0808: Code = TRAIN_CHECKPOINT;
 const E0809: Code = TRAIN_FAILED;
 const E0810: Code = RUN_ACTIVATION_LIMIT;
+const E0816: Code = WEIGHTS_KERAS_FILE;
+const E0817: Code = WEIGHTS_TORCH_FILE;
+const E0818: Code = FMT_NOT_FORMATTED;

@@ -6,10 +6,13 @@
 //! `/dev/zero` or a text file gives is refused after 8 bytes), the header must be a JSON object,
 //! and the data it declares must fit the caller's limit; then exactly the declared bytes are
 //! read, and a byte more is an error (as the safetensors crate itself refuses it). Nothing is
-//! read or allocated beyond `8 + header + declared data`, whatever the file or device is.
+//! read or allocated beyond `8 + header + declared data`, whatever the file or device is. A file
+//! refused before its data is read is first compared with other frameworks' formats
+//! (`foreign`: at most 64 KiB more), so a Keras or PyTorch file is named as such.
 
 use std::io::Read;
 
+use super::foreign::identify_stream;
 use super::WeightsError;
 
 /// The safetensors format's own limit on the header's length.
@@ -28,10 +31,14 @@ pub fn read_safetensors(reader: impl Read, max_bytes: u64) -> Result<Vec<u8>, We
     }
     let header_len = u64::from_le_bytes(length);
     if !(2..=MAX_HEADER_BYTES).contains(&header_len) {
-        return Err(WeightsError::Format(format!(
+        return Err(foreign_or(
+            &length,
+            &mut reader,
+            format!(
             "its first 8 bytes give a header of {header_len} bytes; a safetensors header is 2 to \
              {MAX_HEADER_BYTES} bytes of JSON"
-        )));
+        ),
+        ));
     }
     let mut bytes = length.to_vec();
     (&mut reader)
@@ -40,17 +47,23 @@ pub fn read_safetensors(reader: impl Read, max_bytes: u64) -> Result<Vec<u8>, We
         .map_err(WeightsError::Read)?;
     let header = &bytes[8..];
     if (header.len() as u64) < header_len {
-        return Err(WeightsError::Format(format!(
+        let message = format!(
             "the file ends inside its header ({} of {header_len} bytes)",
             header.len()
-        )));
+        );
+        return Err(foreign_or(&bytes, &mut reader, message));
     }
     if header.first() != Some(&b'{') {
-        return Err(WeightsError::Format(
+        return Err(foreign_or(
+            &bytes,
+            &mut reader,
             "its header is not a JSON object".to_string(),
         ));
     }
-    let data_len = declared_data_bytes(header)?;
+    let data_len = declared_data_bytes(header).map_err(|e| match e {
+        WeightsError::Format(m) => foreign_or(&bytes, &mut reader, m),
+        other => other,
+    })?;
     let total = 8_u64
         .checked_add(header_len)
         .and_then(|n| n.checked_add(data_len));
@@ -78,6 +91,11 @@ pub fn read_safetensors(reader: impl Read, max_bytes: u64) -> Result<Vec<u8>, We
         ));
     }
     Ok(bytes)
+}
+
+/// The other framework's format the file is in, else [`WeightsError::Format`] with `message`.
+fn foreign_or(read: &[u8], rest: &mut impl Read, message: String) -> WeightsError {
+    identify_stream(read, rest).map_or(WeightsError::Format(message), WeightsError::Foreign)
 }
 
 /// Fills `buf` as far as the reader goes; returns how many bytes were read.
@@ -118,6 +136,7 @@ fn declared_data_bytes(header: &[u8]) -> Result<u64, WeightsError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::foreign::Foreign;
     use super::*;
 
     fn file(header: &str, data: &[u8]) -> Vec<u8> {
@@ -180,5 +199,28 @@ mod tests {
         let no_offsets = file(r#"{"w":{"dtype":"F32","shape":[2]}}"#, &[]);
         let e = message(read_safetensors(no_offsets.as_slice(), 1 << 20));
         assert!(e.contains("no valid `data_offsets`"), "{e}");
+    }
+
+    #[test]
+    fn keras_and_pytorch_files_are_named_as_such() {
+        let mut h5 = b"\x89HDF\r\n\x1a\n".to_vec();
+        h5.extend_from_slice(&[0; 100]);
+        let e = read_safetensors(h5.as_slice(), 1 << 20).unwrap_err();
+        assert!(
+            matches!(e, WeightsError::Foreign(Foreign::KerasHdf5)),
+            "{e}"
+        );
+        let mut zip = b"PK\x03\x04".to_vec();
+        zip.extend_from_slice(&[0; 26]);
+        zip.extend_from_slice(b"archive/data.pkl");
+        let e = read_safetensors(zip.as_slice(), 1 << 20).unwrap_err();
+        assert!(
+            matches!(e, WeightsError::Foreign(Foreign::TorchArchive)),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "the weights file is a PyTorch file (a `torch.save` zip archive), not a safetensors file"
+        );
     }
 }

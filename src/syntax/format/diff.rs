@@ -2,7 +2,8 @@
 //!
 //! Input: the old and new text of one file. Output: `Diff in NAME at line L:` headers (1-based
 //! line of the old text) followed by ` context`, `-old` and `+new` lines, like `cargo fmt
-//! --check`. Invariant: bounded work on any input: the common head and tail are trimmed first,
+//! --check`; or the same hunks as [`Change`]s (old line range and formatted lines) for
+//! annotations. Invariant: bounded work on any input: the common head and tail are trimmed first,
 //! and a middle too large for a line-by-line alignment is shown as one replaced range.
 
 use std::fmt::Write as _;
@@ -26,30 +27,10 @@ pub fn render_diff(name: &str, old: &str, new: &str) -> String {
     let new_lines: Vec<&str> = split_lines(new);
     let script = edit_script(&old_lines, &new_lines);
     let mut out = String::new();
-    let changed: Vec<usize> = script
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| !matches!(l, Line::Same(_)))
-        .map(|(i, _)| i)
-        .collect();
-    let mut i = 0;
-    while i < changed.len() {
-        // A hunk: changes closer than 2 * CONTEXT lines apart share one.
-        let first = changed[i];
-        let mut last = first;
-        while i + 1 < changed.len() && changed[i + 1] <= last + 2 * CONTEXT + 1 {
-            i += 1;
-            last = changed[i];
-        }
-        i += 1;
+    for (first, last) in hunks(&script) {
         let from = first.saturating_sub(CONTEXT);
         let to = (last + CONTEXT + 1).min(script.len());
-        let old_line = 1 + script
-            .get(..from)
-            .unwrap_or_default()
-            .iter()
-            .filter(|l| !matches!(l, Line::New(_)))
-            .count();
+        let old_line = 1 + old_lines_before(&script, from);
         let _ = writeln!(out, "Diff in {name} at line {old_line}:");
         for line in script.get(from..to).unwrap_or_default() {
             let (mark, text) = match line {
@@ -63,6 +44,85 @@ pub fn render_diff(name: &str, old: &str, new: &str) -> String {
         }
     }
     out
+}
+
+/// One hunk of [`render_diff`], for machine-readable output (`fmt --check --format json`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The first old line the hunk changes, 1-based (for a pure insertion, the line it goes
+    /// before, or the last line at the end of the file).
+    pub first_line: usize,
+    /// The last old line the hunk changes (`first_line` for a pure insertion).
+    pub last_line: usize,
+    /// The hunk's lines as formatting writes them (changed lines only, no context).
+    pub formatted: Vec<String>,
+}
+
+/// The hunks of the changes from `old` to `new`, in order (empty when they are equal); the
+/// same grouping as [`render_diff`]'s headers.
+pub fn changes(old: &str, new: &str) -> Vec<Change> {
+    let old_lines: Vec<&str> = split_lines(old);
+    let new_lines: Vec<&str> = split_lines(new);
+    let script = edit_script(&old_lines, &new_lines);
+    let last_old = old_lines.len().max(1);
+    hunks(&script)
+        .into_iter()
+        .map(|(first, last)| {
+            let span = script.get(first..=last).unwrap_or_default();
+            let start = old_lines_before(&script, first);
+            let kept_or_removed = span.iter().filter(|l| !matches!(l, Line::New(_))).count();
+            let first_line = (start + 1).min(last_old);
+            let last_line = (start + kept_or_removed).min(last_old).max(first_line);
+            let formatted = span
+                .iter()
+                .filter_map(|l| match l {
+                    Line::New(t) => Some((*t).to_string()),
+                    _ => None,
+                })
+                .collect();
+            Change {
+                first_line,
+                last_line,
+                formatted,
+            }
+        })
+        .collect()
+}
+
+/// The (first, last) script indexes of each hunk: changes closer than 2 × [`CONTEXT`] lines
+/// apart share one.
+fn hunks(script: &[Line<'_>]) -> Vec<(usize, usize)> {
+    let changed: Vec<usize> = script
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !matches!(l, Line::Same(_)))
+        .map(|(i, _)| i)
+        .collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&first) = changed.get(i) {
+        let mut last = first;
+        while let Some(&next) = changed.get(i + 1) {
+            if next > last + 2 * CONTEXT + 1 {
+                break;
+            }
+            i += 1;
+            last = next;
+        }
+        i += 1;
+        out.push((first, last));
+    }
+    out
+}
+
+/// How many old lines the script holds before index `at`.
+fn old_lines_before(script: &[Line<'_>], at: usize) -> usize {
+    script
+        .get(..at)
+        .unwrap_or_default()
+        .iter()
+        .filter(|l| !matches!(l, Line::New(_)))
+        .count()
 }
 
 /// The lines of a text without their line ends (a final line end starts no extra line).
@@ -166,5 +226,28 @@ mod tests {
         assert!(diff.contains("-2\n+two\n"), "{diff}");
         assert!(diff.contains("-19\n"), "{diff}");
         assert!(!diff.contains('\r'));
+    }
+
+    #[test]
+    fn changes_give_each_hunk_its_old_lines_and_formatted_text() {
+        let old = "1\n2\n3\n4\n5\nx  \ny  \n8\n9\n10\n11\n12\n13\n14\n15\n16\n";
+        let new = "1\n2\n3\n4\n5\nx\ny\n8\n9\n10\n11\n12\n13\n14\n15\n16\nend\n";
+        let got = changes(old, new);
+        assert_eq!(
+            got,
+            vec![
+                Change {
+                    first_line: 6,
+                    last_line: 7,
+                    formatted: vec!["x".into(), "y".into()]
+                },
+                Change {
+                    first_line: 16,
+                    last_line: 16,
+                    formatted: vec!["end".into()]
+                },
+            ]
+        );
+        assert!(changes(old, old).is_empty());
     }
 }

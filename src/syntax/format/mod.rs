@@ -22,7 +22,7 @@ mod diff;
 mod emitter;
 mod print;
 
-pub use diff::render_diff;
+pub use diff::{changes, render_diff, Change};
 pub use print::MAX_WIDTH;
 
 use super::{parse, Limits};
