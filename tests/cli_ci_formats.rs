@@ -128,8 +128,8 @@ fn fmt_check_github_annotates_the_first_changed_line() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stdout(&o),
-        "::error file=broken.model,line=1,col=1,endLine=1,endColumn=25,title=modelc E0818::\
-         [E0818] broken.model is not formatted: `modelc fmt` changes line 1\
+        "::error file=broken.model,line=1,col=1,endLine=1,endColumn=25,title=modelc E0113::\
+         [E0113] broken.model is not formatted: `modelc fmt` changes line 1\
          %0A= note: formatted:%0Amodel M(x: f32[N, 4]) {\
          %0A= help: run `modelc fmt broken.model`\n"
     );
@@ -165,7 +165,7 @@ fn fmt_check_json_has_the_diagnostics_schema_of_check() {
     let keys =
         |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
     assert_eq!(keys(&f), keys(&c));
-    assert_eq!(f["code"], "E0818");
+    assert_eq!(f["code"], "E0113");
     assert_eq!(f["file"], "broken.model");
     assert_eq!(
         (f["line"].clone(), f["end_line"].clone()),
@@ -273,7 +273,7 @@ fn the_action_checks_and_fmt_checks_specs_with_annotations() {
     std::fs::copy(broken_spec().1, dir.path().join("specs/broken.model")).unwrap();
     let expected = [
         "::error file=specs/broken.model,line=3,col=5,endLine=3,endColumn=11,title=modelc E0200::",
-        "::error file=specs/broken.model,line=1,col=1,endLine=1,endColumn=25,title=modelc E0818::",
+        "::error file=specs/broken.model,line=1,col=1,endLine=1,endColumn=25,title=modelc E0113::",
     ];
     for (line, expected) in lines.iter().zip(expected) {
         let spec_line = line.replace(" $MODELC_SPECS", "");

@@ -3,7 +3,7 @@
 //! Input: spec files (rewritten in place, atomically, only when formatting changes them), or
 //! stdin when no file or `-` is given (formatted text to stdout, for editors). `--check` writes
 //! nothing and prints, per file, the lines that would change: as a diff (`--format human`), or
-//! as one E0818 diagnostic per hunk at the first line it changes (`--format json|github`: JSON
+//! as one E0113 diagnostic per hunk at the first line it changes (`--format json|github`: JSON
 //! lines or GitHub annotations, as `check` prints them). Exit status: 0 all formatted (or
 //! now formatted), 1 a file has syntax errors (it is left untouched) or `--check` found a file
 //! to change, 2 usage or I/O problems.
@@ -30,7 +30,7 @@ pub struct FmtArgs {
     #[arg(long)]
     pub check: bool,
     /// Output format for diagnostics; with `--check`, `json` and `github` report each change
-    /// as a diagnostic (E0818) instead of a diff.
+    /// as a diagnostic (E0113) instead of a diff.
     #[arg(long, value_parser = format_parser(), default_value = "human")]
     pub format: Format,
     #[command(flatten)]
@@ -180,7 +180,7 @@ fn format_stdin(
     Ok((render_diff(STDIN_NAME, text, &formatted), status))
 }
 
-/// One E0818 per hunk formatting would change, at the old lines it replaces, with the
+/// One E0113 per hunk formatting would change, at the old lines it replaces, with the
 /// formatted lines as a note.
 fn not_formatted(map: &SourceMap, file: FileId, text: &str, formatted: &str) -> Vec<Diagnostic> {
     let starts = map.line_starts(file);

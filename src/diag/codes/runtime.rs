@@ -18,7 +18,6 @@ pub const WEIGHTS_KERAS_FILE: Code = Code::new("E0816");
 pub const WEIGHTS_TORCH_FILE: Code = Code::new("E0817");
 /// `fmt --check`'s finding in machine formats (kept here: E0816–E0819 are this table's codes
 /// for the command line's CI work).
-pub const FMT_NOT_FORMATTED: Code = Code::new("E0818");
 
 /// This phase's registry entries.
 pub(super) const TABLE: &[CodeInfo] = &[
@@ -35,7 +34,6 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0810, "activation memory over the limit"),
     code_info!(E0816, "weights file is a keras file"),
     code_info!(E0817, "weights file is a pytorch file"),
-    code_info!(E0818, "spec is not formatted"),
 ];
 
 // The `code_info!` macro refers to codes by their literal names.
@@ -52,4 +50,3 @@ const E0809: Code = TRAIN_FAILED;
 const E0810: Code = RUN_ACTIVATION_LIMIT;
 const E0816: Code = WEIGHTS_KERAS_FILE;
 const E0817: Code = WEIGHTS_TORCH_FILE;
-const E0818: Code = FMT_NOT_FORMATTED;

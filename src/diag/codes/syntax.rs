@@ -15,6 +15,7 @@ pub const SYNTAX_BAD_NUMBER: Code = Code::new("E0109");
 pub const SYNTAX_EMPTY_FILE: Code = Code::new("E0110");
 pub const SYNTAX_NON_ASCII: Code = Code::new("E0111");
 pub const SYNTAX_BAD_ESCAPE: Code = Code::new("E0112");
+pub const FMT_NOT_FORMATTED: Code = Code::new("E0113");
 
 /// This phase's registry entries.
 pub(super) const TABLE: &[CodeInfo] = &[
@@ -31,6 +32,7 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0110, "file defines nothing"),
     code_info!(E0111, "non-ascii character outside a string or comment"),
     code_info!(E0112, "unknown escape in string"),
+    code_info!(E0113, "spec is not formatted"),
 ];
 
 // The `code_info!` macro refers to codes by their literal names.
@@ -47,3 +49,4 @@ const E0109: Code = SYNTAX_BAD_NUMBER;
 const E0110: Code = SYNTAX_EMPTY_FILE;
 const E0111: Code = SYNTAX_NON_ASCII;
 const E0112: Code = SYNTAX_BAD_ESCAPE;
+const E0113: Code = FMT_NOT_FORMATTED;
