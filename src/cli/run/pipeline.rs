@@ -116,6 +116,7 @@ pub(crate) fn check_fitted(steps: &[Step<Transform>], plan_file: &str) -> Result
         codes::RUN_UNFITTED_PREPROCESSING,
         format!("the preprocessing of {plan_file} has `{name}` with statistics never fitted"),
     )
+    .at_external(plan_file.to_string(), 0, 0)
     .note("`run` applies the data block's `map` steps to raw input; this step needs the mean and spread of the training split, which only `modelc train` measures")
     .help("run the plan `modelc train` wrote (RUN/plan.ron), or pass `--model-input` with arrays already shaped and scaled as the model's input"))
 }
