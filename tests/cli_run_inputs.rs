@@ -214,13 +214,20 @@ fn an_image_folder_is_its_images_in_name_order_with_their_names() {
 
     let o = modelc(&["run", CNN, "--random-weights", "11", "--input", s(&folder)]);
     let shown = text(&o.stdout);
-    assert!(shown.contains("  row  file   ") && shown.contains("    1  b.png"), "{shown}");
+    assert!(
+        shown.contains("  row  file   ") && shown.contains("    1  b.png"),
+        "{shown}"
+    );
 
     let empty = d.join("empty");
     std::fs::create_dir(&empty).unwrap();
     let o = modelc(&["run", CNN, "--random-weights", "1", "--input", s(&empty)]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("error[E0813]"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("error[E0813]"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -469,7 +476,11 @@ run input (raw data; `modelc run --model-input` skips the steps):
     }
     // A model no train block trains: its raw input is its model input.
     let tiny = dir.path().join("tiny.model");
-    std::fs::write(&tiny, "model Tiny(x: f32[N, 2]) -> f32[N, 1] {\n    dense(1)\n}\n").unwrap();
+    std::fs::write(
+        &tiny,
+        "model Tiny(x: f32[N, 2]) -> f32[N, 1] {\n    dense(1)\n}\n",
+    )
+    .unwrap();
     let o = modelc(&["inspect", s(&tiny)]);
     assert_eq!(
         input_section(&o.stdout),
@@ -544,7 +555,14 @@ fn a_trained_plan_standardizes_raw_rows_and_the_spec_refuses_without_statistics(
     let ready_path = d.join("ready.npy");
     write_npy(&ready_path, &[rows.len(), 2], &ready).unwrap();
     let run = |file: &Path, input: &Path, extra: &[&str]| {
-        let mut args = vec!["run", s(file), "--weights", s(&weights), "--input", s(input)];
+        let mut args = vec![
+            "run",
+            s(file),
+            "--weights",
+            s(&weights),
+            "--input",
+            s(input),
+        ];
         args.extend(["--format", "json"]);
         args.extend(extra);
         modelc(&args)

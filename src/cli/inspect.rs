@@ -126,7 +126,10 @@ fn render_human(plan: &ExecutionPlan, batch: u64) -> String {
     );
     let _ = writeln!(t, "spec hash  {}", plan.spec_hash);
     let rule = input_rule(plan);
-    let _ = writeln!(t, "\nrun input (raw data; `modelc run --model-input` skips the steps):");
+    let _ = writeln!(
+        t,
+        "\nrun input (raw data; `modelc run --model-input` skips the steps):"
+    );
     let _ = writeln!(t, "  raw input      {}", rule.raw);
     if let Some(source) = &rule.source {
         let _ = writeln!(t, "  read as        {source}");

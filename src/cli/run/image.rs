@@ -79,8 +79,11 @@ pub(super) fn image_shape(steps: &[Step<Transform>], model_input: &Fact) -> Opti
 pub(super) fn folder_images(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
     let shown = dir.display().to_string();
     let entries = std::fs::read_dir(dir).map_err(|e| {
-        Diagnostic::error(codes::IO_READ, format!("cannot read {shown}: {e}"))
-            .at_external(shown.clone(), 0, 0)
+        Diagnostic::error(codes::IO_READ, format!("cannot read {shown}: {e}")).at_external(
+            shown.clone(),
+            0,
+            0,
+        )
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -99,10 +102,7 @@ pub(super) fn folder_images(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
 }
 
 /// Reads every image into one `f32[n, h, w, c]` batch.
-pub(super) fn read_images(
-    files: &[PathBuf],
-    want: ImageShape,
-) -> Result<ArrayD<f32>, Diagnostic> {
+pub(super) fn read_images(files: &[PathBuf], want: ImageShape) -> Result<ArrayD<f32>, Diagnostic> {
     let mut values: Vec<f32> = Vec::new();
     let mut first: Option<(Dims, String)> = None;
     for path in files {
@@ -133,7 +133,11 @@ pub(super) fn read_images(
         values.extend(pixels);
     }
     let Some((d, _)) = first else {
-        return Err(misfit("", "no image given".to_string(), "give an image file"));
+        return Err(misfit(
+            "",
+            "no image given".to_string(),
+            "give an image file",
+        ));
     };
     ArrayD::from_shape_vec(IxDyn(&[files.len(), d.h, d.w, d.c]), values).map_err(|_| {
         Diagnostic::error(codes::RUN_KERNEL, "image batch has an inconsistent size")
@@ -178,7 +182,9 @@ fn read_image(path: &Path, want: ImageShape) -> Result<(Dims, Vec<f32>), Diagnos
         c => {
             return Err(misfit(
                 &shown,
-                format!("the model's images have {c} channels; image files give 1 (gray) or 3 (RGB)"),
+                format!(
+                    "the model's images have {c} channels; image files give 1 (gray) or 3 (RGB)"
+                ),
                 "give an `.npy` array with the channels the model takes",
             ))
         }

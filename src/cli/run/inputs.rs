@@ -140,10 +140,13 @@ pub(super) fn read_inputs(
     }
 }
 
+/// `x.csv` or `x.csv.gz`, in any case.
 fn is_csv(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let lower = name.to_ascii_lowercase();
-    lower.ends_with(".csv") || lower.ends_with(".csv.gz")
+    let csv = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    csv(path) || (gz && csv(Path::new(path.file_stem().unwrap_or_default())))
 }
 
 /// A folder, image or CSV file: rows for a model with one input, as `f32`.
@@ -204,44 +207,40 @@ fn read_csv(path: &Path, source: Option<&SourceSpec>) -> Result<ArrayD<f32>, Dia
             crate::data::samples::Features::I64(a) => Ok(a.mapv(|v| v as f32)),
         }
     };
-    match source.map(|s| &s.kind) {
-        Some(SourceKind::Csv(c)) => {
-            let declared = CsvSource {
-                path: shown.clone(),
-                ..c.clone()
-            };
-            let with_label = read(declared.clone());
-            match (&with_label, &declared.label) {
-                (Err(first), Some(_)) => read(CsvSource {
-                    label: None,
-                    ..declared
-                })
-                .map_err(|second| {
-                    first.clone().note(format!(
-                        "read without the label column, it fails too: {}",
-                        second.message
-                    ))
-                }),
-                _ => with_label,
-            }
-        }
-        _ => {
-            let every_column = CsvSource {
-                path: shown.clone(),
+    if let Some(SourceKind::Csv(c)) = source.map(|s| &s.kind) {
+        let declared = CsvSource {
+            path: shown.clone(),
+            ..c.clone()
+        };
+        let with_label = read(declared.clone());
+        return match (&with_label, &declared.label) {
+            (Err(first), Some(_)) => read(CsvSource {
                 label: None,
-                label_read: LabelRead::Value,
-                features: FeatureColumns::AllButLabel { count: None },
-                header: false,
-            };
-            read(every_column.clone()).or_else(|first| {
-                read(CsvSource {
-                    header: true,
-                    ..every_column
-                })
-                .map_err(|_| first)
+                ..declared
             })
-        }
+            .map_err(|second| {
+                first.clone().note(format!(
+                    "read without the label column, it fails too: {}",
+                    second.message
+                ))
+            }),
+            _ => with_label,
+        };
     }
+    let every_column = CsvSource {
+        path: shown.clone(),
+        label: None,
+        label_read: LabelRead::Value,
+        features: FeatureColumns::AllButLabel { count: None },
+        header: false,
+    };
+    read(every_column.clone()).or_else(|first| {
+        read(CsvSource {
+            header: true,
+            ..every_column
+        })
+        .map_err(|_| first)
+    })
 }
 
 /// E0802 when an array is not the raw input `steps` take: the same per-row shape, or when the
@@ -352,7 +351,8 @@ fn read_input(
             notes.push(format!(
                 "{shown} holds float64 values; converted to float32 for the model"
             ));
-            #[allow(clippy::cast_possible_truncation)] // float64 → float32 is the conversion asked for
+            #[allow(clippy::cast_possible_truncation)]
+            // float64 → float32 is the conversion asked for
             let v: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
             ArrayD::from_shape_vec(dims, v)
                 .map(InputArray::F32)

@@ -125,7 +125,10 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
     if let (Some(k), None) = (args.top_k, head) {
         return Err(vec![Diagnostic::error(
             codes::IO_USAGE,
-            format!("`--top-k {k}` ranks classes, and {} is not a classifier", plan.model),
+            format!(
+                "`--top-k {k}` ranks classes, and {} is not a classifier",
+                plan.model
+            ),
         )
         .note("a classifier's output is a softmax or sigmoid of [N, classes]")
         .help("leave out `--top-k` to print the output values")]);

@@ -72,7 +72,10 @@ pub(crate) fn raw_fact(steps: &[Step<Transform>], model_input: &Fact) -> Result<
 /// One step as written in a spec, with what was fitted.
 pub(crate) fn describe(t: &Transform) -> String {
     let fitted = |name: &str, f: &Option<crate::data::spec::Fitted>| match f {
-        Some(f) => format!("{name}() (fitted on the training split, {} features)", f.shift.len()),
+        Some(f) => format!(
+            "{name}() (fitted on the training split, {} features)",
+            f.shift.len()
+        ),
         None => format!("{name}() (not fitted: a plan from `modelc train` carries its statistics)"),
     };
     let list = |v: &[usize]| {

@@ -87,9 +87,7 @@ pub(super) fn top_k(y: &ArrayD<f32>, head: Head, k: usize) -> Vec<Vec<Ranked>> {
 /// The table people read: `row [file] class probability [class_2 probability_2 ...]`.
 pub(super) fn table(rows: &[Vec<Ranked>], names: Option<&[String]>) -> String {
     let k = rows.iter().map(Vec::len).max().unwrap_or(1);
-    let file_width = names
-        .map(|n| n.iter().map(String::len).max().unwrap_or(4).max(4))
-        .unwrap_or(0);
+    let file_width = names.map_or(0, |n| n.iter().map(String::len).max().unwrap_or(4).max(4));
     let mut t = String::from("  row");
     if names.is_some() {
         let _ = write!(t, "  {:<file_width$}", "file");
@@ -188,7 +186,8 @@ pub(super) fn json(rows: &[Vec<Ranked>], names: Option<&[String]>) -> serde_json
             if let (Some(n), Some(map)) = (names, entry.as_object_mut()) {
                 map.insert(
                     "file".into(),
-                    n.get(i).map_or(serde_json::Value::Null, |s| s.clone().into()),
+                    n.get(i)
+                        .map_or(serde_json::Value::Null, |s| s.clone().into()),
                 );
             }
             entry
@@ -219,7 +218,10 @@ mod tests {
             .iter()
             .map(|r| r.iter().map(|x| (x.class, x.probability)).collect())
             .collect();
-        assert_eq!(pairs, vec![vec![(1, 0.5), (2, 0.3)], vec![(0, 0.4), (2, 0.4)]]);
+        assert_eq!(
+            pairs,
+            vec![vec![(1, 0.5), (2, 0.3)], vec![(0, 0.4), (2, 0.4)]]
+        );
         let b = ArrayD::from_shape_vec(IxDyn(&[2, 1]), vec![0.25f32, 0.75]).unwrap_or_default();
         let rows = top_k(&b, Head::Sigmoid, 1);
         assert_eq!(rows[0][0].class, 0);
