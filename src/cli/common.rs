@@ -146,7 +146,7 @@ fn compile_spec(
         .iter()
         .map(|l| (l.name.clone(), spec.file, l.span))
         .collect();
-    let pipeline = super::run::pipeline::training_pipeline(&checked, &chosen.name).cloned();
+    let pipeline = super::run_input::training_pipeline(&checked, &chosen.name).cloned();
     let mut warnings = spec.diagnostics;
     warnings.extend(checked.diagnostics);
     Ok(LoadedPlan {

@@ -145,9 +145,9 @@ pub fn run(args: &CompileArgs, out: &Output) -> u8 {
         // An inference plan carries the pipeline's `map` steps and source, as `train`'s does,
         // so `run` takes the same raw input from either.
         Ok(mut p) => {
-            let pipeline = super::run::pipeline::training_pipeline(&checked, &model.name);
+            let pipeline = super::run_input::training_pipeline(&checked, &model.name);
             if let (passes::Mode::Infer, Some(pipeline)) = (args.mode, pipeline) {
-                super::run::pipeline::attach(&mut p, pipeline);
+                super::run_input::attach(&mut p, pipeline);
             }
             p
         }

@@ -4,7 +4,7 @@
 //! E0900 and exit 2 when it cannot be read) or a `.model` spec, compiled now for inference.
 //! Output on stdout: the model, mode, generator and spec hash; what `modelc run` takes (the raw
 //! input, the pipeline's steps, the model input: one rule for plans from `train`, `compile` and
-//! `.model` files alike, see `run::pipeline`); the inputs and outputs with their facts; one line per step (name, op, input names → output fact, buffer, `in-place` /
+//! `.model` files alike, see `run_input`); the inputs and outputs with their facts; one line per step (name, op, input names → output fact, buffer, `in-place` /
 //! `view` markers); the parameter table; the buffer table; the memory figures (peak activation
 //! bytes per sample and for a batch, next to one buffer per value); the pass log. With
 //! `--format json`, one JSON object with the same content.
@@ -12,7 +12,7 @@
 use super::common::{diag_format, load_plan, report};
 use super::options::{ColorWhen, SummaryFormat};
 use super::output::Output;
-use super::run::pipeline::input_rule;
+use super::run_input::input_rule;
 use crate::diag::{human_bytes, SourceMap};
 use crate::ir::ParamSource;
 use crate::passes::Mode;
@@ -45,7 +45,7 @@ pub fn run(args: &InspectArgs, color: ColorWhen) -> u8 {
         Ok(l) => {
             let mut plan = l.plan;
             if let Some(p) = &l.pipeline {
-                super::run::pipeline::attach(&mut plan, p);
+                super::run_input::attach(&mut plan, p);
             }
             plan
         }

@@ -1,5 +1,5 @@
 //! The input arrays of `modelc run`: read from `.npy`, CSV or image files (or a folder of images)
-//! and checked against the raw input the plan's pipeline takes (see [`super::pipeline`]), then
+//! and checked against the raw input the plan's pipeline takes (see [`crate::cli::run_input`]), then
 //! the pipeline's `map` steps applied.
 //!
 //! Input: the plan, its input steps, one path per model input. Output: arrays in a dtype the
@@ -11,8 +11,8 @@
 //! header.
 
 use super::image::{folder_images, image_shape, is_image, read_images};
-use super::pipeline::{model_input, raw_fact};
 use crate::cli::common::read_bytes;
+use crate::cli::run_input::{describe, model_input, raw_fact};
 use crate::data::npy::{read_npy, NpyArray, NpyData};
 use crate::data::spec::{
     CsvSource, FeatureColumns, LabelRead, SourceKind, SourceSpec, Step, Transform,
@@ -291,7 +291,7 @@ fn check_raw_shape(
         "`run` takes raw data, as the data block's source reads it, and applies the pipeline's steps ({}) to make the model input {model_fact}",
         steps
             .iter()
-            .map(|s| super::pipeline::describe(&s.op))
+            .map(|s| describe(&s.op))
             .collect::<Vec<_>>()
             .join(" |> ")
     ))

@@ -4,7 +4,7 @@
 //! now, inference mode, every pass), a safetensors weights file (or `--random-weights SEED`),
 //! and one input per model input, in the model's input order, with any batch size: an `.npy`
 //! array, a CSV file, a PNG/JPEG image or a folder of them (see [`inputs`]).
-//! The one rule ([`pipeline`]): inputs are raw data as the data block's source reads it, and the
+//! The one rule ([`super::run_input`]): inputs are raw data as the data block's source reads it, and the
 //! pipeline's `map` steps (carried by the plan, whether `train` or `compile` wrote it, or taken
 //! from the spec) make the model input; `--model-input` feeds model-shaped arrays as they are.
 //! Output: for a classifier (softmax or sigmoid output) each row's top `--top-k` classes and
@@ -15,7 +15,6 @@
 
 mod image;
 mod inputs;
-pub(super) mod pipeline;
 mod predictions;
 mod print;
 
@@ -26,6 +25,7 @@ use print::print_outputs;
 use super::common::{diag_format, load_plan, report, same_file};
 use super::options::{ColorWhen, SummaryFormat};
 use super::output::Output;
+use super::run_input;
 use crate::data::npy::write_npy;
 use crate::diag::{codes, Diagnostic, SourceMap};
 use crate::passes::Mode;
@@ -119,7 +119,7 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
     let warnings = loaded.warnings;
     let mut plan = loaded.plan;
     if let Some(p) = &loaded.pipeline {
-        pipeline::attach(&mut plan, p);
+        run_input::attach(&mut plan, p);
     }
     let head = classifier_head(&plan);
     if let (Some(k), None) = (args.top_k, head) {
@@ -133,8 +133,8 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
         .note("a classifier's output is a softmax or sigmoid of [N, classes]")
         .help("leave out `--top-k` to print the output values")]);
     }
-    let steps = pipeline::input_steps(&plan, args.model_input);
-    pipeline::check_fitted(&steps, &args.file.display().to_string()).map_err(|d| vec![d])?;
+    let steps = run_input::input_steps(&plan, args.model_input);
+    run_input::check_fitted(&steps, &args.file.display().to_string()).map_err(|d| vec![d])?;
     let weights = match (&args.weights, args.random_weights) {
         (Some(path), _) => load_weights(path, &plan)?,
         (None, seed) => init_weights(&plan, seed.unwrap_or(0)).map_err(|e| match e {
