@@ -79,26 +79,6 @@ fn read_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
     (a.shape, v)
 }
 
-/// An NPY v1 file of `<f8` values (np.save of a float64 array).
-fn f64_npy(path: &Path, shape: &[usize], values: &[f64]) {
-    let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
-    let mut header = format!(
-        "{{'descr': '<f8', 'fortran_order': False, 'shape': ({},), }}",
-        dims.join(", ")
-    );
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&u16::try_from(header.len()).unwrap().to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    for v in values {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path, bytes).unwrap();
-}
-
 #[test]
 fn run_a_model_file_computes_the_hand_checked_dense_layer() {
     let dir = tempfile::tempdir().unwrap();
@@ -158,6 +138,7 @@ fn run_a_plan_matches_the_library_interpreter_bit_for_bit() {
     let x = dir.path().join("x.npy");
     write_npy(&x, &[3, 28, 28, 1], &values).unwrap();
     let y = dir.path().join("y.npy");
+    // The plan carries the pipeline's steps; `--model-input` feeds model-shaped arrays.
     let o = modelc(&[
         "run",
         s(&plan_path),
@@ -165,6 +146,7 @@ fn run_a_plan_matches_the_library_interpreter_bit_for_bit() {
         s(&w),
         "--input",
         s(&x),
+        "--model-input",
         "-o",
         s(&y),
     ]);
@@ -188,6 +170,7 @@ fn run_a_plan_matches_the_library_interpreter_bit_for_bit() {
         "11",
         "--input",
         s(&x),
+        "--model-input",
         "-o",
         s(&y),
     ]);
@@ -218,8 +201,10 @@ fn run_refuses_bad_inputs_with_their_codes() {
         text(&o.stderr)
     );
 
-    let wrong_dtype = dir.path().join("f64.npy");
-    f64_npy(&wrong_dtype, &[1, 2], &[1.0, 2.0]);
+    // float64 is converted with a note (tests/cli_run_inputs.rs); int64 ids for an f32 input
+    // are refused.
+    let wrong_dtype = dir.path().join("i8.npy");
+    std::fs::copy("tests/fixtures/data/x_i8.npy", &wrong_dtype).unwrap();
     let o = modelc(&[
         "run",
         s(&spec),

@@ -44,6 +44,9 @@ pub struct LoadedPlan {
     pub flops_per_sample: Option<u64>,
     /// Where each layer is written, by layer name (a spec compiled now; empty for a plan file).
     pub layer_spans: Vec<(String, diag::FileId, diag::Span)>,
+    /// The data pipeline of the `train` block that trains the model (a spec compiled now and
+    /// trained in the file; `None` otherwise): `run` and `inspect` take their raw input from it.
+    pub pipeline: Option<crate::data::PipelineSpec>,
 }
 
 /// Reads a plan file, or checks and compiles a `.model` file in `mode` with every pass.
@@ -61,6 +64,7 @@ pub fn load_plan(
             warnings: Vec::new(),
             flops_per_sample: None,
             layer_spans: Vec::new(),
+            pipeline: None,
         })
     }
 }
@@ -142,6 +146,7 @@ fn compile_spec(
         .iter()
         .map(|l| (l.name.clone(), spec.file, l.span))
         .collect();
+    let pipeline = super::run_input::training_pipeline(&checked, &chosen.name).cloned();
     let mut warnings = spec.diagnostics;
     warnings.extend(checked.diagnostics);
     Ok(LoadedPlan {
@@ -149,6 +154,7 @@ fn compile_spec(
         warnings,
         flops_per_sample: Some(flops),
         layer_spans,
+        pipeline,
     })
 }
 

@@ -142,7 +142,15 @@ pub fn run(args: &CompileArgs, out: &Output) -> u8 {
         stop_after: args.stop_after.clone(),
     };
     let compiled = match plan::compile(graph, args.mode, &options, spec_hash(&spec.ast)) {
-        Ok(p) => p,
+        // An inference plan carries the pipeline's `map` steps and source, as `train`'s does,
+        // so `run` takes the same raw input from either.
+        Ok(mut p) => {
+            let pipeline = super::run_input::training_pipeline(&checked, &model.name);
+            if let (passes::Mode::Infer, Some(pipeline)) = (args.mode, pipeline) {
+                super::run_input::attach(&mut p, pipeline);
+            }
+            p
+        }
         Err(e) => {
             return report(
                 out,

@@ -2,8 +2,9 @@
 //!
 //! Input: a plan file (untrusted: validated on load, E070x and exit 1 when it is malformed;
 //! E0900 and exit 2 when it cannot be read) or a `.model` spec, compiled now for inference.
-//! Output on stdout: the model, mode, generator and spec hash; the inputs and outputs with
-//! their facts; one line per step (name, op, input names → output fact, buffer, `in-place` /
+//! Output on stdout: the model, mode, generator and spec hash; what `modelc run` takes (the raw
+//! input, the pipeline's steps, the model input: one rule for plans from `train`, `compile` and
+//! `.model` files alike, see `run_input`); the inputs and outputs with their facts; one line per step (name, op, input names → output fact, buffer, `in-place` /
 //! `view` markers); the parameter table; the buffer table; the memory figures (peak activation
 //! bytes per sample and for a batch, next to one buffer per value); the pass log. With
 //! `--format json`, one JSON object with the same content.
@@ -11,6 +12,7 @@
 use super::common::{diag_format, load_plan, report};
 use super::options::{ColorWhen, SummaryFormat};
 use super::output::Output;
+use super::run_input::input_rule;
 use crate::diag::{human_bytes, SourceMap};
 use crate::ir::ParamSource;
 use crate::passes::Mode;
@@ -40,7 +42,13 @@ pub fn run(args: &InspectArgs, color: ColorWhen) -> u8 {
     let out = Output::new(color, diag_format(args.format));
     let mut map = SourceMap::new();
     let plan = match load_plan(&mut map, &args.file, args.model.as_deref(), Mode::Infer) {
-        Ok(l) => l.plan,
+        Ok(l) => {
+            let mut plan = l.plan;
+            if let Some(p) = &l.pipeline {
+                super::run_input::attach(&mut plan, p);
+            }
+            plan
+        }
         Err(diags) => return report(&out, &map, diags),
     };
     let text = match args.format {
@@ -117,6 +125,23 @@ fn render_human(plan: &ExecutionPlan, batch: u64) -> String {
         plan.generator, plan.format_version
     );
     let _ = writeln!(t, "spec hash  {}", plan.spec_hash);
+    let rule = input_rule(plan);
+    let _ = writeln!(
+        t,
+        "\nrun input (raw data; `modelc run --model-input` skips the steps):"
+    );
+    let _ = writeln!(t, "  raw input      {}", rule.raw);
+    if let Some(source) = &rule.source {
+        let _ = writeln!(t, "  read as        {source}");
+    }
+    if rule.steps.is_empty() {
+        let _ = writeln!(t, "  preprocessing  none");
+    }
+    for (i, step) in rule.steps.iter().enumerate() {
+        let title = if i == 0 { "preprocessing" } else { "" };
+        let _ = writeln!(t, "  {title:<14} {}. {step}", i + 1);
+    }
+    let _ = writeln!(t, "  model input    {}", rule.model);
     for (title, list) in [("inputs", &plan.inputs), ("outputs", &plan.outputs)] {
         let _ = writeln!(t, "\n{title}:");
         for &v in list {
@@ -238,12 +263,19 @@ fn render_json(plan: &ExecutionPlan, batch: u64) -> serde_json::Value {
         })
         .collect();
     let m = &plan.memory;
+    let rule = input_rule(plan);
     serde_json::json!({
         "model": plan.model,
         "mode": plan.mode,
         "generator": plan.generator,
         "format_version": plan.format_version,
         "spec_hash": plan.spec_hash,
+        "run_input": {
+            "raw": rule.raw,
+            "source": rule.source,
+            "preprocessing": rule.steps,
+            "model": rule.model,
+        },
         "inputs": signature(&plan.inputs),
         "outputs": signature(&plan.outputs),
         "steps": steps,

@@ -21,6 +21,7 @@ mod lsp;
 mod options;
 mod output;
 mod run;
+mod run_input;
 mod run_train;
 mod source;
 mod summary;

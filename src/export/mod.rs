@@ -15,7 +15,7 @@
 //! channels-first values exist only inside runs of convolutions and pools.
 
 mod encode;
-mod preprocess;
+pub(crate) mod preprocess;
 mod proto;
 pub mod pytorch;
 pub mod text;

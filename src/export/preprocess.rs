@@ -47,7 +47,7 @@ fn batch(model_input: &Fact) -> Dim {
 }
 
 /// The fact of the raw rows: the model input's, walked back through the steps.
-fn raw_fact(steps: &[Step<Transform>], model_input: &Fact) -> Result<Fact, ExportError> {
+pub(crate) fn raw_fact(steps: &[Step<Transform>], model_input: &Fact) -> Result<Fact, ExportError> {
     let mut fact = model_input.clone();
     for step in steps.iter().rev() {
         fact = match &step.op {

@@ -70,6 +70,11 @@ pub struct ExecutionPlan {
     /// `modelc train`; absent from plans compiled without data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preprocessing: Option<Vec<crate::data::spec::Step<crate::data::spec::Transform>>>,
+    /// The data block's source, which says how `modelc run` reads raw CSV rows (feature and
+    /// label columns, header). Written by `modelc train` and `modelc compile` for a model that a
+    /// `train` block trains; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::data::spec::SourceSpec>,
 }
 
 /// Hex SHA-256 of `bytes`: the CLI hashes the spec's canonical print (`cli::common::spec_hash`).
@@ -195,6 +200,7 @@ fn build(
         memory: mem.report,
         pass_log: log.clone(),
         preprocessing: None,
+        source: None,
     }
 }
 

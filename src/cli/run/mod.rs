@@ -1,26 +1,31 @@
-//! `modelc run PLAN.ron|FILE.model --weights W.safetensors --input X.npy [-o Y.npy]`: run a
-//! model on arrays from `.npy` files.
+//! `modelc run PLAN.ron|FILE.model --weights W.safetensors --input X [-o OUT]`: predict.
 //!
 //! Input: a plan file (validated as untrusted, E070x) or a `.model` spec (checked and compiled
 //! now, inference mode, every pass), a safetensors weights file (or `--random-weights SEED`),
-//! and one `.npy` file per model input, in the model's input order, with any batch size.
-//! Output: the model's output written atomically as `<f4` `.npy` (`-o`), or printed (a
-//! numpy-like table for people, JSON with `--format json`). Exit 0 on success, 1 when the spec,
-//! plan, weights or input arrays are wrong (E07xx/E08xx/E06xx), 2 on usage and I/O errors.
-//!
-//! Data-pipeline `map` steps (reshape, scale, resize) are not applied: the input arrays must
-//! already look like the model's declared inputs. Fitted normalization folded into the plan
-//! (`Affine` steps) runs as an ordinary step.
+//! and one input per model input, in the model's input order, with any batch size: an `.npy`
+//! array, a CSV file, a PNG/JPEG image or a folder of them (see [`inputs`]).
+//! The one rule ([`super::run_input`]): inputs are raw data as the data block's source reads it, and the
+//! pipeline's `map` steps (carried by the plan, whether `train` or `compile` wrote it, or taken
+//! from the spec) make the model input; `--model-input` feeds model-shaped arrays as they are.
+//! Output: for a classifier (softmax or sigmoid output) each row's top `--top-k` classes and
+//! probabilities; otherwise the output values (a numpy-like table); JSON with `--format json`;
+//! `-o preds.csv` writes the table as CSV, `-o out.npy` the raw outputs as `<f4`, atomically.
+//! Exit 0 on success, 1 when the spec, plan, weights or inputs are wrong (E07xx/E08xx/E06xx),
+//! 2 on usage and I/O errors.
 
+mod image;
 mod inputs;
+mod predictions;
 mod print;
 
 use inputs::{preprocess, read_inputs, InputArray};
+use predictions::{classifier_head, top_k, Ranked};
 use print::print_outputs;
 
 use super::common::{diag_format, load_plan, report, same_file};
 use super::options::{ColorWhen, SummaryFormat};
 use super::output::Output;
+use super::run_input;
 use crate::data::npy::write_npy;
 use crate::diag::{codes, Diagnostic, SourceMap};
 use crate::passes::Mode;
@@ -31,7 +36,18 @@ use clap::Args;
 use ndarray::{ArrayD, IxDyn};
 use std::path::{Path, PathBuf};
 
+/// What `run --help` says of the input rule, after the flags.
+const INPUT_RULE: &str = "\
+Inputs are raw data, as the data block's source reads it: CSV rows (by the source's column rules; \
+the label column may be there or not), PNG/JPEG images or a folder of them (sorted by name; pixel \
+values 0-255, gray or RGB by the model's channels), or .npy arrays of such rows (float64 is \
+converted to float32). `run` applies the pipeline's `map` steps (reshape, scale, resize, fitted \
+standardize/normalize) to make the model input, for a plan from `train` or `compile` and for a \
+.model file alike. With --model-input, arrays go to the model as they are. `modelc inspect` shows \
+the raw input, the steps and the model input.";
+
 #[derive(Debug, Args)]
+#[command(after_help = INPUT_RULE)]
 pub struct RunArgs {
     /// A plan (`modelc compile -o PLAN.ron`) or a `.model` spec, compiled on the fly.
     #[arg(value_name = "PLAN.ron|FILE.model")]
@@ -42,18 +58,24 @@ pub struct RunArgs {
     /// Run with freshly initialized weights drawn from this seed instead of a weights file.
     #[arg(long, value_name = "SEED")]
     pub random_weights: Option<u64>,
-    /// One `.npy` array per model input, in the model's input order (repeat the flag).
-    #[arg(long, required = true, value_name = "X.npy")]
+    /// One input per model input, in the model's input order (repeat the flag): an `.npy`
+    /// array, a `.csv` file, a `.png`/`.jpg` image or a folder of images.
+    #[arg(long, required = true, value_name = "X.npy|X.csv|IMAGE|FOLDER")]
     pub input: Vec<PathBuf>,
-    /// Where to write the output (`.npy`, float32, atomically); without it the output is printed.
-    #[arg(short, long, value_name = "Y.npy")]
+    /// Where to write the output, atomically: `.csv` (the predictions or values as printed, one
+    /// line per row) or `.npy` (the raw outputs, float32); without it the output is printed.
+    #[arg(short, long, value_name = "PREDS.csv|Y.npy")]
     pub output: Option<PathBuf>,
+    /// For a classifier: show each row's K most probable classes (default 1).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top_k: Option<u64>,
     /// The model to compile, when a `.model` file defines several.
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
-    /// Feed the inputs to the model as they are, without the plan's fitted preprocessing.
-    #[arg(long)]
-    pub no_preprocess: bool,
+    /// Feed the inputs to the model as they are (shaped and scaled as its input), without the
+    /// pipeline's `map` steps.
+    #[arg(long, alias = "no-preprocess")]
+    pub model_input: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Human)]
     pub format: SummaryFormat,
@@ -95,7 +117,24 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
     }
     let loaded = load_plan(map, &args.file, args.model.as_deref(), Mode::Infer)?;
     let warnings = loaded.warnings;
-    let plan = loaded.plan;
+    let mut plan = loaded.plan;
+    if let Some(p) = &loaded.pipeline {
+        run_input::attach(&mut plan, p);
+    }
+    let head = classifier_head(&plan);
+    if let (Some(k), None) = (args.top_k, head) {
+        return Err(vec![Diagnostic::error(
+            codes::IO_USAGE,
+            format!(
+                "`--top-k {k}` ranks classes, and {} is not a classifier",
+                plan.model
+            ),
+        )
+        .note("a classifier's output is a softmax or sigmoid of [N, classes]")
+        .help("leave out `--top-k` to print the output values")]);
+    }
+    let steps = run_input::input_steps(&plan, args.model_input);
+    run_input::check_fitted(&steps, &args.file.display().to_string()).map_err(|d| vec![d])?;
     let weights = match (&args.weights, args.random_weights) {
         (Some(path), _) => load_weights(path, &plan)?,
         (None, seed) => init_weights(&plan, seed.unwrap_or(0)).map_err(|e| match e {
@@ -107,14 +146,11 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
                 .note("this is a bug in modelc; please report it with the plan file")],
         })?,
     };
-    let mut arrays = read_inputs(&plan, &args.input)?;
-    if let (Some(steps), false, [single]) = (
-        &plan.preprocessing,
-        args.no_preprocess,
-        arrays.as_mut_slice(),
-    ) {
+    let read = read_inputs(&plan, &args.input, &steps)?;
+    let mut arrays = read.arrays;
+    if let (false, [single]) = (steps.is_empty(), arrays.as_mut_slice()) {
         *single = preprocess(
-            steps,
+            &steps,
             std::mem::replace(single, InputArray::F32(ArrayD::zeros(IxDyn(&[0])))),
         )?;
     }
@@ -128,9 +164,17 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
     let outputs = interp.run(&tensors).map_err(|e| {
         let d = e.to_diagnostic();
         let files: Vec<String> = args.input.iter().map(|p| p.display().to_string()).collect();
-        vec![d.note(format!("inputs read from {}", files.join(", ")))]
+        let d = d.note(format!("inputs read from {}", files.join(", ")));
+        vec![if steps.is_empty() {
+            d
+        } else {
+            d.note("after the pipeline's steps; `modelc inspect` shows the raw input they take")
+        }]
     })?;
     out.diagnostics(map, &warnings);
+    for note in &read.notes {
+        out.status("Note", note);
+    }
     let names: Vec<String> = plan
         .outputs
         .iter()
@@ -140,12 +184,30 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
                 .map_or_else(String::new, |p| p.name.clone())
         })
         .collect();
+    let k = usize::try_from(args.top_k.unwrap_or(1)).unwrap_or(usize::MAX);
+    let ranked = match (head, outputs.first()) {
+        (Some(h), Some(y)) => Some(top_k(y, h, k)),
+        _ => None,
+    };
+    let shown = Shown {
+        names: &names,
+        ranked: ranked.as_deref(),
+        row_names: read.row_names.as_deref(),
+    };
     if let Some(path) = &args.output {
-        write_output(args, out, &plan, path, &outputs)
+        write_output(args, out, &plan, path, &outputs, &shown)
     } else {
-        print_outputs(args.format, &plan.model, &names, &outputs);
+        print_outputs(args.format, &plan.model, &outputs, &shown);
         Ok(())
     }
+}
+
+/// What is shown of the outputs besides their values: output names, a classifier's ranked
+/// classes per row (of the first output), and a name per row when the rows are image files.
+struct Shown<'a> {
+    names: &'a [String],
+    ranked: Option<&'a [Vec<Ranked>]>,
+    row_names: Option<&'a [String]>,
 }
 
 fn write_output(
@@ -154,6 +216,7 @@ fn write_output(
     plan: &ExecutionPlan,
     path: &Path,
     outputs: &[ArrayD<f32>],
+    shown: &Shown<'_>,
 ) -> Result<(), Vec<Diagnostic>> {
     let [y] = outputs else {
         return Err(vec![Diagnostic::error(
@@ -165,18 +228,40 @@ fn write_output(
         )
         .help("leave out `-o` to print every output")]);
     };
-    let values: Vec<f32> = y.iter().copied().collect();
-    write_npy(path, y.shape(), &values).map_err(|e| {
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let written = if is_csv {
+        let text = match shown.ranked {
+            Some(rows) => predictions::csv(rows, shown.row_names),
+            None => predictions::values_csv(
+                shown.names.first().map_or("output", String::as_str),
+                y,
+                shown.row_names,
+            ),
+        };
+        crate::util::write_atomic(path, text.as_bytes())
+    } else {
+        let values: Vec<f32> = y.iter().copied().collect();
+        write_npy(path, y.shape(), &values)
+    };
+    written.map_err(|e| {
         vec![Diagnostic::error(
             codes::IO_WRITE,
             format!("cannot write {}: {e}", path.display()),
         )
         .at_external(path.display().to_string(), 0, 0)]
     })?;
+    let what = match (is_csv, shown.ranked) {
+        (true, Some(_)) => "predictions",
+        (true, None) => "values",
+        (false, _) => "output",
+    };
     if args.format == SummaryFormat::Json {
         let json = serde_json::json!({
             "model": plan.model,
             "output": path.display().to_string(),
+            "written": what,
             "shape": y.shape(),
         });
         Output::stdout(&format!("{json}\n"));
@@ -184,7 +269,7 @@ fn write_output(
         out.status(
             "Wrote",
             &format!(
-                "{} output f32{:?} → {}",
+                "{} {what} f32{:?} → {}",
                 plan.model,
                 y.shape(),
                 path.display()

@@ -1,5 +1,7 @@
-//! How `modelc run` prints a small output: a NumPy-like table for people, nested JSON arrays
-//! with `--format json`; outputs of more than `PRINT_LIMIT` values are shortened like NumPy.
+//! How `modelc run` prints its outputs: a classifier's ranked classes per row as a table, other
+//! outputs as a NumPy-like table for people; with `--format json` one object holding each
+//! output's values as nested arrays and a classifier's `predictions`. Outputs of more than
+//! `PRINT_LIMIT` values are shortened like NumPy in the human form.
 
 use crate::cli::options::SummaryFormat;
 use crate::cli::output::Output;
@@ -12,20 +14,29 @@ const PRINT_LIMIT: usize = 200;
 pub(super) fn print_outputs(
     format: SummaryFormat,
     model: &str,
-    names: &[String],
     outputs: &[ArrayD<f32>],
+    shown: &super::Shown<'_>,
 ) {
+    let names = shown.names;
     match format {
         SummaryFormat::Json => {
             let list: Vec<serde_json::Value> = names
                 .iter()
                 .zip(outputs)
-                .map(|(name, y)| {
-                    serde_json::json!({
+                .enumerate()
+                .map(|(i, (name, y))| {
+                    let mut entry = serde_json::json!({
                         "name": name,
                         "shape": y.shape(),
                         "values": nested_json(&y.view()),
-                    })
+                    });
+                    if let (0, Some(rows), Some(map)) = (i, shown.ranked, entry.as_object_mut()) {
+                        map.insert(
+                            "predictions".into(),
+                            super::predictions::json(rows, shown.row_names),
+                        );
+                    }
+                    entry
                 })
                 .collect();
             let json = serde_json::json!({ "model": model, "outputs": list });
@@ -33,8 +44,15 @@ pub(super) fn print_outputs(
         }
         SummaryFormat::Human => {
             let mut text = String::new();
-            for (name, y) in names.iter().zip(outputs) {
+            for (i, (name, y)) in names.iter().zip(outputs).enumerate() {
                 let _ = writeln!(text, "{name}: f32{:?}", y.shape());
+                if let (0, Some(rows)) = (i, shown.ranked) {
+                    text.push_str(&super::predictions::table(rows, shown.row_names));
+                    continue;
+                }
+                if let (Some(files), 0) = (shown.row_names, i) {
+                    let _ = writeln!(text, "rows, in order: {}", files.join(", "));
+                }
                 text.push_str(&array_repr(&y.view()));
                 text.push('\n');
                 if y.len() > PRINT_LIMIT {

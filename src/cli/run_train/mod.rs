@@ -142,6 +142,7 @@ pub fn save_run(
     if !dataset.spec.preprocess.is_empty() {
         infer_plan.preprocessing = Some(dataset.spec.preprocess.clone());
     }
+    infer_plan.source = Some(dataset.spec.source.clone());
     let Fitted {
         params,
         history,

@@ -14,10 +14,11 @@ pub const TRAIN_DIVERGED: Code = Code::new("E0807");
 pub const TRAIN_CHECKPOINT: Code = Code::new("E0808");
 pub const TRAIN_FAILED: Code = Code::new("E0809");
 pub const RUN_ACTIVATION_LIMIT: Code = Code::new("E0810");
+pub const RUN_UNFITTED_PREPROCESSING: Code = Code::new("E0811");
+pub const RUN_IMAGE_UNREADABLE: Code = Code::new("E0812");
+pub const RUN_IMAGE_MISFIT: Code = Code::new("E0813");
 pub const WEIGHTS_KERAS_FILE: Code = Code::new("E0816");
 pub const WEIGHTS_TORCH_FILE: Code = Code::new("E0817");
-/// `fmt --check`'s finding in machine formats (kept here: E0816–E0819 are this table's codes
-/// for the command line's CI work).
 
 /// This phase's registry entries.
 pub(super) const TABLE: &[CodeInfo] = &[
@@ -32,6 +33,9 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0808, "checkpoint does not fit this spec"),
     code_info!(E0809, "training cannot run this model"),
     code_info!(E0810, "activation memory over the limit"),
+    code_info!(E0811, "preprocessing statistics never fitted"),
+    code_info!(E0812, "image cannot be read"),
+    code_info!(E0813, "images do not fit the model input"),
     code_info!(E0816, "weights file is a keras file"),
     code_info!(E0817, "weights file is a pytorch file"),
 ];
@@ -48,5 +52,8 @@ const E0807: Code = TRAIN_DIVERGED;
 const E0808: Code = TRAIN_CHECKPOINT;
 const E0809: Code = TRAIN_FAILED;
 const E0810: Code = RUN_ACTIVATION_LIMIT;
+const E0811: Code = RUN_UNFITTED_PREPROCESSING;
+const E0812: Code = RUN_IMAGE_UNREADABLE;
+const E0813: Code = RUN_IMAGE_MISFIT;
 const E0816: Code = WEIGHTS_KERAS_FILE;
 const E0817: Code = WEIGHTS_TORCH_FILE;
