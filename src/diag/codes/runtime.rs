@@ -13,6 +13,7 @@ pub const TRAIN_DIVERGED: Code = Code::new("E0807");
 pub const TRAIN_CHECKPOINT: Code = Code::new("E0808");
 pub const TRAIN_FAILED: Code = Code::new("E0809");
 pub const RUN_ACTIVATION_LIMIT: Code = Code::new("E0810");
+pub const TENSORBOARD_WRITE: Code = Code::new("E0820");
 
 /// This phase's registry entries.
 pub(super) const TABLE: &[CodeInfo] = &[
@@ -27,6 +28,7 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0808, "checkpoint does not fit this spec"),
     code_info!(E0809, "training cannot run this model"),
     code_info!(E0810, "activation memory over the limit"),
+    code_info!(E0820, "tensorboard log cannot be written", io),
 ];
 
 // The `code_info!` macro refers to codes by their literal names.
@@ -41,3 +43,4 @@ const E0807: Code = TRAIN_DIVERGED;
 const E0808: Code = TRAIN_CHECKPOINT;
 const E0809: Code = TRAIN_FAILED;
 const E0810: Code = RUN_ACTIVATION_LIMIT;
+const E0820: Code = TENSORBOARD_WRITE;
