@@ -330,8 +330,100 @@ mod tests {
         ]
     }
 
+    /// `(x, y, text)` of every `<text>` element.
+    fn texts(svg: &str) -> Vec<(f64, f64, String)> {
+        svg.split("<text ")
+            .skip(1)
+            .map(|t| {
+                let attr = |name: &str| -> f64 {
+                    let start = t.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                    let end = start + t[start..].find('"').unwrap();
+                    t[start..end].parse().unwrap()
+                };
+                let body = &t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()];
+                (attr("x"), attr("y"), body.trim().to_string())
+            })
+            .collect()
+    }
+
     #[test]
-    fn dump() {
-        std::fs::write("/tmp/curves.svg", curves_svg("demo", &history()).unwrap()).unwrap();
+    fn smoothing_is_tensorboards_debiased_moving_average() {
+        // weight 0.5: 1 -> 0.5 / 0.5; 2 -> (0.25 + 1) / 0.75; 3 -> (0.625 + 1.5) / 0.875
+        let s = smooth(&[1.0, 2.0, 3.0], 0.5);
+        let want = [1.0, 1.25 / 0.75, 2.125 / 0.875];
+        for (a, b) in s.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_best_epoch_is_the_least_validation_loss_else_the_least_loss() {
+        assert_eq!(best_epoch(&history()), Some((3, "val_loss", 0.45)));
+        let mut no_val = history();
+        for r in &mut no_val {
+            r.val_loss = None;
+        }
+        assert_eq!(best_epoch(&no_val), Some((4, "loss", 0.3)));
+        assert_eq!(best_epoch(&[]), None);
+    }
+
+    #[test]
+    fn panels_have_axes_ticks_a_legend_outside_and_the_best_epoch_marked() {
+        let svg = curves_svg("demo", &history()).unwrap();
+        let texts = texts(&svg);
+        let has = |s: &str| texts.iter().filter(|t| t.2 == s).count();
+        assert_eq!(has("demo"), 1);
+        assert_eq!(has("epoch"), 2, "an x axis title per panel");
+        assert_eq!((has("loss"), has("metric")), (2, 1), "y titles and the legend's loss");
+        // x tick labels are centred under their tick, y tick labels end left of the axis
+        let centred: Vec<&str> = svg
+            .split("<text ")
+            .skip(1)
+            .filter(|t| t.contains("text-anchor=\"middle\"") && !t.contains("rotate"))
+            .map(|t| t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].trim())
+            .collect();
+        for tick in ["0", "1", "2", "3", "4"] {
+            let n = centred.iter().filter(|t| **t == tick).count();
+            assert_eq!(n, 2, "epoch tick {tick} on both panels");
+        }
+        for tick in ["0.4", "0.6", "0.8", "1"] {
+            assert!(has(tick) >= 1, "loss tick {tick}");
+        }
+        assert_eq!(has("best epoch 3 (val_loss 0.45)"), 2);
+        // the plotting frames: the two rectangles drawn without fill
+        let frames: Vec<(f64, f64)> = svg
+            .split("<rect ")
+            .skip(1)
+            .map(|r| format!(" {}", &r[..r.find('>').unwrap()]))
+            .filter(|r| r.contains("fill=\"none\""))
+            .map(|r| {
+                let num = |name: &str| -> f64 {
+                    let start = r.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+                    r[start..start + r[start..].find('"').unwrap()].parse().unwrap()
+                };
+                (num("x"), num("x") + num("width"))
+            })
+            .collect();
+        assert_eq!(frames.len(), 2, "{svg}");
+        let right = frames[0].1;
+        for entry in ["loss per step (smoothed)", "val_loss", "accuracy", "val_accuracy"] {
+            let (x, _, _) = texts.iter().find(|t| t.2 == entry).unwrap();
+            assert!(*x > right, "legend entry {entry} at x {x} is inside the plot (right edge {right})");
+        }
+        // the dashed best-epoch line: vertical grey dashes at epoch 3's x, in both panels
+        let x3 = frames[0].0 + (frames[0].1 - frames[0].0) * 3.0 / 4.0;
+        let dashes = svg
+            .lines()
+            .filter(|l| l.starts_with("<polyline") && l.contains("stroke=\"#555555\""))
+            .filter(|l| {
+                let points = &l[l.find("points=\"").unwrap() + 8..];
+                let points = &points[..points.find('"').unwrap()];
+                points
+                    .split_whitespace()
+                    .all(|p| (p.split(',').next().unwrap().parse::<f64>().unwrap() - x3).abs() <= 1.0)
+            })
+            .count();
+        assert!(dashes >= 20, "{dashes} dashes at x {x3}");
+        assert_eq!(svg, curves_svg("demo", &history()).unwrap(), "deterministic");
     }
 }
