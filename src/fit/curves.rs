@@ -149,7 +149,11 @@ fn metric_series(history: &[EpochRecord]) -> Vec<Series> {
     out
 }
 
-fn per_epoch(name: &str, history: &[EpochRecord], f: impl Fn(&EpochRecord) -> Option<f64>) -> Series {
+fn per_epoch(
+    name: &str,
+    history: &[EpochRecord],
+    f: impl Fn(&EpochRecord) -> Option<f64>,
+) -> Series {
     Series {
         name: name.to_string(),
         points: history
@@ -270,7 +274,10 @@ fn panel(
             .draw(&Text::new(
                 label,
                 (px + dx - bx, py + 4 - by),
-                ("sans-serif", 12).into_font().color(&BEST_COLOUR).pos(anchor),
+                ("sans-serif", 12)
+                    .into_font()
+                    .color(&BEST_COLOUR)
+                    .pos(anchor),
             ))
             .map_err(|e| e.to_string())?;
     }
@@ -294,8 +301,7 @@ fn legend(area: &DrawingArea<SVGBackend<'_>, Shift>, series: &[Series]) -> Resul
         area.draw(&Text::new(
             s.name.clone(),
             (38, y),
-            TextStyle::from(("sans-serif", 12).into_font())
-                .pos(Pos::new(HPos::Left, VPos::Center)),
+            TextStyle::from(("sans-serif", 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
         ))
         .map_err(|e| e.to_string())?;
     }
@@ -317,7 +323,12 @@ mod tests {
             lr: 1e-3,
             samples_per_sec: 1234.5,
             data_wait_fraction: 0.01,
-            step_losses: vec![loss as f32 + 0.2, loss as f32 + 0.1, loss as f32, loss as f32 - 0.1],
+            step_losses: vec![
+                loss as f32 + 0.2,
+                loss as f32 + 0.1,
+                loss as f32,
+                loss as f32 - 0.1,
+            ],
         }
     }
 
@@ -374,7 +385,11 @@ mod tests {
         let has = |s: &str| texts.iter().filter(|t| t.2 == s).count();
         assert_eq!(has("demo"), 1);
         assert_eq!(has("epoch"), 2, "an x axis title per panel");
-        assert_eq!((has("loss"), has("metric")), (2, 1), "y titles and the legend's loss");
+        assert_eq!(
+            (has("loss"), has("metric")),
+            (2, 1),
+            "y titles and the legend's loss"
+        );
         // x tick labels are centred under their tick, y tick labels end left of the axis
         let centred: Vec<&str> = svg
             .split("<text ")
@@ -399,16 +414,26 @@ mod tests {
             .map(|r| {
                 let num = |name: &str| -> f64 {
                     let start = r.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
-                    r[start..start + r[start..].find('"').unwrap()].parse().unwrap()
+                    r[start..start + r[start..].find('"').unwrap()]
+                        .parse()
+                        .unwrap()
                 };
                 (num("x"), num("x") + num("width"))
             })
             .collect();
         assert_eq!(frames.len(), 2, "{svg}");
         let right = frames[0].1;
-        for entry in ["loss per step (smoothed)", "val_loss", "accuracy", "val_accuracy"] {
+        for entry in [
+            "loss per step (smoothed)",
+            "val_loss",
+            "accuracy",
+            "val_accuracy",
+        ] {
             let (x, _, _) = texts.iter().find(|t| t.2 == entry).unwrap();
-            assert!(*x > right, "legend entry {entry} at x {x} is inside the plot (right edge {right})");
+            assert!(
+                *x > right,
+                "legend entry {entry} at x {x} is inside the plot (right edge {right})"
+            );
         }
         // the dashed best-epoch line: vertical grey dashes at epoch 3's x, in both panels
         let x3 = frames[0].0 + (frames[0].1 - frames[0].0) * 3.0 / 4.0;
@@ -418,12 +443,16 @@ mod tests {
             .filter(|l| {
                 let points = &l[l.find("points=\"").unwrap() + 8..];
                 let points = &points[..points.find('"').unwrap()];
-                points
-                    .split_whitespace()
-                    .all(|p| (p.split(',').next().unwrap().parse::<f64>().unwrap() - x3).abs() <= 1.0)
+                points.split_whitespace().all(|p| {
+                    (p.split(',').next().unwrap().parse::<f64>().unwrap() - x3).abs() <= 1.0
+                })
             })
             .count();
         assert!(dashes >= 20, "{dashes} dashes at x {x3}");
-        assert_eq!(svg, curves_svg("demo", &history()).unwrap(), "deterministic");
+        assert_eq!(
+            svg,
+            curves_svg("demo", &history()).unwrap(),
+            "deterministic"
+        );
     }
 }

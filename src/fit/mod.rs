@@ -15,8 +15,8 @@ pub mod early_stopping;
 pub mod init_weights;
 pub mod plateau;
 pub mod report;
-pub mod tensorboard;
 pub mod setup;
+pub mod tensorboard;
 
 use crate::check::train_types::CheckedTrain;
 use crate::data::loader::{Batch, Dataset};

@@ -1,8 +1,8 @@
 //! What a run leaves for people: `metrics.csv` (one row per epoch) and `curves.svg` (loss and
 //! metric curves, drawn in [`super::curves`]).
 
-use super::EpochRecord;
 pub use super::curves::{best_epoch, curves_svg};
+use super::EpochRecord;
 
 /// The history as CSV: `epoch,loss,<metrics>,val_loss,<val metrics>,lr,samples_per_sec`.
 pub fn metrics_csv(history: &[EpochRecord]) -> String {

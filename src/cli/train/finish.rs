@@ -37,16 +37,12 @@ pub fn finish(
             "Interrupted",
             &format!("during epoch {epoch}; checkpoint written; continue with `--resume`"),
         ),
-        FitEnd::EarlyStopped { epoch } => out.status(
-            "Stopped",
-            &format!("early after epoch {epoch}{best_text}"),
-        ),
+        FitEnd::EarlyStopped { epoch } => {
+            out.status("Stopped", &format!("early after epoch {epoch}{best_text}"))
+        }
         FitEnd::Completed => {
             if let Some(last) = history.last() {
-                out.status(
-                    "Finished",
-                    &format!("{}{best_text}", epoch_line(last)),
-                );
+                out.status("Finished", &format!("{}{best_text}", epoch_line(last)));
             }
         }
     }

@@ -383,16 +383,15 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
 
 /// Opens the TensorBoard log of this run in `logdir/NAME` and writes what is known before
 /// training: the spec's text and the hyperparameters. E0820 when it cannot be written.
-fn open_log(
-    logdir: &Path,
-    p: &Prepared,
-    map: &SourceMap,
-) -> Result<TensorBoardLog, Diagnostic> {
+fn open_log(logdir: &Path, p: &Prepared, map: &SourceMap) -> Result<TensorBoardLog, Diagnostic> {
     let dir = logdir.join(&p.train.name);
     let fail = |path: &Path, e: &std::io::Error| {
         Diagnostic::error(
             codes::TENSORBOARD_WRITE,
-            format!("cannot write the TensorBoard log in {}: {e}", path.display()),
+            format!(
+                "cannot write the TensorBoard log in {}: {e}",
+                path.display()
+            ),
         )
         .at_external(path.display().to_string(), 0, 0)
         .help("point `--logdir` at a folder you can write to, or leave it out")
@@ -417,7 +416,11 @@ fn open_log(
         let _ = writeln!(table, "| {k} | {shown} |");
     }
     let events = [
-        fit::tensorboard::text(fit::tensorboard::SPEC_TAG, &format!("```\n{text}\n```"), wall),
+        fit::tensorboard::text(
+            fit::tensorboard::SPEC_TAG,
+            &format!("```\n{text}\n```"),
+            wall,
+        ),
         fit::tensorboard::text("hyperparameters", &table, wall),
         fit::tensorboard::hparams(&p.train.name, values, wall),
     ];

@@ -114,8 +114,7 @@ impl Progress for Reporter {
         self.metrics_at = None;
         if self.format == Format::Human && self.terminal && self.shows(epoch) {
             let bar = ProgressBar::new(batches);
-            let template =
-                "epoch {prefix} [{bar:30}] {pos}/{len} {step_time} - ETA {eta} - {msg}";
+            let template = "epoch {prefix} [{bar:30}] {pos}/{len} {step_time} - ETA {eta} - {msg}";
             if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style.with_key("step_time", step_time).progress_chars("=> "));
             }
@@ -150,9 +149,9 @@ impl Progress for Reporter {
 
     fn validation_start(&mut self) {
         if let Some(bar) = &self.bar {
-            if let Ok(style) =
-                ProgressStyle::with_template("epoch {prefix} {spinner} validating… {elapsed} - {msg}")
-            {
+            if let Ok(style) = ProgressStyle::with_template(
+                "epoch {prefix} {spinner} validating… {elapsed} - {msg}",
+            ) {
                 bar.set_style(style);
             }
             bar.enable_steady_tick(Duration::from_millis(120));

@@ -14,11 +14,11 @@ pub mod proto;
 pub mod record;
 
 use super::EpochRecord;
-use proto::{
-    Event, HParamValue, HParamsPluginData, PluginData, SessionStartInfo, Summary,
-    SummaryMetadata, SummaryValue, TensorProto, TensorShape, TensorShapeDim, DT_STRING,
-};
 use prost::Message;
+use proto::{
+    Event, HParamValue, HParamsPluginData, PluginData, SessionStartInfo, Summary, SummaryMetadata,
+    SummaryValue, TensorProto, TensorShape, TensorShapeDim, DT_STRING,
+};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;

@@ -14,7 +14,11 @@ const TABLE: [u32; 256] = {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 == 1 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         table[i] = c;
@@ -117,7 +121,9 @@ mod tests {
         assert!(read_records(&bad).unwrap_err().contains("data's checksum"));
         let mut bad = file.clone();
         bad[0] = 6;
-        assert!(read_records(&bad).unwrap_err().contains("length's checksum"));
+        assert!(read_records(&bad)
+            .unwrap_err()
+            .contains("length's checksum"));
         assert!(read_records(&file[..file.len() - 1]).is_err());
     }
 }
