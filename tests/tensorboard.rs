@@ -298,7 +298,7 @@ fn a_logdir_that_cannot_be_made_is_e0820_before_training() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("error[E0820]"), "{stderr}");
     assert!(!tmp.path().join("run/weights.safetensors").exists());
 }

@@ -38,7 +38,7 @@ pub fn finish(
             &format!("during epoch {epoch}; checkpoint written; continue with `--resume`"),
         ),
         FitEnd::EarlyStopped { epoch } => {
-            out.status("Stopped", &format!("early after epoch {epoch}{best_text}"))
+            out.status("Stopped", &format!("early after epoch {epoch}{best_text}"));
         }
         FitEnd::Completed => {
             if let Some(last) = history.last() {

@@ -28,7 +28,7 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0808, "checkpoint does not fit this spec"),
     code_info!(E0809, "training cannot run this model"),
     code_info!(E0810, "activation memory over the limit"),
-    code_info!(E0820, "tensorboard log cannot be written", io),
+    code_info!(E0820, "tensorboard log cannot be written"),
 ];
 
 // The `code_info!` macro refers to codes by their literal names.
