@@ -448,7 +448,7 @@ fn an_earlier_run_is_not_overwritten_without_resume_or_force() {
 /// Issue 16: `--threads T` trains in a pool of T threads, the same numbers for the same T; the
 /// final line names every file written.
 #[test]
-fn threads_flag_is_deterministic_and_the_final_line_names_the_files() {
+fn threads_flag_is_deterministic_and_the_final_lines_name_the_files() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     train_tiny(1, a.path(), &["--threads", "1"]);
     let o = modelc(&[
@@ -469,7 +469,7 @@ fn threads_flag_is_deterministic_and_the_final_line_names_the_files() {
         tensors(&b.path().join("weights.safetensors"))
     );
     let err = String::from_utf8_lossy(&o.stderr);
-    let last = err.lines().last().unwrap_or_default();
+    // the final lines: one `Wrote PATH` per file of the run
     for f in [
         "checkpoint.safetensors",
         "weights.safetensors",
@@ -477,7 +477,11 @@ fn threads_flag_is_deterministic_and_the_final_line_names_the_files() {
         "metrics.csv",
         "curves.svg",
     ] {
-        assert!(last.contains(f), "{f} missing from the final line: {last}");
+        let line = format!("Wrote {}", b.path().join(f).display());
+        assert!(
+            err.contains(&line),
+            "`{line}` missing from the final lines: {err}"
+        );
     }
     assert_eq!(
         modelc(&["train", TINY, "--threads", "0"]).status.code(),

@@ -31,6 +31,10 @@ pub struct TrainState {
     /// sample count.
     pub partial_loss_sum: f64,
     pub partial_samples: u64,
+    /// The batch losses of the finished batches of the epoch in progress (its record's
+    /// `step_losses` when it ends). Empty in checkpoints written before it was recorded.
+    #[serde(default)]
+    pub partial_step_losses: Vec<f32>,
     pub optimizer: Optimizer,
     pub history: Vec<EpochRecord>,
     /// Early stopping's best value so far and the epochs since it improved.
@@ -61,6 +65,7 @@ impl TrainState {
             steps_done: 0,
             partial_loss_sum: 0.0,
             partial_samples: 0,
+            partial_step_losses: Vec::new(),
             optimizer,
             history: Vec::new(),
             best: None,
@@ -103,6 +108,13 @@ impl TrainState {
         }
         if self.best_epoch.is_some_and(|b| b == 0 || b > self.epoch) {
             return Err("its best epoch is not one of its finished epochs".to_string());
+        }
+        if self.partial_step_losses.len() as u64 > self.next_batch {
+            return Err(format!(
+                "it records {} batch losses of the epoch in progress, more than its {} finished batches",
+                self.partial_step_losses.len(),
+                self.next_batch
+            ));
         }
         if !self.partial_loss_sum.is_finite() {
             return Err("its running loss is not a finite number".to_string());

@@ -111,6 +111,7 @@ mod tests {
             lr: 0.1,
             samples_per_sec: 1.0,
             data_wait_fraction: 0.0,
+            step_losses: Vec::new(),
         }
     }
 

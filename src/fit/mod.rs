@@ -10,11 +10,13 @@
 
 pub mod checkpoint;
 pub mod class_weight;
+pub mod curves;
 pub mod early_stopping;
 pub mod init_weights;
 pub mod plateau;
 pub mod report;
 pub mod setup;
+pub mod tensorboard;
 
 use crate::check::train_types::CheckedTrain;
 use crate::data::loader::{Batch, Dataset};
@@ -51,6 +53,10 @@ pub struct EpochRecord {
     /// (batches are prepared on a background thread; near 0 means the model never waits).
     #[serde(default)]
     pub data_wait_fraction: f64,
+    /// Each training step's batch loss, in order (the curves' smoothed per-step line and the
+    /// TensorBoard step scalars). Empty in checkpoints written before it was recorded.
+    #[serde(default)]
+    pub step_losses: Vec<f32>,
 }
 
 /// How training ended.
@@ -102,6 +108,15 @@ pub trait Progress {
     fn epoch_start(&mut self, _epoch: u64, _epochs: u64, _batches: u64) {}
     /// A batch finished with this running mean loss.
     fn batch(&mut self, _done: u64, _running_loss: f64) {}
+    /// Whether [`Progress::running_metrics`] should be called after this batch (computing the
+    /// metrics so far costs a pass over their accumulators).
+    fn wants_running_metrics(&mut self) -> bool {
+        false
+    }
+    /// The epoch's metrics so far, on the training batches done.
+    fn running_metrics(&mut self, _metrics: &[(String, f64)]) {}
+    /// The epoch's training batches are done; measuring on the validation split starts.
+    fn validation_start(&mut self) {}
     /// An epoch finished.
     fn epoch_end(&mut self, _record: &EpochRecord) {}
 }
@@ -194,12 +209,16 @@ pub fn fit(
             state.steps_done = trainer.steps_done();
             state.partial_loss_sum += f64::from(report.loss) * n as f64;
             state.partial_samples += n;
+            state.partial_step_losses.push(report.loss);
             samples_this_run += n;
             state.next_batch = b + 1;
             progress.batch(
                 b + 1,
                 state.partial_loss_sum / state.partial_samples.max(1) as f64,
             );
+            if progress.wants_running_metrics() {
+                progress.running_metrics(&metric_results(&accs));
+            }
             if options
                 .interrupt
                 .as_ref()
@@ -217,6 +236,7 @@ pub fn fit(
         let elapsed = started.elapsed().as_secs_f64();
         let (val_loss, val_metrics) = match &val_loader {
             Some(vl) => {
+                progress.validation_start();
                 let objective = (loss, prep);
                 let batches = vl.epoch(0);
                 let (l, m) =
@@ -234,6 +254,7 @@ pub fn fit(
             lr: f64::from(lr),
             samples_per_sec: over_time(samples_this_run as f64, elapsed),
             data_wait_fraction: over_time(waited.as_secs_f64(), elapsed),
+            step_losses: std::mem::take(&mut state.partial_step_losses),
         };
         progress.epoch_end(&record);
         state.history.push(record);

@@ -22,15 +22,6 @@ pub const RUN_FILES: [&str; 6] = [
     "curves.svg",
 ];
 
-/// The run files present in `dir`, for the final line: `weights.safetensors, plan.ron, ...`.
-pub fn files_in(dir: &Path) -> String {
-    RUN_FILES
-        .into_iter()
-        .filter(|f| dir.join(f).is_file())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The first file of an earlier run found in `dir`, if any.
 pub fn earlier_run(dir: &Path) -> Option<&'static str> {
     RUN_FILES
@@ -167,10 +158,9 @@ pub fn write_outputs(
     let ron = infer_plan.to_ron().map_err(|e| internal(&e.to_string()))?;
     write("plan.ron", ron.as_bytes())?;
     write("metrics.csv", fit::report::metrics_csv(history).as_bytes())?;
-    write(
-        "curves.svg",
-        fit::report::curves_svg(title, history).as_bytes(),
-    )?;
+    let curves = fit::report::curves_svg(title, history)
+        .map_err(|e| internal(&format!("cannot draw the curves: {e}")))?;
+    write("curves.svg", curves.as_bytes())?;
     Ok(())
 }
 

@@ -125,6 +125,15 @@ impl Progress for ProgressRef<'_> {
     fn batch(&mut self, done: u64, running_loss: f64) {
         self.0.batch(done, running_loss);
     }
+    fn wants_running_metrics(&mut self) -> bool {
+        self.0.wants_running_metrics()
+    }
+    fn running_metrics(&mut self, metrics: &[(String, f64)]) {
+        self.0.running_metrics(metrics);
+    }
+    fn validation_start(&mut self) {
+        self.0.validation_start();
+    }
     fn epoch_end(&mut self, record: &fit::EpochRecord) {
         self.0.epoch_end(record);
     }

@@ -11,6 +11,7 @@ mod class_report;
 mod finetune;
 mod finish;
 mod overrides;
+mod progress;
 
 use super::common::report;
 use super::limits::{check_activations, Use};
@@ -24,7 +25,7 @@ use super::source;
 use crate::check::{train_types::CheckedTrain, types::CheckedModel, Checked};
 use crate::data::loader::Dataset;
 use crate::diag::{self, codes, Diagnostic, Format, SourceMap};
-use crate::fit::{self, EpochRecord, FitOptions, Progress};
+use crate::fit::{self, FitOptions};
 use crate::passes::Mode;
 use crate::plan;
 use crate::runtime::metrics::ConfusionMatrix;
@@ -32,7 +33,8 @@ use crate::runtime::train::{ParamStore, Trainer};
 use crate::runtime::weights;
 use clap::Args;
 use finish::finish;
-use indicatif::{ProgressBar, ProgressStyle};
+pub use progress::epoch_line;
+use progress::{Reporter, TensorBoardLog};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -71,7 +73,15 @@ pub struct TrainArgs {
     /// give the same numbers bit for bit.
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
-    /// `human`: progress and a line per epoch on stderr; `json`: one JSON object per epoch on stdout.
+    /// Also write TensorBoard event files into DIR/NAME (NAME: the train block): per-step and
+    /// per-epoch scalars, the spec as text, the hyperparameters; view with
+    /// `tensorboard --logdir DIR`.
+    #[arg(long, value_name = "DIR")]
+    pub logdir: Option<PathBuf>,
+    /// `human`: a progress bar per epoch on a terminal and a line per epoch on stderr;
+    /// `json`: on stdout, one JSON object per epoch (epoch, loss, each metric, val_loss and
+    /// each val_ metric, lr, samples_per_sec, data_wait_fraction), then one summary object
+    /// (end, epochs, best, out, files); diagnostics as JSON lines on stderr.
     #[arg(long, value_parser = format_parser(), default_value = "human")]
     pub format: Format,
     #[command(flatten)]
@@ -113,6 +123,8 @@ pub enum Split {
 
 /// Everything both commands prepare from the spec.
 struct Prepared {
+    /// The spec's text in the source map.
+    spec_file: diag::FileId,
     spec_hash: String,
     train: CheckedTrain,
     model: CheckedModel,
@@ -204,96 +216,12 @@ fn prepare(
     }
     let spec_hash = plan::spec_hash(hashed.as_bytes());
     Ok(Prepared {
+        spec_file: spec.file,
         spec_hash,
         train,
         model,
         dataset,
     })
-}
-
-/// Progress for people: a bar per epoch on a terminal, a plain line per epoch elsewhere; or one
-/// JSON object per epoch on stdout.
-struct Reporter {
-    format: Format,
-    bar: Option<ProgressBar>,
-    terminal: bool,
-    epochs: u64,
-}
-
-impl Reporter {
-    /// Long runs (the 1000-epoch regression) print about twenty epoch lines, and the last.
-    fn shows(&self, epoch: u64) -> bool {
-        let every = self.epochs.div_ceil(20).max(1);
-        self.epochs <= 30 || epoch.is_multiple_of(every) || epoch == self.epochs || epoch == 1
-    }
-}
-
-impl Progress for Reporter {
-    fn epoch_start(&mut self, epoch: u64, epochs: u64, batches: u64) {
-        self.epochs = epochs;
-        if self.format == Format::Human && self.terminal && self.shows(epoch) {
-            let bar = ProgressBar::new(batches);
-            if let Ok(style) =
-                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
-            {
-                bar.set_style(style.progress_chars("=> "));
-            }
-            bar.set_prefix(format!("{epoch}/{epochs}"));
-            self.bar = Some(bar);
-        }
-    }
-
-    fn batch(&mut self, done: u64, running_loss: f64) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(done);
-            bar.set_message(format!("loss {running_loss:.4}"));
-        }
-    }
-
-    fn epoch_end(&mut self, r: &EpochRecord) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-        match self.format {
-            Format::Json => {
-                let mut obj = serde_json::Map::new();
-                obj.insert("epoch".into(), r.epoch.into());
-                obj.insert("loss".into(), r.loss.into());
-                for (k, v) in &r.metrics {
-                    obj.insert(k.clone(), (*v).into());
-                }
-                obj.insert(
-                    "val_loss".into(),
-                    r.val_loss.map_or(serde_json::Value::Null, Into::into),
-                );
-                for (k, v) in &r.val_metrics {
-                    obj.insert(format!("val_{k}"), (*v).into());
-                }
-                obj.insert("lr".into(), r.lr.into());
-                obj.insert("samples_per_sec".into(), r.samples_per_sec.into());
-                obj.insert("data_wait_fraction".into(), r.data_wait_fraction.into());
-                Output::stdout(&format!("{}\n", serde_json::Value::Object(obj)));
-            }
-            _ if self.shows(r.epoch) => eprintln!("{}", epoch_line(r)),
-            _ => {}
-        }
-    }
-}
-
-/// `epoch 3: loss 0.1234 - accuracy 0.9612 - val_loss 0.1500 - val_accuracy 0.9500 (4,210 samples/s)`
-fn epoch_line(r: &EpochRecord) -> String {
-    let mut s = format!("epoch {}: loss {:.4}", r.epoch, r.loss);
-    for (k, v) in &r.metrics {
-        let _ = write!(s, " - {k} {v:.4}");
-    }
-    if let Some(v) = r.val_loss {
-        let _ = write!(s, " - val_loss {v:.4}");
-    }
-    for (k, v) in &r.val_metrics {
-        let _ = write!(s, " - val_{k} {v:.4}");
-    }
-    let _ = write!(s, " ({:.0} samples/s)", r.samples_per_sec);
-    s
 }
 
 /// Runs `train`; returns the exit status.
@@ -408,12 +336,14 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
     let terminal = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none()
         && std::env::var("TERM").map_or(true, |t| t != "dumb");
-    let mut reporter = Reporter {
-        format: args.format,
-        bar: None,
-        terminal,
-        epochs: 0,
+    let log = match args.logdir.as_deref() {
+        Some(logdir) => match open_log(logdir, &p, &map) {
+            Ok(log) => Some(log),
+            Err(d) => return report(out, &map, vec![d]),
+        },
+        None => None,
     };
+    let mut reporter = Reporter::new(args.format, terminal, log);
     let pool = match thread_pool(args.threads) {
         Ok(pool) => pool,
         Err(d) => return report(out, &map, vec![d]),
@@ -440,18 +370,65 @@ pub fn run_train(args: &TrainArgs, out: &Output) -> u8 {
             )
         }
     };
+    let log_file = reporter.log.as_ref().map(|l| l.writer.path().to_path_buf());
+    if let Some(d) = reporter.log.and_then(|l| l.failed) {
+        out.diagnostics(&map, &[d]);
+    }
     let fitted = match save_run(&dir, infer_plan, &p.dataset, fitted, &p.train.name) {
         Ok(saved) => saved,
         Err(d) => return report(out, &map, vec![d]),
     };
-    finish(
-        out,
-        args.format,
-        fitted.end,
-        fitted.best.as_ref(),
-        &fitted.history,
-        &dir,
-    )
+    finish(out, args.format, &fitted, &dir, log_file.as_deref())
+}
+
+/// Opens the TensorBoard log of this run in `logdir/NAME` and writes what is known before
+/// training: the spec's text and the hyperparameters. E0820 when it cannot be written.
+fn open_log(logdir: &Path, p: &Prepared, map: &SourceMap) -> Result<TensorBoardLog, Diagnostic> {
+    let dir = logdir.join(&p.train.name);
+    let fail = |path: &Path, e: &std::io::Error| {
+        Diagnostic::error(
+            codes::TENSORBOARD_WRITE,
+            format!(
+                "cannot write the TensorBoard log in {}: {e}",
+                path.display()
+            ),
+        )
+        .at_external(path.display().to_string(), 0, 0)
+        .help("point `--logdir` at a folder you can write to, or leave it out")
+    };
+    let mut writer = fit::tensorboard::EventWriter::create(&dir).map_err(|e| fail(&dir, &e))?;
+    let wall = fit::tensorboard::now();
+    let text = map.text(p.spec_file);
+    let mut settings = serde_json::to_value(&p.train).unwrap_or_default();
+    if let Some(obj) = settings.as_object_mut() {
+        obj.remove("span");
+        obj.remove("name");
+        obj.insert("batch".into(), p.dataset.spec.batch.size.into());
+    }
+    let values = fit::tensorboard::flatten_hparams(&settings);
+    let mut table = String::from("| hyperparameter | value |\n|---|---|\n");
+    for (k, v) in &values {
+        let shown = v
+            .string_value
+            .clone()
+            .or_else(|| v.number_value.map(|n| n.to_string()))
+            .unwrap_or_default();
+        let _ = writeln!(table, "| {k} | {shown} |");
+    }
+    let events = [
+        fit::tensorboard::text(
+            fit::tensorboard::SPEC_TAG,
+            &format!("```\n{text}\n```"),
+            wall,
+        ),
+        fit::tensorboard::text("hyperparameters", &table, wall),
+        fit::tensorboard::hparams(&p.train.name, values, wall),
+    ];
+    writer.write(&events).map_err(|e| fail(writer.path(), &e))?;
+    Ok(TensorBoardLog {
+        writer,
+        failed: None,
+    })
 }
 
 /// Runs `eval`; returns the exit status.

@@ -19,6 +19,7 @@ pub const RUN_IMAGE_UNREADABLE: Code = Code::new("E0812");
 pub const RUN_IMAGE_MISFIT: Code = Code::new("E0813");
 pub const WEIGHTS_KERAS_FILE: Code = Code::new("E0816");
 pub const WEIGHTS_TORCH_FILE: Code = Code::new("E0817");
+pub const TENSORBOARD_WRITE: Code = Code::new("E0820");
 
 /// This phase's registry entries.
 pub(super) const TABLE: &[CodeInfo] = &[
@@ -38,6 +39,7 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0813, "images do not fit the model input"),
     code_info!(E0816, "weights file is a keras file"),
     code_info!(E0817, "weights file is a pytorch file"),
+    code_info!(E0820, "tensorboard log cannot be written"),
 ];
 
 // The `code_info!` macro refers to codes by their literal names.
@@ -57,3 +59,4 @@ const E0812: Code = RUN_IMAGE_UNREADABLE;
 const E0813: Code = RUN_IMAGE_MISFIT;
 const E0816: Code = WEIGHTS_KERAS_FILE;
 const E0817: Code = WEIGHTS_TORCH_FILE;
+const E0820: Code = TENSORBOARD_WRITE;
