@@ -41,7 +41,7 @@ pub enum Command {
     /// Measure trained weights on a spec's validation (or training) data.
     #[command(after_long_help = EVAL_EXAMPLES)]
     Eval(super::train::EvalArgs),
-    /// Run a model (plan or spec) on `.npy` inputs with a weights file.
+    /// Run a model (plan or spec) on raw data (CSV, images, `.npy`) and print its predictions.
     #[command(after_long_help = RUN_EXAMPLES)]
     Run(super::run::RunArgs),
     /// Export a model (plan or spec) with its weights to ONNX, for ONNX Runtime and friends.
@@ -115,7 +115,10 @@ const EVAL_EXAMPLES: &str = concat!(
     "  modelc eval specs/seed_cnn.model --weights runs/cnn/weights.safetensors --split train\n",
 );
 const RUN_EXAMPLES: &str = concat!(
-    "Examples:\n",
+    super::run::run_input_rule!(),
+    "\n\nExamples:\n",
+    "  modelc run runs/cnn/plan.ron --weights runs/cnn/weights.safetensors --input data/digits.csv\n",
+    "  modelc run runs/cnn/plan.ron --weights runs/cnn/weights.safetensors --input data/digit_images\n",
     "  modelc run specs/linear_regression.model --random-weights 1 --input x.npy\n",
     "  modelc run runs/cnn/plan.ron --weights runs/cnn/weights.safetensors --input x.npy -o y.npy\n",
 );

@@ -1,20 +1,27 @@
 //! Pictures of a pipeline's output, for `modelc data preview`: a PNG grid of training images
-//! after preprocessing and augmentation (each pixel drawn 4×4), or a line plot of a series.
+//! after preprocessing and augmentation (each pixel drawn 4×4, its label written under it: the
+//! class id, the one-hot target's class, or a single target value to two decimals), or a line
+//! plot of a series.
 //!
 //! Input: a [`Dataset`], how many samples, and the epoch whose augmentation to show.
 //! Output: the PNG file's bytes. Values are mapped linearly from the shown minimum..maximum to
 //! black..white.
 
 use super::augment::augment_batch;
+use super::glyphs::{draw_text, text_width, Canvas, GLYPH_H};
 use super::loader::{take_rows, Dataset};
-use super::samples::Features;
+use super::samples::{Features, Labels};
 use crate::diag::codes::DATA_EMPTY;
 use crate::diag::Diagnostic;
+use ndarray::Axis;
 
 const ZOOM: usize = 4;
 const GAP: usize = 2;
 const PLOT_W: usize = 600;
 const PLOT_H: usize = 200;
+/// Labels are drawn with each font pixel 2×2, in white.
+const LABEL_SCALE: usize = 2;
+const LABEL_INK: u8 = 255;
 
 fn encode(
     width: usize,
@@ -66,8 +73,13 @@ pub fn preview_png(ds: &Dataset, count: usize, epoch: u64) -> Result<Vec<u8>, Di
     let channels = if c == 3 { 3 } else { 1 };
     let cols = (n as f64).sqrt().ceil() as usize;
     let grid_rows = n.div_ceil(cols);
+    let label_h = if matches!(picked.labels, Labels::None) {
+        0
+    } else {
+        GLYPH_H * LABEL_SCALE + GAP
+    };
     let cell_w = w * ZOOM + GAP;
-    let cell_h = h * ZOOM + GAP;
+    let cell_h = h * ZOOM + GAP + label_h;
     let (width, height) = (cols * cell_w + GAP, grid_rows * cell_h + GAP);
     let lo = a.iter().copied().fold(f32::INFINITY, f32::min);
     let hi = a.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -82,6 +94,22 @@ pub fn preview_png(ds: &Dataset, count: usize, epoch: u64) -> Result<Vec<u8>, Di
                 }
             }
         }
+        if let Some(text) = label_text(&picked.labels, i) {
+            let x = ox + (w * ZOOM).saturating_sub(text_width(&text, LABEL_SCALE)) / 2;
+            let mut canvas = Canvas {
+                pixels: &mut px,
+                width,
+                channels,
+            };
+            draw_text(
+                &mut canvas,
+                &text,
+                x,
+                oy + h * ZOOM + 1,
+                LABEL_SCALE,
+                LABEL_INK,
+            );
+        }
     }
     let color = if channels == 3 {
         png::ColorType::Rgb
@@ -89,6 +117,30 @@ pub fn preview_png(ds: &Dataset, count: usize, epoch: u64) -> Result<Vec<u8>, Di
         png::ColorType::Grayscale
     };
     encode(width, height, color, &px)
+}
+
+/// The label of sample `i` as drawn: a class id, a one-hot target's class, or one value.
+fn label_text(labels: &Labels, i: usize) -> Option<String> {
+    match labels {
+        Labels::None => None,
+        Labels::Class(ids) => ids.get(i).map(ToString::to_string),
+        Labels::Values(v) => {
+            if i >= v.len_of(Axis(0)) {
+                return None;
+            }
+            let row = v.index_axis(Axis(0), i);
+            if row.len() == 1 {
+                return row.iter().next().map(|x| format!("{x:.2}"));
+            }
+            let mut best: Option<(usize, f32)> = None;
+            for (k, &x) in row.iter().enumerate() {
+                if best.is_none_or(|(_, b)| x > b) {
+                    best = Some((k, x));
+                }
+            }
+            best.map(|(k, _)| k.to_string())
+        }
+    }
 }
 
 /// A line plot of the first feature value of each sample, in order (up to `PLOT_W` samples).
@@ -207,7 +259,8 @@ mod tests {
         )
         .unwrap();
         let (info, px) = decode(&bytes);
-        assert_eq!((info.width, info.height), (4 * 34 + 2, 4 * 34 + 2));
+        // Each cell: 32 pixels of image, a 2-pixel gap, then a 12-pixel label strip.
+        assert_eq!((info.width, info.height), (4 * 34 + 2, 4 * 46 + 2));
         // digit 0 (the first row of digits.csv) has pixel (0, 0) = 0 and pixel (row 1, col 3) =
         // 15 of 16; its cell starts at (2, 2) and each pixel is drawn 4x4
         let at = |x: usize, y: usize| px[y * info.width as usize + x];
@@ -215,6 +268,34 @@ mod tests {
         assert_eq!(at(2 + 3 * 4 + 1, 2 + 4 + 1), to_byte(15.0, 0.0, 16.0));
         assert_eq!(at(2 + 3 * 4 + 1, 2 + 2 * 4 + 1), to_byte(2.0, 0.0, 16.0));
         assert_eq!(at(0, 0), 40); // background
+                                  // The labels of the first two rows (digits 0 and 1) are written under their cells,
+                                  // centred: a 6-pixel glyph at x = cell + 13, y = 2 + 32 + 1 = 35, font pixels 2×2.
+        assert_eq!(at(2 + 13, 35), 255, "top-left of the 0");
+        assert_eq!(at(2 + 13 + 2, 35 + 4), 40, "the hole of the 0");
+        assert_eq!(at(36 + 13 + 2, 35), 255, "top of the 1");
+        assert_eq!(at(36 + 13, 35), 40, "left of the 1's top");
+    }
+
+    #[test]
+    fn labels_read_as_class_ids_one_hot_classes_or_values() {
+        let classes = Labels::Class(vec![3, 12]);
+        assert_eq!(label_text(&classes, 1).as_deref(), Some("12"));
+        assert_eq!(label_text(&classes, 2), None);
+        let one_hot = ndarray::arr2(&[[0.0f32, 0.0, 1.0], [0.9, 0.1, 0.0]]).into_dyn();
+        assert_eq!(
+            label_text(&Labels::Values(one_hot.clone()), 0).as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            label_text(&Labels::Values(one_hot), 1).as_deref(),
+            Some("0")
+        );
+        let values = ndarray::arr2(&[[-1.254f32]]).into_dyn();
+        assert_eq!(
+            label_text(&Labels::Values(values), 0).as_deref(),
+            Some("-1.25")
+        );
+        assert_eq!(label_text(&Labels::None, 0), None);
     }
 
     #[test]

@@ -36,15 +36,23 @@ use clap::Args;
 use ndarray::{ArrayD, IxDyn};
 use std::path::{Path, PathBuf};
 
-/// What `run --help` says of the input rule, after the flags.
-const INPUT_RULE: &str = "\
+/// The input rule `run --help` states; a macro so `args.rs` can put it before the examples
+/// of the long help (`after_long_help` replaces `after_help` there).
+macro_rules! run_input_rule {
+    () => {
+        "\
 Inputs are raw data, as the data block's source reads it: CSV rows (by the source's column rules; \
 the label column may be there or not), PNG/JPEG images or a folder of them (sorted by name; pixel \
 values 0-255, gray or RGB by the model's channels), or .npy arrays of such rows (float64 is \
 converted to float32). `run` applies the pipeline's `map` steps (reshape, scale, resize, fitted \
 standardize/normalize) to make the model input, for a plan from `train` or `compile` and for a \
 .model file alike. With --model-input, arrays go to the model as they are. `modelc inspect` shows \
-the raw input, the steps and the model input.";
+the raw input, the steps and the model input."
+    };
+}
+pub(crate) use run_input_rule;
+
+const INPUT_RULE: &str = run_input_rule!();
 
 #[derive(Debug, Args)]
 #[command(after_help = INPUT_RULE)]
