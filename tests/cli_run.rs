@@ -452,8 +452,9 @@ fn data_stats_and_preview_of_the_digits_pipeline() {
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     assert_eq!(&bytes[12..16], b"IHDR");
-    // 2×2 cells of 28·4 pixels with 2-pixel gaps: 2·(112 + 2) + 2 = 230.
+    // 2×2 cells of 28·4 pixels with 2-pixel gaps: 2·(112 + 2) + 2 = 230 wide; each cell also
+    // has a 12-pixel strip for its label (5 font pixels drawn 2×2, and a gap): 230 + 2·12 high.
     let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
     let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-    assert_eq!((width, height), (230, 230));
+    assert_eq!((width, height), (230, 254));
 }
