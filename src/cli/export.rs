@@ -262,6 +262,7 @@ fn torch_package(
         .file
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let data_root = export::pytorch::data_root(&spec_dir, dir);
     let inputs = export::pytorch::TorchInputs {
         model,
         train: pick,
@@ -269,6 +270,7 @@ fn torch_package(
         spec_text: &text,
         spec_name: &spec_name,
         spec_dir: &spec_dir,
+        data_root: &data_root,
         file: spec.file,
     };
     let files = export::pytorch::export(&inputs).map_err(|errors| {

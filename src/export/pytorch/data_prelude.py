@@ -97,16 +97,77 @@ class Stream:
         return p
 
 
-def split_rows(n, split, ordered):
-    """modelc's split: a seeded choice of round(n * validation) rows (the last ones if ordered)."""
+def split_rows(n, split, ordered, strata=None):
+    """modelc's `data::split`: (train, validation, test) sorted rows. round(n * validation)
+    validation and round(n * test) test rows; a series keeps time order (train, validation, test);
+    otherwise one seeded permutation dealt out validation first, then test, the rest training,
+    class by class with `stratify` (largest remainders first, ties to the smaller class id)."""
     if split is None:
-        return list(range(n)), []
-    validation, seed = split
+        return list(range(n)), [], []
+    validation, test, stratify, seed = split
     n_val = min(int(math.floor(n * validation + 0.5)), n)
+    n_test = min(int(math.floor(n * test + 0.5)), n - n_val)
     if ordered:
-        return list(range(n - n_val)), list(range(n - n_val, n))
+        n_train = n - n_val - n_test
+        return list(range(n_train)), list(range(n_train, n_train + n_val)), list(range(n_train + n_val, n))
     perm = Stream(seed, PURPOSE_SPLIT, 0, n).permutation(n)
-    return sorted(perm[n_val:]), sorted(perm[:n_val])
+    if stratify and strata is not None and len(strata) == n:
+        val, tst, train = _stratified(perm, strata, validation, test, n_val, n_test)
+    else:
+        val, tst, train = perm[:n_val], perm[n_val:n_val + n_test], perm[n_val + n_test:]
+    return sorted(train), sorted(val), sorted(tst)
+
+
+def _stratified(perm, strata, validation, test, n_val, n_test):
+    classes = {}
+    for row in perm:
+        classes.setdefault(int(strata[row]), []).append(row)
+    rows = [classes[k] for k in sorted(classes)]
+    sizes = [len(r) for r in rows]
+    val_q = _quotas(sizes, validation, n_val, sizes)
+    test_q = _quotas(sizes, test, n_test, [s - q for s, q in zip(sizes, val_q)])
+    val, tst, train = [], [], []
+    for r, v, t in zip(rows, val_q, test_q):
+        val += r[:v]
+        tst += r[v:v + t]
+        train += r[v + t:]
+    return val, tst, train
+
+
+def _quotas(sizes, fraction, total, room):
+    exact = [s * fraction for s in sizes]
+    q = [min(int(math.floor(e)), r) for e, r in zip(exact, room)]
+    order = sorted(range(len(sizes)), key=lambda i: (-(exact[i] - math.floor(exact[i])), i))
+    left = max(total - sum(q), 0)
+    while left > 0:
+        gave = False
+        for i in order:
+            if left == 0:
+                break
+            if q[i] < room[i]:
+                q[i] += 1
+                left -= 1
+                gave = True
+        if not gave:
+            break
+    return q
+
+
+def strata_of(y):
+    """Each row's class for `stratify`: the class id, or the first largest entry of its row."""
+    if y is None:
+        return None
+    if np.issubdtype(y.dtype, np.integer):
+        return [int(v) for v in y.reshape(len(y), -1)[:, 0]] if y.ndim > 1 else [int(v) for v in y]
+    rows = y.reshape(len(y), -1)
+    out = []
+    for row in rows:
+        best = 0
+        for i, v in enumerate(row):
+            if v > row[best]:
+                best = i
+        out.append(best)
+    return out
 
 
 # ---- sources ----------------------------------------------------------------------------------

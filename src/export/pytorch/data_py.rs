@@ -8,7 +8,7 @@
 //! order, its statistics fitted on the rows the split keeps for training at that step, as
 //! modelc does.
 
-use super::{TorchError, TorchInputs};
+use super::{DataRoot, TorchError, TorchInputs};
 use crate::data::samples::{Features, Labels};
 use crate::data::spec::{Augment, ColumnRef, FeatureColumns, LabelRead, SourceKind, Transform};
 use crate::ops::torch::float;
@@ -263,12 +263,15 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<(String, Files), Vec<TorchErro
     );
     s.push_str(PRELUDE);
     s.push_str("\n\n# ---- the spec's data block ----\n\n");
-    let root = inputs.spec_dir.display().to_string();
+    let root = match inputs.data_root {
+        DataRoot::Relative(r) => format!("os.path.normpath(os.path.join(HERE, {}))", py_str(r)),
+        DataRoot::Absolute(a) => py_str(a),
+    };
     let _ = writeln!(
         s,
-        "# The spec's data paths are relative to its folder (as the export was run); `--data-root`\n\
-         # in train.py overrides it.\nDATA_ROOT = {}",
-        py_str(if root.is_empty() { "." } else { &root })
+        "# The folder the spec's data paths are relative to (its folder, seen from this package's\n\
+         # folder when they share one, else absolute); `--data-root` in train.py overrides it.\n\
+         DATA_ROOT = {root}"
     );
     s.push_str(&map);
     s.push_str(&augment_steps(inputs));
@@ -276,8 +279,10 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<(String, Files), Vec<TorchErro
         s,
         "SPLIT = {}",
         p.split.as_ref().map_or("None".into(), |sp| format!(
-            "({}, {})",
+            "({}, {}, {}, {})  # validation, test, stratify, seed",
             float(sp.validation),
+            float(sp.test),
+            py_bool(sp.stratify),
             sp.seed
         ))
     );
@@ -301,19 +306,25 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<(String, Files), Vec<TorchErro
         py_bool(p.is_series())
     );
     s.push_str(
-        "\n\ndef load(data_root=None):\n    \
-         \"\"\"The training and validation splits (validation None without `split`).\"\"\"\n    \
+        "\n\ndef load_splits(data_root=None):\n    \
+         \"\"\"The `train`, `validation` and `test` splits (None when the spec has no such split).\"\"\"\n    \
          root = data_root or DATA_ROOT\n",
     );
     s.push_str(&read);
     s.push_str(
         "    \
-         x, y, _ = apply_map(MAP, x, y, lambda n: split_rows(n, SPLIT, ORDERED)[0])\n    \
-         train_rows, val_rows = split_rows(len(x), SPLIT, ORDERED)\n    \
-         pick = lambda rows: None if y is None else y[rows]\n    \
-         train = Split(x[train_rows], pick(train_rows), AUGMENT, PIPELINE_SEED)\n    \
-         val = Split(x[val_rows], pick(val_rows), [], PIPELINE_SEED) if SPLIT else None\n    \
-         return train, val\n",
+         strata = strata_of(y)  # the source's classes, for `stratify`\n    \
+         rows = lambda n: split_rows(n, SPLIT, ORDERED, strata)\n    \
+         x, y, _ = apply_map(MAP, x, y, lambda n: rows(n)[0])\n    \
+         train_rows, val_rows, test_rows = rows(len(x))\n    \
+         pick = lambda r: None if y is None else y[r]\n    \
+         split = lambda r: Split(x[r], pick(r), [], PIPELINE_SEED) if r else None\n    \
+         return {\"train\": Split(x[train_rows], pick(train_rows), AUGMENT, PIPELINE_SEED),\n            \
+         \"validation\": split(val_rows), \"test\": split(test_rows)}\n\n\n\
+         def load(data_root=None):\n    \
+         \"\"\"The training and validation splits (validation None without `split validation:`).\"\"\"\n    \
+         splits = load_splits(data_root)\n    \
+         return splits[\"train\"], splits[\"validation\"]\n",
     );
     Ok((s, files))
 }

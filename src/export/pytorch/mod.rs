@@ -20,7 +20,7 @@ mod train_py;
 use crate::check::{CheckedModel, CheckedTrain};
 use crate::data::PipelineSpec;
 use crate::diag::{codes, Diagnostic, FileId, Span};
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 /// What the package is made from.
 pub struct TorchInputs<'a> {
@@ -31,9 +31,87 @@ pub struct TorchInputs<'a> {
     pub spec_text: &'a str,
     /// The spec's file name as shown in comments (`seed_cnn.model`).
     pub spec_name: &'a str,
-    /// The spec's folder as given on the command line: the default data root.
+    /// The spec's folder as given on the command line (where a synthetic source is made).
     pub spec_dir: &'a Path,
+    /// The default data root as `data.py` records it ([`data_root`]).
+    pub data_root: &'a DataRoot,
     pub file: FileId,
+}
+
+/// Where `data.py` looks for the spec's data files by default: the spec's folder relative to
+/// the package's folder when the two share a folder below the file-system root (the package
+/// then runs from anywhere, and moves together with the data), else its absolute path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataRoot {
+    /// `/`-separated, from the package's folder (`..`, `../specs`, `.`).
+    Relative(String),
+    Absolute(String),
+}
+
+/// A path made absolute against the working folder, with `.` and `..` resolved lexically
+/// after the longest existing prefix is canonicalized (symbolic links resolved there).
+fn absolute(path: &Path) -> PathBuf {
+    let joined = std::env::current_dir().map_or_else(|_| path.to_path_buf(), |d| d.join(path));
+    let mut existing = joined.clone();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = existing.canonicalize() {
+            existing = c;
+            break;
+        }
+        match (existing.file_name().map(ToOwned::to_owned), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut out = PathBuf::new();
+    for part in existing.components().chain(rest.iter().rev().map(|n| Component::Normal(n.as_os_str()))) {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The data root of a package written to `package_dir` for a spec in `spec_dir`.
+pub fn data_root(spec_dir: &Path, package_dir: &Path) -> DataRoot {
+    let spec = absolute(spec_dir);
+    let package = absolute(package_dir);
+    relative_root(&spec, &package)
+}
+
+/// [`data_root`] of two absolute, normalized paths.
+fn relative_root(spec: &Path, package: &Path) -> DataRoot {
+    let a: Vec<Component> = spec.components().collect();
+    let b: Vec<Component> = package.components().collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let below_root = a
+        .get(..common)
+        .unwrap_or(&[])
+        .iter()
+        .any(|c| matches!(c, Component::Normal(_)));
+    if !below_root {
+        return DataRoot::Absolute(spec.display().to_string());
+    }
+    let mut parts: Vec<String> = vec!["..".to_string(); b.len() - common];
+    parts.extend(
+        a.get(common..)
+            .unwrap_or(&[])
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    DataRoot::Relative(if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    })
 }
 
 /// A layer or data step with no PyTorch form.
@@ -141,4 +219,34 @@ pub fn export(inputs: &TorchInputs<'_>) -> Result<Vec<(String, Vec<u8>)>, Vec<To
     ];
     files.append(&mut extra);
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_data_root_is_relative_below_a_shared_folder_else_absolute() {
+        let rel = |s: &str, p: &str| relative_root(Path::new(s), Path::new(p));
+        assert_eq!(
+            rel("/work/repo/specs", "/work/repo/out/pkg"),
+            DataRoot::Relative("../../specs".into())
+        );
+        assert_eq!(
+            rel("/work/repo", "/work/repo/pkg"),
+            DataRoot::Relative("..".into())
+        );
+        assert_eq!(
+            rel("/work/repo/specs", "/work/repo/specs"),
+            DataRoot::Relative(".".into())
+        );
+        assert_eq!(
+            rel("/work/repo/specs", "/work/repo/specs/pkg/a"),
+            DataRoot::Relative("../..".into())
+        );
+        assert_eq!(
+            rel("/data/specs", "/tmp/pkg"),
+            DataRoot::Absolute("/data/specs".into())
+        );
+    }
 }

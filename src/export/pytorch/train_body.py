@@ -1,6 +1,3 @@
-EPS = 1e-7  # Keras's epsilon in the losses
-
-
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--epochs", type=int, default=EPOCHS)
@@ -9,73 +6,83 @@ def parse_args():
     p.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--init", default=INIT, help="start from these modelc weights (safetensors)")
     p.add_argument("--fresh", action="store_true", help="ignore OUT/checkpoint.pt")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
+    p.add_argument("--evaluate", choices=["train", "validation", "test"], default=None,
+                   help="print the loss and metrics of the --init weights on a split (JSON), no training")
     return p.parse_args()
 
 
-def loss_fn(y, t):
-    """The train block's loss, Keras's definition, mean over the batch's entries."""
+def entry_losses(y, t):
+    """The train block's loss per entry (per row for the categorical ones), Keras's definition."""
     if LOSS == "mse":
-        return ((y - t) ** 2).mean()
+        return (y - t) ** 2
     if LOSS == "mae":
-        return (y - t).abs().mean()
+        return (y - t).abs()
     if LOSS == "huber":
         d = (y - t).abs()
-        return torch.where(d <= DELTA, 0.5 * d * d, DELTA * (d - 0.5 * DELTA)).mean()
+        return torch.where(d <= DELTA, 0.5 * d * d, DELTA * (d - 0.5 * DELTA))
     if LOSS == "log_cosh":
         d = y - t
-        return (d + F.softplus(-2.0 * d) - math.log(2.0)).mean()
+        return d + F.softplus(-2.0 * d) - math.log(2.0)
     if LOSS == "binary_crossentropy":
         t = t * (1.0 - LABEL_SMOOTHING) + 0.5 * LABEL_SMOOTHING
         if FROM_LOGITS:
-            return F.binary_cross_entropy_with_logits(y, t)
+            return F.binary_cross_entropy_with_logits(y, t, reduction="none")
         p = y.clamp(EPS, 1.0 - EPS)
-        return -(t * p.log() + (1.0 - t) * (1.0 - p).log()).mean()
+        return -(t * p.log() + (1.0 - t) * (1.0 - p).log())
     if LOSS == "categorical_crossentropy":
         t = t * (1.0 - LABEL_SMOOTHING) + LABEL_SMOOTHING / y.shape[-1]
         if FROM_LOGITS:
-            return -(t * F.log_softmax(y, dim=-1)).sum(-1).mean()
+            return -(t * F.log_softmax(y, dim=-1)).sum(-1)
         p = (y / y.sum(-1, keepdim=True)).clamp(EPS, 1.0 - EPS)
-        return -(t * p.log()).sum(-1).mean()
+        return -(t * p.log()).sum(-1)
     # sparse_categorical_crossentropy: from probabilities, the log of the clipped ones is fed
     # to a softmax cross-entropy, as Keras does.
     t = t.reshape(y.shape[:-1]).long()
     x = y if FROM_LOGITS else y.clamp(EPS, 1.0 - EPS).log()
-    return F.cross_entropy(x.reshape(-1, y.shape[-1]), t.reshape(-1))
+    return F.cross_entropy(x.reshape(-1, y.shape[-1]), t.reshape(-1), reduction="none").reshape(t.shape)
 
 
-def metric_sums(name, y, t):
-    """A metric's sum over the batch's entries, and the entry count."""
-    if name == "accuracy":
-        if LOSS == "sparse_categorical_crossentropy":
-            hit = y.argmax(-1) == t.reshape(y.shape[:-1]).long()
-        elif LOSS == "categorical_crossentropy" or y.shape[-1] > 1:
-            hit = y.argmax(-1) == t.argmax(-1)
-        else:
-            hit = (y > (0.0 if FROM_LOGITS else 0.5)) == (t > 0.5)
-        return hit.float().sum(), hit.numel()
-    if name == "mae":
-        return (y - t).abs().sum(), y.numel()
-    return ((y - t) ** 2).sum(), y.numel()
+def loss_fn(y, t, weights=None):
+    """The mean loss over the batch's entries; with per-sample `weights` (class_weight) modelc's
+    `sum_i w_i l_i / n`, `l_i` the mean over sample i's entries."""
+    per = entry_losses(y, t)
+    if weights is None:
+        return per.mean()
+    per_sample = per.reshape(per.shape[0], -1).mean(1)
+    return (weights * per_sample).sum() / per.shape[0]
 
 
-def lr_at(step, steps_per_epoch, epochs):
-    """The schedule's rate at `step` (counted from 0), as modelc's `runtime::schedule`."""
-    lr0 = LR
-    spe = max(steps_per_epoch, 1)
-    if SCHEDULE is None:
-        return lr0
-    kind = SCHEDULE[0]
-    if kind == "step":
-        return lr0 * SCHEDULE[2] ** (step // max(SCHEDULE[1] * spe, 1))
-    if kind == "exponential":
-        return lr0 * SCHEDULE[1] ** (step / max(SCHEDULE[2] * spe, 1))
-    if kind == "cosine":
-        total = max((SCHEDULE[1] or epochs) * spe, 1)
-        alpha = min(max(SCHEDULE[2] / lr0, 0.0), 1.0)
-        cosine = 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
-        return lr0 * ((1.0 - alpha) * cosine + alpha)
-    warm = max(SCHEDULE[1] * spe, 1)  # warmup: linear from 0 over the first epochs
-    return lr0 * step / warm if step < warm else lr0
+def sample_classes(t):
+    """Each sample's class as class_weight reads it: the label; the argmax of a target row; for
+    one target per sample, 1 when it is at least 0.5 (modelc's `fit::class_weight`)."""
+    if not torch.is_floating_point(t):
+        return t.reshape(-1).long()
+    rows = t.reshape(t.shape[0], -1)
+    if rows.shape[1] <= 1:
+        return (rows.reshape(-1) >= 0.5).long()
+    return first_argmax(rows)
+
+
+def class_weights(train_y):
+    """One weight per class: CLASS_WEIGHT as given, or scikit-learn's `balanced`
+    n_samples / (n_present_classes * count_c) over the training split (1 for an absent class)."""
+    if CLASS_WEIGHT is None:
+        return None
+    if CLASS_WEIGHT != "balanced":
+        return torch.tensor(CLASS_WEIGHT, dtype=torch.float32)
+    counts = torch.bincount(sample_classes(torch.as_tensor(train_y))).double()
+    present, samples = float((counts > 0).sum()), float(counts.sum())
+    w = torch.where(counts > 0, samples / (present * counts.clamp(min=1.0)), torch.ones_like(counts))
+    return w.float()
+
+
+def sample_weights(per_class, t):
+    """The weight of each sample of a batch, from its unsmoothed targets."""
+    classes = sample_classes(t)
+    if int(classes.min()) < 0 or int(classes.max()) >= len(per_class):
+        raise ValueError(f"a sample's class has no weight: class_weight covers classes 0..{len(per_class)}")
+    return per_class.to(t.device)[classes]
 
 
 class KerasAdam(torch.optim.Optimizer):
@@ -181,20 +188,20 @@ def write_metrics(path, history):
     os.replace(tmp, path)
 
 
-def run_epoch(model, loader, device, optimizer=None, step=0, steps_per_epoch=1, epochs=1):
-    """One pass; returns (sums of loss and metrics over samples, samples, steps done, last lr)."""
-    sums = torch.zeros(1 + len(METRICS), dtype=torch.float64)
-    counts = torch.zeros(1 + len(METRICS), dtype=torch.float64)
-    lr = lr_at(step, steps_per_epoch, epochs)
+def run_epoch(model, loader, device, optimizer=None, step=0, spe=1, plateau=None, weights=None):
+    """One pass; returns (the summed loss, its sample count, the metrics, steps done, last lr)."""
+    sums = torch.zeros(2, dtype=torch.float64)
+    metrics = [Metric(m) for m in METRICS]
+    lr = lr_at(step, spe, plateau)
     for batch in loader:
-        x, t = batch[0].to(device), batch[1].to(device)
+        x, t = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
         if optimizer is not None:
-            lr = lr_at(step, steps_per_epoch, epochs)
+            lr = lr_at(step, spe, plateau)
             for g in optimizer.param_groups:
                 g["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
             y = model(x)
-            loss = loss_fn(y, t)
+            loss = loss_fn(y, t, None if weights is None else sample_weights(weights, t))
             loss.backward()
             clip([p for p in model.parameters() if p.grad is not None])
             optimizer.step()
@@ -205,13 +212,11 @@ def run_epoch(model, loader, device, optimizer=None, step=0, steps_per_epoch=1, 
                 loss = loss_fn(y, t)
         n = x.shape[0]
         sums[0] += float(loss.detach()) * n
-        counts[0] += n
+        sums[1] += n
         with torch.no_grad():
-            for k, m in enumerate(METRICS):
-                s, c = metric_sums(m, y, t)
-                sums[k + 1] += float(s)
-                counts[k + 1] += c
-    return sums, counts, step, lr
+            for m in metrics:
+                m.update(y, t)
+    return sums, metrics, step, lr
 
 
 def all_sum(t):
@@ -227,8 +232,23 @@ def improved(value, best):
     return value < best - delta if mode == "min" else value > best + delta
 
 
+def measure(model, split, device, per_process, rank, world):
+    """The unweighted loss and the metrics of `split` (sharded over the processes), as a record."""
+    shard = torch.utils.data.Subset(split, range(rank, len(split), world))
+    loader = DataLoader(shard, batch_size=max(per_process, 1), shuffle=False)
+    model.eval()
+    sums, metrics, _, _ = run_epoch(model, loader, device)
+    sums = all_sum(sums)
+    record = {"loss": float(sums[0] / sums[1])}
+    for m in metrics:
+        record[m.name] = m.result()
+    return record
+
+
 def main():
     args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     distributed = "WORLD_SIZE" in os.environ
     if distributed:
         dist.init_process_group("nccl" if args.device == "cuda" else "gloo")
@@ -240,31 +260,40 @@ def main():
     else:
         device = torch.device("cpu")
     torch.manual_seed(SEED)
-    train_set, val_set = data.load(args.data_root)
+    splits = data.load_splits(args.data_root)
+    train_set, val_set = splits["train"], splits["validation"]
     model = Model()
     model.keras_init(SEED)
     if args.init:
         model.load_weights(args.init)
     model.to(device)
     per_process = -(-(data.BATCH or len(train_set)) // world)
+    if args.evaluate:
+        split = splits[args.evaluate]
+        split.augment_steps = []
+        record = measure(model, split, device, per_process, rank, world)
+        if rank == 0:
+            print(json.dumps(record), flush=True)
+        if distributed:
+            dist.destroy_process_group()
+        return
     sampler = data.EpochSampler(train_set, data.SHUFFLE_SEED, num_replicas=world, rank=rank)
     loader = DataLoader(train_set, batch_size=per_process, sampler=sampler,
                         drop_last=data.DROP_REMAINDER, num_workers=0)
-    val_loader = None
-    if val_set is not None and len(val_set):
-        shard = torch.utils.data.Subset(val_set, range(rank, len(val_set), world))
-        val_loader = DataLoader(shard, batch_size=max(per_process, 1), shuffle=False)
+    weights = class_weights(train_set.y)
     ddp = DDP(model, device_ids=[device.index] if args.device == "cuda" else None) if distributed else model
     optimizer = make_optimizer([p for p in ddp.parameters() if p.requires_grad])
     os.makedirs(args.out, exist_ok=True)
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
     history, start, step, best, best_state, waited = [], 0, 0, None, None, 0
+    plateau = plateau_start()
     if os.path.exists(ckpt_path) and not args.fresh:
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         history, start, step = ck["history"], ck["epoch"], ck["step"]
         best, best_state, waited = ck["best"], ck["best_state"], ck["waited"]
+        plateau = ck.get("plateau", plateau)
         if rank == 0:
             print(f"resuming after epoch {start} from {ckpt_path}", flush=True)
     steps_per_epoch = len(loader)
@@ -273,22 +302,21 @@ def main():
         train_set.set_epoch(epoch)
         ddp.train()
         began = time.perf_counter()
-        sums, counts, step, lr = run_epoch(ddp, loader, device, optimizer, step, steps_per_epoch, args.epochs)
+        sums, metrics, step, lr = run_epoch(ddp, loader, device, optimizer, step, steps_per_epoch,
+                                            plateau, weights)
         seconds = time.perf_counter() - began
-        sums, counts = all_sum(sums), all_sum(counts)
+        sums = all_sum(sums)
         record = {"epoch": epoch + 1, "lr": lr, "val_loss": None,
-                  "samples_per_sec": float(counts[0]) / max(seconds, 1e-9)}
-        record["loss"] = float(sums[0] / counts[0])
-        for k, m in enumerate(METRICS):
-            record[m] = float(sums[k + 1] / counts[k + 1])
-        if val_loader is not None:
-            ddp.eval()
-            vs, vc, _, _ = run_epoch(ddp, val_loader, device)
-            vs, vc = all_sum(vs), all_sum(vc)
-            record["val_loss"] = float(vs[0] / vc[0])
-            for k, m in enumerate(METRICS):
-                record["val_" + m] = float(vs[k + 1] / vc[k + 1])
+                  "samples_per_sec": float(sums[1]) / max(seconds, 1e-9)}
+        record["loss"] = float(sums[0] / sums[1])
+        for m in metrics:
+            record[m.name] = m.result()
+        if val_set is not None and len(val_set):
+            measured = measure(ddp, val_set, device, per_process, rank, world)
+            for k, v in measured.items():
+                record["val_" + k] = v
         history.append(record)
+        plateau_after_epoch(plateau, record, step, steps_per_epoch)
         stop = False
         if EARLY_STOPPING is not None:
             value = record[EARLY_STOPPING["monitor"]]
@@ -309,7 +337,8 @@ def main():
             if (epoch + 1) % CHECKPOINT_EVERY == 0 or stop or epoch + 1 == args.epochs:
                 torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                             "history": history, "epoch": epoch + 1, "step": step, "best": best,
-                            "best_state": best_state, "waited": waited}, ckpt_path + ".tmp")
+                            "best_state": best_state, "waited": waited, "plateau": plateau},
+                           ckpt_path + ".tmp")
                 os.replace(ckpt_path + ".tmp", ckpt_path)
         if stop:
             break

@@ -4,55 +4,33 @@
 //! formats) and the package's `README.md`.
 
 use super::{py_name, TorchError, TorchInputs};
-use crate::check::{Metric, MonitorMode, OptimizerKind, Schedule};
+use crate::check::train_types::{ClassWeight, LossKind};
+use crate::check::{CheckedTrain, Metric, MonitorMode, OptimizerKind, Schedule};
 use crate::ops::dense::py_bool;
 use crate::ops::torch::float;
 use std::fmt::Write;
 
+const PARTS: &str = include_str!("train_parts.py");
 const BODY: &str = include_str!("train_body.py");
 
-/// What `train_body.py` and `data.py` do not implement yet, as E1201s at the train block.
+/// What `train_body.py` and `data.py` do not implement, as E1201s at the train block.
 fn unsupported(inputs: &TorchInputs<'_>) -> Vec<TorchError> {
     let t = inputs.train;
-    let refuse = |what: &str, why: &str| TorchError {
-        what: what.to_string(),
-        why: why.to_string(),
-        span: t.span,
-    };
     let mut errors = Vec::new();
-    let chain = t.schedule.len() > 1;
-    if chain
-        || t.schedule
-            .iter()
-            .any(|s| matches!(s, Schedule::ReduceOnPlateau(_)))
-    {
-        errors.push(refuse(
-            "the `schedule` setting",
-            "train.py runs one schedule (step, exponential, cosine or warmup); chains and \
-             reduce_on_plateau are not written yet",
-        ));
-    }
-    for m in &t.metrics {
-        if !matches!(m, Metric::Accuracy | Metric::Mae | Metric::Mse) {
-            errors.push(refuse(
-                &format!("metric `{}`", m.name()),
-                "train.py computes accuracy, mae and mse; the class metrics are not written yet",
-            ));
-        }
-    }
-    if t.class_weight.is_some() {
-        errors.push(refuse(
-            "the `class_weight` setting",
-            "train.py does not weight the loss by class yet",
-        ));
-    }
-    if let Some(split) = &inputs.pipeline.split {
-        if split.test > 0.0 || split.stratify {
-            errors.push(refuse(
-                "the data block's `split test:`/`stratify:`",
-                "data.py splits as modelc does for `validation:` alone",
-            ));
-        }
+    let ks: Vec<u64> = t
+        .metrics
+        .iter()
+        .filter_map(|m| match m {
+            Metric::TopKAccuracy { k } => Some(*k),
+            _ => None,
+        })
+        .collect();
+    if ks.windows(2).any(|w| w[0] != w[1]) {
+        errors.push(TorchError {
+            what: "`top_k_accuracy` with two values of `k`".into(),
+            why: "metrics.csv has one `top_k_accuracy` column".into(),
+            span: t.span,
+        });
     }
     errors
 }
@@ -100,21 +78,68 @@ fn optimizer(kind: OptimizerKind) -> String {
     }
 }
 
-fn schedule(s: Option<&Schedule>) -> String {
-    match s.cloned() {
+/// The `SCHEDULE` list: the chain's links in order, each with the epochs it lasts (`None`: to
+/// the end of the run); a cosine without `epochs:` decays over the epochs the links before it
+/// leave of the spec's epochs, as `fit::setup::schedule`.
+fn schedule(t: &CheckedTrain) -> String {
+    let mut links = Vec::new();
+    let mut before = 0u64;
+    for link in &t.schedule {
+        let left = t.epochs.saturating_sub(before);
+        let lasts = link.epochs().map_or("None".into(), |e| e.to_string());
+        links.push(match link {
+            Schedule::Step { every, factor } => format!(
+                "{{\"kind\": \"step\", \"epochs\": {lasts}, \"every\": {every}, \"factor\": {}}}",
+                float(*factor)
+            ),
+            Schedule::Exponential { rate, every } => format!(
+                "{{\"kind\": \"exponential\", \"epochs\": {lasts}, \"rate\": {}, \"every\": {every}}}",
+                float(*rate)
+            ),
+            Schedule::Cosine { epochs, min_lr } => format!(
+                "{{\"kind\": \"cosine\", \"epochs\": {lasts}, \"decay\": {}, \"min_lr\": {}}}",
+                epochs.unwrap_or(left),
+                float(*min_lr)
+            ),
+            Schedule::Warmup { epochs } => {
+                format!("{{\"kind\": \"warmup\", \"epochs\": {epochs}}}")
+            }
+            Schedule::ReduceOnPlateau(p) => format!(
+                "{{\"kind\": \"plateau\", \"epochs\": None, \"monitor\": \"{}\", \"factor\": {}, \"patience\": {}, \"min_delta\": {}, \"min_lr\": {}, \"cooldown\": {}, \"mode\": \"{}\"}}",
+                p.monitor,
+                float(p.factor),
+                p.patience,
+                float(p.min_delta),
+                float(p.min_lr),
+                p.cooldown,
+                mode(p.mode)
+            ),
+        });
+        before = before.saturating_add(link.epochs().unwrap_or(0));
+    }
+    if links.is_empty() {
+        return "[]".into();
+    }
+    format!("[\n    {},\n]", links.join(",\n    "))
+}
+
+fn mode(m: MonitorMode) -> &'static str {
+    if m == MonitorMode::Min {
+        "min"
+    } else {
+        "max"
+    }
+}
+
+/// `CLASS_WEIGHT`: the list, `"balanced"` or `None`.
+fn class_weight(w: Option<&ClassWeight>) -> String {
+    match w {
         None => "None".into(),
-        Some(Schedule::Step { every, factor }) => format!("(\"step\", {every}, {})", float(factor)),
-        Some(Schedule::Exponential { rate, every }) => {
-            format!("(\"exponential\", {}, {every})", float(rate))
+        Some(ClassWeight::Balanced) => "\"balanced\"".into(),
+        Some(ClassWeight::Given(v)) => {
+            let items: Vec<String> = v.iter().map(|x| float(*x)).collect();
+            format!("[{}]", items.join(", "))
         }
-        Some(Schedule::Cosine { epochs, min_lr }) => format!(
-            "(\"cosine\", {}, {})",
-            epochs.map_or("None".into(), |e| e.to_string()),
-            float(min_lr)
-        ),
-        Some(Schedule::Warmup { epochs }) => format!("(\"warmup\", {epochs})"),
-        // Refused by `unsupported` before any text is written.
-        Some(Schedule::ReduceOnPlateau(_)) => "None".into(),
     }
 }
 
@@ -140,7 +165,7 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<String, Vec<TorchError>> {
         env!("CARGO_PKG_VERSION")
     );
     s.push_str(
-        "import argparse\nimport math\nimport os\nimport sys\nimport time\n\n\
+        "import argparse\nimport json\nimport math\nimport os\nimport sys\nimport time\n\n\
          import numpy as np\nimport torch\nimport torch.distributed as dist\n\
          import torch.nn.functional as F\nfrom torch.nn.parallel import DistributedDataParallel as DDP\n\
          from torch.utils.data import DataLoader\n\n\
@@ -172,8 +197,8 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<String, Vec<TorchError>> {
     let _ = writeln!(s, "CLIPVALUE = {}", opt_float(c.clipvalue));
     let _ = writeln!(
         s,
-        "SCHEDULE = {}  # epochs counted in steps, as modelc",
-        schedule(t.schedule.first())
+        "SCHEDULE = {}  # links in sequence, epochs counted in steps as modelc",
+        schedule(t)
     );
     let metrics: Vec<String> = t
         .metrics
@@ -181,6 +206,24 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<String, Vec<TorchError>> {
         .map(|m| format!("\"{}\"", m.name()))
         .collect();
     let _ = writeln!(s, "METRICS = [{}]", metrics.join(", "));
+    let binary = t.loss.kind == LossKind::BinaryCrossentropy;
+    let _ = writeln!(
+        s,
+        "BINARY = {}  # precision, recall, f1 and auc of the positive class (else macro)",
+        py_bool(binary)
+    );
+    let threshold = if binary && t.loss.from_logits { "0.0" } else { "0.5" };
+    let _ = writeln!(s, "THRESHOLD = {threshold}  # binary decisions: output > THRESHOLD");
+    let k = t.metrics.iter().find_map(|m| match m {
+        Metric::TopKAccuracy { k } => Some(*k),
+        _ => None,
+    });
+    let _ = writeln!(s, "TOP_K = {}", k.unwrap_or(5));
+    let _ = writeln!(
+        s,
+        "CLASS_WEIGHT = {}  # training loss only",
+        class_weight(t.class_weight.as_ref())
+    );
     match &t.early_stopping {
         None => s.push_str("EARLY_STOPPING = None\n"),
         Some(e) => {
@@ -190,7 +233,7 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<String, Vec<TorchError>> {
                 e.monitor,
                 e.patience,
                 float(e.min_delta),
-                if e.mode == MonitorMode::Min { "min" } else { "max" },
+                mode(e.mode),
                 py_bool(e.restore_best)
             );
         }
@@ -204,6 +247,8 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<String, Vec<TorchError>> {
             "os.path.join(data.DATA_ROOT, {p:?})"
         ))
     );
+    s.push_str("\n\n");
+    s.push_str(PARTS);
     s.push_str("\n\n");
     s.push_str(BODY);
     Ok(s)
