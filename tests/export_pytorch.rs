@@ -29,7 +29,26 @@ const SPECS: [&str; 8] = [
 ];
 /// Small specs exercising the layers no shipped spec holds (checked against `modelc run` too).
 const FIXTURES: [&str; 3] = ["attention", "images", "masked"];
+/// Fixtures whose packages are golden-tested too (the train block's features no shipped spec
+/// holds: a schedule chain with reduce_on_plateau, class metrics, class_weight, stratify).
+const GOLDEN_FIXTURES: [&str; 1] = ["classes"];
 const TEXT_FILES: [&str; 4] = ["model.py", "data.py", "train.py", "README.md"];
+
+/// A package file with its `DATA_ROOT` line (which depends on where the test exports to)
+/// replaced by a placeholder.
+fn masked(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.starts_with("DATA_ROOT = ") {
+                "DATA_ROOT = <where the test exported to>"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
 
 /// A shipped spec's path, or a fixture's (`fixtures/NAME`).
 fn spec_path(spec: &str) -> String {
@@ -62,12 +81,14 @@ fn tmp(name: &str) -> PathBuf {
 #[test]
 fn packages_of_the_shipped_specs_match_their_goldens() {
     let bless = std::env::var_os("MODELC_BLESS").is_some();
-    for spec in SPECS {
-        let dir = tmp(spec);
+    let fixtures = GOLDEN_FIXTURES.map(|f| format!("fixtures/{f}"));
+    for spec in SPECS.iter().copied().chain(fixtures.iter().map(String::as_str)) {
+        let name = spec.trim_start_matches("fixtures/");
+        let dir = tmp(name);
         export(spec, &dir);
-        let golden = root().join("tests/export_pytorch").join(spec);
+        let golden = root().join("tests/export_pytorch").join(name);
         for file in TEXT_FILES {
-            let got = std::fs::read_to_string(dir.join(file)).unwrap();
+            let got = masked(&std::fs::read_to_string(dir.join(file)).unwrap());
             let path = golden.join(format!("{file}.golden"));
             if bless {
                 std::fs::create_dir_all(&golden).unwrap();
@@ -79,7 +100,7 @@ fn packages_of_the_shipped_specs_match_their_goldens() {
             }
         }
         // exporting twice gives the same bytes, synthetic samples included
-        let again = tmp(&format!("{spec}-again"));
+        let again = tmp(&format!("{name}-again"));
         export(spec, &again);
         for entry in std::fs::read_dir(&dir).unwrap() {
             let name = entry.unwrap().file_name();
@@ -89,6 +110,33 @@ fn packages_of_the_shipped_specs_match_their_goldens() {
                 "{spec}/{name:?} is not deterministic"
             );
         }
+    }
+}
+
+#[test]
+fn the_default_data_root_is_the_spec_folder_seen_from_the_package() {
+    let dir = tmp("data-root");
+    let spec = dir.join("s.model");
+    let text = std::fs::read_to_string(root().join("tests/export_pytorch/fixtures/classes.model"))
+        .unwrap()
+        .replace("../../../data/digits.csv", "digits.csv");
+    std::fs::write(&spec, text).unwrap();
+    for out in ["pkg", "runs/a/pkg"] {
+        let out = modelc()
+            .args(["export", "--to", "pytorch", "-o"])
+            .arg(dir.join(out))
+            .arg(&spec)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for (out, want) in [("pkg", "\"..\""), ("runs/a/pkg", "\"../../..\"")] {
+        let data = std::fs::read_to_string(dir.join(out).join("data.py")).unwrap();
+        let line = data.lines().find(|l| l.starts_with("DATA_ROOT = ")).unwrap();
+        assert_eq!(
+            line,
+            format!("DATA_ROOT = os.path.normpath(os.path.join(HERE, {want}))")
+        );
     }
 }
 
@@ -143,14 +191,14 @@ fn a_layer_without_a_pytorch_form_is_e1201_at_its_line() {
 }
 
 #[test]
-fn a_metric_train_py_does_not_compute_is_e1201() {
+fn two_top_k_accuracies_are_e1201() {
     let dir = tmp("e1201-metric");
     let spec = dir.join("m.model");
     std::fs::write(
         &spec,
         "model M(t: i32[N, 5]) -> f32[N, 2] {\n    embedding(10, 3)\n    flatten()\n    dense(2, activation: softmax)\n}\n\
          data D {\n    source tokens(n: 20, length: 5, vocab: 10, classes: 2, seed: 1)\n    batch 10\n}\n\
-         train M on D {\n    loss sparse_categorical_crossentropy\n    optimizer adam(lr: 1e-3)\n    epochs 1\n    metrics [accuracy, f1]\n}\n",
+         train M on D {\n    loss sparse_categorical_crossentropy\n    optimizer adam(lr: 1e-3)\n    epochs 1\n    metrics [accuracy, f1, top_k_accuracy(k: 1), top_k_accuracy(k: 2)]\n}\n",
     )
     .unwrap();
     let out = modelc()
@@ -162,10 +210,10 @@ fn a_metric_train_py_does_not_compute_is_e1201() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("error[E1201]: metric `f1` has no PyTorch form"),
+        err.contains("error[E1201]: `top_k_accuracy` with two values of `k` has no PyTorch form"),
         "{err}"
     );
-    assert!(!err.contains("metric `accuracy`"), "{err}");
+    assert!(!err.contains("metric `f1`"), "{err}");
     assert!(!dir.join("pkg").exists());
 }
 
@@ -428,4 +476,132 @@ fn torchrun_of_the_seed_cnn_reaches_modelc_accuracy_when_python_has_torch() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
+}
+
+/// Every row's `column` values of a metrics.csv, as written.
+fn column(csv: &Path, column: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == column).unwrap();
+    lines
+        .map(|l| l.split(',').nth(at).unwrap().to_string())
+        .collect()
+}
+
+/// modelc's stratified split of the classes fixture's digits, from its own `split_rows`.
+fn modelc_split_of_the_digits() -> serde_json::Value {
+    let text = std::fs::read_to_string(root().join("data/digits.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == "target").unwrap();
+    let labels: Vec<i64> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').nth(at).unwrap().parse::<f64>().unwrap() as i64)
+        .collect();
+    let split = modelc::data::spec::Split {
+        validation: 0.2,
+        test: 0.1,
+        stratify: true,
+        seed: 3,
+        span: modelc::diag::Span::default(),
+    };
+    let rows = modelc::data::split::split_rows(labels.len(), Some(&split), false, Some(&labels));
+    serde_json::json!({"train": rows.train, "validation": rows.validation, "test": rows.test})
+}
+
+#[test]
+fn the_train_block_features_match_modelc_when_python_has_torch() {
+    let Some(python) = std::env::var_os("MODELC_TEST_PYTHON") else {
+        eprintln!(
+            "skipped: MODELC_TEST_PYTHON is not set (a Python with torch, numpy, safetensors)"
+        );
+        return;
+    };
+    let spec = "tests/export_pytorch/fixtures/classes.model";
+    let dir = tmp("classes-run");
+    let pkg = dir.join("pkg");
+    export("fixtures/classes", &pkg);
+    // the stratified split's rows: data.py's are modelc's
+    let rows = python_output(
+        &python,
+        &[
+            "-c".as_ref(),
+            "import json, sys; sys.path.insert(0, sys.argv[1]); import data; \
+             s = data.load_splits(); print(json.dumps({k: [int(r) for r in v.rows] for k, v in s.items()}))"
+                .as_ref(),
+            pkg.as_os_str(),
+        ],
+    );
+    let rows: serde_json::Value = serde_json::from_str(rows.trim()).unwrap();
+    assert_eq!(rows, modelc_split_of_the_digits());
+    let w0 = dir.join("w0.safetensors");
+    python_output(
+        &python,
+        &[
+            root()
+                .join("tests/export_pytorch/init_weights.py")
+                .as_os_str(),
+            pkg.as_os_str(),
+            w0.as_os_str(),
+        ],
+    );
+    // metrics of fixed weights on fixed data: train.py --evaluate against modelc eval
+    for split in ["validation", "test"] {
+        let out = modelc()
+            .args(["eval", spec, "--split", split, "--format", "json", "--weights"])
+            .arg(&w0)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let want: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got = python_output(
+            &python,
+            &[
+                pkg.join("train.py").as_os_str(),
+                "--init".as_ref(),
+                w0.as_os_str(),
+                "--evaluate".as_ref(),
+                split.as_ref(),
+            ],
+        );
+        let got: serde_json::Value = serde_json::from_str(got.trim()).unwrap();
+        for m in ["loss", "accuracy", "precision", "recall", "f1", "auc", "top_k_accuracy"] {
+            let (a, b) = (want[m].as_f64().unwrap(), got[m].as_f64().unwrap());
+            eprintln!("{split} {m}: modelc {a}, train.py {b}");
+            assert!((a - b).abs() <= 1e-5, "{split} {m}: modelc {a}, train.py {b}");
+        }
+    }
+    // training: the same lr every epoch (warmup |> cosine |> reduce_on_plateau), the same
+    // class-weighted losses and metrics; train.py runs from another folder, with the default
+    // data root
+    let out = modelc()
+        .args(["train", spec, "--init-weights"])
+        .arg(&w0)
+        .arg("--out")
+        .arg(dir.join("m"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = Command::new(&python)
+        .arg(pkg.join("train.py"))
+        .arg("--init")
+        .arg(&w0)
+        .arg("--out")
+        .arg(dir.join("t"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (m, t) = (dir.join("m/metrics.csv"), dir.join("t/metrics.csv"));
+    let lr = column(&m, "lr");
+    assert_eq!(lr, column(&t, "lr"));
+    // the plateau rule lowered the rate at least once after the chain's fixed links
+    assert!(lr.last().unwrap().parse::<f64>().unwrap() < 0.1, "{lr:?}");
+    for c in ["loss", "val_loss", "f1", "val_auc", "val_top_k_accuracy"] {
+        for (a, b) in column(&m, c).iter().zip(column(&t, c)) {
+            let (a, b): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
+            assert!((a - b).abs() <= 1e-4, "{c}: modelc {a}, train.py {b}");
+        }
+    }
 }

@@ -80,6 +80,13 @@ class Stream:
             if v <= zone:
                 return v % n
 
+    @classmethod
+    def started(cls, seed, purpose, epoch, index, first):
+        """The stream with its first block's words already computed (`first_blocks`)."""
+        st = cls(seed, purpose, epoch, index)
+        st.counter, st.words = 1, first
+        return st
+
     def normal(self):
         if self.spare is not None:
             z, self.spare = self.spare, None
@@ -95,6 +102,29 @@ class Stream:
             j = self.below(i + 1)
             p[i], p[j] = p[j], p[i]
         return p
+
+
+def first_blocks(seed, purpose, epoch, n):
+    """The first block of streams 0..n-1 at once (numpy uint32 lanes, the same rounds as
+    `Stream._block`): per stream its words in `Stream.words` order."""
+    key = struct.unpack("<8I", struct.pack("<4Q", seed, purpose, epoch, 0))
+    index = np.arange(n, dtype=np.uint64)
+    s = [np.full(n, v, dtype=np.uint32) for v in (0x61707865, 0x3320646E, 0x79622D32, 0x6B206574) + key]
+    s += [np.zeros(n, np.uint32), np.zeros(n, np.uint32),
+          (index & np.uint64(_M32)).astype(np.uint32), (index >> np.uint64(32)).astype(np.uint32)]
+    x = [v.copy() for v in s]
+    for _ in range(4):
+        _quarter(x, 0, 4, 8, 12)
+        _quarter(x, 1, 5, 9, 13)
+        _quarter(x, 2, 6, 10, 14)
+        _quarter(x, 3, 7, 11, 15)
+        _quarter(x, 0, 5, 10, 15)
+        _quarter(x, 1, 6, 11, 12)
+        _quarter(x, 2, 7, 8, 13)
+        _quarter(x, 3, 4, 9, 14)
+    out = [(a + b).astype(np.uint64) for a, b in zip(x, s)]
+    words = np.stack([out[i] | (out[i + 1] << np.uint64(32)) for i in range(14, -2, -2)], axis=1)
+    return words.tolist()
 
 
 def split_rows(n, split, ordered, strata=None):
@@ -284,20 +314,20 @@ def apply_map(steps, x, y, train_rows_of):
 # ---- augment steps (training samples, one random stream per sample and epoch) ---------------
 
 def _sample(img, sy, sx):
-    """Bilinear samples of [h, w, c] at float32 positions, 0 outside."""
+    """Bilinear samples of [h, w, c] at float32 positions, 0 outside (read from the image with a
+    border of zeros: every position outside lands on the border)."""
     h, w = img.shape[0], img.shape[1]
     y0f, x0f = np.floor(sy), np.floor(sx)
     fy, fx = (sy - y0f)[..., None], (sx - x0f)[..., None]
-    y0, x0 = y0f.astype(np.int64), x0f.astype(np.int64)
-
-    def at(yy, xx):
-        ok = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-        v = img[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
-        return np.where(ok[..., None], v, np.float32(0))
-
+    y0 = np.clip(y0f, -1, h).astype(np.int64) + 1
+    x0 = np.clip(x0f, -1, w).astype(np.int64) + 1
+    y1 = np.clip(y0f + 1, -1, h).astype(np.int64) + 1
+    x1 = np.clip(x0f + 1, -1, w).astype(np.int64) + 1
+    framed = np.zeros((h + 2, w + 2) + img.shape[2:], dtype=img.dtype)
+    framed[1:h + 1, 1:w + 1] = img
     one = np.float32(1)
-    return (at(y0, x0) * ((one - fy) * (one - fx)) + at(y0, x0 + 1) * ((one - fy) * fx)
-            + at(y0 + 1, x0) * (fy * (one - fx)) + at(y0 + 1, x0 + 1) * (fy * fx))
+    return (framed[y0, x0] * ((one - fy) * (one - fx)) + framed[y0, x1] * ((one - fy) * fx)
+            + framed[y1, x0] * (fy * (one - fx)) + framed[y1, x1] * (fy * fx))
 
 
 def _affine(img, a):
@@ -348,13 +378,17 @@ def augment(steps, img, rng):
 class Split(Dataset):
     """One split of the pipeline: samples (after `map`), augmented per epoch when training."""
 
-    def __init__(self, x, y, augment_steps, seed):
+    def __init__(self, x, y, augment_steps, seed, rows=None):
         self.x, self.y = x, y
+        self.rows = rows  # the samples' rows in the data set (after `map`), as modelc splits it
         self.augment_steps = augment_steps
         self.seed = seed
         self.epoch = 0
+        self.first = None  # the epoch's augmentation streams' first blocks, made at first use
 
     def set_epoch(self, epoch):
+        if epoch != self.epoch:
+            self.first = None
         self.epoch = epoch
 
     def __len__(self):
@@ -363,7 +397,10 @@ class Split(Dataset):
     def __getitem__(self, i):
         x = self.x[i]
         if self.augment_steps:
-            x = augment(self.augment_steps, x, Stream(self.seed, PURPOSE_AUGMENT, self.epoch, i))
+            if self.first is None:
+                self.first = first_blocks(self.seed, PURPOSE_AUGMENT, self.epoch, len(self.x))
+            stream = Stream.started(self.seed, PURPOSE_AUGMENT, self.epoch, i, list(self.first[i]))
+            x = augment(self.augment_steps, x, stream)
         x = torch.from_numpy(np.ascontiguousarray(x))
         return (x, torch.from_numpy(np.asarray(self.y[i]))) if self.y is not None else (x,)
 

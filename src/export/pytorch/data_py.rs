@@ -318,8 +318,8 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<(String, Files), Vec<TorchErro
          x, y, _ = apply_map(MAP, x, y, lambda n: rows(n)[0])\n    \
          train_rows, val_rows, test_rows = rows(len(x))\n    \
          pick = lambda r: None if y is None else y[r]\n    \
-         split = lambda r: Split(x[r], pick(r), [], PIPELINE_SEED) if r else None\n    \
-         return {\"train\": Split(x[train_rows], pick(train_rows), AUGMENT, PIPELINE_SEED),\n            \
+         split = lambda r: Split(x[r], pick(r), [], PIPELINE_SEED, r) if r else None\n    \
+         return {\"train\": Split(x[train_rows], pick(train_rows), AUGMENT, PIPELINE_SEED, train_rows),\n            \
          \"validation\": split(val_rows), \"test\": split(test_rows)}\n\n\n\
          def load(data_root=None):\n    \
          \"\"\"The training and validation splits (validation None without `split validation:`).\"\"\"\n    \
