@@ -82,7 +82,11 @@ fn tmp(name: &str) -> PathBuf {
 fn packages_of_the_shipped_specs_match_their_goldens() {
     let bless = std::env::var_os("MODELC_BLESS").is_some();
     let fixtures = GOLDEN_FIXTURES.map(|f| format!("fixtures/{f}"));
-    for spec in SPECS.iter().copied().chain(fixtures.iter().map(String::as_str)) {
+    for spec in SPECS
+        .iter()
+        .copied()
+        .chain(fixtures.iter().map(String::as_str))
+    {
         let name = spec.trim_start_matches("fixtures/");
         let dir = tmp(name);
         export(spec, &dir);
@@ -128,11 +132,18 @@ fn the_default_data_root_is_the_spec_folder_seen_from_the_package() {
             .arg(&spec)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     for (out, want) in [("pkg", "\"..\""), ("runs/a/pkg", "\"../../..\"")] {
         let data = std::fs::read_to_string(dir.join(out).join("data.py")).unwrap();
-        let line = data.lines().find(|l| l.starts_with("DATA_ROOT = ")).unwrap();
+        let line = data
+            .lines()
+            .find(|l| l.starts_with("DATA_ROOT = "))
+            .unwrap();
         assert_eq!(
             line,
             format!("DATA_ROOT = os.path.normpath(os.path.join(HERE, {want}))")
@@ -549,11 +560,23 @@ fn the_train_block_features_match_modelc_when_python_has_torch() {
     // metrics of fixed weights on fixed data: train.py --evaluate against modelc eval
     for split in ["validation", "test"] {
         let out = modelc()
-            .args(["eval", spec, "--split", split, "--format", "json", "--weights"])
+            .args([
+                "eval",
+                spec,
+                "--split",
+                split,
+                "--format",
+                "json",
+                "--weights",
+            ])
             .arg(&w0)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let want: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let got = python_output(
             &python,
@@ -566,10 +589,21 @@ fn the_train_block_features_match_modelc_when_python_has_torch() {
             ],
         );
         let got: serde_json::Value = serde_json::from_str(got.trim()).unwrap();
-        for m in ["loss", "accuracy", "precision", "recall", "f1", "auc", "top_k_accuracy"] {
+        for m in [
+            "loss",
+            "accuracy",
+            "precision",
+            "recall",
+            "f1",
+            "auc",
+            "top_k_accuracy",
+        ] {
             let (a, b) = (want[m].as_f64().unwrap(), got[m].as_f64().unwrap());
             eprintln!("{split} {m}: modelc {a}, train.py {b}");
-            assert!((a - b).abs() <= 1e-5, "{split} {m}: modelc {a}, train.py {b}");
+            assert!(
+                (a - b).abs() <= 1e-5,
+                "{split} {m}: modelc {a}, train.py {b}"
+            );
         }
     }
     // training: the same lr every epoch (warmup |> cosine |> reduce_on_plateau), the same
@@ -582,7 +616,11 @@ fn the_train_block_features_match_modelc_when_python_has_torch() {
         .arg(dir.join("m"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let run = Command::new(&python)
         .arg(pkg.join("train.py"))
         .arg("--init")
@@ -592,7 +630,11 @@ fn the_train_block_features_match_modelc_when_python_has_torch() {
         .current_dir(&dir)
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let (m, t) = (dir.join("m/metrics.csv"), dir.join("t/metrics.csv"));
     let lr = column(&m, "lr");
     assert_eq!(lr, column(&t, "lr"));

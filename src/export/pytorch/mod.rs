@@ -59,7 +59,10 @@ fn absolute(path: &Path) -> PathBuf {
             existing = c;
             break;
         }
-        match (existing.file_name().map(ToOwned::to_owned), existing.parent()) {
+        match (
+            existing.file_name().map(ToOwned::to_owned),
+            existing.parent(),
+        ) {
             (Some(name), Some(parent)) => {
                 rest.push(name);
                 existing = parent.to_path_buf();
@@ -68,7 +71,10 @@ fn absolute(path: &Path) -> PathBuf {
         }
     }
     let mut out = PathBuf::new();
-    for part in existing.components().chain(rest.iter().rev().map(|n| Component::Normal(n.as_os_str()))) {
+    for part in existing
+        .components()
+        .chain(rest.iter().rev().map(|n| Component::Normal(n.as_os_str())))
+    {
         match part {
             Component::ParentDir => {
                 out.pop();

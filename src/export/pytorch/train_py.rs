@@ -212,8 +212,15 @@ pub fn render(inputs: &TorchInputs<'_>) -> Result<String, Vec<TorchError>> {
         "BINARY = {}  # precision, recall, f1 and auc of the positive class (else macro)",
         py_bool(binary)
     );
-    let threshold = if binary && t.loss.from_logits { "0.0" } else { "0.5" };
-    let _ = writeln!(s, "THRESHOLD = {threshold}  # binary decisions: output > THRESHOLD");
+    let threshold = if binary && t.loss.from_logits {
+        "0.0"
+    } else {
+        "0.5"
+    };
+    let _ = writeln!(
+        s,
+        "THRESHOLD = {threshold}  # binary decisions: output > THRESHOLD"
+    );
     let k = t.metrics.iter().find_map(|m| match m {
         Metric::TopKAccuracy { k } => Some(*k),
         _ => None,
