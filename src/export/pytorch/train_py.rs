@@ -289,9 +289,15 @@ pub fn readme(inputs: &TorchInputs<'_>, synthetic: bool) -> String {
          torchrun --nproc_per_node=2 train.py --out run            # CPU: gloo\n\
          torchrun --nproc_per_node=4 train.py --out run --device cuda  # one process per GPU: nccl\n\
          python train.py --out run                                  # one process, no torchrun\n```\n\n\
-         `--epochs N` overrides the spec's epochs, `--data-root R` the folder the spec's data paths are\n\
-         relative to, `--init W.safetensors` starts from modelc's weights. Rerunning with the same `--out`\n\
-         resumes from `run/checkpoint.pt` (`--fresh` starts over).\n\n\
+         `--epochs N` overrides the spec's epochs, `--init W.safetensors` starts from modelc's weights,\n\
+         `--threads N` sets torch's threads per process. Rerunning with the same `--out` resumes from\n\
+         `run/checkpoint.pt` (`--fresh` starts over). `python train.py --init W.safetensors --evaluate\n\
+         validation` prints the loss and metrics of weights on a split (`train`, `validation`, `test`) as\n\
+         JSON, as `modelc eval --format json` does.\n\n\
+         The spec's data paths are read from `data.DATA_ROOT`: the spec's folder as seen from this\n\
+         package's folder when the two share a folder below `/` (so `train.py` runs from any working\n\
+         folder, and the package can move together with the data), else its absolute path at export\n\
+         time. `--data-root R` reads them from `R` instead (e.g. on another machine).\n\n\
          ## Several machines\n\n```sh\n\
          torchrun --nnodes=2 --node_rank=0 --nproc_per_node=8 --rdzv_backend=c10d \\\n    \
          --rdzv_endpoint=HOST:29400 train.py --device cuda --out run   # node_rank=1 on the other\n```\n\n\
