@@ -177,3 +177,42 @@ fn watch_rechecks_on_change_and_ctrl_c_exits_130() {
     assert_eq!(status.code(), Some(130));
     assert!(Path::new(&spec).exists());
 }
+
+/// Guards issue 22, "a cap per code": a flood of one diagnostic (the long-errors fuzz seed)
+/// shows people the first 50 of its code and one note counting the rest; JSON keeps every one,
+/// and the exit code and the summary count every one.
+#[test]
+fn a_flood_of_one_code_is_capped_for_people_and_complete_for_machines() {
+    let seed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_corpus/check/seed-long-errors");
+    let seed = seed.to_str().unwrap();
+    let run = |format: &str| {
+        Command::new(env!("CARGO_BIN_EXE_modelc"))
+            .args(["check", seed, "--format", format])
+            .output()
+            .unwrap()
+    };
+    let json = run("json");
+    assert_eq!(json.status.code(), Some(1));
+    let all: Vec<serde_json::Value> = String::from_utf8(json.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let e0201 = all.iter().filter(|d| d["code"] == "E0201").count();
+    assert!(e0201 > 1000, "{e0201} E0201 in JSON");
+    let human = run("human");
+    assert_eq!(human.status.code(), Some(1));
+    let text = stderr(&human);
+    assert_eq!(text.matches("error[E0201]").count(), 50, "{text}");
+    let note = format!(
+        "note: {} more E0201 diagnostics in {seed} not shown",
+        e0201 - 50
+    );
+    assert_eq!(text.matches(&note).count(), 1, "{note}\n{text}");
+    assert!(text.contains(&format!("{} errors", all.len())), "{text}");
+    let github = run("github");
+    let gh = String::from_utf8(github.stdout).unwrap();
+    assert_eq!(gh.matches("[E0201]").count(), 50);
+    assert_eq!(gh.matches("::notice ").count(), 1, "{gh}");
+}

@@ -8,6 +8,7 @@
 //! module never decides exit codes (it only says which [`Class`] a code belongs to).
 
 mod bytes;
+pub mod cap;
 pub mod codes;
 mod excerpt;
 mod render;

@@ -1,7 +1,9 @@
 //! Renders diagnostics for people (codespan-reporting), for CI (JSON lines), for GitHub
 //! Actions (workflow-command annotations) and for code-scanning dashboards (one SARIF log, built
-//! by `sarif`).
+//! by `sarif`). People's formats show at most `cap::MAX_PER_CODE` diagnostics per code per
+//! file; JSON and SARIF show every one.
 
+use super::cap::{capped, more_text, Item, MAX_PER_CODE};
 use super::excerpt;
 use super::{Diagnostic, LineCol, Severity, SourceMap};
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label as CsLabel};
@@ -41,7 +43,14 @@ pub fn render(
     match options.format {
         Format::Human => {
             let config = term::Config::default();
-            for d in diags {
+            for item in capped(map, diags, MAX_PER_CODE) {
+                let d = match item {
+                    Item::Shown(d) => d,
+                    Item::More { code, file, hidden } => {
+                        more(out, &more_text(code, &file, hidden))?;
+                        continue;
+                    }
+                };
                 // A place outside any spec (a data or weights file): the header, then the
                 // place in rustc's `-->` form, then the notes and help.
                 if let (Some(ext), true) = (&d.external, d.labels.is_empty()) {
@@ -79,8 +88,22 @@ pub fn render(
             Ok(())
         }
         Format::Github => {
-            for d in diags {
-                writeln!(out, "{}", to_github(map, d))?;
+            for item in capped(map, diags, MAX_PER_CODE) {
+                match item {
+                    Item::Shown(d) => writeln!(out, "{}", to_github(map, d))?,
+                    Item::More { code, file, hidden } => {
+                        let mut props = Vec::new();
+                        if !file.is_empty() {
+                            props.push(format!("file={}", gh_escape(&file, true)));
+                        }
+                        props.push(format!(
+                            "title={}",
+                            gh_escape(&format!("modelc {code}"), true)
+                        ));
+                        let text = gh_escape(&more_text(code, &file, hidden), false);
+                        writeln!(out, "::notice {}::{text}", props.join(","))?;
+                    }
+                }
             }
             Ok(())
         }
@@ -90,6 +113,17 @@ pub fn render(
             writeln!(out, "{text}")
         }
     }
+}
+
+/// `note: N more ... not shown`, after the last shown diagnostic of a capped group.
+fn more(out: &mut dyn WriteColor, text: &str) -> io::Result<()> {
+    use codespan_reporting::term::termcolor::{Color, ColorSpec};
+    out.set_color(ColorSpec::new().set_fg(Some(Color::Green)).set_bold(true))?;
+    write!(out, "note")?;
+    out.set_color(ColorSpec::new().set_bold(true))?;
+    writeln!(out, ": {text}")?;
+    out.reset()?;
+    writeln!(out)
 }
 
 /// `error[E0900]: message`, coloured as codespan colours its headers.

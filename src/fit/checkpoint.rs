@@ -2,9 +2,13 @@
 //! batch-norm statistics) and the optimizer's per-parameter state (`optimizer/SLOT/INDEX`), and,
 //! in its metadata, the rest of the training state as RON: the spec hash, where training stands
 //! (epoch, next batch, steps done), the optimizer's settings and step count, the history so far.
+//! The running metric totals of an epoch in progress are in it too (small ones in the RON, the
+//! large ones, such as AUC's scores, as tensors `metrics/INDEX/COLUMN`), so that a resumed epoch
+//! logs the same metrics as an uninterrupted one.
 //! One file, written atomically, so a crash or a full disk leaves the previous checkpoint intact.
 
 use super::EpochRecord;
+use crate::runtime::metrics::{Column, SavedMetric};
 use crate::runtime::optim::Optimizer;
 use crate::runtime::schedule::PlateauState;
 use crate::runtime::weights::{read_safetensors, WeightsError};
@@ -51,6 +55,11 @@ pub struct TrainState {
     /// `reduce_on_plateau`'s state (rate, best value, wait, cooldown), when the schedule has it.
     #[serde(default)]
     pub plateau: Option<PlateauState>,
+    /// The metrics' running totals over the finished batches of the epoch in progress, one per
+    /// metric of the train block (empty between epochs, and in checkpoints written before they
+    /// were recorded).
+    #[serde(default)]
+    pub partial_metrics: Vec<SavedMetric>,
 }
 
 impl TrainState {
@@ -73,6 +82,7 @@ impl TrainState {
             best_epoch: None,
             threads: Some(rayon::current_num_threads() as u64),
             plateau: None,
+            partial_metrics: Vec::new(),
         }
     }
 }
@@ -131,6 +141,9 @@ const STATE_KEY: &str = "modelc_train_state";
 /// The prefix of the optimizer's state tensors' names.
 const OPTIMIZER_PREFIX: &str = "optimizer/";
 
+/// The prefix of the running metric totals' tensors' names (`metrics/INDEX/COLUMN`).
+const METRICS_PREFIX: &str = "metrics/";
+
 /// The most a checkpoint may hold: the parameters at their limit, and up to three optimizer
 /// state tensors per parameter (Adam with AMSGrad).
 pub const MAX_CHECKPOINT_BYTES: u64 = DEFAULT_MAX_PARAM_BYTES.saturating_mul(4);
@@ -161,15 +174,45 @@ pub fn to_bytes(
             slot_tensors.push(t);
         }
     }
+    let mut columns = Vec::new();
+    for (i, m) in shell.partial_metrics.iter_mut().enumerate() {
+        for (name, column) in std::mem::take(&mut m.columns) {
+            columns.push((format!("{METRICS_PREFIX}{i}/{name}"), column));
+        }
+    }
     let ron = ron::to_string(&shell).map_err(|e| CheckpointError::Format(e.to_string()))?;
-    let all = tensors.iter().chain(&slot_tensors);
-    let bytes: Vec<Vec<u8>> = all
-        .clone()
-        .map(|t| t.iter().flat_map(|v| v.to_le_bytes()).collect())
-        .collect();
-    let mut views = Vec::with_capacity(bytes.len());
-    for ((name, t), b) in names.iter().chain(&slot_names).zip(all).zip(&bytes) {
-        let view = TensorView::new(Dtype::F32, t.shape().to_vec(), b)
+    let f32_bytes = |t: &ArrayD<f32>| t.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+    let mut entries: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, t) in names
+        .iter()
+        .chain(&slot_names)
+        .zip(tensors.iter().chain(&slot_tensors))
+    {
+        entries.push((name.clone(), Dtype::F32, t.shape().to_vec(), f32_bytes(t)));
+    }
+    for (name, column) in columns {
+        let (dtype, len, bytes): (Dtype, usize, Vec<u8>) = match column {
+            Column::F32(v) => (
+                Dtype::F32,
+                v.len(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            Column::U64(v) => (
+                Dtype::U64,
+                v.len(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            Column::Bool(v) => (
+                Dtype::BOOL,
+                v.len(),
+                v.iter().map(|&b| u8::from(b)).collect(),
+            ),
+        };
+        entries.push((name, dtype, vec![len], bytes));
+    }
+    let mut views = Vec::with_capacity(entries.len());
+    for (name, dtype, shape, bytes) in &entries {
+        let view = TensorView::new(*dtype, shape.clone(), bytes)
             .map_err(|e| CheckpointError::Format(e.to_string()))?;
         views.push((name.clone(), view));
     }
@@ -211,6 +254,10 @@ pub fn load(path: &Path) -> Result<(TrainState, NamedTensors), CheckpointError> 
     let mut tensors = Vec::new();
     let mut slot_tensors = HashMap::new();
     for (name, view) in st.tensors() {
+        if let Some(column) = name.strip_prefix(METRICS_PREFIX) {
+            restore_metric_column(&mut state, column, &view)?;
+            continue;
+        }
         if view.dtype() != Dtype::F32 {
             return Err(CheckpointError::Format(format!("tensor {name} is not f32")));
         }
@@ -230,6 +277,49 @@ pub fn load(path: &Path) -> Result<(TrainState, NamedTensors), CheckpointError> 
     }
     restore_slots(&mut state, slot_tensors)?;
     Ok((state, tensors))
+}
+
+/// Puts a running metric's column (`INDEX/COLUMN`, a 1-D tensor) back into `state`: the
+/// accumulator checks what it holds when the run restores it.
+fn restore_metric_column(
+    state: &mut TrainState,
+    column: &str,
+    view: &TensorView<'_>,
+) -> Result<(), CheckpointError> {
+    let bad = |why: &str| CheckpointError::Format(format!("tensor {METRICS_PREFIX}{column} {why}"));
+    let (index, name) = column
+        .split_once('/')
+        .ok_or_else(|| bad("has no column name"))?;
+    let saved = index
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| state.partial_metrics.get_mut(i))
+        .ok_or_else(|| bad("is not of one of the checkpoint's metrics"))?;
+    if view.shape().len() != 1 {
+        return Err(bad("is not a list"));
+    }
+    let data = view.data();
+    let values = match view.dtype() {
+        Dtype::F32 => Column::F32(
+            data.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        Dtype::U64 => Column::U64(
+            data.chunks_exact(8)
+                .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect(),
+        ),
+        Dtype::BOOL if data.iter().all(|&b| b <= 1) => {
+            Column::Bool(data.iter().map(|&b| b == 1).collect())
+        }
+        _ => return Err(bad("is not of a kind a metric keeps")),
+    };
+    if saved.columns.iter().any(|(n, _)| n == name) {
+        return Err(bad("is there twice"));
+    }
+    saved.columns.push((name.to_string(), values));
+    Ok(())
 }
 
 /// Puts the optimizer's state tensors (`SLOT/INDEX` → tensor) back into `state`'s optimizer.
@@ -353,6 +443,41 @@ mod tests {
             craft(&mut state);
             let e = state.check_resumable(10).unwrap_err();
             assert!(e.contains(expected), "{expected}: {e}");
+        }
+    }
+
+    #[test]
+    fn running_metrics_are_stored_as_tensors_and_come_back() {
+        use crate::runtime::loss::Targets;
+        use crate::runtime::metrics::{Metric, MetricAccumulator, Task};
+        let (names, tensors, mut state) = adam_state(2);
+        let n = 20_000;
+        let out = ArrayD::from_shape_fn(IxDyn(&[n, 1]), |i| (i[0] % 97) as f32 * 0.01);
+        let truth = ArrayD::from_shape_fn(IxDyn(&[n, 1]), |i| f32::from(u8::from(i[0] % 3 == 0)));
+        let mut accs = [
+            MetricAccumulator::new(Metric::Auc(Task::Binary { threshold: 0.5 })),
+            MetricAccumulator::new(Metric::BinaryAccuracy { threshold: 0.5 }),
+        ];
+        for a in &mut accs {
+            a.update(&out.view(), &Targets::Dense(truth.view()))
+                .unwrap();
+        }
+        state.next_batch = 1;
+        state.partial_metrics = accs.iter().map(MetricAccumulator::save).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        save(&path, &names, &tensors, &state).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        // 20,000 scores as text would be a large header; as tensors it stays small.
+        assert!(
+            header_len(&bytes) < 4096,
+            "header of {}",
+            header_len(&bytes)
+        );
+        let (back, _) = load(&path).unwrap();
+        for (a, saved) in accs.iter().zip(back.partial_metrics) {
+            let restored = MetricAccumulator::restore(a.metric(), saved).unwrap();
+            assert_eq!(&restored, a);
         }
     }
 

@@ -12,9 +12,11 @@ pub mod checkpoint;
 pub mod class_weight;
 pub mod curves;
 pub mod early_stopping;
+mod epoch_metrics;
 pub mod init_weights;
 pub mod plateau;
 pub mod report;
+mod resume;
 pub mod setup;
 pub mod tensorboard;
 
@@ -31,7 +33,7 @@ pub use early_stopping::BestEpoch;
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 use setup::TargetPrep;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -154,8 +156,8 @@ pub fn fit(
     state.plateau = plateau::start(&schedule);
     let mut params = params;
     if options.resume {
-        (state, params) = resume(options, train, &plan, &params)?;
-        check_resumable(options, &state, batches, &schedule)?;
+        (state, params) = resume::resume(options, train, &plan, &params)?;
+        resume::check_resumable(options, &state, batches, &schedule)?;
     }
     let mut trainer = Trainer::new(plan, params, train.seed).map_err(|e| train_error(&e))?;
     trainer.resume_at(state.steps_done);
@@ -166,10 +168,7 @@ pub fn fit(
     while state.epoch < epochs {
         let epoch = state.epoch;
         progress.epoch_start(epoch + 1, epochs, batches);
-        let mut accs: Vec<MetricAccumulator> = metric_kinds
-            .iter()
-            .map(|&m| MetricAccumulator::new(m))
-            .collect();
+        let mut accs = epoch_metrics::start(options, &metric_kinds, &mut state)?;
         let started = Instant::now();
         let mut samples_this_run = 0u64;
         let mut lr = schedule.lr_at(state.steps_done, state.plateau.as_ref());
@@ -217,7 +216,7 @@ pub fn fit(
                 state.partial_loss_sum / state.partial_samples.max(1) as f64,
             );
             if progress.wants_running_metrics() {
-                progress.running_metrics(&metric_results(&accs));
+                progress.running_metrics(&epoch_metrics::results(&accs));
             }
             if options
                 .interrupt
@@ -229,6 +228,7 @@ pub fn fit(
             }
         }
         if interrupted {
+            state.partial_metrics = accs.iter().map(MetricAccumulator::save).collect();
             end = FitEnd::Interrupted { epoch: epoch + 1 };
             checkpoint_error = save_checkpoint(options, &trainer, &state).err();
             break;
@@ -248,7 +248,7 @@ pub fn fit(
         let record = EpochRecord {
             epoch: epoch + 1,
             loss: state.partial_loss_sum / state.partial_samples.max(1) as f64,
-            metrics: metric_results(&accs),
+            metrics: epoch_metrics::results(&accs),
             val_loss,
             val_metrics,
             lr: f64::from(lr),
@@ -345,102 +345,6 @@ fn save_best(
     })
 }
 
-/// Refuses a loaded loop state that cannot continue this run (`batches` per epoch, this
-/// schedule): every field of a checkpoint is untrusted (E0808).
-fn check_resumable(
-    options: &FitOptions,
-    state: &TrainState,
-    batches: u64,
-    schedule: &crate::runtime::schedule::Chain,
-) -> Result<(), Diagnostic> {
-    let resumable = state
-        .check_resumable(batches)
-        .and_then(|()| plateau::check_resumed(schedule, state));
-    resumable.map_err(|why| {
-        let path = options.checkpoint.as_deref().unwrap_or(Path::new(""));
-        Diagnostic::error(
-            codes::TRAIN_CHECKPOINT,
-            format!("cannot resume from {}: {why}", path.display()),
-        )
-        .at_external(path.display().to_string(), 0, 0)
-        .help("start a fresh run without `--resume`")
-    })
-}
-
-/// The parameters and loop state saved in `options.checkpoint`, checked against this spec, train
-/// block and plan (E0808 when they do not fit).
-fn resume(
-    options: &FitOptions,
-    train: &CheckedTrain,
-    plan: &ExecutionPlan,
-    params: &ParamStore,
-) -> Result<(TrainState, ParamStore), Diagnostic> {
-    let path = options
-        .checkpoint
-        .as_ref()
-        .ok_or_else(|| failed("--resume needs a checkpoint path"))?;
-    let (saved, tensors) = checkpoint::load(path).map_err(|e| {
-        Diagnostic::error(
-            codes::TRAIN_CHECKPOINT,
-            format!("cannot resume from {}: {e}", path.display()),
-        )
-        .at_external(path.display().to_string(), 0, 0)
-    })?;
-    if saved.spec_hash != options.spec_hash || saved.train != train.name {
-        return Err(Diagnostic::error(
-            codes::TRAIN_CHECKPOINT,
-            format!("the checkpoint in {} was made by another spec or train block", path.display()),
-        )
-        .at_external(path.display().to_string(), 0, 0)
-        .help("start a fresh run without `--resume`, or restore the spec the checkpoint was made with"));
-    }
-    let threads = rayon::current_num_threads() as u64;
-    if let Some(saved_threads) = saved.threads.filter(|&t| t != threads) {
-        return Err(Diagnostic::error(
-            codes::TRAIN_CHECKPOINT,
-            format!(
-                "the checkpoint in {} was made with {saved_threads} threads and this run has {threads}: the numbers would not continue the same run",
-                path.display()
-            ),
-        )
-        .at_external(path.display().to_string(), 0, 0)
-        .note("training gives the same numbers bit for bit only for the same thread count")
-        .help(format!("resume with `--threads {saved_threads}`")));
-    }
-    let by_name: std::collections::HashMap<String, ArrayD<f32>> = tensors.into_iter().collect();
-    let ordered: Option<Vec<ArrayD<f32>>> = params
-        .names()
-        .iter()
-        .map(|n| by_name.get(n).cloned())
-        .collect();
-    let ordered = ordered.ok_or_else(|| {
-        Diagnostic::error(
-            codes::TRAIN_CHECKPOINT,
-            format!(
-                "the checkpoint in {} lacks parameters of this model",
-                path.display()
-            ),
-        )
-    })?;
-    let params = ParamStore::from_tensors(plan, ordered).map_err(|e| {
-        Diagnostic::error(
-            codes::TRAIN_CHECKPOINT,
-            format!("the checkpoint does not fit the model: {e}"),
-        )
-    })?;
-    Ok((saved, params))
-}
-
-/// `(name, value)` of every metric with a result.
-fn metric_results(accs: &[MetricAccumulator]) -> Vec<(String, f64)> {
-    accs.iter()
-        .filter_map(|a| {
-            a.result()
-                .map(|r| (a.metric().name().to_string(), f64::from(r)))
-        })
-        .collect()
-}
-
 /// `amount / seconds` (a rate, or a share of the time), 0 when no time passed.
 fn over_time(amount: f64, seconds: f64) -> f64 {
     if seconds > 0.0 {
@@ -521,7 +425,7 @@ pub fn evaluate_observed(
         sum += f64::from(value) * n as f64;
         count += n;
     }
-    Ok((sum / count.max(1) as f64, metric_results(&accs)))
+    Ok((sum / count.max(1) as f64, epoch_metrics::results(&accs)))
 }
 
 /// Runs `f` with a batch's features as trainer inputs, its labels as the loss's targets (after

@@ -78,6 +78,48 @@ impl Scores {
         Ok(())
     }
 
+    /// What is kept, as `(classes, scores, positive, true class per row)`, for a checkpoint.
+    pub(super) fn parts(&self) -> (usize, &[f32], &[bool], &[usize]) {
+        (
+            self.classes,
+            &self.scores,
+            &self.positive,
+            &self.classes_of_rows,
+        )
+    }
+
+    /// Scores from [`Self::parts`] read back from an untrusted file: refused unless they are
+    /// what [`Self::add`] could have kept (one truth per binary score; multi-class rows of
+    /// `classes` scores, one true class below `classes` per row).
+    pub(super) fn from_parts(
+        classes: usize,
+        scores: Vec<f32>,
+        positive: Vec<bool>,
+        classes_of_rows: Vec<usize>,
+    ) -> Result<Self, String> {
+        let fits = if classes == 0 {
+            positive.len() == scores.len() && classes_of_rows.is_empty()
+        } else {
+            positive.is_empty()
+                && classes_of_rows.len().checked_mul(classes) == Some(scores.len())
+                && classes_of_rows.iter().all(|&c| c < classes)
+        };
+        if !fits {
+            return Err(format!(
+                "AUC scores that do not fit together ({} scores, {} truths, {} true classes of {classes})",
+                scores.len(),
+                positive.len(),
+                classes_of_rows.len()
+            ));
+        }
+        Ok(Self {
+            scores,
+            positive,
+            classes_of_rows,
+            classes,
+        })
+    }
+
     /// The AUC of everything kept; `None` before any entry.
     pub(super) fn auc(&self) -> Option<f64> {
         if self.scores.is_empty() {

@@ -86,6 +86,34 @@ impl ConfusionMatrix {
         }
     }
 
+    /// The matrix as `(classes, binary, row-major counts)`, for a checkpoint.
+    pub(super) fn parts(&self) -> (usize, bool, &[u64]) {
+        (self.classes, self.binary, &self.counts)
+    }
+
+    /// A matrix from [`Self::parts`] read back from an untrusted file: refused unless the
+    /// counts are `classes × classes` (two classes when binary).
+    pub(super) fn from_parts(
+        classes: usize,
+        binary: bool,
+        counts: Vec<u64>,
+    ) -> Result<Self, String> {
+        if classes == 0 || (binary && classes != 2) {
+            return Err(format!("a confusion matrix of {classes} classes"));
+        }
+        if classes.checked_mul(classes) != Some(counts.len()) {
+            return Err(format!(
+                "a confusion matrix of {classes} classes with {} counts",
+                counts.len()
+            ));
+        }
+        Ok(Self {
+            classes,
+            binary,
+            counts,
+        })
+    }
+
     fn count(&mut self, truth: usize, predicted: usize) {
         if let Some(c) = self.counts.get_mut(truth * self.classes + predicted) {
             *c += 1;

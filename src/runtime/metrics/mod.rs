@@ -13,7 +13,8 @@
 //!   top-k accuracy): an f64 sum and an entry count (hit counts are exact up to 2^53);
 //! - `confusion.rs`: [`ConfusionMatrix`], counts of (true class, predicted class), from which
 //!   precision, recall and f1 come (also `modelc eval`'s per-class report);
-//! - `auc.rs`: the exact ROC AUC of the epoch's scores.
+//! - `auc.rs`: the exact ROC AUC of the epoch's scores;
+//! - `saved.rs`: an accumulator's totals as data, for checkpoints taken mid-epoch.
 //!
 //! Definitions (Keras):
 //! - sparse categorical accuracy: `argmax(output row) == label`, one entry per row;
@@ -35,6 +36,7 @@
 mod auc;
 mod confusion;
 mod mean;
+mod saved;
 #[cfg(test)]
 mod tests;
 
@@ -43,6 +45,7 @@ use serde::{Deserialize, Serialize};
 
 pub use auc::roc_auc;
 pub use confusion::{ClassScores, ConfusionMatrix};
+pub use saved::{Column, SavedMetric, Totals};
 
 use crate::runtime::loss::{Loss, LossError, Targets};
 
