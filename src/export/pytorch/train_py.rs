@@ -4,7 +4,7 @@
 //! formats) and the package's `README.md`.
 
 use super::{py_name, TorchError, TorchInputs};
-use crate::check::{Metric, MonitorMode, OptimizerKind, Schedule};
+use crate::check::{Metric, MonitorMode, OptimizerKind, Schedule, Target};
 use crate::ops::dense::py_bool;
 use crate::ops::torch::float;
 use std::fmt::Write;
@@ -39,6 +39,12 @@ fn unsupported(inputs: &TorchInputs<'_>) -> Vec<TorchError> {
                 "train.py computes accuracy, mae and mse; the class metrics are not written yet",
             ));
         }
+    }
+    if t.target == Target::Inputs {
+        errors.push(refuse(
+            "the `target inputs` setting",
+            "train.py compares the output with the labels; an autoencoder's loop is not written yet",
+        ));
     }
     if t.class_weight.is_some() {
         errors.push(refuse(
