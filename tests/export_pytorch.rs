@@ -229,6 +229,33 @@ fn two_top_k_accuracies_are_e1201() {
 }
 
 #[test]
+fn target_inputs_is_e1201_at_the_train_block() {
+    let dir = tmp("e1201-target-inputs");
+    let spec = dir.join("m.model");
+    std::fs::write(
+        &spec,
+        "model M(x: f32[N, 3]) -> f32[N, 3] {\n    dense(2)\n    dense(3)\n}\n\
+         data D {\n    source regression(n: 20, features: 3, seed: 1)\n    batch 10\n}\n\
+         train M on D {\n    loss mse\n    optimizer adam(lr: 1e-3)\n    epochs 1\n    target inputs\n}\n",
+    )
+    .unwrap();
+    let out = modelc()
+        .args(["export", "--to", "pytorch", "--color", "never", "-o"])
+        .arg(dir.join("pkg"))
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error[E1201]: the `target inputs` setting has no PyTorch form"),
+        "{err}"
+    );
+    assert!(err.contains(":9:1"), "{err}");
+    assert!(!dir.join("pkg").exists());
+}
+
+#[test]
 fn the_exported_module_gives_modelc_outputs_when_python_has_torch() {
     let Some(python) = std::env::var_os("MODELC_TEST_PYTHON") else {
         eprintln!(

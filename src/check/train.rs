@@ -12,8 +12,11 @@ use super::train_loss;
 use super::train_metrics;
 use super::train_monitor;
 use super::train_schedule;
+use super::train_target;
 use super::train_trainable;
-use super::train_types::{CheckedTrain, Loss, LossKind, Optimizer, OptimizerCommon, OptimizerKind};
+use super::train_types::{
+    CheckedTrain, Loss, LossKind, Optimizer, OptimizerCommon, OptimizerKind, Target,
+};
 use super::types::CheckedModel;
 use crate::diag::suggest;
 use crate::diag::{codes, Diagnostic, FileId, Span};
@@ -32,6 +35,7 @@ pub const SETTINGS: &[&str] = &[
     "checkpoint",
     "init",
     "class_weight",
+    "target",
 ];
 
 const POSITIVE: Kind = float(Limit::Excl(0.0), Limit::None);
@@ -191,6 +195,9 @@ pub fn check_train(
     let class_weight = seen
         .get("class_weight")
         .map(|s| train_metrics::class_weight(file, s, diags));
+    let target = seen.get("target").map_or(Some(Target::Labels), |s| {
+        train_target::target(file, s, diags)
+    });
     let seed = seen.get("seed").map_or(Some(0), |s| {
         bind_setting(file, s, SEED, diags).map(|b| b.int("seed") as u64)
     });
@@ -223,13 +230,30 @@ pub fn check_train(
         if diags.len() == found {
             train_loss::check_loss_activation(file, &l, loss_span, m, diags);
         }
-        if let Some(facts) = facts {
-            train_fit::check_data(file, facts, m, &l, loss_span, diags);
+        let target_setting = seen
+            .get("target")
+            .filter(|_| target == Some(Target::Inputs));
+        if let Some(t) = target_setting {
+            let weights = seen.get("class_weight").copied();
+            train_target::check_settings(file, t, (&l, loss_span), weights, diags);
+        }
+        // a `target` that does not bind is reported; the data's targets are then unknown
+        if let (Some(facts), Some(_)) = (facts, target) {
+            train_fit::check_data(
+                file,
+                facts,
+                m,
+                (&l, loss_span),
+                target_setting.copied(),
+                diags,
+            );
         }
         if let (Some(ms), Some(s)) = (&metrics, seen.get("metrics")) {
             train_metrics::check_metrics_fit(file, ms, s, &l, loss_span, m, diags);
         }
-        if let (Some(Some(w)), Some(s)) = (&class_weight, seen.get("class_weight")) {
+        if let (Some(Some(w)), Some(s), None) =
+            (&class_weight, seen.get("class_weight"), target_setting)
+        {
             train_metrics::check_class_weight_fit(file, w, s, &l, loss_span, m, diags);
         }
     }
@@ -245,6 +269,7 @@ pub fn check_train(
         schedule: schedule?,
         epochs: epochs?,
         metrics: metrics?,
+        target: target?,
         class_weight: class_weight.flatten(),
         seed: seed?,
         early_stopping: early_stopping.flatten(),

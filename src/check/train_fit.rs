@@ -9,6 +9,7 @@ use super::train_types::{Loss, LossKind};
 use super::types::{CheckedModel, DType, Dim};
 use crate::diag::{codes, Diagnostic, FileId, Span};
 use crate::ops::symbols::Symbols;
+use crate::syntax::ast;
 
 /// What a data pipeline yields per sample, and where each part was fixed.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,11 +64,18 @@ pub fn check_data(
     file: FileId,
     data: &DataFacts,
     model: &CheckedModel,
-    loss: &Loss,
-    loss_span: Span,
+    (loss, loss_span): (&Loss, Span),
+    target_inputs: Option<&ast::Setting>,
     diags: &mut Vec<Diagnostic>,
 ) {
+    let found = diags.len();
     check_features(file, data, model, diags);
+    if let Some(setting) = target_inputs {
+        if diags.len() == found {
+            super::train_target::check_output_is_input(file, setting, data, model, diags);
+        }
+        return;
+    }
     match &data.labels {
         Some(labels) => check_labels(file, labels, model, *loss, loss_span, diags),
         None => diags.push(
@@ -85,7 +93,7 @@ pub fn check_data(
                 loss_span,
                 format!("`{}` compares the output with labels", loss.kind.name()),
             )
-            .help("name the label column (`csv(..., label: \"target\")`) or the labels file (`npy(x, labels: y)`)"),
+            .help("name the label column (`csv(..., label: \"target\")`) or the labels file (`npy(x, labels: y)`); an autoencoder writes `target inputs`"),
         ),
     }
 }
@@ -348,8 +356,8 @@ mod tests {
             FileId::from_index(0),
             data,
             m,
-            &Loss::plain(kind),
-            Span::new(5, 6),
+            (&Loss::plain(kind), Span::new(5, 6)),
+            None,
             &mut d,
         );
         d.iter().map(|x| x.code.as_str()).collect()
@@ -377,8 +385,11 @@ mod tests {
             FileId::from_index(0),
             &data,
             &m,
-            &Loss::plain(LossKind::SparseCategoricalCrossentropy),
-            Span::new(5, 6),
+            (
+                &Loss::plain(LossKind::SparseCategoricalCrossentropy),
+                Span::new(5, 6),
+            ),
+            None,
             &mut d,
         );
         assert_eq!(d.len(), 1);

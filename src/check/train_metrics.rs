@@ -39,7 +39,8 @@ fn items(s: &Setting) -> Vec<&ast::Expr> {
 /// Reads `metrics [accuracy, top_k_accuracy(k: 3), ...]`.
 pub fn metrics(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Vec<Metric>> {
     let param = kw("metric", Kind::Choice(&Metric::NAMES), Default::Required);
-    let mut out = Vec::new();
+    let mut out: Vec<Metric> = Vec::new();
+    let mut spans: Vec<Span> = Vec::new();
     let mut ok = true;
     for e in items(s) {
         let (name_expr, call) = match &e.kind {
@@ -95,9 +96,36 @@ pub fn metrics(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option
             }
             (m, _) => m,
         };
+        if let Some((_, first)) = out
+            .iter()
+            .zip(&spans)
+            .find(|(m, _)| Metric::name(**m) == metric.name())
+        {
+            diags.push(duplicate_metric(file, metric, e.span, *first));
+            continue;
+        }
         out.push(metric);
+        spans.push(e.span);
     }
     ok.then_some(out)
+}
+
+/// Two metrics that would log the same `metrics.csv` column (E0520).
+fn duplicate_metric(file: FileId, metric: Metric, at: Span, first: Span) -> Diagnostic {
+    let name = metric.name();
+    let mut d = Diagnostic::error(
+        codes::CHECK_DUPLICATE_METRIC,
+        format!("the metric `{name}` is listed twice"),
+    )
+    .primary(file, at, format!("a second `{name}` column"))
+    .secondary(file, first, "first listed here")
+    .note("each metric is one column of `metrics.csv` (and `val_` one with a validation split)");
+    d = if matches!(metric, Metric::TopKAccuracy { .. }) {
+        d.help("`top_k_accuracy` logs one column whatever its `k`: keep the one `k` you want")
+    } else {
+        d.help(format!("remove the second `{name}`"))
+    };
+    d
 }
 
 /// Refuses metrics that need classes with a loss or output that has none (E0510).
@@ -140,6 +168,9 @@ pub fn check_metrics_fit(
             None
         };
         let Some((message, why, help)) = problem else {
+            if let Metric::TopKAccuracy { k } = *metric {
+                top_k_covers_all(file, k, expr.span, model, diags);
+            }
             continue;
         };
         diags.push(
@@ -153,6 +184,44 @@ pub fn check_metrics_fit(
                 .help(help),
         );
     }
+}
+
+/// Warns when `top_k_accuracy(k:)` ranks at least as many classes as the output has: every
+/// sample is then a hit and the metric is always 1 (E0521).
+fn top_k_covers_all(
+    file: FileId,
+    k: u64,
+    at: Span,
+    model: &CheckedModel,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some(c) = classes(model) else {
+        return;
+    };
+    if usize::try_from(k).is_ok_and(|k| k < c) {
+        return;
+    }
+    diags.push(
+        Diagnostic::warning(
+            codes::CHECK_TOP_K_ALL_CLASSES,
+            format!("`top_k_accuracy(k: {k})` on {c} classes is always 1"),
+        )
+        .primary(file, at, format!("k = {k} ranks every class"))
+        .secondary(
+            file,
+            output_span(model),
+            format!("the output has {c} classes"),
+        )
+        .note("a sample is a hit when its class is among the k best scores")
+        .help(if c > 1 {
+            format!(
+                "choose `k` below {c} (e.g. `top_k_accuracy(k: {})`), or log `accuracy`",
+                (c - 1).min(5)
+            )
+        } else {
+            "log `accuracy` instead".to_string()
+        }),
+    );
 }
 
 /// Reads `class_weight balanced` or `class_weight [w0, w1, ...]` (one weight >= 0 per class).

@@ -276,6 +276,18 @@ pub struct EarlyStopping {
     pub restore_best: bool,
 }
 
+/// What the loss compares the model's output with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The pipeline's labels (the default).
+    #[default]
+    Labels,
+    /// `target inputs`: the batch's features, as the model gets them (after the `map` and
+    /// `augment` steps): Keras's `fit(x, x)`, for autoencoders.
+    Inputs,
+}
+
 /// A checked `train` block.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CheckedTrain {
@@ -289,6 +301,8 @@ pub struct CheckedTrain {
     pub schedule: Vec<Schedule>,
     pub epochs: u64,
     pub metrics: Vec<Metric>,
+    /// `target inputs` or the labels.
+    pub target: Target,
     /// `class_weight`, if written.
     pub class_weight: Option<ClassWeight>,
     /// The seed of weight initialisation and dropout (0 when not written).

@@ -8,6 +8,7 @@
 //! and the step); a non-finite loss or gradient stops training with a diagnostic naming the step
 //! and the layer, before any parameter takes a bad value.
 
+mod batch;
 pub mod checkpoint;
 pub mod class_weight;
 pub mod curves;
@@ -22,17 +23,16 @@ pub mod tensorboard;
 
 use crate::check::train_types::CheckedTrain;
 use crate::data::loader::{Batch, Dataset};
-use crate::data::samples::{Features, Labels};
 use crate::diag::{codes, Diagnostic};
 use crate::plan::ExecutionPlan;
-use crate::runtime::loss::{Loss, LossError, SparseLabels, Targets};
+use crate::runtime::loss::{LossError, Targets};
 use crate::runtime::metrics::MetricAccumulator;
-use crate::runtime::train::{Input, ParamStore, TrainError, Trainer};
+use crate::runtime::train::{ParamStore, TrainError, Trainer};
+use batch::with_batch;
 use checkpoint::TrainState;
 pub use early_stopping::BestEpoch;
-use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
-use setup::TargetPrep;
+use setup::Objective;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -132,8 +132,8 @@ pub fn fit(
     options: &FitOptions,
     progress: &mut dyn Progress,
 ) -> Result<Fitted, Diagnostic> {
-    let loss = setup::loss(train.loss);
-    let prep = TargetPrep::of(train.loss);
+    let objective = setup::objective(train);
+    let loss = objective.loss;
     let metric_kinds = setup::metrics(train);
     let clip = setup::clip(train);
     let class_weights = train
@@ -188,7 +188,7 @@ pub fn fit(
             let batch = batch?;
             let n = batch.indices.len() as u64;
             lr = schedule.lr_at(state.steps_done, state.plateau.as_ref());
-            let report = with_batch(&batch, input_dtype, prep, |inputs, targets, truth| {
+            let report = with_batch(&batch, input_dtype, &objective, |inputs, targets, truth| {
                 let weights = class_weights
                     .as_deref()
                     .map(|w| class_weight::per_sample(w, truth))
@@ -237,7 +237,6 @@ pub fn fit(
         let (val_loss, val_metrics) = match &val_loader {
             Some(vl) => {
                 progress.validation_start();
-                let objective = (loss, prep);
                 let batches = vl.epoch(0);
                 let (l, m) =
                     evaluate(&mut trainer, batches, objective, &metric_kinds, input_dtype)?;
@@ -377,7 +376,7 @@ fn save_checkpoint(
 pub fn evaluate(
     trainer: &mut Trainer,
     batches: impl Iterator<Item = Result<Batch, Diagnostic>>,
-    objective: (Loss, TargetPrep),
+    objective: Objective,
     metric_kinds: &[crate::runtime::metrics::Metric],
     input_dtype: Option<crate::ir::DType>,
 ) -> Result<(f64, Vec<(String, f64)>), Diagnostic> {
@@ -399,7 +398,7 @@ pub type Observer<'a> =
 pub fn evaluate_observed(
     trainer: &mut Trainer,
     batches: impl Iterator<Item = Result<Batch, Diagnostic>>,
-    (loss, prep): (Loss, TargetPrep),
+    objective: Objective,
     (metric_kinds, input_dtype): (&[crate::runtime::metrics::Metric], Option<crate::ir::DType>),
     observe: &mut Observer<'_>,
 ) -> Result<(f64, Vec<(String, f64)>), Diagnostic> {
@@ -412,13 +411,15 @@ pub fn evaluate_observed(
     for batch in batches {
         let batch = batch?;
         let n = batch.indices.len() as u64;
-        let value = with_batch(&batch, input_dtype, prep, |inputs, targets, truth| {
+        let value = with_batch(&batch, input_dtype, &objective, |inputs, targets, truth| {
             let out = trainer.evaluate(inputs).map_err(|e| train_error(&e))?;
             for a in &mut accs {
                 let _ = a.update(&out, truth);
             }
             observe(&out, truth)?;
-            loss.evaluate(&out, targets)
+            objective
+                .loss
+                .evaluate(&out, targets)
                 .map(|r| r.loss)
                 .map_err(|e| failed(&e.to_string()))
         })?;
@@ -428,58 +429,7 @@ pub fn evaluate_observed(
     Ok((sum / count.max(1) as f64, epoch_metrics::results(&accs)))
 }
 
-/// Runs `f` with a batch's features as trainer inputs, its labels as the loss's targets (after
-/// `prep`: class ids as floats for binary cross-entropy, label smoothing) and as the metrics'
-/// targets (never smoothed, as in Keras). Token ids (i64 in pipelines) become i32 when the
-/// model takes i32, with a range check.
-fn with_batch<T>(
-    batch: &Batch,
-    input_dtype: Option<crate::ir::DType>,
-    prep: TargetPrep,
-    f: impl FnOnce(&[Input<'_>], &Targets<'_>, &Targets<'_>) -> Result<T, Diagnostic>,
-) -> Result<T, Diagnostic> {
-    let converted: Option<ArrayD<i32>> = match (&batch.features, input_dtype) {
-        (Features::I64(a), Some(crate::ir::DType::I32)) => {
-            let mut out = ArrayD::<i32>::zeros(a.raw_dim());
-            for (o, &v) in out.iter_mut().zip(a.iter()) {
-                *o = i32::try_from(v).map_err(|_| {
-                    failed(&format!("token id {v} does not fit the model's i32 input"))
-                })?;
-            }
-            Some(out)
-        }
-        _ => None,
-    };
-    let input = match (&batch.features, &converted) {
-        (_, Some(c)) => Input::I32(c.view()),
-        (Features::F32(a), None) => Input::F32(a.view()),
-        (Features::I64(a), None) => Input::I64(a.view()),
-    };
-    let class_view;
-    let as_floats = match &batch.labels {
-        Labels::Class(ids) => prep.class_ids(ids),
-        _ => None,
-    };
-    let targets = match (&batch.labels, &as_floats) {
-        (_, Some(t)) => Targets::Dense(t.view()),
-        (Labels::Class(ids), None) => {
-            class_view = ndarray::ArrayView1::from(ids.as_slice()).into_dyn();
-            Targets::Sparse(SparseLabels::I64(class_view))
-        }
-        (Labels::Values(v), None) => Targets::Dense(v.view()),
-        (Labels::None, None) => return Err(failed("the data has no labels to train on")),
-    };
-    let smoothed = match &targets {
-        Targets::Dense(t) => prep.smooth(t),
-        Targets::Sparse(_) => None,
-    };
-    match &smoothed {
-        Some(s) => f(&[input], &Targets::Dense(s.view()), &targets),
-        None => f(&[input], &targets, &targets),
-    }
-}
-
-fn failed(message: &str) -> Diagnostic {
+pub(crate) fn failed(message: &str) -> Diagnostic {
     Diagnostic::error(codes::TRAIN_FAILED, message.to_string())
 }
 

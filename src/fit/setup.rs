@@ -81,6 +81,24 @@ impl TargetPrep {
     }
 }
 
+/// What the loss compares the output with, and how: the loss, its targets' preparation and
+/// where the targets come from (labels, or the batch's own features for `target inputs`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Objective {
+    pub loss: Loss,
+    pub prep: TargetPrep,
+    pub target: ck::Target,
+}
+
+/// A checked train block's objective.
+pub fn objective(t: &CheckedTrain) -> Objective {
+    Objective {
+        loss: loss(t.loss),
+        prep: TargetPrep::of(t.loss),
+        target: t.target,
+    }
+}
+
 /// The runtime metrics, with `accuracy` resolved against the loss as Keras does.
 pub fn metrics(t: &CheckedTrain) -> Vec<Metric> {
     let l = loss(t.loss);

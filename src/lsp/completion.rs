@@ -177,6 +177,11 @@ fn train_line(c: &Cursor) -> Vec<CompletionItem> {
             CompletionItemKind::ENUM_MEMBER,
             "class weights",
         ),
+        "target" => words(
+            &["labels", "inputs"],
+            CompletionItemKind::ENUM_MEMBER,
+            "loss target",
+        ),
         _ => Vec::new(),
     }
 }

@@ -502,11 +502,15 @@ pub fn run_eval(args: &EvalArgs, out: &Output) -> u8 {
         ));
         return report(out, &map, vec![d]);
     }
-    let loss = fit::setup::loss(p.train.loss);
+    let objective = fit::setup::objective(&p.train);
     let metrics = fit::setup::metrics(&p.train);
-    let objective = (loss, fit::setup::TargetPrep::of(p.train.loss));
-    // a classifier's confusion counts, for the per-class report
-    let task = crate::runtime::metrics::Task::of(loss);
+    // a classifier's confusion counts, for the per-class report (none for an autoencoder)
+    let task = match p.train.target {
+        crate::check::train_types::Target::Labels => {
+            crate::runtime::metrics::Task::of(objective.loss)
+        }
+        crate::check::train_types::Target::Inputs => None,
+    };
     let mut confusion: Option<ConfusionMatrix> = None;
     let mut observe = |y: &ndarray::ArrayViewD<f32>, t: &crate::runtime::loss::Targets| {
         let Some(task) = task else { return Ok(()) };

@@ -55,6 +55,10 @@ pub const CHECK_NOT_TRAINABLE: Code = Code::new("E0507");
 pub const CHECK_SCHEDULE_CHAIN: Code = Code::new("E0508");
 pub const CHECK_METRIC_LOSS: Code = Code::new("E0510");
 pub const CHECK_CLASS_WEIGHT: Code = Code::new("E0511");
+pub const CHECK_DUPLICATE_METRIC: Code = Code::new("E0520");
+pub const CHECK_TOP_K_ALL_CLASSES: Code = Code::new("E0521");
+pub const CHECK_TARGET_INPUTS_SHAPE: Code = Code::new("E0522");
+pub const CHECK_TARGET_INPUTS_SETTING: Code = Code::new("E0523");
 // E059x: experiments (taken from the end of the range).
 pub const CHECK_EXPERIMENT_BASE: Code = Code::new("E0590");
 pub const CHECK_EXPERIMENT_SETTING: Code = Code::new("E0591");
@@ -119,6 +123,13 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0508, "schedule without an end before another in a chain"),
     code_info!(E0510, "metric does not fit the loss"),
     code_info!(E0511, "class weights do not fit the loss or output"),
+    code_info!(E0520, "metric listed twice"),
+    code_info!(E0521, "top-k accuracy over every class"),
+    code_info!(
+        E0522,
+        "output does not match the input it is trained to rebuild"
+    ),
+    code_info!(E0523, "setting needs class labels beside `target inputs`"),
     code_info!(E0590, "experiment base is not a train block"),
     code_info!(E0591, "experiment sets an unknown setting"),
     code_info!(E0592, "vary lists no values"),
@@ -176,6 +187,10 @@ const E0507: Code = CHECK_NOT_TRAINABLE;
 const E0508: Code = CHECK_SCHEDULE_CHAIN;
 const E0510: Code = CHECK_METRIC_LOSS;
 const E0511: Code = CHECK_CLASS_WEIGHT;
+const E0520: Code = CHECK_DUPLICATE_METRIC;
+const E0521: Code = CHECK_TOP_K_ALL_CLASSES;
+const E0522: Code = CHECK_TARGET_INPUTS_SHAPE;
+const E0523: Code = CHECK_TARGET_INPUTS_SETTING;
 const E0590: Code = CHECK_EXPERIMENT_BASE;
 const E0591: Code = CHECK_EXPERIMENT_SETTING;
 const E0592: Code = CHECK_EXPERIMENT_EMPTY;

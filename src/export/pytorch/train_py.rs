@@ -5,7 +5,7 @@
 
 use super::{py_name, TorchError, TorchInputs};
 use crate::check::train_types::{ClassWeight, LossKind};
-use crate::check::{CheckedTrain, Metric, MonitorMode, OptimizerKind, Schedule};
+use crate::check::{CheckedTrain, Metric, MonitorMode, OptimizerKind, Schedule, Target};
 use crate::ops::dense::py_bool;
 use crate::ops::torch::float;
 use std::fmt::Write;
@@ -29,6 +29,15 @@ fn unsupported(inputs: &TorchInputs<'_>) -> Vec<TorchError> {
         errors.push(TorchError {
             what: "`top_k_accuracy` with two values of `k`".into(),
             why: "metrics.csv has one `top_k_accuracy` column".into(),
+            span: t.span,
+        });
+    }
+    if t.target == Target::Inputs {
+        errors.push(TorchError {
+            what: "the `target inputs` setting".into(),
+            why: "train.py compares the output with the labels; an autoencoder's loop is not \
+                  written yet"
+                .into(),
             span: t.span,
         });
     }

@@ -1,0 +1,76 @@
+//! One batch as the trainer and the loss take it: the features as the model's input (token ids
+//! converted to the model's integer type), and the targets: the labels, or with `target inputs`
+//! the features themselves, prepared for the loss (binary class ids as floats, label
+//! smoothing) and left as they are for the metrics.
+
+use super::failed;
+use super::setup::Objective;
+use crate::check::train_types::Target;
+use crate::data::loader::Batch;
+use crate::data::samples::{Features, Labels};
+use crate::diag::Diagnostic;
+use crate::runtime::loss::{SparseLabels, Targets};
+use crate::runtime::train::Input;
+use ndarray::ArrayD;
+
+/// Runs `f` with a batch's features as trainer inputs, its labels (or, with `target inputs`,
+/// its features as the model gets them) as the loss's targets (after `prep`: class ids as
+/// floats for binary cross-entropy, label smoothing) and as the metrics' targets (never
+/// smoothed, as in Keras). Token ids (i64 in pipelines) become i32 when the model takes i32,
+/// with a range check.
+pub(super) fn with_batch<T>(
+    batch: &Batch,
+    input_dtype: Option<crate::ir::DType>,
+    objective: &Objective,
+    f: impl FnOnce(&[Input<'_>], &Targets<'_>, &Targets<'_>) -> Result<T, Diagnostic>,
+) -> Result<T, Diagnostic> {
+    let prep = objective.prep;
+    let labels = match objective.target {
+        Target::Labels => &batch.labels,
+        Target::Inputs => &Labels::None,
+    };
+    let converted: Option<ArrayD<i32>> = match (&batch.features, input_dtype) {
+        (Features::I64(a), Some(crate::ir::DType::I32)) => {
+            let mut out = ArrayD::<i32>::zeros(a.raw_dim());
+            for (o, &v) in out.iter_mut().zip(a.iter()) {
+                *o = i32::try_from(v).map_err(|_| {
+                    failed(&format!("token id {v} does not fit the model's i32 input"))
+                })?;
+            }
+            Some(out)
+        }
+        _ => None,
+    };
+    let input = match (&batch.features, &converted) {
+        (_, Some(c)) => Input::I32(c.view()),
+        (Features::F32(a), None) => Input::F32(a.view()),
+        (Features::I64(a), None) => Input::I64(a.view()),
+    };
+    let class_view;
+    let as_floats = match labels {
+        Labels::Class(ids) => prep.class_ids(ids),
+        _ => None,
+    };
+    let targets = match (labels, &as_floats) {
+        (_, Some(t)) => Targets::Dense(t.view()),
+        (Labels::None, None) if objective.target == Target::Inputs => match &batch.features {
+            Features::F32(a) => Targets::Dense(a.view()),
+            // `check` refuses `target inputs` on token ids (E0522)
+            Features::I64(_) => return Err(failed("`target inputs` needs float features")),
+        },
+        (Labels::Class(ids), None) => {
+            class_view = ndarray::ArrayView1::from(ids.as_slice()).into_dyn();
+            Targets::Sparse(SparseLabels::I64(class_view))
+        }
+        (Labels::Values(v), None) => Targets::Dense(v.view()),
+        (Labels::None, None) => return Err(failed("the data has no labels to train on")),
+    };
+    let smoothed = match &targets {
+        Targets::Dense(t) => prep.smooth(t),
+        Targets::Sparse(_) => None,
+    };
+    match &smoothed {
+        Some(s) => f(&[input], &Targets::Dense(s.view()), &targets),
+        None => f(&[input], &targets, &targets),
+    }
+}
