@@ -515,7 +515,7 @@ fn a_large_dense_split_by_rows_gives_the_one_call_bits() {
 /// with its pool and unfused; the bits are the one-thread bits.
 #[test]
 fn a_single_sample_split_by_pixels_gives_the_one_thread_bits() {
-    assert!(11 * 11 * 3 * 3 * 32 * 64 >= crate::runtime::kernels::simd_gemm::PARALLEL_MIN_WORK);
+    const { assert!(11 * 11 * 3 * 3 * 32 * 64 >= crate::runtime::kernels::simd_gemm::PARALLEL_MIN_WORK) };
     let graph = zoo::seed_cnn().unwrap();
     let fused = compile_with(graph.clone(), true);
     let unfused = compile(
