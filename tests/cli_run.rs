@@ -397,6 +397,19 @@ fn bench_reports_throughput_as_json_in_both_modes() {
                 .unwrap_or_else(|| panic!("{key} missing: {j}"));
             assert!(v.is_finite() && v >= 0.0, "{key} = {v}");
         }
+        // Resident memory (Linux): the peak is at least the baseline, and the difference is
+        // what the JSON says it is.
+        if let Some(peak) = j["peak_rss_bytes"].as_u64() {
+            let baseline = j["baseline_rss_bytes"].as_u64().unwrap();
+            assert!(baseline > 0 && peak >= baseline, "{j}");
+            assert_eq!(
+                j["peak_above_baseline_bytes"].as_u64(),
+                Some(peak - baseline)
+            );
+            assert!(j["peak_since_process_start"].is_boolean(), "{j}");
+        } else if cfg!(target_os = "linux") {
+            panic!("no peak_rss_bytes on Linux: {j}");
+        }
         let per_batch = j["ms_per_batch"].as_f64().unwrap();
         let rate = j["samples_per_sec"].as_f64().unwrap();
         if per_batch > 0.0 {

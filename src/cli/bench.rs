@@ -6,7 +6,10 @@
 //! `Trainer::train_step` (adam, lr 1e-3) on random inputs and random labels (sparse
 //! cross-entropy over the output's last axis, or MSE for a width-1 output). Output: samples/s,
 //! ms per batch (median over the timed iterations, after one warm-up) and achieved GFLOP/s from
-//! the checker's FLOPs per sample (training counts 3× the forward FLOPs).
+//! the checker's FLOPs per sample (training counts 3× the forward FLOPs), and the process's
+//! resident memory: its baseline just before the benchmark (plan compiled, threads started)
+//! and its peak during it (`resident`: Linux's `/proc/self/status`; absent elsewhere). The peak
+//! covers the weights or parameters and optimizer state, the activations, scratch and inputs.
 //!
 //! Threads: the work runs in a rayon pool of `--threads` threads (default: the machine's
 //! cores). matrixmultiply reads `MATMUL_NUM_THREADS` once, at the process's first GEMM, so it
@@ -17,7 +20,7 @@
 use super::common::{diag_format, load_plan, report};
 use super::options::{mode_parser, ColorWhen, SummaryFormat};
 use super::output::Output;
-use crate::diag::{codes, Diagnostic, SourceMap};
+use crate::diag::{codes, human_bytes, Diagnostic, SourceMap};
 use crate::ir::{Activation, DType, Dim, Op};
 use crate::passes::Mode;
 use crate::plan::ExecutionPlan;
@@ -120,6 +123,7 @@ pub fn run(args: &BenchArgs, color: ColorWhen) -> u8 {
     ) {
         return report(&out, &map, vec![d]);
     }
+    let resident = super::resident::Resident::start();
     let measured = pool.install(|| match args.mode {
         Mode::Infer => bench_infer(
             &plan,
@@ -133,6 +137,7 @@ pub fn run(args: &BenchArgs, color: ColorWhen) -> u8 {
         Ok(m) => m,
         Err(d) => return report(&out, &map, vec![d]),
     };
+    let memory = resident.and_then(|r| r.peak().map(|p| (p, r.peak_since_start)));
     let forward = loaded.flops_per_sample.unwrap_or(0) as f64;
     let flops_per_sample = match args.mode {
         Mode::Infer => forward,
@@ -155,17 +160,36 @@ pub fn run(args: &BenchArgs, color: ColorWhen) -> u8 {
                 "ms_per_batch": m.ms_per_batch,
                 "gflops": gflops,
                 "flops_per_sample": flops_per_sample,
+                "baseline_rss_bytes": memory.map(|(p, _)| p.baseline),
+                "peak_rss_bytes": memory.map(|(p, _)| p.peak),
+                "peak_above_baseline_bytes": memory.map(|(p, _)| p.above_baseline()),
+                "peak_since_process_start": memory.map(|(_, since)| since),
             });
             Output::stdout(&format!("{json}\n"));
         }
-        SummaryFormat::Human => Output::stdout(&format!(
-            "{} ({mode}, batch {batch}, {threads} thread(s), median of {iterations}):\n  \
-             {:.1} samples/s\n  {:.3} ms per batch\n  {gflops:.2} GFLOP/s ({:.1} MFLOP per sample)\n",
-            plan.model,
-            m.samples_per_sec,
-            m.ms_per_batch,
-            flops_per_sample / 1e6
-        )),
+        SummaryFormat::Human => {
+            let memory = memory.map_or_else(String::new, |(p, since)| {
+                format!(
+                    "  peak resident {} ({} above the {} baseline{})\n",
+                    human_bytes(p.peak),
+                    human_bytes(p.above_baseline()),
+                    human_bytes(p.baseline),
+                    if since {
+                        ", peak since the process started"
+                    } else {
+                        ""
+                    }
+                )
+            });
+            Output::stdout(&format!(
+                "{} ({mode}, batch {batch}, {threads} thread(s), median of {iterations}):\n  \
+                 {:.1} samples/s\n  {:.3} ms per batch\n  {gflops:.2} GFLOP/s ({:.1} MFLOP per sample)\n{memory}",
+                plan.model,
+                m.samples_per_sec,
+                m.ms_per_batch,
+                flops_per_sample / 1e6
+            ));
+        }
     }
     0
 }

@@ -9,6 +9,10 @@
 //! the batch one tile of [`crate::plan::fuse::tile_samples`] samples at a time: the conv (same
 //! GEMM per row), bias and activation into the tile, then the pool from the tile into the output.
 //! Every number is computed as in the unfused steps, so the results are bit-identical.
+//!
+//! A batch of fewer samples than threads (batch 1) makes one slice; its product then splits
+//! its rows (output pixels) between the threads when it is large enough
+//! (`simd_gemm::PARALLEL_MIN_WORK`), which gives the same bits again.
 
 use crate::ir::{Activation, Op, Padding, Window};
 use crate::plan::ExecutionPlan;
@@ -142,9 +146,11 @@ pub fn geometry(window: &Window, h: usize, w: usize) -> KernelResult<Conv2dGeome
 }
 
 /// The convolution, its bias and its activation, into `out`: bias and relu inside the
-/// convolution's kernel, other activations in a pass after it. One slice of the batch per
-/// thread, so the convolution itself is not split.
+/// convolution's kernel, other activations in a pass after it. With `split`, the product's
+/// rows (output pixels) are split between the pool's threads when it is large enough (a batch
+/// too small to give each thread a slice of its own); otherwise it runs on this thread.
 #[allow(clippy::needless_pass_by_value)] // views are passed by value, like ndarray's own API
+#[allow(clippy::too_many_arguments)]
 fn conv_bias_activation(
     x: ndarray::ArrayView4<'_, f32>,
     kernel: ndarray::ArrayView4<'_, f32>,
@@ -153,11 +159,12 @@ fn conv_bias_activation(
     geom: &Conv2dGeometry,
     ws: &mut ConvWorkspace,
     mut out: ndarray::ArrayViewMut4<'_, f32>,
+    split: bool,
 ) -> KernelResult<()> {
     let relu = activation == Activation::Relu;
     let opts = ConvForward {
         relu,
-        parallel: false,
+        parallel: split,
     };
     let bias = bias.map(ndarray::ArrayView1::from);
     conv2d_forward_with(x, kernel, bias, geom, ws, out.view_mut(), opts)?;
@@ -217,12 +224,15 @@ impl ConvStep {
                 .ok_or_else(|| shape_err("input shorter than its shape".into()))?;
             jobs.push((b - a, xs, mine, ws));
         }
+        // One slice for all threads (a batch smaller than the pool): the slice's product splits
+        // its rows instead, with the same bits (each element is one fixed chain).
+        let split = jobs.len() == 1 && rayon::current_num_threads() > 1;
         let run = |(count, xs, out, ws): (usize, &[f32], &mut [f32], &mut ConvWorkspace)| {
             let xv = ndarray::ArrayView4::from_shape([count, x_dims[1], x_dims[2], x_dims[3]], xs)
                 .map_err(|e| shape_err(e.to_string()))?;
             let ov = ndarray::ArrayViewMut4::from_shape([count, s.oh, s.ow, s.o], &mut *out)
                 .map_err(|e| shape_err(e.to_string()))?;
-            conv_bias_activation(xv, kv, bias, activation, &geom, ws, ov)
+            conv_bias_activation(xv, kv, bias, activation, &geom, ws, ov, split)
         };
         if jobs.len() == 1 {
             jobs.into_iter().try_for_each(run)?;
@@ -284,6 +294,7 @@ impl ConvStep {
                 .ok_or_else(|| shape_err("input shorter than its shape".into()))?;
             jobs.push((b - a, xs, mine, ws, scratch));
         }
+        let split = jobs.len() == 1 && rayon::current_num_threads() > 1;
         let run = |(count, xs, out, ws, scratch): (
             usize,
             &[f32],
@@ -306,7 +317,7 @@ impl ConvStep {
                     .ok_or_else(|| shape_err("tile larger than its scratch".into()))?;
                 let cv = ndarray::ArrayViewMut4::from_shape([n, s.oh, s.ow, s.o], &mut *conv_tile)
                     .map_err(|e| shape_err(e.to_string()))?;
-                conv_bias_activation(xv, kv, bias, activation, &geom, ws, cv)?;
+                conv_bias_activation(xv, kv, bias, activation, &geom, ws, cv, split)?;
                 let pooled = out
                     .get_mut(done * out_sample..(done + n) * out_sample)
                     .ok_or_else(|| shape_err("output tile out of range".into()))?;

@@ -19,7 +19,8 @@
 //! pass (next step of the runtime) reads them there.
 //!
 //! Threading and determinism: conv and recurrent steps split the batch into one contiguous
-//! slice per rayon thread, each with its own scratch, and every step runs inside
+//! slice per rayon thread, each with its own scratch (a batch too small for more than one
+//! slice splits its conv products' rows between the threads instead), and every step runs inside
 //! `linalg::serial`, so GEMMs stay on the thread that calls them; run with
 //! `MATMUL_NUM_THREADS=1` so matrixmultiply's pool (a CPU without AVX2 + FMA) does not
 //! compete with rayon's. A sample's result does not depend on

@@ -509,6 +509,47 @@ fn a_large_dense_split_by_rows_gives_the_one_call_bits() {
     assert!(one[0].iter().any(|&v| v != 0.0));
 }
 
+/// Batch 1 on several threads: one slice of the batch, whose conv products split their rows
+/// (output pixels) between the threads instead. The seed CNN's second conv (11 × 11 pixels,
+/// 3 · 3 · 32 taps, 64 channels) is above the split threshold, so this takes that path, fused
+/// with its pool and unfused; the bits are the one-thread bits.
+#[test]
+fn a_single_sample_split_by_pixels_gives_the_one_thread_bits() {
+    const { assert!(11 * 11 * 3 * 3 * 32 * 64 >= crate::runtime::kernels::simd_gemm::PARALLEL_MIN_WORK) };
+    let graph = zoo::seed_cnn().unwrap();
+    let fused = compile_with(graph.clone(), true);
+    let unfused = compile(
+        graph,
+        Mode::Infer,
+        &PassOptions {
+            disabled: vec![crate::passes::PLAN_FUSE_CONV_POOL.into()],
+            ..PassOptions::default()
+        },
+        "test".into(),
+    )
+    .unwrap();
+    let x = random_input(&[1, 28, 28, 1], 21);
+    for plan in [&fused, &unfused] {
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut interp = Interpreter::new(plan, random_weights(plan, 5)).unwrap();
+                let first = interp.run(&[TensorRef::F32(x.view())]).unwrap();
+                // A second call reuses the scratch of the first.
+                assert_eq!(first, interp.run(&[TensorRef::F32(x.view())]).unwrap());
+                first
+            })
+        };
+        let one = run(1);
+        assert!(one[0].iter().any(|&v| v != 0.0));
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(3));
+    }
+}
+
 #[test]
 fn fused_conv_pool_gives_the_unfused_bits_for_every_batch_and_thread_count() {
     // Max and average pools, valid and same padding, tiles of one and of several samples.
