@@ -20,7 +20,6 @@ mod limits;
 mod lsp;
 mod options;
 mod output;
-mod resident;
 mod run;
 mod run_input;
 mod run_train;

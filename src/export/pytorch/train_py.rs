@@ -17,21 +17,6 @@ const BODY: &str = include_str!("train_body.py");
 fn unsupported(inputs: &TorchInputs<'_>) -> Vec<TorchError> {
     let t = inputs.train;
     let mut errors = Vec::new();
-    let ks: Vec<u64> = t
-        .metrics
-        .iter()
-        .filter_map(|m| match m {
-            Metric::TopKAccuracy { k } => Some(*k),
-            _ => None,
-        })
-        .collect();
-    if ks.windows(2).any(|w| w[0] != w[1]) {
-        errors.push(TorchError {
-            what: "`top_k_accuracy` with two values of `k`".into(),
-            why: "metrics.csv has one `top_k_accuracy` column".into(),
-            span: t.span,
-        });
-    }
     if t.target == Target::Inputs {
         errors.push(TorchError {
             what: "the `target inputs` setting".into(),

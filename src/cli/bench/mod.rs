@@ -17,6 +17,8 @@
 //! steps over the rayon threads; two pools would fight for the cores), to `--threads` in train
 //! mode (the trainer's parallelism is in its GEMMs).
 
+mod resident;
+
 use super::common::{diag_format, load_plan, report};
 use super::options::{mode_parser, ColorWhen, SummaryFormat};
 use super::output::Output;
@@ -123,7 +125,7 @@ pub fn run(args: &BenchArgs, color: ColorWhen) -> u8 {
     ) {
         return report(&out, &map, vec![d]);
     }
-    let resident = super::resident::Resident::start();
+    let resident = resident::Resident::start();
     let measured = pool.install(|| match args.mode {
         Mode::Infer => bench_infer(
             &plan,
