@@ -1,6 +1,6 @@
-//! Small helpers shared by every layer: atomic file writes, and the default size limits that
-//! both the checker (`--max-layers`, `--max-param-bytes`) and the runtime (fresh weights) apply.
-//! Uses no other module of the crate.
+//! Small helpers shared by every layer: atomic file writes, the default size limits that
+//! both the checker (`--max-layers`, `--max-param-bytes`) and the runtime (fresh weights) apply,
+//! and the mark of a fallible allocation (`alloc`). Uses no other module of the crate.
 
 pub mod limits {
     //! Default bounds on a model, shared by `check::limits` (the flags' defaults) and
@@ -12,6 +12,33 @@ pub mod limits {
     /// 4 GiB of parameters (a billion f32 values): training holds about four copies (values,
     /// gradients, two optimizer moments), which is what a 24 GiB machine can take.
     pub const DEFAULT_MAX_PARAM_BYTES: u64 = 4 << 30;
+}
+
+pub mod alloc {
+    //! Fallible allocations: the binary's global allocator (`src/main.rs`) ends the process with
+    //! E0904 when the system refuses memory, unless the allocation was asked for inside
+    //! [`fallible`] (a `try_reserve` of an array whose size a user chose), whose caller gets
+    //! the refusal back and reports it as a diagnostic saying what the memory was for.
+
+    use std::cell::Cell;
+
+    thread_local! {
+        static FALLIBLE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `f` (a `try_reserve`) with this thread's allocations marked fallible.
+    pub fn fallible<R>(f: impl FnOnce() -> R) -> R {
+        let before = FALLIBLE.replace(true);
+        let result = f();
+        FALLIBLE.set(before);
+        result
+    }
+
+    /// Whether this thread is inside [`fallible`]; read by the global allocator, so it never
+    /// allocates (a `const` thread-local without a destructor).
+    pub fn is_fallible() -> bool {
+        FALLIBLE.try_with(Cell::get).unwrap_or(false)
+    }
 }
 
 use std::io::{self, Write};

@@ -16,6 +16,8 @@ mod cli_output;
 mod data_files;
 #[path = "bad_inputs/harness.rs"]
 mod harness;
+#[path = "bad_inputs/memory.rs"]
+mod memory;
 #[path = "bad_inputs/training.rs"]
 mod training;
 
@@ -411,6 +413,12 @@ fn bad_input_13_overflowing_and_terabyte_shapes() {
     );
     let note = find(&lines, "E0810")["notes"].to_string();
     assert!(note.contains("bytes of scratch (patch matrices"), "{note}");
+    // Guards check's sizing of a pipeline's data sets (E0217; once an abort in the loader).
+    memory::pipeline_data_sets_are_sized_by_check();
+    // Guards a plan's stored preprocessing, sized when the plan is read (E0905).
+    memory::plan_preprocessing_is_sized_on_load();
+    // Guards the allocator: memory the system refuses is E0904 and exit 2, never an abort.
+    memory::the_allocator_never_says_no_itself();
 }
 
 #[test]

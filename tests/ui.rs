@@ -192,6 +192,13 @@ fn every_code_has_a_ui_case() {
 fn tested_elsewhere() -> Vec<(&'static str, &'static str)> {
     vec![
         (
+            "E0904",
+            "only a system that refuses memory produces it, which a golden cannot arrange: \
+             tests/bad_inputs/memory.rs runs the binary under `ulimit -v` (a data set the \
+             loader allocates fallibly, activations the allocator wrapper reports) and checks \
+             the exit status, the code, and JSON on stdout",
+        ),
+        (
             "E0716",
             "a plan file whose derived parameter disagrees with its recipe is refused when it is \
              loaded (E0702, tests/ui/plans/inconsistent.ron); only a plan built in memory reaches \

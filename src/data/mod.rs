@@ -19,6 +19,7 @@ pub use lower::lower_data_def;
 pub use spec::PipelineSpec;
 pub use typing::{element_type, ElementType, StepError};
 pub mod augment;
+pub mod budget;
 mod glyphs;
 pub mod image;
 pub mod loader;

@@ -4,8 +4,11 @@
 //! Input: [`Samples`] and the `map` steps. Output: transformed samples; `standardize` and
 //! `normalize` steps without fitted statistics are fitted on the training rows (as the split
 //! chooses them) and the numbers are written into the step, so the same fitted steps applied at
-//! inference give the same results. Invariant: fitted steps are never refitted.
+//! inference give the same results. Invariant: fitted steps are never refitted; a step that
+//! makes a new array asks the data budget first (`budget`: E0621 past it, E0904 when the system
+//! refuses memory the budget allowed), so no step aborts on an allocation.
 
+use super::budget;
 use super::image::{resize_bilinear, Dims};
 use super::samples::{with_count, Features, Labels, Samples};
 use super::spec::{Fitted, Step, Transform};
@@ -173,7 +176,7 @@ fn apply(
                 Some(c) => *c as usize,
                 None => ids.iter().max().map_or(1, |&m| m as usize + 1),
             };
-            let mut out = ArrayD::<f32>::zeros(with_count(ids.len(), &[c]));
+            let mut out = budget::zeros(ids.len(), &[c], "one_hot")?;
             for (row, &id) in ids.iter().enumerate() {
                 let cell = usize::try_from(id).ok().filter(|&i| i < c).ok_or_else(|| {
                     Diagnostic::error(
@@ -216,7 +219,7 @@ fn apply(
                 w: *width,
                 c,
             };
-            let mut out = ArrayD::<f32>::zeros(with_count(n, &[to.h, to.w, c]));
+            let mut out = budget::zeros(n, &[to.h, to.w, c], "resize")?;
             for (src, mut dst) in a.outer_iter().zip(out.outer_iter_mut()) {
                 if let (Some(src), Some(dst)) = (src.as_slice(), dst.as_slice_mut()) {
                     resize_bilinear(src, from, to, dst);
@@ -248,9 +251,9 @@ fn apply(
                     format!("window({size}) with horizon {horizon} needs at least {span} time steps, the series has {n}"),
                 ));
             };
+            let mut x = budget::with_capacity(m, &[size, f], 4, "window")?;
+            let mut y = budget::with_capacity(m, &[f], 4, "window")?;
             let flat: Vec<f32> = a.iter().copied().collect();
-            let mut x = Vec::with_capacity(m * size * f);
-            let mut y = Vec::with_capacity(m * f);
             for t in 0..m {
                 x.extend_from_slice(&flat[t * f..(t + size) * f]);
                 let target = t + size + horizon - 1;
@@ -266,7 +269,7 @@ fn apply(
             let Features::I64(a) = &s.features else {
                 return Err(mismatch("pad", "f32 features"));
             };
-            let mut out = ArrayD::<i64>::from_elem(with_count(n, &[*length]), *value);
+            let mut out = budget::filled(n, &[*length], 8, *value, "pad")?;
             for (src, mut dst) in a.outer_iter().zip(out.outer_iter_mut()) {
                 for (d, v) in dst.iter_mut().zip(src.iter()) {
                     *d = *v;

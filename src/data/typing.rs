@@ -6,7 +6,6 @@
 //! here yields samples of exactly this type when loaded (the loaders check files against the
 //! declared shapes and report E0619 otherwise).
 
-use super::samples::MEMORY_BUDGET_BYTES;
 use super::spec::{Augment, LabelRead, PipelineSpec, SourceKind, Transform};
 use crate::diag::codes::{DATA_SHAPE_UNKNOWN, DATA_STEP_MISMATCH, DATA_STRATIFY, DATA_TOO_LARGE};
 use crate::diag::human_bytes;
@@ -87,6 +86,8 @@ impl StepError {
     pub fn to_diagnostic(&self, file: FileId) -> Diagnostic {
         let label = if self.code == DATA_STRATIFY {
             "stratified here"
+        } else if self.code == crate::diag::codes::CHECK_DATA_SET_TOO_LARGE {
+            "makes the data set too large"
         } else {
             "this step"
         };
@@ -102,6 +103,9 @@ impl StepError {
 pub fn element_type(spec: &PipelineSpec) -> Result<ElementType, Vec<StepError>> {
     let trace = step_types(spec)?;
     if let Some(e) = stratify_error(spec, &trace) {
+        return Err(vec![e]);
+    }
+    if let Some(e) = super::budget::data_set_errors(spec, &trace) {
         return Err(vec![e]);
     }
     let last = trace.last().ok_or_else(Vec::new)?;
@@ -254,34 +258,37 @@ fn source_type(spec: &PipelineSpec) -> StepType {
     }
 }
 
-/// `next` if one sample of that shape fits in a data set's memory budget: a step whose
-/// samples cannot is refused here, before any file is read or any buffer allocated.
+/// `next` if one sample of that shape (features, and labels) fits in a data set's memory
+/// budget: a step whose samples cannot is refused here, before any file is read or any buffer
+/// allocated (the budget's rule is [`super::budget`]'s).
 fn fits_in_memory(next: StepType, span: Span) -> Result<StepType, StepError> {
-    let Some(shape) = &next.shape else {
-        return Ok(next);
-    };
-    let width = match next.dtype {
-        DType::F32 => 4,
-        DType::I64 => 8,
-    };
-    let bytes = element_count(shape).and_then(|n| n.checked_mul(width));
-    if bytes.is_some_and(|b| b <= MEMORY_BUDGET_BYTES) {
-        return Ok(next);
+    use super::budget;
+    let arrays = [
+        next.shape
+            .as_deref()
+            .map(|s| ("sample", s, budget::width(next.dtype))),
+        next.label
+            .as_ref()
+            .map(|l| ("label", l.shape.as_slice(), budget::width(l.dtype))),
+    ];
+    for (what, shape, width) in arrays.into_iter().flatten() {
+        let bytes = budget::bytes(1, shape, width);
+        if budget::within(bytes) {
+            continue;
+        }
+        return Err(StepError {
+            code: DATA_TOO_LARGE,
+            span,
+            message: format!(
+                "this step makes each {what} {} ({}), more than a data set may hold in memory ({})",
+                fmt_shape(shape),
+                budget::describe(bytes),
+                human_bytes(budget::BUDGET)
+            ),
+            help: Some("check the sizes this step was given".into()),
+        });
     }
-    let size = bytes.map_or_else(
-        || "more bytes than this machine can address".to_string(),
-        |b| human_bytes(b as u64),
-    );
-    Err(StepError {
-        code: DATA_TOO_LARGE,
-        span,
-        message: format!(
-            "this step makes each sample {} ({size}), more than a data set may hold in memory ({})",
-            fmt_shape(shape),
-            human_bytes(MEMORY_BUDGET_BYTES as u64)
-        ),
-        help: Some("check the sizes this step was given".into()),
-    })
+    Ok(next)
 }
 
 /// The element count of a shape, `None` on overflow.

@@ -278,3 +278,60 @@ fn tampered_fused_steps_are_refused() {
     q.steps[first].fused_with_next = false;
     assert!(validate(&q).is_err());
 }
+
+#[test]
+fn stored_preprocessing_is_measured_with_the_models_channels() {
+    use crate::data::spec::{Step, Transform};
+    let step = |op| Step {
+        op,
+        span: crate::diag::Span::new(0, 1),
+    };
+    let resize = |side| {
+        step(Transform::Resize {
+            height: side,
+            width: side,
+        })
+    };
+    // The model reads [N, 16, 16, 3]; the budget is 4 GiB = 4,294,967,296 bytes.
+    let mut p = plan(
+        chain(&["in:16,16,3", "flatten", "dense:2"]),
+        Mode::Infer,
+        &PassOptions::default(),
+    );
+    // 30000 × 30000 × 3 channels × 4 bytes = 10,800,000,000: over, with the model's channels
+    // (with 1 channel it would be 3,600,000,000 and pass).
+    p.preprocessing = Some(vec![resize(30000), resize(16)]);
+    let Err(PlanError::Preprocessing(m)) = validate(&p) else {
+        panic!("refused");
+    };
+    assert!(m.contains("step 1 (`resize(30000, 30000)`)"), "{m}");
+    assert!(m.contains("at least 10800000000 bytes"), "{m}");
+    // A reshape before the resize fixes the channels: [4, 4, 1] images, 1 channel:
+    // 30000 × 30000 × 1 × 4 = 3,600,000,000 bytes fit.
+    p.preprocessing = Some(vec![
+        step(Transform::Reshape {
+            shape: vec![4, 4, 1],
+        }),
+        resize(30000),
+        step(Transform::Reshape {
+            shape: vec![30000, 30000, 1],
+        }),
+    ]);
+    assert_eq!(validate(&p), Ok(()));
+    // Sizes of their own: pad lengths of i64 (8 bytes), one_hot classes.
+    p.preprocessing = Some(vec![step(Transform::Pad {
+        length: 600_000_000,
+        value: 0,
+    })]);
+    assert!(
+        matches!(validate(&p), Err(PlanError::Preprocessing(m)) if m.contains("4800000000 bytes"))
+    );
+    p.preprocessing = Some(vec![step(Transform::OneHot {
+        classes: Some(2_000_000_000),
+    })]);
+    assert!(
+        matches!(validate(&p), Err(PlanError::Preprocessing(m)) if m.contains("8000000000 bytes"))
+    );
+    p.preprocessing = Some(vec![step(Transform::OneHot { classes: Some(10) })]);
+    assert_eq!(validate(&p), Ok(()));
+}

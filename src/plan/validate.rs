@@ -13,6 +13,8 @@ pub enum PlanError {
     Version { found: u32, expected: u32 },
     /// Indices out of range, shapes that do not agree, buffers that do not fit.
     Inconsistent(String),
+    /// A stored preprocessing step whose samples would exceed the data budget.
+    Preprocessing(String),
 }
 
 impl fmt::Display for PlanError {
@@ -23,6 +25,7 @@ impl fmt::Display for PlanError {
                 write!(f, "plan format version {found} is not supported (this modelc reads version {expected})")
             }
             PlanError::Inconsistent(m) => write!(f, "the plan does not hold together: {m}"),
+            PlanError::Preprocessing(m) => write!(f, "the plan's preprocessing {m}"),
         }
     }
 }
@@ -84,9 +87,70 @@ pub fn validate(plan: &ExecutionPlan) -> Result<(), PlanError> {
         }
     }
     check_liveness(plan)?;
+    check_preprocessing(plan)?;
     let total: u64 = plan.buffers.iter().map(|b| b.bytes_per_sample).sum();
     if total != plan.memory.peak_bytes_per_sample {
         return Err(bad("the memory report does not match the buffer table"));
+    }
+    Ok(())
+}
+
+/// Every stored preprocessing step makes samples within the data budget (the rule `check`
+/// applies to the spec, `data::budget`), so a hand-edited `resize(100000, 100000)` is refused
+/// here rather than by the allocator when `run` applies it. The channels of a `resize` come from
+/// the model's input walked back through the steps (1 where no step fixes them: a lower bound).
+fn check_preprocessing(plan: &ExecutionPlan) -> Result<(), PlanError> {
+    use crate::data::budget;
+    use crate::data::spec::Transform;
+    let Some(steps) = &plan.preprocessing else {
+        return Ok(());
+    };
+    let input_dims = plan
+        .inputs
+        .first()
+        .and_then(|&v| plan.values.get(v as usize))
+        .map(|v| v.fact.dims.as_slice())
+        .unwrap_or_default();
+    let known = |d: &ir::Dim| match d {
+        ir::Dim::Known(n) => Some(*n),
+        ir::Dim::Symbol(_) => None,
+    };
+    // The channels of an image at the end of the steps, walked back (a reshape to [h, w, c] sets them).
+    let mut channels = match input_dims {
+        [_, _, _, c] => known(c),
+        _ => None,
+    };
+    for (i, step) in steps.iter().enumerate().rev() {
+        let (what, sample, width): (String, Vec<usize>, u64) = match &step.op {
+            Transform::Resize { height, width } => (
+                format!("resize({height}, {width})"),
+                vec![*height, *width, channels.unwrap_or(1)],
+                4,
+            ),
+            Transform::Reshape { shape } => {
+                channels = match shape.as_slice() {
+                    [_, _, c] => Some(*c),
+                    _ => None,
+                };
+                ("reshape".into(), shape.clone(), 4)
+            }
+            Transform::Pad { length, .. } => (format!("pad({length})"), vec![*length], 8),
+            Transform::Window { size, .. } => (format!("window({size})"), vec![*size], 4),
+            Transform::OneHot {
+                classes: Some(classes),
+            } => (format!("one_hot({classes})"), vec![*classes as usize], 4),
+            _ => continue,
+        };
+        let bytes = budget::bytes(1, &sample, width);
+        if !budget::within(bytes) {
+            return Err(PlanError::Preprocessing(format!(
+                "step {} (`{what}`) makes samples of at least {} bytes ({}), more than the {} data budget",
+                i + 1,
+                bytes.map_or_else(|| "2^64".to_string(), |b| b.to_string()),
+                budget::describe(bytes),
+                budget::describe(Some(budget::BUDGET))
+            )));
+        }
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! regression `y = Xw + b + noise`, token sequences whose class follows a counting rule, and a
 //! noisy sine series.
 
-use super::check_budget;
+use crate::data::budget;
 use crate::data::rng::{Purpose, Stream};
 use crate::data::samples::{with_count, Features, Labels, Samples};
 use crate::data::spec::{RegressionSource, SineSource, TokenSource};
@@ -17,12 +17,11 @@ fn shape_error(e: &ndarray::ShapeError) -> Diagnostic {
 /// `X ~ N(0, 1)` of shape `[n, features]`, `w, b ~ N(0, 1)` drawn first from the same seed,
 /// `y = Xw + b + noise · N(0, 1)` of shape `[n, 1]`.
 pub(super) fn regression(spec: &RegressionSource) -> Result<Samples, Diagnostic> {
-    let total = check_budget(spec.n.checked_mul(spec.features), "regression(...)")?;
+    let mut x = budget::with_capacity(spec.n, &[spec.features], 4, "regression(...)")?;
+    let mut y = budget::with_capacity(spec.n, &[1], 4, "regression(...)")?;
     let mut params = Stream::new(spec.seed, Purpose::Generate, 0, 0);
     let w: Vec<f64> = (0..spec.features).map(|_| params.normal()).collect();
     let b = params.normal();
-    let mut x = Vec::with_capacity(total);
-    let mut y = Vec::with_capacity(spec.n);
     for i in 0..spec.n {
         let mut s = Stream::new(spec.seed, Purpose::Generate, 1, i as u64);
         let mut acc = b;
@@ -84,11 +83,10 @@ pub(super) fn tokens(spec: &TokenSource) -> Result<Samples, Diagnostic> {
             ),
         ));
     }
-    let total = check_budget(spec.n.checked_mul(spec.length), "tokens(...)")?;
+    let mut ids = budget::with_capacity(spec.n, &[spec.length], 8, "tokens(...)")?;
+    let mut labels = budget::with_capacity(spec.n, &[], 8, "tokens(...)")?;
     let usable = u64::from(spec.vocab - 1);
     let classes = u64::from(spec.classes);
-    let mut ids = Vec::with_capacity(total);
-    let mut labels = Vec::with_capacity(spec.n);
     for i in 0..spec.n {
         let mut s = Stream::new(spec.seed, Purpose::Generate, 2, i as u64);
         let class = s.below(classes);
@@ -123,14 +121,12 @@ pub(super) fn tokens(spec: &TokenSource) -> Result<Samples, Diagnostic> {
 
 /// `x_t = sin(2π t / period) + noise · N(0, 1)` for `t = 0..n`, one value per sample.
 pub(super) fn sine(spec: &SineSource) -> Result<Samples, Diagnostic> {
-    check_budget(Some(spec.n), "sine(...)")?;
+    let mut values = budget::with_capacity(spec.n, &[1], 4, "sine(...)")?;
     let mut s = Stream::new(spec.seed, Purpose::Generate, 3, 0);
-    let values: Vec<f32> = (0..spec.n)
-        .map(|t| {
-            let clean = (std::f64::consts::TAU * t as f64 / spec.period).sin();
-            (clean + spec.noise * s.normal()) as f32
-        })
-        .collect();
+    values.extend((0..spec.n).map(|t| {
+        let clean = (std::f64::consts::TAU * t as f64 / spec.period).sin();
+        (clean + spec.noise * s.normal()) as f32
+    }));
     Ok(Samples {
         features: Features::F32(
             ArrayD::from_shape_vec(with_count(spec.n, &[1]), values)

@@ -21,6 +21,7 @@ pub const CHECK_NOT_A_LAYER: Code = Code::new("E0213");
 pub const CHECK_NO_IMPLICIT_INPUT: Code = Code::new("E0214");
 pub const CHECK_DUPLICATE_LAYER_NAME: Code = Code::new("E0215");
 pub const CHECK_INVALID_LAYER_NAME: Code = Code::new("E0216");
+pub const CHECK_DATA_SET_TOO_LARGE: Code = Code::new("E0217");
 // E03xx: arguments and dtypes.
 pub const CHECK_MISSING_ARGUMENT: Code = Code::new("E0300");
 pub const CHECK_TOO_MANY_ARGUMENTS: Code = Code::new("E0301");
@@ -86,6 +87,7 @@ pub(super) const TABLE: &[CodeInfo] = &[
     code_info!(E0214, "no previous value for a layer to apply to"),
     code_info!(E0215, "two layers with the same name"),
     code_info!(E0216, "a layer name that is not an identifier"),
+    code_info!(E0217, "pipeline data set larger than the data budget"),
     code_info!(E0300, "missing required argument"),
     code_info!(E0301, "too many positional arguments"),
     code_info!(E0302, "argument of the wrong type"),
@@ -156,6 +158,7 @@ const E0213: Code = CHECK_NOT_A_LAYER;
 const E0214: Code = CHECK_NO_IMPLICIT_INPUT;
 const E0215: Code = CHECK_DUPLICATE_LAYER_NAME;
 const E0216: Code = CHECK_INVALID_LAYER_NAME;
+const E0217: Code = CHECK_DATA_SET_TOO_LARGE;
 const E0300: Code = CHECK_MISSING_ARGUMENT;
 const E0301: Code = CHECK_TOO_MANY_ARGUMENTS;
 const E0302: Code = CHECK_ARGUMENT_TYPE;

@@ -3,8 +3,9 @@
 use thiserror::Error;
 
 use crate::diag::codes::{
-    PLAN_INCONSISTENT, PLAN_SYNTAX, PLAN_VERSION, RUN_INPUT_COUNT, RUN_INPUT_DTYPE,
-    RUN_INPUT_SHAPE, RUN_KERNEL, RUN_MEMORY_BUDGET, RUN_NON_FINITE_INPUT, RUN_TOKEN_OUT_OF_RANGE,
+    IO_OUT_OF_MEMORY, IO_PLAN_PREPROCESSING_TOO_LARGE, PLAN_INCONSISTENT, PLAN_SYNTAX,
+    PLAN_VERSION, RUN_INPUT_COUNT, RUN_INPUT_DTYPE, RUN_INPUT_SHAPE, RUN_KERNEL, RUN_MEMORY_BUDGET,
+    RUN_NON_FINITE_INPUT, RUN_TOKEN_OUT_OF_RANGE,
 };
 use crate::diag::Diagnostic;
 use crate::ir::DType;
@@ -44,6 +45,9 @@ pub enum RunError {
         needed: u64,
         budget: u64,
     },
+    /// The system refused activation memory the budget allowed.
+    #[error("out of memory: could not allocate {bytes} bytes ({}) for the activation buffers", human(*.bytes))]
+    OutOfMemory { bytes: u64 },
     #[error("token id {id} at flat position {position} is outside the embedding table of `{step}` (0..{vocab})")]
     TokenOutOfRange {
         step: String,
@@ -103,12 +107,16 @@ impl RunError {
             RunError::InputShape { .. } => RUN_INPUT_SHAPE,
             RunError::NonFiniteInput { .. } => RUN_NON_FINITE_INPUT,
             RunError::MemoryBudget { .. } => RUN_MEMORY_BUDGET,
+            RunError::OutOfMemory { .. } => IO_OUT_OF_MEMORY,
             RunError::TokenOutOfRange { .. } => RUN_TOKEN_OUT_OF_RANGE,
             RunError::Kernel { .. } | RunError::Plan(_) => RUN_KERNEL,
         };
         let d = Diagnostic::error(code, self.to_string());
         match self {
             RunError::MemoryBudget { .. } => d.help("use a smaller batch size"),
+            RunError::OutOfMemory { .. } => d.help(
+                "use a smaller batch, or set `--max-activation-bytes` below the memory this machine has",
+            ),
             RunError::InputDType { .. } => d.help("convert the array to the declared dtype"),
             RunError::Kernel { .. } | RunError::Plan(_) => {
                 d.note("this is a bug in modelc; please report it with the plan file")
@@ -124,6 +132,7 @@ pub fn plan_error_diagnostic(error: &PlanError, path: &str) -> Diagnostic {
         PlanError::Syntax(_) => PLAN_SYNTAX,
         PlanError::Version { .. } => PLAN_VERSION,
         PlanError::Inconsistent(_) => PLAN_INCONSISTENT,
+        PlanError::Preprocessing(_) => IO_PLAN_PREPROCESSING_TOO_LARGE,
     };
     let d = Diagnostic::error(code, error.to_string()).at_external(path, 0, 0);
     match error {
@@ -131,5 +140,8 @@ pub fn plan_error_diagnostic(error: &PlanError, path: &str) -> Diagnostic {
             d.help("compile the spec again to get a fresh plan")
         }
         PlanError::Version { .. } => d.help("recompile the spec with this modelc"),
+        PlanError::Preprocessing(_) => d
+            .note("`run` applies a plan's preprocessing to its raw input; this step could never fit in memory")
+            .help("train or compile the spec again to get a fresh plan"),
     }
 }

@@ -23,6 +23,14 @@ use crate::plan::{ExecutionPlan, Step};
 use crate::runtime::kernels::{pool, rnn, KernelError};
 use crate::runtime::weights::Weights;
 
+/// Room in `v` for `len` elements, asked of the system fallibly.
+fn reserve<T>(v: &mut Vec<T>, len: usize) -> Result<(), RunError> {
+    let more = len.saturating_sub(v.len());
+    crate::util::alloc::fallible(|| v.try_reserve_exact(more)).map_err(|_| RunError::OutOfMemory {
+        bytes: (len as u64).saturating_mul(size_of::<T>() as u64),
+    })
+}
+
 /// The activation buffers: one `f32` vector per plan buffer, one `i64` vector per value (empty
 /// unless the value is an integer).
 #[derive(Debug, Default)]
@@ -32,17 +40,26 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// Sizes every buffer; grows allocations only when needed.
-    pub fn resize(&mut self, plan: &ExecutionPlan, lens: &[usize], buffer_lens: &[usize]) {
+    /// Sizes every buffer; grows allocations only when needed, fallibly (E0904 when the
+    /// system refuses memory the budget allowed).
+    pub fn resize(
+        &mut self,
+        plan: &ExecutionPlan,
+        lens: &[usize],
+        buffer_lens: &[usize],
+    ) -> Result<(), RunError> {
         self.buffers.resize_with(buffer_lens.len(), Vec::new);
         for (b, &len) in self.buffers.iter_mut().zip(buffer_lens) {
+            reserve(b, len)?;
             b.resize(len, 0.0);
         }
         self.ints.resize_with(plan.values.len(), Vec::new);
         for ((ints, v), &len) in self.ints.iter_mut().zip(&plan.values).zip(lens) {
             let want = if v.fact.dtype == DType::F32 { 0 } else { len };
+            reserve(ints, want)?;
             ints.resize(want, 0);
         }
+        Ok(())
     }
 
     /// Copies input `v` (named `name`) into its storage, refusing NaN/Inf.

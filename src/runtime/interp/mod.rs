@@ -337,7 +337,7 @@ impl Interpreter {
                 budget: self.budget,
             });
         }
-        self.memory.resize(&self.plan, &layout.lens, &buffer_lens);
+        self.memory.resize(&self.plan, &layout.lens, &buffer_lens)?;
         self.layout = Some(layout);
         Ok(())
     }
