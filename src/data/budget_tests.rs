@@ -129,7 +129,7 @@ fn a_map_step_of_a_file_source_is_refused_by_the_loader_not_the_allocator() {
     // The rows come from a file, so only the loader knows them: 2 rows resized to 40000 × 40000
     // (6,400,000,000 bytes each, past the budget alone) are refused by the step itself.
     let samples = Samples {
-        features: Features::F32(ndarray::ArrayD::zeros(ndarray::IxDyn(&[2, 2, 2, 1]))),
+        features: Features::F32(ArrayD::zeros(ndarray::IxDyn(&[2, 2, 2, 1]))),
         labels: Labels::None,
     };
     let mut steps = vec![Step {
