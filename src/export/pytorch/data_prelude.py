@@ -32,6 +32,19 @@ def _quarter(s, a, b, c, d):
     s[b] = _rotl(s[b] ^ s[c], 7)
 
 
+def _double_round(x):
+    """One ChaCha double round (the columns, then the diagonals) on the 16 words of `x`,
+    Python ints or numpy uint32 lanes alike; ChaCha8 is four of them."""
+    _quarter(x, 0, 4, 8, 12)
+    _quarter(x, 1, 5, 9, 13)
+    _quarter(x, 2, 6, 10, 14)
+    _quarter(x, 3, 7, 11, 15)
+    _quarter(x, 0, 5, 10, 15)
+    _quarter(x, 1, 6, 11, 12)
+    _quarter(x, 2, 7, 8, 13)
+    _quarter(x, 3, 4, 9, 14)
+
+
 class Stream:
     """modelc's `data::rng::Stream`: the same 64-bit words, uniforms and permutations."""
 
@@ -47,14 +60,7 @@ class Stream:
             self.counter & _M32, self.counter >> 32, self.stream & _M32, self.stream >> 32]
         x = list(s)
         for _ in range(4):
-            _quarter(x, 0, 4, 8, 12)
-            _quarter(x, 1, 5, 9, 13)
-            _quarter(x, 2, 6, 10, 14)
-            _quarter(x, 3, 7, 11, 15)
-            _quarter(x, 0, 5, 10, 15)
-            _quarter(x, 1, 6, 11, 12)
-            _quarter(x, 2, 7, 8, 13)
-            _quarter(x, 3, 4, 9, 14)
+            _double_round(x)
         self.counter += 1
         out = [(a + b) & _M32 for a, b in zip(x, s)]
         self.words = [out[i] | (out[i + 1] << 32) for i in range(14, -2, -2)]
@@ -114,14 +120,7 @@ def first_blocks(seed, purpose, epoch, n):
           (index & np.uint64(_M32)).astype(np.uint32), (index >> np.uint64(32)).astype(np.uint32)]
     x = [v.copy() for v in s]
     for _ in range(4):
-        _quarter(x, 0, 4, 8, 12)
-        _quarter(x, 1, 5, 9, 13)
-        _quarter(x, 2, 6, 10, 14)
-        _quarter(x, 3, 7, 11, 15)
-        _quarter(x, 0, 5, 10, 15)
-        _quarter(x, 1, 6, 11, 12)
-        _quarter(x, 2, 7, 8, 13)
-        _quarter(x, 3, 4, 9, 14)
+        _double_round(x)
     out = [(a + b).astype(np.uint64) for a, b in zip(x, s)]
     words = np.stack([out[i] | (out[i + 1] << np.uint64(32)) for i in range(14, -2, -2)], axis=1)
     return words.tolist()
