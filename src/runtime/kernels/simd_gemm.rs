@@ -39,6 +39,11 @@ const KC: usize = 256;
 const SMALL_LHS: usize = 4096;
 /// Multiply-adds (`m·n·k`) below which a call is not split between threads.
 pub(crate) const PARALLEL_MIN_WORK: usize = 1 << 21;
+/// Multiply-adds below which a product of too few rows to split by rows (under two tiles) is
+/// not split by columns either. Lower than [`PARALLEL_MIN_WORK`]: such products come from
+/// convolutions at batch 1 and weight gradients of a first layer, run while the pool's other
+/// threads are already awake from the previous step's split.
+const COLUMN_SPLIT_MIN_WORK: usize = 1 << 18;
 
 /// Where the left-hand matrix `A` (`m × k`) lies in its buffer.
 #[derive(Clone, Copy, Debug)]
@@ -176,12 +181,14 @@ pub fn gemm(call: &GemmCall<'_>, out: &mut [f32]) -> bool {
         1
     };
     let work = m.saturating_mul(n).saturating_mul(k);
-    if threads <= 1 || work < PARALLEL_MIN_WORK || m < 2 * MR {
+    if threads > 1 && m >= 2 * MR && work >= PARALLEL_MIN_WORK {
+        split_rows(call, threads, out);
+    } else if threads > 1 && m < 2 * MR && n >= 2 * NR && work >= COLUMN_SPLIT_MIN_WORK {
+        split_columns(call, threads, out);
+    } else {
         // SAFETY: `available` checked AVX2 and FMA; `fits` checked every index the call makes.
         unsafe { kernel::run(call, 0, m, out) };
-        return true;
     }
-    split_rows(call, threads, out);
     true
 }
 
@@ -223,6 +230,64 @@ fn split_rows(call: &GemmCall<'_>, threads: usize, out: &mut [f32]) {
             unsafe { kernel::run(&call, row0, rows, c) };
         }
     });
+}
+
+/// Runs `call` (checked by [`fits`] on a CPU with AVX2 and FMA) as column ranges of whole
+/// tiles, one per thread, for a product with too few rows to split by rows. The first range is
+/// computed in place; each other one into a block of its own (`m × width`, holding `C`'s old
+/// values when accumulating), copied into `C` after. A column range is the same call on the
+/// columns `j0..j1` of `B`, the bias and `C`, so every element is the same chain as unsplit.
+fn split_columns(call: &GemmCall<'_>, threads: usize, out: &mut [f32]) {
+    let (m, n, ldc) = (call.m, call.n, call.ldc);
+    let tiles = n.div_ceil(NR);
+    let parts = threads.min(tiles);
+    let bounds: Vec<usize> = (0..=parts)
+        .map(|p| (tiles * p / parts * NR).min(n))
+        .collect();
+    let part = |j0: usize, j1: usize, ldc: usize| GemmCall {
+        n: j1 - j0,
+        rhs: &call.rhs[j0..],
+        ldc,
+        epilogue: Epilogue {
+            bias: call.epilogue.bias.map(|b| &b[j0..]),
+            relu: call.epilogue.relu,
+        },
+        ..*call
+    };
+    let mut blocks: Vec<(usize, usize, Vec<f32>)> = bounds
+        .windows(2)
+        .skip(1)
+        .map(|w| {
+            let (j0, j1) = (w[0], w[1]);
+            let width = j1 - j0;
+            let mut block = vec![0.0f32; m * width];
+            if call.accumulate {
+                for (i, row) in block.chunks_exact_mut(width).enumerate() {
+                    row.copy_from_slice(&out[i * ldc + j0..i * ldc + j1]);
+                }
+            }
+            (j0, j1, block)
+        })
+        .collect();
+    let first = part(bounds[0], bounds[1], ldc);
+    rayon::scope(|scope| {
+        for (j0, j1, block) in &mut blocks {
+            let call = part(*j0, *j1, *j1 - *j0);
+            scope.spawn(move |_| {
+                // SAFETY: the caller checked AVX2, FMA and `fits` for the whole call; this one
+                // reads columns `j0..j1` of `B` and the bias (inside the checked whole) and
+                // writes a block of exactly `m × (j1 − j0)` elements with that row stride.
+                unsafe { kernel::run(&call, 0, m, block) };
+            });
+        }
+        // SAFETY: as above; `out` holds `C`, of which this writes columns `0..j1` of each row.
+        unsafe { kernel::run(&first, 0, m, out) };
+    });
+    for (j0, j1, block) in &blocks {
+        for (i, row) in block.chunks_exact(j1 - j0).enumerate() {
+            out[i * ldc + j0..i * ldc + j1].copy_from_slice(row);
+        }
+    }
 }
 
 /// Whether this CPU runs the kernel (AVX2 and FMA), detected once.
@@ -335,5 +400,7 @@ pub(crate) fn baseline<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+#[cfg(test)]
+mod split_tests;
 #[cfg(test)]
 mod tests;

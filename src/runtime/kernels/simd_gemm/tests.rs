@@ -7,7 +7,7 @@
 
 use super::{available, gemm, ConvRows, Epilogue, GemmCall, Lhs};
 
-fn values(n: usize, seed: u64) -> Vec<f32> {
+pub(super) fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..n)
         .map(|_| {
@@ -20,7 +20,7 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
 }
 
 /// Checks `got` against an f64 reference, with a bound scaled by `Σ|a·b|` per element.
-fn assert_close(got: &[f32], reference: &[f64], scale: &[f64]) {
+pub(super) fn assert_close(got: &[f32], reference: &[f64], scale: &[f64]) {
     for (idx, ((&g, &r), &s)) in got.iter().zip(reference).zip(scale).enumerate() {
         let tol = 1e-6 * s + 1e-7;
         assert!(
