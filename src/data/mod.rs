@@ -11,6 +11,7 @@
 
 pub mod lower;
 mod lower_args;
+mod lower_inputs;
 mod lower_source;
 pub mod spec;
 pub mod typing;
@@ -20,6 +21,7 @@ pub use spec::PipelineSpec;
 pub use typing::{element_type, ElementType, StepError};
 pub mod augment;
 mod glyphs;
+pub mod groups;
 pub mod image;
 pub mod loader;
 pub mod npy;
