@@ -464,3 +464,7 @@ pub(super) fn misplaced(ctx: &mut Ctx, span: Span, has_groups: bool, key: &str) 
     };
     ctx.error(d);
 }
+
+#[cfg(test)]
+#[path = "lower_inputs_tests.rs"]
+mod tests;
