@@ -25,7 +25,10 @@ pub fn complete(a: &Analysis, offset: usize) -> Vec<CompletionItem> {
         if let Some(spec) = callee_spec(&c, &call.callee) {
             return arguments(a, &c, call, &spec);
         }
-        if matches!(c.block, Block::Model(_)) || c.block == Block::Data {
+        // A data setting's own arguments (`map `, `map image: scale(2) |> `) complete as its
+        // line does; inside another call there is nothing to offer.
+        let setting_args = c.block == Block::Data && call.callee == c.key;
+        if !setting_args && (matches!(c.block, Block::Model(_)) || c.block == Block::Data) {
             return Vec::new();
         }
     }
