@@ -91,12 +91,11 @@ pub fn lower_data_def(file: FileId, def: &ast::DataDef) -> (Option<PipelineSpec>
                         });
                     }
                 }
-                match step_group(setting) {
-                    Some(group) => named.push((group, NamedSteps::Map(steps))),
-                    None => {
-                        unnamed.push((setting.span, "map"));
-                        preprocess.extend(steps);
-                    }
+                if let Some(group) = step_group(setting) {
+                    named.push((group, NamedSteps::Map(steps)));
+                } else {
+                    unnamed.push((setting.span, "map"));
+                    preprocess.extend(steps);
                 }
             }
             "augment" => {
@@ -109,12 +108,11 @@ pub fn lower_data_def(file: FileId, def: &ast::DataDef) -> (Option<PipelineSpec>
                         });
                     }
                 }
-                match step_group(setting) {
-                    Some(group) => named.push((group, NamedSteps::Augment(steps))),
-                    None => {
-                        unnamed.push((setting.span, "augment"));
-                        augment.extend(steps);
-                    }
+                if let Some(group) = step_group(setting) {
+                    named.push((group, NamedSteps::Augment(steps)));
+                } else {
+                    unnamed.push((setting.span, "augment"));
+                    augment.extend(steps);
                 }
             }
             "inputs" => inputs = Some((lower_inputs_line(&mut ctx, setting), setting.span)),
@@ -153,7 +151,7 @@ pub fn lower_data_def(file: FileId, def: &ast::DataDef) -> (Option<PipelineSpec>
                 misplaced(&mut ctx, span, true, key);
             }
             if let Some(source) = source.as_mut() {
-                if let Some(mut resolved) = resolve(&mut ctx, decls, source, line) {
+                if let Some(mut resolved) = resolve(&mut ctx, &decls, source, line) {
                     attach_steps(&mut ctx, &mut resolved, named);
                     groups = resolved;
                 }

@@ -173,7 +173,7 @@ fn known(ctx: &mut Ctx, source: &SourceSpec) -> Option<Known> {
 /// source's unknown feature list to the groups' columns. `None` after an error.
 pub(super) fn resolve(
     ctx: &mut Ctx,
-    decls: Vec<GroupDecl>,
+    decls: &[GroupDecl],
     source: &mut SourceSpec,
     line: Span,
 ) -> Option<Vec<InputGroup>> {
@@ -249,30 +249,29 @@ pub(super) fn resolve(
                     let at = listed
                         .iter()
                         .position(|c| matches!(c, ColumnRef::Name(n) if n == name));
-                    match at {
-                        Some(p) => positions.push(p),
-                        None => {
-                            let names = listed.iter().filter_map(|c| match c {
-                                ColumnRef::Name(n) => Some(n.as_str()),
-                                ColumnRef::Index(_) => None,
-                            });
-                            let d = columns_error(
-                                format!("column \"{name}\" is not among the source's features"),
-                                *span,
-                                ctx.file,
-                                "not a feature column",
-                            )
-                            .secondary(
-                                ctx.file,
-                                source.span,
-                                "the source lists its feature columns here",
-                            );
-                            ctx.error(match help_for(name, names, "column") {
-                                Some(h) => d.help(h),
-                                None => d,
-                            });
-                            failed = true;
-                        }
+                    if let Some(p) = at {
+                        positions.push(p);
+                    } else {
+                        let names = listed.iter().filter_map(|c| match c {
+                            ColumnRef::Name(n) => Some(n.as_str()),
+                            ColumnRef::Index(_) => None,
+                        });
+                        let d = columns_error(
+                            format!("column \"{name}\" is not among the source's features"),
+                            *span,
+                            ctx.file,
+                            "not a feature column",
+                        )
+                        .secondary(
+                            ctx.file,
+                            source.span,
+                            "the source lists its feature columns here",
+                        );
+                        ctx.error(match help_for(name, names, "column") {
+                            Some(h) => d.help(h),
+                            None => d,
+                        });
+                        failed = true;
                     }
                 }
             }

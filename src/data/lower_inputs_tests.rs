@@ -54,8 +54,7 @@ fn a_csv_without_a_column_list_reads_exactly_the_groups_columns() {
         "    source csv(\"x.csv\", label: \"y\")\n    inputs p: [\"d\", \"b\"], q: [\"a\"]\n    \
          map    q: scale(2)",
     );
-    let want: Vec<(String, Vec<usize>)> =
-        vec![("p".into(), vec![0, 1]), ("q".into(), vec![2])];
+    let want: Vec<(String, Vec<usize>)> = vec![("p".into(), vec![0, 1]), ("q".into(), vec![2])];
     assert_eq!(positions(&spec), want);
     let names = ["d", "b", "a"].map(|n| ColumnRef::Name(n.into())).to_vec();
     assert_eq!(csv_features(&spec), FeatureColumns::Listed(names));
