@@ -439,6 +439,30 @@ optimizer sgd()\n    epochs 3\n}\n";
 }
 
 #[test]
+fn a_data_block_completes_the_inputs_setting_and_its_group_names() {
+    let mut c = Client::start();
+    c.result("initialize", json!({"processId": null, "capabilities": {}}));
+    c.notify("initialized", json!({}));
+    // Line 4: the groups; line 5: `map ` waiting for a group or a step; line 6: empty.
+    let text = "model M(a: f32[N, 2], b: f32[N, 1]) -> f32[N, 1] {\n    concat(a, b) |> dense(1)\n}\n\
+data D {\n    inputs a: 2, b: 1\n    map \n    \n    source regression(n: 64, features: 3)\n    batch 16\n}\n";
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "modelc", "version": 1, "text": text}}),
+    );
+    let _ = c.diagnostics(URI);
+    let settings = labels(&c.result("textDocument/completion", at(6, 4)));
+    assert!(settings.iter().any(|l| l == "inputs"), "{settings:?}");
+    let after_map = labels(&c.result("textDocument/completion", at(5, 8)));
+    for want in ["a:", "b:", "standardize", "scale"] {
+        assert!(after_map.iter().any(|l| l == want), "{want}: {after_map:?}");
+    }
+    assert_eq!(c.result("shutdown", Value::Null), Value::Null);
+    c.notify("exit", Value::Null);
+    assert_eq!(c.child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
 fn semantic_tokens_colour_each_word_by_its_place() {
     let mut c = Client::start();
     let init = c.result("initialize", json!({"processId": null, "capabilities": {}}));

@@ -22,6 +22,7 @@ pub mod signature;
 pub mod summary;
 pub mod train;
 pub mod train_fit;
+pub mod train_inputs;
 pub mod train_loss;
 pub mod train_metrics;
 pub mod train_monitor;

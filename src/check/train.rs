@@ -323,6 +323,7 @@ pub fn data_facts(spec: &crate::data::PipelineSpec) -> Option<DataFacts> {
         feature_span,
         labels,
         source_span: spec.source.span,
+        inputs: super::train_inputs::input_facts(spec)?,
         validation: spec
             .split
             .as_ref()

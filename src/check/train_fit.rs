@@ -6,7 +6,7 @@
 //! diagnostics that point at both sides (pipeline step and model input, loss and output layer).
 
 use super::train_types::{Loss, LossKind};
-use super::types::{CheckedModel, DType, Dim};
+use super::types::{CheckedInput, CheckedModel, DType, Dim};
 use crate::diag::{codes, Diagnostic, FileId, Span};
 use crate::ops::symbols::Symbols;
 use crate::syntax::ast;
@@ -27,6 +27,9 @@ pub struct DataFacts {
     pub source_span: Span,
     /// The `split` step, when the pipeline holds out validation data.
     pub validation: Option<Span>,
+    /// A multi-input pipeline's groups, in the `inputs` line's order (empty: one input, the
+    /// features above).
+    pub inputs: Vec<super::train_inputs::InputFacts>,
 }
 
 /// What a pipeline's labels are.
@@ -109,6 +112,10 @@ fn check_features(
     model: &CheckedModel,
     diags: &mut Vec<Diagnostic>,
 ) {
+    if !data.inputs.is_empty() {
+        super::train_inputs::check_groups(file, data, model, diags);
+        return;
+    }
     let [input] = model.inputs.as_slice() else {
         diags.push(
             Diagnostic::error(
@@ -128,6 +135,24 @@ fn check_features(
         );
         return;
     };
+    let found = (
+        data.features_dtype,
+        &data.features_shape[..],
+        data.feature_span,
+    );
+    check_input(file, model, input, found, None, diags);
+}
+
+/// E0504 unless features of `dtype[shape]` (fixed at `span`) fit `input`; `group` names the
+/// input group that yields them, in a multi-input pipeline.
+pub(super) fn check_input(
+    file: FileId,
+    model: &CheckedModel,
+    input: &CheckedInput,
+    (dtype, shape, span): (DType, &[usize], Span),
+    group: Option<&str>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let per_sample: Vec<Dim> = input.fact.dims.iter().skip(1).cloned().collect();
     let declared = format!(
         "{}[{}]",
@@ -138,27 +163,30 @@ fn check_features(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let found = format!(
-        "{}{}",
-        data.features_dtype,
-        shape_text(&data.features_shape)
-    );
+    let found = format!("{dtype}{}", shape_text(shape));
     // Integer ids fit any integer input: the runtime converts i64 ids to i32 with a range check.
-    let dtype_fits = input.fact.dtype == data.features_dtype
-        || (input.fact.dtype.is_integer() && data.features_dtype.is_integer());
-    let mut fits = dtype_fits && per_sample.len() == data.features_shape.len();
+    let dtype_fits =
+        input.fact.dtype == dtype || (input.fact.dtype.is_integer() && dtype.is_integer());
+    let mut fits = dtype_fits && per_sample.len() == shape.len();
     let mut symbols = Symbols::default();
     if fits {
-        for (d, &n) in per_sample.iter().zip(&data.features_shape) {
-            if symbols.unify(d, &Dim::Known(n), data.feature_span) != Ok(true) {
+        for (d, &n) in per_sample.iter().zip(shape) {
+            if symbols.unify(d, &Dim::Known(n), span) != Ok(true) {
                 fits = false;
             }
         }
     }
     if !fits {
+        let message = match group {
+            Some(g) => format!(
+                "input group `{g}` does not fit input `{}` of model `{}`",
+                input.name, model.name
+            ),
+            None => format!("the data does not fit the input of model `{}`", model.name),
+        };
         diags.push(
-            Diagnostic::error(codes::CHECK_DATA_INPUT, format!("the data does not fit the input of model `{}`", model.name))
-                .primary(file, data.feature_span, format!("the pipeline yields {found} per sample"))
+            Diagnostic::error(codes::CHECK_DATA_INPUT, message)
+                .primary(file, span, format!("the pipeline yields {found} per sample"))
                 .secondary(file, input.span, format!("the model expects {declared} per sample"))
                 .note(format!("expected {declared}, found {found}"))
                 .help("change the pipeline's `map` steps (e.g. `reshape`, `resize`) or the model's input type"),
@@ -338,6 +366,7 @@ mod tests {
             labels: Some(labels),
             source_span: Span::new(7, 8),
             validation: None,
+            inputs: Vec::new(),
         }
     }
 

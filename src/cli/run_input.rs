@@ -10,8 +10,9 @@
 //!
 //! Input: a plan, and for a `.model` file the checked spec's pipeline. Output: the plan with
 //! `preprocessing` and `source` set ([`attach`]), the raw input's fact ([`raw_fact`]) and one
-//! readable line per step ([`describe`]). Invariant: only a model with one input has steps (as
-//! in `train` and `export`), and label-only steps (`one_hot`) never touch inputs.
+//! readable line per step ([`describe`]). Invariant: a model with one input has the pipeline's
+//! steps (as in `train` and `export`), a multi-input pipeline's model has each input group's
+//! steps on its input ([`steps_per_input`]), and label-only steps (`one_hot`) never touch inputs.
 
 use crate::check::Checked;
 use crate::data::spec::{Step, Transform};
@@ -36,6 +37,35 @@ pub(crate) fn attach(plan: &mut ExecutionPlan, pipeline: &PipelineSpec) {
         plan.preprocessing = Some(pipeline.preprocess.clone());
     }
     plan.source = Some(pipeline.source.clone());
+    plan.input_groups.clone_from(&pipeline.inputs);
+}
+
+/// The steps `run` applies to each model input's raw data, in the plan's input order: each
+/// input group's `map` steps for a multi-input pipeline, else [`input_steps`] for the first
+/// input; none with `--model-input`.
+pub(crate) fn steps_per_input(
+    plan: &ExecutionPlan,
+    model_input: bool,
+) -> Vec<Vec<Step<Transform>>> {
+    let names = plan
+        .inputs
+        .iter()
+        .map(|&v| plan.values.get(v as usize).map_or("", |v| v.name.as_str()));
+    if model_input || plan.input_groups.is_empty() {
+        let first = input_steps(plan, model_input);
+        return names
+            .enumerate()
+            .map(|(i, _)| if i == 0 { first.clone() } else { Vec::new() })
+            .collect();
+    }
+    names
+        .map(|name| {
+            plan.input_groups
+                .iter()
+                .find(|g| g.name == name)
+                .map_or_else(Vec::new, |g| g.preprocess.clone())
+        })
+        .collect()
 }
 
 /// The steps `run` applies to raw input: the plan's `map` steps that touch inputs, for a model
@@ -145,6 +175,9 @@ pub(crate) fn input_rule(plan: &ExecutionPlan) -> InputRule {
         .filter_map(|&v| plan.values.get(v as usize))
         .map(|v| format!("{}: {}", v.name, v.fact))
         .collect();
+    if !plan.input_groups.is_empty() {
+        return group_rule(plan, model.join(", "));
+    }
     let raw = match model_input(plan) {
         Some((_, fact)) if !steps.is_empty() => {
             raw_fact(&steps, fact).map_or_else(|e| e, |f| f.to_string())
@@ -156,6 +189,50 @@ pub(crate) fn input_rule(plan: &ExecutionPlan) -> InputRule {
         source: plan.source.as_ref().map(|s| describe_source(&s.kind)),
         steps: steps.iter().map(|s| describe(&s.op)).collect(),
         model: model.join(", "),
+    }
+}
+
+/// The input rule of a plan whose pipeline has input groups: each input's raw columns and
+/// steps.
+fn group_rule(plan: &ExecutionPlan, model: String) -> InputRule {
+    let per_input = steps_per_input(plan, false);
+    let facts = plan
+        .inputs
+        .iter()
+        .filter_map(|&v| plan.values.get(v as usize));
+    let raw: Vec<String> = facts
+        .zip(&per_input)
+        .map(|(v, steps)| {
+            let fact = if steps.is_empty() {
+                v.fact.to_string()
+            } else {
+                raw_fact(steps, &v.fact).map_or_else(|e| e, |f| f.to_string())
+            };
+            format!("{}: {fact}", v.name)
+        })
+        .collect();
+    let columns: Vec<String> = plan
+        .input_groups
+        .iter()
+        .map(|g| format!("{}: {} columns", g.name, g.positions.len()))
+        .collect();
+    let steps = plan
+        .input_groups
+        .iter()
+        .flat_map(|g| {
+            g.preprocess
+                .iter()
+                .map(|s| format!("{}: {}", g.name, describe(&s.op)))
+        })
+        .collect();
+    InputRule {
+        raw: raw.join(", "),
+        source: Some(format!(
+            "one CSV or .npy file per input, in the model's order, holding its group's raw columns ({})",
+            columns.join(", ")
+        )),
+        steps,
+        model,
     }
 }
 

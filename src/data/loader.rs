@@ -6,8 +6,9 @@
 //! two ahead. Invariant: batch contents depend only on the spec, the data and the epoch.
 
 use super::augment::augment_batch;
+use super::groups::split_into_groups;
 use super::rng::{Purpose, Stream};
-use super::samples::{Features, Labels, Samples};
+use super::samples::{Features, Group, Labels, Samples};
 use super::source;
 use super::spec::{Augment, PipelineSpec, Step};
 use super::split::{split_rows, strata};
@@ -64,14 +65,27 @@ fn gather<T: Copy + Default>(a: &ArrayD<T>, rows: &[usize]) -> ArrayD<T> {
     ArrayD::from_shape_vec(shape, out).unwrap_or_else(|_| a.select(Axis(0), rows))
 }
 
+/// Rows `rows` of features (of every group alike).
+fn take_feature_rows(f: &Features, rows: &[usize]) -> Features {
+    match f {
+        Features::F32(a) => Features::F32(gather(a, rows)),
+        Features::I64(a) => Features::I64(gather(a, rows)),
+        Features::Groups(g) => Features::Groups(
+            g.iter()
+                .map(|g| Group {
+                    name: g.name.clone(),
+                    features: take_feature_rows(&g.features, rows),
+                })
+                .collect(),
+        ),
+    }
+}
+
 /// Selects `rows` of a data set.
 pub fn take_rows(s: &Samples, rows: &[usize]) -> Samples {
     let pick_f32 = |a: &ArrayD<f32>| gather(a, rows);
     Samples {
-        features: match &s.features {
-            Features::F32(a) => Features::F32(pick_f32(a)),
-            Features::I64(a) => Features::I64(gather(a, rows)),
-        },
+        features: take_feature_rows(&s.features, rows),
         labels: match &s.labels {
             Labels::None => Labels::None,
             Labels::Class(c) => {
@@ -95,7 +109,10 @@ pub fn load_dataset(spec: &PipelineSpec, base_dir: &Path) -> Result<Dataset, Dia
         .filter(|s| s.stratify)
         .and_then(|_| strata(&raw.labels));
     let rows = move |n: usize| split_rows(n, split.as_ref(), ordered, classes.as_deref());
-    let all = apply_all(&mut fitted.preprocess, raw, &|n| rows(n).train)?;
+    let mut all = apply_all(&mut fitted.preprocess, raw, &|n| rows(n).train)?;
+    if !fitted.inputs.is_empty() {
+        all.features = split_into_groups(&mut fitted.inputs, &all.features, &|n| rows(n).train)?;
+    }
     let n = all.features.len();
     let r = rows(n);
     let (v, t) = spec
@@ -144,6 +161,8 @@ pub struct Loader {
     drop_remainder: bool,
     shuffle_seed: Option<u64>,
     augment: Vec<Step<Augment>>,
+    /// Each input group's `augment` steps, in the groups' order (empty: one input).
+    group_augment: Vec<Vec<Step<Augment>>>,
     seed: u64,
 }
 
@@ -156,6 +175,7 @@ impl Dataset {
             drop_remainder: self.spec.batch.drop_remainder,
             shuffle_seed: self.spec.shuffle.as_ref().map(|s| s.seed),
             augment: self.spec.augment.clone(),
+            group_augment: self.spec.inputs.iter().map(|g| g.augment.clone()).collect(),
             seed: self.spec.seed,
         }
     }
@@ -177,6 +197,7 @@ impl Dataset {
             drop_remainder: false,
             shuffle_seed: None,
             augment: Vec::new(),
+            group_augment: Vec::new(),
             seed: self.spec.seed,
         }
     }
@@ -222,6 +243,9 @@ impl Loader {
             Features::F32(a) if !self.augment.is_empty() => {
                 Features::F32(augment_batch(&self.augment, &a, rows, self.seed, epoch)?)
             }
+            Features::Groups(groups) if !self.group_augment.is_empty() => {
+                Features::Groups(self.augment_groups(groups, rows, epoch)?)
+            }
             other => other,
         };
         Ok(Batch {
@@ -229,6 +253,32 @@ impl Loader {
             labels: picked.labels,
             indices: rows.to_vec(),
         })
+    }
+
+    /// Augments each group of a batch with its own steps; group `k` draws from the stream of
+    /// seed `seed + k`, so groups are augmented independently, reproducibly.
+    fn augment_groups(
+        &self,
+        groups: Vec<Group>,
+        rows: &[usize],
+        epoch: u64,
+    ) -> Result<Vec<Group>, Diagnostic> {
+        let mut out = Vec::with_capacity(groups.len());
+        for (k, g) in groups.into_iter().enumerate() {
+            let steps = self.group_augment.get(k).map_or(&[][..], Vec::as_slice);
+            let features = match g.features {
+                Features::F32(a) if !steps.is_empty() => {
+                    let seed = self.seed.wrapping_add(k as u64);
+                    Features::F32(augment_batch(steps, &a, rows, seed, epoch)?)
+                }
+                other => other,
+            };
+            out.push(Group {
+                name: g.name,
+                features,
+            });
+        }
+        Ok(out)
     }
 
     /// The batches of `epoch`, produced on a background thread at most two ahead.

@@ -58,6 +58,7 @@ fn digits(batch: usize, drop_remainder: bool) -> PipelineSpec {
             span: Span::default(),
         },
         seed: 1,
+        inputs: Vec::new(),
     }
 }
 

@@ -5,6 +5,9 @@
 //! arguments), each an E06xx diagnostic at the offending span. No file is opened here.
 
 use super::lower_args::{opt, Ctx};
+use super::lower_inputs::{
+    attach_steps, lower_inputs_line, misplaced, resolve, step_group, NamedSteps,
+};
 use super::lower_source::lower_source;
 pub use super::lower_source::SOURCES;
 use super::spec::{Augment, Batch, PipelineSpec, Shuffle, Split, Step, Transform};
@@ -18,7 +21,7 @@ use crate::syntax::ast::{self, Call, Expr, ExprKind, Setting};
 
 /// The settings a data block accepts (experiments vary them as `data.` + the keyword).
 pub const SETTINGS: &[&str] = &[
-    "source", "map", "augment", "split", "shuffle", "batch", "seed",
+    "source", "map", "augment", "split", "shuffle", "batch", "seed", "inputs",
 ];
 /// The transforms `map` accepts.
 pub const TRANSFORMS: &[&str] = &[
@@ -49,6 +52,9 @@ pub fn lower_data_def(file: FileId, def: &ast::DataDef) -> (Option<PipelineSpec>
     let mut shuffle_seed: Option<(Option<u64>, Span)> = None;
     let mut batch = None;
     let mut seed = None;
+    let mut inputs = None;
+    let mut named = Vec::new();
+    let mut unnamed: Vec<(Span, &'static str)> = Vec::new();
     for setting in &def.settings {
         let key = setting.key.name.as_str();
         if !SETTINGS.contains(&key) {
@@ -76,25 +82,40 @@ pub fn lower_data_def(file: FileId, def: &ast::DataDef) -> (Option<PipelineSpec>
         match key {
             "source" => source = lower_source(&mut ctx, setting),
             "map" => {
+                let mut steps = Vec::new();
                 for call in pipeline_calls(&mut ctx, setting) {
                     if let Some(op) = lower_transform(&mut ctx, call) {
-                        preprocess.push(Step {
+                        steps.push(Step {
                             op,
                             span: call.span,
                         });
                     }
+                }
+                if let Some(group) = step_group(setting) {
+                    named.push((group, NamedSteps::Map(steps)));
+                } else {
+                    unnamed.push((setting.span, "map"));
+                    preprocess.extend(steps);
                 }
             }
             "augment" => {
+                let mut steps = Vec::new();
                 for call in pipeline_calls(&mut ctx, setting) {
                     if let Some(op) = lower_augment(&mut ctx, call) {
-                        augment.push(Step {
+                        steps.push(Step {
                             op,
                             span: call.span,
                         });
                     }
                 }
+                if let Some(group) = step_group(setting) {
+                    named.push((group, NamedSteps::Augment(steps)));
+                } else {
+                    unnamed.push((setting.span, "augment"));
+                    augment.extend(steps);
+                }
             }
+            "inputs" => inputs = Some((lower_inputs_line(&mut ctx, setting), setting.span)),
             "split" => split = lower_split(&mut ctx, setting),
             "shuffle" => {
                 let b = ctx.bind("shuffle", setting.span, &setting.args, &["seed"], 1);
@@ -123,6 +144,29 @@ pub fn lower_data_def(file: FileId, def: &ast::DataDef) -> (Option<PipelineSpec>
         }
     }
     let seed = seed.unwrap_or(0);
+    let mut groups = Vec::new();
+    match inputs {
+        Some((decls, line)) => {
+            for &(span, key) in &unnamed {
+                misplaced(&mut ctx, span, true, key);
+            }
+            if let Some(source) = source.as_mut() {
+                if let Some(mut resolved) = resolve(&mut ctx, &decls, source, line) {
+                    attach_steps(&mut ctx, &mut resolved, named);
+                    groups = resolved;
+                }
+            }
+        }
+        None => {
+            for ((_, span), steps) in &named {
+                let key = match steps {
+                    NamedSteps::Map(_) => "map",
+                    NamedSteps::Augment(_) => "augment",
+                };
+                misplaced(&mut ctx, *span, false, key);
+            }
+        }
+    }
     let spec = match (source, batch) {
         (Some(source), Some(batch)) if ctx.diags.is_empty() => Some(PipelineSpec {
             name: def.name.name.clone(),
@@ -137,6 +181,7 @@ pub fn lower_data_def(file: FileId, def: &ast::DataDef) -> (Option<PipelineSpec>
             }),
             batch,
             seed,
+            inputs: groups,
         }),
         _ => None,
     };

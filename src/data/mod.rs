@@ -11,6 +11,7 @@
 
 pub mod lower;
 mod lower_args;
+mod lower_inputs;
 mod lower_source;
 pub mod spec;
 pub mod typing;
@@ -21,6 +22,7 @@ pub use typing::{element_type, ElementType, StepError};
 pub mod augment;
 pub mod budget;
 mod glyphs;
+pub mod groups;
 pub mod image;
 pub mod loader;
 pub mod npy;

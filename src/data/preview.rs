@@ -63,10 +63,21 @@ pub fn preview_png(ds: &Dataset, count: usize, epoch: u64) -> Result<Vec<u8>, Di
     }
     let rows: Vec<usize> = (0..n).collect();
     let picked = take_rows(&ds.train, &rows);
-    let Features::F32(a) = picked.features else {
+    // A multi-input pipeline previews its first group, with that group's augmentation.
+    let (features, augment) = match picked.features {
+        Features::Groups(g) => (
+            g.into_iter().next().map(|g| g.features),
+            ds.spec
+                .inputs
+                .first()
+                .map_or(&[][..], |g| g.augment.as_slice()),
+        ),
+        other => (Some(other), ds.spec.augment.as_slice()),
+    };
+    let Some(Features::F32(a)) = features else {
         return series_plot(&ds.train.features);
     };
-    let a = augment_batch(&ds.spec.augment, &a, &rows, ds.spec.seed, epoch)?;
+    let a = augment_batch(augment, &a, &rows, ds.spec.seed, epoch)?;
     let &[_, h, w, c] = a.shape() else {
         return series_plot(&ds.train.features);
     };
@@ -145,6 +156,15 @@ fn label_text(labels: &Labels, i: usize) -> Option<String> {
 
 /// A line plot of the first feature value of each sample, in order (up to `PLOT_W` samples).
 fn series_plot(features: &Features) -> Result<Vec<u8>, Diagnostic> {
+    if let Features::Groups(g) = features {
+        return match g.first() {
+            Some(first) => series_plot(&first.features),
+            None => Err(Diagnostic::error(
+                DATA_EMPTY,
+                "there are no features to preview",
+            )),
+        };
+    }
     let per = features.sample_shape().iter().product::<usize>().max(1);
     let values: Vec<f32> = match features {
         Features::F32(a) => a.iter().step_by(per).take(PLOT_W).copied().collect(),
@@ -154,6 +174,7 @@ fn series_plot(features: &Features) -> Result<Vec<u8>, Diagnostic> {
             .take(PLOT_W)
             .map(|&v| v as f32)
             .collect(),
+        Features::Groups(_) => Vec::new(),
     };
     let lo = values.iter().copied().fold(f32::INFINITY, f32::min);
     let hi = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -215,6 +236,7 @@ mod tests {
                 span: s,
             },
             seed: 0,
+            inputs: Vec::new(),
         }
     }
 

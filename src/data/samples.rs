@@ -1,7 +1,9 @@
-//! In-memory samples: a feature array whose first axis is the sample index, and labels.
+//! In-memory samples: a feature array whose first axis is the sample index (or, for a
+//! multi-input pipeline, one such array per named input group), and labels.
 //!
-//! Input: produced by the sources. Output: read by transforms, split, loader, stats.
-//! Invariant: features and labels have the same number of samples.
+//! Input: produced by the sources (one array) and the loader (groups). Output: read by
+//! transforms, split, loader, stats. Invariant: features, every group and labels have the same
+//! number of samples; groups are in the `inputs` line's order, which `check` makes the model's.
 
 use ndarray::{ArrayD, IxDyn};
 
@@ -11,6 +13,16 @@ pub enum Features {
     F32(ArrayD<f32>),
     /// Token ids.
     I64(ArrayD<i64>),
+    /// A multi-input pipeline's feature groups (`inputs image: 64, meta: 3`), in order; each
+    /// group is `F32` or `I64`, never groups again.
+    Groups(Vec<Group>),
+}
+
+/// One named feature group: the features of one model input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub features: Features,
 }
 
 /// Labels of all samples.
@@ -43,11 +55,12 @@ impl Features {
         self.len() == 0
     }
 
-    /// The full shape, `[n, ...sample]`.
+    /// The full shape, `[n, ...sample]` (of the first group, for groups).
     pub fn shape(&self) -> &[usize] {
         match self {
             Features::F32(a) => a.shape(),
             Features::I64(a) => a.shape(),
+            Features::Groups(g) => g.first().map_or(&[], |g| g.features.shape()),
         }
     }
 

@@ -29,6 +29,26 @@ pub struct PipelineSpec {
     pub batch: Batch,
     /// The pipeline seed (`seed N`, default 0): augmentation draws from it.
     pub seed: u64,
+    /// `inputs image: 64, meta: ["age", "sex"]`: the source's features split into named groups,
+    /// one per model input, each with its own `map`/`augment` steps. Empty: one input, the
+    /// whole feature tensor, through `preprocess` and `augment`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputGroup>,
+}
+
+/// One named feature group of a multi-input pipeline (`inputs meta: ["age", "sex"]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputGroup {
+    /// The model input it feeds.
+    pub name: String,
+    /// The span of `name: columns` on the `inputs` line.
+    pub span: Span,
+    /// Positions in the source's feature vector, in order (resolved when lowered).
+    pub positions: Vec<usize>,
+    /// `map NAME: ...` steps, in order.
+    pub preprocess: Vec<Step<Transform>>,
+    /// `augment NAME: ...` steps, in order (training only).
+    pub augment: Vec<Step<Augment>>,
 }
 
 /// One pipeline step with the span of the call that wrote it.

@@ -60,6 +60,18 @@ pub fn split_stats(s: &Samples) -> SplitStats {
     let (dtype, (mean, std, min, max)) = match &s.features {
         Features::F32(a) => ("f32", moments(a.iter().map(|&v| f64::from(v)))),
         Features::I64(a) => ("i64", moments(a.iter().map(|&v| v as f64))),
+        // Every group's values together; the shape below is the first group's.
+        Features::Groups(groups) => {
+            let mut values: Vec<f64> = Vec::new();
+            for g in groups {
+                match &g.features {
+                    Features::F32(a) => values.extend(a.iter().map(|&v| f64::from(v))),
+                    Features::I64(a) => values.extend(a.iter().map(|&v| v as f64)),
+                    Features::Groups(_) => {}
+                }
+            }
+            ("f32", moments(values.into_iter()))
+        }
     };
     let (class_counts, label_mean, label_std) = match &s.labels {
         Labels::None => (None, None, None),

@@ -29,6 +29,7 @@ fn floats<'a>(f: &'a mut Features, step: &str) -> Result<&'a mut ArrayD<f32>, Di
     match f {
         Features::F32(a) => Ok(a),
         Features::I64(_) => Err(mismatch(step, "token ids")),
+        Features::Groups(_) => Err(mismatch(step, "several input groups")),
     }
 }
 
@@ -206,6 +207,7 @@ fn apply(
                     let from = a.shape()[1..].to_vec();
                     Features::I64(a.into_shape_clone(to).map_err(|e| reshape_err(e, &from))?)
                 }
+                Features::Groups(_) => return Err(mismatch("reshape", "several input groups")),
             };
         }
         Transform::Resize { height, width } => {

@@ -15,6 +15,7 @@ fn values(s: &Samples) -> Vec<f32> {
     match &s.features {
         Features::F32(a) => a.iter().copied().collect(),
         Features::I64(a) => a.iter().map(|&v| v as f32).collect(),
+        Features::Groups(_) => panic!("one feature tensor expected"),
     }
 }
 

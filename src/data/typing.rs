@@ -6,7 +6,7 @@
 //! here yields samples of exactly this type when loaded (the loaders check files against the
 //! declared shapes and report E0619 otherwise).
 
-use super::spec::{Augment, LabelRead, PipelineSpec, SourceKind, Transform};
+use super::spec::{Augment, LabelRead, PipelineSpec, SourceKind, Step, Transform};
 use crate::diag::codes::{DATA_SHAPE_UNKNOWN, DATA_STEP_MISMATCH, DATA_STRATIFY, DATA_TOO_LARGE};
 use crate::diag::human_bytes;
 use crate::diag::{Code, Diagnostic, FileId, Span};
@@ -108,6 +108,7 @@ pub fn element_type(spec: &PipelineSpec) -> Result<ElementType, Vec<StepError>> 
     if let Some(e) = super::budget::data_set_errors(spec, &trace) {
         return Err(vec![e]);
     }
+    group_types(spec)?;
     let last = trace.last().ok_or_else(Vec::new)?;
     match &last.shape {
         Some(shape) => Ok(ElementType {
@@ -162,19 +163,65 @@ fn stratify_error(spec: &PipelineSpec, trace: &[StepType]) -> Option<StepError> 
     }
 }
 
-/// The type after the source and after every `map` and `augment` step, in order.
+/// The type after the source and after every `map` and `augment` step, in order (the steps
+/// that name no input group).
 pub fn step_types(spec: &PipelineSpec) -> Result<Vec<StepType>, Vec<StepError>> {
-    let mut cur = source_type(spec);
+    trace(source_type(spec), &spec.preprocess, &spec.augment)
+}
+
+/// One input group's type: its columns, then after each of its steps, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupType {
+    pub name: String,
+    /// `name: columns` on the `inputs` line.
+    pub span: Span,
+    /// After the group's last step (the first entry is its columns, at `span`).
+    pub trace: Vec<StepType>,
+}
+
+/// Every input group's type trace (none for a single-input pipeline), or every step error.
+pub fn group_types(spec: &PipelineSpec) -> Result<Vec<GroupType>, Vec<StepError>> {
+    let source = source_type(spec);
+    let mut out = Vec::with_capacity(spec.inputs.len());
+    let mut errors = Vec::new();
+    for g in &spec.inputs {
+        let start = StepType {
+            span: g.span,
+            dtype: source.dtype,
+            shape: Some(vec![g.positions.len()]),
+            label: None,
+        };
+        match trace(start, &g.preprocess, &g.augment) {
+            Ok(trace) => out.push(GroupType {
+                name: g.name.clone(),
+                span: g.span,
+                trace,
+            }),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+fn trace(
+    start: StepType,
+    preprocess: &[Step<Transform>],
+    augment: &[Step<Augment>],
+) -> Result<Vec<StepType>, Vec<StepError>> {
+    let mut cur = start;
     let mut trace = vec![cur.clone()];
     let mut errors: Vec<StepError> = fits_in_memory(cur.clone(), cur.span)
         .err()
         .into_iter()
         .collect();
-    let steps = spec
-        .preprocess
+    let steps = preprocess
         .iter()
         .map(|s| (s.span, Ok(&s.op)))
-        .chain(spec.augment.iter().map(|s| (s.span, Err(&s.op))));
+        .chain(augment.iter().map(|s| (s.span, Err(&s.op))));
     for (span, op) in steps {
         let next = match op {
             Ok(transform) => transform_type(&cur, transform, span),

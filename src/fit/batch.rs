@@ -41,10 +41,19 @@ pub(super) fn with_batch<T>(
         }
         _ => None,
     };
-    let input = match (&batch.features, &converted) {
-        (_, Some(c)) => Input::I32(c.view()),
-        (Features::F32(a), None) => Input::F32(a.view()),
-        (Features::I64(a), None) => Input::I64(a.view()),
+    let inputs: Vec<Input<'_>> = match (&batch.features, &converted) {
+        (_, Some(c)) => vec![Input::I32(c.view())],
+        (Features::F32(a), None) => vec![Input::F32(a.view())],
+        (Features::I64(a), None) => vec![Input::I64(a.view())],
+        // One input per group, in the `inputs` line's order (`check` makes it the model's).
+        (Features::Groups(groups), None) => groups
+            .iter()
+            .map(|g| match &g.features {
+                Features::F32(a) => Ok(Input::F32(a.view())),
+                Features::I64(a) => Ok(Input::I64(a.view())),
+                Features::Groups(_) => Err(failed("input groups hold no groups")),
+            })
+            .collect::<Result<_, _>>()?,
     };
     let class_view;
     let as_floats = match labels {
@@ -55,8 +64,10 @@ pub(super) fn with_batch<T>(
         (_, Some(t)) => Targets::Dense(t.view()),
         (Labels::None, None) if objective.target == Target::Inputs => match &batch.features {
             Features::F32(a) => Targets::Dense(a.view()),
-            // `check` refuses `target inputs` on token ids (E0522)
-            Features::I64(_) => return Err(failed("`target inputs` needs float features")),
+            // `check` refuses `target inputs` on token ids and several inputs (E0522)
+            Features::I64(_) | Features::Groups(_) => {
+                return Err(failed("`target inputs` needs one float input"))
+            }
         },
         (Labels::Class(ids), None) => {
             class_view = ndarray::ArrayView1::from(ids.as_slice()).into_dyn();
@@ -70,7 +81,7 @@ pub(super) fn with_batch<T>(
         Targets::Sparse(_) => None,
     };
     match &smoothed {
-        Some(s) => f(&[input], &Targets::Dense(s.view()), &targets),
-        None => f(&[input], &targets, &targets),
+        Some(s) => f(&inputs, &Targets::Dense(s.view()), &targets),
+        None => f(&inputs, &targets, &targets),
     }
 }

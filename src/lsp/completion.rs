@@ -25,14 +25,17 @@ pub fn complete(a: &Analysis, offset: usize) -> Vec<CompletionItem> {
         if let Some(spec) = callee_spec(&c, &call.callee) {
             return arguments(a, &c, call, &spec);
         }
-        if matches!(c.block, Block::Model(_)) || c.block == Block::Data {
+        // A data setting's own arguments (`map `, `map image: scale(2) |> `) complete as its
+        // line does; inside another call there is nothing to offer.
+        let setting_args = c.block == Block::Data && call.callee == c.key;
+        if !setting_args && (matches!(c.block, Block::Model(_)) || c.block == Block::Data) {
             return Vec::new();
         }
     }
     match c.block {
         Block::Model(item) => model_line(a, &c, item),
         Block::Train => train_line(&c),
-        Block::Data => data_line(&c),
+        Block::Data => data_line(a, &c, offset),
         Block::TopLevel => top_level(a, &c),
     }
 }
@@ -186,17 +189,46 @@ fn train_line(c: &Cursor) -> Vec<CompletionItem> {
     }
 }
 
-fn data_line(c: &Cursor) -> Vec<CompletionItem> {
+fn data_line(a: &Analysis, c: &Cursor, offset: usize) -> Vec<CompletionItem> {
     let trimmed = c.before.trim_start();
     if !trimmed.contains(|ch: char| ch.is_whitespace()) {
         return words(DATA_SETTINGS, CompletionItemKind::KEYWORD, "setting");
     }
-    match c.key.as_str() {
+    let mut items = match c.key.as_str() {
         "source" => words(SOURCES, CompletionItemKind::FUNCTION, "source"),
         "map" => words(TRANSFORMS, CompletionItemKind::FUNCTION, "transform"),
         "augment" => words(AUGMENTS, CompletionItemKind::FUNCTION, "augmentation"),
         _ => Vec::new(),
+    };
+    // Before a step's first call, the block's input groups: `map image: ...`.
+    if matches!(c.key.as_str(), "map" | "augment") && !trimmed.contains([':', '(']) {
+        items.extend(input_groups(a, offset).into_iter().map(|g| CompletionItem {
+            insert_text: Some(format!("{g}: ")),
+            label: format!("{g}:"),
+            filter_text: Some(g),
+            kind: Some(CompletionItemKind::FIELD),
+            detail: Some("input group".into()),
+            ..CompletionItem::default()
+        }));
     }
+    items
+}
+
+/// The group names of the `inputs` line of the data block around `offset`.
+fn input_groups(a: &Analysis, offset: usize) -> Vec<String> {
+    let block = a.ast.items.iter().find_map(|item| match item {
+        crate::syntax::ast::Item::Data(d) if d.span.start <= offset && offset <= d.span.end => {
+            Some(d)
+        }
+        _ => None,
+    });
+    block
+        .into_iter()
+        .flat_map(|d| &d.settings)
+        .filter(|s| s.key.name == "inputs")
+        .flat_map(|s| &s.args)
+        .filter_map(|arg| arg.name.as_ref().map(|n| n.name.clone()))
+        .collect()
 }
 
 /// Block keywords, and model and data names on a `train M on D` line.

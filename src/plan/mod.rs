@@ -75,6 +75,11 @@ pub struct ExecutionPlan {
     /// `train` block trains; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<crate::data::spec::SourceSpec>,
+    /// A multi-input pipeline's groups (`inputs image: 64, meta: 3`), one per model input in
+    /// the model's order, each with its fitted `map` steps, which `modelc run` applies to that
+    /// input's raw columns. Written as `preprocessing` is; empty for one input.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_groups: Vec<crate::data::spec::InputGroup>,
 }
 
 /// Hex SHA-256 of `bytes`: the CLI hashes the spec's canonical print (`cli::common::spec_hash`).
@@ -200,6 +205,7 @@ fn build(
         memory: mem.report,
         pass_log: log.clone(),
         preprocessing: None,
+        input_groups: Vec::new(),
         source: None,
     }
 }

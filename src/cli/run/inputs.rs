@@ -73,10 +73,14 @@ pub(super) fn preprocess(
     let out = crate::data::transform::apply_fitted_steps(steps, samples).map_err(|d| {
         vec![d.help("the input must be raw data as the training pipeline's source yields it; `--no-preprocess` feeds it to the model as it is")]
     })?;
-    Ok(match out.features {
-        Features::F32(a) => InputArray::F32(a),
-        Features::I64(a) => InputArray::I64(a),
-    })
+    match out.features {
+        Features::F32(a) => Ok(InputArray::F32(a)),
+        Features::I64(a) => Ok(InputArray::I64(a)),
+        Features::Groups(_) => Err(vec![Diagnostic::error(
+            codes::DATA_STEP_MISMATCH,
+            "the preprocessing made input groups of one input",
+        )]),
+    }
 }
 
 /// What `read_inputs` read.
@@ -88,12 +92,13 @@ pub(super) struct ReadInputs {
     pub notes: Vec<String>,
 }
 
-/// Reads one input per plan input (a folder, image or CSV file only for a model with one
-/// input) and checks each against the raw input `steps` take.
+/// Reads one input per plan input (a folder or image only for a model with one input; a CSV
+/// file by the source's column rules for one input, every column for several) and checks each
+/// against the raw input its `per_input` steps take.
 pub(super) fn read_inputs(
     plan: &ExecutionPlan,
     paths: &[PathBuf],
-    steps: &[Step<Transform>],
+    per_input: &[Vec<Step<Transform>>],
 ) -> Result<ReadInputs, Vec<Diagnostic>> {
     let facts: Vec<(&str, &ir::Fact)> = plan
         .inputs
@@ -119,8 +124,12 @@ pub(super) fn read_inputs(
         notes: Vec::new(),
     };
     let mut diags = Vec::new();
-    for (path, (name, fact)) in paths.iter().zip(&facts) {
-        let one = if path.is_dir() || is_image(path) || is_csv(path) {
+    for (i, (path, (name, fact))) in paths.iter().zip(&facts).enumerate() {
+        let steps = per_input.get(i).map_or(&[][..], Vec::as_slice);
+        // A multi-input model's CSV input: every column, the raw columns of its input group.
+        let one = if facts.len() > 1 && is_csv(path) {
+            read_csv(path, None).map(InputArray::F32)
+        } else if path.is_dir() || is_image(path) || is_csv(path) {
             read_rows(plan, path, steps).map(|(a, names)| {
                 read.row_names = names;
                 InputArray::F32(a)
@@ -160,11 +169,11 @@ fn read_rows(
         return Err(Diagnostic::error(
             codes::IO_USAGE,
             format!(
-                "{shown}: CSV and image inputs feed a model with one input, this one has {}",
+                "{shown}: image inputs feed a model with one input, this one has {}",
                 plan.inputs.len()
             ),
         )
-        .help("give one `.npy` array per model input"));
+        .help("give one `.npy` or `.csv` file per model input"));
     };
     if is_csv(path) {
         return read_csv(path, plan.source.as_ref()).map(|a| (a, None));
@@ -205,6 +214,11 @@ fn read_csv(path: &Path, source: Option<&SourceSpec>) -> Result<ArrayD<f32>, Dia
         match samples.features {
             crate::data::samples::Features::F32(a) => Ok(a),
             crate::data::samples::Features::I64(a) => Ok(a.mapv(|v| v as f32)),
+            // A source yields one tensor: groups are cut by the loader.
+            crate::data::samples::Features::Groups(_) => Err(Diagnostic::error(
+                codes::DATA_STEP_MISMATCH,
+                "a csv source yields one feature tensor",
+            )),
         }
     };
     if let Some(SourceKind::Csv(c)) = source.map(|s| &s.kind) {

@@ -141,8 +141,10 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
         .note("a classifier's output is a softmax or sigmoid of [N, classes]")
         .help("leave out `--top-k` to print the output values")]);
     }
-    let steps = run_input::input_steps(&plan, args.model_input);
-    run_input::check_fitted(&steps, &args.file.display().to_string()).map_err(|d| vec![d])?;
+    let per_input = run_input::steps_per_input(&plan, args.model_input);
+    for steps in &per_input {
+        run_input::check_fitted(steps, &args.file.display().to_string()).map_err(|d| vec![d])?;
+    }
     let weights = match (&args.weights, args.random_weights) {
         (Some(path), _) => load_weights(path, &plan)?,
         (None, seed) => init_weights(&plan, seed.unwrap_or(0)).map_err(|e| match e {
@@ -154,14 +156,17 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
                 .note("this is a bug in modelc; please report it with the plan file")],
         })?,
     };
-    let read = read_inputs(&plan, &args.input, &steps)?;
+    let read = read_inputs(&plan, &args.input, &per_input)?;
     let mut arrays = read.arrays;
-    if let (false, [single]) = (steps.is_empty(), arrays.as_mut_slice()) {
-        *single = preprocess(
-            &steps,
-            std::mem::replace(single, InputArray::F32(ArrayD::zeros(IxDyn(&[0])))),
-        )?;
+    for (array, steps) in arrays.iter_mut().zip(&per_input) {
+        if !steps.is_empty() {
+            *array = preprocess(
+                steps,
+                std::mem::replace(array, InputArray::F32(ArrayD::zeros(IxDyn(&[0])))),
+            )?;
+        }
     }
+    let no_steps = per_input.iter().all(Vec::is_empty);
     let tensors = arrays.iter().map(InputArray::as_tensor).collect::<Vec<_>>();
     let batch = arrays.first().map_or(1, InputArray::batch) as u64;
     let limit = args.activations.max_activation_bytes;
@@ -173,7 +178,7 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
         let d = e.to_diagnostic();
         let files: Vec<String> = args.input.iter().map(|p| p.display().to_string()).collect();
         let d = d.note(format!("inputs read from {}", files.join(", ")));
-        vec![if steps.is_empty() {
+        vec![if no_steps {
             d
         } else {
             d.note("after the pipeline's steps; `modelc inspect` shows the raw input they take")

@@ -152,6 +152,7 @@ pub fn save_run(
         infer_plan.preprocessing = Some(dataset.spec.preprocess.clone());
     }
     infer_plan.source = Some(dataset.spec.source.clone());
+    infer_plan.input_groups.clone_from(&dataset.spec.inputs);
     let Fitted {
         params,
         history,

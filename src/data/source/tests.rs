@@ -41,7 +41,7 @@ fn load_csv(c: CsvSource) -> Result<Samples, Diagnostic> {
 fn f32s(f: &Features) -> Vec<f32> {
     match f {
         Features::F32(a) => a.iter().copied().collect(),
-        Features::I64(_) => panic!("expected f32 features"),
+        Features::I64(_) | Features::Groups(_) => panic!("expected f32 features"),
     }
 }
 

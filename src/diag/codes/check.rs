@@ -60,6 +60,9 @@ pub const CHECK_DUPLICATE_METRIC: Code = Code::new("E0520");
 pub const CHECK_TOP_K_ALL_CLASSES: Code = Code::new("E0521");
 pub const CHECK_TARGET_INPUTS_SHAPE: Code = Code::new("E0522");
 pub const CHECK_TARGET_INPUTS_SETTING: Code = Code::new("E0523");
+pub const CHECK_INPUT_GROUP_NAME: Code = Code::new("E0524");
+pub const CHECK_INPUT_GROUP_COLUMNS: Code = Code::new("E0525");
+pub const CHECK_INPUT_GROUP_STEP: Code = Code::new("E0526");
 // E059x: experiments (taken from the end of the range).
 pub const CHECK_EXPERIMENT_BASE: Code = Code::new("E0590");
 pub const CHECK_EXPERIMENT_SETTING: Code = Code::new("E0591");
@@ -132,6 +135,12 @@ pub(super) const TABLE: &[CodeInfo] = &[
         "output does not match the input it is trained to rebuild"
     ),
     code_info!(E0523, "setting needs class labels beside `target inputs`"),
+    code_info!(E0524, "input groups do not match the model's inputs"),
+    code_info!(
+        E0525,
+        "input group columns overlap, are unknown or left over"
+    ),
+    code_info!(E0526, "step does not fit the pipeline's input groups"),
     code_info!(E0590, "experiment base is not a train block"),
     code_info!(E0591, "experiment sets an unknown setting"),
     code_info!(E0592, "vary lists no values"),
@@ -194,6 +203,9 @@ const E0520: Code = CHECK_DUPLICATE_METRIC;
 const E0521: Code = CHECK_TOP_K_ALL_CLASSES;
 const E0522: Code = CHECK_TARGET_INPUTS_SHAPE;
 const E0523: Code = CHECK_TARGET_INPUTS_SETTING;
+const E0524: Code = CHECK_INPUT_GROUP_NAME;
+const E0525: Code = CHECK_INPUT_GROUP_COLUMNS;
+const E0526: Code = CHECK_INPUT_GROUP_STEP;
 const E0590: Code = CHECK_EXPERIMENT_BASE;
 const E0591: Code = CHECK_EXPERIMENT_SETTING;
 const E0592: Code = CHECK_EXPERIMENT_EMPTY;

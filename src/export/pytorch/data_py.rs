@@ -146,6 +146,8 @@ fn synthetic(inputs: &TorchInputs<'_>) -> Result<(String, Files), TorchError> {
                 true,
             )
         }
+        // A source yields one tensor; groups are cut later (and refused by `export`).
+        Features::Groups(_) => return Err(fail("input groups have no PyTorch form".into())),
     };
     files.push((
         "source_features.npy".to_string(),

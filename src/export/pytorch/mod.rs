@@ -213,6 +213,17 @@ pub(crate) fn py_name(name: &str) -> String {
 
 /// The package's files, in a fixed order.
 pub fn export(inputs: &TorchInputs<'_>) -> Result<Vec<(String, Vec<u8>)>, Vec<TorchError>> {
+    if let Some(group) = inputs.pipeline.inputs.first() {
+        return Err(vec![TorchError {
+            what: format!("data block `{}` with input groups", inputs.pipeline.name),
+            why: format!(
+                "the package's data.py and train.py feed one input tensor; this pipeline feeds {} (`{}` first)",
+                inputs.pipeline.inputs.len(),
+                group.name
+            ),
+            span: group.span,
+        }]);
+    }
     let model = model_py::render(inputs)?;
     let (data, mut extra) = data_py::render(inputs)?;
     let train = train_py::render(inputs)?;
