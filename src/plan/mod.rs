@@ -75,6 +75,10 @@ pub struct ExecutionPlan {
     /// `train` block trains; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<crate::data::spec::SourceSpec>,
+    /// The names of a model's outputs, in `outputs`' order, when it has several
+    /// (`-> (digit: ..., parity: ...)`): what `run` and `eval` call each. Empty for one output.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_names: Vec<String>,
 }
 
 /// Hex SHA-256 of `bytes`: the CLI hashes the spec's canonical print (`cli::common::spec_hash`).
@@ -193,6 +197,7 @@ fn build(
         mode,
         inputs: graph.inputs.iter().map(|&v| id(v)).collect(),
         outputs: graph.outputs.iter().map(|&v| id(v)).collect(),
+        output_names: Vec::new(),
         values,
         steps,
         params: graph.params.clone(),

@@ -59,6 +59,9 @@ pub const CHECK_DUPLICATE_METRIC: Code = Code::new("E0520");
 pub const CHECK_TOP_K_ALL_CLASSES: Code = Code::new("E0521");
 pub const CHECK_TARGET_INPUTS_SHAPE: Code = Code::new("E0522");
 pub const CHECK_TARGET_INPUTS_SETTING: Code = Code::new("E0523");
+pub const CHECK_OUTPUT_KEY: Code = Code::new("E0527");
+pub const CHECK_OUTPUT_WITHOUT_LOSS: Code = Code::new("E0528");
+pub const CHECK_OUTPUT_LABELS: Code = Code::new("E0529");
 // E059x: experiments (taken from the end of the range).
 pub const CHECK_EXPERIMENT_BASE: Code = Code::new("E0590");
 pub const CHECK_EXPERIMENT_SETTING: Code = Code::new("E0591");
@@ -130,6 +133,12 @@ pub(super) const TABLE: &[CodeInfo] = &[
         "output does not match the input it is trained to rebuild"
     ),
     code_info!(E0523, "setting needs class labels beside `target inputs`"),
+    code_info!(
+        E0527,
+        "train setting names an output the model does not have"
+    ),
+    code_info!(E0528, "model output without a loss"),
+    code_info!(E0529, "targets do not match the model's outputs"),
     code_info!(E0590, "experiment base is not a train block"),
     code_info!(E0591, "experiment sets an unknown setting"),
     code_info!(E0592, "vary lists no values"),
@@ -191,6 +200,9 @@ const E0520: Code = CHECK_DUPLICATE_METRIC;
 const E0521: Code = CHECK_TOP_K_ALL_CLASSES;
 const E0522: Code = CHECK_TARGET_INPUTS_SHAPE;
 const E0523: Code = CHECK_TARGET_INPUTS_SETTING;
+const E0527: Code = CHECK_OUTPUT_KEY;
+const E0528: Code = CHECK_OUTPUT_WITHOUT_LOSS;
+const E0529: Code = CHECK_OUTPUT_LABELS;
 const E0590: Code = CHECK_EXPERIMENT_BASE;
 const E0591: Code = CHECK_EXPERIMENT_SETTING;
 const E0592: Code = CHECK_EXPERIMENT_EMPTY;
