@@ -130,12 +130,12 @@ pub(super) fn read(
     let n = names.len();
     let mut losses = vec![None; n];
     let mut ok = true;
-    match keyed(file, loss_setting, &names, diags)? {
-        Keyed::Every => {
-            let l = loss(file, loss_setting, diags)?;
-            losses.iter_mut().for_each(|x| *x = Some(l));
-        }
-        Keyed::PerOutput(args) => {
+    match keyed(file, loss_setting, &names, diags) {
+        Some(Keyed::Every) => match loss(file, loss_setting, diags) {
+            Some(l) => losses.iter_mut().for_each(|x| *x = Some(l)),
+            None => ok = false,
+        },
+        Some(Keyed::PerOutput(args)) => {
             for (k, a) in args {
                 match loss_value(file, &a.value, a.span, diags) {
                     Some(l) => losses[k] = Some(l),
@@ -143,6 +143,7 @@ pub(super) fn read(
                 }
             }
         }
+        None => ok = false,
     }
     let missing: Vec<&str> = names
         .iter()
@@ -392,8 +393,8 @@ impl Fit<'_> {
         diags.push(
             d.note("each output is trained against its own labels, matched in order")
                 .help(
-                    "give the source one label column per output, or train a model with one \
-                     output on this data",
+                    "the sources yield one label set per sample: train a model with one output \
+                     on this data",
                 ),
         );
     }

@@ -293,7 +293,12 @@ impl Walker<'_> {
                 }
                 v
             }
-            ExprKind::Tuple(_) => {
+            ExprKind::Tuple(items) => {
+                // checked and counted as used, so the one problem is where the tuple is
+                for x in items {
+                    let v = self.eval(x, current, Hint::None);
+                    self.use_value(v);
+                }
                 self.diags.push(
                     Diagnostic::error(
                         codes::CHECK_NOT_A_LAYER,

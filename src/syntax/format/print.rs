@@ -359,12 +359,15 @@ fn tuple(e: &mut Emitter<'_>, items: &[Expr], space: bool, one_a_line: bool) {
         }
     }
     if one_a_line {
+        // the line opens at the next token, at the indent then in force
         let indent = e.break_indent;
         e.break_indent = INDENT;
         e.break_line();
+        e.punct(")", false);
         e.break_indent = indent;
+    } else {
+        e.punct(")", false);
     }
-    e.punct(")", false);
 }
 
 fn call(e: &mut Emitter<'_>, c: &Call, space: bool) {
