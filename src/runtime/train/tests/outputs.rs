@@ -5,7 +5,7 @@
 use ndarray::{ArrayD, IxDyn};
 
 use super::{noise, trainer, Builder};
-use crate::ir::{Activation, DType};
+use crate::ir::{Activation, DType, Op};
 use crate::plan::ExecutionPlan;
 use crate::runtime::loss::{Loss, SparseLabels, Targets};
 use crate::runtime::train::{Input, OutputLoss, Trainer};
@@ -103,11 +103,26 @@ fn the_total_is_the_weighted_sum_of_each_outputs_loss_computed_by_hand() {
     );
 }
 
-#[test]
-fn gradients_of_the_weighted_total_match_finite_differences() {
+/// `digit = softmax(z)` where `z = dense(h)` also feeds the parity head: the softmax stays a
+/// step of its own (its input has two readers), so the cross-entropy is taken on the logits
+/// and `z` receives the digit loss's gradient and the parity head's together.
+fn shared_logits() -> ExecutionPlan {
+    let mut b = Builder::new();
+    let x = b.input("x", DType::F32, &[3]);
+    let h = b.dense("h", x, 4, Activation::Tanh);
+    let z = b.dense("z", h, 3, Activation::Linear);
+    let digit = b.node("digit", Op::Activation(Activation::Softmax), &[z]);
+    let parity = b.dense("parity", z, 1, Activation::Sigmoid);
+    b.g.outputs.push(digit);
+    b.plan(parity)
+}
+
+/// Every parameter element's analytic gradient against central differences of the
+/// hand-computed total; returns how many were checked.
+fn check_against_finite_differences(plan: ExecutionPlan, seed: u64) -> usize {
     let (x, labels, bits) = data();
     let w = (1.0f32, 0.5f32);
-    let mut t = trainer(two_heads(), 11);
+    let mut t = trainer(plan, seed);
     t.outputs_backward(&[Input::F32(x.view())], &parts(&labels, &bits, w))
         .unwrap();
     let n_params = t.plan().params.len();
@@ -136,8 +151,29 @@ fn gradients_of_the_weighted_total_match_finite_differences() {
             checked += 1;
         }
     }
+    checked
+}
+
+#[test]
+fn gradients_of_the_weighted_total_match_finite_differences() {
     // h: 3·4 + 4, digit: 4·3 + 3, parity: 4 + 1
-    assert_eq!(checked, 36);
+    assert_eq!(check_against_finite_differences(two_heads(), 11), 36);
+}
+
+#[test]
+fn gradients_through_logits_shared_with_the_other_head_match_finite_differences() {
+    let plan = shared_logits();
+    let softmax_steps = plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.op, Op::Activation(Activation::Softmax)))
+        .count();
+    assert_eq!(
+        softmax_steps, 1,
+        "the softmax must stay a step for this case"
+    );
+    // h: 3·4 + 4, z: 4·3 + 3, parity: 3 + 1
+    assert_eq!(check_against_finite_differences(plan, 13), 35);
 }
 
 #[test]
