@@ -188,8 +188,8 @@ pub fn check_train(
     let epochs_setting = require("epochs", diags);
     // A model with several outputs reads `loss`, `loss_weights` and `metrics` per output.
     let several = model.flatten().filter(|m| m.outputs.len() > 1);
-    let outputs = match several {
-        Some(m) => loss_setting.and_then(|ls| {
+    let outputs = if let Some(m) = several {
+        loss_setting.and_then(|ls| {
             train_outputs::read(
                 file,
                 m,
@@ -198,13 +198,12 @@ pub fn check_train(
                 seen.get("metrics").copied(),
                 diags,
             )
-        }),
-        None => {
-            if let Some(w) = seen.get("loss_weights") {
-                train_outputs::weights_need_outputs(file, w, diags);
-            }
-            Some(Vec::new())
+        })
+    } else {
+        if let Some(w) = seen.get("loss_weights") {
+            train_outputs::weights_need_outputs(file, w, diags);
         }
+        Some(Vec::new())
     };
     let loss = match several {
         Some(_) => outputs.as_ref().and_then(|o| o.first()).map(|o| o.loss),

@@ -241,18 +241,16 @@ fn loss_weights(
     };
     let mut ok = true;
     for (k, a) in args {
-        let value = match &a.value.kind {
-            ExprKind::Number(x) => x.value,
-            _ => {
-                diags.push(
-                    Diagnostic::error(codes::CHECK_ARGUMENT_TYPE, "a loss weight is a number")
-                        .primary(file, a.value.span, "not a number")
-                        .note("expected a number >= 0, e.g. `0.5`"),
-                );
-                ok = false;
-                continue;
-            }
+        let ExprKind::Number(number) = &a.value.kind else {
+            diags.push(
+                Diagnostic::error(codes::CHECK_ARGUMENT_TYPE, "a loss weight is a number")
+                    .primary(file, a.value.span, "not a number")
+                    .note("expected a number >= 0, e.g. `0.5`"),
+            );
+            ok = false;
+            continue;
         };
+        let value = number.value;
         if !(value.is_finite() && value >= 0.0) {
             diags.push(
                 Diagnostic::error(codes::CHECK_ARGUMENT_RANGE, "a loss weight is at least 0")

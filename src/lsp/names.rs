@@ -166,7 +166,9 @@ fn names_used<'e>(e: &'e Expr, out: &mut Vec<&'e ast::Ident>) {
     match &e.kind {
         ExprKind::Name(i) => out.push(i),
         ExprKind::List(items) | ExprKind::Tuple(items) => {
-            items.iter().for_each(|x| names_used(x, out));
+            for x in items {
+                names_used(x, out);
+            }
         }
         ExprKind::Call(c) => call_uses(c, out),
         ExprKind::Pipe { head, stages } => {

@@ -133,15 +133,12 @@ impl Trainer {
             let logits = from_probabilities
                 .then(|| self.softmax_logits(out))
                 .flatten();
-            let (value, seed, mut grad) = match logits {
-                Some(z) => {
-                    let r = softmax_cross_entropy(&env.f32(z)?, &part.targets)?;
-                    (r.loss, z, r.grad)
-                }
-                None => {
-                    let r = part.loss.evaluate(&env.f32(out)?, &part.targets)?;
-                    (r.loss, out, r.grad)
-                }
+            let (value, seed, mut grad) = if let Some(z) = logits {
+                let r = softmax_cross_entropy(&env.f32(z)?, &part.targets)?;
+                (r.loss, z, r.grad)
+            } else {
+                let r = part.loss.evaluate(&env.f32(out)?, &part.targets)?;
+                (r.loss, out, r.grad)
             };
             grad.mapv_inplace(|g| g * part.weight);
             total += part.weight * value;
