@@ -60,6 +60,7 @@ pub struct ModelDef {
     pub output: Option<TensorType>,
     /// Named outputs, `-> (digit: f32[N, 10], parity: f32[N, 1])`: empty for a model with one
     /// unnamed output (then `output` is its declared type, if any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub named_outputs: Vec<OutputDecl>,
     pub body: Vec<Stmt>,
     pub span: Span,
