@@ -589,3 +589,35 @@ fn onnx_checker_and_onnx_runtime_accept_the_seed_models_when_available() {
         );
     }
 }
+
+const TWO_OUTPUTS: &str = r"
+model TwoHeads(x: f32[N, 6]) -> (kind: f32[N, 3], score: f32[N, 1]) {
+    let h = dense(5, activation: relu)
+    (h |> dense(3, activation: softmax), h |> dense(1))
+}
+";
+
+#[test]
+fn a_model_with_two_outputs_exports_both_under_their_names_and_runs_as_in_modelc() {
+    // tract runs the graph's two outputs, each compared with the interpreter's
+    assert_exports_equal("two outputs", TWO_OUTPUTS, 1000, &[13, 17]);
+    let mut plan = compile_text(TWO_OUTPUTS, false);
+    assert_eq!(plan.outputs.len(), 2);
+    // `modelc export` compiles through the CLI, which records the signature's names
+    plan.output_names = vec!["kind".into(), "score".into()];
+    let w = weights(&plan, 1);
+    let model = export::build(&plan, &w, &ExportOptions::default()).unwrap();
+    let names: Vec<&str> = model.outputs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["kind", "score"]);
+    let shapes: Vec<String> = model.outputs.iter().map(|(_, f)| f.to_string()).collect();
+    assert_eq!(shapes, ["f32[N, 3]", "f32[N, 1]"]);
+    let bytes = export::encode_model(&model);
+    let b = batches(&plan, 2, 1000, 3);
+    let refs: Vec<&Batch> = b.iter().collect();
+    let ours = run_modelc(&plan, w, &refs);
+    let theirs = run_tract(&bytes, &refs);
+    assert_eq!(theirs.len(), 2);
+    for (a, b) in theirs.iter().zip(&ours) {
+        assert!(max_error(a, b) <= 1e-5);
+    }
+}

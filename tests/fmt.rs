@@ -389,6 +389,7 @@ fn item_strategy() -> impl Strategy<Value = Item> {
                     })
                     .collect(),
                 output,
+                named_outputs: Vec::new(),
                 body,
                 span: sp(),
             })

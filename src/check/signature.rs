@@ -148,6 +148,7 @@ fn describe(expr: &Expr) -> String {
         ExprKind::Bool(b) => format!("`{b}`"),
         ExprKind::Name(n) => format!("the name `{}`", n.name),
         ExprKind::List(_) => "a list".into(),
+        ExprKind::Tuple(_) => "a tuple".into(),
         ExprKind::Call(c) => format!("a call of `{}`", c.callee.name),
         ExprKind::Pipe { .. } => "a pipe".into(),
     }

@@ -39,6 +39,27 @@ pub struct Summary {
     pub total_params: u64,
     pub trainable_params: u64,
     pub non_trainable_params: u64,
+    /// A model with several outputs: each one's name, the layer computing it and its shape, in
+    /// order. Empty for one output (the last row is it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputRow>,
+}
+
+/// One output of a model with several.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OutputRow {
+    pub name: String,
+    pub layer: String,
+    pub shape: Vec<ShapeEntry>,
+}
+
+fn shape_entries(dims: &[Dim]) -> Vec<ShapeEntry> {
+    dims.iter()
+        .map(|d| match d {
+            Dim::Known(n) => ShapeEntry::Size(*n),
+            Dim::Symbol(s) => ShapeEntry::Symbol(s.clone()),
+        })
+        .collect()
 }
 
 /// Summarizes a checked model.
@@ -62,15 +83,7 @@ pub fn summarize(model: &CheckedModel) -> Summary {
         layers.push(Row {
             name: l.name.clone(),
             op: l.op.kind_name(),
-            output_shape: l
-                .output
-                .dims
-                .iter()
-                .map(|d| match d {
-                    Dim::Known(n) => ShapeEntry::Size(*n),
-                    Dim::Symbol(s) => ShapeEntry::Symbol(s.clone()),
-                })
-                .collect(),
+            output_shape: shape_entries(&l.output.dims),
             params,
             trainable_params: train,
             flops: l.flops_per_sample,
@@ -83,6 +96,19 @@ pub fn summarize(model: &CheckedModel) -> Summary {
         total_params: total,
         trainable_params: trainable,
         non_trainable_params: total - trainable,
+        outputs: if model.outputs.len() > 1 {
+            model
+                .outputs
+                .iter()
+                .map(|o| OutputRow {
+                    name: o.name.clone(),
+                    layer: model.value_name(o.value),
+                    shape: shape_entries(&o.fact.dims),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -168,6 +194,14 @@ pub fn render_human(s: &Summary) -> String {
         "Non-trainable params: {}",
         thousands(s.non_trainable_params)
     );
+    if !s.outputs.is_empty() {
+        let outs: Vec<String> = s
+            .outputs
+            .iter()
+            .map(|o| format!("{} = {} {}", o.name, o.layer, shape_text(&o.shape)))
+            .collect();
+        let _ = writeln!(out, "Outputs: {}", outs.join(", "));
+    }
     out
 }
 

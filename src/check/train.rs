@@ -11,6 +11,7 @@ use super::train_fit::{self, DataFacts};
 use super::train_loss;
 use super::train_metrics;
 use super::train_monitor;
+use super::train_outputs;
 use super::train_schedule;
 use super::train_target;
 use super::train_trainable;
@@ -36,6 +37,7 @@ pub const SETTINGS: &[&str] = &[
     "init",
     "class_weight",
     "target",
+    "loss_weights",
 ];
 
 const POSITIVE: Kind = float(Limit::Excl(0.0), Limit::None);
@@ -184,14 +186,37 @@ pub fn check_train(
     let loss_setting = require("loss", diags);
     let opt_setting = require("optimizer", diags);
     let epochs_setting = require("epochs", diags);
-    let loss = loss_setting.and_then(|s| loss(file, s, diags));
+    // A model with several outputs reads `loss`, `loss_weights` and `metrics` per output.
+    let several = model.flatten().filter(|m| m.outputs.len() > 1);
+    let outputs = if let Some(m) = several {
+        loss_setting.and_then(|ls| {
+            train_outputs::read(
+                file,
+                m,
+                ls,
+                seen.get("loss_weights").copied(),
+                seen.get("metrics").copied(),
+                diags,
+            )
+        })
+    } else {
+        if let Some(w) = seen.get("loss_weights") {
+            train_outputs::weights_need_outputs(file, w, diags);
+        }
+        Some(Vec::new())
+    };
+    let loss = match several {
+        Some(_) => outputs.as_ref().and_then(|o| o.first()).map(|o| o.loss),
+        None => loss_setting.and_then(|s| loss(file, s, diags)),
+    };
     let optimizer = opt_setting.and_then(|s| optimizer(file, s, diags));
     let epochs = epochs_setting
         .and_then(|s| bind_setting(file, s, EPOCHS, diags))
         .map(|b| b.int("epochs") as u64);
-    let metrics = seen
-        .get("metrics")
-        .map_or(Some(Vec::new()), |s| train_metrics::metrics(file, s, diags));
+    let metrics = match (several, seen.get("metrics")) {
+        (None, Some(s)) => train_metrics::metrics(file, s, diags),
+        _ => Some(Vec::new()),
+    };
     let class_weight = seen
         .get("class_weight")
         .map(|s| train_metrics::class_weight(file, s, diags));
@@ -219,7 +244,19 @@ pub fn check_train(
         .get("init")
         .map(|s| bind_setting(file, s, INIT, diags).map(|b| b.name("path").to_string()));
 
-    if let (Some(Some(m)), Some(l), Some(ls)) = (model, loss, loss_setting) {
+    if let (Some(m), Some(outs), Some(ls)) = (several, &outputs, loss_setting) {
+        train_trainable::check_trainable(file, m, header, diags);
+        let fit = train_outputs::Fit {
+            file,
+            model: m,
+            loss: ls,
+            metrics: seen.get("metrics").copied(),
+            class_weight: seen.get("class_weight").copied(),
+            target: seen.get("target").copied(),
+        };
+        fit.check(outs, facts, diags);
+    }
+    if let (None, Some(Some(m)), Some(l), Some(ls)) = (several, model, loss, loss_setting) {
         let loss_span = ls
             .args
             .iter()
@@ -275,6 +312,7 @@ pub fn check_train(
         early_stopping: early_stopping.flatten(),
         checkpoint_every: checkpoint.flatten(),
         init: init.flatten(),
+        outputs: outputs?,
         span: def.span,
     })
 }
@@ -487,9 +525,32 @@ pub fn loss_params(kind: LossKind) -> &'static [Param] {
     }
 }
 
-fn loss(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Loss> {
+pub(super) fn loss(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Loss> {
     let names: Vec<&str> = LossKind::ALL.iter().map(|(n, _)| *n).collect();
     let (name, args, span) = choice_of(file, s, &names, diags)?;
+    bind_loss(file, name, args, span, diags)
+}
+
+/// One loss written as a value (`digit: sparse_categorical_crossentropy` in a `loss` line of a
+/// model with several outputs); `at` is where a value of another kind is reported.
+pub(super) fn loss_value(
+    file: FileId,
+    value: &ast::Expr,
+    at: Span,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Loss> {
+    let names: Vec<&str> = LossKind::ALL.iter().map(|(n, _)| *n).collect();
+    let (name, args, span) = choice_in(file, "loss", value, at, &names, diags)?;
+    bind_loss(file, name, args, span, diags)
+}
+
+fn bind_loss(
+    file: FileId,
+    name: &str,
+    args: &[Arg],
+    span: Span,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Loss> {
     let kind = LossKind::from_name(name)?;
     let params = loss_params(kind);
     let b = sig::bind(

@@ -106,7 +106,7 @@ fn shape_text(dims: &[usize]) -> String {
     format!("[{}]", v.join(", "))
 }
 
-fn check_features(
+pub(super) fn check_features(
     file: FileId,
     data: &DataFacts,
     model: &CheckedModel,

@@ -312,5 +312,32 @@ pub struct CheckedTrain {
     pub checkpoint_every: Option<u64>,
     /// `init "w.safetensors"`: start from these weights (by name), relative to the spec's folder.
     pub init: Option<String>,
+    /// A model with several outputs: each output's loss, weight and metrics, in the model's
+    /// output order (`loss`/`metrics` then hold the first output's). Empty for one output.
+    pub outputs: Vec<OutputTrain>,
     pub span: Span,
+}
+
+/// How one output of a model with several is trained: `loss digit: ...`, `loss_weights
+/// digit: 1.0`, `metrics digit: [...]` (or an unnamed loss or metric list for every output).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OutputTrain {
+    /// The output's name, the prefix of its logged columns (`digit_loss`, `digit_accuracy`).
+    pub name: String,
+    pub loss: Loss,
+    /// Its factor in the total loss `Σ wᵢ·lossᵢ` (default 1).
+    pub weight: f64,
+    pub metrics: Vec<Metric>,
+}
+
+impl OutputTrain {
+    /// The names a training logs for these outputs besides `loss`, as Keras names them:
+    /// `digit_loss`, then `digit_accuracy`, ... per output in order (validation adds `val_`).
+    pub fn logged_names(outputs: &[OutputTrain]) -> Vec<String> {
+        let mut names: Vec<String> = outputs.iter().map(|o| format!("{}_loss", o.name)).collect();
+        for o in outputs {
+            names.extend(o.metrics.iter().map(|m| format!("{}_{}", o.name, m.name())));
+        }
+        names
+    }
 }

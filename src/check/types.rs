@@ -53,13 +53,51 @@ pub struct CheckedModel {
     pub name: String,
     pub inputs: Vec<CheckedInput>,
     pub layers: Vec<CheckedLayer>,
-    /// The model's result (declared or inferred type in `output_fact`).
+    /// The model's (first) result (declared or inferred type in `output_fact`).
     pub output: ValueId,
     pub output_fact: Fact,
+    /// Every output in the signature's order (one for a model with a single result, whose
+    /// `output` and `output_fact` it repeats).
+    pub outputs: Vec<CheckedOutput>,
+    pub span: Span,
+}
+
+/// One output of a model: `digit: f32[N, 10]` and the value that computes it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckedOutput {
+    /// The signature's name, else the name of the layer computing it (as Keras names outputs).
+    pub name: String,
+    pub value: ValueId,
+    pub fact: Fact,
+    /// Where it is declared (the signature's entry) or, undeclared, computed.
     pub span: Span,
 }
 
 impl CheckedModel {
+    /// The model seen through its output `k` alone (as if it had one output): what the
+    /// single-output checks of a loss, its activation and its metrics read.
+    pub fn for_output(&self, k: usize) -> Option<CheckedModel> {
+        let o = self.outputs.get(k)?;
+        Some(CheckedModel {
+            name: self.name.clone(),
+            inputs: self.inputs.clone(),
+            layers: self.layers.clone(),
+            output: o.value,
+            output_fact: o.fact.clone(),
+            outputs: vec![o.clone()],
+            span: self.span,
+        })
+    }
+
+    /// The outputs' names when the model has several (what a plan records), else none.
+    pub fn output_names(&self) -> Vec<String> {
+        if self.outputs.len() > 1 {
+            self.outputs.iter().map(|o| o.name.clone()).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The name of a value: the input's, or the layer's that computes it.
     pub fn value_name(&self, id: ValueId) -> String {
         if id.0 < self.inputs.len() {

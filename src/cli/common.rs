@@ -137,10 +137,11 @@ fn compile_spec(
         .primary(spec.file, e.span, "in this layer")]
     })?;
     let hash = spec_hash(&spec.ast);
-    let compiled = plan::compile(graph, mode, &PassOptions::default(), hash).map_err(|e| {
+    let mut compiled = plan::compile(graph, mode, &PassOptions::default(), hash).map_err(|e| {
         vec![Diagnostic::error(codes::LOWER_UNSUPPORTED, e.to_string())
             .note("this is a bug in modelc; please report it with the spec")]
     })?;
+    compiled.output_names = chosen.output_names();
     let layer_spans = chosen
         .layers
         .iter()

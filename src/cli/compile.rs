@@ -145,6 +145,7 @@ pub fn run(args: &CompileArgs, out: &Output) -> u8 {
         // An inference plan carries the pipeline's `map` steps and source, as `train`'s does,
         // so `run` takes the same raw input from either.
         Ok(mut p) => {
+            p.output_names = model.output_names();
             let pipeline = super::run_input::training_pipeline(&checked, &model.name);
             if let (passes::Mode::Infer, Some(pipeline)) = (args.mode, pipeline) {
                 super::run_input::attach(&mut p, pipeline);

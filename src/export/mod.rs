@@ -122,10 +122,17 @@ pub fn build(
         .iter()
         .map(|&v| value(v).map(|p| (p.name.clone(), p.fact.clone())))
         .collect::<Result<_, _>>()?;
+    // Several outputs are named as the spec's signature names them (`digit`, `parity`).
     let outputs: Vec<(String, Fact)> = plan
         .outputs
         .iter()
-        .map(|&v| value(v).map(|p| (p.name.clone(), p.fact.clone())))
+        .enumerate()
+        .map(|(k, &v)| {
+            value(v).map(|p| {
+                let name = plan.output_names.get(k).unwrap_or(&p.name);
+                (name.clone(), p.fact.clone())
+            })
+        })
         .collect::<Result<_, _>>()?;
     let reserved = inputs.iter().chain(&outputs).map(|(n, _)| n.as_str());
     let mut graph = OnnxGraph::new(reserved);

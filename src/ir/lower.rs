@@ -79,15 +79,14 @@ pub fn lower(model: &ck::CheckedModel) -> Result<Graph, LowerError> {
         }
         values.push(out);
     }
-    let out = values
-        .get(model.output.0)
-        .copied()
-        .ok_or_else(|| LowerError {
+    for o in &model.outputs {
+        let out = values.get(o.value.0).copied().ok_or_else(|| LowerError {
             layer: model.name.clone(),
-            message: "the model's output is not defined".into(),
+            message: format!("the model's output `{}` is not defined", o.name),
             span: model.span,
         })?;
-    g.outputs.push(out);
+        g.outputs.push(out);
+    }
     verify(&g).map_err(|e| LowerError {
         layer: e.at,
         message: e.message,

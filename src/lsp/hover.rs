@@ -154,11 +154,21 @@ fn name_hover(a: &Analysis, sym: &Symbol) -> String {
                     .map(|i| format!("{}: {}", i.name, i.fact))
                     .collect();
                 let s = summarize(m);
+                let output = if m.outputs.len() > 1 {
+                    let outs: Vec<String> = m
+                        .outputs
+                        .iter()
+                        .map(|o| format!("{}: {}", o.name, o.fact))
+                        .collect();
+                    format!("({})", outs.join(", "))
+                } else {
+                    m.output_fact.to_string()
+                };
                 format!(
                     "```text\nmodel {}({}) -> {}\n```\n{} layers · {} parameters ({} trainable)",
                     m.name,
                     inputs.join(", "),
-                    m.output_fact,
+                    output,
                     m.layers.len(),
                     thousands(s.total_params),
                     thousands(s.trainable_params)

@@ -165,7 +165,11 @@ impl NameIndex {
 fn names_used<'e>(e: &'e Expr, out: &mut Vec<&'e ast::Ident>) {
     match &e.kind {
         ExprKind::Name(i) => out.push(i),
-        ExprKind::List(items) => items.iter().for_each(|x| names_used(x, out)),
+        ExprKind::List(items) | ExprKind::Tuple(items) => {
+            for x in items {
+                names_used(x, out);
+            }
+        }
         ExprKind::Call(c) => call_uses(c, out),
         ExprKind::Pipe { head, stages } => {
             names_used(head, out);

@@ -80,6 +80,10 @@ pub struct ExecutionPlan {
     /// input's raw columns. Written as `preprocessing` is; empty for one input.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_groups: Vec<crate::data::spec::InputGroup>,
+    /// The names of a model's outputs, in `outputs`' order, when it has several
+    /// (`-> (digit: ..., parity: ...)`): what `run` and `eval` call each. Empty for one output.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_names: Vec<String>,
 }
 
 /// Hex SHA-256 of `bytes`: the CLI hashes the spec's canonical print (`cli::common::spec_hash`).
@@ -198,6 +202,7 @@ fn build(
         mode,
         inputs: graph.inputs.iter().map(|&v| id(v)).collect(),
         outputs: graph.outputs.iter().map(|&v| id(v)).collect(),
+        output_names: Vec::new(),
         values,
         steps,
         params: graph.params.clone(),

@@ -57,6 +57,13 @@ pub fn validate(plan: &ExecutionPlan) -> Result<(), PlanError> {
     if plan.outputs.is_empty() {
         return Err(bad("the plan has no outputs: it computes nothing"));
     }
+    if !plan.output_names.is_empty() && plan.output_names.len() != plan.outputs.len() {
+        return Err(bad(format!(
+            "the plan names {} outputs but has {}",
+            plan.output_names.len(),
+            plan.outputs.len()
+        )));
+    }
     if plan
         .inputs
         .iter()

@@ -58,7 +58,19 @@ pub struct ModelDef {
     pub inputs: Vec<Param>,
     /// The declared output type; `None` when left out (then it is inferred).
     pub output: Option<TensorType>,
+    /// Named outputs, `-> (digit: f32[N, 10], parity: f32[N, 1])`: empty for a model with one
+    /// unnamed output (then `output` is its declared type, if any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub named_outputs: Vec<OutputDecl>,
     pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// One named output of a model signature: `digit: f32[N, 10]`, or `digit` (type inferred).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OutputDecl {
+    pub name: Ident,
+    pub ty: Option<TensorType>,
     pub span: Span,
 }
 
@@ -138,6 +150,8 @@ pub enum ExprKind {
     Name(Ident),
     /// `[a, b, c]`
     List(Vec<Expr>),
+    /// `(a, b)`: a model's outputs, on its last line.
+    Tuple(Vec<Expr>),
     /// `f(args)`: a layer, transform, source, optimizer, schedule...
     Call(Call),
     /// `head |> f(..) |> g(..)`: `head` flows through the calls in order.

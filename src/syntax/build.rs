@@ -2,8 +2,8 @@
 //! grammar promises becomes an internal-error diagnostic rather than an unwrap.
 
 use super::ast::{
-    Arg, Call, Dim, ExperimentLine, Expr, ExprKind, Ident, Number, Param, Select, Setting, Stmt,
-    TensorType, Vary, VaryValue,
+    Arg, Call, Dim, ExperimentLine, Expr, ExprKind, Ident, Number, OutputDecl, Param, Select,
+    Setting, Stmt, TensorType, Vary, VaryValue,
 };
 use super::grammar::Rule;
 use crate::diag::{codes, Diagnostic, FileId, Span};
@@ -21,6 +21,9 @@ pub struct Builder<'d> {
 pub struct Malformed(pub Span);
 
 type Result<T> = std::result::Result<T, Malformed>;
+
+/// A model header: its name, inputs, declared output type and named outputs.
+pub type ModelHeader = (Ident, Vec<Param>, Option<TensorType>, Vec<OutputDecl>);
 
 impl Builder<'_> {
     /// The pair's span, ending at its last token: pest's span of a rule can include the blanks
@@ -63,15 +66,13 @@ impl Builder<'_> {
         }
     }
 
-    /// `model_header` → (name, inputs, output type).
-    pub fn model_header(
-        &mut self,
-        pair: Pair<'_, Rule>,
-    ) -> Result<(Ident, Vec<Param>, Option<TensorType>)> {
+    /// `model_header` → (name, inputs, output type, named outputs).
+    pub fn model_header(&mut self, pair: Pair<'_, Rule>) -> Result<ModelHeader> {
         let span = self.span(&pair);
         let mut name = None;
         let mut inputs = Vec::new();
         let mut output = None;
+        let mut named = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::ident => name = Some(self.ident(&p)),
@@ -81,10 +82,26 @@ impl Builder<'_> {
                     }
                 }
                 Rule::tensor_type => output = Some(self.tensor_type(p)?),
+                Rule::output_list => {
+                    for d in p.into_inner().filter(|q| q.as_rule() == Rule::output_decl) {
+                        named.push(self.output_decl(d)?);
+                    }
+                }
                 _ => {}
             }
         }
-        Ok((name.ok_or(Malformed(span))?, inputs, output))
+        Ok((name.ok_or(Malformed(span))?, inputs, output, named))
+    }
+
+    fn output_decl(&mut self, pair: Pair<'_, Rule>) -> Result<OutputDecl> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner().filter(|p| !is_token(p.as_rule()));
+        let name = self.ident(&inner.next().ok_or(Malformed(span))?);
+        let ty = match inner.next() {
+            Some(t) => Some(self.tensor_type(t)?),
+            None => None,
+        };
+        Ok(OutputDecl { name, ty, span })
     }
 
     fn param(&mut self, pair: Pair<'_, Rule>) -> Result<Param> {
@@ -177,6 +194,13 @@ impl Builder<'_> {
                     items.push(self.expr(p)?);
                 }
                 ExprKind::List(items)
+            }
+            Rule::tuple => {
+                let mut items = Vec::new();
+                for p in pair.into_inner().filter(|p| p.as_rule() == Rule::expr) {
+                    items.push(self.expr(p)?);
+                }
+                ExprKind::Tuple(items)
             }
             Rule::number => ExprKind::Number(self.number(&pair)),
             Rule::string => ExprKind::Str(self.string(&pair)),

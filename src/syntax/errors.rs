@@ -47,7 +47,7 @@ fn phrase(rule: Rule) -> &'static str {
         Rule::number | Rule::decimal | Rule::integer => "a number",
         Rule::string | Rule::string_body => "a string",
         Rule::boolean => "`true` or `false`",
-        Rule::call | Rule::expr | Rule::list | Rule::stmt => "an expression",
+        Rule::call | Rule::expr | Rule::list | Rule::tuple | Rule::stmt => "an expression",
         Rule::let_stmt | Rule::kw_let => "`let`",
         Rule::kw_model => "`model`",
         Rule::kw_data => "`data`",
@@ -74,6 +74,7 @@ fn phrase(rule: Rule) -> &'static str {
         Rule::tensor_type => "a tensor type such as `f32[N, 4]`",
         Rule::dim => "a dimension (a number or a symbol such as `N`)",
         Rule::param | Rule::params => "an input such as `x: f32[N, 4]`",
+        Rule::output_list | Rule::output_decl => "an output such as `digit: f32[N, 10]`",
         Rule::arg => "an argument",
         Rule::setting | Rule::setting_alone | Rule::path_setting => "a setting",
         Rule::experiment_line | Rule::experiment_line_alone => "an experiment line",
@@ -93,6 +94,7 @@ fn starts_expression(rule: Rule) -> bool {
             | Rule::string
             | Rule::boolean
             | Rule::list
+            | Rule::tuple
             | Rule::lbracket
             | Rule::lparen
             | Rule::expr

@@ -351,11 +351,12 @@ impl Driver<'_> {
         }
         let span = Span::new(pos, block_end + 1);
         match head {
-            Ok(Head::Model((name, inputs, output))) => {
+            Ok(Head::Model((name, inputs, output, named_outputs))) => {
                 self.items.push(Item::Model(ModelDef {
                     name,
                     inputs,
                     output,
+                    named_outputs,
                     body: stmts,
                     span,
                 }));
@@ -429,13 +430,7 @@ impl Driver<'_> {
 }
 
 enum Head {
-    Model(
-        (
-            Ident,
-            Vec<super::ast::Param>,
-            Option<super::ast::TensorType>,
-        ),
-    ),
+    Model(super::build::ModelHeader),
     Data(Option<Ident>),
     Train(Vec<Ident>),
     Experiment(Option<Ident>),

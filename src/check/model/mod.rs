@@ -116,7 +116,8 @@ pub fn check_model(
         Current::Missing
     };
     let mut last_span = def.name.span;
-    for stmt in &def.body {
+    let mut tuple = None;
+    for (k, stmt) in def.body.iter().enumerate() {
         match stmt {
             Stmt::Let { name, value, .. } => {
                 let v = w.eval(value, current, Hint::Let(&name.name));
@@ -127,30 +128,45 @@ pub fn check_model(
                 w.scope.insert(name.name.clone(), v);
                 current = Current::Value(v);
             }
-            Stmt::Expr(e) => {
-                if let Current::Value(Some(prev)) = current {
-                    w.warn_if_dropped(prev, e);
+            Stmt::Expr(e) => match &e.kind {
+                ExprKind::Tuple(items) if k + 1 == def.body.len() => {
+                    let evaluated: Vec<_> = items
+                        .iter()
+                        .map(|x| (w.eval(x, current, Hint::None), x.span))
+                        .collect();
+                    tuple = Some(evaluated);
                 }
-                current = Current::Value(w.eval(e, current, Hint::None));
-            }
+                _ => {
+                    if let Current::Value(Some(prev)) = current {
+                        w.warn_if_dropped(prev, e);
+                    }
+                    current = Current::Value(w.eval(e, current, Hint::None));
+                }
+            },
         }
         last_span = stmt.span();
     }
-    let output = match current {
-        Current::Value(v) => v,
-        Current::Missing => None,
-    };
-    if let Some(o) = output.and_then(|o| w.values.get_mut(o)) {
-        o.used = true;
+    let results = tuple.unwrap_or_else(|| {
+        let v = match current {
+            Current::Value(v) => v,
+            Current::Missing => None,
+        };
+        vec![(v, last_span)]
+    });
+    for (v, _) in &results {
+        if let Some(o) = v.and_then(|o| w.values.get_mut(o)) {
+            o.used = true;
+        }
     }
-    w.unused_lets(output);
-    let output_fact = w.output_type(def, output, last_span);
+    w.unused_lets(results.first().and_then(|r| r.0));
+    let outputs = w.outputs(def, &results, last_span);
     let errors_now = w.diags.iter().filter(|d| d.is_error()).count();
     if errors_now != w.errors_before {
         return None;
     }
-    let output = output?;
-    let output_fact = output_fact?;
+    let outputs = outputs?;
+    let first = outputs.first()?;
+    let (output, output_fact) = (first.value, first.fact.clone());
     let mut layers = std::mem::take(&mut w.layers);
     for l in &mut layers {
         l.output.dims = w.symbols.resolve_all(&l.output.dims);
@@ -159,8 +175,9 @@ pub fn check_model(
         name: def.name.name.clone(),
         inputs: std::mem::take(&mut w.inputs),
         layers,
-        output: ValueId(output),
+        output,
         output_fact,
+        outputs,
         span: def.span,
     })
 }
@@ -275,6 +292,25 @@ impl Walker<'_> {
                     v = self.call(stage, Current::Value(v), &[v], h);
                 }
                 v
+            }
+            ExprKind::Tuple(items) => {
+                // checked and counted as used, so the one problem is where the tuple is
+                for x in items {
+                    let v = self.eval(x, current, Hint::None);
+                    self.use_value(v);
+                }
+                self.diags.push(
+                    Diagnostic::error(
+                        codes::CHECK_NOT_A_LAYER,
+                        "a tuple of outputs must be the model's last line",
+                    )
+                    .primary(self.file, expr.span, "a tuple here")
+                    .help(
+                        "compute each output on its own line or in the last line's tuple, \
+                         e.g. `(h |> dense(10), h |> dense(1))`",
+                    ),
+                );
+                None
             }
             _ => {
                 self.diags.push(

@@ -51,7 +51,7 @@ pub(super) fn reserve_written_names(
                     reserve_in_call(file, stage, &mut pending, &mut found, diags);
                 }
             }
-            ExprKind::List(items) => pending.extend(items.iter()),
+            ExprKind::List(items) | ExprKind::Tuple(items) => pending.extend(items.iter()),
             ExprKind::Number(_) | ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::Name(_) => {}
         }
     }

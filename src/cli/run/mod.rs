@@ -9,7 +9,8 @@
 //! from the spec) make the model input; `--model-input` feeds model-shaped arrays as they are.
 //! Output: for a classifier (softmax or sigmoid output) each row's top `--top-k` classes and
 //! probabilities; otherwise the output values (a numpy-like table); JSON with `--format json`;
-//! `-o preds.csv` writes the table as CSV, `-o out.npy` the raw outputs as `<f4`, atomically.
+//! `-o preds.csv` writes the table as CSV, `-o out.npy` the raw outputs as `<f4`, atomically; a
+//! model with several outputs writes one file per output (`out.digit.npy`, `out.parity.npy`).
 //! Exit 0 on success, 1 when the spec, plan, weights or inputs are wrong (E07xx/E08xx/E06xx),
 //! 2 on usage and I/O errors.
 
@@ -72,6 +73,8 @@ pub struct RunArgs {
     pub input: Vec<PathBuf>,
     /// Where to write the output, atomically: `.csv` (the predictions or values as printed, one
     /// line per row) or `.npy` (the raw outputs, float32); without it the output is printed.
+    /// A model with several outputs writes one file each, its name before the extension
+    /// (`-o y.npy` → `y.digit.npy`, `y.parity.npy`).
     #[arg(short, long, value_name = "PREDS.csv|Y.npy")]
     pub output: Option<PathBuf>,
     /// For a classifier: show each row's K most probable classes (default 1).
@@ -188,15 +191,18 @@ fn execute(args: &RunArgs, out: &Output, map: &mut SourceMap) -> Result<(), Vec<
     for note in &read.notes {
         out.status("Note", note);
     }
-    let names: Vec<String> = plan
-        .outputs
-        .iter()
-        .map(|&v| {
-            plan.values
-                .get(v as usize)
-                .map_or_else(String::new, |p| p.name.clone())
-        })
-        .collect();
+    let names: Vec<String> = if plan.output_names.is_empty() {
+        plan.outputs
+            .iter()
+            .map(|&v| {
+                plan.values
+                    .get(v as usize)
+                    .map_or_else(String::new, |p| p.name.clone())
+            })
+            .collect()
+    } else {
+        plan.output_names.clone()
+    };
     let k = usize::try_from(args.top_k.unwrap_or(1)).unwrap_or(usize::MAX);
     let ranked = match (head, outputs.first()) {
         (Some(h), Some(y)) => Some(top_k(y, h, k)),
@@ -231,70 +237,100 @@ fn write_output(
     outputs: &[ArrayD<f32>],
     shown: &Shown<'_>,
 ) -> Result<(), Vec<Diagnostic>> {
-    let [y] = outputs else {
-        return Err(vec![Diagnostic::error(
-            codes::IO_USAGE,
-            format!(
-                "`-o` takes one array, the model has {} outputs",
-                outputs.len()
-            ),
-        )
-        .help("leave out `-o` to print every output")]);
+    // One output: the file asked for. Several: one file each, the output's name before the
+    // extension (`preds.npy` → `preds.digit.npy`, `preds.parity.npy`).
+    let targets: Vec<(PathBuf, &str, &ArrayD<f32>)> = match outputs {
+        [y] => vec![(
+            path.to_path_buf(),
+            shown.names.first().map_or("output", String::as_str),
+            y,
+        )],
+        _ => shown
+            .names
+            .iter()
+            .zip(outputs)
+            .map(|(name, y)| (per_output_path(path, name), name.as_str(), y))
+            .collect(),
     };
     let is_csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let written = if is_csv {
-        let text = match shown.ranked {
-            Some(rows) => predictions::csv(rows, shown.row_names),
-            None => predictions::values_csv(
-                shown.names.first().map_or("output", String::as_str),
-                y,
-                shown.row_names,
-            ),
+    for (target, name, y) in targets {
+        let ranked = shown.ranked.filter(|_| outputs.len() == 1);
+        let written = if is_csv {
+            let text = match ranked {
+                Some(rows) => predictions::csv(rows, shown.row_names),
+                None => predictions::values_csv(name, y, shown.row_names),
+            };
+            crate::util::write_atomic(&target, text.as_bytes())
+        } else {
+            let values: Vec<f32> = y.iter().copied().collect();
+            write_npy(&target, y.shape(), &values)
         };
-        crate::util::write_atomic(path, text.as_bytes())
-    } else {
-        let values: Vec<f32> = y.iter().copied().collect();
-        write_npy(path, y.shape(), &values)
-    };
-    written.map_err(|e| {
-        vec![Diagnostic::error(
-            codes::IO_WRITE,
-            format!("cannot write {}: {e}", path.display()),
-        )
-        .at_external(path.display().to_string(), 0, 0)]
-    })?;
-    let what = match (is_csv, shown.ranked) {
-        (true, Some(_)) => "predictions",
-        (true, None) => "values",
-        (false, _) => "output",
-    };
-    if args.format == SummaryFormat::Json {
-        let json = serde_json::json!({
-            "model": plan.model,
-            "output": path.display().to_string(),
-            "written": what,
-            "shape": y.shape(),
-        });
-        Output::stdout(&format!("{json}\n"));
-    } else {
-        out.status(
-            "Wrote",
-            &format!(
-                "{} {what} f32{:?} → {}",
-                plan.model,
-                y.shape(),
-                path.display()
-            ),
-        );
+        written.map_err(|e| {
+            vec![Diagnostic::error(
+                codes::IO_WRITE,
+                format!("cannot write {}: {e}", target.display()),
+            )
+            .at_external(target.display().to_string(), 0, 0)]
+        })?;
+        let what = match (is_csv, ranked) {
+            (true, Some(_)) => "predictions",
+            (true, None) => "values",
+            (false, _) => "output",
+        };
+        if args.format == SummaryFormat::Json {
+            let mut json = serde_json::json!({
+                "model": plan.model,
+                "output": target.display().to_string(),
+                "written": what,
+                "shape": y.shape(),
+            });
+            if outputs.len() > 1 {
+                json["name"] = serde_json::Value::from(name);
+            }
+            Output::stdout(&format!("{json}\n"));
+        } else {
+            let label = if outputs.len() > 1 {
+                format!("{} `{name}`", plan.model)
+            } else {
+                plan.model.clone()
+            };
+            out.status(
+                "Wrote",
+                &format!("{label} {what} f32{:?} → {}", y.shape(), target.display()),
+            );
+        }
     }
     Ok(())
 }
 
+/// Where output `name` of a model with several goes when `-o` is `path`: the name before the
+/// extension (`preds.npy` → `preds.digit.npy`).
+fn per_output_path(path: &Path, name: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let file = match path.extension() {
+        Some(ext) => format!("{stem}.{name}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{name}"),
+    };
+    path.with_file_name(file)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::per_output_path;
     use super::print::array_repr;
+    use std::path::Path;
+
+    #[test]
+    fn each_output_of_several_goes_to_its_own_file_named_before_the_extension() {
+        let p = |s: &str, name: &str| per_output_path(Path::new(s), name);
+        assert_eq!(p("out/y.npy", "digit"), Path::new("out/y.digit.npy"));
+        assert_eq!(p("preds.csv", "parity"), Path::new("preds.parity.csv"));
+        assert_eq!(p("raw", "a"), Path::new("raw.a"));
+    }
     use ndarray::ArrayD;
 
     #[test]

@@ -37,8 +37,10 @@ pub fn compile(model: &CheckedModel, mode: Mode, hash: &str) -> Result<Execution
             format!("cannot compile `{}`: {}", e.layer, e.message),
         )
     })?;
-    plan::compile(graph, mode, &PassOptions::default(), hash.to_string())
-        .map_err(|e| internal(&e.to_string()))
+    let mut compiled = plan::compile(graph, mode, &PassOptions::default(), hash.to_string())
+        .map_err(|e| internal(&e.to_string()))?;
+    compiled.output_names = model.output_names();
+    Ok(compiled)
 }
 
 /// The most samples one batch of the pipeline holds (`batch all`: the larger split).

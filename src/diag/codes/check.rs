@@ -63,6 +63,9 @@ pub const CHECK_TARGET_INPUTS_SETTING: Code = Code::new("E0523");
 pub const CHECK_INPUT_GROUP_NAME: Code = Code::new("E0524");
 pub const CHECK_INPUT_GROUP_COLUMNS: Code = Code::new("E0525");
 pub const CHECK_INPUT_GROUP_STEP: Code = Code::new("E0526");
+pub const CHECK_OUTPUT_KEY: Code = Code::new("E0527");
+pub const CHECK_OUTPUT_WITHOUT_LOSS: Code = Code::new("E0528");
+pub const CHECK_OUTPUT_LABELS: Code = Code::new("E0529");
 // E059x: experiments (taken from the end of the range).
 pub const CHECK_EXPERIMENT_BASE: Code = Code::new("E0590");
 pub const CHECK_EXPERIMENT_SETTING: Code = Code::new("E0591");
@@ -141,6 +144,12 @@ pub(super) const TABLE: &[CodeInfo] = &[
         "input group columns overlap, are unknown or left over"
     ),
     code_info!(E0526, "step does not fit the pipeline's input groups"),
+    code_info!(
+        E0527,
+        "train setting names an output the model does not have"
+    ),
+    code_info!(E0528, "model output without a loss"),
+    code_info!(E0529, "targets do not match the model's outputs"),
     code_info!(E0590, "experiment base is not a train block"),
     code_info!(E0591, "experiment sets an unknown setting"),
     code_info!(E0592, "vary lists no values"),
@@ -206,6 +215,9 @@ const E0523: Code = CHECK_TARGET_INPUTS_SETTING;
 const E0524: Code = CHECK_INPUT_GROUP_NAME;
 const E0525: Code = CHECK_INPUT_GROUP_COLUMNS;
 const E0526: Code = CHECK_INPUT_GROUP_STEP;
+const E0527: Code = CHECK_OUTPUT_KEY;
+const E0528: Code = CHECK_OUTPUT_WITHOUT_LOSS;
+const E0529: Code = CHECK_OUTPUT_LABELS;
 const E0590: Code = CHECK_EXPERIMENT_BASE;
 const E0591: Code = CHECK_EXPERIMENT_SETTING;
 const E0592: Code = CHECK_EXPERIMENT_EMPTY;

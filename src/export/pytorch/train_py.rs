@@ -17,6 +17,15 @@ const BODY: &str = include_str!("train_body.py");
 fn unsupported(inputs: &TorchInputs<'_>) -> Vec<TorchError> {
     let t = inputs.train;
     let mut errors = Vec::new();
+    if !t.outputs.is_empty() {
+        errors.push(TorchError {
+            what: "a model with several outputs".into(),
+            why: "model.py returns one tensor and train.py takes one loss; per-output losses \
+                  and `loss_weights` are not written yet"
+                .into(),
+            span: t.span,
+        });
+    }
     if t.target == Target::Inputs {
         errors.push(TorchError {
             what: "the `target inputs` setting".into(),

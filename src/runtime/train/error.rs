@@ -21,8 +21,9 @@ pub enum TrainError {
         "the plan was compiled for inference; training needs a plan compiled with Mode::Train"
     )]
     NotATrainingPlan,
-    /// Training needs exactly one model output to take the loss of.
-    #[error("training needs exactly one model output, the plan has {0}")]
+    /// A single loss was given for a plan with several outputs (or none), or one loss per
+    /// output for another number of outputs.
+    #[error("the losses given do not match the plan's {0} output(s)")]
     OutputCount(usize),
     /// The plan is internally inconsistent (an index out of range, a missing buffer).
     #[error("internal error: {0}")]

@@ -21,6 +21,9 @@
 //! `ln(softmax)` would underflow; Keras computes the same value up to its `1e-7` clipping of
 //! the probabilities (the two agree to that clip whenever no probability falls below it).
 //!
+//! Several outputs (`outputs.rs`): one loss per output, the total `Σ wᵢ·lossᵢ`, each output's
+//! gradient `wᵢ·∂lossᵢ` seeding backward at once ([`Trainer::train_step_outputs`]).
+//!
 //! Fused dense + mse: a one-step linear regression under mse trains in one pass over the
 //! input (`dense_mse.rs`, a fast path of the dense family).
 //!
@@ -44,6 +47,7 @@ mod error;
 pub(crate) mod forward;
 pub(crate) mod fused;
 mod input;
+mod outputs;
 mod params;
 mod resume;
 mod run;
@@ -55,6 +59,7 @@ mod update;
 
 pub use error::{NonFiniteOrigin, TrainError};
 pub use input::Input;
+pub use outputs::{OutputLoss, OutputsReport};
 pub use params::ParamStore;
 #[cfg(test)]
 pub(crate) use setup::relu_through_pool;
@@ -103,6 +108,8 @@ pub struct Trainer {
     params: ParamStore,
     seed: u64,
     steps_done: u64,
+    /// The first output: the one the single-loss API trains ([`Self::train_step`] refuses a
+    /// plan with several; [`Self::train_step_outputs`] takes one loss per output).
     output: u32,
     /// Per plan value: its position among the graph inputs.
     input_pos: Vec<Option<usize>>,
@@ -125,15 +132,15 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A trainer for `plan` (compiled with `Mode::Train`, one output) starting from `params`;
+    /// A trainer for `plan` (compiled with `Mode::Train`) starting from `params`;
     /// `seed` drives the dropout masks.
     pub fn new(plan: ExecutionPlan, params: ParamStore, seed: u64) -> Result<Self, TrainError> {
         if plan.mode != Mode::Train {
             return Err(TrainError::NotATrainingPlan);
         }
-        let output = match plan.outputs.as_slice() {
-            [o] => *o,
-            outs => return Err(TrainError::OutputCount(outs.len())),
+        let output = match plan.outputs.first() {
+            Some(o) => *o,
+            None => return Err(TrainError::OutputCount(0)),
         };
         let n_values = plan.values.len();
         if params.tensors().len() != plan.params.len()
@@ -331,6 +338,9 @@ impl Trainer {
         clip: Option<Clip>,
     ) -> Result<StepReport, TrainError> {
         let step = self.steps_done + 1;
+        if self.plan.outputs.len() != 1 {
+            return Err(TrainError::OutputCount(self.plan.outputs.len()));
+        }
         let fused_mse = match weights {
             None => self.dense_mse_forward(inputs, targets, loss)?,
             Some(_) => None,

@@ -113,15 +113,27 @@ impl Trainer {
         seed_grad: &ArrayViewD<'_, f32>,
         stop: usize,
     ) -> Result<(), TrainError> {
+        self.run_backward_seeds(inputs, &[(seed, seed_grad.view())], stop)
+    }
+
+    /// Runs backward from several seeds (each a value and the loss's gradient there; a value
+    /// seeded twice receives the sum), over the steps before `stop`: a model with several
+    /// outputs seeds each output (or its softmax's logits) with its weighted loss gradient.
+    pub(super) fn run_backward_seeds(
+        &mut self,
+        inputs: &[Input<'_>],
+        seeds: &[(u32, ArrayViewD<'_, f32>)],
+        stop: usize,
+    ) -> Result<(), TrainError> {
         if !self.trained_forward {
             return Err(internal("backward needs a training-mode forward first"));
         }
         self.value_grads.iter_mut().for_each(GradSlot::reset);
         self.param_grads.iter_mut().for_each(GradSlot::reset);
-        {
+        for (seed, seed_grad) in seeds {
             let slot = self
                 .value_grads
-                .get_mut(seed as usize)
+                .get_mut(*seed as usize)
                 .ok_or_else(|| internal("loss seed out of range"))?;
             let mut t = slot.target()?;
             if t.shape() != seed_grad.shape() {

@@ -57,6 +57,20 @@ fn model(e: &mut Emitter<'_>, m: &ModelDef) {
     if let Some(out) = &m.output {
         e.punct("->", true);
         tensor_type(e, out, true);
+    } else if !m.named_outputs.is_empty() {
+        e.punct("->", true);
+        e.punct("(", true);
+        for (i, o) in m.named_outputs.iter().enumerate() {
+            if i > 0 {
+                e.punct(",", false);
+            }
+            e.token(&o.name.name, Some(o.name.span), i > 0);
+            if let Some(ty) = &o.ty {
+                e.punct(":", false);
+                tensor_type(e, ty, true);
+            }
+        }
+        e.punct(")", false);
     }
     e.punct("{", true);
     body(e, m.span, |e| {
@@ -307,6 +321,7 @@ fn expr(e: &mut Emitter<'_>, x: &Expr, space: bool, break_pipe: bool) {
             }
             e.punct("]", false);
         }
+        ExprKind::Tuple(items) => tuple(e, items, space, break_pipe),
         ExprKind::Call(c) => call(e, c, space),
         ExprKind::Pipe { head, stages } => {
             if matches!(head.kind, ExprKind::Pipe { .. }) {
@@ -324,6 +339,34 @@ fn expr(e: &mut Emitter<'_>, x: &Expr, space: bool, break_pipe: bool) {
                 call(e, stage, true);
             }
         }
+    }
+}
+
+/// A model's outputs, `(a, b)`: on one line when it fits, else one element a line, each with a
+/// trailing comma, the `)` back at the statement's indent.
+fn tuple(e: &mut Emitter<'_>, items: &[Expr], space: bool, one_a_line: bool) {
+    e.punct("(", space);
+    for (i, item) in items.iter().enumerate() {
+        if one_a_line {
+            e.break_line();
+            expr(e, item, false, false);
+            e.punct(",", false);
+        } else {
+            if i > 0 {
+                e.punct(",", false);
+            }
+            expr(e, item, i > 0, false);
+        }
+    }
+    if one_a_line {
+        // the line opens at the next token, at the indent then in force
+        let indent = e.break_indent;
+        e.break_indent = INDENT;
+        e.break_line();
+        e.punct(")", false);
+        e.break_indent = indent;
+    } else {
+        e.punct(")", false);
     }
 }
 

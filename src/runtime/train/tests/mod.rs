@@ -10,6 +10,7 @@ mod fast_paths;
 mod gradients;
 mod masking;
 mod newer_ops;
+mod outputs;
 mod resampling;
 mod step;
 
