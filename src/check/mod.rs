@@ -26,6 +26,7 @@ pub mod train_inputs;
 pub mod train_loss;
 pub mod train_metrics;
 pub mod train_monitor;
+pub mod train_optimizer;
 pub mod train_outputs;
 pub mod train_schedule;
 pub mod train_target;

@@ -11,13 +11,12 @@ use super::train_fit::{self, DataFacts};
 use super::train_loss;
 use super::train_metrics;
 use super::train_monitor;
+use super::train_optimizer::optimizer;
 use super::train_outputs;
 use super::train_schedule;
 use super::train_target;
 use super::train_trainable;
-use super::train_types::{
-    CheckedTrain, Loss, LossKind, Optimizer, OptimizerCommon, OptimizerKind, Target,
-};
+use super::train_types::{CheckedTrain, Loss, LossKind, Target};
 use super::types::CheckedModel;
 use crate::diag::suggest;
 use crate::diag::{codes, Diagnostic, FileId, Span};
@@ -40,9 +39,7 @@ pub const SETTINGS: &[&str] = &[
     "loss_weights",
 ];
 
-const POSITIVE: Kind = float(Limit::Excl(0.0), Limit::None);
-const UNIT_OPEN: Kind = float(Limit::Excl(0.0), Limit::Excl(1.0));
-const MOMENTUM: Kind = float(Limit::Incl(0.0), Limit::Excl(1.0));
+pub(super) const POSITIVE: Kind = float(Limit::Excl(0.0), Limit::None);
 const NO_ARGS: &[Param] = &[];
 const FROM_LOGITS: &[Param] = &[kw("from_logits", Kind::Bool, Default::Bool(false))];
 /// Binary and categorical cross-entropy (Keras's have `label_smoothing`; its sparse one has not).
@@ -56,61 +53,11 @@ const SMOOTHED_CROSSENTROPY: &[Param] = &[
 ];
 const HUBER: &[Param] = &[kw("delta", POSITIVE, Default::Float(1.0))];
 
-/// Options of every optimizer, with the defaults of `lr` and `weight_decay` set per optimizer
-/// (Keras's learning rates; weight decay 0 except adamw's decoupled 0.01, PyTorch's).
-macro_rules! optimizer_params {
-    ($lr:expr, $wd:expr $(, $extra:expr)*) => {
-        &[
-            Param { aliases: &["learning_rate"], ..kw("lr", POSITIVE, Default::Float($lr)) },
-            kw("weight_decay", float(Limit::Incl(0.0), Limit::None), Default::Float($wd)),
-            kw("clipnorm", POSITIVE, Default::Absent),
-            kw("clipvalue", POSITIVE, Default::Absent),
-            $($extra,)*
-        ]
-    };
-}
-
-const GD: &[Param] = optimizer_params!(0.01, 0.0);
-const SGD: &[Param] = optimizer_params!(
-    0.01,
-    0.0,
-    kw("momentum", MOMENTUM, Default::Float(0.0)),
-    kw("nesterov", Kind::Bool, Default::Bool(false))
-);
-/// Adam's options (Keras's defaults), with `weight_decay` defaulting to `$wd`.
-macro_rules! adam_params {
-    ($wd:expr) => {
-        optimizer_params!(
-            0.001,
-            $wd,
-            kw("beta1", UNIT_OPEN, Default::Float(0.9)),
-            kw("beta2", UNIT_OPEN, Default::Float(0.999)),
-            kw("epsilon", POSITIVE, Default::Float(1e-7))
-        )
-    };
-}
-const ADAM: &[Param] = adam_params!(0.0);
-const ADAMW: &[Param] = adam_params!(0.01);
-const RMSPROP: &[Param] = optimizer_params!(
-    0.001,
-    0.0,
-    kw("rho", UNIT_OPEN, Default::Float(0.9)),
-    kw("momentum", MOMENTUM, Default::Float(0.0)),
-    kw("centered", Kind::Bool, Default::Bool(false)),
-    kw("epsilon", POSITIVE, Default::Float(1e-7))
-);
-/// Every optimizer with its options (for binding, and for the editor's completion).
-pub const OPTIMIZERS: &[(&str, &[Param])] = &[
-    ("gd", GD),
-    ("sgd", SGD),
-    ("adam", ADAM),
-    ("adamw", ADAMW),
-    ("rmsprop", RMSPROP),
-];
 const EPOCHS: &[Param] = &[pos("epochs", int_min(1), Default::Required)];
 const SEED: &[Param] = &[pos("seed", int_min(0), Default::Required)];
 const CHECKPOINT: &[Param] = &[kw("every", int_min(1), Default::Required)];
 const INIT: &[Param] = &[pos("path", Kind::Str, Default::Required)];
+pub use super::train_optimizer::OPTIMIZERS;
 pub use train_schedule::SCHEDULES;
 
 /// What the train checker knows about the rest of the file.
@@ -443,7 +390,7 @@ fn bind_setting(
 }
 
 /// `key name` or `key name(args)`: the chosen name, its span and arguments.
-fn choice_of<'s>(
+pub(super) fn choice_of<'s>(
     file: FileId,
     s: &'s Setting,
     choices: &[&str],
@@ -567,58 +514,4 @@ fn bind_loss(
         delta: b.opt_float("delta").unwrap_or(1.0),
         label_smoothing: b.opt_float("label_smoothing").unwrap_or(0.0),
     })
-}
-
-fn optimizer(file: FileId, s: &Setting, diags: &mut Vec<Diagnostic>) -> Option<Optimizer> {
-    let names: Vec<&str> = OPTIMIZERS.iter().map(|(n, _)| *n).collect();
-    let (name, args, span) = choice_of(file, s, &names, diags)?;
-    let params = OPTIMIZERS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, p)| *p)?;
-    let b = sig::bind(
-        file,
-        &Signature { params },
-        &format!("optimizer `{name}`"),
-        args,
-        span,
-        diags,
-    )?;
-    let common = OptimizerCommon {
-        lr: b.float("lr"),
-        weight_decay: b.float("weight_decay"),
-        clipnorm: b.opt_float("clipnorm"),
-        clipvalue: b.opt_float("clipvalue"),
-    };
-    let adam = || (b.float("beta1"), b.float("beta2"), b.float("epsilon"));
-    let kind = match name {
-        "gd" => OptimizerKind::Gd,
-        "sgd" => OptimizerKind::Sgd {
-            momentum: b.float("momentum"),
-            nesterov: b.bool("nesterov"),
-        },
-        "adam" => {
-            let (beta1, beta2, epsilon) = adam();
-            OptimizerKind::Adam {
-                beta1,
-                beta2,
-                epsilon,
-            }
-        }
-        "adamw" => {
-            let (beta1, beta2, epsilon) = adam();
-            OptimizerKind::AdamW {
-                beta1,
-                beta2,
-                epsilon,
-            }
-        }
-        _ => OptimizerKind::RmsProp {
-            rho: b.float("rho"),
-            momentum: b.float("momentum"),
-            centered: b.bool("centered"),
-            epsilon: b.float("epsilon"),
-        },
-    };
-    Some(Optimizer { kind, common })
 }
