@@ -35,6 +35,25 @@ pub enum Initializer {
     UnitForgetBias,
 }
 
+/// The runtime initializer of an IR parameter's [`crate::ir::Init`] (one mapping for fresh
+/// weights and the trainer's parameter store).
+impl From<crate::ir::Init> for Initializer {
+    fn from(init: crate::ir::Init) -> Self {
+        use crate::ir::Init;
+        match init {
+            Init::GlorotUniform => Initializer::GlorotUniform,
+            Init::Zeros => Initializer::Zeros,
+            Init::Ones => Initializer::Ones,
+            Init::Orthogonal => Initializer::Orthogonal { gain: 1.0 },
+            Init::Uniform { limit } => Initializer::Uniform {
+                low: -limit,
+                high: limit,
+            },
+            Init::UnitForgetBias => Initializer::UnitForgetBias,
+        }
+    }
+}
+
 /// Why an initializer could not produce the requested tensor.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InitError {

@@ -10,7 +10,7 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use super::error::TrainError;
-use crate::ir::{Init, ParamSource};
+use crate::ir::ParamSource;
 use crate::plan::ExecutionPlan;
 use crate::runtime::init::{initialize, Initializer};
 
@@ -25,21 +25,6 @@ pub(crate) fn splitmix64(mut z: u64) -> u64 {
 /// A seed derived from `seed` and two indices (deterministic, well mixed).
 pub(crate) fn derive_seed(seed: u64, a: u64, b: u64) -> u64 {
     splitmix64(splitmix64(splitmix64(seed) ^ a) ^ b)
-}
-
-/// The runtime initializer for an IR [`Init`].
-fn initializer(init: Init) -> Initializer {
-    match init {
-        Init::GlorotUniform => Initializer::GlorotUniform,
-        Init::Zeros => Initializer::Zeros,
-        Init::Ones => Initializer::Ones,
-        Init::Orthogonal => Initializer::Orthogonal { gain: 1.0 },
-        Init::Uniform { limit } => Initializer::Uniform {
-            low: -limit,
-            high: limit,
-        },
-        Init::UnitForgetBias => Initializer::UnitForgetBias,
-    }
 }
 
 /// Parameter tensors in plan order.
@@ -61,7 +46,7 @@ impl ParamStore {
                 });
             }
             let tensor = initialize(
-                initializer(p.init),
+                Initializer::from(p.init),
                 &p.shape,
                 derive_seed(seed, 0, index as u64),
             )

@@ -2,7 +2,7 @@
 //! parameters' bytes checked against a limit before anything is allocated.
 
 use super::{Weights, WeightsError};
-use crate::ir::{Init, ParamSource};
+use crate::ir::ParamSource;
 use crate::plan::ExecutionPlan;
 use crate::runtime::init::{initialize, Initializer};
 use crate::util::limits::DEFAULT_MAX_PARAM_BYTES;
@@ -20,20 +20,6 @@ pub fn param_seed(seed: u64, name: &str) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-fn initializer(init: Init) -> Initializer {
-    match init {
-        Init::GlorotUniform => Initializer::GlorotUniform,
-        Init::Zeros => Initializer::Zeros,
-        Init::Ones => Initializer::Ones,
-        Init::Orthogonal => Initializer::Orthogonal { gain: 1.0 },
-        Init::Uniform { limit } => Initializer::Uniform {
-            low: -limit,
-            high: limit,
-        },
-        Init::UnitForgetBias => Initializer::UnitForgetBias,
-    }
 }
 
 /// Fresh weights for `plan`: every stored parameter from its initializer, then the derived ones.
@@ -67,8 +53,12 @@ pub fn init_weights_within(
     let mut slots = Vec::with_capacity(plan.params.len());
     for p in &plan.params {
         slots.push(if p.source == ParamSource::Stored {
-            let v = initialize(initializer(p.init), &p.shape, param_seed(seed, &p.name))
-                .map_err(|e| WeightsError::PlanMismatch(format!("{}: {e}", p.name)))?;
+            let v = initialize(
+                Initializer::from(p.init),
+                &p.shape,
+                param_seed(seed, &p.name),
+            )
+            .map_err(|e| WeightsError::PlanMismatch(format!("{}: {e}", p.name)))?;
             Some(v)
         } else {
             None
