@@ -10,9 +10,11 @@
 //! GEMM per row), bias and activation into the tile, then the pool from the tile into the output.
 //! Every number is computed as in the unfused steps, so the results are bit-identical.
 //!
-//! A batch of fewer samples than threads (batch 1) makes one slice; its product then splits
-//! its rows (output pixels) between the threads when it is large enough
-//! (`simd_gemm::PARALLEL_MIN_WORK`), which gives the same bits again.
+//! The slices of the batch, one per thread, are the parts of one intra-op pool job
+//! ([`crate::runtime::pool`]). A batch of fewer samples than threads (batch 1) makes one slice;
+//! its product then splits its rows (output pixels) between the pool's threads when it is large
+//! enough (`simd_gemm::PARALLEL_MIN_WORK`), or its columns when it has too few rows, which gives
+//! the same bits again.
 
 use crate::ir::{Activation, Op, Padding, Window};
 use crate::plan::ExecutionPlan;

@@ -43,8 +43,8 @@ const SMALL_LHS: usize = 4096;
 pub(crate) const PARALLEL_MIN_WORK: usize = 1 << 21;
 /// Multiply-adds below which a product of too few rows to split by rows (under two tiles) is
 /// not split by columns either. Lower than [`PARALLEL_MIN_WORK`]: such products come from
-/// convolutions at batch 1 and weight gradients of a first layer, run while the pool's other
-/// threads are already awake from the previous step's split.
+/// convolutions at batch 1 and weight gradients of a first layer, run while the intra-op
+/// pool's workers are still spinning from the previous step's split.
 const COLUMN_SPLIT_MIN_WORK: usize = 1 << 18;
 
 /// Where the left-hand matrix `A` (`m × k`) lies in its buffer.
@@ -158,13 +158,13 @@ pub struct GemmCall<'a> {
     pub ldc: usize,
     pub accumulate: bool,
     pub epilogue: Epilogue<'a>,
-    /// Whether the rows may be split between the current rayon pool's threads (done only when
-    /// the product is large).
+    /// Whether the rows may be split between the intra-op pool's threads
+    /// ([`crate::runtime::pool`], done only when the product is large).
     pub parallel: bool,
 }
 
-/// Runs `call` into `out` (`C`). Splits the rows between the current rayon pool's threads
-/// when `call.parallel` and the product is large.
+/// Runs `call` into `out` (`C`). Splits the rows (or, for fewer than two tiles of rows, the
+/// columns) between the intra-op pool's threads when `call.parallel` and the product is large.
 ///
 /// Returns `false`, touching nothing, when the CPU lacks AVX2 or FMA, or when a buffer is too
 /// short for the shapes given; callers then use matrixmultiply.
