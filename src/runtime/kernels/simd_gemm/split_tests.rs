@@ -141,8 +141,8 @@ fn pool_splits_call_after_call_give_the_serial_bits() {
     // The second conv's product (121 rows: split by rows) and the third's (9 rows: by
     // columns), as a batch-1 forward pass runs them.
     let shapes = [(121usize, 288usize, 64usize), (9, 576, 128)];
-    assert!(121 * 288 * 64 >= super::PARALLEL_MIN_WORK);
-    assert!(9 * 576 * 128 >= COLUMN_SPLIT_MIN_WORK);
+    const { assert!(121 * 288 * 64 >= super::PARALLEL_MIN_WORK) };
+    const { assert!(9 * 576 * 128 >= COLUMN_SPLIT_MIN_WORK) };
     let serial: Vec<Vec<u32>> = shapes
         .iter()
         .map(|&(m, k, n)| product_bits(m, k, n, false))
