@@ -8,6 +8,7 @@ pub mod loss;
 pub mod metrics;
 pub(crate) mod ops;
 pub mod optim;
+pub mod pool;
 pub mod schedule;
 pub mod train;
 pub mod weights;

@@ -10,9 +10,11 @@
 //! GEMM per row), bias and activation into the tile, then the pool from the tile into the output.
 //! Every number is computed as in the unfused steps, so the results are bit-identical.
 //!
-//! A batch of fewer samples than threads (batch 1) makes one slice; its product then splits
-//! its rows (output pixels) between the threads when it is large enough
-//! (`simd_gemm::PARALLEL_MIN_WORK`), which gives the same bits again.
+//! The slices of the batch, one per thread, are the parts of one intra-op pool job
+//! ([`crate::runtime::pool`]). A batch of fewer samples than threads (batch 1) makes one slice;
+//! its product then splits its rows (output pixels) between the pool's threads when it is large
+//! enough (`simd_gemm::PARALLEL_MIN_WORK`), or its columns when it has too few rows, which gives
+//! the same bits again.
 
 use crate::ir::{Activation, Op, Padding, Window};
 use crate::plan::ExecutionPlan;
@@ -23,6 +25,7 @@ use crate::runtime::kernels::conv::{
 };
 use crate::runtime::kernels::pool::{pool2d_forward, Pool2dParams};
 use crate::runtime::kernels::{KernelError, KernelResult};
+use crate::runtime::pool;
 
 use super::elementwise::bias_activation;
 
@@ -207,7 +210,7 @@ impl ConvStep {
         // Samples are independent: each thread convolves its own slice of the batch with its
         // own workspace. A sample's output does not depend on the slicing (GEMM rows are
         // computed independently), so results are identical for every thread count.
-        let ranges = batch_ranges(s.n, rayon::current_num_threads());
+        let ranges = batch_ranges(s.n, pool::threads());
         self.slices
             .resize_with(ranges.len(), ConvWorkspace::default);
         let in_sample = x_dims[1] * x_dims[2] * x_dims[3];
@@ -226,7 +229,7 @@ impl ConvStep {
         }
         // One slice for all threads (a batch smaller than the pool): the slice's product splits
         // its rows instead, with the same bits (each element is one fixed chain).
-        let split = jobs.len() == 1 && rayon::current_num_threads() > 1;
+        let split = jobs.len() == 1 && pool::threads() > 1;
         let run = |(count, xs, out, ws): (usize, &[f32], &mut [f32], &mut ConvWorkspace)| {
             let xv = ndarray::ArrayView4::from_shape([count, x_dims[1], x_dims[2], x_dims[3]], xs)
                 .map_err(|e| shape_err(e.to_string()))?;
@@ -234,13 +237,7 @@ impl ConvStep {
                 .map_err(|e| shape_err(e.to_string()))?;
             conv_bias_activation(xv, kv, bias, activation, &geom, ws, ov, split)
         };
-        if jobs.len() == 1 {
-            jobs.into_iter().try_for_each(run)?;
-        } else {
-            use rayon::prelude::*;
-            jobs.into_par_iter().try_for_each(run)?;
-        }
-        Ok(())
+        pool::try_run_each(jobs, run)
     }
 
     /// Runs the convolution of `x` (bias, activation) and then `pool` over it into `out` (the
@@ -274,7 +271,7 @@ impl ConvStep {
         let conv_sample = s.oh * s.ow * s.o;
         let out_sample = ph * pw * pc;
         let tile = crate::plan::fuse::tile_samples(s.oh * s.ow);
-        let ranges = batch_ranges(s.n, rayon::current_num_threads());
+        let ranges = batch_ranges(s.n, pool::threads());
         self.slices
             .resize_with(ranges.len(), ConvWorkspace::default);
         self.tiles.resize_with(ranges.len(), Vec::new);
@@ -294,7 +291,7 @@ impl ConvStep {
                 .ok_or_else(|| shape_err("input shorter than its shape".into()))?;
             jobs.push((b - a, xs, mine, ws, scratch));
         }
-        let split = jobs.len() == 1 && rayon::current_num_threads() > 1;
+        let split = jobs.len() == 1 && pool::threads() > 1;
         let run = |(count, xs, out, ws, scratch): (
             usize,
             &[f32],
@@ -330,11 +327,6 @@ impl ConvStep {
             }
             Ok(())
         };
-        if jobs.len() == 1 {
-            jobs.into_iter().try_for_each(run)
-        } else {
-            use rayon::prelude::*;
-            jobs.into_par_iter().try_for_each(run)
-        }
+        pool::try_run_each(jobs, run)
     }
 }

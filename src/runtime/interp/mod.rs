@@ -18,12 +18,14 @@
 //! [`Interpreter::forward`] every value can be read with [`Interpreter::value`]; the backward
 //! pass (next step of the runtime) reads them there.
 //!
-//! Threading and determinism: conv and recurrent steps split the batch into one contiguous
-//! slice per rayon thread, each with its own scratch (a batch too small for more than one
-//! slice splits its conv products' rows between the threads instead), and every step runs inside
-//! `linalg::serial`, so GEMMs stay on the thread that calls them; run with
-//! `MATMUL_NUM_THREADS=1` so matrixmultiply's pool (a CPU without AVX2 + FMA) does not
-//! compete with rayon's. A sample's result does not depend on
+//! Threading and determinism: conv, recurrent and large dense steps split the batch into one
+//! contiguous slice per thread (as many as the current rayon pool has), each with its own
+//! scratch, run as the parts of one job of the intra-op pool ([`crate::runtime::pool`], whose
+//! workers spin between steps instead of sleeping); a batch too small for more than one slice
+//! splits its conv products' rows (or columns) between the pool's threads instead. Every step
+//! runs inside `linalg::serial`, so other GEMMs stay on the thread that calls them; run with
+//! `MATMUL_NUM_THREADS=1` so matrixmultiply's pool (a CPU without AVX2 + FMA) does not compete
+//! with ours. A sample's result does not depend on
 //! the slicing (GEMM rows are independent and every element is summed in a fixed order), so
 //! outputs are bit-identical for any thread count (tested).
 

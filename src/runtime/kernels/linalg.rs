@@ -7,10 +7,11 @@
 //! else in ndarray's `general_mat_mul` (matrixmultiply's `sgemm`, threaded by
 //! `MATMUL_NUM_THREADS`).
 //!
-//! Threading policy: only GEMM is multi-threaded. Our kernel splits rows between the current
-//! rayon pool's threads, except inside [`serial`], which the interpreter uses because it
-//! already runs one slice of the batch per thread; matrixmultiply splits the output into
-//! blocks. Either way each output element is summed by one thread in a fixed order, so a fixed
+//! Threading policy: only GEMM is multi-threaded. Our kernel splits rows (or columns) between
+//! the intra-op pool's threads ([`crate::runtime::pool`], as many as the current rayon pool
+//! has), except inside [`serial`], which the batch-sliced kernels use because they already run
+//! one slice of the batch per thread, and inside a pool job; matrixmultiply splits the output
+//! into blocks. Either way each output element is summed by one thread in a fixed order, so a fixed
 //! thread count gives bit-identical results. Everything else (im2col, pools, activations,
 //! norms) runs on the calling thread, and so do matrix-vector products (one output row or
 //! column), which skip GEMM for a hand-written dot/axpy loop: they are memory-bound and cheap
@@ -146,9 +147,9 @@ pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Whether a kernel on this thread may split its work between the pool's threads (false
-/// inside [`serial`]).
+/// inside [`serial`] and inside a part of an intra-op pool job).
 pub(crate) fn may_split() -> bool {
-    !SERIAL.with(std::cell::Cell::get)
+    !SERIAL.with(std::cell::Cell::get) && !crate::runtime::pool::in_job()
 }
 
 /// `c ← a·b` (or `c += a·b`) in [`simd_gemm`] when the CPU has it and the views lie in
@@ -199,15 +200,8 @@ fn own_gemm_lhs(
     let Some(bdata) = b.as_slice_memory_order() else {
         return false;
     };
+    // Small products run whole on this thread; large ones split on the intra-op pool.
     let parallel = may_split();
-    if parallel
-        && rayon::current_num_threads() > 1
-        && m.saturating_mul(n).saturating_mul(k) < simd_gemm::PARALLEL_MIN_WORK
-    {
-        // Too small to split in a rayon scope (the wake-ups cost more than the product);
-        // matrixmultiply's spinning workers split it for less.
-        return false;
-    }
     let Some(cdata) = c.as_slice_memory_order_mut() else {
         return false;
     };

@@ -8,8 +8,9 @@
 //! [`KernelError::Layout`] instead of being copied behind the caller's back. Backward kernels
 //! overwrite their gradient outputs (they never accumulate).
 //!
-//! Threading: GEMM is parallel (our [`simd_gemm`] over the rayon pool, or matrixmultiply's own
-//! pool, `MATMUL_NUM_THREADS`; see the `linalg` notes), and [`rnn::rnn_forward_sliced`] and
+//! Threading: GEMM is parallel (our [`simd_gemm`] over the intra-op pool
+//! [`crate::runtime::pool`], or matrixmultiply's own pool, `MATMUL_NUM_THREADS`; see the
+//! `linalg` notes), and, on rayon's pool, [`rnn::rnn_forward_sliced`] and
 //! [`conv_sliced`] run a recurrent layer's or a convolution's batch slices side by side, as
 //! [`attention::mha_forward`] does for multi-head attention. For a
 //! fixed thread count every kernel is bit-deterministic.

@@ -29,6 +29,8 @@
 // The tile loop's helpers must inline into the `target_feature` functions that call them.
 #![allow(clippy::inline_always)]
 
+use crate::runtime::pool;
+
 /// Rows of `C` per register tile.
 const MR: usize = 6;
 /// Columns of `C` per register tile (two 8-lane vectors).
@@ -41,8 +43,8 @@ const SMALL_LHS: usize = 4096;
 pub(crate) const PARALLEL_MIN_WORK: usize = 1 << 21;
 /// Multiply-adds below which a product of too few rows to split by rows (under two tiles) is
 /// not split by columns either. Lower than [`PARALLEL_MIN_WORK`]: such products come from
-/// convolutions at batch 1 and weight gradients of a first layer, run while the pool's other
-/// threads are already awake from the previous step's split.
+/// convolutions at batch 1 and weight gradients of a first layer, run while the intra-op
+/// pool's workers are still spinning from the previous step's split.
 const COLUMN_SPLIT_MIN_WORK: usize = 1 << 18;
 
 /// Where the left-hand matrix `A` (`m × k`) lies in its buffer.
@@ -156,13 +158,13 @@ pub struct GemmCall<'a> {
     pub ldc: usize,
     pub accumulate: bool,
     pub epilogue: Epilogue<'a>,
-    /// Whether the rows may be split between the current rayon pool's threads (done only when
-    /// the product is large).
+    /// Whether the rows may be split between the intra-op pool's threads
+    /// ([`crate::runtime::pool`], done only when the product is large).
     pub parallel: bool,
 }
 
-/// Runs `call` into `out` (`C`). Splits the rows between the current rayon pool's threads
-/// when `call.parallel` and the product is large.
+/// Runs `call` into `out` (`C`). Splits the rows (or, for fewer than two tiles of rows, the
+/// columns) between the intra-op pool's threads when `call.parallel` and the product is large.
 ///
 /// Returns `false`, touching nothing, when the CPU lacks AVX2 or FMA, or when a buffer is too
 /// short for the shapes given; callers then use matrixmultiply.
@@ -175,11 +177,7 @@ pub fn gemm(call: &GemmCall<'_>, out: &mut [f32]) -> bool {
     if m == 0 || n == 0 {
         return true;
     }
-    let threads = if call.parallel {
-        rayon::current_num_threads()
-    } else {
-        1
-    };
+    let threads = if call.parallel { pool::threads() } else { 1 };
     let work = m.saturating_mul(n).saturating_mul(k);
     if threads > 1 && m >= 2 * MR && work >= PARALLEL_MIN_WORK {
         split_rows(call, threads, out);
@@ -215,20 +213,10 @@ fn split_rows(call: &GemmCall<'_>, threads: usize, out: &mut [f32]) {
         start = end;
     }
     let call = *call;
-    rayon::scope(|scope| {
-        let mut jobs = jobs.into_iter();
-        let first = jobs.next();
-        for (row0, rows, c) in jobs {
-            scope.spawn(move |_| {
-                // SAFETY: the caller checked AVX2, FMA and `fits`; `c` holds rows
-                // `row0..row0 + rows` of `C`, which `fits` checked as part of the whole.
-                unsafe { kernel::run(&call, row0, rows, c) };
-            });
-        }
-        if let Some((row0, rows, c)) = first {
-            // SAFETY: as above.
-            unsafe { kernel::run(&call, row0, rows, c) };
-        }
+    pool::run_each(jobs, |(row0, rows, c)| {
+        // SAFETY: the caller checked AVX2, FMA and `fits`; `c` holds rows `row0..row0 + rows`
+        // of `C`, which `fits` checked as part of the whole.
+        unsafe { kernel::run(&call, row0, rows, c) };
     });
 }
 
@@ -269,19 +257,18 @@ fn split_columns(call: &GemmCall<'_>, threads: usize, out: &mut [f32]) {
             (j0, j1, block)
         })
         .collect();
-    let first = part(bounds[0], bounds[1], ldc);
-    rayon::scope(|scope| {
-        for (j0, j1, block) in &mut blocks {
-            let call = part(*j0, *j1, *j1 - *j0);
-            scope.spawn(move |_| {
-                // SAFETY: the caller checked AVX2, FMA and `fits` for the whole call; this one
-                // reads columns `j0..j1` of `B` and the bias (inside the checked whole) and
-                // writes a block of exactly `m × (j1 − j0)` elements with that row stride.
-                unsafe { kernel::run(&call, 0, m, block) };
-            });
-        }
-        // SAFETY: as above; `out` holds `C`, of which this writes columns `0..j1` of each row.
-        unsafe { kernel::run(&first, 0, m, out) };
+    // The first range is computed in place (row stride `ldc`), the others into their blocks.
+    let mut jobs = Vec::with_capacity(parts);
+    jobs.push((part(bounds[0], bounds[1], ldc), &mut *out));
+    for (j0, j1, block) in &mut blocks {
+        jobs.push((part(*j0, *j1, *j1 - *j0), block.as_mut_slice()));
+    }
+    pool::run_each(jobs, |(call, c)| {
+        // SAFETY: the caller checked AVX2, FMA and `fits` for the whole call; each part reads
+        // columns `j0..j1` of `B` and the bias (inside the checked whole) and writes either
+        // columns `0..j1` of `C`'s rows (the first, in place) or a block of exactly
+        // `m × (j1 − j0)` elements with that row stride.
+        unsafe { kernel::run(&call, 0, m, c) };
     });
     for (j0, j1, block) in &blocks {
         for (i, row) in block.chunks_exact(j1 - j0).enumerate() {

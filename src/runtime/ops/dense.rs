@@ -18,10 +18,11 @@ use crate::ir::{Activation, Op, ParamId};
 use crate::runtime::interp::elementwise::bias_activation;
 use crate::runtime::interp::exec::{view, view_mut, InferStep};
 use crate::runtime::interp::RunError;
+use crate::runtime::kernels::batch_ranges;
 use crate::runtime::kernels::dense::{dense_backward, dense_forward, DenseGrads};
 use crate::runtime::kernels::error::shape_err;
 use crate::runtime::kernels::linalg::{column_sums, gemm};
-use crate::runtime::kernels::{batch_ranges, run_slices};
+use crate::runtime::pool;
 use crate::runtime::train::backward::BackwardStep;
 use crate::runtime::train::context::Ctx;
 use crate::runtime::train::forward::{param, ForwardStep};
@@ -49,8 +50,8 @@ pub(crate) fn infer(
     let rows = dst.len() / units.max(1);
     let slices = row_slices(rows, inp.saturating_mul(width));
     if slices.len() > 1 && xs.len() == rows * inp && x_shape.last() == Some(&inp) {
-        // A slice of rows per thread, each a whole product on its thread: the same bits as
-        // one call (every output element is one multiply-add chain in `k` order).
+        // A slice of rows per thread (intra-op pool), each a whole product on its thread: the
+        // same bits as one call (every output element is one multiply-add chain in `k` order).
         let mut jobs = Vec::with_capacity(slices.len());
         let (mut x_rest, mut out_rest) = (xs, &mut *dst);
         for &(start, end) in &slices {
@@ -59,7 +60,7 @@ pub(crate) fn infer(
             (x_rest, out_rest) = (x_later, o_later);
             jobs.push((end - start, xp, op));
         }
-        return ctx.kernel(run_slices(jobs, |(n, xp, op)| {
+        return ctx.kernel(pool::try_run_each(jobs, |(n, xp, op)| {
             let xv = ndarray::ArrayView2::from_shape((n, inp), xp)
                 .map_err(|e| shape_err("dense", e.to_string()))?;
             let ov = ndarray::ArrayViewMut2::from_shape((n, units), &mut *op)
@@ -80,7 +81,7 @@ pub(crate) fn infer(
 /// more (a one-row product is a matrix-vector loop, which sums in another order), else one.
 fn row_slices(rows: usize, macs_per_row: usize) -> Vec<(usize, usize)> {
     const SLICE_MIN_MACS: usize = 1 << 20;
-    let threads = rayon::current_num_threads();
+    let threads = pool::threads();
     if threads < 2 || rows < 2 * threads || rows.saturating_mul(macs_per_row) < SLICE_MIN_MACS {
         return vec![(0, rows)];
     }

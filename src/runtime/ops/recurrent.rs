@@ -342,7 +342,7 @@ pub(super) fn rnn_sliced(
         }
     };
     let out_sample: usize = layer.out_shape.iter().skip(1).product();
-    let ranges = crate::runtime::kernels::batch_ranges(n, rayon::current_num_threads());
+    let ranges = crate::runtime::kernels::batch_ranges(n, crate::runtime::pool::threads());
     caches.resize_with(ranges.len(), rnn::RnnCache::default);
     let mut jobs = Vec::with_capacity(ranges.len());
     let mut rest = dst;
@@ -403,12 +403,7 @@ pub(super) fn rnn_sliced(
             }
         }
     };
-    if jobs.len() == 1 {
-        jobs.into_iter().try_for_each(run)
-    } else {
-        use rayon::prelude::*;
-        jobs.into_par_iter().try_for_each(run)
-    }
+    crate::runtime::pool::try_run_each(jobs, run)
 }
 
 /// The family's inference step: one arm per op of the family (called by `runtime::ops`).

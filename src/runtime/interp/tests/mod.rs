@@ -17,6 +17,7 @@ use rand_core::{Rng, SeedableRng};
 use std::fmt::Write;
 
 mod keras_convs;
+mod pool;
 mod tokens;
 mod weights;
 

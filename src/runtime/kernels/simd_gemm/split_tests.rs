@@ -1,7 +1,8 @@
 //! Column splits of products with too few rows to split by rows (a convolution at batch 1, a
 //! first layer's weight gradient): the same bits as one thread for every thread count, with
 //! bias, relu, accumulation and a strided `C` whose padding stays untouched, and the product
-//! against an f64 reference.
+//! against an f64 reference. Splits run on the intra-op pool: many in a row (the workers
+//! spinning between them) give the serial bits each time.
 
 use super::tests::{assert_close, values};
 use super::{available, gemm, Epilogue, GemmCall, Lhs, COLUMN_SPLIT_MIN_WORK};
@@ -100,5 +101,72 @@ fn column_splits_of_few_row_products_give_the_same_bits() {
                 .sum();
             assert_close(&c[i * n + j..=i * n + j], &[sum], &[mag]);
         }
+    }
+}
+
+/// One product of the seed CNN's batch-1 shapes as `C` bits, split (`parallel`) or not.
+fn product_bits(m: usize, k: usize, n: usize, parallel: bool) -> Vec<u32> {
+    let a = values(m * k, 41);
+    let b = values(k * n, 42);
+    let bias = values(n, 43);
+    let mut c = vec![0.0f32; m * n];
+    let call = GemmCall {
+        lhs: Lhs::Strided {
+            data: &a,
+            row_stride: k,
+            col_stride: 1,
+        },
+        m,
+        k,
+        rhs: &b,
+        ldb: n,
+        n,
+        ldc: n,
+        accumulate: false,
+        epilogue: Epilogue {
+            bias: Some(&bias),
+            relu: true,
+        },
+        parallel,
+    };
+    assert!(gemm(&call, &mut c));
+    c.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn pool_splits_call_after_call_give_the_serial_bits() {
+    if !available() {
+        return;
+    }
+    // The second conv's product (121 rows: split by rows) and the third's (9 rows: by
+    // columns), as a batch-1 forward pass runs them.
+    let shapes = [(121usize, 288usize, 64usize), (9, 576, 128)];
+    const { assert!(121 * 288 * 64 >= super::PARALLEL_MIN_WORK) };
+    const { assert!(9 * 576 * 128 >= COLUMN_SPLIT_MIN_WORK) };
+    let serial: Vec<Vec<u32>> = shapes
+        .iter()
+        .map(|&(m, k, n)| product_bits(m, k, n, false))
+        .collect();
+    for threads in [2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap_or_else(|e| panic!("pool: {e}"));
+        pool.install(|| {
+            let before = crate::runtime::pool::worker_parts();
+            for round in 0..300 {
+                for (&(m, k, n), want) in shapes.iter().zip(&serial) {
+                    let got = product_bits(m, k, n, true);
+                    assert!(
+                        got == *want,
+                        "{m}x{k}x{n}, round {round}, {threads} threads"
+                    );
+                }
+            }
+            assert!(
+                crate::runtime::pool::worker_parts() > before,
+                "the workers took parts"
+            );
+        });
     }
 }
