@@ -31,6 +31,8 @@ fn csv(path: &str) -> CsvSource {
         label_read: LabelRead::Class { classes: Some(3) },
         features: FeatureColumns::AllButLabel { count: None },
         header: true,
+        more_labels: Vec::new(),
+        label_spans: Vec::new(),
     }
 }
 
