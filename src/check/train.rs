@@ -178,15 +178,16 @@ pub fn check_train(
         let span = seen.get("metrics").map_or(header, |s| s.span);
         (m, span)
     });
-    let early_stopping = seen.get("early_stopping").map(|s| {
-        let names = outputs
-            .as_deref()
-            .map(OutputTrain::logged_names)
-            .unwrap_or_default();
-        train_monitor::early_stopping(file, s, logged, facts, &names, diags)
-    });
+    // A model with several outputs also logs `digit_loss`, `digit_accuracy`, ... to monitor.
+    let logged_names = outputs
+        .as_deref()
+        .map(OutputTrain::logged_names)
+        .unwrap_or_default();
+    let early_stopping = seen
+        .get("early_stopping")
+        .map(|s| train_monitor::early_stopping(file, s, logged, facts, &logged_names, diags));
     let schedule = seen.get("schedule").map_or(Some(Vec::new()), |s| {
-        train_schedule::schedule(file, s, logged, facts, diags)
+        train_schedule::schedule(file, s, logged, facts, &logged_names, diags)
     });
     let checkpoint = seen
         .get("checkpoint")

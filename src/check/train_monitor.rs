@@ -9,7 +9,7 @@ use super::signature::{self as sig, float, int_min, kw, Default, Kind, Limit, Pa
 use super::train_fit::DataFacts;
 use super::train_types::{EarlyStopping, Metric, MonitorMode};
 use crate::diag::{codes, Diagnostic, FileId, Span};
-use crate::syntax::ast::Setting;
+use crate::syntax::ast::{Arg, Setting};
 
 /// The values a run logs each epoch and early stopping may watch: the loss and each metric, on
 /// the training batches and (`val_`) on the validation split.
@@ -72,16 +72,11 @@ pub fn early_stopping(
     outputs: &[String],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<EarlyStopping> {
-    let own = output_monitor(file, setting, outputs, diags)?;
+    let own = output_monitor(file, "early stopping", &setting.args, outputs, diags)?;
     let rest;
     let args = match &own {
         Some(_) => {
-            rest = setting
-                .args
-                .iter()
-                .filter(|a| a.name.as_ref().is_none_or(|k| k.name != "monitor"))
-                .cloned()
-                .collect::<Vec<_>>();
+            rest = without_monitor(&setting.args);
             &rest
         }
         None => &setting.args,
@@ -165,7 +160,7 @@ pub(super) fn check_monitor(
 }
 
 /// Whether a `val_*` monitor has a validation split to be measured on (E0505 if not).
-fn check_validation(
+pub(super) fn check_validation(
     file: FileId,
     who: &str,
     monitor: &str,
@@ -205,14 +200,18 @@ fn check_validation(
 #[allow(clippy::option_option)]
 pub(super) fn output_monitor(
     file: FileId,
-    setting: &Setting,
+    who: &str,
+    args: &[Arg],
     outputs: &[String],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Option<(String, Span)>> {
     if outputs.is_empty() {
         return Some(None);
     }
-    let Some(arg) = setting.keyword("monitor") else {
+    let Some(arg) = args
+        .iter()
+        .find(|a| a.name.as_ref().is_some_and(|k| k.name == "monitor"))
+    else {
         return Some(None);
     };
     let crate::syntax::ast::ExprKind::Name(n) = &arg.value.kind else {
@@ -233,10 +232,7 @@ pub(super) fn output_monitor(
     }
     let mut d = Diagnostic::error(
         codes::CHECK_MONITOR,
-        format!(
-            "`{}` monitors `{name}`, which this run does not log",
-            setting.key.name
-        ),
+        format!("{who} monitors `{name}`, which this run does not log"),
     )
     .primary(file, n.span, "not a logged value")
     .note(format!("this run logs {}", known.join(", ")));
@@ -245,6 +241,14 @@ pub(super) fn output_monitor(
     }
     diags.push(d);
     None
+}
+
+/// `args` without their `monitor` argument (bound apart, by [`output_monitor`]).
+pub(super) fn without_monitor(args: &[Arg]) -> Vec<Arg> {
+    args.iter()
+        .filter(|a| a.name.as_ref().is_none_or(|k| k.name != "monitor"))
+        .cloned()
+        .collect()
 }
 
 /// The direction of `mode` (`min`, `max`, or `auto`: by the monitored value's name).

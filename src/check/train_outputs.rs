@@ -367,9 +367,10 @@ impl Fit<'_> {
                 setting_span(t),
                 "`target inputs` gives 1 target".to_string(),
             ),
+            // The whole `label:` list (its entries, first to last).
             (None, Some(l)) => (
                 sets.len(),
-                l.span,
+                sets.iter().skip(1).fold(l.span, |at, s| at.to(s.span)),
                 format!(
                     "this source yields {} label column{}",
                     sets.len(),

@@ -190,12 +190,21 @@ fn csv_labels(ctx: &mut Ctx, b: &Bound<'_>) -> Option<CsvLabels> {
                     Diagnostic::error(
                         DATA_ARGUMENT_RANGE,
                         format!(
-                            "`classes` gives {} counts for {} label columns",
+                            "`classes` gives {} count{} for {} label columns",
                             counts.len(),
+                            if counts.len() == 1 { "" } else { "s" },
                             columns.len()
                         ),
                     )
-                    .primary(ctx.file, e.span, format!("{} counts", counts.len()))
+                    .primary(
+                        ctx.file,
+                        e.span,
+                        format!(
+                            "{} count{}",
+                            counts.len(),
+                            if counts.len() == 1 { "" } else { "s" }
+                        ),
+                    )
                     .secondary(
                         ctx.file,
                         list.span,
