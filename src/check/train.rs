@@ -16,7 +16,7 @@ use super::train_outputs;
 use super::train_schedule;
 use super::train_target;
 use super::train_trainable;
-use super::train_types::{CheckedTrain, Loss, LossKind, Target};
+use super::train_types::{CheckedTrain, Loss, LossKind, OutputTrain, Target};
 use super::types::CheckedModel;
 use crate::diag::suggest;
 use crate::diag::{codes, Diagnostic, FileId, Span};
@@ -178,11 +178,16 @@ pub fn check_train(
         let span = seen.get("metrics").map_or(header, |s| s.span);
         (m, span)
     });
+    // A model with several outputs also logs `digit_loss`, `digit_accuracy`, ... to monitor.
+    let logged_names = outputs
+        .as_deref()
+        .map(OutputTrain::logged_names)
+        .unwrap_or_default();
     let early_stopping = seen
         .get("early_stopping")
-        .map(|s| train_monitor::early_stopping(file, s, logged, facts, diags));
+        .map(|s| train_monitor::early_stopping(file, s, logged, facts, &logged_names, diags));
     let schedule = seen.get("schedule").map_or(Some(Vec::new()), |s| {
-        train_schedule::schedule(file, s, logged, facts, diags)
+        train_schedule::schedule(file, s, logged, facts, &logged_names, diags)
     });
     let checkpoint = seen
         .get("checkpoint")
@@ -291,7 +296,7 @@ pub fn data_facts(spec: &crate::data::PipelineSpec) -> Option<DataFacts> {
             label_span = pair[1].span;
         }
     }
-    let labels = element.label.as_ref().map(|label| LabelFacts {
+    let facts = |label: &typing::LabelType, span| LabelFacts {
         dtype: dtype(label.dtype),
         shape: label.shape.clone(),
         num_classes: match label.kind {
@@ -299,14 +304,31 @@ pub fn data_facts(spec: &crate::data::PipelineSpec) -> Option<DataFacts> {
             LabelKind::OneHot { classes } => Some(classes as usize),
             LabelKind::Value => None,
         },
-        span: label_span,
-    });
+        span,
+    };
+    // A `label:` list: each set is located at its entry (the first too, when no step changed it).
+    let entry_spans = match &spec.source.kind {
+        crate::data::spec::SourceKind::Csv(c) => c.label_spans.clone(),
+        _ => Vec::new(),
+    };
+    let first_span = match entry_spans.first() {
+        Some(&s) if label_span == spec.source.span => s,
+        _ => label_span,
+    };
+    let labels = element.label.as_ref().map(|label| facts(label, first_span));
+    let more_labels = element
+        .more_labels
+        .iter()
+        .enumerate()
+        .map(|(k, l)| facts(l, entry_spans.get(k + 1).copied().unwrap_or(label_span)))
+        .collect();
     Some(DataFacts {
         name: spec.name.clone(),
         features_dtype: dtype(element.dtype),
         features_shape: element.shape.clone(),
         feature_span,
         labels,
+        more_labels,
         source_span: spec.source.span,
         inputs: super::train_inputs::input_facts(spec)?,
         validation: spec

@@ -23,6 +23,9 @@ pub struct DataFacts {
     pub feature_span: Span,
     /// `None`: the pipeline yields features only.
     pub labels: Option<LabelFacts>,
+    /// With a label set per model output (`label: ["digit", "parity"]`), the sets after the
+    /// first (which is `labels`), in order; empty for one label set.
+    pub more_labels: Vec<LabelFacts>,
     /// The source step (where labels come from, or would).
     pub source_span: Span,
     /// The `split` step, when the pipeline holds out validation data.
@@ -194,7 +197,7 @@ pub(super) fn check_input(
     }
 }
 
-fn check_labels(
+pub(super) fn check_labels(
     file: FileId,
     labels: &LabelFacts,
     model: &CheckedModel,
@@ -359,6 +362,7 @@ mod tests {
 
     fn facts(dtype: DType, shape: &[usize], labels: LabelFacts) -> DataFacts {
         DataFacts {
+            more_labels: Vec::new(),
             name: "D".into(),
             features_dtype: dtype,
             features_shape: shape.to_vec(),

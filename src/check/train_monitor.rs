@@ -9,7 +9,7 @@ use super::signature::{self as sig, float, int_min, kw, Default, Kind, Limit, Pa
 use super::train_fit::DataFacts;
 use super::train_types::{EarlyStopping, Metric, MonitorMode};
 use crate::diag::{codes, Diagnostic, FileId, Span};
-use crate::syntax::ast::Setting;
+use crate::syntax::ast::{Arg, Setting};
 
 /// The values a run logs each epoch and early stopping may watch: the loss and each metric, on
 /// the training batches and (`val_`) on the validation split.
@@ -69,26 +69,44 @@ pub fn early_stopping(
     setting: &Setting,
     metrics: Option<(&[Metric], Span)>,
     data: Option<&DataFacts>,
+    outputs: &[String],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<EarlyStopping> {
+    let own = output_monitor(file, "early stopping", &setting.args, outputs, diags)?;
+    let rest;
+    let args = match &own {
+        Some(_) => {
+            rest = without_monitor(&setting.args);
+            &rest
+        }
+        None => &setting.args,
+    };
     let bound = sig::bind(
         file,
         &Signature {
             params: EARLY_STOPPING,
         },
         "`early_stopping`",
-        &setting.args,
+        args,
         setting.span,
         diags,
     )?;
-    let monitor = bound.name("monitor").to_string();
-    let at = bound.span("monitor").unwrap_or(setting.key.span);
-    let written = if bound.span("monitor").is_some() {
+    let (monitor, at) = match &own {
+        Some((name, span)) => (name.clone(), Some(*span)),
+        None => (bound.name("monitor").to_string(), bound.span("monitor")),
+    };
+    let written = if at.is_some() {
         "monitored here"
     } else {
         "`monitor` defaults to `val_loss`"
     };
-    if !check_monitor(
+    let at = at.unwrap_or(setting.key.span);
+    if own.is_some() {
+        // A per-output value is logged; only a `val_` one needs a validation split.
+        if !check_validation(file, "early stopping", &monitor, (at, written), data, diags) {
+            return None;
+        }
+    } else if !check_monitor(
         file,
         "early stopping",
         &monitor,
@@ -138,6 +156,19 @@ pub(super) fn check_monitor(
             return false;
         }
     }
+    check_validation(file, who, monitor, (at, written), data, diags)
+}
+
+/// Whether a `val_*` monitor has a validation split to be measured on (E0505 if not).
+pub(super) fn check_validation(
+    file: FileId,
+    who: &str,
+    monitor: &str,
+    (at, written): (Span, &str),
+    data: Option<&DataFacts>,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    let metric = monitor.strip_prefix("val_").unwrap_or(monitor);
     if monitor.starts_with("val_") {
         if let Some(facts) = data.filter(|f| f.validation.is_none()) {
             diags.push(
@@ -159,6 +190,65 @@ pub(super) fn check_monitor(
         }
     }
     true
+}
+
+/// For a model with several outputs (`outputs`: the names it logs besides `loss`, as
+/// [`super::train_types::OutputTrain::logged_names`] gives them), the `monitor` argument of
+/// `setting` when it names one of them, with or without `val_` (`Some(None)`: no such
+/// argument, bind as usual). A name that is neither such a value nor a known monitor is E0505,
+/// with a did-you-mean over both (`None`).
+#[allow(clippy::option_option)]
+pub(super) fn output_monitor(
+    file: FileId,
+    who: &str,
+    args: &[Arg],
+    outputs: &[String],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Option<(String, Span)>> {
+    if outputs.is_empty() {
+        return Some(None);
+    }
+    let Some(arg) = args
+        .iter()
+        .find(|a| a.name.as_ref().is_some_and(|k| k.name == "monitor"))
+    else {
+        return Some(None);
+    };
+    let crate::syntax::ast::ExprKind::Name(n) = &arg.value.kind else {
+        return Some(None);
+    };
+    let name = n.name.as_str();
+    if MONITORS.contains(&name) {
+        return Some(None);
+    }
+    let bare = name.strip_prefix("val_").unwrap_or(name);
+    if outputs.iter().any(|o| o == bare) {
+        return Some(Some((name.to_string(), n.span)));
+    }
+    let mut known: Vec<String> = vec!["loss".into(), "val_loss".into()];
+    for o in outputs {
+        known.push(o.clone());
+        known.push(format!("val_{o}"));
+    }
+    let mut d = Diagnostic::error(
+        codes::CHECK_MONITOR,
+        format!("{who} monitors `{name}`, which this run does not log"),
+    )
+    .primary(file, n.span, "not a logged value")
+    .note(format!("this run logs {}", known.join(", ")));
+    if let Some(c) = crate::diag::suggest::closest(name, known.iter().map(String::as_str)) {
+        d = d.help(format!("did you mean `{c}`?"));
+    }
+    diags.push(d);
+    None
+}
+
+/// `args` without their `monitor` argument (bound apart, by [`output_monitor`]).
+pub(super) fn without_monitor(args: &[Arg]) -> Vec<Arg> {
+    args.iter()
+        .filter(|a| a.name.as_ref().is_none_or(|k| k.name != "monitor"))
+        .cloned()
+        .collect()
 }
 
 /// The direction of `mode` (`min`, `max`, or `auto`: by the monitored value's name).

@@ -8,13 +8,14 @@
 //! every output. Output: one [`OutputTrain`] per output, in the model's order, or diagnostics:
 //! a key naming no output (E0527), an output left without a loss (E0528), then per output what
 //! a one-output model gets (E0502 loss ↔ output, E0506 activation, E0510 metrics, each at that
-//! output's key), and against the data: the label sets the pipeline yields against the outputs
-//! (E0529), class weights (E0511, one output only, as in Keras).
+//! output's key), and against the data: the count of label sets the pipeline yields against
+//! the outputs (E0529), then each output's labels against its loss (E0503), class weights
+//! (E0511, one output only, as in Keras).
 
 use std::collections::HashMap;
 
 use super::train::{loss, loss_value};
-use super::train_fit::{check_features, DataFacts};
+use super::train_fit::{check_features, check_labels, DataFacts, LabelFacts};
 use super::train_loss::{check_loss_activation, check_loss_output};
 use super::train_metrics::{check_metrics_fit, metrics, setting_span};
 use super::train_types::OutputTrain;
@@ -350,7 +351,8 @@ impl Fit<'_> {
     }
 
     /// The label sets the data yields against the outputs (E0529): one per output, matched in
-    /// order, as Keras matches a list of targets to a list of outputs.
+    /// order, as Keras matches a list of targets to a list of outputs; then each output's loss
+    /// against its labels (E0502/E0503, at that output's `loss` key and its `label:` entry).
     fn check_targets(
         &self,
         outputs: &[OutputTrain],
@@ -358,19 +360,38 @@ impl Fit<'_> {
         diags: &mut Vec<Diagnostic>,
     ) {
         let file = self.file;
-        let (count, at, what) = match (self.target, &data.labels) {
+        let sets: Vec<&LabelFacts> = data.labels.iter().chain(&data.more_labels).collect();
+        let (count, at, what) = match (self.target, sets.first()) {
             (Some(t), _) => (
                 1,
                 setting_span(t),
                 "`target inputs` gives 1 target".to_string(),
             ),
-            (None, Some(l)) => (1, l.span, "this source yields 1 label column".to_string()),
+            // The whole `label:` list (its entries, first to last).
+            (None, Some(l)) => (
+                sets.len(),
+                sets.iter().skip(1).fold(l.span, |at, s| at.to(s.span)),
+                format!(
+                    "this source yields {} label column{}",
+                    sets.len(),
+                    if sets.len() == 1 { "" } else { "s" }
+                ),
+            ),
             (None, None) => (
                 0,
                 data.source_span,
                 "this source yields no labels".to_string(),
             ),
         };
+        if count == outputs.len() && self.target.is_none() {
+            for (k, (o, labels)) in outputs.iter().zip(sets).enumerate() {
+                if let Some(view) = self.model.for_output(k) {
+                    let span = Self::span_for(self.loss, &o.name);
+                    check_labels(file, labels, &view, o.loss, span, diags);
+                }
+            }
+            return;
+        }
         if count == outputs.len() {
             return;
         }
@@ -390,10 +411,16 @@ impl Fit<'_> {
         }
         diags.push(
             d.note("each output is trained against its own labels, matched in order")
-                .help(
-                    "the sources yield one label set per sample: train a model with one output \
-                     on this data",
-                ),
+                .help(format!(
+                    "give one label column per output, in the outputs' order: \
+                     `csv(..., label: [{}])` (other sources yield one label set)",
+                    self.model
+                        .outputs
+                        .iter()
+                        .map(|o| format!("\"{}\"", o.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
         );
     }
 }

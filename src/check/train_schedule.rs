@@ -10,7 +10,9 @@
 use super::signature::{self as sig, float, int_min, kw, Default, Kind, Limit, Param, Signature};
 use super::train::choice_in;
 use super::train_fit::DataFacts;
-use super::train_monitor::{check_monitor, resolve_mode, MONITORS};
+use super::train_monitor::{
+    check_monitor, check_validation, output_monitor, resolve_mode, without_monitor, MONITORS,
+};
 use super::train_types::{Metric, ReduceOnPlateau, Schedule};
 use crate::diag::{codes, Diagnostic, FileId, Span};
 use crate::syntax::ast::{Expr, ExprKind, Setting};
@@ -89,6 +91,7 @@ pub fn schedule(
     s: &Setting,
     metrics: Option<(&[Metric], Span)>,
     data: Option<&DataFacts>,
+    outputs: &[String],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Vec<Schedule>> {
     let (head, stages) = match s.args.as_slice() {
@@ -114,7 +117,7 @@ pub fn schedule(
     let mut spans = Vec::new();
     let mut ok = true;
     for expr in std::iter::once(head.clone()).chain(stages) {
-        match link(file, &expr, metrics, data, diags) {
+        match link(file, &expr, (metrics, data), outputs, diags) {
             Some(l) => {
                 out.push(l);
                 spans.push(expr.span);
@@ -165,12 +168,26 @@ fn check_order(
 fn link(
     file: FileId,
     expr: &Expr,
-    metrics: Option<(&[Metric], Span)>,
-    data: Option<&DataFacts>,
+    (metrics, data): (Option<(&[Metric], Span)>, Option<&DataFacts>),
+    outputs: &[String],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Schedule> {
     let names: Vec<&str> = SCHEDULES.iter().map(|(n, _)| *n).collect();
     let (name, args, span) = choice_in(file, "schedule", expr, expr.span, &names, diags)?;
+    // A model with several outputs may monitor a per-output value (`val_digit_loss`).
+    let own = if name == "reduce_on_plateau" {
+        output_monitor(file, "reduce_on_plateau", args, outputs, diags)?
+    } else {
+        None
+    };
+    let rest;
+    let args = match &own {
+        Some(_) => {
+            rest = without_monitor(args);
+            &rest
+        }
+        None => args,
+    };
     let params = SCHEDULES
         .iter()
         .find(|(n, _)| *n == name)
@@ -201,22 +218,37 @@ fn link(
             epochs: int("epochs"),
         },
         _ => {
-            let monitor = b.name("monitor").to_string();
-            let written = if b.span("monitor").is_some() {
+            let (monitor, at) = match &own {
+                Some((name, at)) => (name.clone(), Some(*at)),
+                None => (b.name("monitor").to_string(), b.span("monitor")),
+            };
+            let written = if at.is_some() {
                 "monitored here"
             } else {
                 "`monitor` defaults to `val_loss`"
             };
-            let at = b.span("monitor").unwrap_or(span);
-            if !check_monitor(
-                file,
-                "reduce_on_plateau",
-                &monitor,
-                (at, written),
-                metrics,
-                data,
-                diags,
-            ) {
+            let at = at.unwrap_or(span);
+            let logged = if own.is_some() {
+                check_validation(
+                    file,
+                    "reduce_on_plateau",
+                    &monitor,
+                    (at, written),
+                    data,
+                    diags,
+                )
+            } else {
+                check_monitor(
+                    file,
+                    "reduce_on_plateau",
+                    &monitor,
+                    (at, written),
+                    metrics,
+                    data,
+                    diags,
+                )
+            };
+            if !logged {
                 return None;
             }
             Schedule::ReduceOnPlateau(ReduceOnPlateau {

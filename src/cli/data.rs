@@ -219,7 +219,17 @@ fn render_split(t: &mut String, title: &str, s: &SplitStats) {
         "  features  mean {:.4}  std {:.4}  min {:.4}  max {:.4}",
         s.mean, s.std, s.min, s.max
     );
-    if let Some(counts) = &s.class_counts {
+    if s.label_sets.is_empty() {
+        render_labels(t, s.class_counts.as_deref(), s.label_mean.zip(s.label_std));
+    }
+    for (k, l) in s.label_sets.iter().enumerate() {
+        let _ = writeln!(t, "  label set {} (output {}):", k + 1, k + 1);
+        render_labels(t, l.class_counts.as_deref(), l.label_mean.zip(l.label_std));
+    }
+}
+
+fn render_labels(t: &mut String, class_counts: Option<&[usize]>, moments: Option<(f64, f64)>) {
+    if let Some(counts) = class_counts {
         let _ = writeln!(t, "  {} classes:", counts.len());
         let most = counts.iter().copied().max().unwrap_or(0).max(1);
         for (class, &n) in counts.iter().enumerate() {
@@ -227,7 +237,7 @@ fn render_split(t: &mut String, title: &str, s: &SplitStats) {
             let _ = writeln!(t, "    {class:>4} {n:>7}  {bar}");
         }
     }
-    if let (Some(m), Some(sd)) = (s.label_mean, s.label_std) {
+    if let Some((m, sd)) = moments {
         let _ = writeln!(t, "  labels    mean {m:.4}  std {sd:.4}");
     }
 }

@@ -83,16 +83,22 @@ fn take_feature_rows(f: &Features, rows: &[usize]) -> Features {
 
 /// Selects `rows` of a data set.
 pub fn take_rows(s: &Samples, rows: &[usize]) -> Samples {
-    let pick_f32 = |a: &ArrayD<f32>| gather(a, rows);
     Samples {
         features: take_feature_rows(&s.features, rows),
-        labels: match &s.labels {
-            Labels::None => Labels::None,
-            Labels::Class(c) => {
-                Labels::Class(rows.iter().filter_map(|&r| c.get(r).copied()).collect())
-            }
-            Labels::Values(v) => Labels::Values(pick_f32(v)),
-        },
+        labels: take_label_rows(&s.labels, rows),
+    }
+}
+
+/// Selects `rows` of labels; each output's label set is picked by the same rows, so a sample
+/// keeps its labels together.
+fn take_label_rows(labels: &Labels, rows: &[usize]) -> Labels {
+    match labels {
+        Labels::None => Labels::None,
+        Labels::Class(c) => Labels::Class(rows.iter().filter_map(|&r| c.get(r).copied()).collect()),
+        Labels::Values(v) => Labels::Values(gather(v, rows)),
+        Labels::Outputs(sets) => {
+            Labels::Outputs(sets.iter().map(|l| take_label_rows(l, rows)).collect())
+        }
     }
 }
 

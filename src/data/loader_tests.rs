@@ -31,6 +31,8 @@ fn digits(batch: usize, drop_remainder: bool) -> PipelineSpec {
                 label_read: LabelRead::Class { classes: Some(10) },
                 features: FeatureColumns::AllButLabel { count: Some(64) },
                 header: true,
+                more_labels: Vec::new(),
+                label_spans: Vec::new(),
             }),
             span: Span::default(),
         },

@@ -5,8 +5,8 @@
 
 use super::lower_args::{opt, Bound, Ctx};
 use super::spec::{
-    ColumnRef, CsvSource, FeatureColumns, IdxSource, LabelRead, NpySource, RegressionSource,
-    SineSource, SourceKind, SourceSpec, TokenSource,
+    ColumnRef, CsvSource, FeatureColumns, IdxSource, LabelColumn, LabelRead, NpySource,
+    RegressionSource, SineSource, SourceKind, SourceSpec, TokenSource,
 };
 use crate::diag::codes::{DATA_ARGUMENT_RANGE, DATA_ARGUMENT_TYPE, DATA_UNKNOWN_SOURCE};
 use crate::diag::suggest::help_or_list;
@@ -108,10 +108,7 @@ fn csv_source(ctx: &mut Ctx, call: &Call) -> Option<SourceKind> {
     );
     let arg = b.require(ctx, "path")?;
     let path = ctx.string(arg, "path")?;
-    let label = match b.get("label") {
-        Some(e) => Some(column_ref(ctx, e, "label")?),
-        None => None,
-    };
+    let (label, label_read, more_labels, label_spans) = csv_labels(ctx, &b)?;
     let features = match b.get("features") {
         None => FeatureColumns::AllButLabel { count: None },
         Some(e) => match &e.kind {
@@ -133,10 +130,125 @@ fn csv_source(ctx: &mut Ctx, call: &Call) -> Option<SourceKind> {
     Some(SourceKind::Csv(CsvSource {
         path,
         label,
-        label_read: label_read(ctx, &b)?,
+        label_read,
         features,
         header,
+        more_labels,
+        label_spans,
     }))
+}
+
+/// The label columns of a CSV source and how each is read: `label: "target"` with `classes: K`
+/// (one label set, as always), or `label: ["digit", "parity"]` with `classes: [10, 2]`, one
+/// class count per column (`0`: real values), or no `classes` (each column as `task:` says).
+type CsvLabels = (Option<ColumnRef>, LabelRead, Vec<LabelColumn>, Vec<Span>);
+
+fn csv_labels(ctx: &mut Ctx, b: &Bound<'_>) -> Option<CsvLabels> {
+    let items = match b.get("label").map(|e| (e, &e.kind)) {
+        Some((e, ExprKind::List(items))) if items.len() > 1 => (e, items),
+        Some((_, ExprKind::List(items))) if items.len() == 1 => {
+            let label = items.first().and_then(|e| column_ref(ctx, e, "label"))?;
+            return Some((Some(label), label_read(ctx, b)?, Vec::new(), Vec::new()));
+        }
+        Some((e, ExprKind::List(_))) => {
+            ctx.error(
+                Diagnostic::error(DATA_ARGUMENT_RANGE, "`label` lists no column")
+                    .primary(ctx.file, e.span, "an empty list")
+                    .help(
+                        "name one label column, or one per model output: `label: [\"a\", \"b\"]`",
+                    ),
+            );
+            return None;
+        }
+        Some((e, _)) => {
+            let label = column_ref(ctx, e, "label")?;
+            return Some((Some(label), label_read(ctx, b)?, Vec::new(), Vec::new()));
+        }
+        None => return Some((None, label_read(ctx, b)?, Vec::new(), Vec::new())),
+    };
+    let (list, items) = items;
+    let columns: Vec<ColumnRef> = items
+        .iter()
+        .map(|e| column_ref(ctx, e, "label"))
+        .collect::<Option<_>>()?;
+    let reads: Vec<LabelRead> = match b.get("classes") {
+        Some(e) => {
+            let ExprKind::List(counts) = &e.kind else {
+                ctx.error(
+                    Diagnostic::error(
+                        DATA_ARGUMENT_TYPE,
+                        "with several label columns, `classes` gives one count per column",
+                    )
+                    .primary(ctx.file, e.span, "one count")
+                    .secondary(ctx.file, list.span, format!("{} label columns", columns.len()))
+                    .help("write a list of the same length, `0` for a real-valued column: `classes: [10, 0]`"),
+                );
+                return None;
+            };
+            if counts.len() != columns.len() {
+                ctx.error(
+                    Diagnostic::error(
+                        DATA_ARGUMENT_RANGE,
+                        format!(
+                            "`classes` gives {} count{} for {} label columns",
+                            counts.len(),
+                            if counts.len() == 1 { "" } else { "s" },
+                            columns.len()
+                        ),
+                    )
+                    .primary(
+                        ctx.file,
+                        e.span,
+                        format!(
+                            "{} count{}",
+                            counts.len(),
+                            if counts.len() == 1 { "" } else { "s" }
+                        ),
+                    )
+                    .secondary(
+                        ctx.file,
+                        list.span,
+                        format!("{} label columns", columns.len()),
+                    )
+                    .help("give one count per label column, `0` for a real-valued column"),
+                );
+                return None;
+            }
+            if let Some(t) = b.get("task") {
+                if ctx.keyword(t, "task", TASKS)? == "regression" {
+                    ctx.error(
+                        Diagnostic::error(
+                            DATA_ARGUMENT_RANGE,
+                            "`classes` is for classification labels",
+                        )
+                        .primary(
+                            ctx.file,
+                            e.span,
+                            "but `task: regression` is set",
+                        ),
+                    );
+                    return None;
+                }
+            }
+            counts
+                .iter()
+                .map(|c| {
+                    ctx.count32(c, "classes", 0).map(|k| match k {
+                        0 => LabelRead::Value,
+                        k => LabelRead::Class { classes: Some(k) },
+                    })
+                })
+                .collect::<Option<_>>()?
+        }
+        None => vec![label_read(ctx, b)?; columns.len()],
+    };
+    let mut all = columns
+        .into_iter()
+        .zip(reads)
+        .map(|(column, read)| LabelColumn { column, read });
+    let first = all.next()?;
+    let spans = items.iter().map(|e| e.span).collect();
+    Some((Some(first.column), first.read, all.collect(), spans))
 }
 
 /// `idx(...)`.

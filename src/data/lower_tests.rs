@@ -3,7 +3,7 @@
 
 #![allow(clippy::float_cmp)] // the values compared are exact literals
 use super::*;
-use crate::data::spec::Fitted;
+use crate::data::spec::{ColumnRef, Fitted, LabelRead, SourceKind};
 use crate::data::typing::{element_type, DType, LabelKind};
 use crate::diag::codes::{
     DATA_ARGUMENT_RANGE, DATA_SHAPE_UNKNOWN, DATA_STEP_MISMATCH, DATA_UNKNOWN_ARGUMENT,
@@ -465,4 +465,62 @@ fn token_vocabulary_must_exceed_the_class_count() {
     let d = only(&diags);
     assert_eq!(d.code, DATA_ARGUMENT_RANGE);
     assert_eq!(d.primary_label().unwrap().span, tokens_span);
+}
+
+/// `csv(..., label: ["digit", "parity", "size"], classes: [10, 2, 0], features: 64)` and `map`.
+fn label_list_block(map: Vec<Call>) -> DataDef {
+    let list = e(ExprKind::List(vec![s("digit"), s("parity"), s("size")]));
+    let mut settings = vec![setting(
+        "source",
+        vec![pos(e(ExprKind::Call(call(
+            "csv",
+            vec![
+                pos(s("x.csv")),
+                kw("label", list),
+                kw("classes", e(ExprKind::List(vec![int(10), int(2), int(0)]))),
+                kw("features", int(64)),
+            ],
+        ))))],
+    )];
+    if !map.is_empty() {
+        settings.push(setting("map", vec![pos(pipe(map))]));
+    }
+    settings.push(setting("batch", vec![pos(int(8))]));
+    block(settings)
+}
+
+#[test]
+fn a_label_list_gives_one_label_set_per_column_each_read_by_its_count() {
+    let (spec, diags) = lower(&label_list_block(Vec::new()));
+    assert!(diags.is_empty(), "{diags:?}");
+    let spec = spec.unwrap();
+    let SourceKind::Csv(c) = &spec.source.kind else {
+        panic!("csv")
+    };
+    assert_eq!(c.label, Some(ColumnRef::Name("digit".into())));
+    assert_eq!(c.label_read, LabelRead::Class { classes: Some(10) });
+    assert_eq!(c.more_labels.len(), 2);
+    assert_eq!(c.more_labels[0].read, LabelRead::Class { classes: Some(2) });
+    assert_eq!(c.more_labels[1].column, ColumnRef::Name("size".into()));
+    assert_eq!(c.more_labels[1].read, LabelRead::Value);
+    assert_eq!(c.label_spans.len(), 3);
+    let ty = element_type(&spec).unwrap();
+    assert_eq!(ty.shape, vec![64]);
+    assert_eq!(
+        ty.label.unwrap().kind,
+        LabelKind::Class { classes: Some(10) }
+    );
+    let kinds: Vec<LabelKind> = ty.more_labels.iter().map(|l| l.kind).collect();
+    assert_eq!(
+        kinds,
+        [LabelKind::Class { classes: Some(2) }, LabelKind::Value]
+    );
+    // `one_hot` turns one label set; with several it is refused.
+    let (spec, _) = lower(&label_list_block(vec![call("one_hot", Vec::new())]));
+    let errors = element_type(&spec.unwrap()).unwrap_err();
+    assert_eq!(errors[0].code, DATA_STEP_MISMATCH);
+    assert!(
+        errors[0].message.contains("label set per output"),
+        "{errors:?}"
+    );
 }

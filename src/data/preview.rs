@@ -134,6 +134,12 @@ pub fn preview_png(ds: &Dataset, count: usize, epoch: u64) -> Result<Vec<u8>, Di
 fn label_text(labels: &Labels, i: usize) -> Option<String> {
     match labels {
         Labels::None => None,
+        // One text per output's label set, a blank between them (`7 1`).
+        Labels::Outputs(sets) => sets
+            .iter()
+            .map(|l| label_text(l, i))
+            .collect::<Option<Vec<_>>>()
+            .map(|t| t.join(" ")),
         Labels::Class(ids) => ids.get(i).map(ToString::to_string),
         Labels::Values(v) => {
             if i >= v.len_of(Axis(0)) {
@@ -262,6 +268,8 @@ mod tests {
             label_read: LabelRead::Class { classes: Some(10) },
             features: FeatureColumns::AllButLabel { count: Some(64) },
             header: true,
+            more_labels: Vec::new(),
+            label_spans: Vec::new(),
         });
         let ds = load_dataset(
             &spec(
@@ -318,6 +326,12 @@ mod tests {
             Some("-1.25")
         );
         assert_eq!(label_text(&Labels::None, 0), None);
+        let two = Labels::Outputs(vec![
+            Labels::Class(vec![3, 12]),
+            Labels::Values(ndarray::array![[0.5_f32], [1.0]].into_dyn()),
+        ]);
+        assert_eq!(label_text(&two, 1).as_deref(), Some("12 1.00"));
+        assert_eq!(label_text(&two, 2), None);
     }
 
     #[test]
@@ -328,6 +342,8 @@ mod tests {
             label_read: LabelRead::Value,
             features: FeatureColumns::Listed(vec![ColumnRef::Name("sunspots".into())]),
             header: true,
+            more_labels: Vec::new(),
+            label_spans: Vec::new(),
         });
         let ds = load_dataset(&spec(csv, vec![], vec![]), &root()).unwrap();
         let bytes = preview_png(&ds, 16, 0).unwrap();

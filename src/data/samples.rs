@@ -33,6 +33,9 @@ pub enum Labels {
     Class(Vec<i64>),
     /// Real-valued (or one-hot) targets, `[n, ...label shape]`.
     Values(ArrayD<f32>),
+    /// One label set per model output (`label: ["digit", "parity"]`), in the outputs' order;
+    /// each is `Class` or `Values` over the same samples, never `None` or `Outputs` again.
+    Outputs(Vec<Labels>),
 }
 
 /// A data set held in memory.
@@ -77,6 +80,24 @@ impl Labels {
             Labels::None => None,
             Labels::Class(c) => Some(c.len()),
             Labels::Values(v) => v.shape().first().copied(),
+            Labels::Outputs(sets) => sets.first().and_then(Labels::count),
+        }
+    }
+
+    /// The label set that stands for all of them where one is needed (stratifying a split,
+    /// the statistics' class counts): the first output's, or the labels themselves.
+    pub fn first(&self) -> &Labels {
+        match self {
+            Labels::Outputs(sets) => sets.first().unwrap_or(&Labels::None),
+            other => other,
+        }
+    }
+
+    /// The label sets, one per output: several for `Outputs`, else these labels alone.
+    pub fn sets(&self) -> &[Labels] {
+        match self {
+            Labels::Outputs(sets) => sets,
+            other => std::slice::from_ref(other),
         }
     }
 }

@@ -101,7 +101,8 @@ pub enum LabelRead {
     Value,
 }
 
-/// `csv("x.csv", label: "target", features: 64, header: true, classes: 10)`
+/// `csv("x.csv", label: "target", features: 64, header: true, classes: 10)`, or with a label
+/// set per model output `csv("x.csv", label: ["digit", "parity"], classes: [10, 2])`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CsvSource {
     pub path: String,
@@ -110,6 +111,20 @@ pub struct CsvSource {
     pub label_read: LabelRead,
     pub features: FeatureColumns,
     pub header: bool,
+    /// `label: ["digit", "parity"]`: the label columns after the first (which is `label`,
+    /// read as `label_read`), one label set per model output, in order. Empty for one label.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_labels: Vec<LabelColumn>,
+    /// Where each entry of a `label:` list was written (empty for one label column).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub label_spans: Vec<Span>,
+}
+
+/// One more label column of a CSV source and how it is read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelColumn {
+    pub column: ColumnRef,
+    pub read: LabelRead,
 }
 
 /// `idx("images.idx.gz", labels: "labels.idx.gz", shape: [28, 28, 1], classes: 10)`

@@ -27,11 +27,12 @@ pub struct SplitRows {
     pub test: Vec<usize>,
 }
 
-/// Each row's class, for stratifying: class ids, or the largest entry of one-hot rows. `None`
-/// for data without labels.
+/// Each row's class, for stratifying: class ids, or the largest entry of one-hot rows (of the
+/// first output's labels, when there is a label set per output). `None` for data without labels.
 pub fn strata(labels: &Labels) -> Option<Vec<i64>> {
     match labels {
         Labels::None => None,
+        Labels::Outputs(sets) => sets.first().and_then(strata),
         Labels::Class(ids) => Some(ids.clone()),
         Labels::Values(v) => {
             let n = v.shape().first().copied().unwrap_or(0);

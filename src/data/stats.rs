@@ -24,6 +24,20 @@ pub struct SplitStats {
     /// Mean and standard deviation of real-valued (or one-hot) labels.
     pub label_mean: Option<f64>,
     pub label_std: Option<f64>,
+    /// With a label set per model output, each set's statistics in the outputs' order (the
+    /// fields above then describe the first); empty for one label set.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub label_sets: Vec<LabelStats>,
+}
+
+/// Statistics of one label set.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LabelStats {
+    /// Samples per class id, for class labels.
+    pub class_counts: Option<Vec<usize>>,
+    /// Mean and standard deviation of real-valued (or one-hot) labels.
+    pub label_mean: Option<f64>,
+    pub label_std: Option<f64>,
 }
 
 /// Statistics of a whole data set.
@@ -73,8 +87,30 @@ pub fn split_stats(s: &Samples) -> SplitStats {
             ("f32", moments(values.into_iter()))
         }
     };
-    let (class_counts, label_mean, label_std) = match &s.labels {
-        Labels::None => (None, None, None),
+    let first = label_stats(s.labels.first());
+    let label_sets = match &s.labels {
+        Labels::Outputs(sets) => sets.iter().map(label_stats).collect(),
+        _ => Vec::new(),
+    };
+    SplitStats {
+        samples: s.features.len(),
+        shape: s.features.sample_shape().to_vec(),
+        dtype,
+        mean,
+        std,
+        min,
+        max,
+        class_counts: first.class_counts,
+        label_mean: first.label_mean,
+        label_std: first.label_std,
+        label_sets,
+    }
+}
+
+/// Class counts of class ids, or the moments of real-valued labels.
+fn label_stats(labels: &Labels) -> LabelStats {
+    let (class_counts, label_mean, label_std) = match labels {
+        Labels::None | Labels::Outputs(_) => (None, None, None),
         Labels::Class(ids) => {
             let classes = ids.iter().copied().max().map_or(0, |m| m.max(-1) + 1) as usize;
             let mut counts = vec![0usize; classes];
@@ -90,14 +126,7 @@ pub fn split_stats(s: &Samples) -> SplitStats {
             (None, Some(m), Some(sd))
         }
     };
-    SplitStats {
-        samples: s.features.len(),
-        shape: s.features.sample_shape().to_vec(),
-        dtype,
-        mean,
-        std,
-        min,
-        max,
+    LabelStats {
         class_counts,
         label_mean,
         label_std,
@@ -137,5 +166,26 @@ mod tests {
         assert_eq!(st.class_counts, Some(vec![2, 0, 2]));
         let json = serde_json::to_string(&st).unwrap();
         assert!(json.contains("\"class_counts\":[2,0,2]"), "{json}");
+        assert!(!json.contains("label_sets"), "{json}");
+    }
+
+    #[test]
+    fn stats_of_each_output_label_set() {
+        let s = Samples {
+            features: Features::F32(ArrayD::from_shape_vec(vec![3, 1], vec![0.0; 3]).unwrap()),
+            labels: Labels::Outputs(vec![
+                Labels::Class(vec![1, 1, 0]),
+                Labels::Values(ArrayD::from_shape_vec(vec![3, 1], vec![1.0, 2.0, 6.0]).unwrap()),
+            ]),
+        };
+        let st = split_stats(&s);
+        assert_eq!(st.class_counts, Some(vec![1, 2]));
+        assert_eq!(st.label_sets.len(), 2);
+        assert_eq!(st.label_sets[0].class_counts, Some(vec![1, 2]));
+        assert_eq!(st.label_sets[1].class_counts, None);
+        assert_eq!(st.label_sets[1].label_mean, Some(3.0));
+        // sqrt(((1-3)² + (2-3)² + (6-3)²) / 3) = sqrt(14/3)
+        let sd = st.label_sets[1].label_std.unwrap();
+        assert!((sd - (14.0f64 / 3.0).sqrt()).abs() < 1e-12);
     }
 }

@@ -46,6 +46,10 @@ pub struct ElementType {
     pub shape: Vec<usize>,
     /// `None` for unlabeled data.
     pub label: Option<LabelType>,
+    /// With a label set per model output (`label: ["digit", "parity"]`), the sets after the
+    /// first (which is `label`), in order; empty for one label set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_labels: Vec<LabelType>,
 }
 
 /// The type after one step, where the feature shape may not be known yet.
@@ -115,6 +119,7 @@ pub fn element_type(spec: &PipelineSpec) -> Result<ElementType, Vec<StepError>> 
             dtype: last.dtype,
             shape: shape.clone(),
             label: last.label.clone(),
+            more_labels: more_labels(spec),
         }),
         None => Err(vec![StepError {
             code: DATA_SHAPE_UNKNOWN,
@@ -166,7 +171,29 @@ fn stratify_error(spec: &PipelineSpec, trace: &[StepType]) -> Option<StepError> 
 /// The type after the source and after every `map` and `augment` step, in order (the steps
 /// that name no input group).
 pub fn step_types(spec: &PipelineSpec) -> Result<Vec<StepType>, Vec<StepError>> {
+    if !more_labels(spec).is_empty() {
+        if let Some(step) = spec
+            .preprocess
+            .iter()
+            .find(|s| matches!(s.op, Transform::OneHot { .. }))
+        {
+            return Err(vec![StepError::mismatch(
+                step.span,
+                "one_hot turns one set of class labels into one-hot rows, and this source has a label set per output",
+            )
+            .with_help("remove `one_hot`: train each class output with `sparse_categorical_crossentropy` on its class ids")]);
+        }
+    }
     trace(source_type(spec), &spec.preprocess, &spec.augment)
+}
+
+/// The label sets after the first of a source with one per model output (a CSV source's
+/// `label:` list); no `map` step changes them (`one_hot` and `window` refuse such sources).
+pub fn more_labels(spec: &PipelineSpec) -> Vec<LabelType> {
+    match &spec.source.kind {
+        SourceKind::Csv(c) => c.more_labels.iter().map(|l| label_of(l.read)).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// One input group's type: its columns, then after each of its steps, in order.

@@ -4,7 +4,7 @@
 //! smoothing) and left as they are for the metrics.
 
 use super::failed;
-use super::setup::Objective;
+use super::setup::{Objective, TargetPrep};
 use crate::check::train_types::Target;
 use crate::data::loader::Batch;
 use crate::data::samples::{Features, Labels};
@@ -29,32 +29,8 @@ pub(super) fn with_batch<T>(
         Target::Labels => &batch.labels,
         Target::Inputs => &Labels::None,
     };
-    let converted: Option<ArrayD<i32>> = match (&batch.features, input_dtype) {
-        (Features::I64(a), Some(crate::ir::DType::I32)) => {
-            let mut out = ArrayD::<i32>::zeros(a.raw_dim());
-            for (o, &v) in out.iter_mut().zip(a.iter()) {
-                *o = i32::try_from(v).map_err(|_| {
-                    failed(&format!("token id {v} does not fit the model's i32 input"))
-                })?;
-            }
-            Some(out)
-        }
-        _ => None,
-    };
-    let inputs: Vec<Input<'_>> = match (&batch.features, &converted) {
-        (_, Some(c)) => vec![Input::I32(c.view())],
-        (Features::F32(a), None) => vec![Input::F32(a.view())],
-        (Features::I64(a), None) => vec![Input::I64(a.view())],
-        // One input per group, in the `inputs` line's order (`check` makes it the model's).
-        (Features::Groups(groups), None) => groups
-            .iter()
-            .map(|g| match &g.features {
-                Features::F32(a) => Ok(Input::F32(a.view())),
-                Features::I64(a) => Ok(Input::I64(a.view())),
-                Features::Groups(_) => Err(failed("input groups hold no groups")),
-            })
-            .collect::<Result<_, _>>()?,
-    };
+    let converted = converted(batch, input_dtype)?;
+    let inputs = inputs(batch, converted.as_ref())?;
     let class_view;
     let as_floats = match labels {
         Labels::Class(ids) => prep.class_ids(ids),
@@ -75,6 +51,11 @@ pub(super) fn with_batch<T>(
         }
         (Labels::Values(v), None) => Targets::Dense(v.view()),
         (Labels::None, None) => return Err(failed("the data has no labels to train on")),
+        (Labels::Outputs(_), None) => {
+            return Err(failed(
+                "a label set per output needs a model with several outputs",
+            ))
+        }
     };
     let smoothed = match &targets {
         Targets::Dense(t) => prep.smooth(t),
@@ -84,4 +65,105 @@ pub(super) fn with_batch<T>(
         Some(s) => f(&inputs, &Targets::Dense(s.view()), &targets),
         None => f(&inputs, &targets, &targets),
     }
+}
+
+/// The batch's token ids as i32 when the model takes i32 (with a range check), else `None`.
+fn converted(
+    batch: &Batch,
+    input_dtype: Option<crate::ir::DType>,
+) -> Result<Option<ArrayD<i32>>, Diagnostic> {
+    match (&batch.features, input_dtype) {
+        (Features::I64(a), Some(crate::ir::DType::I32)) => {
+            let mut out = ArrayD::<i32>::zeros(a.raw_dim());
+            for (o, &v) in out.iter_mut().zip(a.iter()) {
+                *o = i32::try_from(v).map_err(|_| {
+                    failed(&format!("token id {v} does not fit the model's i32 input"))
+                })?;
+            }
+            Ok(Some(out))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The trainer inputs of a batch: its features (or `converted` ids), one per input group.
+fn inputs<'a>(
+    batch: &'a Batch,
+    converted: Option<&'a ArrayD<i32>>,
+) -> Result<Vec<Input<'a>>, Diagnostic> {
+    Ok(match (&batch.features, converted) {
+        (_, Some(c)) => vec![Input::I32(c.view())],
+        (Features::F32(a), None) => vec![Input::F32(a.view())],
+        (Features::I64(a), None) => vec![Input::I64(a.view())],
+        // One input per group, in the `inputs` line's order (`check` makes it the model's).
+        (Features::Groups(groups), None) => groups
+            .iter()
+            .map(|g| match &g.features {
+                Features::F32(a) => Ok(Input::F32(a.view())),
+                Features::I64(a) => Ok(Input::I64(a.view())),
+                Features::Groups(_) => Err(failed("input groups hold no groups")),
+            })
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// [`with_batch`] for a model with several outputs: `f` gets the inputs, then per output (in
+/// order, one label set each, with that output's `preps` entry applied) the loss's targets and
+/// the metrics' targets.
+pub(super) fn with_output_batch<T>(
+    batch: &Batch,
+    input_dtype: Option<crate::ir::DType>,
+    preps: &[TargetPrep],
+    f: impl FnOnce(&[Input<'_>], &[Targets<'_>], &[Targets<'_>]) -> Result<T, Diagnostic>,
+) -> Result<T, Diagnostic> {
+    let sets = batch.labels.sets();
+    if sets.len() != preps.len() {
+        // `check` matches the label sets to the outputs (E0529).
+        return Err(failed(&format!(
+            "the data gives {} label sets for {} outputs",
+            sets.len(),
+            preps.len()
+        )));
+    }
+    let converted = converted(batch, input_dtype)?;
+    let inputs = inputs(batch, converted.as_ref())?;
+    let floats: Vec<Option<ArrayD<f32>>> = sets
+        .iter()
+        .zip(preps)
+        .map(|(l, p)| match l {
+            Labels::Class(ids) => p.class_ids(ids),
+            _ => None,
+        })
+        .collect();
+    let truth = sets
+        .iter()
+        .zip(&floats)
+        .map(|(l, as_floats)| match (l, as_floats) {
+            (_, Some(t)) => Ok(Targets::Dense(t.view())),
+            (Labels::Class(ids), None) => Ok(Targets::Sparse(SparseLabels::I64(
+                ndarray::ArrayView1::from(ids.as_slice()).into_dyn(),
+            ))),
+            (Labels::Values(v), None) => Ok(Targets::Dense(v.view())),
+            (Labels::None | Labels::Outputs(_), None) => {
+                Err(failed("an output has no labels to train on"))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let smoothed: Vec<Option<ArrayD<f32>>> = truth
+        .iter()
+        .zip(preps)
+        .map(|(t, p)| match t {
+            Targets::Dense(d) => p.smooth(d),
+            Targets::Sparse(_) => None,
+        })
+        .collect();
+    let targets: Vec<Targets<'_>> = truth
+        .iter()
+        .zip(&smoothed)
+        .map(|(t, s)| match s {
+            Some(s) => Targets::Dense(s.view()),
+            None => t.clone(),
+        })
+        .collect();
+    f(&inputs, &targets, &truth)
 }

@@ -60,6 +60,10 @@ pub struct TrainState {
     /// were recorded).
     #[serde(default)]
     pub partial_metrics: Vec<SavedMetric>,
+    /// A model with several outputs: each output's loss summed over the finished batches of
+    /// the epoch in progress (times their sizes), in the outputs' order; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partial_output_losses: Vec<f64>,
 }
 
 impl TrainState {
@@ -83,6 +87,7 @@ impl TrainState {
             threads: Some(rayon::current_num_threads() as u64),
             plateau: None,
             partial_metrics: Vec::new(),
+            partial_output_losses: Vec::new(),
         }
     }
 }

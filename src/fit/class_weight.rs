@@ -37,7 +37,8 @@ fn classes_of_rows(values: &[f32], width: usize) -> Vec<i64> {
 /// The class of every sample of a split's labels.
 fn classes_of_labels(labels: &Labels) -> Vec<i64> {
     match labels {
-        Labels::None => Vec::new(),
+        // `check` refuses class weights for several outputs (E0511).
+        Labels::None | Labels::Outputs(_) => Vec::new(),
         Labels::Class(ids) => ids.clone(),
         Labels::Values(v) => {
             let width = v.shape().iter().skip(1).product::<usize>();

@@ -15,6 +15,7 @@ pub mod curves;
 pub mod early_stopping;
 mod epoch_metrics;
 pub mod init_weights;
+pub mod outputs;
 pub mod plateau;
 pub mod report;
 mod resume;
@@ -134,7 +135,10 @@ pub fn fit(
 ) -> Result<Fitted, Diagnostic> {
     let objective = setup::objective(train);
     let loss = objective.loss;
-    let metric_kinds = setup::metrics(train);
+    let multi = outputs::Outputs::of(train);
+    let metric_kinds = multi
+        .as_ref()
+        .map_or_else(|| setup::metrics(train), outputs::Outputs::metric_kinds);
     let clip = setup::clip(train);
     let class_weights = train
         .class_weight
@@ -188,23 +192,37 @@ pub fn fit(
             let batch = batch?;
             let n = batch.indices.len() as u64;
             lr = schedule.lr_at(state.steps_done, state.plateau.as_ref());
-            let report = with_batch(&batch, input_dtype, &objective, |inputs, targets, truth| {
-                let weights = class_weights
-                    .as_deref()
-                    .map(|w| class_weight::per_sample(w, truth))
-                    .transpose()?;
+            let report = if let Some(m) = &multi {
                 let opt = &mut state.optimizer;
-                let w = weights.as_deref();
-                let r = trainer.train_step_weighted(inputs, targets, loss, opt, (lr, clip), w);
-                if r.is_ok() {
-                    if let Some(out) = trainer.last_output() {
-                        for a in &mut accs {
-                            let _ = a.update(&out, truth);
+                let sums = &mut state.partial_output_losses;
+                m.train_batch(
+                    &mut trainer,
+                    &batch,
+                    input_dtype,
+                    opt,
+                    (lr, clip),
+                    &mut accs,
+                    sums,
+                )?
+            } else {
+                with_batch(&batch, input_dtype, &objective, |inputs, targets, truth| {
+                    let weights = class_weights
+                        .as_deref()
+                        .map(|w| class_weight::per_sample(w, truth))
+                        .transpose()?;
+                    let opt = &mut state.optimizer;
+                    let w = weights.as_deref();
+                    let r = trainer.train_step_weighted(inputs, targets, loss, opt, (lr, clip), w);
+                    if r.is_ok() {
+                        if let Some(out) = trainer.last_output() {
+                            for a in &mut accs {
+                                let _ = a.update(&out, truth);
+                            }
                         }
                     }
-                }
-                r.map_err(|e| train_error(&e))
-            })?;
+                    r.map_err(|e| train_error(&e))
+                })?
+            };
             state.steps_done = trainer.steps_done();
             state.partial_loss_sum += f64::from(report.loss) * n as f64;
             state.partial_samples += n;
@@ -216,7 +234,7 @@ pub fn fit(
                 state.partial_loss_sum / state.partial_samples.max(1) as f64,
             );
             if progress.wants_running_metrics() {
-                progress.running_metrics(&epoch_metrics::results(&accs));
+                progress.running_metrics(&epoch_results(multi.as_ref(), &accs, &state));
             }
             if options
                 .interrupt
@@ -238,8 +256,10 @@ pub fn fit(
             Some(vl) => {
                 progress.validation_start();
                 let batches = vl.epoch(0);
-                let (l, m) =
-                    evaluate(&mut trainer, batches, objective, &metric_kinds, input_dtype)?;
+                let (l, m) = match &multi {
+                    Some(m) => m.evaluate(&mut trainer, batches, input_dtype)?,
+                    None => evaluate(&mut trainer, batches, objective, &metric_kinds, input_dtype)?,
+                };
                 (Some(l), m)
             }
             None => (None, Vec::new()),
@@ -247,7 +267,7 @@ pub fn fit(
         let record = EpochRecord {
             epoch: epoch + 1,
             loss: state.partial_loss_sum / state.partial_samples.max(1) as f64,
-            metrics: epoch_metrics::results(&accs),
+            metrics: epoch_results(multi.as_ref(), &accs, &state),
             val_loss,
             val_metrics,
             lr: f64::from(lr),
@@ -261,6 +281,7 @@ pub fn fit(
         state.next_batch = 0;
         state.partial_loss_sum = 0.0;
         state.partial_samples = 0;
+        state.partial_output_losses.clear();
         // Early stopping's and the plateau rule's records go into the checkpoint written below,
         // so that a resumed run makes the same decisions.
         plateau::after_epoch(train, &schedule, &mut state);
@@ -307,6 +328,19 @@ pub fn fit(
         best,
         checkpoint_error,
     })
+}
+
+/// The epoch's metrics so far: each metric's value, or for a model with several outputs each
+/// output's loss and metrics (`digit_loss`, `digit_accuracy`, ...).
+fn epoch_results(
+    multi: Option<&outputs::Outputs>,
+    accs: &[MetricAccumulator],
+    state: &TrainState,
+) -> Vec<(String, f64)> {
+    match multi {
+        Some(m) => m.results(accs, &state.partial_output_losses, state.partial_samples),
+        None => epoch_metrics::results(accs),
+    }
 }
 
 /// The best epoch of a run with early stopping; `restored` when `restore_best` ends the run with

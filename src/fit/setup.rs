@@ -101,10 +101,15 @@ pub fn objective(t: &CheckedTrain) -> Objective {
 
 /// The runtime metrics, with `accuracy` resolved against the loss as Keras does.
 pub fn metrics(t: &CheckedTrain) -> Vec<Metric> {
-    let l = loss(t.loss);
+    metrics_for(t.loss, &t.metrics)
+}
+
+/// The runtime metrics of one output trained with `checked_loss` (`accuracy` resolved against it).
+pub fn metrics_for(checked_loss: ck::Loss, metrics: &[ck::Metric]) -> Vec<Metric> {
+    let l = loss(checked_loss);
     // `check` refuses the class metrics with a regression loss; the fallback is never used
     let task = Task::of(l).unwrap_or(Task::Binary { threshold: 0.5 });
-    t.metrics
+    metrics
         .iter()
         .map(|m| match *m {
             ck::Metric::Accuracy => Metric::accuracy_for(l),

@@ -75,6 +75,8 @@ pub fn load_source(bytes: &[u8]) -> Outcome {
                         label_read,
                         features,
                         header,
+                        more_labels: Vec::new(),
+                        label_spans: Vec::new(),
                     }),
                     span: Span::default(),
                 },

@@ -397,7 +397,15 @@ pub fn selection(
     let plain = metric.strip_prefix("val_").unwrap_or(metric);
     let wants_split = metric.starts_with("val_");
     for (config, (train, _, pipeline)) in trials {
-        let logged = plain == "loss" || train.metrics.iter().any(|m| m.name() == plain);
+        // A model with several outputs logs `digit_loss`, `digit_accuracy`, ... instead.
+        let logged = plain == "loss"
+            || if train.outputs.is_empty() {
+                train.metrics.iter().any(|m| m.name() == plain)
+            } else {
+                crate::check::train_types::OutputTrain::logged_names(&train.outputs)
+                    .iter()
+                    .any(|n| n == plain)
+            };
         let split = !wants_split || pipeline.has_validation();
         if logged && split {
             continue;

@@ -230,6 +230,7 @@ fn read_csv(path: &Path, source: Option<&SourceSpec>) -> Result<ArrayD<f32>, Dia
         return match (&with_label, &declared.label) {
             (Err(first), Some(_)) => read(CsvSource {
                 label: None,
+                more_labels: Vec::new(),
                 ..declared
             })
             .map_err(|second| {
@@ -247,6 +248,8 @@ fn read_csv(path: &Path, source: Option<&SourceSpec>) -> Result<ArrayD<f32>, Dia
         label_read: LabelRead::Value,
         features: FeatureColumns::AllButLabel { count: None },
         header: false,
+        more_labels: Vec::new(),
+        label_spans: Vec::new(),
     };
     read(every_column.clone()).or_else(|first| {
         read(CsvSource {

@@ -527,7 +527,12 @@ pub fn run_eval(args: &EvalArgs, out: &Output) -> u8 {
     };
     let kinds = (metrics.as_slice(), input_dtype);
     let batches = loader.epoch(0);
-    match fit::evaluate_observed(&mut trainer, batches, objective, kinds, &mut observe) {
+    // Several outputs: the total, then each output's loss and metrics (no per-class report).
+    let result = match fit::outputs::Outputs::of(&p.train) {
+        Some(m) => m.evaluate(&mut trainer, batches, input_dtype),
+        None => fit::evaluate_observed(&mut trainer, batches, objective, kinds, &mut observe),
+    };
+    match result {
         Ok((l, m)) => {
             let confusion = confusion.as_ref();
             if args.format == Format::Json {

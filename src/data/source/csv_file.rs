@@ -1,10 +1,12 @@
 //! CSV source: feature and label columns by header name or 0-based index.
 //!
-//! Input: a CSV file (header row or not). Output: `f32[n, features]` and class or value labels.
+//! Input: a CSV file (header row or not). Output: `f32[n, features]` and class or value labels
+//! (one label set per label column; several, one per model output, as `Labels::Outputs`).
 //! Every cell must parse as a finite number; problems name the file, row (1-based line) and
 //! column (1-based cell), with the text found.
 
 use super::{check_budget, Head};
+use crate::data::budget;
 use crate::data::samples::{with_count, Features, Labels, Samples};
 use crate::data::spec::{ColumnRef, CsvSource, FeatureColumns, LabelRead};
 use crate::diag::codes::{
@@ -66,9 +68,13 @@ pub(super) fn from_bytes(
     let header: Option<Vec<String>> = spec
         .header
         .then(|| first.iter().map(str::to_string).collect());
-    let (label_col, feature_cols) = columns(spec, header.as_deref(), width, &shown)?;
+    let (label_cols, feature_cols) = columns(spec, header.as_deref(), width, &shown)?;
+    // Each label column with how it is read: the first is `label`, then `more_labels`.
+    let reads: Vec<LabelRead> = std::iter::once(spec.label_read)
+        .chain(spec.more_labels.iter().map(|l| l.read))
+        .collect();
     let mut values: Vec<f32> = Vec::new();
-    let mut labels: Vec<f64> = Vec::new();
+    let mut labels: Vec<Vec<f64>> = vec![Vec::new(); label_cols.len()];
     let mut rows = 0usize;
     let first_data = if header.is_none() {
         Some(Ok(first.clone()))
@@ -98,9 +104,9 @@ pub(super) fn from_bytes(
         for &c in &feature_cols {
             values.push(cell(c)? as f32);
         }
-        if let Some(c) = label_col {
+        for ((&c, &read), out) in label_cols.iter().zip(&reads).zip(&mut labels) {
             let v = cell(c)?;
-            if let LabelRead::Class { classes } = spec.label_read {
+            if let LabelRead::Class { classes } = read {
                 check_class(v, classes, line).map_err(|m| {
                     bad(
                         DATA_LABEL_RANGE,
@@ -110,10 +116,14 @@ pub(super) fn from_bytes(
                     )
                 })?;
             }
-            labels.push(v);
+            out.push(v);
         }
         rows += 1;
         check_budget(Some(values.len()), &shown)?;
+        // Each label set is an array of its own: `rows` class ids (i64) or values.
+        if !label_cols.is_empty() && !budget::within(budget::bytes(rows, &[], 8)) {
+            return Err(super::too_large(&shown));
+        }
     }
     if rows == 0 {
         return Err(bad(
@@ -125,16 +135,21 @@ pub(super) fn from_bytes(
     }
     let features = ArrayD::from_shape_vec(with_count(rows, &[feature_cols.len()]), values)
         .map_err(|e| bad(DATA_SHAPE_MISMATCH, 0, 0, e.to_string()))?;
-    let labels = match (label_col, spec.label_read) {
-        (None, _) => Labels::None,
-        (Some(_), LabelRead::Class { .. }) => {
-            Labels::Class(labels.iter().map(|&v| v as i64).collect())
-        }
-        (Some(_), LabelRead::Value) => Labels::Values(
-            Array2::from_shape_vec((rows, 1), labels.iter().map(|&v| v as f32).collect())
-                .map_err(|e| bad(DATA_SHAPE_MISMATCH, 0, 0, e.to_string()))?
-                .into_dyn(),
-        ),
+    let mut sets = Vec::with_capacity(labels.len());
+    for (column, read) in labels.into_iter().zip(reads) {
+        sets.push(match read {
+            LabelRead::Class { .. } => Labels::Class(column.iter().map(|&v| v as i64).collect()),
+            LabelRead::Value => Labels::Values(
+                Array2::from_shape_vec((rows, 1), column.iter().map(|&v| v as f32).collect())
+                    .map_err(|e| bad(DATA_SHAPE_MISMATCH, 0, 0, e.to_string()))?
+                    .into_dyn(),
+            ),
+        });
+    }
+    let labels = match sets.len() {
+        0 => Labels::None,
+        1 => sets.pop().unwrap_or(Labels::None),
+        _ => Labels::Outputs(sets),
     };
     Ok(Samples {
         features: Features::F32(features),
@@ -147,27 +162,28 @@ fn problem(shown: &str, code: Code, line: u64, col: usize, msg: String) -> Diagn
     Diagnostic::error(code, msg).at_external(shown.to_string(), line as usize, col)
 }
 
-/// The label column (if any) and the feature columns, as 0-based indices into rows of `width`
-/// cells; names are looked up in `header`.
+/// The label columns (none, one, or one per model output) and the feature columns, as 0-based
+/// indices into rows of `width` cells; names are looked up in `header`.
 fn columns(
     spec: &CsvSource,
     header: Option<&[String]>,
     width: usize,
     shown: &str,
-) -> Result<(Option<usize>, Vec<usize>), Diagnostic> {
+) -> Result<(Vec<usize>, Vec<usize>), Diagnostic> {
     let resolve = |c: &ColumnRef, what: &str| resolve(c, what, header, width, shown);
-    let label_col = spec
+    let label_cols: Vec<usize> = spec
         .label
-        .as_ref()
+        .iter()
+        .chain(spec.more_labels.iter().map(|l| &l.column))
         .map(|c| resolve(c, "label"))
-        .transpose()?;
+        .collect::<Result<_, _>>()?;
     let feature_cols: Vec<usize> = match &spec.features {
         FeatureColumns::Listed(cols) => cols
             .iter()
             .map(|c| resolve(c, "feature"))
             .collect::<Result<_, _>>()?,
         FeatureColumns::AllButLabel { count } => {
-            let cols: Vec<usize> = (0..width).filter(|&i| Some(i) != label_col).collect();
+            let cols: Vec<usize> = (0..width).filter(|i| !label_cols.contains(i)).collect();
             if let Some(n) = count.filter(|&n| n != cols.len()) {
                 return Err(problem(
                     shown,
@@ -183,7 +199,7 @@ fn columns(
             cols
         }
     };
-    Ok((label_col, feature_cols))
+    Ok((label_cols, feature_cols))
 }
 
 /// The 0-based index of column `c` (`what`: "label" or "feature").

@@ -7,8 +7,8 @@ use super::*;
 use crate::data::npy::{npy_bytes, read_npy, NpyData, NpyError};
 use crate::data::samples::{Features, Labels};
 use crate::data::spec::{
-    ColumnRef, CsvSource, FeatureColumns, IdxSource, LabelRead, NpySource, RegressionSource,
-    SineSource, TokenSource,
+    ColumnRef, CsvSource, FeatureColumns, IdxSource, LabelColumn, LabelRead, NpySource,
+    RegressionSource, SineSource, TokenSource,
 };
 use crate::diag::codes::*;
 use crate::diag::{Code, Span};
@@ -31,6 +31,8 @@ fn csv(path: &str) -> CsvSource {
         label_read: LabelRead::Class { classes: Some(3) },
         features: FeatureColumns::AllButLabel { count: None },
         header: true,
+        more_labels: Vec::new(),
+        label_spans: Vec::new(),
     }
 }
 
@@ -478,4 +480,36 @@ fn an_idx_file_is_read_only_as_far_as_its_header_says() {
         "{}",
         d.message
     );
+}
+
+#[test]
+fn csv_reads_a_label_set_per_label_column_and_leaves_them_out_of_the_features() {
+    let mut c = csv("points.csv");
+    c.more_labels = vec![LabelColumn {
+        column: ColumnRef::Name("y".into()),
+        read: LabelRead::Value,
+    }];
+    let s = load_csv(c.clone()).unwrap();
+    assert_eq!(s.features.shape(), &[3, 1]);
+    assert_eq!(f32s(&s.features), vec![1.0, 3.5, 0.0]);
+    let Labels::Outputs(sets) = &s.labels else {
+        panic!("{:?}", s.labels)
+    };
+    assert_eq!(sets[0], Labels::Class(vec![0, 1, 2]));
+    match &sets[1] {
+        Labels::Values(v) => {
+            assert_eq!(v.shape(), &[3, 1]);
+            assert_eq!(v.iter().copied().collect::<Vec<_>>(), vec![2.0, -4.0, 0.25]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.labels.count(), Some(3));
+    // Each column is checked as it is read: `x` holds 3.5, not a class id.
+    c.more_labels[0] = LabelColumn {
+        column: ColumnRef::Name("x".into()),
+        read: LabelRead::Class { classes: Some(4) },
+    };
+    let d = fails(load_csv(c), DATA_LABEL_RANGE);
+    assert_eq!(d.external.as_ref().unwrap().line, 3);
+    assert_eq!(d.external.as_ref().unwrap().column, 1);
 }

@@ -178,6 +178,10 @@ fn synthetic(inputs: &TorchInputs<'_>) -> Result<(String, Files), TorchError> {
             ));
             s.push_str("    y = np.load(os.path.join(HERE, \"source_labels.npy\"))\n");
         }
+        // A model with several outputs is refused before its data is written.
+        Labels::Outputs(_) => {
+            return Err(fail("a label set per output has no PyTorch form".into()))
+        }
     }
     Ok((s, files))
 }

@@ -52,6 +52,12 @@ impl Trainer {
             self.trained_forward = false;
         }
         r?;
+        self.last_outputs()
+    }
+
+    /// The model's outputs as the last forward (a training step's, or [`Self::forward_outputs`])
+    /// left them, in the plan's order: what the metrics of a step over several outputs read.
+    pub fn last_outputs(&self) -> Result<Vec<ArrayViewD<'_, f32>>, TrainError> {
         self.plan
             .outputs
             .iter()
