@@ -1,8 +1,9 @@
 //! Guards issue 22, "metric accumulators in checkpoints": an epoch interrupted (SIGINT) after
 //! its batches and resumed logs the same `metrics.csv` row as an uninterrupted run, for the
 //! mean metrics (accuracy, mae), the confusion ones (f1, precision) and AUC's kept scores, on a
-//! binary and a multi-class output. Full-batch data makes every interrupt land inside an epoch:
-//! the flag is read after a batch, and an epoch has one.
+//! binary and a multi-class output, and for each output of a model with two (issue 16). Full-batch
+//! data makes every interrupt land inside an epoch: the flag is read after a batch, and an epoch
+//! has one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,6 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 const SPEC: &str = "tests/fixtures/train/resume_metrics.model";
+const TWO_OUTPUTS: &str = "tests/fixtures/train/two_outputs.model";
 
 fn modelc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_modelc"))
@@ -28,13 +30,13 @@ fn metrics_without_throughput(dir: &Path) -> String {
         .collect()
 }
 
-/// Trains `block`, interrupts it after its first epoch, resumes it to the end of the epoch the
-/// interrupt cut, and returns that run's metrics and the epoch count.
-fn interrupted_and_resumed(block: &str, out: &Path) -> (String, usize) {
+/// Trains `block` of `spec`, interrupts it after its first epoch, resumes it to the end of the
+/// epoch the interrupt cut, and returns that run's metrics and the epoch count.
+fn interrupted_and_resumed(spec: &str, block: &str, out: &Path) -> (String, usize) {
     let out_s = out.to_str().unwrap();
     let args = [
         "train",
-        SPEC,
+        spec,
         "--train",
         block,
         "--out",
@@ -81,39 +83,62 @@ fn interrupted_and_resumed(block: &str, out: &Path) -> (String, usize) {
     (metrics_without_throughput(out), epochs)
 }
 
+/// The interrupted-and-resumed run of `block` against an uninterrupted one of as many epochs;
+/// returns the uninterrupted run's header.
+fn resumed_equals_uninterrupted(spec: &str, block: &str) -> String {
+    let cut = tempfile::tempdir().unwrap();
+    let whole = tempfile::tempdir().unwrap();
+    let (resumed, epochs) = interrupted_and_resumed(spec, block, cut.path());
+    let epochs = epochs.to_string();
+    let o = modelc(&[
+        "train",
+        spec,
+        "--train",
+        block,
+        "--out",
+        whole.path().to_str().unwrap(),
+        "--threads",
+        "2",
+        "--epochs",
+        &epochs,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let expected = metrics_without_throughput(whole.path());
+    assert_eq!(
+        resumed, expected,
+        "{block}: the resumed run's metrics.csv differs"
+    );
+    expected.lines().next().unwrap().to_string()
+}
+
 #[test]
 fn an_interrupted_epoch_resumes_its_metrics_row_exactly() {
     for block in ["BinaryRun", "MultiRun"] {
-        let cut = tempfile::tempdir().unwrap();
-        let whole = tempfile::tempdir().unwrap();
-        let (resumed, epochs) = interrupted_and_resumed(block, cut.path());
-        let epochs = epochs.to_string();
-        let o = modelc(&[
-            "train",
-            SPEC,
-            "--train",
-            block,
-            "--out",
-            whole.path().to_str().unwrap(),
-            "--threads",
-            "2",
-            "--epochs",
-            &epochs,
-        ]);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let expected = metrics_without_throughput(whole.path());
-        let header = expected.lines().next().unwrap();
+        let header = resumed_equals_uninterrupted(SPEC, block);
         for name in ["accuracy", "auc"] {
             assert!(header.split(',').any(|c| c == name), "{block}: {header}");
         }
-        assert_eq!(
-            resumed, expected,
-            "{block}: the resumed run's metrics.csv differs"
-        );
+    }
+}
+
+#[test]
+fn an_interrupted_epoch_of_a_two_output_model_resumes_every_outputs_metrics_exactly() {
+    let header = resumed_equals_uninterrupted(TWO_OUTPUTS, "WholeBatch");
+    for name in [
+        "loss",
+        "digit_loss",
+        "parity_loss",
+        "digit_accuracy",
+        "digit_f1",
+        "parity_auc",
+        "val_digit_loss",
+        "val_parity_accuracy",
+    ] {
+        assert!(header.split(',').any(|c| c == name), "{header}");
     }
 }
