@@ -379,3 +379,48 @@ fn split_shuffle_and_batches_keep_each_rows_label_sets_together() {
     }
     assert_eq!(batched, ds.train.features.len());
 }
+
+#[test]
+fn an_experiment_selects_by_a_per_output_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spec = write_spec(d, 200, "    split  validation: 0.25, seed: 7\n", "");
+    let mut text = std::fs::read_to_string(&spec).unwrap();
+    text.push_str(
+        "\nexperiment Heads {\n    base   TwoHeads\n    \
+         vary   optimizer: [sgd(lr: 0.01), adam(lr: 0.01)]\n    \
+         select max val_digit_accuracy\n}\n",
+    );
+    std::fs::write(&spec, text).unwrap();
+    let out = d.join("exp");
+    ok(&modelc(&["experiment", s(&spec), "--out", s(&out)]));
+    // Each trial's score, read from its own metrics.csv: the best val_digit_accuracy over its
+    // epochs (not the total loss, not the parity head's accuracy).
+    let mut scores = Vec::new();
+    for entry in std::fs::read_dir(out.join("trials")).unwrap() {
+        let trial = entry.unwrap().path();
+        let info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(trial.join("trial.json")).unwrap())
+                .unwrap();
+        let (header, rows) = metrics_csv(&trial);
+        let c = column(&header, "val_digit_accuracy");
+        let best = rows.iter().map(|r| r[c]).fold(f64::NEG_INFINITY, f64::max);
+        let configuration = info["configuration"].as_str().unwrap().to_string();
+        scores.push((configuration, best));
+    }
+    assert_eq!(scores.len(), 2, "{scores:?}");
+    assert_ne!(
+        scores[0].1, scores[1].1,
+        "the trials must differ: {scores:?}"
+    );
+    scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let mut lines = summary.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let first: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    assert_eq!(first[at("rank")], "1", "{summary}");
+    assert_eq!(first[at("configuration")], scores[0].0, "{summary}");
+    let mean: f64 = first[at("mean_best_val_digit_accuracy")].parse().unwrap();
+    close(mean, scores[0].1, 1e-6, "the winner's score");
+}

@@ -398,14 +398,12 @@ pub fn selection(
     let wants_split = metric.starts_with("val_");
     for (config, (train, _, pipeline)) in trials {
         // A model with several outputs logs `digit_loss`, `digit_accuracy`, ... instead.
-        let logged = plain == "loss"
-            || if train.outputs.is_empty() {
-                train.metrics.iter().any(|m| m.name() == plain)
-            } else {
-                crate::check::train_types::OutputTrain::logged_names(&train.outputs)
-                    .iter()
-                    .any(|n| n == plain)
-            };
+        let names: Vec<String> = if train.outputs.is_empty() {
+            train.metrics.iter().map(|m| m.name().to_string()).collect()
+        } else {
+            crate::check::train_types::OutputTrain::logged_names(&train.outputs)
+        };
+        let logged = plain == "loss" || names.iter().any(|n| n == plain);
         let split = !wants_split || pipeline.has_validation();
         if logged && split {
             continue;
@@ -421,10 +419,23 @@ pub fn selection(
         )
         .primary(file, s.metric.span, why)
         .note(format!("in trial `{}`", config.display_name()));
-        d = d.help(if logged {
-            format!("add `data.split validation: 0.2` to the experiment, or select by `{plain}`")
-        } else {
-            format!("add `{plain}` to the base's `metrics`, or select by `loss` or `val_loss`")
+        // A typo of a logged value is suggested as such; an unlogged metric is to be added.
+        let prefix = if wants_split { "val_" } else { "" };
+        let candidates: Vec<String> = std::iter::once("loss".to_string())
+            .chain(names)
+            .map(|n| format!("{prefix}{n}"))
+            .collect();
+        let typo = (!logged)
+            .then(|| suggest::closest(metric, candidates.iter().map(String::as_str)))
+            .flatten();
+        d = d.help(match typo {
+            Some(near) => format!("did you mean `{near}`?"),
+            None if logged => format!(
+                "add `data.split validation: 0.2` to the experiment, or select by `{plain}`"
+            ),
+            None => {
+                format!("add `{plain}` to the base's `metrics`, or select by `loss` or `val_loss`")
+            }
         });
         diags.push(d);
         return None;
