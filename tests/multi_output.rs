@@ -424,3 +424,47 @@ fn an_experiment_selects_by_a_per_output_metric() {
     let mean: f64 = first[at("mean_best_val_digit_accuracy")].parse().unwrap();
     close(mean, scores[0].1, 1e-6, "the winner's score");
 }
+
+#[test]
+fn data_stats_count_each_label_set_and_name_its_column() {
+    let rows = digits(usize::MAX);
+    let o = modelc(&[
+        "data",
+        "stats",
+        "specs/digits_two_outputs.model",
+        "--format",
+        "json",
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+    // Counted over both splits, each label set's classes are the csv column's counts.
+    let counts = |set: usize| -> Vec<u64> {
+        let one = |split: &str| -> Vec<u64> {
+            j[split]["label_sets"][set]["class_counts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_u64().unwrap())
+                .collect()
+        };
+        one("train")
+            .iter()
+            .zip(one("validation"))
+            .map(|(a, b)| a + b)
+            .collect()
+    };
+    let mut digit = vec![0u64; 10];
+    let mut parity = vec![0u64; 2];
+    for (_, d, p) in &rows {
+        digit[*d] += 1;
+        parity[*p as usize] += 1;
+    }
+    assert_eq!(counts(0), digit);
+    assert_eq!(counts(1), parity);
+    let human = ok(&modelc(&[
+        "data",
+        "stats",
+        "specs/digits_two_outputs.model",
+    ]));
+    assert!(human.contains("labels `target` (output 1):"), "{human}");
+    assert!(human.contains("labels `parity` (output 2):"), "{human}");
+}

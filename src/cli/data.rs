@@ -14,6 +14,7 @@ use super::output::Output;
 use super::source;
 use crate::data::loader::{load_dataset, Dataset};
 use crate::data::preview::preview_png;
+use crate::data::spec::{ColumnRef, SourceKind};
 use crate::data::stats::{stats, SplitStats};
 use crate::diag::suggest::help_for;
 use crate::diag::{codes, Diagnostic, SourceMap};
@@ -194,12 +195,13 @@ fn run_stats(args: &StatsArgs, color: ColorWhen) -> u8 {
                 s.name,
                 s.train.samples + s.validation.samples + s.test.as_ref().map_or(0, |t| t.samples)
             );
-            render_split(&mut t, "train", &s.train);
+            let columns = label_columns(&ds.spec.source.kind);
+            render_split(&mut t, "train", &s.train, &columns);
             if s.validation.samples > 0 {
-                render_split(&mut t, "validation", &s.validation);
+                render_split(&mut t, "validation", &s.validation, &columns);
             }
             if let Some(test) = &s.test {
-                render_split(&mut t, "test", test);
+                render_split(&mut t, "test", test, &columns);
             }
             t
         }
@@ -208,7 +210,24 @@ fn run_stats(args: &StatsArgs, color: ColorWhen) -> u8 {
     0
 }
 
-fn render_split(t: &mut String, title: &str, s: &SplitStats) {
+/// The label columns of a csv source with a `label:` list, as written (`` `target` ``, or
+/// `column 3` for an index); empty for any other source.
+fn label_columns(kind: &SourceKind) -> Vec<String> {
+    let SourceKind::Csv(c) = kind else {
+        return Vec::new();
+    };
+    let name = |r: &ColumnRef| match r {
+        ColumnRef::Name(n) => format!("`{n}`"),
+        ColumnRef::Index(i) => format!("column {i}"),
+    };
+    c.label
+        .iter()
+        .chain(c.more_labels.iter().map(|l| &l.column))
+        .map(name)
+        .collect()
+}
+
+fn render_split(t: &mut String, title: &str, s: &SplitStats, columns: &[String]) {
     let _ = writeln!(
         t,
         "\n{title}: {} samples of {}{:?}",
@@ -223,7 +242,14 @@ fn render_split(t: &mut String, title: &str, s: &SplitStats) {
         render_labels(t, s.class_counts.as_deref(), s.label_mean.zip(s.label_std));
     }
     for (k, l) in s.label_sets.iter().enumerate() {
-        let _ = writeln!(t, "  label set {} (output {}):", k + 1, k + 1);
+        match columns.get(k) {
+            Some(column) => {
+                let _ = writeln!(t, "  labels {column} (output {}):", k + 1);
+            }
+            None => {
+                let _ = writeln!(t, "  label set {} (output {}):", k + 1, k + 1);
+            }
+        }
         render_labels(t, l.class_counts.as_deref(), l.label_mean.zip(l.label_std));
     }
 }
