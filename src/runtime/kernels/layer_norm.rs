@@ -3,11 +3,15 @@
 //! `x: [..., D]`, `γ, β: [D]`. Per row: `x̂ = (x − μ)/√(σ² + ε)` (biased variance), `y = γx̂ + β`.
 //! Backward per row with `g = dy·γ`: `dx = inv_std/D · (D·g − Σg − x̂·Σ(g·x̂))`,
 //! `dγ = Σ_rows dy·x̂`, `dβ = Σ_rows dy` (all overwritten). Row sums use f64.
+//!
+//! Threading: large calls split their rows between the current rayon pool's threads (each row
+//! computed exactly as unsplit); `dγ` and `dβ` are summed over the rows in order afterwards, so
+//! results do not depend on the thread count.
 
 use ndarray::{ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD};
 
 use super::error::{expect_shape, param_err, shape_err, KernelResult};
-use super::linalg::{flat, flat_mut};
+use super::linalg::{flat, flat_mut, may_split};
 
 const OP: &str = "layer_norm";
 
@@ -45,7 +49,38 @@ fn width(
     Ok(d)
 }
 
-/// `out = γ x̂ + β` row by row.
+/// Values (`rows · D`) below which a call stays on the calling thread.
+const PARALLEL_MIN_VALUES: usize = 1 << 15;
+
+/// The row ranges a call of `rows` rows of `d` runs side by side: one per thread of the
+/// current pool when the call is large and may split (see `linalg::may_split`), else one.
+fn row_slices(rows: usize, d: usize) -> Vec<(usize, usize)> {
+    let threads = if may_split() && rows.saturating_mul(d) >= PARALLEL_MIN_VALUES {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    super::batch_ranges(rows, threads)
+}
+
+/// Splits `buf` into the parts of `slices` (rows of `d` values), in order.
+fn split_rows<'a, T>(
+    mut buf: &'a mut [T],
+    slices: &[(usize, usize)],
+    d: usize,
+) -> Vec<&'a mut [T]> {
+    let mut parts = Vec::with_capacity(slices.len());
+    for &(a, b) in slices {
+        let len = ((b - a) * d).min(buf.len());
+        let (part, rest) = std::mem::take(&mut buf).split_at_mut(len);
+        parts.push(part);
+        buf = rest;
+    }
+    parts
+}
+
+/// `out = γ x̂ + β` row by row (rows split between the threads; each row's values do not
+/// depend on the split).
 pub fn layer_norm_forward(
     x: ArrayViewD<'_, f32>,
     gamma: ArrayView1<'_, f32>,
@@ -55,19 +90,27 @@ pub fn layer_norm_forward(
 ) -> KernelResult<()> {
     let d = width(x.shape(), &gamma, &beta, epsilon)?;
     expect_shape(OP, "out", out.shape(), x.shape())?;
-    for (xr, or) in flat(OP, "x", &x)?
-        .chunks_exact(d)
-        .zip(flat_mut(OP, "out", &mut out)?.chunks_exact_mut(d))
-    {
-        let (mean, inv) = row_stats(xr, epsilon);
-        for (k, (o, &v)) in or.iter_mut().zip(xr).enumerate() {
-            *o = gamma[k] * (v - mean) * inv + beta[k];
+    let xs = flat(OP, "x", &x)?;
+    let slices = row_slices(xs.len() / d, d);
+    let jobs: Vec<_> = slices
+        .iter()
+        .zip(split_rows(flat_mut(OP, "out", &mut out)?, &slices, d))
+        .map(|(&(a, b), o)| (&xs[a * d..b * d], o))
+        .collect();
+    super::run_slices(jobs, |(xp, op)| {
+        for (xr, or) in xp.chunks_exact(d).zip(op.chunks_exact_mut(d)) {
+            let (mean, inv) = row_stats(xr, epsilon);
+            for (k, (o, &v)) in or.iter_mut().zip(xr).enumerate() {
+                *o = gamma[k] * (v - mean) * inv + beta[k];
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
-/// Backward of [`layer_norm_forward`]; recomputes row statistics from `x`.
+/// Backward of [`layer_norm_forward`]; recomputes row statistics from `x`. `dx` row by row
+/// (rows split between the threads, keeping each row's statistics), then `dγ` and `dβ` summed
+/// over the rows in order on the calling thread.
 pub fn layer_norm_backward(
     x: ArrayViewD<'_, f32>,
     dy: ArrayViewD<'_, f32>,
@@ -82,26 +125,43 @@ pub fn layer_norm_backward(
     expect_shape(OP, "dx", dx.shape(), x.shape())?;
     expect_shape(OP, "dgamma", dgamma.shape(), &[d])?;
     expect_shape(OP, "dbeta", dbeta.shape(), &[d])?;
+    let (xs, dys) = (flat(OP, "x", &x)?, flat(OP, "dy", &dy)?);
+    let rows = xs.len() / d;
+    let slices = row_slices(rows, d);
+    let mut stats = vec![(0f32, 0f32); rows];
+    let jobs: Vec<_> = slices
+        .iter()
+        .zip(split_rows(flat_mut(OP, "dx", &mut dx)?, &slices, d))
+        .zip(split_rows(&mut stats, &slices, 1))
+        .map(|((&(a, b), dxp), st)| (&xs[a * d..b * d], &dys[a * d..b * d], dxp, st))
+        .collect();
+    super::run_slices(jobs, |(xp, gp, dxp, st)| {
+        let rows = xp.chunks_exact(d).zip(gp.chunks_exact(d));
+        for (((xr, gr), dr), row_st) in rows.zip(dxp.chunks_exact_mut(d)).zip(st.iter_mut()) {
+            let (mean, inv) = row_stats(xr, epsilon);
+            *row_st = (mean, inv);
+            let (mut sum_g, mut sum_gx) = (0f64, 0f64);
+            for k in 0..d {
+                let xhat = f64::from((xr[k] - mean) * inv);
+                let g = f64::from(gr[k] * gamma[k]);
+                sum_g += g;
+                sum_gx += g * xhat;
+            }
+            let n = d as f64;
+            for k in 0..d {
+                let xhat = f64::from((xr[k] - mean) * inv);
+                let g = f64::from(gr[k] * gamma[k]);
+                dr[k] = (f64::from(inv) / n * (n * g - sum_g - xhat * sum_gx)) as f32;
+            }
+        }
+        Ok(())
+    })?;
     let (mut dg, mut db) = (vec![0f64; d], vec![0f64; d]);
-    let rows = flat(OP, "x", &x)?
-        .chunks_exact(d)
-        .zip(flat(OP, "dy", &dy)?.chunks_exact(d));
-    for ((xr, gr), dr) in rows.zip(flat_mut(OP, "dx", &mut dx)?.chunks_exact_mut(d)) {
-        let (mean, inv) = row_stats(xr, epsilon);
-        let (mut sum_g, mut sum_gx) = (0f64, 0f64);
+    for ((xr, gr), &(mean, inv)) in xs.chunks_exact(d).zip(dys.chunks_exact(d)).zip(&stats) {
         for k in 0..d {
             let xhat = f64::from((xr[k] - mean) * inv);
-            let g = f64::from(gr[k] * gamma[k]);
-            sum_g += g;
-            sum_gx += g * xhat;
             dg[k] += f64::from(gr[k]) * xhat;
             db[k] += f64::from(gr[k]);
-        }
-        let n = d as f64;
-        for k in 0..d {
-            let xhat = f64::from((xr[k] - mean) * inv);
-            let g = f64::from(gr[k] * gamma[k]);
-            dr[k] = (f64::from(inv) / n * (n * g - sum_g - xhat * sum_gx)) as f32;
         }
     }
     dgamma.iter_mut().zip(&dg).for_each(|(o, &v)| *o = v as f32);

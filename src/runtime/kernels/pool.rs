@@ -11,7 +11,7 @@ use ndarray::{ArrayView2, ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis};
 
 use super::conv::same_padding;
 use super::error::{expect_shape, param_err, KernelResult};
-use super::linalg::{flat, flat_mut};
+use super::linalg::{self, flat, flat_mut};
 
 const OP: &str = "pool2d";
 
@@ -273,6 +273,42 @@ fn max_pool_2x2_backward(
     }
 }
 
+/// Values of `dx` below which [`max_pool_2x2_sliced`] stays on the calling thread.
+const SLICE_MIN_VALUES: usize = 1 << 16;
+
+/// [`max_pool_2x2_backward`] into `dx` (zeroed first), one contiguous slice of the batch per
+/// thread of the current pool when large (each sample's values are computed as unsliced).
+fn max_pool_2x2_sliced(
+    xs: &[f32],
+    dys: &[f32],
+    s: &PoolShape,
+    opts: PoolBackward,
+    dx: &mut [f32],
+) -> KernelResult<()> {
+    let (in_sample, out_sample) = (s.h * s.w * s.c, s.oh * s.ow * s.c);
+    let threads = if linalg::may_split() && dx.len() >= SLICE_MIN_VALUES {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    let mut jobs = Vec::new();
+    let mut rest: &mut [f32] = dx;
+    for (a, b) in super::batch_ranges(s.n, threads) {
+        let (part, later) = std::mem::take(&mut rest).split_at_mut((b - a) * in_sample);
+        rest = later;
+        jobs.push((
+            &xs[a * in_sample..b * in_sample],
+            &dys[a * out_sample..b * out_sample],
+            part,
+        ));
+    }
+    super::run_slices(jobs, |(x, dy, d)| {
+        d.fill(0.0);
+        max_pool_2x2_backward(x, dy, s, opts, d);
+        Ok(())
+    })
+}
+
 /// Pooling backward: `dy: [N, OH, OW, C]` → `dx: [N, H, W, C]` (overwritten).
 pub fn pool2d_backward(
     x: ArrayView4<'_, f32>,
@@ -297,11 +333,11 @@ pub fn pool2d_backward_with(
     let xs = flat(OP, "x", &x)?;
     let dys = flat(OP, "dy", &dy)?;
     let dxs = flat_mut(OP, "dx", &mut dx)?;
-    dxs.fill(0.0);
     if s.is_max_2x2(p) {
-        max_pool_2x2_backward(xs, dys, &s, opts, dxs);
+        max_pool_2x2_sliced(xs, dys, &s, opts, dxs)?;
         return Ok(());
     }
+    dxs.fill(0.0);
     let (mut best, mut left) = if p.kind == PoolKind::Max {
         (vec![0.0f32; s.c], vec![0.0f32; s.c])
     } else {

@@ -88,11 +88,13 @@ pub struct ConvRows {
 }
 
 impl ConvRows {
-    /// The largest [`ConvRows::origin`] of rows `0..m` (`m > 0`), with checked arithmetic, or
+    /// The largest origin (`n·sample_len + oy·row_step + ox·col_step` for output pixel `i` =
+    /// sample `n`, position `oy, ox`; the kernel walks them in `kernel::conv_origins`) of rows
+    /// `0..m` (`m > 0`), with checked arithmetic, or
     /// `None` on overflow or an inconsistent geometry. A row before `m − 1` is in the same
     /// sample and output row (further left), in an earlier output row of that sample, or in an
     /// earlier sample, so one of three candidates bounds every row, and every product inside
-    /// `origin` for these rows is bounded by one computed here.
+    /// an origin of these rows is bounded by one computed here.
     fn max_origin(&self, m: usize) -> Option<usize> {
         if self.ow == 0 || self.pixels == 0 || !self.pixels.is_multiple_of(self.ow) {
             return None;
@@ -114,14 +116,6 @@ impl ConvRows {
             far = far.max(at(s - 1, oh - 1, self.ow - 1)?);
         }
         Some(far)
-    }
-
-    /// The input offset of output pixel `i`'s receptive field (its top-left tap, channel 0).
-    #[inline]
-    fn origin(&self, i: usize) -> usize {
-        let (n, p) = (i / self.pixels, i % self.pixels);
-        let (oy, ox) = (p / self.ow, p % self.ow);
-        n * self.sample_len + oy * self.row_step + ox * self.col_step
     }
 }
 
@@ -387,6 +381,8 @@ pub(crate) fn baseline<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+#[cfg(test)]
+mod conv_walk_tests;
 #[cfg(test)]
 mod split_tests;
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The convolution's backward: `dbias = Σ dy`, `dkernel = colsᵀ · dy`, `dx` by col2im of
-//! `dy · kernelᵀ`, or with AVX2 + FMA `dkernel` from the receptive fields read in place and a
-//! stride-1 `dx` as a direct convolution of the padded `dy` with the flipped kernel.
+//! `dy · kernelᵀ`, or with AVX2 + FMA `dkernel` from the receptive fields read in place (the
+//! whole batch in one product when unpadded), a stride-1 `dx` as a direct convolution of the
+//! padded `dy` with the flipped kernel where that is cheaper, and otherwise `dx` by col2im with
+//! one slice of the batch per thread.
 //!
 //! Input: `x`, the kernel, `dy: [N, OH, OW, O]` and a [`ConvWorkspace`]. Output: the
 //! [`Conv2dGrads`] buffers, each overwritten. Invariants: as the forward, results do not depend
@@ -73,7 +75,16 @@ pub fn conv2d_backward(
         weight_grad_direct(xs, dys, &s, geom, ws, dk_flat)
     };
     let dx_done = match dxs.as_deref_mut() {
-        Some(d) if own => input_grad_direct(dys, &s, geom, kflat, ws, d)?,
+        Some(d) if own => {
+            if input_grad_direct(dys, &s, geom, kflat, ws, d)? {
+                true
+            } else if dk_done {
+                input_grad_sliced(dys, &s, geom, kflat, ws, d)?;
+                true
+            } else {
+                false
+            }
+        }
         Some(_) => false,
         None => true,
     };
@@ -141,7 +152,9 @@ fn weight_grad_direct(
     };
     let in_sample = s.h * s.w * s.c;
     let pixels = s.pixels_per_sample();
-    let chunk = s.samples_per_chunk();
+    // Unpadded, the receptive fields are read from `x` itself: the whole batch is one product
+    // (the kernel blocks its long `k` itself). Padded, a chunk of samples is copied at a time.
+    let chunk = if padded { s.samples_per_chunk() } else { s.n };
     if padded && chunk.saturating_mul(sample_len) > s.workspace_len().max(sample_len) {
         return false;
     }
@@ -193,6 +206,71 @@ fn weight_grad_direct(
         n0 += count;
     }
     true
+}
+
+/// Below this many multiply-adds the sliced input gradient stays on one thread.
+const SLICE_MIN_MACS: usize = 1 << 20;
+
+/// `dx` by the patch gradient matrix, `dcols = dy · kernelᵀ` in chunks of samples each
+/// scattered back by col2im, with the batch split into one contiguous slice per thread (its
+/// products kept on that thread, `kernels::run_slices`). A sample's `dx` is written by one
+/// thread, row products and col2im's adds in the order of the unsliced loop, so the values do
+/// not depend on the slicing.
+fn input_grad_sliced(
+    dys: &[f32],
+    s: &Conv2dShape,
+    geom: &Conv2dGeometry,
+    kernel: &[f32],
+    ws: &mut ConvWorkspace,
+    dx: &mut [f32],
+) -> KernelResult<()> {
+    let patch = s.patch_len();
+    let per_sample = s.pixels_per_sample();
+    let in_sample = s.h * s.w * s.c;
+    let chunk = s.samples_per_dx_chunk();
+    let macs =
+        s.n.saturating_mul(per_sample)
+            .saturating_mul(patch)
+            .saturating_mul(s.o);
+    let threads = if linalg::may_split() && macs >= SLICE_MIN_MACS {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    let slices = crate::runtime::kernels::batch_ranges(s.n, threads);
+    let chunk_len = chunk * per_sample * patch;
+    // kernelᵀ once per call (a row-major `[O, patch]` right-hand side for every chunk).
+    let mut kt = std::mem::take(&mut ws.kernel_t);
+    kt.clear();
+    kt.extend((0..s.o).flat_map(|o| (0..patch).map(move |p| kernel[p * s.o + o])));
+    ensure_len(&mut ws.dcols, chunk_len * slices.len());
+    let ktm = mat(OP, &kt, s.o, patch)?;
+    let mut jobs = Vec::with_capacity(slices.len());
+    let mut dx_rest: &mut [f32] = dx;
+    let mut dcols_rest: &mut [f32] = &mut ws.dcols;
+    for &(a, b) in &slices {
+        let (dx_part, dx_later) = std::mem::take(&mut dx_rest).split_at_mut((b - a) * in_sample);
+        let (dcols, dcols_later) = std::mem::take(&mut dcols_rest).split_at_mut(chunk_len);
+        dx_rest = dx_later;
+        dcols_rest = dcols_later;
+        jobs.push((a, b, dx_part, dcols));
+    }
+    let result = crate::runtime::kernels::run_slices(jobs, |(a, b, dx_part, dcols)| {
+        dx_part.fill(0.0);
+        let mut n0 = a;
+        while n0 < b {
+            let count = chunk.min(b - n0);
+            let rows = count * per_sample;
+            let dyc = mat(OP, &dys[n0 * per_sample * s.o..], rows, s.o)?;
+            let mut dc = mat_mut(OP, dcols, rows, patch)?;
+            gemm(OP, 1.0, &dyc, &ktm, 0.0, &mut dc)?;
+            col2im(dcols, s, geom, n0 - a, count, dx_part);
+            n0 += count;
+        }
+        Ok(())
+    });
+    ws.kernel_t = kt;
+    result
 }
 
 /// `dx` for a stride-1 convolution as a direct convolution of `dy`, zero-padded by the dilated

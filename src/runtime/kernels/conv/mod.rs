@@ -185,6 +185,8 @@ pub struct ConvWorkspace {
     k_offsets: Vec<usize>,
     origins: Vec<usize>,
     flipped: Vec<f32>,
+    /// The kernel transposed (`[O, patch]`, row-major) for the sliced input gradient.
+    kernel_t: Vec<f32>,
 }
 
 /// How [`conv2d_forward_with`] finishes and splits its work.

@@ -44,7 +44,7 @@ pub(super) unsafe fn run(call: &GemmCall<'_>, row0: usize, m: usize, out: &mut [
                 col_stride,
             } => drive(
                 data.as_ptr(),
-                |i| i * row_stride,
+                |i, rows| tile_origins(i, rows, |i| i * row_stride),
                 Strided(col_stride),
                 panel,
             ),
@@ -55,7 +55,7 @@ pub(super) unsafe fn run(call: &GemmCall<'_>, row0: usize, m: usize, out: &mut [
             } => drive(
                 data.as_ptr(),
                 // `fits` checked the table's length when anything is loaded (k > 0).
-                |i| row_offsets.get(i).copied().unwrap_or(0),
+                |i, rows| tile_origins(i, rows, |i| row_offsets.get(i).copied().unwrap_or(0)),
                 Table(k_offsets.as_ptr()),
                 panel,
             ),
@@ -63,14 +63,90 @@ pub(super) unsafe fn run(call: &GemmCall<'_>, row0: usize, m: usize, out: &mut [
                 data,
                 geometry,
                 k_offsets,
-            } => drive(
-                data.as_ptr(),
-                |i| ConvRows::origin(&geometry, i),
-                Table(k_offsets.as_ptr()),
-                panel,
-            ),
+            } => {
+                let walk = std::cell::Cell::new(ConvWalk::default());
+                drive(
+                    data.as_ptr(),
+                    |i, rows| conv_origins(&geometry, &walk, i, rows),
+                    Table(k_offsets.as_ptr()),
+                    panel,
+                );
+            }
         }
     }
+}
+
+/// The origins of rows `i..i + rows` (`rows` in `1..=MR`) by `origin`; the entries past
+/// `rows` repeat the last row (computed, never stored).
+#[inline(always)]
+fn tile_origins(i: usize, rows: usize, origin: impl Fn(usize) -> usize) -> [usize; MR] {
+    let mut origins = [0usize; MR];
+    for (r, o) in origins.iter_mut().enumerate() {
+        *o = origin(i + r.min(rows - 1));
+    }
+    origins
+}
+
+/// Where a walk over a convolution's output pixels stands: the row it reaches next and that
+/// row's sample and output position.
+#[derive(Clone, Copy, Default)]
+struct ConvWalk {
+    next: usize,
+    sample: usize,
+    oy: usize,
+    ox: usize,
+}
+
+/// [`tile_origins`] for [`Lhs::Conv`] rows: row tiles come in order, so the walk steps from
+/// pixel to pixel with additions and divides only when a tile does not start where the last
+/// one ended (a new block of `k`, a new column pass, another thread's rows).
+#[inline(always)]
+fn conv_origins(
+    g: &ConvRows,
+    walk: &std::cell::Cell<ConvWalk>,
+    i: usize,
+    rows: usize,
+) -> [usize; MR] {
+    let mut w = walk.get();
+    if w.next != i || g.ow == 0 || g.pixels == 0 {
+        // `fits` checked the geometry (`ow` and `pixels` non-zero) when anything is loaded.
+        let p = i % g.pixels.max(1);
+        w = ConvWalk {
+            next: i,
+            sample: i / g.pixels.max(1),
+            oy: p / g.ow.max(1),
+            ox: p % g.ow.max(1),
+        };
+    }
+    let oh = g.pixels / g.ow.max(1);
+    let mut origins = [0usize; MR];
+    for (r, o) in origins.iter_mut().enumerate() {
+        *o = w.sample * g.sample_len + w.oy * g.row_step + w.ox * g.col_step;
+        if r + 1 < rows {
+            w.ox += 1;
+            if w.ox == g.ow {
+                w.ox = 0;
+                w.oy += 1;
+                if w.oy == oh {
+                    w.oy = 0;
+                    w.sample += 1;
+                }
+            }
+        }
+    }
+    // Step past the tile's last row for the next tile.
+    w.next = i + rows;
+    w.ox += 1;
+    if w.ox == g.ow {
+        w.ox = 0;
+        w.oy += 1;
+        if w.oy == oh {
+            w.oy = 0;
+            w.sample += 1;
+        }
+    }
+    walk.set(w);
+    origins
 }
 
 /// The part of a call one [`drive`] runs, as raw pointers: rows `row0..row0 + m` of `C`
@@ -131,13 +207,13 @@ impl KOffset for Table {
 /// Tiles the rows and columns and runs each register tile.
 ///
 /// # Safety
-/// The CPU supports AVX2 and FMA, and every element of `A` (at `a`, row `i` at
-/// `origin(i)`, column `k` at `koff.at(k)`), `B` and `C` that the panel covers lies inside
+/// The CPU supports AVX2 and FMA, and every element of `A` (at `a`, rows `i..i + rows` at
+/// `origins(i, rows)`, column `k` at `koff.at(k)`), `B` and `C` that the panel covers lies inside
 /// a buffer that `super::fits` checked.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn drive<K: KOffset>(
     a: *const f32,
-    origin: impl Fn(usize) -> usize,
+    origins: impl Fn(usize, usize) -> [usize; MR],
     koff: K,
     panel: Panel<'_>,
 ) {
@@ -157,7 +233,7 @@ unsafe fn drive<K: KOffset>(
             epilogue: finish,
             ..panel
         };
-        drive_block(a, &origin, koff, part, (k0, len));
+        drive_block(a, &origins, koff, part, (k0, len));
     }
 }
 
@@ -168,7 +244,7 @@ unsafe fn drive<K: KOffset>(
 #[target_feature(enable = "avx2,fma")]
 unsafe fn drive_block<K: KOffset>(
     a: *const f32,
-    origin: &impl Fn(usize) -> usize,
+    origins: &impl Fn(usize, usize) -> [usize; MR],
     koff: K,
     panel: Panel<'_>,
     (k0, k): (usize, usize),
@@ -191,14 +267,8 @@ unsafe fn drive_block<K: KOffset>(
     let tiles = m.div_ceil(MR);
     let (base, extra) = (m / tiles.max(1), m % tiles.max(1));
     let tile_rows = |t: usize| base + usize::from(t < extra);
-    let row_tile = |i: usize, rows: usize| {
-        let mut origins = [0usize; MR];
-        for (r, o) in origins.iter_mut().enumerate() {
-            // Rows past the end repeat the last row: computed, never stored.
-            *o = origin(row0 + i + r.min(rows - 1));
-        }
-        (rows, origins)
-    };
+    // Rows past the end of a tile repeat its last row: computed, never stored.
+    let row_tile = |i: usize, rows: usize| (rows, origins(row0 + i, rows));
     let tile_at = |i: usize, rows: usize, origins: &[usize; MR], j: usize| TileArgs {
         a,
         origins: *origins,

@@ -18,6 +18,7 @@ mod rnn_infer;
 mod rnn_options;
 mod rnn_tokens;
 mod sliced;
+mod train_slices;
 
 use ndarray::{ArrayD, IxDyn};
 
