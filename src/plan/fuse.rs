@@ -7,7 +7,9 @@
 //! is step `i`'s output; no other step reads that output and it is not a model output. The conv
 //! output then never exists whole: per thread, a tile of [`tile_samples`] samples of it is
 //! computed in scratch memory (bias and activation included) and pooled at once, so the plan
-//! gives it no buffer. The arithmetic is the unfused steps' own, so results are bit-identical.
+//! gives it no buffer; of it only the pixels the pool reads are computed (a valid-padding pool
+//! skips the rows and columns past its last window). The arithmetic is the unfused steps' own,
+//! so results are bit-identical.
 
 use crate::ir::{Fact, Graph, Op, Window};
 use crate::passes::Mode;

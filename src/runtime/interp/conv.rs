@@ -8,7 +8,9 @@
 //! Fused with the pool after it ([`ConvStep::run_pooled`]), each thread computes its slice of
 //! the batch one tile of [`crate::plan::fuse::tile_samples`] samples at a time: the conv (same
 //! GEMM per row), bias and activation into the tile, then the pool from the tile into the output.
-//! Every number is computed as in the unfused steps, so the results are bit-identical.
+//! Only the conv output pixels the pool reads are computed (a floor-mode pool skips the last
+//! row and column of an odd-sized input). Every number is computed as in the unfused steps, so
+//! the results are bit-identical.
 //!
 //! The slices of the batch, one per thread, are the parts of one intra-op pool job
 //! ([`crate::runtime::pool`]). A batch of fewer samples than threads (batch 1) makes one slice;
@@ -20,7 +22,7 @@ use crate::ir::{Activation, Op, Padding, Window};
 use crate::plan::ExecutionPlan;
 use crate::runtime::kernels::batch_ranges;
 use crate::runtime::kernels::conv::{
-    conv2d_forward_with, same_padding, Conv2dGeometry, Conv2dShape, ConvForward, ConvWorkspace,
+    conv2d_forward_cropped, same_padding, Conv2dGeometry, Conv2dShape, ConvForward, ConvWorkspace,
     Padding2d,
 };
 use crate::runtime::kernels::pool::{pool2d_forward, Pool2dParams};
@@ -148,7 +150,8 @@ pub fn geometry(window: &Window, h: usize, w: usize) -> KernelResult<Conv2dGeome
     })
 }
 
-/// The convolution, its bias and its activation, into `out`: bias and relu inside the
+/// The convolution, its bias and its activation, into `out` (the whole output, or its top-left
+/// rows and columns: see [`Conv2dShape::cropped`]): bias and relu inside the
 /// convolution's kernel, other activations in a pass after it. With `split`, the product's
 /// rows (output pixels) are split between the pool's threads when it is large enough (a batch
 /// too small to give each thread a slice of its own); otherwise it runs on this thread.
@@ -170,7 +173,18 @@ fn conv_bias_activation(
         parallel: split,
     };
     let bias = bias.map(ndarray::ArrayView1::from);
-    conv2d_forward_with(x, kernel, bias, geom, ws, out.view_mut(), opts)?;
+    // `out` may be the top-left part of the output (a fused pool reads no more).
+    let (_, rows, cols, _) = out.dim();
+    conv2d_forward_cropped(
+        x,
+        kernel,
+        bias,
+        geom,
+        (rows, cols),
+        ws,
+        out.view_mut(),
+        opts,
+    )?;
     if !relu && activation != Activation::Linear {
         let channels = out.dim().3;
         let data = out.as_slice_mut().ok_or(KernelError::Layout {
@@ -267,8 +281,12 @@ impl ConvStep {
             .map_err(|e| shape_err(e.to_string()))?;
         let [_, h, w, c] = shapes.x;
         let [_, ph, pw, pc] = shapes.pool_out;
+        // Only the conv output the pool reads is computed: a floor-mode pool never reads the
+        // rows and columns past its last window (the seed CNN's 11 × 11 and 3 × 3 outputs
+        // under 2 × 2 pools: 10 × 10 and 2 × 2).
+        let (rows, cols) = pool.reach(s.oh, s.ow)?;
         let in_sample = h * w * c;
-        let conv_sample = s.oh * s.ow * s.o;
+        let conv_sample = rows * cols * s.o;
         let out_sample = ph * pw * pc;
         let tile = crate::plan::fuse::tile_samples(s.oh * s.ow);
         let ranges = batch_ranges(s.n, pool::threads());
@@ -312,13 +330,13 @@ impl ConvStep {
                 let conv_tile = scratch
                     .get_mut(..n * conv_sample)
                     .ok_or_else(|| shape_err("tile larger than its scratch".into()))?;
-                let cv = ndarray::ArrayViewMut4::from_shape([n, s.oh, s.ow, s.o], &mut *conv_tile)
+                let cv = ndarray::ArrayViewMut4::from_shape([n, rows, cols, s.o], &mut *conv_tile)
                     .map_err(|e| shape_err(e.to_string()))?;
                 conv_bias_activation(xv, kv, bias, activation, &geom, ws, cv, split)?;
                 let pooled = out
                     .get_mut(done * out_sample..(done + n) * out_sample)
                     .ok_or_else(|| shape_err("output tile out of range".into()))?;
-                let cv = ndarray::ArrayView4::from_shape([n, s.oh, s.ow, s.o], &*conv_tile)
+                let cv = ndarray::ArrayView4::from_shape([n, rows, cols, s.o], &*conv_tile)
                     .map_err(|e| shape_err(e.to_string()))?;
                 let pv = ndarray::ArrayViewMut4::from_shape([n, ph, pw, pc], pooled)
                     .map_err(|e| shape_err(e.to_string()))?;

@@ -38,6 +38,25 @@ pub struct Pool2dParams {
     pub padding: PoolPadding,
 }
 
+impl Pool2dParams {
+    /// The leading input rows and columns of an `h × w` input that the pool reads: with
+    /// `valid` padding the rows and columns past its last window are never read (floor mode),
+    /// with `same` padding all of them are.
+    pub fn reach(&self, h: usize, w: usize) -> KernelResult<(usize, usize)> {
+        let axis = |input: usize, pool: usize, stride: usize| -> KernelResult<usize> {
+            let (out, _) = axis_geometry(input, pool, stride, self.padding)?;
+            Ok(match self.padding {
+                PoolPadding::Valid => (out - 1) * stride + pool,
+                PoolPadding::Same => input,
+            })
+        };
+        Ok((
+            axis(h, self.pool.0, self.stride.0)?,
+            axis(w, self.pool.1, self.stride.1)?,
+        ))
+    }
+}
+
 /// Output length and leading pad of one axis.
 fn axis_geometry(
     input: usize,

@@ -40,10 +40,45 @@ pub fn conv2d_forward_with(
     bias: Option<ArrayView1<'_, f32>>,
     geom: &Conv2dGeometry,
     ws: &mut ConvWorkspace,
-    mut out: ArrayViewMut4<'_, f32>,
+    out: ArrayViewMut4<'_, f32>,
     opts: ConvForward,
 ) -> KernelResult<()> {
     let s = Conv2dShape::new(dims4(x.dim()), dims4(kernel.dim()), geom)?;
+    forward_shaped(x, kernel, bias, geom, &s, ws, out, opts)
+}
+
+/// [`conv2d_forward_with`] computing only the top-left `rows × cols` pixels of each sample's
+/// output (see [`Conv2dShape::cropped`]) into `out: [N, rows, cols, O]`: each of them has the
+/// bits it has in the whole output.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_cropped(
+    x: ArrayView4<'_, f32>,
+    kernel: ArrayView4<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    geom: &Conv2dGeometry,
+    (rows, cols): (usize, usize),
+    ws: &mut ConvWorkspace,
+    out: ArrayViewMut4<'_, f32>,
+    opts: ConvForward,
+) -> KernelResult<()> {
+    let s = Conv2dShape::new(dims4(x.dim()), dims4(kernel.dim()), geom)?.cropped(rows, cols)?;
+    forward_shaped(x, kernel, bias, geom, &s, ws, out, opts)
+}
+
+/// The forward of both entry points for the output sizes of `s`.
+#[allow(clippy::too_many_arguments)]
+#[allow(clippy::needless_pass_by_value)] // views are passed by value, like ndarray's own API
+fn forward_shaped(
+    x: ArrayView4<'_, f32>,
+    kernel: ArrayView4<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    geom: &Conv2dGeometry,
+    s: &Conv2dShape,
+    ws: &mut ConvWorkspace,
+    mut out: ArrayViewMut4<'_, f32>,
+    opts: ConvForward,
+) -> KernelResult<()> {
+    let s = *s;
     expect_shape(OP, "out", out.shape(), &s.output())?;
     if let Some(b) = &bias {
         expect_shape(OP, "bias", b.shape(), &[s.o])?;
@@ -64,8 +99,12 @@ pub fn conv2d_forward_with(
     }
     let per_sample = s.pixels_per_sample();
     let chunk = s.samples_per_chunk();
-    let pointwise =
-        s.kh == 1 && s.kw == 1 && geom.stride == (1, 1) && geom.padding == Padding2d::default();
+    // A pointwise convolution's patches are the input's pixels themselves (not when cropped).
+    let pointwise = s.kh == 1
+        && s.kw == 1
+        && geom.stride == (1, 1)
+        && geom.padding == Padding2d::default()
+        && (s.oh, s.ow) == (s.h, s.w);
     if !pointwise {
         ensure_len(&mut ws.cols, s.workspace_len());
     }

@@ -143,6 +143,27 @@ impl Conv2dShape {
         })
     }
 
+    /// The same convolution computing only the top-left `rows × cols` output pixels of each
+    /// sample (what a floor-mode pool after it reads): the input and its strides are unchanged,
+    /// so every kept pixel is computed exactly as in the whole output. An error when the crop is
+    /// larger than the output.
+    pub fn cropped(self, rows: usize, cols: usize) -> KernelResult<Self> {
+        if rows > self.oh || cols > self.ow {
+            return Err(super::error::shape_err(
+                OP,
+                format!(
+                    "crop {rows}x{cols} larger than the output {}x{}",
+                    self.oh, self.ow
+                ),
+            ));
+        }
+        Ok(Self {
+            oh: rows,
+            ow: cols,
+            ..self
+        })
+    }
+
     /// The output shape `[N, OH, OW, O]`.
     pub fn output(&self) -> [usize; 4] {
         [self.n, self.oh, self.ow, self.o]
@@ -215,4 +236,4 @@ mod forward;
 mod im2col;
 
 pub use backward::{conv2d_backward, Conv2dGrads};
-pub use forward::{conv2d_forward, conv2d_forward_with};
+pub use forward::{conv2d_forward, conv2d_forward_cropped, conv2d_forward_with};

@@ -89,7 +89,7 @@ fn conv_grads(
 }
 
 /// Every padding, stride and dilation mix the tests sweep, with input and kernel shapes.
-fn geometries() -> Vec<(Conv2dGeometry, [usize; 4], [usize; 4])> {
+pub(super) fn geometries() -> Vec<(Conv2dGeometry, [usize; 4], [usize; 4])> {
     let pads = [
         Padding2d::default(),
         Padding2d {

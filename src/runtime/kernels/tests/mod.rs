@@ -6,6 +6,7 @@
 
 mod activations;
 mod conv_sliced;
+mod crop;
 mod depthwise;
 mod direct;
 mod fixtures;
