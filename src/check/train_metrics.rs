@@ -204,13 +204,16 @@ fn top_k_covers_all(
     diags.push(
         Diagnostic::warning(
             codes::CHECK_TOP_K_ALL_CLASSES,
-            format!("`top_k_accuracy(k: {k})` on {c} classes is always 1"),
+            format!(
+                "`top_k_accuracy(k: {k})` on {} is always 1",
+                classes_text(c)
+            ),
         )
         .primary(file, at, format!("k = {k} ranks every class"))
         .secondary(
             file,
             output_span(model),
-            format!("the output has {c} classes"),
+            format!("the output has {}", classes_text(c)),
         )
         .note("a sample is a hit when its class is among the k best scores")
         .help(if c > 1 {
@@ -351,5 +354,14 @@ pub fn check_class_weight_fit(
                 .help("list one weight per class, or write `class_weight balanced`"),
             );
         }
+    }
+}
+
+/// `1 class`, `10 classes`.
+fn classes_text(c: usize) -> String {
+    if c == 1 {
+        "1 class".to_string()
+    } else {
+        format!("{c} classes")
     }
 }
