@@ -204,13 +204,32 @@ pub(super) fn recurrent_product(
     Ok(())
 }
 
-/// `dh_{t−1} += Σ_g (dZ_rec,g·U_gᵀ) ⊙ m_g` over the driver's gate blocks of step `t`.
+/// The driver's gate blocks of `recurrent` (`[U, G·U]`) transposed row-major into `out`
+/// (`[B·U, U]`, `B` = the driver's blocks): [`recurrent_grad`]'s right-hand side, made once per
+/// backward call instead of at every step.
+pub(super) fn transpose_driver_blocks(
+    cell: RnnCell,
+    d: &RnnDims,
+    recurrent: &ArrayView2<'_, f32>,
+    out: &mut Vec<f32>,
+) -> KernelResult<()> {
+    let (u, width) = (d.u, cell.driver_blocks() * d.u);
+    if recurrent.dim().0 != u || recurrent.dim().1 < width {
+        return Err(shape_err(OP, "recurrent kernel does not fit the state"));
+    }
+    out.clear();
+    out.extend((0..width).flat_map(|k| (0..u).map(move |j| recurrent[[j, k]])));
+    Ok(())
+}
+
+/// `dh_{t−1} += Σ_g (dZ_rec,g·U_gᵀ) ⊙ m_g` over the driver's gate blocks of step `t`, with
+/// `recurrent_t` the blocks' transpose from [`transpose_driver_blocks`] (`[B·U, U]`).
 pub(super) fn recurrent_grad(
     c: &mut RnnCache,
     cell: RnnCell,
     d: &RnnDims,
     t: usize,
-    recurrent: &ArrayView2<'_, f32>,
+    recurrent_t: &[f32],
 ) -> KernelResult<()> {
     let (gu, u) = (d.u * cell.gates(), d.u);
     let width = cell.driver_blocks() * u;
@@ -222,24 +241,17 @@ pub(super) fn recurrent_grad(
     let dzt = dz_rec
         .get(t * gu..)
         .ok_or_else(|| shape_err(OP, "step outside buffer"))?;
+    let wt = mat(OP, recurrent_t, width, u)?;
     if c.recurrent_mask.is_empty() {
         let mut dh = mat_mut(OP, &mut c.dh, d.n, u)?;
-        let w = recurrent.slice(s![.., ..width]);
-        return gemm_rows(OP, dzt, (d.n, width, d.t * gu), &w.t(), 1.0, &mut dh);
+        return gemm_rows(OP, dzt, (d.n, width, d.t * gu), &wt, 1.0, &mut dh);
     }
     ensure_len(&mut c.masked_state, d.n * u);
     for g in 0..cell.driver_blocks() {
         {
             let mut part = mat_mut(OP, &mut c.masked_state, d.n, u)?;
-            let w = recurrent.slice(s![.., g * u..(g + 1) * u]);
-            gemm_rows(
-                OP,
-                &dzt[g * u..],
-                (d.n, u, d.t * gu),
-                &w.t(),
-                0.0,
-                &mut part,
-            )?;
+            let w = wt.slice(s![g * u..(g + 1) * u, ..]);
+            gemm_rows(OP, &dzt[g * u..], (d.n, u, d.t * gu), &w, 0.0, &mut part)?;
         }
         for s in 0..d.n {
             let m = &c.recurrent_mask[s * gu + g * u..s * gu + (g + 1) * u];

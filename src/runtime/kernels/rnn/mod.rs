@@ -171,6 +171,9 @@ pub struct RnnCache {
     /// Backward carries `dh`, `dc`, `[N, U]`.
     dh: Vec<f32>,
     dc: Vec<f32>,
+    /// Backward: the driver's blocks of `U` transposed row-major, `[B·U, U]` (copied once per
+    /// call, not at every step).
+    recurrent_t: Vec<f32>,
     /// The run of the last training forward (`go_backwards`, masks), for backward.
     go_backwards: bool,
     /// `[N·T, F]`: the input in processing order when `go_backwards` reversed it.

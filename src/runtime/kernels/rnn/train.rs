@@ -10,7 +10,7 @@ use ndarray::{ArrayView2, ArrayView3, ArrayViewD, ArrayViewMutD};
 
 use super::masks::{
     input_grads, project_masked, recurrent_grad, recurrent_kernel_grad, recurrent_product,
-    reverse_steps,
+    reverse_steps, transpose_driver_blocks,
 };
 use super::{
     gru, gru_before, lstm, output_shape, simple, split_bias, validate, RnnCache, RnnCell, RnnDims,
@@ -234,6 +234,24 @@ fn through_time(
     if dys.len() < d.n * d.u {
         return Err(shape_err(OP, "dy too short"));
     }
+    let mut recurrent_t = std::mem::take(&mut cache.recurrent_t);
+    let done = transpose_driver_blocks(cell, &d, &p.recurrent, &mut recurrent_t)
+        .and_then(|()| steps_back(cell, &d, p, cache, dys, return_sequences, &recurrent_t));
+    cache.recurrent_t = recurrent_t;
+    done
+}
+
+/// The steps of [`through_time`], last first.
+fn steps_back(
+    cell: RnnCell,
+    d: &RnnDims,
+    p: &RnnParams<'_>,
+    cache: &mut RnnCache,
+    dys: &[f32],
+    return_sequences: bool,
+    recurrent_t: &[f32],
+) -> KernelResult<()> {
+    let d = *d;
     for t in (0..d.t).rev() {
         for n in 0..d.n {
             let g = if return_sequences && cache.zero_output(&d, n, t) {
@@ -259,7 +277,7 @@ fn through_time(
             RnnCell::Gru => gru::backward_step(cache, &d, t),
             RnnCell::GruResetBefore => gru_before::backward_step(cache, &d, t, &p.recurrent)?,
         }
-        recurrent_grad(cache, cell, &d, t, &p.recurrent)?;
+        recurrent_grad(cache, cell, &d, t, recurrent_t)?;
         cache.restore_masked_grads(cell, &d, t);
     }
     Ok(())
