@@ -123,30 +123,31 @@ fn conv_origins(
     for (r, o) in origins.iter_mut().enumerate() {
         *o = w.sample * g.sample_len + w.oy * g.row_step + w.ox * g.col_step;
         if r + 1 < rows {
-            w.ox += 1;
-            if w.ox == g.ow {
-                w.ox = 0;
-                w.oy += 1;
-                if w.oy == oh {
-                    w.oy = 0;
-                    w.sample += 1;
-                }
-            }
+            w.step(g.ow, oh);
         }
     }
     // Step past the tile's last row for the next tile.
     w.next = i + rows;
-    w.ox += 1;
-    if w.ox == g.ow {
-        w.ox = 0;
-        w.oy += 1;
-        if w.oy == oh {
-            w.oy = 0;
-            w.sample += 1;
-        }
-    }
+    w.step(g.ow, oh);
     walk.set(w);
     origins
+}
+
+impl ConvWalk {
+    /// To the next output pixel of an `oh × ow` output: along the row, then down, then to the
+    /// next sample.
+    #[inline(always)]
+    fn step(&mut self, ow: usize, oh: usize) {
+        self.ox += 1;
+        if self.ox == ow {
+            self.ox = 0;
+            self.oy += 1;
+            if self.oy == oh {
+                self.oy = 0;
+                self.sample += 1;
+            }
+        }
+    }
 }
 
 /// The part of a call one [`drive`] runs, as raw pointers: rows `row0..row0 + m` of `C`
