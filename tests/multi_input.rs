@@ -17,7 +17,9 @@ use modelc::data::loader::{load_dataset, Dataset};
 use modelc::data::samples::{Features, Labels, Samples};
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Output};
+
+mod common;
+use common::{modelc, ok, s};
 
 /// Row `i` of the test csv: `id, a, b, c, y` with `id = i`, and values no two rows share.
 fn row(i: usize) -> [f64; 5] {
@@ -210,28 +212,6 @@ fn split_shuffle_and_batches_keep_each_rows_groups_and_label_together() {
         b.sort_unstable();
         assert_eq!(a, b, "epoch {epoch} visits every training row once");
     }
-}
-
-fn modelc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modelc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

@@ -17,29 +17,9 @@
 use modelc::data::loader::{load_dataset, Dataset};
 use modelc::data::samples::{Features, Labels, Samples};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn modelc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modelc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{modelc, ok, s};
 
 /// The first `n` rows of the shipped two-target digits: 64 pixels, the digit, its parity.
 fn digits(n: usize) -> Vec<(Vec<f64>, usize, f64)> {

@@ -9,18 +9,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+
+mod common;
+use common::modelc;
 
 const SPEC: &str = "tests/fixtures/train/resume_metrics.model";
 const TWO_OUTPUTS: &str = "tests/fixtures/train/two_outputs.model";
-
-fn modelc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modelc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// `metrics.csv` without its last column (samples per second: a measured time, never equal).
 fn metrics_without_throughput(dir: &Path) -> String {
