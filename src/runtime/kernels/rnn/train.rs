@@ -180,7 +180,13 @@ pub fn rnn_backward(
     expect(OP, "dkernel", dkernel.shape(), p.kernel.shape())?;
     expect(OP, "drecurrent", drecurrent.shape(), p.recurrent.shape())?;
     expect(OP, "dbias", dbias.shape(), p.bias.shape())?;
-    through_time(cell, &d, p, cache, flat(OP, "dy", &dy)?, return_sequences)?;
+    let dys = flat(OP, "dy", &dy)?;
+    // Uᵀ once per call, kept in the cache's buffer like `x_rev` below.
+    let mut recurrent_t = std::mem::take(&mut cache.recurrent_t);
+    let done = transpose_driver_blocks(cell, &d, &p.recurrent, &mut recurrent_t)
+        .and_then(|()| through_time(cell, &d, p, cache, dys, return_sequences, &recurrent_t));
+    cache.recurrent_t = recurrent_t;
+    done?;
     let gu = d.gu(cell);
     let rows = d.n * d.t;
     let go_backwards = cache.go_backwards;
@@ -211,7 +217,8 @@ pub fn rnn_backward(
 }
 
 /// The steps in reverse: each adds its output's gradient to `dh`, runs the cell's backward
-/// (pre-activation gradients into `dz_in`/`dz_rec`) and carries `dh_{t−1}` through `U`.
+/// (pre-activation gradients into `dz_in`/`dz_rec`) and carries `dh_{t−1}` through `U`
+/// (`recurrent_t`: its driver blocks transposed, from `transpose_driver_blocks`).
 fn through_time(
     cell: RnnCell,
     d: &RnnDims,
@@ -219,6 +226,7 @@ fn through_time(
     cache: &mut RnnCache,
     dys: &[f32],
     return_sequences: bool,
+    recurrent_t: &[f32],
 ) -> KernelResult<()> {
     let d = *d;
     let gu = d.gu(cell);
@@ -234,24 +242,6 @@ fn through_time(
     if dys.len() < d.n * d.u {
         return Err(shape_err(OP, "dy too short"));
     }
-    let mut recurrent_t = std::mem::take(&mut cache.recurrent_t);
-    let done = transpose_driver_blocks(cell, &d, &p.recurrent, &mut recurrent_t)
-        .and_then(|()| steps_back(cell, &d, p, cache, dys, return_sequences, &recurrent_t));
-    cache.recurrent_t = recurrent_t;
-    done
-}
-
-/// The steps of [`through_time`], last first.
-fn steps_back(
-    cell: RnnCell,
-    d: &RnnDims,
-    p: &RnnParams<'_>,
-    cache: &mut RnnCache,
-    dys: &[f32],
-    return_sequences: bool,
-    recurrent_t: &[f32],
-) -> KernelResult<()> {
-    let d = *d;
     for t in (0..d.t).rev() {
         for n in 0..d.n {
             let g = if return_sequences && cache.zero_output(&d, n, t) {
