@@ -5,30 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn modelc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modelc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
+mod common;
+use common::{eval_train_json, modelc, ok, s};
 
 /// The JSON lines of `train --format json` that are epochs.
 fn epochs(stdout: &str) -> Vec<serde_json::Value> {
@@ -95,17 +73,7 @@ fn eval_loss_of_an_autoencoder_equals_its_recomputation_from_run() {
     );
 
     let weights = run_dir.join("weights.safetensors");
-    let eval: serde_json::Value = serde_json::from_str(&ok(&modelc(&[
-        "eval",
-        s(&spec),
-        "--weights",
-        s(&weights),
-        "--split",
-        "train",
-        "--format",
-        "json",
-    ])))
-    .unwrap();
+    let eval = eval_train_json(&spec, &weights);
     assert_eq!(eval["samples"], 24, "{eval}");
 
     // The outputs of the trained weights on the raw rows (run applies the plan's `scale`).

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 mod common;
-use common::{modelc, ok, s};
+use common::{eval_train_json, modelc, ok, s};
 
 /// Row `i` of the test csv: `id, a, b, c, y` with `id = i`, and values no two rows share.
 fn row(i: usize) -> [f64; 5] {
@@ -236,17 +236,7 @@ fn eval_loss_equals_the_loss_of_run_outputs_on_each_inputs_raw_columns() {
         s(&run_dir),
     ]));
     let weights = run_dir.join("weights.safetensors");
-    let eval: serde_json::Value = serde_json::from_str(&ok(&modelc(&[
-        "eval",
-        s(&spec),
-        "--weights",
-        s(&weights),
-        "--split",
-        "train",
-        "--format",
-        "json",
-    ])))
-    .unwrap();
+    let eval = eval_train_json(&spec, &weights);
     assert_eq!(eval["samples"], n, "{eval}");
     // One csv per model input, holding that group's raw columns; `run` applies each group's
     // fitted steps from the plan.

@@ -19,7 +19,7 @@ use modelc::data::samples::{Features, Labels, Samples};
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{modelc, ok, s};
+use common::{eval_train_json, modelc, ok, s};
 
 /// The first `n` rows of the shipped two-target digits: 64 pixels, the digit, its parity.
 fn digits(n: usize) -> Vec<(Vec<f64>, usize, f64)> {
@@ -95,17 +95,7 @@ fn eval_totals_and_per_output_figures_equal_those_recomputed_from_run_outputs() 
     let run_dir = d.join("run");
     ok(&modelc(&["train", s(&spec), "--out", s(&run_dir)]));
     let weights = run_dir.join("weights.safetensors");
-    let eval: serde_json::Value = serde_json::from_str(&ok(&modelc(&[
-        "eval",
-        s(&spec),
-        "--weights",
-        s(&weights),
-        "--split",
-        "train",
-        "--format",
-        "json",
-    ])))
-    .unwrap();
+    let eval = eval_train_json(&spec, &weights);
     assert_eq!(eval["samples"], n, "{eval}");
     // The raw pixels with their header: `run` applies the plan's `scale(1/16)`.
     let rows = digits(n);

@@ -30,3 +30,18 @@ pub fn ok(o: &Output) -> String {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// `modelc eval SPEC --weights WEIGHTS --split train --format json`, which must succeed, parsed.
+pub fn eval_train_json(spec: &Path, weights: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(&modelc(&[
+        "eval",
+        s(spec),
+        "--weights",
+        s(weights),
+        "--split",
+        "train",
+        "--format",
+        "json",
+    ])))
+    .unwrap()
+}
