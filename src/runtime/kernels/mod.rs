@@ -38,6 +38,7 @@ pub mod masked_pool;
 pub mod merge;
 pub mod pool;
 pub mod rnn;
+pub mod simd_act;
 pub mod simd_gemm;
 pub mod simd_train;
 pub mod upsample;

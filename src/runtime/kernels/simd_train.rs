@@ -203,6 +203,13 @@ thread_local! {
     static BASELINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Whether the calling test runs inside [`baseline`] (which also turns off
+/// [`super::simd_act`]'s cell, to test its fallback).
+#[cfg(test)]
+pub(crate) fn forced_baseline() -> bool {
+    BASELINE.with(std::cell::Cell::get)
+}
+
 /// Tests: runs `f` with every [`vectorized`] call inside it on the baseline path, to compare
 /// the two builds of a kernel.
 #[cfg(test)]

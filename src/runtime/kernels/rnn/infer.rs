@@ -5,7 +5,8 @@
 //! `[W; U]` (`(F+U) × 4U`) in one GEMM (a longer sum per tile than two products, and no
 //! `X·W` array for every timestep), then one fused pass per sample adds the bias, applies the
 //! gate activations, updates `c` and writes `h` both into the next step's left-hand rows and
-//! into the output. Keras semantics and gate order (i, f, c, o) as in [`super::lstm`]; the
+//! into the output; that pass is [`simd_act::lstm_cell`] (AVX2 + FMA intrinsics) where the CPU
+//! has them, else [`gates`] (portable fastmath). Keras semantics and gate order (i, f, c, o) as in [`super::lstm`]; the
 //! sums are taken in another order than the training forward's (`x·W` and `h·U` in one chain),
 //! so the two agree to f32 rounding, not bit for bit.
 //!
@@ -21,6 +22,7 @@ use super::{RnnCache, RnnDims, RnnParams, RnnTokenParams, OP};
 use crate::runtime::kernels::error::{expect_shape, shape_err, KernelResult};
 use crate::runtime::kernels::fastmath;
 use crate::runtime::kernels::linalg::{ensure_len, flat, flat_mut, gemm, mat, mat_mut};
+use crate::runtime::kernels::simd_act;
 use crate::runtime::kernels::simd_train::vectorized;
 
 /// Where a step's input-side gate sums come from.
@@ -201,7 +203,10 @@ fn steps(
                             &projection[r * gu..(r + 1) * gu]
                         }
                     };
-                    gates(&z[s * gu..(s + 1) * gu], addend, c, h);
+                    let zs = &z[s * gu..(s + 1) * gu];
+                    if !simd_act::lstm_cell(zs, addend, c, h) {
+                        gates(zs, addend, c, h);
+                    }
                     let at = if return_sequences {
                         (s * t + step) * u
                     } else {
@@ -217,7 +222,8 @@ fn steps(
     Ok(())
 }
 
-/// One sample's step: `i, f, o = σ(z + b)`, `g = tanh(z + b)` per block, `c ← f⊙c + i⊙g`,
+/// One sample's step where [`simd_act::lstm_cell`] does not run (no AVX2 + FMA; the same
+/// function to f32 rounding): `i, f, o = σ(z + b)`, `g = tanh(z + b)` per block, `c ← f⊙c + i⊙g`,
 /// `h ← o⊙tanh(c)`; `b` is the bias, or a token's projection row (which holds it).
 #[inline(always)]
 fn gates(z: &[f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {

@@ -1,6 +1,7 @@
 //! The inference-only LSTM (`rnn_infer`) against the training forward (`rnn_forward`): the
 //! same outputs to f32 rounding for every batch size on both sides of its threshold, with and
-//! without `return_sequences`, on inputs large enough to saturate the gates.
+//! without `return_sequences`, on inputs large enough to saturate the gates; both with the
+//! AVX2 + FMA cell (`simd_act`, where the CPU has it) and with the portable fastmath cell.
 
 use ndarray::{Array2, Array3, ArrayD, IxDyn};
 
@@ -9,7 +10,17 @@ use crate::runtime::kernels::rnn::{rnn_forward, rnn_infer, RnnCache, RnnCell, Rn
 
 #[test]
 fn inference_lstm_matches_the_training_forward() {
-    let (t, f, u) = (9usize, 5usize, 6usize);
+    inference_matches_training();
+}
+
+#[test]
+fn inference_lstm_on_the_portable_cell_matches_the_training_forward() {
+    crate::runtime::kernels::simd_train::baseline(inference_matches_training);
+}
+
+fn inference_matches_training() {
+    // 13 units: one whole 8-lane vector and a padded tail in the AVX2 cell.
+    let (t, f, u) = (9usize, 5usize, 13usize);
     let kernel = Array2::from_shape_vec((f, 4 * u), data(f * 4 * u, 2, 0.8)).unwrap();
     let recurrent = Array2::from_shape_vec((u, 4 * u), data(u * 4 * u, 3, 0.8)).unwrap();
     let bias = ArrayD::from_shape_vec(IxDyn(&[4 * u]), data(4 * u, 4, 0.5)).unwrap();
