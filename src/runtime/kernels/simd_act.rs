@@ -1,5 +1,7 @@
-//! The LSTM cell of recurrent inference with explicit AVX2 + FMA intrinsics: the four gate
-//! activations, the cell update and `h = o⊙tanh(c)`, eight units at a time.
+//! The LSTM cell with explicit AVX2 + FMA intrinsics: the four gate activations, the cell
+//! update and `h = o⊙tanh(c)`, eight units at a time, for inference ([`lstm_cell`]) and for
+//! the training forward, which also keeps the gates and `tanh(c)` for backward
+//! ([`lstm_cell_train`]).
 //!
 //! Why not [`super::fastmath`] under [`super::simd_train::vectorized`]: that path must give
 //! the baseline build's bits, so it has no fused multiply-adds, and its loop (five
@@ -17,8 +19,8 @@
 //! Accuracy (tests below, against f64 over dense sweeps): sigmoid within 4e-7 relative,
 //! tanh within 5e-7 relative. The cell computes the same function as the fastmath path to
 //! these bounds; the bits differ (fused multiply-adds, another polynomial), so — as with
-//! [`super::simd_gemm`] — a CPU without AVX2 + FMA, where [`lstm_cell`] returns `false` and
-//! the caller runs the fastmath cell, gives slightly different numbers. A given machine is
+//! [`super::simd_gemm`] — a CPU without AVX2 + FMA, where the cells return `false` and the
+//! callers run the fastmath cell, gives slightly different numbers. A given machine is
 //! deterministic: the functions are pure and per sample, so no thread count changes a bit.
 //!
 //! Like [`super::simd_gemm`], this module may use `unsafe`: calling the `target_feature`
@@ -32,18 +34,82 @@
 /// Returns `false`, touching nothing, when the CPU lacks AVX2 + FMA or the lengths disagree.
 pub fn lstm_cell(z: &[f32], addend: &[f32], c: &mut [f32], h: &mut [f32]) -> bool {
     let u = c.len();
-    if u == 0 || h.len() != u || z.len() != 4 * u || addend.len() != 4 * u {
+    if u == 0 || h.len() != u || z.len() != 4 * u || addend.len() != 4 * u || !available() {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
     {
-        if available() {
-            // SAFETY: AVX2 and FMA are present (checked just above); the lengths were checked
-            // above as `x86::lstm_cell` requires.
-            unsafe { x86::lstm_cell(z, addend, c, h) };
-            return true;
-        }
+        let cell = c.as_mut_ptr();
+        let p = x86::CellPtrs {
+            pre_a: z.as_ptr(),
+            pre_b: addend.as_ptr(),
+            c_prev: cell,
+            cell,
+            c_next: std::ptr::null_mut(),
+            gates: std::ptr::null_mut(),
+            h: h.as_mut_ptr(),
+        };
+        // SAFETY: AVX2 and FMA are present (`available`); the lengths were checked above, and
+        // `c` is both `c_prev` and `cell`, the one aliasing `CellPtrs` allows.
+        unsafe { x86::lstm_cell(p, u) };
+        return true;
     }
+    #[allow(unreachable_code)]
+    false
+}
+
+/// One sample's step of the training forward, the buffers [`super::rnn`]'s cache keeps for
+/// backward: `U` units, gate blocks `4U`.
+pub struct TrainCell<'a> {
+    /// The input side `x_t·W + b` and the recurrent side `h_{t−1}·U`.
+    pub xw: &'a [f32],
+    pub zrec: &'a [f32],
+    pub c_prev: &'a [f32],
+    /// Out: the activated gates `i, f, g, o`.
+    pub gates: &'a mut [f32],
+    /// Out: `c_t`, when a next step reads it.
+    pub c_next: Option<&'a mut [f32]>,
+    /// Out: `tanh(c_t)`.
+    pub tanh_c: &'a mut [f32],
+    /// Out: `h_t = o⊙tanh(c_t)`.
+    pub h: &'a mut [f32],
+}
+
+/// [`lstm_cell`] for the training forward, keeping what backward reads; `false`, touching
+/// nothing, without AVX2 + FMA or on mismatched lengths (then the fastmath cell runs).
+pub fn lstm_cell_train(step: TrainCell<'_>) -> bool {
+    let u = step.c_prev.len();
+    let next_fits = step.c_next.as_ref().is_none_or(|c| c.len() == u);
+    if u == 0
+        || !next_fits
+        || step.tanh_c.len() != u
+        || step.h.len() != u
+        || step.xw.len() != 4 * u
+        || step.zrec.len() != 4 * u
+        || step.gates.len() != 4 * u
+        || !available()
+    {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let p = x86::CellPtrs {
+            pre_a: step.xw.as_ptr(),
+            pre_b: step.zrec.as_ptr(),
+            c_prev: step.c_prev.as_ptr(),
+            cell: step.tanh_c.as_mut_ptr(),
+            c_next: step
+                .c_next
+                .map_or(std::ptr::null_mut(), <[f32]>::as_mut_ptr),
+            gates: step.gates.as_mut_ptr(),
+            h: step.h.as_mut_ptr(),
+        };
+        // SAFETY: AVX2 and FMA are present; the lengths were checked above; the slices are
+        // separate borrows, so nothing aliases.
+        unsafe { x86::lstm_cell(p, u) };
+        return true;
+    }
+    #[allow(unreachable_code)]
     false
 }
 
@@ -189,90 +255,120 @@ mod x86 {
         _mm256_or_ps(_mm256_andnot_ps(k.sign, t), _mm256_and_ps(x, k.sign))
     }
 
-    /// One sample's cell step over `c.len()` units, eight at a time; the last `U mod 8` run
-    /// through an eight-unit copy padded with zeros, so every unit gets the same arithmetic.
+    /// Where one sample's cell reads and writes (gate blocks `u` apart): the pre-activations
+    /// are `pre_a + pre_b`; `c_t` goes to `cell` (then, in training, `tanh(c_t)` over it) and
+    /// to `c_next` when not null; the activated gates to `gates` when not null (training),
+    /// else the output gate waits in `h` between the passes (inference).
+    #[derive(Clone, Copy)]
+    pub(super) struct CellPtrs {
+        pub pre_a: *const f32,
+        pub pre_b: *const f32,
+        pub c_prev: *const f32,
+        pub cell: *mut f32,
+        pub c_next: *mut f32,
+        pub gates: *mut f32,
+        pub h: *mut f32,
+    }
+
+    /// One sample's cell step over `u` units, eight at a time; the last `u mod 8` run through
+    /// eight-unit copies padded with zeros, so every unit gets the same arithmetic.
     ///
     /// # Safety
-    /// The CPU must support AVX2 and FMA; `h.len() == c.len()`, `z.len() == addend.len() ==
-    /// 4·c.len()`.
+    /// The CPU must support AVX2 and FMA; `pre_a`, `pre_b` (and `gates` when not null) valid
+    /// for `4u` elements, the others (when not null) for `u`; reads may alias writes only as
+    /// `c_prev == cell` (read before written, element by element).
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn lstm_cell(z: &[f32], addend: &[f32], c: &mut [f32], h: &mut [f32]) {
+    pub(super) unsafe fn lstm_cell(p: CellPtrs, u: usize) {
         let k = consts();
-        let u = c.len();
         let whole = u - u % 8;
-        cell_pass(
-            &k,
-            u,
-            whole,
-            z.as_ptr(),
-            addend.as_ptr(),
-            c.as_mut_ptr(),
-            h.as_mut_ptr(),
-        );
+        cell_pass(&k, p, u, whole);
         if whole == u {
             return;
         }
         let rest = u - whole;
-        let (mut z8, mut a8, mut c8, mut h8) =
-            ([0.0f32; 32], [0.0f32; 32], [0.0f32; 8], [0.0f32; 8]);
+        let (mut a8, mut b8, mut g8) = ([0.0f32; 32], [0.0f32; 32], [0.0f32; 32]);
+        let (mut prev8, mut cell8, mut next8, mut h8) =
+            ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
         for gate in 0..4 {
             let from = gate * u + whole;
-            z8[gate * 8..gate * 8 + rest].copy_from_slice(&z[from..from + rest]);
-            a8[gate * 8..gate * 8 + rest].copy_from_slice(&addend[from..from + rest]);
+            std::ptr::copy_nonoverlapping(p.pre_a.add(from), a8.as_mut_ptr().add(gate * 8), rest);
+            std::ptr::copy_nonoverlapping(p.pre_b.add(from), b8.as_mut_ptr().add(gate * 8), rest);
         }
-        c8[..rest].copy_from_slice(&c[whole..]);
-        cell_pass(
-            &k,
-            8,
-            8,
-            z8.as_ptr(),
-            a8.as_ptr(),
-            c8.as_mut_ptr(),
-            h8.as_mut_ptr(),
-        );
-        c[whole..].copy_from_slice(&c8[..rest]);
-        h[whole..].copy_from_slice(&h8[..rest]);
+        std::ptr::copy_nonoverlapping(p.c_prev.add(whole), prev8.as_mut_ptr(), rest);
+        let padded = CellPtrs {
+            pre_a: a8.as_ptr(),
+            pre_b: b8.as_ptr(),
+            c_prev: prev8.as_ptr(),
+            cell: cell8.as_mut_ptr(),
+            c_next: if p.c_next.is_null() {
+                p.c_next
+            } else {
+                next8.as_mut_ptr()
+            },
+            gates: if p.gates.is_null() {
+                p.gates
+            } else {
+                g8.as_mut_ptr()
+            },
+            h: h8.as_mut_ptr(),
+        };
+        cell_pass(&k, padded, 8, 8);
+        std::ptr::copy_nonoverlapping(cell8.as_ptr(), p.cell.add(whole), rest);
+        std::ptr::copy_nonoverlapping(h8.as_ptr(), p.h.add(whole), rest);
+        if !p.c_next.is_null() {
+            std::ptr::copy_nonoverlapping(next8.as_ptr(), p.c_next.add(whole), rest);
+        }
+        if !p.gates.is_null() {
+            for gate in 0..4 {
+                let to = gate * u + whole;
+                std::ptr::copy_nonoverlapping(g8.as_ptr().add(gate * 8), p.gates.add(to), rest);
+            }
+        }
     }
 
     /// Units `0..count` (a multiple of 8) of a cell whose gate blocks are `u` apart.
     ///
     /// # Safety
-    /// AVX2 and FMA; `z` and `addend` valid for `4u` reads, `c` and `h` for `u` reads and
-    /// writes, `count ≤ u`.
+    /// As [`lstm_cell`], with `count ≤ u`.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn cell_pass(
-        k: &Consts,
-        u: usize,
-        count: usize,
-        z: *const f32,
-        addend: *const f32,
-        c: *mut f32,
-        h: *mut f32,
-    ) {
-        let gate = |block: usize, j: usize| {
+    unsafe fn cell_pass(k: &Consts, p: CellPtrs, u: usize, count: usize) {
+        let pre = |block: usize, j: usize| {
             _mm256_add_ps(
-                _mm256_loadu_ps(z.add(block * u + j)),
-                _mm256_loadu_ps(addend.add(block * u + j)),
+                _mm256_loadu_ps(p.pre_a.add(block * u + j)),
+                _mm256_loadu_ps(p.pre_b.add(block * u + j)),
             )
         };
-        // Pass 1: the gates and the new cell state; `h` holds the output gate meanwhile.
+        let training = !p.gates.is_null();
+        // Pass 1: the gates and the new cell state.
         for j in (0..count).step_by(8) {
-            let i = sigmoid(k, gate(0, j));
-            let f = sigmoid(k, gate(1, j));
-            let g = tanh(k, gate(2, j));
-            let o = sigmoid(k, gate(3, j));
-            let cell = _mm256_fmadd_ps(f, _mm256_loadu_ps(c.add(j)), _mm256_mul_ps(i, g));
-            _mm256_storeu_ps(c.add(j), cell);
-            _mm256_storeu_ps(h.add(j), o);
+            let i = sigmoid(k, pre(0, j));
+            let f = sigmoid(k, pre(1, j));
+            let g = tanh(k, pre(2, j));
+            let o = sigmoid(k, pre(3, j));
+            let cell = _mm256_fmadd_ps(f, _mm256_loadu_ps(p.c_prev.add(j)), _mm256_mul_ps(i, g));
+            _mm256_storeu_ps(p.cell.add(j), cell);
+            if !p.c_next.is_null() {
+                _mm256_storeu_ps(p.c_next.add(j), cell);
+            }
+            if training {
+                for (block, v) in [i, f, g, o].into_iter().enumerate() {
+                    _mm256_storeu_ps(p.gates.add(block * u + j), v);
+                }
+            } else {
+                _mm256_storeu_ps(p.h.add(j), o);
+            }
         }
-        // Pass 2: h = o⊙tanh(c).
+        // Pass 2: h = o⊙tanh(c) (training keeps tanh(c) in `cell`).
         for j in (0..count).step_by(8) {
-            let o = _mm256_loadu_ps(h.add(j));
-            _mm256_storeu_ps(
-                h.add(j),
-                _mm256_mul_ps(o, tanh(k, _mm256_loadu_ps(c.add(j)))),
-            );
+            let tc = tanh(k, _mm256_loadu_ps(p.cell.add(j)));
+            let o = if training {
+                _mm256_storeu_ps(p.cell.add(j), tc);
+                _mm256_loadu_ps(p.gates.add(3 * u + j))
+            } else {
+                _mm256_loadu_ps(p.h.add(j))
+            };
+            _mm256_storeu_ps(p.h.add(j), _mm256_mul_ps(o, tc));
         }
     }
 

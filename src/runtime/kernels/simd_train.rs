@@ -368,10 +368,12 @@ mod tests {
         assert!((f64::from(wide.grad[[0, 0]]) - g0).abs() < 1e-9);
     }
 
-    /// LSTM forward and BPTT: identical bits on both paths (values are checked against
-    /// finite differences and fixtures in the kernel tests).
+    /// LSTM forward and BPTT on both paths: the same to f32 rounding, not bit for bit, since
+    /// with AVX2 + FMA the forward cell is `simd_act`'s (other arithmetic), while `baseline`
+    /// runs the fastmath cell. Values are checked against finite differences and fixtures in
+    /// the kernel tests.
     #[test]
-    fn lstm_forward_and_backward_are_the_same_on_both_paths() {
+    fn lstm_forward_and_backward_agree_on_both_paths() {
         let (n, t, f, u) = (3, 5, 7, 9);
         let x = Array3::from_shape_vec((n, t, f), values(n * t * f, 5)).unwrap();
         let kernel = Array2::from_shape_vec((f, 4 * u), values(f * 4 * u, 6)).unwrap();
@@ -416,9 +418,16 @@ mod tests {
         };
         let wide = run();
         let base = baseline(run);
-        for (w, b) in wide.iter().zip(&base) {
-            assert_eq!(bits(w), bits(b));
+        for (which, (w, b)) in wide.iter().zip(&base).enumerate() {
+            for (x, y) in w.iter().zip(b) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                    "output {which}: {x} vs baseline {y}"
+                );
+            }
         }
         assert!(wide[0].iter().all(|v| v.abs() < 1.0) && wide[0].iter().any(|v| v.abs() > 0.01));
+        // Each path is deterministic on its own.
+        assert_eq!(bits(&run()[2]), bits(&wide[2]));
     }
 }

@@ -2,14 +2,18 @@
 //! `c_t = f⊙c_{t−1} + i⊙g`, `h_t = o⊙tanh(c_t)`. `gates` keeps the activated i, f, g, o;
 //! `aux` keeps `tanh(c_t)`; `c_prev` keeps `c_{t−1}`.
 //!
-//! Each loop runs over contiguous slices with [`fastmath`] activations, so it vectorizes; the
-//! step functions run under [`vectorized`] (AVX2 when the CPU has it, same bits either way).
+//! The forward cell is [`simd_act::lstm_cell_train`] (AVX2 + FMA intrinsics) where the CPU
+//! has them; otherwise, and for backward, each loop runs over contiguous slices with
+//! [`fastmath`] activations, so it vectorizes; the step functions run under [`vectorized`]
+//! (AVX2 when the CPU has it, same bits as the baseline build). The two forward cells compute
+//! the same function to f32 rounding, not bit for bit, so a machine without FMA trains to
+//! slightly different numbers (as with `simd_gemm`); a given machine is deterministic.
 
 #![allow(clippy::inline_always)]
 
 use super::{RnnCache, RnnDims};
-use crate::runtime::kernels::fastmath;
 use crate::runtime::kernels::simd_train::vectorized;
+use crate::runtime::kernels::{fastmath, simd_act};
 
 /// `xs[i] ← σ(xs[i])`, inlined so that it is compiled for the caller's SIMD width.
 #[inline(always)]
@@ -42,6 +46,18 @@ fn forward_step_body(c: &mut RnnCache, d: &RnnDims, t: usize) {
         let row = (n * d.t + t) * u;
         let grow = (n * d.t + t) * 4 * u;
         let (c_prev, c_next) = c.c_prev[row..].split_at_mut(u);
+        let fused = simd_act::lstm_cell_train(simd_act::TrainCell {
+            xw: &c.xw[grow..grow + 4 * u],
+            zrec: &c.zrec[n * 4 * u..(n + 1) * 4 * u],
+            c_prev,
+            gates: &mut c.gates[grow..grow + 4 * u],
+            c_next: (t + 1 < d.t).then(|| &mut c_next[..u]),
+            tanh_c: &mut c.aux[row..row + u],
+            h: &mut c.h_new[n * u..(n + 1) * u],
+        });
+        if fused {
+            continue;
+        }
         cell_forward(
             &c.xw[grow..grow + 4 * u],
             &c.zrec[n * 4 * u..(n + 1) * 4 * u],

@@ -5,7 +5,7 @@
 // Exact values at special points are part of the contract.
 #![allow(clippy::float_cmp)]
 
-use super::{activate, available, lstm_cell};
+use super::{activate, available, lstm_cell, lstm_cell_train, TrainCell};
 
 /// Points densely covering `[-lim, lim]`, tiny magnitudes of both signs, and zero.
 fn sweep(lim: f32) -> Vec<f32> {
@@ -142,6 +142,62 @@ fn the_cell_matches_an_f64_cell_on_and_off_the_lane_grid() {
                 "u {u} unit {k}: h {} vs {out}",
                 h[k]
             );
+        }
+    }
+}
+
+#[test]
+fn the_training_cell_keeps_gates_cell_and_tanh_for_backward() {
+    if skip() {
+        return;
+    }
+    for (u, seed, last_step) in [
+        (5, 11, false),
+        (8, 12, true),
+        (21, 13, false),
+        (64, 14, false),
+    ] {
+        let xw = values(4 * u, seed, 5.0);
+        let zrec = values(4 * u, seed + 100, 2.0);
+        let c_prev = values(u, seed + 200, 3.0);
+        let (mut gates, mut c_next, mut tanh_c, mut h) = (
+            vec![f32::NAN; 4 * u],
+            vec![f32::NAN; u],
+            vec![f32::NAN; u],
+            vec![f32::NAN; u],
+        );
+        assert!(lstm_cell_train(TrainCell {
+            xw: &xw,
+            zrec: &zrec,
+            c_prev: &c_prev,
+            gates: &mut gates,
+            c_next: (!last_step).then_some(&mut c_next[..]),
+            tanh_c: &mut tanh_c,
+            h: &mut h,
+        }));
+        for k in 0..u {
+            let a = |gate: usize| f64::from(xw[gate * u + k]) + f64::from(zrec[gate * u + k]);
+            let want = [
+                sigmoid64(a(0)),
+                sigmoid64(a(1)),
+                a(2).tanh(),
+                sigmoid64(a(3)),
+            ];
+            for (gate, w) in want.iter().enumerate() {
+                let got = f64::from(gates[gate * u + k]);
+                assert!(
+                    (got - w).abs() <= 1e-6,
+                    "u {u} unit {k} gate {gate}: {got} vs {w}"
+                );
+            }
+            let cell = want[1] * f64::from(c_prev[k]) + want[0] * want[2];
+            if last_step {
+                assert!(c_next[k].is_nan(), "c_next written at the last step");
+            } else {
+                assert!((f64::from(c_next[k]) - cell).abs() <= 1e-6 * (1.0 + cell.abs()));
+            }
+            assert!((f64::from(tanh_c[k]) - cell.tanh()).abs() <= 1e-6);
+            assert!((f64::from(h[k]) - want[3] * cell.tanh()).abs() <= 1e-6);
         }
     }
 }
