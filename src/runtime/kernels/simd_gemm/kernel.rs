@@ -286,8 +286,8 @@ unsafe fn drive_block<K: KOffset>(
         relu: epilogue.relu,
     };
     if m.saturating_mul(k) <= SMALL_LHS {
-        // A small `A` stays in L1 whole: walk the columns outside, so each panel of `B`
-        // is read from memory once and then reused from L1 by every row tile.
+        // A small `A` block stays in L1 or L2: walk the columns outside, so each panel of
+        // `B` is read from memory once and then reused from L1 by every row tile.
         let mut j = 0;
         while j < n {
             let mut i = 0;

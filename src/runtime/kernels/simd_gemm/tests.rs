@@ -537,3 +537,50 @@ fn long_sums_are_blocked_without_changing_the_epilogue() {
     ));
     assert_eq!(c, [bias[0], bias[1], bias[0], bias[1]]);
 }
+
+#[test]
+fn both_walks_match_the_reference_and_each_other() {
+    if !available() {
+        return;
+    }
+    // 300 × 200 is past `SMALL_LHS` (rows outside), its first 20 rows are not (columns
+    // outside); a transposed `A` (a weight gradient's `Xᵀ`) as the recurrent layers use.
+    let (m, k, n) = (300usize, 200usize, 40usize);
+    assert!(m * k > super::SMALL_LHS && 20 * k <= super::SMALL_LHS);
+    let a = values(k * m, 41);
+    let b = values(k * n, 42);
+    let product = |rows: usize| {
+        let mut c = vec![f32::NAN; rows * n];
+        let lhs = Lhs::Strided {
+            data: &a,
+            row_stride: 1,
+            col_stride: m,
+        };
+        let call = GemmCall {
+            lhs,
+            m: rows,
+            k,
+            rhs: &b,
+            ldb: n,
+            n,
+            ldc: n,
+            accumulate: false,
+            epilogue: Epilogue::NONE,
+            parallel: false,
+        };
+        assert!(gemm(&call, &mut c));
+        c
+    };
+    let (whole, top) = (product(m), product(20));
+    let case = Case {
+        m,
+        k,
+        n,
+        ldb: n,
+        ldc: n,
+    };
+    let (r, s) = reference(&case, |i, kk| a[kk * m + i], &b, None, None, false);
+    assert_close(&whole, &r, &s);
+    let bits = |c: &[f32]| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&top), bits(&whole[..20 * n]));
+}
