@@ -46,8 +46,11 @@ const KC: usize = 256;
 /// of 11 row tiles: 14.7% of single-thread seed RNN training in `perf`, 10.2% at this size,
 /// same bits, since the order of the sums over `k` does not depend on the walk.)
 const SMALL_LHS: usize = 1 << 15;
-/// Multiply-adds (`m·n·k`) below which a call is not split between threads.
-pub(crate) const PARALLEL_MIN_WORK: usize = 1 << 21;
+/// Multiply-adds (`m·n·k`) below which a call is not split between threads. Half the
+/// seed CNN's cropped second convolution at batch 1 (100 pixels × 288 taps × 64 channels,
+/// 1.8M, about 25 µs on one core; the pool's workers are spinning, so a split costs a few
+/// µs): at `1 << 21` that product ran on one thread and batch 1 used one core.
+pub(crate) const PARALLEL_MIN_WORK: usize = 1 << 20;
 /// Multiply-adds below which a product of too few rows to split by rows (under two tiles) is
 /// not split by columns either. Lower than [`PARALLEL_MIN_WORK`]: such products come from
 /// convolutions at batch 1 and weight gradients of a first layer, run while the intra-op

@@ -138,11 +138,16 @@ fn pool_splits_call_after_call_give_the_serial_bits() {
     if !available() {
         return;
     }
-    // The second conv's product (121 rows: split by rows) and the third's (9 rows: by
-    // columns), as a batch-1 forward pass runs them.
-    let shapes = [(121usize, 288usize, 64usize), (9, 576, 128)];
-    const { assert!(121 * 288 * 64 >= super::PARALLEL_MIN_WORK) };
-    const { assert!(9 * 576 * 128 >= COLUMN_SPLIT_MIN_WORK) };
+    // The second conv's product (121 rows, 100 when cropped for its pool: split by rows) and
+    // the third's (9 rows, 4 cropped: by columns), as a batch-1 forward pass runs them.
+    let shapes = [
+        (121usize, 288usize, 64usize),
+        (100, 288, 64),
+        (9, 576, 128),
+        (4, 576, 128),
+    ];
+    const { assert!(100 * 288 * 64 >= super::PARALLEL_MIN_WORK) };
+    const { assert!(4 * 576 * 128 >= COLUMN_SPLIT_MIN_WORK) };
     let serial: Vec<Vec<u32>> = shapes
         .iter()
         .map(|&(m, k, n)| product_bits(m, k, n, false))
