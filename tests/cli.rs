@@ -8,17 +8,12 @@
     clippy::float_cmp
 )]
 
+mod common;
+
+use common::modelc;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn modelc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modelc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn temp_spec(bytes: &[u8]) -> tempfile::NamedTempFile {
     let mut f = tempfile::Builder::new()

@@ -15,24 +15,15 @@
 use modelc::data::image::{resize_bilinear, Dims};
 use modelc::data::npy::{read_npy, write_npy, NpyData};
 use std::path::Path;
-use std::process::{Command, Output};
+
+mod common;
+
+use common::{modelc, s};
 
 const CNN: &str = "specs/seed_cnn.model";
 
-fn modelc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modelc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Runs the seed CNN with fresh weights (seed 11) on `input`, writing the raw outputs to `y`.
