@@ -109,17 +109,7 @@ mod tests {
 
     /// Points densely covering [-lim, lim], plus tiny magnitudes and the exact zero.
     fn sweep(lim: f32) -> Vec<f32> {
-        let steps = 400_000;
-        let mut v: Vec<f32> = (0..=steps)
-            .map(|i| -lim + 2.0 * lim * i as f32 / steps as f32)
-            .collect();
-        for e in -40..0 {
-            let t = 2f32.powi(e) * 1.234_567;
-            v.push(t);
-            v.push(-t);
-        }
-        v.push(0.0);
-        v
+        crate::runtime::kernels::tests::sweep(lim, 400_000)
     }
 
     fn max_rel(f: fn(f32) -> f32, reference: fn(f64) -> f64, xs: &[f32]) -> f64 {

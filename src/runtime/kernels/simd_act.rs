@@ -380,20 +380,22 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn activate(s: &mut [f32], t: &mut [f32]) {
         let k = consts();
-        for chunk in s.chunks_mut(8) {
+        lanes_in_place(s, |v| sigmoid(&k, v));
+        lanes_in_place(t, |v| tanh(&k, v));
+    }
+
+    /// `f` over `xs` eight lanes at a time, the last chunk padded with zeros.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 (the callers' `target_feature` functions require it).
+    #[cfg(test)]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn lanes_in_place(xs: &mut [f32], f: impl Fn(__m256) -> __m256) {
+        for chunk in xs.chunks_mut(8) {
             let mut lanes = [0.0f32; 8];
-            lanes[..chunk.len()].copy_from_slice(chunk);
-            let v = sigmoid(&k, _mm256_loadu_ps(lanes.as_ptr()));
-            _mm256_storeu_ps(lanes.as_mut_ptr(), v);
             let n = chunk.len();
-            chunk.copy_from_slice(&lanes[..n]);
-        }
-        for chunk in t.chunks_mut(8) {
-            let mut lanes = [0.0f32; 8];
-            lanes[..chunk.len()].copy_from_slice(chunk);
-            let v = tanh(&k, _mm256_loadu_ps(lanes.as_ptr()));
-            _mm256_storeu_ps(lanes.as_mut_ptr(), v);
-            let n = chunk.len();
+            lanes[..n].copy_from_slice(chunk);
+            _mm256_storeu_ps(lanes.as_mut_ptr(), f(_mm256_loadu_ps(lanes.as_ptr())));
             chunk.copy_from_slice(&lanes[..n]);
         }
     }

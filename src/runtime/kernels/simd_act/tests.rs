@@ -9,16 +9,7 @@ use super::{activate, available, lstm_cell, lstm_cell_train, TrainCell};
 
 /// Points densely covering `[-lim, lim]`, tiny magnitudes of both signs, and zero.
 fn sweep(lim: f32) -> Vec<f32> {
-    let steps = 200_000;
-    let mut xs: Vec<f32> = (0..=steps)
-        .map(|i| -lim + 2.0 * lim * i as f32 / steps as f32)
-        .collect();
-    for e in -40..0 {
-        let t = 2f32.powi(e) * 1.234_567;
-        xs.extend([t, -t]);
-    }
-    xs.push(0.0);
-    xs
+    crate::runtime::kernels::tests::sweep(lim, 200_000)
 }
 
 fn skip() -> bool {
@@ -104,18 +95,7 @@ fn special_values_saturate_and_nan_propagates() {
     );
 }
 
-/// Deterministic values in `[-scale, scale)`.
-fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-        })
-        .collect()
-}
+use crate::runtime::kernels::tests::data as values;
 
 #[test]
 fn the_cell_matches_an_f64_cell_on_and_off_the_lane_grid() {

@@ -23,6 +23,21 @@ mod train_slices;
 
 use ndarray::{ArrayD, IxDyn};
 
+/// `steps + 1` points evenly covering `[-lim, lim]`, then tiny magnitudes of both signs and the
+/// exact zero: the inputs of the activation accuracy tests.
+pub(super) fn sweep(lim: f32, steps: usize) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..=steps)
+        .map(|i| -lim + 2.0 * lim * i as f32 / steps as f32)
+        .collect();
+    for e in -40..0 {
+        let t = 2f32.powi(e) * 1.234_567;
+        v.push(t);
+        v.push(-t);
+    }
+    v.push(0.0);
+    v
+}
+
 /// Deterministic test data (xorshift64*), uniform in `[-scale, scale)`.
 pub(super) fn data(len: usize, seed: u64, scale: f32) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
