@@ -36,6 +36,7 @@ pub mod layer_norm;
 pub(crate) mod linalg;
 pub mod masked_pool;
 pub mod merge;
+pub(crate) mod panels;
 pub mod pool;
 pub mod rnn;
 pub mod simd_act;

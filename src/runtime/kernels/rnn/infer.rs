@@ -22,8 +22,9 @@ use super::{RnnCache, RnnDims, RnnParams, RnnTokenParams, OP};
 use crate::runtime::kernels::error::{expect_shape, shape_err, KernelResult};
 use crate::runtime::kernels::fastmath;
 use crate::runtime::kernels::linalg::{ensure_len, flat, flat_mut, gemm, mat, mat_mut};
+use crate::runtime::kernels::panels::Panels;
+use crate::runtime::kernels::simd_act;
 use crate::runtime::kernels::simd_train::vectorized;
-use crate::runtime::kernels::{simd_act, simd_gemm};
 
 /// Where a step's input-side gate sums come from.
 #[derive(Clone, Copy)]
@@ -138,74 +139,6 @@ struct Scratch<'a> {
     panels: &'a mut Vec<f32>,
 }
 
-/// Columns per panel of [`Panels`]: the GEMM register tile's width.
-const PANEL: usize = 16;
-
-/// The step's weights `(K × n)` copied once per call into panels of [`PANEL`] columns, each
-/// `K × 16` contiguous (the last padded with zeros). Row-major, the `K` rows of a 16-column
-/// strip are `4n` bytes apart (1 KiB for `n = 256`), so they fall into a quarter or less of
-/// the L1 sets and the strip cannot stay in L1 while the row tiles pass over it; packed, it is
-/// `K` consecutive cache lines. Each panel is then one product of the step ([`Panels::gemm`]);
-/// the sums are those of one product over the row-major weights, bit for bit.
-struct Panels<'a> {
-    data: &'a [f32],
-    k: usize,
-    n: usize,
-}
-
-impl<'a> Panels<'a> {
-    fn pack(weights: &ArrayView2<'_, f32>, buf: &'a mut Vec<f32>) -> Self {
-        let (k, n) = weights.dim();
-        let count = n.div_ceil(PANEL);
-        ensure_len(buf, count * k * PANEL);
-        let data = &mut buf[..count * k * PANEL];
-        for (p, panel) in data.chunks_exact_mut(k * PANEL).enumerate() {
-            let cols = PANEL.min(n - p * PANEL);
-            for (row, dst) in panel.chunks_exact_mut(PANEL).enumerate() {
-                for (c, d) in dst.iter_mut().enumerate() {
-                    *d = if c < cols {
-                        weights[[row, p * PANEL + c]]
-                    } else {
-                        0.0
-                    };
-                }
-            }
-        }
-        Panels { data, k, n }
-    }
-
-    /// `z ← lhs · weights` (`lhs`: `m × K` row-major, `z`: `m × n`), one product per panel;
-    /// `false` (nothing written) where our GEMM does not run.
-    fn gemm(&self, lhs: &[f32], m: usize, z: &mut [f32]) -> bool {
-        if !simd_gemm::available() || z.len() < m * self.n {
-            return false;
-        }
-        let lhs = simd_gemm::Lhs::Strided {
-            data: lhs,
-            row_stride: self.k,
-            col_stride: 1,
-        };
-        for (p, panel) in self.data.chunks_exact(self.k * PANEL).enumerate() {
-            let call = simd_gemm::GemmCall {
-                lhs,
-                m,
-                k: self.k,
-                n: PANEL.min(self.n - p * PANEL),
-                rhs: panel,
-                ldb: PANEL,
-                ldc: self.n,
-                accumulate: false,
-                epilogue: simd_gemm::Epilogue::NONE,
-                parallel: false,
-            };
-            if !simd_gemm::gemm(&call, &mut z[p * PANEL..]) {
-                return false;
-            }
-        }
-        true
-    }
-}
-
 /// The recurrence of both entry points: per step one GEMM of the `[x_t | h]` rows (`h` alone
 /// for tokens) by `weights`, then one fused pass per sample adding the input side (the bias,
 /// or the token's projection row) and updating `c` and `h`.
@@ -256,7 +189,7 @@ fn steps(
                 row[..f].copy_from_slice(&xs[at..at + f]);
             }
         }
-        if !panels.gemm(lhs, n, &mut scratch.z[..n * gu]) {
+        if !panels.gemm(lhs, (n, width), false, &mut scratch.z[..n * gu], gu) {
             let a: ArrayView2<'_, f32> = mat(OP, lhs, n, width)?;
             let mut z = mat_mut(OP, &mut scratch.z[..n * gu], n, gu)?;
             gemm(OP, 1.0, &a, weights, 0.0, &mut z)?;
@@ -315,40 +248,5 @@ fn gates(z: &[f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {
         let ck = fg * c[k] + i * g;
         c[k] = ck;
         h[k] = o * fastmath::tanh(ck);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{gemm, mat, mat_mut, Panels, OP};
-    use crate::runtime::kernels::tests::data;
-
-    /// The panel products give one row-major product's bits, for a width that leaves a
-    /// partial last panel (whose zero padding never reaches `z`).
-    #[test]
-    fn panels_give_the_row_major_product_bit_for_bit() {
-        let (m, k, n) = (7usize, 21usize, 52usize);
-        let (lhs, w) = (data(m * k, 1, 1.0), data(k * n, 2, 1.0));
-        let weights = mat(OP, &w, k, n).unwrap();
-        let mut want = vec![0.0f32; m * n];
-        gemm(
-            OP,
-            1.0,
-            &mat(OP, &lhs, m, k).unwrap(),
-            &weights,
-            0.0,
-            &mut mat_mut(OP, &mut want, m, n).unwrap(),
-        )
-        .unwrap();
-        let mut buf = Vec::new();
-        let panels = Panels::pack(&weights, &mut buf);
-        assert_eq!(panels.data.len(), 4 * k * 16);
-        let mut z = vec![f32::NAN; m * n];
-        if !panels.gemm(&lhs, m, &mut z) {
-            eprintln!("skipped: no AVX2 + FMA here, so the panels are not used");
-            return;
-        }
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&z), bits(&want));
     }
 }

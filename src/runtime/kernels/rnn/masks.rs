@@ -13,6 +13,7 @@ use ndarray::{s, ArrayView2, ArrayViewMut2};
 use super::{RnnCache, RnnCell, RnnDims, OP};
 use crate::runtime::kernels::error::{shape_err, KernelResult};
 use crate::runtime::kernels::linalg::{ensure_len, gemm, gemm_rows, mat, mat_mut};
+use crate::runtime::kernels::panels::Panels;
 
 /// `dst[n·T + t] = src[n·T + t] ⊙ mask[n, block g]` for rows of `w` values (mask `[N, c·w]`).
 fn mask_rows(
@@ -165,7 +166,7 @@ pub(super) fn recurrent_product(
     cell: RnnCell,
     d: &RnnDims,
     t: usize,
-    recurrent: &ArrayView2<'_, f32>,
+    (recurrent, panels): (&ArrayView2<'_, f32>, &Panels<'_>),
 ) -> KernelResult<()> {
     let (gu, u) = (d.u * cell.gates(), d.u);
     let width = cell.driver_blocks() * u;
@@ -173,6 +174,9 @@ pub(super) fn recurrent_product(
         .h_prev
         .get(t * u..)
         .ok_or_else(|| shape_err(OP, "step outside buffer"))?;
+    if c.recurrent_mask.is_empty() && panels.gemm(hp, (d.n, d.t * u), false, &mut c.zrec, gu) {
+        return Ok(());
+    }
     let mut zrec = mat_mut(OP, &mut c.zrec, d.n, gu)?;
     if c.recurrent_mask.is_empty() {
         let (w, mut z) = (
@@ -229,7 +233,7 @@ pub(super) fn recurrent_grad(
     cell: RnnCell,
     d: &RnnDims,
     t: usize,
-    recurrent_t: &[f32],
+    (recurrent_t, panels_t): (&[f32], &Panels<'_>),
 ) -> KernelResult<()> {
     let (gu, u) = (d.u * cell.gates(), d.u);
     let width = cell.driver_blocks() * u;
@@ -241,6 +245,9 @@ pub(super) fn recurrent_grad(
     let dzt = dz_rec
         .get(t * gu..)
         .ok_or_else(|| shape_err(OP, "step outside buffer"))?;
+    if c.recurrent_mask.is_empty() && panels_t.gemm(dzt, (d.n, d.t * gu), true, &mut c.dh, u) {
+        return Ok(());
+    }
     let wt = mat(OP, recurrent_t, width, u)?;
     if c.recurrent_mask.is_empty() {
         let mut dh = mat_mut(OP, &mut c.dh, d.n, u)?;

@@ -6,7 +6,7 @@
 //! recurrence and its outputs are in processing order (Keras returns the sequence reversed);
 //! backward reverses the input gradient back.
 
-use ndarray::{ArrayView2, ArrayView3, ArrayViewD, ArrayViewMutD};
+use ndarray::{s, ArrayView2, ArrayView3, ArrayViewD, ArrayViewMutD};
 
 use super::masks::{
     input_grads, project_masked, recurrent_grad, recurrent_kernel_grad, recurrent_product,
@@ -17,7 +17,8 @@ use super::{
     RnnGrads, RnnParams, RnnRun, OP,
 };
 use crate::runtime::kernels::error::{param_err, shape_err, KernelResult};
-use crate::runtime::kernels::linalg::{column_sums, ensure_len, flat, flat_mut};
+use crate::runtime::kernels::linalg::{column_sums, ensure_len, flat, flat_mut, mat};
+use crate::runtime::kernels::panels::Panels;
 
 /// Forward pass of a recurrent layer; fills `cache` for [`rnn_backward`].
 pub fn rnn_forward(
@@ -113,6 +114,36 @@ pub(super) fn recur(
     rec_bias: &[f32],
     return_sequences: bool,
     cache: &mut RnnCache,
+    out: ArrayViewMutD<'_, f32>,
+) -> KernelResult<()> {
+    let width = cell.driver_blocks() * d.u;
+    if recurrent.dim() != (d.u, cell.gates() * d.u) {
+        return Err(shape_err(OP, "recurrent kernel does not fit the state"));
+    }
+    // The driver's blocks of `U` in panels, for the product at every step.
+    let mut buf = std::mem::take(&mut cache.panels);
+    let panels = Panels::pack(&recurrent.slice(s![.., ..width]), &mut buf);
+    let result = recur_steps(
+        cell,
+        d,
+        (recurrent, &panels),
+        rec_bias,
+        return_sequences,
+        cache,
+        out,
+    );
+    cache.panels = buf;
+    result
+}
+
+/// The steps of [`recur`], with the driver's panels.
+fn recur_steps(
+    cell: RnnCell,
+    d: &RnnDims,
+    (recurrent, panels): (&ArrayView2<'_, f32>, &Panels<'_>),
+    rec_bias: &[f32],
+    return_sequences: bool,
+    cache: &mut RnnCache,
     mut out: ArrayViewMutD<'_, f32>,
 ) -> KernelResult<()> {
     let d = *d;
@@ -124,7 +155,7 @@ pub(super) fn recur(
         }
     }
     for t in 0..d.t {
-        recurrent_product(cache, cell, &d, t, recurrent)?;
+        recurrent_product(cache, cell, &d, t, (recurrent, panels))?;
         match cell {
             RnnCell::SimpleRnn => simple::forward_step(cache, &d, t),
             RnnCell::Lstm => lstm::forward_step(cache, &d, t),
@@ -181,11 +212,17 @@ pub fn rnn_backward(
     expect(OP, "drecurrent", drecurrent.shape(), p.recurrent.shape())?;
     expect(OP, "dbias", dbias.shape(), p.bias.shape())?;
     let dys = flat(OP, "dy", &dy)?;
-    // Uᵀ once per call, kept in the cache's buffer like `x_rev` below.
+    // Uᵀ once per call, kept in the cache's buffer like `x_rev` below, and in panels.
     let mut recurrent_t = std::mem::take(&mut cache.recurrent_t);
-    let done = transpose_driver_blocks(cell, &d, &p.recurrent, &mut recurrent_t)
-        .and_then(|()| through_time(cell, &d, p, cache, dys, return_sequences, &recurrent_t));
+    let mut buf = std::mem::take(&mut cache.panels);
+    let done = transpose_driver_blocks(cell, &d, &p.recurrent, &mut recurrent_t).and_then(|()| {
+        let width = cell.driver_blocks() * d.u;
+        let panels = Panels::pack(&mat(OP, &recurrent_t, width, d.u)?, &mut buf);
+        let transposed = (&recurrent_t[..], &panels);
+        through_time(cell, &d, p, cache, dys, return_sequences, transposed)
+    });
     cache.recurrent_t = recurrent_t;
+    cache.panels = buf;
     done?;
     let gu = d.gu(cell);
     let rows = d.n * d.t;
@@ -218,7 +255,8 @@ pub fn rnn_backward(
 
 /// The steps in reverse: each adds its output's gradient to `dh`, runs the cell's backward
 /// (pre-activation gradients into `dz_in`/`dz_rec`) and carries `dh_{t−1}` through `U`
-/// (`recurrent_t`: its driver blocks transposed, from `transpose_driver_blocks`).
+/// (`recurrent_t`: its driver blocks transposed, from `transpose_driver_blocks`, and the
+/// same in panels).
 fn through_time(
     cell: RnnCell,
     d: &RnnDims,
@@ -226,7 +264,7 @@ fn through_time(
     cache: &mut RnnCache,
     dys: &[f32],
     return_sequences: bool,
-    recurrent_t: &[f32],
+    recurrent_t: (&[f32], &Panels<'_>),
 ) -> KernelResult<()> {
     let d = *d;
     let gu = d.gu(cell);
