@@ -6,9 +6,10 @@
 //! `X·W` array for every timestep), then one fused pass per sample adds the bias, applies the
 //! gate activations, updates `c` and writes `h` both into the next step's left-hand rows and
 //! into the output; that pass is [`simd_act::lstm_cell`] (AVX2 + FMA intrinsics) where the CPU
-//! has them, else [`gates`] (portable fastmath). Keras semantics and gate order (i, f, c, o) as in [`super::lstm`]; the
-//! sums are taken in another order than the training forward's (`x·W` and `h·U` in one chain),
-//! so the two agree to f32 rounding, not bit for bit.
+//! has them, else [`gates`] (portable fastmath). The weights are packed once per call into
+//! 16-column panels ([`Panels`]) for the step's product. Keras semantics and gate order
+//! (i, f, c, o) as in [`super::lstm`]; the sums are taken in another order than the training
+//! forward's (`x·W` and `h·U` in one chain), so the two agree to f32 rounding, not bit for bit.
 //!
 //! Over token ids ([`super::rnn_infer_tokens`]) the left-hand rows are `h_{t−1}` alone and the
 //! weights `U` alone (`K = U`): the input side `x_t·W + b` is a row of the projection table,
@@ -228,8 +229,9 @@ fn steps(
 }
 
 /// One sample's step where [`simd_act::lstm_cell`] does not run (no AVX2 + FMA; the same
-/// function to f32 rounding): `i, f, o = σ(z + b)`, `g = tanh(z + b)` per block, `c ← f⊙c + i⊙g`,
-/// `h ← o⊙tanh(c)`; `b` is the bias, or a token's projection row (which holds it).
+/// function to f32 rounding): `i, f, o = σ(z + b)`, `g = tanh(z + b)` per block,
+/// `c ← f⊙c + i⊙g`, `h ← o⊙tanh(c)`; `b` is the bias, or a token's projection row (which
+/// holds it).
 #[inline(always)]
 fn gates(z: &[f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {
     let u = c.len();

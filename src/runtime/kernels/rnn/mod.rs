@@ -165,7 +165,8 @@ pub struct RnnCache {
     /// Per-step scratch: `h_{t−1}·U` `[N, G·U]`, new state `[N, U]`.
     zrec: Vec<f32>,
     h_new: Vec<f32>,
-    /// Inference: the step's weights in 16-column panels (`infer.rs`).
+    /// The per-step products' weights in 16-column panels (`kernels::panels`): inference's
+    /// `[W; U]` or `U`, the training forward's driver blocks of `U`, backward's transpose.
     panels: Vec<f32>,
     /// Backward: pre-activation gradients (input side, recurrent side), `[N·T, G·U]`.
     dz_in: Vec<f32>,
