@@ -30,6 +30,7 @@ pub(crate) mod norm;
 pub(crate) mod padding;
 pub(crate) mod pool;
 pub(crate) mod recurrent;
+pub(crate) mod recurrent_fold;
 pub(crate) mod reshape;
 pub(crate) mod separable;
 pub(crate) mod upsample;

@@ -27,6 +27,8 @@ use crate::runtime::train::context::{self, StepState as TrainState};
 use crate::runtime::train::forward::{param, ForwardStep, Semantics};
 use crate::runtime::train::{TrainError, INFERENCE_ONLY};
 
+use super::recurrent_fold::RnnTrainState;
+
 /// A recurrent layer's attributes: its cell, whether it returns every step, its Keras options
 /// (the defaults for `Op::EmbeddedRnn`), and its parameters (`kernel` is the input kernel of
 /// `Op::Rnn` or the projection of `Op::EmbeddedRnn`).
@@ -81,7 +83,7 @@ impl RnnIds {
     }
 
     /// The kernels' cell: the IR's, a GRU's by its `reset_after`.
-    fn kernel_cell(&self) -> rnn::RnnCell {
+    pub(super) fn kernel_cell(&self) -> rnn::RnnCell {
         kernel_cell(self.cell, &self.options)
     }
 }
@@ -187,7 +189,16 @@ pub(crate) fn infer_embedded(s: InferStep<'_, '_>, p: RnnIds) -> Result<(), RunE
 }
 
 /// Training forward over features: the sliced layer, its caches kept for backward.
-pub(crate) fn forward(f: ForwardStep<'_, '_, '_>, p: RnnIds) -> Result<(), TrainError> {
+pub(crate) fn forward(mut f: ForwardStep<'_, '_, '_>, p: RnnIds) -> Result<(), TrainError> {
+    if let TrainState::Rnn(RnnTrainState {
+        fold: Some(fold), ..
+    }) = f.state
+    {
+        let fold = *fold;
+        if let Some(done) = super::recurrent_fold::forward(&mut f, p, fold) {
+            return done;
+        }
+    }
     let ForwardStep {
         step,
         ctx,
@@ -202,7 +213,10 @@ pub(crate) fn forward(f: ForwardStep<'_, '_, '_>, p: RnnIds) -> Result<(), Train
         recurrent: ctx.rank::<f32, Ix2>(param(ctx, params, p.recurrent)?)?,
         bias: param(ctx, params, p.bias)?,
     };
-    let TrainState::Rnn(cache) = state else {
+    let TrainState::Rnn(RnnTrainState {
+        workspace: cache, ..
+    }) = state
+    else {
         return Err(ctx.internal("missing recurrent cache"));
     };
     let xv = ctx.rank::<f32, Ix3>(env.f32(ctx.arg(step, 0)?)?)?;
@@ -233,6 +247,14 @@ pub(crate) fn forward(f: ForwardStep<'_, '_, '_>, p: RnnIds) -> Result<(), Train
 /// Backward through time from the kept caches: `dx` (when needed), `dkernel`, `drecurrent`,
 /// `dbias`.
 pub(crate) fn backward(b: BackwardStep<'_, '_, '_, '_>, p: RnnIds) -> Result<(), TrainError> {
+    if let TrainState::Rnn(state @ RnnTrainState { fold: Some(_), .. }) = &*b.state {
+        if super::recurrent_fold::folded_last(state) {
+            let fold = state.fold;
+            if let Some(fold) = fold {
+                return super::recurrent_fold::backward(b, p, fold);
+            }
+        }
+    }
     let BackwardStep {
         step,
         ctx,
@@ -250,7 +272,10 @@ pub(crate) fn backward(b: BackwardStep<'_, '_, '_, '_>, p: RnnIds) -> Result<(),
         recurrent: ctx.rank::<f32, Ix2>(param(ctx, params, p.recurrent)?)?,
         bias: param(ctx, params, p.bias)?,
     };
-    let TrainState::Rnn(cache) = state else {
+    let TrainState::Rnn(RnnTrainState {
+        workspace: cache, ..
+    }) = state
+    else {
         return Err(ctx.internal("missing recurrent cache"));
     };
     let needed = grads.needs(v);
@@ -451,7 +476,7 @@ pub(crate) fn infer_state(op: &Op) -> StepState {
 /// The trainer's state for a recurrent step: its sliced workspaces.
 pub(crate) fn train_state(op: &Op) -> TrainState {
     match op {
-        Op::Rnn { .. } => TrainState::Rnn(rnn::SlicedRnn::new()),
+        Op::Rnn { .. } => TrainState::Rnn(RnnTrainState::default()),
         Op::Bidirectional { .. } => super::bidirectional::train_state(),
         _ => TrainState::Stateless,
     }

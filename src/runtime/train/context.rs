@@ -16,7 +16,6 @@ use crate::runtime::kernels::batch_norm::BatchNormStats;
 use crate::runtime::kernels::conv::{same_padding, Conv2dGeometry, Padding2d};
 use crate::runtime::kernels::conv_sliced::SlicedConv;
 use crate::runtime::kernels::pool::{Pool2dParams, PoolKind, PoolPadding};
-use crate::runtime::kernels::rnn::SlicedRnn;
 use crate::runtime::kernels::KernelError;
 
 /// What a step keeps between its forward and its backward (and reuses across steps).
@@ -35,7 +34,8 @@ pub(crate) enum StepState {
     Pool {
         relu_input: bool,
     },
-    Rnn(SlicedRnn),
+    /// A recurrent layer's workspaces and the embedding folded into it, if any.
+    Rnn(crate::runtime::ops::recurrent_fold::RnnTrainState),
     /// A bidirectional layer's workspaces, per direction.
     Bidirectional(Box<crate::runtime::ops::bidirectional::BiTrainState>),
     BatchNorm(BatchNormStats),

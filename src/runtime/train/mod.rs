@@ -160,7 +160,8 @@ impl Trainer {
         }
         let trainable: Vec<bool> = plan.params.iter().map(|p| p.trainable).collect();
         let needs = gradient_needs(&plan, &trainable, &input_pos, false);
-        let state = setup::step_states(&plan, &input_pos)?;
+        let mut state = setup::step_states(&plan, &input_pos)?;
+        crate::runtime::ops::recurrent_fold::fold_embeddings(&plan, &mut state);
         let param_grads = plan
             .params
             .iter()

@@ -22,7 +22,9 @@
 //! `embedded_*` steps) reads token ids, taking each step's `x_t·W + b` as a row of a table
 //! computed once per weights by [`embedding_projection`] (a gather instead of the projection
 //! GEMM, through the same recurrence); [`rnn_forward_sliced`] and [`rnn_backward_sliced`] (the
-//! trainer) run the driver above on one batch slice per thread (`sliced.rs`).
+//! trainer) run the driver above on one batch slice per thread (`sliced.rs`);
+//! [`rnn_forward_tokens_sliced`] and [`rnn_backward_tokens_sliced`] train it over token ids
+//! with the embedding's table folded into the projection (`tokens_train.rs`).
 
 mod gru;
 mod gru_before;
@@ -32,10 +34,14 @@ mod masks;
 mod padding;
 mod simple;
 mod sliced;
+mod tokens_train;
 mod train;
 
 pub use padding::keep_from_ids;
 pub use sliced::{rnn_backward_sliced, rnn_forward_sliced, SlicedRnn, SlicedRun};
+pub use tokens_train::{
+    fold_pays, rnn_backward_tokens_sliced, rnn_forward_tokens_sliced, FoldedGrads, FoldedParams,
+};
 pub use train::{rnn_backward, rnn_forward, rnn_forward_run};
 
 use ndarray::{ArrayView2, ArrayView3, ArrayViewD, ArrayViewMut2, ArrayViewMut3, ArrayViewMutD};

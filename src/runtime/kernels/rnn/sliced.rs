@@ -29,14 +29,17 @@ const OP: &str = "rnn";
 /// Per-slice caches and the weight-gradient buffers of every slice after the first.
 #[derive(Debug, Clone, Default)]
 pub struct SlicedRnn {
-    caches: Vec<RnnCache>,
+    pub(super) caches: Vec<RnnCache>,
     /// The slices of the last forward: samples `start..end`.
-    slices: Vec<(usize, usize)>,
+    pub(super) slices: Vec<(usize, usize)>,
     /// `[dkernel, drecurrent, dbias]` of slices `1..`.
-    partial_grads: Vec<[Vec<f32>; 3]>,
+    pub(super) partial_grads: Vec<[Vec<f32>; 3]>,
     /// The dropout masks of the last training forward, for the whole batch (see [`RnnRun`]).
-    input_mask: Vec<f32>,
-    recurrent_mask: Vec<f32>,
+    pub(super) input_mask: Vec<f32>,
+    pub(super) recurrent_mask: Vec<f32>,
+    /// Set by a forward over token ids with the embedding folded in (`tokens_train.rs`): what
+    /// its backward needs, and what tells the two backwards apart.
+    pub(super) folded: Option<super::tokens_train::FoldedTokens>,
 }
 
 /// A layer's Keras options as the training forward applies them: `go_backwards`, and the
@@ -59,7 +62,7 @@ impl SlicedRnn {
     /// then the state's (`[N, G·U]`), each in row-major order from the stream, as Keras 3
     /// draws one mask per sequence (per gate when `recurrent_dropout` is set). Without a
     /// stream or with zero rates, no masks.
-    fn draw_masks(
+    pub(super) fn draw_masks(
         &mut self,
         run: &mut SlicedRun<'_>,
         cell: RnnCell,
@@ -92,6 +95,11 @@ impl SlicedRnn {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Whether the last forward ran over token ids with the embedding folded in.
+    pub fn folded(&self) -> bool {
+        self.folded.is_some()
+    }
 }
 
 /// [`rnn_forward_run`] with the batch split between the pool's threads; the masks are drawn
@@ -109,6 +117,7 @@ pub fn rnn_forward_sliced(
     if out.shape().first() != Some(&n) {
         return Err(shape_err(OP, "output batch differs from the input's"));
     }
+    state.folded = None;
     state.draw_masks(&mut run, cell, (n, f, p.recurrent.dim().1))?;
     let per_sample = |mask: &[f32]| mask.len().checked_div(n).unwrap_or(0);
     let (in_width, rec_width) = (
@@ -147,7 +156,7 @@ pub fn rnn_forward_sliced(
 }
 
 /// The rows `start..end` of a per-sample mask of `width` values each (none when empty).
-fn mask_of(mask: &[f32], width: usize, (start, end): (usize, usize)) -> Option<&[f32]> {
+pub(super) fn mask_of(mask: &[f32], width: usize, (start, end): (usize, usize)) -> Option<&[f32]> {
     (!mask.is_empty())
         .then(|| mask.get(start * width..end * width))
         .flatten()
@@ -170,7 +179,7 @@ pub fn rnn_backward_sliced(
         dbias,
     } = grads;
     let total: usize = state.slices.iter().map(|&(start, end)| end - start).sum();
-    if total != x.dim().0 || state.caches.len() < state.slices.len() {
+    if total != x.dim().0 || state.caches.len() < state.slices.len() || state.folded.is_some() {
         return Err(shape_err(
             OP,
             "backward of a batch the forward did not split",

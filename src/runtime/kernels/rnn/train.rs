@@ -6,7 +6,7 @@
 //! recurrence and its outputs are in processing order (Keras returns the sequence reversed);
 //! backward reverses the input gradient back.
 
-use ndarray::{s, ArrayView2, ArrayView3, ArrayViewD, ArrayViewMutD};
+use ndarray::{s, ArrayView2, ArrayView3, ArrayViewD, ArrayViewMut2, ArrayViewMutD};
 
 use super::masks::{
     input_grads, project_masked, recurrent_grad, recurrent_kernel_grad, recurrent_product,
@@ -199,32 +199,14 @@ pub fn rnn_backward(
         mut dbias,
     } = grads;
     let d = validate(cell, &x, p)?;
-    let Some((cached_cell, cached_dims, return_sequences)) = cache.config else {
-        return Err(param_err(OP, "backward called before forward"));
-    };
-    if cached_cell != cell || cached_dims != d {
-        return Err(param_err(OP, "cache was filled by a different layer call"));
-    }
     let expect = crate::runtime::kernels::error::expect_shape;
-    expect(OP, "dy", dy.shape(), &output_shape(&d, return_sequences))?;
     expect(OP, "dx", dx.shape(), x.shape())?;
     expect(OP, "dkernel", dkernel.shape(), p.kernel.shape())?;
-    expect(OP, "drecurrent", drecurrent.shape(), p.recurrent.shape())?;
     expect(OP, "dbias", dbias.shape(), p.bias.shape())?;
-    let dys = flat(OP, "dy", &dy)?;
-    // Uᵀ once per call, kept in the cache's buffer like `x_rev` below, and in panels.
-    let mut recurrent_t = std::mem::take(&mut cache.recurrent_t);
-    let mut buf = std::mem::take(&mut cache.panels);
-    let done = transpose_driver_blocks(cell, &d, &p.recurrent, &mut recurrent_t).and_then(|()| {
-        let width = cell.driver_blocks() * d.u;
-        let panels = Panels::pack(&mat(OP, &recurrent_t, width, d.u)?, &mut buf);
-        let transposed = (&recurrent_t[..], &panels);
-        through_time(cell, &d, p, cache, dys, return_sequences, transposed)
-    });
-    cache.recurrent_t = recurrent_t;
-    cache.panels = buf;
-    done?;
     let gu = d.gu(cell);
+    let db = flat_mut(OP, "dbias", &mut dbias)?;
+    let (db_in, db_rec) = db.split_at_mut(gu.min(db.len()));
+    backward_recurrent(cell, &d, p, cache, dy, (&mut drecurrent, db_rec))?;
     let rows = d.n * d.t;
     let go_backwards = cache.go_backwards;
     let x_rev = std::mem::take(&mut cache.x_rev);
@@ -240,14 +222,53 @@ pub fn rnn_backward(
     if go_backwards {
         reverse_steps(dxs, (d.n, d.t, d.f));
     }
-    recurrent_kernel_grad(cache, cell, &d, &mut drecurrent)?;
-    if cell == RnnCell::GruResetBefore {
-        gru_before::candidate_kernel_grad(cache, &d, &mut drecurrent)?;
-    }
-    let db = flat_mut(OP, "dbias", &mut dbias)?;
-    let (db_in, db_rec) = db.split_at_mut(gu.min(db.len()));
     column_sums(&cache.dz_in[..rows * gu], gu, db_in);
+    Ok(())
+}
+
+/// The part of [`rnn_backward`] that does not read the input: through time (the
+/// pre-activation gradients into the cache's `dz_in`, and `dz_rec` for a reset-after GRU),
+/// `dU` into `drecurrent` and a reset-after GRU's recurrent bias gradient into `db_rec`
+/// (empty for the other cells). The input side (`dW`, `dx`, the input bias) is the caller's,
+/// from `dz_in`: [`rnn_backward`] multiplies by the input, a folded embedding
+/// (`tokens_train.rs`) sums per token first.
+pub(super) fn backward_recurrent(
+    cell: RnnCell,
+    d: &RnnDims,
+    p: &RnnParams<'_>,
+    cache: &mut RnnCache,
+    dy: ArrayViewD<'_, f32>,
+    (drecurrent, db_rec): (&mut ArrayViewMut2<'_, f32>, &mut [f32]),
+) -> KernelResult<()> {
+    let d = *d;
+    let Some((cached_cell, cached_dims, return_sequences)) = cache.config else {
+        return Err(param_err(OP, "backward called before forward"));
+    };
+    if cached_cell != cell || cached_dims != d {
+        return Err(param_err(OP, "cache was filled by a different layer call"));
+    }
+    let expect = crate::runtime::kernels::error::expect_shape;
+    expect(OP, "dy", dy.shape(), &output_shape(&d, return_sequences))?;
+    expect(OP, "drecurrent", drecurrent.shape(), p.recurrent.shape())?;
+    let dys = flat(OP, "dy", &dy)?;
+    // Uᵀ once per call, kept in the cache's buffer like `x_rev`, and in panels.
+    let mut recurrent_t = std::mem::take(&mut cache.recurrent_t);
+    let mut buf = std::mem::take(&mut cache.panels);
+    let done = transpose_driver_blocks(cell, &d, &p.recurrent, &mut recurrent_t).and_then(|()| {
+        let width = cell.driver_blocks() * d.u;
+        let panels = Panels::pack(&mat(OP, &recurrent_t, width, d.u)?, &mut buf);
+        let transposed = (&recurrent_t[..], &panels);
+        through_time(cell, &d, p, cache, dys, return_sequences, transposed)
+    });
+    cache.recurrent_t = recurrent_t;
+    cache.panels = buf;
+    done?;
+    recurrent_kernel_grad(cache, cell, &d, drecurrent)?;
+    if cell == RnnCell::GruResetBefore {
+        gru_before::candidate_kernel_grad(cache, &d, drecurrent)?;
+    }
     if cell == RnnCell::Gru {
+        let (rows, gu) = (d.n * d.t, d.gu(cell));
         column_sums(&cache.dz_rec[..rows * gu], gu, db_rec);
     }
     Ok(())

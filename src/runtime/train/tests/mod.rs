@@ -6,6 +6,7 @@
 mod attention;
 mod bidirectional;
 mod dense_mse;
+mod embedding_fold;
 mod fast_paths;
 mod gradients;
 mod masking;
