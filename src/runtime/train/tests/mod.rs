@@ -5,6 +5,7 @@
 
 mod attention;
 mod bidirectional;
+mod crop;
 mod dense_mse;
 mod fast_paths;
 mod gradients;
