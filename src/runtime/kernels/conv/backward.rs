@@ -46,7 +46,7 @@ pub fn conv2d_backward(
 /// into the workspace). `dbias` sums the whole `dy`, as [`conv2d_backward`] does. The pixels
 /// left out add exact zeros to sums that cannot be −0, so on our GEMM kernel the gradients
 /// have [`conv2d_backward`]'s bits (on the matrixmultiply fallback, to f32 rounding), unless
-/// the input the left-out pixels alone read holds an infinity or NaN.
+/// the input or the kernel holds an infinity or NaN (which times a left-out zero is NaN).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward_reached(
     x: ArrayView4<'_, f32>,
@@ -112,10 +112,11 @@ fn backward(
 fn gather_rows(dy: &[f32], whole: &Conv2dShape, (rows, cols): (usize, usize), out: &mut Vec<f32>) {
     out.clear();
     let (row_len, whole_row) = (cols * whole.o, whole.ow * whole.o);
-    if whole_row == 0 {
+    let sample_len = whole.oh * whole_row;
+    if sample_len == 0 {
         return;
     }
-    for sample in dy.chunks_exact(whole.oh * whole_row) {
+    for sample in dy.chunks_exact(sample_len) {
         for row in sample.chunks_exact(whole_row).take(rows) {
             out.extend_from_slice(&row[..row_len]);
         }
