@@ -16,6 +16,9 @@
 //! the same bits (a different count sums in a different order, as in [`super::rnn`]'s sliced
 //! layers).
 //!
+//! The `_reached` forms take the reach of the pool that alone reads the output (see
+//! [`conv2d_forward_reached`]) and pass it to every slice's call.
+//!
 //! A fast path of the conv family (`runtime::ops::conv`): the trainer always takes it. Proved
 //! against one whole-batch call by `kernels::tests::conv_sliced` (forward and `dx` bit for bit,
 //! weight and bias gradients to f32 rounding and the same bits on every run).
@@ -23,7 +26,8 @@
 use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4, Axis};
 
 use super::conv::{
-    conv2d_backward, conv2d_forward_with, Conv2dGeometry, Conv2dGrads, ConvForward, ConvWorkspace,
+    conv2d_backward, conv2d_backward_reached, conv2d_forward_reached, conv2d_forward_with,
+    Conv2dGeometry, Conv2dGrads, ConvForward, ConvWorkspace,
 };
 use super::error::{shape_err, KernelResult};
 use super::linalg::ensure_len;
@@ -86,15 +90,35 @@ pub fn conv2d_forward_sliced(
     out: ArrayViewMut4<'_, f32>,
     opts: ConvForward,
 ) -> KernelResult<()> {
+    conv2d_forward_sliced_reached(x, kernel, bias, geom, None, state, out, opts)
+}
+
+/// [`conv2d_forward_sliced`] computing only the top-left `reach` (rows, columns) of each
+/// sample's output when given, the rest zeroed ([`conv2d_forward_reached`]).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_sliced_reached(
+    x: ArrayView4<'_, f32>,
+    kernel: ArrayView4<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    geom: &Conv2dGeometry,
+    reach: Option<(usize, usize)>,
+    state: &mut SlicedConv,
+    out: ArrayViewMut4<'_, f32>,
+    opts: ConvForward,
+) -> KernelResult<()> {
     let n = x.dim().0;
     if out.dim().0 != n {
         return Err(shape_err(OP, "output batch differs from the input's"));
     }
+    let one = |xs, ws: &mut ConvWorkspace, os, opts| match reach {
+        Some(r) => conv2d_forward_reached(xs, kernel, bias, geom, r, ws, os, opts),
+        None => conv2d_forward_with(xs, kernel, bias, geom, ws, os, opts),
+    };
     let slices = state.slices(n, macs(&x, &kernel));
     if slices.len() == 1 {
         // One slice (a single sample, or little work): the products split their rows instead.
         let ws = state.workspaces.first_mut().ok_or_else(no_workspace)?;
-        return conv2d_forward_with(x, kernel, bias, geom, ws, out, opts);
+        return one(x, ws, out, opts);
     }
     let opts = ConvForward {
         parallel: false,
@@ -108,9 +132,7 @@ pub fn conv2d_forward_sliced(
         (x_rest, out_rest) = (x_later, o_later);
         jobs.push((xs, os, ws));
     }
-    super::run_slices(jobs, |(xs, os, ws)| {
-        conv2d_forward_with(xs, kernel, bias, geom, ws, os, opts)
-    })
+    super::run_slices(jobs, |(xs, os, ws)| one(xs, ws, os, opts))
 }
 
 /// [`conv2d_backward`] with the batch split between the pool's threads; the weight and bias
@@ -123,6 +145,24 @@ pub fn conv2d_backward_sliced(
     state: &mut SlicedConv,
     grads: Conv2dGrads<'_>,
 ) -> KernelResult<()> {
+    conv2d_backward_sliced_reached(x, kernel, dy, geom, None, state, grads)
+}
+
+/// [`conv2d_backward_sliced`] of a [`conv2d_forward_sliced_reached`] step: with a `reach`,
+/// each slice runs [`conv2d_backward_reached`] (`dy` zero outside it).
+pub fn conv2d_backward_sliced_reached(
+    x: ArrayView4<'_, f32>,
+    kernel: ArrayView4<'_, f32>,
+    dy: ArrayView4<'_, f32>,
+    geom: &Conv2dGeometry,
+    reach: Option<(usize, usize)>,
+    state: &mut SlicedConv,
+    grads: Conv2dGrads<'_>,
+) -> KernelResult<()> {
+    let one = |xs, dys, ws: &mut ConvWorkspace, g| match reach {
+        Some(r) => conv2d_backward_reached(xs, kernel, dys, geom, r, ws, g),
+        None => conv2d_backward(xs, kernel, dys, geom, ws, g),
+    };
     let Conv2dGrads {
         dx,
         mut dkernel,
@@ -138,7 +178,7 @@ pub fn conv2d_backward_sliced(
         // As in the forward: one slice lets the products split their rows.
         let ws = state.workspaces.first_mut().ok_or_else(no_workspace)?;
         let g = Conv2dGrads { dx, dkernel, dbias };
-        return conv2d_backward(x, kernel, dy, geom, ws, g);
+        return one(x, dy, ws, g);
     }
     let extra = slices.len().saturating_sub(1);
     state.partial_grads.resize_with(extra, Default::default);
@@ -192,9 +232,7 @@ pub fn conv2d_backward_sliced(
             };
             jobs.push((xs, dys, g, ws));
         }
-        super::run_slices(jobs, |(xs, dys, g, ws)| {
-            conv2d_backward(xs, kernel, dys, geom, ws, g)
-        })?;
+        super::run_slices(jobs, |(xs, dys, g, ws)| one(xs, dys, ws, g))?;
     }
     for [k, b] in &state.partial_grads {
         dkernel.iter_mut().zip(k).for_each(|(d, &v)| *d += v);

@@ -24,6 +24,12 @@
 //!   reads is differentiated by that pool's backward (`relu_in_pool` in the conv's state, so
 //!   [`backward`] skips it); see `train::setup::relu_through_pool`, the plain path's bits:
 //!   `train::tests::fast_paths::relu_through_pool_gives_the_plain_gradients_bit_for_bit`.
+//! - crop to the pool's reach: in training, a conv whose output only a `valid` max or average
+//!   pool reads computes only the output rows and columns that pool's windows reach (the
+//!   others zero) and runs its backward's products over them alone (`crop` in the conv's
+//!   state, from `train::setup::pool_crops`; `kernels::conv::conv2d_forward_reached`,
+//!   `conv2d_backward_reached`), the plain path's bits:
+//!   `train::tests::crop::cropped_training_gives_the_uncropped_gradients_bit_for_bit`.
 
 use ndarray::{ArrayView1, ArrayView4, ArrayViewD, ArrayViewMut4, ArrayViewMutD, Axis, Ix1, Ix4};
 
@@ -36,9 +42,11 @@ use crate::runtime::interp::exec::{
 };
 use crate::runtime::interp::RunError;
 use crate::runtime::kernels::conv::{Conv2dGrads, ConvForward};
-use crate::runtime::kernels::conv_sliced::{conv2d_backward_sliced, conv2d_forward_sliced};
+use crate::runtime::kernels::conv_sliced::{
+    conv2d_backward_sliced_reached, conv2d_forward_sliced_reached,
+};
 use crate::runtime::kernels::depthwise::{depthwise_backward, depthwise_forward, DepthwiseGrads};
-use crate::runtime::kernels::pool::PoolKind;
+use crate::runtime::kernels::pool::{Pool2dParams, PoolKind};
 use crate::runtime::train::backward::BackwardStep;
 use crate::runtime::train::context::{self, StepState as TrainState};
 use crate::runtime::train::forward::{param, ForwardStep};
@@ -199,7 +207,12 @@ pub(crate) fn forward(
         Some(b) => Some(ctx.rank::<f32, Ix1>(param(ctx, params, b)?)?),
         None => None,
     };
-    let TrainState::Conv { workspace: ws, .. } = state else {
+    let TrainState::Conv {
+        workspace: ws,
+        crop,
+        ..
+    } = state
+    else {
         return Err(ctx.internal("missing conv workspace"));
     };
     // Relu runs in the convolution's store, as `fused::apply` would after it.
@@ -209,11 +222,27 @@ pub(crate) fn forward(
         parallel: true,
     };
     let ov = ctx.rank_mut::<f32, Ix4>(as_image_mut(out.view_mut(), 1))?;
-    conv2d_forward_sliced(xv, kv, bv, &geom, ws, ov, opts).map_err(|e| ctx.kernel(e))?;
+    let reach = pool_reach(ctx, *crop, ov.dim())?;
+    conv2d_forward_sliced_reached(xv, kv, bv, &geom, reach, ws, ov, opts)
+        .map_err(|e| ctx.kernel(e))?;
     if !relu {
         fused::apply(activation, out);
     }
     Ok(())
+}
+
+/// The output rows and columns of a conv step that the pool `crop` alone reading it reaches,
+/// when fewer than its whole `[N, OH, OW, O]` output (`None`: the whole output is computed).
+fn pool_reach(
+    ctx: &context::Ctx<'_>,
+    crop: Option<Pool2dParams>,
+    (_, oh, ow, _): (usize, usize, usize, usize),
+) -> Result<Option<(usize, usize)>, TrainError> {
+    let Some(pool) = crop else {
+        return Ok(None);
+    };
+    let reach = pool.reach(oh, ow).map_err(|e| ctx.kernel(e))?;
+    Ok((reach != (oh, ow)).then_some(reach))
 }
 
 /// Backward: the activation's derivative (unless the max pool after applies it), then the
@@ -238,6 +267,7 @@ pub(crate) fn backward(
     let TrainState::Conv {
         workspace: ws,
         relu_in_pool,
+        crop,
     } = state
     else {
         return Err(ctx.internal("missing conv workspace"));
@@ -267,7 +297,8 @@ pub(crate) fn backward(
         dbias,
     };
     let dy4 = ctx.rank::<f32, Ix4>(as_image(dy.view(), 1))?;
-    conv2d_backward_sliced(xv, kv, dy4, &geom, ws, g).map_err(|e| ctx.kernel(e))?;
+    let reach = pool_reach(ctx, *crop, dy4.dim())?;
+    conv2d_backward_sliced_reached(xv, kv, dy4, &geom, reach, ws, g).map_err(|e| ctx.kernel(e))?;
     grads.put_value(v, dx, needed);
     grads.put_param(kernel, dk);
     if let (Some(b), Some(s)) = (bias, db) {
@@ -488,12 +519,14 @@ pub(crate) fn infer_state(op: &Op) -> StepState {
 }
 
 /// The trainer's state for a conv step: its sliced workspace, and whether the max pool after
-/// it applies its relu's derivative.
+/// it applies its relu's derivative (the crop to that pool's reach is set by
+/// `train::setup::step_states`).
 pub(crate) fn train_state(op: &Op, relu_in_pool: bool) -> TrainState {
     match op {
         Op::Conv2d { .. } | Op::Conv1d { .. } => TrainState::Conv {
             workspace: crate::runtime::kernels::conv_sliced::SlicedConv::new(),
             relu_in_pool,
+            crop: None,
         },
         _ => TrainState::Stateless,
     }

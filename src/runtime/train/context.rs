@@ -28,6 +28,10 @@ pub(crate) enum StepState {
         /// The relu's derivative is applied by the max pool that alone reads this step's
         /// output (see `Trainer::new`), so backward skips it.
         relu_in_pool: bool,
+        /// The valid-padding pool that alone reads this step's output
+        /// (`train::setup::pool_crops`): forward and backward run over the output pixels it
+        /// reaches (`Pool2dParams::reach`) only, the others zero.
+        crop: Option<Pool2dParams>,
     },
     /// A 2-D pool; `relu_input`: its input is a relu's output whose derivative this
     /// step's backward applies.

@@ -1,6 +1,6 @@
 //! What the trainer derives from its plan once, in `Trainer::new`: each step's kept state,
-//! which values need a gradient, and the conv + max pool pairs whose relu derivative the pool
-//! applies.
+//! which values need a gradient, the conv + max pool pairs whose relu derivative the pool
+//! applies, and the convs that compute only what a `valid` pool after them reads.
 //!
 //! Input: a training plan (and the model inputs' positions). Output: per-step [`StepState`]s
 //! and per-step or per-value flags. Invariants: a plan the trainer cannot run (an
@@ -12,6 +12,7 @@ use super::error::{internal, TrainError};
 use super::{fused, INFERENCE_ONLY};
 use crate::ir::{Activation, DType, Op};
 use crate::plan::ExecutionPlan;
+use crate::runtime::kernels::pool::{Pool2dParams, PoolKind, PoolPadding};
 
 /// Each step's kept state (workspaces, caches, statistics, masks), empty until the first
 /// batch sizes them; an error for a step the trainer cannot run.
@@ -21,6 +22,7 @@ pub(super) fn step_states(
 ) -> Result<Vec<StepState>, TrainError> {
     let n_values = plan.values.len();
     let relu_in_pool = relu_through_pool(plan);
+    let crops = pool_crops(plan);
     let mut state = Vec::with_capacity(plan.steps.len());
     for (i, step) in plan.steps.iter().enumerate() {
         let ctx = context::Ctx::of(step);
@@ -58,51 +60,116 @@ pub(super) fn step_states(
             }
         }
         let relu_in_pool = relu_in_pool.get(i).copied().unwrap_or(false);
-        state.push(crate::runtime::ops::train_state(&step.op, relu_in_pool));
+        let mut kept = crate::runtime::ops::train_state(&step.op, relu_in_pool);
+        if let StepState::Conv { crop, .. } = &mut kept {
+            *crop = crops.get(i).copied().flatten();
+        }
+        state.push(kept);
     }
     Ok(state)
 }
 
-/// Per step: whether it is one of a pair (a conv2d or conv1d with a fused relu, and the max
-/// pool, 2-D or 1-D, that is the only reader of its output) whose relu derivative the pool's backward applies while it
-/// routes the gradient (`PoolBackward::relu_input`): one pass less over the conv's output and
-/// its gradient, the largest tensors of a CNN. The bits are those of the separate derivative
-/// (`train::tests::fast_paths::relu_through_pool_gives_the_plain_gradients_bit_for_bit`; the
-/// kernel alone: `kernels::tests::pool_paths::pool_backward_through_a_relu_is_the_relu_derivative_after_the_pool`).
-pub(crate) fn relu_through_pool(plan: &ExecutionPlan) -> Vec<bool> {
-    let mut flags = vec![false; plan.steps.len()];
+/// The (conv, pool) step pairs of a plan: a conv2d or conv1d step whose output one 2-D or 1-D
+/// max or average pool alone reads (no other step, not a plan output), with that pool. One
+/// pass over the steps with an index of each value's producer, so linear in the plan's size.
+fn conv_pool_pairs(plan: &ExecutionPlan) -> Vec<(usize, usize)> {
     let mut readers = vec![0usize; plan.values.len()];
-    for step in &plan.steps {
+    let mut producer = vec![None; plan.values.len()];
+    for (i, step) in plan.steps.iter().enumerate() {
         for &v in &step.inputs {
             if let Some(r) = readers.get_mut(v as usize) {
                 *r += 1;
             }
         }
+        if let Some(p) = producer.get_mut(step.output as usize) {
+            *p = Some(i);
+        }
     }
-    let producer = |v: u32| plan.steps.iter().position(|s| s.output == v);
+    let mut pairs = Vec::new();
     for (i, step) in plan.steps.iter().enumerate() {
-        let (Op::MaxPool2d { .. } | Op::MaxPool1d { .. }, [v]) = (&step.op, step.inputs.as_slice())
+        let (
+            Op::MaxPool2d { .. }
+            | Op::MaxPool1d { .. }
+            | Op::AvgPool2d { .. }
+            | Op::AvgPool1d { .. },
+            [v],
+        ) = (&step.op, step.inputs.as_slice())
         else {
             continue;
         };
         let only_reader = readers.get(*v as usize) == Some(&1) && !plan.outputs.contains(v);
-        let Some(j) = producer(*v).filter(|_| only_reader) else {
+        let Some(j) = producer.get(*v as usize).copied().flatten() else {
             continue;
         };
-        if let Op::Conv2d {
-            activation: Activation::Relu,
-            ..
+        let conv = plan
+            .steps
+            .get(j)
+            .is_some_and(|c| matches!(c.op, Op::Conv2d { .. } | Op::Conv1d { .. }));
+        if only_reader && conv {
+            pairs.push((j, i));
         }
-        | Op::Conv1d {
-            activation: Activation::Relu,
-            ..
-        } = plan.steps[j].op
-        {
+    }
+    pairs
+}
+
+/// Per step: whether it is one of a pair (a conv2d or conv1d with a fused relu, and the max
+/// pool, 2-D or 1-D, that is the only reader of its output) whose relu derivative the pool's
+/// backward applies while it routes the gradient (`PoolBackward::relu_input`): one pass less
+/// over the conv's output and its gradient, the largest tensors of a CNN. The bits are those
+/// of the separate derivative
+/// (`train::tests::fast_paths::relu_through_pool_gives_the_plain_gradients_bit_for_bit`; the
+/// kernel alone: `kernels::tests::pool_paths::pool_backward_through_a_relu_is_the_relu_derivative_after_the_pool`).
+pub(crate) fn relu_through_pool(plan: &ExecutionPlan) -> Vec<bool> {
+    let mut flags = vec![false; plan.steps.len()];
+    for (j, i) in conv_pool_pairs(plan) {
+        let (Some(conv), Some(pool)) = (plan.steps.get(j), plan.steps.get(i)) else {
+            continue;
+        };
+        let relu = matches!(
+            conv.op,
+            Op::Conv2d {
+                activation: Activation::Relu,
+                ..
+            } | Op::Conv1d {
+                activation: Activation::Relu,
+                ..
+            }
+        );
+        if relu && matches!(pool.op, Op::MaxPool2d { .. } | Op::MaxPool1d { .. }) {
             flags[i] = true;
             flags[j] = true;
         }
     }
     flags
+}
+
+/// Per step: for a conv2d or conv1d whose output a `valid`-padding max or average pool alone
+/// reads, that pool. Such a pool never reads the output rows and columns past its last window
+/// (floor mode, `Pool2dParams::reach`), whose gradient is then zero: the conv's training
+/// forward computes only the pixels the pool reaches (the others zero) and its backward runs
+/// its products over those alone (`kernels::conv::conv2d_forward_reached`,
+/// `conv2d_backward_reached`). In the seed CNN, 100 of conv2's 121 output pixels are read and 4
+/// of conv3's 9. The gradients have the whole output's bits
+/// (`train::tests::crop::cropped_training_gives_the_uncropped_gradients_bit_for_bit`).
+pub(crate) fn pool_crops(plan: &ExecutionPlan) -> Vec<Option<Pool2dParams>> {
+    let mut crops = vec![None; plan.steps.len()];
+    for (j, i) in conv_pool_pairs(plan) {
+        let Some(pool) = plan.steps.get(i) else {
+            continue;
+        };
+        let (kind, window) = match &pool.op {
+            Op::MaxPool2d { window } | Op::MaxPool1d { window } => (PoolKind::Max, window),
+            Op::AvgPool2d { window } | Op::AvgPool1d { window } => (PoolKind::Avg, window),
+            _ => continue,
+        };
+        let Ok(params) = context::pool_params(&context::Ctx::of(pool), kind, window) else {
+            continue; // the pool's own step reports it
+        };
+        if let (PoolPadding::Valid, Some(c)) = (params.padding, crops.get_mut(j)) {
+            *c = Some(params);
+        }
+    }
+    crops
 }
 
 /// Per plan value: whether a gradient must flow into it (a trainable parameter, or a model

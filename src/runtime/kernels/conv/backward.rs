@@ -2,7 +2,8 @@
 //! `dy · kernelᵀ`, or with AVX2 + FMA `dkernel` from the receptive fields read in place (the
 //! whole batch in one product when unpadded), a stride-1 `dx` as a direct convolution of the
 //! padded `dy` with the flipped kernel where that is cheaper, and otherwise `dx` by col2im with
-//! one slice of the batch per thread.
+//! one slice of the batch per thread. A reached backward ([`conv2d_backward_reached`]) runs
+//! the same products over the top-left pixels of `dy` a pool read, gathered first.
 //!
 //! Input: `x`, the kernel, `dy: [N, OH, OW, O]` and a [`ConvWorkspace`]. Output: the
 //! [`Conv2dGrads`] buffers, each overwritten. Invariants: as the forward, results do not depend
@@ -13,7 +14,7 @@ use ndarray::{ArrayView4, ArrayViewMut1, ArrayViewMut4};
 use super::forward::direct;
 use super::im2col::{col2im, im2col, pad_chunk, tap_offsets};
 use super::{dims4, Conv2dGeometry, Conv2dShape, ConvForward, ConvWorkspace, Padding2d, OP};
-use crate::runtime::kernels::error::{expect_shape, KernelError, KernelResult};
+use crate::runtime::kernels::error::{expect_shape, KernelResult};
 use crate::runtime::kernels::linalg::{
     self, column_sums, ensure_len, flat, flat_mut, gemm, mat, mat_mut,
 };
@@ -36,47 +37,112 @@ pub fn conv2d_backward(
     ws: &mut ConvWorkspace,
     grads: Conv2dGrads<'_>,
 ) -> KernelResult<()> {
+    backward(x, kernel, dy, geom, None, ws, grads)
+}
+
+/// [`conv2d_backward`] of a [`conv2d_forward_reached`](super::conv2d_forward_reached) step:
+/// `dy: [N, OH, OW, O]` is zero outside the top-left `rows × cols` pixels of each sample (what
+/// the pool after the convolution read), and the products run over those pixels only (gathered
+/// into the workspace). `dbias` sums the whole `dy`, as [`conv2d_backward`] does. The pixels
+/// left out add exact zeros to sums that cannot be −0, so on our GEMM kernel the gradients
+/// have [`conv2d_backward`]'s bits (on the matrixmultiply fallback, to f32 rounding), unless
+/// the input or the kernel holds an infinity or NaN (which times a left-out zero is NaN).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_reached(
+    x: ArrayView4<'_, f32>,
+    kernel: ArrayView4<'_, f32>,
+    dy: ArrayView4<'_, f32>,
+    geom: &Conv2dGeometry,
+    reach: (usize, usize),
+    ws: &mut ConvWorkspace,
+    grads: Conv2dGrads<'_>,
+) -> KernelResult<()> {
+    backward(x, kernel, dy, geom, Some(reach), ws, grads)
+}
+
+/// Both entry points: the whole output's `dy`, and the reach of its products (`None`: all).
+#[allow(clippy::needless_pass_by_value)] // views are passed by value, like ndarray's own API
+fn backward(
+    x: ArrayView4<'_, f32>,
+    kernel: ArrayView4<'_, f32>,
+    dy: ArrayView4<'_, f32>,
+    geom: &Conv2dGeometry,
+    reach: Option<(usize, usize)>,
+    ws: &mut ConvWorkspace,
+    grads: Conv2dGrads<'_>,
+) -> KernelResult<()> {
     let Conv2dGrads {
         dx,
         mut dkernel,
         dbias,
     } = grads;
-    let s = Conv2dShape::new(dims4(x.dim()), dims4(kernel.dim()), geom)?;
-    expect_shape(OP, "dy", dy.shape(), &s.output())?;
+    let whole = Conv2dShape::new(dims4(x.dim()), dims4(kernel.dim()), geom)?;
+    expect_shape(OP, "dy", dy.shape(), &whole.output())?;
     if let Some(dx) = &dx {
         expect_shape(OP, "dx", dx.shape(), x.shape())?;
     }
     expect_shape(OP, "dkernel", dkernel.shape(), kernel.shape())?;
     let xs = flat(OP, "x", &x)?;
-    let dys = flat(OP, "dy", &dy)?;
-    let ks = mat(OP, flat(OP, "kernel", &kernel)?, s.patch_len(), s.o)?;
+    let dy_whole = flat(OP, "dy", &dy)?;
     let mut dx = dx;
-    let mut dxs = match dx.as_mut() {
+    let dxs = match dx.as_mut() {
         Some(d) => Some(flat_mut(OP, "dx", d)?),
         None => None,
     };
-    let mut dk = mat_mut(
-        OP,
-        flat_mut(OP, "dkernel", &mut dkernel)?,
-        s.patch_len(),
-        s.o,
-    )?;
+    let dk = flat_mut(OP, "dkernel", &mut dkernel)?;
     if let Some(mut db) = dbias {
-        expect_shape(OP, "dbias", db.shape(), &[s.o])?;
-        column_sums(dys, s.o, flat_mut(OP, "dbias", &mut db)?);
+        expect_shape(OP, "dbias", db.shape(), &[whole.o])?;
+        column_sums(dy_whole, whole.o, flat_mut(OP, "dbias", &mut db)?);
     }
     let kflat = flat(OP, "kernel", &kernel)?;
+    let (rows, cols) = reach.unwrap_or((whole.oh, whole.ow));
+    let s = whole.cropped(rows, cols)?;
+    if s == whole {
+        return products(xs, dy_whole, (&s, &whole), geom, kflat, ws, dxs, dk);
+    }
+    let mut reached = std::mem::take(&mut ws.dy_reached);
+    gather_rows(dy_whole, &whole, (rows, cols), &mut reached);
+    let result = products(xs, &reached, (&s, &whole), geom, kflat, ws, dxs, dk);
+    ws.dy_reached = reached;
+    result
+}
+
+/// The top-left `rows × cols` pixels of each sample of `dy: [N, OH, OW, O]`, as
+/// `[N, rows, cols, O]` into `out` (replaced).
+fn gather_rows(dy: &[f32], whole: &Conv2dShape, (rows, cols): (usize, usize), out: &mut Vec<f32>) {
+    out.clear();
+    let (row_len, whole_row) = (cols * whole.o, whole.ow * whole.o);
+    let sample_len = whole.oh * whole_row;
+    if sample_len == 0 {
+        return;
+    }
+    for sample in dy.chunks_exact(sample_len) {
+        for row in sample.chunks_exact(whole_row).take(rows) {
+            out.extend_from_slice(&row[..row_len]);
+        }
+    }
+}
+
+/// `dkernel` and (when asked) `dx` from `dys: [N, s.oh, s.ow, O]`, the pixels of the
+/// convolution's whole output `whole` that `s` keeps (all of them, or a top-left crop).
+#[allow(clippy::too_many_arguments)]
+fn products(
+    xs: &[f32],
+    dys: &[f32],
+    (s, whole): (&Conv2dShape, &Conv2dShape),
+    geom: &Conv2dGeometry,
+    kflat: &[f32],
+    ws: &mut ConvWorkspace,
+    mut dxs: Option<&mut [f32]>,
+    dk_flat: &mut [f32],
+) -> KernelResult<()> {
+    let s = *s;
+    let ks = mat(OP, kflat, s.patch_len(), s.o)?;
     let own = simd_gemm::available();
-    let dk_done = own && {
-        let dk_flat = dk.as_slice_mut().ok_or(KernelError::Layout {
-            op: OP,
-            tensor: "dkernel",
-        })?;
-        weight_grad_direct(xs, dys, &s, geom, ws, dk_flat)
-    };
+    let dk_done = own && weight_grad_direct(xs, dys, &s, geom, ws, dk_flat);
     let dx_done = match dxs.as_deref_mut() {
         Some(d) if own => {
-            if input_grad_direct(dys, &s, geom, kflat, ws, d)? {
+            if input_grad_direct(dys, (&s, whole), geom, kflat, ws, d)? {
                 true
             } else if dk_done {
                 input_grad_sliced(dys, &s, geom, kflat, ws, d)?;
@@ -93,7 +159,11 @@ pub fn conv2d_backward(
     }
     // What is left for the patch matrix: im2col + GEMM for dkernel, dcols + col2im for dx.
     let mut dxs = if dx_done { None } else { dxs };
-    let mut dk = if dk_done { None } else { Some(dk) };
+    let mut dk = if dk_done {
+        None
+    } else {
+        Some(mat_mut(OP, dk_flat, s.patch_len(), s.o)?)
+    };
     if let Some(d) = &mut dk {
         d.fill(0.0);
     }
@@ -279,7 +349,7 @@ fn input_grad_sliced(
 /// meaningful written) for strides above 1 or padding wider than the kernel's reach.
 fn input_grad_direct(
     dys: &[f32],
-    s: &Conv2dShape,
+    (s, whole): (&Conv2dShape, &Conv2dShape),
     geom: &Conv2dGeometry,
     kernel: &[f32],
     ws: &mut ConvWorkspace,
@@ -290,8 +360,9 @@ fn input_grad_direct(
     let reach_w = (s.kw - 1) * geom.dilation.1;
     // The direct form also multiplies the zeros around `dy`: worth it only when that border
     // is small next to the image (a `same` convolution, or a large one); otherwise the patch
-    // gradient matrix and col2im do fewer multiply-adds.
-    let worth_it = (s.h * s.w).saturating_mul(4) <= (s.oh * s.ow).saturating_mul(5);
+    // gradient matrix and col2im do fewer multiply-adds. Decided on the whole output, so that
+    // a crop (whose left-out pixels become more of that border) keeps the whole one's path.
+    let worth_it = (s.h * s.w).saturating_mul(4) <= (whole.oh * whole.ow).saturating_mul(5);
     let fits = worth_it
         && geom.stride == (1, 1)
         && p.top <= reach_h
@@ -301,14 +372,22 @@ fn input_grad_direct(
     if !fits {
         return Ok(false);
     }
+    // After `dy`, as many zeros again as a crop left out: the back convolution's output is
+    // `oh + top + bottom - reach_h = h` rows (`bottom = reach_h - p.bottom` uncropped).
+    let (Some(bottom), Some(right)) = (
+        (s.h + p.top).checked_sub(s.oh),
+        (s.w + p.left).checked_sub(s.ow),
+    ) else {
+        return Ok(false);
+    };
     let back = Conv2dGeometry {
         stride: (1, 1),
         dilation: geom.dilation,
         padding: Padding2d {
             top: reach_h - p.top,
-            bottom: reach_h - p.bottom,
+            bottom,
             left: reach_w - p.left,
-            right: reach_w - p.right,
+            right,
         },
     };
     let bs = Conv2dShape::new([s.n, s.oh, s.ow, s.o], [s.kh, s.kw, s.o, s.c], &back)?;

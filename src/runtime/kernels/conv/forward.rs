@@ -10,7 +10,7 @@ use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4};
 
 use super::im2col::{im2col, pad_chunk, tap_offsets};
 use super::{dims4, Conv2dGeometry, Conv2dShape, ConvForward, ConvWorkspace, Padding2d, OP};
-use crate::runtime::kernels::error::{expect_shape, KernelError, KernelResult};
+use crate::runtime::kernels::error::{expect_shape, shape_err, KernelError, KernelResult};
 use crate::runtime::kernels::linalg::{ensure_len, flat, flat_mut, gemm, mat, mat_mut};
 use crate::runtime::kernels::simd_gemm;
 
@@ -65,7 +65,64 @@ pub fn conv2d_forward_cropped(
     forward_shaped(x, kernel, bias, geom, &s, ws, out, opts)
 }
 
-/// The forward of both entry points for the output sizes of `s`.
+/// [`conv2d_forward_with`] for a training step whose output a floor-mode pool reads only in
+/// part: computes only the top-left `rows × cols` pixels of each sample's output (those of
+/// [`conv2d_forward_cropped`], with the bits they have in the whole output) into the whole
+/// `out: [N, OH, OW, O]`, and sets its other pixels to zero. A reach of the whole output is
+/// [`conv2d_forward_with`]. The cropped output is computed into the front of `out`, then spread
+/// to its rows in place ([`spread_rows`]): no scratch buffer.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_reached(
+    x: ArrayView4<'_, f32>,
+    kernel: ArrayView4<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    geom: &Conv2dGeometry,
+    (rows, cols): (usize, usize),
+    ws: &mut ConvWorkspace,
+    mut out: ArrayViewMut4<'_, f32>,
+    opts: ConvForward,
+) -> KernelResult<()> {
+    let whole = Conv2dShape::new(dims4(x.dim()), dims4(kernel.dim()), geom)?;
+    let s = whole.cropped(rows, cols)?;
+    if (rows, cols) == (whole.oh, whole.ow) {
+        return forward_shaped(x, kernel, bias, geom, &whole, ws, out, opts);
+    }
+    expect_shape(OP, "out", out.shape(), &whole.output())?;
+    let out_flat = flat_mut(OP, "out", &mut out)?;
+    // Cannot overflow: `Conv2dShape::new` checked the whole output's size, and the crop is
+    // inside it.
+    let front_len = s.n * s.pixels_per_sample() * s.o;
+    let front = out_flat
+        .get_mut(..front_len)
+        .ok_or_else(|| shape_err(OP, "output shorter than its crop"))?;
+    let front =
+        ArrayViewMut4::from_shape(s.output(), front).map_err(|e| shape_err(OP, e.to_string()))?;
+    forward_shaped(x, kernel, bias, geom, &s, ws, front, opts)?;
+    spread_rows(out_flat, &whole, (rows, cols));
+    Ok(())
+}
+
+/// Moves the `[N, rows, cols, O]` values at the front of `out` to their places in the whole
+/// `[N, OH, OW, O]` output and zeroes every other pixel. Rows move last first: each row moves
+/// to or after where it is, and after every row still to move, so no row is overwritten before
+/// it has moved; the pixels after a moved row are zeroed right away, as no row still to move
+/// lies there.
+fn spread_rows(out: &mut [f32], whole: &Conv2dShape, (rows, cols): (usize, usize)) {
+    let (row_len, whole_row) = (cols * whole.o, whole.ow * whole.o);
+    let sample = whole.oh * whole_row;
+    for i in (0..whole.n).rev() {
+        let base = i * sample;
+        out[base + rows * whole_row..base + sample].fill(0.0);
+        for y in (0..rows).rev() {
+            let from = (i * rows + y) * row_len;
+            let to = base + y * whole_row;
+            out.copy_within(from..from + row_len, to);
+            out[to + row_len..to + whole_row].fill(0.0);
+        }
+    }
+}
+
+/// The forward of every entry point for the output sizes of `s`.
 #[allow(clippy::too_many_arguments)]
 #[allow(clippy::needless_pass_by_value)] // views are passed by value, like ndarray's own API
 fn forward_shaped(

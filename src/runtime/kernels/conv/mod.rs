@@ -19,6 +19,11 @@
 //! large as its input gets `dx` as a direct convolution of the zero-padded `dy` with the
 //! flipped kernel, with no `dcols` and no col2im.
 //!
+//! Training a convolution whose output a floor-mode pool reads only in part
+//! ([`conv2d_forward_reached`], [`conv2d_backward_reached`]) computes and differentiates only
+//! the top-left pixels the pool reaches (`Pool2dParams::reach`), as inference's fused conv +
+//! pool does ([`conv2d_forward_cropped`]).
+//!
 //! Files: this module the geometry, validated shapes and workspace; `forward.rs` and
 //! `backward.rs` the two directions; `im2col.rs` the receptive-field addressing both share.
 
@@ -208,6 +213,8 @@ pub struct ConvWorkspace {
     flipped: Vec<f32>,
     /// The kernel transposed (`[O, patch]`, row-major) for the sliced input gradient.
     kernel_t: Vec<f32>,
+    /// The pixels of `dy` a pool read, gathered for [`conv2d_backward_reached`].
+    dy_reached: Vec<f32>,
 }
 
 /// How [`conv2d_forward_with`] finishes and splits its work.
@@ -235,5 +242,7 @@ mod backward;
 mod forward;
 mod im2col;
 
-pub use backward::{conv2d_backward, Conv2dGrads};
-pub use forward::{conv2d_forward, conv2d_forward_cropped, conv2d_forward_with};
+pub use backward::{conv2d_backward, conv2d_backward_reached, Conv2dGrads};
+pub use forward::{
+    conv2d_forward, conv2d_forward_cropped, conv2d_forward_reached, conv2d_forward_with,
+};

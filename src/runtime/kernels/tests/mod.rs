@@ -7,6 +7,7 @@
 mod activations;
 mod conv_sliced;
 mod crop;
+mod crop_train;
 mod depthwise;
 mod direct;
 mod fixtures;

@@ -5,6 +5,7 @@
 
 mod attention;
 mod bidirectional;
+mod crop;
 mod dense_mse;
 mod embedding_fold;
 mod fast_paths;
