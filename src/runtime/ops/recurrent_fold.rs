@@ -24,7 +24,7 @@ use crate::runtime::kernels::rnn::{
 use crate::runtime::train::backward::BackwardStep;
 use crate::runtime::train::context::StepState as TrainState;
 use crate::runtime::train::forward::{param, ForwardStep, Semantics};
-use crate::runtime::train::{Input, TrainError};
+use crate::runtime::train::{Input, TrainError, ValueLinks};
 
 use super::recurrent::RnnIds;
 
@@ -45,21 +45,10 @@ pub(crate) struct EmbeddingFold {
     pub embedded: u32,
 }
 
-/// Per plan step: the embedding a recurrent step can fold (see the module doc). One pass
-/// over the plan to count readers and find producers, one to match the pairs.
+/// Per plan step: the embedding a recurrent step can fold (see the module doc); linear in
+/// the plan's size (`train::ValueLinks`).
 pub(crate) fn embedding_folds(plan: &ExecutionPlan) -> Vec<Option<EmbeddingFold>> {
-    let mut readers = vec![0usize; plan.values.len()];
-    let mut producer = vec![None; plan.values.len()];
-    for (i, step) in plan.steps.iter().enumerate() {
-        for &v in &step.inputs {
-            if let Some(r) = readers.get_mut(v as usize) {
-                *r += 1;
-            }
-        }
-        if let Some(p) = producer.get_mut(step.output as usize) {
-            *p = Some(i);
-        }
-    }
+    let links = ValueLinks::of(plan);
     plan.steps
         .iter()
         .map(|step| {
@@ -70,9 +59,8 @@ pub(crate) fn embedding_folds(plan: &ExecutionPlan) -> Vec<Option<EmbeddingFold>
                 return None;
             }
             let &embedded = step.inputs.first()?;
-            let alone =
-                readers.get(embedded as usize) == Some(&1) && !plan.outputs.contains(&embedded);
-            let source = plan.steps.get((*producer.get(embedded as usize)?)?)?;
+            let alone = links.read_once(embedded);
+            let source = plan.steps.get(links.producer(embedded)?)?;
             match (&source.op, source.inputs.as_slice()) {
                 (Op::Embedding { table }, &[ids]) if alone => Some(EmbeddingFold {
                     table: *table,

@@ -63,6 +63,7 @@ pub use outputs::{OutputLoss, OutputsReport};
 pub use params::ParamStore;
 #[cfg(test)]
 pub(crate) use setup::relu_through_pool;
+pub(crate) use setup::ValueLinks;
 
 use ndarray::{ArrayD, ArrayViewD};
 

@@ -69,22 +69,59 @@ pub(super) fn step_states(
     Ok(state)
 }
 
-/// The (conv, pool) step pairs of a plan: a conv2d or conv1d step whose output one 2-D or 1-D
-/// max or average pool alone reads (no other step, not a plan output), with that pool. One
-/// pass over the steps with an index of each value's producer, so linear in the plan's size.
-fn conv_pool_pairs(plan: &ExecutionPlan) -> Vec<(usize, usize)> {
-    let mut readers = vec![0usize; plan.values.len()];
-    let mut producer = vec![None; plan.values.len()];
-    for (i, step) in plan.steps.iter().enumerate() {
-        for &v in &step.inputs {
-            if let Some(r) = readers.get_mut(v as usize) {
-                *r += 1;
+/// Who reads and who writes each plan value, from one pass over the steps: the trainer's
+/// pairings of a step with the one that alone reads its output look their partners up here
+/// instead of scanning the plan for each (which would be quadratic in its size).
+pub(crate) struct ValueLinks {
+    readers: Vec<usize>,
+    producer: Vec<Option<usize>>,
+    is_output: Vec<bool>,
+}
+
+impl ValueLinks {
+    pub(crate) fn of(plan: &ExecutionPlan) -> Self {
+        let n = plan.values.len();
+        let (mut readers, mut producer, mut is_output) =
+            (vec![0; n], vec![None; n], vec![false; n]);
+        for (i, step) in plan.steps.iter().enumerate() {
+            for &v in &step.inputs {
+                if let Some(r) = readers.get_mut(v as usize) {
+                    *r += 1;
+                }
+            }
+            if let Some(p) = producer.get_mut(step.output as usize) {
+                *p = Some(i);
             }
         }
-        if let Some(p) = producer.get_mut(step.output as usize) {
-            *p = Some(i);
+        for &v in &plan.outputs {
+            if let Some(o) = is_output.get_mut(v as usize) {
+                *o = true;
+            }
+        }
+        Self {
+            readers,
+            producer,
+            is_output,
         }
     }
+
+    /// The step that writes value `v`, if any.
+    pub(crate) fn producer(&self, v: u32) -> Option<usize> {
+        self.producer.get(v as usize).copied().flatten()
+    }
+
+    /// Whether value `v` is read by exactly one step and is not a plan output.
+    pub(crate) fn read_once(&self, v: u32) -> bool {
+        self.readers.get(v as usize) == Some(&1)
+            && !self.is_output.get(v as usize).copied().unwrap_or(false)
+    }
+}
+
+/// The (conv, pool) step pairs of a plan: a conv2d or conv1d step whose output one 2-D or 1-D
+/// max or average pool alone reads (no other step, not a plan output), with that pool; linear
+/// in the plan's size ([`ValueLinks`]).
+fn conv_pool_pairs(plan: &ExecutionPlan) -> Vec<(usize, usize)> {
+    let links = ValueLinks::of(plan);
     let mut pairs = Vec::new();
     for (i, step) in plan.steps.iter().enumerate() {
         let (
@@ -97,8 +134,8 @@ fn conv_pool_pairs(plan: &ExecutionPlan) -> Vec<(usize, usize)> {
         else {
             continue;
         };
-        let only_reader = readers.get(*v as usize) == Some(&1) && !plan.outputs.contains(v);
-        let Some(j) = producer.get(*v as usize).copied().flatten() else {
+        let only_reader = links.read_once(*v);
+        let Some(j) = links.producer(*v) else {
             continue;
         };
         let conv = plan
