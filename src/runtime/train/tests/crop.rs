@@ -23,27 +23,7 @@ fn conv(
     w: Window,
     act: Activation,
 ) -> ValueId {
-    let last = b.g.value(x).unwrap().fact.dim(-1).unwrap();
-    let kernel = b.param(
-        &format!("{name}.kernel"),
-        &[w.size[0], w.size[1], last, filters],
-        Init::GlorotUniform,
-        true,
-    );
-    let bias = b.param(
-        &format!("{name}.bias"),
-        &[filters],
-        Init::Uniform { limit: 0.3 },
-        true,
-    );
-    let op = Op::Conv2d {
-        filters,
-        window: w,
-        kernel,
-        bias: Some(bias),
-        activation: Activation::Linear,
-    };
-    let y = b.node(name, op, &[x]);
+    let y = b.conv_window(name, x, filters, w);
     if act == Activation::Linear {
         y
     } else {

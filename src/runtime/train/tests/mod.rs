@@ -98,19 +98,17 @@ impl Builder {
         }
     }
 
-    pub fn conv(
+    /// A layer's trainable `NAME.kernel` (Glorot) of `kernel_shape` and `NAME.bias` of
+    /// `filters` (uniform), in that order.
+    pub fn kernel_and_bias(
         &mut self,
         name: &str,
-        x: ValueId,
+        kernel_shape: &[usize],
         filters: usize,
-        k: usize,
-        stride: usize,
-        padding: Padding,
-    ) -> ValueId {
-        let last = self.last(x);
+    ) -> (ParamId, ParamId) {
         let kernel = self.param(
             &format!("{name}.kernel"),
-            &[k, k, last, filters],
+            kernel_shape,
             Init::GlorotUniform,
             true,
         );
@@ -120,11 +118,31 @@ impl Builder {
             Init::Uniform { limit: 0.3 },
             true,
         );
+        (kernel, bias)
+    }
+
+    pub fn conv(
+        &mut self,
+        name: &str,
+        x: ValueId,
+        filters: usize,
+        k: usize,
+        stride: usize,
+        padding: Padding,
+    ) -> ValueId {
+        self.conv_window(name, x, filters, window(k, stride, padding))
+    }
+
+    /// A conv2d node over any `window`, with a bias and no activation.
+    pub fn conv_window(&mut self, name: &str, x: ValueId, filters: usize, w: Window) -> ValueId {
+        let last = self.last(x);
+        let shape = [w.size[0], w.size[1], last, filters];
+        let (kernel, bias) = self.kernel_and_bias(name, &shape, filters);
         self.node(
             name,
             Op::Conv2d {
                 filters,
-                window: window(k, stride, padding),
+                window: w,
                 kernel,
                 bias: Some(bias),
                 activation: Activation::Linear,

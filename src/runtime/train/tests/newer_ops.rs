@@ -55,18 +55,7 @@ fn conv1d(
 ) -> ValueId {
     let (k, stride, dilation, padding) = geometry;
     let last = b.g.value(x).unwrap().fact.dim(-1).unwrap();
-    let kernel = b.param(
-        &format!("{name}.kernel"),
-        &[k, last, filters],
-        Init::GlorotUniform,
-        true,
-    );
-    let bias = b.param(
-        &format!("{name}.bias"),
-        &[filters],
-        Init::Uniform { limit: 0.3 },
-        true,
-    );
+    let (kernel, bias) = b.kernel_and_bias(name, &[k, last, filters], filters);
     b.node(
         name,
         Op::Conv1d {

@@ -18,18 +18,7 @@ use crate::runtime::weights::Weights;
 fn transpose(b: &mut Builder, name: &str, x: ValueId, filters: usize, window: Window) -> ValueId {
     let last = b.g.value(x).unwrap().fact.dim(-1).unwrap();
     let [kh, kw] = window.size;
-    let kernel = b.param(
-        &format!("{name}.kernel"),
-        &[kh, kw, filters, last],
-        Init::GlorotUniform,
-        true,
-    );
-    let bias = b.param(
-        &format!("{name}.bias"),
-        &[filters],
-        Init::Uniform { limit: 0.3 },
-        true,
-    );
+    let (kernel, bias) = b.kernel_and_bias(name, &[kh, kw, filters, last], filters);
     b.node(
         name,
         Op::Conv2dTranspose {
