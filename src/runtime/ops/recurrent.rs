@@ -247,12 +247,15 @@ pub(crate) fn forward(mut f: ForwardStep<'_, '_, '_>, p: RnnIds) -> Result<(), T
 /// Backward through time from the kept caches: `dx` (when needed), `dkernel`, `drecurrent`,
 /// `dbias`.
 pub(crate) fn backward(b: BackwardStep<'_, '_, '_, '_>, p: RnnIds) -> Result<(), TrainError> {
-    if let TrainState::Rnn(state @ RnnTrainState { fold: Some(_), .. }) = &*b.state {
-        if super::recurrent_fold::folded_last(state) {
-            let fold = state.fold;
-            if let Some(fold) = fold {
-                return super::recurrent_fold::backward(b, p, fold);
-            }
+    // A batch whose forward folded its embedding runs the folded backward.
+    if let TrainState::Rnn(RnnTrainState {
+        fold: Some(fold),
+        workspace,
+    }) = &*b.state
+    {
+        if workspace.folded() {
+            let fold = *fold;
+            return super::recurrent_fold::backward(b, p, fold);
         }
     }
     let BackwardStep {

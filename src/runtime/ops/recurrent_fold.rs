@@ -217,8 +217,3 @@ pub(super) fn backward(
     grads.put_param(p.bias, db);
     Ok(())
 }
-
-/// Whether the last forward of this state folded.
-pub(super) fn folded_last(state: &RnnTrainState) -> bool {
-    state.workspace.folded()
-}
