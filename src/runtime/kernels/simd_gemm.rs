@@ -1,4 +1,5 @@
-//! Our own single-precision GEMM for AVX2 + FMA CPUs: `C ← A·B (+ C)`, then an optional
+//! Our own single-precision GEMM for AVX2 + FMA CPUs (and wider tiles where AVX-512F is
+//! there): `C ← A·B (+ C)`, then an optional
 //! bias and relu, with the left-hand matrix read where it lies: a strided matrix (a row-major
 //! or transposed view) or the receptive fields of a convolution, straight from its NHWC input.
 //!
@@ -6,14 +7,15 @@
 //! the shapes this interpreter runs that copy is a large share of the time: the im2col patch
 //! matrix of a convolution is written once by im2col and then copied again by the packing, and
 //! an LSTM's recurrent kernel is repacked at every timestep. Here nothing is copied: a 6 × 16
-//! register tile of `C` (twelve 8-lane accumulators) is summed over `k` from broadcasts of six
-//! `A` elements and two loads of a `B` row, and the convolution's `A` elements are read from the
-//! input through a table of per-`k` offsets, so a convolution needs no patch matrix at all.
+//! register tile of `C` (twelve 8-lane accumulators; 10 × 32 in twenty 16-lane ones with
+//! AVX-512, see [`TileSet`]) is summed over `k` from broadcasts of six `A` elements and two
+//! loads of a `B` row, and the convolution's `A` elements are read from the input through a
+//! table of per-`k` offsets, so a convolution needs no patch matrix at all.
 //!
 //! Summation order, the same on every call: `C[i][j]` is the fused multiply-add chain over
 //! `k = 0, 1, …` starting from zero (or from the old `C[i][j]` when accumulating), then
 //! `+ bias[j]`, then `max(·, 0)` for relu. It does not depend on how rows are tiled or split
-//! between threads, so results are bit-identical for every batch slicing and thread count.
+//! between threads, nor on the tile set, so results are bit-identical for every batch slicing and thread count.
 //! Results differ from matrixmultiply's in the last bits (different order of the adds), so a
 //! CPU without AVX2 + FMA (where [`gemm`] returns `false` and callers keep matrixmultiply) may
 //! give slightly different numbers than one with them; a given machine is deterministic.
@@ -31,10 +33,64 @@
 
 use crate::runtime::pool;
 
-/// Rows of `C` per register tile.
-const MR: usize = 6;
-/// Columns of `C` per register tile (two 8-lane vectors).
-const NR: usize = 16;
+/// The register tiles [`gemm`] runs, chosen once per process by [`TileSet::detect`]: both
+/// give the same bits (see the module doc), the wider ones in fewer instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TileSet {
+    /// AVX2 + FMA: up to 6 × 16 (twelve 8-lane accumulators).
+    Avx2,
+    /// AVX-512F: up to 10 × 32 (twenty 16-lane accumulators).
+    Avx512,
+}
+
+impl TileSet {
+    /// Rows and columns of `C` per full register tile.
+    pub(crate) const fn shape(self) -> (usize, usize) {
+        match self {
+            TileSet::Avx2 => (6, 16),
+            TileSet::Avx512 => (10, 32),
+        }
+    }
+
+    /// The widest set this CPU runs, capped by `MODELC_MAX_ISA=avx2` (as oneDNN's
+    /// `ONEDNN_MAX_CPU_ISA`: to compare the two, or to match a machine without AVX-512).
+    /// Only meaningful where [`available`] holds.
+    fn detect() -> TileSet {
+        if std::env::var("MODELC_MAX_ISA").is_ok_and(|v| v.eq_ignore_ascii_case("avx2")) {
+            return TileSet::Avx2;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return TileSet::Avx512;
+        }
+        TileSet::Avx2
+    }
+
+    /// The set [`gemm`] runs in this process (in tests, [`with_avx2_tiles`] overrides it).
+    pub(crate) fn current() -> TileSet {
+        static CHOSEN: std::sync::OnceLock<TileSet> = std::sync::OnceLock::new();
+        #[cfg(test)]
+        if FORCE_AVX2.with(std::cell::Cell::get) {
+            return TileSet::Avx2;
+        }
+        *CHOSEN.get_or_init(TileSet::detect)
+    }
+
+    /// Rows `row0..row0 + m` of `call`'s product into `out`.
+    ///
+    /// # Safety
+    /// As `kernel::run`: the CPU runs this set, `fits` accepted `call`, and `out` holds rows
+    /// `row0..row0 + m` of its `C`.
+    unsafe fn run(self, call: &GemmCall<'_>, row0: usize, m: usize, out: &mut [f32]) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match self {
+                TileSet::Avx2 => kernel::run::<kernel::Avx2>(call, row0, m, out),
+                TileSet::Avx512 => kernel::run::<kernel::Avx512>(call, row0, m, out),
+            }
+        }
+    }
+}
 /// Largest block of `k` summed per pass over the row tiles.
 const KC: usize = 256;
 /// `A` elements of one `k` block (`m·k`, at most 128 KiB) up to which the columns are walked
@@ -183,28 +239,32 @@ pub fn gemm(call: &GemmCall<'_>, out: &mut [f32]) -> bool {
     }
     let threads = if call.parallel { pool::threads() } else { 1 };
     let work = m.saturating_mul(n).saturating_mul(k);
-    if threads > 1 && m >= 2 * MR && work >= PARALLEL_MIN_WORK {
-        split_rows(call, threads, out);
-    } else if threads > 1 && m < 2 * MR && n >= 2 * NR && work >= COLUMN_SPLIT_MIN_WORK {
-        split_columns(call, threads, out);
+    let tiles = TileSet::current();
+    let (mr, nr) = tiles.shape();
+    if threads > 1 && m >= 2 * mr && work >= PARALLEL_MIN_WORK {
+        split_rows(call, tiles, threads, out);
+    } else if threads > 1 && m < 2 * mr && n >= 2 * nr && work >= COLUMN_SPLIT_MIN_WORK {
+        split_columns(call, tiles, threads, out);
     } else {
-        // SAFETY: `available` checked AVX2 and FMA; `fits` checked every index the call makes.
-        unsafe { kernel::run(call, 0, m, out) };
+        // SAFETY: `available` checked AVX2 and FMA (and `current` AVX-512F for that set);
+        // `fits` checked every index the call makes.
+        unsafe { tiles.run(call, 0, m, out) };
     }
     true
 }
 
 /// Runs `call` (checked by [`fits`] on a CPU with AVX2 and FMA) as row ranges of whole tiles,
 /// one per thread; each owns the rows of `C` it writes.
-fn split_rows(call: &GemmCall<'_>, threads: usize, out: &mut [f32]) {
+fn split_rows(call: &GemmCall<'_>, set: TileSet, threads: usize, out: &mut [f32]) {
     let (m, ldc) = (call.m, call.ldc);
-    let tiles = m.div_ceil(MR);
+    let mr = set.shape().0;
+    let tiles = m.div_ceil(mr);
     let parts = threads.min(tiles);
     let mut jobs = Vec::with_capacity(parts);
     let mut rest: &mut [f32] = out;
     let mut start = 0;
     for p in 0..parts {
-        let end = (tiles * (p + 1) / parts * MR).min(m);
+        let end = (tiles * (p + 1) / parts * mr).min(m);
         let rows_here = end - start;
         let take = if end == m {
             rest.len()
@@ -220,7 +280,7 @@ fn split_rows(call: &GemmCall<'_>, threads: usize, out: &mut [f32]) {
     pool::run_each(jobs, |(row0, rows, c)| {
         // SAFETY: the caller checked AVX2, FMA and `fits`; `c` holds rows `row0..row0 + rows`
         // of `C`, which `fits` checked as part of the whole.
-        unsafe { kernel::run(&call, row0, rows, c) };
+        unsafe { set.run(&call, row0, rows, c) };
     });
 }
 
@@ -229,12 +289,13 @@ fn split_rows(call: &GemmCall<'_>, threads: usize, out: &mut [f32]) {
 /// computed in place; each other one into a block of its own (`m × width`, holding `C`'s old
 /// values when accumulating), copied into `C` after. A column range is the same call on the
 /// columns `j0..j1` of `B`, the bias and `C`, so every element is the same chain as unsplit.
-fn split_columns(call: &GemmCall<'_>, threads: usize, out: &mut [f32]) {
+fn split_columns(call: &GemmCall<'_>, set: TileSet, threads: usize, out: &mut [f32]) {
     let (m, n, ldc) = (call.m, call.n, call.ldc);
-    let tiles = n.div_ceil(NR);
+    let nr = set.shape().1;
+    let tiles = n.div_ceil(nr);
     let parts = threads.min(tiles);
     let bounds: Vec<usize> = (0..=parts)
-        .map(|p| (tiles * p / parts * NR).min(n))
+        .map(|p| (tiles * p / parts * nr).min(n))
         .collect();
     let part = |j0: usize, j1: usize, ldc: usize| GemmCall {
         n: j1 - j0,
@@ -272,7 +333,7 @@ fn split_columns(call: &GemmCall<'_>, threads: usize, out: &mut [f32]) {
         // columns `j0..j1` of `B` and the bias (inside the checked whole) and writes either
         // columns `0..j1` of `C`'s rows (the first, in place) or a block of exactly
         // `m × (j1 − j0)` elements with that row stride.
-        unsafe { kernel::run(&call, 0, m, c) };
+        unsafe { set.run(&call, 0, m, c) };
     });
     for (j0, j1, block) in &blocks {
         for (i, row) in block.chunks_exact(j1 - j0).enumerate() {
@@ -369,16 +430,32 @@ mod kernel;
 mod kernel {
     use super::GemmCall;
 
+    /// Stand-ins for the x86-64 tile sets.
+    pub(super) struct Avx2;
+    pub(super) struct Avx512;
+
     /// Never called: `available` is false off x86-64.
     ///
     /// # Safety
     /// None needed (it does nothing); the signature matches the x86-64 kernel's.
-    pub(super) unsafe fn run(_: &GemmCall<'_>, _: usize, _: usize, _: &mut [f32]) {}
+    pub(super) unsafe fn run<T>(_: &GemmCall<'_>, _: usize, _: usize, _: &mut [f32]) {}
 }
 
 #[cfg(test)]
 thread_local! {
     static BASELINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static FORCE_AVX2: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with [`gemm`] on the AVX2 tiles on this thread, even where AVX-512 is there (for
+/// tests that the two sets give the same bits). Calls split between threads run the set in
+/// force on the calling thread.
+#[cfg(test)]
+pub(crate) fn with_avx2_tiles<R>(f: impl FnOnce() -> R) -> R {
+    FORCE_AVX2.with(|b| b.set(true));
+    let r = f();
+    FORCE_AVX2.with(|b| b.set(false));
+    r
 }
 
 /// Runs `f` as on a CPU without AVX2/FMA: [`gemm`] declines every call (for tests of the
@@ -397,3 +474,5 @@ mod conv_walk_tests;
 mod split_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tile_set_tests;
