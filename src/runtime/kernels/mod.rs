@@ -32,6 +32,7 @@ pub mod dropout;
 pub mod embedding;
 pub mod error;
 pub mod fastmath;
+pub mod isa;
 pub mod layer_norm;
 pub(crate) mod linalg;
 pub mod masked_pool;

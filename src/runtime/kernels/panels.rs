@@ -1,5 +1,6 @@
-//! A right-hand matrix packed into panels of 16 columns, for a product repeated many times
-//! with the same weights: the per-timestep products of the recurrent layers.
+//! A right-hand matrix packed into panels as wide as the GEMM's register tile (16 columns,
+//! 32 with AVX-512), for a product repeated many times with the same weights: the
+//! per-timestep products of the recurrent layers.
 //!
 //! Row-major, the `K` rows of a 16-column strip of a `K × n` matrix are `4n` bytes apart
 //! (1 KiB for `n = 256`, an LSTM's four gate blocks of 64 units), so they fall into a quarter
@@ -13,36 +14,37 @@ use ndarray::ArrayView2;
 use super::linalg::ensure_len;
 use super::simd_gemm;
 
-/// Columns per panel: the GEMM register tile's width.
-const PANEL: usize = 16;
-
-/// The panels of a `k × n` matrix, each `k × 16` contiguous (the last padded with zeros).
+/// The panels of a `k × n` matrix, each `k × width` contiguous (the last padded with zeros).
 pub(crate) struct Panels<'a> {
     data: &'a [f32],
     k: usize,
     n: usize,
+    /// Columns per panel: the width of the GEMM's register tile, so a panel's product is one
+    /// column of tiles.
+    width: usize,
 }
 
 impl<'a> Panels<'a> {
     /// Packs `weights` into `buf` (grown as needed).
     pub(crate) fn pack(weights: &ArrayView2<'_, f32>, buf: &'a mut Vec<f32>) -> Self {
         let (k, n) = weights.dim();
-        let count = n.div_ceil(PANEL);
-        ensure_len(buf, count * k * PANEL);
-        let data = &mut buf[..count * k * PANEL];
-        for (p, panel) in data.chunks_exact_mut(k * PANEL).enumerate() {
-            let cols = PANEL.min(n - p * PANEL);
-            for (row, dst) in panel.chunks_exact_mut(PANEL).enumerate() {
+        let width = simd_gemm::TileSet::current().shape().1;
+        let count = n.div_ceil(width);
+        ensure_len(buf, count * k * width);
+        let data = &mut buf[..count * k * width];
+        for (p, panel) in data.chunks_exact_mut(k * width).enumerate() {
+            let cols = width.min(n - p * width);
+            for (row, dst) in panel.chunks_exact_mut(width).enumerate() {
                 for (c, d) in dst.iter_mut().enumerate() {
                     *d = if c < cols {
-                        weights[[row, p * PANEL + c]]
+                        weights[[row, p * width + c]]
                     } else {
                         0.0
                     };
                 }
             }
         }
-        Panels { data, k, n }
+        Panels { data, k, n, width }
     }
 
     /// `out ← lhs · weights` (or `out += …` when `accumulate`): `lhs` holds `m` rows of `k`
@@ -77,20 +79,21 @@ impl<'a> Panels<'a> {
             row_stride,
             col_stride: 1,
         };
-        for (p, panel) in self.data.chunks_exact(self.k * PANEL).enumerate() {
+        let width = self.width;
+        for (p, panel) in self.data.chunks_exact(self.k * width).enumerate() {
             let call = simd_gemm::GemmCall {
                 lhs,
                 m,
                 k: self.k,
-                n: PANEL.min(self.n - p * PANEL),
+                n: width.min(self.n - p * width),
                 rhs: panel,
-                ldb: PANEL,
+                ldb: width,
                 ldc,
                 accumulate,
                 epilogue: simd_gemm::Epilogue::NONE,
                 parallel: false,
             };
-            if !simd_gemm::gemm(&call, &mut out[p * PANEL..]) {
+            if !simd_gemm::gemm(&call, &mut out[p * width..]) {
                 return false;
             }
         }
@@ -118,7 +121,8 @@ mod tests {
         let weights = mat("test", &w, k, n).unwrap();
         let mut buf = Vec::new();
         let panels = Panels::pack(&weights, &mut buf);
-        assert_eq!(panels.data.len(), 4 * k * 16);
+        let width = panels.width;
+        assert_eq!(panels.data.len(), n.div_ceil(width) * k * width);
         let packed: Vec<f32> = (0..m)
             .flat_map(|i| lhs[i * row_stride..i * row_stride + k].to_vec())
             .collect();

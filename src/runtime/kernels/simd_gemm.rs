@@ -31,10 +31,11 @@
 // The tile loop's helpers must inline into the `target_feature` functions that call them.
 #![allow(clippy::inline_always)]
 
+use super::isa::Isa;
 use crate::runtime::pool;
 
-/// The register tiles [`gemm`] runs, chosen once per process by [`TileSet::detect`]: both
-/// give the same bits (see the module doc), the wider ones in fewer instructions.
+/// The register tiles [`gemm`] runs: those of the vector extension [`Isa::current`] chose.
+/// Both sets give the same bits (see the module doc), the wider one in fewer instructions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TileSet {
     /// AVX2 + FMA: up to 6 × 16 (twelve 8-lane accumulators).
@@ -52,28 +53,12 @@ impl TileSet {
         }
     }
 
-    /// The widest set this CPU runs, capped by `MODELC_MAX_ISA=avx2` (as oneDNN's
-    /// `ONEDNN_MAX_CPU_ISA`: to compare the two, or to match a machine without AVX-512).
-    /// Only meaningful where [`available`] holds.
-    fn detect() -> TileSet {
-        if std::env::var("MODELC_MAX_ISA").is_ok_and(|v| v.eq_ignore_ascii_case("avx2")) {
-            return TileSet::Avx2;
-        }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return TileSet::Avx512;
-        }
-        TileSet::Avx2
-    }
-
-    /// The set [`gemm`] runs in this process (in tests, [`with_avx2_tiles`] overrides it).
+    /// The set for the vector extension in force. Only meaningful where [`available`] holds.
     pub(crate) fn current() -> TileSet {
-        static CHOSEN: std::sync::OnceLock<TileSet> = std::sync::OnceLock::new();
-        #[cfg(test)]
-        if FORCE_AVX2.with(std::cell::Cell::get) {
-            return TileSet::Avx2;
+        match Isa::current() {
+            Isa::Avx2 => TileSet::Avx2,
+            Isa::Avx512 => TileSet::Avx512,
         }
-        *CHOSEN.get_or_init(TileSet::detect)
     }
 
     /// Rows `row0..row0 + m` of `call`'s product into `out`.
@@ -444,18 +429,6 @@ mod kernel {
 #[cfg(test)]
 thread_local! {
     static BASELINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    static FORCE_AVX2: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f` with [`gemm`] on the AVX2 tiles on this thread, even where AVX-512 is there (for
-/// tests that the two sets give the same bits). Calls split between threads run the set in
-/// force on the calling thread.
-#[cfg(test)]
-pub(crate) fn with_avx2_tiles<R>(f: impl FnOnce() -> R) -> R {
-    FORCE_AVX2.with(|b| b.set(true));
-    let r = f();
-    FORCE_AVX2.with(|b| b.set(false));
-    r
 }
 
 /// Runs `f` as on a CPU without AVX2/FMA: [`gemm`] declines every call (for tests of the

@@ -7,7 +7,8 @@
 #![allow(clippy::float_cmp)]
 
 use super::tests::{assert_close, values};
-use super::{available, gemm, with_avx2_tiles, Epilogue, GemmCall, Lhs, TileSet};
+use super::{available, gemm, Epilogue, GemmCall, Lhs, TileSet};
+use crate::runtime::kernels::isa::with_avx2;
 
 /// One product of `m × k` by `k × n` (row stride `n + 3`) into `C` (row stride `n + 1`,
 /// filled with NaN or, when accumulating, with values), run with `lhs` for `A[i][k] = a(i, k)`.
@@ -78,7 +79,7 @@ fn product(
 /// too, and checks that both give the same bits.
 fn same_bits_on_both_sets(what: &str, run: impl Fn() -> Vec<f32>) {
     let wide = run();
-    let narrow = with_avx2_tiles(&run);
+    let narrow = with_avx2(&run);
     let same = wide
         .iter()
         .zip(&narrow)
