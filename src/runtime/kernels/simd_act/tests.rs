@@ -191,3 +191,49 @@ fn mismatched_lengths_are_refused_untouched() {
     assert!(!lstm_cell(&[], &[], &mut [], &mut []));
     assert_eq!((c, h), (vec![1.0f32; 8], vec![2.0f32; 7]));
 }
+
+/// The inference and training cells at `u` units: `(c, h)` and `(gates, c_next, tanh_c, h)`,
+/// all as bits.
+fn cell_bits(u: usize, seed: u64) -> Vec<u32> {
+    let z = values(4 * u, seed, 40.0);
+    let addend = values(4 * u, seed + 100, 1.0);
+    let c0 = values(u, seed + 200, 3.0);
+    let (mut c, mut h) = (c0.clone(), vec![f32::NAN; u]);
+    assert!(lstm_cell(&z, &addend, &mut c, &mut h));
+    let (mut gates, mut next, mut tanh_c, mut h2) = (
+        vec![f32::NAN; 4 * u],
+        vec![f32::NAN; u],
+        vec![f32::NAN; u],
+        vec![f32::NAN; u],
+    );
+    assert!(lstm_cell_train(TrainCell {
+        xw: &z,
+        zrec: &addend,
+        c_prev: &c0,
+        gates: &mut gates,
+        c_next: Some(&mut next),
+        tanh_c: &mut tanh_c,
+        h: &mut h2,
+    }));
+    [c, h, gates, next, tanh_c, h2]
+        .concat()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
+#[test]
+fn both_vector_widths_give_the_same_bits() {
+    if skip() {
+        return;
+    }
+    if crate::runtime::kernels::isa::Isa::current() != crate::runtime::kernels::isa::Isa::Avx512 {
+        eprintln!("note: no AVX-512 here (or MODELC_MAX_ISA=avx2); only the 8-lane cell ran");
+    }
+    // Every tail length of both widths, and whole multiples of each.
+    for u in (1..=40).chain([64, 67, 100]) {
+        let wide = cell_bits(u, u as u64);
+        let narrow = crate::runtime::kernels::isa::with_avx2(|| cell_bits(u, u as u64));
+        assert_eq!(wide, narrow, "{u} units: the 16- and 8-lane cells disagree");
+    }
+}
