@@ -4,7 +4,8 @@
 //! The crate is compiled for the x86-64 baseline (SSE2, 4 lanes), so LLVM vectorizes our loops
 //! 4 wide even on CPUs with AVX2 (8 lanes). [`vectorized`] runs a closure inside a function
 //! compiled with `#[target_feature(enable = "avx2")]` when the CPU has AVX2 (checked at run
-//! time, so the binary stays portable), and calls it directly otherwise. Code the closure
+//! time, so the binary stays portable), or with `avx512f` (16 lanes) where
+//! [`super::isa::Isa::current`] chose AVX-512, and calls it directly otherwise. Code the closure
 //! inlines (the loop bodies, `fastmath`, `#[inline(always)]` helpers) is then compiled for
 //! AVX2.
 //!
@@ -29,6 +30,10 @@ pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
+            if super::isa::Isa::current() == super::isa::Isa::Avx512 {
+                // SAFETY: as below; `Isa::current` says AVX-512F only where it detected it.
+                return unsafe { with_avx512(f) };
+            }
             // SAFETY: `avx2` only enables AVX2 code generation for `f`; the CPU supports AVX2,
             // as detected just above.
             return unsafe { with_avx2(f) };
@@ -228,6 +233,17 @@ pub(crate) fn baseline<R>(f: impl FnOnce() -> R) -> R {
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// `f()` compiled with AVX-512F enabled (16 lanes; the same operations, as for AVX2).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
