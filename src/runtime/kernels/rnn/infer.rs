@@ -7,9 +7,10 @@
 //! gate activations, updates `c` and writes `h` both into the next step's left-hand rows and
 //! into the output; that pass is [`simd_act::lstm_cell`] (AVX2 + FMA intrinsics) where the CPU
 //! has them, else [`gates`] (portable fastmath). The weights are packed once per call into
-//! 16-column panels ([`Panels`]) for the step's product. Keras semantics and gate order
+//! panels as wide as the GEMM's tile ([`Panels`]) for the step's product. Keras semantics and gate order
 //! (i, f, c, o) as in [`super::lstm`]; the sums are taken in another order than the training
-//! forward's (`x·W` and `h·U` in one chain), so the two agree to f32 rounding, not bit for bit.
+//! forward's (`x·W` and `h·U` in one chain), and the cell divides fewer times (see [`simd_act`]), so
+//! the two agree to f32 rounding, not bit for bit.
 //!
 //! Over token ids ([`super::rnn_infer_tokens`]) the left-hand rows are `h_{t−1}` alone and the
 //! weights `U` alone (`K = U`): the input side `x_t·W + b` is a row of the projection table,

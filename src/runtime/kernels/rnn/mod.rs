@@ -299,9 +299,10 @@ fn project(
     Ok(())
 }
 
-/// Below this many sequences an LSTM's inference runs [`rnn_forward`]'s recurrence: one
-/// matrix-vector product per step either way, and projecting every timestep's input at once
-/// is the better GEMM.
+/// Below this many sequences an LSTM's inference over features runs [`rnn_forward`]'s
+/// recurrence: one matrix-vector product per step either way, and projecting every timestep's
+/// input at once is the better GEMM. (Over tokens there is no projection to batch, so every
+/// batch size takes `infer.rs`'s loop: see [`rnn_infer_tokens`].)
 const FEW: usize = 4;
 
 /// Forward pass for inference only: like [`rnn_forward`], but an LSTM over a batch keeps
@@ -450,9 +451,10 @@ fn token_rows<I: EmbeddingId>(
 
 /// Inference of a recurrent layer over token ids `[N, T]` (i32 or i64) whose embedding was
 /// folded into its input projection: like [`rnn_infer`] on `embedding(ids)`, with the step's
-/// `x_t·W + b_in` read as row `ids[n, t]` of `p.projection` instead of computed. An LSTM over a
-/// batch runs `infer.rs`'s loop, each step's GEMM `h·U` only; other cells and a few sequences
-/// run [`rnn_forward`]'s recurrence over the gathered rows. An id outside the table is
+/// `x_t·W + b_in` read as row `ids[n, t]` of `p.projection` instead of computed. An LSTM runs
+/// `infer.rs`'s loop, each step's GEMM `h·U` only, for every batch size (so the bits of a
+/// sample do not depend on how the batch is split between threads); other cells and a padding
+/// mask run [`rnn_forward`]'s recurrence over the gathered rows. An id outside the table is
 /// [`KernelError::IdOutOfRange`](super::KernelError::IdOutOfRange), as in the embedding kernel.
 /// `keep` is a padding mask (`[N·T]`, see [`RnnRun`]; it takes the general recurrence).
 /// Keeps nothing for a backward pass.
@@ -467,7 +469,7 @@ pub fn rnn_infer_tokens<I: EmbeddingId>(
     let d = validate_tokens(cell, ids.dim(), p)?;
     expect_shape(OP, "out", out.shape(), &output_shape(&d, return_sequences))?;
     token_rows(&ids, p.projection.dim().0, &mut cache.token_rows)?;
-    if cell == RnnCell::Lstm && d.n >= FEW && keep.is_none() {
+    if cell == RnnCell::Lstm && keep.is_none() {
         return infer::lstm_infer_tokens(&d, p, return_sequences, cache, out);
     }
     cache.prepare(cell, d, return_sequences)?;
