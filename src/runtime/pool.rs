@@ -114,6 +114,20 @@ pub fn run(parts: usize, job: &(dyn Fn(usize) + Sync)) {
     }
 }
 
+/// Tells this thread's pool workers, if they are spinning after a job, to park now: for a
+/// caller about to hand its cores to other threads (rayon's, for a batch's slices), which a
+/// spinning worker would otherwise compete with for up to [`SPIN`]. Harmless anywhere: the
+/// next [`run`] wakes the workers as usual.
+pub fn rest() {
+    let _ = POOL.try_with(|cell| {
+        if let Ok(slot) = cell.try_borrow() {
+            if let Some(pool) = slot.as_ref() {
+                pool.shared.rest.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+}
+
 /// Runs `f` on every item, the items shared out as the parts of one [`run`]; returns the first
 /// error in item order (every item runs even when one fails).
 pub fn try_run_each<T: Send, E: Send>(
@@ -208,6 +222,9 @@ struct Shared {
     parking: Mutex<()>,
     wake: Condvar,
     exit: AtomicBool,
+    /// Set by [`rest`]: spinning workers park now instead of at the end of [`SPIN`]; cleared
+    /// when the next job is posted.
+    rest: AtomicBool,
     /// Parts the workers ran (tests check that the pool path was taken).
     #[cfg(test)]
     worker_parts: AtomicUsize,
@@ -249,7 +266,9 @@ impl Shared {
             }
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(64) && start.elapsed() >= SPIN {
+            if spins.is_multiple_of(64)
+                && (start.elapsed() >= SPIN || self.rest.load(Ordering::Relaxed))
+            {
                 break;
             }
         }
@@ -321,6 +340,7 @@ impl Pool {
             parking: Mutex::new(()),
             wake: Condvar::new(),
             exit: AtomicBool::new(false),
+            rest: AtomicBool::new(false),
             #[cfg(test)]
             worker_parts: AtomicUsize::new(0),
         });
@@ -356,6 +376,7 @@ impl Pool {
             std::ptr::from_ref(&local).cast_mut().cast(),
             Ordering::Relaxed,
         );
+        shared.rest.store(false, Ordering::Relaxed);
         shared.state.store(pack(epoch, parts, 0), Ordering::SeqCst);
         if shared.sleepers.load(Ordering::SeqCst) > 0 {
             let _guard = lock(&shared.parking);

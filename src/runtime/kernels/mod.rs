@@ -75,6 +75,8 @@ pub(crate) fn run_slices<J: Send>(
     if jobs.len() == 1 {
         jobs.into_iter().try_for_each(f)
     } else {
+        // This thread's intra-op workers would spin beside rayon's threads: park them.
+        crate::runtime::pool::rest();
         jobs.into_par_iter().try_for_each(f)
     }
 }

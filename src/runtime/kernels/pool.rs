@@ -517,7 +517,6 @@ pub fn pool2d_forward_par(
     p: &Pool2dParams,
     out: ArrayViewMut4<'_, f32>,
 ) -> KernelResult<()> {
-    use rayon::prelude::*;
     let n = x.dim().0;
     if out.dim().0 != n {
         return pool2d_forward(x, p, out);
@@ -531,8 +530,7 @@ pub fn pool2d_forward_par(
         (x_rest, out_rest) = (x_later, o_later);
         jobs.push((xs, os));
     }
-    jobs.into_par_iter()
-        .try_for_each(|(xs, os)| pool2d_forward(xs, p, os))
+    super::run_slices(jobs, |(xs, os)| pool2d_forward(xs, p, os))
 }
 
 /// [`pool2d_backward`] with the batch split between the pool's threads (each sample's
@@ -544,7 +542,6 @@ pub fn pool2d_backward_par(
     dx: ArrayViewMut4<'_, f32>,
     opts: PoolBackward,
 ) -> KernelResult<()> {
-    use rayon::prelude::*;
     let n = x.dim().0;
     if dy.dim().0 != n || dx.dim().0 != n {
         return pool2d_backward_with(x, dy, p, dx, opts);
@@ -559,8 +556,9 @@ pub fn pool2d_backward_par(
         (x_rest, dy_rest, dx_rest) = (x_later, dy_later, dx_later);
         jobs.push((xs, dys, dxs));
     }
-    jobs.into_par_iter()
-        .try_for_each(|(xs, dys, dxs)| pool2d_backward_with(xs, dys, p, dxs, opts))
+    super::run_slices(jobs, |(xs, dys, dxs)| {
+        pool2d_backward_with(xs, dys, p, dxs, opts)
+    })
 }
 
 #[cfg(test)]
