@@ -2,7 +2,8 @@
 //!
 //! `x: [..., D]`, `γ, β: [D]`. Per row: `x̂ = (x − μ)/√(σ² + ε)` (biased variance), `y = γx̂ + β`.
 //! Backward per row with `g = dy·γ`: `dx = inv_std/D · (D·g − Σg − x̂·Σ(g·x̂))`,
-//! `dγ = Σ_rows dy·x̂`, `dβ = Σ_rows dy` (all overwritten). Row sums use f64.
+//! `dγ = Σ_rows dy·x̂`, `dβ = Σ_rows dy` (all overwritten). Row sums use f64, in eight
+//! partial sums of a fixed order (`lane_sum`), so they do not wait on one chain of adds.
 //!
 //! Threading: large calls split their rows between the current rayon pool's threads (each row
 //! computed exactly as unsplit); `dγ` and `dβ` are summed over the rows in order afterwards, so
@@ -12,17 +13,42 @@ use ndarray::{ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD};
 
 use super::error::{expect_shape, param_err, shape_err, KernelResult};
 use super::linalg::{flat, flat_mut, may_split};
+use super::simd_train::vectorized;
 
 const OP: &str = "layer_norm";
 
+/// Partial sums per row reduction: independent chains instead of one (a single f64 chain
+/// waits on each add's latency).
+const LANES: usize = 8;
+
+/// `Σ_k term(k)` for `k` in `0..len`, in a fixed order: term `k` goes to partial sum
+/// `k mod 8` of the first `8·⌊len/8⌋` terms (each partial in order of `k`), the partials combine
+/// as `((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7))`, then the remaining terms are added in order.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn lane_sum(len: usize, term: impl Fn(usize) -> f64) -> f64 {
+    let mut sums = [0f64; LANES];
+    let whole = len - len % LANES;
+    for base in (0..whole).step_by(LANES) {
+        for (l, sum) in sums.iter_mut().enumerate() {
+            *sum += term(base + l);
+        }
+    }
+    let mut total =
+        ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7]));
+    for k in whole..len {
+        total += term(k);
+    }
+    total
+}
+
+/// A row's mean and `1/√(σ² + ε)`, both summed in f64 by [`lane_sum`].
+#[allow(clippy::inline_always)]
+#[inline(always)]
 fn row_stats(row: &[f32], epsilon: f32) -> (f32, f32) {
     let d = row.len() as f64;
-    let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / d;
-    let var = row
-        .iter()
-        .map(|&v| (f64::from(v) - mean).powi(2))
-        .sum::<f64>()
-        / d;
+    let mean = lane_sum(row.len(), |k| f64::from(row[k])) / d;
+    let var = lane_sum(row.len(), |k| (f64::from(row[k]) - mean).powi(2)) / d;
     (
         mean as f32,
         (1.0 / (var + f64::from(epsilon)).sqrt()) as f32,
@@ -97,13 +123,19 @@ pub fn layer_norm_forward(
         .zip(split_rows(flat_mut(OP, "out", &mut out)?, &slices, d))
         .map(|(&(a, b), o)| (&xs[a * d..b * d], o))
         .collect();
+    let (gamma, beta) = (flat(OP, "gamma", &gamma)?, flat(OP, "beta", &beta)?);
     super::run_slices(jobs, |(xp, op)| {
-        for (xr, or) in xp.chunks_exact(d).zip(op.chunks_exact_mut(d)) {
-            let (mean, inv) = row_stats(xr, epsilon);
-            for (k, (o, &v)) in or.iter_mut().zip(xr).enumerate() {
-                *o = gamma[k] * (v - mean) * inv + beta[k];
-            }
-        }
+        vectorized(
+            #[inline(always)]
+            || {
+                for (xr, or) in xp.chunks_exact(d).zip(op.chunks_exact_mut(d)) {
+                    let (mean, inv) = row_stats(xr, epsilon);
+                    for (((o, &v), &g), &b) in or.iter_mut().zip(xr).zip(gamma).zip(beta) {
+                        *o = g * (v - mean) * inv + b;
+                    }
+                }
+            },
+        );
         Ok(())
     })
 }
@@ -135,25 +167,27 @@ pub fn layer_norm_backward(
         .zip(split_rows(&mut stats, &slices, 1))
         .map(|((&(a, b), dxp), st)| (&xs[a * d..b * d], &dys[a * d..b * d], dxp, st))
         .collect();
+    let gamma_s = flat(OP, "gamma", &gamma)?;
     super::run_slices(jobs, |(xp, gp, dxp, st)| {
-        let rows = xp.chunks_exact(d).zip(gp.chunks_exact(d));
-        for (((xr, gr), dr), row_st) in rows.zip(dxp.chunks_exact_mut(d)).zip(st.iter_mut()) {
-            let (mean, inv) = row_stats(xr, epsilon);
-            *row_st = (mean, inv);
-            let (mut sum_g, mut sum_gx) = (0f64, 0f64);
-            for k in 0..d {
-                let xhat = f64::from((xr[k] - mean) * inv);
-                let g = f64::from(gr[k] * gamma[k]);
-                sum_g += g;
-                sum_gx += g * xhat;
-            }
-            let n = d as f64;
-            for k in 0..d {
-                let xhat = f64::from((xr[k] - mean) * inv);
-                let g = f64::from(gr[k] * gamma[k]);
-                dr[k] = (f64::from(inv) / n * (n * g - sum_g - xhat * sum_gx)) as f32;
-            }
-        }
+        vectorized(
+            #[inline(always)]
+            || {
+                let rows = xp.chunks_exact(d).zip(gp.chunks_exact(d));
+                for (((xr, gr), dr), row_st) in rows.zip(dxp.chunks_exact_mut(d)).zip(st.iter_mut())
+                {
+                    let (mean, inv) = row_stats(xr, epsilon);
+                    *row_st = (mean, inv);
+                    let xhat = |k: usize| f64::from((xr[k] - mean) * inv);
+                    let g = |k: usize| f64::from(gr[k] * gamma_s[k]);
+                    let sum_g = lane_sum(d, g);
+                    let sum_gx = lane_sum(d, |k| g(k) * xhat(k));
+                    let n = d as f64;
+                    for (k, out) in dr.iter_mut().enumerate() {
+                        *out = (f64::from(inv) / n * (n * g(k) - sum_g - xhat(k) * sum_gx)) as f32;
+                    }
+                }
+            },
+        );
         Ok(())
     })?;
     let (mut dg, mut db) = (vec![0f64; d], vec![0f64; d]);
