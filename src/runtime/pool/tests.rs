@@ -179,3 +179,38 @@ fn items_are_each_run_once_and_the_first_error_in_item_order_wins() {
         assert_eq!(try_run_each(vec![1, 2], |_: i32| Ok::<(), ()>(())), Ok(()));
     });
 }
+
+/// Whether this thread's pool has been told to rest (and not yet given a job since).
+fn resting() -> bool {
+    super::POOL.with(|cell| {
+        cell.borrow()
+            .as_ref()
+            .is_some_and(|p| p.shared.rest.load(Ordering::Relaxed))
+    })
+}
+
+#[test]
+fn rested_workers_still_take_the_next_jobs_parts() {
+    on_threads(2, || {
+        super::rest(); // no pool yet: nothing to tell, nothing breaks
+        assert_eq!(counts(2), vec![1; 2]);
+        for _ in 0..20 {
+            super::rest();
+            assert!(resting(), "rest did not reach the workers");
+            // Two parts that wait for each other: only a woken worker lets both finish.
+            let arrived = AtomicUsize::new(0);
+            run(2, &|_| {
+                arrived.fetch_add(1, Ordering::SeqCst);
+                let start = std::time::Instant::now();
+                while arrived.load(Ordering::SeqCst) < 2 {
+                    assert!(
+                        start.elapsed().as_secs() < 30,
+                        "the rested worker never woke"
+                    );
+                    std::hint::spin_loop();
+                }
+            });
+            assert!(!resting(), "a new job must clear the rest");
+        }
+    });
+}
