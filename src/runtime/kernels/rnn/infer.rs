@@ -132,6 +132,9 @@ pub(super) fn lstm_infer_tokens(
     )
 }
 
+/// Rows (sequences) from which a step's product runs over the weights in panels.
+const PANEL_ROWS: usize = 4;
+
 /// The scratch buffers of [`steps`] (grown as needed): the GEMM's left-hand rows, its result,
 /// the cell state, the weights in panels.
 struct Scratch<'a> {
@@ -183,7 +186,9 @@ fn steps(
         }
         _ => {}
     }
-    let panels = Panels::pack(weights, scratch.panels);
+    // A few rows' product is too small to pay for one GEMM call per panel: it runs as one call
+    // on the row-major weights instead (the same bits either way).
+    let panels = (n >= PANEL_ROWS).then(|| Panels::pack(weights, scratch.panels));
     for step in 0..t {
         if let Input::Features { xs, .. } = input {
             for (s, row) in lhs.chunks_exact_mut(width).enumerate() {
@@ -191,7 +196,10 @@ fn steps(
                 row[..f].copy_from_slice(&xs[at..at + f]);
             }
         }
-        if !panels.gemm(lhs, (n, width), false, &mut scratch.z[..n * gu], gu) {
+        let packed = panels
+            .as_ref()
+            .is_some_and(|p| p.gemm(lhs, (n, width), false, &mut scratch.z[..n * gu], gu));
+        if !packed {
             let a: ArrayView2<'_, f32> = mat(OP, lhs, n, width)?;
             let mut z = mat_mut(OP, &mut scratch.z[..n * gu], n, gu)?;
             gemm(OP, 1.0, &a, weights, 0.0, &mut z)?;
