@@ -67,6 +67,20 @@ fn parked_workers_are_woken_for_the_next_job() {
     });
 }
 
+/// One of two parts that wait for each other: counts itself in `arrived`, then spins until
+/// the other has arrived too (which only a second thread can do while this one spins).
+fn meet_the_other_part(arrived: &AtomicUsize) {
+    arrived.fetch_add(1, Ordering::SeqCst);
+    let start = std::time::Instant::now();
+    while arrived.load(Ordering::SeqCst) < 2 {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "no second thread took a part"
+        );
+        std::hint::spin_loop();
+    }
+}
+
 #[test]
 fn a_worker_really_takes_parts() {
     // With two threads and parts that wait for each other, only a second thread can finish.
@@ -74,15 +88,7 @@ fn a_worker_really_takes_parts() {
         let arrived = AtomicUsize::new(0);
         let threads_seen = Mutex::new(Vec::new());
         run(2, &|_| {
-            arrived.fetch_add(1, Ordering::SeqCst);
-            let start = std::time::Instant::now();
-            while arrived.load(Ordering::SeqCst) < 2 {
-                assert!(
-                    start.elapsed().as_secs() < 30,
-                    "no second thread took a part"
-                );
-                std::hint::spin_loop();
-            }
+            meet_the_other_part(&arrived);
             threads_seen
                 .lock()
                 .unwrap()
@@ -199,17 +205,7 @@ fn rested_workers_still_take_the_next_jobs_parts() {
             assert!(resting(), "rest did not reach the workers");
             // Two parts that wait for each other: only a woken worker lets both finish.
             let arrived = AtomicUsize::new(0);
-            run(2, &|_| {
-                arrived.fetch_add(1, Ordering::SeqCst);
-                let start = std::time::Instant::now();
-                while arrived.load(Ordering::SeqCst) < 2 {
-                    assert!(
-                        start.elapsed().as_secs() < 30,
-                        "the rested worker never woke"
-                    );
-                    std::hint::spin_loop();
-                }
-            });
+            run(2, &|_| meet_the_other_part(&arrived));
             assert!(!resting(), "a new job must clear the rest");
         }
     });

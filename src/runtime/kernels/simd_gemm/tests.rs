@@ -30,17 +30,17 @@ pub(super) fn assert_close(got: &[f32], reference: &[f64], scale: &[f64]) {
     }
 }
 
-struct Case {
-    m: usize,
-    k: usize,
-    n: usize,
-    ldb: usize,
-    ldc: usize,
+pub(super) struct Case {
+    pub(super) m: usize,
+    pub(super) k: usize,
+    pub(super) n: usize,
+    pub(super) ldb: usize,
+    pub(super) ldc: usize,
 }
 
 /// Reference `C = init + A·B (+bias, relu)` for `A[i][k] = a(i, k)`.
 #[allow(clippy::too_many_arguments)]
-fn reference(
+pub(super) fn reference(
     case: &Case,
     a: impl Fn(usize, usize) -> f32,
     b: &[f32],
