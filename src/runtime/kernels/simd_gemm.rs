@@ -15,7 +15,8 @@
 //! Summation order, the same on every call: `C[i][j]` is the fused multiply-add chain over
 //! `k = 0, 1, …` starting from zero (or from the old `C[i][j]` when accumulating), then
 //! `+ bias[j]`, then `max(·, 0)` for relu. It does not depend on how rows are tiled or split
-//! between threads, nor on the tile set, so results are bit-identical for every batch slicing and thread count.
+//! between threads, nor on the tile set, so results are bit-identical for every batch slicing,
+//! thread count and vector width.
 //! Results differ from matrixmultiply's in the last bits (different order of the adds), so a
 //! CPU without AVX2 + FMA (where [`gemm`] returns `false` and callers keep matrixmultiply) may
 //! give slightly different numbers than one with them; a given machine is deterministic.
@@ -76,6 +77,7 @@ impl TileSet {
         }
     }
 }
+
 /// Largest block of `k` summed per pass over the row tiles.
 const KC: usize = 256;
 /// `A` elements of one `k` block (`m·k`, at most 128 KiB) up to which the columns are walked
