@@ -18,7 +18,7 @@ fn param(g: &mut Graph, name: String, shape: Vec<usize>, trainable: bool) -> ir:
 
 /// Builds `input → layer → layer ...`. The first token may be `in:D1,D2,..` (per-sample dims,
 /// default `8`). Layers: `dense:U`, `dense_nobias:U`, `conv:F`, `conv_same:F`, `conv_nobias:F`,
-/// `bn`, `relu`, `sigmoid`, `tanh`, `softmax`, `linear`, `dropout`, `flatten`, `reshape:a,b`,
+/// `bn`, `layer_norm`, `relu`, `sigmoid`, `tanh`, `softmax`, `linear`, `dropout`, `flatten`, `reshape:a,b`,
 /// `maxpool:K`, `affine`.
 pub fn chain(tokens: &[&str]) -> Graph {
     let mut g = Graph {
@@ -100,6 +100,15 @@ pub fn chain(tokens: &[&str]) -> Graph {
                     variance,
                     epsilon: 1e-3,
                     momentum: 0.99,
+                }
+            }
+            "layer_norm" => {
+                let gamma = param(&mut g, format!("{name}.gamma"), vec![last], true);
+                let beta = param(&mut g, format!("{name}.beta"), vec![last], true);
+                Op::LayerNorm {
+                    gamma,
+                    beta,
+                    epsilon: 1e-3,
                 }
             }
             "relu" => Op::Activation(Activation::Relu),

@@ -21,23 +21,32 @@ const OP: &str = "layer_norm";
 /// waits on each add's latency).
 const LANES: usize = 8;
 
-/// `Σ_k term(k)` for `k` in `0..len`, in a fixed order: term `k` goes to partial sum
-/// `k mod 8` of the first `8·⌊len/8⌋` terms (each partial in order of `k`), the partials combine
-/// as `((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7))`, then the remaining terms are added in order.
+/// `Σ_k term(a[k], b[k], c[k])` for `k` below the shortest length (callers pass equal ones), in a
+/// fixed order: term `k` goes to partial sum `k mod 8` of the first `8·⌊len/8⌋` terms (each
+/// partial in order of `k`), the partials combine as `((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7))`,
+/// then the remaining terms are added in order. The whole chunks go by `chunks_exact` (indexing by
+/// `k` kept the loop scalar).
 #[allow(clippy::inline_always)]
 #[inline(always)]
-fn lane_sum(len: usize, term: impl Fn(usize) -> f64) -> f64 {
+fn lane_sum(a: &[f32], b: &[f32], c: &[f32], term: impl Fn(f32, f32, f32) -> f64) -> f64 {
+    let n = a.len().min(b.len()).min(c.len());
+    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
     let mut sums = [0f64; LANES];
-    let whole = len - len % LANES;
-    for base in (0..whole).step_by(LANES) {
+    let (ac, bc, cc) = (
+        a.chunks_exact(LANES),
+        b.chunks_exact(LANES),
+        c.chunks_exact(LANES),
+    );
+    let tails = (ac.remainder(), bc.remainder(), cc.remainder());
+    for ((x, y), z) in ac.zip(bc).zip(cc) {
         for (l, sum) in sums.iter_mut().enumerate() {
-            *sum += term(base + l);
+            *sum += term(x[l], y[l], z[l]);
         }
     }
     let mut total =
         ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7]));
-    for k in whole..len {
-        total += term(k);
+    for ((&x, &y), &z) in tails.0.iter().zip(tails.1).zip(tails.2) {
+        total += term(x, y, z);
     }
     total
 }
@@ -47,8 +56,11 @@ fn lane_sum(len: usize, term: impl Fn(usize) -> f64) -> f64 {
 #[inline(always)]
 fn row_stats(row: &[f32], epsilon: f32) -> (f32, f32) {
     let d = row.len() as f64;
-    let mean = lane_sum(row.len(), |k| f64::from(row[k])) / d;
-    let var = lane_sum(row.len(), |k| (f64::from(row[k]) - mean).powi(2)) / d;
+    let mean = lane_sum(row, row, row, |x, _, _| f64::from(x)) / d;
+    let var = lane_sum(row, row, row, |x, _, _| {
+        let centred = f64::from(x) - mean;
+        centred * centred
+    }) / d;
     (
         mean as f32,
         (1.0 / (var + f64::from(epsilon)).sqrt()) as f32,
@@ -177,13 +189,14 @@ pub fn layer_norm_backward(
                 {
                     let (mean, inv) = row_stats(xr, epsilon);
                     *row_st = (mean, inv);
-                    let xhat = |k: usize| f64::from((xr[k] - mean) * inv);
-                    let g = |k: usize| f64::from(gr[k] * gamma_s[k]);
-                    let sum_g = lane_sum(d, g);
-                    let sum_gx = lane_sum(d, |k| g(k) * xhat(k));
+                    let xhat = |x: f32| f64::from((x - mean) * inv);
+                    let g = |dy: f32, gamma: f32| f64::from(dy * gamma);
+                    let sum_g = lane_sum(gr, gamma_s, xr, |dy, gamma, _| g(dy, gamma));
+                    let sum_gx = lane_sum(gr, gamma_s, xr, |dy, gamma, x| g(dy, gamma) * xhat(x));
                     let n = d as f64;
-                    for (k, out) in dr.iter_mut().enumerate() {
-                        *out = (f64::from(inv) / n * (n * g(k) - sum_g - xhat(k) * sum_gx)) as f32;
+                    let scale = f64::from(inv) / n;
+                    for (((out, &dy), &gamma), &x) in dr.iter_mut().zip(gr).zip(gamma_s).zip(xr) {
+                        *out = (scale * (n * g(dy, gamma) - sum_g - xhat(x) * sum_gx)) as f32;
                     }
                 }
             },

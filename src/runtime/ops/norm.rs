@@ -8,7 +8,7 @@
 //! backward) in training; the moving-average update is the trainer's, after the step is known
 //! to be finite. Backward differentiates through the batch statistics.
 
-use ndarray::{ArrayView1, Ix1};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Ix1};
 
 use crate::ir::{Op, ParamId};
 use crate::runtime::interp::elementwise::batch_norm_in_place;
@@ -17,7 +17,10 @@ use crate::runtime::interp::RunError;
 use crate::runtime::kernels::batch_norm::{
     batch_norm_backward, batch_norm_inference, batch_norm_train_forward, BatchNormParams,
 };
+use crate::runtime::kernels::batch_ranges;
+use crate::runtime::kernels::error::shape_err;
 use crate::runtime::kernels::layer_norm::{layer_norm_backward, layer_norm_forward};
+use crate::runtime::pool;
 use crate::runtime::train::backward::{input_target, BackwardStep};
 use crate::runtime::train::context::StepState;
 use crate::runtime::train::forward::{param, ForwardStep, Semantics};
@@ -179,9 +182,31 @@ pub(crate) fn infer_layer_norm(
     } = s;
     let out_shape = ctx.shape(ctx.step.output)?;
     let x = ctx.input(0)?;
-    let xv = view(ctx.read(&memory.buffers, x)?, ctx.shape(x)?, ctx)?;
+    let (xs, x_shape) = (ctx.read(&memory.buffers, x)?, ctx.shape(x)?);
     let g = ArrayView1::from(ctx.vector(gamma)?);
     let b = ArrayView1::from(ctx.vector(beta)?);
+    let d = x_shape.last().copied().unwrap_or(0);
+    let slices = layer_norm_slices(xs.len(), d);
+    if slices.len() > 1 && dst.len() == xs.len() {
+        // A slice of rows per thread (intra-op pool), each a whole call on its thread: every
+        // row is computed alone, so the bits are one call's.
+        let mut jobs = Vec::with_capacity(slices.len());
+        let (mut x_rest, mut out_rest) = (xs, &mut *dst);
+        for &(start, end) in &slices {
+            let (xp, x_later) = x_rest.split_at((end - start) * d);
+            let (op, o_later) = std::mem::take(&mut out_rest).split_at_mut((end - start) * d);
+            (x_rest, out_rest) = (x_later, o_later);
+            jobs.push((end - start, xp, op));
+        }
+        return ctx.kernel(pool::try_run_each(jobs, |(n, xp, op)| {
+            let xv = ArrayView2::from_shape((n, d), xp)
+                .map_err(|e| shape_err("layer_norm", e.to_string()))?;
+            let ov = ArrayViewMut2::from_shape((n, d), op)
+                .map_err(|e| shape_err("layer_norm", e.to_string()))?;
+            layer_norm_forward(xv.into_dyn(), g, b, epsilon, ov.into_dyn())
+        }));
+    }
+    let xv = view(xs, x_shape, ctx)?;
     ctx.kernel(layer_norm_forward(
         xv,
         g,
@@ -189,6 +214,19 @@ pub(crate) fn infer_layer_norm(
         epsilon,
         view_mut(dst, out_shape, ctx)?,
     ))
+}
+
+/// The row ranges an inference layer norm of `len` values in rows of `d` splits between the
+/// intra-op pool's threads: one per thread when the call has at least 2^15 values and every
+/// thread gets a row, else one.
+fn layer_norm_slices(len: usize, d: usize) -> Vec<(usize, usize)> {
+    const SLICE_MIN_VALUES: usize = 1 << 15;
+    let rows = len / d.max(1);
+    let threads = pool::threads();
+    if threads < 2 || d == 0 || rows < threads || len < SLICE_MIN_VALUES {
+        return vec![(0, rows)];
+    }
+    batch_ranges(rows, threads)
 }
 
 /// Training forward of layer norm (the same in both semantics).

@@ -510,6 +510,58 @@ fn a_large_dense_split_by_rows_gives_the_one_call_bits() {
     assert!(one[0].iter().any(|&v| v != 0.0));
 }
 
+/// A layer norm of at least 2^15 values splits its rows between the pool's threads (here 40 ·
+/// 16 rows of 64 on 2 and 3 threads); every row is normalized alone, so the bits are the
+/// one-thread bits, and each row matches an f64 reference.
+#[test]
+fn a_large_layer_norm_split_by_rows_gives_the_one_call_bits() {
+    let plan = compile_with(chain(&["in:16,64", "layer_norm"]), true);
+    let x = random_input(&[40, 16, 64], 8);
+    let weights = random_weights(&plan, 4);
+    let run = |threads: usize, batch: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let x = x.slice_axis(ndarray::Axis(0), (0..batch).into());
+        pool.install(|| {
+            Interpreter::new(&plan, weights.clone())
+                .unwrap()
+                .run(&[TensorRef::F32(x)])
+                .unwrap()
+        })
+    };
+    let one = run(1, 40);
+    assert_eq!(one, run(2, 40));
+    assert_eq!(one, run(3, 40));
+    // Below the threshold (one sample: 1024 values) the call runs whole: the same rows.
+    let first = run(2, 1);
+    assert_eq!(
+        first[0].as_slice().unwrap(),
+        &one[0].as_slice().unwrap()[..16 * 64]
+    );
+    let gamma = weights.by_name("layer_norm.gamma").unwrap();
+    let beta = weights.by_name("layer_norm.beta").unwrap();
+    let rows = x.as_slice().unwrap().chunks_exact(64);
+    for (row, out) in rows.zip(one[0].as_slice().unwrap().chunks_exact(64)) {
+        let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / 64.0;
+        let var = row
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / 64.0;
+        for k in 0..64 {
+            let xhat = (f64::from(row[k]) - mean) / (var + 1e-3).sqrt();
+            let want = f64::from(gamma[[k]]) * xhat + f64::from(beta[[k]]);
+            assert!(
+                (f64::from(out[k]) - want).abs() < 1e-5,
+                "{} vs {want}",
+                out[k]
+            );
+        }
+    }
+}
+
 /// Batch 1 on several threads: one slice of the batch, whose conv products split their rows
 /// (output pixels) between the threads instead. The seed CNN's second conv (11 × 11 pixels,
 /// 10 × 10 of them computed when fused with its pool, 3 · 3 · 32 taps, 64 channels) is above
