@@ -204,13 +204,20 @@ pub fn layer_norm_backward(
         Ok(())
     })?;
     let (mut dg, mut db) = (vec![0f64; d], vec![0f64; d]);
-    for ((xr, gr), &(mean, inv)) in xs.chunks_exact(d).zip(dys.chunks_exact(d)).zip(&stats) {
-        for k in 0..d {
-            let xhat = f64::from((xr[k] - mean) * inv);
-            dg[k] += f64::from(gr[k]) * xhat;
-            db[k] += f64::from(gr[k]);
-        }
-    }
+    vectorized(
+        #[inline(always)]
+        || {
+            for ((xr, gr), &(mean, inv)) in xs.chunks_exact(d).zip(dys.chunks_exact(d)).zip(&stats)
+            {
+                let columns = dg.iter_mut().zip(db.iter_mut()).zip(xr).zip(gr);
+                for (((dg, db), &x), &dy) in columns {
+                    let xhat = f64::from((x - mean) * inv);
+                    *dg += f64::from(dy) * xhat;
+                    *db += f64::from(dy);
+                }
+            }
+        },
+    );
     dgamma.iter_mut().zip(&dg).for_each(|(o, &v)| *o = v as f32);
     dbeta.iter_mut().zip(&db).for_each(|(o, &v)| *o = v as f32);
     Ok(())

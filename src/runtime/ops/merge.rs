@@ -126,6 +126,10 @@ pub(crate) fn backward_add(b: BackwardStep<'_, '_, '_, '_>) -> Result<(), TrainE
     for &v in &step.inputs {
         if grads.needs(v) {
             let mut slot = grads.take_value(v)?;
+            if slot.contribute(&dy.view()) {
+                grads.put_value(v, slot, false);
+                continue;
+            }
             let r = slot.target().map(|mut t| t.assign(dy));
             grads.put_value(v, slot, r.is_ok());
             r?;

@@ -102,6 +102,26 @@ impl GradSlot {
         }
     }
 
+    /// Adds `g` as one whole contribution: copied into the buffer when it is the first, else
+    /// added to it in place. The bits of [`Self::target`], a copy of `g`, then [`Self::commit`]
+    /// (the same one addition per element), without the zeroed scratch and the copy into it.
+    /// `false` (nothing done) when `g`'s shape is not the buffer's: then use `target`.
+    pub(crate) fn contribute(&mut self, g: &ArrayViewD<'_, f32>) -> bool {
+        let Some(buf) = self.buf.as_mut().filter(|b| b.shape() == g.shape()) else {
+            return false;
+        };
+        match (buf.as_slice_mut(), g.as_slice()) {
+            (Some(dst), Some(src)) if self.written => {
+                dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+            }
+            (Some(dst), Some(src)) => dst.copy_from_slice(src),
+            _ if self.written => *buf += g,
+            _ => buf.assign(g),
+        }
+        self.written = true;
+        true
+    }
+
     /// Zeroes the buffer and marks it written (a parameter no gradient reached).
     pub(crate) fn fill_zero(&mut self) {
         if let Some(b) = self.buf.as_mut() {
