@@ -95,6 +95,48 @@ fn row_dot(row: &[f32], x: &[f32]) -> f32 {
     s
 }
 
+/// Each row's sum over its whole chunks of eight, into `out` (`out.len() == rows.len()`, else
+/// `false` and nothing written): lane `l` sums `row[8j+l]` over `j` in order (starting from
+/// 0), the lanes combine as `((p0+p1)+(p2+p3))+((p4+p5)+(p6+p7))`; the `len mod 8` tail
+/// values are left to the caller. Rows may differ in length. With AVX the rows go eight at a
+/// time and are combined by horizontal adds in exactly that tree (as in [`row_dots`]); the
+/// rest run the one-row reference loop `lane_sum`. Written for loops the compiler would
+/// vectorize by fitting its registers to the final tree (lane pairs in 128-bit halves, with
+/// shuffles) instead of one eight-lane register.
+pub fn lane_sums(rows: &[&[f32]], out: &mut [f32]) -> bool {
+    if rows.len() != out.len() {
+        return false;
+    }
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[cfg(test)]
+        let forced = BASELINE.with(std::cell::Cell::get);
+        #[cfg(not(test))]
+        let forced = false;
+        if !forced && rows.len() >= 8 && std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU supports AVX (detected just above); the lengths were checked.
+            done = unsafe { avx::lane_sums(rows, out) };
+        }
+    }
+    for (o, row) in out[done..].iter_mut().zip(&rows[done..]) {
+        *o = lane_sum(row);
+    }
+    true
+}
+
+/// One row of [`lane_sums`], the reference order.
+#[inline]
+fn lane_sum(row: &[f32]) -> f32 {
+    let mut p = [0.0f32; 8];
+    for c in row.chunks_exact(8) {
+        for l in 0..8 {
+            p[l] += c[l];
+        }
+    }
+    ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx {
     use std::arch::x86_64::{
@@ -183,6 +225,30 @@ mod avx {
         blocks * 8
     }
 
+    /// Rows in blocks of eight; returns how many rows were done (a multiple of 8).
+    ///
+    /// # Safety
+    /// The CPU must support AVX; `out.len() == rows.len()`.
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn lane_sums(rows: &[&[f32]], out: &mut [f32]) -> usize {
+        for (block, dst) in rows.chunks_exact(8).zip(out.chunks_exact_mut(8)) {
+            let mut v = [_mm256_setzero_ps(); 8];
+            for (vi, row) in v.iter_mut().zip(block) {
+                let mut acc = _mm256_setzero_ps();
+                for c in row.chunks_exact(8) {
+                    // SAFETY: the chunk holds exactly 8 floats.
+                    acc = _mm256_add_ps(acc, unsafe { _mm256_loadu_ps(c.as_ptr()) });
+                }
+                *vi = acc;
+            }
+            // SAFETY: AVX is enabled here, so the caller's CPU has it.
+            let sums = unsafe { combine(&v) };
+            // SAFETY: `dst` holds exactly 8 floats.
+            unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), sums) };
+        }
+        rows.len() / 8 * 8
+    }
+
     /// Eight rows' lane vectors to their eight sums, in [`super::row_dot`]'s tree.
     ///
     /// # Safety
@@ -249,7 +315,7 @@ unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
 
 #[cfg(test)]
 mod tests {
-    use super::{baseline, row_dot, row_dots, vectorized};
+    use super::{baseline, lane_sum, lane_sums, row_dot, row_dots, vectorized};
     use crate::runtime::kernels::dense::dense_forward;
     use crate::runtime::kernels::fastmath;
     use crate::runtime::kernels::rnn::{
@@ -331,6 +397,39 @@ mod tests {
         assert!(
             !row_dots(&[1.0; 8], 4, &[1.0; 4], &mut out),
             "2 rows given for 3 outputs"
+        );
+    }
+
+    #[test]
+    fn lane_sums_follow_the_reference_order_on_every_path() {
+        // Rows of different lengths (tails of 0 to 7 left out), 8 + 3 rows: one AVX block and
+        // three reference rows; and a hand-computed row.
+        let data = values(11 * 70, 12);
+        let rows: Vec<&[f32]> = (0..11)
+            .map(|i| &data[i * 70..i * 70 + 17 + 5 * i])
+            .collect();
+        let mut fast = vec![0.0; rows.len()];
+        assert!(lane_sums(&rows, &mut fast));
+        let mut slow = vec![0.0; rows.len()];
+        assert!(baseline(|| lane_sums(&rows, &mut slow)));
+        let reference: Vec<f32> = rows.iter().map(|r| lane_sum(r)).collect();
+        assert_eq!(bits(&fast), bits(&reference));
+        assert_eq!(bits(&slow), bits(&reference));
+        for (row, &got) in rows.iter().zip(&fast) {
+            let whole = row.len() / 8 * 8;
+            let want: f64 = row[..whole].iter().map(|&v| f64::from(v)).sum();
+            assert!((f64::from(got) - want).abs() < 1e-5, "{got} vs {want}");
+        }
+        // 1 + 2 + … + 16 over two chunks (the tail 100 left out): lanes 1+9, 2+10, …, then
+        // ((10+12)+(14+16))+((18+20)+(22+24)) = 136.
+        let row: Vec<f32> = (1..=16).map(|v| v as f32).chain([100.0]).collect();
+        let eight = [row.as_slice(); 8];
+        let mut out = [0.0; 8];
+        assert!(lane_sums(&eight, &mut out));
+        assert_eq!(bits(&out), bits(&[136.0; 8]));
+        assert!(
+            !lane_sums(&eight, &mut out[..7]),
+            "8 rows given for 7 outputs"
         );
     }
 

@@ -25,10 +25,10 @@ pub(crate) fn softmax_rows(s: &mut [f32], tq: usize, tv: usize, causal: bool) {
                 for (i, m) in rows.clone().zip(&mut maxima) {
                     *m = row_max(&s[i * tv..i * tv + live(i)]);
                 }
-                let mut sums = [0f32; BLOCK];
-                for ((i, sum), &m) in rows.clone().zip(&mut sums).zip(&maxima) {
-                    *sum = exp_and_sum(&mut s[i * tv..i * tv + live(i)], m);
+                for (i, &m) in rows.clone().zip(&maxima) {
+                    exp_in_place(&mut s[i * tv..i * tv + live(i)], m);
                 }
+                let sums = block_sums(s, rows.clone(), tv, live);
                 for (i, &sum) in rows.zip(&sums) {
                     let (row, masked) = s[i * tv..(i + 1) * tv].split_at_mut(live(i));
                     let inv = 1.0 / sum;
@@ -49,40 +49,57 @@ const BLOCK: usize = 8;
 const LANES: usize = 8;
 
 /// A row's maximum: eight-lane maxima over the whole chunks, folded into the maximum of the
-/// tail.
+/// tail. `bigger` keeps the current value unless the new one compares greater (a NaN is never
+/// taken, as with `f32::max`, and the vector code needs no NaN fix-ups); the two can differ
+/// only in the sign of a zero maximum, which `exp(x − max)` does not see.
 #[allow(clippy::inline_always)]
 #[inline(always)]
 fn row_max(row: &[f32]) -> f32 {
+    let bigger = |m: f32, v: f32| if v > m { v } else { m };
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let chunks = row.chunks_exact(LANES);
     let max = chunks
         .remainder()
         .iter()
         .copied()
-        .fold(f32::NEG_INFINITY, f32::max);
+        .fold(f32::NEG_INFINITY, bigger);
     for c in chunks {
         for l in 0..LANES {
-            lanes[l] = lanes[l].max(c[l]);
+            lanes[l] = bigger(lanes[l], c[l]);
         }
     }
-    lanes.iter().copied().fold(max, f32::max)
+    lanes.iter().copied().fold(max, bigger)
 }
 
-/// `exp(x − max)` over the row in place (by `fastmath::exp`), and the row's sum: eight-lane
-/// partial sums combined pairwise, then the tail's sum added.
+/// `exp(x − max)` over the row in place (by `fastmath::exp`).
 #[allow(clippy::inline_always)]
 #[inline(always)]
-fn exp_and_sum(row: &mut [f32], max: f32) -> f32 {
+fn exp_in_place(row: &mut [f32], max: f32) {
     for v in row.iter_mut() {
         *v = fastmath::exp(*v - max);
     }
-    let mut sums = [0.0f32; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for c in chunks {
-        for l in 0..LANES {
-            sums[l] += c[l];
-        }
+}
+
+/// The sums of a block's live rows: eight-lane partial sums combined pairwise
+/// (`simd_train::lane_sums`), then each row's tail added in order.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn block_sums(
+    s: &[f32],
+    rows: std::ops::Range<usize>,
+    tv: usize,
+    live: impl Fn(usize) -> usize,
+) -> [f32; BLOCK] {
+    let mut parts: [&[f32]; BLOCK] = [&[]; BLOCK];
+    let mut sums = [0f32; BLOCK];
+    let n = rows.len().min(BLOCK);
+    for (part, i) in parts.iter_mut().zip(rows) {
+        *part = &s[i * tv..i * tv + live(i)];
     }
-    ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7])) + tail
+    simd_train::lane_sums(&parts[..n], &mut sums[..n]);
+    for (sum, part) in sums.iter_mut().zip(&parts[..n]) {
+        let tail: f32 = part.chunks_exact(LANES).remainder().iter().sum();
+        *sum += tail;
+    }
+    sums
 }
