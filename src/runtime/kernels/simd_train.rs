@@ -95,6 +95,36 @@ fn row_dot(row: &[f32], x: &[f32]) -> f32 {
     s
 }
 
+/// Dot products of the rows of two row-major `rows × cols` matrices, row `i` of `a` with row
+/// `i` of `b`, into `out` (`out.len() == rows`; `false`, nothing written, when the lengths
+/// disagree). Each in [`row_dots`]'s order (eight lanes in order, the pairwise tree, then the
+/// tail one by one), so the same bits on every path; with AVX the rows go eight at a time.
+pub fn row_pair_dots(a: &[f32], b: &[f32], cols: usize, out: &mut [f32]) -> bool {
+    let rows = out.len();
+    if cols == 0 || rows.checked_mul(cols) != Some(a.len()) || a.len() != b.len() {
+        return false;
+    }
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[cfg(test)]
+        let forced = BASELINE.with(std::cell::Cell::get);
+        #[cfg(not(test))]
+        let forced = false;
+        if !forced && cols >= 8 && std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU supports AVX (detected just above); the lengths were checked.
+            done = unsafe { avx::row_pair_dots(a, b, cols, out) };
+        }
+    }
+    let rest = a[done * cols..]
+        .chunks_exact(cols)
+        .zip(b[done * cols..].chunks_exact(cols));
+    for (o, (ra, rb)) in out[done..].iter_mut().zip(rest) {
+        *o = row_dot(ra, rb);
+    }
+    true
+}
+
 /// Each row's sum over its whole chunks of eight, into `out` (`out.len() == rows.len()`, else
 /// `false` and nothing written): lane `l` sums `row[8j+l]` over `j` in order (starting from
 /// 0), the lanes combine as `((p0+p1)+(p2+p3))+((p4+p5)+(p6+p7))`; the `len mod 8` tail
@@ -225,6 +255,48 @@ mod avx {
         blocks * 8
     }
 
+    /// Rows in blocks of eight, each row's tail added after the tree; returns how many rows
+    /// were done (a multiple of 8).
+    ///
+    /// # Safety
+    /// The CPU must support AVX; `a.len() == b.len() == out.len()·cols`, `cols >= 8`.
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn row_pair_dots(
+        a: &[f32],
+        b: &[f32],
+        cols: usize,
+        out: &mut [f32],
+    ) -> usize {
+        let full = cols / 8 * 8;
+        let rows = a.chunks_exact(8 * cols).zip(b.chunks_exact(8 * cols));
+        for ((block_a, block_b), dst) in rows.zip(out.chunks_exact_mut(8)) {
+            let mut v = [_mm256_setzero_ps(); 8];
+            let pairs = block_a.chunks_exact(cols).zip(block_b.chunks_exact(cols));
+            for (vi, (ra, rb)) in v.iter_mut().zip(pairs) {
+                let mut acc = _mm256_setzero_ps();
+                for (a8, b8) in ra[..full].chunks_exact(8).zip(rb[..full].chunks_exact(8)) {
+                    // SAFETY: both chunks hold exactly 8 floats.
+                    let p = unsafe {
+                        _mm256_mul_ps(_mm256_loadu_ps(a8.as_ptr()), _mm256_loadu_ps(b8.as_ptr()))
+                    };
+                    acc = _mm256_add_ps(acc, p);
+                }
+                *vi = acc;
+            }
+            // SAFETY: AVX is enabled here, so the caller's CPU has it.
+            let sums = unsafe { combine(&v) };
+            // SAFETY: `dst` holds exactly 8 floats.
+            unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), sums) };
+            let pairs = block_a.chunks_exact(cols).zip(block_b.chunks_exact(cols));
+            for (o, (ra, rb)) in dst.iter_mut().zip(pairs) {
+                for (&x, &y) in ra[full..].iter().zip(&rb[full..]) {
+                    *o += x * y;
+                }
+            }
+        }
+        out.len() / 8 * 8
+    }
+
     /// Rows in blocks of eight; returns how many rows were done (a multiple of 8).
     ///
     /// # Safety
@@ -315,7 +387,7 @@ unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
 
 #[cfg(test)]
 mod tests {
-    use super::{baseline, lane_sum, lane_sums, row_dot, row_dots, vectorized};
+    use super::{baseline, lane_sum, lane_sums, row_dot, row_dots, row_pair_dots, vectorized};
     use crate::runtime::kernels::dense::dense_forward;
     use crate::runtime::kernels::fastmath;
     use crate::runtime::kernels::rnn::{
@@ -397,6 +469,37 @@ mod tests {
         assert!(
             !row_dots(&[1.0; 8], 4, &[1.0; 4], &mut out),
             "2 rows given for 3 outputs"
+        );
+    }
+
+    #[test]
+    fn row_pair_dots_follow_the_reference_order_on_every_path() {
+        // AVX blocks with and without tails, reference rows after them, and narrow rows.
+        for (rows, cols) in [(21, 19), (16, 64), (9, 8), (3, 5), (17, 12)] {
+            let a = values(rows * cols, 20 + cols as u64);
+            let b = values(rows * cols, 21 + rows as u64);
+            let mut fast = vec![0.0; rows];
+            assert!(row_pair_dots(&a, &b, cols, &mut fast));
+            let mut slow = vec![0.0; rows];
+            assert!(baseline(|| row_pair_dots(&a, &b, cols, &mut slow)));
+            let pairs = a.chunks_exact(cols).zip(b.chunks_exact(cols));
+            let reference: Vec<f32> = pairs.map(|(x, y)| row_dot(x, y)).collect();
+            assert_eq!(bits(&fast), bits(&reference), "{rows}x{cols}");
+            assert_eq!(bits(&slow), bits(&reference), "{rows}x{cols}");
+            for (r, &got) in fast.iter().enumerate() {
+                let want: f64 = (0..cols)
+                    .map(|c| f64::from(a[r * cols + c]) * f64::from(b[r * cols + c]))
+                    .sum();
+                assert!(
+                    (f64::from(got) - want).abs() < 1e-5,
+                    "row {r} of {rows}x{cols}"
+                );
+            }
+        }
+        let mut out = vec![0.0; 2];
+        assert!(
+            !row_pair_dots(&[1.0; 8], &[1.0; 4], 4, &mut out),
+            "b is short"
         );
     }
 

@@ -14,6 +14,7 @@
 use super::{gather_head, scatter_head, MhaCache, MhaShape, Projection, Sizes, OP};
 use crate::runtime::kernels::error::{shape_err, KernelResult};
 use crate::runtime::kernels::linalg::{column_sums, ensure_len, gemm, mat, mat_mut};
+use crate::runtime::kernels::simd_train;
 
 /// The output projection's gradients (overwritten).
 pub struct OutputGrads<'a> {
@@ -190,18 +191,33 @@ fn core_slice(
     Ok(())
 }
 
-/// `dS = P ⊙ (dP − Σ_j dP·P)` per row, in place over `dp`.
+/// `dS = P ⊙ (dP − Σ_j dP·P)` per row, in place over `dp`. The row dots go in blocks of
+/// [`DOT_BLOCK`] rows by `simd_train::row_pair_dots` (eight partial sums per row, not one
+/// chain of dependent adds); the update is vectorized.
 pub(crate) fn softmax_backward(p: &[f32], dp: &mut [f32], width: usize) {
-    for (prow, drow) in p
-        .chunks_exact(width.max(1))
-        .zip(dp.chunks_exact_mut(width.max(1)))
-    {
-        let dot: f32 = prow.iter().zip(drow.iter()).map(|(&a, &b)| a * b).sum();
-        drow.iter_mut()
-            .zip(prow)
-            .for_each(|(d, &a)| *d = a * (*d - dot));
+    let width = width.max(1);
+    let block = DOT_BLOCK * width;
+    let mut dots = [0f32; DOT_BLOCK];
+    for (pb, db) in p.chunks(block).zip(dp.chunks_mut(block)) {
+        let rows = (pb.len().min(db.len()) / width).min(DOT_BLOCK);
+        let (pb, db) = (&pb[..rows * width], &mut db[..rows * width]);
+        simd_train::row_pair_dots(pb, db, width, &mut dots[..rows]);
+        simd_train::vectorized(
+            #[inline(always)]
+            || {
+                let pairs = pb.chunks_exact(width).zip(db.chunks_exact_mut(width));
+                for ((prow, drow), &dot) in pairs.zip(&dots) {
+                    drow.iter_mut()
+                        .zip(prow)
+                        .for_each(|(d, &a)| *d = a * (*d - dot));
+                }
+            },
+        );
     }
 }
+
+/// Rows per block of [`softmax_backward`].
+const DOT_BLOCK: usize = 64;
 
 /// Phase 2: the gradients of the three projections (before their biases and scale) into the
 /// cache, one slice of the batch per thread.
