@@ -159,6 +159,29 @@ pub fn try_run_each<T: Send, E: Send>(
     Ok(())
 }
 
+/// Values from which [`zip_parts`] splits.
+pub const ZIP_SPLIT_MIN: usize = 1 << 16;
+
+/// `f(dst part, src part)` over aligned contiguous parts of `dst` and `src`, one part per
+/// thread when `dst` has at least [`ZIP_SPLIT_MIN`] values, else `f(dst, src)` once: for
+/// element-wise loops (each element computed alone, so any split gives the same bits). `src`
+/// past `dst`'s length is not visited.
+pub fn zip_parts(dst: &mut [f32], src: &[f32], f: impl Fn(&mut [f32], &[f32]) + Sync) {
+    let threads = threads();
+    let src = &src[..src.len().min(dst.len())];
+    if threads < 2 || dst.len() < ZIP_SPLIT_MIN || src.len() < dst.len() {
+        f(dst, src);
+        return;
+    }
+    let per = dst.len().div_ceil(threads);
+    run_each(
+        dst.chunks_mut(per).zip(src.chunks(per)).collect(),
+        |(d, s)| {
+            f(d, s);
+        },
+    );
+}
+
 /// Runs `f` on every item, shared out as the parts of one [`run`].
 pub fn run_each<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync) {
     let result: Result<(), std::convert::Infallible> = try_run_each(items, |item| {

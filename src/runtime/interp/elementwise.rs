@@ -91,27 +91,11 @@ pub fn affine_in_place(data: &mut [f32], scale: &[f32], shift: &[f32]) {
 }
 
 /// `acc += x` element-wise; calls of at least 2^16 values split between the intra-op pool's
-/// threads (the same bits: each element is one addition).
+/// threads (`pool::zip_parts`; the same bits: each element is one addition).
 pub fn add_in_place(acc: &mut [f32], x: &[f32]) {
-    let threads = crate::runtime::pool::threads();
-    if threads > 1 && acc.len() >= SPLIT_MIN_VALUES && x.len() >= acc.len() {
-        // One contiguous part per intra-op thread; every element is its own sum.
-        let per = acc.len().div_ceil(threads);
-        let parts: Vec<_> = acc.chunks_mut(per).zip(x.chunks(per)).collect();
-        let Ok(()) = crate::runtime::pool::try_run_each(parts, |(a, b)| {
-            add_serial(a, b);
-            Ok::<(), std::convert::Infallible>(())
-        });
-        return;
-    }
-    add_serial(acc, x);
-}
-
-/// Values from which [`add_in_place`] splits between the intra-op pool's threads.
-const SPLIT_MIN_VALUES: usize = 1 << 16;
-
-fn add_serial(acc: &mut [f32], x: &[f32]) {
-    acc.iter_mut().zip(x).for_each(|(a, &b)| *a += b);
+    crate::runtime::pool::zip_parts(acc, x, |a, b| {
+        a.iter_mut().zip(b).for_each(|(a, &b)| *a += b);
+    });
 }
 
 /// Adds `bias` to every row of `channels` and applies `act` (one pass for the common relu).
@@ -138,13 +122,14 @@ pub fn bias_activation(data: &mut [f32], bias: Option<&[f32]>, act: Activation, 
 
 #[cfg(test)]
 mod tests {
-    use super::{add_in_place, SPLIT_MIN_VALUES};
+    use super::add_in_place;
+    use crate::runtime::pool::ZIP_SPLIT_MIN;
 
     /// Above the split size on 1, 2 and 3 threads: every element is `a + b` exactly, with
     /// parts of unequal length (the length is not a multiple of the thread count).
     #[test]
     fn a_large_add_split_between_threads_adds_every_element() {
-        let n = SPLIT_MIN_VALUES + 7;
+        let n = ZIP_SPLIT_MIN + 7;
         let a: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 * 0.25).collect();
         let b: Vec<f32> = (0..n).map(|i| (i % 7) as f32 - 3.0).collect();
         for threads in [1, 2, 3] {

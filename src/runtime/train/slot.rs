@@ -9,6 +9,7 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
 use super::error::{internal, TrainError};
+use crate::runtime::pool;
 
 /// A zeroed array of `shape` in `old`'s memory when its capacity suffices (no allocation and no
 /// fresh pages, whose first touch costs more than the arithmetic here): how the trainer's
@@ -19,6 +20,14 @@ pub(crate) fn zeroed_reusing(old: Option<ArrayD<f32>>, shape: &[usize]) -> Array
     data.clear();
     data.resize(len, 0.0);
     ArrayD::from_shape_vec(IxDyn(shape), data).unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape)))
+}
+
+/// `dst += src` element-wise, split between the intra-op pool's threads when large (the same
+/// bits: each element is one addition).
+fn add_parts(dst: &mut [f32], src: &[f32]) {
+    pool::zip_parts(dst, src, |d, s| {
+        d.iter_mut().zip(s).for_each(|(d, &v)| *d += v);
+    });
 }
 
 /// One gradient buffer with its accumulation state.
@@ -95,7 +104,10 @@ impl GradSlot {
     pub(crate) fn commit(&mut self) {
         if self.written {
             if let (Some(buf), Some(s)) = (self.buf.as_mut(), self.scratch.as_ref()) {
-                *buf += s;
+                match (buf.as_slice_mut(), s.as_slice()) {
+                    (Some(dst), Some(src)) if dst.len() == src.len() => add_parts(dst, src),
+                    _ => *buf += s,
+                }
             }
         } else {
             self.written = true;
@@ -111,10 +123,8 @@ impl GradSlot {
             return false;
         };
         match (buf.as_slice_mut(), g.as_slice()) {
-            (Some(dst), Some(src)) if self.written => {
-                dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
-            }
-            (Some(dst), Some(src)) => dst.copy_from_slice(src),
+            (Some(dst), Some(src)) if self.written => add_parts(dst, src),
+            (Some(dst), Some(src)) => pool::zip_parts(dst, src, <[f32]>::copy_from_slice),
             _ if self.written => *buf += g,
             _ => buf.assign(g),
         }
@@ -159,6 +169,41 @@ impl GradSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `contribute` gives the bits of `target` + copy + `commit`, large (split between two
+    /// threads) and small; a shape that is not the buffer's is refused.
+    #[test]
+    fn contributions_add_as_target_and_commit_do() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for n in [pool::ZIP_SPLIT_MIN + 3, 10] {
+            let a = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (i[0] % 97) as f32 * 0.1);
+            let b = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (i[0] % 13) as f32 - 6.5);
+            let mut fast = GradSlot::zeros(&[n]);
+            let mut slow = GradSlot::zeros(&[n]);
+            pool.install(|| {
+                for g in [&a, &b] {
+                    assert!(fast.contribute(&g.view()));
+                    slow.target().unwrap().assign(g);
+                    slow.commit();
+                }
+            });
+            let (fast, slow) = (fast.view().unwrap(), slow.view().unwrap());
+            assert!(fast
+                .iter()
+                .zip(slow.iter())
+                .all(|(x, y)| x.to_bits() == y.to_bits()));
+            assert!(fast
+                .iter()
+                .zip(a.iter().zip(&b))
+                .all(|(&x, (&p, &q))| x.to_bits() == (p + q).to_bits()));
+        }
+        let mut slot = GradSlot::zeros(&[4]);
+        assert!(!slot.contribute(&ArrayD::zeros(IxDyn(&[5])).view()));
+        assert!(slot.view().is_none(), "nothing was written");
+    }
 
     #[test]
     fn a_smaller_or_equal_shape_reuses_the_memory_zeroed() {
