@@ -47,6 +47,32 @@ pub mod upsample;
 
 pub use error::{KernelError, KernelResult};
 
+/// One thread's rows in [`row_parts`]: their count, their input and their output.
+pub type RowPart<'a> = (usize, &'a [f32], &'a mut [f32]);
+
+/// `x` and `out` cut at the row ranges of `slices` (rows of `x_width` and of `out_width`
+/// values): one `(rows, x part, out part)` per range, in order; `None` when either is too
+/// short. How a step gives each thread its rows' input and output.
+pub fn row_parts<'a>(
+    x: &'a [f32],
+    x_width: usize,
+    out: &'a mut [f32],
+    out_width: usize,
+    slices: &[(usize, usize)],
+) -> Option<Vec<RowPart<'a>>> {
+    let mut parts = Vec::with_capacity(slices.len());
+    let (mut x_rest, mut out_rest) = (x, out);
+    for &(start, end) in slices {
+        let rows = end.checked_sub(start)?;
+        let (xp, x_later) = x_rest.split_at_checked(rows.checked_mul(x_width)?)?;
+        let (op, o_later) =
+            std::mem::take(&mut out_rest).split_at_mut_checked(rows.checked_mul(out_width)?)?;
+        (x_rest, out_rest) = (x_later, o_later);
+        parts.push((rows, xp, op));
+    }
+    Some(parts)
+}
+
 /// Splits `n` samples into at most `parts` contiguous ranges `(start, end)` of nearly equal
 /// size (at least one range, empty when `n` is 0): how the batch-sliced kernels and the
 /// interpreter give each thread its slice.

@@ -59,12 +59,8 @@ pub fn row_dots(a: &[f32], cols: usize, x: &[f32], out: &mut [f32]) -> bool {
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     {
-        #[cfg(test)]
-        let forced = BASELINE.with(std::cell::Cell::get);
-        #[cfg(not(test))]
-        let forced = false;
-        if !forced && cols >= 8 && std::arch::is_x86_feature_detected!("avx") {
-            // SAFETY: the CPU supports AVX (detected just above); the lengths were checked.
+        if avx_allowed() && cols >= 8 {
+            // SAFETY: the CPU supports AVX (`avx_allowed` detected it); the lengths were checked.
             done = unsafe { avx::row_dots(a, cols, x, out) };
         }
     }
@@ -75,6 +71,17 @@ pub fn row_dots(a: &[f32], cols: usize, x: &[f32], out: &mut [f32]) -> bool {
         *o = row_dot(row, x);
     }
     true
+}
+
+/// Whether the row reductions may take their AVX path: the CPU has AVX, and (in tests) no
+/// [`baseline`] forces the reference loops.
+#[cfg(target_arch = "x86_64")]
+fn avx_allowed() -> bool {
+    #[cfg(test)]
+    if BASELINE.with(std::cell::Cell::get) {
+        return false;
+    }
+    std::arch::is_x86_feature_detected!("avx")
 }
 
 /// One row of [`row_dots`], the reference order.
@@ -107,12 +114,8 @@ pub fn row_pair_dots(a: &[f32], b: &[f32], cols: usize, out: &mut [f32]) -> bool
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     {
-        #[cfg(test)]
-        let forced = BASELINE.with(std::cell::Cell::get);
-        #[cfg(not(test))]
-        let forced = false;
-        if !forced && cols >= 8 && std::arch::is_x86_feature_detected!("avx") {
-            // SAFETY: the CPU supports AVX (detected just above); the lengths were checked.
+        if avx_allowed() && cols >= 8 {
+            // SAFETY: the CPU supports AVX (`avx_allowed` detected it); the lengths were checked.
             done = unsafe { avx::row_pair_dots(a, b, cols, out) };
         }
     }
@@ -140,12 +143,8 @@ pub fn lane_sums(rows: &[&[f32]], out: &mut [f32]) -> bool {
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     {
-        #[cfg(test)]
-        let forced = BASELINE.with(std::cell::Cell::get);
-        #[cfg(not(test))]
-        let forced = false;
-        if !forced && rows.len() >= 8 && std::arch::is_x86_feature_detected!("avx") {
-            // SAFETY: the CPU supports AVX (detected just above); the lengths were checked.
+        if avx_allowed() && rows.len() >= 8 {
+            // SAFETY: the CPU supports AVX (`avx_allowed` detected it); the lengths were checked.
             done = unsafe { avx::lane_sums(rows, out) };
         }
     }

@@ -18,10 +18,10 @@ use crate::ir::{Activation, Op, ParamId};
 use crate::runtime::interp::elementwise::bias_activation;
 use crate::runtime::interp::exec::{view, view_mut, InferStep};
 use crate::runtime::interp::RunError;
-use crate::runtime::kernels::batch_ranges;
 use crate::runtime::kernels::dense::{dense_backward, dense_forward, DenseGrads};
 use crate::runtime::kernels::error::shape_err;
 use crate::runtime::kernels::linalg::{column_sums, gemm};
+use crate::runtime::kernels::{batch_ranges, row_parts};
 use crate::runtime::pool;
 use crate::runtime::train::backward::BackwardStep;
 use crate::runtime::train::context::Ctx;
@@ -49,17 +49,12 @@ pub(crate) fn infer(
     let (inp, width) = k.dim();
     let rows = dst.len() / units.max(1);
     let slices = row_slices(rows, inp.saturating_mul(width));
-    if slices.len() > 1 && xs.len() == rows * inp && x_shape.last() == Some(&inp) {
+    let jobs = (slices.len() > 1 && xs.len() == rows * inp && x_shape.last() == Some(&inp))
+        .then(|| row_parts(xs, inp, &mut *dst, units, &slices))
+        .flatten();
+    if let Some(jobs) = jobs {
         // A slice of rows per thread (intra-op pool), each a whole product on its thread: the
         // same bits as one call (every output element is one multiply-add chain in `k` order).
-        let mut jobs = Vec::with_capacity(slices.len());
-        let (mut x_rest, mut out_rest) = (xs, &mut *dst);
-        for &(start, end) in &slices {
-            let (xp, x_later) = x_rest.split_at((end - start) * inp);
-            let (op, o_later) = std::mem::take(&mut out_rest).split_at_mut((end - start) * units);
-            (x_rest, out_rest) = (x_later, o_later);
-            jobs.push((end - start, xp, op));
-        }
         return ctx.kernel(pool::try_run_each(jobs, |(n, xp, op)| {
             let xv = ndarray::ArrayView2::from_shape((n, inp), xp)
                 .map_err(|e| shape_err("dense", e.to_string()))?;

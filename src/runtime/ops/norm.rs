@@ -17,9 +17,9 @@ use crate::runtime::interp::RunError;
 use crate::runtime::kernels::batch_norm::{
     batch_norm_backward, batch_norm_inference, batch_norm_train_forward, BatchNormParams,
 };
-use crate::runtime::kernels::batch_ranges;
 use crate::runtime::kernels::error::shape_err;
 use crate::runtime::kernels::layer_norm::{layer_norm_backward, layer_norm_forward};
+use crate::runtime::kernels::{batch_ranges, row_parts};
 use crate::runtime::pool;
 use crate::runtime::train::backward::{input_target, BackwardStep};
 use crate::runtime::train::context::StepState;
@@ -187,17 +187,12 @@ pub(crate) fn infer_layer_norm(
     let b = ArrayView1::from(ctx.vector(beta)?);
     let d = x_shape.last().copied().unwrap_or(0);
     let slices = layer_norm_slices(xs.len(), d);
-    if slices.len() > 1 && dst.len() == xs.len() {
+    let jobs = (slices.len() > 1 && dst.len() == xs.len())
+        .then(|| row_parts(xs, d, &mut *dst, d, &slices))
+        .flatten();
+    if let Some(jobs) = jobs {
         // A slice of rows per thread (intra-op pool), each a whole call on its thread: every
         // row is computed alone, so the bits are one call's.
-        let mut jobs = Vec::with_capacity(slices.len());
-        let (mut x_rest, mut out_rest) = (xs, &mut *dst);
-        for &(start, end) in &slices {
-            let (xp, x_later) = x_rest.split_at((end - start) * d);
-            let (op, o_later) = std::mem::take(&mut out_rest).split_at_mut((end - start) * d);
-            (x_rest, out_rest) = (x_later, o_later);
-            jobs.push((end - start, xp, op));
-        }
         return ctx.kernel(pool::try_run_each(jobs, |(n, xp, op)| {
             let xv = ArrayView2::from_shape((n, d), xp)
                 .map_err(|e| shape_err("layer_norm", e.to_string()))?;
