@@ -51,16 +51,12 @@ fn lane_sum(a: &[f32], b: &[f32], c: &[f32], term: impl Fn(f32, f32, f32) -> f64
     total
 }
 
-/// A row's mean and `1/√(σ² + ε)`, both summed in f64 by [`lane_sum`].
+/// A row's mean and `1/√(σ² + ε)`, both summed in f64 in [`lane_sum`]'s order
+/// (`simd_train::row_mean_var`, which keeps the eight partial sums in vector registers).
 #[allow(clippy::inline_always)]
 #[inline(always)]
 fn row_stats(row: &[f32], epsilon: f32) -> (f32, f32) {
-    let d = row.len() as f64;
-    let mean = lane_sum(row, row, row, |x, _, _| f64::from(x)) / d;
-    let var = lane_sum(row, row, row, |x, _, _| {
-        let centred = f64::from(x) - mean;
-        centred * centred
-    }) / d;
+    let (mean, var) = super::simd_train::row_mean_var(row);
     (
         mean as f32,
         (1.0 / (var + f64::from(epsilon)).sqrt()) as f32,

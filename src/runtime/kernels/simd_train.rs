@@ -14,9 +14,11 @@
 //! the same IEEE operations in the same order as the baseline build, only more per instruction.
 //! The tests below check this bit for bit on the kernels that use it.
 //!
-//! This is the one module allowed `unsafe`: calling a `target_feature` function is unsafe
-//! because running AVX2 instructions on a CPU without them is undefined behaviour; each call
-//! sits right behind the run-time detection.
+//! The row reductions with their own AVX code live in the child `rows` (re-exported here).
+//!
+//! This module and its child are the ones allowed `unsafe` here: calling a `target_feature`
+//! function is unsafe because running AVX2 instructions on a CPU without them is undefined
+//! behaviour; each call sits right behind the run-time detection.
 
 #![allow(unsafe_code)]
 
@@ -42,303 +44,8 @@ pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Dot products of the rows of a row-major `rows × cols` matrix `a` (`a.len() == rows·cols`)
-/// with `x` (`x.len() == cols`), into `out` (`out.len() == rows`); `false` (nothing written)
-/// when the lengths disagree.
-///
-/// Summation order, identical on every path: lane `l` of eight sums `a[8j+l]·x[8j+l]` over
-/// `j` in order (starting from 0), the lanes combine as `((p0+p1)+(p2+p3))+((p4+p5)+(p6+p7))`,
-/// then the `cols mod 8` tail columns are added one by one. With AVX the rows go eight at a
-/// time and the lane sums are combined by horizontal adds in exactly that tree; otherwise
-/// (and for the last `rows mod 8` rows) the one-row reference loop `row_dot` runs.
-pub fn row_dots(a: &[f32], cols: usize, x: &[f32], out: &mut [f32]) -> bool {
-    let rows = out.len();
-    if cols == 0 || x.len() != cols || rows.checked_mul(cols) != Some(a.len()) {
-        return false;
-    }
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    {
-        if avx_allowed() && cols >= 8 {
-            // SAFETY: the CPU supports AVX (`avx_allowed` detected it); the lengths were checked.
-            done = unsafe { avx::row_dots(a, cols, x, out) };
-        }
-    }
-    for (o, row) in out[done..]
-        .iter_mut()
-        .zip(a[done * cols..].chunks_exact(cols))
-    {
-        *o = row_dot(row, x);
-    }
-    true
-}
-
-/// Whether the row reductions may take their AVX path: the CPU has AVX, and (in tests) no
-/// [`baseline`] forces the reference loops.
-#[cfg(target_arch = "x86_64")]
-fn avx_allowed() -> bool {
-    #[cfg(test)]
-    if BASELINE.with(std::cell::Cell::get) {
-        return false;
-    }
-    std::arch::is_x86_feature_detected!("avx")
-}
-
-/// One row of [`row_dots`], the reference order.
-#[inline]
-fn row_dot(row: &[f32], x: &[f32]) -> f32 {
-    let mut p = [0.0f32; 8];
-    let (rc, xc) = (row.chunks_exact(8), x.chunks_exact(8));
-    let (rt, xt) = (rc.remainder(), xc.remainder());
-    for (r8, x8) in rc.zip(xc) {
-        for l in 0..8 {
-            p[l] += r8[l] * x8[l];
-        }
-    }
-    let mut s = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
-    for (&r, &v) in rt.iter().zip(xt) {
-        s += r * v;
-    }
-    s
-}
-
-/// Dot products of the rows of two row-major `rows × cols` matrices, row `i` of `a` with row
-/// `i` of `b`, into `out` (`out.len() == rows`; `false`, nothing written, when the lengths
-/// disagree). Each in [`row_dots`]'s order (eight lanes in order, the pairwise tree, then the
-/// tail one by one), so the same bits on every path; with AVX the rows go eight at a time.
-pub fn row_pair_dots(a: &[f32], b: &[f32], cols: usize, out: &mut [f32]) -> bool {
-    let rows = out.len();
-    if cols == 0 || rows.checked_mul(cols) != Some(a.len()) || a.len() != b.len() {
-        return false;
-    }
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    {
-        if avx_allowed() && cols >= 8 {
-            // SAFETY: the CPU supports AVX (`avx_allowed` detected it); the lengths were checked.
-            done = unsafe { avx::row_pair_dots(a, b, cols, out) };
-        }
-    }
-    let rest = a[done * cols..]
-        .chunks_exact(cols)
-        .zip(b[done * cols..].chunks_exact(cols));
-    for (o, (ra, rb)) in out[done..].iter_mut().zip(rest) {
-        *o = row_dot(ra, rb);
-    }
-    true
-}
-
-/// Each row's sum over its whole chunks of eight, into `out` (`out.len() == rows.len()`, else
-/// `false` and nothing written): lane `l` sums `row[8j+l]` over `j` in order (starting from
-/// 0), the lanes combine as `((p0+p1)+(p2+p3))+((p4+p5)+(p6+p7))`; the `len mod 8` tail
-/// values are left to the caller. Rows may differ in length. With AVX the rows go eight at a
-/// time and are combined by horizontal adds in exactly that tree (as in [`row_dots`]); the
-/// rest run the one-row reference loop `lane_sum`. Written for loops the compiler would
-/// vectorize by fitting its registers to the final tree (lane pairs in 128-bit halves, with
-/// shuffles) instead of one eight-lane register.
-pub fn lane_sums(rows: &[&[f32]], out: &mut [f32]) -> bool {
-    if rows.len() != out.len() {
-        return false;
-    }
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    {
-        if avx_allowed() && rows.len() >= 8 {
-            // SAFETY: the CPU supports AVX (`avx_allowed` detected it); the lengths were checked.
-            done = unsafe { avx::lane_sums(rows, out) };
-        }
-    }
-    for (o, row) in out[done..].iter_mut().zip(&rows[done..]) {
-        *o = lane_sum(row);
-    }
-    true
-}
-
-/// One row of [`lane_sums`], the reference order.
-#[inline]
-fn lane_sum(row: &[f32]) -> f32 {
-    let mut p = [0.0f32; 8];
-    for c in row.chunks_exact(8) {
-        for l in 0..8 {
-            p[l] += c[l];
-        }
-    }
-    ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx {
-    use std::arch::x86_64::{
-        __m256, _mm256_add_ps, _mm256_hadd_ps, _mm256_loadu_ps, _mm256_mul_ps,
-        _mm256_permute2f128_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-    };
-
-    /// Rows in blocks of eight; returns how many rows were done (a multiple of 8).
-    ///
-    /// # Safety
-    /// The CPU must support AVX; `a.len() == out.len()·cols`, `x.len() == cols >= 8`.
-    #[target_feature(enable = "avx")]
-    pub(super) unsafe fn row_dots(a: &[f32], cols: usize, x: &[f32], out: &mut [f32]) -> usize {
-        // SAFETY (all four): the caller's guarantees, and `cols` is `8·C`.
-        match cols {
-            8 => return unsafe { row_dots_fixed::<1>(a, x, out) },
-            16 => return unsafe { row_dots_fixed::<2>(a, x, out) },
-            24 => return unsafe { row_dots_fixed::<3>(a, x, out) },
-            32 => return unsafe { row_dots_fixed::<4>(a, x, out) },
-            _ => {}
-        }
-        let blocks = out.len() / 8;
-        let full = cols / 8 * 8;
-        for b in 0..blocks {
-            let block = &a[b * 8 * cols..(b + 1) * 8 * cols];
-            let mut v = [_mm256_setzero_ps(); 8];
-            for (i, vi) in v.iter_mut().enumerate() {
-                let row = &block[i * cols..i * cols + full];
-                let mut acc = _mm256_setzero_ps();
-                for (r8, x8) in row.chunks_exact(8).zip(x.chunks_exact(8)) {
-                    // SAFETY: both chunks hold exactly 8 floats.
-                    let p = unsafe {
-                        _mm256_mul_ps(_mm256_loadu_ps(r8.as_ptr()), _mm256_loadu_ps(x8.as_ptr()))
-                    };
-                    acc = _mm256_add_ps(acc, p);
-                }
-                *vi = acc;
-            }
-            // SAFETY: AVX is enabled here, so the caller's CPU has it.
-            let sums = unsafe { combine(&v) };
-            let dst = &mut out[b * 8..b * 8 + 8];
-            // SAFETY: `dst` holds exactly 8 floats.
-            unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), sums) };
-            for (i, o) in dst.iter_mut().enumerate() {
-                let row = &block[i * cols..(i + 1) * cols];
-                for (&r, &xv) in row[full..].iter().zip(&x[full..]) {
-                    *o += r * xv;
-                }
-            }
-        }
-        blocks * 8
-    }
-
-    /// [`row_dots`] for `cols = 8·C`: `x` stays in registers and the row loop is unrolled;
-    /// the same operations in the same order (each lane's sum starts from zero), so the same
-    /// bits.
-    ///
-    /// # Safety
-    /// The CPU must support AVX; `a.len() == out.len()·8·C`, `x.len() == 8·C`.
-    #[target_feature(enable = "avx")]
-    unsafe fn row_dots_fixed<const C: usize>(a: &[f32], x: &[f32], out: &mut [f32]) -> usize {
-        let cols = 8 * C;
-        let blocks = out.len() / 8;
-        let mut xv = [_mm256_setzero_ps(); C];
-        for (c, xc) in xv.iter_mut().enumerate() {
-            // SAFETY: `x` holds `8·C` floats, so each chunk holds exactly 8.
-            *xc = unsafe { _mm256_loadu_ps(x[c * 8..c * 8 + 8].as_ptr()) };
-        }
-        for (b, dst) in out.chunks_exact_mut(8).enumerate() {
-            let block = &a[b * 8 * cols..(b + 1) * 8 * cols];
-            let mut v = [_mm256_setzero_ps(); 8];
-            for (vi, row) in v.iter_mut().zip(block.chunks_exact(cols)) {
-                let mut acc = _mm256_setzero_ps();
-                for (c, xc) in xv.iter().enumerate() {
-                    // SAFETY: the row holds `8·C` floats, so the chunk holds exactly 8.
-                    let r = unsafe { _mm256_loadu_ps(row[c * 8..c * 8 + 8].as_ptr()) };
-                    acc = _mm256_add_ps(acc, _mm256_mul_ps(r, *xc));
-                }
-                *vi = acc;
-            }
-            // SAFETY: AVX is enabled here, so the caller's CPU has it.
-            let sums = unsafe { combine(&v) };
-            // SAFETY: `dst` holds exactly 8 floats.
-            unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), sums) };
-        }
-        blocks * 8
-    }
-
-    /// Rows in blocks of eight, each row's tail added after the tree; returns how many rows
-    /// were done (a multiple of 8).
-    ///
-    /// # Safety
-    /// The CPU must support AVX; `a.len() == b.len() == out.len()·cols`, `cols >= 8`.
-    #[target_feature(enable = "avx")]
-    pub(super) unsafe fn row_pair_dots(
-        a: &[f32],
-        b: &[f32],
-        cols: usize,
-        out: &mut [f32],
-    ) -> usize {
-        let full = cols / 8 * 8;
-        let rows = a.chunks_exact(8 * cols).zip(b.chunks_exact(8 * cols));
-        for ((block_a, block_b), dst) in rows.zip(out.chunks_exact_mut(8)) {
-            let mut v = [_mm256_setzero_ps(); 8];
-            let pairs = block_a.chunks_exact(cols).zip(block_b.chunks_exact(cols));
-            for (vi, (ra, rb)) in v.iter_mut().zip(pairs) {
-                let mut acc = _mm256_setzero_ps();
-                for (a8, b8) in ra[..full].chunks_exact(8).zip(rb[..full].chunks_exact(8)) {
-                    // SAFETY: both chunks hold exactly 8 floats.
-                    let p = unsafe {
-                        _mm256_mul_ps(_mm256_loadu_ps(a8.as_ptr()), _mm256_loadu_ps(b8.as_ptr()))
-                    };
-                    acc = _mm256_add_ps(acc, p);
-                }
-                *vi = acc;
-            }
-            // SAFETY: AVX is enabled here, so the caller's CPU has it.
-            let sums = unsafe { combine(&v) };
-            // SAFETY: `dst` holds exactly 8 floats.
-            unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), sums) };
-            let pairs = block_a.chunks_exact(cols).zip(block_b.chunks_exact(cols));
-            for (o, (ra, rb)) in dst.iter_mut().zip(pairs) {
-                for (&x, &y) in ra[full..].iter().zip(&rb[full..]) {
-                    *o += x * y;
-                }
-            }
-        }
-        out.len() / 8 * 8
-    }
-
-    /// Rows in blocks of eight; returns how many rows were done (a multiple of 8).
-    ///
-    /// # Safety
-    /// The CPU must support AVX; `out.len() == rows.len()`.
-    #[target_feature(enable = "avx")]
-    pub(super) unsafe fn lane_sums(rows: &[&[f32]], out: &mut [f32]) -> usize {
-        for (block, dst) in rows.chunks_exact(8).zip(out.chunks_exact_mut(8)) {
-            let mut v = [_mm256_setzero_ps(); 8];
-            for (vi, row) in v.iter_mut().zip(block) {
-                let mut acc = _mm256_setzero_ps();
-                for c in row.chunks_exact(8) {
-                    // SAFETY: the chunk holds exactly 8 floats.
-                    acc = _mm256_add_ps(acc, unsafe { _mm256_loadu_ps(c.as_ptr()) });
-                }
-                *vi = acc;
-            }
-            // SAFETY: AVX is enabled here, so the caller's CPU has it.
-            let sums = unsafe { combine(&v) };
-            // SAFETY: `dst` holds exactly 8 floats.
-            unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), sums) };
-        }
-        rows.len() / 8 * 8
-    }
-
-    /// Eight rows' lane vectors to their eight sums, in [`super::row_dot`]'s tree.
-    ///
-    /// # Safety
-    /// The CPU must support AVX.
-    #[target_feature(enable = "avx")]
-    unsafe fn combine(v: &[__m256; 8]) -> __m256 {
-        // hadd(a, b) = [a0+a1, a2+a3, b0+b1, b2+b3 | a4+a5, a6+a7, b4+b5, b6+b7]
-        let h01 = _mm256_hadd_ps(v[0], v[1]);
-        let h23 = _mm256_hadd_ps(v[2], v[3]);
-        let h45 = _mm256_hadd_ps(v[4], v[5]);
-        let h67 = _mm256_hadd_ps(v[6], v[7]);
-        // q = [r0:(p0+p1)+(p2+p3), r1, r2, r3 | r0:(p4+p5)+(p6+p7), r1, r2, r3]
-        let q0 = _mm256_hadd_ps(h01, h23);
-        let q1 = _mm256_hadd_ps(h45, h67);
-        let lo = _mm256_permute2f128_ps(q0, q1, 0x20);
-        let hi = _mm256_permute2f128_ps(q0, q1, 0x31);
-        _mm256_add_ps(lo, hi)
-    }
-}
+mod rows;
+pub use rows::{lane_sums, row_dots, row_mean_var, row_pair_dots};
 
 #[cfg(test)]
 thread_local! {
@@ -386,7 +93,8 @@ unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
 
 #[cfg(test)]
 mod tests {
-    use super::{baseline, lane_sum, lane_sums, row_dot, row_dots, row_pair_dots, vectorized};
+    use super::rows::{lane_sum, lane_sum_f64, row_dot};
+    use super::{baseline, lane_sums, row_dots, row_mean_var, row_pair_dots, vectorized};
     use crate::runtime::kernels::dense::dense_forward;
     use crate::runtime::kernels::fastmath;
     use crate::runtime::kernels::rnn::{
@@ -500,6 +208,35 @@ mod tests {
             !row_pair_dots(&[1.0; 8], &[1.0; 4], 4, &mut out),
             "b is short"
         );
+    }
+
+    #[test]
+    fn row_mean_var_follows_the_reference_order_on_every_path() {
+        let data = values(70, 30);
+        for len in 1..=70 {
+            let row = &data[..len];
+            let fast = row_mean_var(row);
+            let slow = baseline(|| row_mean_var(row));
+            let d = len as f64;
+            let mean = lane_sum_f64(row, f64::from) / d;
+            let var = lane_sum_f64(row, |x| (f64::from(x) - mean) * (f64::from(x) - mean)) / d;
+            for (got, want) in [fast, slow]
+                .into_iter()
+                .flat_map(|(m, v)| [(m, mean), (v, var)])
+            {
+                assert_eq!(got.to_bits(), want.to_bits(), "length {len}");
+            }
+            let naive = row.iter().map(|&x| f64::from(x)).sum::<f64>() / d;
+            assert!((fast.0 - naive).abs() < 1e-12, "length {len}");
+        }
+        // 0, 1, …, 63: mean 31.5, variance (64² − 1)/12 = 341.25, exact in f64.
+        let ramp: Vec<f32> = (0..64).map(|v| v as f32).collect();
+        let (mean, var) = row_mean_var(&ramp);
+        assert_eq!(
+            (mean.to_bits(), var.to_bits()),
+            (31.5f64.to_bits(), 341.25f64.to_bits())
+        );
+        assert!(row_mean_var(&[]).0.is_nan());
     }
 
     #[test]
