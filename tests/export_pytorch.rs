@@ -71,11 +71,43 @@ fn export(spec: &str, dir: &Path) {
     );
 }
 
-fn tmp(name: &str) -> PathBuf {
+/// A fresh folder under the system's temporary folder, removed when the test that made it
+/// passes (kept when it fails, to look at).
+fn tmp(name: &str) -> TmpDir {
     let d = std::env::temp_dir().join(format!("modelc-torch-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TmpDir(d)
+}
+
+/// A folder of [`tmp`]; used as a `Path`.
+struct TmpDir(PathBuf);
+
+impl std::ops::Deref for TmpDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TmpDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl AsRef<Path> for TmpDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 #[test]
