@@ -42,24 +42,139 @@ use super::isa::Isa;
 /// Returns `false`, touching nothing, when the CPU lacks AVX2 + FMA or the lengths disagree.
 pub fn lstm_cell(z: &[f32], addend: &[f32], c: &mut [f32], h: &mut [f32]) -> bool {
     let u = c.len();
-    if u == 0 || h.len() != u || z.len() != 4 * u || addend.len() != 4 * u || !available() {
+    lstm_cells(StepCells {
+        units: u,
+        z,
+        addend: Addend::Shared(addend),
+        c,
+        h: Rows::packed(h, u),
+        out: None,
+    })
+}
+
+/// Rows of a buffer at a fixed distance: row `s` is `data[offset + s·stride..][..len]`.
+pub struct Rows<'a> {
+    pub data: &'a mut [f32],
+    pub offset: usize,
+    pub stride: usize,
+}
+
+impl<'a> Rows<'a> {
+    /// Rows of `len` one after another from the start of `data`.
+    pub fn packed(data: &'a mut [f32], len: usize) -> Rows<'a> {
+        Rows {
+            data,
+            offset: 0,
+            stride: len,
+        }
+    }
+
+    /// Whether `rows` rows of `len` lie inside `data` without overlapping (checked
+    /// arithmetic).
+    fn fit(&self, rows: usize, len: usize) -> bool {
+        rows == 0
+            || (self.stride >= len
+                && (rows - 1)
+                    .checked_mul(self.stride)
+                    .and_then(|last| last.checked_add(self.offset))
+                    .and_then(|last| last.checked_add(len))
+                    .is_some_and(|end| end <= self.data.len()))
+    }
+}
+
+/// What a step's cells add to their `z`: one vector for every row (the bias), or per row a
+/// row of a table (a token's projection row, bias inside): row `s` takes row
+/// `index[first + s·stride]` of `table`.
+pub enum Addend<'a> {
+    Shared(&'a [f32]),
+    Table {
+        table: &'a [f32],
+        index: &'a [usize],
+        first: usize,
+        stride: usize,
+    },
+}
+
+/// One timestep of inference cells over a batch's rows: `z` holds each row's `4U` gate sums
+/// one after another, `c` each row's `U` cell state (updated in place), `h` receives `h_t`,
+/// and so does `out` when given (the layer's output rows).
+pub struct StepCells<'a> {
+    pub units: usize,
+    pub z: &'a [f32],
+    pub addend: Addend<'a>,
+    pub c: &'a mut [f32],
+    pub h: Rows<'a>,
+    pub out: Option<Rows<'a>>,
+}
+
+/// [`lstm_cell`] for every row of a step in one call (the constants are set up once, and one
+/// row's work overlaps the next's). `false`, touching nothing, without AVX2 + FMA or when
+/// the lengths disagree, a table row lies outside its table, or `h` and `out` rows overlap.
+pub fn lstm_cells(step: StepCells<'_>) -> bool {
+    let u = step.units;
+    let gu = 4 * u;
+    let n = step.c.len() / u.max(1);
+    let addend_fits = match &step.addend {
+        Addend::Shared(bias) => bias.len() == gu,
+        Addend::Table {
+            table,
+            index,
+            first,
+            stride,
+        } => (0..n).all(|s| {
+            s.checked_mul(*stride)
+                .and_then(|at| at.checked_add(*first))
+                .and_then(|at| index.get(at))
+                .and_then(|&row| row.checked_add(1)?.checked_mul(gu))
+                .is_some_and(|end| end <= table.len())
+        }),
+    };
+    if u == 0
+        || step.c.len() != n * u
+        || step.z.len() != n * gu
+        || !addend_fits
+        || !step.h.fit(n, u)
+        || !step.out.as_ref().is_none_or(|o| o.fit(n, u))
+        || !available()
+    {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
     {
-        let cell = c.as_mut_ptr();
-        let p = cell::CellPtrs {
-            pre_a: z.as_ptr(),
-            pre_b: addend.as_ptr(),
-            c_prev: cell,
-            cell,
-            c_next: std::ptr::null_mut(),
-            gates: std::ptr::null_mut(),
-            h: h.as_mut_ptr(),
+        let (addend, addend_index, index_stride) = match step.addend {
+            Addend::Shared(bias) => (bias.as_ptr(), std::ptr::null(), 0),
+            Addend::Table {
+                table,
+                index,
+                first,
+                stride,
+            } => (table.as_ptr(), index[first..].as_ptr(), stride),
         };
-        // SAFETY: AVX2 and FMA are present (`available`); the lengths were checked above, and
-        // `c` is both `c_prev` and `cell`, the one aliasing `CellPtrs` allows.
-        unsafe { run_cell(p, u) };
+        let (out, out_stride) = match step.out {
+            Some(o) => (o.data[o.offset..].as_mut_ptr(), o.stride),
+            None => (std::ptr::null_mut(), 0),
+        };
+        let p = cell::RowPtrs {
+            rows: n,
+            z: step.z.as_ptr(),
+            addend,
+            addend_index,
+            index_stride,
+            c: step.c.as_mut_ptr(),
+            h: step.h.data[step.h.offset..].as_mut_ptr(),
+            h_stride: step.h.stride,
+            out,
+            out_stride,
+        };
+        // SAFETY: AVX2 and FMA are present (`available`); every row's range was checked
+        // above (`fit`, the table rows, the lengths); `h`, `out`, `c` and `z` are separate
+        // borrows, and `fit` keeps rows within each apart (stride ≥ u).
+        unsafe {
+            match Isa::current() {
+                Isa::Avx512 => cell::lstm_cells_avx512(p, u),
+                Isa::Avx2 => cell::lstm_cells_avx2(p, u),
+            }
+        }
         return true;
     }
     #[allow(unreachable_code)]
@@ -111,6 +226,7 @@ pub fn lstm_cell_train(step: TrainCell<'_>) -> bool {
                 .map_or(std::ptr::null_mut(), <[f32]>::as_mut_ptr),
             gates: step.gates.as_mut_ptr(),
             h: step.h.as_mut_ptr(),
+            h_copy: std::ptr::null_mut(),
         };
         // SAFETY: AVX2 and FMA are present; the lengths were checked above; the slices are
         // separate borrows, so nothing aliases.

@@ -5,7 +5,7 @@
 //! `[W; U]` (`(F+U) × 4U`) in one GEMM (a longer sum per tile than two products, and no
 //! `X·W` array for every timestep), then one fused pass per sample adds the bias, applies the
 //! gate activations, updates `c` and writes `h` both into the next step's left-hand rows and
-//! into the output; that pass is [`simd_act::lstm_cell`] (AVX2 + FMA intrinsics) where the CPU
+//! into the output; that pass is [`simd_act::lstm_cells`] (AVX2 + FMA intrinsics) where the CPU
 //! has them, else [`gates`] (portable fastmath). The weights are packed once per call into
 //! panels as wide as the GEMM's tile ([`Panels`]) for the step's product. Keras semantics and gate order
 //! (i, f, c, o) as in [`super::lstm`]; the sums are taken in another order than the training
@@ -25,7 +25,7 @@ use crate::runtime::kernels::error::{expect_shape, shape_err, KernelResult};
 use crate::runtime::kernels::fastmath;
 use crate::runtime::kernels::linalg::{ensure_len, flat, flat_mut, gemm, mat, mat_mut};
 use crate::runtime::kernels::panels::Panels;
-use crate::runtime::kernels::simd_act;
+use crate::runtime::kernels::simd_act::{self, Addend, Rows, StepCells};
 use crate::runtime::kernels::simd_train::vectorized;
 
 /// Where a step's input-side gate sums come from.
@@ -205,39 +205,91 @@ fn steps(
             gemm(OP, 1.0, &a, weights, 0.0, &mut z)?;
         }
         let z = &scratch.z[..n * gu];
-        vectorized(
-            #[inline(always)]
-            || {
-                for s in 0..n {
-                    let h = &mut lhs[s * width + f..(s + 1) * width];
-                    let c = &mut cell[s * u..(s + 1) * u];
-                    let addend = match input {
-                        Input::Features { bias, .. } => bias,
-                        Input::Tokens { rows, projection } => {
-                            let r = rows[s * t + step];
-                            &projection[r * gu..(r + 1) * gu]
-                        }
-                    };
-                    let zs = &z[s * gu..(s + 1) * gu];
-                    if !simd_act::lstm_cell(zs, addend, c, h) {
-                        gates(zs, addend, c, h);
+        let write_out = return_sequences || step + 1 == t;
+        let out_rows = write_out.then(|| Rows {
+            data: &mut *outs,
+            offset: if return_sequences { step * u } else { 0 },
+            stride: if return_sequences { t * u } else { u },
+        });
+        let cells = StepCells {
+            units: u,
+            z,
+            addend: match input {
+                Input::Features { bias, .. } => Addend::Shared(bias),
+                Input::Tokens { rows, projection } => Addend::Table {
+                    table: projection,
+                    index: rows,
+                    first: step,
+                    stride: t,
+                },
+            },
+            c: &mut *cell,
+            h: Rows {
+                data: &mut *lhs,
+                offset: f,
+                stride: width,
+            },
+            out: out_rows,
+        };
+        if !simd_act::lstm_cells(cells) {
+            portable_cells(
+                input,
+                (n, t, u),
+                step,
+                z,
+                cell,
+                lhs,
+                write_out.then_some(&mut *outs),
+                return_sequences,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A step's cells where [`simd_act::lstm_cells`] does not run: [`gates`] per sample, `h`
+/// into the sample's left-hand row and, when `outs` is given, into its output row.
+#[allow(clippy::too_many_arguments)]
+fn portable_cells(
+    input: Input<'_>,
+    (n, t, u): (usize, usize, usize),
+    step: usize,
+    z: &[f32],
+    cell: &mut [f32],
+    lhs: &mut [f32],
+    mut outs: Option<&mut [f32]>,
+    return_sequences: bool,
+) {
+    let width = input.features() + u;
+    let gu = 4 * u;
+    vectorized(
+        #[inline(always)]
+        || {
+            for s in 0..n {
+                let h = &mut lhs[s * width + width - u..(s + 1) * width];
+                let c = &mut cell[s * u..(s + 1) * u];
+                let addend = match input {
+                    Input::Features { bias, .. } => bias,
+                    Input::Tokens { rows, projection } => {
+                        let r = rows[s * t + step];
+                        &projection[r * gu..(r + 1) * gu]
                     }
+                };
+                gates(&z[s * gu..(s + 1) * gu], addend, c, h);
+                if let Some(outs) = outs.as_deref_mut() {
                     let at = if return_sequences {
                         (s * t + step) * u
                     } else {
                         s * u
                     };
-                    if return_sequences || step + 1 == t {
-                        outs[at..at + u].copy_from_slice(h);
-                    }
+                    outs[at..at + u].copy_from_slice(h);
                 }
-            },
-        );
-    }
-    Ok(())
+            }
+        },
+    );
 }
 
-/// One sample's step where [`simd_act::lstm_cell`] does not run (no AVX2 + FMA; the same
+/// One sample's step where [`simd_act::lstm_cells`] does not run (no AVX2 + FMA; the same
 /// function to f32 rounding): `i, f, o = σ(z + b)`, `g = tanh(z + b)` per block,
 /// `c ← f⊙c + i⊙g`, `h ← o⊙tanh(c)`; `b` is the bias, or a token's projection row (which
 /// holds it).

@@ -150,7 +150,8 @@ unsafe fn tanh_m<V: Lanes>(k: &Consts<V>, x: V) -> V {
 /// Where one sample's cell reads and writes (gate blocks `u` apart): the pre-activations
 /// are `pre_a + pre_b`; `c_t` goes to `cell` (then, in training, `tanh(c_t)` over it) and
 /// to `c_next` when not null; the activated gates to `gates` when not null (training),
-/// else the output gate waits in `h` between the passes (inference).
+/// else the output gate waits in `h` between the passes (inference), and `h_t` also goes
+/// to `h_copy` when not null (inference only).
 #[derive(Clone, Copy)]
 pub(super) struct CellPtrs {
     pub pre_a: *const f32,
@@ -160,6 +161,25 @@ pub(super) struct CellPtrs {
     pub c_next: *mut f32,
     pub gates: *mut f32,
     pub h: *mut f32,
+    pub h_copy: *mut f32,
+}
+
+/// A step's inference cells for `rows` samples: row `s` reads `z + s·4u` and its addend
+/// (`addend`, or when `addend_index` is not null row `addend_index[s·index_stride]` of the
+/// table at `addend`, rows `4u` long), updates `c + s·u` in place,
+/// and writes `h_t` at `h + s·h_stride` and, when `out` is not null, at `out + s·out_stride`.
+#[derive(Clone, Copy)]
+pub(super) struct RowPtrs {
+    pub rows: usize,
+    pub z: *const f32,
+    pub addend: *const f32,
+    pub addend_index: *const usize,
+    pub index_stride: usize,
+    pub c: *mut f32,
+    pub h: *mut f32,
+    pub h_stride: usize,
+    pub out: *mut f32,
+    pub out_stride: usize,
 }
 
 /// One sample's cell step over `u` units, `V::WIDTH` at a time; the last `u mod WIDTH` run
@@ -213,10 +233,14 @@ unsafe fn lstm_cell<V: Lanes>(p: CellPtrs, u: usize) {
                 g.as_mut_ptr()
             },
             h: h.as_mut_ptr(),
+            h_copy: std::ptr::null_mut(),
         };
         cell_pass(&k, padded, w, w);
         std::ptr::copy_nonoverlapping(cell.as_ptr(), p.cell.add(whole), rest);
         std::ptr::copy_nonoverlapping(h.as_ptr(), p.h.add(whole), rest);
+        if !p.h_copy.is_null() {
+            std::ptr::copy_nonoverlapping(h.as_ptr(), p.h_copy.add(whole), rest);
+        }
         if !p.c_next.is_null() {
             std::ptr::copy_nonoverlapping(next.as_ptr(), p.c_next.add(whole), rest);
         }
@@ -303,7 +327,11 @@ unsafe fn infer_passes<V: Lanes>(
         for j in (0..count).step_by(V::WIDTH) {
             let (cn, cd) = tanh_fraction(k, V::load(p.cell.add(j)));
             let output = V::load(p.h.add(j));
-            cn.div(output.mul(cd)).store(p.h.add(j));
+            let h = cn.div(output.mul(cd));
+            h.store(p.h.add(j));
+            if !p.h_copy.is_null() {
+                h.store(p.h_copy.add(j));
+            }
         }
     }
 }
@@ -326,6 +354,66 @@ pub(super) unsafe fn lstm_cell_avx2(p: CellPtrs, u: usize) {
 pub(super) unsafe fn lstm_cell_avx512(p: CellPtrs, u: usize) {
     // SAFETY: forwarded from the caller.
     unsafe { lstm_cell::<__m512>(p, u) }
+}
+
+/// The inference cells of a step's rows (see [`RowPtrs`]), each as [`lstm_cell`] would run
+/// it alone: one call per step, so the constants are broadcast once and one row's last pass
+/// overlaps the next row's first.
+///
+/// # Safety
+/// The CPU supports `V`'s instructions; for every row `s < rows`, `z + s·4u` and its addend
+/// (and its index entry) are valid for `4u` elements, `c + s·u`, `h + s·h_stride` and (when not null)
+/// `out + s·out_stride` for `u`, none of the written ranges overlapping another or a read
+/// one.
+#[inline(always)]
+unsafe fn lstm_cells<V: Lanes>(p: RowPtrs, u: usize) {
+    // SAFETY: the caller's guarantees, row by row.
+    unsafe {
+        for s in 0..p.rows {
+            let addend = if p.addend_index.is_null() {
+                p.addend
+            } else {
+                p.addend
+                    .add(*p.addend_index.add(s * p.index_stride) * 4 * u)
+            };
+            let cell = p.c.add(s * u);
+            let row = CellPtrs {
+                pre_a: p.z.add(s * 4 * u),
+                pre_b: addend,
+                c_prev: cell,
+                cell,
+                c_next: std::ptr::null_mut(),
+                gates: std::ptr::null_mut(),
+                h: p.h.add(s * p.h_stride),
+                h_copy: if p.out.is_null() {
+                    p.out
+                } else {
+                    p.out.add(s * p.out_stride)
+                },
+            };
+            lstm_cell::<V>(row, u);
+        }
+    }
+}
+
+/// [`lstm_cells`] on 8-lane vectors.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; the rest as [`lstm_cells`].
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn lstm_cells_avx2(p: RowPtrs, u: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe { lstm_cells::<__m256>(p, u) }
+}
+
+/// [`lstm_cells`] on 16-lane vectors.
+///
+/// # Safety
+/// The CPU supports AVX-512F; the rest as [`lstm_cells`].
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn lstm_cells_avx512(p: RowPtrs, u: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe { lstm_cells::<__m512>(p, u) }
 }
 
 /// Sigmoid over `s` and tanh over `t` in place, 8 lanes at a time, the last chunk padded
