@@ -6,14 +6,18 @@
 # Usage (from the project root): benches/ab.sh OLD NEW ROUNDS SPEC BATCH infer|train [THREADS]
 #   e.g. cp target/release/modelc /tmp/modelc-old; (change, cargo build --release)
 #        benches/ab.sh /tmp/modelc-old target/release/modelc 9 specs/seed_cnn.model 64 infer
+# ITERATIONS=N sets `modelc bench --iterations` (default 20); runs of a few tenths of a
+# second are steadier on a shared host than the default's tens of milliseconds.
 set -euo pipefail
 if [ $# -lt 6 ]; then
-    sed -n '2,8p' "$0" >&2
+    sed -n '2,10p' "$0" >&2
     exit 2
 fi
 old=$1 new=$2 rounds=$3 spec=$4 batch=$5 mode=$6 threads=${7:-2}
+iterations=${ITERATIONS:-20}
 rate() {
-    "$1" bench "$spec" --batch "$batch" --mode "$mode" --threads "$threads" --format json |
+    "$1" bench "$spec" --batch "$batch" --mode "$mode" --threads "$threads" \
+        --iterations "$iterations" --format json |
         python3 -c "import json, sys; print(json.load(sys.stdin)['samples_per_sec'])"
 }
 for _ in $(seq "$rounds"); do
