@@ -3,7 +3,7 @@
 //! `x: [..., D]`, `γ, β: [D]`. Per row: `x̂ = (x − μ)/√(σ² + ε)` (biased variance), `y = γx̂ + β`.
 //! Backward per row with `g = dy·γ`: `dx = inv_std/D · (D·g − Σg − x̂·Σ(g·x̂))`,
 //! `dγ = Σ_rows dy·x̂`, `dβ = Σ_rows dy` (all overwritten). Row sums use f64, in eight
-//! partial sums of a fixed order (`lane_sum`), so they do not wait on one chain of adds.
+//! partial sums of a fixed order (`simd_train::lane_sum3_f64`), so they do not wait on one chain of adds.
 //!
 //! Threading: large calls split their rows between the current rayon pool's threads (each row
 //! computed exactly as unsplit); `dγ` and `dβ` are summed over the rows in order afterwards, so
@@ -13,45 +13,11 @@ use ndarray::{ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD};
 
 use super::error::{expect_shape, param_err, shape_err, KernelResult};
 use super::linalg::{flat, flat_mut, may_split};
-use super::simd_train::vectorized;
+use super::simd_train::{lane_sum3_f64, vectorized};
 
 const OP: &str = "layer_norm";
 
-/// Partial sums per row reduction: independent chains instead of one (a single f64 chain
-/// waits on each add's latency).
-const LANES: usize = 8;
-
-/// `Σ_k term(a[k], b[k], c[k])` for `k` below the shortest length (callers pass equal ones), in a
-/// fixed order: term `k` goes to partial sum `k mod 8` of the first `8·⌊len/8⌋` terms (each
-/// partial in order of `k`), the partials combine as `((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7))`,
-/// then the remaining terms are added in order. The whole chunks go by `chunks_exact` (indexing by
-/// `k` kept the loop scalar).
-#[allow(clippy::inline_always)]
-#[inline(always)]
-fn lane_sum(a: &[f32], b: &[f32], c: &[f32], term: impl Fn(f32, f32, f32) -> f64) -> f64 {
-    let n = a.len().min(b.len()).min(c.len());
-    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
-    let mut sums = [0f64; LANES];
-    let (ac, bc, cc) = (
-        a.chunks_exact(LANES),
-        b.chunks_exact(LANES),
-        c.chunks_exact(LANES),
-    );
-    let tails = (ac.remainder(), bc.remainder(), cc.remainder());
-    for ((x, y), z) in ac.zip(bc).zip(cc) {
-        for (l, sum) in sums.iter_mut().enumerate() {
-            *sum += term(x[l], y[l], z[l]);
-        }
-    }
-    let mut total =
-        ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7]));
-    for ((&x, &y), &z) in tails.0.iter().zip(tails.1).zip(tails.2) {
-        total += term(x, y, z);
-    }
-    total
-}
-
-/// A row's mean and `1/√(σ² + ε)`, both summed in f64 in [`lane_sum`]'s order
+/// A row's mean and `1/√(σ² + ε)`, both summed in f64 in [`lane_sum3_f64`]'s order
 /// (`simd_train::row_mean_var`, which keeps the eight partial sums in vector registers).
 #[allow(clippy::inline_always)]
 #[inline(always)]
@@ -187,8 +153,9 @@ pub fn layer_norm_backward(
                     *row_st = (mean, inv);
                     let xhat = |x: f32| f64::from((x - mean) * inv);
                     let g = |dy: f32, gamma: f32| f64::from(dy * gamma);
-                    let sum_g = lane_sum(gr, gamma_s, xr, |dy, gamma, _| g(dy, gamma));
-                    let sum_gx = lane_sum(gr, gamma_s, xr, |dy, gamma, x| g(dy, gamma) * xhat(x));
+                    let sum_g = lane_sum3_f64(gr, gamma_s, xr, |dy, gamma, _| g(dy, gamma));
+                    let sum_gx =
+                        lane_sum3_f64(gr, gamma_s, xr, |dy, gamma, x| g(dy, gamma) * xhat(x));
                     let n = d as f64;
                     let scale = f64::from(inv) / n;
                     for (((out, &dy), &gamma), &x) in dr.iter_mut().zip(gr).zip(gamma_s).zip(xr) {

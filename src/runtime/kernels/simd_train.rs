@@ -45,7 +45,7 @@ pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
 }
 
 mod rows;
-pub use rows::{lane_sums, row_dots, row_mean_var, row_pair_dots};
+pub use rows::{lane_sum3_f64, lane_sums, row_dots, row_mean_var, row_pair_dots, LANE_SUMS_WIDTH};
 
 #[cfg(test)]
 thread_local! {

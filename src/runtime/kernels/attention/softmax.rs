@@ -45,7 +45,7 @@ pub(crate) fn softmax_rows(s: &mut [f32], tq: usize, tv: usize, causal: bool) {
 /// Rows per block of [`softmax_rows`].
 const BLOCK: usize = 8;
 
-/// Lanes of the partial maxima and sums.
+/// Lanes of the partial maxima.
 const LANES: usize = 8;
 
 /// A row's maximum: eight-lane maxima over the whole chunks, folded into the maximum of the
@@ -98,7 +98,11 @@ fn block_sums(
     }
     simd_train::lane_sums(&parts[..n], &mut sums[..n]);
     for (sum, part) in sums.iter_mut().zip(&parts[..n]) {
-        let tail: f32 = part.chunks_exact(LANES).remainder().iter().sum();
+        let tail: f32 = part
+            .chunks_exact(simd_train::LANE_SUMS_WIDTH)
+            .remainder()
+            .iter()
+            .sum();
         *sum += tail;
     }
     sums

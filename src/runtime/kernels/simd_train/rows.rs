@@ -122,25 +122,41 @@ pub fn row_mean_var(row: &[f32]) -> (f64, f64) {
     (mean, var)
 }
 
-/// `Σ term(row[k])` in f64: term `k` goes to partial sum `k mod 8` of the whole chunks of
-/// eight (each partial in order of `k`, from 0), the partials combine as
-/// `((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7))`, then the tail's terms are added in order.
+/// `Σ term(row[k])` in f64, in [`lane_sum3_f64`]'s order.
 #[inline]
 pub(super) fn lane_sum_f64(row: &[f32], term: impl Fn(f32) -> f64) -> f64 {
+    lane_sum3_f64(row, row, row, |x, _, _| term(x))
+}
+
+/// `Σ_k term(a[k], b[k], c[k])` in f64 for `k` below the shortest length (callers pass equal
+/// ones), in the one order every f64 row sum here uses: term `k` goes to partial sum `k mod 8`
+/// of the whole chunks of eight (each partial in order of `k`, from 0), the partials combine as
+/// `((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7))`, then the tail's terms are added in order. Eight
+/// chains instead of one, so the adds do not wait on each other's latency; the chunks go by
+/// `chunks_exact` (indexing by `k` kept the loop scalar). Inlined, so it vectorizes for the
+/// caller's target features.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+pub fn lane_sum3_f64(a: &[f32], b: &[f32], c: &[f32], term: impl Fn(f32, f32, f32) -> f64) -> f64 {
+    let n = a.len().min(b.len()).min(c.len());
+    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
     let mut p = [0f64; 8];
-    let chunks = row.chunks_exact(8);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for l in 0..8 {
-            p[l] += term(c[l]);
+    let (ac, bc, cc) = (a.chunks_exact(8), b.chunks_exact(8), c.chunks_exact(8));
+    let tails = (ac.remainder(), bc.remainder(), cc.remainder());
+    for ((x, y), z) in ac.zip(bc).zip(cc) {
+        for (l, sum) in p.iter_mut().enumerate() {
+            *sum += term(x[l], y[l], z[l]);
         }
     }
     let mut total = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
-    for &x in tail {
-        total += term(x);
+    for ((&x, &y), &z) in tails.0.iter().zip(tails.1).zip(tails.2) {
+        total += term(x, y, z);
     }
     total
 }
+
+/// The chunk width of [`lane_sums`]: the tail it leaves to its caller is `len mod LANE_SUMS_WIDTH`.
+pub const LANE_SUMS_WIDTH: usize = 8;
 
 /// Each row's sum over its whole chunks of eight, into `out` (`out.len() == rows.len()`, else
 /// `false` and nothing written): lane `l` sums `row[8j+l]` over `j` in order (starting from
@@ -171,8 +187,8 @@ pub fn lane_sums(rows: &[&[f32]], out: &mut [f32]) -> bool {
 /// One row of [`lane_sums`], the reference order.
 #[inline]
 pub(super) fn lane_sum(row: &[f32]) -> f32 {
-    let mut p = [0.0f32; 8];
-    for c in row.chunks_exact(8) {
+    let mut p = [0.0f32; LANE_SUMS_WIDTH];
+    for c in row.chunks_exact(LANE_SUMS_WIDTH) {
         for l in 0..8 {
             p[l] += c[l];
         }
