@@ -237,6 +237,68 @@ pub fn lstm_cell_train(step: TrainCell<'_>) -> bool {
     false
 }
 
+/// One timestep `t` of the training forward over a batch's rows, in the RNN cache's layout:
+/// `xw`, `gates` `[N, T, 4U]`; `c`, `tanh_c` `[N, T, U]` (`c` holds `c_{t−1}` at step `t`,
+/// and receives `c_t` at step `t + 1` when that exists); `zrec` `[N, 4U]`; `h` `[N, U]`.
+pub struct TrainStep<'a> {
+    pub units: usize,
+    pub steps: usize,
+    pub t: usize,
+    pub xw: &'a [f32],
+    pub zrec: &'a [f32],
+    pub c: &'a mut [f32],
+    pub gates: &'a mut [f32],
+    pub tanh_c: &'a mut [f32],
+    pub h: &'a mut [f32],
+}
+
+/// [`lstm_cell_train`] for every row of a step in one call; `false`, touching nothing,
+/// without AVX2 + FMA or when a length disagrees with the layout.
+pub fn lstm_cells_train(step: TrainStep<'_>) -> bool {
+    let (u, steps) = (step.units, step.steps);
+    let n = step.h.len() / u.max(1);
+    let per_step = |len: usize| n.checked_mul(steps).and_then(|r| r.checked_mul(len));
+    let fits = |buf: usize, len: usize| per_step(len) == Some(buf);
+    if u == 0
+        || step.t >= steps
+        || step.h.len() != n * u
+        || step.zrec.len() != n * 4 * u
+        || !fits(step.xw.len(), 4 * u)
+        || !fits(step.gates.len(), 4 * u)
+        || !fits(step.c.len(), u)
+        || !fits(step.tanh_c.len(), u)
+        || !available()
+    {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let p = cell::TrainRowPtrs {
+            rows: n,
+            steps,
+            t: step.t,
+            xw: step.xw.as_ptr(),
+            zrec: step.zrec.as_ptr(),
+            c: step.c.as_mut_ptr(),
+            gates: step.gates.as_mut_ptr(),
+            tanh_c: step.tanh_c.as_mut_ptr(),
+            h: step.h.as_mut_ptr(),
+        };
+        // SAFETY: AVX2 and FMA are present; every buffer's length is the layout's (checked
+        // above), so each row's ranges lie inside; the buffers are separate borrows, and
+        // within `c` row `s` reads `c_{t−1}` and writes `c_t` of its own sequence only.
+        unsafe {
+            match Isa::current() {
+                Isa::Avx512 => cell::lstm_cells_avx512(p, u),
+                Isa::Avx2 => cell::lstm_cells_avx2(p, u),
+            }
+        }
+        return true;
+    }
+    #[allow(unreachable_code)]
+    false
+}
+
 /// Whether [`lstm_cell`] runs here (AVX2 + FMA detected at run time).
 pub fn available() -> bool {
     #[cfg(test)]
@@ -288,5 +350,7 @@ mod cell;
 #[cfg(target_arch = "x86_64")]
 mod lanes;
 
+#[cfg(test)]
+mod step_tests;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! `c_t = f⊙c_{t−1} + i⊙g`, `h_t = o⊙tanh(c_t)`. `gates` keeps the activated i, f, g, o;
 //! `aux` keeps `tanh(c_t)`; `c_prev` keeps `c_{t−1}`.
 //!
-//! The forward cell is [`simd_act::lstm_cell_train`] (AVX2 + FMA intrinsics) where the CPU
+//! The forward cell is [`simd_act::lstm_cells_train`] (AVX2 + FMA intrinsics) where the CPU
 //! has them; otherwise, and for backward, each loop runs over contiguous slices with
 //! [`fastmath`] activations, so it vectorizes; the step functions run under [`vectorized`]
 //! (AVX2 when the CPU has it, same bits as the baseline build). The two forward cells compute
@@ -42,22 +42,31 @@ pub(super) fn forward_step(c: &mut RnnCache, d: &RnnDims, t: usize) {
 #[inline(always)]
 fn forward_step_body(c: &mut RnnCache, d: &RnnDims, t: usize) {
     let u = d.u;
+    let (cells, per_gate) = (d.n * d.t * u, d.n * d.t * 4 * u);
+    let fused = c.xw.len() >= per_gate
+        && c.gates.len() >= per_gate
+        && c.c_prev.len() >= cells
+        && c.aux.len() >= cells
+        && c.zrec.len() >= d.n * 4 * u
+        && c.h_new.len() >= d.n * u
+        && simd_act::lstm_cells_train(simd_act::TrainStep {
+            units: u,
+            steps: d.t,
+            t,
+            xw: &c.xw[..per_gate],
+            zrec: &c.zrec[..d.n * 4 * u],
+            c: &mut c.c_prev[..cells],
+            gates: &mut c.gates[..per_gate],
+            tanh_c: &mut c.aux[..cells],
+            h: &mut c.h_new[..d.n * u],
+        });
+    if fused {
+        return;
+    }
     for n in 0..d.n {
         let row = (n * d.t + t) * u;
         let grow = (n * d.t + t) * 4 * u;
         let (c_prev, c_next) = c.c_prev[row..].split_at_mut(u);
-        let fused = simd_act::lstm_cell_train(simd_act::TrainCell {
-            xw: &c.xw[grow..grow + 4 * u],
-            zrec: &c.zrec[n * 4 * u..(n + 1) * 4 * u],
-            c_prev,
-            gates: &mut c.gates[grow..grow + 4 * u],
-            c_next: (t + 1 < d.t).then(|| &mut c_next[..u]),
-            tanh_c: &mut c.aux[row..row + u],
-            h: &mut c.h_new[n * u..(n + 1) * u],
-        });
-        if fused {
-            continue;
-        }
         cell_forward(
             &c.xw[grow..grow + 4 * u],
             &c.zrec[n * 4 * u..(n + 1) * 4 * u],

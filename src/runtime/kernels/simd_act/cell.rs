@@ -1,6 +1,6 @@
 //! The LSTM cell's arithmetic, written once over [`Lanes`] and compiled at two widths by the
 //! entry points at the bottom: [`lstm_cell_avx2`] (8 lanes) and [`lstm_cell_avx512`]
-//! (16 lanes). Lane by lane both run the same operations in the same order (the parent
+//! (16 lanes); `cell/rows.rs` runs a step's rows through it in one call. Lane by lane both run the same operations in the same order (the parent
 //! module's doc gives the algorithm), so they give the same bits.
 //!
 //! Everything here but the entry points is `#[inline(always)]`, so it compiles inside the
@@ -11,6 +11,9 @@
 use std::arch::x86_64::{__m256, __m512};
 
 use super::lanes::Lanes;
+
+mod rows;
+pub(super) use rows::{lstm_cells_avx2, lstm_cells_avx512, RowPtrs, TrainRowPtrs};
 
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
 /// `ln 2` split so that `n·LN2_HI` is exact for `|n| < 2¹²`.
@@ -162,24 +165,6 @@ pub(super) struct CellPtrs {
     pub gates: *mut f32,
     pub h: *mut f32,
     pub h_copy: *mut f32,
-}
-
-/// A step's inference cells for `rows` samples: row `s` reads `z + s·4u` and its addend
-/// (`addend`, or when `addend_index` is not null row `addend_index[s·index_stride]` of the
-/// table at `addend`, rows `4u` long), updates `c + s·u` in place,
-/// and writes `h_t` at `h + s·h_stride` and, when `out` is not null, at `out + s·out_stride`.
-#[derive(Clone, Copy)]
-pub(super) struct RowPtrs {
-    pub rows: usize,
-    pub z: *const f32,
-    pub addend: *const f32,
-    pub addend_index: *const usize,
-    pub index_stride: usize,
-    pub c: *mut f32,
-    pub h: *mut f32,
-    pub h_stride: usize,
-    pub out: *mut f32,
-    pub out_stride: usize,
 }
 
 /// One sample's cell step over `u` units, `V::WIDTH` at a time; the last `u mod WIDTH` run
@@ -354,66 +339,6 @@ pub(super) unsafe fn lstm_cell_avx2(p: CellPtrs, u: usize) {
 pub(super) unsafe fn lstm_cell_avx512(p: CellPtrs, u: usize) {
     // SAFETY: forwarded from the caller.
     unsafe { lstm_cell::<__m512>(p, u) }
-}
-
-/// The inference cells of a step's rows (see [`RowPtrs`]), each as [`lstm_cell`] would run
-/// it alone: one call per step, so the constants are broadcast once and one row's last pass
-/// overlaps the next row's first.
-///
-/// # Safety
-/// The CPU supports `V`'s instructions; for every row `s < rows`, `z + s·4u` and its addend
-/// (and its index entry) are valid for `4u` elements, `c + s·u`, `h + s·h_stride` and (when not null)
-/// `out + s·out_stride` for `u`, none of the written ranges overlapping another or a read
-/// one.
-#[inline(always)]
-unsafe fn lstm_cells<V: Lanes>(p: RowPtrs, u: usize) {
-    // SAFETY: the caller's guarantees, row by row.
-    unsafe {
-        for s in 0..p.rows {
-            let addend = if p.addend_index.is_null() {
-                p.addend
-            } else {
-                p.addend
-                    .add(*p.addend_index.add(s * p.index_stride) * 4 * u)
-            };
-            let cell = p.c.add(s * u);
-            let row = CellPtrs {
-                pre_a: p.z.add(s * 4 * u),
-                pre_b: addend,
-                c_prev: cell,
-                cell,
-                c_next: std::ptr::null_mut(),
-                gates: std::ptr::null_mut(),
-                h: p.h.add(s * p.h_stride),
-                h_copy: if p.out.is_null() {
-                    p.out
-                } else {
-                    p.out.add(s * p.out_stride)
-                },
-            };
-            lstm_cell::<V>(row, u);
-        }
-    }
-}
-
-/// [`lstm_cells`] on 8-lane vectors.
-///
-/// # Safety
-/// The CPU supports AVX2 and FMA; the rest as [`lstm_cells`].
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn lstm_cells_avx2(p: RowPtrs, u: usize) {
-    // SAFETY: forwarded from the caller.
-    unsafe { lstm_cells::<__m256>(p, u) }
-}
-
-/// [`lstm_cells`] on 16-lane vectors.
-///
-/// # Safety
-/// The CPU supports AVX-512F; the rest as [`lstm_cells`].
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn lstm_cells_avx512(p: RowPtrs, u: usize) {
-    // SAFETY: forwarded from the caller.
-    unsafe { lstm_cells::<__m512>(p, u) }
 }
 
 /// Sigmoid over `s` and tanh over `t` in place, 8 lanes at a time, the last chunk padded
