@@ -9,7 +9,9 @@
  * which the AMD kind lacks) from the answer. Threads inherit the faulting; exec resets it.
  *
  * glibc resolves its own string functions before any constructor runs, so memcpy and friends
- * keep their AVX-512 forms; everything chosen later sees AVX2.
+ * keep their AVX-512 forms; everything chosen later sees AVX2. A program that installs its
+ * own SIGSEGV handler and then runs CPUID dies of the fault (perf does): put such tools
+ * outside, e.g. `perf record -- benches/peers/avx2_only.sh modelc bench ...`.
  *
  * Build and use: benches/peers/avx2_only.sh COMMAND [ARGS...]
  */
