@@ -439,6 +439,30 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc[0] + tail
 }
 
+/// `dst ← srcᵀ` for a row-major `rows × cols` `src`: `dst` becomes the row-major
+/// `cols × rows` transpose (grown as [`ensure_len`] does, then cut to `rows·cols`). Sixteen
+/// rows of `src` at a time are read along their columns, so each write is a run of sixteen
+/// contiguous floats and each read line is used sixteen times while in cache. `false`,
+/// touching nothing, when `src` does not hold `rows × cols` values.
+pub(crate) fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) -> bool {
+    const BLOCK: usize = 16;
+    if rows.checked_mul(cols) != Some(src.len()) {
+        return false;
+    }
+    ensure_len(dst, src.len());
+    dst.truncate(src.len());
+    for r0 in (0..rows).step_by(BLOCK) {
+        let r1 = (r0 + BLOCK).min(rows);
+        let block = &src[r0 * cols..r1 * cols];
+        for (c, column) in dst.chunks_exact_mut(rows).enumerate() {
+            for (d, row) in column[r0..r1].iter_mut().zip(block.chunks_exact(cols)) {
+                *d = row[c];
+            }
+        }
+    }
+    true
+}
+
 /// Grows `buf` to at least `len` elements (never shrinks, so steady state allocates nothing).
 pub(crate) fn ensure_len(buf: &mut Vec<f32>, len: usize) {
     if buf.len() < len {

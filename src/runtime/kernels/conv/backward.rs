@@ -14,7 +14,7 @@ use ndarray::{ArrayView4, ArrayViewMut1, ArrayViewMut4};
 use super::forward::direct;
 use super::im2col::{col2im, im2col, pad_chunk, tap_offsets};
 use super::{dims4, Conv2dGeometry, Conv2dShape, ConvForward, ConvWorkspace, Padding2d, OP};
-use crate::runtime::kernels::error::{expect_shape, KernelResult};
+use crate::runtime::kernels::error::{expect_shape, shape_err, KernelResult};
 use crate::runtime::kernels::linalg::{
     self, column_sums, ensure_len, flat, flat_mut, gemm, mat, mat_mut,
 };
@@ -311,8 +311,10 @@ fn input_grad_sliced(
     let chunk_len = chunk * per_sample * patch;
     // kernelᵀ once per call (a row-major `[O, patch]` right-hand side for every chunk).
     let mut kt = std::mem::take(&mut ws.kernel_t);
-    kt.clear();
-    kt.extend((0..s.o).flat_map(|o| (0..patch).map(move |p| kernel[p * s.o + o])));
+    if !linalg::transpose_into(kernel, patch, s.o, &mut kt) {
+        ws.kernel_t = kt;
+        return Err(shape_err(OP, "kernel size is not patch × filters"));
+    }
     ensure_len(&mut ws.dcols, chunk_len * slices.len());
     let ktm = mat(OP, &kt, s.o, patch)?;
     let mut jobs = Vec::with_capacity(slices.len());

@@ -125,3 +125,25 @@ fn single_column_sums_match_f64() {
     column_sums(&[1.0, 2.0, 3.0, 10.0, 20.0, 30.0], 3, &mut out);
     assert_eq!(out, [11.0, 22.0, 33.0]);
 }
+
+/// `transpose_into` against the definition, for shapes on and off its 16-row blocks, reusing
+/// a longer buffer; a source of the wrong size is refused and leaves the buffer alone.
+#[test]
+fn transpose_into_gives_the_transpose() {
+    use crate::runtime::kernels::linalg::transpose_into;
+    let mut dst = vec![7.0f32; 1000];
+    for (rows, cols) in [(1, 1), (3, 5), (16, 4), (17, 33), (576, 3)] {
+        let src = values(rows * cols, (rows * cols) as u32);
+        assert!(transpose_into(&src, rows, cols, &mut dst));
+        assert_eq!(dst.len(), rows * cols);
+        for r in 0..rows {
+            for c in 0..cols {
+                assert_eq!(dst[c * rows + r].to_bits(), src[r * cols + c].to_bits());
+            }
+        }
+    }
+    let before = dst.clone();
+    assert!(!transpose_into(&[1.0; 5], 2, 3, &mut dst));
+    assert!(!transpose_into(&[1.0; 5], usize::MAX, 2, &mut dst));
+    assert_eq!(dst, before);
+}
