@@ -115,7 +115,8 @@ pub fn run(parts: usize, job: &(dyn Fn(usize) + Sync)) {
 }
 
 /// Tells this thread's pool workers, if they are spinning after a job, to park now: for a
-/// caller about to hand its cores to other threads (rayon's, for a batch's slices), which a
+/// caller about to hand its cores to other threads (rayon's, in the kernels that still split
+/// their samples with rayon: upsampling, transposed convolution), which a
 /// spinning worker would otherwise compete with for up to [`SPIN`]. Harmless anywhere: the
 /// next [`run`] wakes the workers as usual.
 pub fn rest() {

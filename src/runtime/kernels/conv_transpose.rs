@@ -112,6 +112,8 @@ pub fn conv_transpose_forward(
     if x_len == 0 || o_len == 0 {
         return Ok(());
     }
+    // Rayon's threads take the samples: the intra-op workers park instead of spinning.
+    crate::runtime::pool::rest();
     os.par_chunks_mut(o_len)
         .zip(xs.par_chunks(x_len))
         .for_each(|(o, xn)| {
@@ -173,6 +175,8 @@ pub fn conv_transpose_backward(
         return Ok(());
     }
     // dkernel[tap, f, :] = Σ over samples and pixel pairs of dy[op, f]·x[ip, :], one tap per job.
+    // Rayon's threads take the samples: the intra-op workers park instead of spinning.
+    crate::runtime::pool::rest();
     dks.par_chunks_mut(tap_len).enumerate().for_each(|(t, dk)| {
         let (a, b) = (t / s.kw, t % s.kw);
         for (xn, gn) in xs.chunks_exact(x_len).zip(gs.chunks_exact(o_len)) {
@@ -197,6 +201,8 @@ pub fn conv_transpose_backward(
     if let Some(mut dx) = dx {
         expect_shape(OP, "dx", dx.shape(), x.shape())?;
         let dxs = flat_mut(OP, "dx", &mut dx)?;
+        // Rayon's threads take the samples: the intra-op workers park instead of spinning.
+        crate::runtime::pool::rest();
         dxs.par_chunks_mut(x_len)
             .zip(gs.par_chunks(o_len))
             .for_each(|(d, gn)| {

@@ -90,21 +90,19 @@ pub fn batch_ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Runs one job per batch slice on the current rayon pool (a single job on this thread), each
-/// with its GEMMs kept on its thread ([`linalg::serial`]): how the batch-sliced kernels run.
+/// Runs one job per batch slice as the parts of one intra-op pool run ([`pool::try_run_each`];
+/// a single job on this thread), each with its GEMMs kept on its thread ([`linalg::serial`]):
+/// how the batch-sliced kernels run. The pool's workers spin for a while after a run, so the
+/// many slice sections of a training step do not each pay a sleeping thread's wake-up, as
+/// they did on rayon's workers.
+///
+/// [`pool::try_run_each`]: crate::runtime::pool::try_run_each
 pub(crate) fn run_slices<J: Send>(
     jobs: Vec<J>,
     f: impl Fn(J) -> KernelResult<()> + Sync,
 ) -> KernelResult<()> {
-    use rayon::prelude::*;
     let f = |j| linalg::serial(|| f(j));
-    if jobs.len() == 1 {
-        jobs.into_iter().try_for_each(f)
-    } else {
-        // This thread's intra-op workers would spin beside rayon's threads: park them.
-        crate::runtime::pool::rest();
-        jobs.into_par_iter().try_for_each(f)
-    }
+    crate::runtime::pool::try_run_each(jobs, f)
 }
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ pub fn upsample_forward(
         return Ok(());
     }
     let (rows, cols) = taps(h, w, size, bilinear);
+    // Rayon's threads take the samples: the intra-op workers park instead of spinning.
+    crate::runtime::pool::rest();
     os.par_chunks_mut(o_len)
         .zip(xs.par_chunks(x_len))
         .for_each(|(o, xn)| {
@@ -122,6 +124,8 @@ pub fn upsample_backward(
         return Ok(());
     }
     let (rows, cols) = taps(h, w, size, bilinear);
+    // Rayon's threads take the samples: the intra-op workers park instead of spinning.
+    crate::runtime::pool::rest();
     ds.par_chunks_mut(x_len)
         .zip(gs.par_chunks(o_len))
         .for_each(|(d, gn)| {

@@ -92,24 +92,17 @@ fn scale_by(y: &ArrayViewD<'_, f32>, dy: &mut ArrayViewMutD<'_, f32>, f: impl Fn
     }
 }
 
-/// Elements from which [`differentiate`] splits its work between the pool's threads.
-const PARALLEL_MIN_LEN: usize = 1 << 16;
-
 /// `dy ← dy ⊙ act'(pre)`, with the derivative computed from the output `y = act(pre)`.
-/// Large contiguous buffers are cut into one piece per thread (element-wise, so the same bits).
+/// Large contiguous buffers are cut into one piece per thread ([`crate::runtime::pool::zip_parts`];
+/// element-wise, so the same bits).
 pub(crate) fn differentiate(
     act: Activation,
     y: &ArrayViewD<'_, f32>,
     dy: &mut ArrayViewMutD<'_, f32>,
 ) {
-    let threads = rayon::current_num_threads();
     if let (Some(ys), Some(ds)) = (y.as_slice(), dy.as_slice_mut()) {
-        if ds.len() >= PARALLEL_MIN_LEN && threads > 1 && ys.len() == ds.len() {
-            use rayon::prelude::*;
-            let piece = ds.len().div_ceil(threads);
-            ds.par_chunks_mut(piece)
-                .zip(ys.par_chunks(piece))
-                .for_each(|(d, y)| differentiate_slices(act, y, d));
+        if ys.len() == ds.len() {
+            crate::runtime::pool::zip_parts(ds, ys, |d, y| differentiate_slices(act, y, d));
         } else {
             differentiate_slices(act, ys, ds);
         }
@@ -166,11 +159,12 @@ fn zip_in_place(ds: &mut [f32], ys: &[f32], f: impl Fn(f32, f32) -> f32) {
 mod tests {
     use ndarray::ArrayD;
 
-    use super::{differentiate, Activation, PARALLEL_MIN_LEN};
+    use super::{differentiate, Activation};
+    use crate::runtime::pool::ZIP_SPLIT_MIN;
 
     #[test]
     fn split_derivatives_are_the_serial_ones() {
-        let len = PARALLEL_MIN_LEN + 777;
+        let len = ZIP_SPLIT_MIN + 777;
         let y = ArrayD::from_shape_fn(vec![len], |i| ((i[0] * 37 % 101) as f32 - 50.0) / 50.0);
         let dy = ArrayD::from_shape_fn(vec![len], |i| ((i[0] * 13 % 97) as f32 - 48.0) / 7.0);
         for act in [
