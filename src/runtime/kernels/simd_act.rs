@@ -169,12 +169,7 @@ pub fn lstm_cells(step: StepCells<'_>) -> bool {
         // SAFETY: AVX2 and FMA are present (`available`); every row's range was checked
         // above (`fit`, the table rows, the lengths); `h`, `out`, `c` and `z` are separate
         // borrows, and `fit` keeps rows within each apart (stride ≥ u).
-        unsafe {
-            match Isa::current() {
-                Isa::Avx512 => cell::lstm_cells_avx512(p, u),
-                Isa::Avx2 => cell::lstm_cells_avx2(p, u),
-            }
-        }
+        unsafe { run_cells(p, u) };
         return true;
     }
     #[allow(unreachable_code)]
@@ -287,12 +282,7 @@ pub fn lstm_cells_train(step: TrainStep<'_>) -> bool {
         // SAFETY: AVX2 and FMA are present; every buffer's length is the layout's (checked
         // above), so each row's ranges lie inside; the buffers are separate borrows, and
         // within `c` row `s` reads `c_{t−1}` and writes `c_t` of its own sequence only.
-        unsafe {
-            match Isa::current() {
-                Isa::Avx512 => cell::lstm_cells_avx512(p, u),
-                Isa::Avx2 => cell::lstm_cells_avx2(p, u),
-            }
-        }
+        unsafe { run_cells(p, u) };
         return true;
     }
     #[allow(unreachable_code)]
@@ -328,6 +318,21 @@ fn activate(sigmoid: &mut [f32], tanh: &mut [f32]) -> bool {
         }
     }
     false
+}
+
+/// Runs a step's rows at the width [`Isa::current`] chose.
+///
+/// # Safety
+/// As `cell::lstm_cells_avx2` (AVX2 + FMA present, every row's pointers valid and apart).
+#[cfg(target_arch = "x86_64")]
+unsafe fn run_cells<R: cell::RowSource>(p: R, u: usize) {
+    // SAFETY: forwarded from the caller; `Isa::current` says AVX-512 only where detected.
+    unsafe {
+        match Isa::current() {
+            Isa::Avx512 => cell::lstm_cells_avx512(p, u),
+            Isa::Avx2 => cell::lstm_cells_avx2(p, u),
+        }
+    }
 }
 
 /// Runs the cell at the width [`Isa::current`] chose.

@@ -13,7 +13,7 @@ use std::arch::x86_64::{__m256, __m512};
 use super::lanes::Lanes;
 
 mod rows;
-pub(super) use rows::{lstm_cells_avx2, lstm_cells_avx512, RowPtrs, TrainRowPtrs};
+pub(super) use rows::{lstm_cells_avx2, lstm_cells_avx512, RowPtrs, RowSource, TrainRowPtrs};
 
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
 /// `ln 2` split so that `n·LN2_HI` is exact for `|n| < 2¹²`.
