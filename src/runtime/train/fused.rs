@@ -101,11 +101,7 @@ pub(crate) fn differentiate(
     dy: &mut ArrayViewMutD<'_, f32>,
 ) {
     if let (Some(ys), Some(ds)) = (y.as_slice(), dy.as_slice_mut()) {
-        if ys.len() == ds.len() {
-            crate::runtime::pool::zip_parts(ds, ys, |d, y| differentiate_slices(act, y, d));
-        } else {
-            differentiate_slices(act, ys, ds);
-        }
+        crate::runtime::pool::zip_parts(ds, ys, |d, y| differentiate_slices(act, y, d));
         return;
     }
     vectorized(
