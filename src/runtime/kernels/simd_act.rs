@@ -139,6 +139,10 @@ pub fn lstm_cells(step: StepCells<'_>) -> bool {
     {
         return false;
     }
+    if n == 0 {
+        // Nothing to run (and no row offset to take a pointer at).
+        return true;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         let (addend, addend_index, index_stride) = match step.addend {

@@ -233,3 +233,33 @@ fn a_training_step_of_rows_gives_each_rows_single_cell_bits() {
         );
     }
 }
+
+/// A step of no rows runs nothing and takes no pointer past its buffers, whatever its offsets.
+#[test]
+fn a_step_of_no_rows_is_a_no_op() {
+    if skip() {
+        return;
+    }
+    let (mut c, mut h, mut out) = (vec![], vec![], vec![]);
+    assert!(lstm_cells(StepCells {
+        units: 4,
+        z: &[],
+        addend: Addend::Table {
+            table: &[],
+            index: &[],
+            first: 9,
+            stride: 1,
+        },
+        c: &mut c,
+        h: Rows {
+            data: &mut h,
+            offset: 5,
+            stride: 4,
+        },
+        out: Some(Rows {
+            data: &mut out,
+            offset: 7,
+            stride: 4,
+        }),
+    }));
+}
