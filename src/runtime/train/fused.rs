@@ -30,7 +30,7 @@ pub(crate) fn supported(act: Activation) -> bool {
     }
 }
 
-/// The kernel's scalar function of one of the newer fusable activations, with its parameter.
+/// The kernel's scalar function of one of the other newer activations, with its parameter.
 fn newer_forward(act: Activation) -> Option<(kernel::Scalar, f32)> {
     let k = super::context::activation(act, 1);
     Some((kernel::scalar(k)?, kernel::derivative_parameter(k)))
@@ -70,6 +70,14 @@ pub(crate) fn apply(act: Activation, out: &mut ArrayViewMutD<'_, f32>) {
             }
             Activation::Sigmoid => map_in_place(out, fastmath::sigmoid),
             Activation::Tanh => map_in_place(out, fastmath::tanh),
+            // The kernel's own functions, inlined (not through `kernel::scalar`'s function
+            // pointers), so each loop vectorizes: with a call per element, elu took 44% of
+            // conv1d training.
+            Activation::Elu { alpha } => map_in_place(out, |v| kernel::elu(v, alpha)),
+            Activation::Selu => map_in_place(out, kernel::selu),
+            Activation::Softplus => map_in_place(out, kernel::softplus),
+            Activation::HardSigmoid => map_in_place(out, kernel::hard_sigmoid),
+            Activation::Relu6 => map_in_place(out, kernel::relu6),
             other => {
                 if let Some((f, p)) = newer_forward(other) {
                     map_in_place(out, |v| f(v, p));
