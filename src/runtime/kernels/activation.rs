@@ -136,21 +136,60 @@ pub type FromOutput = fn(f32, f32, f32) -> f32;
 /// `y + α` (`y + λα`) where `y < 0` (TensorFlow's `EluGrad`/`SeluGrad`: at 0 the slope is the
 /// positive side's); softplus by `σ(x) = 1 − e^−y`.
 pub fn output_derivative(act: Activation) -> Option<FromOutput> {
-    // Each function takes (dy, y, parameter).
     Some(match act {
-        Activation::Relu6 => |d, y, _| if y > 0.0 && y < 6.0 { d } else { 0.0 },
-        Activation::HardSigmoid => |d, y, _| if y > 0.0 && y < 1.0 { d / 6.0 } else { 0.0 },
-        Activation::Elu { .. } => |d, y, alpha| if y < 0.0 { d * (y + alpha) } else { d },
-        Activation::Selu => |d, y, _| {
-            if y < 0.0 {
-                d * (y + SELU_SCALE * SELU_ALPHA)
-            } else {
-                d * SELU_SCALE
-            }
-        },
-        Activation::Softplus => |d, y, _| d * -fastmath::expm1(-y),
+        Activation::Relu6 => relu6_from_output,
+        Activation::HardSigmoid => hard_sigmoid_from_output,
+        Activation::Elu { .. } => elu_from_output,
+        Activation::Selu => selu_from_output,
+        Activation::Softplus => softplus_from_output,
         _ => return None,
     })
+}
+
+/// relu6's `dy · act'` from its output `y` (see [`output_derivative`]).
+#[inline]
+pub fn relu6_from_output(d: f32, y: f32, _: f32) -> f32 {
+    if y > 0.0 && y < 6.0 {
+        d
+    } else {
+        0.0
+    }
+}
+
+/// hard_sigmoid's `dy · act'` from its output `y`.
+#[inline]
+pub fn hard_sigmoid_from_output(d: f32, y: f32, _: f32) -> f32 {
+    if y > 0.0 && y < 1.0 {
+        d / 6.0
+    } else {
+        0.0
+    }
+}
+
+/// elu's `dy · act'` from its output `y` and `alpha`.
+#[inline]
+pub fn elu_from_output(d: f32, y: f32, alpha: f32) -> f32 {
+    if y < 0.0 {
+        d * (y + alpha)
+    } else {
+        d
+    }
+}
+
+/// selu's `dy · act'` from its output `y`.
+#[inline]
+pub fn selu_from_output(d: f32, y: f32, _: f32) -> f32 {
+    if y < 0.0 {
+        d * (y + SELU_SCALE * SELU_ALPHA)
+    } else {
+        d * SELU_SCALE
+    }
+}
+
+/// softplus's `dy · act'` from its output `y`: `dy · σ(x) = dy · (1 − e^−y)`.
+#[inline]
+pub fn softplus_from_output(d: f32, y: f32, _: f32) -> f32 {
+    d * -fastmath::expm1(-y)
 }
 
 /// The parameter [`output_derivative`]'s function takes (elu's `alpha`, else 0).

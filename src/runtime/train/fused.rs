@@ -141,6 +141,18 @@ fn differentiate_slices(act: Activation, ys: &[f32], ds: &mut [f32]) {
             }
             Activation::Sigmoid => zip_in_place(ds, ys, |d, y| d * y * (1.0 - y)),
             Activation::Tanh => zip_in_place(ds, ys, |d, y| d * (1.0 - y * y)),
+            // As in `apply`: the kernel's functions inlined, so the loops vectorize.
+            Activation::Elu { alpha } => {
+                zip_in_place(ds, ys, |d, y| kernel::elu_from_output(d, y, alpha));
+            }
+            Activation::Selu => zip_in_place(ds, ys, |d, y| kernel::selu_from_output(d, y, 0.0)),
+            Activation::Softplus => {
+                zip_in_place(ds, ys, |d, y| kernel::softplus_from_output(d, y, 0.0));
+            }
+            Activation::HardSigmoid => {
+                zip_in_place(ds, ys, |d, y| kernel::hard_sigmoid_from_output(d, y, 0.0));
+            }
+            Activation::Relu6 => zip_in_place(ds, ys, |d, y| kernel::relu6_from_output(d, y, 0.0)),
             other => {
                 if let Some((f, p)) = newer_derivative(other) {
                     zip_in_place(ds, ys, |d, y| f(d, y, p));
